@@ -1,0 +1,259 @@
+//! The catalog's data model: layers, profiles, groups with their Argo CD apps, serving layers, presets.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// `catalog/layers.yaml`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayersFile {
+    /// Layers in apply order.
+    pub layers: Vec<String>,
+    /// Profiles, narrowest first; each must contain every layer of the one before it.
+    pub profiles: Vec<Profile>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub name: String,
+    pub layers: Vec<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// `catalog/groups.yaml`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupsFile {
+    pub groups: Vec<Group>,
+}
+
+/// A capability group: the unit a feature flag turns on or off.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Group {
+    pub name: String,
+    pub layer: String,
+    /// Always enabled.
+    #[serde(default)]
+    pub core: bool,
+    /// How an optional group is switched on.
+    #[serde(default)]
+    pub gate: Option<Gate>,
+    /// Groups that must be enabled for this one to work.
+    #[serde(default)]
+    pub requires: Vec<String>,
+    /// Layers that must be in the profile for this one to work.
+    #[serde(default)]
+    pub requires_layers: Vec<String>,
+    #[serde(default)]
+    pub needs_domain: bool,
+    /// GPUs the group needs when enabled (warned about: it costs money).
+    #[serde(default)]
+    pub min_gpus: u32,
+    /// Shown next to the group in warnings and `plan`.
+    #[serde(default)]
+    pub hint: Option<String>,
+    #[serde(default)]
+    pub apps: Vec<AppSpec>,
+}
+
+/// `feature: NAME` (+ `default`) or `config: dotted.key` + `equals: VALUE`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gate {
+    #[serde(default)]
+    pub feature: Option<String>,
+    #[serde(default)]
+    pub default: bool,
+    #[serde(default)]
+    pub config: Option<String>,
+    #[serde(default)]
+    pub equals: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    #[default]
+    Auto,
+    Manual,
+}
+
+/// One Argo CD Application of a group.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AppSpec {
+    pub name: String,
+    pub wave: i32,
+    pub namespace: String,
+    pub source: Source,
+    /// Helm values file in the GitOps repo (rendered as a second `$values` source).
+    #[serde(default)]
+    pub values_file: Option<String>,
+    /// Inline Helm values (rendered as `helm.valuesObject`).
+    #[serde(default)]
+    pub values: Option<serde_json::Value>,
+    #[serde(default)]
+    pub sync: SyncMode,
+    #[serde(default)]
+    pub sync_options: Vec<String>,
+    #[serde(default)]
+    pub ignore_differences: Vec<IgnoreDifference>,
+    #[serde(default)]
+    pub retry: Option<Retry>,
+}
+
+/// Exactly one of `helm`, `git` or `path`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    #[serde(default)]
+    pub helm: Option<HelmSource>,
+    #[serde(default)]
+    pub git: Option<GitSource>,
+    /// A directory of the GitOps repository itself.
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HelmSource {
+    #[serde(rename = "repoURL")]
+    pub repo_url: String,
+    pub chart: String,
+    pub version: String,
+    #[serde(default)]
+    pub release_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GitSource {
+    #[serde(rename = "repoURL")]
+    pub repo_url: String,
+    pub path: String,
+    pub target_revision: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct IgnoreDifference {
+    #[serde(default)]
+    pub group: String,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub json_pointers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jq_path_expressions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Retry {
+    pub limit: i64,
+    #[serde(default)]
+    pub backoff: Option<Backoff>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Backoff {
+    pub duration: String,
+    pub factor: i64,
+    pub max_duration: String,
+}
+
+/// `catalog/serving.yaml`: how each serving layer's models are rendered and synced.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServingFile {
+    pub serving_layers: BTreeMap<String, ServingLayerSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServingLayerSpec {
+    /// The catalog group whose gate enables this serving layer.
+    pub group: String,
+    pub namespace: String,
+    pub wave: i32,
+    /// Templates rendered per model, one file each, in this order.
+    pub templates: Vec<String>,
+    /// Templates rendered once per serving layer (namespace, Gateway) when it has a model.
+    #[serde(default)]
+    pub shared_templates: Vec<String>,
+    /// Sync wave of the shared objects' Application (before the models').
+    #[serde(default)]
+    pub shared_wave: i32,
+    /// Name of the layer's shared Gateway.
+    #[serde(default)]
+    pub gateway_name: Option<String>,
+    #[serde(default)]
+    pub sync: SyncMode,
+    #[serde(default)]
+    pub sync_options: Vec<String>,
+    #[serde(default)]
+    pub ignore_differences: Vec<IgnoreDifference>,
+    #[serde(default)]
+    pub retry: Option<Retry>,
+}
+
+/// `catalog/presets.yaml`: runtime presets models refer to.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresetsFile {
+    pub presets: BTreeMap<String, Preset>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    Cpu,
+    Gpu,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Preset {
+    /// `registry/repo:tag`.
+    pub image: String,
+    /// `sha256:…` the tag resolved to; the rendered image is `image@digest`.
+    #[serde(default)]
+    pub digest: Option<String>,
+    pub device: Device,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+impl Preset {
+    /// The image reference rendered into manifests (digest-pinned when a digest is known).
+    pub fn image_ref(&self) -> String {
+        match &self.digest {
+            Some(d) if !d.is_empty() => format!("{}@{}", self.image, d),
+            _ => self.image.clone(),
+        }
+    }
+}
+
+impl Source {
+    /// The repository URL Argo CD fetches from (None for a path in the GitOps repo).
+    pub fn repo_url(&self) -> Option<&str> {
+        if let Some(h) = &self.helm {
+            Some(&h.repo_url)
+        } else {
+            self.git.as_ref().map(|g| g.repo_url.as_str())
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! Command-line interface: clap definitions, one file per command. Commands parse, call the library,
+//! print; they hold no logic of their own beyond that.
+
+mod completions;
+mod lint;
+mod plan;
+mod resolve_groups;
+mod root;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::catalog::{Catalog, CatalogError};
+use crate::config::{self, ConfigError, EnvConfig};
+use crate::consts;
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::render::{TemplateError, Templates};
+use crate::ui::{ColorChoice, Printer};
+
+const AFTER_HELP: &str = "\
+Typical day:
+  platform resolve-groups              write clusters/<env>/groups.generated.yaml from the feature flags
+  platform plan --profile full         why each group is on/off, waves, apps, models
+  platform root --profile full         render the GitOps tree Argo CD syncs into clusters/<env>/
+  platform root --profile full --check exit 1 when the committed tree is stale (for CI)
+  platform lint                        every validation, nothing written
+
+Exit codes: 0 ok · 1 invalid input or a check failed · 2 internal error · 3 timeout";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "platform",
+    version,
+    about = "Render and drive a GitOps LLM-serving platform on Kubernetes (Argo CD, KServe, llm-d, raw vLLM)",
+    after_help = AFTER_HELP,
+    propagate_version = true
+)]
+pub struct Cli {
+    /// The GitOps repository (default: the enclosing git work tree, else the current directory).
+    #[arg(long, global = true, value_name = "DIR", env = "PLATFORM_REPO")]
+    pub repo: Option<PathBuf>,
+    /// Environment: the folder under environments/ holding config.yaml.
+    #[arg(long, short = 'e', global = true, value_name = "NAME", env = "PLATFORM_ENV", default_value = consts::DEFAULT_ENV)]
+    pub env: String,
+    /// Only errors (and requested data) are printed.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// More detail on stderr (repeatable).
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Colour on stderr/stdout; NO_COLOR is honoured under `auto`.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+    /// Format of data printed on stdout by commands that print data.
+    #[arg(long, short, global = true, value_enum, default_value_t = Output::Table, value_name = "FORMAT")]
+    pub output: Output,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Resolve feature gates into clusters/<env>/groups.generated.yaml (the ApplicationSet input).
+    #[command(name = "resolve-groups")]
+    ResolveGroups(resolve_groups::Args),
+    /// Render the GitOps tree for a profile: AppProject, root apps per layer, child apps, model manifests.
+    Root(root::Args),
+    /// Show the plan: each group on/off and why, apps with waves and sync mode, models.
+    Plan(plan::Args),
+    /// Run every validation of config, catalog, templates and rendered output; writes nothing.
+    Lint(lint::Args),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(completions::Args),
+}
+
+/// A `--check` that found drift, or a lint that found errors: exit 1 after printing the reason.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CheckFailed(pub String);
+
+/// Everything a command needs to know about the invocation.
+pub struct Ctx {
+    pub repo: PathBuf,
+    pub env: String,
+    pub output: Output,
+    pub printer: Printer,
+}
+
+/// The inputs of rendering, loaded and checked.
+pub struct Inputs {
+    pub config_file: PathBuf,
+    pub config: EnvConfig,
+    pub catalog: Catalog,
+    pub templates: Templates,
+}
+
+impl Ctx {
+    pub fn load(&self) -> anyhow::Result<Inputs> {
+        let templates = Templates::load(&self.repo)?;
+        let catalog = Catalog::load(&self.repo, &templates.names())?;
+        for d in catalog
+            .check(&templates.names())
+            .iter()
+            .filter(|d| !d.is_error())
+        {
+            self.printer.detail(format!("catalog: {d}"));
+        }
+        let (config_file, config) = config::load(&self.repo, &self.env)?;
+        Ok(Inputs {
+            config_file,
+            config,
+            catalog,
+            templates,
+        })
+    }
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let printer = Printer::new(cli.quiet, cli.verbose, cli.color);
+    let repo = match cli.repo.clone() {
+        Some(r) => r,
+        None => default_repo(),
+    };
+    let ctx = Ctx {
+        repo,
+        env: cli.env.clone(),
+        output: cli.output,
+        printer: printer.clone(),
+    };
+    let result = match cli.command {
+        Command::ResolveGroups(a) => resolve_groups::run(&ctx, a),
+        Command::Root(a) => root::run(&ctx, a),
+        Command::Plan(a) => plan::run(&ctx, a),
+        Command::Lint(a) => lint::run(&ctx, a),
+        Command::Completions(a) => completions::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report(&printer, &e),
+    }
+}
+
+/// The enclosing git work tree (a directory holding `.git`), else the current directory.
+fn default_repo() -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    cwd.ancestors()
+        .find(|d| d.join(".git").exists())
+        .map(Path::to_path_buf)
+        .unwrap_or(cwd)
+}
+
+/// Print an error (diagnostics one per line, then `caused by:` lines) and choose the exit code.
+fn report(p: &Printer, e: &anyhow::Error) -> ExitCode {
+    let diags: Option<Vec<Diagnostic>> = if let Some(ConfigError::Input(d)) = e.downcast_ref() {
+        Some(vec![(**d).clone()])
+    } else if let Some(ConfigError::Invalid(ds)) = e.downcast_ref() {
+        Some(ds.0.clone())
+    } else if let Some(CatalogError::Input(d)) = e.downcast_ref() {
+        Some(vec![(**d).clone()])
+    } else if let Some(CatalogError::Invalid(ds)) = e.downcast_ref() {
+        Some(ds.0.clone())
+    } else {
+        e.downcast_ref::<Diagnostics>().map(|ds| ds.0.clone())
+    };
+    if let Some(ds) = diags {
+        for d in &ds {
+            p.diagnostic(d);
+        }
+        let n = ds.iter().filter(|d| d.is_error()).count();
+        if n > 1 {
+            p.error(format!("{n} errors; nothing was written"));
+        }
+        return ExitCode::from(1);
+    }
+    p.error(e.to_string());
+    for cause in e.chain().skip(1) {
+        p.caused_by(cause.to_string());
+    }
+    if e.downcast_ref::<TemplateError>().is_some()
+        || e.downcast_ref::<CheckFailed>().is_some()
+        || e.downcast_ref::<crate::gitops::GitopsError>().is_some()
+        || e.downcast_ref::<std::io::Error>().is_some()
+    {
+        return ExitCode::from(1);
+    }
+    if e.chain()
+        .any(|c| c.downcast_ref::<crate::gitops::GitopsError>().is_some())
+    {
+        return ExitCode::from(1);
+    }
+    ExitCode::from(2)
+}
+
+/// Print warnings of a successful step.
+pub fn print_warnings(p: &Printer, diags: &[Diagnostic]) {
+    for d in diags {
+        p.diagnostic(d);
+    }
+}
+
+/// Serialize data for `-o json|yaml`.
+pub fn to_data<T: serde::Serialize>(output: Output, value: &T) -> anyhow::Result<String> {
+    match output {
+        Output::Json => Ok(serde_json::to_string_pretty(value).context("serializing JSON")? + "\n"),
+        Output::Yaml => serde_yaml::to_string(value).context("serializing YAML"),
+        Output::Table => unreachable_table(),
+    }
+}
+
+fn unreachable_table() -> anyhow::Result<String> {
+    Err(anyhow::anyhow!("internal: table output has no serializer"))
+}

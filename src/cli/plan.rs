@@ -1,0 +1,159 @@
+use anyhow::Result;
+use comfy_table::{presets::NOTHING, Table};
+
+use super::{print_warnings, to_data, Ctx, Output};
+use crate::catalog::resolve::Plan;
+use crate::catalog::SyncMode;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    /// A Mermaid flowchart of the sync waves, for docs and PRs.
+    Mermaid,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  platform plan --profile full
+  platform plan -o json | jq '.groups[] | select(.enabled)'
+  platform plan --format mermaid > waves.mmd")]
+pub struct Args {
+    /// Layer profile; default: the config's layerProfile, else the widest.
+    #[arg(long, short)]
+    pub profile: Option<String>,
+    /// Human format (ignored with -o json|yaml).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    let inputs = ctx.load()?;
+    let plan = Plan::build(
+        &inputs.config,
+        &ctx.env,
+        &inputs.config_file,
+        &inputs.catalog,
+        args.profile.as_deref(),
+    )?;
+    print_warnings(&ctx.printer, &plan.diagnostics);
+    let text = match (ctx.output, args.format) {
+        (Output::Table, Format::Table) => tables(&plan),
+        (Output::Table, Format::Mermaid) => mermaid(&plan),
+        (o, _) => to_data(o, &plan)?,
+    };
+    ctx.printer.data(&text);
+    Ok(())
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(NOTHING);
+    t.set_header(header.iter().map(|h| h.to_string()));
+    t
+}
+
+fn tables(plan: &Plan) -> String {
+    let mut out = format!(
+        "environment {} · profile {} (layers: {})\n\nGROUPS\n",
+        plan.env,
+        plan.profile.name,
+        plan.profile.layers.join(", ")
+    );
+    let mut g = table(&["GROUP", "LAYER", "ENABLED", "IN PROFILE", "WHY"]);
+    for grp in &plan.groups {
+        g.add_row(vec![
+            grp.resolved.name.clone(),
+            grp.resolved.layer.clone(),
+            yes_no(grp.resolved.enabled),
+            yes_no(grp.in_profile),
+            grp.resolved.reason.clone(),
+        ]);
+    }
+    out.push_str(&g.to_string());
+    out.push_str("\n\nAPPLICATIONS (bring-up order)\n");
+    let mut a = table(&["LAYER", "WAVE", "APP", "GROUP", "KIND", "SYNC", "NAMESPACE"]);
+    for app in &plan.apps {
+        a.add_row(vec![
+            app.layer.clone(),
+            app.wave.to_string(),
+            app.name.clone(),
+            app.group.clone(),
+            format!("{:?}", app.kind).to_lowercase(),
+            match app.sync {
+                SyncMode::Auto => "auto".to_string(),
+                SyncMode::Manual => "manual".to_string(),
+            },
+            app.namespace.clone(),
+        ]);
+    }
+    out.push_str(&a.to_string());
+    out.push_str("\n\nMODELS\n");
+    if plan.models.is_empty() {
+        out.push_str("  (none in this profile)\n");
+    } else {
+        let mut m = table(&[
+            "MODEL",
+            "LAYER",
+            "NAMESPACE",
+            "PRESET",
+            "GPUS",
+            "REPLICAS",
+            "WEIGHTS",
+        ]);
+        for model in &plan.models {
+            m.add_row(vec![
+                model.name.clone(),
+                model.serving_layer.clone(),
+                model.namespace.clone(),
+                model.preset.clone(),
+                model.model.total_gpus().to_string(),
+                model.replicas.to_string(),
+                if model.staged {
+                    format!("staged ({})", model.model.pvc_name())
+                } else {
+                    model.model.source.clone()
+                },
+            ]);
+        }
+        out.push_str(&m.to_string());
+        out.push('\n');
+    }
+    out
+}
+
+fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_string()
+}
+
+/// `flowchart LR` with one subgraph per (layer, wave) in bring-up order, chained.
+fn mermaid(plan: &Plan) -> String {
+    let mut out = format!(
+        "%% platform plan: environment {} profile {}\nflowchart LR\n",
+        plan.env, plan.profile.name
+    );
+    let mut stages: Vec<(String, i32, Vec<&crate::catalog::resolve::PlannedApp>)> = Vec::new();
+    for app in &plan.apps {
+        match stages.last_mut() {
+            Some((l, w, apps)) if *l == app.layer && *w == app.wave => apps.push(app),
+            _ => stages.push((app.layer.clone(), app.wave, vec![app])),
+        }
+    }
+    let id = |s: &str| s.replace(|c: char| !c.is_ascii_alphanumeric(), "_");
+    for (i, (layer, wave, apps)) in stages.iter().enumerate() {
+        out.push_str(&format!("  subgraph s{i}[\"{layer} · wave {wave}\"]\n"));
+        for a in apps {
+            let manual = if a.sync == SyncMode::Manual {
+                " (manual)"
+            } else {
+                ""
+            };
+            out.push_str(&format!("    {}[\"{}{manual}\"]\n", id(&a.name), a.name));
+        }
+        out.push_str("  end\n");
+    }
+    for i in 1..stages.len() {
+        out.push_str(&format!("  s{} --> s{i}\n", i - 1));
+    }
+    out
+}

@@ -1,0 +1,337 @@
+//! The shape of `environments/<env>/config.yaml`. Unknown keys are errors everywhere.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::quantity::Quantity;
+
+/// One environment (one cluster). Key names follow the replaced Makefile platform where it had them
+/// (`repoURL`, `repoBranch`, `gpu_stack`, `secret_backend`, …) so existing files keep working.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvConfig {
+    pub cluster: Cluster,
+    /// The GitOps repository Argo CD reads.
+    #[serde(rename = "repoURL", default)]
+    pub repo_url: String,
+    #[serde(rename = "repoBranch", default = "default_branch")]
+    pub repo_branch: String,
+    /// Public domain; empty means no public ingress.
+    #[serde(default)]
+    pub domain: String,
+    /// HA tier (cost | dev | prod). Not the layer profile.
+    #[serde(default)]
+    pub profile: Option<HaTier>,
+    /// Layer profile `root`/`plan` use when `--profile` is not given.
+    #[serde(rename = "layerProfile", default)]
+    pub layer_profile: Option<String>,
+    #[serde(default)]
+    pub secret_backend: Option<String>,
+    #[serde(default)]
+    pub secret_store_auth: Option<String>,
+    #[serde(default)]
+    pub gpu_stack: GpuStack,
+    #[serde(default)]
+    pub dns: Dns,
+    #[serde(default)]
+    pub gateway: GatewayConfig,
+    /// StorageClass for model PVCs; unset means the cluster default.
+    #[serde(rename = "storageClassName", default)]
+    pub storage_class_name: Option<String>,
+    /// Feature gates: `name: true|false` (YAML booleans only).
+    #[serde(default)]
+    pub features: BTreeMap<String, bool>,
+    #[serde(default)]
+    pub models: Vec<Model>,
+}
+
+fn default_branch() -> String {
+    "main".to_string()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    pub name: String,
+    #[serde(rename = "projectID", default)]
+    pub project_id: Option<String>,
+    #[serde(default)]
+    pub location: Option<String>,
+    /// Dedicated kubeconfig for this cluster (`~` expands).
+    #[serde(default)]
+    pub kubeconfig: Option<String>,
+    /// Context inside that kubeconfig; its current context when unset.
+    #[serde(default)]
+    pub context: Option<String>,
+    /// Opt in to the global default kubeconfig/context when no dedicated file is set.
+    #[serde(rename = "useGlobalContext", default)]
+    pub use_global_context: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HaTier {
+    Cost,
+    Dev,
+    Prod,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum GpuStack {
+    #[serde(rename = "gke-managed")]
+    GkeManaged,
+    #[serde(rename = "operator")]
+    Operator,
+    #[default]
+    #[serde(rename = "none")]
+    None,
+}
+
+impl GpuStack {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GpuStack::GkeManaged => "gke-managed",
+            GpuStack::Operator => "operator",
+            GpuStack::None => "none",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dns {
+    #[serde(default)]
+    pub automate: bool,
+    #[serde(default)]
+    pub provider: Option<String>,
+    #[serde(default)]
+    pub proxied: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GatewayConfig {
+    /// GatewayClass for the serving Gateways (default `agentgateway`).
+    #[serde(default = "default_gateway_class")]
+    pub class_name: String,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            class_name: default_gateway_class(),
+        }
+    }
+}
+
+fn default_gateway_class() -> String {
+    "agentgateway".to_string()
+}
+
+/// Which of the three serving layers a model runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+pub enum ServingLayer {
+    #[serde(rename = "raw-vllm")]
+    RawVllm,
+    #[serde(rename = "kserve")]
+    Kserve,
+    #[serde(rename = "llm-d")]
+    LlmD,
+}
+
+impl ServingLayer {
+    pub const ALL: [ServingLayer; 3] = [
+        ServingLayer::RawVllm,
+        ServingLayer::Kserve,
+        ServingLayer::LlmD,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServingLayer::RawVllm => "raw-vllm",
+            ServingLayer::Kserve => "kserve",
+            ServingLayer::LlmD => "llm-d",
+        }
+    }
+}
+
+impl fmt::Display for ServingLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum Strategy {
+    Recreate,
+    RollingUpdate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum AccessMode {
+    ReadWriteOnce,
+    ReadOnlyMany,
+    ReadWriteMany,
+    ReadWriteOncePod,
+}
+
+impl AccessMode {
+    /// Whether two pods on different nodes can mount the volume at once.
+    pub fn is_shared(self) -> bool {
+        matches!(self, AccessMode::ReadOnlyMany | AccessMode::ReadWriteMany)
+    }
+}
+
+/// A served model.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Model {
+    /// DNS-1123 name; also the Argo CD Application name and the serving object name.
+    pub name: String,
+    pub layer: ServingLayer,
+    /// `hf://org/name`.
+    pub source: String,
+    /// Hub revision (branch, tag or commit sha).
+    #[serde(default = "default_revision")]
+    pub revision: String,
+    /// Name clients send in `"model": …` (vLLM `--served-model-name`); defaults to the model name.
+    #[serde(default)]
+    pub served_name: Option<String>,
+    /// Runtime preset from `catalog/presets.yaml`.
+    pub preset: String,
+    #[serde(default = "default_replicas")]
+    pub replicas: u32,
+    /// GPUs per serving pod (decode pods for llm-d).
+    #[serde(default)]
+    pub gpus: u32,
+    /// vLLM `--tensor-parallel-size`; must equal `gpus` when set.
+    #[serde(default)]
+    pub tensor_parallel_size: Option<u32>,
+    #[serde(default)]
+    pub resources: Resources,
+    #[serde(default)]
+    pub strategy: Option<Strategy>,
+    #[serde(default)]
+    pub storage: Storage,
+    /// Extra vLLM arguments, appended after the preset's.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Extra environment variables, merged over the preset's.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub max_model_len: Option<u32>,
+    /// KServe canary split of the latest revision.
+    #[serde(default)]
+    pub canary_traffic_percent: Option<u8>,
+    /// llm-d only: a prefill pool for prefill/decode disaggregation.
+    #[serde(default)]
+    pub prefill: Option<Prefill>,
+    /// Namespace override; the serving layer's namespace otherwise.
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+fn default_revision() -> String {
+    "main".to_string()
+}
+
+fn default_replicas() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    #[serde(default)]
+    pub requests: BTreeMap<String, Quantity>,
+    #[serde(default)]
+    pub limits: BTreeMap<String, Quantity>,
+}
+
+/// Where the weights come from at serving time.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Storage {
+    /// Weights are pre-staged on the model's PVC by `platform stage-model` (serving never downloads).
+    #[serde(default = "yes")]
+    pub staged: bool,
+    /// Directory under the PVC holding the weights (default: the model name).
+    #[serde(default)]
+    pub dir: Option<String>,
+    #[serde(default = "default_pvc_size")]
+    pub size: Quantity,
+    #[serde(default = "default_access_mode")]
+    pub access_mode: AccessMode,
+    /// Overrides the environment's `storageClassName` for this model.
+    #[serde(default)]
+    pub storage_class_name: Option<String>,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Self {
+            staged: true,
+            dir: None,
+            size: default_pvc_size(),
+            access_mode: default_access_mode(),
+            storage_class_name: None,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_pvc_size() -> Quantity {
+    Quantity::parse("10Gi").expect("constant quantity")
+}
+
+fn default_access_mode() -> AccessMode {
+    AccessMode::ReadWriteOnce
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Prefill {
+    #[serde(default = "default_replicas")]
+    pub replicas: u32,
+    #[serde(default)]
+    pub gpus: u32,
+    #[serde(default)]
+    pub tensor_parallel_size: Option<u32>,
+    #[serde(default)]
+    pub resources: Resources,
+}
+
+impl Model {
+    pub fn served_name(&self) -> &str {
+        self.served_name.as_deref().unwrap_or(&self.name)
+    }
+
+    pub fn weights_dir(&self) -> &str {
+        self.storage.dir.as_deref().unwrap_or(&self.name)
+    }
+
+    /// `org/name` of an `hf://org/name` source.
+    pub fn hf_repo(&self) -> Option<&str> {
+        self.source.strip_prefix("hf://")
+    }
+
+    pub fn pvc_name(&self) -> String {
+        format!("{}-weights", self.name)
+    }
+
+    /// Total GPUs the model asks for across pools and replicas.
+    pub fn total_gpus(&self) -> u32 {
+        let prefill = self
+            .prefill
+            .as_ref()
+            .map(|p| p.gpus * p.replicas)
+            .unwrap_or(0);
+        self.gpus * self.replicas + prefill
+    }
+}

@@ -1,0 +1,231 @@
+//! Diagnostics: one finding about the user's input, with where it is and how to fix it.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// A finding about a file the user wrote (config, catalog, template) or about what they asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    /// The file the finding is about, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    /// 1-based line and column, when the YAML parser gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+    /// The field, as a path such as `models[qwen-cpu].resources.limits.cpu`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub message: String,
+    /// What would fix it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Error,
+            file: None,
+            line: None,
+            column: None,
+            field: None,
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    pub fn warning(message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Warning,
+            ..Self::error(message)
+        }
+    }
+
+    pub fn file(mut self, file: impl Into<PathBuf>) -> Self {
+        self.file = Some(file.into());
+        self
+    }
+
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn at(mut self, line: usize, column: usize) -> Self {
+        self.line = Some(line);
+        self.column = Some(column);
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    /// `file:line:col: field: message` then `  help: …` on its own line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut wrote = false;
+        if let Some(file) = &self.file {
+            write!(f, "{}", file.display())?;
+            if let (Some(l), Some(c)) = (self.line, self.column) {
+                write!(f, ":{l}:{c}")?;
+            }
+            wrote = true;
+        }
+        if let Some(field) = &self.field {
+            if wrote {
+                write!(f, ": ")?;
+            }
+            write!(f, "{field}")?;
+            wrote = true;
+        }
+        if wrote {
+            write!(f, ": ")?;
+        }
+        write!(f, "{}", self.message)?;
+        if let Some(help) = &self.help {
+            write!(f, "\n  help: {help}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A set of findings that stopped the command (at least one is an error).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.0.iter().filter(|d| d.is_error())
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.errors().count();
+        write!(f, "{n} error{} in the input", if n == 1 { "" } else { "s" })
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+/// The closest candidate to `word` (Jaro-Winkler ≥ 0.8 or a small edit distance), for did-you-mean hints.
+pub fn did_you_mean<'a, I>(word: &str, candidates: I) -> Option<&'a str>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    let mut best: Option<(&str, f64)> = None;
+    for c in candidates {
+        let score = strsim::jaro_winkler(word, c);
+        let close = score >= 0.8 || strsim::levenshtein(word, c) <= 2;
+        if close && best.is_none_or(|(_, s)| score > s) {
+            best = Some((c, score));
+        }
+    }
+    best.map(|(c, _)| c)
+}
+
+/// Turn a serde_yaml error into a diagnostic with line:column, the field path and a did-you-mean.
+pub fn yaml_diagnostic(e: &serde_yaml::Error, file: &Path) -> Diagnostic {
+    let full = e.to_string();
+    let mut message = strip_location(&full).to_string();
+    let mut field = None;
+    // serde_yaml prefixes the path of the offending value: `models[0].layer: unknown variant …`.
+    if let Some((path, rest)) = message.split_once(": ") {
+        if !path.contains(' ') && !path.is_empty() {
+            field = Some(path.to_string());
+            message = rest.to_string();
+        }
+    }
+    let mut d = Diagnostic::error(message.clone()).file(file);
+    if let Some(loc) = e.location() {
+        d = d.at(loc.line(), loc.column());
+    }
+    if let Some(f) = field {
+        d = d.field(f);
+    }
+    if let Some(help) = unknown_name_help(&message) {
+        d = d.help(help);
+    } else if message.contains("expected a boolean") {
+        d = d.help("write true or false (unquoted); yes/no/on/off and strings are not booleans");
+    }
+    d
+}
+
+fn strip_location(msg: &str) -> &str {
+    match msg.rfind(" at line ") {
+        Some(i) if msg[i..].contains(" column ") => &msg[..i],
+        _ => msg,
+    }
+}
+
+/// For serde's "unknown field `x`, expected one of `a`, `b`" (and variants), suggest the closest.
+fn unknown_name_help(message: &str) -> Option<String> {
+    let kind = if message.starts_with("unknown field") {
+        "key"
+    } else if message.starts_with("unknown variant") {
+        "value"
+    } else {
+        return None;
+    };
+    let mut ticks = message.split('`').skip(1).step_by(2);
+    let word = ticks.next()?;
+    let expected: Vec<&str> = ticks.collect();
+    match did_you_mean(word, expected.iter().copied()) {
+        Some(s) => Some(format!("did you mean `{s}`?")),
+        None if !expected.is_empty() => Some(format!("valid {kind}s: {}", expected.join(", "))),
+        None => None,
+    }
+}
+
+/// `path` relative to `repo` when it is inside it (for messages).
+pub fn display_path(repo: &Path, path: &Path) -> PathBuf {
+    path.strip_prefix(repo)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn did_you_mean_finds_close_names_only() {
+        let names = ["kserve", "llm-d", "raw-vllm"];
+        assert_eq!(did_you_mean("kserv", names), Some("kserve"));
+        assert_eq!(did_you_mean("llmd", names), Some("llm-d"));
+        assert_eq!(did_you_mean("rawvllm", names), Some("raw-vllm"));
+        assert_eq!(did_you_mean("postgres", names), None);
+    }
+
+    #[test]
+    fn display_puts_location_field_and_help_in_order() {
+        let d = Diagnostic::error("must be a boolean")
+            .file("environments/x/config.yaml")
+            .at(3, 9)
+            .field("features.kserve")
+            .help("write true or false");
+        assert_eq!(
+            d.to_string(),
+            "environments/x/config.yaml:3:9: features.kserve: must be a boolean\n  help: write true or false"
+        );
+    }
+}

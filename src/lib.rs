@@ -1,0 +1,13 @@
+//! `platform`: render the GitOps tree of an LLM-serving platform on Kubernetes and drive its cluster.
+//!
+//! Data flows `EnvConfig` → `Plan` → `RenderedTree` → `ChangeSet`; everything here is synchronous
+//! and deterministic.
+
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod consts;
+pub mod diag;
+pub mod gitops;
+pub mod render;
+pub mod ui;

@@ -1,0 +1,413 @@
+//! Plan → the JSON contexts templates see. All decisions (args, env, probes, security) are made here,
+//! so an overriding template only changes layout, never has to re-derive a gotcha.
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Map, Value};
+
+use crate::catalog::resolve::{AppKind, Plan, PlannedApp, PlannedModel};
+use crate::catalog::{Catalog, Device, SyncMode};
+use crate::config::{ServingLayer, Strategy};
+use crate::consts;
+
+pub fn common_labels(env: &str) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert(
+        consts::LABEL_MANAGED_BY.into(),
+        consts::MANAGED_BY_VALUE.into(),
+    );
+    m.insert(consts::LABEL_PART_OF.into(), env.into());
+    m
+}
+
+/// Path of a model's serving manifests: `clusters/<env>/models/<model>`.
+pub fn model_dir(env: &str, model: &str) -> String {
+    format!("{}/{env}/models/{model}", consts::CLUSTERS_DIR)
+}
+
+/// Path of a serving layer's shared objects: `clusters/<env>/serving/<layer>`.
+pub fn serving_dir(env: &str, layer: &str) -> String {
+    format!("{}/{env}/serving/{layer}", consts::CLUSTERS_DIR)
+}
+
+pub fn project_ctx(plan: &Plan) -> Value {
+    let cfg = &plan.config;
+    let mut repos: BTreeSet<String> = BTreeSet::new();
+    repos.insert(cfg.repo_url.clone());
+    let mut namespaces: BTreeSet<String> = BTreeSet::new();
+    namespaces.insert(consts::ARGOCD_NAMESPACE.to_string());
+    for a in &plan.apps {
+        if let Some(url) = a.spec.source.repo_url() {
+            repos.insert(url.to_string());
+        }
+        namespaces.insert(a.namespace.clone());
+    }
+    let destinations: Vec<Value> = namespaces
+        .iter()
+        .map(|ns| json!({"server": "https://kubernetes.default.svc", "namespace": ns}))
+        .collect();
+    json!({
+        "name": plan.env,
+        "namespace": consts::ARGOCD_NAMESPACE,
+        "labels": common_labels(&plan.env),
+        "description": format!("Platform apps of environment {} (cluster {})", plan.env, cfg.cluster.name),
+        "sourceRepos": repos,
+        "destinations": destinations,
+    })
+}
+
+pub fn root_ctx(plan: &Plan, layer: &str) -> Value {
+    let mut labels = common_labels(&plan.env);
+    labels.insert(consts::LABEL_LAYER.into(), layer.into());
+    json!({
+        "name": root_app_name(&plan.env, layer),
+        "namespace": consts::ARGOCD_NAMESPACE,
+        "labels": labels,
+        "finalizer": consts::ARGOCD_FINALIZER,
+        "project": plan.env,
+        "layer": layer,
+        "repoURL": plan.config.repo_url,
+        "targetRevision": plan.config.repo_branch,
+        "path": format!("{}/{}/apps/{layer}", consts::CLUSTERS_DIR, plan.env),
+    })
+}
+
+/// `<env>-<layer>`: the app-of-apps of one layer.
+pub fn root_app_name(env: &str, layer: &str) -> String {
+    format!("{env}-{layer}")
+}
+
+pub fn app_ctx(plan: &Plan, app: &PlannedApp) -> Value {
+    let cfg = &plan.config;
+    let spec = &app.spec;
+    let mut labels = common_labels(&plan.env);
+    labels.insert(consts::LABEL_LAYER.into(), app.layer.clone().into());
+    labels.insert(consts::LABEL_GROUP.into(), app.group.clone().into());
+    if app.kind == AppKind::Model {
+        labels.insert(consts::LABEL_MODEL.into(), app.name.clone().into());
+    }
+    let gitops = |path: Option<&str>, reference: Option<&str>| {
+        let mut s = Map::new();
+        s.insert("repoURL".into(), cfg.repo_url.clone().into());
+        s.insert("targetRevision".into(), cfg.repo_branch.clone().into());
+        if let Some(p) = path {
+            s.insert("path".into(), p.into());
+        }
+        if let Some(r) = reference {
+            s.insert("ref".into(), r.into());
+        }
+        Value::Object(s)
+    };
+    let sources: Vec<Value> = match app.kind {
+        AppKind::Model => vec![gitops(Some(&model_dir(&plan.env, &app.name)), None)],
+        AppKind::Serving => vec![gitops(
+            Some(&serving_dir(
+                &plan.env,
+                app.serving_layer.as_deref().unwrap_or_default(),
+            )),
+            None,
+        )],
+        AppKind::Catalog => {
+            if let Some(h) = &spec.source.helm {
+                let mut helm = Map::new();
+                helm.insert(
+                    "releaseName".into(),
+                    h.release_name
+                        .clone()
+                        .unwrap_or_else(|| spec.name.clone())
+                        .into(),
+                );
+                if let Some(vf) = &spec.values_file {
+                    helm.insert("valueFiles".into(), json!([format!("$values/{vf}")]));
+                }
+                if let Some(v) = &spec.values {
+                    helm.insert("valuesObject".into(), v.clone());
+                }
+                let chart = json!({
+                    "repoURL": h.repo_url,
+                    "chart": h.chart,
+                    "targetRevision": h.version,
+                    "helm": helm,
+                });
+                let mut v = vec![chart];
+                if spec.values_file.is_some() {
+                    v.push(gitops(None, Some("values")));
+                }
+                v
+            } else if let Some(g) = &spec.source.git {
+                vec![
+                    json!({"repoURL": g.repo_url, "targetRevision": g.target_revision, "path": g.path}),
+                ]
+            } else {
+                vec![gitops(spec.source.path.as_deref(), None)]
+            }
+        }
+    };
+    let mut policy = Map::new();
+    if spec.sync == SyncMode::Auto {
+        policy.insert("automated".into(), json!({"prune": true, "selfHeal": true}));
+    }
+    if !spec.sync_options.is_empty() {
+        policy.insert("syncOptions".into(), json!(spec.sync_options));
+    }
+    if let Some(r) = &spec.retry {
+        policy.insert("retry".into(), serde_json::to_value(r).unwrap_or_default());
+    }
+    json!({
+        "name": app.name,
+        "namespace": consts::ARGOCD_NAMESPACE,
+        "labels": labels,
+        "wave": app.wave.to_string(),
+        "finalizer": consts::ARGOCD_FINALIZER,
+        "project": plan.env,
+        "sources": sources,
+        "destinationNamespace": app.namespace,
+        "manual": spec.sync == SyncMode::Manual,
+        "syncPolicy": policy,
+        "ignoreDifferences": serde_json::to_value(&spec.ignore_differences).unwrap_or_default(),
+    })
+}
+
+fn model_labels(env: &str, name: &str, layer: &str) -> Map<String, Value> {
+    let mut labels = common_labels(env);
+    labels.insert(consts::LABEL_NAME.into(), name.into());
+    labels.insert(consts::LABEL_MODEL.into(), name.into());
+    labels.insert(consts::LABEL_LAYER.into(), layer.into());
+    labels
+}
+
+pub fn serving_ctx(plan: &Plan, catalog: &Catalog, layer: &str) -> Value {
+    let spec = &catalog.serving[layer];
+    let mut labels = common_labels(&plan.env);
+    labels.insert(consts::LABEL_LAYER.into(), layer.into());
+    json!({
+        "layer": layer,
+        "namespace": spec.namespace,
+        "labels": labels,
+        "gateway": {
+            "name": gateway_name(layer, spec.gateway_name.as_deref()),
+            "namespace": spec.namespace,
+            "className": plan.config.gateway.class_name,
+        },
+    })
+}
+
+fn gateway_name(layer: &str, configured: Option<&str>) -> String {
+    configured
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{layer}-gateway"))
+}
+
+/// Everything a model template needs.
+pub fn model_ctx(plan: &Plan, catalog: &Catalog, pm: &PlannedModel) -> Value {
+    let m = &pm.model;
+    let preset = &pm.preset_spec;
+    let layer = m.layer;
+    let labels = model_labels(&plan.env, &m.name, layer.as_str());
+    let selector = json!({ consts::LABEL_NAME: m.name, consts::LABEL_MODEL: m.name });
+    let dir = m.weights_dir();
+    let mount = format!("{}/{dir}", consts::MODEL_MOUNT);
+    let pvc = m.pvc_name();
+    let staged = m.storage.staged;
+    let hf_repo = m.hf_repo().unwrap_or_default();
+
+    // vLLM arguments: model location, identity, network, then preset, derived and model extras.
+    let mut args: Vec<String> = Vec::new();
+    if staged {
+        args.push(format!("--model={mount}"));
+    } else {
+        args.push(format!("--model={hf_repo}"));
+        args.push(format!("--revision={}", m.revision));
+    }
+    args.push(format!("--served-model-name={}", m.served_name()));
+    args.push("--host=0.0.0.0".into());
+    args.push(format!("--port={}", consts::VLLM_PORT));
+    args.extend(preset.args.iter().cloned());
+    let has = |args: &[String], flag: &str| {
+        args.iter()
+            .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
+    };
+    if m.gpus > 1
+        && !has(&args, "--tensor-parallel-size")
+        && !has(&m.args, "--tensor-parallel-size")
+    {
+        args.push(format!("--tensor-parallel-size={}", m.gpus));
+    }
+    if let Some(len) = m.max_model_len {
+        args.push(format!("--max-model-len={len}"));
+    }
+    args.extend(m.args.iter().cloned());
+
+    // Environment: writable caches on the read-only root filesystem, offline Hub when pre-staged.
+    let mut env: Vec<(String, String)> = vec![
+        ("HOME".into(), "/tmp".into()),
+        ("XDG_CACHE_HOME".into(), "/tmp/.cache".into()),
+    ];
+    if staged {
+        env.push(("HF_HOME".into(), "/tmp/hf".into()));
+        env.push(("HF_HUB_OFFLINE".into(), "1".into()));
+        env.push(("TRANSFORMERS_OFFLINE".into(), "1".into()));
+    } else {
+        env.push((
+            "HF_HOME".into(),
+            format!("{}/.hf-cache", consts::MODEL_MOUNT),
+        ));
+    }
+    let mut extra = preset.env.clone();
+    extra.extend(m.env.clone());
+    env.retain(|(k, _)| !extra.contains_key(k));
+    env.extend(extra);
+    let env_list: Vec<Value> = env
+        .iter()
+        .map(|(k, v)| json!({"name": k, "value": v}))
+        .collect();
+    let mut extra_llmd = preset.env.clone();
+    extra_llmd.extend(m.env.clone());
+    let llmd_env: Vec<Value> = extra_llmd
+        .iter()
+        .map(|(k, v)| json!({"name": k, "value": v}))
+        .collect();
+
+    let resources = |r: &crate::config::Resources, gpus: u32| {
+        let mut requests: Map<String, Value> = r
+            .requests
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().into()))
+            .collect();
+        let mut limits: Map<String, Value> = r
+            .limits
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().into()))
+            .collect();
+        if gpus > 0 {
+            requests.insert(consts::GPU_RESOURCE.into(), gpus.to_string().into());
+            limits.insert(consts::GPU_RESOURCE.into(), gpus.to_string().into());
+        }
+        let mut out = Map::new();
+        if !requests.is_empty() {
+            out.insert("requests".into(), Value::Object(requests));
+        }
+        if !limits.is_empty() {
+            out.insert("limits".into(), Value::Object(limits));
+        }
+        Value::Object(out)
+    };
+    let gpu_pod = m.gpus > 0 || m.prefill.as_ref().is_some_and(|p| p.gpus > 0);
+    let tolerations = if gpu_pod {
+        json!([{"key": consts::GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}])
+    } else {
+        json!([])
+    };
+    // Probes on /health sized for slow cold starts: up to 30 min to load weights (GPU) or warm up (CPU).
+    let probe = |period: u32, failures: u32, timeout: u32| {
+        json!({
+            "httpGet": {"path": "/health", "port": consts::VLLM_PORT},
+            "periodSeconds": period,
+            "timeoutSeconds": timeout,
+            "failureThreshold": failures,
+        })
+    };
+    let startup_failures = if preset.device == Device::Cpu {
+        60
+    } else {
+        180
+    };
+    let probes = json!({
+        "startup": probe(10, startup_failures, 5),
+        "readiness": probe(10, 3, 5),
+        "liveness": probe(30, 3, 10),
+    });
+    let weights_ro = staged;
+    let volume_mounts = json!([
+        {"name": "weights", "mountPath": consts::MODEL_MOUNT, "readOnly": weights_ro},
+        {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "shm", "mountPath": "/dev/shm"},
+    ]);
+    let volumes = json!([
+        {"name": "weights", "persistentVolumeClaim": {"claimName": pvc, "readOnly": weights_ro}},
+        {"name": "tmp", "emptyDir": {}},
+        {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}},
+    ]);
+    let storage_class = m
+        .storage
+        .storage_class_name
+        .clone()
+        .or_else(|| plan.config.storage_class_name.clone());
+    let uri = if staged {
+        format!("pvc://{pvc}/{dir}")
+    } else if m.revision == "main" {
+        format!("hf://{hf_repo}")
+    } else {
+        format!("hf://{hf_repo}:{}", m.revision)
+    };
+    let parallelism = |gpus: u32, tp: Option<u32>| {
+        if gpus > 1 || tp.is_some_and(|t| t > 1) {
+            json!({"tensor": tp.unwrap_or(gpus)})
+        } else {
+            Value::Null
+        }
+    };
+    let prefill = m.prefill.as_ref().map(|p| {
+        json!({
+            "replicas": p.replicas,
+            "parallelism": parallelism(p.gpus, p.tensor_parallel_size),
+            "resources": resources(&p.resources, p.gpus),
+        })
+    });
+    let spec = &catalog.serving[layer.as_str()];
+    json!({
+        "name": m.name,
+        "namespace": pm.namespace,
+        "source": m.source,
+        "revision": m.revision,
+        "servedName": m.served_name(),
+        "layer": layer.as_str(),
+        "labels": labels,
+        "selector": selector,
+        "image": preset.image_ref(),
+        "command": ["python3", "-m", "vllm.entrypoints.openai.api_server"],
+        "args": args,
+        "env": env_list,
+        "llmdEnv": llmd_env,
+        "port": consts::VLLM_PORT,
+        "replicas": m.replicas,
+        "gpus": m.gpus,
+        "strategy": match (layer, m.strategy) {
+            (ServingLayer::LlmD, _) => "Recreate",
+            (_, Some(Strategy::RollingUpdate)) => "RollingUpdate",
+            _ => "Recreate",
+        },
+        "resources": resources(&m.resources, m.gpus),
+        "tolerations": tolerations,
+        "probes": probes,
+        "podSecurityContext": {
+            "runAsNonRoot": true,
+            "runAsUser": 1000,
+            "runAsGroup": 1000,
+            "fsGroup": 1000,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containerSecurityContext": {
+            "allowPrivilegeEscalation": false,
+            "readOnlyRootFilesystem": true,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": volume_mounts,
+        "volumes": volumes,
+        "pvc": {
+            "name": pvc,
+            "size": m.storage.size.as_str(),
+            "accessMode": format!("{:?}", m.storage.access_mode),
+            "storageClassName": storage_class,
+        },
+        "weights": {"staged": staged, "dir": dir, "mountPath": mount, "uri": uri},
+        "canaryTrafficPercent": m.canary_traffic_percent,
+        "parallelism": parallelism(m.gpus, m.tensor_parallel_size),
+        "prefill": prefill,
+        "gateway": {
+            "name": gateway_name(layer.as_str(), spec.gateway_name.as_deref()),
+            "namespace": spec.namespace,
+            "className": plan.config.gateway.class_name,
+        },
+    })
+}

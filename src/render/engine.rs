@@ -1,0 +1,260 @@
+//! Templates: minijinja with strict undefined, embedded in the binary; a file of the same name under
+//! the repo's `templates/` overrides the embedded one (and new names there become available).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use minijinja::{Environment, UndefinedBehavior, Value};
+
+use crate::consts;
+
+/// The templates compiled into the binary: (name, source).
+pub const EMBEDDED: &[(&str, &str)] = &[
+    (
+        "appproject.yaml.j2",
+        include_str!("../../templates/appproject.yaml.j2"),
+    ),
+    (
+        "root-application.yaml.j2",
+        include_str!("../../templates/root-application.yaml.j2"),
+    ),
+    (
+        "application.yaml.j2",
+        include_str!("../../templates/application.yaml.j2"),
+    ),
+    (
+        "namespace.yaml.j2",
+        include_str!("../../templates/namespace.yaml.j2"),
+    ),
+    (
+        "gateway.yaml.j2",
+        include_str!("../../templates/gateway.yaml.j2"),
+    ),
+    (
+        "model-pvc.yaml.j2",
+        include_str!("../../templates/model-pvc.yaml.j2"),
+    ),
+    (
+        "raw-vllm-deployment.yaml.j2",
+        include_str!("../../templates/raw-vllm-deployment.yaml.j2"),
+    ),
+    (
+        "raw-vllm-service.yaml.j2",
+        include_str!("../../templates/raw-vllm-service.yaml.j2"),
+    ),
+    (
+        "kserve-inferenceservice.yaml.j2",
+        include_str!("../../templates/kserve-inferenceservice.yaml.j2"),
+    ),
+    (
+        "llmd-llminferenceservice.yaml.j2",
+        include_str!("../../templates/llmd-llminferenceservice.yaml.j2"),
+    ),
+    (
+        "groups.generated.yaml.j2",
+        include_str!("../../templates/groups.generated.yaml.j2"),
+    ),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("cannot read template {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("template {name}: {message}")]
+    Render { name: String, message: String },
+    #[error("template `{0}` does not exist (neither embedded nor under templates/)")]
+    Unknown(String),
+}
+
+/// Where each template comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Embedded,
+    Repo(PathBuf),
+}
+
+/// The set of templates for one repo, ready to render.
+pub struct Templates {
+    env: Environment<'static>,
+    origins: BTreeMap<String, Origin>,
+}
+
+impl Templates {
+    /// Embedded templates, overridden/extended by `repo/templates/*.j2`.
+    pub fn load(repo: &Path) -> Result<Templates, TemplateError> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // minijinja would JSON-escape `*.yaml.j2` by default; our templates escape through `| yaml`.
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        env.set_keep_trailing_newline(true);
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        env.add_filter("yaml", yaml_filter);
+        let mut origins = BTreeMap::new();
+        let mut sources: BTreeMap<String, String> = EMBEDDED
+            .iter()
+            .map(|(n, s)| {
+                origins.insert(n.to_string(), Origin::Embedded);
+                (n.to_string(), s.to_string())
+            })
+            .collect();
+        let dir = repo.join(consts::TEMPLATES_DIR);
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+            paths.sort();
+            for path in paths {
+                let Some(name) = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .map(str::to_string)
+                else {
+                    continue;
+                };
+                if !name.ends_with(".j2") || !path.is_file() {
+                    continue;
+                }
+                let text =
+                    std::fs::read_to_string(&path).map_err(|source| TemplateError::Read {
+                        path: path.clone(),
+                        source,
+                    })?;
+                origins.insert(name.clone(), Origin::Repo(path));
+                sources.insert(name, text);
+            }
+        }
+        for (name, text) in sources {
+            env.add_template_owned(name.clone(), text)
+                .map_err(|e| render_error(&name, &e))?;
+        }
+        Ok(Templates { env, origins })
+    }
+
+    pub fn names(&self) -> BTreeSet<String> {
+        self.origins.keys().cloned().collect()
+    }
+
+    pub fn origin(&self, name: &str) -> Option<&Origin> {
+        self.origins.get(name)
+    }
+
+    pub fn render(&self, name: &str, ctx: &serde_json::Value) -> Result<String, TemplateError> {
+        let t = self
+            .env
+            .get_template(name)
+            .map_err(|_| TemplateError::Unknown(name.to_string()))?;
+        t.render(Value::from_serialize(ctx))
+            .map_err(|e| render_error(name, &e))
+    }
+}
+
+fn render_error(name: &str, e: &minijinja::Error) -> TemplateError {
+    let mut message = e.to_string();
+    if let Some(line) = e.line() {
+        if !message.contains(&format!(":{line}")) {
+            message = format!("line {line}: {message}");
+        }
+    }
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        message.push_str(&format!(": {s}"));
+        src = s.source();
+    }
+    TemplateError::Render {
+        name: name.to_string(),
+        message,
+    }
+}
+
+/// `{{ value | yaml }}` renders a scalar inline (quoted when YAML would misread it: "4", "true");
+/// `{{ value | yaml(N) }}` renders a mapping or list as a block on the following lines, indented by N
+/// spaces (empty ones inline as `{}` / `[]`).
+fn yaml_filter(value: Value, indent: Option<usize>) -> Result<String, minijinja::Error> {
+    let json = serde_json::to_value(&value).map_err(|e| {
+        minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("yaml filter: {e}"),
+        )
+    })?;
+    let is_block = match &json {
+        serde_json::Value::Object(m) => !m.is_empty(),
+        serde_json::Value::Array(a) => !a.is_empty(),
+        _ => false,
+    };
+    let text = serde_yaml::to_string(&json).map_err(|e| {
+        minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("yaml filter: {e}"),
+        )
+    })?;
+    if !is_block {
+        let t = text.trim_end();
+        if t.contains('\n') {
+            // A multi-line string: keep it a single-line JSON string.
+            return Ok(json.to_string());
+        }
+        return Ok(t.to_string());
+    }
+    let pad = " ".repeat(indent.unwrap_or(0));
+    let mut out = String::with_capacity(text.len() + 16);
+    for line in text.trim_end().lines() {
+        out.push('\n');
+        if !line.is_empty() {
+            out.push_str(&pad);
+        }
+        out.push_str(line);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(src: &str, ctx: serde_json::Value) -> Result<String, TemplateError> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("templates")).unwrap();
+        std::fs::write(dir.path().join("templates/t.j2"), src).unwrap();
+        Templates::load(dir.path()).unwrap().render("t.j2", &ctx)
+    }
+
+    #[test]
+    fn yaml_filter_quotes_ambiguous_scalars_and_indents_blocks() {
+        let out = render(
+            "w: {{ w | yaml }}\nb: {{ b | yaml }}\nm:{{ m | yaml(2) }}\ne: {{ e | yaml(2) }}\n",
+            serde_json::json!({"w": "4", "b": "true", "m": {"a": [1, "x"]}, "e": []}),
+        )
+        .unwrap();
+        assert_eq!(out, "w: '4'\nb: 'true'\nm:\n  a:\n  - 1\n  - x\ne: []\n");
+        let v: serde_yaml::Value = serde_yaml::from_str(&out).unwrap();
+        assert_eq!(v["w"].as_str(), Some("4"));
+    }
+
+    #[test]
+    fn undefined_variables_are_errors_naming_template_and_line() {
+        let e = render("a: 1\nb: {{ missing.field }}\n", serde_json::json!({})).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("t.j2"), "{msg}");
+        assert!(msg.contains("line 2") || msg.contains(":2"), "{msg}");
+    }
+
+    #[test]
+    fn repo_template_overrides_embedded_one() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("templates")).unwrap();
+        std::fs::write(dir.path().join("templates/namespace.yaml.j2"), "custom\n").unwrap();
+        let t = Templates::load(dir.path()).unwrap();
+        assert!(matches!(
+            t.origin("namespace.yaml.j2"),
+            Some(Origin::Repo(_))
+        ));
+        assert_eq!(
+            t.render("namespace.yaml.j2", &serde_json::json!({}))
+                .unwrap(),
+            "custom\n"
+        );
+        assert_eq!(t.origin("gateway.yaml.j2"), Some(&Origin::Embedded));
+    }
+}

@@ -1,0 +1,153 @@
+//! Plan → RenderedTree: every file `root` writes, as text, keyed by repo-relative path.
+//! Pure: no I/O (templates are loaded beforehand), no clock, no randomness.
+
+pub mod check;
+pub mod context;
+pub mod engine;
+pub mod schema;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::json;
+
+pub use engine::{TemplateError, Templates};
+
+use crate::catalog::resolve::{AppKind, Plan, ResolvedGroup};
+use crate::catalog::Catalog;
+use crate::consts;
+
+/// Files to write, and the parts of the tree this render owns (where stale generated files are pruned).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RenderedTree {
+    /// Repo-relative path (forward slashes) → content.
+    pub files: BTreeMap<String, String>,
+    /// Repo-relative files or directories (ending in `/`) this render is authoritative for.
+    pub owned: Vec<String>,
+}
+
+impl RenderedTree {
+    /// Whether `path` falls inside what this render owns.
+    pub fn owns(&self, path: &str) -> bool {
+        self.owned.iter().any(|o| {
+            if o.ends_with('/') {
+                path.starts_with(o.as_str())
+            } else {
+                path == o
+            }
+        })
+    }
+}
+
+fn template_output_name(template: &str) -> &str {
+    template.strip_suffix(".j2").unwrap_or(template)
+}
+
+/// Render the whole tree of a plan: AppProject, one root app per layer with apps, child apps, serving
+/// layers' shared objects and every model's manifests.
+pub fn render(
+    plan: &Plan,
+    catalog: &Catalog,
+    templates: &Templates,
+) -> Result<RenderedTree, TemplateError> {
+    let env = &plan.env;
+    let base = format!("{}/{env}", consts::CLUSTERS_DIR);
+    let header = consts::GENERATED_HEADER;
+    let mut files = BTreeMap::new();
+    let mut owned = vec![format!("{base}/project.yaml")];
+
+    files.insert(
+        format!("{base}/project.yaml"),
+        templates.render(
+            "appproject.yaml.j2",
+            &json!({"header": header, "project": context::project_ctx(plan)}),
+        )?,
+    );
+
+    let layers_with_apps: BTreeSet<&str> = plan.apps.iter().map(|a| a.layer.as_str()).collect();
+    for layer in &plan.profile.layers {
+        owned.push(format!("{base}/root-{layer}.yaml"));
+        owned.push(format!("{base}/apps/{layer}/"));
+        if !layers_with_apps.contains(layer.as_str()) {
+            continue; // an empty path would make the root app fail to sync
+        }
+        files.insert(
+            format!("{base}/root-{layer}.yaml"),
+            templates.render(
+                "root-application.yaml.j2",
+                &json!({"header": header, "root": context::root_ctx(plan, layer)}),
+            )?,
+        );
+    }
+
+    for app in &plan.apps {
+        let path = format!("{base}/apps/{}/{}/{}.yaml", app.layer, app.group, app.name);
+        files.insert(
+            path,
+            templates.render(
+                "application.yaml.j2",
+                &json!({"header": header, "app": context::app_ctx(plan, app)}),
+            )?,
+        );
+        if app.kind == AppKind::Serving {
+            let layer = app.serving_layer.as_deref().unwrap_or_default();
+            let ctx =
+                json!({"header": header, "serving": context::serving_ctx(plan, catalog, layer)});
+            for t in &catalog.serving[layer].shared_templates {
+                let path = format!(
+                    "{}/{}",
+                    context::serving_dir(env, layer),
+                    template_output_name(t)
+                );
+                files.insert(path, templates.render(t, &ctx)?);
+            }
+        }
+    }
+
+    for pm in &plan.models {
+        let ctx = json!({"header": header, "model": context::model_ctx(plan, catalog, pm)});
+        for t in &pm.spec.templates {
+            if t == "model-pvc.yaml.j2" && pm.serving_layer == "llm-d" && !pm.staged {
+                continue; // hf:// weights: KServe's storage initializer downloads; no claim to fill
+            }
+            let path = format!(
+                "{}/{}",
+                context::model_dir(env, &pm.name),
+                template_output_name(t)
+            );
+            files.insert(path, templates.render(t, &ctx)?);
+        }
+    }
+
+    // Models and serving layers live outside apps/<layer>/: own them only when every layer that hosts
+    // a serving group is in the profile (a narrower profile never deletes wider layers' files).
+    let serving_hosts: BTreeSet<&str> = catalog
+        .serving
+        .values()
+        .filter_map(|s| catalog.group(&s.group).map(|g| g.layer.as_str()))
+        .collect();
+    if serving_hosts
+        .iter()
+        .all(|l| plan.profile.layers.iter().any(|p| p == l))
+    {
+        owned.push(format!("{base}/models/"));
+        owned.push(format!("{base}/serving/"));
+    }
+    Ok(RenderedTree { files, owned })
+}
+
+/// `clusters/<env>/groups.generated.yaml` in the replaced platform's format.
+pub fn render_groups(
+    env: &str,
+    groups: &[ResolvedGroup],
+    templates: &Templates,
+) -> Result<RenderedTree, TemplateError> {
+    let path = format!("{}/{env}/{}", consts::CLUSTERS_DIR, consts::GROUPS_FILE);
+    let text = templates.render(
+        "groups.generated.yaml.j2",
+        &json!({"header": consts::GENERATED_HEADER, "env": env, "groups": groups}),
+    )?;
+    Ok(RenderedTree {
+        files: BTreeMap::from([(path.clone(), text)]),
+        owned: vec![path],
+    })
+}

@@ -1,0 +1,96 @@
+//! The one output gate: data to stdout, progress/warnings/errors to stderr, honouring -q/-v and colour.
+
+use std::io::{IsTerminal, Write};
+
+use console::style;
+
+use crate::diag::{Diagnostic, Severity};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone)]
+pub struct Printer {
+    pub quiet: bool,
+    pub verbose: u8,
+}
+
+impl Printer {
+    /// Set up colours for both streams: `--color` wins, then NO_COLOR, then whether it is a terminal.
+    pub fn new(quiet: bool, verbose: u8, color: ColorChoice) -> Self {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let (out, err) = match color {
+            ColorChoice::Always => (true, true),
+            ColorChoice::Never => (false, false),
+            ColorChoice::Auto if no_color => (false, false),
+            ColorChoice::Auto => (
+                std::io::stdout().is_terminal(),
+                std::io::stderr().is_terminal(),
+            ),
+        };
+        console::set_colors_enabled(out);
+        console::set_colors_enabled_stderr(err);
+        Self { quiet, verbose }
+    }
+
+    /// Requested data (YAML, JSON, tables) on stdout.
+    pub fn data(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        // A closed pipe (`| head`) is not an error worth reporting.
+        let _ = out.write_all(text.as_bytes());
+        if !text.ends_with('\n') && !text.is_empty() {
+            let _ = out.write_all(b"\n");
+        }
+        let _ = out.flush();
+    }
+
+    /// Progress and results for humans on stderr (hidden by -q).
+    pub fn info(&self, msg: impl AsRef<str>) {
+        if !self.quiet {
+            eprintln!("{}", msg.as_ref());
+        }
+    }
+
+    /// Details shown with -v.
+    pub fn detail(&self, msg: impl AsRef<str>) {
+        if self.verbose > 0 && !self.quiet {
+            eprintln!("{}", style(msg.as_ref()).dim().for_stderr());
+        }
+    }
+
+    pub fn diagnostic(&self, d: &Diagnostic) {
+        match d.severity {
+            Severity::Error => eprintln!("{} {d}", style("error:").red().bold().for_stderr()),
+            Severity::Warning if !self.quiet => {
+                eprintln!("{} {d}", style("warning:").yellow().bold().for_stderr())
+            }
+            Severity::Warning => {}
+        }
+    }
+
+    pub fn error(&self, msg: impl AsRef<str>) {
+        eprintln!(
+            "{} {}",
+            style("error:").red().bold().for_stderr(),
+            msg.as_ref()
+        );
+    }
+
+    pub fn caused_by(&self, msg: impl AsRef<str>) {
+        eprintln!(
+            "{} {}",
+            style("caused by:").dim().for_stderr(),
+            msg.as_ref()
+        );
+    }
+
+    pub fn success(&self, msg: impl AsRef<str>) {
+        if !self.quiet {
+            eprintln!("{} {}", style("✓").green().for_stderr(), msg.as_ref());
+        }
+    }
+}
