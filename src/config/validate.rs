@@ -93,7 +93,7 @@ fn validate_model(
     // Room for the `-predictor` suffix KServe adds and the `-weights` PVC suffix.
     if !is_dns1123_label(&m.name) || m.name.len() > 45 {
         out.push(name_error(file, &format!("{at}.name"), &m.name)
-            .help("a model name is a DNS-1123 label of at most 45 characters (KServe appends `-predictor`)"));
+            .help("a model name is a DNS-1123 label: lowercase letters, digits and '-', at most 45 characters (KServe appends `-predictor`)"));
     }
     if let Some(ns) = &m.namespace {
         if !is_dns1123_label(ns) {

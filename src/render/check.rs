@@ -163,7 +163,9 @@ fn missing_fields(orig: &Value, back: &Value, path: String, out: &mut Vec<String
             }
         }
         // A number where the API wants a string (quantities, int-or-string written as a string).
-        (Value::Number(_), Value::String(_)) => out.push(format!("{path} (write it as a quoted string)")),
+        (Value::Number(_), Value::String(_)) => {
+            out.push(format!("{path} (write it as a quoted string)"))
+        }
         _ => {}
     }
 }

@@ -1,0 +1,126 @@
+//! Shared helpers for the integration tests: a throw-away copy of the repository and the binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+/// The source checkout (holds catalog/, environments/, templates/).
+pub fn source_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A temporary repository with a copy of the shipped catalog and environments (no templates/: the
+/// embedded templates are used, as for a user's GitOps repository).
+pub struct TempRepo {
+    pub dir: tempfile::TempDir,
+}
+
+impl TempRepo {
+    pub fn new() -> TempRepo {
+        let dir = tempfile::tempdir().expect("temp dir");
+        copy_dir(&source_root().join("catalog"), &dir.path().join("catalog"));
+        copy_dir(
+            &source_root().join("environments"),
+            &dir.path().join("environments"),
+        );
+        TempRepo { dir }
+    }
+
+    /// A repository with only the given catalog folder (a fixture) and no environments.
+    pub fn with_catalog(catalog: &Path) -> TempRepo {
+        let dir = tempfile::tempdir().expect("temp dir");
+        copy_dir(catalog, &dir.path().join("catalog"));
+        TempRepo { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let p = self.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    }
+
+    pub fn exists(&self, rel: &str) -> bool {
+        self.path().join(rel).exists()
+    }
+
+    /// Write `environments/<env>/config.yaml`.
+    pub fn env(&self, env: &str, config: &str) {
+        self.write(&format!("environments/{env}/config.yaml"), config);
+    }
+
+    /// The binary, pointed at this repository, without colour.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::cargo_bin("platform").expect("binary");
+        c.arg("--repo").arg(self.path()).arg("--color").arg("never");
+        c.env_remove("PLATFORM_ENV")
+            .env_remove("PLATFORM_REPO")
+            .env_remove("PLATFORM_SCHEMAS");
+        c
+    }
+
+    /// Every file under `rel`, as (relative path, content), sorted.
+    pub fn tree(&self, rel: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        walk(self.path(), &self.path().join(rel), &mut out);
+        out.sort();
+        out
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(root, &p, out);
+        } else {
+            let rel = p
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            out.push((rel, std::fs::read_to_string(&p).unwrap()));
+        }
+    }
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        let dest = to.join(e.file_name());
+        if p.is_dir() {
+            copy_dir(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
+    }
+}
+
+/// A minimal valid config for environment tests, with `extra` appended (YAML text).
+pub fn config(models: &str) -> String {
+    format!(
+        "cluster: {{ name: test }}\nrepoURL: https://example.com/gitops.git\nfeatures:\n  kserve: true\n  raw-vllm: true\n  llm-d: false\nmodels:\n{models}"
+    )
+}
+
+/// A valid KServe CPU model, as a YAML list item (edit it to break one rule per test).
+pub const QWEN_CPU: &str = "  - name: qwen-cpu
+    layer: kserve
+    source: hf://Qwen/Qwen2.5-0.5B-Instruct
+    preset: vllm-cpu
+    resources:
+      requests: { cpu: \"2\", memory: 6Gi }
+      limits: { cpu: \"2\", memory: 8Gi }
+";

@@ -1,0 +1,442 @@
+//! Every class of bad input: exit code 1, a message naming the file/field and the fix, nothing
+//! written, no panic. Each case runs through `root` (which writes) and `lint` (which reports).
+
+mod common;
+
+use common::{config, TempRepo, QWEN_CPU};
+
+struct Case {
+    name: &'static str,
+    config: String,
+    /// Substrings stderr must contain (file, field, message, help).
+    expect: &'static [&'static str],
+}
+
+fn check(case: &Case) {
+    let repo = TempRepo::new();
+    repo.env("test", &case.config);
+    for args in [
+        &["root", "--env", "test", "--profile", "full"][..],
+        &["lint", "--env", "test"][..],
+    ] {
+        let out = repo.cmd().args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{} ({args:?}): exit code, stderr:\n{stderr}",
+            case.name
+        );
+        for e in case.expect {
+            assert!(
+                stderr.contains(e),
+                "{} ({args:?}): stderr lacks {e:?}:\n{stderr}",
+                case.name
+            );
+        }
+        assert!(
+            !stderr.contains("panicked"),
+            "{}: panic\n{stderr}",
+            case.name
+        );
+        assert!(
+            !repo.exists("clusters"),
+            "{} ({args:?}): something was written",
+            case.name
+        );
+    }
+}
+
+fn with_model(edit: impl Fn(&str) -> String) -> String {
+    config(&edit(QWEN_CPU))
+}
+
+#[test]
+fn yaml_syntax_error_names_file_and_line() {
+    check(&Case {
+        name: "syntax",
+        config: "cluster:\n  name: [test\nrepoURL: x\n".into(),
+        expect: &["environments/test/config.yaml:", "error:"],
+    });
+}
+
+#[test]
+fn unknown_key_suggests_the_right_one() {
+    check(&Case {
+        name: "unknown key",
+        config: config(QWEN_CPU).replace("repoURL:", "repoUrl:"),
+        expect: &[
+            "environments/test/config.yaml:2:1",
+            "unknown field `repoUrl`",
+            "did you mean `repoURL`?",
+        ],
+    });
+}
+
+#[test]
+fn unknown_model_key_names_the_model_path() {
+    check(&Case {
+        name: "unknown model key",
+        config: with_model(|m| m.replace("preset:", "presett:")),
+        expect: &[
+            "models[0]",
+            "unknown field `presett`",
+            "did you mean `preset`?",
+        ],
+    });
+}
+
+#[test]
+fn unknown_feature_suggests_the_right_one() {
+    check(&Case {
+        name: "unknown feature",
+        config: config(QWEN_CPU).replace("  kserve: true", "  kserv: true"),
+        expect: &[
+            "features.kserv",
+            "unknown feature `kserv`",
+            "did you mean `kserve`?",
+        ],
+    });
+}
+
+#[test]
+fn feature_value_must_be_a_yaml_boolean() {
+    check(&Case {
+        name: "wrong type",
+        config: config(QWEN_CPU).replace("  kserve: true", "  kserve: \"yes\""),
+        expect: &[
+            "environments/test/config.yaml:4:",
+            "features.kserve",
+            "true or false",
+        ],
+    });
+}
+
+#[test]
+fn duplicate_model_names() {
+    check(&Case {
+        name: "duplicate",
+        config: config(&format!("{QWEN_CPU}{QWEN_CPU}")),
+        expect: &["duplicate model name `qwen-cpu`", "models[qwen-cpu]"],
+    });
+}
+
+#[test]
+fn model_names_must_be_dns_1123() {
+    check(&Case {
+        name: "dns",
+        config: with_model(|m| m.replace("name: qwen-cpu", "name: Qwen_CPU")),
+        expect: &[
+            "models[Qwen_CPU].name",
+            "not a valid Kubernetes name",
+            "lowercase",
+        ],
+    });
+}
+
+#[test]
+fn kserve_cpu_request_above_one_needs_an_explicit_limit() {
+    check(&Case {
+        name: "kserve cpu limit",
+        config: with_model(|m| {
+            m.replace(
+                "      limits: { cpu: \"2\", memory: 8Gi }\n",
+                "      limits: { memory: 8Gi }\n",
+            )
+        }),
+        expect: &[
+            "models[qwen-cpu].resources.limits.cpu",
+            "defaults the limit to 1",
+            "at least 2",
+        ],
+    });
+}
+
+#[test]
+fn limit_below_request() {
+    check(&Case {
+        name: "limit < request",
+        config: with_model(|m| m.replace("memory: 8Gi", "memory: 4Gi")),
+        expect: &[
+            "models[qwen-cpu].resources.limits.memory",
+            "limits.memory (4Gi) is below requests.memory (6Gi)",
+        ],
+    });
+}
+
+#[test]
+fn tensor_parallel_must_equal_gpu_count() {
+    let gpu = "  - name: big\n    layer: raw-vllm\n    source: hf://a/b\n    preset: vllm-gpu\n    gpus: 2\n    tensorParallelSize: 4\n";
+    check(&Case {
+        name: "tp",
+        config: config(gpu),
+        expect: &[
+            "models[big].tensorParallelSize",
+            "is 4 but the model has 2 GPU(s)",
+            "must equal the GPU count",
+        ],
+    });
+}
+
+#[test]
+fn omp_threads_bind_all_is_rejected() {
+    check(&Case {
+        name: "omp all",
+        config: with_model(|m| format!("{m}    env:\n      VLLM_CPU_OMP_THREADS_BIND: all\n")),
+        expect: &[
+            "models[qwen-cpu].env.VLLM_CPU_OMP_THREADS_BIND",
+            "must not be `all`",
+            "leave it unset",
+        ],
+    });
+}
+
+#[test]
+fn vllm_cpu_needs_two_cores() {
+    check(&Case {
+        name: "cpu cores",
+        config: with_model(|m| {
+            m.replace("cpu: \"2\", memory: 6Gi", "cpu: \"1\", memory: 6Gi")
+                .replace("cpu: \"2\", memory: 8Gi", "cpu: \"1\", memory: 8Gi")
+        }),
+        expect: &[
+            "models[qwen-cpu].resources.requests.cpu",
+            "at least 2 cores (got 1)",
+        ],
+    });
+}
+
+#[test]
+fn rolling_update_on_a_single_slot_model() {
+    check(&Case {
+        name: "rolling",
+        config: with_model(|m| format!("{m}    strategy: RollingUpdate\n")),
+        expect: &[
+            "models[qwen-cpu].strategy",
+            "RollingUpdate on a single-slot model",
+            "Recreate",
+        ],
+    });
+}
+
+#[test]
+fn canary_needs_a_shared_volume() {
+    check(&Case {
+        name: "canary rwo",
+        config: with_model(|m| format!("{m}    canaryTrafficPercent: 10\n")),
+        expect: &[
+            "models[qwen-cpu].canaryTrafficPercent",
+            "ReadWriteOnce",
+            "ReadOnlyMany",
+        ],
+    });
+}
+
+#[test]
+fn gpu_in_resources_is_redirected_to_gpus() {
+    check(&Case {
+        name: "gpu in resources",
+        config: with_model(|m| m.replace("memory: 6Gi }", "memory: 6Gi, nvidia.com/gpu: \"1\" }")),
+        expect: &["nvidia.com/gpu is set from `gpus`"],
+    });
+}
+
+#[test]
+fn unknown_preset_suggests() {
+    check(&Case {
+        name: "preset",
+        config: with_model(|m| m.replace("preset: vllm-cpu", "preset: vllm-cpus")),
+        expect: &[
+            "models[qwen-cpu].preset",
+            "unknown preset `vllm-cpus`",
+            "did you mean `vllm-cpu`?",
+        ],
+    });
+}
+
+#[test]
+fn bad_quantity() {
+    check(&Case {
+        name: "quantity",
+        config: with_model(|m| m.replace("memory: 6Gi }", "memory: six }")),
+        expect: &["`six` is not a Kubernetes quantity"],
+    });
+}
+
+#[test]
+fn required_group_disabled_is_an_error_for_root() {
+    check(&Case {
+        name: "requires",
+        config: config("  []\n")
+            .replace("  kserve: true", "  kserve: false")
+            .replace("  llm-d: false", "  llm-d: true"),
+        expect: &[
+            "group `llm-d` requires group `kserve`, which is disabled",
+            "features.kserve",
+        ],
+    });
+}
+
+#[test]
+fn unknown_profile_lists_valid_ones() {
+    let repo = TempRepo::new();
+    let out = repo
+        .cmd()
+        .args(["root", "--profile", "ful"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("unknown profile `ful`"), "{stderr}");
+    assert!(stderr.contains("did you mean `full`?"), "{stderr}");
+    assert!(stderr.contains("platform, serving, full"), "{stderr}");
+    assert!(!repo.exists("clusters"));
+}
+
+#[test]
+fn unknown_environment_suggests() {
+    let repo = TempRepo::new();
+    let out = repo
+        .cmd()
+        .args(["root", "--env", "ai-deb"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("environment `ai-deb` not found"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--env ai-dev"), "{stderr}");
+}
+
+#[test]
+fn lint_reports_every_error_at_once() {
+    let repo = TempRepo::new();
+    let bad = config(&QWEN_CPU.replace("memory: 8Gi", "memory: 4Gi"))
+        + "    strategy: RollingUpdate\n    env:\n      VLLM_CPU_OMP_THREADS_BIND: all\n";
+    repo.env("test", &bad);
+    let out = repo.cmd().args(["lint", "--env", "test"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    for e in [
+        "limits.memory",
+        "RollingUpdate",
+        "VLLM_CPU_OMP_THREADS_BIND",
+        "3 error(s)",
+    ] {
+        assert!(stderr.contains(e), "lacks {e}:\n{stderr}");
+    }
+}
+
+// ---- catalog errors ----
+
+fn catalog_case(edit: impl Fn(&TempRepo), expect: &[&str]) {
+    let repo = TempRepo::new();
+    edit(&repo);
+    for args in [&["root"][..], &["lint"][..], &["resolve-groups"][..]] {
+        let out = repo.cmd().args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        for e in expect {
+            assert!(stderr.contains(e), "{args:?}: lacks {e:?}:\n{stderr}");
+        }
+        assert!(!repo.exists("clusters"));
+    }
+}
+
+#[test]
+fn catalog_duplicate_app_names() {
+    catalog_case(
+        |r| {
+            let g = r
+                .read("catalog/groups.yaml")
+                .replace("- name: kserve-crd", "- name: kserve");
+            r.write("catalog/groups.yaml", &g);
+        },
+        &[
+            "catalog/groups.yaml",
+            "app `kserve` is also defined in group `kserve`",
+        ],
+    );
+}
+
+#[test]
+fn catalog_wave_must_be_an_integer() {
+    catalog_case(
+        |r| {
+            let g = r
+                .read("catalog/groups.yaml")
+                .replacen("wave: 0", "wave: early", 1);
+            r.write("catalog/groups.yaml", &g);
+        },
+        &[
+            "catalog/groups.yaml:",
+            "wave",
+            "invalid type: string \"early\", expected i32",
+        ],
+    );
+}
+
+#[test]
+fn catalog_unknown_template() {
+    catalog_case(
+        |r| {
+            let s = r
+                .read("catalog/serving.yaml")
+                .replace("raw-vllm-service.yaml.j2", "raw-vllm-svc.yaml.j2");
+            r.write("catalog/serving.yaml", &s);
+        },
+        &[
+            "catalog/serving.yaml",
+            "servingLayers.raw-vllm.templates",
+            "unknown template `raw-vllm-svc.yaml.j2`",
+            "did you mean `raw-vllm-service.yaml.j2`?",
+        ],
+    );
+}
+
+#[test]
+fn catalog_profiles_must_be_additive() {
+    catalog_case(
+        |r| {
+            let s = r.read("catalog/layers.yaml").replace(
+                "layers: [platform, serving, routing]",
+                "layers: [platform, routing]",
+            );
+            r.write("catalog/layers.yaml", &s);
+        },
+        &["profile `full` drops layer(s) serving of the narrower profile `serving`"],
+    );
+}
+
+#[test]
+fn catalog_missing_is_explained() {
+    let repo = TempRepo::new();
+    std::fs::remove_dir_all(repo.path().join("catalog")).unwrap();
+    let out = repo.cmd().arg("root").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("catalog directory not found") && stderr.contains("--repo"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn broken_repo_template_is_reported_with_its_name_and_line() {
+    let repo = TempRepo::new();
+    repo.write(
+        "templates/raw-vllm-service.yaml.j2",
+        "{{ header }}\napiVersion: v1\nkind: Service\nmetadata:\n  name: {{ model.nmae }}\n",
+    );
+    let out = repo.cmd().arg("root").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("raw-vllm-service.yaml.j2"), "{stderr}");
+    assert!(
+        stderr.contains("line 5") || stderr.contains(":5"),
+        "{stderr}"
+    );
+    assert!(!repo.exists("clusters"));
+}

@@ -1,0 +1,107 @@
+//! Golden trees: render fixture environments and compare every file with tests/golden/<env>/.
+//! A second render is byte-identical. Regenerate after an intended change with
+//! `UPDATE_GOLDEN=1 cargo test --test golden` and review the diff.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{copy_dir, source_root, TempRepo};
+
+fn golden_dir(env: &str) -> PathBuf {
+    source_root().join("tests/golden").join(env)
+}
+
+/// Render `env` (the shipped one, or a fixture under tests/fixtures/envs/) with both commands and
+/// compare with the golden copy.
+fn golden(env: &str) {
+    let repo = TempRepo::new();
+    let fixture = source_root().join("tests/fixtures/envs").join(env);
+    if fixture.is_dir() {
+        copy_dir(&fixture, &repo.path().join("environments").join(env));
+    }
+    repo.cmd()
+        .args(["resolve-groups", "--env", env])
+        .assert()
+        .success();
+    repo.cmd()
+        .args(["root", "--env", env, "--profile", "full"])
+        .assert()
+        .success();
+    let tree = repo.tree("clusters");
+    assert!(!tree.is_empty());
+
+    let dir = golden_dir(env);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        let _ = std::fs::remove_dir_all(&dir);
+        for (path, text) in &tree {
+            let p = dir.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+    }
+    let mut expected = Vec::new();
+    collect(&dir, &dir, &mut expected);
+    expected.sort();
+    let got_paths: Vec<&str> = tree.iter().map(|(p, _)| p.as_str()).collect();
+    let want_paths: Vec<&str> = expected.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        got_paths,
+        want_paths,
+        "file list differs from {} (UPDATE_GOLDEN=1 to regenerate)",
+        dir.display()
+    );
+    for ((path, got), (_, want)) in tree.iter().zip(&expected) {
+        if got != want {
+            let diff = similar::TextDiff::from_lines(want.as_str(), got.as_str())
+                .unified_diff()
+                .header("golden", "rendered")
+                .to_string();
+            panic!("{path} differs from the golden copy (UPDATE_GOLDEN=1 to regenerate):\n{diff}");
+        }
+    }
+
+    // Re-rendering changes nothing, byte for byte.
+    repo.cmd()
+        .args(["root", "--env", env, "--profile", "full", "--check"])
+        .assert()
+        .success();
+    repo.cmd()
+        .args(["resolve-groups", "--env", env, "--check"])
+        .assert()
+        .success();
+    repo.cmd()
+        .args(["root", "--env", env, "--profile", "full"])
+        .assert()
+        .success();
+    assert_eq!(repo.tree("clusters"), tree);
+}
+
+fn collect(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<(String, String)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            collect(root, &p, out);
+        } else {
+            let rel = p
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            out.push((rel, std::fs::read_to_string(&p).unwrap()));
+        }
+    }
+}
+
+#[test]
+fn shipped_ai_dev_environment() {
+    golden("ai-dev");
+}
+
+#[test]
+fn everything_on_fixture() {
+    golden("everything-on");
+}
