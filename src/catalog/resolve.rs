@@ -208,6 +208,10 @@ pub struct Plan {
     /// Argo CD Applications, in bring-up order (layer, wave, name).
     pub apps: Vec<PlannedApp>,
     pub models: Vec<PlannedModel>,
+    /// Every repository and destination namespace of the enabled groups and models in *any* layer:
+    /// the AppProject must keep allowing a wider profile's apps when a narrower one is rendered.
+    pub project_repos: BTreeSet<String>,
+    pub project_namespaces: BTreeSet<String>,
     /// Warnings (errors stop `build`).
     pub diagnostics: Vec<Diagnostic>,
     #[serde(skip)]
@@ -463,6 +467,7 @@ impl Plan {
             .filter(|l| !in_profile(l))
             .cloned()
             .collect();
+        let (project_repos, project_namespaces) = project_scope(cfg, catalog, &groups);
         Ok(Plan {
             env: env.to_string(),
             profile,
@@ -470,10 +475,48 @@ impl Plan {
             groups,
             apps,
             models,
+            project_repos,
+            project_namespaces,
             diagnostics: diags,
             config: cfg.clone(),
         })
     }
+}
+
+/// Source repositories and destination namespaces of every enabled group and model, in every layer.
+fn project_scope(
+    cfg: &EnvConfig,
+    catalog: &Catalog,
+    groups: &[PlannedGroup],
+) -> (BTreeSet<String>, BTreeSet<String>) {
+    let mut repos = BTreeSet::from([cfg.repo_url.clone()]);
+    let mut namespaces = BTreeSet::from([consts::ARGOCD_NAMESPACE.to_string()]);
+    let enabled = |name: &str| {
+        groups
+            .iter()
+            .any(|g| g.resolved.name == name && g.resolved.enabled)
+    };
+    for g in catalog.groups.iter().filter(|g| enabled(&g.name)) {
+        for a in &g.apps {
+            repos.extend(a.source.repo_url().map(str::to_string));
+            namespaces.insert(a.namespace.clone());
+        }
+    }
+    for m in &cfg.models {
+        if let Some(spec) = catalog
+            .serving
+            .get(m.layer.as_str())
+            .filter(|s| enabled(&s.group))
+        {
+            namespaces.insert(spec.namespace.clone());
+            namespaces.insert(
+                m.namespace
+                    .clone()
+                    .unwrap_or_else(|| spec.namespace.clone()),
+            );
+        }
+    }
+    (repos, namespaces)
 }
 
 /// Name of the Application holding a serving layer's shared objects (Gateway, namespace).

@@ -32,16 +32,7 @@ pub fn serving_dir(env: &str, layer: &str) -> String {
 
 pub fn project_ctx(plan: &Plan) -> Value {
     let cfg = &plan.config;
-    let mut repos: BTreeSet<String> = BTreeSet::new();
-    repos.insert(cfg.repo_url.clone());
-    let mut namespaces: BTreeSet<String> = BTreeSet::new();
-    namespaces.insert(consts::ARGOCD_NAMESPACE.to_string());
-    for a in &plan.apps {
-        if let Some(url) = a.spec.source.repo_url() {
-            repos.insert(url.to_string());
-        }
-        namespaces.insert(a.namespace.clone());
-    }
+    let namespaces = &plan.project_namespaces;
     let destinations: Vec<Value> = namespaces
         .iter()
         .map(|ns| json!({"server": "https://kubernetes.default.svc", "namespace": ns}))
@@ -51,7 +42,7 @@ pub fn project_ctx(plan: &Plan) -> Value {
         "namespace": consts::ARGOCD_NAMESPACE,
         "labels": common_labels(&plan.env),
         "description": format!("Platform apps of environment {} (cluster {})", plan.env, cfg.cluster.name),
-        "sourceRepos": repos,
+        "sourceRepos": plan.project_repos,
         "destinations": destinations,
     })
 }
