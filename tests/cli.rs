@@ -339,8 +339,7 @@ fn model_on_a_disabled_layer_is_a_warning_and_not_rendered() {
     let repo = TempRepo::new();
     repo.env(
         "t",
-        &config(&QWEN_CPU.replace("layer: kserve", "layer: kserve"))
-            .replace("  kserve: true", "  kserve: false"),
+        &config(QWEN_CPU).replace("  kserve: true", "  kserve: false"),
     );
     let o = repo.cmd().args(["root", "--env", "t"]).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));

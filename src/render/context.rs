@@ -1,8 +1,6 @@
 //! Plan → the JSON contexts templates see. All decisions (args, env, probes, security) are made here,
 //! so an overriding template only changes layout, never has to re-derive a gotcha.
 
-use std::collections::BTreeSet;
-
 use serde_json::{json, Map, Value};
 
 use crate::catalog::resolve::{AppKind, Plan, PlannedApp, PlannedModel};
