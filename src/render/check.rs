@@ -5,7 +5,7 @@
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Service};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::RenderedTree;
@@ -28,7 +28,7 @@ pub fn objects(tree: &RenderedTree) -> (Vec<RenderedObject>, Vec<Diagnostic>) {
     let mut problems = Vec::new();
     for (path, text) in &tree.files {
         for doc in serde_yaml::Deserializer::from_str(text) {
-            let value = match serde_yaml::Value::deserialize_any(doc) {
+            let value = match serde_yaml::Value::deserialize(doc) {
                 Ok(v) => v,
                 Err(e) => {
                     problems.push(Diagnostic::error(format!("rendered file is not valid YAML: {e}")).file(path)
@@ -68,19 +68,6 @@ pub fn objects(tree: &RenderedTree) -> (Vec<RenderedObject>, Vec<Diagnostic>) {
         }
     }
     (objs, problems)
-}
-
-trait DeserializeAny {
-    fn deserialize_any(d: serde_yaml::Deserializer)
-        -> Result<serde_yaml::Value, serde_yaml::Error>;
-}
-
-impl DeserializeAny for serde_yaml::Value {
-    fn deserialize_any(
-        d: serde_yaml::Deserializer,
-    ) -> Result<serde_yaml::Value, serde_yaml::Error> {
-        <serde_yaml::Value as serde::Deserialize>::deserialize(d)
-    }
 }
 
 /// Structural checks on every object: names, and a strict round trip for core kinds.
