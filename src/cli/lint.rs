@@ -95,7 +95,10 @@ fn collect(ctx: &Ctx, args: &Args) -> Result<(Vec<Diagnostic>, usize)> {
         }
     };
     let config = match config::load(&ctx.repo, &ctx.env) {
-        Ok(c) => Some(c),
+        Ok((file, mut c)) => {
+            ctx.defaults_from_git(&mut c);
+            Some((file, c))
+        }
         Err(ConfigError::Input(d)) => {
             diags.push(*d);
             None

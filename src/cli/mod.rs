@@ -2,6 +2,7 @@
 //! print; they hold no logic of their own beyond that.
 
 mod completions;
+mod diff;
 mod lint;
 mod plan;
 mod resolve_groups;
@@ -17,6 +18,7 @@ use crate::catalog::{Catalog, CatalogError};
 use crate::config::{self, ConfigError, EnvConfig};
 use crate::consts;
 use crate::diag::{Diagnostic, Diagnostics};
+use crate::gitops::git::{redact, GitError, GitRepo};
 use crate::render::{TemplateError, Templates};
 use crate::ui::{ColorChoice, Printer};
 
@@ -79,6 +81,8 @@ pub enum Command {
     Plan(plan::Args),
     /// Run every validation of config, catalog, templates and rendered output; writes nothing.
     Lint(lint::Args),
+    /// Compare what `root` would render now with HEAD (or the working tree): unified diff, exit 1 if different.
+    Diff(diff::Args),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(completions::Args),
 }
@@ -115,13 +119,46 @@ impl Ctx {
         {
             self.printer.detail(format!("catalog: {d}"));
         }
-        let (config_file, config) = config::load(&self.repo, &self.env)?;
+        let (config_file, mut config) = config::load(&self.repo, &self.env)?;
+        self.defaults_from_git(&mut config);
         Ok(Inputs {
             config_file,
             config,
             catalog,
             templates,
         })
+    }
+
+    /// Fill an empty repoURL from `origin` and an empty repoBranch from the current branch, saying so.
+    pub fn defaults_from_git(&self, config: &mut EnvConfig) {
+        if !config.repo_url.is_empty() && !config.repo_branch.is_empty() {
+            return;
+        }
+        let git = GitRepo::open(&self.repo).ok();
+        if config.repo_url.is_empty() {
+            if let Some(url) = git.as_ref().and_then(GitRepo::origin_url) {
+                self.printer.info(format!(
+                    "repoURL is not set in config.yaml: using origin's {}",
+                    redact(&url)
+                ));
+                config.repo_url = url;
+            }
+        }
+        if config.repo_branch.is_empty() {
+            match git.as_ref().and_then(|g| g.branch().ok()) {
+                Some(b) => {
+                    self.printer.info(format!(
+                        "repoBranch is not set in config.yaml: using the current git branch, {b}"
+                    ));
+                    config.repo_branch = b;
+                }
+                None => {
+                    self.printer
+                        .detail("repoBranch is not set in config.yaml: using main");
+                    config.repo_branch = "main".to_string();
+                }
+            }
+        }
     }
 }
 
@@ -143,6 +180,7 @@ pub fn run() -> ExitCode {
         Command::Root(a) => root::run(&ctx, a),
         Command::Plan(a) => plan::run(&ctx, a),
         Command::Lint(a) => lint::run(&ctx, a),
+        Command::Diff(a) => diff::run(&ctx, a),
         Command::Completions(a) => completions::run(a),
     };
     match result {
@@ -190,6 +228,9 @@ fn report(p: &Printer, e: &anyhow::Error) -> ExitCode {
     if e.downcast_ref::<TemplateError>().is_some()
         || e.downcast_ref::<CheckFailed>().is_some()
         || e.downcast_ref::<crate::gitops::GitopsError>().is_some()
+        || e.downcast_ref::<GitError>().is_some()
+        || e.downcast_ref::<crate::render::schema::SchemaError>()
+            .is_some()
         || e.downcast_ref::<std::io::Error>().is_some()
     {
         return ExitCode::from(1);

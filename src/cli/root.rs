@@ -4,6 +4,7 @@ use serde::Serialize;
 use super::{print_warnings, to_data, CheckFailed, Ctx, Output};
 use crate::catalog::resolve::Plan;
 use crate::diag::Diagnostics;
+use crate::gitops::git::{redact, GitError, GitRepo};
 use crate::gitops::{self, ChangeKind};
 use crate::render::{self, check};
 
@@ -30,6 +31,15 @@ pub struct Args {
     /// Print every rendered file on stdout as one YAML stream instead of writing.
     #[arg(long)]
     pub stdout: bool,
+    /// After writing, commit exactly the generated files that differ from HEAD (nothing else).
+    #[arg(long, conflicts_with_all = ["check", "dry_run", "stdout"])]
+    pub commit: bool,
+    /// Commit message headline (the body always lists groups, apps and models that changed).
+    #[arg(long, short, requires = "commit", value_name = "MSG")]
+    pub message: Option<String>,
+    /// After committing, push the branch to the config's repoURL/repoBranch (never forced).
+    #[arg(long, requires = "commit")]
+    pub push: bool,
 }
 
 #[derive(Serialize)]
@@ -107,7 +117,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             let d = DryRun {
                 profile,
                 changes: &changes.changes,
-                unchanged: changes.unchanged,
+                unchanged: changes.unchanged.len(),
             };
             ctx.printer.data(&to_data(ctx.output, &d)?);
         }
@@ -115,16 +125,77 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             .info(summary(&base, profile, &changes, "would be"));
         return Ok(());
     }
+    // With --commit, refuse before writing anything when git would refuse afterwards.
+    let git = if args.commit {
+        let g = GitRepo::open(&ctx.repo)?;
+        g.branch()?;
+        let staged = g.staged_paths()?;
+        if !staged.is_empty() {
+            return Err(GitError::StagedChanges(staged).into());
+        }
+        Some(g)
+    } else {
+        None
+    };
     gitops::apply(&ctx.repo, &changes)?;
     for c in &changes.changes {
         ctx.printer
             .detail(format!("{} {}", c.kind.symbol(), c.path));
     }
     ctx.printer.success(summary(&base, profile, &changes, ""));
+    if let Some(git) = git {
+        commit_and_push(ctx, &git, &plan, &tree, &args)?;
+    }
     if !plan.other_layers.is_empty() {
         ctx.printer.detail(format!(
             "layers outside profile {profile} left untouched: {}",
             plan.other_layers.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// Stage and commit the generated files that differ from HEAD; push when asked.
+fn commit_and_push(
+    ctx: &Ctx,
+    git: &GitRepo,
+    plan: &Plan,
+    tree: &render::RenderedTree,
+    args: &Args,
+) -> Result<()> {
+    let head = git.head_source()?;
+    let vs_head = gitops::diff_against(&head, tree)?;
+    drop(head);
+    if vs_head.is_empty() {
+        ctx.printer
+            .info("nothing to commit: the generated tree matches HEAD");
+    } else {
+        let msg = gitops::summary::commit_message(
+            &ctx.env,
+            &plan.profile.name,
+            &vs_head,
+            args.message.as_deref(),
+        );
+        match git.commit_paths(&vs_head.paths(), &msg)? {
+            Some(oid) => ctx.printer.success(format!(
+                "committed {} file(s) as {} on {}: {}",
+                vs_head.changes.len(),
+                &oid.to_string()[..12],
+                git.branch()?,
+                msg.lines().next().unwrap_or_default()
+            )),
+            None => ctx
+                .printer
+                .info("nothing to commit: the generated tree matches HEAD"),
+        }
+    }
+    if args.push {
+        let cfg = &plan.config;
+        git.push(Some(&cfg.repo_url), &cfg.repo_branch)?;
+        ctx.printer.success(format!(
+            "pushed to {} ({})",
+            redact(&cfg.repo_url),
+            cfg.repo_branch
         ));
     }
     Ok(())
@@ -146,6 +217,6 @@ fn summary(base: &str, profile: &str, c: &gitops::ChangeSet, would: &str) -> Str
         verb("changed"),
         c.count(ChangeKind::Delete),
         verb("removed"),
-        c.unchanged
+        c.unchanged.len()
     )
 }

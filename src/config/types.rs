@@ -13,10 +13,11 @@ use super::quantity::Quantity;
 #[serde(deny_unknown_fields)]
 pub struct EnvConfig {
     pub cluster: Cluster,
-    /// The GitOps repository Argo CD reads.
+    /// The GitOps repository Argo CD reads; empty: the `origin` remote of the repository.
     #[serde(rename = "repoURL", default)]
     pub repo_url: String,
-    #[serde(rename = "repoBranch", default = "default_branch")]
+    /// Branch Argo CD reads; empty: the current git branch (else `main`).
+    #[serde(rename = "repoBranch", default)]
     pub repo_branch: String,
     /// Public domain; empty means no public ingress.
     #[serde(default)]
@@ -45,10 +46,6 @@ pub struct EnvConfig {
     pub features: BTreeMap<String, bool>,
     #[serde(default)]
     pub models: Vec<Model>,
-}
-
-fn default_branch() -> String {
-    "main".to_string()
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -1,0 +1,376 @@
+//! GitOps repository integration against real repositories: a temp work tree with a bare repository
+//! as its `origin` (file://), driven through the binary; git state checked with git2.
+
+mod common;
+
+use std::path::Path;
+
+use common::TempRepo;
+use git2::{Repository, Signature};
+use platform::gitops::git::GitRepo;
+
+struct Fixture {
+    repo: TempRepo,
+    _remote_dir: tempfile::TempDir,
+    remote_url: String,
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A work tree with the shipped catalog/environments (config pointing at the bare remote), an
+/// identity, and `origin` = the bare repository. No commit yet.
+fn fixture() -> Fixture {
+    let repo = TempRepo::new();
+    let remote_dir = tempfile::tempdir().unwrap();
+    let bare = Repository::init_bare(remote_dir.path()).unwrap();
+    bare.set_head("refs/heads/main").unwrap();
+    let remote_url = format!("file://{}", remote_dir.path().display());
+    let g = Repository::init(repo.path()).unwrap();
+    let mut cfg = g.config().unwrap();
+    cfg.set_str("user.name", "Test Operator").unwrap();
+    cfg.set_str("user.email", "ops@example.com").unwrap();
+    g.remote("origin", &remote_url).unwrap();
+    let text = repo.read("environments/ai-dev/config.yaml").replace(
+        "repoURL: https://github.com/example-org/ai-platform.git",
+        &format!("repoURL: {remote_url}"),
+    );
+    repo.env("ai-dev", &text);
+    Fixture {
+        repo,
+        _remote_dir: remote_dir,
+        remote_url,
+    }
+}
+
+fn git(path: &Path) -> Repository {
+    Repository::open(path).unwrap()
+}
+
+fn head_message(path: &Path) -> String {
+    git(path)
+        .head()
+        .unwrap()
+        .peel_to_commit()
+        .unwrap()
+        .message()
+        .unwrap()
+        .to_string()
+}
+
+fn head_files(path: &Path) -> Vec<String> {
+    let r = git(path);
+    let tree = r.head().unwrap().peel_to_tree().unwrap();
+    let mut out = Vec::new();
+    tree.walk(git2::TreeWalkMode::PreOrder, |root, e| {
+        if e.kind() == Some(git2::ObjectType::Blob) {
+            out.push(format!("{root}{}", e.name().unwrap()));
+        }
+        git2::TreeWalkResult::Ok
+    })
+    .unwrap();
+    out
+}
+
+fn commit_all(path: &Path, msg: &str, files: &[&str]) {
+    let r = git(path);
+    let mut idx = r.index().unwrap();
+    for f in files {
+        idx.add_path(Path::new(f)).unwrap();
+    }
+    idx.write().unwrap();
+    let tree = r.find_tree(idx.write_tree().unwrap()).unwrap();
+    let sig = Signature::now("t", "t@example.com").unwrap();
+    let parent = r.head().ok().map(|h| h.peel_to_commit().unwrap());
+    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    r.commit(Some("HEAD"), &sig, &sig, msg, &tree, &parents)
+        .unwrap();
+}
+
+#[test]
+fn first_commit_contains_only_generated_files_and_says_what_changed() {
+    let f = fixture();
+    let o = f.repo.cmd().args(["root", "--commit"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("committed"), "{}", stderr(&o));
+    let msg = head_message(f.repo.path());
+    assert!(
+        msg.starts_with("platform: render ai-dev (profile full)"),
+        "{msg}"
+    );
+    assert!(msg.contains("- models added: qwen-cpu, qwen-gpu"), "{msg}");
+    assert!(
+        msg.contains("- groups enabled: kserve, platform-core, raw-vllm"),
+        "{msg}"
+    );
+    let files = head_files(f.repo.path());
+    assert!(!files.is_empty());
+    assert!(
+        files.iter().all(|p| p.starts_with("clusters/ai-dev/")),
+        "{files:?}"
+    );
+    // catalog/ and environments/ stay untracked: never swept into the commit.
+    assert!(!files.iter().any(|p| p.starts_with("catalog/")));
+
+    // Again: nothing to commit, HEAD unchanged.
+    let head = git(f.repo.path()).head().unwrap().target().unwrap();
+    let o = f.repo.cmd().args(["root", "--commit"]).output().unwrap();
+    assert!(o.status.success());
+    assert!(stderr(&o).contains("nothing to commit"), "{}", stderr(&o));
+    assert_eq!(git(f.repo.path()).head().unwrap().target().unwrap(), head);
+}
+
+#[test]
+fn user_changes_are_never_swept_in_and_staged_ones_are_refused() {
+    let f = fixture();
+    f.repo.write("NOTES.md", "v1\n");
+    commit_all(f.repo.path(), "user commit", &["NOTES.md"]);
+    f.repo.write("NOTES.md", "v2 (unstaged edit)\n");
+    f.repo.write("scratch.txt", "untracked\n");
+    let o = f
+        .repo
+        .cmd()
+        .args(["root", "--commit", "-m", "enable the serving layer"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(head_message(f.repo.path()).starts_with("platform: enable the serving layer\n"));
+    let r = git(f.repo.path());
+    let head = r.head().unwrap().peel_to_commit().unwrap();
+    let parent = head.parent(0).unwrap();
+    let diff = r
+        .diff_tree_to_tree(
+            Some(&parent.tree().unwrap()),
+            Some(&head.tree().unwrap()),
+            None,
+        )
+        .unwrap();
+    assert!(diff
+        .deltas()
+        .all(|d| d.new_file().path().unwrap().starts_with("clusters/ai-dev")));
+    assert_eq!(
+        f.repo.read("NOTES.md"),
+        "v2 (unstaged edit)\n",
+        "the user's edit was touched"
+    );
+    let st = r.status_file(Path::new("NOTES.md")).unwrap();
+    assert!(st.contains(git2::Status::WT_MODIFIED), "{st:?}");
+
+    // A user change already staged: refuse, and write nothing.
+    let mut idx = r.index().unwrap();
+    idx.add_path(Path::new("NOTES.md")).unwrap();
+    idx.write().unwrap();
+    let cfg = f
+        .repo
+        .read("environments/ai-dev/config.yaml")
+        .replace("servedName: qwen2.5-0.5b\n", "servedName: q\n");
+    f.repo.env("ai-dev", &cfg);
+    let before = f.repo.tree("clusters");
+    let o = f.repo.cmd().args(["root", "--commit"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("staged changes (NOTES.md)"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("git restore --staged"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        f.repo.tree("clusters"),
+        before,
+        "files were written although the commit was refused"
+    );
+}
+
+#[test]
+fn push_lands_on_the_remote_branch_and_push_state_sees_it() {
+    let f = fixture();
+    let o = f
+        .repo
+        .cmd()
+        .args(["root", "--commit", "--push"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("pushed to"), "{}", stderr(&o));
+    let local = git(f.repo.path()).head().unwrap().target().unwrap();
+    let remote = Repository::open_bare(f._remote_dir.path()).unwrap();
+    assert_eq!(
+        remote.find_reference("refs/heads/main").unwrap().target(),
+        Some(local)
+    );
+
+    let g = GitRepo::open(f.repo.path()).unwrap();
+    let st = g.push_state(Some(&f.remote_url), "main").unwrap();
+    assert!(st.pushed, "{st:?}");
+    // A local commit not pushed yet.
+    let cfg = f
+        .repo
+        .read("environments/ai-dev/config.yaml")
+        .replace("servedName: qwen2.5-0.5b\n", "servedName: q\n");
+    f.repo.env("ai-dev", &cfg);
+    f.repo.cmd().args(["root", "--commit"]).assert().success();
+    let st = g.push_state(Some(&f.remote_url), "main").unwrap();
+    assert!(!st.pushed, "{st:?}");
+    assert_eq!(st.remote, Some(local));
+}
+
+#[test]
+fn a_non_fast_forward_push_is_reported_not_forced() {
+    let f = fixture();
+    f.repo
+        .cmd()
+        .args(["root", "--commit", "--push"])
+        .assert()
+        .success();
+    // Someone else pushes first.
+    let other = tempfile::tempdir().unwrap();
+    let o = Repository::clone(&f.remote_url, other.path()).unwrap();
+    std::fs::write(other.path().join("OTHER.md"), "x\n").unwrap();
+    commit_all(other.path(), "someone else", &["OTHER.md"]);
+    let mut remote = o.find_remote("origin").unwrap();
+    remote
+        .push(&["refs/heads/main:refs/heads/main"], None)
+        .unwrap();
+    let theirs = o.head().unwrap().target().unwrap();
+    // We commit and push: rejected.
+    let cfg = f
+        .repo
+        .read("environments/ai-dev/config.yaml")
+        .replace("servedName: qwen2.5-0.5b\n", "servedName: q\n");
+    f.repo.env("ai-dev", &cfg);
+    let out = f
+        .repo
+        .cmd()
+        .args(["root", "--commit", "--push"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let e = stderr(&out);
+    assert!(
+        e.contains("rejected") && e.contains("non-fast-forward") && e.contains("git pull --rebase"),
+        "{e}"
+    );
+    let remote = Repository::open_bare(f._remote_dir.path()).unwrap();
+    assert_eq!(
+        remote.find_reference("refs/heads/main").unwrap().target(),
+        Some(theirs),
+        "the remote was overwritten"
+    );
+}
+
+#[test]
+fn diff_compares_with_head_or_the_working_tree() {
+    let f = fixture();
+    // No commit yet: everything differs from HEAD.
+    let o = f.repo.cmd().arg("diff").output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    f.repo.cmd().args(["root", "--commit"]).assert().success();
+    f.repo.cmd().arg("diff").assert().success();
+    let cfg = f
+        .repo
+        .read("environments/ai-dev/config.yaml")
+        .replace("servedName: qwen2.5-0.5b\n", "servedName: q\n");
+    f.repo.env("ai-dev", &cfg);
+    let o = f.repo.cmd().arg("diff").output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("--- a/clusters/ai-dev/models/qwen-cpu/kserve-inferenceservice.yaml"),
+        "{out}"
+    );
+    assert!(out.contains("+          - --served-model-name=q"), "{out}");
+    // Rendered to disk but not committed: the working tree matches, HEAD does not.
+    f.repo.cmd().arg("root").assert().success();
+    f.repo
+        .cmd()
+        .args(["diff", "--working-tree"])
+        .assert()
+        .success();
+    assert_eq!(
+        f.repo.cmd().arg("diff").output().unwrap().status.code(),
+        Some(1)
+    );
+}
+
+#[test]
+fn detached_head_and_ignored_output_get_clear_errors() {
+    let f = fixture();
+    f.repo.cmd().args(["root", "--commit"]).assert().success();
+    let r = git(f.repo.path());
+    let head = r.head().unwrap().target().unwrap();
+    r.set_head_detached(head).unwrap();
+    let o = f.repo.cmd().args(["root", "--commit"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("HEAD is detached") && stderr(&o).contains("git switch"),
+        "{}",
+        stderr(&o)
+    );
+
+    let f = fixture();
+    f.repo.write(".gitignore", "/clusters/\n");
+    let o = f.repo.cmd().args(["root", "--commit"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("is ignored by .gitignore"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn repo_url_and_branch_default_from_git() {
+    let f = fixture();
+    let cfg = f
+        .repo
+        .read("environments/ai-dev/config.yaml")
+        .replace(&format!("repoURL: {}\n", f.remote_url), "")
+        .replace("repoBranch: main\n", "");
+    f.repo.env("ai-dev", &cfg);
+    // Work on a branch named `gitops`.
+    let r = git(f.repo.path());
+    r.set_head("refs/heads/gitops").unwrap();
+    let o = f.repo.cmd().args(["root"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("repoURL is not set in config.yaml: using origin's"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("using the current git branch, gitops"),
+        "{}",
+        stderr(&o)
+    );
+    let app = f.repo.read("clusters/ai-dev/root-serving.yaml");
+    assert!(app.contains(&format!("repoURL: {}", f.remote_url)), "{app}");
+    assert!(app.contains("targetRevision: gitops"), "{app}");
+}
+
+#[test]
+fn credentials_never_appear_in_errors() {
+    let f = fixture();
+    let cfg = f.repo.read("environments/ai-dev/config.yaml").replace(
+        &format!("repoURL: {}", f.remote_url),
+        "repoURL: https://operator:hunter2@127.0.0.1:9/nowhere.git",
+    );
+    f.repo.env("ai-dev", &cfg);
+    let o = f
+        .repo
+        .cmd()
+        .args(["root", "--commit", "--push"])
+        .env("PLATFORM_GIT_TOKEN", "tok-secret")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let all = format!("{}{}", stderr(&o), String::from_utf8_lossy(&o.stdout));
+    assert!(
+        !all.contains("hunter2") && !all.contains("tok-secret"),
+        "{all}"
+    );
+}
