@@ -5,6 +5,7 @@
 
 pub mod catalog;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod consts;
 pub mod diag;

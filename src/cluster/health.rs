@@ -1,0 +1,534 @@
+//! Pure health predicates over objects as the API returns them (JSON): is an Argo CD Application
+//! done, is a model ready or stopped, and why is something not ready. No I/O: tested on fixtures.
+
+use serde_json::Value;
+
+use crate::consts;
+
+/// Where an object stands on its way to done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    Done,
+    /// Still moving; the reason says what it waits for.
+    Pending(String),
+    /// Will not get there without a human: the reason says why (fail fast).
+    Failed(String),
+}
+
+fn s<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+    v.pointer(pointer).and_then(Value::as_str)
+}
+
+fn time(v: &Value, pointer: &str) -> Option<std::time::SystemTime> {
+    s(v, pointer).and_then(|t| humantime::parse_rfc3339_weak(t).ok())
+}
+
+/// The strict done test for an Application: sync Synced, health Healthy, no operation pending,
+/// `operationState.finishedAt` set and `reconciledAt` after it, and (when known) the synced revision
+/// equal to `revision`. Degraded health or a failed operation is `Failed` with the reason and the
+/// failing resources.
+pub fn application(app: &Value, revision: Option<&str>) -> Progress {
+    let health = s(app, "/status/health/status").unwrap_or("Unknown");
+    let sync = s(app, "/status/sync/status").unwrap_or("Unknown");
+    let phase = s(app, "/status/operationState/phase");
+    let op_msg = s(app, "/status/operationState/message").unwrap_or("");
+
+    if matches!(phase, Some("Failed") | Some("Error")) && app.get("operation").is_none() {
+        let failing = failing_sync_resources(app);
+        return Progress::Failed(format!(
+            "sync {}: {op_msg}{}",
+            phase.unwrap_or_default().to_lowercase(),
+            if failing.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", failing.join("; "))
+            }
+        ));
+    }
+    if health == "Degraded" {
+        let msg = s(app, "/status/health/message").unwrap_or("");
+        let bad = degraded_resources(app);
+        return Progress::Failed(format!(
+            "Degraded{}{}",
+            if msg.is_empty() {
+                String::new()
+            } else {
+                format!(": {msg}")
+            },
+            if bad.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", bad.join("; "))
+            }
+        ));
+    }
+    if app.get("operation").is_some_and(|o| !o.is_null()) {
+        return Progress::Pending("sync operation pending".into());
+    }
+    match phase {
+        Some("Running") | Some("Terminating") => {
+            return Progress::Pending(format!(
+                "sync running{}",
+                if op_msg.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {op_msg}")
+                }
+            ))
+        }
+        None => return Progress::Pending(format!("never synced ({sync}, {health})")),
+        _ => {}
+    }
+    if sync != "Synced" {
+        return Progress::Pending(format!("sync status {sync}"));
+    }
+    if health != "Healthy" {
+        let msg = s(app, "/status/health/message")
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default();
+        return Progress::Pending(format!("health {health}{msg}"));
+    }
+    let (Some(finished), Some(reconciled)) = (
+        time(app, "/status/operationState/finishedAt"),
+        time(app, "/status/reconciledAt"),
+    ) else {
+        return Progress::Pending("waiting for the controller to reconcile after the sync".into());
+    };
+    if reconciled <= finished {
+        return Progress::Pending("waiting for the controller to reconcile after the sync".into());
+    }
+    if let Some(want) = revision {
+        let got = synced_revisions(app);
+        if !got.iter().any(|r| r == want) {
+            return Progress::Pending(format!(
+                "synced revision {} is not the pushed commit {}",
+                got.first().map(|r| short(r)).unwrap_or("none"),
+                short(want)
+            ));
+        }
+    }
+    Progress::Done
+}
+
+fn short(r: &str) -> &str {
+    &r[..r.len().min(12)]
+}
+
+/// `status.sync.revision` and `status.sync.revisions[]` (multi-source apps).
+pub fn synced_revisions(app: &Value) -> Vec<String> {
+    let mut out: Vec<String> = s(app, "/status/sync/revision")
+        .map(|r| vec![r.to_string()])
+        .unwrap_or_default();
+    if let Some(list) = app
+        .pointer("/status/sync/revisions")
+        .and_then(Value::as_array)
+    {
+        out.extend(list.iter().filter_map(Value::as_str).map(str::to_string));
+    }
+    out
+}
+
+fn failing_sync_resources(app: &Value) -> Vec<String> {
+    app.pointer("/status/operationState/syncResult/resources")
+        .and_then(Value::as_array)
+        .map(|rs| {
+            rs.iter()
+                .filter(|r| {
+                    matches!(s(r, "/status"), Some("SyncFailed"))
+                        || matches!(s(r, "/hookPhase"), Some("Failed") | Some("Error"))
+                })
+                .map(|r| {
+                    format!(
+                        "{} {}/{}: {}",
+                        s(r, "/kind").unwrap_or("?"),
+                        s(r, "/namespace").unwrap_or(""),
+                        s(r, "/name").unwrap_or("?"),
+                        s(r, "/message").unwrap_or("")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn degraded_resources(app: &Value) -> Vec<String> {
+    app.pointer("/status/resources")
+        .and_then(Value::as_array)
+        .map(|rs| {
+            rs.iter()
+                .filter(|r| s(r, "/health/status") == Some("Degraded"))
+                .map(|r| {
+                    format!(
+                        "{} {}/{}{}",
+                        s(r, "/kind").unwrap_or("?"),
+                        s(r, "/namespace").unwrap_or(""),
+                        s(r, "/name").unwrap_or("?"),
+                        s(r, "/health/message")
+                            .map(|m| format!(": {m}"))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A condition of `status.conditions[]` by type: (status, reason, message).
+pub fn condition<'a>(obj: &'a Value, kind: &str) -> Option<(&'a str, &'a str, &'a str)> {
+    obj.pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| s(c, "/type") == Some(kind))
+        .map(|c| {
+            (
+                s(c, "/status").unwrap_or("Unknown"),
+                s(c, "/reason").unwrap_or(""),
+                s(c, "/message").unwrap_or(""),
+            )
+        })
+}
+
+/// What a serving object says about its model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelState {
+    pub ready: bool,
+    pub stopped: bool,
+    pub desired: Option<i64>,
+    pub ready_replicas: Option<i64>,
+    /// Why it is not ready (condition messages), when it is not.
+    pub reason: Option<String>,
+}
+
+fn stop_annotation(obj: &Value) -> bool {
+    obj.pointer("/metadata/annotations")
+        .and_then(|a| a.get(consts::ANNOTATION_KSERVE_STOP))
+        .and_then(Value::as_str)
+        == Some("true")
+}
+
+/// KServe InferenceService: Ready condition; stopped means `Stopped=True`.
+pub fn inference_service(isvc: &Value) -> ModelState {
+    let ready = condition(isvc, "Ready").map(|c| c.0) == Some("True");
+    let stopped = condition(isvc, "Stopped").map(|c| c.0) == Some("True");
+    ModelState {
+        ready,
+        stopped,
+        desired: isvc
+            .pointer("/spec/predictor/minReplicas")
+            .and_then(Value::as_i64),
+        ready_replicas: None,
+        reason: (!ready && !stopped)
+            .then(|| not_true_conditions(isvc))
+            .flatten(),
+    }
+}
+
+/// LLMInferenceService: Ready condition; stopped means `Ready=False` with a sub-condition whose
+/// reason is `Stopped` (KServe ≥ 0.17 honours the stop annotation).
+pub fn llm_inference_service(llm: &Value) -> ModelState {
+    let ready = condition(llm, "Ready").map(|c| c.0) == Some("True");
+    let stopped_reason = llm
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| s(c, "/status") == Some("False") && s(c, "/reason") == Some("Stopped"))
+        });
+    let stopped = !ready && stopped_reason;
+    ModelState {
+        ready,
+        stopped,
+        desired: llm.pointer("/spec/replicas").and_then(Value::as_i64),
+        ready_replicas: None,
+        reason: (!ready && !stopped)
+            .then(|| not_true_conditions(llm))
+            .flatten(),
+    }
+}
+
+/// raw-vLLM Deployment: ready when readyReplicas reaches a non-zero spec.replicas; stopped (paused)
+/// when scaled to 0.
+pub fn deployment(dep: &Value) -> ModelState {
+    let desired = dep
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let ready_replicas = dep
+        .pointer("/status/readyReplicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let stopped = desired == 0;
+    let ready = !stopped && ready_replicas >= desired;
+    ModelState {
+        ready,
+        stopped,
+        desired: Some(desired),
+        ready_replicas: Some(ready_replicas),
+        reason: (!ready && !stopped).then(|| format!("{ready_replicas}/{desired} replicas ready")),
+    }
+}
+
+/// Whether the stop annotation is set on a KServe object.
+pub fn has_stop_annotation(obj: &Value) -> bool {
+    stop_annotation(obj)
+}
+
+fn not_true_conditions(obj: &Value) -> Option<String> {
+    let cs = obj.pointer("/status/conditions")?.as_array()?;
+    let msgs: Vec<String> = cs
+        .iter()
+        .filter(|c| s(c, "/status") != Some("True"))
+        .map(|c| {
+            let mut m = format!(
+                "{}={}",
+                s(c, "/type").unwrap_or("?"),
+                s(c, "/status").unwrap_or("?")
+            );
+            if let Some(r) = s(c, "/reason").filter(|r| !r.is_empty()) {
+                m.push_str(&format!(" {r}"));
+            }
+            if let Some(msg) = s(c, "/message").filter(|r| !r.is_empty()) {
+                m.push_str(&format!(": {msg}"));
+            }
+            m
+        })
+        .collect();
+    if msgs.is_empty() {
+        Some("no conditions reported yet".into())
+    } else {
+        Some(msgs.join("; "))
+    }
+}
+
+/// Why a pod is not ready: unschedulable (e.g. Insufficient nvidia.com/gpu), image pull back-off,
+/// crash loop, failing probe. None when it is Running and Ready.
+pub fn pod_problem(pod: &Value) -> Option<String> {
+    let name = s(pod, "/metadata/name").unwrap_or("?");
+    let phase = s(pod, "/status/phase").unwrap_or("Pending");
+    if let Some(("False", reason, msg)) = condition(pod, "PodScheduled") {
+        return Some(format!("pod {name} Pending: {reason}: {msg}"));
+    }
+    let statuses = pod
+        .pointer("/status/initContainerStatuses")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .chain(
+            pod.pointer("/status/containerStatuses")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten(),
+        );
+    for c in statuses {
+        let cname = s(c, "/name").unwrap_or("?");
+        if let Some(reason) = s(c, "/state/waiting/reason") {
+            let msg = s(c, "/state/waiting/message").unwrap_or("");
+            if reason != "ContainerCreating" && reason != "PodInitializing" {
+                return Some(format!(
+                    "pod {name} container {cname}: {reason}{}",
+                    if msg.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {msg}")
+                    }
+                ));
+            }
+        }
+        if s(c, "/state/running/startedAt").is_some() && c.get("ready") == Some(&Value::Bool(false))
+        {
+            let restarts = c.get("restartCount").and_then(Value::as_i64).unwrap_or(0);
+            return Some(format!(
+                "pod {name} container {cname} running but not ready (readiness/startup probe failing{})",
+                if restarts > 0 { format!(", {restarts} restarts") } else { String::new() }
+            ));
+        }
+    }
+    if phase == "Pending" {
+        return Some(format!("pod {name} Pending"));
+    }
+    if phase == "Failed" {
+        return Some(format!(
+            "pod {name} Failed: {}",
+            s(pod, "/status/message").unwrap_or("")
+        ));
+    }
+    if let Some(("False", reason, msg)) = condition(pod, "Ready") {
+        return Some(
+            format!("pod {name} not Ready: {reason} {msg}")
+                .trim_end()
+                .to_string(),
+        );
+    }
+    None
+}
+
+/// Why a PVC is not usable yet.
+pub fn pvc_problem(pvc: &Value) -> Option<String> {
+    let name = s(pvc, "/metadata/name").unwrap_or("?");
+    match s(pvc, "/status/phase") {
+        Some("Bound") => None,
+        Some(p) => Some(format!(
+            "PVC {name} {p} (no volume bound yet: check its StorageClass and provisioner)"
+        )),
+        None => Some(format!("PVC {name} Pending")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yaml(text: &str) -> Value {
+        serde_yaml::from_str(text).unwrap()
+    }
+
+    const DONE_APP: &str = "
+metadata: {name: kserve}
+status:
+  sync: {status: Synced, revision: abc123}
+  health: {status: Healthy}
+  reconciledAt: '2026-11-22T10:00:05Z'
+  operationState: {phase: Succeeded, startedAt: '2026-11-22T10:00:00Z', finishedAt: '2026-11-22T10:00:02Z'}
+";
+
+    #[test]
+    fn application_done_needs_everything() {
+        assert_eq!(application(&yaml(DONE_APP), None), Progress::Done);
+        assert_eq!(application(&yaml(DONE_APP), Some("abc123")), Progress::Done);
+        assert!(
+            matches!(application(&yaml(DONE_APP), Some("def456")), Progress::Pending(r) if r.contains("not the pushed commit def456"))
+        );
+        let stale = DONE_APP.replace("10:00:05Z", "10:00:01Z");
+        assert!(
+            matches!(application(&yaml(&stale), None), Progress::Pending(r) if r.contains("reconcile"))
+        );
+        let pending_op = format!("{DONE_APP}operation: {{sync: {{revision: main}}}}\n");
+        assert!(
+            matches!(application(&yaml(&pending_op), None), Progress::Pending(r) if r.contains("operation pending"))
+        );
+        let out_of_sync = DONE_APP.replace("status: Synced", "status: OutOfSync");
+        assert!(
+            matches!(application(&yaml(&out_of_sync), None), Progress::Pending(r) if r.contains("OutOfSync"))
+        );
+        let progressing = DONE_APP.replace(
+            "status: Healthy",
+            "status: Progressing, message: rolling out",
+        );
+        assert!(
+            matches!(application(&yaml(&progressing), None), Progress::Pending(r) if r.contains("Progressing: rolling out"))
+        );
+        let running = DONE_APP.replace("phase: Succeeded", "phase: Running");
+        assert!(matches!(
+            application(&yaml(&running), None),
+            Progress::Pending(_)
+        ));
+        let never =
+            "metadata: {name: x}\nstatus: {sync: {status: OutOfSync}, health: {status: Missing}}\n";
+        assert!(
+            matches!(application(&yaml(never), None), Progress::Pending(r) if r.contains("never synced"))
+        );
+    }
+
+    #[test]
+    fn degraded_and_failed_sync_fail_fast_with_resources() {
+        let degraded = "
+status:
+  sync: {status: Synced}
+  health: {status: Degraded, message: Deployment has no ready replicas}
+  resources:
+    - {kind: Deployment, namespace: serving, name: qwen-gpu, health: {status: Degraded, message: 'Deployment exceeded its progress deadline'}}
+    - {kind: Service, namespace: serving, name: qwen-gpu, health: {status: Healthy}}
+";
+        match application(&yaml(degraded), None) {
+            Progress::Failed(r) => {
+                assert!(
+                    r.contains("Degraded: Deployment has no ready replicas"),
+                    "{r}"
+                );
+                assert!(
+                    r.contains("Deployment serving/qwen-gpu: Deployment exceeded"),
+                    "{r}"
+                );
+                assert!(!r.contains("Service"), "{r}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let failed = "
+status:
+  sync: {status: OutOfSync}
+  health: {status: Missing}
+  operationState:
+    phase: Failed
+    message: one or more objects failed to apply
+    syncResult:
+      resources:
+        - {kind: InferenceService, namespace: kserve, name: qwen-cpu, status: SyncFailed, message: 'admission webhook denied the request'}
+";
+        match application(&yaml(failed), None) {
+            Progress::Failed(r) => {
+                assert!(
+                    r.contains("sync failed: one or more objects failed to apply"),
+                    "{r}"
+                );
+                assert!(
+                    r.contains("InferenceService kserve/qwen-cpu: admission webhook denied"),
+                    "{r}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn kserve_ready_and_stopped() {
+        let ready = yaml("metadata: {name: q}\nstatus: {conditions: [{type: Ready, status: 'True'}, {type: PredictorReady, status: 'True'}]}");
+        assert!(inference_service(&ready).ready);
+        let stopped = yaml("metadata: {name: q, annotations: {serving.kserve.io/stop: 'true'}}\nstatus: {conditions: [{type: Ready, status: 'False', reason: Stopped}, {type: Stopped, status: 'True'}]}");
+        let st = inference_service(&stopped);
+        assert!(st.stopped && !st.ready && st.reason.is_none());
+        assert!(has_stop_annotation(&stopped));
+        let failing = yaml("status: {conditions: [{type: Ready, status: 'False', reason: ReconcileFailed, message: 'must be less than or equal to cpu limit of 1'}]}");
+        assert!(inference_service(&failing)
+            .reason
+            .unwrap()
+            .contains("cpu limit of 1"));
+        let llm_stopped = yaml("status: {conditions: [{type: Ready, status: 'False'}, {type: WorkloadsReady, status: 'False', reason: Stopped}]}");
+        assert!(llm_inference_service(&llm_stopped).stopped);
+        let llm_ready = yaml("status: {conditions: [{type: Ready, status: 'True'}]}");
+        assert!(llm_inference_service(&llm_ready).ready);
+    }
+
+    #[test]
+    fn deployment_replicas() {
+        let d = yaml("spec: {replicas: 2}\nstatus: {readyReplicas: 1}");
+        let st = deployment(&d);
+        assert!(!st.ready && !st.stopped);
+        assert_eq!(st.reason.as_deref(), Some("1/2 replicas ready"));
+        assert!(deployment(&yaml("spec: {replicas: 0}\nstatus: {}")).stopped);
+        assert!(deployment(&yaml("spec: {replicas: 1}\nstatus: {readyReplicas: 1}")).ready);
+    }
+
+    #[test]
+    fn pod_problems_name_the_cause() {
+        let gpu = yaml("metadata: {name: p}\nstatus: {phase: Pending, conditions: [{type: PodScheduled, status: 'False', reason: Unschedulable, message: '0/3 nodes are available: 3 Insufficient nvidia.com/gpu.'}]}");
+        assert!(pod_problem(&gpu)
+            .unwrap()
+            .contains("Insufficient nvidia.com/gpu"));
+        let pull = yaml("metadata: {name: p}\nstatus: {phase: Pending, containerStatuses: [{name: vllm, ready: false, state: {waiting: {reason: ImagePullBackOff, message: 'Back-off pulling image'}}}]}");
+        assert_eq!(
+            pod_problem(&pull).unwrap(),
+            "pod p container vllm: ImagePullBackOff: Back-off pulling image"
+        );
+        let probe = yaml("metadata: {name: p}\nstatus: {phase: Running, containerStatuses: [{name: vllm, ready: false, restartCount: 3, state: {running: {startedAt: '2026-11-22T10:00:00Z'}}}]}");
+        assert!(pod_problem(&probe)
+            .unwrap()
+            .contains("probe failing, 3 restarts"));
+        let ok = yaml("metadata: {name: p}\nstatus: {phase: Running, conditions: [{type: Ready, status: 'True'}], containerStatuses: [{name: vllm, ready: true, state: {running: {startedAt: '2026-11-22T10:00:00Z'}}}]}");
+        assert_eq!(pod_problem(&ok), None);
+        assert!(
+            pvc_problem(&yaml("metadata: {name: w}\nstatus: {phase: Pending}"))
+                .unwrap()
+                .contains("StorageClass")
+        );
+    }
+}

@@ -1,0 +1,3 @@
+//! Driving the cluster: target guard, apply, sync, wait, status, pause/resume, teardown.
+
+pub mod health;
