@@ -1,9 +1,11 @@
 //! Command-line interface: clap definitions, one file per command. Commands parse, call the library,
 //! print; they hold no logic of their own beyond that.
 
+mod cluster;
 mod completions;
 mod diff;
 mod lint;
+mod pause;
 mod plan;
 mod resolve_groups;
 mod root;
@@ -83,6 +85,10 @@ pub enum Command {
     Lint(lint::Args),
     /// Compare what `root` would render now with HEAD (or the working tree): unified diff, exit 1 if different.
     Diff(diff::Args),
+    /// Pause models on any layer (KServe stop annotation, or raw vLLM scaled to 0).
+    Pause(pause::Args),
+    /// Resume paused models (restores the remembered replica count on raw vLLM).
+    Resume(pause::Args),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(completions::Args),
 }
@@ -181,6 +187,8 @@ pub fn run() -> ExitCode {
         Command::Plan(a) => plan::run(&ctx, a),
         Command::Lint(a) => lint::run(&ctx, a),
         Command::Diff(a) => diff::run(&ctx, a),
+        Command::Pause(a) => pause::run(&ctx, a, false),
+        Command::Resume(a) => pause::run(&ctx, a, true),
         Command::Completions(a) => completions::run(a),
     };
     match result {
@@ -222,6 +230,9 @@ fn report(p: &Printer, e: &anyhow::Error) -> ExitCode {
         return ExitCode::from(1);
     }
     p.error(e.to_string());
+    if let Some(crate::cluster::ClusterError::Timeout { .. }) = e.downcast_ref() {
+        return ExitCode::from(3);
+    }
     for cause in e.chain().skip(1) {
         p.caused_by(cause.to_string());
     }
@@ -229,6 +240,7 @@ fn report(p: &Printer, e: &anyhow::Error) -> ExitCode {
         || e.downcast_ref::<CheckFailed>().is_some()
         || e.downcast_ref::<crate::gitops::GitopsError>().is_some()
         || e.downcast_ref::<GitError>().is_some()
+        || e.downcast_ref::<crate::cluster::ClusterError>().is_some()
         || e.downcast_ref::<crate::render::schema::SchemaError>()
             .is_some()
         || e.downcast_ref::<std::io::Error>().is_some()

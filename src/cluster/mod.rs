@@ -1,3 +1,77 @@
 //! Driving the cluster: target guard, apply, sync, wait, status, pause/resume, teardown.
 
 pub mod health;
+pub mod kinds;
+pub mod pause;
+pub mod target;
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong talking to a cluster, each with the subject and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error(
+        "no kubeconfig for cluster {cluster}: set `cluster.kubeconfig` in config.yaml, pass --kubeconfig or \
+         set PLATFORM_KUBECONFIG (or opt in to the global one with `cluster.useGlobalContext: true`)"
+    )]
+    NoKubeconfig { cluster: String },
+    #[error("kubeconfig {}: {message}", target::shown(.path))]
+    Kubeconfig { path: PathBuf, message: String },
+    #[error("kubeconfig {}: no context `{context}` (available: {})", target::shown(.path), .available.join(", "))]
+    NoContext {
+        path: PathBuf,
+        context: String,
+        available: Vec<String>,
+    },
+    #[error(
+        "cluster API {server} is unreachable: {message}; check that the cluster is up and reachable \
+         (VPN, credentials): `kubectl --kubeconfig {} get --raw /version`", target::shown(.kubeconfig)
+    )]
+    Unreachable {
+        server: String,
+        message: String,
+        kubeconfig: PathBuf,
+    },
+    #[error(
+        "wrong cluster: the environment expects `{expected}` but the target says {found}; nothing was \
+         changed (pass the right --kubeconfig/--context)"
+    )]
+    WrongCluster { expected: String, found: String },
+    #[error(
+        "cannot confirm that the target is cluster `{expected}` (kubeconfig cluster entry `{entry}`); nothing \
+         was changed. If it is, record it once: `kubectl -n kube-system create configmap cluster-identity \
+         --from-literal=clusterName={expected}`"
+    )]
+    Unconfirmed { expected: String, entry: String },
+    #[error("{what}: {message}")]
+    Api {
+        what: String,
+        message: String,
+        code: Option<u16>,
+    },
+    #[error(
+        "model {model} is not in the cluster yet ({object} not found): sync it first \
+         (`platform up --sync-models`, or sync the Argo CD app {app})"
+    )]
+    NotDeployed {
+        model: String,
+        object: String,
+        app: String,
+    },
+    #[error("timed out waiting for {what}; still pending: {}", .pending.join("; "))]
+    Timeout { what: String, pending: Vec<String> },
+}
+
+impl ClusterError {
+    pub fn api(what: impl Into<String>, e: kube::Error) -> ClusterError {
+        let code = match &e {
+            kube::Error::Api(s) => Some(s.code),
+            _ => None,
+        };
+        ClusterError::Api {
+            what: what.into(),
+            message: e.to_string(),
+            code,
+        }
+    }
+}

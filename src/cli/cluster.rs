@@ -1,0 +1,114 @@
+//! Shared set-up of the commands that talk to a cluster: the plan, the target guard, a runtime.
+
+use std::time::Duration;
+
+use anyhow::Result;
+
+use super::{Ctx, Inputs};
+use crate::catalog::resolve::{Plan, PlannedModel};
+use crate::cluster::target::{self, Target, TargetOptions};
+use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
+
+/// Flags every cluster command takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TargetArgs {
+    /// Kubeconfig to use instead of the config's `cluster.kubeconfig` (also PLATFORM_KUBECONFIG).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// Context inside the kubeconfig (default: the config's `cluster.context`, else the current one).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
+/// Parse `15m`, `90s`, `1h30m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration (e.g. 90s, 15m, 1h): {e}"))
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// Load and plan (profile as given): everything that can be checked before touching a cluster.
+pub fn plan(ctx: &Ctx, profile: Option<&str>) -> Result<(Inputs, Plan)> {
+    let inputs = ctx.load()?;
+    let plan = Plan::build(
+        &inputs.config,
+        &ctx.env,
+        &inputs.config_file,
+        &inputs.catalog,
+        profile,
+    )?;
+    Ok((inputs, plan))
+}
+
+/// Connect through the target guard and print the target.
+pub async fn connect(ctx: &Ctx, inputs: &Inputs, t: &TargetArgs) -> Result<Target> {
+    let opts = TargetOptions {
+        kubeconfig: t.kubeconfig.clone(),
+        context: t.context.clone(),
+    };
+    let target = target::connect(&inputs.config, &opts).await?;
+    ctx.printer.info(target.to_string());
+    Ok(target)
+}
+
+/// The planned models named on the command line (or all with `all`), with did-you-mean for typos and
+/// a clear message for models whose layer is off.
+pub fn select_models<'p>(
+    ctx: &Ctx,
+    inputs: &Inputs,
+    plan: &'p Plan,
+    names: &[String],
+    all: bool,
+) -> Result<Vec<&'p PlannedModel>> {
+    if all {
+        return Ok(plan.models.iter().collect());
+    }
+    if names.is_empty() {
+        return Err(Diagnostics(vec![
+            Diagnostic::error("no model named").help("name one or more models, or pass --all")
+        ])
+        .into());
+    }
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    for n in names {
+        if let Some(m) = plan.models.iter().find(|m| &m.name == n) {
+            out.push(m);
+            continue;
+        }
+        let file = &inputs.config_file;
+        if let Some(m) = inputs.config.models.iter().find(|m| &m.name == n) {
+            problems.push(
+                Diagnostic::error(format!(
+                    "model `{n}` is not rendered: its layer {} is off or outside the profile",
+                    m.layer
+                ))
+                .file(file)
+                .help("enable its layer's feature in config.yaml (see `platform plan`)"),
+            );
+            continue;
+        }
+        let names: Vec<&str> = inputs
+            .config
+            .models
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
+        let d =
+            Diagnostic::error(format!("unknown model `{n}` in environment {}", ctx.env)).file(file);
+        problems.push(match did_you_mean(n, names.iter().copied()) {
+            Some(s) => d.help(format!("did you mean `{s}`?")),
+            None => d.help(format!("models: {}", names.join(", "))),
+        });
+    }
+    if !problems.is_empty() {
+        return Err(Diagnostics(problems).into());
+    }
+    Ok(out)
+}

@@ -1,0 +1,66 @@
+use std::time::Duration;
+
+use anyhow::Result;
+
+use super::cluster::{connect, parse_duration, plan, runtime, select_models, TargetArgs};
+use super::{to_data, Ctx, Output};
+use crate::cluster::pause;
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+KServe InferenceService and LLMInferenceService: sets serving.kserve.io/stop=\"true\" (resume removes
+it); the model app is manual-sync, so Argo CD does not revert it. raw vLLM: scales the Deployment to 0
+and remembers the replica count in platform.ai/paused-replicas, which resume restores.
+Idempotent: pausing a paused model changes nothing.")]
+pub struct Args {
+    /// Models to act on (names from config.yaml).
+    #[arg(value_name = "MODEL")]
+    pub models: Vec<String>,
+    /// Every model of the environment.
+    #[arg(long, conflicts_with = "models")]
+    pub all: bool,
+    /// Wait until each model reports stopped (pause) or ready (resume).
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits.
+    #[arg(long, default_value = "15m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+pub fn run(ctx: &Ctx, args: Args, resume: bool) -> Result<()> {
+    let (inputs, plan) = plan(ctx, None)?;
+    let models = select_models(ctx, &inputs, &plan, &args.models, args.all)?;
+    runtime()?.block_on(async {
+        let target = connect(ctx, &inputs, &args.target).await?;
+        let mut outcomes = Vec::new();
+        for m in &models {
+            let o = if resume {
+                pause::resume(&target.client, m).await?
+            } else {
+                pause::pause(&target.client, m).await?
+            };
+            ctx.printer
+                .success(format!("{} ({}): {}", o.model, o.layer, o.action));
+            outcomes.push(o);
+        }
+        if args.wait {
+            let waits = models
+                .iter()
+                .map(|m| pause::wait_for(&target.client, m, !resume, args.timeout));
+            for (m, r) in models.iter().zip(futures::future::join_all(waits).await) {
+                r?;
+                ctx.printer.success(format!(
+                    "{} is {}",
+                    m.name,
+                    if resume { "ready" } else { "stopped" }
+                ));
+            }
+        }
+        if ctx.output != Output::Table {
+            ctx.printer.data(&to_data(ctx.output, &outcomes)?);
+        }
+        Ok(())
+    })
+}

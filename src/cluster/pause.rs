@@ -1,0 +1,256 @@
+//! Pause and resume a model on any serving layer.
+//! KServe ISVC and LLMInferenceService: the `serving.kserve.io/stop` annotation ("true" stops; resume
+//! removes it). raw vLLM: scale the Deployment to 0, remembering the replica count in an annotation
+//! that resume restores. Both are idempotent.
+
+use std::time::Duration;
+
+use kube::api::{DynamicObject, Patch, PatchParams};
+use serde_json::{json, Value};
+
+use super::kinds::{self, Kind};
+use super::{health, ClusterError};
+use crate::catalog::resolve::PlannedModel;
+use crate::config::ServingLayer;
+use crate::consts;
+
+/// What pause/resume did to one model.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Outcome {
+    pub model: String,
+    pub layer: String,
+    pub action: String,
+    pub changed: bool,
+}
+
+fn kind_of(layer: ServingLayer) -> Kind {
+    match layer {
+        ServingLayer::RawVllm => kinds::DEPLOYMENT,
+        ServingLayer::Kserve => kinds::INFERENCE_SERVICE,
+        ServingLayer::LlmD => kinds::LLM_INFERENCE_SERVICE,
+    }
+}
+
+fn params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(consts::FIELD_MANAGER.to_string()),
+        ..Default::default()
+    }
+}
+
+async fn get(
+    client: &kube::Client,
+    m: &PlannedModel,
+) -> Result<(Kind, DynamicObject), ClusterError> {
+    let kind = kind_of(m.model.layer);
+    match kind.api(client, &m.namespace).get_opt(&m.name).await {
+        Ok(Some(o)) => Ok((kind, o)),
+        Ok(None) => Err(ClusterError::NotDeployed {
+            model: m.name.clone(),
+            object: format!("{} {}/{}", kind.kind, m.namespace, m.name),
+            app: m.app.clone(),
+        }),
+        Err(e) => Err(ClusterError::api(
+            format!("reading {} {}/{}", kind.kind, m.namespace, m.name),
+            e,
+        )),
+    }
+}
+
+/// Pause one model (no-op when it is paused already).
+pub async fn pause(client: &kube::Client, m: &PlannedModel) -> Result<Outcome, ClusterError> {
+    let (kind, obj) = get(client, m).await?;
+    let v = kinds::json(&obj);
+    let api = kind.api(client, &m.namespace);
+    let (action, patch) = match m.model.layer {
+        ServingLayer::Kserve | ServingLayer::LlmD => {
+            if health::has_stop_annotation(&v) {
+                (
+                    "already paused (serving.kserve.io/stop=true)".to_string(),
+                    None,
+                )
+            } else {
+                (
+                    "annotated serving.kserve.io/stop=true".to_string(),
+                    Some(
+                        json!({"metadata": {"annotations": {consts::ANNOTATION_KSERVE_STOP: "true"}}}),
+                    ),
+                )
+            }
+        }
+        ServingLayer::RawVllm => {
+            let replicas = v
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            if replicas == 0 {
+                ("already paused (0 replicas)".to_string(), None)
+            } else {
+                (
+                    format!(
+                        "scaled {replicas} -> 0 (remembered in {})",
+                        consts::ANNOTATION_PAUSED_REPLICAS
+                    ),
+                    Some(json!({
+                        "metadata": {"annotations": {consts::ANNOTATION_PAUSED_REPLICAS: replicas.to_string()}},
+                        "spec": {"replicas": 0},
+                    })),
+                )
+            }
+        }
+    };
+    let changed = patch.is_some();
+    if let Some(p) = patch {
+        api.patch(&m.name, &params(), &Patch::Merge(&p))
+            .await
+            .map_err(|e| {
+                ClusterError::api(
+                    format!("pausing {} {}/{}", kind.kind, m.namespace, m.name),
+                    e,
+                )
+            })?;
+    }
+    Ok(Outcome {
+        model: m.name.clone(),
+        layer: m.serving_layer.clone(),
+        action,
+        changed,
+    })
+}
+
+/// Resume one model (no-op when it is running already).
+pub async fn resume(client: &kube::Client, m: &PlannedModel) -> Result<Outcome, ClusterError> {
+    let (kind, obj) = get(client, m).await?;
+    let v = kinds::json(&obj);
+    let api = kind.api(client, &m.namespace);
+    let (action, patch) = match m.model.layer {
+        ServingLayer::Kserve | ServingLayer::LlmD => {
+            if health::has_stop_annotation(&v) {
+                (
+                    "removed serving.kserve.io/stop".to_string(),
+                    Some(
+                        json!({"metadata": {"annotations": {consts::ANNOTATION_KSERVE_STOP: null}}}),
+                    ),
+                )
+            } else {
+                ("already running (no stop annotation)".to_string(), None)
+            }
+        }
+        ServingLayer::RawVllm => {
+            let replicas = v
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            let remembered = v
+                .pointer("/metadata/annotations")
+                .and_then(|a| a.get(consts::ANNOTATION_PAUSED_REPLICAS))
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse::<i64>().ok());
+            match (replicas, remembered) {
+                (0, r) => {
+                    let target = r.unwrap_or(i64::from(m.model.replicas)).max(1);
+                    (
+                        format!("scaled 0 -> {target}"),
+                        Some(json!({
+                            "metadata": {"annotations": {consts::ANNOTATION_PAUSED_REPLICAS: null}},
+                            "spec": {"replicas": target},
+                        })),
+                    )
+                }
+                (n, Some(_)) => (
+                    format!("already running ({n} replicas); cleared a stale pause annotation"),
+                    Some(
+                        json!({"metadata": {"annotations": {consts::ANNOTATION_PAUSED_REPLICAS: null}}}),
+                    ),
+                ),
+                (n, None) => (format!("already running ({n} replicas)"), None),
+            }
+        }
+    };
+    let changed = patch.is_some();
+    if let Some(p) = patch {
+        api.patch(&m.name, &params(), &Patch::Merge(&p))
+            .await
+            .map_err(|e| {
+                ClusterError::api(
+                    format!("resuming {} {}/{}", kind.kind, m.namespace, m.name),
+                    e,
+                )
+            })?;
+    }
+    Ok(Outcome {
+        model: m.name.clone(),
+        layer: m.serving_layer.clone(),
+        action,
+        changed,
+    })
+}
+
+/// The model's current state as its serving object reports it.
+pub async fn state(
+    client: &kube::Client,
+    m: &PlannedModel,
+) -> Result<Option<health::ModelState>, ClusterError> {
+    let kind = kind_of(m.model.layer);
+    let obj = kind
+        .api(client, &m.namespace)
+        .get_opt(&m.name)
+        .await
+        .map_err(|e| {
+            ClusterError::api(
+                format!("reading {} {}/{}", kind.kind, m.namespace, m.name),
+                e,
+            )
+        })?;
+    Ok(obj.map(|o| model_state(m.model.layer, &kinds::json(&o))))
+}
+
+pub fn model_state(layer: ServingLayer, v: &Value) -> health::ModelState {
+    match layer {
+        ServingLayer::RawVllm => health::deployment(v),
+        ServingLayer::Kserve => health::inference_service(v),
+        ServingLayer::LlmD => health::llm_inference_service(v),
+    }
+}
+
+/// Wait until the model is stopped (`stopped = true`) or ready, watching its object.
+pub async fn wait_for(
+    client: &kube::Client,
+    m: &PlannedModel,
+    stopped: bool,
+    timeout: Duration,
+) -> Result<(), ClusterError> {
+    use futures::StreamExt;
+    use kube::runtime::watcher;
+    let kind = kind_of(m.model.layer);
+    let api = kind.api(client, &m.namespace);
+    let cfg = watcher::Config::default().fields(&format!("metadata.name={}", m.name));
+    let mut stream = Box::pin(watcher(api, cfg));
+    let mut last = String::from("no status yet");
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            _ = &mut deadline => {
+                return Err(ClusterError::Timeout {
+                    what: format!("{} to {}", m.name, if stopped { "stop" } else { "become ready" }),
+                    pending: vec![format!("{}: {last}", m.name)],
+                });
+            }
+            ev = stream.next() => {
+                let Some(ev) = ev else { continue };
+                let obj = match ev {
+                    Ok(watcher::Event::Apply(o)) | Ok(watcher::Event::InitApply(o)) => o,
+                    Ok(_) => continue,
+                    Err(e) => { last = format!("watch error: {e}"); continue; }
+                };
+                let st = model_state(m.model.layer, &kinds::json(&obj));
+                if (stopped && st.stopped) || (!stopped && st.ready) {
+                    return Ok(());
+                }
+                last = st.reason.unwrap_or_else(|| if st.stopped { "stopped".into() } else { "not ready".into() });
+            }
+        }
+    }
+}
