@@ -9,6 +9,7 @@ mod pause;
 mod plan;
 mod resolve_groups;
 mod root;
+mod up;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -85,6 +86,8 @@ pub enum Command {
     Lint(lint::Args),
     /// Compare what `root` would render now with HEAD (or the working tree): unified diff, exit 1 if different.
     Diff(diff::Args),
+    /// Bring the cluster up: apply the AppProject and root apps, then sync and wait wave by wave.
+    Up(up::Args),
     /// Pause models on any layer (KServe stop annotation, or raw vLLM scaled to 0).
     Pause(pause::Args),
     /// Resume paused models (restores the remembered replica count on raw vLLM).
@@ -187,6 +190,7 @@ pub fn run() -> ExitCode {
         Command::Plan(a) => plan::run(&ctx, a),
         Command::Lint(a) => lint::run(&ctx, a),
         Command::Diff(a) => diff::run(&ctx, a),
+        Command::Up(a) => up::run(&ctx, a),
         Command::Pause(a) => pause::run(&ctx, a, false),
         Command::Resume(a) => pause::run(&ctx, a, true),
         Command::Completions(a) => completions::run(a),

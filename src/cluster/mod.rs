@@ -1,9 +1,12 @@
 //! Driving the cluster: target guard, apply, sync, wait, status, pause/resume, teardown.
 
+pub mod argo;
 pub mod health;
 pub mod kinds;
 pub mod pause;
+pub mod retry;
 pub mod target;
+pub mod wait;
 
 use std::path::PathBuf;
 
@@ -58,6 +61,8 @@ pub enum ClusterError {
         object: String,
         app: String,
     },
+    #[error("Application {app} failed: {reason}")]
+    AppFailed { app: String, reason: String },
     #[error("timed out waiting for {what}; still pending: {}", .pending.join("; "))]
     Timeout { what: String, pending: Vec<String> },
 }

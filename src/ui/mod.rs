@@ -4,6 +4,8 @@ use std::io::{IsTerminal, Write};
 
 use console::style;
 
+pub mod progress;
+
 use crate::diag::{Diagnostic, Severity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

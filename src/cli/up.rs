@@ -1,0 +1,205 @@
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use super::cluster::{connect, parse_duration, runtime, TargetArgs};
+use super::root::render_checked;
+use super::{CheckFailed, Ctx};
+use crate::catalog::resolve::{AppKind, Plan, PlannedApp};
+use crate::catalog::SyncMode;
+use crate::cluster::argo::{self, SyncStart};
+use crate::cluster::wait::{wait_apps, wait_created, AppWait};
+use crate::gitops::{self, git::GitRepo};
+use crate::render::check;
+use crate::ui::progress::Reporter;
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Order: refuse if clusters/<env>/ is stale or (unless --allow-unpushed) not committed and pushed to the
+config's repoURL/repoBranch; check the target cluster; server-side apply the AppProject and the root
+apps of the profile (field manager `platform`); then wave by wave, in layer order: start a sync of the
+wave's manual apps (writing the Application `operation`, only when none is in flight) and watch every
+app of the wave until Synced + Healthy + reconciled after the sync (+ the pushed commit for apps that
+read this repository). Model apps are manual (the cost gate): they are synced only with --sync-models.
+A Degraded app or failed sync stops at once with the reason; a timeout exits 3.")]
+pub struct Args {
+    /// Layer profile; default: the config's layerProfile, else the widest.
+    #[arg(long, short)]
+    pub profile: Option<String>,
+    /// Also sync and wait for the manual-sync model apps (they cost money: GPUs).
+    #[arg(long)]
+    pub sync_models: bool,
+    /// Give up after this long in total (exit 3).
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Apply and sync even though the generated tree is not committed and pushed (syncs the branch head).
+    #[arg(long)]
+    pub allow_unpushed: bool,
+    /// Take over fields another field manager owns on the AppProject/root apps.
+    #[arg(long)]
+    pub force_conflicts: bool,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// The plan's apps grouped into (layer, wave) stages, in bring-up order.
+pub fn stages(plan: &Plan) -> Vec<(String, i32, Vec<&PlannedApp>)> {
+    let mut out: Vec<(String, i32, Vec<&PlannedApp>)> = Vec::new();
+    for a in &plan.apps {
+        match out.last_mut() {
+            Some((l, w, v)) if *l == a.layer && *w == a.wave => v.push(a),
+            _ => out.push((a.layer.clone(), a.wave, vec![a])),
+        }
+    }
+    out
+}
+
+/// Apps whose source is this GitOps repository: their synced revision must be the pushed commit.
+pub fn reads_gitops_repo(a: &PlannedApp) -> bool {
+    a.kind != AppKind::Catalog || a.spec.source.path.is_some()
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    let inputs = ctx.load()?;
+    let (plan, tree) = render_checked(ctx, &inputs, args.profile.as_deref())?;
+    let profile = plan.profile.name.clone();
+    let stale = gitops::diff(&ctx.repo, &tree)?;
+    if !stale.is_empty() {
+        return Err(CheckFailed(format!(
+            "clusters/{}/ is stale ({} file(s) differ from what `root` renders now): run `platform root --profile {profile}`, commit and push, then `platform up`",
+            ctx.env,
+            stale.changes.len()
+        ))
+        .into());
+    }
+    let cfg = &inputs.config;
+    let revision = if args.allow_unpushed {
+        ctx.printer.info(format!(
+            "--allow-unpushed: Argo CD syncs whatever {} holds at {}",
+            cfg.repo_branch, cfg.repo_url
+        ));
+        None
+    } else {
+        let git = GitRepo::open(&ctx.repo)?;
+        let dirty = git.dirty_paths(&tree.owned)?;
+        if !dirty.is_empty() {
+            return Err(CheckFailed(format!(
+                "the generated tree is not committed ({} changed: {}…): run `platform root --profile {profile} --commit --push` (or pass --allow-unpushed)",
+                dirty.len(),
+                dirty.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+            ))
+            .into());
+        }
+        let st = git.push_state(Some(&cfg.repo_url), &cfg.repo_branch)?;
+        if !st.pushed {
+            return Err(CheckFailed(format!(
+                "HEAD {} is not on {} branch {} (remote tip: {}), and Argo CD syncs the remote: push it (`platform root --commit --push`) or pass --allow-unpushed",
+                &st.head.to_string()[..12],
+                crate::gitops::git::redact(&cfg.repo_url),
+                cfg.repo_branch,
+                st.remote.map(|o| o.to_string()[..12].to_string()).unwrap_or_else(|| "none".into())
+            ))
+            .into());
+        }
+        Some(st.head.to_string())
+    };
+    let sync_revision = revision.clone().unwrap_or_else(|| cfg.repo_branch.clone());
+
+    let (objs, _) = check::objects(&tree);
+    let base = format!("clusters/{}/", ctx.env);
+    let roots: Vec<_> = objs
+        .into_iter()
+        .filter(|o| {
+            o.path == format!("{base}project.yaml")
+                || (o.path.starts_with(&format!("{base}root-"))
+                    && !o.path[base.len()..].contains('/'))
+        })
+        .collect();
+
+    runtime()?.block_on(async {
+        let target = connect(ctx, &inputs, &args.target).await?;
+        let deadline = Instant::now() + args.timeout;
+        for line in argo::apply(&target.client, &roots, args.force_conflicts).await? {
+            ctx.printer.success(format!("applied {line}"));
+        }
+        let reporter = Reporter::new(ctx.printer.quiet);
+        let mut skipped = Vec::new();
+        for (layer, wave, apps) in stages(&plan) {
+            let selected: Vec<&PlannedApp> = apps
+                .iter()
+                .copied()
+                .filter(|a| {
+                    let wanted = a.kind == AppKind::Catalog || args.sync_models;
+                    if !wanted {
+                        skipped.push(a.name.clone());
+                    }
+                    wanted
+                })
+                .collect();
+            if selected.is_empty() {
+                continue;
+            }
+            reporter.line(&format!(
+                "wave {wave} of layer {layer}: {}",
+                selected
+                    .iter()
+                    .map(|a| a.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            let left = deadline.saturating_duration_since(Instant::now());
+            let names: Vec<String> = selected.iter().map(|a| a.name.clone()).collect();
+            wait_created(&target.client, &names, left, &reporter).await?;
+            for a in selected.iter().filter(|a| a.sync == SyncMode::Manual) {
+                match argo::start_sync(
+                    &target.client,
+                    &a.name,
+                    &sync_revision,
+                    &a.spec.sync_options,
+                    "platform up",
+                )
+                .await?
+                {
+                    SyncStart::Started => reporter.update(
+                        &a.name,
+                        &format!("sync started at {}", short(&sync_revision)),
+                    ),
+                    SyncStart::InFlight(true) => {
+                        reporter.update(&a.name, "platform's sync already in progress")
+                    }
+                    SyncStart::InFlight(false) => {
+                        reporter.update(&a.name, "a sync started by someone else is in progress")
+                    }
+                }
+            }
+            let waits: Vec<AppWait> = selected
+                .iter()
+                .map(|a| AppWait {
+                    name: a.name.clone(),
+                    revision: if reads_gitops_repo(a) {
+                        revision.clone()
+                    } else {
+                        None
+                    },
+                })
+                .collect();
+            let left = deadline.saturating_duration_since(Instant::now());
+            wait_apps(&target.client, &waits, left, &reporter).await?;
+        }
+        let n = plan.apps.len() - skipped.len();
+        ctx.printer.success(format!(
+            "up: {n} Application(s) of profile {profile} are Synced and Healthy"
+        ));
+        if !skipped.is_empty() {
+            ctx.printer.info(format!(
+                "not synced (manual, the cost gate): {} — pass --sync-models to bring them up",
+                skipped.join(", ")
+            ));
+        }
+        Ok(())
+    })
+}
+
+fn short(r: &str) -> &str {
+    &r[..r.len().min(12)]
+}

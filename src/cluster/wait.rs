@@ -1,0 +1,139 @@
+//! Wait for Applications to be done, all at once, by watching (no sleep-polling): every state change
+//! is reported; Degraded or a failed operation ends the wait at once; a deadline ends it with what is
+//! still pending and why.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::runtime::watcher;
+
+use super::health::{self, Progress};
+use super::kinds;
+use super::ClusterError;
+use crate::consts;
+use crate::ui::progress::Reporter;
+
+/// One Application to wait for, with the revision it must have synced (when known).
+#[derive(Debug, Clone)]
+pub struct AppWait {
+    pub name: String,
+    pub revision: Option<String>,
+}
+
+/// Watch until every Application named exists (root apps create them when they sync).
+pub async fn wait_created(
+    client: &kube::Client,
+    names: &[String],
+    timeout: Duration,
+    reporter: &Reporter,
+) -> Result<(), ClusterError> {
+    let mut missing: std::collections::BTreeSet<&str> = names.iter().map(String::as_str).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let api = kinds::APPLICATION.api(client, consts::ARGOCD_NAMESPACE);
+    let mut stream = Box::pin(watcher(api, watcher::Config::default()));
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            _ = &mut deadline => {
+                return Err(ClusterError::Timeout {
+                    what: "Applications to be created by their root apps".into(),
+                    pending: missing.iter().map(|n| format!("{n}: not created (is its root app syncing? `platform status`)")).collect(),
+                });
+            }
+            ev = stream.next() => match ev {
+                Some(Ok(watcher::Event::Apply(o))) | Some(Ok(watcher::Event::InitApply(o))) => {
+                    if let Some(n) = o.metadata.name.as_deref() {
+                        if missing.remove(n) {
+                            reporter.update(n, "created");
+                        }
+                    }
+                    if missing.is_empty() {
+                        return Ok(());
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => reporter.line(&format!("  (watch interrupted, resuming: {e})")),
+                None => return Err(ClusterError::Api { what: "watching Applications".into(), message: "the watch ended".into(), code: None }),
+            }
+        }
+    }
+}
+
+/// Watch the Applications until every one of `apps` is done.
+pub async fn wait_apps(
+    client: &kube::Client,
+    apps: &[AppWait],
+    timeout: Duration,
+    reporter: &Reporter,
+) -> Result<(), ClusterError> {
+    if apps.is_empty() {
+        return Ok(());
+    }
+    let wanted: BTreeMap<&str, &AppWait> = apps.iter().map(|a| (a.name.as_str(), a)).collect();
+    let mut state: BTreeMap<String, Progress> = apps
+        .iter()
+        .map(|a| {
+            (
+                a.name.clone(),
+                Progress::Pending("not created yet (its root app has not synced it)".into()),
+            )
+        })
+        .collect();
+    for a in apps {
+        reporter.update(&a.name, "not created yet");
+    }
+    let api = kinds::APPLICATION.api(client, consts::ARGOCD_NAMESPACE);
+    let mut stream = Box::pin(watcher(api, watcher::Config::default()));
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            _ = &mut deadline => {
+                let pending = state
+                    .iter()
+                    .filter_map(|(n, p)| match p {
+                        Progress::Done => None,
+                        Progress::Pending(r) | Progress::Failed(r) => Some(format!("{n}: {r}")),
+                    })
+                    .collect();
+                return Err(ClusterError::Timeout { what: format!("{} Application(s)", apps.len()), pending });
+            }
+            ev = stream.next() => {
+                let obj = match ev {
+                    Some(Ok(watcher::Event::Apply(o))) | Some(Ok(watcher::Event::InitApply(o))) => o,
+                    Some(Ok(watcher::Event::Delete(o))) => {
+                        let name = o.metadata.name.clone().unwrap_or_default();
+                        if wanted.contains_key(name.as_str()) {
+                            state.insert(name.clone(), Progress::Pending("deleted".into()));
+                            reporter.update(&name, "deleted");
+                        }
+                        continue;
+                    }
+                    Some(Ok(_)) => continue,
+                    // The watcher re-establishes itself; a failure is only reported.
+                    Some(Err(e)) => { reporter.line(&format!("  (watch interrupted, resuming: {e})")); continue; }
+                    None => return Err(ClusterError::Api { what: "watching Applications".into(), message: "the watch ended".into(), code: None }),
+                };
+                let name = obj.metadata.name.clone().unwrap_or_default();
+                let Some(want) = wanted.get(name.as_str()) else { continue };
+                let p = health::application(&kinds::json(&obj), want.revision.as_deref());
+                match &p {
+                    Progress::Done => reporter.finish(&name, "Synced, Healthy"),
+                    Progress::Pending(r) => reporter.update(&name, r),
+                    Progress::Failed(r) => {
+                        reporter.finish(&name, &format!("FAILED: {r}"));
+                        return Err(ClusterError::AppFailed { app: name.clone(), reason: r.clone() });
+                    }
+                }
+                state.insert(name, p);
+                if state.values().all(|p| *p == Progress::Done) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
