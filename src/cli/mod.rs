@@ -9,7 +9,9 @@ mod pause;
 mod plan;
 mod resolve_groups;
 mod root;
+mod status;
 mod up;
+mod wait;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -88,6 +90,10 @@ pub enum Command {
     Diff(diff::Args),
     /// Bring the cluster up: apply the AppProject and root apps, then sync and wait wave by wave.
     Up(up::Args),
+    /// Applications by layer and wave, models, PVCs, and why anything is not ready.
+    Status(status::Args),
+    /// Wait until every Application of the profile is Synced and Healthy (watches; exit 3 on timeout).
+    Wait(wait::Args),
     /// Pause models on any layer (KServe stop annotation, or raw vLLM scaled to 0).
     Pause(pause::Args),
     /// Resume paused models (restores the remembered replica count on raw vLLM).
@@ -191,6 +197,8 @@ pub fn run() -> ExitCode {
         Command::Lint(a) => lint::run(&ctx, a),
         Command::Diff(a) => diff::run(&ctx, a),
         Command::Up(a) => up::run(&ctx, a),
+        Command::Status(a) => status::run(&ctx, a),
+        Command::Wait(a) => wait::run(&ctx, a),
         Command::Pause(a) => pause::run(&ctx, a, false),
         Command::Resume(a) => pause::run(&ctx, a, true),
         Command::Completions(a) => completions::run(a),

@@ -5,6 +5,7 @@ pub mod health;
 pub mod kinds;
 pub mod pause;
 pub mod retry;
+pub mod status;
 pub mod target;
 pub mod wait;
 

@@ -1,0 +1,131 @@
+use std::time::Duration;
+
+use anyhow::Result;
+use comfy_table::{presets::NOTHING, Table};
+
+use super::cluster::{connect, plan, runtime, TargetArgs};
+use super::{to_data, Ctx, Output};
+use crate::cluster::status::{gather, Report};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+-o json prints {env, profile, apps[], models[], pvcs[]}:
+  apps[]:   {name, layer, wave (null for root apps), state: done|pending|failed|missing, sync, health,
+             operation, message}
+  models[]: {name, layer, namespace, state: ready|paused|not-ready|not-deployed, desired, readyReplicas,
+             paused, url, reasons[]}
+  pvcs[]:   {name, namespace, model, phase, capacity}
+For anything not ready, reasons name the cause: pod unschedulable (e.g. Insufficient nvidia.com/gpu),
+image pull back-off, failing probe, PVC not bound, ISVC/LLMISVC condition messages.")]
+pub struct Args {
+    /// Layer profile; default: the config's layerProfile, else the widest.
+    #[arg(long, short)]
+    pub profile: Option<String>,
+    /// Refresh every few seconds until interrupted.
+    #[arg(long)]
+    pub watch: bool,
+    /// Refresh interval of --watch.
+    #[arg(long, default_value = "5s", value_parser = super::cluster::parse_duration)]
+    pub interval: Duration,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    let (inputs, plan) = plan(ctx, args.profile.as_deref())?;
+    runtime()?.block_on(async {
+        let target = connect(ctx, &inputs, &args.target).await?;
+        loop {
+            let report = gather(&target.client, &plan).await?;
+            let text = match ctx.output {
+                Output::Table => table(&report),
+                o => to_data(o, &report)?,
+            };
+            ctx.printer.data(&text);
+            if !args.watch {
+                return Ok(());
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(args.interval) => {}
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+            }
+        }
+    })
+}
+
+fn new_table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(NOTHING);
+    t.set_header(header.iter().map(|h| h.to_string()));
+    t
+}
+
+fn table(r: &Report) -> String {
+    let mut out = format!(
+        "environment {} · profile {}\n\nAPPLICATIONS\n",
+        r.env, r.profile
+    );
+    let mut t = new_table(&[
+        "LAYER",
+        "WAVE",
+        "APP",
+        "SYNC",
+        "HEALTH",
+        "OPERATION",
+        "STATE",
+        "MESSAGE",
+    ]);
+    for a in &r.apps {
+        t.add_row(vec![
+            a.layer.clone(),
+            a.wave
+                .map(|w| w.to_string())
+                .unwrap_or_else(|| "root".into()),
+            a.name.clone(),
+            a.sync.clone(),
+            a.health.clone(),
+            a.operation.clone(),
+            a.state.clone(),
+            a.message.clone(),
+        ]);
+    }
+    out.push_str(&t.to_string());
+    out.push_str("\n\nMODELS\n");
+    let mut t = new_table(&["MODEL", "LAYER", "NAMESPACE", "STATE", "READY", "URL"]);
+    for m in &r.models {
+        let ready = match (m.ready_replicas, m.desired) {
+            (Some(r), Some(d)) => format!("{r}/{d}"),
+            (None, Some(d)) => format!("?/{d}"),
+            _ => String::new(),
+        };
+        t.add_row(vec![
+            m.name.clone(),
+            m.layer.clone(),
+            m.namespace.clone(),
+            m.state.clone(),
+            ready,
+            m.url.clone().unwrap_or_default(),
+        ]);
+    }
+    out.push_str(&t.to_string());
+    for m in r.models.iter().filter(|m| !m.reasons.is_empty()) {
+        out.push_str(&format!("\n  {} is {} because:", m.name, m.state));
+        for reason in &m.reasons {
+            out.push_str(&format!("\n    - {reason}"));
+        }
+    }
+    out.push_str("\n\nPVCS\n");
+    let mut t = new_table(&["PVC", "NAMESPACE", "MODEL", "PHASE", "CAPACITY"]);
+    for p in &r.pvcs {
+        t.add_row(vec![
+            p.name.clone(),
+            p.namespace.clone(),
+            p.model.clone(),
+            p.phase.clone(),
+            p.capacity.clone().unwrap_or_default(),
+        ]);
+    }
+    out.push_str(&t.to_string());
+    out.push('\n');
+    out
+}

@@ -1,0 +1,267 @@
+//! `platform status`: Applications by layer and wave, models with their state and the underlying cause
+//! of anything not ready, and the model PVCs. The JSON shape (`-o json`) is documented in the README.
+
+use std::collections::BTreeMap;
+
+use kube::api::ListParams;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::health::{self, Progress};
+use super::kinds;
+use super::pause::model_state;
+use super::retry::retry;
+use super::ClusterError;
+use crate::catalog::resolve::{Plan, PlannedModel};
+use crate::config::ServingLayer;
+use crate::consts;
+use crate::render::context::root_app_name;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub env: String,
+    pub profile: String,
+    pub apps: Vec<AppStatus>,
+    pub models: Vec<ModelStatus>,
+    pub pvcs: Vec<PvcStatus>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppStatus {
+    pub name: String,
+    pub layer: String,
+    /// Sync wave; None for the root apps.
+    pub wave: Option<i32>,
+    /// `done`, `pending`, `failed` or `missing`.
+    pub state: String,
+    pub sync: String,
+    pub health: String,
+    pub operation: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelStatus {
+    pub name: String,
+    pub layer: String,
+    pub namespace: String,
+    /// `ready`, `paused`, `not-ready` or `not-deployed`.
+    pub state: String,
+    pub desired: Option<i64>,
+    pub ready_replicas: Option<i64>,
+    pub paused: bool,
+    pub url: Option<String>,
+    /// Why it is not ready: conditions, pods (unschedulable, image pull, probes), PVC.
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PvcStatus {
+    pub name: String,
+    pub namespace: String,
+    pub model: String,
+    pub phase: String,
+    pub capacity: Option<String>,
+}
+
+fn s(v: &Value, p: &str) -> String {
+    v.pointer(p)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
+
+pub async fn gather(client: &kube::Client, plan: &Plan) -> Result<Report, ClusterError> {
+    let api = kinds::APPLICATION.api(client, consts::ARGOCD_NAMESPACE);
+    let lp = ListParams::default();
+    let list = retry(|| api.list(&lp))
+        .await
+        .map_err(|e| ClusterError::api("listing Applications", e))?;
+    let by_name: BTreeMap<String, Value> = list
+        .items
+        .iter()
+        .map(|o| (o.metadata.name.clone().unwrap_or_default(), kinds::json(o)))
+        .collect();
+    let mut apps = Vec::new();
+    let layers_with_apps: Vec<&String> = plan
+        .profile
+        .layers
+        .iter()
+        .filter(|l| plan.apps.iter().any(|a| &a.layer == *l))
+        .collect();
+    let rows = layers_with_apps
+        .iter()
+        .map(|l| (root_app_name(&plan.env, l), (*l).clone(), None))
+        .chain(
+            plan.apps
+                .iter()
+                .map(|a| (a.name.clone(), a.layer.clone(), Some(a.wave))),
+        );
+    for (name, layer, wave) in rows {
+        apps.push(match by_name.get(&name) {
+            None => AppStatus {
+                name,
+                layer,
+                wave,
+                state: "missing".into(),
+                sync: String::new(),
+                health: String::new(),
+                operation: String::new(),
+                message: "not in the cluster (apply with `platform up`; children appear when their root app syncs)".into(),
+            },
+            Some(v) => {
+                let (state, message) = match health::application(v, None) {
+                    Progress::Done => ("done", String::new()),
+                    Progress::Pending(r) => ("pending", r),
+                    Progress::Failed(r) => ("failed", r),
+                };
+                AppStatus {
+                    name,
+                    layer,
+                    wave,
+                    state: state.into(),
+                    sync: s(v, "/status/sync/status"),
+                    health: s(v, "/status/health/status"),
+                    operation: s(v, "/status/operationState/phase"),
+                    message,
+                }
+            }
+        });
+    }
+    let mut models = Vec::new();
+    let mut pvcs = Vec::new();
+    for m in &plan.models {
+        let (status, pvc) = model_status(client, m).await?;
+        models.push(status);
+        pvcs.extend(pvc);
+    }
+    Ok(Report {
+        env: plan.env.clone(),
+        profile: plan.profile.name.clone(),
+        apps,
+        models,
+        pvcs,
+    })
+}
+
+fn pod_selector(m: &PlannedModel) -> String {
+    match m.model.layer {
+        ServingLayer::Kserve => format!("serving.kserve.io/inferenceservice={}", m.name),
+        ServingLayer::RawVllm | ServingLayer::LlmD => format!("{}={}", consts::LABEL_NAME, m.name),
+    }
+}
+
+async fn model_status(
+    client: &kube::Client,
+    m: &PlannedModel,
+) -> Result<(ModelStatus, Option<PvcStatus>), ClusterError> {
+    let kind = match m.model.layer {
+        ServingLayer::RawVllm => kinds::DEPLOYMENT,
+        ServingLayer::Kserve => kinds::INFERENCE_SERVICE,
+        ServingLayer::LlmD => kinds::LLM_INFERENCE_SERVICE,
+    };
+    let api = kind.api(client, &m.namespace);
+    let obj = retry(|| api.get_opt(&m.name)).await.map_err(|e| {
+        ClusterError::api(
+            format!("reading {} {}/{}", kind.kind, m.namespace, m.name),
+            e,
+        )
+    })?;
+    // The model's PVC (when it has one).
+    let pvc_name = m.model.pvc_name();
+    let pvc_api = kinds::PVC.api(client, &m.namespace);
+    let has_pvc = m.model.layer != ServingLayer::LlmD || m.staged;
+    let pvc = if has_pvc {
+        retry(|| pvc_api.get_opt(&pvc_name))
+            .await
+            .map_err(|e| ClusterError::api(format!("reading PVC {}/{pvc_name}", m.namespace), e))?
+            .map(|p| kinds::json(&p))
+    } else {
+        None
+    };
+    let pvc_status = pvc.as_ref().map(|p| PvcStatus {
+        name: pvc_name.clone(),
+        namespace: m.namespace.clone(),
+        model: m.name.clone(),
+        phase: s(p, "/status/phase"),
+        capacity: p
+            .pointer("/status/capacity/storage")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    });
+    let Some(obj) = obj else {
+        return Ok((
+            ModelStatus {
+                name: m.name.clone(),
+                layer: m.serving_layer.clone(),
+                namespace: m.namespace.clone(),
+                state: "not-deployed".into(),
+                desired: None,
+                ready_replicas: None,
+                paused: false,
+                url: None,
+                reasons: vec![format!(
+                    "{} {}/{} not found: sync the app {} (`platform up --sync-models`)",
+                    kind.kind, m.namespace, m.name, m.app
+                )],
+            },
+            pvc_status,
+        ));
+    };
+    let v = kinds::json(&obj);
+    let st = model_state(m.model.layer, &v);
+    let mut reasons = Vec::new();
+    if !st.ready && !st.stopped {
+        reasons.extend(st.reason.clone());
+        let pods_api = kinds::POD.api(client, &m.namespace);
+        let lp = ListParams::default().labels(&pod_selector(m));
+        let pods = retry(|| pods_api.list(&lp))
+            .await
+            .map_err(|e| ClusterError::api(format!("listing pods of {}", m.name), e))?;
+        reasons.extend(
+            pods.items
+                .iter()
+                .filter_map(|p| health::pod_problem(&kinds::json(p))),
+        );
+        if let Some(p) = &pvc {
+            reasons.extend(health::pvc_problem(p));
+        } else if has_pvc {
+            reasons.push(format!("PVC {}/{pvc_name} does not exist", m.namespace));
+        }
+    }
+    let url = match m.model.layer {
+        ServingLayer::RawVllm => Some(format!(
+            "http://{}.{}.svc.cluster.local",
+            m.name, m.namespace
+        )),
+        _ => v
+            .pointer("/status/url")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    };
+    let state = if st.stopped {
+        "paused"
+    } else if st.ready {
+        "ready"
+    } else {
+        "not-ready"
+    };
+    Ok((
+        ModelStatus {
+            name: m.name.clone(),
+            layer: m.serving_layer.clone(),
+            namespace: m.namespace.clone(),
+            state: state.into(),
+            desired: st.desired,
+            ready_replicas: st.ready_replicas,
+            paused: st.stopped,
+            url,
+            reasons,
+        },
+        pvc_status,
+    ))
+}
