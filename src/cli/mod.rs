@@ -10,6 +10,7 @@ mod plan;
 mod resolve_groups;
 mod root;
 mod status;
+mod teardown;
 mod up;
 mod wait;
 
@@ -94,6 +95,8 @@ pub enum Command {
     Status(status::Args),
     /// Wait until every Application of the profile is Synced and Healthy (watches; exit 3 on timeout).
     Wait(wait::Args),
+    /// Ordered teardown that leaves nothing billable behind, then an audit of survivors.
+    Teardown(teardown::Args),
     /// Pause models on any layer (KServe stop annotation, or raw vLLM scaled to 0).
     Pause(pause::Args),
     /// Resume paused models (restores the remembered replica count on raw vLLM).
@@ -199,6 +202,7 @@ pub fn run() -> ExitCode {
         Command::Up(a) => up::run(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),
         Command::Wait(a) => wait::run(&ctx, a),
+        Command::Teardown(a) => teardown::run(&ctx, a),
         Command::Pause(a) => pause::run(&ctx, a, false),
         Command::Resume(a) => pause::run(&ctx, a, true),
         Command::Completions(a) => completions::run(a),

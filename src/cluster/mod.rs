@@ -7,6 +7,7 @@ pub mod pause;
 pub mod retry;
 pub mod status;
 pub mod target;
+pub mod teardown;
 pub mod wait;
 
 use std::path::PathBuf;
@@ -61,6 +62,12 @@ pub enum ClusterError {
         model: String,
         object: String,
         app: String,
+    },
+    #[error("{object} is stuck terminating on finalizer(s) {}: {fix}", .finalizers.join(", "))]
+    StuckFinalizer {
+        object: String,
+        finalizers: Vec<String>,
+        fix: String,
     },
     #[error("Application {app} failed: {reason}")]
     AppFailed { app: String, reason: String },

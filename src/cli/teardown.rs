@@ -1,0 +1,143 @@
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::Duration;
+
+use anyhow::Result;
+use comfy_table::{presets::NOTHING, Table};
+
+use super::cluster::{connect, parse_duration, plan, runtime, TargetArgs};
+use super::{to_data, CheckFailed, Ctx, Output};
+use crate::cluster::teardown::{self, Options};
+use crate::ui::progress::Reporter;
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Order: stop the root apps re-creating children → pause models → delete the manual serving apps →
+delete Gateways and wait until their LoadBalancer Services are gone → delete PVCs (unless --keep-pvcs)
+and wait for their PVs → delete Applications in reverse wave order, then the root apps and the
+AppProject → audit. Only objects platform manages are deleted (label app.kubernetes.io/managed-by=
+platform, or the Applications it renders). The audit lists every surviving Gateway, LoadBalancer
+Service, PVC, Released/Retain PV and Application in the managed namespaces; exit 1 if any survived.
+Re-running after a partial teardown continues safely. A real run asks for the cluster name (or --yes).")]
+pub struct Args {
+    /// Print the ordered plan of what exists now; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for the cluster name (for scripts).
+    #[arg(long)]
+    pub yes: bool,
+    /// Keep the model PVCs (and their weights).
+    #[arg(long)]
+    pub keep_pvcs: bool,
+    /// Remove finalizers that are stuck past --finalizer-timeout instead of stopping.
+    #[arg(long)]
+    pub strip_finalizers: bool,
+    /// How long an object may stay terminating before its finalizer counts as stuck.
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    pub finalizer_timeout: Duration,
+    /// How long to wait for load balancers and volumes to be released.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub release_timeout: Duration,
+    /// Layer profile whose apps are torn down; default: the widest (everything).
+    #[arg(long, short)]
+    pub profile: Option<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    let inputs = ctx.load()?;
+    let widest = inputs.catalog.widest_profile().map(|p| p.name.clone());
+    let (inputs, plan) = plan(ctx, args.profile.as_deref().or(widest.as_deref()))?;
+    let opts = Options {
+        keep_pvcs: args.keep_pvcs,
+        strip_finalizers: args.strip_finalizers,
+        finalizer_timeout: args.finalizer_timeout,
+        release_timeout: args.release_timeout,
+    };
+    runtime()?.block_on(async {
+        let target = connect(ctx, &inputs, &args.target).await?;
+        let steps = teardown::plan_steps(&target.client, &plan, &opts).await?;
+        if args.dry_run || !args.yes {
+            let text = match ctx.output {
+                Output::Table => {
+                    let mut t = Table::new();
+                    t.load_preset(NOTHING);
+                    t.set_header(vec!["STEP", "KIND", "NAMESPACE", "NAME"]);
+                    for s in &steps {
+                        t.add_row(vec![
+                            s.step.clone(),
+                            s.kind.clone(),
+                            s.namespace.clone(),
+                            s.name.clone(),
+                        ]);
+                    }
+                    format!(
+                        "teardown plan for cluster {}:\n{t}\n",
+                        inputs.config.cluster.name
+                    )
+                }
+                o => to_data(o, &steps)?,
+            };
+            ctx.printer.data(&text);
+        }
+        if args.dry_run {
+            ctx.printer
+                .info(format!("dry run: {} step(s), nothing deleted", steps.len()));
+            return Ok(());
+        }
+        if !args.yes {
+            confirm(&inputs.config.cluster.name)?;
+        }
+        let reporter = Reporter::new(ctx.printer.quiet);
+        let survivors = teardown::run(&target.client, &plan, &opts, &reporter).await?;
+        if survivors.is_empty() {
+            ctx.printer.success(format!(
+                "teardown of {} complete: nothing platform manages survived",
+                inputs.config.cluster.name
+            ));
+            return Ok(());
+        }
+        let text = match ctx.output {
+            Output::Table => {
+                let mut t = Table::new();
+                t.load_preset(NOTHING);
+                t.set_header(vec!["KIND", "NAMESPACE", "NAME", "DETAIL"]);
+                for s in &survivors {
+                    t.add_row(vec![
+                        s.kind.clone(),
+                        s.namespace.clone(),
+                        s.name.clone(),
+                        s.detail.clone(),
+                    ]);
+                }
+                format!("survivors:\n{t}\n")
+            }
+            o => to_data(o, &survivors)?,
+        };
+        ctx.printer.data(&text);
+        Err(CheckFailed(format!(
+            "audit: {} object(s) survived the teardown (listed above)",
+            survivors.len()
+        ))
+        .into())
+    })
+}
+
+/// Ask for the cluster name on a terminal; refuse without one.
+fn confirm(cluster: &str) -> Result<()> {
+    if !std::io::stdin().is_terminal() {
+        return Err(CheckFailed("teardown asks for the cluster name on a terminal: pass --yes to run it non-interactively".into()).into());
+    }
+    eprint!("This deletes the platform's apps, Gateways and PVCs on cluster {cluster}. Type the cluster name to continue: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    if line.trim() != cluster {
+        return Err(CheckFailed(format!(
+            "`{}` is not `{cluster}`: nothing was deleted",
+            line.trim()
+        ))
+        .into());
+    }
+    Ok(())
+}

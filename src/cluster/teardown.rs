@@ -1,0 +1,600 @@
+//! Ordered teardown that leaves nothing billable behind, touching only what platform manages:
+//!  1. stop the root apps from re-creating their children (auto-sync off);
+//!  2. pause every model;
+//!  3. delete the manual serving apps (models, serving layers' Gateways) and wait for them;
+//!  4. delete the remaining Gateways platform manages and wait until their LoadBalancer Services are gone;
+//!  5. delete the model PVCs (unless kept) and wait for their PVs;
+//!  6. delete the Applications in reverse wave order (then the root apps and the AppProject), waiting
+//!     for each to disappear and detecting finalizers that never finish;
+//!  7. audit: every surviving Gateway, LoadBalancer Service, PVC, Released/Retain PV and Application in
+//!     the namespaces platform manages.
+//!
+//! Re-running after a partial teardown continues: every step skips what is already gone.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::kinds::{self, Kind};
+use super::retry::retry;
+use super::{pause, ClusterError};
+use crate::catalog::resolve::{AppKind, Plan};
+use crate::consts;
+use crate::render::context::root_app_name;
+use crate::ui::progress::Reporter;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub keep_pvcs: bool,
+    pub strip_finalizers: bool,
+    /// How long an object may stay terminating before its finalizer counts as stuck.
+    pub finalizer_timeout: Duration,
+    /// How long to wait for LoadBalancer Services and PVs to be released.
+    pub release_timeout: Duration,
+}
+
+/// One planned deletion.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub step: String,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+/// A survivor found by the audit.
+#[derive(Debug, Clone, Serialize)]
+pub struct Survivor {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub detail: String,
+}
+
+fn managed_selector() -> String {
+    format!("{}={}", consts::LABEL_MANAGED_BY, consts::MANAGED_BY_VALUE)
+}
+
+fn name_of(o: &DynamicObject) -> String {
+    o.metadata.name.clone().unwrap_or_default()
+}
+
+/// The namespaces platform manages (every destination of the AppProject but argocd itself).
+pub fn managed_namespaces(plan: &Plan) -> BTreeSet<String> {
+    plan.project_namespaces
+        .iter()
+        .filter(|n| *n != consts::ARGOCD_NAMESPACE)
+        .cloned()
+        .collect()
+}
+
+/// Applications in deletion order: manual serving apps first, then catalog apps by reverse (layer, wave),
+/// then the root apps (reverse layer order).
+pub fn app_order(plan: &Plan) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let serving: Vec<String> = plan
+        .apps
+        .iter()
+        .filter(|a| a.kind != AppKind::Catalog)
+        .map(|a| a.name.clone())
+        .collect();
+    let mut catalog: Vec<&crate::catalog::resolve::PlannedApp> = plan
+        .apps
+        .iter()
+        .filter(|a| a.kind == AppKind::Catalog)
+        .collect();
+    catalog.reverse(); // plan.apps is in bring-up order
+    let roots: Vec<String> = plan
+        .profile
+        .layers
+        .iter()
+        .rev()
+        .map(|l| root_app_name(&plan.env, l))
+        .collect();
+    (
+        serving,
+        catalog.into_iter().map(|a| a.name.clone()).collect(),
+        roots,
+    )
+}
+
+async fn list(
+    client: &kube::Client,
+    kind: Kind,
+    ns: &str,
+    selector: Option<&str>,
+) -> Result<Vec<DynamicObject>, ClusterError> {
+    let api = kind.api(client, ns);
+    let mut lp = ListParams::default();
+    if let Some(s) = selector {
+        lp = lp.labels(s);
+    }
+    Ok(retry(|| api.list(&lp))
+        .await
+        .map_err(|e| ClusterError::api(format!("listing {} in {ns}", kind.plural), e))?
+        .items)
+}
+
+/// The steps a teardown would take now (for --dry-run and for the confirmation prompt).
+pub async fn plan_steps(
+    client: &kube::Client,
+    plan: &Plan,
+    opts: &Options,
+) -> Result<Vec<Step>, ClusterError> {
+    let mut steps = Vec::new();
+    let argo = kinds::APPLICATION.api(client, consts::ARGOCD_NAMESPACE);
+    let (serving, catalog, roots) = app_order(plan);
+    for r in &roots {
+        if retry(|| argo.get_opt(r))
+            .await
+            .map_err(|e| ClusterError::api("reading Applications", e))?
+            .is_some()
+        {
+            steps.push(Step {
+                step: "1 disable auto-sync".into(),
+                kind: "Application".into(),
+                namespace: consts::ARGOCD_NAMESPACE.into(),
+                name: r.clone(),
+            });
+        }
+    }
+    for m in &plan.models {
+        if pause::state(client, m).await?.is_some() {
+            steps.push(Step {
+                step: "2 pause".into(),
+                kind: "model".into(),
+                namespace: m.namespace.clone(),
+                name: m.name.clone(),
+            });
+        }
+    }
+    let lp = ListParams::default();
+    let existing: BTreeSet<String> = retry(|| argo.list(&lp))
+        .await
+        .map_err(|e| ClusterError::api("listing Applications", e))?
+        .items
+        .iter()
+        .map(name_of)
+        .collect();
+    for a in serving.iter().filter(|a| existing.contains(*a)) {
+        steps.push(Step {
+            step: "3 delete serving app".into(),
+            kind: "Application".into(),
+            namespace: consts::ARGOCD_NAMESPACE.into(),
+            name: a.clone(),
+        });
+    }
+    for ns in managed_namespaces(plan) {
+        for g in list(client, kinds::GATEWAY, &ns, Some(&managed_selector())).await? {
+            steps.push(Step {
+                step: "4 delete Gateway".into(),
+                kind: "Gateway".into(),
+                namespace: ns.clone(),
+                name: name_of(&g),
+            });
+        }
+    }
+    if !opts.keep_pvcs {
+        for ns in managed_namespaces(plan) {
+            for p in list(client, kinds::PVC, &ns, Some(&managed_selector())).await? {
+                steps.push(Step {
+                    step: "5 delete PVC".into(),
+                    kind: "PersistentVolumeClaim".into(),
+                    namespace: ns.clone(),
+                    name: name_of(&p),
+                });
+            }
+        }
+    }
+    for a in catalog
+        .iter()
+        .chain(&roots)
+        .filter(|a| existing.contains(*a))
+    {
+        steps.push(Step {
+            step: "6 delete Application".into(),
+            kind: "Application".into(),
+            namespace: consts::ARGOCD_NAMESPACE.into(),
+            name: a.clone(),
+        });
+    }
+    let projects = kinds::APP_PROJECT.api(client, consts::ARGOCD_NAMESPACE);
+    if retry(|| projects.get_opt(&plan.env))
+        .await
+        .map_err(|e| ClusterError::api("reading the AppProject", e))?
+        .is_some()
+    {
+        steps.push(Step {
+            step: "6 delete AppProject".into(),
+            kind: "AppProject".into(),
+            namespace: consts::ARGOCD_NAMESPACE.into(),
+            name: plan.env.clone(),
+        });
+    }
+    Ok(steps)
+}
+
+/// Delete one object and wait until it is gone; a finalizer still there after the deadline is stuck.
+async fn delete_and_wait(
+    client: &kube::Client,
+    kind: Kind,
+    ns: &str,
+    name: &str,
+    opts: &Options,
+    reporter: &Reporter,
+) -> Result<(), ClusterError> {
+    let api = kind.api(client, ns);
+    let label = format!("{} {}/{}", kind.kind, ns, name);
+    let dp = DeleteParams::foreground();
+    match retry(|| api.delete(name, &dp)).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => {
+            reporter.finish(&label, "already gone");
+            return Ok(());
+        }
+        Err(e) => return Err(ClusterError::api(format!("deleting {label}"), e)),
+    }
+    reporter.update(&label, "deleting");
+    let start = Instant::now();
+    let mut stripped = false;
+    loop {
+        let cur = retry(|| api.get_opt(name))
+            .await
+            .map_err(|e| ClusterError::api(format!("reading {label}"), e))?;
+        let Some(obj) = cur else {
+            reporter.finish(&label, "deleted");
+            return Ok(());
+        };
+        let finalizers = obj.metadata.finalizers.clone().unwrap_or_default();
+        if start.elapsed() >= opts.finalizer_timeout && !finalizers.is_empty() {
+            if opts.strip_finalizers && !stripped {
+                let p = json!({"metadata": {"finalizers": null}});
+                let params = PatchParams {
+                    field_manager: Some(consts::FIELD_MANAGER.into()),
+                    ..Default::default()
+                };
+                let patch = Patch::Merge(&p);
+                retry(|| api.patch(name, &params, &patch))
+                    .await
+                    .map_err(|e| {
+                        ClusterError::api(format!("removing the finalizers of {label}"), e)
+                    })?;
+                reporter.update(
+                    &label,
+                    &format!("stripped stuck finalizer(s) {}", finalizers.join(", ")),
+                );
+                stripped = true;
+                continue;
+            }
+            return Err(ClusterError::StuckFinalizer {
+                object: label,
+                finalizers: finalizers.clone(),
+                fix: format!(
+                    "the controller that owns {} is gone or failing; re-run with --strip-finalizers, or `kubectl {}patch {} {} --type merge -p '{{\"metadata\":{{\"finalizers\":null}}}}'`",
+                    finalizers.join(", "),
+                    if kind.namespaced { format!("-n {ns} ") } else { String::new() },
+                    kind.plural,
+                    name
+                ),
+            });
+        }
+        // Deletions are slow by nature (cascades, cloud load balancers): a short poll keeps this simple.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Wait until `check` finds nothing left (LB Services, PVs), up to `timeout`.
+async fn wait_gone<F, Fut>(
+    what: &str,
+    timeout: Duration,
+    reporter: &Reporter,
+    mut check: F,
+) -> Result<(), ClusterError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<String>, ClusterError>>,
+{
+    let start = Instant::now();
+    loop {
+        let left = check().await?;
+        if left.is_empty() {
+            reporter.finish(what, "released");
+            return Ok(());
+        }
+        reporter.update(what, &format!("waiting for {}", left.join(", ")));
+        if start.elapsed() >= timeout {
+            return Err(ClusterError::Timeout {
+                what: what.to_string(),
+                pending: left,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn lb_services(
+    client: &kube::Client,
+    namespaces: &BTreeSet<String>,
+) -> Result<Vec<String>, ClusterError> {
+    let mut out = Vec::new();
+    for ns in namespaces {
+        for s in list(client, kinds::SERVICE, ns, None).await? {
+            if kinds::json(&s)
+                .pointer("/spec/type")
+                .and_then(Value::as_str)
+                == Some("LoadBalancer")
+            {
+                out.push(format!("Service {ns}/{}", name_of(&s)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn pvs_of(
+    client: &kube::Client,
+    claims: &BTreeSet<(String, String)>,
+) -> Result<Vec<(String, Value)>, ClusterError> {
+    let pvs = list(client, kinds::PV, "", None).await?;
+    Ok(pvs
+        .iter()
+        .map(kinds::json)
+        .filter(|v| {
+            let ns = v
+                .pointer("/spec/claimRef/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let n = v
+                .pointer("/spec/claimRef/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            claims.contains(&(ns.to_string(), n.to_string()))
+        })
+        .map(|v| {
+            (
+                v.pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                v,
+            )
+        })
+        .collect())
+}
+
+/// Run the teardown. Returns the audit's survivors (empty: nothing billable left).
+pub async fn run(
+    client: &kube::Client,
+    plan: &Plan,
+    opts: &Options,
+    reporter: &Reporter,
+) -> Result<Vec<Survivor>, ClusterError> {
+    let argo = kinds::APPLICATION.api(client, consts::ARGOCD_NAMESPACE);
+    let (serving, catalog, roots) = app_order(plan);
+    let namespaces = managed_namespaces(plan);
+    let params = PatchParams {
+        field_manager: Some(consts::FIELD_MANAGER.into()),
+        ..Default::default()
+    };
+
+    reporter.line("1/6 stop the root apps from re-creating their children");
+    for r in &roots {
+        let p = json!({"spec": {"syncPolicy": {"automated": null}}});
+        let patch = Patch::Merge(&p);
+        match retry(|| argo.patch(r, &params, &patch)).await {
+            Ok(_) => reporter.finish(r, "auto-sync disabled"),
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(ClusterError::api(format!("disabling auto-sync of {r}"), e)),
+        }
+    }
+
+    reporter.line("2/6 pause models");
+    for m in &plan.models {
+        match pause::pause(client, m).await {
+            Ok(o) => reporter.finish(&m.name, &o.action),
+            Err(ClusterError::NotDeployed { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+
+    if opts.keep_pvcs {
+        // Argo CD keeps resources annotated Delete=false when their app is deleted.
+        for ns in &namespaces {
+            let api = kinds::PVC.api(client, ns);
+            for p in list(client, kinds::PVC, ns, Some(&managed_selector())).await? {
+                let body = json!({"metadata": {"annotations": {"argocd.argoproj.io/sync-options": "Delete=false"}}});
+                let patch = Patch::Merge(&body);
+                let n = name_of(&p);
+                retry(|| api.patch(&n, &params, &patch))
+                    .await
+                    .map_err(|e| ClusterError::api(format!("protecting PVC {ns}/{n}"), e))?;
+            }
+        }
+    }
+
+    reporter.line("3/6 delete the manual serving apps");
+    for a in &serving {
+        delete_and_wait(
+            client,
+            kinds::APPLICATION,
+            consts::ARGOCD_NAMESPACE,
+            a,
+            opts,
+            reporter,
+        )
+        .await?;
+    }
+
+    reporter.line("4/6 delete Gateways and wait for their load balancers");
+    for ns in &namespaces {
+        for g in list(client, kinds::GATEWAY, ns, Some(&managed_selector())).await? {
+            delete_and_wait(client, kinds::GATEWAY, ns, &name_of(&g), opts, reporter).await?;
+        }
+    }
+    wait_gone(
+        "LoadBalancer Services",
+        opts.release_timeout,
+        reporter,
+        || lb_services(client, &namespaces),
+    )
+    .await?;
+
+    if opts.keep_pvcs {
+        reporter.line("5/6 keep PVCs (--keep-pvcs)");
+    } else {
+        reporter.line("5/6 delete PVCs and wait for their volumes");
+        let mut claims = BTreeSet::new();
+        for ns in &namespaces {
+            for p in list(client, kinds::PVC, ns, Some(&managed_selector())).await? {
+                let n = name_of(&p);
+                claims.insert((ns.clone(), n.clone()));
+                delete_and_wait(client, kinds::PVC, ns, &n, opts, reporter).await?;
+            }
+        }
+        // Delete-policy volumes disappear; Retain ones stay Released and are reported by the audit.
+        wait_gone(
+            "PersistentVolumes",
+            opts.release_timeout,
+            reporter,
+            || async {
+                Ok(pvs_of(client, &claims)
+                    .await?
+                    .into_iter()
+                    .filter(|(_, v)| {
+                        v.pointer("/spec/persistentVolumeReclaimPolicy")
+                            .and_then(Value::as_str)
+                            != Some("Retain")
+                    })
+                    .map(|(n, _)| format!("PV {n}"))
+                    .collect())
+            },
+        )
+        .await?;
+    }
+
+    reporter.line("6/6 delete Applications in reverse wave order");
+    for a in catalog.iter().chain(&roots) {
+        delete_and_wait(
+            client,
+            kinds::APPLICATION,
+            consts::ARGOCD_NAMESPACE,
+            a,
+            opts,
+            reporter,
+        )
+        .await?;
+    }
+    delete_and_wait(
+        client,
+        kinds::APP_PROJECT,
+        consts::ARGOCD_NAMESPACE,
+        &plan.env,
+        opts,
+        reporter,
+    )
+    .await?;
+
+    audit(client, plan).await
+}
+
+/// Every surviving Gateway, LoadBalancer Service, PVC, Released/Retain PV and Application in the
+/// namespaces platform manages.
+pub async fn audit(client: &kube::Client, plan: &Plan) -> Result<Vec<Survivor>, ClusterError> {
+    let namespaces = managed_namespaces(plan);
+    let mut out = Vec::new();
+    for ns in &namespaces {
+        for g in list(client, kinds::GATEWAY, ns, None).await? {
+            out.push(Survivor {
+                kind: "Gateway".into(),
+                namespace: ns.clone(),
+                name: name_of(&g),
+                detail: "still exists (its LoadBalancer is billable)".into(),
+            });
+        }
+        for s in list(client, kinds::SERVICE, ns, None).await? {
+            let v = kinds::json(&s);
+            if v.pointer("/spec/type").and_then(Value::as_str) == Some("LoadBalancer") {
+                let ip = v
+                    .pointer("/status/loadBalancer/ingress/0/ip")
+                    .and_then(Value::as_str)
+                    .unwrap_or("no address");
+                out.push(Survivor {
+                    kind: "Service".into(),
+                    namespace: ns.clone(),
+                    name: name_of(&s),
+                    detail: format!("type LoadBalancer ({ip})"),
+                });
+            }
+        }
+        for p in list(client, kinds::PVC, ns, None).await? {
+            let v = kinds::json(&p);
+            let size = v
+                .pointer("/status/capacity/storage")
+                .and_then(Value::as_str)
+                .unwrap_or("?");
+            out.push(Survivor {
+                kind: "PersistentVolumeClaim".into(),
+                namespace: ns.clone(),
+                name: name_of(&p),
+                detail: format!("{size} disk"),
+            });
+        }
+    }
+    for pv in list(client, kinds::PV, "", None).await? {
+        let v = kinds::json(&pv);
+        let ns = v
+            .pointer("/spec/claimRef/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let phase = v
+            .pointer("/status/phase")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let policy = v
+            .pointer("/spec/persistentVolumeReclaimPolicy")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if namespaces.contains(ns) && (phase == "Released" || policy == "Retain") {
+            out.push(Survivor {
+                kind: "PersistentVolume".into(),
+                namespace: String::new(),
+                name: name_of(&pv),
+                detail: format!(
+                    "{phase}, reclaim policy {policy} (claim {ns}/{})",
+                    v.pointer("/spec/claimRef/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?")
+                ),
+            });
+        }
+    }
+    let (serving, catalog, roots) = app_order(plan);
+    let ours: BTreeSet<String> = serving.into_iter().chain(catalog).chain(roots).collect();
+    for a in list(client, kinds::APPLICATION, consts::ARGOCD_NAMESPACE, None).await? {
+        let v = kinds::json(&a);
+        let part_of = v
+            .pointer(&format!(
+                "/metadata/labels/{}",
+                consts::LABEL_PART_OF.replace('/', "~1")
+            ))
+            .and_then(Value::as_str);
+        let dest = v
+            .pointer("/spec/destination/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if ours.contains(&name_of(&a))
+            || part_of == Some(plan.env.as_str())
+            || namespaces.contains(dest)
+        {
+            out.push(Survivor {
+                kind: "Application".into(),
+                namespace: consts::ARGOCD_NAMESPACE.into(),
+                name: name_of(&a),
+                detail: format!("destination namespace {dest}"),
+            });
+        }
+    }
+    Ok(out)
+}
