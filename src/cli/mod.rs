@@ -4,6 +4,7 @@
 mod cluster;
 mod completions;
 mod diff;
+mod doctor;
 mod lint;
 mod pause;
 mod plan;
@@ -89,6 +90,8 @@ pub enum Command {
     Lint(lint::Args),
     /// Compare what `root` would render now with HEAD (or the working tree): unified diff, exit 1 if different.
     Diff(diff::Args),
+    /// Preflight against the cluster: OK/WARN/FAIL lines with fixes, exit 1 on any FAIL.
+    Doctor(doctor::Args),
     /// Bring the cluster up: apply the AppProject and root apps, then sync and wait wave by wave.
     Up(up::Args),
     /// Applications by layer and wave, models, PVCs, and why anything is not ready.
@@ -199,6 +202,7 @@ pub fn run() -> ExitCode {
         Command::Plan(a) => plan::run(&ctx, a),
         Command::Lint(a) => lint::run(&ctx, a),
         Command::Diff(a) => diff::run(&ctx, a),
+        Command::Doctor(a) => doctor::run(&ctx, a),
         Command::Up(a) => up::run(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),
         Command::Wait(a) => wait::run(&ctx, a),

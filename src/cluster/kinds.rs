@@ -78,6 +78,36 @@ pub const POD: Kind = Kind {
     plural: "pods",
     namespaced: true,
 };
+pub const STATEFUL_SET: Kind = Kind {
+    api_version: "apps/v1",
+    kind: "StatefulSet",
+    plural: "statefulsets",
+    namespaced: true,
+};
+pub const CONFIG_MAP: Kind = Kind {
+    api_version: "v1",
+    kind: "ConfigMap",
+    plural: "configmaps",
+    namespaced: true,
+};
+pub const NODE: Kind = Kind {
+    api_version: "v1",
+    kind: "Node",
+    plural: "nodes",
+    namespaced: false,
+};
+pub const STORAGE_CLASS: Kind = Kind {
+    api_version: "storage.k8s.io/v1",
+    kind: "StorageClass",
+    plural: "storageclasses",
+    namespaced: false,
+};
+pub const CRD: Kind = Kind {
+    api_version: "apiextensions.k8s.io/v1",
+    kind: "CustomResourceDefinition",
+    plural: "customresourcedefinitions",
+    namespaced: false,
+};
 pub const NAMESPACE: Kind = Kind {
     api_version: "v1",
     kind: "Namespace",

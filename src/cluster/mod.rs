@@ -1,6 +1,7 @@
 //! Driving the cluster: target guard, apply, sync, wait, status, pause/resume, teardown.
 
 pub mod argo;
+pub mod doctor;
 pub mod health;
 pub mod kinds;
 pub mod pause;

@@ -1,0 +1,55 @@
+use anyhow::Result;
+
+use super::cluster::{connect, plan, runtime, TargetArgs};
+use super::{to_data, CheckFailed, Ctx, Output};
+use crate::cluster::doctor::{self, Level};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Checks: API reachable and its version; the CRDs the enabled groups need (Argo CD's must exist; the ones
+platform installs are WARN until `platform up`); Argo CD's application controller ready; the Application
+health customization in argocd-cm (the exact snippet is printed); a default StorageClass; the configured
+GatewayClass accepted; LoadBalancer Services with addresses; allocatable nvidia.com/gpu versus what the
+enabled models request; RBAC for the verbs platform uses. Exit 1 on any FAIL.")]
+pub struct Args {
+    /// Layer profile; default: the config's layerProfile, else the widest.
+    #[arg(long, short)]
+    pub profile: Option<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    let (inputs, plan) = plan(ctx, args.profile.as_deref())?;
+    runtime()?.block_on(async {
+        let target = connect(ctx, &inputs, &args.target).await?;
+        let checks = doctor::run(&target, &plan).await;
+        if ctx.output == Output::Table {
+            let mut out = String::new();
+            for c in &checks {
+                let level = match c.level {
+                    Level::Ok => "OK  ",
+                    Level::Warn => "WARN",
+                    Level::Fail => "FAIL",
+                };
+                out.push_str(&format!("{level} {:<13} {}\n", c.check, c.detail));
+                if let Some(fix) = &c.fix {
+                    for l in fix.lines() {
+                        out.push_str(&format!("                   {l}\n"));
+                    }
+                }
+            }
+            ctx.printer.data(&out);
+        } else {
+            ctx.printer.data(&to_data(ctx.output, &checks)?);
+        }
+        let fails = checks.iter().filter(|c| c.level == Level::Fail).count();
+        let warns = checks.iter().filter(|c| c.level == Level::Warn).count();
+        if fails > 0 {
+            return Err(CheckFailed(format!("doctor: {fails} FAIL, {warns} WARN")).into());
+        }
+        ctx.printer
+            .success(format!("doctor: no FAIL ({warns} WARN)"));
+        Ok(())
+    })
+}

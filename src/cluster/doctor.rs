@@ -1,0 +1,409 @@
+//! `platform doctor`: preflight checks against the cluster, each OK, WARN or FAIL with the fix.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
+use kube::api::{ListParams, PostParams};
+use kube::Api;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::kinds::{self, Kind};
+use super::retry::retry;
+use super::target::Target;
+use super::ClusterError;
+use crate::catalog::resolve::Plan;
+use crate::consts;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Level {
+    Ok,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub level: Level,
+    pub check: String,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+fn check(level: Level, name: &str, detail: impl Into<String>, fix: Option<String>) -> Check {
+    Check {
+        level,
+        check: name.to_string(),
+        detail: detail.into(),
+        fix,
+    }
+}
+
+/// The Application health check Argo CD needs so that an app-of-apps waits for its children's waves.
+pub const HEALTH_SNIPPET: &str = r#"data:
+  resource.customizations.health.argoproj.io_Application: |
+    hs = {}
+    hs.status = "Progressing"
+    hs.message = ""
+    if obj.status ~= nil then
+      if obj.status.health ~= nil then
+        hs.status = obj.status.health.status
+        if obj.status.health.message ~= nil then
+          hs.message = obj.status.health.message
+        end
+      end
+    end
+    return hs"#;
+
+async fn list(client: &kube::Client, kind: Kind, ns: &str) -> Result<Vec<Value>, ClusterError> {
+    let api = kind.api(client, ns);
+    let lp = ListParams::default();
+    Ok(retry(|| api.list(&lp))
+        .await
+        .map_err(|e| ClusterError::api(format!("listing {}", kind.plural), e))?
+        .items
+        .iter()
+        .map(kinds::json)
+        .collect())
+}
+
+/// Run every check; listing failures become FAIL lines rather than aborting.
+pub async fn run(target: &Target, plan: &Plan) -> Vec<Check> {
+    let client = &target.client;
+    let mut out = vec![check(
+        Level::Ok,
+        "api",
+        format!("{} reachable, Kubernetes {}", target.server, target.version),
+        None,
+    )];
+    let enabled = |g: &str| {
+        plan.groups
+            .iter()
+            .any(|x| x.resolved.name == g && x.resolved.enabled && x.in_profile)
+    };
+
+    // CRDs.
+    match list(client, kinds::CRD, "").await {
+        Err(e) => out.push(check(Level::Fail, "crds", e.to_string(), None)),
+        Ok(crds) => {
+            let have: BTreeSet<String> = crds
+                .iter()
+                .filter_map(|c| {
+                    c.pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
+                .collect();
+            let mut need: Vec<(&str, Level, &str)> = vec![
+                (
+                    "applications.argoproj.io",
+                    Level::Fail,
+                    "install Argo CD first (platform drives it, it does not install it)",
+                ),
+                (
+                    "appprojects.argoproj.io",
+                    Level::Fail,
+                    "install Argo CD first",
+                ),
+                (
+                    "gateways.gateway.networking.k8s.io",
+                    Level::Warn,
+                    "installed by the gateway-api-crds app (wave 1) on `platform up`",
+                ),
+                (
+                    "httproutes.gateway.networking.k8s.io",
+                    Level::Warn,
+                    "installed by the gateway-api-crds app (wave 1) on `platform up`",
+                ),
+            ];
+            if enabled("kserve") {
+                need.push((
+                    "inferenceservices.serving.kserve.io",
+                    Level::Warn,
+                    "installed by the kserve-crd app (wave 1) on `platform up`",
+                ));
+                need.push((
+                    "certificates.cert-manager.io",
+                    Level::Warn,
+                    "installed by the cert-manager app (wave 0) on `platform up`",
+                ));
+            }
+            if enabled("llm-d") {
+                need.push((
+                    "llminferenceservices.serving.kserve.io",
+                    Level::Warn,
+                    "installed by the kserve-llmisvc-crd app (wave 1) on `platform up`",
+                ));
+            }
+            for (crd, level, fix) in need {
+                if have.contains(crd) {
+                    out.push(check(Level::Ok, "crd", crd, None));
+                } else {
+                    out.push(check(
+                        level,
+                        "crd",
+                        format!("{crd} is missing"),
+                        Some(fix.to_string()),
+                    ));
+                }
+            }
+        }
+    }
+
+    // Argo CD controller and the health customization.
+    let ns = consts::ARGOCD_NAMESPACE;
+    let controllers = list(client, kinds::STATEFUL_SET, ns)
+        .await
+        .unwrap_or_default();
+    match controllers.iter().find(|s| {
+        s.pointer("/metadata/name").and_then(Value::as_str) == Some("argocd-application-controller")
+    }) {
+        Some(s)
+            if s.pointer("/status/readyReplicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                >= 1 =>
+        {
+            out.push(check(
+                Level::Ok,
+                "argocd",
+                "application controller ready",
+                None,
+            ))
+        }
+        Some(_) => out.push(check(
+            Level::Fail,
+            "argocd",
+            "argocd-application-controller has no ready replica",
+            Some(format!(
+                "kubectl -n {ns} describe statefulset argocd-application-controller"
+            )),
+        )),
+        None => out.push(check(
+            Level::Fail,
+            "argocd",
+            format!("no argocd-application-controller in namespace {ns}"),
+            Some("install Argo CD (namespace argocd)".into()),
+        )),
+    }
+    let cm = kinds::CONFIG_MAP.api(client, ns);
+    match retry(|| cm.get_opt("argocd-cm")).await {
+        Ok(Some(c)) if kinds::json(&c).pointer("/data/resource.customizations.health.argoproj.io_Application").is_some() => {
+            out.push(check(Level::Ok, "argocd-health", "Application health customization present", None))
+        }
+        Ok(_) => out.push(check(
+            Level::Warn,
+            "argocd-health",
+            "argocd-cm lacks the Application health check: root apps will not wait for their children's waves",
+            Some(format!("add to ConfigMap {ns}/argocd-cm:\n{HEALTH_SNIPPET}")),
+        )),
+        Err(e) => out.push(check(Level::Warn, "argocd-health", format!("cannot read argocd-cm: {e}"), None)),
+    }
+
+    // StorageClass.
+    let needs_default = plan
+        .models
+        .iter()
+        .any(|m| m.model.storage.storage_class_name.is_none())
+        && plan.config.storage_class_name.is_none();
+    match list(client, kinds::STORAGE_CLASS, "").await {
+        Ok(scs) => {
+            let default = scs.iter().find(|s| {
+                s.pointer("/metadata/annotations/storageclass.kubernetes.io~1is-default-class")
+                    .and_then(Value::as_str)
+                    == Some("true")
+            });
+            match (default, needs_default) {
+                (Some(d), _) => out.push(check(Level::Ok, "storageclass", format!("default {}", d.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?")), None)),
+                (None, true) => out.push(check(Level::Fail, "storageclass", "no default StorageClass and model PVCs name none", Some("mark one default (storageclass.kubernetes.io/is-default-class=true) or set storageClassName in config.yaml".into()))),
+                (None, false) => out.push(check(Level::Ok, "storageclass", "no default, but every PVC names its class", None)),
+            }
+        }
+        Err(e) => out.push(check(Level::Fail, "storageclass", e.to_string(), None)),
+    }
+
+    // GatewayClass.
+    let class = &plan.config.gateway.class_name;
+    let gcs = kinds::GATEWAY_CLASS.api(client, "");
+    match retry(|| gcs.get_opt(class)).await {
+        Ok(Some(gc)) => {
+            let v = kinds::json(&gc);
+            let accepted = super::health::condition(&v, "Accepted").map(|c| c.0) == Some("True");
+            out.push(if accepted {
+                check(Level::Ok, "gatewayclass", format!("{class} accepted"), None)
+            } else {
+                check(
+                    Level::Fail,
+                    "gatewayclass",
+                    format!("{class} exists but is not Accepted"),
+                    Some(format!("kubectl describe gatewayclass {class}")),
+                )
+            });
+        }
+        Ok(None) => out.push(check(
+            Level::Warn,
+            "gatewayclass",
+            format!("{class} does not exist yet"),
+            Some("installed by the agentgateway app (wave 2) on `platform up`".into()),
+        )),
+        Err(e) => out.push(check(
+            Level::Warn,
+            "gatewayclass",
+            format!("cannot read GatewayClass {class}: {e}"),
+            None,
+        )),
+    }
+
+    // LoadBalancer addresses.
+    for ns in super::teardown::managed_namespaces(plan) {
+        for s in list(client, kinds::SERVICE, &ns).await.unwrap_or_default() {
+            if s.pointer("/spec/type").and_then(Value::as_str) != Some("LoadBalancer") {
+                continue;
+            }
+            let name = s
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("?");
+            if s.pointer("/status/loadBalancer/ingress/0").is_some() {
+                out.push(check(
+                    Level::Ok,
+                    "loadbalancer",
+                    format!("{ns}/{name} has an address"),
+                    None,
+                ));
+            } else {
+                out.push(check(
+                    Level::Warn,
+                    "loadbalancer",
+                    format!("{ns}/{name} has no address yet"),
+                    Some(format!("kubectl -n {ns} describe service {name}")),
+                ));
+            }
+        }
+    }
+
+    // GPUs.
+    let want: u32 = plan.models.iter().map(|m| m.model.total_gpus()).sum();
+    if want > 0 {
+        match list(client, kinds::NODE, "").await {
+            Ok(nodes) => {
+                let have: i64 = nodes
+                    .iter()
+                    .filter_map(|n| {
+                        n.pointer("/status/allocatable")
+                            .and_then(|a| a.get(consts::GPU_RESOURCE))
+                            .and_then(Value::as_str)
+                    })
+                    .filter_map(|q| q.parse::<i64>().ok())
+                    .sum();
+                if have >= i64::from(want) {
+                    out.push(check(
+                        Level::Ok,
+                        "gpus",
+                        format!(
+                            "{have} allocatable {} for {want} requested by the models",
+                            consts::GPU_RESOURCE
+                        ),
+                        None,
+                    ));
+                } else {
+                    out.push(check(
+                        Level::Fail,
+                        "gpus",
+                        format!(
+                            "{have} allocatable {} but the enabled models request {want}",
+                            consts::GPU_RESOURCE
+                        ),
+                        Some(
+                            "add GPU nodes (or a node pool that autoscales), or disable GPU models"
+                                .into(),
+                        ),
+                    ));
+                }
+            }
+            Err(e) => out.push(check(Level::Warn, "gpus", e.to_string(), None)),
+        }
+    }
+
+    // RBAC for the verbs platform uses.
+    let reviews: &[(&str, &str, &str, &str)] = &[
+        (
+            "argoproj.io",
+            "applications",
+            "patch",
+            consts::ARGOCD_NAMESPACE,
+        ),
+        (
+            "argoproj.io",
+            "applications",
+            "watch",
+            consts::ARGOCD_NAMESPACE,
+        ),
+        (
+            "argoproj.io",
+            "applications",
+            "delete",
+            consts::ARGOCD_NAMESPACE,
+        ),
+        (
+            "argoproj.io",
+            "appprojects",
+            "patch",
+            consts::ARGOCD_NAMESPACE,
+        ),
+        ("apps", "deployments", "patch", ""),
+        ("serving.kserve.io", "inferenceservices", "patch", ""),
+        ("gateway.networking.k8s.io", "gateways", "delete", ""),
+        ("", "persistentvolumeclaims", "delete", ""),
+        ("", "pods", "create", ""),
+    ];
+    let ssar: Api<SelfSubjectAccessReview> = Api::all(client.clone());
+    let mut denied = Vec::new();
+    for (group, resource, verb, ns) in reviews {
+        let review = SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    group: Some(group.to_string()),
+                    resource: Some(resource.to_string()),
+                    verb: Some(verb.to_string()),
+                    namespace: (!ns.is_empty()).then(|| ns.to_string()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        match ssar.create(&PostParams::default(), &review).await {
+            Ok(r) if r.status.as_ref().is_some_and(|s| s.allowed) => {}
+            Ok(_) => denied.push(format!(
+                "{verb} {resource}{}",
+                if ns.is_empty() {
+                    String::new()
+                } else {
+                    format!(" in {ns}")
+                }
+            )),
+            Err(e) => denied.push(format!("{verb} {resource} (review failed: {e})")),
+        }
+    }
+    if denied.is_empty() {
+        out.push(check(
+            Level::Ok,
+            "rbac",
+            format!("allowed: the {} verbs platform uses", reviews.len()),
+            None,
+        ));
+    } else {
+        out.push(check(
+            Level::Fail,
+            "rbac",
+            format!("denied: {}", denied.join(", ")),
+            Some("grant these to your user (kubectl auth can-i --list)".into()),
+        ));
+    }
+    out
+}
