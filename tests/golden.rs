@@ -40,9 +40,7 @@ fn golden(env: &str) {
             std::fs::write(p, text).unwrap();
         }
     }
-    let mut expected = Vec::new();
-    collect(&dir, &dir, &mut expected);
-    expected.sort();
+    let expected = common::read_tree(&dir, &dir);
     let got_paths: Vec<&str> = tree.iter().map(|(p, _)| p.as_str()).collect();
     let want_paths: Vec<&str> = expected.iter().map(|(p, _)| p.as_str()).collect();
     assert_eq!(
@@ -75,25 +73,6 @@ fn golden(env: &str) {
         .assert()
         .success();
     assert_eq!(repo.tree("clusters"), tree);
-}
-
-fn collect(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<(String, String)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            collect(root, &p, out);
-        } else {
-            let rel = p
-                .strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .replace('\\', "/");
-            out.push((rel, std::fs::read_to_string(&p).unwrap()));
-        }
-    }
 }
 
 #[test]

@@ -33,19 +33,6 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// Load and plan (profile as given): everything that can be checked before touching a cluster.
-pub fn plan(ctx: &Ctx, profile: Option<&str>) -> Result<(Inputs, Plan)> {
-    let inputs = ctx.load()?;
-    let plan = Plan::build(
-        &inputs.config,
-        &ctx.env,
-        &inputs.config_file,
-        &inputs.catalog,
-        profile,
-    )?;
-    Ok((inputs, plan))
-}
-
 /// Connect through the target guard and print the target.
 pub async fn connect(ctx: &Ctx, inputs: &Inputs, t: &TargetArgs) -> Result<Target> {
     let opts = TargetOptions {

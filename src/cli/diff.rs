@@ -10,9 +10,8 @@ Compares what `platform root` would render now with what is committed at HEAD (w
 read once pushed), or with the files on disk (--working-tree). Prints a unified diff on stdout.
 Exit 0 when equal, 1 when different: usable as a CI gate.")]
 pub struct Args {
-    /// Layer profile; default: the config's layerProfile, else the widest.
-    #[arg(long, short)]
-    pub profile: Option<String>,
+    #[command(flatten)]
+    pub profile: super::ProfileArg,
     /// Compare with the working tree instead of HEAD.
     #[arg(long)]
     pub working_tree: bool,
@@ -20,7 +19,7 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let inputs = ctx.load()?;
-    let (plan, tree) = render_checked(ctx, &inputs, args.profile.as_deref())?;
+    let (plan, tree) = render_checked(ctx, &inputs, args.profile.profile.as_deref())?;
     let (changes, against) = if args.working_tree {
         (gitops::diff(&ctx.repo, &tree)?, "the working tree")
     } else {

@@ -1,6 +1,6 @@
 use anyhow::Result;
 
-use super::cluster::{connect, plan, runtime, TargetArgs};
+use super::cluster::{connect, runtime, TargetArgs};
 use super::{to_data, CheckFailed, Ctx, Output};
 use crate::cluster::doctor::{self, Level};
 
@@ -12,15 +12,14 @@ health customization in argocd-cm (the exact snippet is printed); a default Stor
 GatewayClass accepted; LoadBalancer Services with addresses; allocatable nvidia.com/gpu versus what the
 enabled models request; RBAC for the verbs platform uses. Exit 1 on any FAIL.")]
 pub struct Args {
-    /// Layer profile; default: the config's layerProfile, else the widest.
-    #[arg(long, short)]
-    pub profile: Option<String>,
+    #[command(flatten)]
+    pub profile: super::ProfileArg,
     #[command(flatten)]
     pub target: TargetArgs,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
-    let (inputs, plan) = plan(ctx, args.profile.as_deref())?;
+    let (inputs, plan) = ctx.plan(args.profile.profile.as_deref())?;
     runtime()?.block_on(async {
         let target = connect(ctx, &inputs, &args.target).await?;
         let checks = doctor::run(&target, &plan).await;

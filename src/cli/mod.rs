@@ -108,6 +108,14 @@ pub enum Command {
     Completions(completions::Args),
 }
 
+/// `--profile`, shared by the commands that plan.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProfileArg {
+    /// Layer profile (see `platform plan`); default: the config's layerProfile, else the widest.
+    #[arg(long, short)]
+    pub profile: Option<String>,
+}
+
 /// A `--check` that found drift, or a lint that found errors: exit 1 after printing the reason.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -148,6 +156,23 @@ impl Ctx {
             catalog,
             templates,
         })
+    }
+
+    /// Load the inputs and plan `profile`: everything that can be checked before rendering or
+    /// touching a cluster.
+    pub fn plan(
+        &self,
+        profile: Option<&str>,
+    ) -> anyhow::Result<(Inputs, crate::catalog::resolve::Plan)> {
+        let inputs = self.load()?;
+        let plan = crate::catalog::resolve::Plan::build(
+            &inputs.config,
+            &self.env,
+            &inputs.config_file,
+            &inputs.catalog,
+            profile,
+        )?;
+        Ok((inputs, plan))
     }
 
     /// Fill an empty repoURL from `origin` and an empty repoBranch from the current branch, saying so.

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::cluster::{connect, parse_duration, plan, runtime, select_models, TargetArgs};
+use super::cluster::{connect, parse_duration, runtime, select_models, TargetArgs};
 use super::{to_data, Ctx, Output};
 use crate::cluster::pause;
 
@@ -30,7 +30,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, args: Args, resume: bool) -> Result<()> {
-    let (inputs, plan) = plan(ctx, None)?;
+    let (inputs, plan) = ctx.plan(None)?;
     let models = select_models(ctx, &inputs, &plan, &args.models, args.all)?;
     runtime()?.block_on(async {
         let target = connect(ctx, &inputs, &args.target).await?;

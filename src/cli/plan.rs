@@ -19,23 +19,15 @@ Examples:
   platform plan -o json | jq '.groups[] | select(.enabled)'
   platform plan --format mermaid > waves.mmd")]
 pub struct Args {
-    /// Layer profile; default: the config's layerProfile, else the widest.
-    #[arg(long, short)]
-    pub profile: Option<String>,
+    #[command(flatten)]
+    pub profile: super::ProfileArg,
     /// Human format (ignored with -o json|yaml).
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
-    let inputs = ctx.load()?;
-    let plan = Plan::build(
-        &inputs.config,
-        &ctx.env,
-        &inputs.config_file,
-        &inputs.catalog,
-        args.profile.as_deref(),
-    )?;
+    let (_, plan) = ctx.plan(args.profile.profile.as_deref())?;
     print_warnings(&ctx.printer, &plan.diagnostics);
     let text = match (ctx.output, args.format) {
         (Output::Table, Format::Table) => tables(&plan),

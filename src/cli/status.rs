@@ -3,7 +3,7 @@ use std::time::Duration;
 use anyhow::Result;
 use comfy_table::{presets::NOTHING, Table};
 
-use super::cluster::{connect, plan, runtime, TargetArgs};
+use super::cluster::{connect, runtime, TargetArgs};
 use super::{to_data, Ctx, Output};
 use crate::cluster::status::{gather, Report};
 
@@ -18,9 +18,8 @@ use crate::cluster::status::{gather, Report};
 For anything not ready, reasons name the cause: pod unschedulable (e.g. Insufficient nvidia.com/gpu),
 image pull back-off, failing probe, PVC not bound, ISVC/LLMISVC condition messages.")]
 pub struct Args {
-    /// Layer profile; default: the config's layerProfile, else the widest.
-    #[arg(long, short)]
-    pub profile: Option<String>,
+    #[command(flatten)]
+    pub profile: super::ProfileArg,
     /// Refresh every few seconds until interrupted.
     #[arg(long)]
     pub watch: bool,
@@ -32,7 +31,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
-    let (inputs, plan) = plan(ctx, args.profile.as_deref())?;
+    let (inputs, plan) = ctx.plan(args.profile.profile.as_deref())?;
     runtime()?.block_on(async {
         let target = connect(ctx, &inputs, &args.target).await?;
         loop {

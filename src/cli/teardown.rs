@@ -4,7 +4,7 @@ use std::time::Duration;
 use anyhow::Result;
 use comfy_table::{presets::NOTHING, Table};
 
-use super::cluster::{connect, parse_duration, plan, runtime, TargetArgs};
+use super::cluster::{connect, parse_duration, runtime, TargetArgs};
 use super::{to_data, CheckFailed, Ctx, Output};
 use crate::cluster::teardown::{self, Options};
 use crate::ui::progress::Reporter;
@@ -47,7 +47,7 @@ pub struct Args {
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let inputs = ctx.load()?;
     let widest = inputs.catalog.widest_profile().map(|p| p.name.clone());
-    let (inputs, plan) = plan(ctx, args.profile.as_deref().or(widest.as_deref()))?;
+    let (inputs, plan) = ctx.plan(args.profile.as_deref().or(widest.as_deref()))?;
     let opts = Options {
         keep_pvcs: args.keep_pvcs,
         strip_finalizers: args.strip_finalizers,

@@ -23,9 +23,8 @@ app of the wave until Synced + Healthy + reconciled after the sync (+ the pushed
 read this repository). Model apps are manual (the cost gate): they are synced only with --sync-models.
 A Degraded app or failed sync stops at once with the reason; a timeout exits 3.")]
 pub struct Args {
-    /// Layer profile; default: the config's layerProfile, else the widest.
-    #[arg(long, short)]
-    pub profile: Option<String>,
+    #[command(flatten)]
+    pub profile: super::ProfileArg,
     /// Also sync and wait for the manual-sync model apps (they cost money: GPUs).
     #[arg(long)]
     pub sync_models: bool,
@@ -61,7 +60,7 @@ pub fn reads_gitops_repo(a: &PlannedApp) -> bool {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let inputs = ctx.load()?;
-    let (plan, tree) = render_checked(ctx, &inputs, args.profile.as_deref())?;
+    let (plan, tree) = render_checked(ctx, &inputs, args.profile.profile.as_deref())?;
     let profile = plan.profile.name.clone();
     let stale = gitops::diff(&ctx.repo, &tree)?;
     if !stale.is_empty() {

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::cluster::{connect, parse_duration, plan, runtime, TargetArgs};
+use super::cluster::{connect, parse_duration, runtime, TargetArgs};
 use super::up::stages;
 use super::Ctx;
 use crate::catalog::resolve::AppKind;
@@ -15,9 +15,8 @@ Watches (no polling) every Application of the profile, wave by wave, until each 
 and reconciled after its last sync. Model apps are included with --models. Exit 1 on a Degraded app
 or failed sync (with the reason), 3 on timeout (with what is pending and why).")]
 pub struct Args {
-    /// Layer profile; default: the config's layerProfile, else the widest.
-    #[arg(long, short)]
-    pub profile: Option<String>,
+    #[command(flatten)]
+    pub profile: super::ProfileArg,
     /// Also wait for the manual-sync model apps.
     #[arg(long)]
     pub models: bool,
@@ -29,7 +28,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
-    let (inputs, plan) = plan(ctx, args.profile.as_deref())?;
+    let (inputs, plan) = ctx.plan(args.profile.profile.as_deref())?;
     runtime()?.block_on(async {
         let target = connect(ctx, &inputs, &args.target).await?;
         let deadline = std::time::Instant::now() + args.timeout;

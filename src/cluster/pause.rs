@@ -100,23 +100,7 @@ pub async fn pause(client: &kube::Client, m: &PlannedModel) -> Result<Outcome, C
             }
         }
     };
-    let changed = patch.is_some();
-    if let Some(p) = patch {
-        api.patch(&m.name, &params(), &Patch::Merge(&p))
-            .await
-            .map_err(|e| {
-                ClusterError::api(
-                    format!("pausing {} {}/{}", kind.kind, m.namespace, m.name),
-                    e,
-                )
-            })?;
-    }
-    Ok(Outcome {
-        model: m.name.clone(),
-        layer: m.serving_layer.clone(),
-        action,
-        changed,
-    })
+    finish(&api, kind, m, action, patch, "pausing").await
 }
 
 /// Resume one model (no-op when it is running already).
@@ -168,13 +152,27 @@ pub async fn resume(client: &kube::Client, m: &PlannedModel) -> Result<Outcome, 
             }
         }
     };
+    finish(&api, kind, m, action, patch, "resuming").await
+}
+
+/// Apply the patch (if any) and say what happened.
+async fn finish(
+    api: &kube::Api<DynamicObject>,
+    kind: Kind,
+    m: &PlannedModel,
+    action: String,
+    patch: Option<Value>,
+    verb: &str,
+) -> Result<Outcome, ClusterError> {
     let changed = patch.is_some();
     if let Some(p) = patch {
-        api.patch(&m.name, &params(), &Patch::Merge(&p))
+        let patch = Patch::Merge(&p);
+        let pp = params();
+        super::retry::retry(|| api.patch(&m.name, &pp, &patch))
             .await
             .map_err(|e| {
                 ClusterError::api(
-                    format!("resuming {} {}/{}", kind.kind, m.namespace, m.name),
+                    format!("{verb} {} {}/{}", kind.kind, m.namespace, m.name),
                     e,
                 )
             })?;

@@ -69,11 +69,16 @@ impl TempRepo {
 
     /// Every file under `rel`, as (relative path, content), sorted.
     pub fn tree(&self, rel: &str) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        walk(self.path(), &self.path().join(rel), &mut out);
-        out.sort();
-        out
+        read_tree(self.path(), &self.path().join(rel))
     }
+}
+
+/// Every file under `dir`, as (path relative to `root`, content), sorted.
+pub fn read_tree(root: &Path, dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    walk(root, dir, &mut out);
+    out.sort();
+    out
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
