@@ -27,12 +27,10 @@ async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
     (code, v)
 }
 
-fn bounded<F: std::future::Future<Output = ()>>(f: F) -> impl std::future::Future<Output = ()> {
-    async move {
-        tokio::time::timeout(TEST_TIMEOUT, f)
-            .await
-            .expect("test timed out");
-    }
+async fn bounded<F: std::future::Future<Output = ()>>(f: F) {
+    tokio::time::timeout(TEST_TIMEOUT, f)
+        .await
+        .expect("test timed out");
 }
 
 #[tokio::test]
@@ -53,6 +51,681 @@ async fn crud_and_not_found_status() {
         assert_eq!(missing["kind"], "Status");
         assert_eq!(missing["reason"], "NotFound");
         assert_eq!(missing["details"]["name"], "nope");
+        s.shutdown().await;
+    })
+    .await;
+}
+
+fn ns_url(s: &TestApiServer, group_version: &str, ns: &str, plural: &str) -> String {
+    let prefix = if group_version == "v1" {
+        "/api/v1".to_string()
+    } else {
+        format!("/apis/{group_version}")
+    };
+    format!("{}{prefix}/namespaces/{ns}/{plural}", s.url())
+}
+
+fn deployment(name: &str, replicas: i64) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "default", "labels": {"app": name}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}},
+                         "spec": {"containers": [{"name": "c", "image": "nginx",
+                                                  "env": [{"name": "A", "value": "1"}]}]}}
+        }
+    })
+}
+
+async fn wait_until(
+    s: &TestApiServer,
+    api_version: &str,
+    kind: &str,
+    ns: &str,
+    name: &str,
+    pred: impl Fn(Option<&Value>) -> bool,
+) -> Option<Value> {
+    match s
+        .wait_for(api_version, kind, ns, name, Duration::from_secs(10), pred)
+        .await
+    {
+        Ok(v) => v,
+        Err(last) => panic!("{kind} {ns}/{name} never reached the expected state; last: {last:?}"),
+    }
+}
+
+fn condition(obj: Option<&Value>, ctype: &str) -> String {
+    obj.and_then(|o| o.pointer("/status/conditions"))
+        .and_then(Value::as_array)
+        .and_then(|cs| cs.iter().find(|c| c["type"] == ctype))
+        .and_then(|c| c["status"].as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+#[tokio::test]
+async fn update_with_stale_resource_version_conflicts() {
+    bounded(async {
+        let s = TestApiServer::start(Options::default()).await;
+        let c = client();
+        let base = ns_url(&s, "v1", "default", "configmaps");
+        let (_, created) = send(
+            c.post(&base)
+                .json(&json!({"metadata": {"name": "a"}, "data": {"k": "1"}})),
+        )
+        .await;
+        let rv1: u64 = created["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let mut next = created.clone();
+        next["data"]["k"] = json!("2");
+        let (code, updated) = send(c.put(format!("{base}/a")).json(&next)).await;
+        assert_eq!(code, 200, "{updated}");
+        let rv2: u64 = updated["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(rv2 > rv1, "resourceVersion increases");
+        // `next` still carries rv1: stale.
+        let (code, err) = send(c.put(format!("{base}/a")).json(&next)).await;
+        assert_eq!(code, 409);
+        assert_eq!(err["reason"], "Conflict");
+        assert!(err["message"]
+            .as_str()
+            .unwrap()
+            .contains("the object has been modified"));
+        // generation bumps on spec change only (deployments).
+        let dbase = ns_url(&s, "apps/v1", "default", "deployments");
+        let (_, d) = send(c.post(&dbase).json(&deployment("web", 1))).await;
+        assert_eq!(d["metadata"]["generation"], 1);
+        let (_, d) = send(
+            c.patch(format!("{dbase}/web"))
+                .header("Content-Type", "application/merge-patch+json")
+                .body(r#"{"metadata":{"labels":{"x":"y"}}}"#),
+        )
+        .await;
+        assert_eq!(d["metadata"]["generation"], 1);
+        let (_, d) = send(
+            c.patch(format!("{dbase}/web"))
+                .header("Content-Type", "application/merge-patch+json")
+                .body(r#"{"spec":{"replicas":2}}"#),
+        )
+        .await;
+        assert_eq!(d["metadata"]["generation"], 2);
+        // an invalid name is 422 Invalid
+        let (code, err) = send(
+            c.post(&base)
+                .json(&json!({"metadata": {"name": "Bad_Name"}})),
+        )
+        .await;
+        assert_eq!(code, 422);
+        assert_eq!(err["reason"], "Invalid");
+        // a missing namespace is 404
+        let (code, _) = send(
+            c.post(ns_url(&s, "v1", "nope", "configmaps"))
+                .json(&json!({"metadata": {"name": "a"}})),
+        )
+        .await;
+        assert_eq!(code, 404);
+        s.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn label_and_field_selectors() {
+    bounded(async {
+        let s = TestApiServer::start(Options::default()).await;
+        let c = client();
+        let base = ns_url(&s, "v1", "default", "configmaps");
+        for (name, tier, env) in [
+            ("a", "web", "prod"),
+            ("b", "web", "dev"),
+            ("c", "db", "prod"),
+            ("d", "cache", ""),
+        ] {
+            let mut labels = json!({"tier": tier});
+            if !env.is_empty() {
+                labels["env"] = json!(env);
+            }
+            send(
+                c.post(&base)
+                    .json(&json!({"metadata": {"name": name, "labels": labels}})),
+            )
+            .await;
+        }
+        let names = |v: &Value| -> Vec<String> {
+            v["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let list = |sel: &str| c.get(&base).query(&[("labelSelector", sel)]);
+        let (_, v) = send(list("tier=web,env!=dev")).await;
+        assert_eq!(names(&v), ["a"]);
+        let (_, v) = send(list("tier in (web,db)")).await;
+        assert_eq!(names(&v), ["a", "b", "c"]);
+        let (_, v) = send(list("tier notin (web),env")).await;
+        assert_eq!(names(&v), ["c"]);
+        let (_, v) = send(list("!env")).await;
+        assert_eq!(names(&v), ["d"]);
+        let (_, v) = send(c.get(&base).query(&[("fieldSelector", "metadata.name=b")])).await;
+        assert_eq!(names(&v), ["b"]);
+        assert_eq!(v["kind"], "ConfigMapList");
+        // pagination
+        let (_, page) = send(c.get(&base).query(&[("limit", "3")])).await;
+        assert_eq!(names(&page).len(), 3);
+        let token = page["metadata"]["continue"].as_str().unwrap().to_string();
+        let (_, rest) = send(
+            c.get(&base)
+                .query(&[("limit", "3"), ("continue", token.as_str())]),
+        )
+        .await;
+        // the namespace also holds nothing else: 4 configmaps in all
+        assert_eq!(names(&rest).len(), 1);
+        // all namespaces
+        let (_, all) = send(
+            c.get(format!("{}/api/v1/configmaps", s.url()))
+                .query(&[("labelSelector", "tier")]),
+        )
+        .await;
+        assert_eq!(names(&all).len(), 4);
+        let (code, _) = send(list("tier in (web")).await;
+        assert_eq!(code, 400);
+        s.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn merge_json_and_strategic_patches() {
+    bounded(async {
+        let s = TestApiServer::start(Options::default()).await;
+        let c = client();
+        let dbase = ns_url(&s, "apps/v1", "default", "deployments");
+        send(c.post(&dbase).json(&deployment("web", 1))).await;
+        let url = format!("{dbase}/web");
+        let (code, d) = send(
+            c.patch(&url)
+                .header("Content-Type", "application/strategic-merge-patch+json")
+                .body(r#"{"spec":{"template":{"spec":{"containers":[{"name":"c","env":[{"name":"B","value":"2"}]},{"name":"side","image":"envoy"}]}}}}"#),
+        )
+        .await;
+        assert_eq!(code, 200, "{d}");
+        let containers = d["spec"]["template"]["spec"]["containers"].as_array().unwrap();
+        assert_eq!(containers.len(), 2, "merged by name: {containers:?}");
+        assert_eq!(containers[0]["image"], "nginx");
+        assert_eq!(containers[0]["env"].as_array().unwrap().len(), 2);
+        let (code, d) = send(
+            c.patch(&url)
+                .header("Content-Type", "application/json-patch+json")
+                .body(r#"[{"op":"replace","path":"/spec/replicas","value":4},{"op":"add","path":"/metadata/annotations","value":{"a":"b"}}]"#),
+        )
+        .await;
+        assert_eq!(code, 200, "{d}");
+        assert_eq!(d["spec"]["replicas"], 4);
+        assert_eq!(d["metadata"]["annotations"]["a"], "b");
+        let (code, d) = send(
+            c.patch(&url)
+                .header("Content-Type", "application/merge-patch+json")
+                .body(r#"{"metadata":{"annotations":{"a":null,"c":"d"}}}"#),
+        )
+        .await;
+        assert_eq!(code, 200);
+        assert_eq!(d["metadata"]["annotations"], json!({"c": "d"}));
+        let (code, err) = send(
+            c.patch(&url)
+                .header("Content-Type", "application/json-patch+json")
+                .body(r#"[{"op":"test","path":"/spec/replicas","value":9}]"#),
+        )
+        .await;
+        assert_eq!(code, 422, "{err}");
+        let (code, _) = send(c.patch(&url).header("Content-Type", "text/plain").body("x")).await;
+        assert_eq!(code, 415);
+        let (code, _) = send(
+            c.patch(format!("{dbase}/nope"))
+                .header("Content-Type", "application/merge-patch+json")
+                .body("{}"),
+        )
+        .await;
+        assert_eq!(code, 404);
+        s.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn server_side_apply_conflict_and_force() {
+    bounded(async {
+        let s = TestApiServer::start(Options::default()).await;
+        let c = client();
+        let url = format!("{}/web", ns_url(&s, "apps/v1", "default", "deployments"));
+        let apply = |body: String, manager: &str, force: bool| {
+            c.patch(&url)
+                .query(&[("fieldManager", manager), ("force", if force { "true" } else { "false" })])
+                .header("Content-Type", "application/apply-patch+yaml")
+                .body(body)
+        };
+        // YAML body; creates the object.
+        let yaml = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: default\n  labels: {app: web, managed: platform}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers: [{name: c, image: nginx}]\n";
+        let (code, d) = send(apply(yaml.to_string(), "platform", false)).await;
+        assert_eq!(code, 201, "{d}");
+        let mf = d["metadata"]["managedFields"].as_array().unwrap();
+        assert_eq!(mf[0]["manager"], "platform");
+        assert_eq!(mf[0]["operation"], "Apply");
+        assert!(mf[0]["fieldsV1"]["f:spec"]["f:replicas"].is_object());
+        // Another manager changes replicas through the scale subresource.
+        let (code, _) = send(
+            c.patch(format!("{url}/scale"))
+                .query(&[("fieldManager", "hpa")])
+                .header("Content-Type", "application/merge-patch+json")
+                .body(r#"{"spec":{"replicas":5}}"#),
+        )
+        .await;
+        assert_eq!(code, 200);
+        // Re-applying replicas: 2 conflicts with "hpa".
+        let (code, err) = send(apply(yaml.to_string(), "platform", false)).await;
+        assert_eq!(code, 409, "{err}");
+        assert_eq!(err["reason"], "Conflict");
+        assert!(err["message"].as_str().unwrap().contains("conflict with \"hpa\""), "{err}");
+        assert_eq!(err["details"]["causes"][0]["field"], ".spec.replicas");
+        // Applying the same value co-owns without conflict.
+        let same = yaml.replace("replicas: 2", "replicas: 5");
+        let (code, _) = send(apply(same, "platform", false)).await;
+        assert_eq!(code, 200);
+        // force takes ownership.
+        let (code, d) = send(apply(yaml.to_string(), "platform", true)).await;
+        assert_eq!(code, 200, "{d}");
+        assert_eq!(d["spec"]["replicas"], 2);
+        // A field dropped from the applied config is removed (it was only ours).
+        let dropped = yaml.replace(", managed: platform", "");
+        let (_, d) = send(apply(dropped, "platform", false)).await;
+        assert!(d["metadata"]["labels"].get("managed").is_none(), "{d}");
+        // fieldManager is required.
+        let (code, _) = send(
+            c.patch(&url)
+                .header("Content-Type", "application/apply-patch+yaml")
+                .body(yaml.to_string()),
+        )
+        .await;
+        assert_eq!(code, 400);
+        s.shutdown().await;
+    })
+    .await;
+}
+
+/// Reads newline-delimited watch events until `n` arrived (bounded).
+async fn read_events(resp: &mut reqwest::Response, buf: &mut String, n: usize) -> Vec<Value> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        while let Some(pos) = buf.find('\n') {
+            let line: String = buf.drain(..=pos).collect();
+            if let Ok(v) = serde_json::from_str::<Value>(line.trim()) {
+                out.push(v);
+            }
+            if out.len() == n {
+                return out;
+            }
+        }
+        match tokio::time::timeout(Duration::from_secs(5), resp.chunk()).await {
+            Ok(Ok(Some(chunk))) => buf.push_str(&String::from_utf8_lossy(&chunk)),
+            _ => break,
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn watch_streams_events_resumes_and_expires() {
+    bounded(async {
+        let s = TestApiServer::start(Options::default()).await;
+        let c = client();
+        let base = ns_url(&s, "v1", "default", "configmaps");
+        send(
+            c.post(&base)
+                .json(&json!({"metadata": {"name": "a", "labels": {"w": "1"}}})),
+        )
+        .await;
+        let (_, list) = send(c.get(&base)).await;
+        let rv = list["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let mut watch = c
+            .get(&base)
+            .query(&[
+                ("watch", "1"),
+                ("resourceVersion", rv.as_str()),
+                ("labelSelector", "w=1"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(watch.status(), 200);
+        let mut buf = String::new();
+        send(
+            c.post(&base)
+                .json(&json!({"metadata": {"name": "b", "labels": {"w": "1"}}})),
+        )
+        .await;
+        send(c.post(&base).json(&json!({"metadata": {"name": "other"}}))).await;
+        send(
+            c.patch(format!("{base}/b"))
+                .header("Content-Type", "application/merge-patch+json")
+                .body(r#"{"data":{"x":"y"}}"#),
+        )
+        .await;
+        send(c.delete(format!("{base}/b"))).await;
+        let evs = read_events(&mut watch, &mut buf, 3).await;
+        let kinds: Vec<&str> = evs.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["ADDED", "MODIFIED", "DELETED"]);
+        assert_eq!(evs[0]["object"]["metadata"]["name"], "b");
+
+        // Watch from "now" (no resourceVersion): synthetic ADDED for what exists.
+        let mut w2 = c
+            .get(format!("{}/api/v1/configmaps", s.url()))
+            .query(&[("watch", "true"), ("fieldSelector", "metadata.name=a")])
+            .send()
+            .await
+            .unwrap();
+        let mut buf2 = String::new();
+        let evs = read_events(&mut w2, &mut buf2, 1).await;
+        assert_eq!(evs[0]["type"], "ADDED");
+
+        // Bookmarks when allowed.
+        let mut w3 = c
+            .get(&base)
+            .query(&[
+                ("watch", "1"),
+                ("resourceVersion", rv.as_str()),
+                ("allowWatchBookmarks", "true"),
+                ("fieldSelector", "metadata.name=zzz"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let mut buf3 = String::new();
+        let evs = read_events(&mut w3, &mut buf3, 1).await;
+        assert_eq!(evs[0]["type"], "BOOKMARK");
+
+        // drop_watches ends open streams.
+        s.drop_watches();
+        let end = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Ok(Some(_)) = watch.chunk().await {}
+        })
+        .await;
+        assert!(end.is_ok(), "watch stream closed");
+
+        // After compaction, an old resourceVersion gets 410 Expired.
+        s.compact_history();
+        let mut w4 = c
+            .get(&base)
+            .query(&[("watch", "1"), ("resourceVersion", rv.as_str())])
+            .send()
+            .await
+            .unwrap();
+        let mut buf4 = String::new();
+        let evs = read_events(&mut w4, &mut buf4, 1).await;
+        assert_eq!(evs[0]["type"], "ERROR");
+        assert_eq!(evs[0]["object"]["code"], 410);
+        assert_eq!(evs[0]["object"]["reason"], "Expired");
+        s.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn finalizers_hold_deletion_until_removed() {
+    bounded(async {
+        let s = TestApiServer::start(Options::default()).await;
+        let c = client();
+        let base = ns_url(&s, "v1", "default", "configmaps");
+        send(
+            c.post(&base)
+                .json(&json!({"metadata": {"name": "f", "finalizers": ["example.com/keep"]}})),
+        )
+        .await;
+        let (code, d) = send(
+            c.delete(format!("{base}/f"))
+                .json(&json!({"propagationPolicy": "Foreground"})),
+        )
+        .await;
+        assert_eq!(code, 200);
+        assert!(d["metadata"]["deletionTimestamp"].is_string());
+        // Nobody removes an unknown finalizer.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let obj = s
+            .get("v1", "ConfigMap", "default", "f")
+            .expect("still there");
+        let mut cleared = obj.clone();
+        cleared["metadata"]["finalizers"] = json!([]);
+        let (code, _) = send(c.put(format!("{base}/f")).json(&cleared)).await;
+        assert_eq!(code, 200);
+        assert!(
+            s.get("v1", "ConfigMap", "default", "f").is_none(),
+            "gone once finalizers are empty"
+        );
+
+        // A slow finalizer controller removes it after the delay.
+        s.slow_finalizer("ConfigMap", Duration::from_millis(200));
+        send(
+            c.post(&base)
+                .json(&json!({"metadata": {"name": "g", "finalizers": ["example.com/keep"]}})),
+        )
+        .await;
+        send(c.delete(format!("{base}/g"))).await;
+        assert!(s.get("v1", "ConfigMap", "default", "g").is_some());
+        wait_until(&s, "v1", "ConfigMap", "default", "g", |o| o.is_none()).await;
+
+        // Garbage collection of dependents.
+        let (_, owner) = send(c.post(&base).json(&json!({"metadata": {"name": "owner"}}))).await;
+        let uid = owner["metadata"]["uid"].as_str().unwrap();
+        send(
+            c.post(&base)
+                .json(&json!({"metadata": {"name": "dep", "ownerReferences": [
+            {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": uid}]}})),
+        )
+        .await;
+        send(c.delete(format!("{base}/owner"))).await;
+        assert!(s.get("v1", "ConfigMap", "default", "dep").is_none());
+        s.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn scale_and_status_subresources() {
+    bounded(async {
+        let s = TestApiServer::start(Options::default()).await;
+        let c = client();
+        let dbase = ns_url(&s, "apps/v1", "default", "deployments");
+        send(c.post(&dbase).json(&deployment("web", 2))).await;
+        let (code, scale) = send(c.get(format!("{dbase}/web/scale"))).await;
+        assert_eq!(code, 200);
+        assert_eq!(scale["kind"], "Scale");
+        assert_eq!(scale["apiVersion"], "autoscaling/v1");
+        assert_eq!(scale["spec"]["replicas"], 2);
+        assert_eq!(scale["status"]["selector"], "app=web");
+        let mut put = scale.clone();
+        put["spec"]["replicas"] = json!(3);
+        let (code, scale) = send(c.put(format!("{dbase}/web/scale")).json(&put)).await;
+        assert_eq!(code, 200, "{scale}");
+        assert_eq!(scale["spec"]["replicas"], 3);
+        let d = wait_until(&s, "apps/v1", "Deployment", "default", "web", |d| {
+            d.is_some_and(|d| d["status"]["readyReplicas"] == 3)
+        })
+        .await
+        .unwrap();
+        assert_eq!(d["status"]["availableReplicas"], 3);
+        assert_eq!(d["status"]["updatedReplicas"], 3);
+        assert_eq!(
+            d["status"]["observedGeneration"],
+            d["metadata"]["generation"]
+        );
+        assert_eq!(s.list("v1", "Pod", Some("default")).len(), 3);
+        // Status writes through the object are ignored; /status only touches status.
+        let (_, d) = send(
+            c.patch(format!("{dbase}/web"))
+                .header("Content-Type", "application/merge-patch+json")
+                .body(r#"{"status":{"replicas":99}}"#),
+        )
+        .await;
+        assert_eq!(d["status"]["replicas"], 3);
+        let (_, d) = send(
+            c.patch(format!("{dbase}/web/status"))
+                .header("Content-Type", "application/merge-patch+json")
+                .body(r#"{"spec":{"replicas":7},"status":{"replicas":99}}"#),
+        )
+        .await;
+        assert_eq!(d["status"]["replicas"], 99);
+        assert_eq!(d["spec"]["replicas"], 3);
+        // Scale to zero removes the pods.
+        send(
+            c.patch(format!("{dbase}/web/scale"))
+                .header("Content-Type", "application/merge-patch+json")
+                .body(r#"{"spec":{"replicas":0}}"#),
+        )
+        .await;
+        wait_until(&s, "apps/v1", "Deployment", "default", "web", |d| {
+            d.is_some_and(|d| d["status"].get("replicas").is_none())
+        })
+        .await;
+        assert!(s.list("v1", "Pod", Some("default")).is_empty());
+        s.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn controllers_reach_ready_and_stop() {
+    bounded(async {
+        let s = TestApiServer::start(Options::default()).await;
+        let c = client();
+        // KServe InferenceService: Ready, then Stopped with the annotation, then Ready again.
+        let isvc_url = ns_url(&s, "serving.kserve.io/v1beta1", "default", "inferenceservices");
+        send(c.post(&isvc_url).json(&json!({"metadata": {"name": "m"}, "spec": {"predictor": {
+            "containers": [{"name": "kserve-container", "image": "vllm"}]}}}))).await;
+        let isvc = wait_until(&s, "serving.kserve.io/v1beta1", "InferenceService", "default", "m", |o| {
+            condition(o, "Ready") == "True"
+        })
+        .await;
+        assert_eq!(condition(isvc.as_ref(), "PredictorReady"), "True");
+        assert!(isvc.unwrap()["status"]["url"].is_string());
+        let stop = |v: &str| {
+            c.patch(format!("{isvc_url}/m"))
+                .header("Content-Type", "application/merge-patch+json")
+                .body(format!(r#"{{"metadata":{{"annotations":{{"serving.kserve.io/stop":{v}}}}}}}"#))
+        };
+        send(stop("\"true\"")).await;
+        let isvc = wait_until(&s, "serving.kserve.io/v1beta1", "InferenceService", "default", "m", |o| {
+            condition(o, "Stopped") == "True"
+        })
+        .await;
+        assert_eq!(condition(isvc.as_ref(), "Ready"), "False");
+        send(stop("null")).await;
+        wait_until(&s, "serving.kserve.io/v1beta1", "InferenceService", "default", "m", |o| {
+            condition(o, "Ready") == "True" && condition(o, "Stopped") == "False"
+        })
+        .await;
+
+        // LLMInferenceService: stopped means Ready=False with WorkloadsReady reason Stopped.
+        let llm_url = ns_url(&s, "serving.kserve.io/v1alpha1", "default", "llminferenceservices");
+        send(c.post(&llm_url).json(&json!({"metadata": {"name": "l", "annotations": {"serving.kserve.io/stop": "true"}},
+                                            "spec": {"model": {"uri": "hf://org/model"}}}))).await;
+        let llm = wait_until(&s, "serving.kserve.io/v1alpha1", "LLMInferenceService", "default", "l", |o| {
+            condition(o, "Ready") == "False"
+        })
+        .await
+        .unwrap();
+        let workloads = llm["status"]["conditions"].as_array().unwrap().iter()
+            .find(|c| c["type"] == "WorkloadsReady").cloned().unwrap();
+        assert_eq!(workloads["reason"], "Stopped");
+
+        // Gateway: Programmed, an address, and a LoadBalancer Service that goes after it.
+        let gw_url = ns_url(&s, "gateway.networking.k8s.io/v1", "default", "gateways");
+        send(c.post(&gw_url).json(&json!({"metadata": {"name": "gw"}, "spec": {"gatewayClassName": "istio",
+            "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}]}}))).await;
+        let gw = wait_until(&s, "gateway.networking.k8s.io/v1", "Gateway", "default", "gw", |o| {
+            condition(o, "Programmed") == "True"
+        })
+        .await
+        .unwrap();
+        let ip = gw["status"]["addresses"][0]["value"].as_str().unwrap().to_string();
+        assert!(ip.starts_with("10.0.0."), "{ip}");
+        let svcs = s.list("v1", "Service", Some("default"));
+        let lb = svcs.iter().find(|s| s["spec"]["type"] == "LoadBalancer").expect("LB service");
+        assert_eq!(lb["metadata"]["labels"]["gateway.networking.k8s.io/gateway-name"], "gw");
+        assert_eq!(lb["status"]["loadBalancer"]["ingress"][0]["ip"], ip.as_str());
+        let lb_name = lb["metadata"]["name"].as_str().unwrap().to_string();
+        send(c.delete(format!("{gw_url}/gw"))).await;
+        assert!(s.get("v1", "Service", "default", &lb_name).is_some(), "LB outlives the gateway a moment");
+        wait_until(&s, "v1", "Service", "default", &lb_name, |o| o.is_none()).await;
+
+        // PVC binds to a PV; a pod mounting it runs; deleting the PVC deletes the PV.
+        let pvc_url = ns_url(&s, "v1", "default", "persistentvolumeclaims");
+        send(c.post(&pvc_url).json(&json!({"metadata": {"name": "data"}, "spec": {
+            "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "5Gi"}}}}))).await;
+        let pvc = wait_until(&s, "v1", "PersistentVolumeClaim", "default", "data", |o| {
+            o.is_some_and(|p| p["status"]["phase"] == "Bound")
+        })
+        .await
+        .unwrap();
+        let pv_name = pvc["spec"]["volumeName"].as_str().unwrap().to_string();
+        let pv = s.get("v1", "PersistentVolume", "", &pv_name).unwrap();
+        assert_eq!(pv["status"]["phase"], "Bound");
+        assert_eq!(pv["spec"]["claimRef"]["name"], "data");
+        assert_eq!(pv["spec"]["persistentVolumeReclaimPolicy"], "Delete");
+        assert!(s.volumes_dir().join("default/data").is_dir());
+        let pod_url = ns_url(&s, "v1", "default", "pods");
+        send(c.post(&pod_url).json(&json!({"metadata": {"name": "p"}, "spec": {
+            "containers": [{"name": "c", "image": "busybox", "volumeMounts": [{"name": "v", "mountPath": "/data"}]}],
+            "volumes": [{"name": "v", "persistentVolumeClaim": {"claimName": "data"}}]}}))).await;
+        wait_until(&s, "v1", "Pod", "default", "p", |o| condition(o, "Ready") == "True").await;
+        // The claim is protected while the pod uses it.
+        send(c.delete(format!("{pvc_url}/data"))).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(s.get("v1", "PersistentVolumeClaim", "default", "data").is_some());
+        send(c.delete(format!("{pod_url}/p"))).await;
+        wait_until(&s, "v1", "PersistentVolumeClaim", "default", "data", |o| o.is_none()).await;
+        wait_until(&s, "v1", "PersistentVolume", "", &pv_name, |o| o.is_none()).await;
+
+        // A GPU pod stays Pending on a node without GPUs.
+        send(c.post(&pod_url).json(&json!({"metadata": {"name": "gpu"}, "spec": {
+            "containers": [{"name": "c", "image": "vllm", "resources": {"limits": {"nvidia.com/gpu": "1"}}}]}}))).await;
+        let pod = wait_until(&s, "v1", "Pod", "default", "gpu", |o| condition(o, "PodScheduled") == "False")
+            .await
+            .unwrap();
+        assert_eq!(pod["status"]["phase"], "Pending");
+        let cond = &pod["status"]["conditions"][0];
+        assert_eq!(cond["reason"], "Unschedulable");
+        assert_eq!(cond["message"], "0/1 nodes are available: 1 Insufficient nvidia.com/gpu.");
+        s.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn gpu_node_runs_one_gpu_pod_at_a_time() {
+    bounded(async {
+        let s = TestApiServer::start(Options { node_gpus: 1, ..Options::default() }).await;
+        let c = client();
+        let pod_url = ns_url(&s, "v1", "default", "pods");
+        for name in ["a", "b"] {
+            send(c.post(&pod_url).json(&json!({"metadata": {"name": name}, "spec": {
+                "containers": [{"name": "c", "image": "vllm", "resources": {"limits": {"nvidia.com/gpu": 1}}}]}}))).await;
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        wait_until(&s, "v1", "Pod", "default", "a", |o| o.is_some_and(|p| p["status"]["phase"] == "Running")).await;
+        wait_until(&s, "v1", "Pod", "default", "b", |o| condition(o, "PodScheduled") == "False").await;
+        send(c.delete(format!("{pod_url}/a"))).await;
+        wait_until(&s, "v1", "Pod", "default", "b", |o| o.is_some_and(|p| p["status"]["phase"] == "Running")).await;
         s.shutdown().await;
     })
     .await;

@@ -17,6 +17,7 @@
 #![allow(clippy::result_large_err)]
 
 mod apply;
+mod commands;
 mod controllers;
 mod discovery;
 mod errors;
@@ -26,6 +27,7 @@ mod handlers;
 mod http;
 mod kubeconfig;
 mod patch;
+mod podfs;
 mod resources;
 mod seed;
 mod selectors;

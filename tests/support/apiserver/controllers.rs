@@ -1,5 +1,0 @@
-use std::sync::Arc;
-
-use super::State;
-
-pub async fn run(_state: Arc<State>) {}
