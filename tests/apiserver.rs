@@ -730,3 +730,360 @@ async fn gpu_node_runs_one_gpu_pod_at_a_time() {
     })
     .await;
 }
+
+fn app(name: &str, automated: bool) -> Value {
+    let mut a = json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": name, "namespace": "argocd"},
+        "spec": {"project": "default",
+                 "source": {"repoURL": "https://git.example.invalid/gitops.git", "path": "apps", "targetRevision": "main"},
+                 "destination": {"server": "https://kubernetes.default.svc", "namespace": "default"}}
+    });
+    if automated {
+        a["spec"]["syncPolicy"] = json!({"automated": {"prune": true}});
+    }
+    a
+}
+
+fn app_str<'a>(a: &'a Value, pointer: &str) -> &'a str {
+    a.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+}
+
+#[tokio::test]
+async fn argo_operations_sync_health_and_finalizers() {
+    bounded(async {
+        let s = TestApiServer::start(Options { argo_delay: Duration::from_millis(100), ..Options::default() }).await;
+        let c = client();
+        let base = ns_url(&s, "argoproj.io/v1alpha1", "argocd", "applications");
+        s.set_app_outcome("bad", apiserver::AppOutcome::Degraded("Deployment web: 0/1 ready".into()));
+        s.set_app_outcome("fail", apiserver::AppOutcome::SyncFailed("exceeded quota".into()));
+        for name in ["good", "bad", "fail"] {
+            send(c.post(&base).json(&app(name, false))).await;
+        }
+        // A manual app waits OutOfSync/Missing until an operation is written.
+        let good = wait_until(&s, "argoproj.io/v1alpha1", "Application", "argocd", "good", |o| {
+            o.is_some_and(|a| app_str(a, "/status/sync/status") == "OutOfSync")
+        })
+        .await
+        .unwrap();
+        assert_eq!(app_str(&good, "/status/health/status"), "Missing");
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        for name in ["good", "bad", "fail"] {
+            let op = json!({"operation": {"initiatedBy": {"username": "platform"}, "info": [{"name": "reason", "value": "test"}],
+                            "sync": {"revision": sha, "prune": false, "syncOptions": [], "syncStrategy": {"hook": {}}}}});
+            let (code, _) = send(
+                c.patch(format!("{base}/{name}"))
+                    .header("Content-Type", "application/merge-patch+json")
+                    .body(op.to_string()),
+            )
+            .await;
+            assert_eq!(code, 200);
+        }
+        let good = wait_until(&s, "argoproj.io/v1alpha1", "Application", "argocd", "good", |o| {
+            o.is_some_and(|a| app_str(a, "/status/health/status") == "Healthy")
+        })
+        .await
+        .unwrap();
+        assert!(good.get("operation").is_none(), "operation cleared");
+        assert_eq!(app_str(&good, "/status/sync/status"), "Synced");
+        assert_eq!(app_str(&good, "/status/sync/revision"), sha);
+        assert_eq!(app_str(&good, "/status/operationState/phase"), "Succeeded");
+        assert_eq!(app_str(&good, "/status/operationState/syncResult/revision"), sha);
+        assert_eq!(app_str(&good, "/status/operationState/operation/initiatedBy/username"), "platform");
+        let finished = app_str(&good, "/status/operationState/finishedAt");
+        let reconciled = app_str(&good, "/status/reconciledAt");
+        assert!(!finished.is_empty() && reconciled > finished, "{reconciled} after {finished}");
+        assert!(!app_str(&good, "/status/operationState/startedAt").is_empty());
+
+        let bad = wait_until(&s, "argoproj.io/v1alpha1", "Application", "argocd", "bad", |o| {
+            o.is_some_and(|a| app_str(a, "/status/health/status") == "Degraded")
+        })
+        .await
+        .unwrap();
+        assert_eq!(app_str(&bad, "/status/health/message"), "Deployment web: 0/1 ready");
+        let fail = wait_until(&s, "argoproj.io/v1alpha1", "Application", "argocd", "fail", |o| {
+            o.is_some_and(|a| app_str(a, "/status/operationState/phase") == "Failed")
+        })
+        .await
+        .unwrap();
+        assert!(app_str(&fail, "/status/operationState/message").contains("exceeded quota"));
+        assert_eq!(fail["status"]["operationState"]["syncResult"]["resources"][0]["status"], "SyncFailed");
+        assert!(fail.get("operation").is_none());
+
+        // Automated apps sync by themselves.
+        send(c.post(&base).json(&app("auto", true))).await;
+        let auto = wait_until(&s, "argoproj.io/v1alpha1", "Application", "argocd", "auto", |o| {
+            o.is_some_and(|a| app_str(a, "/status/health/status") == "Healthy")
+        })
+        .await
+        .unwrap();
+        assert_eq!(auto["status"]["operationState"]["operation"]["initiatedBy"]["automated"], true);
+        assert_eq!(app_str(&auto, "/status/sync/revision").len(), 40);
+
+        // The resources finalizer goes after a moment; a stuck one never.
+        let mut with_fin = app("gone", false);
+        with_fin["metadata"]["finalizers"] = json!(["resources-finalizer.argocd.argoproj.io"]);
+        send(c.post(&base).json(&with_fin)).await;
+        send(c.delete(format!("{base}/gone"))).await;
+        assert!(s.get("argoproj.io/v1alpha1", "Application", "argocd", "gone").is_some());
+        wait_until(&s, "argoproj.io/v1alpha1", "Application", "argocd", "gone", |o| o.is_none()).await;
+        s.stuck_finalizer("Application");
+        with_fin["metadata"]["name"] = json!("stuck");
+        send(c.post(&base).json(&with_fin)).await;
+        send(c.delete(format!("{base}/stuck"))).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let stuck = s.get("argoproj.io/v1alpha1", "Application", "argocd", "stuck").expect("stuck app stays");
+        assert!(stuck["metadata"]["deletionTimestamp"].is_string());
+        s.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn fault_injection_and_request_log() {
+    bounded(async {
+        let s = TestApiServer::start(Options::default()).await;
+        let c = client();
+        let base = ns_url(&s, "v1", "default", "configmaps");
+        s.fail_next(2, 429, Some(3));
+        for _ in 0..2 {
+            let resp = c.get(&base).send().await.unwrap();
+            assert_eq!(resp.status().as_u16(), 429);
+            assert_eq!(resp.headers()["retry-after"], "3");
+            let v: Value = resp.json().await.unwrap();
+            assert_eq!(v["kind"], "Status");
+            assert_eq!(v["reason"], "TooManyRequests");
+            assert_eq!(v["details"]["retryAfterSeconds"], 3);
+        }
+        let (code, _) = send(c.get(&base)).await;
+        assert_eq!(code, 200);
+        s.fail_next_matching(1, 500, None, Some("/configmaps"), Some("POST"));
+        let (code, _) = send(c.get(&base)).await;
+        assert_eq!(code, 200);
+        let (code, v) = send(c.post(&base).json(&json!({"metadata": {"name": "x"}}))).await;
+        assert_eq!(code, 500);
+        assert_eq!(v["reason"], "InternalError");
+        let (code, _) = send(c.post(&base).json(&json!({"metadata": {"name": "x"}}))).await;
+        assert_eq!(code, 201);
+        let log = s.request_log();
+        let statuses: Vec<u16> = log.iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [429, 429, 200, 200, 500, 201]);
+        let last = log.last().unwrap();
+        assert_eq!(
+            (
+                last.method.as_str(),
+                last.verb.as_str(),
+                last.resource.as_str()
+            ),
+            ("POST", "create", "configmaps")
+        );
+        assert_eq!(last.namespace, "default");
+        assert!(last.content_type.starts_with("application/json"));
+        s.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn discovery_openapi_and_access_reviews() {
+    bounded(async {
+        let s = TestApiServer::start(Options::default()).await;
+        let c = client();
+        let get = |p: &str| c.get(format!("{}{p}", s.url()));
+        let (_, v) = send(get("/version")).await;
+        assert_eq!(v["major"], "1");
+        let (_, v) = send(get("/api")).await;
+        assert_eq!(v["versions"], json!(["v1"]));
+        let (_, v) = send(get("/apis")).await;
+        let groups: Vec<&str> = v["groups"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
+        for g in ["apps", "argoproj.io", "serving.kserve.io", "gateway.networking.k8s.io", "apiextensions.k8s.io",
+                  "storage.k8s.io", "authorization.k8s.io"] {
+            assert!(groups.contains(&g), "{g} in {groups:?}");
+        }
+        let (_, v) = send(get("/apis/apps/v1")).await;
+        let scale = v["resources"].as_array().unwrap().iter().find(|r| r["name"] == "deployments/scale").unwrap();
+        assert_eq!((scale["group"].as_str(), scale["kind"].as_str()), (Some("autoscaling"), Some("Scale")));
+        let (_, v) = send(get("/api/v1")).await;
+        let res = v["resources"].as_array().unwrap();
+        let find = |n: &str| res.iter().find(|r| r["name"] == n).cloned().unwrap();
+        assert_eq!(find("namespaces")["namespaced"], false);
+        assert_eq!(find("pods")["namespaced"], true);
+        assert!(res.iter().any(|r| r["name"] == "pods/exec"));
+        let (_, v) = send(get("/apis/serving.kserve.io/v1alpha1")).await;
+        assert_eq!(v["resources"][0]["kind"], "LLMInferenceService");
+        let (code, _) = send(get("/apis/nope.example/v1")).await;
+        assert_eq!(code, 404);
+        let (_, v) = send(get("/openapi/v3")).await;
+        let url = v["paths"]["apis/apps/v1"]["serverRelativeURL"].as_str().unwrap().to_string();
+        let (code, doc) = send(get(&url)).await;
+        assert_eq!(code, 200);
+        let patch = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
+        assert_eq!(patch["x-kubernetes-group-version-kind"]["kind"], "Deployment");
+        let crds = s.list("apiextensions.k8s.io/v1", "CustomResourceDefinition", None);
+        assert!(crds.iter().any(|c| c["metadata"]["name"] == "applications.argoproj.io"));
+        assert!(crds.iter().any(|c| c["metadata"]["name"] == "llminferenceservices.serving.kserve.io"));
+        let cm = s.get("v1", "ConfigMap", "kube-system", "cluster-identity").unwrap();
+        assert_eq!(cm["data"]["clusterName"], "test-cluster");
+        let (code, v) = send(
+            c.post(format!("{}/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", s.url()))
+                .json(&json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                              "spec": {"resourceAttributes": {"verb": "delete", "resource": "pods"}}})),
+        )
+        .await;
+        assert_eq!(code, 201);
+        assert_eq!(v["status"]["allowed"], true);
+        s.shutdown().await;
+    })
+    .await;
+}
+
+/// Runs a command in a pod over the exec websocket (v5); returns stdout, stderr and the
+/// channel-3 status.
+async fn ws_exec(
+    s: &TestApiServer,
+    pod: &str,
+    argv: &[&str],
+    stdin: Option<&[u8]>,
+) -> (Vec<u8>, Vec<u8>, Value) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let mut q: Vec<String> = argv
+        .iter()
+        .map(|a| format!("command={}", encode(a)))
+        .collect();
+    q.push(format!("stdin={}", stdin.is_some()));
+    q.push("stdout=true&stderr=true".into());
+    let url = format!(
+        "ws://{}/api/v1/namespaces/default/pods/{pod}/exec?{}",
+        s.addr(),
+        q.join("&")
+    );
+    let mut req = url.into_client_request().expect("request");
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "v5.channel.k8s.io, v4.channel.k8s.io"
+            .parse()
+            .expect("header"),
+    );
+    let (mut ws, resp) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("websocket");
+    assert_eq!(
+        resp.headers()["sec-websocket-protocol"],
+        "v5.channel.k8s.io"
+    );
+    if let Some(data) = stdin {
+        for chunk in data.chunks(1000) {
+            let mut frame = vec![0u8];
+            frame.extend_from_slice(chunk);
+            ws.send(Message::Binary(frame.into())).await.expect("stdin");
+        }
+        ws.send(Message::Binary(vec![255u8, 0].into()))
+            .await
+            .expect("close stdin");
+    }
+    let (mut out, mut err, mut status) = (Vec::new(), Vec::new(), Value::Null);
+    while let Some(Ok(msg)) = ws.next().await {
+        match msg {
+            Message::Binary(b) if !b.is_empty() => match b[0] {
+                1 => out.extend_from_slice(&b[1..]),
+                2 => err.extend_from_slice(&b[1..]),
+                3 => status = serde_json::from_slice(&b[1..]).expect("status json"),
+                _ => {}
+            },
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    (out, err, status)
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn exec_over_websocket_runs_commands_on_volumes() {
+    bounded(async {
+        let dir = tempfile::tempdir().unwrap();
+        let s = TestApiServer::start(Options { volumes_dir: Some(dir.path().to_path_buf()), ..Options::default() }).await;
+        let c = client();
+        send(c.post(ns_url(&s, "v1", "default", "persistentvolumeclaims")).json(&json!({"metadata": {"name": "models"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}))).await;
+        let pod_url = ns_url(&s, "v1", "default", "pods");
+        send(c.post(&pod_url).json(&json!({"metadata": {"name": "stage"}, "spec": {
+            "containers": [{"name": "main", "image": "busybox", "volumeMounts": [{"name": "m", "mountPath": "/models"}]}],
+            "volumes": [{"name": "m", "persistentVolumeClaim": {"claimName": "models"}}]}}))).await;
+        wait_until(&s, "v1", "Pod", "default", "stage", |o| condition(o, "Ready") == "True").await;
+
+        // tar over stdin into the volume.
+        let mut builder = tar::Builder::new(Vec::new());
+        let payload = b"weights".repeat(500);
+        let mut header = tar::Header::new_gnu();
+        header.set_size(payload.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, "qwen/model.bin", &payload[..]).unwrap();
+        let archive = builder.into_inner().unwrap();
+        let (_, err, status) = ws_exec(&s, "stage", &["tar", "xmf", "-", "-C", "/models"], Some(&archive)).await;
+        assert_eq!(status["status"], "Success", "{}", String::from_utf8_lossy(&err));
+        let landed = dir.path().join("default/models/qwen/model.bin");
+        assert_eq!(std::fs::read(&landed).unwrap(), payload);
+
+        let (out, _, status) = ws_exec(&s, "stage", &["sha256sum", "/models/qwen/model.bin"], None).await;
+        assert_eq!(status["status"], "Success");
+        let expected = {
+            use sha2::Digest;
+            sha2::Sha256::digest(&payload).iter().map(|b| format!("{b:02x}")).collect::<String>()
+        };
+        assert_eq!(String::from_utf8(out).unwrap(), format!("{expected}  /models/qwen/model.bin\n"));
+
+        let script = "mkdir -p /models/.staged && printf '%s' abc123 > /models/.staged/marker && cat /models/.staged/marker";
+        let (out, _, status) = ws_exec(&s, "stage", &["sh", "-c", script], None).await;
+        assert_eq!(status["status"], "Success");
+        assert_eq!(out, b"abc123");
+
+        // A failing command reports its exit code.
+        let (_, _, status) = ws_exec(&s, "stage", &["test", "-e", "/models/missing"], None).await;
+        assert_eq!(status["status"], "Failure");
+        assert_eq!(status["reason"], "NonZeroExitCode");
+        assert_eq!(status["details"]["causes"][0]["reason"], "ExitCode");
+        assert_eq!(status["details"]["causes"][0]["message"], "1");
+
+        // tar members escaping the mount are refused (hand-made header: the tar crate's
+        // builder refuses '..' itself).
+        let mut hdr = tar::Header::new_old();
+        hdr.as_old_mut().name[..9].copy_from_slice(b"../escape");
+        hdr.set_size(1);
+        hdr.set_mode(0o644);
+        hdr.set_entry_type(tar::EntryType::Regular);
+        hdr.set_cksum();
+        let mut raw = hdr.as_bytes().to_vec();
+        raw.push(b'x');
+        raw.extend_from_slice(&[0u8; 511 + 1024]);
+        let (_, err, status) = ws_exec(&s, "stage", &["tar", "-xf", "-", "-C", "/models"], Some(&raw)).await;
+        assert_eq!(status["status"], "Failure", "{}", String::from_utf8_lossy(&err));
+        assert!(!dir.path().join("default/escape").exists());
+
+        // A pod that is not running refuses exec with a Status.
+        send(c.post(&pod_url).json(&json!({"metadata": {"name": "waiting"}, "spec": {
+            "containers": [{"name": "c", "image": "vllm", "resources": {"limits": {"nvidia.com/gpu": 1}}}]}}))).await;
+        wait_until(&s, "v1", "Pod", "default", "waiting", |o| condition(o, "PodScheduled") == "False").await;
+        let (code, v) = send(c.get(format!("{pod_url}/waiting/exec?command=ls&stdout=true"))).await;
+        assert_eq!(code, 400);
+        assert_eq!(v["kind"], "Status");
+        let (code, _) = send(c.get(format!("{pod_url}/nope/exec?command=ls"))).await;
+        assert_eq!(code, 404);
+        s.shutdown().await;
+    })
+    .await;
+}
