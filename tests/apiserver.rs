@@ -1087,3 +1087,309 @@ async fn exec_over_websocket_runs_commands_on_volumes() {
     })
     .await;
 }
+
+/// `kubectl` on PATH, if any.
+fn find_kubectl() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("kubectl"))
+        .find(|p| p.is_file())
+}
+
+struct Kubectl {
+    bin: std::path::PathBuf,
+    kubeconfig: std::path::PathBuf,
+    cache: std::path::PathBuf,
+    cwd: std::path::PathBuf,
+}
+
+impl Kubectl {
+    /// Runs kubectl (off the async runtime) and returns exit code, stdout, stderr.
+    async fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let mut cmd = std::process::Command::new(&self.bin);
+        cmd.arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(&self.cache)
+            .arg("--request-timeout=20s")
+            .args(args)
+            .current_dir(&self.cwd)
+            .stdin(std::process::Stdio::null());
+        let out = tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .expect("join")
+            .expect("run kubectl");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    async fn ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.run(args).await;
+        assert_eq!(
+            code, 0,
+            "kubectl {args:?} failed:\nstdout: {out}\nstderr: {err}"
+        );
+        out
+    }
+}
+
+const KUBECTL_MANIFESTS: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: default
+  labels: {app.kubernetes.io/managed-by: platform}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: vllm
+        image: vllm/vllm-openai:latest
+        args: ["--model=/models/qwen"]
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: demo
+  namespace: argocd
+  finalizers: [resources-finalizer.argocd.argoproj.io]
+spec:
+  project: default
+  source: {repoURL: "https://git.example.invalid/gitops.git", path: clusters/dev, targetRevision: main}
+  destination: {server: "https://kubernetes.default.svc", namespace: default}
+---
+apiVersion: serving.kserve.io/v1beta1
+kind: InferenceService
+metadata: {name: x, namespace: default}
+spec:
+  predictor:
+    containers: [{name: kserve-container, image: vllm/vllm-openai:latest}]
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: models, namespace: default}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Gi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: stage, namespace: default}
+spec:
+  containers:
+  - name: main
+    image: busybox
+    volumeMounts: [{name: m, mountPath: /models}]
+  volumes:
+  - name: m
+    persistentVolumeClaim: {claimName: models}
+"#;
+
+/// The faithfulness test: the real kubectl drives the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_get_apply_annotate_scale_wait_cp_delete() {
+    let Some(bin) = find_kubectl() else {
+        println!("SKIPPED: kubectl not found");
+        return;
+    };
+    bounded(async move {
+        let dir = tempfile::tempdir().unwrap();
+        let volumes = dir.path().join("volumes");
+        let s = TestApiServer::start(Options {
+            cluster_name: "kind-faithful".into(),
+            volumes_dir: Some(volumes.clone()),
+            ..Options::default()
+        })
+        .await;
+        let kubeconfig = dir.path().join("kubeconfig");
+        s.write_kubeconfig(&kubeconfig).unwrap();
+        let k = Kubectl {
+            bin,
+            kubeconfig,
+            cache: dir.path().join("cache"),
+            cwd: dir.path().to_path_buf(),
+        };
+
+        assert_eq!(
+            k.ok(&["config", "current-context"]).await.trim(),
+            "kind-faithful"
+        );
+        let ns = k.ok(&["get", "namespaces"]).await;
+        assert!(ns.contains("argocd") && ns.contains("default"), "{ns}");
+        let (code, _, err) = k.run(&["get", "deployment", "nope"]).await;
+        assert_eq!(code, 1);
+        assert!(
+            err.contains("NotFound") && err.contains("\"nope\" not found"),
+            "{err}"
+        );
+
+        std::fs::write(dir.path().join("manifests.yaml"), KUBECTL_MANIFESTS).unwrap();
+        let out = k
+            .ok(&["apply", "--server-side", "-f", "manifests.yaml"])
+            .await;
+        assert!(
+            out.contains("deployment.apps/web serverside-applied"),
+            "{out}"
+        );
+        assert!(
+            out.contains("application.argoproj.io/demo serverside-applied"),
+            "{out}"
+        );
+        let applied = s
+            .request_log()
+            .into_iter()
+            .filter(|r| r.verb == "apply")
+            .count();
+        assert_eq!(applied, 5);
+        let d = s.get("apps/v1", "Deployment", "default", "web").unwrap();
+        assert_eq!(d["metadata"]["managedFields"][0]["manager"], "kubectl");
+
+        k.ok(&[
+            "annotate",
+            "deployment",
+            "web",
+            "platform.example/paused-replicas=1",
+        ])
+        .await;
+        let d = s.get("apps/v1", "Deployment", "default", "web").unwrap();
+        assert_eq!(
+            d["metadata"]["annotations"]["platform.example/paused-replicas"],
+            "1"
+        );
+
+        k.ok(&["scale", "deployment", "web", "--replicas=3"]).await;
+        k.ok(&[
+            "wait",
+            "--for=jsonpath={.status.readyReplicas}=3",
+            "deployment/web",
+            "--timeout=20s",
+        ])
+        .await;
+        let json = k.ok(&["get", "deployment", "web", "-o", "json"]).await;
+        let d: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(d["spec"]["replicas"], 3);
+        // Re-applying replicas: 1 now conflicts with the scale writer.
+        let (code, _, err) = k
+            .run(&["apply", "--server-side", "-f", "manifests.yaml"])
+            .await;
+        assert_eq!(code, 1);
+        assert!(err.contains("conflict"), "{err}");
+
+        k.ok(&["wait", "--for=condition=Ready", "isvc/x", "--timeout=20s"])
+            .await;
+        k.ok(&["annotate", "isvc", "x", "serving.kserve.io/stop=true"])
+            .await;
+        k.ok(&[
+            "wait",
+            "--for=condition=Stopped",
+            "inferenceservice/x",
+            "--timeout=20s",
+        ])
+        .await;
+        k.ok(&["annotate", "isvc", "x", "serving.kserve.io/stop-"])
+            .await;
+        k.ok(&["wait", "--for=condition=Ready", "isvc/x", "--timeout=20s"])
+            .await;
+
+        // Sync the Application by writing its operation, wait for Healthy.
+        k.ok(&[
+            "patch",
+            "application",
+            "demo",
+            "-n",
+            "argocd",
+            "--type=merge",
+            "-p",
+            r#"{"operation":{"initiatedBy":{"username":"platform"},"sync":{"revision":"main"}}}"#,
+        ])
+        .await;
+        k.ok(&[
+            "wait",
+            "--for=jsonpath={.status.health.status}=Healthy",
+            "app/demo",
+            "-n",
+            "argocd",
+            "--timeout=20s",
+        ])
+        .await;
+        let sync = k
+            .ok(&[
+                "get",
+                "app",
+                "demo",
+                "-n",
+                "argocd",
+                "-o",
+                "jsonpath={.status.sync.status}",
+            ])
+            .await;
+        assert_eq!(sync, "Synced");
+
+        // kubectl cp into the pod's PVC, then back out, and exec.
+        k.ok(&[
+            "wait",
+            "--for=condition=Ready",
+            "pod/stage",
+            "--timeout=20s",
+        ])
+        .await;
+        std::fs::write(dir.path().join("config.json"), b"{\"model\":\"qwen\"}\n").unwrap();
+        k.ok(&["cp", "config.json", "default/stage:/models/config.json"])
+            .await;
+        let landed = volumes.join("default/models/config.json");
+        assert_eq!(std::fs::read(&landed).unwrap(), b"{\"model\":\"qwen\"}\n");
+        k.ok(&["cp", "config.json", "default/stage:/models/"]).await; // into a directory
+        k.ok(&["cp", "default/stage:/models/config.json", "back.json"])
+            .await;
+        assert_eq!(
+            std::fs::read(dir.path().join("back.json")).unwrap(),
+            b"{\"model\":\"qwen\"}\n"
+        );
+        let sum = k
+            .ok(&["exec", "stage", "--", "sha256sum", "/models/config.json"])
+            .await;
+        assert!(sum.ends_with("  /models/config.json\n"), "{sum}");
+        let (code, _, _) = k
+            .run(&["exec", "stage", "--", "test", "-e", "/models/absent"])
+            .await;
+        assert_eq!(code, 1, "exit code of the remote command");
+        assert!(s
+            .request_log()
+            .iter()
+            .any(|r| r.verb == "exec" && r.status == 101));
+
+        // Deletes: plain, and one held by the Argo CD finalizer (kubectl waits for it).
+        k.ok(&["delete", "deployment", "web"]).await;
+        assert!(s.get("apps/v1", "Deployment", "default", "web").is_none());
+        k.ok(&[
+            "delete",
+            "application",
+            "demo",
+            "-n",
+            "argocd",
+            "--timeout=20s",
+        ])
+        .await;
+        assert!(s
+            .get("argoproj.io/v1alpha1", "Application", "argocd", "demo")
+            .is_none());
+        k.ok(&["delete", "pod", "stage"]).await;
+        k.ok(&["delete", "pvc", "models", "--timeout=20s"]).await;
+        let pvs = k.ok(&["get", "pv", "-o", "name"]).await;
+        assert!(
+            pvs.trim().is_empty()
+                || k.run(&["wait", "--for=delete", "pv", "--all", "--timeout=20s"])
+                    .await
+                    .0
+                    == 0
+        );
+        s.shutdown().await;
+    })
+    .await;
+}
