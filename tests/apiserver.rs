@@ -706,6 +706,9 @@ async fn controllers_reach_ready_and_stop() {
         let cond = &pod["status"]["conditions"][0];
         assert_eq!(cond["reason"], "Unschedulable");
         assert_eq!(cond["message"], "0/1 nodes are available: 1 Insufficient nvidia.com/gpu.");
+        let ev = s.get("v1", "Event", "default", "gpu.failedscheduling").expect("FailedScheduling event");
+        assert_eq!(ev["reason"], "FailedScheduling");
+        assert_eq!(ev["involvedObject"]["name"], "gpu");
         s.shutdown().await;
     })
     .await;
@@ -900,6 +903,20 @@ async fn discovery_openapi_and_access_reviews() {
                   "storage.k8s.io", "authorization.k8s.io"] {
             assert!(groups.contains(&g), "{g} in {groups:?}");
         }
+        let (_, agg) = send(get("/apis").header(
+            "Accept",
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json",
+        ))
+        .await;
+        assert_eq!(agg["kind"], "APIGroupDiscoveryList");
+        let apps = agg["items"].as_array().unwrap().iter().find(|g| g["metadata"]["name"] == "apps").unwrap();
+        let deployments = &apps["versions"][0]["resources"][0];
+        assert_eq!(deployments["resource"], "deployments");
+        assert_eq!(deployments["scope"], "Namespaced");
+        assert!(deployments["subresources"].as_array().unwrap().iter().any(|s| s["subresource"] == "scale"
+            && s["responseKind"]["kind"] == "Scale"));
+        let (_, core) = send(get("/api").header("Accept", "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList")).await;
+        assert_eq!(core["items"][0]["metadata"]["name"], "");
         let (_, v) = send(get("/apis/apps/v1")).await;
         let scale = v["resources"].as_array().unwrap().iter().find(|r| r["name"] == "deployments/scale").unwrap();
         assert_eq!((scale["group"].as_str(), scale["kind"].as_str()), (Some("autoscaling"), Some("Scale")));

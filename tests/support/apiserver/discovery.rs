@@ -255,3 +255,95 @@ pub fn openapi_v2() -> Value {
         "definitions": defs,
     })
 }
+
+/// The aggregated discovery version a client accepts (`v2` or `v2beta1`), from `Accept`.
+pub fn aggregated_version(accept: &str) -> Option<&'static str> {
+    let mut best = None;
+    for entry in accept.split(',') {
+        let params: Vec<&str> = entry.split(';').map(str::trim).collect();
+        if !params.contains(&"g=apidiscovery.k8s.io")
+            || !params.contains(&"as=APIGroupDiscoveryList")
+        {
+            continue;
+        }
+        if params.contains(&"v=v2") {
+            return Some("v2");
+        }
+        if params.contains(&"v=v2beta1") {
+            best = Some("v2beta1");
+        }
+    }
+    best
+}
+
+fn discovery_resource(r: &ResourceType) -> Value {
+    let subresources: Vec<Value> = r
+        .subresources
+        .iter()
+        .filter_map(|sub| {
+            let (kind, verbs): (Value, Value) = match *sub {
+                "status" => (
+                    json!({"group": r.group, "version": r.version, "kind": r.kind}),
+                    json!(["get", "patch", "update"]),
+                ),
+                "scale" => (
+                    json!({"group": "autoscaling", "version": "v1", "kind": "Scale"}),
+                    json!(["get", "patch", "update"]),
+                ),
+                "exec" => (
+                    json!({"group": "", "version": "v1", "kind": "PodExecOptions"}),
+                    json!(["create", "get"]),
+                ),
+                "log" => (
+                    json!({"group": "", "version": "v1", "kind": "Pod"}),
+                    json!(["get"]),
+                ),
+                _ => return None,
+            };
+            Some(json!({"subresource": sub, "responseKind": kind, "verbs": verbs}))
+        })
+        .collect();
+    json!({
+        "resource": r.plural,
+        "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
+        "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
+        "singularResource": r.singular,
+        "verbs": r.verbs(),
+        "shortNames": r.short_names,
+        "categories": r.categories,
+        "subresources": subresources,
+    })
+}
+
+fn discovery_group(group: &str, versions: &[&str]) -> Value {
+    let versions: Vec<Value> = versions
+        .iter()
+        .map(|v| {
+            let resources: Vec<Value> = RESOURCES
+                .iter()
+                .filter(|r| r.group == group && r.version == *v)
+                .map(discovery_resource)
+                .collect();
+            json!({"version": v, "resources": resources, "freshness": "Current"})
+        })
+        .collect();
+    json!({"metadata": {"name": group, "creationTimestamp": null}, "versions": versions})
+}
+
+/// Aggregated discovery (`APIGroupDiscoveryList`) for `/api` (core) or `/apis` (groups).
+pub fn aggregated(core: bool, version: &str) -> Value {
+    let items: Vec<Value> = if core {
+        vec![discovery_group("", &["v1"])]
+    } else {
+        resources::groups()
+            .iter()
+            .map(|(g, vs)| discovery_group(g, vs))
+            .collect()
+    };
+    json!({
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": format!("apidiscovery.k8s.io/{version}"),
+        "metadata": {},
+        "items": items,
+    })
+}

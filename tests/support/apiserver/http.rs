@@ -242,6 +242,18 @@ async fn handle(AxState(state): AxState<Arc<State>>, req: Request) -> Response {
             }
             Route::Version => json_response(200, &discovery::version()),
             Route::Health => (StatusCode::OK, "ok").into_response(),
+            Route::Api | Route::Apis if discovery::aggregated_version(&accept).is_some() => {
+                let version = discovery::aggregated_version(&accept).unwrap_or("v2");
+                let core = matches!(route, Route::Api);
+                let mut resp = json_response(200, &discovery::aggregated(core, version));
+                let ct = format!(
+                    "application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList"
+                );
+                if let Ok(v) = HeaderValue::from_str(&ct) {
+                    resp.headers_mut().insert(header::CONTENT_TYPE, v);
+                }
+                resp
+            }
             Route::Api => json_response(200, &discovery::api_versions(&state.server_address)),
             Route::Apis => json_response(200, &discovery::api_group_list()),
             Route::Group(g) => match discovery::api_group(&g) {

@@ -114,7 +114,7 @@ pub fn serve(
     let (tx, rx) = mpsc::channel::<Bytes>(256);
     let sub = state.store.subscribe(rt, since);
     let mut gen_rx = state.watch_gen.subscribe();
-    let interval = state.opts.bookmark_interval;
+    let interval = state.opts.bookmark_interval.max(Duration::from_millis(10));
     tokio::spawn(async move {
         let mut sub = match sub {
             Ok(sub) => sub,

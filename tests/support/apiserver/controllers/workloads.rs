@@ -197,7 +197,17 @@ pub fn reconcile_deployment(ctl: &Arc<Ctl>, key: &Key, d: &Value) -> Option<Dura
     None
 }
 
+/// Leaves the pod Pending with `PodScheduled=False` and records a FailedScheduling event.
 fn pending(ctl: &Ctl, key: &Key, reason: &str, message: &str) {
+    let Some(pod) = ctl.state.store.get(key) else {
+        return;
+    };
+    let cond = pod.pointer("/status/conditions/0");
+    let unchanged = util::str_at(&pod, "/status/phase") == "Pending"
+        && cond.is_some_and(|c| c["reason"] == reason && c["message"] == message);
+    if unchanged {
+        return;
+    }
     ctl.write(key, "kube-scheduler", "status", |o| {
         let qos = o
             .pointer("/status/qosClass")
@@ -216,6 +226,22 @@ fn pending(ctl: &Ctl, key: &Key, reason: &str, message: &str) {
             );
         }
     });
+    let now = util::now();
+    let event = json!({
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": format!("{}.failedscheduling", key.name), "namespace": key.namespace},
+        "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": key.namespace,
+                           "name": key.name, "uid": util::str_at(&pod, "/metadata/uid")},
+        "reason": "FailedScheduling",
+        "message": message,
+        "type": "Warning",
+        "source": {"component": "default-scheduler"},
+        "reportingComponent": "default-scheduler",
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    });
+    let _ = ctl.state.store.put(well_known::events(), event);
 }
 
 pub fn reconcile_pod(ctl: &Arc<Ctl>, key: &Key, pod: &Value) -> Option<Duration> {
