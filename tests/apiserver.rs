@@ -1410,3 +1410,116 @@ async fn kubectl_get_apply_annotate_scale_wait_cp_delete() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn delete_answers_status_or_object() {
+    bounded(async {
+        let s = TestApiServer::start(Options::default()).await;
+        let c = client();
+        let base = ns_url(&s, "v1", "default", "configmaps");
+        send(c.post(&base).json(&json!({"metadata": {"name": "a"}}))).await;
+        let (code, v) = send(c.delete(format!("{base}/a"))).await;
+        assert_eq!(code, 200);
+        assert_eq!(v["kind"], "Status");
+        assert_eq!(v["status"], "Success");
+        assert_eq!(v["details"]["name"], "a");
+        let (code, v) = send(c.delete(format!("{base}/a"))).await;
+        assert_eq!(code, 404);
+        assert_eq!(v["reason"], "NotFound");
+        let apps = ns_url(&s, "argoproj.io/v1alpha1", "argocd", "applications");
+        send(c.post(&apps).json(&app("x", false))).await;
+        let (_, v) = send(
+            c.delete(format!("{apps}/x"))
+                .query(&[("propagationPolicy", "Orphan")]),
+        )
+        .await;
+        assert_eq!(v["kind"], "Application");
+        let (code, _) = send(
+            c.delete(format!("{base}/a"))
+                .query(&[("propagationPolicy", "Sideways")]),
+        )
+        .await;
+        assert_eq!(code, 400);
+        s.shutdown().await;
+    })
+    .await;
+}
+
+/// The example binary: prints `ready`, writes the kubeconfig, exits cleanly on SIGTERM.
+#[test]
+fn example_binary_serves_until_sigterm() {
+    use std::io::BufRead;
+    let exe = std::env::current_exe().expect("test binary path");
+    let Some(bin) = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("examples").join("test-apiserver"))
+        .filter(|p| p.is_file())
+    else {
+        println!("SKIPPED: examples/test-apiserver is not built (run the whole `cargo test`)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kc");
+    let mut child = std::process::Command::new(bin)
+        .args(["--kubeconfig"])
+        .arg(&kubeconfig)
+        .args(["--cluster-name", "by-hand", "--volumes-dir"])
+        .arg(dir.path().join("vol"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn the example");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+    // Assertions run under catch_unwind so the child is always stopped.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        assert_eq!(line.trim(), "ready");
+        let kc = std::fs::read_to_string(&kubeconfig).unwrap();
+        assert!(kc.contains("current-context: \"by-hand\""), "{kc}");
+        let server = kc
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("server: "))
+            .unwrap()
+            .trim_matches('"')
+            .to_string();
+        assert!(server.starts_with("http://127.0.0.1:"), "{server}");
+        // The cluster identity ConfigMap names the cluster.
+        let addr = server.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        use std::io::{Read, Write};
+        write!(stream, "GET /api/v1/namespaces/kube-system/configmaps/cluster-identity HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        let mut resp = String::new();
+        let _ = stream.read_to_string(&mut resp);
+        assert!(resp.contains("\"clusterName\":\"by-hand\""), "{resp}");
+    }));
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            break Some(st);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+    let status = status.expect("the example exits on SIGTERM");
+    assert!(status.success(), "clean exit: {status}");
+}

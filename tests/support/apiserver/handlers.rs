@@ -515,7 +515,26 @@ pub fn delete(ctx: &Ctx, body: &[u8]) -> ApiResult<Value> {
     }
     let key = ctx.key()?;
     let opts = delete_opts(ctx, body)?;
-    ctx.state.store.delete(ctx.rt, &key, &opts)
+    let out = ctx.state.store.delete(ctx.rt, &key, &opts)?;
+    // Built-in registries answer an immediate delete with a Status; custom resources (and
+    // objects kept by finalizers) with the object.
+    let builtin = matches!(
+        ctx.rt.group,
+        "" | "apps" | "storage.k8s.io" | "apiextensions.k8s.io"
+    );
+    let kept = out.pointer("/metadata/deletionTimestamp").is_some();
+    if builtin && !kept && ctx.rt.plural != "pods" && !opts.dry_run {
+        let mut status = success_status();
+        if let Some(m) = status.as_object_mut() {
+            m.insert(
+                "details".into(),
+                json!({"name": key.name, "group": ctx.rt.group, "kind": ctx.rt.plural,
+                       "uid": util::str_at(&out, "/metadata/uid")}),
+            );
+        }
+        return Ok(status);
+    }
+    Ok(out)
 }
 
 /// DELETE on a collection.
@@ -534,7 +553,6 @@ pub fn delete_collection(ctx: &Ctx, body: &[u8]) -> ApiResult<Value> {
             deleted.push(d);
         }
     }
-    let _ = success_status();
     Ok(json!({
         "kind": list_kind(ctx.rt),
         "apiVersion": ctx.rt.api_version(),
