@@ -623,6 +623,9 @@ async fn controllers_reach_ready_and_stop() {
                 .header("Content-Type", "application/merge-patch+json")
                 .body(format!(r#"{{"metadata":{{"annotations":{{"serving.kserve.io/stop":{v}}}}}}}"#))
         };
+        let predictor = s.get("apps/v1", "Deployment", "default", "m-predictor").expect("predictor Deployment");
+        assert_eq!(predictor["spec"]["template"]["spec"]["containers"][0]["name"], "kserve-container");
+        assert_eq!(predictor["metadata"]["ownerReferences"][0]["kind"], "InferenceService");
         send(stop("\"true\"")).await;
         let isvc = wait_until(&s, "serving.kserve.io/v1beta1", "InferenceService", "default", "m", |o| {
             condition(o, "Stopped") == "True"
@@ -634,6 +637,32 @@ async fn controllers_reach_ready_and_stop() {
             condition(o, "Ready") == "True" && condition(o, "Stopped") == "False"
         })
         .await;
+
+        let predictor = s.get("apps/v1", "Deployment", "default", "m-predictor").unwrap();
+        assert_eq!(predictor["spec"]["replicas"], 1, "resumed");
+
+        // An ISVC asking for a GPU the node lacks stays not Ready; its pod says why.
+        send(c.post(&isvc_url).json(&json!({"metadata": {"name": "big"}, "spec": {"predictor": {
+            "containers": [{"name": "kserve-container", "image": "vllm",
+                            "resources": {"limits": {"nvidia.com/gpu": "1"}}}]}}}))).await;
+        let big = wait_until(&s, "serving.kserve.io/v1beta1", "InferenceService", "default", "big", |o| {
+            condition(o, "PredictorReady") == "False"
+        })
+        .await;
+        assert_eq!(condition(big.as_ref(), "Ready"), "False");
+        let mut pod_name = String::new();
+        for _ in 0..500 {
+            let pods = s.list("v1", "Pod", Some("default"));
+            if let Some(p) = pods.iter().find(|p| p["metadata"]["labels"]["serving.kserve.io/inferenceservice"] == "big") {
+                pod_name = p["metadata"]["name"].as_str().unwrap().to_string();
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(!pod_name.is_empty(), "predictor pod created");
+        wait_until(&s, "v1", "Pod", "default", &pod_name, |o| condition(o, "PodScheduled") == "False").await;
+        send(c.delete(format!("{isvc_url}/big"))).await;
+        wait_until(&s, "v1", "Pod", "default", &pod_name, |o| o.is_none()).await;
 
         // LLMInferenceService: stopped means Ready=False with WorkloadsReady reason Stopped.
         let llm_url = ns_url(&s, "serving.kserve.io/v1alpha1", "default", "llminferenceservices");

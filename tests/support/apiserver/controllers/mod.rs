@@ -237,6 +237,19 @@ fn on_event(ctl: &Arc<Ctl>, ev: &Event) {
             ctl.enqueue(ns_key, d);
         }
     }
+    // A change to an owned object re-checks its controller owner (pods -> Deployment,
+    // Deployment -> InferenceService, ...).
+    if let Some(owner) = obj
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .and_then(|refs| refs.iter().find(|r| r["controller"] == true))
+    {
+        let kind = util::str_at(owner, "/kind");
+        if let Some(rt) = super::resources::by_kind_name(kind) {
+            let owner_key = Key::new(rt, &key.namespace, util::str_at(owner, "/name"));
+            ctl.enqueue(owner_key, d);
+        }
+    }
     match (key.group, key.plural, ev.kind) {
         (_, _, EventType::Deleted) => {}
         ("argoproj.io", "applications", _) => ctl.enqueue(key.clone(), Duration::from_millis(10)),
