@@ -1098,6 +1098,20 @@ async fn exec_over_websocket_runs_commands_on_volumes() {
         assert_eq!(status["status"], "Success");
         assert_eq!(out, b"abc123");
 
+        // kubectl cp --retries reads through `sh -c "tar cf - PATH | tail -c+N"`.
+        let (out, _, status) =
+            ws_exec(&s, "stage", &["sh", "-c", "tar cf - /models/qwen/model.bin | tail -c+1"], None).await;
+        assert_eq!(status["status"], "Success");
+        let mut listed = tar::Archive::new(&out[..]);
+        let names: Vec<String> = listed
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["models/qwen/model.bin"]);
+        let (out, _, _) = ws_exec(&s, "stage", &["cat"], Some(b"piped")).await;
+        assert_eq!(out, b"piped");
+
         // A failing command reports its exit code.
         let (_, _, status) = ws_exec(&s, "stage", &["test", "-e", "/models/missing"], None).await;
         assert_eq!(status["status"], "Failure");

@@ -12,6 +12,25 @@
 //! // ... run kubectl or a kube-rs client against server.url() ...
 //! server.shutdown().await;
 //! ```
+//!
+//! What it serves (see `resources.rs`): core v1 namespaces, pods (+exec, log, status),
+//! services, PVCs, PVs, configmaps, secrets, events, nodes; apps/v1 deployments (+scale,
+//! status); Argo CD applications and appprojects; KServe inferenceservices and
+//! llminferenceservices; Gateway API gateways, gatewayclasses, httproutes; CRDs (seeded for
+//! every custom resource above); storageclasses; selfsubjectaccessreviews (always allowed).
+//! Discovery is served both legacy and aggregated (`apidiscovery.k8s.io/v2`, chosen by
+//! `Accept`), and `/openapi/v3` declares `fieldValidation` on every PATCH so kubectl leaves
+//! validation to the server (which accepts any field).
+//!
+//! Approximations, knowingly: JSON and YAML bodies only (protobuf bodies, as `kubectl create
+//! namespace|configmap|secret` send, get 415); no server-side Table printing (kubectl falls
+//! back to NAME/AGE); strategic merge patch merges lists of objects by `name` (or
+//! `mountPath`/`containerPort`/`type`) without the schema's patch strategies; managedFields are
+//! tracked at leaf granularity with keyed lists by the same rule; a too-old watch gets an
+//! ERROR event with a 410 `Expired` Status inside a 200 stream, as the real server does;
+//! Deployments own pods directly (no ReplicaSets); an Application's resources finalizer is
+//! removed without deleting its resources; exec buffers stdin (up to 1 GiB) and runs a
+//! built-in command set (`commands.rs`), not a container.
 #![allow(dead_code)]
 // Errors carry a full Status (message, details); boxing them would buy nothing in a test server.
 #![allow(clippy::result_large_err)]
