@@ -439,6 +439,37 @@ async fn watch_streams_events_resumes_and_expires() {
         let evs = read_events(&mut w2, &mut buf2, 1).await;
         assert_eq!(evs[0]["type"], "ADDED");
 
+        // The legacy single-object watch path.
+        let mut w5 = c
+            .get(format!(
+                "{}/api/v1/watch/namespaces/default/configmaps/a",
+                s.url()
+            ))
+            .send()
+            .await
+            .unwrap();
+        let mut buf5 = String::new();
+        let evs = read_events(&mut w5, &mut buf5, 1).await;
+        assert_eq!(evs[0]["object"]["metadata"]["name"], "a");
+        send(
+            c.patch(format!("{base}/other"))
+                .header("Content-Type", "application/merge-patch+json")
+                .body(r#"{"data":{"z":"1"}}"#),
+        )
+        .await;
+        send(
+            c.patch(format!("{base}/a"))
+                .header("Content-Type", "application/merge-patch+json")
+                .body(r#"{"data":{"z":"1"}}"#),
+        )
+        .await;
+        let evs = read_events(&mut w5, &mut buf5, 1).await;
+        assert_eq!(evs[0]["type"], "MODIFIED");
+        assert_eq!(
+            evs[0]["object"]["metadata"]["name"], "a",
+            "only the named object"
+        );
+
         // Bookmarks when allowed.
         let mut w3 = c
             .get(&base)

@@ -339,11 +339,23 @@ fn resource(ctx: Ctx, verb: &str, body: &[u8]) -> Response {
         "get" => handlers::get(&ctx).map(|v| (200, v)),
         "list" => handlers::list(&ctx).map(|v| (200, v)),
         "watch" => {
-            return match watch::serve(ctx.state.clone(), ctx.rt, ctx.namespace.clone(), &ctx.query)
-            {
+            // A watch on one object (`/watch/.../NAME` or `.../NAME?watch=1`) is a
+            // collection watch narrowed to that name.
+            let query = match &ctx.name {
+                Some(name) => {
+                    let by_name = format!("metadata.name={name}");
+                    let fields = match ctx.query.non_empty("fieldSelector") {
+                        Some(f) => format!("{f},{by_name}"),
+                        None => by_name,
+                    };
+                    ctx.query.with("fieldSelector", &fields)
+                }
+                None => ctx.query.clone(),
+            };
+            return match watch::serve(ctx.state.clone(), ctx.rt, ctx.namespace.clone(), &query) {
                 Ok(resp) => resp,
                 Err(e) => error_response(&e),
-            }
+            };
         }
         "create" if ctx.name.is_none() => handlers::create(&ctx, body),
         "update" => handlers::update(&ctx, body).map(|v| (200, v)),

@@ -153,6 +153,18 @@ impl Query {
         matches!(self.get(name), Some("1") | Some("true") | Some(""))
     }
 
+    /// A copy with `name` set to `value` (replacing earlier values).
+    pub fn with(&self, name: &str, value: &str) -> Query {
+        let mut pairs: Vec<(String, String)> = self
+            .pairs
+            .iter()
+            .filter(|(k, _)| k != name)
+            .cloned()
+            .collect();
+        pairs.push((name.to_string(), value.to_string()));
+        Query { pairs }
+    }
+
     /// A non-empty value of `name`.
     pub fn non_empty(&self, name: &str) -> Option<&str> {
         self.get(name).filter(|v| !v.is_empty())
