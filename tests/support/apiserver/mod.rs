@@ -50,6 +50,7 @@ mod podfs;
 mod resources;
 mod seed;
 mod selectors;
+mod shell;
 mod store;
 mod strategy;
 mod util;
