@@ -74,9 +74,11 @@ pub fn managed_namespaces(plan: &Plan) -> BTreeSet<String> {
 /// Applications in deletion order: manual serving apps first, then catalog apps by reverse (layer, wave),
 /// then the root apps (reverse layer order).
 pub fn app_order(plan: &Plan) -> (Vec<String>, Vec<String>, Vec<String>) {
+    // plan.apps is in bring-up order: models (wave 4) go before their layer's Gateway app (wave 3).
     let serving: Vec<String> = plan
         .apps
         .iter()
+        .rev()
         .filter(|a| a.kind != AppKind::Catalog)
         .map(|a| a.name.clone())
         .collect();

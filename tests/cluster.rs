@@ -1,0 +1,595 @@
+//! Cluster commands against the test API server (real Kubernetes REST over HTTP on loopback, with
+//! scripted Argo CD / KServe / Deployment / Gateway / PVC controllers): the binary runs as a user
+//! runs it, with a kubeconfig pointing at the server.
+
+#[path = "support/apiserver/mod.rs"]
+mod apiserver;
+mod common;
+
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::Duration;
+
+use apiserver::{AppOutcome, Options, TestApiServer};
+use common::TempRepo;
+use serde_json::{json, Value};
+
+struct Env {
+    server: TestApiServer,
+    repo: TempRepo,
+    kubeconfig: PathBuf,
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A server whose identity is `cluster`, the shipped ai-dev environment rendered, and a kubeconfig.
+async fn env_with(cluster: &str, opts: Options) -> Env {
+    let server = TestApiServer::start(Options {
+        cluster_name: cluster.into(),
+        ..opts
+    })
+    .await;
+    let repo = TempRepo::new();
+    let kubeconfig = repo.path().join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig).unwrap();
+    run(&repo, &["root", "--profile", "full"]).await;
+    Env {
+        server,
+        repo,
+        kubeconfig,
+    }
+}
+
+async fn env() -> Env {
+    env_with("ai-dev", Options::default()).await
+}
+
+/// Run the binary (off the runtime's threads: the server keeps serving).
+async fn run(repo: &TempRepo, args: &[&str]) -> Output {
+    let mut cmd = repo.cmd();
+    cmd.args(args).timeout(Duration::from_secs(60));
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+impl Env {
+    async fn platform(&self, args: &[&str]) -> Output {
+        let mut all: Vec<&str> = args.to_vec();
+        let kc = self.kubeconfig.to_string_lossy().into_owned();
+        all.extend(["--kubeconfig", &kc]);
+        run(&self.repo, &all).await
+    }
+
+    /// Create the child Applications as the root apps would when Argo CD syncs them from git.
+    fn seed_child_apps(&self) {
+        for (path, text) in self.repo.tree("clusters/ai-dev/apps") {
+            let v: Value = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+            self.server.put(v).unwrap();
+        }
+    }
+
+    /// Create a model's serving objects as its Argo CD app would (CreateNamespace=true).
+    fn seed_model(&self, model: &str) {
+        for ns in ["serving", "kserve", "llm-d"] {
+            let _ = self
+                .server
+                .put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
+        }
+        for (path, text) in self.repo.tree(&format!("clusters/ai-dev/models/{model}")) {
+            let v: Value = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+            self.server.put(v).unwrap();
+        }
+    }
+
+    fn writes(&self) -> Vec<String> {
+        self.server
+            .request_log()
+            .into_iter()
+            .filter(|r| !matches!(r.method.as_str(), "GET" | "HEAD"))
+            .map(|r| format!("{} {} {}", r.verb, r.resource, r.name))
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_cluster_is_refused_before_any_write() {
+    let e = env_with("prod-cluster", Options::default()).await;
+    e.server.clear_request_log();
+    for args in [
+        &["up", "--allow-unpushed"][..],
+        &["pause", "qwen-cpu"][..],
+        &["teardown", "--yes"][..],
+    ] {
+        let o = e.platform(args).await;
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("wrong cluster"), "{}", stderr(&o));
+        assert!(stderr(&o).contains("prod-cluster"), "{}", stderr(&o));
+    }
+    assert!(
+        e.writes().is_empty(),
+        "writes against the wrong cluster: {:?}",
+        e.writes()
+    );
+    e.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_api_is_refused_quickly() {
+    let repo = TempRepo::new();
+    let kc = repo.path().join("kubeconfig");
+    std::fs::write(
+        &kc,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: ai-dev, cluster: {server: 'http://127.0.0.1:9'}}]\ncontexts: [{name: ai-dev, context: {cluster: ai-dev, user: u}}]\nusers: [{name: u, user: {}}]\ncurrent-context: ai-dev\n",
+    )
+    .unwrap();
+    let o = run(&repo, &["status", "--kubeconfig", kc.to_str().unwrap()]).await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("unreachable"), "{}", stderr(&o));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_applies_roots_syncs_manual_apps_and_waits_wave_by_wave() {
+    let e = env().await;
+    e.seed_child_apps();
+    let o = e
+        .platform(&[
+            "up",
+            "--allow-unpushed",
+            "--sync-models",
+            "--timeout",
+            "60s",
+        ])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("target: kubeconfig"), "{err}");
+    assert!(err.contains("applied AppProject argocd/ai-dev"), "{err}");
+    assert!(
+        err.contains("wave 0 of layer platform: cert-manager"),
+        "{err}"
+    );
+    // Field manager and SSA.
+    let log = e.server.request_log();
+    let applies: Vec<_> = log.iter().filter(|r| r.verb == "apply").collect();
+    assert!(
+        applies
+            .iter()
+            .any(|r| r.resource == "appprojects" && r.query.contains("fieldManager=platform")),
+        "{applies:?}"
+    );
+    assert!(applies
+        .iter()
+        .any(|r| r.resource == "applications" && r.name == "ai-dev-serving"));
+    // The manual model app got an operation written by platform, tagged as ours.
+    let app = e
+        .server
+        .get("argoproj.io/v1alpha1", "Application", "argocd", "qwen-cpu")
+        .unwrap();
+    assert_eq!(
+        app.pointer("/status/operationState/phase")
+            .and_then(Value::as_str),
+        Some("Succeeded"),
+        "{app}"
+    );
+    let op = app.pointer("/status/operationState/operation").unwrap();
+    assert_eq!(
+        op.pointer("/info/0/name").and_then(Value::as_str),
+        Some("platform"),
+        "{op}"
+    );
+    e.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_without_sync_models_leaves_the_cost_gate_closed() {
+    let e = env().await;
+    e.seed_child_apps();
+    let o = e
+        .platform(&["up", "--allow-unpushed", "--timeout", "60s"])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not synced (manual, the cost gate)"),
+        "{}",
+        stderr(&o)
+    );
+    let app = e
+        .server
+        .get("argoproj.io/v1alpha1", "Application", "argocd", "qwen-gpu")
+        .unwrap();
+    assert!(
+        app.pointer("/status/operationState").is_none(),
+        "model app was synced: {app}"
+    );
+    e.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_degraded_app_fails_fast_with_its_reason() {
+    let e = env().await;
+    e.seed_child_apps();
+    e.server.set_app_outcome(
+        "kserve",
+        AppOutcome::Degraded("Deployment kserve-controller-manager has no ready replicas".into()),
+    );
+    let start = std::time::Instant::now();
+    let o = e
+        .platform(&["up", "--allow-unpushed", "--timeout", "60s"])
+        .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Application kserve failed: Degraded"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("no ready replicas"), "{}", stderr(&o));
+    assert!(
+        start.elapsed() < Duration::from_secs(50),
+        "did not fail fast"
+    );
+    e.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_exits_3_and_says_what_is_pending() {
+    let e = env_with(
+        "ai-dev",
+        Options {
+            argo_delay: Duration::from_secs(30),
+            ..Options::default()
+        },
+    )
+    .await;
+    e.seed_child_apps();
+    let o = e
+        .platform(&["up", "--allow-unpushed", "--timeout", "2s"])
+        .await;
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("timed out waiting"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cert-manager:"), "{}", stderr(&o));
+    e.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_and_server_errors_are_retried() {
+    let e = env().await;
+    e.seed_child_apps();
+    e.server
+        .fail_next_matching(2, 429, Some(1), Some("appprojects"), None);
+    e.server
+        .fail_next_matching(1, 500, None, Some("applications/ai-dev-platform"), None);
+    let o = e
+        .platform(&["up", "--allow-unpushed", "--timeout", "60s"])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let statuses: Vec<u16> = e
+        .server
+        .request_log()
+        .iter()
+        .filter(|r| r.resource == "appprojects")
+        .map(|r| r.status)
+        .collect();
+    assert!(statuses.starts_with(&[429, 429]), "{statuses:?}");
+    assert!(
+        statuses.contains(&200) || statuses.contains(&201),
+        "{statuses:?}"
+    );
+    e.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ssa_conflict_is_explained_and_force_takes_over() {
+    let e = env().await;
+    e.seed_child_apps();
+    // Someone else owns the project's description with another value.
+    let project: Value =
+        serde_yaml::from_str(&e.repo.read("clusters/ai-dev/project.yaml")).unwrap();
+    let mut other = project.clone();
+    other["spec"]["description"] = json!("owned by someone else");
+    apply_as(&e.server.url(), &other, "someone-else")
+        .await
+        .expect("seeding the conflicting owner");
+    let o = e
+        .platform(&["up", "--allow-unpushed", "--timeout", "60s"])
+        .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--force-conflicts"), "{}", stderr(&o));
+    let o = e
+        .platform(&[
+            "up",
+            "--allow-unpushed",
+            "--force-conflicts",
+            "--timeout",
+            "60s",
+        ])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    e.server.shutdown().await;
+}
+
+/// Server-side apply as another field manager.
+async fn apply_as(base: &str, obj: &Value, manager: &str) -> Result<(), kube::Error> {
+    use kube::api::{Api, DynamicObject, Patch, PatchParams};
+    use kube::core::{ApiResource, GroupVersionKind};
+    let client = kube::Client::try_from(kube::Config::new(base.parse().unwrap())).unwrap();
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "AppProject"),
+        "appprojects",
+    );
+    let api: Api<DynamicObject> = Api::namespaced_with(client, "argocd", &ar);
+    let name = obj["metadata"]["name"].as_str().unwrap();
+    api.patch(name, &PatchParams::apply(manager), &Patch::Apply(obj))
+        .await
+        .map(|_| ())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_resume_round_trip_restores_replicas_on_raw_vllm() {
+    let e = env_with(
+        "ai-dev",
+        Options {
+            node_gpus: 2,
+            ..Options::default()
+        },
+    )
+    .await;
+    e.seed_model("qwen-gpu");
+    // Two replicas running.
+    let mut dep = e
+        .server
+        .get("apps/v1", "Deployment", "serving", "qwen-gpu")
+        .unwrap();
+    dep["spec"]["replicas"] = json!(2);
+    e.server.put(dep).unwrap();
+    let o = e.platform(&["pause", "qwen-gpu"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("scaled 2 -> 0"), "{}", stderr(&o));
+    let dep = e
+        .server
+        .get("apps/v1", "Deployment", "serving", "qwen-gpu")
+        .unwrap();
+    assert_eq!(dep["spec"]["replicas"], 0);
+    assert_eq!(
+        dep["metadata"]["annotations"]["platform.ai/paused-replicas"],
+        "2"
+    );
+    // Idempotent.
+    let o = e.platform(&["pause", "qwen-gpu"]).await;
+    assert!(stderr(&o).contains("already paused"), "{}", stderr(&o));
+    let o = e
+        .platform(&["resume", "qwen-gpu", "--wait", "--timeout", "30s"])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dep = e
+        .server
+        .get("apps/v1", "Deployment", "serving", "qwen-gpu")
+        .unwrap();
+    assert_eq!(dep["spec"]["replicas"], 2);
+    assert!(
+        dep["metadata"]["annotations"]
+            .get("platform.ai/paused-replicas")
+            .is_none(),
+        "{dep}"
+    );
+    e.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_kserve_waits_for_stopped_and_resume_for_ready() {
+    let e = env().await;
+    e.seed_model("qwen-cpu");
+    let o = e
+        .platform(&["pause", "qwen-cpu", "--wait", "--timeout", "30s"])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("qwen-cpu is stopped"), "{}", stderr(&o));
+    let isvc = e
+        .server
+        .get(
+            "serving.kserve.io/v1beta1",
+            "InferenceService",
+            "kserve",
+            "qwen-cpu",
+        )
+        .unwrap();
+    assert_eq!(
+        isvc["metadata"]["annotations"]["serving.kserve.io/stop"],
+        "true"
+    );
+    let o = e
+        .platform(&["resume", "qwen-cpu", "--wait", "--timeout", "30s"])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("qwen-cpu is ready"), "{}", stderr(&o));
+    e.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_of_a_model_not_deployed_says_to_sync_it() {
+    let e = env().await;
+    let o = e.platform(&["pause", "qwen-cpu"]).await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("not in the cluster yet") && stderr(&o).contains("sync it first"),
+        "{}",
+        stderr(&o)
+    );
+    let o = e.platform(&["pause", "qwen-cpuu"]).await;
+    assert!(
+        stderr(&o).contains("did you mean `qwen-cpu`?"),
+        "{}",
+        stderr(&o)
+    );
+    e.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_explains_a_pending_gpu_pod() {
+    let e = env().await;
+    e.seed_model("qwen-gpu");
+    e.server
+        .put(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "qwen-gpu-abc", "namespace": "serving", "labels": {"app.kubernetes.io/name": "qwen-gpu"}},
+            "spec": {"containers": [{"name": "vllm", "image": "vllm", "resources": {"requests": {"nvidia.com/gpu": "1"}, "limits": {"nvidia.com/gpu": "1"}}}]}
+        }))
+        .unwrap();
+    // Let the pod controller judge it.
+    e.server
+        .wait_for(
+            "v1",
+            "Pod",
+            "serving",
+            "qwen-gpu-abc",
+            Duration::from_secs(5),
+            |p| p.and_then(|p| p.pointer("/status/conditions")).is_some(),
+        )
+        .await
+        .ok();
+    let o = e.platform(&["status", "-o", "json"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let m = v["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "qwen-gpu")
+        .unwrap()
+        .clone();
+    let reasons = m["reasons"].to_string();
+    assert!(reasons.contains("Insufficient nvidia.com/gpu"), "{m}");
+    let o = e.platform(&["status"]).await;
+    assert!(
+        stdout(&o).contains("qwen-gpu is not-ready because:"),
+        "{}",
+        stdout(&o)
+    );
+    e.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teardown_deletes_in_order_and_audits_nothing_left() {
+    let e = env().await;
+    e.seed_child_apps();
+    let o = e
+        .platform(&[
+            "up",
+            "--allow-unpushed",
+            "--sync-models",
+            "--timeout",
+            "60s",
+        ])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    e.seed_model("qwen-cpu");
+    e.seed_model("qwen-gpu");
+    for (p, t) in e.repo.tree("clusters/ai-dev/serving") {
+        e.server
+            .put(serde_yaml::from_str(&t).unwrap_or_else(|x| panic!("{p}: {x}")))
+            .unwrap();
+    }
+    let o = e.platform(&["teardown", "--dry-run"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("3 delete serving app"),
+        "{}",
+        stdout(&o)
+    );
+    e.server.clear_request_log();
+    let o = e
+        .platform(&["teardown", "--yes", "--release-timeout", "30s"])
+        .await;
+    assert!(o.status.success(), "{}\n{}", stderr(&o), stdout(&o));
+    let deletes: Vec<String> = e
+        .server
+        .request_log()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .map(|r| format!("{}/{}", r.resource, r.name))
+        .collect();
+    let pos = |x: &str| {
+        deletes
+            .iter()
+            .position(|d| d == x)
+            .unwrap_or_else(|| panic!("{x} not deleted: {deletes:?}"))
+    };
+    assert!(
+        pos("applications/qwen-cpu") < pos("applications/kserve-gateway"),
+        "{deletes:?}"
+    );
+    assert!(
+        pos("applications/kserve-gateway") < pos("gateways/kserve-ingress-gateway"),
+        "{deletes:?}"
+    );
+    assert!(
+        pos("gateways/kserve-ingress-gateway") < pos("persistentvolumeclaims/qwen-gpu-weights"),
+        "{deletes:?}"
+    );
+    assert!(
+        pos("persistentvolumeclaims/qwen-cpu-weights") < pos("applications/cert-manager"),
+        "{deletes:?}"
+    );
+    assert!(
+        pos("applications/kserve") < pos("applications/kserve-crd"),
+        "reverse wave order: {deletes:?}"
+    );
+    assert!(
+        pos("applications/cert-manager") < pos("applications/ai-dev-platform"),
+        "{deletes:?}"
+    );
+    assert!(
+        pos("applications/ai-dev-platform") < pos("appprojects/ai-dev"),
+        "{deletes:?}"
+    );
+    e.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_finalizer_is_detected_and_can_be_stripped() {
+    let e = env().await;
+    e.seed_child_apps();
+    e.server.stuck_finalizer("Application");
+    let o = e
+        .platform(&["teardown", "--yes", "--finalizer-timeout", "1s"])
+        .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("stuck terminating on finalizer(s) resources-finalizer.argocd.argoproj.io"),
+        "{err}"
+    );
+    assert!(err.contains("--strip-finalizers"), "{err}");
+    let o = e
+        .platform(&[
+            "teardown",
+            "--yes",
+            "--finalizer-timeout",
+            "1s",
+            "--strip-finalizers",
+        ])
+        .await;
+    assert!(o.status.success(), "{}\n{}", stderr(&o), stdout(&o));
+    e.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_reports_checks_and_fails_on_missing_gpus() {
+    let e = env().await;
+    let o = e.platform(&["doctor", "-o", "json"]).await;
+    let v: Value =
+        serde_json::from_str(&stdout(&o)).unwrap_or_else(|x| panic!("{x}: {}", stdout(&o)));
+    let checks = v.as_array().unwrap();
+    assert!(checks
+        .iter()
+        .any(|c| c["check"] == "api" && c["level"] == "OK"));
+    let gpu = checks.iter().find(|c| c["check"] == "gpus").unwrap();
+    assert_eq!(gpu["level"], "FAIL", "the seeded node has no GPU: {gpu}");
+    assert_eq!(o.status.code(), Some(1));
+    e.server.shutdown().await;
+}
