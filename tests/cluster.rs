@@ -593,3 +593,117 @@ async fn doctor_reports_checks_and_fails_on_missing_gpus() {
     assert_eq!(o.status.code(), Some(1));
     e.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_refuses_a_stale_tree_before_touching_the_cluster() {
+    let e = env().await;
+    let cfg = e
+        .repo
+        .read("environments/ai-dev/config.yaml")
+        .replace("servedName: qwen2.5-0.5b\n", "servedName: q\n");
+    e.repo.env("ai-dev", &cfg);
+    e.server.clear_request_log();
+    let o = e.platform(&["up", "--allow-unpushed"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is stale") && stderr(&o).contains("platform root --profile full"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        e.server.request_log().is_empty(),
+        "the cluster was contacted"
+    );
+    e.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_refuses_an_unpushed_tree_and_pins_the_pushed_commit() {
+    let e = env().await;
+    // The GitOps repository: a work tree with a bare `origin` that the config names.
+    let remote = tempfile::tempdir().unwrap();
+    let bare = git2::Repository::init_bare(remote.path()).unwrap();
+    bare.set_head("refs/heads/main").unwrap();
+    let url = format!("file://{}", remote.path().display());
+    let g = git2::Repository::init(e.repo.path()).unwrap();
+    g.config().unwrap().set_str("user.name", "t").unwrap();
+    g.config()
+        .unwrap()
+        .set_str("user.email", "t@example.com")
+        .unwrap();
+    g.remote("origin", &url).unwrap();
+    let cfg = e
+        .repo
+        .read("environments/ai-dev/config.yaml")
+        .replace("https://github.com/example-org/ai-platform.git", &url);
+    e.repo.env("ai-dev", &cfg);
+    run(&e.repo, &["root", "--commit"]).await;
+    e.seed_child_apps();
+    e.server.clear_request_log();
+    let o = e.platform(&["up"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is not on") && stderr(&o).contains("--commit --push"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        e.server.request_log().is_empty(),
+        "the cluster was contacted"
+    );
+
+    let o = run(&e.repo, &["root", "--commit", "--push"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let head = g.head().unwrap().target().unwrap().to_string();
+    e.seed_child_apps(); // the new commit's apps (repoURL changed)
+    let o = e
+        .platform(&["up", "--sync-models", "--timeout", "60s"])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let app = e
+        .server
+        .get("argoproj.io/v1alpha1", "Application", "argocd", "qwen-cpu")
+        .unwrap();
+    assert_eq!(
+        app.pointer("/status/sync/revision").and_then(Value::as_str),
+        Some(head.as_str()),
+        "{app}"
+    );
+    e.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teardown_can_be_run_again_after_it_finished() {
+    let e = env().await;
+    e.seed_child_apps();
+    let o = e.platform(&["teardown", "--yes"]).await;
+    assert!(o.status.success(), "{}\n{}", stderr(&o), stdout(&o));
+    let o = e.platform(&["teardown", "--yes"]).await;
+    assert!(o.status.success(), "{}\n{}", stderr(&o), stdout(&o));
+    assert!(
+        stderr(&o).contains("nothing platform manages survived"),
+        "{}",
+        stderr(&o)
+    );
+    e.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teardown_without_a_terminal_or_yes_refuses() {
+    let e = env().await;
+    e.seed_child_apps();
+    e.server.clear_request_log();
+    let o = e.platform(&["teardown"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("pass --yes"), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("teardown plan for cluster ai-dev"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        e.server.request_log().iter().all(|r| r.method == "GET"),
+        "wrote without confirmation"
+    );
+    e.server.shutdown().await;
+}

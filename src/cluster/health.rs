@@ -76,6 +76,22 @@ pub fn application(app: &Value, revision: Option<&str>) -> Progress {
                 }
             ))
         }
+        // Never needed a sync (already in the desired state when created): done once the
+        // controller has compared it.
+        None if sync == "Synced"
+            && health == "Healthy"
+            && time(app, "/status/reconciledAt").is_some() =>
+        {
+            return match revision {
+                Some(want) if !synced_revisions(app).iter().any(|r| r == want) => {
+                    Progress::Pending(format!(
+                        "synced revision is not the pushed commit {}",
+                        short(want)
+                    ))
+                }
+                _ => Progress::Done,
+            }
+        }
         None => return Progress::Pending(format!("never synced ({sync}, {health})")),
         _ => {}
     }

@@ -120,7 +120,11 @@ impl GitRepo {
                     .repo
                     .find_reference("HEAD")
                     .map_err(git("reading HEAD"))?;
-                let target = head.symbolic_target().unwrap_or("refs/heads/main");
+                let target = head
+                    .symbolic_target()
+                    .ok()
+                    .flatten()
+                    .unwrap_or("refs/heads/main");
                 Ok(target
                     .strip_prefix("refs/heads/")
                     .unwrap_or(target)
@@ -136,6 +140,7 @@ impl GitRepo {
             .find_remote("origin")
             .ok()?
             .url()
+            .ok()
             .map(str::to_string)
     }
 
@@ -235,7 +240,7 @@ impl GitRepo {
             .map_err(git("reading the status"))?;
         Ok(statuses
             .iter()
-            .filter_map(|s| s.path().map(str::to_string))
+            .filter_map(|s| s.path().ok().map(str::to_string))
             .collect())
     }
 
@@ -243,9 +248,9 @@ impl GitRepo {
     fn remote(&self, url: Option<&str>) -> Result<git2::Remote<'_>, GitError> {
         if let Some(url) = url {
             let names = self.repo.remotes().map_err(git("listing remotes"))?;
-            for name in names.iter().flatten() {
+            for name in names.iter().flatten().flatten() {
                 if let Ok(r) = self.repo.find_remote(name) {
-                    if r.url().is_some_and(|u| same_url(u, url)) {
+                    if r.url().is_ok_and(|u| same_url(u, url)) {
                         return Ok(r);
                     }
                 }

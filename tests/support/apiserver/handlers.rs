@@ -311,6 +311,32 @@ pub fn patch(ctx: &Ctx, body: &[u8]) -> ApiResult<(u16, Value)> {
     if kind == PatchKind::Apply {
         return apply_patch(ctx, &key, live, body);
     }
+    // Like the real API server (GuaranteedUpdate), a patch without its own resourceVersion
+    // precondition is re-applied to the fresh object when a concurrent write got in between.
+    let has_precondition = serde_json::from_slice::<Value>(body)
+        .ok()
+        .is_some_and(|b| b.pointer("/metadata/resourceVersion").is_some());
+    let mut live = live;
+    let mut attempt = 0;
+    loop {
+        let result = patch_once(ctx, &key, live.take(), kind, body);
+        match result {
+            Err(e) if e.code == 409 && !has_precondition && attempt < 5 => {
+                attempt += 1;
+                live = ctx.state.store.get(&key);
+            }
+            other => return other,
+        }
+    }
+}
+
+fn patch_once(
+    ctx: &Ctx,
+    key: &Key,
+    live: Option<Value>,
+    kind: PatchKind,
+    body: &[u8],
+) -> ApiResult<(u16, Value)> {
     let old = live.ok_or_else(|| ApiError::not_found(ctx.rt, &key.name))?;
     let new = match ctx.sub() {
         "" => {
@@ -332,7 +358,7 @@ pub fn patch(ctx: &Ctx, body: &[u8]) -> ApiResult<(u16, Value)> {
         }
         other => return Err(ApiError::not_found_path(other)),
     };
-    Ok((200, write(ctx, &key, &old, new)?))
+    Ok((200, write(ctx, key, &old, new)?))
 }
 
 fn apply_patch(ctx: &Ctx, key: &Key, live: Option<Value>, body: &[u8]) -> ApiResult<(u16, Value)> {
