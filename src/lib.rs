@@ -11,4 +11,5 @@ pub mod consts;
 pub mod diag;
 pub mod gitops;
 pub mod render;
+pub mod stage;
 pub mod ui;

@@ -707,3 +707,210 @@ async fn teardown_without_a_terminal_or_yes_refuses() {
     );
     e.server.shutdown().await;
 }
+
+/// A local model directory: the default file set plus files that must not be staged.
+fn model_dir() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("config.json"),
+        b"{\"model_type\": \"qwen2\"}\n",
+    )
+    .unwrap();
+    std::fs::write(d.path().join("tokenizer.json"), b"{}\n").unwrap();
+    std::fs::write(d.path().join("generation_config.json"), b"{}\n").unwrap();
+    let weights: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    std::fs::write(d.path().join("model.safetensors"), weights).unwrap();
+    std::fs::write(d.path().join("pytorch_model.bin"), b"pickle").unwrap();
+    std::fs::create_dir(d.path().join("original")).unwrap();
+    std::fs::write(d.path().join("original/consolidated.pth"), b"x").unwrap();
+    d
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stage_model_copies_verified_files_onto_the_pvc_and_is_idempotent() {
+    let e = env().await;
+    let src = model_dir();
+    let dir = src.path().to_str().unwrap().to_string();
+    let o = e
+        .platform(&["stage-model", "qwen-cpu", "--from-dir", &dir])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("staged 4 file(s)"), "{}", stderr(&o));
+    let vol = e.server.volumes_dir().join("kserve/qwen-cpu-weights/qwen");
+    for f in [
+        "config.json",
+        "tokenizer.json",
+        "generation_config.json",
+        "model.safetensors",
+    ] {
+        assert_eq!(
+            std::fs::read(vol.join(f)).unwrap(),
+            std::fs::read(src.path().join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    assert!(!vol.join("pytorch_model.bin").exists() && !vol.join("original").exists());
+    let marker: Value =
+        serde_json::from_slice(&std::fs::read(vol.join(".platform-staged.json")).unwrap()).unwrap();
+    assert_eq!(marker["files"].as_array().unwrap().len(), 4, "{marker}");
+    assert!(marker["commit"].as_str().unwrap().starts_with("local-"));
+    // No staging directory or pod left behind.
+    assert!(!e
+        .server
+        .volumes_dir()
+        .join("kserve/qwen-cpu-weights")
+        .read_dir()
+        .unwrap()
+        .any(|d| d
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".staging")));
+    assert!(
+        e.server
+            .get("v1", "Pod", "kserve", "platform-stage-qwen-cpu")
+            .is_none(),
+        "the staging pod survived"
+    );
+    // The pod was restricted.
+    let created = e
+        .server
+        .request_log()
+        .into_iter()
+        .any(|r| r.method == "POST" && r.resource == "pods");
+    assert!(created);
+
+    // Same content again: nothing to do.
+    let o = e
+        .platform(&["stage-model", "qwen-cpu", "--from-dir", &dir])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("already staged"), "{}", stderr(&o));
+    // --force restages.
+    let o = e
+        .platform(&["stage-model", "qwen-cpu", "--from-dir", &dir, "--force"])
+        .await;
+    assert!(
+        o.status.success() && stderr(&o).contains("staged 4 file(s)"),
+        "{}",
+        stderr(&o)
+    );
+    e.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stage_model_refuses_a_running_model_on_a_read_write_once_volume() {
+    let e = env().await;
+    e.seed_model("qwen-cpu");
+    e.server
+        .wait_for(
+            "serving.kserve.io/v1beta1",
+            "InferenceService",
+            "kserve",
+            "qwen-cpu",
+            Duration::from_secs(10),
+            |o| o.and_then(|o| o.pointer("/status/conditions")).is_some(),
+        )
+        .await
+        .ok();
+    let src = model_dir();
+    e.server.clear_request_log();
+    let o = e
+        .platform(&[
+            "stage-model",
+            "qwen-cpu",
+            "--from-dir",
+            src.path().to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("pause it first") && stderr(&o).contains("platform pause qwen-cpu"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !e.server
+            .request_log()
+            .iter()
+            .any(|r| r.resource == "pods" && r.method == "POST"),
+        "a pod was created"
+    );
+    // Paused, it stages.
+    e.platform(&["pause", "qwen-cpu"]).await;
+    let o = e
+        .platform(&[
+            "stage-model",
+            "qwen-cpu",
+            "--from-dir",
+            src.path().to_str().unwrap(),
+        ])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    e.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_stage_model_leaves_no_pod_behind() {
+    let e = env().await;
+    let src = model_dir();
+    // Big enough that the copy is still running when the signal arrives.
+    let big: Vec<u8> = vec![42u8; 64 << 20];
+    std::fs::write(src.path().join("model-00002-of-00002.safetensors"), big).unwrap();
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("platform"));
+    cmd.args([
+        "--repo",
+        e.repo.path().to_str().unwrap(),
+        "--color",
+        "never",
+        "stage-model",
+        "qwen-cpu",
+        "--from-dir",
+        src.path().to_str().unwrap(),
+        "--kubeconfig",
+        e.kubeconfig.to_str().unwrap(),
+    ]);
+    cmd.stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let pid = child.id();
+    // Wait until the staging pod exists, then interrupt.
+    e.server
+        .wait_for(
+            "v1",
+            "Pod",
+            "kserve",
+            "platform-stage-qwen-cpu",
+            Duration::from_secs(30),
+            |p| p.is_some(),
+        )
+        .await
+        .expect("the staging pod was never created");
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("interrupted") || err.contains("staged"),
+        "{err}"
+    );
+    let gone = e
+        .server
+        .wait_for(
+            "v1",
+            "Pod",
+            "kserve",
+            "platform-stage-qwen-cpu",
+            Duration::from_secs(10),
+            |p| p.is_none(),
+        )
+        .await;
+    assert!(gone.is_ok(), "the staging pod survived the kill");
+    e.server.shutdown().await;
+}

@@ -10,6 +10,7 @@ mod pause;
 mod plan;
 mod resolve_groups;
 mod root;
+mod stage;
 mod status;
 mod teardown;
 mod up;
@@ -100,6 +101,9 @@ pub enum Command {
     Wait(wait::Args),
     /// Ordered teardown that leaves nothing billable behind, then an audit of survivors.
     Teardown(teardown::Args),
+    /// Copy a model's weights onto its PVC through a short-lived pod, verified and idempotent.
+    #[command(name = "stage-model")]
+    StageModel(stage::Args),
     /// Pause models on any layer (KServe stop annotation, or raw vLLM scaled to 0).
     Pause(pause::Args),
     /// Resume paused models (restores the remembered replica count on raw vLLM).
@@ -120,6 +124,11 @@ pub struct ProfileArg {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct CheckFailed(pub String);
+
+/// Invalid input found by a command itself (not by the config or catalog checks): exit 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InputError(pub String);
 
 /// Everything a command needs to know about the invocation.
 pub struct Ctx {
@@ -232,6 +241,7 @@ pub fn run() -> ExitCode {
         Command::Status(a) => status::run(&ctx, a),
         Command::Wait(a) => wait::run(&ctx, a),
         Command::Teardown(a) => teardown::run(&ctx, a),
+        Command::StageModel(a) => stage::run(&ctx, a),
         Command::Pause(a) => pause::run(&ctx, a, false),
         Command::Resume(a) => pause::run(&ctx, a, true),
         Command::Completions(a) => completions::run(a),
@@ -283,9 +293,11 @@ fn report(p: &Printer, e: &anyhow::Error) -> ExitCode {
     }
     if e.downcast_ref::<TemplateError>().is_some()
         || e.downcast_ref::<CheckFailed>().is_some()
+        || e.downcast_ref::<InputError>().is_some()
         || e.downcast_ref::<crate::gitops::GitopsError>().is_some()
         || e.downcast_ref::<GitError>().is_some()
         || e.downcast_ref::<crate::cluster::ClusterError>().is_some()
+        || e.downcast_ref::<crate::stage::StageError>().is_some()
         || e.downcast_ref::<crate::render::schema::SchemaError>()
             .is_some()
         || e.downcast_ref::<std::io::Error>().is_some()

@@ -1,0 +1,388 @@
+//! `platform stage-model`: copy a model's weights onto its PVC through a short-lived pod.
+//!
+//! 1. refuse when the model is running and its volume is ReadWriteOnce (pause it first: the serving
+//!    pod holds the volume, and a second pod on another node could not mount it);
+//! 2. create the PVC from the rendered manifest when it does not exist yet (so weights can be staged
+//!    before the model's first sync);
+//! 3. start a restricted staging pod mounting the PVC read-write, wait until it runs;
+//! 4. read the marker `<dir>/.platform-staged.json`: the same commit and files means nothing to do;
+//! 5. stream a tar built from the file list over exec stdin into `.staging-<commit>` (files are
+//!    sent as they become available: the download and the copy overlap), check every sha256 inside
+//!    the pod, write the marker, swap the directory into place;
+//! 6. delete the pod, on success, on error and on interruption.
+
+pub mod pod;
+pub mod tarstream;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWrite;
+use tokio::sync::mpsc;
+
+use crate::catalog::resolve::PlannedModel;
+
+/// Name of the marker file inside the model directory.
+pub const MARKER: &str = ".platform-staged.json";
+/// Default staging image: BusyBox (tar, sha256sum, sh), digest-pinned.
+pub const DEFAULT_IMAGE: &str =
+    "docker.io/library/busybox:1.37.0@sha256:bdf57e528e45e4433820e045b29b4597825a1c9e38353532d90a01445013f82e";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    #[error(
+        "model {model} is running and its volume is ReadWriteOnce: pause it first (`platform pause {model}`), \
+         stage, then `platform resume {model}`"
+    )]
+    ModelRunning { model: String },
+    #[error("staging pod {pod} did not start: {why}")]
+    PodNotRunning { pod: String, why: String },
+    #[error("`{command}` failed in the staging pod: {output}")]
+    Command { command: String, output: String },
+    #[error("{0} is not a safe path for a model file (relative, no `..`, letters, digits, ._-+/)")]
+    BadPath(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("streaming to the staging pod failed: {0}")]
+    Stream(std::io::Error),
+    #[error("sha256 mismatch for {path}: expected {expected}, got {actual}{where_}")]
+    HashMismatch {
+        path: String,
+        expected: String,
+        actual: String,
+        where_: String,
+    },
+    #[error("{what}: {message}")]
+    Api { what: String, message: String },
+    #[error("interrupted: the staging pod was deleted, the model directory is unchanged")]
+    Interrupted,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl StageError {
+    pub fn io(path: &Path, source: std::io::Error) -> StageError {
+        StageError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+    pub fn stream(e: std::io::Error) -> StageError {
+        StageError::Stream(e)
+    }
+    pub fn api(what: impl Into<String>, e: kube::Error) -> StageError {
+        StageError::Api {
+            what: what.into(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// A file ready to be copied: its path in the model directory and where it is locally, with the
+/// sha256 the source promised (LFS files) when known.
+#[derive(Debug, Clone)]
+pub struct LocalFile {
+    pub path: String,
+    pub local: PathBuf,
+    pub sha256: Option<String>,
+}
+
+/// A file as it landed on the volume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagedFile {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// What the marker records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Marker {
+    pub source: String,
+    pub revision: String,
+    pub commit: String,
+    pub files: Vec<StagedFile>,
+}
+
+/// An open staging session: the pod is running. Always end it with [`Session::close`].
+pub struct Session {
+    pods: Api<Pod>,
+    pub pod: String,
+    pub dir: String,
+    /// The marker found on the volume, if any.
+    pub existing: Option<Marker>,
+}
+
+/// Refuse when the model is running on a ReadWriteOnce volume (see the module docs).
+pub async fn check_not_running(client: &kube::Client, m: &PlannedModel) -> Result<(), StageError> {
+    if m.model.storage.access_mode.is_shared() {
+        return Ok(());
+    }
+    let state = crate::cluster::pause::state(client, m)
+        .await
+        .map_err(|e| StageError::Api {
+            what: format!("reading model {}", m.name),
+            message: e.to_string(),
+        })?;
+    match state {
+        Some(s) if !s.stopped => Err(StageError::ModelRunning {
+            model: m.name.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+impl Session {
+    /// Start the staging pod for `m` (its PVC must exist) and read the current marker.
+    pub async fn open(
+        client: &kube::Client,
+        m: &PlannedModel,
+        image: &str,
+        timeout: Duration,
+    ) -> Result<Session, StageError> {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &m.namespace);
+        let name = pod::pod_name(&m.name);
+        let spec = pod::pod_spec(&name, &m.namespace, &m.name, &m.model.pvc_name(), image);
+        let session = Session {
+            pods,
+            pod: name,
+            dir: m.model.weights_dir().to_string(),
+            existing: None,
+        };
+        if let Err(e) = pod::start(&session.pods, &spec, timeout).await {
+            let _ = session.close().await;
+            return Err(e);
+        }
+        let marker_path = format!("{}/{}/{MARKER}", pod::MOUNT, session.dir);
+        let existing = match pod::run(&session.pods, &session.pod, &["cat", &marker_path]).await {
+            Ok(out) => serde_json::from_str::<Marker>(&out.stdout).ok(),
+            Err(_) => None,
+        };
+        Ok(Session {
+            existing,
+            ..session
+        })
+    }
+
+    /// Whether the volume already holds exactly this commit's files.
+    pub fn is_staged(&self, commit: &str, files: &[(String, Option<String>)]) -> bool {
+        let Some(m) = &self.existing else {
+            return false;
+        };
+        m.commit == commit
+            && m.files.len() == files.len()
+            && files.iter().all(|(p, sha)| {
+                m.files
+                    .iter()
+                    .any(|f| &f.path == p && sha.as_ref().is_none_or(|s| s == &f.sha256))
+            })
+    }
+
+    /// Copy the files arriving on `rx` (until it closes), verify them in the pod, write the marker and
+    /// swap the directory into place. Returns what landed.
+    pub async fn copy(
+        &self,
+        mut rx: mpsc::Receiver<LocalFile>,
+        source: &str,
+        revision: &str,
+        commit: &str,
+    ) -> Result<Vec<StagedFile>, StageError> {
+        let short = &commit[..commit.len().min(12)];
+        let staging = format!("{}/.staging-{short}", pod::MOUNT);
+        pod::run(&self.pods, &self.pod, &["rm", "-rf", &staging]).await?;
+        pod::run(&self.pods, &self.pod, &["mkdir", "-p", &staging]).await?;
+        let (out, fed) = pod::exec(
+            &self.pods,
+            &self.pod,
+            &["tar", "xf", "-", "-C", &staging],
+            Some(|mut w: Box<dyn AsyncWrite + Unpin + Send>| async move {
+                use tokio::io::AsyncWriteExt;
+                let mut staged = Vec::new();
+                while let Some(f) = rx.recv().await {
+                    let s = tarstream::append_file(&mut w, &f.path, &f.local).await?;
+                    if let Some(want) = &f.sha256 {
+                        if want != &s.sha256 {
+                            return Err(StageError::HashMismatch {
+                                path: f.path,
+                                expected: want.clone(),
+                                actual: s.sha256,
+                                where_: " (local copy)".into(),
+                            });
+                        }
+                    }
+                    staged.push(s);
+                }
+                tarstream::finish(&mut w).await?;
+                w.shutdown().await.map_err(StageError::stream)?;
+                Ok::<_, StageError>(staged)
+            }),
+        )
+        .await?;
+        let staged =
+            fed.unwrap_or_else(|| Err(StageError::Internal("stdin was not attached".into())))?;
+        if !out.success {
+            return Err(StageError::Command {
+                command: format!("tar xf - -C {staging}"),
+                output: format!("{} {}", out.stderr.trim(), out.message),
+            });
+        }
+        // Verify inside the pod.
+        let mut cmd: Vec<String> = vec!["sha256sum".into()];
+        cmd.extend(staged.iter().map(|f| format!("{staging}/{}", f.path)));
+        let argv: Vec<&str> = cmd.iter().map(String::as_str).collect();
+        let sums = pod::run(&self.pods, &self.pod, &argv).await?;
+        for f in &staged {
+            let want_path = format!("{staging}/{}", f.path);
+            let got = sums
+                .stdout
+                .lines()
+                .find_map(|l| {
+                    l.split_once("  ")
+                        .filter(|(_, p)| *p == want_path)
+                        .map(|(h, _)| h.to_string())
+                })
+                .unwrap_or_else(|| "missing".into());
+            if got != f.sha256 {
+                return Err(StageError::HashMismatch {
+                    path: f.path.clone(),
+                    expected: f.sha256.clone(),
+                    actual: got,
+                    where_: " (on the volume)".into(),
+                });
+            }
+        }
+        let marker = Marker {
+            source: source.into(),
+            revision: revision.into(),
+            commit: commit.into(),
+            files: staged.clone(),
+        };
+        let json =
+            serde_json::to_vec_pretty(&marker).map_err(|e| StageError::Internal(e.to_string()))?;
+        pod::write_file(&self.pods, &self.pod, &format!("{staging}/{MARKER}"), json).await?;
+        // Swap into place: the previous directory is kept until the new one is in.
+        let target = format!("{}/{}", pod::MOUNT, self.dir);
+        let previous = format!("{target}.previous");
+        pod::run(&self.pods, &self.pod, &["rm", "-rf", &previous]).await?;
+        if pod::run(&self.pods, &self.pod, &["test", "-d", &target])
+            .await
+            .is_ok()
+        {
+            pod::run(&self.pods, &self.pod, &["mv", &target, &previous]).await?;
+        }
+        pod::run(&self.pods, &self.pod, &["mv", &staging, &target]).await?;
+        pod::run(&self.pods, &self.pod, &["rm", "-rf", &previous]).await?;
+        Ok(staged)
+    }
+
+    /// Delete the staging pod.
+    pub async fn close(&self) -> Result<(), StageError> {
+        pod::delete(&self.pods, &self.pod).await
+    }
+}
+
+/// The model files of a local directory (the default file set), sorted.
+pub fn local_files(dir: &Path, keep: impl Fn(&str) -> bool) -> Result<Vec<LocalFile>, StageError> {
+    let mut out = Vec::new();
+    walk(dir, dir, &keep, &mut out)?;
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+fn walk(
+    root: &Path,
+    dir: &Path,
+    keep: &impl Fn(&str) -> bool,
+    out: &mut Vec<LocalFile>,
+) -> Result<(), StageError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| StageError::io(dir, e))?;
+    for e in entries {
+        let e = e.map_err(|e| StageError::io(dir, e))?;
+        let path = e.path();
+        let ft = e.file_type().map_err(|err| StageError::io(&path, err))?;
+        let rel = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .replace('\\', "/");
+        if ft.is_dir() {
+            walk(root, &path, keep, out)?;
+        } else if ft.is_file() && keep(&rel) {
+            out.push(LocalFile {
+                path: rel,
+                local: path,
+                sha256: None,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The default model file set (what serving needs; never pickles or `original/`).
+pub fn default_file(path: &str) -> bool {
+    if path.starts_with("original/") || path.split('/').any(|s| s.starts_with('.')) {
+        return false;
+    }
+    let name = path.rsplit('/').next().unwrap_or(path);
+    matches!(
+        name,
+        "config.json"
+            | "generation_config.json"
+            | "merges.txt"
+            | "tokenizer.model"
+            | "special_tokens_map.json"
+    ) || (name.starts_with("tokenizer") && name.ends_with(".json"))
+        || name.starts_with("vocab.")
+        || name.ends_with(".safetensors")
+        || name.ends_with(".safetensors.index.json")
+}
+
+/// A stable identifier for a local directory's contents (used as the commit for `--from-dir`).
+pub fn content_id(files: &[StagedFile]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for f in files {
+        h.update(f.path.as_bytes());
+        h.update(f.sha256.as_bytes());
+    }
+    format!("local-{}", &tarstream::hex(&h.finalize())[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_file_set() {
+        for yes in [
+            "config.json",
+            "generation_config.json",
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "vocab.json",
+            "merges.txt",
+            "model.safetensors",
+            "model-00001-of-00002.safetensors",
+            "model.safetensors.index.json",
+        ] {
+            assert!(default_file(yes), "{yes}");
+        }
+        for no in [
+            "pytorch_model.bin",
+            "model.pt",
+            "original/consolidated.00.pth",
+            "original/model.safetensors",
+            "README.md",
+            ".gitattributes",
+        ] {
+            assert!(!default_file(no), "{no}");
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! The short-lived staging pod: a restricted pod mounting the model's PVC read-write, commands run in
+//! it over exec (websocket), and its deletion whatever happens.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{AttachParams, DeleteParams, PostParams};
+use kube::runtime::watcher;
+use kube::Api;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::StageError;
+use crate::cluster::health;
+use crate::consts;
+
+/// Where the PVC is mounted in the staging pod (the same path serving pods use).
+pub const MOUNT: &str = consts::MODEL_MOUNT;
+
+/// The staging pod's name for a model.
+pub fn pod_name(model: &str) -> String {
+    format!("platform-stage-{model}")
+}
+
+/// A restricted pod: non-root, all capabilities dropped, RuntimeDefault seccomp, read-only root
+/// filesystem; only the PVC and /tmp are writable; bounded resources; it ends itself after two hours.
+pub fn pod_spec(
+    name: &str,
+    namespace: &str,
+    model: &str,
+    claim: &str,
+    image: &str,
+) -> serde_json::Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {
+                consts::LABEL_MANAGED_BY: consts::MANAGED_BY_VALUE,
+                consts::LABEL_MODEL: model,
+                "app.kubernetes.io/component": "stage-model",
+            },
+        },
+        "spec": {
+            "restartPolicy": "Never",
+            "activeDeadlineSeconds": 7200,
+            "terminationGracePeriodSeconds": 5,
+            "automountServiceAccountToken": false,
+            "securityContext": {
+                "runAsNonRoot": true,
+                "runAsUser": 1000,
+                "runAsGroup": 1000,
+                "fsGroup": 1000,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [{
+                "name": "stage",
+                "image": image,
+                "command": ["sleep", "7200"],
+                "resources": {
+                    "requests": {"cpu": "100m", "memory": "64Mi"},
+                    "limits": {"cpu": "1", "memory": "256Mi"},
+                },
+                "securityContext": {
+                    "allowPrivilegeEscalation": false,
+                    "readOnlyRootFilesystem": true,
+                    "capabilities": {"drop": ["ALL"]},
+                },
+                "volumeMounts": [
+                    {"name": "weights", "mountPath": MOUNT},
+                    {"name": "tmp", "mountPath": "/tmp"},
+                ],
+            }],
+            "volumes": [
+                {"name": "weights", "persistentVolumeClaim": {"claimName": claim}},
+                {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+            ],
+        },
+    })
+}
+
+/// Create the pod (replacing a leftover of an interrupted run) and wait until it runs; a pod that
+/// cannot start says why (PVC pending, image pull, unschedulable).
+pub async fn start(
+    pods: &Api<Pod>,
+    spec: &serde_json::Value,
+    timeout: Duration,
+) -> Result<(), StageError> {
+    let name = spec["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    if pods
+        .get_opt(&name)
+        .await
+        .map_err(|e| StageError::api(format!("reading pod {name}"), e))?
+        .is_some()
+    {
+        delete(pods, &name).await?;
+    }
+    let pod: Pod =
+        serde_json::from_value(spec.clone()).map_err(|e| StageError::Internal(e.to_string()))?;
+    pods.create(
+        &PostParams {
+            field_manager: Some(consts::FIELD_MANAGER.into()),
+            ..Default::default()
+        },
+        &pod,
+    )
+    .await
+    .map_err(|e| StageError::api(format!("creating the staging pod {name}"), e))?;
+    let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let mut stream = Box::pin(watcher(pods.clone(), cfg));
+    let mut why = "not scheduled yet".to_string();
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            _ = &mut deadline => return Err(StageError::PodNotRunning { pod: name, why }),
+            ev = stream.next() => {
+                let p = match ev {
+                    Some(Ok(watcher::Event::Apply(p))) | Some(Ok(watcher::Event::InitApply(p))) => p,
+                    Some(_) => continue,
+                    None => return Err(StageError::PodNotRunning { pod: name, why: "the watch ended".into() }),
+                };
+                let v = serde_json::to_value(&p).unwrap_or_default();
+                let phase = v.pointer("/status/phase").and_then(|x| x.as_str()).unwrap_or("");
+                if phase == "Running" {
+                    return Ok(());
+                }
+                if phase == "Failed" || phase == "Succeeded" {
+                    return Err(StageError::PodNotRunning { pod: name, why: format!("it ended ({phase})") });
+                }
+                if let Some(p) = health::pod_problem(&v) {
+                    why = p;
+                }
+            }
+        }
+    }
+}
+
+/// Delete the pod and wait (briefly) until it is gone; a missing pod is fine.
+pub async fn delete(pods: &Api<Pod>, name: &str) -> Result<(), StageError> {
+    match pods
+        .delete(
+            name,
+            &DeleteParams {
+                grace_period_seconds: Some(0),
+                ..Default::default()
+            },
+        )
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+        Err(e) => {
+            return Err(StageError::api(
+                format!("deleting the staging pod {name}"),
+                e,
+            ))
+        }
+    }
+    for _ in 0..200 {
+        match pods.get_opt(name).await {
+            Ok(None) => return Ok(()),
+            Ok(Some(_)) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) => return Err(StageError::api(format!("reading pod {name}"), e)),
+        }
+    }
+    Ok(())
+}
+
+/// What a command printed and whether it succeeded.
+#[derive(Debug, Clone)]
+pub struct ExecOutput {
+    pub stdout: String,
+    pub stderr: String,
+    pub success: bool,
+    pub message: String,
+}
+
+/// Run a command in the pod; `feed` writes its stdin (then it is closed) while the output is read.
+pub async fn exec<F, Fut>(
+    pods: &Api<Pod>,
+    pod: &str,
+    command: &[&str],
+    feed: Option<F>,
+) -> Result<(ExecOutput, Option<Fut::Output>), StageError>
+where
+    F: FnOnce(Box<dyn AsyncWrite + Unpin + Send>) -> Fut,
+    Fut: std::future::Future,
+{
+    let params = AttachParams::default()
+        .stdin(feed.is_some())
+        .stdout(true)
+        .stderr(true)
+        .max_stdin_buf_size(4 << 20);
+    let shown = command.join(" ");
+    let mut proc = pods
+        .exec(
+            pod,
+            command.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            &params,
+        )
+        .await
+        .map_err(|e| StageError::api(format!("exec `{shown}` in {pod}"), e))?;
+    let status = proc.take_status();
+    let mut stdout = proc.stdout();
+    let mut stderr = proc.stderr();
+    let stdin = proc.stdin();
+    let read_out = async {
+        let mut s = Vec::new();
+        if let Some(o) = stdout.as_mut() {
+            let _ = o.read_to_end(&mut s).await;
+        }
+        s
+    };
+    let read_err = async {
+        let mut s = Vec::new();
+        if let Some(o) = stderr.as_mut() {
+            let _ = o.read_to_end(&mut s).await;
+        }
+        s
+    };
+    let write_in = async {
+        match (feed, stdin) {
+            (Some(f), Some(w)) => Some(f(Box::new(w)).await),
+            _ => None,
+        }
+    };
+    let (out, err, fed) = tokio::join!(read_out, read_err, write_in);
+    let st = match status {
+        Some(s) => s.await,
+        None => None,
+    };
+    let success = st
+        .as_ref()
+        .is_some_and(|s| s.status.as_deref() == Some("Success"));
+    let message = st.and_then(|s| s.message).unwrap_or_default();
+    let _ = proc.join().await;
+    Ok((
+        ExecOutput {
+            stdout: String::from_utf8_lossy(&out).into_owned(),
+            stderr: String::from_utf8_lossy(&err).into_owned(),
+            success,
+            message,
+        },
+        fed,
+    ))
+}
+
+/// Run a command without stdin; an error when it fails.
+pub async fn run(pods: &Api<Pod>, pod: &str, command: &[&str]) -> Result<ExecOutput, StageError> {
+    let (out, _) = exec::<fn(Box<dyn AsyncWrite + Unpin + Send>) -> std::future::Ready<()>, _>(
+        pods, pod, command, None,
+    )
+    .await?;
+    if !out.success {
+        return Err(StageError::Command {
+            command: command.join(" "),
+            output: format!(
+                "{}{}{}",
+                out.stderr.trim(),
+                if out.message.is_empty() { "" } else { " " },
+                out.message
+            ),
+        });
+    }
+    Ok(out)
+}
+
+/// Write `bytes` to a file in the pod (through `sh -c 'cat > PATH'`).
+pub async fn write_file(
+    pods: &Api<Pod>,
+    pod: &str,
+    path: &str,
+    bytes: Vec<u8>,
+) -> Result<(), StageError> {
+    let script = format!("cat > {path}");
+    let (out, _) = exec(
+        pods,
+        pod,
+        &["sh", "-c", &script],
+        Some(|mut w: Box<dyn AsyncWrite + Unpin + Send>| async move {
+            let _ = w.write_all(&bytes).await;
+            let _ = w.shutdown().await;
+        }),
+    )
+    .await?;
+    if !out.success {
+        return Err(StageError::Command {
+            command: script,
+            output: out.stderr,
+        });
+    }
+    Ok(())
+}
