@@ -10,5 +10,6 @@ pub mod config;
 pub mod consts;
 pub mod diag;
 pub mod gitops;
+pub mod hub;
 pub mod render;
 pub mod ui;
