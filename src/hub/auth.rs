@@ -63,7 +63,7 @@ pub struct HubConfig {
     pub cache_dir: PathBuf,
     /// Requests in flight at once, across files and ranges.
     pub concurrency: usize,
-    /// Files at least this large are fetched as parallel ranges of this size (0: never split).
+    /// Files larger than this are fetched as parallel ranges of this size (0: never split).
     pub range_size: u64,
     pub retry: RetryPolicy,
 }
