@@ -10,6 +10,7 @@ pub mod config;
 pub mod consts;
 pub mod diag;
 pub mod gitops;
+pub mod hub;
 pub mod render;
 pub mod stage;
 pub mod ui;

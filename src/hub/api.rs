@@ -1,0 +1,222 @@
+//! The client and the metadata call: resolve a revision to its commit and file list.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::auth::HubConfig;
+use super::cache::{validate_file_path, validate_repo};
+use super::error::HubError;
+use super::filter::FileFilter;
+use super::http::{encode_path, encode_segment, Failure, Http};
+use super::retry::RetryState;
+
+/// One file of a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HubFile {
+    /// Path in the repo (`rfilename`).
+    pub path: String,
+    pub size: u64,
+    /// `lfs.sha256` for LFS files.
+    pub sha256: Option<String>,
+}
+
+/// A revision pinned to its commit, with the selected files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub repo: String,
+    /// What the caller asked for (branch, tag or sha).
+    pub revision: String,
+    /// The commit sha it resolved to: what gets recorded.
+    pub commit: String,
+    pub files: Vec<HubFile>,
+}
+
+impl Snapshot {
+    pub fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+}
+
+#[derive(Deserialize)]
+struct ModelInfo {
+    sha: Option<String>,
+    #[serde(default)]
+    siblings: Vec<Sibling>,
+}
+
+#[derive(Deserialize)]
+struct Sibling {
+    rfilename: String,
+    size: Option<u64>,
+    lfs: Option<Lfs>,
+}
+
+#[derive(Deserialize)]
+struct Lfs {
+    sha256: Option<String>,
+    oid: Option<String>,
+    size: Option<u64>,
+}
+
+fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Talks to one Hub endpoint.
+pub struct HubClient {
+    pub(crate) config: HubConfig,
+    pub(crate) http: Http,
+}
+
+impl std::fmt::Debug for HubClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubClient")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HubClient {
+    pub fn new(config: HubConfig) -> Result<Self, HubError> {
+        let http = Http::new(&config.endpoint, config.token.clone())?;
+        Ok(HubClient { config, http })
+    }
+
+    /// [`HubConfig::from_env`] then [`HubClient::new`].
+    pub fn from_env(token_file: Option<&Path>) -> Result<Self, HubError> {
+        Self::new(HubConfig::from_env(token_file)?)
+    }
+
+    pub fn config(&self) -> &HubConfig {
+        &self.config
+    }
+
+    /// Where [`HubClient::download`] puts a commit of a repo.
+    pub fn snapshot_dir(&self, repo: &str, commit: &str) -> Result<PathBuf, HubError> {
+        super::cache::snapshot_dir(&self.config.cache_dir, repo, commit)
+    }
+
+    /// `GET {endpoint}/api/models/{repo}/revision/{rev}?blobs=true`, retried like every request.
+    pub async fn resolve(
+        &self,
+        repo: &str,
+        revision: &str,
+        filter: &FileFilter,
+    ) -> Result<Snapshot, HubError> {
+        validate_repo(repo)?;
+        let url = self.http.url(&format!(
+            "api/models/{}/revision/{}?blobs=true",
+            encode_path(repo),
+            encode_segment(revision)
+        ))?;
+        let mut retry = RetryState::new(&self.config.retry);
+        let body = loop {
+            let failure = match self.http.get(&url, None).await {
+                Ok(resp) => match resp.bytes().await {
+                    Ok(b) => break b,
+                    Err(e) => Failure::Retry {
+                        reason: format!("{url}: {e}"),
+                        wait: None,
+                    },
+                },
+                Err(f) => f,
+            };
+            match failure {
+                Failure::Retry { reason, wait } => match retry.next_delay(wait) {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => {
+                        return Err(HubError::RetriesExhausted {
+                            url: url.to_string(),
+                            attempts: retry.failures,
+                            last: reason,
+                        })
+                    }
+                },
+                Failure::Status {
+                    status: status @ (401 | 403),
+                    url,
+                    token_sent,
+                    ..
+                } => {
+                    return Err(HubError::Unauthorized {
+                        repo: repo.to_string(),
+                        status,
+                        url: url.to_string(),
+                        token_sent,
+                    })
+                }
+                Failure::Status {
+                    status: 404, url, ..
+                } => {
+                    return Err(HubError::RepoNotFound {
+                        repo: repo.to_string(),
+                        revision: revision.to_string(),
+                        url: url.to_string(),
+                    })
+                }
+                Failure::Status {
+                    status, url, body, ..
+                } => {
+                    return Err(HubError::Http {
+                        url: url.to_string(),
+                        status,
+                        body,
+                    })
+                }
+                Failure::Fatal(e) => return Err(e),
+            }
+        };
+        let bad = |reason: String| HubError::BadMetadata {
+            repo: repo.to_string(),
+            url: url.to_string(),
+            reason,
+        };
+        let info: ModelInfo = serde_json::from_slice(&body).map_err(|e| bad(e.to_string()))?;
+        let commit = info.sha.ok_or_else(|| bad("no `sha` field".into()))?;
+        if !is_hex(&commit, 40) {
+            return Err(bad(format!("`sha` {commit:?} is not a commit sha")));
+        }
+        let mut files = Vec::new();
+        for s in info.siblings {
+            if !filter.matches(&s.rfilename) {
+                continue;
+            }
+            validate_file_path(repo, &s.rfilename)?;
+            let (size, sha256) = match s.lfs {
+                Some(lfs) => {
+                    let sha = lfs
+                        .sha256
+                        .or(lfs.oid)
+                        .map(|h| h.trim_start_matches("sha256:").to_ascii_lowercase());
+                    let sha = sha.filter(|h| is_hex(h, 64)).ok_or_else(|| {
+                        bad(format!(
+                            "{}: LFS entry without a valid sha256 (was `?blobs=true` ignored?)",
+                            s.rfilename
+                        ))
+                    })?;
+                    (lfs.size.or(s.size), Some(sha))
+                }
+                None => (s.size, None),
+            };
+            let size = size.ok_or_else(|| {
+                bad(format!(
+                    "{}: no size (was `?blobs=true` ignored?)",
+                    s.rfilename
+                ))
+            })?;
+            files.push(HubFile {
+                path: s.rfilename,
+                size,
+                sha256,
+            });
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(Snapshot {
+            repo: repo.to_string(),
+            revision: revision.to_string(),
+            commit,
+            files,
+        })
+    }
+}

@@ -1,0 +1,191 @@
+//! Token and endpoint configuration.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::consts::*;
+use super::error::HubError;
+use super::retry::RetryPolicy;
+
+/// A Hub access token. `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HfToken(String);
+
+impl HfToken {
+    /// Wraps a token; surrounding whitespace (a trailing newline in a token file) is dropped.
+    pub fn new(token: impl Into<String>) -> Option<Self> {
+        let t = token.into().trim().to_string();
+        (!t.is_empty()).then_some(HfToken(t))
+    }
+
+    /// The secret itself, for the `Authorization` header only.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for HfToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HfToken(<redacted>)")
+    }
+}
+
+impl fmt::Display for HfToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Where the token came from (safe to print).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenSource {
+    Env(&'static str),
+    File(PathBuf),
+}
+
+impl fmt::Display for TokenSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenSource::Env(v) => write!(f, "${v}"),
+            TokenSource::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// Everything a [`super::HubClient`] needs.
+#[derive(Clone, Debug)]
+pub struct HubConfig {
+    /// Hub base URL (`HF_ENDPOINT`), e.g. `https://huggingface.co` or a mirror.
+    pub endpoint: String,
+    pub token: Option<HfToken>,
+    pub token_source: Option<TokenSource>,
+    /// Root of the download cache (`<cache_dir>/<org>--<name>/<commit>/<path>`).
+    pub cache_dir: PathBuf,
+    /// Requests in flight at once, across files and ranges.
+    pub concurrency: usize,
+    /// Files larger than this are fetched as parallel ranges of this size (0: never split).
+    pub range_size: u64,
+    pub retry: RetryPolicy,
+}
+
+impl HubConfig {
+    /// Defaults with an explicit endpoint and cache dir and no token.
+    pub fn new(endpoint: impl Into<String>, cache_dir: impl Into<PathBuf>) -> Self {
+        HubConfig {
+            endpoint: endpoint.into(),
+            token: None,
+            token_source: None,
+            cache_dir: cache_dir.into(),
+            concurrency: DEFAULT_CONCURRENCY,
+            range_size: DEFAULT_RANGE_SIZE,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// From the process environment; see [`HubConfig::from_vars`].
+    pub fn from_env(token_file: Option<&Path>) -> Result<Self, HubError> {
+        Self::from_vars(|k| std::env::var(k).ok(), token_file)
+    }
+
+    /// Token: the explicit `token_file` (must be readable), else `HF_TOKEN`, else
+    /// `HUGGING_FACE_HUB_TOKEN`, else `$HF_HOME/token` (default `~/.cache/huggingface/token`, absent
+    /// means anonymous). Endpoint: `HF_ENDPOINT` or `https://huggingface.co`. Cache:
+    /// `PLATFORM_HUB_CACHE`, else `$XDG_CACHE_HOME/platform/hub`, else `~/.cache/platform/hub`.
+    pub fn from_vars(
+        var: impl Fn(&str) -> Option<String>,
+        token_file: Option<&Path>,
+    ) -> Result<Self, HubError> {
+        let var = |k: &str| var(k).filter(|v| !v.trim().is_empty());
+        let endpoint = var(ENV_ENDPOINT).unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+        let home = var("HOME").map(PathBuf::from);
+        let cache_dir = if let Some(dir) = var(ENV_CACHE_DIR) {
+            PathBuf::from(dir)
+        } else if let Some(xdg) = var(ENV_XDG_CACHE) {
+            PathBuf::from(xdg).join(CACHE_SUBDIR)
+        } else if let Some(h) = &home {
+            h.join(".cache").join(CACHE_SUBDIR)
+        } else {
+            return Err(HubError::NoCacheDir { var: ENV_CACHE_DIR });
+        };
+        let (token, token_source) = if let Some(path) = token_file {
+            let text = std::fs::read_to_string(path).map_err(|source| HubError::TokenFile {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            (
+                HfToken::new(text),
+                Some(TokenSource::File(path.to_path_buf())),
+            )
+        } else if let Some(t) = var(ENV_TOKEN).and_then(HfToken::new) {
+            (Some(t), Some(TokenSource::Env(ENV_TOKEN)))
+        } else if let Some(t) = var(ENV_TOKEN_LEGACY).and_then(HfToken::new) {
+            (Some(t), Some(TokenSource::Env(ENV_TOKEN_LEGACY)))
+        } else {
+            let hf_home = var(ENV_HF_HOME)
+                .map(PathBuf::from)
+                .or_else(|| home.as_ref().map(|h| h.join(DEFAULT_HF_HOME)));
+            match hf_home.map(|h| h.join(TOKEN_FILE_NAME)) {
+                Some(path) => match std::fs::read_to_string(&path) {
+                    Ok(text) => (HfToken::new(text), Some(TokenSource::File(path))),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, None),
+                    Err(source) => return Err(HubError::TokenFile { path, source }),
+                },
+                None => (None, None),
+            }
+        };
+        let token_source = token.as_ref().and(token_source);
+        Ok(HubConfig {
+            token,
+            token_source,
+            ..HubConfig::new(endpoint, cache_dir)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(vars: &[(&str, &str)], file: Option<&Path>) -> HubConfig {
+        let m: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        HubConfig::from_vars(|k| m.get(k).cloned(), file).expect("config")
+    }
+
+    #[test]
+    fn token_precedence_and_redaction() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("token"), "hf_file\n").expect("write");
+        let home = dir.path().to_str().expect("utf8");
+        let c = cfg(
+            &[
+                ("HF_TOKEN", "hf_a"),
+                ("HUGGING_FACE_HUB_TOKEN", "hf_b"),
+                ("HOME", home),
+            ],
+            None,
+        );
+        assert_eq!(c.token.as_ref().map(|t| t.expose_secret()), Some("hf_a"));
+        let c = cfg(&[("HUGGING_FACE_HUB_TOKEN", "hf_b"), ("HOME", home)], None);
+        assert_eq!(c.token.as_ref().map(|t| t.expose_secret()), Some("hf_b"));
+        let c = cfg(&[("HF_HOME", home), ("HOME", home)], None);
+        assert_eq!(c.token.as_ref().map(|t| t.expose_secret()), Some("hf_file"));
+        let c = cfg(
+            &[("HF_TOKEN", "hf_a"), ("HOME", home)],
+            Some(&dir.path().join("token")),
+        );
+        assert_eq!(c.token.as_ref().map(|t| t.expose_secret()), Some("hf_file"));
+        assert!(!format!("{c:?}").contains("hf_file"));
+        assert_eq!(c.endpoint, DEFAULT_ENDPOINT);
+        assert_eq!(c.cache_dir, dir.path().join(".cache/platform/hub"));
+        let c = cfg(
+            &[("HOME", "/nonexistent-home"), ("XDG_CACHE_HOME", "/x")],
+            None,
+        );
+        assert!(c.token.is_none());
+        assert_eq!(c.cache_dir, PathBuf::from("/x/platform/hub"));
+    }
+}

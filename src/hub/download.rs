@@ -1,0 +1,705 @@
+//! Downloads: parallel ranges, positional writes through a fixed buffer, resume, verification,
+//! atomic rename into place, and the ready-file hook.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use reqwest::header::CONTENT_RANGE;
+use reqwest::{Response, Url};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc::Sender;
+
+use super::api::{HubClient, HubFile, Snapshot};
+use super::cache::{snapshot_dir, validate_file_path};
+use super::consts::*;
+use super::error::HubError;
+use super::http::{encode_path, error_chain, Failure};
+use super::progress::Progress;
+use super::retry::RetryState;
+use super::verify::{sha256_file, HashState};
+
+/// A verified file, sent as soon as it is in place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadyFile {
+    /// Path in the snapshot (repo path).
+    pub path: String,
+    /// Where it is on disk.
+    pub local_path: PathBuf,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// The outcome of a download.
+#[derive(Clone, Debug)]
+pub struct LocalSnapshot {
+    pub repo: String,
+    pub commit: String,
+    pub dir: PathBuf,
+    /// Every file, in snapshot order.
+    pub files: Vec<ReadyFile>,
+    /// Bytes fetched over the network by this run.
+    pub downloaded_bytes: u64,
+    /// Files that were already complete (nothing fetched).
+    pub cached_files: usize,
+}
+
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+struct RangeState {
+    size: u64,
+    range_size: u64,
+    done: Vec<u64>,
+}
+
+#[derive(Clone, Copy)]
+struct Chunk {
+    start: u64,
+    len: u64,
+}
+
+/// One file being downloaded.
+struct FileJob {
+    file: HubFile,
+    url: Url,
+    part: PathBuf,
+    state_path: PathBuf,
+    dest: PathBuf,
+    chunks: Vec<Chunk>,
+    range_size: u64,
+    handle: File,
+    done: Mutex<Vec<u64>>,
+    hash: Mutex<Option<HashState>>,
+    persist: Mutex<()>,
+    remaining: AtomicUsize,
+    failed: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl FileJob {
+    fn single(&self) -> bool {
+        self.chunks.len() == 1
+    }
+
+    fn done_of(&self, i: usize) -> u64 {
+        lock(&self.done)[i]
+    }
+
+    fn contiguous(done: &[u64], chunks: &[Chunk]) -> u64 {
+        let mut end = 0;
+        for (c, d) in chunks.iter().zip(done) {
+            end = c.start + d;
+            if *d < c.len {
+                break;
+            }
+        }
+        end
+    }
+
+    /// Records `n` more bytes of chunk `i` (after they were written) and persists the state.
+    fn advance(&self, i: usize, n: u64) -> std::io::Result<()> {
+        let snapshot = {
+            let mut d = lock(&self.done);
+            d[i] += n;
+            d.clone()
+        };
+        if !self.single() {
+            let _g = lock(&self.persist);
+            let st = RangeState {
+                size: self.file.size,
+                range_size: self.range_size,
+                done: snapshot,
+            };
+            let tmp = self.state_path.with_extension("state.tmp");
+            std::fs::write(&tmp, serde_json::to_vec(&st).unwrap_or_default())?;
+            std::fs::rename(&tmp, &self.state_path)?;
+        }
+        Ok(())
+    }
+
+    /// Advances the hash as far as the contiguous prefix allows, unless another stream is at it.
+    fn try_hash(&self, offset: u64, buf: &[u8]) -> std::io::Result<()> {
+        let Ok(mut g) = self.hash.try_lock() else {
+            return Ok(());
+        };
+        let Some(hs) = g.as_mut() else { return Ok(()) };
+        hs.feed(offset, buf);
+        let end = Self::contiguous(&lock(&self.done), &self.chunks);
+        if end > hs.upto() {
+            let mut scratch = Vec::with_capacity(WRITE_BUFFER);
+            hs.catch_up(&self.handle, end, &mut scratch)?;
+        }
+        Ok(())
+    }
+
+    /// Truncates a single-stream partial file (the server ignored or refused our Range).
+    fn restart_single(&self) -> std::io::Result<()> {
+        self.handle.set_len(0)?;
+        lock(&self.done)[0] = 0;
+        *lock(&self.hash) = Some(HashState::new());
+        Ok(())
+    }
+
+    fn remove_partial(&self) {
+        let _ = std::fs::remove_file(&self.part);
+        let _ = std::fs::remove_file(&self.state_path);
+    }
+}
+
+struct Ctx<'a> {
+    client: &'a HubClient,
+    snap: &'a Snapshot,
+    progress: &'a dyn Progress,
+}
+
+enum Prepared {
+    Cached(ReadyFile),
+    Job(Arc<FileJob>),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> HubError + '_ {
+    move |e| HubError::io(path, e)
+}
+
+fn prepare(
+    snap: &Snapshot,
+    file: &HubFile,
+    url: Url,
+    final_dir: &Path,
+    partial_dir: &Path,
+    range_size: u64,
+) -> Result<Prepared, HubError> {
+    let dest = final_dir.join(&file.path);
+    if let Ok(meta) = std::fs::metadata(&dest) {
+        if meta.is_file() && meta.len() == file.size {
+            let sha256 = match &file.sha256 {
+                Some(s) => s.clone(),
+                None => sha256_file(&dest).map_err(io_err(&dest))?,
+            };
+            return Ok(Prepared::Cached(ReadyFile {
+                path: file.path.clone(),
+                local_path: dest,
+                size: file.size,
+                sha256,
+            }));
+        }
+    }
+    let part = partial_dir.join(format!("{}{PART_SUFFIX}", file.path));
+    let state_path = partial_dir.join(format!("{}{STATE_SUFFIX}", file.path));
+    if let Some(parent) = part.parent() {
+        std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+    }
+    let handle = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&part)
+        .map_err(io_err(&part))?;
+    let part_len = handle.metadata().map_err(io_err(&part))?.len();
+    let split = range_size > 0 && file.size > range_size;
+    let (chunks, done) = if split {
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        while start < file.size {
+            let len = range_size.min(file.size - start);
+            chunks.push(Chunk { start, len });
+            start += len;
+        }
+        let saved: Option<RangeState> = std::fs::read(&state_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let done = match saved {
+            Some(s)
+                if s.size == file.size
+                    && s.range_size == range_size
+                    && s.done.len() == chunks.len()
+                    && part_len == file.size
+                    && s.done.iter().zip(&chunks).all(|(d, c)| *d <= c.len) =>
+            {
+                s.done
+            }
+            _ => {
+                handle.set_len(0).map_err(io_err(&part))?;
+                vec![0; chunks.len()]
+            }
+        };
+        handle.set_len(file.size).map_err(io_err(&part))?;
+        (chunks, done)
+    } else {
+        let _ = std::fs::remove_file(&state_path);
+        let have = if part_len > file.size {
+            handle.set_len(0).map_err(io_err(&part))?;
+            0
+        } else {
+            part_len
+        };
+        (
+            vec![Chunk {
+                start: 0,
+                len: file.size,
+            }],
+            vec![have],
+        )
+    };
+    let _ = snap;
+    Ok(Prepared::Job(Arc::new(FileJob {
+        file: file.clone(),
+        url,
+        part,
+        state_path,
+        dest,
+        remaining: AtomicUsize::new(chunks.len()),
+        chunks,
+        range_size,
+        handle,
+        done: Mutex::new(done),
+        hash: Mutex::new(Some(HashState::new())),
+        persist: Mutex::new(()),
+        failed: AtomicBool::new(false),
+    })))
+}
+
+enum StreamEnd {
+    Retry(String),
+    Fatal(HubError),
+}
+
+/// Writes `buf` at `offset` (chunk `i`), records it, advances the hash; returns the emptied buffer.
+async fn flush(
+    job: &Arc<FileJob>,
+    i: usize,
+    offset: u64,
+    mut buf: Vec<u8>,
+) -> Result<Vec<u8>, HubError> {
+    if buf.is_empty() {
+        return Ok(buf);
+    }
+    let j = Arc::clone(job);
+    tokio::task::spawn_blocking(move || {
+        j.handle.write_all_at(&buf, offset)?;
+        j.advance(i, buf.len() as u64)?;
+        j.try_hash(offset, &buf)?;
+        buf.clear();
+        Ok::<_, std::io::Error>(buf)
+    })
+    .await
+    .map_err(|e| HubError::Task(e.to_string()))?
+    .map_err(io_err(&job.part))
+}
+
+async fn stream_body(
+    ctx: &Ctx<'_>,
+    job: &Arc<FileJob>,
+    i: usize,
+    resp: Response,
+    start: u64,
+) -> Result<(), StreamEnd> {
+    let chunk = job.chunks[i];
+    let end = chunk.start + chunk.len;
+    let mut buf: Vec<u8> = Vec::with_capacity(WRITE_BUFFER);
+    let mut offset = start;
+    let mut body = resp.bytes_stream();
+    let mut outcome = Ok(());
+    while let Some(item) = body.next().await {
+        match item {
+            Ok(bytes) => {
+                let room = end - offset - buf.len() as u64;
+                if bytes.len() as u64 > room {
+                    outcome = Err(StreamEnd::Fatal(HubError::Protocol {
+                        url: job.url.to_string(),
+                        reason: format!(
+                            "{}: the server sent more than the {} bytes expected",
+                            job.file.path, job.file.size
+                        ),
+                    }));
+                    break;
+                }
+                buf.extend_from_slice(&bytes);
+                if buf.len() >= WRITE_BUFFER {
+                    let n = buf.len() as u64;
+                    buf = flush(job, i, offset, buf).await.map_err(StreamEnd::Fatal)?;
+                    offset += n;
+                    ctx.progress.bytes(&job.file.path, n);
+                }
+            }
+            Err(e) => {
+                outcome = Err(StreamEnd::Retry(format!(
+                    "{}: {}",
+                    job.url,
+                    error_chain(&e)
+                )));
+                break;
+            }
+        }
+    }
+    // Keep what arrived, even when the connection broke.
+    let n = buf.len() as u64;
+    flush(job, i, offset, buf).await.map_err(StreamEnd::Fatal)?;
+    if n > 0 {
+        ctx.progress.bytes(&job.file.path, n);
+    }
+    outcome?;
+    if job.done_of(i) < chunk.len {
+        return Err(StreamEnd::Retry(format!(
+            "{}: connection closed early",
+            job.url
+        )));
+    }
+    Ok(())
+}
+
+fn content_range_start(resp: &Response) -> Option<u64> {
+    let v = resp.headers().get(CONTENT_RANGE)?.to_str().ok()?;
+    let rest = v.trim().strip_prefix("bytes ")?;
+    rest.split('-').next()?.trim().parse().ok()
+}
+
+async fn run_chunk(ctx: &Ctx<'_>, job: &Arc<FileJob>, i: usize) -> Result<(), HubError> {
+    let chunk = job.chunks[i];
+    let mut retry = RetryState::new(&ctx.client.config.retry);
+    loop {
+        let done = job.done_of(i);
+        if done >= chunk.len {
+            return Ok(());
+        }
+        let start = chunk.start + done;
+        let range = if job.single() {
+            (start > 0).then(|| format!("bytes={start}-"))
+        } else {
+            Some(format!("bytes={start}-{}", chunk.start + chunk.len - 1))
+        };
+        let failure = match ctx.client.http.get(&job.url, range.as_deref()).await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let ok = match (range.is_some(), status) {
+                    (false, _) => true,
+                    (true, 206) => content_range_start(&resp) == Some(start),
+                    (true, 200) if job.single() => {
+                        job.restart_single().map_err(io_err(&job.part))?;
+                        true
+                    }
+                    _ => false,
+                };
+                if !ok {
+                    return Err(HubError::Protocol {
+                        url: job.url.to_string(),
+                        reason: format!(
+                            "{}: the server did not honour `Range: {}` (HTTP {status})",
+                            job.file.path,
+                            range.unwrap_or_default()
+                        ),
+                    });
+                }
+                let before = job.done_of(i);
+                match stream_body(ctx, job, i, resp, chunk.start + before).await {
+                    Ok(()) => return Ok(()),
+                    Err(StreamEnd::Fatal(e)) => return Err(e),
+                    Err(StreamEnd::Retry(reason)) => {
+                        if job.done_of(i) > before {
+                            retry.reset();
+                        }
+                        Failure::Retry { reason, wait: None }
+                    }
+                }
+            }
+            Err(f) => f,
+        };
+        let snap = ctx.snap;
+        match failure {
+            Failure::Retry { reason, wait } => match retry.next_delay(wait) {
+                Some(d) => {
+                    ctx.progress.retrying(&reason, d);
+                    tokio::time::sleep(d).await;
+                }
+                None => {
+                    return Err(HubError::RetriesExhausted {
+                        url: job.url.to_string(),
+                        attempts: retry.failures,
+                        last: reason,
+                    })
+                }
+            },
+            Failure::Status {
+                status: 404, url, ..
+            } => {
+                return Err(HubError::FileNotFound {
+                    repo: snap.repo.clone(),
+                    commit: snap.commit.clone(),
+                    path: job.file.path.clone(),
+                    url: url.to_string(),
+                })
+            }
+            Failure::Status {
+                status: status @ (401 | 403),
+                url,
+                token_sent,
+                ..
+            } => {
+                return Err(HubError::Unauthorized {
+                    repo: snap.repo.clone(),
+                    status,
+                    url: url.to_string(),
+                    token_sent,
+                })
+            }
+            Failure::Status { status: 416, .. } if job.single() => {
+                job.restart_single().map_err(io_err(&job.part))?
+            }
+            Failure::Status {
+                status, url, body, ..
+            } => {
+                return Err(HubError::Http {
+                    url: url.to_string(),
+                    status,
+                    body,
+                })
+            }
+            Failure::Fatal(e) => return Err(e),
+        }
+    }
+}
+
+/// All ranges are in: finish the hash, verify, rename into place.
+async fn finalize(ctx: &Ctx<'_>, job: &Arc<FileJob>) -> Result<ReadyFile, HubError> {
+    let j = Arc::clone(job);
+    let actual = tokio::task::spawn_blocking(move || {
+        let hs = lock(&j.hash).take();
+        let mut hs = hs.unwrap_or_else(HashState::new);
+        let mut scratch = Vec::with_capacity(WRITE_BUFFER);
+        hs.catch_up(&j.handle, j.file.size, &mut scratch)?;
+        Ok::<_, std::io::Error>(hs.finish())
+    })
+    .await
+    .map_err(|e| HubError::Task(e.to_string()))?
+    .map_err(io_err(&job.part))?;
+    let len = std::fs::metadata(&job.part)
+        .map_err(io_err(&job.part))?
+        .len();
+    let snap = ctx.snap;
+    if len != job.file.size {
+        job.remove_partial();
+        return Err(HubError::SizeMismatch {
+            repo: snap.repo.clone(),
+            commit: snap.commit.clone(),
+            path: job.file.path.clone(),
+            expected: job.file.size,
+            actual: len,
+        });
+    }
+    if let Some(expected) = &job.file.sha256 {
+        if *expected != actual {
+            job.remove_partial();
+            return Err(HubError::HashMismatch {
+                repo: snap.repo.clone(),
+                commit: snap.commit.clone(),
+                path: job.file.path.clone(),
+                expected: expected.clone(),
+                actual,
+            });
+        }
+    }
+    if let Some(parent) = job.dest.parent() {
+        std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+    }
+    std::fs::rename(&job.part, &job.dest).map_err(io_err(&job.dest))?;
+    let _ = std::fs::remove_file(&job.state_path);
+    Ok(ReadyFile {
+        path: job.file.path.clone(),
+        local_path: job.dest.clone(),
+        size: job.file.size,
+        sha256: actual,
+    })
+}
+
+/// Removes the partial directory tree if nothing is left in it.
+fn prune_empty(dir: &Path, stop: &Path) {
+    let mut d = dir.to_path_buf();
+    while d.starts_with(stop) {
+        if std::fs::remove_dir(&d).is_err() {
+            break;
+        }
+        if !d.pop() {
+            break;
+        }
+    }
+}
+
+fn prune_partial_tree(root: &Path) {
+    fn walk(d: &Path) {
+        if let Ok(rd) = std::fs::read_dir(d) {
+            for e in rd.flatten() {
+                if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    walk(&e.path());
+                }
+            }
+        }
+        let _ = std::fs::remove_dir(d);
+    }
+    walk(root);
+}
+
+impl HubClient {
+    /// Downloads `snap` into the cache (`<cache>/<org>--<name>/<commit>/`).
+    pub async fn download(
+        &self,
+        snap: &Snapshot,
+        progress: &dyn Progress,
+        ready: Option<Sender<ReadyFile>>,
+    ) -> Result<LocalSnapshot, HubError> {
+        let dir = snapshot_dir(&self.config.cache_dir, &snap.repo, &snap.commit)?;
+        let repo_dir = dir
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| dir.clone());
+        let partial = repo_dir.join(PARTIAL_DIR).join(&snap.commit);
+        let out = self
+            .download_into(snap, &dir, &partial, progress, ready)
+            .await;
+        prune_empty(&partial, &repo_dir);
+        out
+    }
+
+    /// Downloads `snap` straight into `dir` (partial files under `dir/.partial/`).
+    pub async fn download_to_dir(
+        &self,
+        snap: &Snapshot,
+        dir: &Path,
+        progress: &dyn Progress,
+        ready: Option<Sender<ReadyFile>>,
+    ) -> Result<LocalSnapshot, HubError> {
+        let partial = dir.join(PARTIAL_DIR);
+        let out = self
+            .download_into(snap, dir, &partial, progress, ready)
+            .await;
+        prune_partial_tree(&partial);
+        out
+    }
+
+    async fn download_into(
+        &self,
+        snap: &Snapshot,
+        final_dir: &Path,
+        partial_dir: &Path,
+        progress: &dyn Progress,
+        ready: Option<Sender<ReadyFile>>,
+    ) -> Result<LocalSnapshot, HubError> {
+        let mut cached = Vec::new();
+        let mut jobs = Vec::new();
+        for f in &snap.files {
+            validate_file_path(&snap.repo, &f.path)?;
+            let url = self.http.url(&format!(
+                "{}/resolve/{}/{}",
+                encode_path(&snap.repo),
+                encode_path(&snap.commit),
+                encode_path(&f.path)
+            ))?;
+            match prepare(snap, f, url, final_dir, partial_dir, self.config.range_size)? {
+                Prepared::Cached(r) => cached.push(r),
+                Prepared::Job(j) => jobs.push(j),
+            }
+        }
+        let resumed: Vec<(&HubFile, u64)> = jobs
+            .iter()
+            .map(|j| (&j.file, lock(&j.done).iter().sum::<u64>()))
+            .collect();
+        progress.started(snap, &resumed, cached.len());
+        for r in &cached {
+            progress.file_done(r, true);
+            if let Some(tx) = &ready {
+                let _ = tx.send(r.clone()).await;
+            }
+        }
+        let already: u64 = resumed.iter().map(|(_, d)| d).sum();
+        drop(resumed);
+        // Small files first so the consumer gets something at once, then ranges file by file.
+        jobs.sort_by_key(|j| (j.chunks.len() > 1, j.file.size));
+        let tasks: Vec<(Arc<FileJob>, usize)> = jobs
+            .iter()
+            .flat_map(|j| (0..j.chunks.len()).map(move |i| (Arc::clone(j), i)))
+            .collect();
+        let ctx = Ctx {
+            client: self,
+            snap,
+            progress,
+        };
+        let ctx = &ctx;
+        let ready_ref = &ready;
+        let mut results = futures::stream::iter(tasks)
+            .map(|(job, i)| async move {
+                if job.failed.load(Ordering::SeqCst) {
+                    return Ok(None);
+                }
+                let out = match run_chunk(ctx, &job, i).await {
+                    Ok(()) if job.remaining.fetch_sub(1, Ordering::SeqCst) == 1 => {
+                        finalize(ctx, &job).await.map(Some)
+                    }
+                    Ok(()) => Ok(None),
+                    Err(e) => Err(e),
+                };
+                match out {
+                    Ok(Some(r)) => {
+                        ctx.progress.file_done(&r, false);
+                        if let Some(tx) = ready_ref {
+                            let _ = tx.send(r.clone()).await;
+                        }
+                        Ok(Some(r))
+                    }
+                    Ok(None) => Ok(None),
+                    Err(e) => {
+                        job.failed.store(true, Ordering::SeqCst);
+                        Err(e)
+                    }
+                }
+            })
+            .buffer_unordered(self.config.concurrency.max(1));
+        let mut done_files = cached.clone();
+        let mut errors = Vec::new();
+        while let Some(r) = results.next().await {
+            match r {
+                Ok(Some(f)) => done_files.push(f),
+                Ok(None) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+        drop(results);
+        if let Some(first) = errors.first() {
+            let _ = first;
+            let count = errors.len();
+            let mut it = errors.into_iter();
+            let first = it.next().ok_or_else(|| HubError::Task("no error".into()))?;
+            return Err(if count == 1 {
+                first
+            } else {
+                HubError::Several {
+                    count,
+                    first: Box::new(first),
+                }
+            });
+        }
+        let order: std::collections::HashMap<&str, usize> = snap
+            .files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.path.as_str(), i))
+            .collect();
+        done_files.sort_by_key(|f| order.get(f.path.as_str()).copied().unwrap_or(usize::MAX));
+        let total = snap.total_bytes();
+        let cached_bytes: u64 = cached.iter().map(|c| c.size).sum();
+        let local = LocalSnapshot {
+            repo: snap.repo.clone(),
+            commit: snap.commit.clone(),
+            dir: final_dir.to_path_buf(),
+            files: done_files,
+            downloaded_bytes: total.saturating_sub(cached_bytes).saturating_sub(already),
+            cached_files: cached.len(),
+        };
+        progress.finished(&local);
+        Ok(local)
+    }
+}

@@ -1,0 +1,124 @@
+//! Hugging Face Hub downloads for `platform stage-model`: resolve a model revision to its commit
+//! and file list, download the files into a local cache (parallel, ranged, resumable, retried,
+//! verified) and report each verified file as soon as it is complete so a consumer (the PVC copy)
+//! can start while the others still download.
+//!
+//! # API
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), platform::hub::HubError> {
+//! use platform::hub::{FileFilter, HubClient, NoProgress};
+//! let client = HubClient::from_env(None)?; // HF_TOKEN / HUGGING_FACE_HUB_TOKEN / token file, HF_ENDPOINT
+//! let snapshot = client.resolve("Qwen/Qwen2.5-0.5B-Instruct", "main", &FileFilter::default()).await?;
+//! let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+//! let copier = tokio::spawn(async move { while let Some(file) = rx.recv().await { let _ = file; } });
+//! let local = client.download(&snapshot, &NoProgress, Some(tx)).await?;
+//! # let _ = (local, copier); Ok(()) }
+//! ```
+//!
+//! * [`HubClient::new`] takes a [`HubConfig`] (endpoint, [`HfToken`], cache dir, concurrency,
+//!   range size, [`RetryPolicy`]); [`HubClient::from_env`] / [`HubConfig::from_env`] build it from
+//!   the environment. The token is wrapped in [`HfToken`], whose `Debug`/`Display` redact it.
+//! * [`HubClient::resolve`] calls `GET {endpoint}/api/models/{repo}/revision/{rev}?blobs=true`
+//!   and returns a [`Snapshot`] pinned to the commit sha, filtered by a [`FileFilter`].
+//! * [`HubClient::download`] fills the cache (`<cache>/<org>--<name>/<commit>/<path>`) and returns
+//!   a [`LocalSnapshot`]; [`HubClient::download_to_dir`] does the same into any directory
+//!   (`--download-only --to DIR`). Both take a [`Progress`] observer ([`ConsoleProgress`] for the
+//!   CLI, [`NoProgress`]) and an optional `mpsc::Sender<ReadyFile>`.
+//!
+//! # Behaviour
+//!
+//! Files are fetched from `GET {endpoint}/{repo}/resolve/{commit}/{path}`. Files larger than
+//! `range_size` (default 16 MiB) are split into ranges of that size fetched in parallel (at most
+//! `concurrency` requests in flight overall). Bytes go to `<dir>/.partial/<path>.part` through a fixed-size buffer (memory
+//! does not grow with file size); ranged files keep a `.part.state` sidecar with the bytes done per
+//! range, single-stream files resume from the partial file's length, so a killed run is continued
+//! with `Range` requests. Every request (metadata included) is retried on 408/429/5xx and on
+//! connection errors with exponential backoff and jitter, honouring `Retry-After` (seconds or HTTP
+//! date) and `RateLimit`/`RateLimit-Reset`. Redirects are followed by hand; `Authorization` is only
+//! sent to the endpoint's own origin, never to a CDN. Each file is verified (sha256 for LFS files,
+//! size for the others, sha256 always computed for [`ReadyFile`]) and then renamed into place;
+//! a mismatch deletes the partial file and fails naming the file and both hashes.
+//! Partial files are not fsynced: resume state survives a killed process, not a power loss
+//! (verification catches the latter).
+
+mod api;
+mod auth;
+mod cache;
+mod download;
+mod error;
+mod filter;
+mod http;
+mod progress;
+mod retry;
+mod verify;
+
+pub use api::{HubFile, Snapshot};
+pub use auth::{HfToken, HubConfig, TokenSource};
+pub use download::{LocalSnapshot, ReadyFile};
+pub use error::HubError;
+pub use filter::FileFilter;
+pub use progress::{ConsoleProgress, NoProgress, Progress};
+pub use retry::RetryPolicy;
+
+pub use api::HubClient;
+
+/// Constants of the Hub module, in one place.
+pub mod consts {
+    use std::time::Duration;
+
+    pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
+    pub const ENV_ENDPOINT: &str = "HF_ENDPOINT";
+    pub const ENV_TOKEN: &str = "HF_TOKEN";
+    pub const ENV_TOKEN_LEGACY: &str = "HUGGING_FACE_HUB_TOKEN";
+    pub const ENV_HF_HOME: &str = "HF_HOME";
+    /// Overrides the download cache directory.
+    pub const ENV_CACHE_DIR: &str = "PLATFORM_HUB_CACHE";
+    pub const ENV_XDG_CACHE: &str = "XDG_CACHE_HOME";
+    pub const TOKEN_FILE_NAME: &str = "token";
+    /// Relative to `$HOME` when `HF_HOME` is unset.
+    pub const DEFAULT_HF_HOME: &str = ".cache/huggingface";
+    /// Relative to the user's cache dir.
+    pub const CACHE_SUBDIR: &str = "platform/hub";
+
+    pub const DEFAULT_CONCURRENCY: usize = 8;
+    /// Files larger than this are split into ranges of this size. 16 MiB keeps the ranges of a
+    /// file finishing roughly in order, so the sha256 (which follows the contiguous prefix)
+    /// overlaps the download: on loopback 16 MiB ranges gave ~600 MB/s where 64 MiB gave ~340.
+    pub const DEFAULT_RANGE_SIZE: u64 = 16 * 1024 * 1024;
+    /// Bytes buffered per stream before a positional write.
+    pub const WRITE_BUFFER: usize = 1024 * 1024;
+    pub const MAX_REDIRECTS: usize = 10;
+    pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+    /// A stalled body (no byte for this long) is a retryable connection error.
+    pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+    /// How much of an error response body is kept for the message.
+    pub const ERROR_BODY_LIMIT: usize = 512;
+
+    pub const PARTIAL_DIR: &str = ".partial";
+    pub const PART_SUFFIX: &str = ".part";
+    pub const STATE_SUFFIX: &str = ".part.state";
+
+    pub const RETRY_MAX_ATTEMPTS: u32 = 10;
+    pub const RETRY_BASE_DELAY: Duration = Duration::from_millis(500);
+    pub const RETRY_MAX_BACKOFF: Duration = Duration::from_secs(30);
+    /// The longest server-requested wait (`Retry-After`, `RateLimit`) that is honoured as is.
+    pub const RETRY_MAX_SERVER_WAIT: Duration = Duration::from_secs(300);
+
+    /// Files selected when the caller gives no include globs.
+    pub const DEFAULT_INCLUDE: &[&str] = &[
+        "config.json",
+        "generation_config.json",
+        "tokenizer*.json",
+        "tokenizer.model",
+        "special_tokens_map.json",
+        "vocab.*",
+        "merges.txt",
+        "*.safetensors",
+        "*.safetensors.index.json",
+    ];
+    /// Never selected unless one of the caller's include globs matches the file.
+    pub const DEFAULT_DENY: &[&str] = &["*.bin", "*.pt", "*.pth", "*.gguf", "original/**"];
+
+    pub const USER_AGENT: &str = concat!("platform/", env!("CARGO_PKG_VERSION"), "; hub-download");
+}
