@@ -5,6 +5,8 @@
 #[path = "support/apiserver/mod.rs"]
 mod apiserver;
 mod common;
+#[path = "support/hub/mod.rs"]
+mod hub;
 
 use std::path::PathBuf;
 use std::process::Output;
@@ -60,10 +62,23 @@ async fn run(repo: &TempRepo, args: &[&str]) -> Output {
 
 impl Env {
     async fn platform(&self, args: &[&str]) -> Output {
-        let mut all: Vec<&str> = args.to_vec();
-        let kc = self.kubeconfig.to_string_lossy().into_owned();
-        all.extend(["--kubeconfig", &kc]);
-        run(&self.repo, &all).await
+        self.platform_env(args, &[]).await
+    }
+
+    async fn platform_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = self.repo.cmd();
+        cmd.args(args)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .timeout(Duration::from_secs(120));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.env_remove("HF_TOKEN")
+            .env_remove("HUGGING_FACE_HUB_TOKEN");
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap()
     }
 
     /// Create the child Applications as the root apps would when Argo CD syncs them from git.
@@ -912,5 +927,67 @@ async fn a_killed_stage_model_leaves_no_pod_behind() {
         )
         .await;
     assert!(gone.is_ok(), "the staging pod survived the kill");
+    e.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stage_model_downloads_from_the_hub_and_copies_while_downloading() {
+    let e = env().await;
+    let emu = hub::HubEmulator::start(
+        vec![hub::small_model("Qwen/Qwen2.5-0.5B-Instruct")],
+        hub::Faults::default(),
+    )
+    .await;
+    let cache = tempfile::tempdir().unwrap();
+    let envs = [
+        ("HF_ENDPOINT", emu.endpoint.as_str()),
+        ("PLATFORM_HUB_CACHE", cache.path().to_str().unwrap()),
+        ("HF_HOME", cache.path().to_str().unwrap()),
+    ];
+    let o = e.platform_env(&["stage-model", "qwen-cpu"], &envs).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("is commit"), "{err}");
+    let vol = e.server.volumes_dir().join("kserve/qwen-cpu-weights/qwen");
+    let repo = emu.repo("Qwen/Qwen2.5-0.5B-Instruct");
+    for f in [
+        "config.json",
+        "generation_config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "vocab.json",
+        "merges.txt",
+        "model.safetensors",
+    ] {
+        let want = repo.get(f).unwrap().content();
+        assert_eq!(
+            std::fs::read(vol.join(f)).unwrap_or_else(|x| panic!("{f}: {x}")),
+            want,
+            "{f}"
+        );
+    }
+    for f in ["pytorch_model.bin", "original", "model.gguf", "README.md"] {
+        assert!(!vol.join(f).exists(), "{f} was staged");
+    }
+    let marker: Value =
+        serde_json::from_slice(&std::fs::read(vol.join(".platform-staged.json")).unwrap()).unwrap();
+    assert_eq!(marker["source"], "hf://Qwen/Qwen2.5-0.5B-Instruct");
+    assert_eq!(marker["revision"], "main");
+    assert_eq!(marker["commit"].as_str().unwrap().len(), 40, "{marker}");
+    assert!(e
+        .server
+        .get("v1", "Pod", "kserve", "platform-stage-qwen-cpu")
+        .is_none());
+
+    // Same commit: no-op, and nothing downloaded again.
+    emu.clear_log();
+    let o = e.platform_env(&["stage-model", "qwen-cpu"], &envs).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("already staged"), "{}", stderr(&o));
+    assert!(
+        emu.file_requests().is_empty(),
+        "files were downloaded again"
+    );
+    drop(emu);
     e.server.shutdown().await;
 }

@@ -298,6 +298,7 @@ fn report(p: &Printer, e: &anyhow::Error) -> ExitCode {
         || e.downcast_ref::<GitError>().is_some()
         || e.downcast_ref::<crate::cluster::ClusterError>().is_some()
         || e.downcast_ref::<crate::stage::StageError>().is_some()
+        || e.downcast_ref::<crate::hub::HubError>().is_some()
         || e.downcast_ref::<crate::render::schema::SchemaError>()
             .is_some()
         || e.downcast_ref::<std::io::Error>().is_some()

@@ -8,21 +8,32 @@ use super::cluster::{connect, parse_duration, runtime, select_models, TargetArgs
 use super::root::render_checked;
 use super::{Ctx, InputError};
 use crate::catalog::resolve::PlannedModel;
-use crate::cluster::argo;
-use crate::cluster::kinds;
+use crate::cluster::{argo, kinds};
+use crate::hub::{
+    ConsoleProgress, FileFilter, HubClient, NoProgress, Progress, ReadyFile, Snapshot,
+};
 use crate::render::check;
 use crate::stage::{self, LocalFile, Session, StageError, StagedFile};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Copies a model's weights onto its PVC through a short-lived restricted pod (non-root, all
-capabilities dropped, read-only root filesystem), verifies every sha256 inside the pod, writes
-<dir>/.platform-staged.json (source, commit, files, hashes) and swaps the directory into place.
-Staging the same commit again is a no-op that says so (--force restages). The pod is deleted on
-success, on error and on Ctrl-C. A running model on a ReadWriteOnce volume is refused: pause it first.
-The PVC is created from the rendered manifest when it does not exist yet, so weights can be staged
-before the model's first sync. Serving then reads /models/<dir> offline (raw vLLM, KServe) or
-pvc://<model>-weights/<dir> (llm-d).")]
+Downloads the model's files from the Hugging Face Hub (HF_ENDPOINT for a mirror; token from HF_TOKEN,
+HUGGING_FACE_HUB_TOKEN, the Hugging Face token file or --token-file, never printed) into a local cache
+keyed by repo and commit, and copies them onto the model's PVC through a short-lived restricted pod
+(non-root, all capabilities dropped, read-only root filesystem) while later files still download. Every
+sha256 is verified inside the pod, <dir>/.platform-staged.json records source, commit, files and hashes,
+and the directory is swapped into place only when everything arrived. Staging the same commit again is
+a no-op that says so (--force restages). The pod is deleted on success, on error, on Ctrl-C and SIGTERM.
+A running model on a ReadWriteOnce volume is refused: `platform pause MODEL` first. The PVC is created
+from the rendered manifest when it does not exist yet. Serving reads /models/<dir> offline (raw vLLM,
+KServe) or pvc://<model>-weights/<dir> (llm-d).
+
+Examples:
+  platform stage-model qwen-cpu
+  platform stage-model qwen-cpu --revision 7ae557604adf67be50417f59c2c2f167def9a775
+  platform stage-model --all
+  platform stage-model qwen-cpu --from-dir ./weights
+  platform stage-model --download-only --source hf://Qwen/Qwen2.5-0.5B-Instruct --revision main --to DIR")]
 pub struct Args {
     /// Models to stage (names from config.yaml).
     #[arg(value_name = "MODEL")]
@@ -30,9 +41,30 @@ pub struct Args {
     /// Every model whose weights are pre-staged (storage.staged: true).
     #[arg(long, conflicts_with = "models")]
     pub all: bool,
+    /// Hub revision (branch, tag or commit); default: the model's `revision`.
+    #[arg(long)]
+    pub revision: Option<String>,
     /// Copy the model files of a local directory instead of downloading.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["download_only"])]
     pub from_dir: Option<PathBuf>,
+    /// Only download (no cluster): with --source and --to.
+    #[arg(long, requires_all = ["source", "to"], conflicts_with_all = ["models", "all"])]
+    pub download_only: bool,
+    /// With --download-only: what to download, `hf://org/name`.
+    #[arg(long, value_name = "hf://ORG/NAME")]
+    pub source: Option<String>,
+    /// With --download-only: where to put the files.
+    #[arg(long, value_name = "DIR")]
+    pub to: Option<PathBuf>,
+    /// Only files matching these globs (replaces the default set: config, tokenizer, *.safetensors).
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Skip files matching these globs.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Read the Hub token from this file.
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
     /// Stage again even when the volume already holds this commit.
     #[arg(long)]
     pub force: bool,
@@ -46,7 +78,63 @@ pub struct Args {
     pub target: TargetArgs,
 }
 
+/// Where a model's files come from.
+enum Source {
+    Hub {
+        client: Box<HubClient>,
+        snapshot: Snapshot,
+    },
+    Dir {
+        dir: PathBuf,
+        files: Vec<LocalFile>,
+        hashed: Vec<StagedFile>,
+    },
+}
+
+impl Source {
+    fn commit(&self) -> String {
+        match self {
+            Source::Hub { snapshot, .. } => snapshot.commit.clone(),
+            Source::Dir { hashed, .. } => stage::content_id(hashed),
+        }
+    }
+
+    fn describe(&self, m: &PlannedModel) -> String {
+        match self {
+            Source::Hub { .. } => m.model.source.clone(),
+            Source::Dir { dir, .. } => format!("dir://{}", dir.display()),
+        }
+    }
+
+    /// (path, sha256 when known) of every file, for the already-staged check.
+    fn expected(&self) -> Vec<(String, Option<String>)> {
+        match self {
+            Source::Hub { snapshot, .. } => snapshot
+                .files
+                .iter()
+                .map(|f| (f.path.clone(), f.sha256.clone()))
+                .collect(),
+            Source::Dir { hashed, .. } => hashed
+                .iter()
+                .map(|f| (f.path.clone(), Some(f.sha256.clone())))
+                .collect(),
+        }
+    }
+}
+
+fn progress(ctx: &Ctx) -> Box<dyn Progress> {
+    if ctx.printer.quiet {
+        Box::new(NoProgress)
+    } else {
+        Box::new(ConsoleProgress::new())
+    }
+}
+
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    let filter = FileFilter::new(&args.include, &args.exclude)?;
+    if args.download_only {
+        return download_only(ctx, &args, &filter);
+    }
     let inputs = ctx.load()?;
     let (plan, tree) = render_checked(ctx, &inputs, None)?;
     let models: Vec<&PlannedModel> = if args.all {
@@ -54,27 +142,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     } else {
         select_models(ctx, &inputs, &plan, &args.models, false)?
     };
-    for m in &models {
-        if !m.staged {
-            return Err(InputError(format!(
-                "model {} is not pre-staged (storage.staged: false): its serving pods fetch {} themselves; set storage.staged: true to stage it",
-                m.name,
-                m.model.source
-            ))
-            .into());
-        }
-    }
-    let Some(dir) = args.from_dir.clone() else {
-        return Err(InputError(
-            "downloading from the Hub is not available in this build yet: pass --from-dir DIR with the model files".into(),
-        )
-        .into());
-    };
-    let files = stage::local_files(&dir, stage::default_file)?;
-    if files.is_empty() {
+    if let Some(m) = models.iter().find(|m| !m.staged) {
         return Err(InputError(format!(
-            "{} holds no model files (config.json, tokenizer*, *.safetensors, …)",
-            dir.display()
+            "model {} is not pre-staged (storage.staged: false): its serving pods fetch {} themselves; set storage.staged: true to stage it",
+            m.name, m.model.source
         ))
         .into());
     }
@@ -84,34 +155,100 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         let mut signals = Signals::new()?;
         let target = connect(ctx, &inputs, &args.target).await?;
         for m in &models {
-            // Local hashes first: they identify the content (the "commit" of a local directory).
-            let hashed = hash_all(&files).await?;
-            let commit = stage::content_id(&hashed);
-            let source = format!("dir://{}", dir.display());
+            let source = match &args.from_dir {
+                Some(dir) => {
+                    let files: Vec<LocalFile> = stage::local_files(dir, |p| filter.matches(p))?;
+                    if files.is_empty() {
+                        return Err(InputError(format!("{} holds no model files (config.json, tokenizer*, *.safetensors, …)", dir.display())).into());
+                    }
+                    let hashed = hash_all(&files).await?;
+                    Source::Dir { dir: dir.clone(), files, hashed }
+                }
+                None => {
+                    let client = HubClient::from_env(args.token_file.as_deref())?;
+                    let repo = m.model.hf_repo().unwrap_or_default().to_string();
+                    let revision = args.revision.clone().unwrap_or_else(|| m.model.revision.clone());
+                    let snapshot = client.resolve(&repo, &revision, &filter).await?;
+                    ctx.printer.info(format!(
+                        "{}: {} at {} is commit {} ({} files, {} bytes)",
+                        m.name,
+                        m.model.source,
+                        revision,
+                        snapshot.commit,
+                        snapshot.files.len(),
+                        snapshot.total_bytes()
+                    ));
+                    Source::Hub { client: Box::new(client), snapshot }
+                }
+            };
+            let commit = source.commit();
+            let revision = args.revision.clone().unwrap_or_else(|| m.model.revision.clone());
             stage::check_not_running(&target.client, m).await?;
             ensure_pvc(&target.client, m, &objs).await?;
-            let expected: Vec<(String, Option<String>)> = hashed.iter().map(|f| (f.path.clone(), Some(f.sha256.clone()))).collect();
             let flow = async {
                 let session = Session::open(&target.client, m, &args.image, args.pod_timeout).await?;
                 ctx.printer.info(format!("{}: staging pod {}/{} running", m.name, m.namespace, session.pod));
-                if !args.force && session.is_staged(&commit, &expected) {
-                    return Ok::<Option<Vec<StagedFile>>, StageError>(None);
+                if !args.force && session.is_staged(&commit, &source.expected()) {
+                    return Ok::<Option<Vec<StagedFile>>, anyhow::Error>(None);
                 }
-                let (tx, rx) = mpsc::channel(16);
-                let sender = async {
-                    for f in &files {
-                        if tx.send(f.clone()).await.is_err() {
-                            break;
+                let (tx, rx) = mpsc::channel::<LocalFile>(64);
+                let produce = async {
+                    match &source {
+                        Source::Dir { files, .. } => {
+                            for f in files {
+                                if tx.send(f.clone()).await.is_err() {
+                                    break;
+                                }
+                            }
+                            drop(tx);
+                            Ok(())
+                        }
+                        Source::Hub { client, snapshot } => {
+                            // Each verified file is forwarded to the copy while the rest download.
+                            let (htx, mut hrx) = mpsc::channel::<ReadyFile>(64);
+                            let forward = async {
+                                while let Some(r) = hrx.recv().await {
+                                    let f = LocalFile { path: r.path, local: r.local_path, sha256: Some(r.sha256) };
+                                    if tx.send(f).await.is_err() {
+                                        break;
+                                    }
+                                }
+                                drop(tx);
+                            };
+                            let p = progress(ctx);
+                            let (done, _) = tokio::join!(client.download(snapshot, p.as_ref(), Some(htx)), forward);
+                            done.map(|local| {
+                                if local.downloaded_bytes == 0 {
+                                    ctx.printer.info(format!("{}: every file was in the local cache; nothing downloaded", m.name));
+                                }
+                            })
+                            .map_err(anyhow::Error::from)
                         }
                     }
-                    drop(tx);
                 };
-                let (_, copied) = tokio::join!(sender, session.copy(rx, &source, "local", &commit));
-                copied.map(Some)
+                let (produced, transferred) = tokio::join!(produce, session.transfer(rx, &commit));
+                if let Err(e) = produced {
+                    session.discard(&commit).await;
+                    return Err(e);
+                }
+                let staged = match transferred {
+                    Ok(s) => s,
+                    Err(e) => {
+                        session.discard(&commit).await;
+                        return Err(e.into());
+                    }
+                };
+                let want = source.expected().len();
+                if staged.len() != want {
+                    session.discard(&commit).await;
+                    return Err(StageError::Internal(format!("{} of {want} files arrived", staged.len())).into());
+                }
+                session.finalize(&staged, &source.describe(m), &revision, &commit).await?;
+                Ok(Some(staged))
             };
             let result = tokio::select! {
                 r = flow => r,
-                _ = signals.recv() => Err(StageError::Interrupted),
+                _ = signals.recv() => Err(StageError::Interrupted.into()),
             };
             // The pod goes whatever happened (success, error, interruption).
             let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(target.client.clone(), &m.namespace);
@@ -121,7 +258,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                 Ok(Some(staged)) => {
                     let bytes: u64 = staged.iter().map(|f| f.size).sum();
                     ctx.printer.success(format!(
-                        "{}: staged {} file(s), {} bytes, into {}/{} on PVC {} (verified in the pod)",
+                        "{}: staged {} file(s), {} bytes, commit {commit}, into {}/{} on PVC {} (verified in the pod)",
                         m.name,
                         staged.len(),
                         bytes,
@@ -130,10 +267,40 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                         m.model.pvc_name()
                     ));
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
             closed?;
         }
+        Ok(())
+    })
+}
+
+/// `--download-only --source hf://org/name --revision REV --to DIR`: no cluster involved.
+fn download_only(ctx: &Ctx, args: &Args, filter: &FileFilter) -> Result<()> {
+    let source = args.source.clone().unwrap_or_default();
+    let Some(repo) = source
+        .strip_prefix("hf://")
+        .filter(|r| r.split('/').count() == 2)
+    else {
+        return Err(InputError(format!("--source `{source}` is not hf://<org>/<name>")).into());
+    };
+    let to = args.to.clone().unwrap_or_default();
+    let revision = args.revision.clone().unwrap_or_else(|| "main".into());
+    runtime()?.block_on(async {
+        let client = HubClient::from_env(args.token_file.as_deref())?;
+        let snapshot = client.resolve(repo, &revision, filter).await?;
+        std::fs::create_dir_all(&to).map_err(|e| StageError::io(&to, e))?;
+        let p = progress(ctx);
+        let local = client
+            .download_to_dir(&snapshot, &to, p.as_ref(), None)
+            .await?;
+        ctx.printer.success(format!(
+            "{source} at {revision} (commit {}): {} file(s) in {} ({} bytes downloaded)",
+            local.commit,
+            local.files.len(),
+            to.display(),
+            local.downloaded_bytes
+        ));
         Ok(())
     })
 }
@@ -207,7 +374,7 @@ async fn hash_all(files: &[LocalFile]) -> Result<Vec<StagedFile>, StageError> {
     .map_err(|e| StageError::Internal(e.to_string()))?
 }
 
-/// Create the model's PVC from the rendered manifest when it does not exist yet.
+/// Create the model's PVC (and its namespace) from the rendered manifests when it does not exist yet.
 async fn ensure_pvc(
     client: &kube::Client,
     m: &PlannedModel,
@@ -218,7 +385,7 @@ async fn ensure_pvc(
     if api
         .get_opt(&name)
         .await
-        .map_err(|e| anyhow::anyhow!("reading PVC {}/{name}: {e}", m.namespace))?
+        .map_err(|e| StageError::api(format!("reading PVC {}/{name}", m.namespace), e))?
         .is_some()
     {
         return Ok(());
@@ -240,7 +407,7 @@ async fn ensure_pvc(
     if ns
         .get_opt(&m.namespace)
         .await
-        .map_err(|e| anyhow::anyhow!("reading namespace {}: {e}", m.namespace))?
+        .map_err(|e| StageError::api(format!("reading namespace {}", m.namespace), e))?
         .is_none()
     {
         let obj = check::RenderedObject {

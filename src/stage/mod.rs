@@ -7,8 +7,8 @@
 //! 3. start a restricted staging pod mounting the PVC read-write, wait until it runs;
 //! 4. read the marker `<dir>/.platform-staged.json`: the same commit and files means nothing to do;
 //! 5. stream a tar built from the file list over exec stdin into `.staging-<commit>` (files are
-//!    sent as they become available: the download and the copy overlap), check every sha256 inside
-//!    the pod, write the marker, swap the directory into place;
+//!    sent as they become available: the download and the copy overlap); only when every file
+//!    arrived, check every sha256 inside the pod, write the marker, swap the directory into place;
 //! 6. delete the pod, on success, on error and on interruption.
 
 pub mod pod;
@@ -185,17 +185,22 @@ impl Session {
             })
     }
 
-    /// Copy the files arriving on `rx` (until it closes), verify them in the pod, write the marker and
-    /// swap the directory into place. Returns what landed.
-    pub async fn copy(
+    fn staging_dir(commit: &str) -> String {
+        format!(
+            "{}/.staging-{}",
+            pod::MOUNT,
+            &commit[..commit.len().min(12)]
+        )
+    }
+
+    /// Stream the files arriving on `rx` (until it closes) into the staging directory. Nothing is
+    /// visible to serving until [`Session::finalize`].
+    pub async fn transfer(
         &self,
         mut rx: mpsc::Receiver<LocalFile>,
-        source: &str,
-        revision: &str,
         commit: &str,
     ) -> Result<Vec<StagedFile>, StageError> {
-        let short = &commit[..commit.len().min(12)];
-        let staging = format!("{}/.staging-{short}", pod::MOUNT);
+        let staging = Self::staging_dir(commit);
         pod::run(&self.pods, &self.pod, &["rm", "-rf", &staging]).await?;
         pod::run(&self.pods, &self.pod, &["mkdir", "-p", &staging]).await?;
         let (out, fed) = pod::exec(
@@ -233,12 +238,23 @@ impl Session {
                 output: format!("{} {}", out.stderr.trim(), out.message),
             });
         }
-        // Verify inside the pod.
+        Ok(staged)
+    }
+
+    /// Verify every file inside the pod, write the marker and swap the directory into place.
+    pub async fn finalize(
+        &self,
+        staged: &[StagedFile],
+        source: &str,
+        revision: &str,
+        commit: &str,
+    ) -> Result<(), StageError> {
+        let staging = Self::staging_dir(commit);
         let mut cmd: Vec<String> = vec!["sha256sum".into()];
         cmd.extend(staged.iter().map(|f| format!("{staging}/{}", f.path)));
         let argv: Vec<&str> = cmd.iter().map(String::as_str).collect();
         let sums = pod::run(&self.pods, &self.pod, &argv).await?;
-        for f in &staged {
+        for f in staged {
             let want_path = format!("{staging}/{}", f.path);
             let got = sums
                 .stdout
@@ -262,7 +278,7 @@ impl Session {
             source: source.into(),
             revision: revision.into(),
             commit: commit.into(),
-            files: staged.clone(),
+            files: staged.to_vec(),
         };
         let json =
             serde_json::to_vec_pretty(&marker).map_err(|e| StageError::Internal(e.to_string()))?;
@@ -279,7 +295,17 @@ impl Session {
         }
         pod::run(&self.pods, &self.pod, &["mv", &staging, &target]).await?;
         pod::run(&self.pods, &self.pod, &["rm", "-rf", &previous]).await?;
-        Ok(staged)
+        Ok(())
+    }
+
+    /// Remove a staging directory left by a failed transfer (best effort).
+    pub async fn discard(&self, commit: &str) {
+        let _ = pod::run(
+            &self.pods,
+            &self.pod,
+            &["rm", "-rf", &Self::staging_dir(commit)],
+        )
+        .await;
     }
 
     /// Delete the staging pod.
@@ -325,25 +351,6 @@ fn walk(
     Ok(())
 }
 
-/// The default model file set (what serving needs; never pickles or `original/`).
-pub fn default_file(path: &str) -> bool {
-    if path.starts_with("original/") || path.split('/').any(|s| s.starts_with('.')) {
-        return false;
-    }
-    let name = path.rsplit('/').next().unwrap_or(path);
-    matches!(
-        name,
-        "config.json"
-            | "generation_config.json"
-            | "merges.txt"
-            | "tokenizer.model"
-            | "special_tokens_map.json"
-    ) || (name.starts_with("tokenizer") && name.ends_with(".json"))
-        || name.starts_with("vocab.")
-        || name.ends_with(".safetensors")
-        || name.ends_with(".safetensors.index.json")
-}
-
 /// A stable identifier for a local directory's contents (used as the commit for `--from-dir`).
 pub fn content_id(files: &[StagedFile]) -> String {
     use sha2::{Digest, Sha256};
@@ -353,36 +360,4 @@ pub fn content_id(files: &[StagedFile]) -> String {
         h.update(f.sha256.as_bytes());
     }
     format!("local-{}", &tarstream::hex(&h.finalize())[..16])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn default_file_set() {
-        for yes in [
-            "config.json",
-            "generation_config.json",
-            "tokenizer.json",
-            "tokenizer_config.json",
-            "vocab.json",
-            "merges.txt",
-            "model.safetensors",
-            "model-00001-of-00002.safetensors",
-            "model.safetensors.index.json",
-        ] {
-            assert!(default_file(yes), "{yes}");
-        }
-        for no in [
-            "pytorch_model.bin",
-            "model.pt",
-            "original/consolidated.00.pth",
-            "original/model.safetensors",
-            "README.md",
-            ".gitattributes",
-        ] {
-            assert!(!default_file(no), "{no}");
-        }
-    }
 }
