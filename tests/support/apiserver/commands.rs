@@ -172,7 +172,27 @@ fn tar_list(stdin: &[u8]) -> Output {
     out
 }
 
-fn tar_extract(fs: &PodFs, dir: &str, stdin: &[u8]) -> Output {
+/// `tar x…` reading its archive from a stream (exec feeds it while the websocket delivers),
+/// so a large archive is never held in memory. None when `argv` is not a tar extraction.
+pub fn tar_extract_streaming(
+    fs: &PodFs,
+    argv: &[String],
+    stdin: impl std::io::Read,
+) -> Option<Output> {
+    let opts = tar_opts(argv).ok()?;
+    if opts.mode != 'x' {
+        return None;
+    }
+    let dir = podfs::normalize("/", opts.dir.as_deref().unwrap_or("/"));
+    Some(tar_extract(fs, &dir, stdin))
+}
+
+/// Whether `argv` is `tar` extracting from standard input.
+pub fn is_tar_extract(argv: &[String]) -> bool {
+    argv.first().map(String::as_str) == Some("tar") && tar_opts(argv).is_ok_and(|o| o.mode == 'x')
+}
+
+fn tar_extract(fs: &PodFs, dir: &str, stdin: impl std::io::Read) -> Output {
     let mut out = Output::default();
     let base = match resolve(fs, dir) {
         Ok(b) => b,

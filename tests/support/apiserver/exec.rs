@@ -167,6 +167,10 @@ async fn session(
     want_stdout: bool,
     want_stderr: bool,
 ) {
+    if want_stdin && commands::is_tar_extract(&argv) {
+        stream_tar(socket, fs, argv, want_stdout, want_stderr).await;
+        return;
+    }
     let stdin = if want_stdin && commands::needs_stdin(&argv) {
         match read_stdin(&mut socket).await {
             Ok(b) => b,
@@ -191,6 +195,73 @@ async fn session(
             code: 1,
             ..Output::default()
         });
+    finish(socket, &argv, out, want_stdout, want_stderr).await;
+}
+
+/// A blocking reader over chunks sent by the websocket pump.
+struct ChannelReader {
+    rx: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos >= self.chunk.len() {
+            match self.rx.blocking_recv() {
+                Some(c) => {
+                    self.chunk = c;
+                    self.pos = 0;
+                }
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// `tar x` with stdin streamed into the extraction as it arrives (bounded memory).
+async fn stream_tar(
+    mut socket: WebSocket,
+    fs: PodFs,
+    argv: Vec<String>,
+    want_stdout: bool,
+    want_stderr: bool,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
+    let run_argv = argv.clone();
+    let extract = tokio::task::spawn_blocking(move || {
+        let reader = ChannelReader {
+            rx,
+            chunk: Vec::new(),
+            pos: 0,
+        };
+        commands::tar_extract_streaming(&fs, &run_argv, reader)
+            .unwrap_or_else(|| Output::err(2, "tar: not an extraction"))
+    });
+    while let Some(msg) = socket.recv().await {
+        let data = match msg {
+            Ok(Message::Binary(b)) => b,
+            Ok(Message::Close(_)) => break,
+            Ok(_) => continue,
+            Err(_) => break,
+        };
+        match data.first() {
+            // A failed send means the extraction ended (an error): stop feeding it.
+            Some(&STDIN) if tx.send(data[1..].to_vec()).await.is_err() => break,
+            Some(&CLOSE) if data.get(1) == Some(&STDIN) => break,
+            _ => {}
+        }
+    }
+    drop(tx);
+    let out = extract.await.unwrap_or_else(|e| Output {
+        stderr: format!("command crashed: {e}\n").into_bytes(),
+        code: 1,
+        ..Output::default()
+    });
     finish(socket, &argv, out, want_stdout, want_stderr).await;
 }
 
