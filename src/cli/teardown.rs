@@ -45,9 +45,19 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    // Teardown covers every layer unless a profile is named: plan the widest one.
     let inputs = ctx.load()?;
-    let widest = inputs.catalog.widest_profile().map(|p| p.name.clone());
-    let (inputs, plan) = ctx.plan(args.profile.as_deref().or(widest.as_deref()))?;
+    let profile = args
+        .profile
+        .clone()
+        .or_else(|| inputs.catalog.widest_profile().map(|p| p.name.clone()));
+    let plan = crate::catalog::resolve::Plan::build(
+        &inputs.config,
+        &ctx.env,
+        &inputs.config_file,
+        &inputs.catalog,
+        profile.as_deref(),
+    )?;
     let opts = Options {
         keep_pvcs: args.keep_pvcs,
         strip_finalizers: args.strip_finalizers,
