@@ -149,6 +149,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         ))
         .into());
     }
+    if let Some(dir) = args.from_dir.as_ref().filter(|d| !d.is_dir()) {
+        return Err(InputError(format!("--from-dir {}: not a directory", dir.display())).into());
+    }
     let (objs, _) = check::objects(&tree);
     runtime()?.block_on(async {
         // Listen for Ctrl-C / SIGTERM before any pod exists, so an interruption always cleans up.
