@@ -341,34 +341,22 @@ impl Signals {
     }
 }
 
-/// sha256 of every local file (off the async threads).
+/// sha256 of every local file (off the async threads), with the hub's hasher.
 async fn hash_all(files: &[LocalFile]) -> Result<Vec<StagedFile>, StageError> {
     let files = files.to_vec();
     tokio::task::spawn_blocking(move || {
-        use sha2::{Digest, Sha256};
-        use std::io::Read;
         files
             .iter()
             .map(|f| {
-                let mut file =
-                    std::fs::File::open(&f.local).map_err(|e| StageError::io(&f.local, e))?;
-                let mut h = Sha256::new();
-                let mut buf = vec![0u8; 1 << 20];
-                let mut size = 0u64;
-                loop {
-                    let n = file
-                        .read(&mut buf)
-                        .map_err(|e| StageError::io(&f.local, e))?;
-                    if n == 0 {
-                        break;
-                    }
-                    size += n as u64;
-                    h.update(&buf[..n]);
-                }
+                let size = std::fs::metadata(&f.local)
+                    .map_err(|e| StageError::io(&f.local, e))?
+                    .len();
+                let sha256 =
+                    crate::hub::sha256_file(&f.local).map_err(|e| StageError::io(&f.local, e))?;
                 Ok(StagedFile {
                     path: f.path.clone(),
                     size,
-                    sha256: stage::tarstream::hex(&h.finalize()),
+                    sha256,
                 })
             })
             .collect()

@@ -60,6 +60,7 @@ pub use error::HubError;
 pub use filter::FileFilter;
 pub use progress::{ConsoleProgress, NoProgress, Progress};
 pub use retry::RetryPolicy;
+pub use verify::{hex, sha256_file};
 
 pub use api::HubClient;
 

@@ -56,12 +56,13 @@ impl HashState {
     }
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
+/// Lowercase hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// sha256 of a whole file (cached small files, whose sha is not in the metadata).
-pub(crate) fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
+pub fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
     let file = File::open(path)?;
     let len = file.metadata()?.len();
     let mut st = HashState::new();

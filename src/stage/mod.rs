@@ -359,5 +359,5 @@ pub fn content_id(files: &[StagedFile]) -> String {
         h.update(f.path.as_bytes());
         h.update(f.sha256.as_bytes());
     }
-    format!("local-{}", &tarstream::hex(&h.finalize())[..16])
+    format!("local-{}", &crate::hub::hex(&h.finalize())[..16])
 }

@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::{StageError, StagedFile};
+use crate::hub::hex;
 
 const BLOCK: usize = 512;
 const CHUNK: usize = 1 << 20;
@@ -99,10 +100,6 @@ pub async fn finish<W: AsyncWrite + Unpin>(out: &mut W) -> Result<(), StageError
         .await
         .map_err(StageError::stream)?;
     out.flush().await.map_err(StageError::stream)
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
