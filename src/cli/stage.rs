@@ -8,7 +8,7 @@ use super::cluster::{connect, parse_duration, runtime, select_models, TargetArgs
 use super::root::render_checked;
 use super::{Ctx, InputError};
 use crate::catalog::resolve::PlannedModel;
-use crate::cluster::{argo, kinds};
+use crate::cluster::{apply::server_side_apply, kinds};
 use crate::hub::{
     ConsoleProgress, FileFilter, HubClient, NoProgress, Progress, ReadyFile, Snapshot,
 };
@@ -408,8 +408,8 @@ async fn ensure_pvc(
             name: m.namespace.clone(),
             value: serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": m.namespace, "labels": {crate::consts::LABEL_MANAGED_BY: crate::consts::MANAGED_BY_VALUE}}}),
         };
-        argo::apply(client, &[obj], false).await?;
+        server_side_apply(client, &[obj], false).await?;
     }
-    argo::apply(client, &pvc, false).await?;
+    server_side_apply(client, &pvc, false).await?;
     Ok(())
 }

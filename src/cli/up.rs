@@ -118,7 +118,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     runtime()?.block_on(async {
         let target = connect(ctx, &inputs, &args.target).await?;
         let deadline = Instant::now() + args.timeout;
-        for line in argo::apply(&target.client, &roots, args.force_conflicts).await? {
+        for line in
+            crate::cluster::apply::server_side_apply(&target.client, &roots, args.force_conflicts)
+                .await?
+        {
             ctx.printer.success(format!("applied {line}"));
         }
         let reporter = Reporter::new(ctx.printer.quiet);

@@ -1,67 +1,16 @@
-//! Argo CD without the argocd CLI: server-side apply of the AppProject and root apps, and manual
-//! syncs by writing the Application's top-level `operation` field.
+//! Argo CD without the argocd CLI: manual syncs by writing the Application's top-level `operation`
+//! field.
 
 use kube::api::{Patch, PatchParams};
 use serde_json::{json, Value};
 
-use super::kinds::{self, Kind};
+use super::kinds;
 use super::retry::retry;
 use super::ClusterError;
 use crate::consts;
-use crate::render::check::RenderedObject;
 
 /// Value of the `info` entry that marks an operation platform started.
 pub const OPERATION_TAG: &str = "platform";
-
-/// Server-side apply (field manager `platform`) of rendered objects, in order.
-pub async fn apply(
-    client: &kube::Client,
-    objs: &[RenderedObject],
-    force: bool,
-) -> Result<Vec<String>, ClusterError> {
-    let mut applied = Vec::new();
-    for o in objs {
-        let kind = Kind::lookup(&o.api_version, &o.kind).ok_or_else(|| ClusterError::Api {
-            what: format!("applying {} {}", o.kind, o.name),
-            message: format!(
-                "platform does not know the API of {} {}",
-                o.api_version, o.kind
-            ),
-            code: None,
-        })?;
-        let ns = o
-            .value
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("default");
-        let api = kind.api(client, ns);
-        let mut params = PatchParams::apply(consts::FIELD_MANAGER);
-        params.force = force;
-        let mut body = o.value.clone();
-        if let Some(labels) = body
-            .pointer_mut("/metadata/labels")
-            .and_then(Value::as_object_mut)
-        {
-            labels.insert(
-                consts::LABEL_MANAGED_BY.into(),
-                consts::MANAGED_BY_VALUE.into(),
-            );
-        }
-        let patch = Patch::Apply(&body);
-        retry(|| api.patch(&o.name, &params, &patch)).await.map_err(|e| {
-            let conflict = matches!(&e, kube::Error::Api(s) if s.code == 409);
-            let mut err = ClusterError::api(format!("server-side apply of {} {}/{}", o.kind, ns, o.name), e);
-            if conflict {
-                if let ClusterError::Api { message, .. } = &mut err {
-                    message.push_str(" (another field manager owns these fields: re-run with --force-conflicts to take them over)");
-                }
-            }
-            err
-        })?;
-        applied.push(format!("{} {}/{}", o.kind, ns, o.name));
-    }
-    Ok(applied)
-}
 
 /// The `operation` body of a manual sync: every field explicit, tagged as platform's.
 pub fn sync_operation(revision: &str, sync_options: &[String], initiator: &str) -> Value {

@@ -287,6 +287,27 @@ async fn delete_and_wait(
     }
 }
 
+/// Delete Applications one after another, waiting for each (their finalizers cascade).
+async fn delete_apps<'a>(
+    client: &kube::Client,
+    names: impl Iterator<Item = &'a String>,
+    opts: &Options,
+    reporter: &Reporter,
+) -> Result<(), ClusterError> {
+    for a in names {
+        delete_and_wait(
+            client,
+            kinds::APPLICATION,
+            consts::ARGOCD_NAMESPACE,
+            a,
+            opts,
+            reporter,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Wait until `check` finds nothing left (LB Services, PVs), up to `timeout`.
 async fn wait_gone<F, Fut>(
     what: &str,
@@ -417,17 +438,7 @@ pub async fn run(
     }
 
     reporter.line("3/6 delete the manual serving apps");
-    for a in &serving {
-        delete_and_wait(
-            client,
-            kinds::APPLICATION,
-            consts::ARGOCD_NAMESPACE,
-            a,
-            opts,
-            reporter,
-        )
-        .await?;
-    }
+    delete_apps(client, serving.iter(), opts, reporter).await?;
 
     reporter.line("4/6 delete Gateways and wait for their load balancers");
     for ns in &namespaces {
@@ -477,17 +488,7 @@ pub async fn run(
     }
 
     reporter.line("6/6 delete Applications in reverse wave order");
-    for a in catalog.iter().chain(&roots) {
-        delete_and_wait(
-            client,
-            kinds::APPLICATION,
-            consts::ARGOCD_NAMESPACE,
-            a,
-            opts,
-            reporter,
-        )
-        .await?;
-    }
+    delete_apps(client, catalog.iter().chain(&roots), opts, reporter).await?;
     delete_and_wait(
         client,
         kinds::APP_PROJECT,
