@@ -73,6 +73,7 @@ struct FileJob {
     done: Mutex<Vec<u64>>,
     hash: Mutex<Option<HashState>>,
     persist: Mutex<()>,
+    saved_at: Mutex<std::time::Instant>,
     remaining: AtomicUsize,
     failed: AtomicBool,
 }
@@ -101,23 +102,34 @@ impl FileJob {
         end
     }
 
-    /// Records `n` more bytes of chunk `i` (after they were written) and persists the state.
-    fn advance(&self, i: usize, n: u64) -> std::io::Result<()> {
+    /// Records `n` more bytes of chunk `i` (after they were written); saves the resume state when
+    /// the range is complete, when `save` asks, or when the last save is [`STATE_SAVE_INTERVAL`]
+    /// old. The saved state never claims more than what is written.
+    fn advance(&self, i: usize, n: u64, save: bool) -> std::io::Result<()> {
         let snapshot = {
             let mut d = lock(&self.done);
             d[i] += n;
             d.clone()
         };
-        if !self.single() {
+        if self.single() {
+            return Ok(());
+        }
+        let due = save
+            || snapshot[i] >= self.chunks[i].len
+            || lock(&self.saved_at).elapsed() >= STATE_SAVE_INTERVAL;
+        if due {
             let _g = lock(&self.persist);
+            // Another stream may have saved a newer state meanwhile: save what is true now.
+            let done = lock(&self.done).clone();
             let st = RangeState {
                 size: self.file.size,
                 range_size: self.range_size,
-                done: snapshot,
+                done,
             };
             let tmp = self.state_path.with_extension("state.tmp");
             std::fs::write(&tmp, serde_json::to_vec(&st).unwrap_or_default())?;
             std::fs::rename(&tmp, &self.state_path)?;
+            *lock(&self.saved_at) = std::time::Instant::now();
         }
         Ok(())
     }
@@ -261,6 +273,7 @@ fn prepare(
         done: Mutex::new(done),
         hash: Mutex::new(Some(HashState::new())),
         persist: Mutex::new(()),
+        saved_at: Mutex::new(std::time::Instant::now()),
         failed: AtomicBool::new(false),
     })))
 }
@@ -276,14 +289,15 @@ async fn flush(
     i: usize,
     offset: u64,
     mut buf: Vec<u8>,
+    save: bool,
 ) -> Result<Vec<u8>, HubError> {
-    if buf.is_empty() {
+    if buf.is_empty() && !save {
         return Ok(buf);
     }
     let j = Arc::clone(job);
     tokio::task::spawn_blocking(move || {
         j.handle.write_all_at(&buf, offset)?;
-        j.advance(i, buf.len() as u64)?;
+        j.advance(i, buf.len() as u64, save)?;
         j.try_hash(offset, &buf)?;
         buf.clear();
         Ok::<_, std::io::Error>(buf)
@@ -323,7 +337,9 @@ async fn stream_body(
                 buf.extend_from_slice(&bytes);
                 if buf.len() >= WRITE_BUFFER {
                     let n = buf.len() as u64;
-                    buf = flush(job, i, offset, buf).await.map_err(StreamEnd::Fatal)?;
+                    buf = flush(job, i, offset, buf, false)
+                        .await
+                        .map_err(StreamEnd::Fatal)?;
                     offset += n;
                     ctx.progress.bytes(&job.file.path, n);
                 }
@@ -338,9 +354,11 @@ async fn stream_body(
             }
         }
     }
-    // Keep what arrived, even when the connection broke.
+    // Keep what arrived, even when the connection broke (and save the state for a later run).
     let n = buf.len() as u64;
-    flush(job, i, offset, buf).await.map_err(StreamEnd::Fatal)?;
+    flush(job, i, offset, buf, true)
+        .await
+        .map_err(StreamEnd::Fatal)?;
     if n > 0 {
         ctx.progress.bytes(&job.file.path, n);
     }
@@ -701,5 +719,82 @@ impl HubClient {
         };
         progress.finished(&local);
         Ok(local)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ranged_job(dir: &Path) -> Arc<FileJob> {
+        let file = HubFile {
+            path: "model.safetensors".into(),
+            size: 4 * 1024,
+            sha256: None,
+        };
+        let snap = Snapshot {
+            repo: "org/name".into(),
+            revision: "main".into(),
+            commit: "c".repeat(40),
+            files: vec![file.clone()],
+        };
+        let url = Url::parse("http://127.0.0.1/x").unwrap();
+        match prepare(
+            &snap,
+            &file,
+            url,
+            &dir.join("final"),
+            &dir.join("partial"),
+            1024,
+        )
+        .unwrap()
+        {
+            Prepared::Job(j) => j,
+            Prepared::Cached(_) => panic!("nothing is cached"),
+        }
+    }
+
+    fn saved(job: &FileJob) -> Option<Vec<u64>> {
+        let b = std::fs::read(&job.state_path).ok()?;
+        Some(serde_json::from_slice::<RangeState>(&b).ok()?.done)
+    }
+
+    #[test]
+    fn resume_state_is_saved_on_range_end_and_stream_end_not_on_every_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = ranged_job(dir.path());
+        assert_eq!(job.chunks.len(), 4);
+        job.advance(0, 100, false).unwrap();
+        job.advance(1, 200, false).unwrap();
+        assert_eq!(
+            saved(&job),
+            None,
+            "a write in the middle of a range is not saved at once"
+        );
+        job.advance(0, 924, false).unwrap();
+        assert_eq!(
+            saved(&job),
+            Some(vec![1024, 200, 0, 0]),
+            "a finished range is saved"
+        );
+        job.advance(1, 50, false).unwrap();
+        assert_eq!(saved(&job), Some(vec![1024, 200, 0, 0]));
+        // A stream that ends (connection lost) saves what it wrote.
+        job.advance(1, 0, true).unwrap();
+        assert_eq!(saved(&job), Some(vec![1024, 250, 0, 0]));
+        // Another run picks the saved state up.
+        job.handle.write_all_at(&[0u8; 4], 4 * 1024 - 4).unwrap();
+        drop(job);
+        let again = ranged_job(dir.path());
+        assert_eq!(*lock(&again.done), vec![1024, 250, 0, 0]);
+    }
+
+    #[test]
+    fn a_stale_resume_state_is_saved_after_the_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = ranged_job(dir.path());
+        *lock(&job.saved_at) = std::time::Instant::now() - STATE_SAVE_INTERVAL;
+        job.advance(2, 10, false).unwrap();
+        assert_eq!(saved(&job), Some(vec![0, 0, 10, 0]));
     }
 }

@@ -89,6 +89,9 @@ pub mod consts {
     pub const DEFAULT_RANGE_SIZE: u64 = 16 * 1024 * 1024;
     /// Bytes buffered per stream before a positional write.
     pub const WRITE_BUFFER: usize = 1024 * 1024;
+    /// The resume state of a ranged download is saved at most this often (and whenever a range
+    /// completes or a stream ends), so a killed run redoes at most this much of each range.
+    pub const STATE_SAVE_INTERVAL: Duration = Duration::from_secs(1);
     pub const MAX_REDIRECTS: usize = 10;
     pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
     /// A stalled body (no byte for this long) is a retryable connection error.
