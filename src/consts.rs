@@ -39,3 +39,14 @@ pub const MODEL_MOUNT: &str = "/models";
 pub const KSERVE_CONTAINER: &str = "kserve-container";
 pub const GPU_RESOURCE: &str = "nvidia.com/gpu";
 pub const VLLM_PORT: u16 = 8000;
+
+/// stage-model: a tar stream into the staging pod is closed after this many bytes (or files) and its
+/// files are verified in the pod while the next batch streams, so the verification does not all
+/// wait for the end of the copy.
+pub const STAGE_BATCH_BYTES: u64 = 64 * 1024 * 1024;
+pub const STAGE_BATCH_FILES: usize = 64;
+/// stage-model: batches streaming or being verified at once.
+pub const STAGE_BATCHES_IN_FLIGHT: usize = 2;
+
+/// glibc malloc arenas (see `alloc.rs`).
+pub const MALLOC_ARENAS: i32 = 2;

@@ -3,6 +3,7 @@
 //! Data flows `EnvConfig` → `Plan` → `RenderedTree` → `ChangeSet`; everything here is synchronous
 //! and deterministic.
 
+pub mod alloc;
 pub mod catalog;
 pub mod cli;
 pub mod cluster;

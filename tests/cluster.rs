@@ -991,3 +991,165 @@ async fn stage_model_downloads_from_the_hub_and_copies_while_downloading() {
     drop(emu);
     e.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_cached_file_is_caught_in_the_pod_and_nothing_is_swapped_in() {
+    let e = env().await;
+    let emu = hub::HubEmulator::start(
+        vec![hub::small_model("Qwen/Qwen2.5-0.5B-Instruct")],
+        hub::Faults::default(),
+    )
+    .await;
+    let cache = tempfile::tempdir().unwrap();
+    let envs = [
+        ("HF_ENDPOINT", emu.endpoint.as_str()),
+        ("PLATFORM_HUB_CACHE", cache.path().to_str().unwrap()),
+        ("HF_HOME", cache.path().to_str().unwrap()),
+    ];
+    let o = e.platform_env(&["stage-model", "qwen-cpu"], &envs).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let vol = e.server.volumes_dir().join("kserve/qwen-cpu-weights/qwen");
+    let marker_before = std::fs::read(vol.join(".platform-staged.json")).unwrap();
+
+    // Bit rot in the cache: same size, one byte flipped. The cache is trusted by size, and the copy
+    // does not hash a file whose sha256 the Hub promised: the pod's check must catch it.
+    let cached = find_file(cache.path(), "model.safetensors").expect("cached weights");
+    let mut bytes = std::fs::read(&cached).unwrap();
+    bytes[7] ^= 0xff;
+    std::fs::write(&cached, &bytes).unwrap();
+
+    let o = e
+        .platform_env(&["stage-model", "qwen-cpu", "--force"], &envs)
+        .await;
+    assert!(!o.status.success(), "a damaged file was staged");
+    let err = stderr(&o);
+    assert!(
+        err.contains("sha256 mismatch for model.safetensors"),
+        "{err}"
+    );
+    assert!(
+        err.contains("is damaged") && err.contains(&cached.display().to_string()),
+        "the message names the damaged local file: {err}"
+    );
+    // The volume still holds the previous, good copy; no staging directory or pod is left.
+    assert_eq!(
+        std::fs::read(vol.join(".platform-staged.json")).unwrap(),
+        marker_before
+    );
+    let good = emu
+        .repo("Qwen/Qwen2.5-0.5B-Instruct")
+        .get("model.safetensors")
+        .unwrap()
+        .content();
+    assert_eq!(std::fs::read(vol.join("model.safetensors")).unwrap(), good);
+    let leftovers: Vec<_> = std::fs::read_dir(vol.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .map(|d| d.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".staging"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(e
+        .server
+        .get("v1", "Pod", "kserve", "platform-stage-qwen-cpu")
+        .is_none());
+    drop(emu);
+    e.server.shutdown().await;
+}
+
+fn find_file(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+    for d in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = d.path();
+        if p.is_dir() {
+            if let Some(f) = find_file(&p, name) {
+                return Some(f);
+            }
+        } else if d.file_name() == name {
+            return Some(p);
+        }
+    }
+    None
+}
+
+/// Several tar streams (cut by bytes and by file count) land in one directory, each verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfer_in_small_batches_stages_and_verifies_every_file() {
+    use platform::stage::{LocalFile, Session};
+    let e = env().await;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let templates = platform::render::Templates::load(root).unwrap();
+    let catalog = platform::catalog::Catalog::load(root, &templates.names()).unwrap();
+    let (file, cfg) = platform::config::load(root, "ai-dev").unwrap();
+    let plan =
+        platform::catalog::resolve::Plan::build(&cfg, "ai-dev", &file, &catalog, None).unwrap();
+    let m = plan.models.iter().find(|m| m.name == "qwen-cpu").unwrap();
+    e.seed_model("qwen-cpu");
+    let client =
+        kube::Client::try_from(kube::Config::new(e.server.url().parse().unwrap())).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let sizes: [(&str, usize); 7] = [
+        ("empty.json", 0),
+        ("config.json", 10),
+        ("a.safetensors", 300 << 10),
+        ("b.safetensors", 700 << 10),
+        ("sub/c.safetensors", (2 << 20) + 3),
+        ("d.safetensors", 1 << 20),
+        ("tokenizer.json", 5),
+    ];
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    for (i, (name, size)) in sizes.iter().enumerate() {
+        let p = dir.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        let body: Vec<u8> = (0..*size).map(|j| (j * 31 + i) as u8).collect();
+        std::fs::write(&p, &body).unwrap();
+        // Half with a promised hash (not recomputed), half hashed while streaming.
+        let sha256 = (i % 2 == 0).then(|| platform::hub::sha256_file(&p).unwrap());
+        tx.send(LocalFile {
+            path: name.to_string(),
+            local: p,
+            sha256,
+        })
+        .await
+        .unwrap();
+    }
+    drop(tx);
+    let session = Session::open(&client, m, "busybox", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .with_batches(1 << 20, 3);
+    let staged = session.transfer(rx, "c0ffee").await.unwrap();
+    assert_eq!(staged.len(), sizes.len());
+    session
+        .finalize(&staged, "dir://test", "main", "c0ffee")
+        .await
+        .unwrap();
+    session.close().await.unwrap();
+    let vol = e.server.volumes_dir().join("kserve/qwen-cpu-weights/qwen");
+    for f in &staged {
+        let local = dir.path().join(&f.path);
+        assert_eq!(
+            std::fs::read(vol.join(&f.path)).unwrap(),
+            std::fs::read(&local).unwrap(),
+            "{}",
+            f.path
+        );
+        assert_eq!(f.sha256, platform::hub::sha256_file(&local).unwrap());
+    }
+    // Several tar streams ran, each followed by its check.
+    let execs: Vec<String> = e
+        .server
+        .request_log()
+        .into_iter()
+        .filter(|r| r.subresource == "exec")
+        .map(|r| r.query)
+        .collect();
+    let tars = execs.iter().filter(|q| q.contains("command=tar")).count();
+    let sums = execs
+        .iter()
+        .filter(|q| q.contains("command=sha256sum"))
+        .count();
+    assert!(tars >= 3, "{execs:#?}");
+    assert_eq!(tars, sums, "every batch is verified: {execs:#?}");
+    e.server.shutdown().await;
+}

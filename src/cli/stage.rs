@@ -165,6 +165,12 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                         return Err(InputError(format!("{} holds no model files (config.json, tokenizer*, *.safetensors, …)", dir.display())).into());
                     }
                     let hashed = hash_all(&files).await?;
+                    // Hashed once: the copy sends these sums and the pod checks the files against them.
+                    let files = files
+                        .into_iter()
+                        .zip(&hashed)
+                        .map(|(f, h)| LocalFile { sha256: Some(h.sha256.clone()), ..f })
+                        .collect();
                     Source::Dir { dir: dir.clone(), files, hashed }
                 }
                 None => {

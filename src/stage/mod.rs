@@ -6,9 +6,11 @@
 //!    before the model's first sync);
 //! 3. start a restricted staging pod mounting the PVC read-write, wait until it runs;
 //! 4. read the marker `<dir>/.platform-staged.json`: the same commit and files means nothing to do;
-//! 5. stream a tar built from the file list over exec stdin into `.staging-<commit>` (files are
-//!    sent as they become available: the download and the copy overlap); only when every file
-//!    arrived, check every sha256 inside the pod, write the marker, swap the directory into place;
+//! 5. stream the files as tar over exec stdin into `.staging-<commit>`, sent as they become
+//!    available (the download and the copy overlap), in batches of about
+//!    [`consts::STAGE_BATCH_BYTES`]: each batch is its own tar stream, and its files' sha256 are
+//!    checked inside the pod as soon as it ends, while the next batch streams; when every file is
+//!    in and verified, write the marker and swap the directory into place;
 //! 6. delete the pod, on success, on error and on interruption.
 
 pub mod pod;
@@ -17,13 +19,14 @@ pub mod tarstream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use futures::stream::{FuturesUnordered, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use serde::{Deserialize, Serialize};
-use tokio::io::AsyncWrite;
 use tokio::sync::mpsc;
 
 use crate::catalog::resolve::PlannedModel;
+use crate::consts;
 
 /// Name of the marker file inside the model directory.
 pub const MARKER: &str = ".platform-staged.json";
@@ -118,6 +121,8 @@ pub struct Session {
     pub dir: String,
     /// The marker found on the volume, if any.
     pub existing: Option<Marker>,
+    /// A tar stream ends after this many bytes or files (then its files are verified).
+    batch: (u64, usize),
 }
 
 /// Refuse when the model is running on a ReadWriteOnce volume (see the module docs).
@@ -155,6 +160,7 @@ impl Session {
             pod: name,
             dir: m.model.weights_dir().to_string(),
             existing: None,
+            batch: (consts::STAGE_BATCH_BYTES, consts::STAGE_BATCH_FILES),
         };
         if let Err(e) = pod::start(&session.pods, &spec, timeout).await {
             let _ = session.close().await;
@@ -169,6 +175,14 @@ impl Session {
             existing,
             ..session
         })
+    }
+
+    /// Change where tar streams are cut (bytes, files); the defaults suit real models.
+    pub fn with_batches(self, bytes: u64, files: usize) -> Session {
+        Session {
+            batch: (bytes.max(1), files.max(1)),
+            ..self
+        }
     }
 
     /// Whether the volume already holds exactly this commit's files.
@@ -193,8 +207,10 @@ impl Session {
         )
     }
 
-    /// Stream the files arriving on `rx` (until it closes) into the staging directory. Nothing is
-    /// visible to serving until [`Session::finalize`].
+    /// Stream the files arriving on `rx` (until it closes) into the staging directory and verify
+    /// each one's sha256 inside the pod. Files go in batches (a tar stream each, see
+    /// [`consts::STAGE_BATCH_BYTES`]); a batch is verified as soon as its stream ends, while the
+    /// next one streams. Nothing is visible to serving until [`Session::finalize`].
     pub async fn transfer(
         &self,
         mut rx: mpsc::Receiver<LocalFile>,
@@ -203,58 +219,97 @@ impl Session {
         let staging = Self::staging_dir(commit);
         pod::run(&self.pods, &self.pod, &["rm", "-rf", &staging]).await?;
         pod::run(&self.pods, &self.pod, &["mkdir", "-p", &staging]).await?;
+        let mut running = FuturesUnordered::new();
+        // The batch being filled: where its files go, and how much it holds.
+        let mut current: Option<(mpsc::UnboundedSender<LocalFile>, u64, usize)> = None;
+        let mut staged = Vec::new();
+        let mut input_open = true;
+        loop {
+            let room = current.is_some() || running.len() < consts::STAGE_BATCHES_IN_FLIGHT;
+            tokio::select! {
+                f = rx.recv(), if input_open && room => {
+                    let Some(f) = f else {
+                        input_open = false;
+                        current = None; // ends the last batch's stream
+                        continue;
+                    };
+                    let size = tokio::fs::metadata(&f.local).await.map(|m| m.len()).unwrap_or(0);
+                    let (tx, bytes, files) = match current.as_mut() {
+                        Some(c) => c,
+                        None => {
+                            let (tx, brx) = mpsc::unbounded_channel();
+                            running.push(self.batch(brx, &staging));
+                            current.insert((tx, 0, 0))
+                        }
+                    };
+                    // A batch that already failed reports why through `running`.
+                    let _ = tx.send(f);
+                    *bytes += size;
+                    *files += 1;
+                    if *bytes >= self.batch.0 || *files >= self.batch.1 {
+                        current = None;
+                    }
+                }
+                Some(done) = running.next(), if !running.is_empty() => staged.extend(done?),
+                else => break,
+            }
+        }
+        staged.sort_by(|a: &StagedFile, b| a.path.cmp(&b.path));
+        Ok(staged)
+    }
+
+    /// One tar stream into the staging directory, then the sha256 of its files checked in the pod.
+    async fn batch(
+        &self,
+        mut files: mpsc::UnboundedReceiver<LocalFile>,
+        staging: &str,
+    ) -> Result<Vec<StagedFile>, StageError> {
         let (out, fed) = pod::exec(
             &self.pods,
             &self.pod,
-            &["tar", "xf", "-", "-C", &staging],
-            Some(|mut w: Box<dyn AsyncWrite + Unpin + Send>| async move {
-                use tokio::io::AsyncWriteExt;
+            &["tar", "xf", "-", "-C", staging],
+            Some(|mut stdin: pod::Stdin| async move {
                 let mut staged = Vec::new();
-                while let Some(f) = rx.recv().await {
-                    let s = tarstream::append_file(&mut w, &f.path, &f.local).await?;
-                    if let Some(want) = &f.sha256 {
-                        if want != &s.sha256 {
-                            return Err(StageError::HashMismatch {
-                                path: f.path,
-                                expected: want.clone(),
-                                actual: s.sha256,
-                                where_: " (local copy)".into(),
-                            });
-                        }
-                    }
-                    staged.push(s);
+                while let Some(f) = files.recv().await {
+                    let s =
+                        tarstream::append_file(&mut stdin, &f.path, &f.local, f.sha256.as_deref())
+                            .await?;
+                    staged.push((s, f.local));
                 }
-                tarstream::finish(&mut w).await?;
-                w.shutdown().await.map_err(StageError::stream)?;
+                tarstream::finish(stdin).await?;
                 Ok::<_, StageError>(staged)
             }),
         )
         .await?;
-        let staged =
-            fed.unwrap_or_else(|| Err(StageError::Internal("stdin was not attached".into())))?;
-        if !out.success {
-            return Err(StageError::Command {
-                command: format!("tar xf - -C {staging}"),
-                output: format!("{} {}", out.stderr.trim(), out.message),
-            });
-        }
-        Ok(staged)
+        let fed = fed.unwrap_or_else(|| Err(StageError::Internal("stdin was not attached".into())));
+        let staged = match fed {
+            // A local problem (unsafe path, unreadable file) says more than tar's broken archive.
+            Err(e) if !matches!(e, StageError::Stream(_)) => return Err(e),
+            // The pod's own words explain a failed stream (disk full, …) better than a broken pipe.
+            _ if !out.success => {
+                return Err(StageError::Command {
+                    command: format!("tar xf - -C {staging}"),
+                    output: format!("{} {}", out.stderr.trim(), out.message),
+                })
+            }
+            fed => fed?,
+        };
+        self.verify(staging, &staged).await?;
+        Ok(staged.into_iter().map(|(s, _)| s).collect())
     }
 
-    /// Verify every file inside the pod, write the marker and swap the directory into place.
-    pub async fn finalize(
+    /// sha256 of `staged` as they are on the volume, against what was sent; a mismatch says whether
+    /// the local file is damaged (a known hash is not recomputed while streaming) or the copy.
+    async fn verify(
         &self,
-        staged: &[StagedFile],
-        source: &str,
-        revision: &str,
-        commit: &str,
+        staging: &str,
+        staged: &[(StagedFile, PathBuf)],
     ) -> Result<(), StageError> {
-        let staging = Self::staging_dir(commit);
         let mut cmd: Vec<String> = vec!["sha256sum".into()];
-        cmd.extend(staged.iter().map(|f| format!("{staging}/{}", f.path)));
+        cmd.extend(staged.iter().map(|(f, _)| format!("{staging}/{}", f.path)));
         let argv: Vec<&str> = cmd.iter().map(String::as_str).collect();
         let sums = pod::run(&self.pods, &self.pod, &argv).await?;
-        for f in staged {
+        for (f, local) in staged {
             let want_path = format!("{staging}/{}", f.path);
             let got = sums
                 .stdout
@@ -266,14 +321,47 @@ impl Session {
                 })
                 .unwrap_or_else(|| "missing".into());
             if got != f.sha256 {
+                let local_sum = {
+                    let local = local.clone();
+                    tokio::task::spawn_blocking(move || crate::hub::sha256_file(&local))
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                };
+                let where_ = match local_sum {
+                    Some(l) if l == f.sha256 => format!(
+                        " on the volume, while the local file {} is intact: the copy was damaged on the way or on the volume; run again",
+                        local.display()
+                    ),
+                    Some(l) => format!(
+                        " on the volume, because the local file {} is damaged (its sha256 is {l}): delete it and run again",
+                        local.display()
+                    ),
+                    None => format!(
+                        " on the volume; the local file {} can no longer be read",
+                        local.display()
+                    ),
+                };
                 return Err(StageError::HashMismatch {
                     path: f.path.clone(),
                     expected: f.sha256.clone(),
                     actual: got,
-                    where_: " (on the volume)".into(),
+                    where_,
                 });
             }
         }
+        Ok(())
+    }
+
+    /// Write the marker and swap the (verified) staging directory into place.
+    pub async fn finalize(
+        &self,
+        staged: &[StagedFile],
+        source: &str,
+        revision: &str,
+        commit: &str,
+    ) -> Result<(), StageError> {
+        let staging = Self::staging_dir(commit);
         let marker = Marker {
             source: source.into(),
             revision: revision.into(),

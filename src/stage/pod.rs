@@ -9,7 +9,8 @@ use kube::api::{AttachParams, DeleteParams, PostParams};
 use kube::runtime::watcher;
 use kube::Api;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
 
 use super::StageError;
 use crate::cluster::health;
@@ -185,9 +186,113 @@ pub struct ExecOutput {
 /// Largest websocket frame sent for stdin (kube-rs's own exec sends 4 KiB frames, which caps a copy
 /// at a fraction of the network's speed).
 const STDIN_FRAME: usize = 1 << 20;
+/// Frames queued between the writer and the websocket.
+const STDIN_QUEUE: usize = 2;
+
+fn closed() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::BrokenPipe,
+        "the exec stream to the staging pod closed",
+    )
+}
+
+/// A command's stdin, sent as websocket frames (channel byte 0, then up to [`STDIN_FRAME`] bytes)
+/// that are filled in place: file data is read straight into the frame that goes on the wire.
+/// End it with [`Stdin::close`]; dropping it without closing abandons what is not sent yet.
+pub struct Stdin {
+    tx: mpsc::Sender<Vec<u8>>,
+    frame: Vec<u8>,
+}
+
+impl Stdin {
+    /// A writer and the frames it produces (each starts with the stdin channel byte).
+    pub fn channel() -> (Stdin, mpsc::Receiver<Vec<u8>>) {
+        let (tx, rx) = mpsc::channel(STDIN_QUEUE);
+        (
+            Stdin {
+                tx,
+                frame: Self::empty(),
+            },
+            rx,
+        )
+    }
+
+    fn empty() -> Vec<u8> {
+        let mut v = Vec::with_capacity(STDIN_FRAME + 1);
+        v.push(0);
+        v
+    }
+
+    async fn send_full(&mut self) -> std::io::Result<()> {
+        if self.frame.len() > STDIN_FRAME {
+            let f = std::mem::replace(&mut self.frame, Self::empty());
+            self.tx.send(f).await.map_err(|_| closed())?;
+        }
+        Ok(())
+    }
+
+    /// Queue `data`.
+    pub async fn write_all(&mut self, mut data: &[u8]) -> std::io::Result<()> {
+        while !data.is_empty() {
+            let n = (STDIN_FRAME + 1 - self.frame.len()).min(data.len());
+            self.frame.extend_from_slice(&data[..n]);
+            data = &data[n..];
+            self.send_full().await?;
+        }
+        Ok(())
+    }
+
+    /// Copy up to `len` bytes of `file` from its current position, read on a blocking thread
+    /// straight into the frames, feeding `hasher` when given; returns the bytes copied (fewer than
+    /// `len` when the file is shorter) and the hasher.
+    pub async fn copy_file(
+        &mut self,
+        file: std::fs::File,
+        len: u64,
+        hasher: Option<Sha256>,
+    ) -> std::io::Result<(u64, Option<Sha256>)> {
+        use std::io::Read;
+        let tx = self.tx.clone();
+        let frame = std::mem::replace(&mut self.frame, Self::empty());
+        let (frame, copied, hasher) = tokio::task::spawn_blocking(move || {
+            let (mut file, mut frame, mut hasher, mut left) = (file, frame, hasher, len);
+            while left > 0 {
+                let before = frame.len();
+                let want = ((STDIN_FRAME + 1 - before) as u64).min(left);
+                let n = (&mut file).take(want).read_to_end(&mut frame)?;
+                if n == 0 {
+                    break;
+                }
+                if let Some(h) = hasher.as_mut() {
+                    h.update(&frame[before..]);
+                }
+                left -= n as u64;
+                if frame.len() > STDIN_FRAME {
+                    let full = std::mem::replace(&mut frame, Self::empty());
+                    tx.blocking_send(full).map_err(|_| closed())?;
+                }
+            }
+            Ok::<_, std::io::Error>((frame, len - left, hasher))
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        self.frame = frame;
+        Ok((copied, hasher))
+    }
+
+    /// Send what is queued; the command sees the end of its stdin once this returns.
+    pub async fn close(mut self) -> std::io::Result<()> {
+        if self.frame.len() > 1 {
+            let f = std::mem::take(&mut self.frame);
+            self.tx.send(f).await.map_err(|_| closed())?;
+        }
+        Ok(())
+    }
+}
 
 /// Run a command in the pod over the exec websocket (`v5.channel.k8s.io`, falling back to v4 when no
-/// stdin is sent); `feed` writes its stdin (then it is closed) while the output is read.
+/// stdin is sent); `feed` writes its stdin (closing it with [`Stdin::close`]) while the output is
+/// read.
 pub async fn exec<F, Fut>(
     pods: &Api<Pod>,
     pod: &str,
@@ -195,7 +300,7 @@ pub async fn exec<F, Fut>(
     feed: Option<F>,
 ) -> Result<(ExecOutput, Option<Fut::Output>), StageError>
 where
-    F: FnOnce(Box<dyn AsyncWrite + Unpin + Send>) -> Fut,
+    F: FnOnce(Stdin) -> Fut,
     Fut: std::future::Future,
 {
     use futures::SinkExt;
@@ -223,25 +328,16 @@ where
     }
     let (mut sink, mut stream) = conn.into_stream().split();
 
-    // stdin: the feeder writes into a pipe; a pump sends it in large frames, then closes stdin.
-    let (writer, mut reader) = tokio::io::duplex(4 * STDIN_FRAME);
+    // stdin: the feeder fills frames; the pump puts them on the wire as they are, then closes stdin.
+    let (stdin, mut frames) = Stdin::channel();
     let has_stdin = feed.is_some();
-    let feeding = feed.map(|f| f(Box::new(writer)));
+    let feeding = feed.map(|f| f(stdin));
     let pump = async {
         if !has_stdin {
             return Ok::<_, String>(sink);
         }
-        let mut buf = vec![0u8; STDIN_FRAME + 1];
-        loop {
-            buf[0] = 0; // stdin channel
-            let n = reader
-                .read(&mut buf[1..])
-                .await
-                .map_err(|e| e.to_string())?;
-            if n == 0 {
-                break;
-            }
-            sink.send(Message::binary(buf[..n + 1].to_vec()))
+        while let Some(frame) = frames.recv().await {
+            sink.send(Message::binary(frame))
                 .await
                 .map_err(|e| e.to_string())?;
         }
@@ -303,10 +399,7 @@ where
 
 /// Run a command without stdin; an error when it fails.
 pub async fn run(pods: &Api<Pod>, pod: &str, command: &[&str]) -> Result<ExecOutput, StageError> {
-    let (out, _) = exec::<fn(Box<dyn AsyncWrite + Unpin + Send>) -> std::future::Ready<()>, _>(
-        pods, pod, command, None,
-    )
-    .await?;
+    let (out, _) = exec::<fn(Stdin) -> std::future::Ready<()>, _>(pods, pod, command, None).await?;
     if !out.success {
         return Err(StageError::Command {
             command: command.join(" "),
@@ -329,16 +422,19 @@ pub async fn write_file(
     bytes: Vec<u8>,
 ) -> Result<(), StageError> {
     let script = format!("cat > {path}");
-    let (out, _) = exec(
+    let (out, fed) = exec(
         pods,
         pod,
         &["sh", "-c", &script],
-        Some(|mut w: Box<dyn AsyncWrite + Unpin + Send>| async move {
-            let _ = w.write_all(&bytes).await;
-            let _ = w.shutdown().await;
+        Some(|mut w: Stdin| async move {
+            w.write_all(&bytes).await?;
+            w.close().await
         }),
     )
     .await?;
+    if let Some(Err(e)) = fed {
+        return Err(StageError::stream(e));
+    }
     if !out.success {
         return Err(StageError::Command {
             command: script,

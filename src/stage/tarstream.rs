@@ -1,16 +1,15 @@
 //! A tar stream built by platform from a known file list (no absolute paths, no `..`, no links),
-//! written to an async sink with bounded memory, hashing every file on the way.
+//! written into exec stdin frames with bounded memory (file data is read straight into the frames).
 
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::pod::Stdin;
 use super::{StageError, StagedFile};
 use crate::hub::hex;
 
 const BLOCK: usize = 512;
-const CHUNK: usize = 1 << 20;
 
 /// A path inside the model directory that is safe to put in a tar entry.
 pub fn check_entry_path(p: &str) -> Result<(), StageError> {
@@ -28,20 +27,18 @@ pub fn check_entry_path(p: &str) -> Result<(), StageError> {
     }
 }
 
-/// Append one regular file as a tar entry; returns its size and sha256 (computed while streaming).
-pub async fn append_file<W: AsyncWrite + Unpin>(
-    out: &mut W,
+/// Append one regular file as a tar entry. Its sha256 is `known` (the source promised it and the pod
+/// checks the copy against it, so a file that changed locally is caught there) or computed while
+/// streaming.
+pub async fn append_file(
+    out: &mut Stdin,
     entry: &str,
     local: &Path,
+    known: Option<&str>,
 ) -> Result<StagedFile, StageError> {
     check_entry_path(entry)?;
-    let mut file = tokio::fs::File::open(local)
-        .await
-        .map_err(|e| StageError::io(local, e))?;
-    let meta = file
-        .metadata()
-        .await
-        .map_err(|e| StageError::io(local, e))?;
+    let file = std::fs::File::open(local).map_err(|e| StageError::io(local, e))?;
+    let meta = file.metadata().map_err(|e| StageError::io(local, e))?;
     if !meta.is_file() {
         return Err(StageError::BadPath(format!("{entry} (not a regular file)")));
     }
@@ -60,21 +57,14 @@ pub async fn append_file<W: AsyncWrite + Unpin>(
     out.write_all(header.as_bytes())
         .await
         .map_err(StageError::stream)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; CHUNK];
-    let mut sent: u64 = 0;
-    loop {
-        let n = file
-            .read(&mut buf)
-            .await
-            .map_err(|e| StageError::io(local, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n]).await.map_err(StageError::stream)?;
-        sent += n as u64;
-    }
+    let hasher = known.is_none().then(Sha256::new);
+    let (sent, hasher) = out
+        .copy_file(file, size, hasher)
+        .await
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::BrokenPipe => StageError::stream(e),
+            _ => StageError::io(local, e),
+        })?;
     if sent != size {
         return Err(StageError::io(
             local,
@@ -84,22 +74,27 @@ pub async fn append_file<W: AsyncWrite + Unpin>(
         ));
     }
     let pad = (BLOCK - (size as usize % BLOCK)) % BLOCK;
-    out.write_all(&vec![0u8; pad])
+    out.write_all(&[0u8; BLOCK][..pad])
         .await
         .map_err(StageError::stream)?;
+    let sha256 = match (known, hasher) {
+        (Some(k), _) => k.to_string(),
+        (None, Some(h)) => hex(&h.finalize()),
+        (None, None) => return Err(StageError::Internal("no hasher".into())),
+    };
     Ok(StagedFile {
         path: entry.to_string(),
         size,
-        sha256: hex(&hasher.finalize()),
+        sha256,
     })
 }
 
-/// The end-of-archive marker: two zero blocks.
-pub async fn finish<W: AsyncWrite + Unpin>(out: &mut W) -> Result<(), StageError> {
+/// The end-of-archive marker (two zero blocks); closes the stream.
+pub async fn finish(mut out: Stdin) -> Result<(), StageError> {
     out.write_all(&[0u8; 2 * BLOCK])
         .await
         .map_err(StageError::stream)?;
-    out.flush().await.map_err(StageError::stream)
+    out.close().await.map_err(StageError::stream)
 }
 
 #[cfg(test)]
@@ -130,28 +125,69 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.json"), b"{}\n").unwrap();
         std::fs::create_dir(dir.path().join("sub")).unwrap();
-        std::fs::write(dir.path().join("sub/b.bin"), vec![7u8; 1500]).unwrap();
-        let mut out: Vec<u8> = Vec::new();
-        let a = append_file(&mut out, "a.json", &dir.path().join("a.json"))
+        // Larger than one frame, so the copy crosses frame boundaries.
+        let big: Vec<u8> = (0..(1u32 << 21) + 1500).map(|i| (i % 251) as u8).collect();
+        std::fs::write(dir.path().join("sub/b.bin"), &big).unwrap();
+        let (mut stdin, mut frames) = Stdin::channel();
+        let collect = tokio::spawn(async move {
+            let mut out = Vec::new();
+            while let Some(f) = frames.recv().await {
+                assert_eq!(f[0], 0, "every frame is on the stdin channel");
+                assert!(f.len() <= (1 << 20) + 1);
+                out.extend_from_slice(&f[1..]);
+            }
+            out
+        });
+        let a = append_file(&mut stdin, "a.json", &dir.path().join("a.json"), None)
             .await
             .unwrap();
-        let b = append_file(&mut out, "sub/b.bin", &dir.path().join("sub/b.bin"))
-            .await
-            .unwrap();
-        finish(&mut out).await.unwrap();
+        let b = append_file(
+            &mut stdin,
+            "sub/b.bin",
+            &dir.path().join("sub/b.bin"),
+            Some("promised"),
+        )
+        .await
+        .unwrap();
+        finish(stdin).await.unwrap();
+        let out = collect.await.unwrap();
         assert_eq!(a.size, 3);
         assert_eq!(
             a.sha256,
             "ca3d163bab055381827226140568f3bef7eaac187cebd76878e0b63e9e442356"
         );
-        assert_eq!(b.size, 1500);
+        assert_eq!(b.size, big.len() as u64);
+        assert_eq!(b.sha256, "promised", "a known hash is not recomputed");
         let mut ar = tar::Archive::new(&out[..]);
-        let names: Vec<String> = ar
-            .entries()
-            .unwrap()
-            .map(|e| e.unwrap().path().unwrap().display().to_string())
-            .collect();
-        assert_eq!(names, ["a.json", "sub/b.bin"]);
+        let mut seen = Vec::new();
+        for e in ar.entries().unwrap() {
+            let mut e = e.unwrap();
+            let name = e.path().unwrap().display().to_string();
+            let mut body = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut body).unwrap();
+            seen.push((name, body));
+        }
+        assert_eq!(seen[0], ("a.json".to_string(), b"{}\n".to_vec()));
+        assert_eq!(seen[1].0, "sub/b.bin");
+        assert!(seen[1].1 == big, "the large file arrives intact");
         assert_eq!(out.len() % 512, 0);
+    }
+
+    #[tokio::test]
+    async fn directories_and_a_closed_stream_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.bin");
+        std::fs::write(&p, vec![1u8; 3 << 20]).unwrap();
+        let (mut stdin, frames) = Stdin::channel();
+        let err = append_file(&mut stdin, "d", dir.path(), None)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        // The pod side went away: the copy stops with a stream error instead of hanging.
+        drop(frames);
+        let err = append_file(&mut stdin, "x.bin", &p, None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StageError::Stream(_)), "{err}");
     }
 }
