@@ -1,21 +1,36 @@
 //! Staging benchmark (not a test): `cargo bench --bench stage_copy`.
 //!
-//! Against the in-process test API server (exec over websocket into a directory per PVC) and Hub
-//! emulator, for a sharded model (4 × 128 MiB + small files):
+//! The Hub emulator and the test API server (exec over websocket into a directory per PVC) run as
+//! separate processes (this binary started again with `--serve hub|apiserver`), so the figures are
+//! the client's own and each side's CPU time can be read apart. For a sharded model (4 × 128 MiB +
+//! small files), and for two links to the Hub, it measures:
 //! 1. download alone (into an empty cache),
-//! 2. copy alone through exec (files already local),
-//! 3. pipelined: download into an empty cache while finished files stream into the pod.
+//! 2. copy alone through exec (files already local; includes the in-pod sha256 check and the swap),
+//! 3. pipelined, as `platform stage-model` runs: download into an empty cache while finished files
+//!    stream into the pod.
 //!
-//! Prints MB/s for each and pipelined / max(download, copy) (target ≤ 1.2). Copy target: within 2× of
-//! the download rate.
+//! Links: `unlimited` (loopback as fast as the CPUs allow) and `cdn-25` (every connection to the CDN
+//! paced at 25 MB/s, as a real CDN serves one connection; 8 connections in parallel).
+//! `STAGE_BENCH_CDN_MBPS=N` replaces 25.
+//!
+//! Prints MB/s, CPU seconds per process, the client's peak RSS per phase, pipelined /
+//! max(download, copy) (target ≤ 1.2) and copy time / download time (target ≤ 2). Every phase
+//! starts after a `sync`. The Hub cache is on TMPDIR (the disk, as for a user); the test server's
+//! volumes (the PVC) are on /dev/shm, since a PVC is not on the client's disk
+//! (`STAGE_BENCH_VOLUMES=DIR` to change that). With everything on 2 cores, `unlimited` is bound by
+//! the CPU time of all three processes together; the CPU columns show it.
 
 #[path = "../tests/support/apiserver/mod.rs"]
 mod apiserver;
 #[path = "../tests/support/hub/mod.rs"]
 mod hub_emu;
 
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim};
+use kube::api::{Api, PostParams};
 use platform::catalog::resolve::Plan;
 use platform::catalog::Catalog;
 use platform::hub::{FileFilter, HubClient, HubConfig, NoProgress, ReadyFile};
@@ -37,44 +52,155 @@ fn model() -> hub_emu::EmuRepo {
         .file("model-00004-of-00004.safetensors", 128 * MIB, true)
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let templates = Templates::load(root).unwrap();
-    let catalog = Catalog::load(root, &templates.names()).unwrap();
-    let (file, cfg) = platform::config::load(root, "ai-dev").unwrap();
-    let plan = Plan::build(&cfg, "ai-dev", &file, &catalog, None).unwrap();
-    let m = plan.models.iter().find(|m| m.name == "qwen-cpu").unwrap();
+/// user + system CPU seconds of a process.
+fn cpu(pid: &str) -> f64 {
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let Some(rest) = s.rfind(')').map(|i| &s[i + 2..]) else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
 
-    let server = apiserver::TestApiServer::start(apiserver::Options {
-        cluster_name: "ai-dev".into(),
-        ..Default::default()
-    })
-    .await;
-    server
-        .put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kserve"}}))
+fn vm_hwm() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l.trim_start_matches("VmHWM:").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// A server in a child process; it prints its URL, then serves until its stdin closes.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(args: &[&str], env: &[(&str, String)]) -> Server {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .arg("--serve")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        Server {
+            child,
+            url: line.trim().to_string(),
+        }
+    }
+    fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(args: &[String]) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
         .unwrap();
-    server
-        .put(json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "qwen-cpu-weights", "namespace": "kserve"},
-                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "5Gi"}}}}))
+    rt.block_on(async {
+        let (url, keep): (String, Box<dyn std::any::Any>) = match args[0].as_str() {
+            "hub" => {
+                let faults = hub_emu::Faults {
+                    bandwidth: args.get(1).and_then(|v| v.parse().ok()),
+                    ..Default::default()
+                };
+                let emu = hub_emu::HubEmulator::start(vec![model()], faults).await;
+                (emu.endpoint.clone(), Box::new(emu))
+            }
+            _ => {
+                let server = apiserver::TestApiServer::start(apiserver::Options {
+                    cluster_name: "ai-dev".into(),
+                    ..Default::default()
+                })
+                .await;
+                (server.url(), Box::new(server))
+            }
+        };
+        println!("{url}");
+        // Serve until the parent closes stdin (or goes away).
+        tokio::task::spawn_blocking(|| {
+            let mut sink = Vec::new();
+            let _ = std::io::stdin().read_to_end(&mut sink);
+        })
+        .await
         .unwrap();
-    let client = kube::Client::try_from(kube::Config::new(server.url().parse().unwrap())).unwrap();
-    let emu = hub_emu::HubEmulator::start(vec![model()], hub_emu::Faults::default()).await;
+        drop(keep);
+    });
+}
+
+struct Phase {
+    wall: Duration,
+    cpu: [f64; 3],
+    peak_rss: String,
+}
+
+fn measure_start(pids: &[String; 3]) -> (Instant, [f64; 3]) {
+    // Every phase starts with no dirty pages left by the one before (writeback would otherwise
+    // stall whichever phase runs into the kernel's dirty limits).
+    let _ = Command::new("sync").status();
+    // Reset this process's peak RSS (VmHWM), so each phase reports its own.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    (
+        Instant::now(),
+        [cpu(&pids[0]), cpu(&pids[1]), cpu(&pids[2])],
+    )
+}
+
+fn measure_end(start: (Instant, [f64; 3]), pids: &[String; 3]) -> Phase {
+    let wall = start.0.elapsed();
+    let c = [cpu(&pids[0]), cpu(&pids[1]), cpu(&pids[2])];
+    Phase {
+        wall,
+        cpu: [c[0] - start.1[0], c[1] - start.1[1], c[2] - start.1[2]],
+        peak_rss: vm_hwm(),
+    }
+}
+
+async fn scenario(
+    name: &str,
+    bandwidth: Option<u64>,
+    client: &kube::Client,
+    session: &Session,
+    apiserver_pid: String,
+) {
+    let bw = bandwidth.map(|b| b.to_string()).unwrap_or_default();
+    let hub = Server::start(&["hub", &bw], &[]);
+    let pids = ["self".to_string(), hub.pid(), apiserver_pid];
+    let _ = client;
     let filter = FileFilter::default();
 
     // 1. Download alone.
     let cache1 = tempfile::tempdir().unwrap();
-    let hub = HubClient::new(HubConfig::new(emu.endpoint.clone(), cache1.path())).unwrap();
-    let snap = hub.resolve(REPO, "main", &filter).await.unwrap();
+    let client1 = HubClient::new(HubConfig::new(hub.url.clone(), cache1.path())).unwrap();
+    let snap = client1.resolve(REPO, "main", &filter).await.unwrap();
     let total = snap.total_bytes() as f64;
-    let t = Instant::now();
-    let local = hub.download(&snap, &NoProgress, None).await.unwrap();
-    let download = t.elapsed();
+    let t = measure_start(&pids);
+    let local = client1.download(&snap, &NoProgress, None).await.unwrap();
+    let download = measure_end(t, &pids);
 
     // 2. Copy alone (files already local).
-    let session = Session::open(&client, m, "busybox", Duration::from_secs(30))
-        .await
-        .unwrap();
+    let commit1 = format!("{}-{name}-1", snap.commit);
     let (tx, rx) = mpsc::channel(64);
     for f in &local.files {
         tx.send(LocalFile {
@@ -86,38 +212,35 @@ async fn main() {
         .unwrap();
     }
     drop(tx);
-    let t = Instant::now();
-    let staged = session.transfer(rx, &snap.commit).await.unwrap();
+    let t = measure_start(&pids);
+    let staged = session.transfer(rx, &commit1).await.unwrap();
     session
-        .finalize(&staged, "hf://bench", "main", &snap.commit)
+        .finalize(&staged, "hf://bench", "main", &commit1)
         .await
         .unwrap();
-    let copy = t.elapsed();
+    let copy = measure_end(t, &pids);
 
-    // 3. Pipelined, from an empty cache.
+    // 3. Pipelined, from an empty cache (as `platform stage-model` does it).
     let cache2 = tempfile::tempdir().unwrap();
-    let hub2 = HubClient::new(HubConfig::new(emu.endpoint.clone(), cache2.path())).unwrap();
+    let client2 = HubClient::new(HubConfig::new(hub.url.clone(), cache2.path())).unwrap();
+    let commit2 = format!("{}-{name}-2", snap.commit);
     let (htx, mut hrx) = mpsc::channel::<ReadyFile>(64);
     let (tx, rx) = mpsc::channel(64);
-    let t = Instant::now();
     let forward = async move {
         while let Some(r) = hrx.recv().await {
-            if tx
-                .send(LocalFile {
-                    path: r.path,
-                    local: r.local_path,
-                    sha256: Some(r.sha256),
-                })
-                .await
-                .is_err()
-            {
+            let f = LocalFile {
+                path: r.path,
+                local: r.local_path,
+                sha256: Some(r.sha256),
+            };
+            if tx.send(f).await.is_err() {
                 break;
             }
         }
     };
-    let commit2 = format!("{}-2", snap.commit);
+    let t = measure_start(&pids);
     let (dl, _, staged2) = tokio::join!(
-        hub2.download(&snap, &NoProgress, Some(htx)),
+        client2.download(&snap, &NoProgress, Some(htx)),
         forward,
         session.transfer(rx, &commit2)
     );
@@ -127,35 +250,101 @@ async fn main() {
         .finalize(&staged2, "hf://bench", "main", &commit2)
         .await
         .unwrap();
-    let pipelined = t.elapsed();
-    session.close().await.unwrap();
+    let pipelined = measure_end(t, &pids);
 
     let rate = |d: Duration| total / 1e6 / d.as_secs_f64();
     println!(
-        "model: {} files, {:.0} MiB",
+        "[{name}] {} files, {:.0} MiB",
         snap.files.len(),
         total / MIB as f64
     );
+    for (label, p) in [
+        ("download alone", &download),
+        ("copy alone    ", &copy),
+        ("pipelined     ", &pipelined),
+    ] {
+        println!(
+            "[{name}] {label}: {:>7.2?} = {:>4.0} MB/s; CPU s: client {:.2}, hub {:.2}, apiserver {:.2}; client peak RSS {}",
+            p.wall,
+            rate(p.wall),
+            p.cpu[0],
+            p.cpu[1],
+            p.cpu[2],
+            p.peak_rss
+        );
+    }
+    let slower = download.wall.max(copy.wall);
     println!(
-        "download alone : {:>7.2?} = {:>5.0} MB/s",
-        download,
-        rate(download)
+        "[{name}] pipelined / max(download, copy) = {:.2} (target <= 1.2); copy / download time = {:.2} (target <= 2)",
+        pipelined.wall.as_secs_f64() / slower.as_secs_f64(),
+        copy.wall.as_secs_f64() / download.wall.as_secs_f64()
     );
-    println!(
-        "copy alone     : {:>7.2?} = {:>5.0} MB/s (exec websocket -> tar -> volume, verified)",
-        copy,
-        rate(copy)
-    );
-    println!(
-        "pipelined      : {:>7.2?} = {:>5.0} MB/s",
-        pipelined,
-        rate(pipelined)
-    );
-    let slower = download.max(copy);
-    println!(
-        "pipelined / max(download, copy) = {:.2} (target <= 1.2); copy/download time = {:.2} (target <= 2)",
-        pipelined.as_secs_f64() / slower.as_secs_f64(),
-        copy.as_secs_f64() / download.as_secs_f64()
-    );
-    server.shutdown().await;
+}
+
+fn main() {
+    // As the `platform` binary does.
+    platform::alloc::limit_malloc_arenas();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--serve") {
+        return serve(&args[1..]);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let templates = Templates::load(root).unwrap();
+        let catalog = Catalog::load(root, &templates.names()).unwrap();
+        let (file, cfg) = platform::config::load(root, "ai-dev").unwrap();
+        let plan = Plan::build(&cfg, "ai-dev", &file, &catalog, None).unwrap();
+        let m = plan.models.iter().find(|m| m.name == "qwen-cpu").unwrap();
+
+        // The PVC lives on the cluster's storage, not on the disk the Hub cache is on: the test
+        // server keeps its volumes in memory (tmpfs) unless STAGE_BENCH_VOLUMES names a directory.
+        let volumes = std::env::var("STAGE_BENCH_VOLUMES").unwrap_or_else(|_| {
+            if std::path::Path::new("/dev/shm").is_dir() {
+                "/dev/shm".into()
+            } else {
+                std::env::temp_dir().display().to_string()
+            }
+        });
+        println!("Hub cache: {} (TMPDIR); PVC volumes: {volumes}", std::env::temp_dir().display());
+        let api = Server::start(&["apiserver"], &[("TMPDIR", volumes)]);
+        let client = kube::Client::try_from(kube::Config::new(api.url.parse().unwrap())).unwrap();
+        let pp = PostParams::default();
+        let ns: Namespace =
+            serde_json::from_value(json!({"metadata": {"name": m.namespace}})).unwrap();
+        Api::<Namespace>::all(client.clone())
+            .create(&pp, &ns)
+            .await
+            .unwrap();
+        let pvc: PersistentVolumeClaim = serde_json::from_value(json!({
+            "metadata": {"name": m.model.pvc_name(), "namespace": m.namespace},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "5Gi"}}}
+        }))
+        .unwrap();
+        Api::<PersistentVolumeClaim>::namespaced(client.clone(), &m.namespace)
+            .create(&pp, &pvc)
+            .await
+            .unwrap();
+        let session = Session::open(&client, m, "busybox", Duration::from_secs(30))
+            .await
+            .unwrap();
+
+        let per_conn: u64 = std::env::var("STAGE_BENCH_CDN_MBPS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(25);
+        scenario("unlimited", None, &client, &session, api.pid()).await;
+        scenario(
+            &format!("cdn-{per_conn}"),
+            Some(per_conn * 1_000_000),
+            &client,
+            &session,
+            api.pid(),
+        )
+        .await;
+        session.close().await.unwrap();
+    });
 }

@@ -264,7 +264,8 @@ fn write_entry(entry: &mut impl Read, target: &Path) -> std::io::Result<()> {
     if let Some(parent) = target.parent() {
         fs::create_dir_all(parent)?;
     }
-    let mut f = fs::File::create(target)?;
+    // Large writes (io::copy fills a BufWriter's buffer directly), as a real tar's would be.
+    let mut f = std::io::BufWriter::with_capacity(1 << 20, fs::File::create(target)?);
     std::io::copy(entry, &mut f)?;
     f.flush()
 }
@@ -338,7 +339,7 @@ fn sha256_of(fs: &PodFs, name: &str, stdin: &[u8]) -> Result<String, String> {
     let mut f = fs::File::open(&path)
         .map_err(|_| format!("sha256sum: {name}: No such file or directory"))?;
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
+    let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = f
             .read(&mut buf)

@@ -200,8 +200,8 @@ async fn session(
 
 /// A blocking reader over chunks sent by the websocket pump.
 struct ChannelReader {
-    rx: tokio::sync::mpsc::Receiver<Vec<u8>>,
-    chunk: Vec<u8>,
+    rx: tokio::sync::mpsc::Receiver<axum::body::Bytes>,
+    chunk: axum::body::Bytes,
     pos: usize,
 }
 
@@ -231,12 +231,12 @@ async fn stream_tar(
     want_stdout: bool,
     want_stderr: bool,
 ) {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
+    let (tx, rx) = tokio::sync::mpsc::channel::<axum::body::Bytes>(64);
     let run_argv = argv.clone();
     let extract = tokio::task::spawn_blocking(move || {
         let reader = ChannelReader {
             rx,
-            chunk: Vec::new(),
+            chunk: axum::body::Bytes::new(),
             pos: 0,
         };
         commands::tar_extract_streaming(&fs, &run_argv, reader)
@@ -251,7 +251,7 @@ async fn stream_tar(
         };
         match data.first() {
             // A failed send means the extraction ended (an error): stop feeding it.
-            Some(&STDIN) if tx.send(data[1..].to_vec()).await.is_err() => break,
+            Some(&STDIN) if tx.send(data.slice(1..)).await.is_err() => break,
             Some(&CLOSE) if data.get(1) == Some(&STDIN) => break,
             _ => {}
         }

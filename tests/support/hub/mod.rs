@@ -563,9 +563,10 @@ fn serve(st: &AppState, f: &EmuFile, headers: &HeaderMap, commit: &str) -> Respo
         sent: u64,
         hold: Option<(u64, tokio::sync::watch::Receiver<bool>)>,
         done: bool,
+        started: tokio::time::Instant,
     }
     let chunk_cap = if bandwidth.is_some() {
-        16 * 1024
+        64 * 1024
     } else {
         CHUNK as u64
     };
@@ -575,6 +576,7 @@ fn serve(st: &AppState, f: &EmuFile, headers: &HeaderMap, commit: &str) -> Respo
             sent: 0,
             hold,
             done: false,
+            started: tokio::time::Instant::now(),
         },
         move |mut s| {
             let file = file.clone();
@@ -614,10 +616,9 @@ fn serve(st: &AppState, f: &EmuFile, headers: &HeaderMap, commit: &str) -> Respo
                     bytes = Bytes::from(v);
                 }
                 if let Some(bw) = bandwidth {
-                    tokio::time::sleep(Duration::from_secs_f64(
-                        bytes.len() as f64 / bw.max(1) as f64,
-                    ))
-                    .await;
+                    // Paced against the start of the response (timer granularity does not add up).
+                    let due = (s.sent + bytes.len() as u64) as f64 / bw.max(1) as f64;
+                    tokio::time::sleep_until(s.started + Duration::from_secs_f64(due)).await;
                 }
                 s.pos += bytes.len() as u64;
                 s.sent += bytes.len() as u64;
