@@ -40,6 +40,8 @@ async fn run(name: &str, repo: EmuRepo) -> Result<(), Box<dyn std::error::Error>
     cfg.range_size = env_num("HUB_BENCH_RANGE_MIB", cfg.range_size / MIB) * MIB;
     let client = HubClient::new(cfg)?;
     let snap = client.resolve(&id, "main", &FileFilter::default()).await?;
+    // Start with no dirty pages from earlier writes (their writeback would stall this run).
+    let _ = std::process::Command::new("sync").status();
     let start = Instant::now();
     let local = client.download(&snap, &NoProgress, None).await?;
     let secs = start.elapsed().as_secs_f64();
@@ -64,6 +66,8 @@ async fn run(name: &str, repo: EmuRepo) -> Result<(), Box<dyn std::error::Error>
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // As the `platform` binary does.
+    platform::alloc::limit_malloc_arenas();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

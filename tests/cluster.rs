@@ -948,6 +948,10 @@ async fn stage_model_downloads_from_the_hub_and_copies_while_downloading() {
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("is commit"), "{err}");
+    assert!(
+        err.contains("verified on the volume: ") && err.contains("model.safetensors"),
+        "the copy reports each verified batch: {err}"
+    );
     let vol = e.server.volumes_dir().join("kserve/qwen-cpu-weights/qwen");
     let repo = emu.repo("Qwen/Qwen2.5-0.5B-Instruct");
     for f in [

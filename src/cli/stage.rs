@@ -1,4 +1,5 @@
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -13,6 +14,7 @@ use crate::hub::{
     ConsoleProgress, FileFilter, HubClient, NoProgress, Progress, ReadyFile, Snapshot,
 };
 use crate::render::check;
+use crate::stage::progress::{ConsoleCopyProgress, CopyProgress, NoCopyProgress};
 use crate::stage::{self, LocalFile, Session, StageError, StagedFile};
 
 #[derive(Debug, clap::Args)]
@@ -106,6 +108,13 @@ impl Source {
         }
     }
 
+    fn total_bytes(&self) -> u64 {
+        match self {
+            Source::Hub { snapshot, .. } => snapshot.total_bytes(),
+            Source::Dir { hashed, .. } => hashed.iter().map(|f| f.size).sum(),
+        }
+    }
+
     /// (path, sha256 when known) of every file, for the already-staged check.
     fn expected(&self) -> Vec<(String, Option<String>)> {
         match self {
@@ -128,6 +137,25 @@ fn progress(ctx: &Ctx) -> Box<dyn Progress> {
     } else {
         Box::new(ConsoleProgress::new())
     }
+}
+
+/// The download's and the copy's progress, drawn together on a terminal.
+fn progress_pair(
+    ctx: &Ctx,
+    total: u64,
+    target: String,
+) -> (Box<dyn Progress>, Arc<dyn CopyProgress>) {
+    if ctx.printer.quiet {
+        return (Box::new(NoProgress), Arc::new(NoCopyProgress));
+    }
+    let download = ConsoleProgress::new();
+    let copy = ConsoleCopyProgress::new(
+        download.multi().as_ref(),
+        total,
+        target,
+        Duration::from_secs(10),
+    );
+    (Box::new(download), Arc::new(copy))
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
@@ -194,8 +222,12 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             let revision = args.revision.clone().unwrap_or_else(|| m.model.revision.clone());
             stage::check_not_running(&target.client, m).await?;
             ensure_pvc(&target.client, m, &objs).await?;
+            let (download_progress, copy_progress) =
+                progress_pair(ctx, source.total_bytes(), format!("PVC {}/{}", m.namespace, m.model.pvc_name()));
             let flow = async {
-                let session = Session::open(&target.client, m, &args.image, args.pod_timeout).await?;
+                let session = Session::open(&target.client, m, &args.image, args.pod_timeout)
+                    .await?
+                    .with_progress(copy_progress.clone());
                 ctx.printer.info(format!("{}: staging pod {}/{} running", m.name, m.namespace, session.pod));
                 if !args.force && session.is_staged(&commit, &source.expected()) {
                     return Ok::<Option<Vec<StagedFile>>, anyhow::Error>(None);
@@ -224,14 +256,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                                 }
                                 drop(tx);
                             };
-                            let p = progress(ctx);
-                            let (done, _) = tokio::join!(client.download(snapshot, p.as_ref(), Some(htx)), forward);
-                            done.map(|local| {
-                                if local.downloaded_bytes == 0 {
-                                    ctx.printer.info(format!("{}: every file was in the local cache; nothing downloaded", m.name));
-                                }
-                            })
-                            .map_err(anyhow::Error::from)
+                            let p = download_progress.as_ref();
+                            let (done, _) = tokio::join!(client.download(snapshot, p, Some(htx)), forward);
+                            // The download's progress already said what came from the cache.
+                            done.map(|_| ()).map_err(anyhow::Error::from)
                         }
                     }
                 };
@@ -259,6 +287,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                 r = flow => r,
                 _ = signals.recv() => Err(StageError::Interrupted.into()),
             };
+            copy_progress.finish();
             // The pod goes whatever happened (success, error, interruption).
             let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(target.client.clone(), &m.namespace);
             let closed = stage::pod::delete(&pods, &stage::pod::pod_name(&m.name)).await;

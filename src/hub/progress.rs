@@ -87,6 +87,11 @@ impl ConsoleProgress {
         }
     }
 
+    /// The terminal's progress group (None without a terminal), for bars drawn beside these.
+    pub fn multi(&self) -> Option<MultiProgress> {
+        self.tty.then(|| self.lock().multi.clone())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -14,9 +14,11 @@
 //! 6. delete the pod, on success, on error and on interruption.
 
 pub mod pod;
+pub mod progress;
 pub mod tarstream;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -27,6 +29,7 @@ use tokio::sync::mpsc;
 
 use crate::catalog::resolve::PlannedModel;
 use crate::consts;
+use progress::{CopyProgress, NoCopyProgress};
 
 /// Name of the marker file inside the model directory.
 pub const MARKER: &str = ".platform-staged.json";
@@ -123,6 +126,7 @@ pub struct Session {
     pub existing: Option<Marker>,
     /// A tar stream ends after this many bytes or files (then its files are verified).
     batch: (u64, usize),
+    progress: Arc<dyn CopyProgress>,
 }
 
 /// Refuse when the model is running on a ReadWriteOnce volume (see the module docs).
@@ -161,6 +165,7 @@ impl Session {
             dir: m.model.weights_dir().to_string(),
             existing: None,
             batch: (consts::STAGE_BATCH_BYTES, consts::STAGE_BATCH_FILES),
+            progress: Arc::new(NoCopyProgress),
         };
         if let Err(e) = pod::start(&session.pods, &spec, timeout).await {
             let _ = session.close().await;
@@ -181,6 +186,14 @@ impl Session {
     pub fn with_batches(self, bytes: u64, files: usize) -> Session {
         Session {
             batch: (bytes.max(1), files.max(1)),
+            ..self
+        }
+    }
+
+    /// Report the copy's progress to `p`.
+    pub fn with_progress(self, p: Arc<dyn CopyProgress>) -> Session {
+        Session {
+            progress: p,
             ..self
         }
     }
@@ -264,6 +277,7 @@ impl Session {
         mut files: mpsc::UnboundedReceiver<LocalFile>,
         staging: &str,
     ) -> Result<Vec<StagedFile>, StageError> {
+        let progress = &self.progress;
         let (out, fed) = pod::exec(
             &self.pods,
             &self.pod,
@@ -271,9 +285,14 @@ impl Session {
             Some(|mut stdin: pod::Stdin| async move {
                 let mut staged = Vec::new();
                 while let Some(f) = files.recv().await {
-                    let s =
-                        tarstream::append_file(&mut stdin, &f.path, &f.local, f.sha256.as_deref())
-                            .await?;
+                    let s = tarstream::append_file(
+                        &mut stdin,
+                        &f.path,
+                        &f.local,
+                        f.sha256.as_deref(),
+                        progress,
+                    )
+                    .await?;
                     staged.push((s, f.local));
                 }
                 tarstream::finish(stdin).await?;
@@ -295,7 +314,9 @@ impl Session {
             fed => fed?,
         };
         self.verify(staging, &staged).await?;
-        Ok(staged.into_iter().map(|(s, _)| s).collect())
+        let staged: Vec<StagedFile> = staged.into_iter().map(|(s, _)| s).collect();
+        self.progress.verified(&staged);
+        Ok(staged)
     }
 
     /// sha256 of `staged` as they are on the volume, against what was sent; a mismatch says whether

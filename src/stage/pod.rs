@@ -1,6 +1,7 @@
 //! The short-lived staging pod: a restricted pod mounting the model's PVC read-write, commands run in
 //! it over exec (websocket), and its deletion whatever happens.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -12,6 +13,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use super::progress::CopyProgress;
 use super::StageError;
 use crate::cluster::health;
 use crate::consts;
@@ -243,16 +245,18 @@ impl Stdin {
     }
 
     /// Copy up to `len` bytes of `file` from its current position, read on a blocking thread
-    /// straight into the frames, feeding `hasher` when given; returns the bytes copied (fewer than
-    /// `len` when the file is shorter) and the hasher.
+    /// straight into the frames, feeding `hasher` when given and telling `progress`; returns the bytes
+    /// copied (fewer than `len` when the file is shorter) and the hasher.
     pub async fn copy_file(
         &mut self,
         file: std::fs::File,
         len: u64,
         hasher: Option<Sha256>,
+        progress: &Arc<dyn CopyProgress>,
     ) -> std::io::Result<(u64, Option<Sha256>)> {
         use std::io::Read;
         let tx = self.tx.clone();
+        let progress = Arc::clone(progress);
         let frame = std::mem::replace(&mut self.frame, Self::empty());
         let (frame, copied, hasher) = tokio::task::spawn_blocking(move || {
             let (mut file, mut frame, mut hasher, mut left) = (file, frame, hasher, len);
@@ -267,6 +271,7 @@ impl Stdin {
                     h.update(&frame[before..]);
                 }
                 left -= n as u64;
+                progress.sent(n as u64);
                 if frame.len() > STDIN_FRAME {
                     let full = std::mem::replace(&mut frame, Self::empty());
                     tx.blocking_send(full).map_err(|_| closed())?;

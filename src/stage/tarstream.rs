@@ -2,10 +2,12 @@
 //! written into exec stdin frames with bounded memory (file data is read straight into the frames).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
 use super::pod::Stdin;
+use super::progress::CopyProgress;
 use super::{StageError, StagedFile};
 use crate::hub::hex;
 
@@ -35,6 +37,7 @@ pub async fn append_file(
     entry: &str,
     local: &Path,
     known: Option<&str>,
+    progress: &Arc<dyn CopyProgress>,
 ) -> Result<StagedFile, StageError> {
     check_entry_path(entry)?;
     let file = std::fs::File::open(local).map_err(|e| StageError::io(local, e))?;
@@ -59,7 +62,7 @@ pub async fn append_file(
         .map_err(StageError::stream)?;
     let hasher = known.is_none().then(Sha256::new);
     let (sent, hasher) = out
-        .copy_file(file, size, hasher)
+        .copy_file(file, size, hasher, progress)
         .await
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::BrokenPipe => StageError::stream(e),
@@ -100,6 +103,11 @@ pub async fn finish(mut out: Stdin) -> Result<(), StageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stage::progress::NoCopyProgress;
+
+    fn quiet() -> Arc<dyn CopyProgress> {
+        Arc::new(NoCopyProgress)
+    }
 
     #[test]
     fn entry_paths_are_checked() {
@@ -138,14 +146,21 @@ mod tests {
             }
             out
         });
-        let a = append_file(&mut stdin, "a.json", &dir.path().join("a.json"), None)
-            .await
-            .unwrap();
+        let a = append_file(
+            &mut stdin,
+            "a.json",
+            &dir.path().join("a.json"),
+            None,
+            &quiet(),
+        )
+        .await
+        .unwrap();
         let b = append_file(
             &mut stdin,
             "sub/b.bin",
             &dir.path().join("sub/b.bin"),
             Some("promised"),
+            &quiet(),
         )
         .await
         .unwrap();
@@ -179,13 +194,13 @@ mod tests {
         let p = dir.path().join("x.bin");
         std::fs::write(&p, vec![1u8; 3 << 20]).unwrap();
         let (mut stdin, frames) = Stdin::channel();
-        let err = append_file(&mut stdin, "d", dir.path(), None)
+        let err = append_file(&mut stdin, "d", dir.path(), None, &quiet())
             .await
             .unwrap_err();
         assert!(err.to_string().contains("not a regular file"), "{err}");
         // The pod side went away: the copy stops with a stream error instead of hanging.
         drop(frames);
-        let err = append_file(&mut stdin, "x.bin", &p, None)
+        let err = append_file(&mut stdin, "x.bin", &p, None, &quiet())
             .await
             .unwrap_err();
         assert!(matches!(err, StageError::Stream(_)), "{err}");
