@@ -1157,3 +1157,36 @@ async fn transfer_in_small_batches_stages_and_verifies_every_file() {
     assert_eq!(tars, sums, "every batch is verified: {execs:#?}");
     e.server.shutdown().await;
 }
+
+/// The exec connection is lost in the middle of a copy (an API server restart, a network cut):
+/// stage-model fails promptly with the reason instead of waiting forever, and cleans up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_whose_connection_drops_fails_promptly_and_cleans_up() {
+    let e = env().await;
+    let src = model_dir();
+    // More than the frames queued between the reader and the websocket.
+    let big: Vec<u8> = (0..24u32 << 20).map(|i| (i % 253) as u8).collect();
+    std::fs::write(src.path().join("model-big.safetensors"), big).unwrap();
+    let dir = src.path().to_str().unwrap().to_string();
+    e.server.drop_exec_after(1 << 20);
+    let started = std::time::Instant::now();
+    let o = e
+        .platform(&["stage-model", "qwen-cpu", "--from-dir", &dir])
+        .await;
+    let took = started.elapsed();
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{err}");
+    // Generous: the point is that it ends at all (it used to wait forever).
+    assert!(took < Duration::from_secs(60), "took {took:?}: {err}");
+    assert!(
+        err.contains("closed before the command reported its exit status"),
+        "the message says what happened: {err}"
+    );
+    let vol = e.server.volumes_dir().join("kserve/qwen-cpu-weights");
+    assert!(!vol.join("qwen").exists(), "nothing was swapped in");
+    assert!(e
+        .server
+        .get("v1", "Pod", "kserve", "platform-stage-qwen-cpu")
+        .is_none());
+    e.server.shutdown().await;
+}

@@ -247,7 +247,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                         Source::Hub { client, snapshot } => {
                             // Each verified file is forwarded to the copy while the rest download.
                             let (htx, mut hrx) = mpsc::channel::<ReadyFile>(64);
-                            let forward = async {
+                            // Owns `hrx`: when the copy fails, the download's next ready file
+                            // finds the channel closed instead of a full queue.
+                            let forward = async move {
                                 while let Some(r) = hrx.recv().await {
                                     let f = LocalFile { path: r.path, local: r.local_path, sha256: Some(r.sha256) };
                                     if tx.send(f).await.is_err() {
@@ -263,16 +265,14 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                         }
                     }
                 };
-                let (produced, transferred) = tokio::join!(produce, session.transfer(rx, &commit));
-                if let Err(e) = produced {
-                    session.discard(&commit).await;
-                    return Err(e);
-                }
-                let staged = match transferred {
-                    Ok(s) => s,
+                // The first failure on either side stops the other (a download stopped here
+                // resumes next time from its saved state).
+                let transfer = async { session.transfer(rx, &commit).await.map_err(anyhow::Error::from) };
+                let staged = match tokio::try_join!(produce, transfer) {
+                    Ok(((), staged)) => staged,
                     Err(e) => {
                         session.discard(&commit).await;
-                        return Err(e.into());
+                        return Err(e);
                     }
                 };
                 let want = source.expected().len();

@@ -226,7 +226,6 @@ impl Progress for ConsoleProgress {
             b.finish_and_clear();
         }
         let secs = g.start.elapsed().as_secs_f64().max(1e-3);
-        drop(g);
         let msg = if local.downloaded_bytes == 0 && local.cached_files == local.files.len() {
             format!(
                 "all {} files of {}@{} already in {}: nothing downloaded",
@@ -248,6 +247,12 @@ impl Progress for ConsoleProgress {
                 local.cached_files
             )
         };
-        self.line(&msg);
+        // On a terminal other bars (the copy's) may still be drawn: print above them.
+        if self.tty {
+            let _ = g.multi.println(msg);
+        } else {
+            drop(g);
+            self.line(&msg);
+        }
     }
 }

@@ -337,14 +337,25 @@ where
     let (stdin, mut frames) = Stdin::channel();
     let has_stdin = feed.is_some();
     let feeding = feed.map(|f| f(stdin));
-    let pump = async {
+    // The output side says when the command (or the connection) ended: stdin stops there.
+    let (ended_tx, mut ended) = tokio::sync::oneshot::channel::<()>();
+    // Owns `frames`: however it ends, the feeder's next send fails instead of waiting forever.
+    let pump = async move {
         if !has_stdin {
             return Ok::<_, String>(sink);
         }
-        while let Some(frame) = frames.recv().await {
-            sink.send(Message::binary(frame))
-                .await
-                .map_err(|e| e.to_string())?;
+        loop {
+            tokio::select! {
+                biased;
+                frame = frames.recv() => match frame {
+                    Some(frame) => sink
+                        .send(Message::binary(frame))
+                        .await
+                        .map_err(|e| e.to_string())?,
+                    None => break,
+                },
+                _ = &mut ended => return Err("the command ended before its stdin did".into()),
+            }
         }
         // v5: close the stdin channel.
         sink.send(Message::binary(vec![255u8, 0]))
@@ -352,7 +363,7 @@ where
             .map_err(|e| e.to_string())?;
         Ok(sink)
     };
-    let read = async {
+    let read = async move {
         let (mut out, mut err, mut status) = (Vec::new(), Vec::new(), None::<serde_json::Value>);
         while let Some(msg) = stream.next().await {
             let data = match msg {
@@ -368,6 +379,7 @@ where
                 _ => {}
             }
         }
+        let _ = ended_tx.send(());
         (out, err, status)
     };
     let fed = async {
@@ -385,12 +397,15 @@ where
         .and_then(|s| s.get("status"))
         .and_then(|s| s.as_str())
         == Some("Success");
-    let message = status
-        .as_ref()
-        .and_then(|s| s.get("message"))
-        .and_then(|m| m.as_str())
-        .unwrap_or_default()
-        .to_string();
+    let message = match &status {
+        Some(s) => s
+            .get("message")
+            .and_then(|m| m.as_str())
+            .unwrap_or_default()
+            .to_string(),
+        None => "the connection to the pod closed before the command reported its exit status"
+            .to_string(),
+    };
     Ok((
         ExecOutput {
             stdout: String::from_utf8_lossy(&out).into_owned(),
@@ -437,14 +452,15 @@ pub async fn write_file(
         }),
     )
     .await?;
-    if let Some(Err(e)) = fed {
-        return Err(StageError::stream(e));
-    }
+    // The command's own words (disk full, read-only) before the broken pipe they caused.
     if !out.success {
         return Err(StageError::Command {
             command: script,
-            output: out.stderr,
+            output: format!("{} {}", out.stderr.trim(), out.message),
         });
+    }
+    if let Some(Err(e)) = fed {
+        return Err(StageError::stream(e));
     }
     Ok(())
 }

@@ -108,8 +108,21 @@ pub async fn handle(ctx: Ctx, parts: &mut Parts, method: &Method) -> Response {
     };
     let ws = ws.protocols(["v5.channel.k8s.io", "v4.channel.k8s.io"]);
     let fs = PodFs::for_pod(&pod, &container, &ctx.state.volumes_dir);
-    ws.on_upgrade(move |socket| session(socket, fs, argv, want_stdin, want_stdout, want_stderr))
-        .into_response()
+    let drop_after = if want_stdin && commands::is_tar_extract(&argv) {
+        ctx.state.faults().exec_drop_after.take()
+    } else {
+        None
+    };
+    ws.on_upgrade(move |socket| {
+        session(
+            socket,
+            fs,
+            argv,
+            (want_stdin, want_stdout, want_stderr),
+            drop_after,
+        )
+    })
+    .into_response()
 }
 
 fn frame(channel: u8, data: &[u8]) -> Message {
@@ -163,12 +176,11 @@ async fn session(
     mut socket: WebSocket,
     fs: PodFs,
     argv: Vec<String>,
-    want_stdin: bool,
-    want_stdout: bool,
-    want_stderr: bool,
+    (want_stdin, want_stdout, want_stderr): (bool, bool, bool),
+    drop_after: Option<u64>,
 ) {
     if want_stdin && commands::is_tar_extract(&argv) {
-        stream_tar(socket, fs, argv, want_stdout, want_stderr).await;
+        stream_tar(socket, fs, argv, (want_stdout, want_stderr), drop_after).await;
         return;
     }
     let stdin = if want_stdin && commands::needs_stdin(&argv) {
@@ -228,9 +240,10 @@ async fn stream_tar(
     mut socket: WebSocket,
     fs: PodFs,
     argv: Vec<String>,
-    want_stdout: bool,
-    want_stderr: bool,
+    (want_stdout, want_stderr): (bool, bool),
+    drop_after: Option<u64>,
 ) {
+    let mut received: u64 = 0;
     let (tx, rx) = tokio::sync::mpsc::channel::<axum::body::Bytes>(64);
     let run_argv = argv.clone();
     let extract = tokio::task::spawn_blocking(move || {
@@ -249,6 +262,15 @@ async fn stream_tar(
             Ok(_) => continue,
             Err(_) => break,
         };
+        if data.first() == Some(&STDIN) {
+            received += data.len() as u64 - 1;
+            if drop_after.is_some_and(|n| received >= n) {
+                // The connection is lost: no status, no close frame.
+                drop(tx);
+                let _ = extract.await;
+                return;
+            }
+        }
         match data.first() {
             // A failed send means the extraction ended (an error): stop feeding it.
             Some(&STDIN) if tx.send(data.slice(1..)).await.is_err() => break,

@@ -59,6 +59,8 @@ pub struct Faults {
     pub app_outcomes: HashMap<String, AppOutcome>,
     /// By kind (`Application`, `PersistentVolumeClaim`, ...).
     pub finalizers: HashMap<String, FinalizerBehavior>,
+    /// The next `tar x` exec loses its connection (no exit status) after this many stdin bytes.
+    pub exec_drop_after: Option<u64>,
 }
 
 impl Faults {

@@ -253,6 +253,12 @@ impl TestApiServer {
         });
     }
 
+    /// The next `tar x` exec's connection drops after `bytes` of stdin, without an exit status
+    /// (an API server restart or a network cut in the middle of a copy).
+    pub fn drop_exec_after(&self, bytes: u64) {
+        self.state.faults().exec_drop_after = Some(bytes);
+    }
+
     /// Ends every open watch stream (clients must re-watch).
     pub fn drop_watches(&self) {
         self.state.watch_gen.send_modify(|g| *g += 1);
