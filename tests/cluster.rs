@@ -1190,3 +1190,43 @@ async fn a_copy_whose_connection_drops_fails_promptly_and_cleans_up() {
         .is_none());
     e.server.shutdown().await;
 }
+
+/// The staging pod cannot start (its PVC never binds): stage-model waits --pod-timeout, says why,
+/// and deletes the pod.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staging_pod_that_cannot_start_says_why_and_is_deleted() {
+    let e = env().await;
+    e.server
+        .put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kserve"}}))
+        .unwrap();
+    e.server
+        .put(json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                    "metadata": {"name": "qwen-cpu-weights", "namespace": "kserve"},
+                    "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "no-such-class",
+                             "resources": {"requests": {"storage": "5Gi"}}}}))
+        .unwrap();
+    let src = model_dir();
+    let dir = src.path().to_str().unwrap().to_string();
+    let o = e
+        .platform(&[
+            "stage-model",
+            "qwen-cpu",
+            "--from-dir",
+            &dir,
+            "--pod-timeout",
+            "2s",
+        ])
+        .await;
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("staging pod platform-stage-qwen-cpu did not start")
+            && err.contains("unbound immediate PersistentVolumeClaims"),
+        "the reason is the scheduler's: {err}"
+    );
+    assert!(e
+        .server
+        .get("v1", "Pod", "kserve", "platform-stage-qwen-cpu")
+        .is_none());
+    e.server.shutdown().await;
+}
