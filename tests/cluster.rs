@@ -609,6 +609,160 @@ async fn doctor_reports_checks_and_fails_on_missing_gpus() {
     e.server.shutdown().await;
 }
 
+/// doctor's checks, each from failing (or warning) to OK and back, against the cluster's state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_checks_follow_the_cluster_state() {
+    let e = env_with(
+        "ai-dev",
+        Options {
+            node_gpus: 4,
+            ..Options::default()
+        },
+    )
+    .await;
+    let doctor = || async {
+        let o = e.platform(&["doctor", "-o", "json"]).await;
+        let v: Value =
+            serde_json::from_str(&stdout(&o)).unwrap_or_else(|x| panic!("{x}: {}", stdout(&o)));
+        (o.status.code(), v.as_array().unwrap().clone())
+    };
+    let find = |checks: &[Value], name: &str, detail: &str| -> Value {
+        checks
+            .iter()
+            .find(|c| c["check"] == name && c["detail"].as_str().unwrap_or("").contains(detail))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} check mentioning {detail:?}: {checks:#?}"))
+    };
+
+    // A bare cluster: no Argo CD controller, no health customization, no GatewayClass yet.
+    let (code, checks) = doctor().await;
+    assert_eq!(code, Some(1), "{checks:#?}");
+    assert_eq!(
+        find(&checks, "argocd", "no argocd-application-controller")["level"],
+        "FAIL"
+    );
+    let health = find(&checks, "argocd-health", "lacks");
+    assert_eq!(health["level"], "WARN");
+    assert!(
+        health["fix"]
+            .as_str()
+            .unwrap()
+            .contains("resource.customizations.health.argoproj.io_Application"),
+        "{health}"
+    );
+    assert_eq!(
+        find(&checks, "storageclass", "default standard")["level"],
+        "OK"
+    );
+    assert_eq!(
+        find(&checks, "gatewayclass", "does not exist yet")["level"],
+        "WARN"
+    );
+    assert_eq!(
+        find(&checks, "crd", "applications.argoproj.io")["level"],
+        "OK"
+    );
+    assert_eq!(find(&checks, "gpus", "4 allocatable")["level"], "OK");
+
+    // Argo CD installed and configured, cert-manager's CRDs in, the GatewayClass accepted: every
+    // check passes.
+    assert_eq!(
+        find(&checks, "crd", "certificates.cert-manager.io is missing")["level"],
+        "WARN"
+    );
+    e.server
+        .put(json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                    "metadata": {"name": "certificates.cert-manager.io"},
+                    "spec": {"group": "cert-manager.io", "scope": "Namespaced",
+                             "names": {"plural": "certificates", "singular": "certificate", "kind": "Certificate"},
+                             "versions": [{"name": "v1", "served": true, "storage": true,
+                                           "schema": {"openAPIV3Schema": {"type": "object"}}}]}}))
+        .unwrap();
+    e.server
+        .put(json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+                    "metadata": {"name": "argocd-application-controller", "namespace": "argocd"},
+                    "spec": {"replicas": 1, "serviceName": "x", "selector": {"matchLabels": {"app": "x"}},
+                             "template": {"metadata": {"labels": {"app": "x"}},
+                                          "spec": {"containers": [{"name": "c", "image": "argocd"}]}}},
+                    "status": {"replicas": 1, "readyReplicas": 1}}))
+        .unwrap();
+    e.server
+        .put(json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "argocd-cm", "namespace": "argocd"},
+                    "data": {"resource.customizations.health.argoproj.io_Application": "hs = {}\nreturn hs\n"}}))
+        .unwrap();
+    e.server
+        .put(json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+                    "metadata": {"name": "agentgateway"},
+                    "spec": {"controllerName": "agentgateway.dev/agentgateway"},
+                    "status": {"conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted",
+                                               "lastTransitionTime": "2026-01-01T00:00:00Z", "message": ""}]}}))
+        .unwrap();
+    let (code, checks) = doctor().await;
+    let bad: Vec<&Value> = checks.iter().filter(|c| c["level"] != "OK").collect();
+    assert!(bad.is_empty(), "{bad:#?}");
+    assert_eq!(code, Some(0));
+
+    // The default StorageClass goes away, the GatewayClass is refused, a LoadBalancer has no address.
+    e.server
+        .put(
+            json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                    "metadata": {"name": "standard"}, "provisioner": "test.local/hostpath",
+                    "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate"}),
+        )
+        .unwrap();
+    e.server
+        .put(json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+                    "metadata": {"name": "agentgateway"},
+                    "spec": {"controllerName": "agentgateway.dev/agentgateway"},
+                    "status": {"conditions": [{"type": "Accepted", "status": "False", "reason": "InvalidParameters",
+                                               "lastTransitionTime": "2026-01-01T00:00:00Z", "message": "bad"}]}}))
+        .unwrap();
+    e.server
+        .put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kserve"}}))
+        .unwrap();
+    e.server
+        .put(json!({"apiVersion": "v1", "kind": "Service",
+                    "metadata": {"name": "kserve-gateway", "namespace": "kserve"},
+                    "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}}))
+        .unwrap();
+    let (code, checks) = doctor().await;
+    assert_eq!(code, Some(1));
+    let sc = find(&checks, "storageclass", "no default StorageClass");
+    assert_eq!(sc["level"], "FAIL");
+    assert!(
+        sc["fix"].as_str().unwrap().contains("storageClassName"),
+        "{sc}"
+    );
+    assert_eq!(
+        find(&checks, "gatewayclass", "not Accepted")["level"],
+        "FAIL"
+    );
+    assert_eq!(
+        find(
+            &checks,
+            "loadbalancer",
+            "kserve/kserve-gateway has no address"
+        )["level"],
+        "WARN"
+    );
+
+    // Listing Argo CD's StatefulSets is forbidden: said as such, not as "Argo CD is missing".
+    e.server
+        .fail_next_matching(1, 403, None, Some("/statefulsets"), Some("GET"));
+    let (_, checks) = doctor().await;
+    let argocd = find(&checks, "argocd", "cannot list StatefulSets in argocd");
+    assert_eq!(argocd["level"], "FAIL");
+    assert!(
+        !checks.iter().any(|c| c["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no argocd-application-controller")),
+        "{checks:#?}"
+    );
+    e.server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_refuses_a_stale_tree_before_touching_the_cluster() {
     let e = env().await;

@@ -72,6 +72,37 @@ async fn list(client: &kube::Client, kind: Kind, ns: &str) -> Result<Vec<Value>,
 }
 
 /// Run every check; listing failures become FAIL lines rather than aborting.
+/// The Argo CD application controller among the StatefulSets of `ns`.
+fn argocd_controller(statefulsets: &[Value], ns: &str) -> Check {
+    let found = statefulsets.iter().find(|s| {
+        s.pointer("/metadata/name").and_then(Value::as_str) == Some("argocd-application-controller")
+    });
+    match found {
+        Some(s)
+            if s.pointer("/status/readyReplicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                >= 1 =>
+        {
+            check(Level::Ok, "argocd", "application controller ready", None)
+        }
+        Some(_) => check(
+            Level::Fail,
+            "argocd",
+            "argocd-application-controller has no ready replica",
+            Some(format!(
+                "kubectl -n {ns} describe statefulset argocd-application-controller"
+            )),
+        ),
+        None => check(
+            Level::Fail,
+            "argocd",
+            format!("no argocd-application-controller in namespace {ns}"),
+            Some("install Argo CD (namespace argocd)".into()),
+        ),
+    }
+}
+
 pub async fn run(target: &Target, plan: &Plan) -> Vec<Check> {
     let client = &target.client;
     let mut out = vec![check(
@@ -156,39 +187,15 @@ pub async fn run(target: &Target, plan: &Plan) -> Vec<Check> {
 
     // Argo CD controller and the health customization.
     let ns = consts::ARGOCD_NAMESPACE;
-    let controllers = list(client, kinds::STATEFUL_SET, ns)
-        .await
-        .unwrap_or_default();
-    match controllers.iter().find(|s| {
-        s.pointer("/metadata/name").and_then(Value::as_str) == Some("argocd-application-controller")
-    }) {
-        Some(s)
-            if s.pointer("/status/readyReplicas")
-                .and_then(Value::as_i64)
-                .unwrap_or(0)
-                >= 1 =>
-        {
-            out.push(check(
-                Level::Ok,
-                "argocd",
-                "application controller ready",
-                None,
-            ))
-        }
-        Some(_) => out.push(check(
+    // A list that fails (RBAC, a broken API) says so rather than "not installed".
+    match list(client, kinds::STATEFUL_SET, ns).await {
+        Err(e) => out.push(check(
             Level::Fail,
             "argocd",
-            "argocd-application-controller has no ready replica",
-            Some(format!(
-                "kubectl -n {ns} describe statefulset argocd-application-controller"
-            )),
+            format!("cannot list StatefulSets in {ns}: {e}"),
+            None,
         )),
-        None => out.push(check(
-            Level::Fail,
-            "argocd",
-            format!("no argocd-application-controller in namespace {ns}"),
-            Some("install Argo CD (namespace argocd)".into()),
-        )),
+        Ok(controllers) => out.push(argocd_controller(&controllers, ns)),
     }
     let cm = kinds::CONFIG_MAP.api(client, ns);
     match retry(|| cm.get_opt("argocd-cm")).await {

@@ -173,6 +173,18 @@ pub static RESOURCES: &[ResourceType] = &[
         ["all"],
         ["status", "scale"]
     ),
+    // No controller: a StatefulSet keeps the status it is given (doctor reads Argo CD's).
+    rt!(
+        "apps",
+        "v1",
+        "statefulsets",
+        "statefulset",
+        "StatefulSet",
+        true,
+        ["sts"],
+        ["all"],
+        ["status", "scale"]
+    ),
     // Argo CD's Application CRD has no status subresource: status is written through the object.
     rt!(
         "argoproj.io",
