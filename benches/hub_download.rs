@@ -5,6 +5,8 @@
 
 #[path = "../tests/support/hub/mod.rs"]
 mod hub_emu;
+#[path = "support/mod.rs"]
+mod support;
 
 use std::time::Instant;
 
@@ -12,17 +14,6 @@ use hub_emu::{EmuRepo, Faults, HubEmulator};
 use platform::hub::{FileFilter, HubClient, HubConfig, NoProgress};
 
 const MIB: u64 = 1024 * 1024;
-
-fn vm_hwm() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l.trim_start_matches("VmHWM:").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
 
 fn env_num(k: &str, d: u64) -> u64 {
     std::env::var(k)
@@ -52,7 +43,7 @@ async fn run(name: &str, repo: EmuRepo) -> Result<(), Box<dyn std::error::Error>
         bytes / MIB as f64,
         bytes / 1e6 / secs,
         bytes / MIB as f64 / secs,
-        vm_hwm()
+        support::vm_hwm()
     );
     let again = Instant::now();
     let cached = client.download(&snap, &NoProgress, None).await?;
@@ -72,7 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        println!("start: peak RSS {}", vm_hwm());
+        println!("start: peak RSS {}", support::vm_hwm());
         run(
             "single 512 MiB file",
             EmuRepo::new("bench/single").file("model.safetensors", 512 * MIB, true),
@@ -90,7 +81,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
         }
         run("sharded 4 x 128 MiB + 3 small", sharded).await?;
-        println!("end: peak RSS (VmHWM) {}", vm_hwm());
+        println!("end: peak RSS (VmHWM) {}", support::vm_hwm());
         Ok(())
     })
 }

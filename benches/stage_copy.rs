@@ -24,6 +24,8 @@
 mod apiserver;
 #[path = "../tests/support/hub/mod.rs"]
 mod hub_emu;
+#[path = "support/mod.rs"]
+mod support;
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -63,17 +65,6 @@ fn cpu(pid: &str) -> f64 {
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     (ticks(11) + ticks(12)) / 100.0
-}
-
-fn vm_hwm() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l.trim_start_matches("VmHWM:").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
 }
 
 /// A server in a child process; it prints its URL, then serves until its stdin closes.
@@ -173,7 +164,7 @@ fn measure_end(start: (Instant, [f64; 3]), pids: &[String; 3]) -> Phase {
     Phase {
         wall,
         cpu: [c[0] - start.1[0], c[1] - start.1[1], c[2] - start.1[2]],
-        peak_rss: vm_hwm(),
+        peak_rss: support::vm_hwm(),
     }
 }
 

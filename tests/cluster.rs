@@ -1093,11 +1093,7 @@ async fn stage_model_downloads_from_the_hub_and_copies_while_downloading() {
     )
     .await;
     let cache = tempfile::tempdir().unwrap();
-    let envs = [
-        ("HF_ENDPOINT", emu.endpoint.as_str()),
-        ("PLATFORM_HUB_CACHE", cache.path().to_str().unwrap()),
-        ("HF_HOME", cache.path().to_str().unwrap()),
-    ];
+    let envs = hub_envs(&emu, cache.path());
     let o = e.platform_env(&["stage-model", "qwen-cpu"], &envs).await;
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
@@ -1159,11 +1155,7 @@ async fn a_damaged_cached_file_is_caught_in_the_pod_and_nothing_is_swapped_in() 
     )
     .await;
     let cache = tempfile::tempdir().unwrap();
-    let envs = [
-        ("HF_ENDPOINT", emu.endpoint.as_str()),
-        ("PLATFORM_HUB_CACHE", cache.path().to_str().unwrap()),
-        ("HF_HOME", cache.path().to_str().unwrap()),
-    ];
+    let envs = hub_envs(&emu, cache.path());
     let o = e.platform_env(&["stage-model", "qwen-cpu"], &envs).await;
     assert!(o.status.success(), "{}", stderr(&o));
     let vol = e.server.volumes_dir().join("kserve/qwen-cpu-weights/qwen");
@@ -1383,4 +1375,14 @@ async fn a_staging_pod_that_cannot_start_says_why_and_is_deleted() {
         .get("v1", "Pod", "kserve", "platform-stage-qwen-cpu")
         .is_none());
     e.server.shutdown().await;
+}
+
+/// The environment that points stage-model at the Hub emulator with its own cache.
+fn hub_envs<'a>(emu: &'a hub::HubEmulator, cache: &'a std::path::Path) -> [(&'a str, &'a str); 3] {
+    let cache = cache.to_str().unwrap();
+    [
+        ("HF_ENDPOINT", emu.endpoint.as_str()),
+        ("PLATFORM_HUB_CACHE", cache),
+        ("HF_HOME", cache),
+    ]
 }
