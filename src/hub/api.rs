@@ -8,7 +8,7 @@ use super::auth::HubConfig;
 use super::cache::{validate_file_path, validate_repo};
 use super::error::HubError;
 use super::filter::FileFilter;
-use super::http::{encode_path, encode_segment, Failure, Http};
+use super::http::{encode_path, encode_segment, status_error, Failure, Http};
 use super::retry::RetryState;
 
 /// One file of a snapshot.
@@ -134,19 +134,6 @@ impl HubClient {
                     }
                 },
                 Failure::Status {
-                    status: status @ (401 | 403),
-                    url,
-                    token_sent,
-                    ..
-                } => {
-                    return Err(HubError::Unauthorized {
-                        repo: repo.to_string(),
-                        status,
-                        url: url.to_string(),
-                        token_sent,
-                    })
-                }
-                Failure::Status {
                     status: 404, url, ..
                 } => {
                     return Err(HubError::RepoNotFound {
@@ -156,14 +143,11 @@ impl HubClient {
                     })
                 }
                 Failure::Status {
-                    status, url, body, ..
-                } => {
-                    return Err(HubError::Http {
-                        url: url.to_string(),
-                        status,
-                        body,
-                    })
-                }
+                    status,
+                    url,
+                    body,
+                    token_sent,
+                } => return Err(status_error(repo, status, &url, body, token_sent)),
                 Failure::Fatal(e) => return Err(e),
             }
         };

@@ -17,7 +17,7 @@ use super::api::{HubClient, HubFile, Snapshot};
 use super::cache::{snapshot_dir, validate_file_path};
 use super::consts::*;
 use super::error::HubError;
-use super::http::{encode_path, error_chain, Failure};
+use super::http::{encode_path, error_chain, status_error, Failure};
 use super::progress::Progress;
 use super::retry::RetryState;
 use super::verify::{sha256_file, HashState};
@@ -453,31 +453,15 @@ async fn run_chunk(ctx: &Ctx<'_>, job: &Arc<FileJob>, i: usize) -> Result<(), Hu
                     url: url.to_string(),
                 })
             }
-            Failure::Status {
-                status: status @ (401 | 403),
-                url,
-                token_sent,
-                ..
-            } => {
-                return Err(HubError::Unauthorized {
-                    repo: snap.repo.clone(),
-                    status,
-                    url: url.to_string(),
-                    token_sent,
-                })
-            }
             Failure::Status { status: 416, .. } if job.single() => {
                 job.restart_single().map_err(io_err(&job.part))?
             }
             Failure::Status {
-                status, url, body, ..
-            } => {
-                return Err(HubError::Http {
-                    url: url.to_string(),
-                    status,
-                    body,
-                })
-            }
+                status,
+                url,
+                body,
+                token_sent,
+            } => return Err(status_error(&snap.repo, status, &url, body, token_sent)),
             Failure::Fatal(e) => return Err(e),
         }
     }

@@ -33,6 +33,30 @@ pub(crate) enum Failure {
     Fatal(HubError),
 }
 
+/// The error for a final HTTP status about `repo` that the caller has no special meaning for:
+/// 401/403 name the token to set, anything else is an HTTP error with the body's start.
+pub(crate) fn status_error(
+    repo: &str,
+    status: u16,
+    url: &Url,
+    body: String,
+    token_sent: bool,
+) -> HubError {
+    match status {
+        401 | 403 => HubError::Unauthorized {
+            repo: repo.to_string(),
+            status,
+            url: url.to_string(),
+            token_sent,
+        },
+        _ => HubError::Http {
+            url: url.to_string(),
+            status,
+            body,
+        },
+    }
+}
+
 fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme()
         && a.host_str() == b.host_str()
