@@ -168,17 +168,10 @@ fn measure_end(start: (Instant, [f64; 3]), pids: &[String; 3]) -> Phase {
     }
 }
 
-async fn scenario(
-    name: &str,
-    bandwidth: Option<u64>,
-    client: &kube::Client,
-    session: &Session,
-    apiserver_pid: String,
-) {
+async fn scenario(name: &str, bandwidth: Option<u64>, session: &Session, apiserver_pid: String) {
     let bw = bandwidth.map(|b| b.to_string()).unwrap_or_default();
     let hub = Server::start(&["hub", &bw], &[]);
     let pids = ["self".to_string(), hub.pid(), apiserver_pid];
-    let _ = client;
     let filter = FileFilter::default();
 
     // 1. Download alone.
@@ -327,11 +320,10 @@ fn main() {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(25);
-        scenario("unlimited", None, &client, &session, api.pid()).await;
+        scenario("unlimited", None, &session, api.pid()).await;
         scenario(
             &format!("cdn-{per_conn}"),
             Some(per_conn * 1_000_000),
-            &client,
             &session,
             api.pid(),
         )

@@ -179,7 +179,6 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> HubError + '_ {
 }
 
 fn prepare(
-    snap: &Snapshot,
     file: &HubFile,
     url: Url,
     final_dir: &Path,
@@ -259,7 +258,6 @@ fn prepare(
             vec![have],
         )
     };
-    let _ = snap;
     Ok(Prepared::Job(Arc::new(FileJob {
         file: file.clone(),
         url,
@@ -601,7 +599,7 @@ impl HubClient {
                 encode_path(&snap.commit),
                 encode_path(&f.path)
             ))?;
-            match prepare(snap, f, url, final_dir, partial_dir, self.config.range_size)? {
+            match prepare(f, url, final_dir, partial_dir, self.config.range_size)? {
                 Prepared::Cached(r) => cached.push(r),
                 Prepared::Job(j) => jobs.push(j),
             }
@@ -670,11 +668,8 @@ impl HubClient {
             }
         }
         drop(results);
-        if let Some(first) = errors.first() {
-            let _ = first;
-            let count = errors.len();
-            let mut it = errors.into_iter();
-            let first = it.next().ok_or_else(|| HubError::Task("no error".into()))?;
+        let count = errors.len();
+        if let Some(first) = errors.into_iter().next() {
             return Err(if count == 1 {
                 first
             } else {
@@ -716,23 +711,8 @@ mod tests {
             size: 4 * 1024,
             sha256: None,
         };
-        let snap = Snapshot {
-            repo: "org/name".into(),
-            revision: "main".into(),
-            commit: "c".repeat(40),
-            files: vec![file.clone()],
-        };
         let url = Url::parse("http://127.0.0.1/x").unwrap();
-        match prepare(
-            &snap,
-            &file,
-            url,
-            &dir.join("final"),
-            &dir.join("partial"),
-            1024,
-        )
-        .unwrap()
-        {
+        match prepare(&file, url, &dir.join("final"), &dir.join("partial"), 1024).unwrap() {
             Prepared::Job(j) => j,
             Prepared::Cached(_) => panic!("nothing is cached"),
         }
