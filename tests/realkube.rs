@@ -1,0 +1,197 @@
+//! The real-cluster tier: every cluster command run as a user runs it (the binary, a real
+//! kubeconfig with client-certificate auth) against a real kube-apiserver + controller-manager +
+//! scheduler with the upstream CRDs (`../shared/realkube/`). Operators (a node, a volume
+//! provisioner, KServe, Argo CD) are played by `support/realkube/operators` as API clients; the
+//! real `kubectl` is the independent observer.
+//!
+//! Skipped (and said so) without `../shared/realkube` or etcd; a failure under `CI=true`.
+
+mod common;
+#[path = "support/realkube/mod.rs"]
+mod realkube;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use common::TempRepo;
+use realkube::Cluster;
+use serde_json::Value;
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A user's GitOps repository: a work tree with the shipped catalog, `environments/<env>/config.yaml`
+/// pointing at a bare remote (file://), a git identity, and the cluster's kubeconfig.
+struct Gitops {
+    cluster: &'static Cluster,
+    repo: TempRepo,
+    remote: tempfile::TempDir,
+    url: String,
+    env: String,
+}
+
+impl Gitops {
+    /// `config` is the environment's config.yaml; `REPO_URL` in it is replaced by the remote's URL.
+    fn new(cluster: &'static Cluster, env: &str, config: &str) -> Gitops {
+        let repo = TempRepo::new();
+        let _ = std::fs::remove_dir_all(repo.path().join("environments"));
+        let remote = tempfile::tempdir().unwrap();
+        let bare = git2::Repository::init_bare(remote.path()).unwrap();
+        bare.set_head("refs/heads/main").unwrap();
+        let url = format!("file://{}", remote.path().display());
+        let g = git2::Repository::init(repo.path()).unwrap();
+        let mut cfg = g.config().unwrap();
+        cfg.set_str("user.name", "Test Operator").unwrap();
+        cfg.set_str("user.email", "ops@example.com").unwrap();
+        g.remote("origin", &url).unwrap();
+        repo.env(env, &config.replace("REPO_URL", &url));
+        repo.write(".gitignore", "/kubeconfig\n");
+        Gitops {
+            cluster,
+            repo,
+            remote,
+            url,
+            env: env.to_string(),
+        }
+    }
+
+    /// The shipped ai-dev config, for environment `env` (cluster identity still `ai-dev`).
+    fn shipped(cluster: &'static Cluster, env: &str) -> Gitops {
+        let text = std::fs::read_to_string(common::source_root().join("environments/ai-dev/config.yaml"))
+            .unwrap()
+            .replace(
+                "repoURL: https://github.com/example-org/ai-platform.git",
+                "repoURL: REPO_URL",
+            )
+            .replace("  kubeconfig: ~/.kube/ai-dev.yaml", "  # kubeconfig: given by the test");
+        Gitops::new(cluster, env, &text)
+    }
+
+    /// Run the binary with `--env` and `--kubeconfig` (off the test runtime's threads).
+    async fn platform(&self, args: &[&str]) -> Output {
+        let mut cmd = self.repo.cmd();
+        cmd.arg("--env")
+            .arg(&self.env)
+            .args(args)
+            .env("PLATFORM_KUBECONFIG", &self.cluster.kubeconfig)
+            .env_remove("KUBECONFIG")
+            .env_remove("HF_TOKEN")
+            .timeout(Duration::from_secs(300));
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap()
+    }
+
+    async fn ok(&self, args: &[&str]) -> Output {
+        let o = self.platform(args).await;
+        assert!(
+            o.status.success(),
+            "platform {args:?} failed ({:?}):\n{}{}",
+            o.status.code(),
+            stdout(&o),
+            stderr(&o)
+        );
+        o
+    }
+
+    /// `root --commit --push`: what Argo CD syncs is on the remote.
+    async fn publish(&self) {
+        self.ok(&["root", "--commit", "--push"]).await;
+    }
+
+    fn path(&self) -> &Path {
+        self.repo.path()
+    }
+
+    fn tree_dir(&self) -> PathBuf {
+        self.path().join("clusters").join(&self.env)
+    }
+
+    /// Let the Argo CD stand-in reconcile this environment's AppProject.
+    fn argo_on(&self) {
+        self.cluster
+            .operators
+            .argo
+            .serve(&self.env, &self.url, self.remote.path());
+    }
+
+    fn argo_off(&self) {
+        self.cluster.operators.argo.forget(&self.env);
+    }
+}
+
+fn kubectl_ok(c: &Cluster, args: &[&str]) -> String {
+    let (ok, out, err) = c.kubectl(args);
+    assert!(ok, "kubectl {args:?}: {err}");
+    out
+}
+
+/// Poll `f` until it returns Some, at most `limit`.
+async fn eventually<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn json_of(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The rendered trees against the real API server's validation (OpenAPI, CRD schemas, CEL).
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rendered_trees_pass_server_side_dry_run() {
+    let Some(c) = realkube::cluster() else { return };
+    let _x = c.exclusive().await;
+    let fixture = std::fs::read_to_string(
+        common::source_root().join("tests/fixtures/envs/everything-on/config.yaml"),
+    )
+    .unwrap();
+    for (env, g) in [
+        ("ai-dev", Gitops::shipped(c, "ai-dev")),
+        ("everything-on", Gitops::new(c, "everything-on", &fixture)),
+    ] {
+        g.ok(&["root", "--profile", "full"]).await;
+        let dir = g.tree_dir();
+        // Namespaces the tree writes into must exist for a dry run (Argo CD creates them on sync).
+        let mut namespaces = std::collections::BTreeSet::new();
+        for (path, text) in common::read_tree(g.path(), &dir) {
+            for doc in serde_yaml::Deserializer::from_str(&text) {
+                let v: Value = serde::Deserialize::deserialize(doc)
+                    .unwrap_or_else(|e| panic!("{path}: {e}"));
+                if let Some(ns) = v.pointer("/metadata/namespace").and_then(Value::as_str) {
+                    namespaces.insert(ns.to_string());
+                }
+            }
+        }
+        for ns in &namespaces {
+            let _ = c.kubectl(&["create", "namespace", ns]);
+        }
+        let files: Vec<String> = common::read_tree(g.path(), &dir)
+            .into_iter()
+            .map(|(p, _)| p)
+            .filter(|p| !p.ends_with("groups.generated.yaml"))
+            .collect();
+        let mut args = vec!["apply", "--server-side", "--dry-run=server", "--field-manager=platform"];
+        for f in &files {
+            args.extend(["-f", f.as_str()]);
+        }
+        let (ok, out, err) = c.kubectl_in(g.path(), &args);
+        assert!(ok, "{env}: the API server rejected rendered objects:\n{err}\n{out}");
+        assert!(
+            out.lines().count() >= files.len(),
+            "{env}: fewer objects than files were checked:\n{out}"
+        );
+    }
+}
