@@ -195,3 +195,157 @@ async fn rendered_trees_pass_server_side_dry_run() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Argo CD as a user has it: the upstream install manifest (v3.5.1) and the Application health
+// customization doctor asks for.
+
+fn install_argocd(c: &Cluster) {
+    let manifest = c.shared.join("fixtures/argocd-v3.5.1-install.yaml");
+    let _ = c.kubectl(&["create", "namespace", "argocd"]);
+    kubectl_ok(
+        c,
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-n",
+            "argocd",
+            "-f",
+            manifest.to_str().unwrap(),
+        ],
+    );
+    let snippet = r#"{"data":{"resource.customizations.health.argoproj.io_Application":"hs = {}\nhs.status = \"Progressing\"\nhs.message = \"\"\nif obj.status ~= nil then\n  if obj.status.health ~= nil then\n    hs.status = obj.status.health.status\n    if obj.status.health.message ~= nil then\n      hs.message = obj.status.health.message\n    end\n  end\nend\nreturn hs"}}"#;
+    kubectl_ok(
+        c,
+        &["-n", "argocd", "patch", "configmap", "argocd-cm", "--type", "merge", "-p", snippet],
+    );
+}
+
+/// ai-dev with llm-d on: a model on each of the three layers.
+fn three_layers(c: &'static Cluster) -> Gitops {
+    let g = Gitops::shipped(c, "ai-dev");
+    let cfg = g
+        .repo
+        .read("environments/ai-dev/config.yaml")
+        .replace("  llm-d: false", "  llm-d: true");
+    g.repo.env("ai-dev", &cfg);
+    g
+}
+
+fn models_by_name(status: &Value) -> std::collections::BTreeMap<String, Value> {
+    status["models"]
+        .as_array()
+        .expect("models")
+        .iter()
+        .map(|m| (m["name"].as_str().unwrap().to_string(), m.clone()))
+        .collect()
+}
+
+/// From an empty cluster (Argo CD installed) to every app Synced + Healthy, then status, pause and
+/// resume on all three layers, and a teardown with a cooperating Argo CD that leaves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_status_pause_resume_teardown_on_three_layers() {
+    let Some(c) = realkube::cluster() else { return };
+    let _x = c.exclusive().await;
+    install_argocd(c);
+    let g = three_layers(c);
+    g.publish().await;
+    g.argo_on();
+
+    let o = g.ok(&["up", "--sync-models", "--timeout", "4m"]).await;
+    assert!(stderr(&o).contains("are Synced and Healthy"), "{}", stderr(&o));
+    // Independently: every Application is Synced and Healthy (the root apps aggregate their
+    // children's health a moment later: `up` does not wait for them).
+    let apps = eventually("every Application Synced and Healthy", Duration::from_secs(30), || {
+        let v = json_of(&kubectl_ok(c, &["get", "applications", "-n", "argocd", "-o", "json"]));
+        let items = v["items"].as_array().cloned().unwrap_or_default();
+        items
+            .iter()
+            .all(|a| a["status"]["sync"]["status"] == "Synced" && a["status"]["health"]["status"] == "Healthy")
+            .then_some(items)
+    })
+    .await;
+    assert!(apps.len() >= 15, "{} Applications", apps.len());
+    let ready = |kind: &str, ns: &str, name: &str| {
+        let v = json_of(&kubectl_ok(c, &["get", kind, "-n", ns, name, "-o", "json"]));
+        v["status"]["conditions"]
+            .as_array()
+            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+    };
+    assert!(ready("inferenceservice", "kserve", "qwen-cpu"));
+    assert!(ready("llminferenceservice", "llm-d", "qwen-llmd"));
+    let d = json_of(&kubectl_ok(c, &["get", "deployment", "-n", "serving", "qwen-gpu", "-o", "json"]));
+    assert_eq!(d["status"]["availableReplicas"], 1, "{}", d["status"]);
+
+    // status: every model ready, the PVCs bound.
+    let o = g.ok(&["status", "-o", "json"]).await;
+    let st = json_of(&stdout(&o));
+    for (name, m) in models_by_name(&st) {
+        assert_eq!(m["state"], "ready", "{name}: {m}");
+    }
+    for p in st["pvcs"].as_array().unwrap() {
+        assert_eq!(p["phase"], "Bound", "{p}");
+    }
+
+    // pause: every layer stops; the workloads go to zero (the real controllers and the KServe stand-in).
+    g.ok(&["pause", "qwen-cpu", "qwen-gpu", "qwen-llmd", "--wait", "--timeout", "2m"]).await;
+    let d = json_of(&kubectl_ok(c, &["get", "deployment", "-n", "serving", "qwen-gpu", "-o", "json"]));
+    assert_eq!(d["spec"]["replicas"], 0);
+    assert_eq!(d["metadata"]["annotations"]["platform.ai/paused-replicas"], "1");
+    for (kind, ns, name) in [
+        ("inferenceservice", "kserve", "qwen-cpu"),
+        ("llminferenceservice", "llm-d", "qwen-llmd"),
+    ] {
+        let v = json_of(&kubectl_ok(c, &["get", kind, "-n", ns, name, "-o", "json"]));
+        assert_eq!(v["metadata"]["annotations"]["serving.kserve.io/stop"], "true", "{name}");
+    }
+    let st = json_of(&stdout(&g.ok(&["status", "-o", "json"]).await));
+    for (name, m) in models_by_name(&st) {
+        assert_eq!(m["state"], "paused", "{name}: {m}");
+    }
+    eventually("the predictor pods to be gone", Duration::from_secs(60), || {
+        let pods = c.names("pods", Some("kserve"));
+        pods.is_empty().then_some(())
+    })
+    .await;
+
+    // resume: back to the remembered replicas, ready again.
+    g.ok(&["resume", "qwen-cpu", "qwen-gpu", "qwen-llmd", "--wait", "--timeout", "2m"]).await;
+    let d = json_of(&kubectl_ok(c, &["get", "deployment", "-n", "serving", "qwen-gpu", "-o", "json"]));
+    assert_eq!(d["spec"]["replicas"], 1);
+    let st = json_of(&stdout(&g.ok(&["status", "-o", "json"]).await));
+    for (name, m) in models_by_name(&st) {
+        assert_eq!(m["state"], "ready", "{name}: {m}");
+    }
+
+    // teardown: dry run changes nothing; the real run leaves nothing (checked with kubectl).
+    let before = c.names("applications", Some("argocd")).len();
+    let o = g.ok(&["teardown", "--dry-run"]).await;
+    assert!(!stdout(&o).is_empty() || !stderr(&o).is_empty());
+    assert_eq!(c.names("applications", Some("argocd")).len(), before);
+    let o = g.ok(&["teardown", "--yes", "--finalizer-timeout", "90s", "--release-timeout", "2m"]).await;
+    assert!(stderr(&o).contains("nothing"), "{}", stderr(&o));
+    assert_nothing_left(c);
+    g.argo_off();
+}
+
+/// What teardown must not leave behind, seen by kubectl.
+fn assert_nothing_left(c: &Cluster) {
+    assert_eq!(c.names("applications", Some("argocd")), Vec::<String>::new());
+    assert_eq!(c.names("appprojects", Some("argocd")), Vec::<String>::new());
+    for kind in [
+        "inferenceservices",
+        "llminferenceservices",
+        "deployments",
+        "statefulsets",
+        "persistentvolumeclaims",
+        "gateways",
+    ] {
+        for ns in ["kserve", "serving", "llm-d"] {
+            assert_eq!(c.names(kind, Some(ns)), Vec::<String>::new(), "{kind} in {ns}");
+        }
+    }
+    let pvs = c.names("persistentvolumes", None);
+    assert!(pvs.is_empty(), "PVs left: {pvs:?}");
+}

@@ -9,6 +9,14 @@ use super::ClusterError;
 use crate::consts;
 use crate::render::check::RenderedObject;
 
+/// Parameters of a merge/JSON patch written by platform (its field manager).
+pub fn patch_params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(consts::FIELD_MANAGER.into()),
+        ..Default::default()
+    }
+}
+
 /// Server-side apply (field manager `platform`) of rendered objects, in order.
 pub async fn server_side_apply(
     client: &kube::Client,

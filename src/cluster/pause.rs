@@ -24,7 +24,7 @@ pub struct Outcome {
     pub changed: bool,
 }
 
-fn kind_of(layer: ServingLayer) -> Kind {
+pub fn kind_of(layer: ServingLayer) -> Kind {
     match layer {
         ServingLayer::RawVllm => kinds::DEPLOYMENT,
         ServingLayer::Kserve => kinds::INFERENCE_SERVICE,

@@ -14,13 +14,13 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::kinds::{self, Kind};
 use super::retry::retry;
-use super::{pause, ClusterError};
+use super::{apply, pause, ClusterError};
 use crate::catalog::resolve::{AppKind, Plan};
 use crate::consts;
 use crate::render::context::root_app_name;
@@ -218,9 +218,95 @@ pub async fn plan_steps(
     Ok(steps)
 }
 
-/// Delete one object and wait until it is gone; a finalizer still there after the deadline is stuck.
+/// How a deletion ended.
+enum Deleted {
+    Gone,
+    /// Still terminating on these finalizers after `--finalizer-timeout`.
+    Stuck(Vec<String>),
+}
+
+/// Delete one object (foreground) and wait until it is gone or stuck on a finalizer.
+async fn delete_wait(
+    api: &Api<DynamicObject>,
+    name: &str,
+    label: &str,
+    opts: &Options,
+    reporter: &Reporter,
+) -> Result<Deleted, ClusterError> {
+    let dp = DeleteParams::foreground();
+    match retry(|| api.delete(name, &dp)).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => {
+            reporter.finish(label, "already gone");
+            return Ok(Deleted::Gone);
+        }
+        Err(e) => return Err(ClusterError::api(format!("deleting {label}"), e)),
+    }
+    reporter.update(label, "deleting");
+    let start = Instant::now();
+    loop {
+        let cur = retry(|| api.get_opt(name))
+            .await
+            .map_err(|e| ClusterError::api(format!("reading {label}"), e))?;
+        let Some(obj) = cur else {
+            reporter.finish(label, "deleted");
+            return Ok(Deleted::Gone);
+        };
+        let finalizers = obj.metadata.finalizers.clone().unwrap_or_default();
+        if start.elapsed() >= opts.finalizer_timeout && !finalizers.is_empty() {
+            return Ok(Deleted::Stuck(finalizers));
+        }
+        // Deletions are slow by nature (cascades, cloud load balancers): a short poll keeps this simple.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Remove every finalizer of a terminating object.
+async fn strip(
+    api: &Api<DynamicObject>,
+    name: &str,
+    label: &str,
+    finalizers: &[String],
+    reporter: &Reporter,
+) -> Result<(), ClusterError> {
+    let p = json!({"metadata": {"finalizers": null}});
+    let patch = Patch::Merge(&p);
+    let params = apply::patch_params();
+    match retry(|| api.patch(name, &params, &patch)).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+        Err(e) => {
+            return Err(ClusterError::api(
+                format!("removing the finalizers of {label}"),
+                e,
+            ))
+        }
+    }
+    reporter.update(
+        label,
+        &format!("stripped stuck finalizer(s) {}", finalizers.join(", ")),
+    );
+    Ok(())
+}
+
+fn stuck(kind: &str, plural: &str, namespaced: bool, ns: &str, name: &str, finalizers: Vec<String>) -> ClusterError {
+    ClusterError::StuckFinalizer {
+        object: format!("{kind} {ns}/{name}"),
+        fix: format!(
+            "the controller that owns {} is gone or failing; re-run with --strip-finalizers, or `kubectl {}patch {plural} {name} --type merge -p '{{\"metadata\":{{\"finalizers\":null}}}}'`",
+            finalizers.join(", "),
+            if namespaced { format!("-n {ns} ") } else { String::new() },
+        ),
+        finalizers,
+    }
+}
+
+/// Delete one object and wait until it is gone. A finalizer still there after the deadline is stuck:
+/// an error, or with `--strip-finalizers` removed. Stripping Argo CD's resources finalizer means
+/// nobody deletes the app's resources, so platform deletes them first (see [`delete_app_resources`]).
 async fn delete_and_wait(
     client: &kube::Client,
+    plan: &Plan,
     kind: Kind,
     ns: &str,
     name: &str,
@@ -229,67 +315,131 @@ async fn delete_and_wait(
 ) -> Result<(), ClusterError> {
     let api = kind.api(client, ns);
     let label = format!("{} {}/{}", kind.kind, ns, name);
-    let dp = DeleteParams::foreground();
-    match retry(|| api.delete(name, &dp)).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 404 => {
-            reporter.finish(&label, "already gone");
-            return Ok(());
-        }
-        Err(e) => return Err(ClusterError::api(format!("deleting {label}"), e)),
+    let Deleted::Stuck(finalizers) = delete_wait(&api, name, &label, opts, reporter).await? else {
+        return Ok(());
+    };
+    if !opts.strip_finalizers {
+        return Err(stuck(kind.kind, kind.plural, kind.namespaced, ns, name, finalizers));
     }
-    reporter.update(&label, "deleting");
-    let start = Instant::now();
-    let mut stripped = false;
-    loop {
-        let cur = retry(|| api.get_opt(name))
+    if kind == kinds::APPLICATION && finalizers.iter().any(|f| f == consts::ARGOCD_FINALIZER) {
+        if let Some(app) = retry(|| api.get_opt(name))
             .await
-            .map_err(|e| ClusterError::api(format!("reading {label}"), e))?;
-        let Some(obj) = cur else {
-            reporter.finish(&label, "deleted");
-            return Ok(());
-        };
-        let finalizers = obj.metadata.finalizers.clone().unwrap_or_default();
-        if start.elapsed() >= opts.finalizer_timeout && !finalizers.is_empty() {
-            if opts.strip_finalizers && !stripped {
-                let p = json!({"metadata": {"finalizers": null}});
-                let params = PatchParams {
-                    field_manager: Some(consts::FIELD_MANAGER.into()),
-                    ..Default::default()
-                };
-                let patch = Patch::Merge(&p);
-                retry(|| api.patch(name, &params, &patch))
-                    .await
-                    .map_err(|e| {
-                        ClusterError::api(format!("removing the finalizers of {label}"), e)
-                    })?;
-                reporter.update(
-                    &label,
-                    &format!("stripped stuck finalizer(s) {}", finalizers.join(", ")),
-                );
-                stripped = true;
-                continue;
-            }
-            return Err(ClusterError::StuckFinalizer {
-                object: label,
-                finalizers: finalizers.clone(),
-                fix: format!(
-                    "the controller that owns {} is gone or failing; re-run with --strip-finalizers, or `kubectl {}patch {} {} --type merge -p '{{\"metadata\":{{\"finalizers\":null}}}}'`",
-                    finalizers.join(", "),
-                    if kind.namespaced { format!("-n {ns} ") } else { String::new() },
-                    kind.plural,
-                    name
-                ),
+            .map_err(|e| ClusterError::api(format!("reading {label}"), e))?
+        {
+            delete_app_resources(client, plan, &app, opts, reporter).await?;
+        }
+    }
+    strip(&api, name, &label, &finalizers, reporter).await?;
+    match delete_wait(&api, name, &label, opts, reporter).await? {
+        Deleted::Gone => Ok(()),
+        Deleted::Stuck(f) => Err(stuck(kind.kind, kind.plural, kind.namespaced, ns, name, f)),
+    }
+}
+
+/// One resource an Application manages.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct AppResource {
+    /// Deletion order: workloads first, claims after them, CRDs and namespaces last.
+    rank: u8,
+    api_version: String,
+    kind: String,
+    namespace: String,
+    name: String,
+}
+
+fn deletion_rank(kind: &str) -> u8 {
+    match kind {
+        "InferenceService" | "LLMInferenceService" | "Deployment" | "StatefulSet" | "DaemonSet"
+        | "Job" | "CronJob" | "Pod" => 0,
+        "PersistentVolumeClaim" => 2,
+        "CustomResourceDefinition" => 3,
+        "Namespace" => 4,
+        _ => 1,
+    }
+}
+
+/// What an Application manages: Argo CD's own record (`status.resources`, which covers Helm charts
+/// too) and, for a model's app, the model's objects from the plan (in case Argo CD never recorded
+/// them). Applications are left out: the teardown deletes them in its own order.
+fn app_resources(plan: &Plan, app: &Value) -> Vec<AppResource> {
+    let mut out = BTreeSet::new();
+    let s = |v: &Value, p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
+    for r in app
+        .pointer("/status/resources")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let (group, version, kind) = (s(r, "/group"), s(r, "/version"), s(r, "/kind"));
+        if kind.is_empty() || version.is_empty() || kind == "Application" || kind == "AppProject" {
+            continue;
+        }
+        out.insert(AppResource {
+            rank: deletion_rank(&kind),
+            api_version: if group.is_empty() { version } else { format!("{group}/{version}") },
+            namespace: s(r, "/namespace"),
+            name: s(r, "/name"),
+            kind,
+        });
+    }
+    let app_name = s(app, "/metadata/name");
+    for m in plan.models.iter().filter(|m| m.app == app_name) {
+        let k = pause::kind_of(m.model.layer);
+        for (kind, name) in [(k, m.name.clone()), (kinds::PVC, m.model.pvc_name())] {
+            out.insert(AppResource {
+                rank: deletion_rank(kind.kind),
+                api_version: kind.api_version.into(),
+                kind: kind.kind.into(),
+                namespace: m.namespace.clone(),
+                name,
             });
         }
-        // Deletions are slow by nature (cascades, cloud load balancers): a short poll keeps this simple.
-        tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    out.into_iter().collect()
+}
+
+/// Delete an Application's resources as Argo CD's resources finalizer would (workloads, then the
+/// rest, claims, CRDs and namespaces last), waiting for each; their own stuck finalizers are
+/// stripped too (this runs only under --strip-finalizers).
+async fn delete_app_resources(
+    client: &kube::Client,
+    plan: &Plan,
+    app: &DynamicObject,
+    opts: &Options,
+    reporter: &Reporter,
+) -> Result<(), ClusterError> {
+    let v = kinds::json(app);
+    for r in app_resources(plan, &v) {
+        let (group, version) = r.api_version.split_once('/').unwrap_or(("", &r.api_version));
+        let gvk = kube::api::GroupVersionKind::gvk(group, version, &r.kind);
+        let (ar, caps) = match kube::discovery::pinned_kind(client, &gvk).await {
+            Ok(found) => found,
+            // The kind is gone (its CRD was deleted): so are its objects.
+            Err(kube::Error::Api(s)) if s.code == 404 => continue,
+            Err(kube::Error::Discovery(_)) => continue,
+            Err(e) => return Err(ClusterError::api(format!("looking up {}", r.kind), e)),
+        };
+        let namespaced = caps.scope == kube::discovery::Scope::Namespaced;
+        let api: Api<DynamicObject> = if namespaced {
+            Api::namespaced_with(client.clone(), &r.namespace, &ar)
+        } else {
+            Api::all_with(client.clone(), &ar)
+        };
+        let label = format!("{} {}/{} (of {})", r.kind, r.namespace, r.name, name_of(app));
+        if let Deleted::Stuck(f) = delete_wait(&api, &r.name, &label, opts, reporter).await? {
+            strip(&api, &r.name, &label, &f, reporter).await?;
+            if let Deleted::Stuck(f) = delete_wait(&api, &r.name, &label, opts, reporter).await? {
+                return Err(stuck(&r.kind, &ar.plural, namespaced, &r.namespace, &r.name, f));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Delete Applications one after another, waiting for each (their finalizers cascade).
 async fn delete_apps<'a>(
     client: &kube::Client,
+    plan: &Plan,
     names: impl Iterator<Item = &'a String>,
     opts: &Options,
     reporter: &Reporter,
@@ -297,6 +447,7 @@ async fn delete_apps<'a>(
     for a in names {
         delete_and_wait(
             client,
+            plan,
             kinds::APPLICATION,
             consts::ARGOCD_NAMESPACE,
             a,
@@ -438,12 +589,12 @@ pub async fn run(
     }
 
     reporter.line("3/6 delete the manual serving apps");
-    delete_apps(client, serving.iter(), opts, reporter).await?;
+    delete_apps(client, plan, serving.iter(), opts, reporter).await?;
 
     reporter.line("4/6 delete Gateways and wait for their load balancers");
     for ns in &namespaces {
         for g in list(client, kinds::GATEWAY, ns, Some(&managed_selector())).await? {
-            delete_and_wait(client, kinds::GATEWAY, ns, &name_of(&g), opts, reporter).await?;
+            delete_and_wait(client, plan, kinds::GATEWAY, ns, &name_of(&g), opts, reporter).await?;
         }
     }
     wait_gone(
@@ -463,7 +614,7 @@ pub async fn run(
             for p in list(client, kinds::PVC, ns, Some(&managed_selector())).await? {
                 let n = name_of(&p);
                 claims.insert((ns.clone(), n.clone()));
-                delete_and_wait(client, kinds::PVC, ns, &n, opts, reporter).await?;
+                delete_and_wait(client, plan, kinds::PVC, ns, &n, opts, reporter).await?;
             }
         }
         // Delete-policy volumes disappear; Retain ones stay Released and are reported by the audit.
@@ -488,9 +639,10 @@ pub async fn run(
     }
 
     reporter.line("6/6 delete Applications in reverse wave order");
-    delete_apps(client, catalog.iter().chain(&roots), opts, reporter).await?;
+    delete_apps(client, plan, catalog.iter().chain(&roots), opts, reporter).await?;
     delete_and_wait(
         client,
+        plan,
         kinds::APP_PROJECT,
         consts::ARGOCD_NAMESPACE,
         &plan.env,

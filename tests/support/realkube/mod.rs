@@ -142,14 +142,23 @@ fn install_crds(shared: &Path, kubeconfig: &Path) {
     }
     let out = cmd.stdin(Stdio::null()).output().expect("kubectl apply crds");
     assert!(out.status.success(), "installing CRDs: {}", String::from_utf8_lossy(&out.stderr));
-    let out = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(["wait", "--for=condition=Established", "crd", "--all", "--timeout=120s"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("kubectl wait crds");
-    assert!(out.status.success(), "waiting for CRDs: {}", String::from_utf8_lossy(&out.stderr));
+    // A CRD just created may have no status yet (kubectl wait then errors): retry briefly.
+    let mut last = String::new();
+    for _ in 0..20 {
+        let out = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(["wait", "--for=condition=Established", "crd", "--all", "--timeout=120s"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("kubectl wait crds");
+        if out.status.success() {
+            return;
+        }
+        last = String::from_utf8_lossy(&out.stderr).into_owned();
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    panic!("waiting for CRDs: {last}");
 }
 
 static STOP: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();

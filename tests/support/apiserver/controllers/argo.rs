@@ -1,7 +1,7 @@
 //! Argo CD Application controller (scripted): an operation (written by a client in the
 //! top-level `operation` field, or by auto-sync) goes Running → Succeeded/Failed and is
 //! cleared; after `argo_delay` the app is reconciled: sync Synced + revision, health
-//! Healthy/Degraded, `reconciledAt` later than `finishedAt`.
+//! Healthy/Degraded, `reconciledAt` not before `finishedAt` (whole seconds, as Argo CD writes them).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -259,7 +259,8 @@ fn reconciled(
 ) {
     let rev = revision(app, op);
     let desired = desired_compare(app);
-    let reconciled_at = util::rfc3339(util::now_secs().max(finished + 1));
+    // Argo CD refreshes right after the operation: usually the same whole second as finishedAt.
+    let reconciled_at = util::rfc3339(util::now_secs().max(finished));
     let (sync, health) = match outcome {
         AppOutcome::Healthy => ("Synced", json!({"status": "Healthy"})),
         AppOutcome::Degraded(msg) => ("Synced", json!({"status": "Degraded", "message": msg})),

@@ -231,9 +231,19 @@ impl Ctx<'_> {
 
     async fn patch_app(&self, app: &Value, patch: Value) {
         let api = dyn_api(self.client, "argoproj.io", "v1alpha1", "Application", "applications", Some(NS));
-        let _ = api
+        if let Err(e) = api
             .patch(self.app_name(app), &PatchParams::default(), &Patch::Merge(&patch))
-            .await;
+            .await
+        {
+            // A stand-in that cannot write status is a bug of the test: say it on the terminal.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "argo stand-in: writing Application {}: {}",
+                self.app_name(app),
+                e.to_string().chars().take(400).collect::<String>()
+            );
+        }
     }
 
     async fn reconcile(&self, app: &Value) {
@@ -482,11 +492,13 @@ impl Ctx<'_> {
         let mut results = Vec::new();
         if failure.is_none() {
             for d in desired {
+                let gv = s(&d.obj, "/apiVersion");
+                let (group, version) = gv.split_once('/').unwrap_or(("", gv));
                 match self.apply(&name, &d.obj, dest_ns).await {
-                    Ok(()) => results.push(json!({"kind": s(&d.obj, "/kind"), "name": s(&d.obj, "/metadata/name"),
+                    Ok(()) => results.push(json!({"group": group, "version": version, "kind": s(&d.obj, "/kind"), "name": s(&d.obj, "/metadata/name"),
                         "namespace": s(&d.obj, "/metadata/namespace"), "status": "Synced", "message": "configured"})),
                     Err(e) => {
-                        results.push(json!({"kind": s(&d.obj, "/kind"), "name": s(&d.obj, "/metadata/name"),
+                        results.push(json!({"group": group, "version": version, "kind": s(&d.obj, "/kind"), "name": s(&d.obj, "/metadata/name"),
                             "namespace": s(&d.obj, "/metadata/namespace"), "status": "SyncFailed", "message": e}));
                         failure = Some(e);
                         break;
@@ -511,11 +523,10 @@ impl Ctx<'_> {
             synced_revisions(app)
         };
         let (sync, health, msg, resources) = self.assess(app, desired, &live, &synced, revisions);
-        let mut sync_result = json!({"resources": results});
-        if srcs.len() > 1 || app.pointer("/spec/sources").is_some() {
+        let mut sync_result = json!({"resources": results,
+            "revision": revisions.first().cloned().unwrap_or_default()});
+        if app.pointer("/spec/sources").is_some() {
             sync_result["revisions"] = json!(revisions);
-        } else {
-            sync_result["revision"] = json!(revisions.first().cloned().unwrap_or_default());
         }
         let mut status = json!({
             "operationState": {"operation": op, "phase": phase, "message": message,

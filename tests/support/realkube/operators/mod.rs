@@ -1,7 +1,7 @@
 //! Operators played by the tests as ordinary API clients (kube-rs, the admin kubeconfig), so the
 //! real controllers (Deployment, ReplicaSet, StatefulSet, PV binder, garbage collector, namespace)
 //! do the rest:
-//! - [`node`]: one Node (CPU, memory, 2 `nvidia.com/gpu`), Pods bound to it marked Running/Ready,
+//! - [`node`]: one Node (CPU, memory, 4 `nvidia.com/gpu`), Pods bound to it marked Running/Ready,
 //!   terminating Pods removed as a kubelet would;
 //! - [`volumes`]: a provisioner for the default StorageClass `standard` (PV created and pre-bound;
 //!   Released PVs of class `standard` deleted); PVCs of any other class stay Pending;

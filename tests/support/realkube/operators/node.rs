@@ -12,7 +12,7 @@ use super::{now, TICK};
 pub const NODE: &str = "realkube-node-1";
 /// GPUs on the node: one-GPU models schedule; a model asking for more gets the real scheduler's
 /// `Insufficient nvidia.com/gpu`.
-pub const GPUS: u32 = 2;
+pub const GPUS: u32 = 4;
 
 pub async fn setup(client: &kube::Client) {
     let nodes: Api<Node> = Api::all(client.clone());
@@ -28,6 +28,12 @@ pub async fn setup(client: &kube::Client) {
             "creating node: {e}"
         );
     }
+    // The API server's TaintNodesByCondition admission adds node.kubernetes.io/not-ready on create;
+    // the node lifecycle controller (off here: no kubelet heartbeats) would remove it once Ready.
+    nodes
+        .patch(NODE, &PatchParams::default(), &Patch::Merge(&json!({"spec": {"taints": null}})))
+        .await
+        .expect("node taints");
     let cap = json!({"cpu": "32", "memory": "256Gi", "pods": "110",
                       "nvidia.com/gpu": GPUS.to_string(), "ephemeral-storage": "500Gi"});
     let t = now();
