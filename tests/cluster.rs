@@ -680,9 +680,19 @@ async fn doctor_checks_follow_the_cluster_state() {
         .unwrap();
     e.server
         .put(json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
-                    "metadata": {"name": "argocd-application-controller", "namespace": "argocd"},
+                    "metadata": {"name": "argocd-application-controller", "namespace": "argocd",
+                                 "labels": {"app.kubernetes.io/name": "argocd-application-controller"}},
                     "spec": {"replicas": 1, "serviceName": "x", "selector": {"matchLabels": {"app": "x"}},
                              "template": {"metadata": {"labels": {"app": "x"}},
+                                          "spec": {"containers": [{"name": "c", "image": "argocd"}]}}},
+                    "status": {"replicas": 1, "readyReplicas": 1}}))
+        .unwrap();
+    e.server
+        .put(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                    "metadata": {"name": "argocd-repo-server", "namespace": "argocd",
+                                 "labels": {"app.kubernetes.io/name": "argocd-repo-server"}},
+                    "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "r"}},
+                             "template": {"metadata": {"labels": {"app": "r"}},
                                           "spec": {"containers": [{"name": "c", "image": "argocd"}]}}},
                     "status": {"replicas": 1, "readyReplicas": 1}}))
         .unwrap();
@@ -751,7 +761,11 @@ async fn doctor_checks_follow_the_cluster_state() {
     e.server
         .fail_next_matching(1, 403, None, Some("/statefulsets"), Some("GET"));
     let (_, checks) = doctor().await;
-    let argocd = find(&checks, "argocd", "cannot list StatefulSets in argocd");
+    let argocd = find(
+        &checks,
+        "argocd",
+        "cannot look for argocd-application-controller",
+    );
     assert_eq!(argocd["level"], "FAIL");
     assert!(
         !checks.iter().any(|c| c["detail"]

@@ -62,13 +62,17 @@ impl Gitops {
 
     /// The shipped ai-dev config, for environment `env` (cluster identity still `ai-dev`).
     fn shipped(cluster: &'static Cluster, env: &str) -> Gitops {
-        let text = std::fs::read_to_string(common::source_root().join("environments/ai-dev/config.yaml"))
-            .unwrap()
-            .replace(
-                "repoURL: https://github.com/example-org/ai-platform.git",
-                "repoURL: REPO_URL",
-            )
-            .replace("  kubeconfig: ~/.kube/ai-dev.yaml", "  # kubeconfig: given by the test");
+        let text =
+            std::fs::read_to_string(common::source_root().join("environments/ai-dev/config.yaml"))
+                .unwrap()
+                .replace(
+                    "repoURL: https://github.com/example-org/ai-platform.git",
+                    "repoURL: REPO_URL",
+                )
+                .replace(
+                    "  kubeconfig: ~/.kube/ai-dev.yaml",
+                    "  # kubeconfig: given by the test",
+                );
         Gitops::new(cluster, env, &text)
     }
 
@@ -168,8 +172,8 @@ async fn rendered_trees_pass_server_side_dry_run() {
         let mut namespaces = std::collections::BTreeSet::new();
         for (path, text) in common::read_tree(g.path(), &dir) {
             for doc in serde_yaml::Deserializer::from_str(&text) {
-                let v: Value = serde::Deserialize::deserialize(doc)
-                    .unwrap_or_else(|e| panic!("{path}: {e}"));
+                let v: Value =
+                    serde::Deserialize::deserialize(doc).unwrap_or_else(|e| panic!("{path}: {e}"));
                 if let Some(ns) = v.pointer("/metadata/namespace").and_then(Value::as_str) {
                     namespaces.insert(ns.to_string());
                 }
@@ -183,12 +187,20 @@ async fn rendered_trees_pass_server_side_dry_run() {
             .map(|(p, _)| p)
             .filter(|p| !p.ends_with("groups.generated.yaml"))
             .collect();
-        let mut args = vec!["apply", "--server-side", "--dry-run=server", "--field-manager=platform"];
+        let mut args = vec![
+            "apply",
+            "--server-side",
+            "--dry-run=server",
+            "--field-manager=platform",
+        ];
         for f in &files {
             args.extend(["-f", f.as_str()]);
         }
         let (ok, out, err) = c.kubectl_in(g.path(), &args);
-        assert!(ok, "{env}: the API server rejected rendered objects:\n{err}\n{out}");
+        assert!(
+            ok,
+            "{env}: the API server rejected rendered objects:\n{err}\n{out}"
+        );
         assert!(
             out.lines().count() >= files.len(),
             "{env}: fewer objects than files were checked:\n{out}"
@@ -218,7 +230,17 @@ fn install_argocd(c: &Cluster) {
     let snippet = r#"{"data":{"resource.customizations.health.argoproj.io_Application":"hs = {}\nhs.status = \"Progressing\"\nhs.message = \"\"\nif obj.status ~= nil then\n  if obj.status.health ~= nil then\n    hs.status = obj.status.health.status\n    if obj.status.health.message ~= nil then\n      hs.message = obj.status.health.message\n    end\n  end\nend\nreturn hs"}}"#;
     kubectl_ok(
         c,
-        &["-n", "argocd", "patch", "configmap", "argocd-cm", "--type", "merge", "-p", snippet],
+        &[
+            "-n",
+            "argocd",
+            "patch",
+            "configmap",
+            "argocd-cm",
+            "--type",
+            "merge",
+            "-p",
+            snippet,
+        ],
     );
 }
 
@@ -254,28 +276,54 @@ async fn up_status_pause_resume_teardown_on_three_layers() {
     g.argo_on();
 
     let o = g.ok(&["up", "--sync-models", "--timeout", "4m"]).await;
-    assert!(stderr(&o).contains("are Synced and Healthy"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("are Synced and Healthy"),
+        "{}",
+        stderr(&o)
+    );
     // Independently: every Application is Synced and Healthy (the root apps aggregate their
     // children's health a moment later: `up` does not wait for them).
-    let apps = eventually("every Application Synced and Healthy", Duration::from_secs(30), || {
-        let v = json_of(&kubectl_ok(c, &["get", "applications", "-n", "argocd", "-o", "json"]));
-        let items = v["items"].as_array().cloned().unwrap_or_default();
-        items
-            .iter()
-            .all(|a| a["status"]["sync"]["status"] == "Synced" && a["status"]["health"]["status"] == "Healthy")
-            .then_some(items)
-    })
+    let apps = eventually(
+        "every Application Synced and Healthy",
+        Duration::from_secs(30),
+        || {
+            let v = json_of(&kubectl_ok(
+                c,
+                &["get", "applications", "-n", "argocd", "-o", "json"],
+            ));
+            let items = v["items"].as_array().cloned().unwrap_or_default();
+            items
+                .iter()
+                .all(|a| {
+                    a["status"]["sync"]["status"] == "Synced"
+                        && a["status"]["health"]["status"] == "Healthy"
+                })
+                .then_some(items)
+        },
+    )
     .await;
     assert!(apps.len() >= 15, "{} Applications", apps.len());
     let ready = |kind: &str, ns: &str, name: &str| {
         let v = json_of(&kubectl_ok(c, &["get", kind, "-n", ns, name, "-o", "json"]));
-        v["status"]["conditions"]
-            .as_array()
-            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+        v["status"]["conditions"].as_array().is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
     };
     assert!(ready("inferenceservice", "kserve", "qwen-cpu"));
     assert!(ready("llminferenceservice", "llm-d", "qwen-llmd"));
-    let d = json_of(&kubectl_ok(c, &["get", "deployment", "-n", "serving", "qwen-gpu", "-o", "json"]));
+    let d = json_of(&kubectl_ok(
+        c,
+        &[
+            "get",
+            "deployment",
+            "-n",
+            "serving",
+            "qwen-gpu",
+            "-o",
+            "json",
+        ],
+    ));
     assert_eq!(d["status"]["availableReplicas"], 1, "{}", d["status"]);
 
     // status: every model ready, the PVCs bound.
@@ -289,30 +337,80 @@ async fn up_status_pause_resume_teardown_on_three_layers() {
     }
 
     // pause: every layer stops; the workloads go to zero (the real controllers and the KServe stand-in).
-    g.ok(&["pause", "qwen-cpu", "qwen-gpu", "qwen-llmd", "--wait", "--timeout", "2m"]).await;
-    let d = json_of(&kubectl_ok(c, &["get", "deployment", "-n", "serving", "qwen-gpu", "-o", "json"]));
+    g.ok(&[
+        "pause",
+        "qwen-cpu",
+        "qwen-gpu",
+        "qwen-llmd",
+        "--wait",
+        "--timeout",
+        "2m",
+    ])
+    .await;
+    let d = json_of(&kubectl_ok(
+        c,
+        &[
+            "get",
+            "deployment",
+            "-n",
+            "serving",
+            "qwen-gpu",
+            "-o",
+            "json",
+        ],
+    ));
     assert_eq!(d["spec"]["replicas"], 0);
-    assert_eq!(d["metadata"]["annotations"]["platform.ai/paused-replicas"], "1");
+    assert_eq!(
+        d["metadata"]["annotations"]["platform.ai/paused-replicas"],
+        "1"
+    );
     for (kind, ns, name) in [
         ("inferenceservice", "kserve", "qwen-cpu"),
         ("llminferenceservice", "llm-d", "qwen-llmd"),
     ] {
         let v = json_of(&kubectl_ok(c, &["get", kind, "-n", ns, name, "-o", "json"]));
-        assert_eq!(v["metadata"]["annotations"]["serving.kserve.io/stop"], "true", "{name}");
+        assert_eq!(
+            v["metadata"]["annotations"]["serving.kserve.io/stop"], "true",
+            "{name}"
+        );
     }
     let st = json_of(&stdout(&g.ok(&["status", "-o", "json"]).await));
     for (name, m) in models_by_name(&st) {
         assert_eq!(m["state"], "paused", "{name}: {m}");
     }
-    eventually("the predictor pods to be gone", Duration::from_secs(60), || {
-        let pods = c.names("pods", Some("kserve"));
-        pods.is_empty().then_some(())
-    })
+    eventually(
+        "the predictor pods to be gone",
+        Duration::from_secs(60),
+        || {
+            let pods = c.names("pods", Some("kserve"));
+            pods.is_empty().then_some(())
+        },
+    )
     .await;
 
     // resume: back to the remembered replicas, ready again.
-    g.ok(&["resume", "qwen-cpu", "qwen-gpu", "qwen-llmd", "--wait", "--timeout", "2m"]).await;
-    let d = json_of(&kubectl_ok(c, &["get", "deployment", "-n", "serving", "qwen-gpu", "-o", "json"]));
+    g.ok(&[
+        "resume",
+        "qwen-cpu",
+        "qwen-gpu",
+        "qwen-llmd",
+        "--wait",
+        "--timeout",
+        "2m",
+    ])
+    .await;
+    let d = json_of(&kubectl_ok(
+        c,
+        &[
+            "get",
+            "deployment",
+            "-n",
+            "serving",
+            "qwen-gpu",
+            "-o",
+            "json",
+        ],
+    ));
     assert_eq!(d["spec"]["replicas"], 1);
     let st = json_of(&stdout(&g.ok(&["status", "-o", "json"]).await));
     for (name, m) in models_by_name(&st) {
@@ -324,7 +422,16 @@ async fn up_status_pause_resume_teardown_on_three_layers() {
     let o = g.ok(&["teardown", "--dry-run"]).await;
     assert!(!stdout(&o).is_empty() || !stderr(&o).is_empty());
     assert_eq!(c.names("applications", Some("argocd")).len(), before);
-    let o = g.ok(&["teardown", "--yes", "--finalizer-timeout", "90s", "--release-timeout", "2m"]).await;
+    let o = g
+        .ok(&[
+            "teardown",
+            "--yes",
+            "--finalizer-timeout",
+            "90s",
+            "--release-timeout",
+            "2m",
+        ])
+        .await;
     assert!(stderr(&o).contains("nothing"), "{}", stderr(&o));
     assert_nothing_left(c);
     g.argo_off();
@@ -332,7 +439,10 @@ async fn up_status_pause_resume_teardown_on_three_layers() {
 
 /// What teardown must not leave behind, seen by kubectl.
 fn assert_nothing_left(c: &Cluster) {
-    assert_eq!(c.names("applications", Some("argocd")), Vec::<String>::new());
+    assert_eq!(
+        c.names("applications", Some("argocd")),
+        Vec::<String>::new()
+    );
     assert_eq!(c.names("appprojects", Some("argocd")), Vec::<String>::new());
     for kind in [
         "inferenceservices",
@@ -343,9 +453,162 @@ fn assert_nothing_left(c: &Cluster) {
         "gateways",
     ] {
         for ns in ["kserve", "serving", "llm-d"] {
-            assert_eq!(c.names(kind, Some(ns)), Vec::<String>::new(), "{kind} in {ns}");
+            assert_eq!(
+                c.names(kind, Some(ns)),
+                Vec::<String>::new(),
+                "{kind} in {ns}"
+            );
         }
     }
     let pvs = c.names("persistentvolumes", None);
     assert!(pvs.is_empty(), "PVs left: {pvs:?}");
+}
+
+/// Argo CD gone (nobody honours its resources finalizer): `teardown --strip-finalizers` deletes each
+/// app's resources itself, and the audit (which covers the workloads) finds nothing, as kubectl sees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teardown_with_argocd_gone_deletes_the_apps_resources_itself() {
+    let Some(c) = realkube::cluster() else { return };
+    let _x = c.exclusive().await;
+    install_argocd(c);
+    let g = three_layers(c);
+    g.publish().await;
+    g.argo_on();
+    g.ok(&["up", "--sync-models", "--timeout", "4m"]).await;
+    g.argo_off();
+    assert!(!c.names("inferenceservices", Some("kserve")).is_empty());
+    assert!(!c.names("deployments", Some("serving")).is_empty());
+
+    // Without --strip-finalizers: stuck, with the fix in the error.
+    let o = g
+        .platform(&["teardown", "--yes", "--finalizer-timeout", "2s"])
+        .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--strip-finalizers"), "{}", stderr(&o));
+
+    let o = g
+        .ok(&[
+            "teardown",
+            "--yes",
+            "--strip-finalizers",
+            "--finalizer-timeout",
+            "2s",
+            "--release-timeout",
+            "2m",
+        ])
+        .await;
+    assert!(
+        stderr(&o).contains("nothing platform manages survived"),
+        "{}",
+        stderr(&o)
+    );
+    assert_nothing_left(c);
+    assert!(c
+        .names("namespaces", None)
+        .iter()
+        .all(|n| n != "namespace/llm-d"));
+}
+
+/// doctor against Argo CD's upstream install, then against a Helm-installed one (release `argo-cd`:
+/// every component's name is prefixed), found by its labels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_finds_argocd_by_labels_whatever_its_names() {
+    let Some(c) = realkube::cluster() else { return };
+    let _x = c.exclusive().await;
+    install_argocd(c);
+    let g = three_layers(c);
+    g.ok(&["root"]).await;
+    async fn ready(c: &Cluster, name: &str) {
+        eventually(
+            "the application controller to be ready",
+            Duration::from_secs(60),
+            || {
+                let (ok, out, _) = c.kubectl(&[
+                    "-n",
+                    "argocd",
+                    "get",
+                    "statefulset",
+                    name,
+                    "-o",
+                    "jsonpath={.status.readyReplicas}",
+                ]);
+                (ok && out.trim() == "1").then_some(())
+            },
+        )
+        .await
+    }
+    ready(c, "argocd-application-controller").await;
+    let o = g.ok(&["doctor", "-o", "json"]).await;
+    let checks = json_of(&stdout(&o));
+    let argocd: Vec<&Value> = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["check"] == "argocd")
+        .collect();
+    assert!(
+        !argocd.is_empty() && argocd.iter().all(|c| c["level"] == "OK"),
+        "{argocd:?}"
+    );
+
+    // The Helm chart's names: argo-cd-argocd-application-controller, same labels.
+    let sts = kubectl_ok(
+        c,
+        &[
+            "-n",
+            "argocd",
+            "get",
+            "statefulset",
+            "argocd-application-controller",
+            "-o",
+            "json",
+        ],
+    );
+    let mut v = json_of(&sts);
+    v["metadata"] = serde_json::json!({
+        "name": "argo-cd-argocd-application-controller",
+        "namespace": "argocd",
+        "labels": v["metadata"]["labels"].clone(),
+    });
+    v.as_object_mut().unwrap().remove("status");
+    kubectl_ok(
+        c,
+        &[
+            "-n",
+            "argocd",
+            "delete",
+            "statefulset",
+            "argocd-application-controller",
+            "--wait=true",
+        ],
+    );
+    let (ok, _, err) =
+        c.kubectl_stdin(&["apply", "--server-side", "-f", "-"], Some(&v.to_string()));
+    assert!(ok, "{err}");
+    ready(c, "argo-cd-argocd-application-controller").await;
+    let o = g.platform(&["doctor", "-o", "json"]).await;
+    let checks = json_of(&stdout(&o));
+    let argocd: Vec<&Value> = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["check"] == "argocd")
+        .collect();
+    assert!(
+        !argocd.is_empty() && argocd.iter().all(|c| c["level"] == "OK"),
+        "{argocd:?}\n{}",
+        stderr(&o)
+    );
+    // Put the upstream name back for the other tests.
+    kubectl_ok(
+        c,
+        &[
+            "-n",
+            "argocd",
+            "delete",
+            "statefulset",
+            "argo-cd-argocd-application-controller",
+        ],
+    );
+    install_argocd(c);
 }

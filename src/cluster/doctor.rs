@@ -72,35 +72,109 @@ async fn list(client: &kube::Client, kind: Kind, ns: &str) -> Result<Vec<Value>,
 }
 
 /// Run every check; listing failures become FAIL lines rather than aborting.
-/// The Argo CD application controller among the StatefulSets of `ns`.
-fn argocd_controller(statefulsets: &[Value], ns: &str) -> Check {
-    let found = statefulsets.iter().find(|s| {
-        s.pointer("/metadata/name").and_then(Value::as_str) == Some("argocd-application-controller")
+/// Label every Argo CD install (upstream manifest, Helm chart, operator) puts on its components;
+/// their names differ (the Helm chart prefixes its release name: `argo-cd-argocd-…`).
+pub const ARGOCD_COMPONENT_LABEL: &str = "app.kubernetes.io/name";
+
+/// One Argo CD component among the workloads carrying its `app.kubernetes.io/name` label (found by
+/// label, in any namespace: a Helm release names it `<release>-argocd-…`).
+fn argocd_component(workloads: &[Value], component: &str, expected_ns: &str) -> Check {
+    let name = |w: &Value| {
+        format!(
+            "{}/{}",
+            w.pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+            w.pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+        )
+    };
+    let ready = |w: &Value| {
+        w.pointer("/status/readyReplicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            >= 1
+    };
+    let kind = |w: &Value| {
+        w.pointer("/kind")
+            .and_then(Value::as_str)
+            .unwrap_or("workload")
+            .to_string()
+    };
+    // Prefer the namespace platform writes Applications to.
+    let mut found: Vec<&Value> = workloads.iter().collect();
+    found.sort_by_key(|w| {
+        w.pointer("/metadata/namespace").and_then(Value::as_str) != Some(expected_ns)
     });
-    match found {
-        Some(s)
-            if s.pointer("/status/readyReplicas")
-                .and_then(Value::as_i64)
-                .unwrap_or(0)
-                >= 1 =>
-        {
-            check(Level::Ok, "argocd", "application controller ready", None)
+    match found.first() {
+        Some(w) if ready(w) => {
+            let ns = w
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if ns == expected_ns {
+                check(
+                    Level::Ok,
+                    "argocd",
+                    format!("{component} ready ({} {})", kind(w), name(w)),
+                    None,
+                )
+            } else {
+                check(
+                    Level::Warn,
+                    "argocd",
+                    format!("{component} runs in namespace {ns} ({}), but platform writes Applications to {expected_ns}", name(w)),
+                    Some(format!("Argo CD must watch namespace {expected_ns} (install it there, or enable apps in any namespace)")),
+                )
+            }
         }
-        Some(_) => check(
+        Some(w) => check(
             Level::Fail,
             "argocd",
-            "argocd-application-controller has no ready replica",
+            format!("{component} {} has no ready replica", name(w)),
             Some(format!(
-                "kubectl -n {ns} describe statefulset argocd-application-controller"
+                "kubectl -n {} describe {} {}",
+                w.pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or(""),
+                kind(w).to_lowercase(),
+                w.pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
             )),
         ),
         None => check(
             Level::Fail,
             "argocd",
-            format!("no argocd-application-controller in namespace {ns}"),
-            Some("install Argo CD (namespace argocd)".into()),
+            format!("no {component} (no workload labelled {ARGOCD_COMPONENT_LABEL}={component})"),
+            Some(format!("install Argo CD (namespace {expected_ns})")),
         ),
     }
+}
+
+/// Every Deployment and StatefulSet labelled as the Argo CD `component`, in all namespaces.
+async fn find_component(
+    client: &kube::Client,
+    component: &str,
+) -> Result<Vec<Value>, ClusterError> {
+    let lp = ListParams::default().labels(&format!("{ARGOCD_COMPONENT_LABEL}={component}"));
+    let mut out = Vec::new();
+    for kind in [kinds::STATEFUL_SET, kinds::DEPLOYMENT] {
+        let api: Api<kube::api::DynamicObject> = kind.api_all(client);
+        let items = retry(|| api.list(&lp))
+            .await
+            .map_err(|e| {
+                ClusterError::api(format!("listing {} labelled {component}", kind.plural), e)
+            })?
+            .items;
+        out.extend(items.iter().map(|o| {
+            let mut v = kinds::json(o);
+            v["kind"] = Value::String(kind.kind.to_string());
+            v
+        }));
+    }
+    Ok(out)
 }
 
 pub async fn run(target: &Target, plan: &Plan) -> Vec<Check> {
@@ -187,15 +261,18 @@ pub async fn run(target: &Target, plan: &Plan) -> Vec<Check> {
 
     // Argo CD controller and the health customization.
     let ns = consts::ARGOCD_NAMESPACE;
-    // A list that fails (RBAC, a broken API) says so rather than "not installed".
-    match list(client, kinds::STATEFUL_SET, ns).await {
-        Err(e) => out.push(check(
-            Level::Fail,
-            "argocd",
-            format!("cannot list StatefulSets in {ns}: {e}"),
-            None,
-        )),
-        Ok(controllers) => out.push(argocd_controller(&controllers, ns)),
+    // Found by label wherever it runs; a list that fails (RBAC, a broken API) says so rather than
+    // "not installed".
+    for component in ["argocd-application-controller", "argocd-repo-server"] {
+        match find_component(client, component).await {
+            Err(e) => out.push(check(
+                Level::Fail,
+                "argocd",
+                format!("cannot look for {component}: {e}"),
+                None,
+            )),
+            Ok(found) => out.push(argocd_component(&found, component, ns)),
+        }
     }
     let cm = kinds::CONFIG_MAP.api(client, ns);
     match retry(|| cm.get_opt("argocd-cm")).await {

@@ -6,8 +6,12 @@
 //!  5. delete the model PVCs (unless kept) and wait for their PVs;
 //!  6. delete the Applications in reverse wave order (then the root apps and the AppProject), waiting
 //!     for each to disappear and detecting finalizers that never finish;
-//!  7. audit: every surviving Gateway, LoadBalancer Service, PVC, Released/Retain PV and Application in
-//!     the namespaces platform manages.
+//!  7. audit: every surviving Gateway, LoadBalancer Service, PVC, Released/Retain PV, InferenceService,
+//!     LLMInferenceService, Deployment/StatefulSet platform renders or its apps track, Namespace it
+//!     created, its AppProject and Applications, in the namespaces platform manages.
+//!
+//! With `--strip-finalizers`, an Application stuck on Argo CD's resources finalizer (Argo CD gone)
+//! has its resources deleted by platform before the finalizer is removed: nobody else would.
 //!
 //! Re-running after a partial teardown continues: every step skips what is already gone.
 
@@ -289,7 +293,14 @@ async fn strip(
     Ok(())
 }
 
-fn stuck(kind: &str, plural: &str, namespaced: bool, ns: &str, name: &str, finalizers: Vec<String>) -> ClusterError {
+fn stuck(
+    kind: &str,
+    plural: &str,
+    namespaced: bool,
+    ns: &str,
+    name: &str,
+    finalizers: Vec<String>,
+) -> ClusterError {
     ClusterError::StuckFinalizer {
         object: format!("{kind} {ns}/{name}"),
         fix: format!(
@@ -319,7 +330,14 @@ async fn delete_and_wait(
         return Ok(());
     };
     if !opts.strip_finalizers {
-        return Err(stuck(kind.kind, kind.plural, kind.namespaced, ns, name, finalizers));
+        return Err(stuck(
+            kind.kind,
+            kind.plural,
+            kind.namespaced,
+            ns,
+            name,
+            finalizers,
+        ));
     }
     if kind == kinds::APPLICATION && finalizers.iter().any(|f| f == consts::ARGOCD_FINALIZER) {
         if let Some(app) = retry(|| api.get_opt(name))
@@ -349,8 +367,14 @@ struct AppResource {
 
 fn deletion_rank(kind: &str) -> u8 {
     match kind {
-        "InferenceService" | "LLMInferenceService" | "Deployment" | "StatefulSet" | "DaemonSet"
-        | "Job" | "CronJob" | "Pod" => 0,
+        "InferenceService"
+        | "LLMInferenceService"
+        | "Deployment"
+        | "StatefulSet"
+        | "DaemonSet"
+        | "Job"
+        | "CronJob"
+        | "Pod" => 0,
         "PersistentVolumeClaim" => 2,
         "CustomResourceDefinition" => 3,
         "Namespace" => 4,
@@ -363,7 +387,12 @@ fn deletion_rank(kind: &str) -> u8 {
 /// them). Applications are left out: the teardown deletes them in its own order.
 fn app_resources(plan: &Plan, app: &Value) -> Vec<AppResource> {
     let mut out = BTreeSet::new();
-    let s = |v: &Value, p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
+    let s = |v: &Value, p: &str| {
+        v.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     for r in app
         .pointer("/status/resources")
         .and_then(Value::as_array)
@@ -376,7 +405,11 @@ fn app_resources(plan: &Plan, app: &Value) -> Vec<AppResource> {
         }
         out.insert(AppResource {
             rank: deletion_rank(&kind),
-            api_version: if group.is_empty() { version } else { format!("{group}/{version}") },
+            api_version: if group.is_empty() {
+                version
+            } else {
+                format!("{group}/{version}")
+            },
             namespace: s(r, "/namespace"),
             name: s(r, "/name"),
             kind,
@@ -410,7 +443,10 @@ async fn delete_app_resources(
 ) -> Result<(), ClusterError> {
     let v = kinds::json(app);
     for r in app_resources(plan, &v) {
-        let (group, version) = r.api_version.split_once('/').unwrap_or(("", &r.api_version));
+        let (group, version) = r
+            .api_version
+            .split_once('/')
+            .unwrap_or(("", &r.api_version));
         let gvk = kube::api::GroupVersionKind::gvk(group, version, &r.kind);
         let (ar, caps) = match kube::discovery::pinned_kind(client, &gvk).await {
             Ok(found) => found,
@@ -425,11 +461,24 @@ async fn delete_app_resources(
         } else {
             Api::all_with(client.clone(), &ar)
         };
-        let label = format!("{} {}/{} (of {})", r.kind, r.namespace, r.name, name_of(app));
+        let label = format!(
+            "{} {}/{} (of {})",
+            r.kind,
+            r.namespace,
+            r.name,
+            name_of(app)
+        );
         if let Deleted::Stuck(f) = delete_wait(&api, &r.name, &label, opts, reporter).await? {
             strip(&api, &r.name, &label, &f, reporter).await?;
             if let Deleted::Stuck(f) = delete_wait(&api, &r.name, &label, opts, reporter).await? {
-                return Err(stuck(&r.kind, &ar.plural, namespaced, &r.namespace, &r.name, f));
+                return Err(stuck(
+                    &r.kind,
+                    &ar.plural,
+                    namespaced,
+                    &r.namespace,
+                    &r.name,
+                    f,
+                ));
             }
         }
     }
@@ -594,7 +643,16 @@ pub async fn run(
     reporter.line("4/6 delete Gateways and wait for their load balancers");
     for ns in &namespaces {
         for g in list(client, kinds::GATEWAY, ns, Some(&managed_selector())).await? {
-            delete_and_wait(client, plan, kinds::GATEWAY, ns, &name_of(&g), opts, reporter).await?;
+            delete_and_wait(
+                client,
+                plan,
+                kinds::GATEWAY,
+                ns,
+                &name_of(&g),
+                opts,
+                reporter,
+            )
+            .await?;
         }
     }
     wait_gone(
@@ -654,8 +712,30 @@ pub async fn run(
     audit(client, plan).await
 }
 
-/// Every surviving Gateway, LoadBalancer Service, PVC, Released/Retain PV and Application in the
-/// namespaces platform manages.
+/// Whether platform rendered `o` (managed-by label) or one of its Applications tracks it (Argo CD's
+/// tracking annotation or instance label).
+fn managed_or_tracked(o: &DynamicObject, apps: &BTreeSet<String>) -> bool {
+    let labels = o.metadata.labels.clone().unwrap_or_default();
+    if labels.get(consts::LABEL_MANAGED_BY).map(String::as_str) == Some(consts::MANAGED_BY_VALUE) {
+        return true;
+    }
+    if labels
+        .get("app.kubernetes.io/instance")
+        .is_some_and(|i| apps.contains(i))
+    {
+        return true;
+    }
+    o.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("argocd.argoproj.io/tracking-id"))
+        .and_then(|t| t.split(':').next())
+        .is_some_and(|app| apps.contains(app))
+}
+
+/// Every survivor in the namespaces platform manages: Gateways, LoadBalancer Services, PVCs,
+/// Released/Retain PVs, InferenceServices, LLMInferenceServices, the Deployments and StatefulSets
+/// platform renders or its apps track, the namespaces it created, its AppProject and Applications.
 pub async fn audit(client: &kube::Client, plan: &Plan) -> Result<Vec<Survivor>, ClusterError> {
     let namespaces = managed_namespaces(plan);
     let mut out = Vec::new();
@@ -727,6 +807,68 @@ pub async fn audit(client: &kube::Client, plan: &Plan) -> Result<Vec<Survivor>, 
     }
     let (serving, catalog, roots) = app_order(plan);
     let ours: BTreeSet<String> = serving.into_iter().chain(catalog).chain(roots).collect();
+    // Workloads: every KServe serving object in the managed namespaces, and the Deployments and
+    // StatefulSets platform renders or one of its Applications tracks (GPUs are billed by the pod).
+    for ns in &namespaces {
+        for kind in [kinds::INFERENCE_SERVICE, kinds::LLM_INFERENCE_SERVICE] {
+            match list(client, kind, ns, None).await {
+                Ok(items) => out.extend(items.iter().map(|o| Survivor {
+                    kind: kind.kind.into(),
+                    namespace: ns.clone(),
+                    name: name_of(o),
+                    detail: "serving workload still exists".into(),
+                })),
+                // The CRD is not installed (or already deleted): no such objects.
+                Err(ClusterError::Api {
+                    code: Some(404), ..
+                }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        for kind in [kinds::DEPLOYMENT, kinds::STATEFUL_SET] {
+            for o in list(client, kind, ns, None).await? {
+                if managed_or_tracked(&o, &ours) {
+                    let v = kinds::json(&o);
+                    out.push(Survivor {
+                        kind: kind.kind.into(),
+                        namespace: ns.clone(),
+                        name: name_of(&o),
+                        detail: format!(
+                            "{} replica(s)",
+                            v.pointer("/spec/replicas")
+                                .and_then(Value::as_i64)
+                                .unwrap_or(1)
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    for n in list(client, kinds::NAMESPACE, "", Some(&managed_selector())).await? {
+        out.push(Survivor {
+            kind: "Namespace".into(),
+            namespace: String::new(),
+            name: name_of(&n),
+            detail: if n.metadata.deletion_timestamp.is_some() {
+                "created by platform, still terminating".into()
+            } else {
+                "created by platform".into()
+            },
+        });
+    }
+    let projects = kinds::APP_PROJECT.api(client, consts::ARGOCD_NAMESPACE);
+    if retry(|| projects.get_opt(&plan.env))
+        .await
+        .map_err(|e| ClusterError::api("reading the AppProject", e))?
+        .is_some()
+    {
+        out.push(Survivor {
+            kind: "AppProject".into(),
+            namespace: consts::ARGOCD_NAMESPACE.into(),
+            name: plan.env.clone(),
+            detail: "still exists".into(),
+        });
+    }
     for a in list(client, kinds::APPLICATION, consts::ARGOCD_NAMESPACE, None).await? {
         let v = kinds::json(&a);
         let part_of = v

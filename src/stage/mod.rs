@@ -40,10 +40,19 @@ pub const DEFAULT_IMAGE: &str =
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
     #[error(
-        "model {model} is running and its volume is ReadWriteOnce: pause it first (`platform pause {model}`), \
-         stage, then `platform resume {model}`"
+        "model {model}'s volume {claim} is ReadWriteOnce and in use by {}{}: pause it first (`platform pause {model}`), \
+         stage, then `platform resume {model}`",
+        format!("pod(s) {}", .pods.join(", ")),
+        .condition.as_deref().map(|c| format!(" ({c})")).unwrap_or_default()
     )]
-    ModelRunning { model: String },
+    ModelRunning {
+        model: String,
+        claim: String,
+        /// Pods that are not finished and mount the claim (never empty).
+        pods: Vec<String>,
+        /// The serving layer's own word, when it has one (e.g. KServe's `Stopped` condition).
+        condition: Option<String>,
+    },
     #[error("staging pod {pod} did not start: {why}")]
     PodNotRunning { pod: String, why: String },
     #[error("`{command}` failed in the staging pod: {output}")]
@@ -129,23 +138,68 @@ pub struct Session {
     progress: Arc<dyn CopyProgress>,
 }
 
-/// Refuse when the model is running on a ReadWriteOnce volume (see the module docs).
+/// Refuse when the model's ReadWriteOnce volume is in use (see the module docs). What holds a volume
+/// is a Pod that mounts the claim and has not finished, whatever the layer and whoever made it
+/// (KServe's `Stopped` condition is only written by a KServe controller, and a stopped model's pod
+/// may still be terminating): those pods are found and named. The layer's own state is added as
+/// information.
 pub async fn check_not_running(client: &kube::Client, m: &PlannedModel) -> Result<(), StageError> {
     if m.model.storage.access_mode.is_shared() {
         return Ok(());
     }
+    let claim = m.model.pvc_name();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &m.namespace);
+    let staging = pod::pod_name(&m.name);
+    let lp = kube::api::ListParams::default();
+    let list = crate::cluster::retry::retry(|| pods.list(&lp))
+        .await
+        .map_err(|e| StageError::Api {
+            what: format!("listing pods in {}", m.namespace),
+            message: e.to_string(),
+        })?;
+    let holders = holders_of(&list.items, &claim, &staging);
     let state = crate::cluster::pause::state(client, m)
         .await
         .map_err(|e| StageError::Api {
             what: format!("reading model {}", m.name),
             message: e.to_string(),
         })?;
-    match state {
-        Some(s) if !s.stopped => Err(StageError::ModelRunning {
-            model: m.name.clone(),
-        }),
-        _ => Ok(()),
+    if holders.is_empty() {
+        return Ok(());
     }
+    Err(StageError::ModelRunning {
+        model: m.name.clone(),
+        claim,
+        pods: holders,
+        condition: state.map(|s| {
+            if s.stopped {
+                "the model is stopped, its pods are still terminating".to_string()
+            } else {
+                "the model is not stopped".to_string()
+            }
+        }),
+    })
+}
+
+/// Pods (but `skip`, our own staging pod) that mount `claim` and have not finished.
+pub fn holders_of(pods: &[Pod], claim: &str, skip: &str) -> Vec<String> {
+    pods.iter()
+        .filter(|p| p.metadata.name.as_deref() != Some(skip))
+        .filter(|p| {
+            let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
+            !matches!(phase, Some("Succeeded") | Some("Failed"))
+        })
+        .filter(|p| {
+            p.spec.as_ref().is_some_and(|s| {
+                s.volumes.iter().flatten().any(|v| {
+                    v.persistent_volume_claim
+                        .as_ref()
+                        .is_some_and(|c| c.claim_name == claim)
+                })
+            })
+        })
+        .filter_map(|p| p.metadata.name.clone())
+        .collect()
 }
 
 impl Session {

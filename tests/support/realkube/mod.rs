@@ -53,9 +53,7 @@ static CLUSTER: OnceLock<Option<Cluster>> = OnceLock::new();
 pub fn realkube_dir() -> PathBuf {
     std::env::var_os("PLATFORM_REALKUBE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/realkube")
-        })
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/realkube"))
 }
 
 fn say(msg: &str) {
@@ -64,7 +62,8 @@ fn say(msg: &str) {
 }
 
 fn on_path(bin: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
 }
 
 fn ci() -> bool {
@@ -77,7 +76,10 @@ pub fn cluster() -> Option<&'static Cluster> {
         .get_or_init(|| {
             let dir = realkube_dir();
             let missing = if !dir.join("start.sh").is_file() {
-                Some(format!("no {}/start.sh (set PLATFORM_REALKUBE)", dir.display()))
+                Some(format!(
+                    "no {}/start.sh (set PLATFORM_REALKUBE)",
+                    dir.display()
+                ))
             } else if std::env::var_os("ETCD").is_none() && !on_path("etcd") {
                 Some("no etcd on PATH (apt-get install -y etcd-server)".to_string())
             } else if !on_path("kubectl") {
@@ -107,7 +109,10 @@ fn start(shared: &Path) -> Cluster {
         .output()
         .expect("running realkube/start.sh");
     if !out.status.success() {
-        let _ = Command::new("bash").arg(shared.join("stop.sh")).arg(&state_dir).status();
+        let _ = Command::new("bash")
+            .arg(shared.join("stop.sh"))
+            .arg(&state_dir)
+            .status();
         panic!(
             "realkube/start.sh failed:\n{}{}",
             String::from_utf8_lossy(&out.stdout),
@@ -119,7 +124,10 @@ fn start(shared: &Path) -> Cluster {
     install_crds(shared, &kubeconfig);
     say(&format!(
         "real-cluster tier: {} (state {})",
-        String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("started"),
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or("started"),
         state_dir.display()
     ));
     let operators = operators::Operators::start(&kubeconfig);
@@ -140,15 +148,28 @@ fn install_crds(shared: &Path, kubeconfig: &Path) {
     for c in CRDS {
         cmd.arg("-f").arg(shared.join("crds").join(c));
     }
-    let out = cmd.stdin(Stdio::null()).output().expect("kubectl apply crds");
-    assert!(out.status.success(), "installing CRDs: {}", String::from_utf8_lossy(&out.stderr));
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .expect("kubectl apply crds");
+    assert!(
+        out.status.success(),
+        "installing CRDs: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // A CRD just created may have no status yet (kubectl wait then errors): retry briefly.
     let mut last = String::new();
     for _ in 0..20 {
         let out = Command::new("kubectl")
             .arg("--kubeconfig")
             .arg(kubeconfig)
-            .args(["wait", "--for=condition=Established", "crd", "--all", "--timeout=120s"])
+            .args([
+                "wait",
+                "--for=condition=Established",
+                "crd",
+                "--all",
+                "--timeout=120s",
+            ])
             .stdin(Stdio::null())
             .output()
             .expect("kubectl wait crds");
@@ -226,15 +247,24 @@ impl Cluster {
         self.kubectl_full(None, args, stdin)
     }
 
-    fn kubectl_full(&self, dir: Option<&Path>, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    fn kubectl_full(
+        &self,
+        dir: Option<&Path>,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> (bool, String, String) {
         let mut cmd = Command::new("kubectl");
         if let Some(d) = dir {
             cmd.current_dir(d);
         }
         cmd.arg("--kubeconfig").arg(&self.kubeconfig).args(args);
-        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("kubectl");
         if let Some(text) = stdin {
             let mut w = child.stdin.take().expect("stdin");

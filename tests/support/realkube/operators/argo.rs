@@ -70,7 +70,14 @@ impl ArgoCd {
     }
 
     pub async fn run(&self, client: kube::Client, kinds: Kinds) {
-        let apps = dyn_api(&client, "argoproj.io", "v1alpha1", "Application", "applications", Some(NS));
+        let apps = dyn_api(
+            &client,
+            "argoproj.io",
+            "v1alpha1",
+            "Application",
+            "applications",
+            Some(NS),
+        );
         loop {
             if let Ok(list) = apps.list(&ListParams::default()).await {
                 let health_check = app_health_customised(&client).await;
@@ -80,7 +87,12 @@ impl ArgoCd {
                     .map(|o| (o.metadata.name.clone().unwrap_or_default(), to_json(o)))
                     .collect();
                 for v in by_name.values() {
-                    let served = self.projects.lock().unwrap().get(s(v, "/spec/project")).cloned();
+                    let served = self
+                        .projects
+                        .lock()
+                        .unwrap()
+                        .get(s(v, "/spec/project"))
+                        .cloned();
                     if let Some(served) = served {
                         let ctx = Ctx {
                             client: &client,
@@ -230,9 +242,20 @@ impl Ctx<'_> {
     }
 
     async fn patch_app(&self, app: &Value, patch: Value) {
-        let api = dyn_api(self.client, "argoproj.io", "v1alpha1", "Application", "applications", Some(NS));
+        let api = dyn_api(
+            self.client,
+            "argoproj.io",
+            "v1alpha1",
+            "Application",
+            "applications",
+            Some(NS),
+        );
         if let Err(e) = api
-            .patch(self.app_name(app), &PatchParams::default(), &Patch::Merge(&patch))
+            .patch(
+                self.app_name(app),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
             .await
         {
             // A stand-in that cannot write status is a bug of the test: say it on the terminal.
@@ -283,7 +306,9 @@ impl Ctx<'_> {
         let live = self.live(&desired, &dest_ns).await;
         let missing = live.iter().any(Option::is_none);
         let synced_rev = synced_revisions(app);
-        let automated = app.pointer("/spec/syncPolicy/automated").is_some_and(|a| !a.is_null());
+        let automated = app
+            .pointer("/spec/syncPolicy/automated")
+            .is_some_and(|a| !a.is_null());
         let self_heal = app
             .pointer("/spec/syncPolicy/automated/selfHeal")
             .and_then(Value::as_bool)
@@ -295,11 +320,13 @@ impl Ctx<'_> {
                                 "prune": app.pointer("/spec/syncPolicy/automated/prune").and_then(Value::as_bool).unwrap_or(false)},
                        "initiatedBy": {"automated": true}})
             });
-            self.sync(app, op, &srcs, &revisions, &desired, &dest_ns).await;
+            self.sync(app, op, &srcs, &revisions, &desired, &dest_ns)
+                .await;
             return;
         }
         // A refresh: compare and assess health.
-        let (sync, health, msg, resources) = self.assess(app, &desired, &live, &synced_rev, &revisions);
+        let (sync, health, msg, resources) =
+            self.assess(app, &desired, &live, &synced_rev, &revisions);
         let now_status = json!({"sync": sync_status(&srcs, &revisions, sync, app), "health": health_json(&health, &msg), "resources": resources});
         let old = json!({"sync": app.pointer("/status/sync").cloned().unwrap_or(Value::Null),
                          "health": app.pointer("/status/health").cloned().unwrap_or(Value::Null),
@@ -312,7 +339,11 @@ impl Ctx<'_> {
     }
 
     async fn comparison_error(&self, app: &Value, msg: &str) {
-        if app.pointer("/status/conditions/0/message").and_then(Value::as_str) == Some(msg) {
+        if app
+            .pointer("/status/conditions/0/message")
+            .and_then(Value::as_str)
+            == Some(msg)
+        {
             return;
         }
         let t = now();
@@ -336,7 +367,11 @@ impl Ctx<'_> {
                 "" => dest_ns,
                 n => n,
             };
-            let got = match self.kinds.api(s(&d.obj, "/apiVersion"), s(&d.obj, "/kind"), ns).await {
+            let got = match self
+                .kinds
+                .api(s(&d.obj, "/apiVersion"), s(&d.obj, "/kind"), ns)
+                .await
+            {
                 Ok((api, _)) => api
                     .get_opt(s(&d.obj, "/metadata/name"))
                     .await
@@ -380,10 +415,12 @@ impl Ctx<'_> {
                 "" if s(&d.obj, "/kind") != "Namespace" => dest_ns,
                 n => n,
             };
-            resources.push(json!({"group": group, "version": version, "kind": s(&d.obj, "/kind"),
+            resources.push(
+                json!({"group": group, "version": version, "kind": s(&d.obj, "/kind"),
                 "namespace": ns, "name": s(&d.obj, "/metadata/name"),
                 "status": if l.is_some() {"Synced"} else {"OutOfSync"},
-                "health": {"status": h}}));
+                "health": {"status": h}}),
+            );
         }
         (
             if out_of_sync { "OutOfSync" } else { "Synced" },
@@ -399,13 +436,22 @@ impl Ctx<'_> {
         let h = |x: &str, m: String| (x.to_string(), m);
         match s(l, "/kind") {
             "Deployment" | "StatefulSet" => {
-                let want = l.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+                let want = l
+                    .pointer("/spec/replicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(1);
                 if st("/status/observedGeneration") < st("/metadata/generation") {
                     return h("Progressing", "Waiting for rollout to finish: observed generation less than desired generation".into());
                 }
                 if let Some(c) = super::condition(l, "Progressing") {
                     if s(c, "/reason") == "ProgressDeadlineExceeded" {
-                        return h("Degraded", format!("Deployment {:?} exceeded its progress deadline", s(l, "/metadata/name")));
+                        return h(
+                            "Degraded",
+                            format!(
+                                "Deployment {:?} exceeded its progress deadline",
+                                s(l, "/metadata/name")
+                            ),
+                        );
                     }
                 }
                 let ready = if s(l, "/kind") == "Deployment" {
@@ -445,7 +491,10 @@ impl Ctx<'_> {
                 // Through the health customization: the child's own health (Progressing until it has one).
                 let name = s(l, "/metadata/name");
                 let child = self.apps.get(name).unwrap_or(l);
-                match child.pointer("/status/health/status").and_then(Value::as_str) {
+                match child
+                    .pointer("/status/health/status")
+                    .and_then(Value::as_str)
+                {
                     Some(x) => h(x, s(child, "/status/health/message").to_string()),
                     None => h("Progressing", String::new()),
                 }
@@ -480,11 +529,16 @@ impl Ctx<'_> {
             .pointer("/sync/syncOptions")
             .or_else(|| app.pointer("/spec/syncPolicy/syncOptions"))
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         let mut failure = None;
         if sync_opts.iter().any(|o| o == "CreateNamespace=true") && !dest_ns.is_empty() {
-            let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": dest_ns}});
+            let ns =
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": dest_ns}});
             if let Err(e) = self.apply(&name, &ns, dest_ns).await {
                 failure = Some(e);
             }
@@ -513,8 +567,14 @@ impl Ctx<'_> {
         }
         let finished = now();
         let (phase, message) = match &failure {
-            None => ("Succeeded", "successfully synced (all tasks run)".to_string()),
-            Some(e) => ("Failed", format!("one or more objects failed to apply, reason: {e}")),
+            None => (
+                "Succeeded",
+                "successfully synced (all tasks run)".to_string(),
+            ),
+            Some(e) => (
+                "Failed",
+                format!("one or more objects failed to apply, reason: {e}"),
+            ),
         };
         let live = self.live(desired, dest_ns).await;
         let synced: Vec<String> = if failure.is_none() {
@@ -538,7 +598,8 @@ impl Ctx<'_> {
         if failure.is_none() {
             status["sync"] = sync_status(srcs, revisions, sync, app);
         }
-        self.patch_app(app, json!({"operation": null, "status": status})).await;
+        self.patch_app(app, json!({"operation": null, "status": status}))
+            .await;
     }
 
     async fn apply(&self, app: &str, obj: &Value, dest_ns: &str) -> Result<(), String> {
@@ -577,13 +638,17 @@ impl Ctx<'_> {
             .as_object_mut()
             .ok_or("metadata.annotations is not a map")?
             .insert(TRACKING.into(), json!(tracking));
-        api.patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&obj))
-            .await
-            .map(|_| ())
-            .map_err(|e| match e {
-                kube::Error::Api(r) => r.message,
-                e => e.to_string(),
-            })
+        api.patch(
+            &name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&obj),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| match e {
+            kube::Error::Api(r) => r.message,
+            e => e.to_string(),
+        })
     }
 
     /// Delete the resources the app tracked but no longer wants.
@@ -595,12 +660,28 @@ impl Ctx<'_> {
                     "" => dest_ns,
                     n => n,
                 };
-                (s(&d.obj, "/kind").to_string(), ns.to_string(), s(&d.obj, "/metadata/name").to_string())
+                (
+                    s(&d.obj, "/kind").to_string(),
+                    ns.to_string(),
+                    s(&d.obj, "/metadata/name").to_string(),
+                )
             })
             .collect();
-        for r in app.pointer("/status/resources").and_then(Value::as_array).cloned().unwrap_or_default() {
-            let key = (s(&r, "/kind").to_string(), s(&r, "/namespace").to_string(), s(&r, "/name").to_string());
-            if want.iter().any(|w| w.0 == key.0 && w.2 == key.2 && (w.1 == key.1 || key.1.is_empty())) {
+        for r in app
+            .pointer("/status/resources")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+        {
+            let key = (
+                s(&r, "/kind").to_string(),
+                s(&r, "/namespace").to_string(),
+                s(&r, "/name").to_string(),
+            );
+            if want
+                .iter()
+                .any(|w| w.0 == key.0 && w.2 == key.2 && (w.1 == key.1 || key.1.is_empty()))
+            {
                 continue;
             }
             self.delete_resource(&r).await;
@@ -638,7 +719,12 @@ impl Ctx<'_> {
             return;
         }
         let mut left = false;
-        for r in app.pointer("/status/resources").and_then(Value::as_array).cloned().unwrap_or_default() {
+        for r in app
+            .pointer("/status/resources")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+        {
             left |= self.delete_resource(&r).await;
         }
         if left {
@@ -652,7 +738,8 @@ impl Ctx<'_> {
             .into_iter()
             .filter(|x| x != FINALIZER)
             .collect();
-        self.patch_app(app, json!({"metadata": {"finalizers": rest}})).await;
+        self.patch_app(app, json!({"metadata": {"finalizers": rest}}))
+            .await;
     }
 }
 
@@ -664,8 +751,14 @@ fn group_of(obj: &Value) -> String {
 }
 
 fn synced_revisions(app: &Value) -> Vec<String> {
-    if let Some(r) = app.pointer("/status/sync/revisions").and_then(Value::as_array) {
-        return r.iter().filter_map(|x| x.as_str().map(str::to_string)).collect();
+    if let Some(r) = app
+        .pointer("/status/sync/revisions")
+        .and_then(Value::as_array)
+    {
+        return r
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect();
     }
     app.pointer("/status/sync/revision")
         .and_then(Value::as_str)
@@ -675,7 +768,8 @@ fn synced_revisions(app: &Value) -> Vec<String> {
 
 fn sync_status(srcs: &[Value], revisions: &[String], status: &str, app: &Value) -> Value {
     let multi = app.pointer("/spec/sources").is_some();
-    let mut compared = json!({"destination": app.pointer("/spec/destination").cloned().unwrap_or(json!({}))});
+    let mut compared =
+        json!({"destination": app.pointer("/spec/destination").cloned().unwrap_or(json!({}))});
     if multi {
         compared["sources"] = json!(srcs);
         json!({"status": status, "revisions": revisions, "comparedTo": compared})

@@ -44,11 +44,19 @@ async fn workload(
                  "template": {"metadata": {"labels": labels}, "spec": pod_spec}},
     });
     let got = api
-        .patch(name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&d))
+        .patch(
+            name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&d),
+        )
         .await?;
     let st = got.status.unwrap_or_default();
     let fresh = st.observed_generation == got.metadata.generation;
-    Ok(if fresh { i64::from(st.available_replicas.unwrap_or(0)) } else { 0 })
+    Ok(if fresh {
+        i64::from(st.available_replicas.unwrap_or(0))
+    } else {
+        0
+    })
 }
 
 fn pod_spec(from: Option<&Value>) -> Value {
@@ -256,7 +264,14 @@ async fn write_status(
 }
 
 pub async fn run(client: kube::Client) {
-    let isvcs = dyn_api(&client, "serving.kserve.io", "v1beta1", "InferenceService", "inferenceservices", None);
+    let isvcs = dyn_api(
+        &client,
+        "serving.kserve.io",
+        "v1beta1",
+        "InferenceService",
+        "inferenceservices",
+        None,
+    );
     let llm = dyn_api(
         &client,
         "serving.kserve.io",

@@ -108,7 +108,11 @@ impl Kinds {
         let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
         let found = kube::discovery::pinned_kind(&self.client, &gvk)
             .await
-            .map_err(|e| format!("the server could not find the requested resource {api_version} {kind}: {e}"))?;
+            .map_err(|e| {
+                format!(
+                    "the server could not find the requested resource {api_version} {kind}: {e}"
+                )
+            })?;
         self.cache.lock().unwrap().insert(key, found.clone());
         Ok(found)
     }

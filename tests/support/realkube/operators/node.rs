@@ -31,7 +31,11 @@ pub async fn setup(client: &kube::Client) {
     // The API server's TaintNodesByCondition admission adds node.kubernetes.io/not-ready on create;
     // the node lifecycle controller (off here: no kubelet heartbeats) would remove it once Ready.
     nodes
-        .patch(NODE, &PatchParams::default(), &Patch::Merge(&json!({"spec": {"taints": null}})))
+        .patch(
+            NODE,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"taints": null}})),
+        )
         .await
         .expect("node taints");
     let cap = json!({"cpu": "32", "memory": "256Gi", "pods": "110",
@@ -63,7 +67,9 @@ pub async fn run(client: kube::Client) {
                 let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
                 if p.metadata.deletion_timestamp.is_some() {
                     // The kubelet confirms the deletion once the containers are gone.
-                    let _ = api.delete(&name, &DeleteParams::default().grace_period(0)).await;
+                    let _ = api
+                        .delete(&name, &DeleteParams::default().grace_period(0))
+                        .await;
                     continue;
                 }
                 let running = p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");

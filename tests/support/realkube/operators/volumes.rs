@@ -74,7 +74,8 @@ pub async fn run(client: kube::Client) {
         if let Ok(list) = pvs.list(&ListParams::default()).await {
             for pv in list.items {
                 let spec = pv.spec.clone().unwrap_or_default();
-                let released = pv.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Released");
+                let released =
+                    pv.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Released");
                 if released
                     && spec.storage_class_name.as_deref() == Some(CLASS)
                     && spec.persistent_volume_reclaim_policy.as_deref() == Some("Delete")
