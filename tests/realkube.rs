@@ -612,3 +612,199 @@ async fn doctor_finds_argocd_by_labels_whatever_its_names() {
     );
     install_argocd(c);
 }
+
+/// The wrong cluster is refused before any write (checked by what exists afterwards).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_cluster_is_refused_before_any_write() {
+    let Some(c) = realkube::cluster() else { return };
+    let g = Gitops::shipped(c, "rk-guard");
+    let cfg = g
+        .repo
+        .read("environments/rk-guard/config.yaml")
+        .replace("  name: ai-dev ", "  name: prod-eu ");
+    g.repo.env("rk-guard", &cfg);
+    g.ok(&["root"]).await;
+    // Without a recorded identity, the kubeconfig's cluster entry (`ai-dev`) cannot confirm prod-eu.
+    let (_, cm, _) = c.kubectl(&[
+        "-n",
+        "kube-system",
+        "get",
+        "configmap",
+        "cluster-identity",
+        "--ignore-not-found",
+        "-o",
+        "name",
+    ]);
+    if cm.trim().is_empty() {
+        let o = g.platform(&["pause", "qwen-cpu"]).await;
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("cannot confirm that the target is cluster `prod-eu`"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    // The identity recorded as the README says (the other tests' environments say ai-dev too).
+    let _ = c.kubectl(&[
+        "-n",
+        "kube-system",
+        "create",
+        "configmap",
+        "cluster-identity",
+        "--from-literal=clusterName=ai-dev",
+    ]);
+    for args in [
+        &["up", "--allow-unpushed", "--timeout", "30s"][..],
+        &["pause", "qwen-cpu"][..],
+        &["teardown", "--yes"][..],
+        &["status"][..],
+    ] {
+        let o = g.platform(args).await;
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("wrong cluster"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+        assert!(stderr(&o).contains("prod-eu"), "{}", stderr(&o));
+    }
+    assert!(!c
+        .names("appprojects", Some("argocd"))
+        .contains(&"appproject.argoproj.io/rk-guard".to_string()));
+    let (_, out, _) = c.kubectl(&[
+        "get",
+        "applications",
+        "-A",
+        "-l",
+        "app.kubernetes.io/part-of=rk-guard",
+        "-o",
+        "name",
+    ]);
+    assert!(out.trim().is_empty(), "{out}");
+}
+
+const STATUS_ENV: &str = "cluster:
+  name: ai-dev
+repoURL: REPO_URL
+repoBranch: main
+features: { raw-vllm: true, kserve: false, llm-d: false }
+models:
+  - name: rk-greedy
+    layer: raw-vllm
+    namespace: rk-status
+    source: hf://Qwen/Qwen2.5-7B-Instruct
+    preset: vllm-gpu
+    gpus: 8
+    tensorParallelSize: 8
+  - name: rk-noclaim
+    layer: raw-vllm
+    namespace: rk-status
+    source: hf://Qwen/Qwen2.5-7B-Instruct
+    preset: vllm-gpu
+    gpus: 1
+    storage: { storageClassName: no-such-class }
+  - name: rk-held
+    layer: raw-vllm
+    namespace: rk-status
+    source: hf://Qwen/Qwen2.5-0.5B-Instruct
+    preset: vllm-cpu
+    resources:
+      requests: { cpu: \"2\", memory: 6Gi }
+      limits: { cpu: \"2\", memory: 8Gi }
+";
+
+/// `status` says why a model is not ready in the real scheduler's words (a GPU request no node can
+/// satisfy; an unbound PVC), and stage-model refuses a ReadWriteOnce volume that any unfinished pod
+/// mounts, naming it, even when the model itself is paused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reasons_and_volume_holders_come_from_the_real_scheduler() {
+    let Some(c) = realkube::cluster() else { return };
+    let g = Gitops::new(c, "rk-status", STATUS_ENV);
+    g.ok(&["root"]).await;
+    let _ = c.kubectl(&["create", "namespace", "rk-status"]);
+    // What the model apps' sync would apply.
+    for m in ["rk-greedy", "rk-noclaim", "rk-held"] {
+        let dir = g.tree_dir().join("models").join(m);
+        kubectl_ok(c, &["apply", "--server-side", "-f", dir.to_str().unwrap()]);
+    }
+    let reasons = eventually(
+        "status to give both reasons",
+        Duration::from_secs(60),
+        || {
+            let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("platform"))
+                .args([
+                    "--repo",
+                    g.path().to_str().unwrap(),
+                    "--env",
+                    "rk-status",
+                    "status",
+                    "-o",
+                    "json",
+                ])
+                .env("PLATFORM_KUBECONFIG", &c.kubeconfig)
+                .output()
+                .unwrap();
+            let st = json_of(&String::from_utf8_lossy(&out.stdout));
+            let m = models_by_name(&st);
+            let r = |n: &str| m[n]["reasons"].to_string();
+            let held_ready = m["rk-held"]["state"] == "ready";
+            (r("rk-greedy").contains("Insufficient nvidia.com/gpu")
+                && r("rk-noclaim").contains("unbound")
+                && held_ready)
+                .then(|| (r("rk-greedy"), r("rk-noclaim")))
+        },
+    )
+    .await;
+    assert!(
+        reasons.0.contains("Insufficient nvidia.com/gpu"),
+        "{reasons:?}"
+    );
+
+    // stage-model: the running model holds its volume; paused, a debug pod still does.
+    let weights = tempfile::tempdir().unwrap();
+    std::fs::write(weights.path().join("config.json"), "{}").unwrap();
+    std::fs::write(weights.path().join("model.safetensors"), b"weights").unwrap();
+    let stage = [
+        "stage-model",
+        "rk-held",
+        "--from-dir",
+        weights.path().to_str().unwrap(),
+        "--pod-timeout",
+        "20s",
+    ];
+    let o = g.platform(&stage).await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("in use by pod(s) rk-held-"),
+        "{}",
+        stderr(&o)
+    );
+    g.ok(&["pause", "rk-held", "--wait", "--timeout", "1m"])
+        .await;
+    eventually("rk-held's pods to be gone", Duration::from_secs(60), || {
+        let (_, out, _) = c.kubectl(&[
+            "get",
+            "pods",
+            "-n",
+            "rk-status",
+            "-l",
+            "app.kubernetes.io/name=rk-held",
+            "-o",
+            "name",
+        ]);
+        let left = c.names("pods", Some("rk-status"));
+        (out.trim().is_empty() && !left.iter().any(|p| p.contains("rk-held-"))).then_some(())
+    })
+    .await;
+    let debug = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "debug-shell", "namespace": "rk-status"},
+        "spec": {"containers": [{"name": "sh", "image": "busybox", "command": ["sleep", "3600"],
+                                 "volumeMounts": [{"name": "w", "mountPath": "/w"}]}],
+                 "volumes": [{"name": "w", "persistentVolumeClaim": {"claimName": "rk-held-weights"}}]}});
+    let (ok, _, err) = c.kubectl_stdin(&["apply", "-f", "-"], Some(&debug.to_string()));
+    assert!(ok, "{err}");
+    let o = g.platform(&stage).await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("debug-shell"), "{}", stderr(&o));
+    let _ = c.kubectl(&["delete", "namespace", "rk-status", "--wait=false"]);
+}

@@ -77,11 +77,14 @@ impl Operators {
     }
 }
 
+/// apiVersion and kind.
+type ApiKey = (String, String);
+
 /// Discovery, cached: apiVersion + kind → API resource and scope.
 #[derive(Clone)]
 pub struct Kinds {
     client: kube::Client,
-    cache: Arc<Mutex<HashMap<(String, String), (ApiResource, ApiCapabilities)>>>,
+    cache: Arc<Mutex<HashMap<ApiKey, (ApiResource, ApiCapabilities)>>>,
 }
 
 impl Kinds {
