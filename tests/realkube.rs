@@ -147,6 +147,11 @@ async fn eventually<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Optio
     }
 }
 
+/// `kubectl get KIND -n NS NAME -o json`.
+fn get_json(c: &Cluster, kind: &str, ns: &str, name: &str) -> Value {
+    json_of(&kubectl_ok(c, &["get", kind, "-n", ns, name, "-o", "json"]))
+}
+
 fn json_of(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
@@ -304,7 +309,7 @@ async fn up_status_pause_resume_teardown_on_three_layers() {
     .await;
     assert!(apps.len() >= 15, "{} Applications", apps.len());
     let ready = |kind: &str, ns: &str, name: &str| {
-        let v = json_of(&kubectl_ok(c, &["get", kind, "-n", ns, name, "-o", "json"]));
+        let v = get_json(c, kind, ns, name);
         v["status"]["conditions"].as_array().is_some_and(|cs| {
             cs.iter()
                 .any(|c| c["type"] == "Ready" && c["status"] == "True")
@@ -312,18 +317,7 @@ async fn up_status_pause_resume_teardown_on_three_layers() {
     };
     assert!(ready("inferenceservice", "kserve", "qwen-cpu"));
     assert!(ready("llminferenceservice", "llm-d", "qwen-llmd"));
-    let d = json_of(&kubectl_ok(
-        c,
-        &[
-            "get",
-            "deployment",
-            "-n",
-            "serving",
-            "qwen-gpu",
-            "-o",
-            "json",
-        ],
-    ));
+    let d = get_json(c, "deployment", "serving", "qwen-gpu");
     assert_eq!(d["status"]["availableReplicas"], 1, "{}", d["status"]);
 
     // status: every model ready, the PVCs bound.
@@ -347,18 +341,7 @@ async fn up_status_pause_resume_teardown_on_three_layers() {
         "2m",
     ])
     .await;
-    let d = json_of(&kubectl_ok(
-        c,
-        &[
-            "get",
-            "deployment",
-            "-n",
-            "serving",
-            "qwen-gpu",
-            "-o",
-            "json",
-        ],
-    ));
+    let d = get_json(c, "deployment", "serving", "qwen-gpu");
     assert_eq!(d["spec"]["replicas"], 0);
     assert_eq!(
         d["metadata"]["annotations"]["platform.ai/paused-replicas"],
@@ -399,18 +382,7 @@ async fn up_status_pause_resume_teardown_on_three_layers() {
         "2m",
     ])
     .await;
-    let d = json_of(&kubectl_ok(
-        c,
-        &[
-            "get",
-            "deployment",
-            "-n",
-            "serving",
-            "qwen-gpu",
-            "-o",
-            "json",
-        ],
-    ));
+    let d = get_json(c, "deployment", "serving", "qwen-gpu");
     assert_eq!(d["spec"]["replicas"], 1);
     let st = json_of(&stdout(&g.ok(&["status", "-o", "json"]).await));
     for (name, m) in models_by_name(&st) {
@@ -509,6 +481,23 @@ async fn teardown_with_argocd_gone_deletes_the_apps_resources_itself() {
         .all(|n| n != "namespace/llm-d"));
 }
 
+/// doctor's Argo CD checks (application controller, repo server) are all OK.
+async fn assert_argocd_ok(g: &Gitops) {
+    let o = g.platform(&["doctor", "-o", "json"]).await;
+    let checks = json_of(&stdout(&o));
+    let argocd: Vec<&Value> = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["check"] == "argocd")
+        .collect();
+    assert!(
+        argocd.len() == 2 && argocd.iter().all(|c| c["level"] == "OK"),
+        "{argocd:?}\n{}",
+        stderr(&o)
+    );
+}
+
 /// doctor against Argo CD's upstream install, then against a Helm-installed one (release `argo-cd`:
 /// every component's name is prefixed), found by its labels.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -538,18 +527,7 @@ async fn doctor_finds_argocd_by_labels_whatever_its_names() {
         .await
     }
     ready(c, "argocd-application-controller").await;
-    let o = g.ok(&["doctor", "-o", "json"]).await;
-    let checks = json_of(&stdout(&o));
-    let argocd: Vec<&Value> = checks
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["check"] == "argocd")
-        .collect();
-    assert!(
-        !argocd.is_empty() && argocd.iter().all(|c| c["level"] == "OK"),
-        "{argocd:?}"
-    );
+    assert_argocd_ok(&g).await;
 
     // The Helm chart's names: argo-cd-argocd-application-controller, same labels.
     let sts = kubectl_ok(
@@ -586,19 +564,7 @@ async fn doctor_finds_argocd_by_labels_whatever_its_names() {
         c.kubectl_stdin(&["apply", "--server-side", "-f", "-"], Some(&v.to_string()));
     assert!(ok, "{err}");
     ready(c, "argo-cd-argocd-application-controller").await;
-    let o = g.platform(&["doctor", "-o", "json"]).await;
-    let checks = json_of(&stdout(&o));
-    let argocd: Vec<&Value> = checks
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["check"] == "argocd")
-        .collect();
-    assert!(
-        !argocd.is_empty() && argocd.iter().all(|c| c["level"] == "OK"),
-        "{argocd:?}\n{}",
-        stderr(&o)
-    );
+    assert_argocd_ok(&g).await;
     // Put the upstream name back for the other tests.
     kubectl_ok(
         c,
