@@ -109,6 +109,41 @@ impl Ctl {
         }
     }
 
+    /// Argo CD's resources finalizer deletes what the app manages before it goes: here a model
+    /// app's workloads and Services (labelled `platform.ai/model=<app>`: the app is named after its
+    /// model). PVCs are left to teardown's own PVC step, which the cluster tests check in order.
+    fn delete_app_resources(&self, app: &str) {
+        for (g, v, p) in [
+            ("apps", "v1", "deployments"),
+            ("serving.kserve.io", "v1beta1", "inferenceservices"),
+            ("serving.kserve.io", "v1alpha1", "llminferenceservices"),
+            ("", "v1", "services"),
+        ] {
+            let Some(rt) = super::resources::find(g, v, p) else {
+                continue;
+            };
+            let (items, _) = self.state.store.list(rt, None);
+            for o in items.iter().filter(|o| {
+                o.pointer("/metadata/labels/platform.ai~1model")
+                    .and_then(Value::as_str)
+                    == Some(app)
+            }) {
+                let k = Key::new(
+                    rt,
+                    util::str_at(o, "/metadata/namespace"),
+                    util::str_at(o, "/metadata/name"),
+                );
+                let opts = super::store::DeleteOpts {
+                    propagation: super::store::Propagation::Background,
+                    precondition_uid: None,
+                    precondition_rv: None,
+                    dry_run: false,
+                };
+                let _ = self.state.store.delete(rt, &k, &opts);
+            }
+        }
+    }
+
     /// Finalizers of a deleting object: removed after the configured delay, never when the
     /// controller is "gone"; the Argo CD resources finalizer goes after `argo_delay` by
     /// default. Returns when to look again.
@@ -131,6 +166,9 @@ impl Ctl {
         let elapsed = since.elapsed();
         if elapsed < delay {
             return Some(delay - elapsed);
+        }
+        if kind == "Application" {
+            self.delete_app_resources(&key.name);
         }
         let manager = if kind == "Application" {
             "argocd-application-controller"
