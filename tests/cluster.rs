@@ -7,6 +7,8 @@ mod apiserver;
 mod common;
 #[path = "support/hub/mod.rs"]
 mod hub;
+#[path = "support/operators/mod.rs"]
+mod operators;
 
 use std::path::PathBuf;
 use std::process::Output;
@@ -1399,4 +1401,102 @@ fn hub_envs<'a>(emu: &'a hub::HubEmulator, cache: &'a std::path::Path) -> [(&'a 
         ("PLATFORM_HUB_CACHE", cache),
         ("HF_HOME", cache),
     ]
+}
+
+/// `up` end to end on the test API server with Argo CD played by the same stand-in as on the real
+/// tier (its scripted Argo CD off): nothing is seeded by hand; the root apps create their children
+/// from the GitOps repository's bare remote, the model apps create the models, and the server's own
+/// controllers (Deployments, Pods, KServe, PVCs) make them ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_end_to_end_with_the_argocd_stand_in() {
+    let server = TestApiServer::start(Options {
+        cluster_name: "ai-dev".into(),
+        argo_controller: false,
+        node_gpus: 1,
+        ..Options::default()
+    })
+    .await;
+    let repo = TempRepo::new();
+    let (remote, url) = common::git_remote(&repo);
+    repo.env("ai-dev", &common::shipped_config(&url));
+    repo.write(".gitignore", "/kubeconfig\n");
+    let kubeconfig = repo.path().join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig).unwrap();
+    let o = run(&repo, &["root", "--commit", "--push"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let argo = operators::start_argo(&kubeconfig);
+    argo.serve("ai-dev", &url, remote.path());
+
+    let kc = kubeconfig.to_str().unwrap();
+    let o = run(
+        &repo,
+        &[
+            "up",
+            "--sync-models",
+            "--timeout",
+            "90s",
+            "--kubeconfig",
+            kc,
+        ],
+    )
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("are Synced and Healthy"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&repo, &["status", "-o", "json", "--kubeconfig", kc]).await;
+    let st: Value = serde_json::from_slice(&o.stdout).unwrap();
+    for m in st["models"].as_array().unwrap() {
+        assert_eq!(m["state"], "ready", "{m}");
+    }
+    // The children came from git through the stand-in, not from the test.
+    let created: Vec<String> = server
+        .request_log()
+        .into_iter()
+        .filter(|r| r.resource == "applications" && r.method != "GET")
+        .map(|r| r.name)
+        .collect();
+    assert!(created.iter().any(|n| n == "qwen-cpu"), "{created:?}");
+    argo.stop();
+    server.shutdown().await;
+}
+
+/// An API server that stops answering after the preflight (here: every argoproj.io request is
+/// accepted and never answered): every request has a deadline, `up` honours --timeout (exit 3) and
+/// says what it waits for, and `status` fails with the reason instead of hanging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_server_that_stops_answering_cannot_hang_a_command() {
+    let e = env().await;
+    e.server.hang_matching("/apis/argoproj.io/");
+    let t0 = std::time::Instant::now();
+    let o = e
+        .platform(&[
+            "up",
+            "--allow-unpushed",
+            "--timeout",
+            "6s",
+            "--request-timeout",
+            "2s",
+        ])
+        .await;
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("did not answer within 2s"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("--timeout 6s"), "{}", stderr(&o));
+    // Bounded by --timeout (a generous margin for a loaded machine; the bug was: forever).
+    assert!(t0.elapsed() < Duration::from_secs(60), "{:?}", t0.elapsed());
+
+    let o = e.platform(&["status", "--request-timeout", "1s"]).await;
+    assert_ne!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("did not answer within 1s"),
+        "{}",
+        stderr(&o)
+    );
+    e.server.shutdown().await;
 }

@@ -374,3 +374,121 @@ fn credentials_never_appear_in_errors() {
         "{all}"
     );
 }
+
+/// A snapshot of what git sees: HEAD, the index file's bytes, and every file's status.
+fn git_state(path: &Path) -> (Option<git2::Oid>, Vec<u8>, Vec<(String, git2::Status)>) {
+    let r = git(path);
+    let head = r.head().ok().and_then(|h| h.target());
+    let index = std::fs::read(path.join(".git/index")).unwrap_or_default();
+    let mut opts = git2::StatusOptions::new();
+    opts.include_untracked(true).recurse_untracked_dirs(true);
+    let statuses = r
+        .statuses(Some(&mut opts))
+        .unwrap()
+        .iter()
+        .map(|e| (e.path().unwrap_or("").to_string(), e.status()))
+        .collect();
+    (head, index, statuses)
+}
+
+#[test]
+fn a_locked_index_leaves_the_repository_exactly_as_it_was() {
+    let f = fixture();
+    f.repo.cmd().args(["root", "--commit"]).assert().success();
+    // A change to commit, and another git process holding the index.
+    let cfg = f
+        .repo
+        .read("environments/ai-dev/config.yaml")
+        .replace("repoBranch: main", "repoBranch: release");
+    f.repo.env("ai-dev", &cfg);
+    let lock = f.repo.path().join(".git/index.lock");
+    std::fs::write(&lock, "").unwrap();
+    let before = git_state(f.repo.path());
+    let o = f
+        .repo
+        .cmd()
+        .args(["root", "--commit", "-m", "t"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("index.lock"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nothing was written"), "{}", stderr(&o));
+    assert_eq!(git_state(f.repo.path()), before, "the repository changed");
+
+    // Lock gone: the same command commits, and the work tree is clean for the generated files.
+    std::fs::remove_file(&lock).unwrap();
+    f.repo
+        .cmd()
+        .args(["root", "--commit", "-m", "t"])
+        .assert()
+        .success();
+    let msg = head_message(f.repo.path());
+    assert!(msg.starts_with("platform: t"), "{msg}");
+    let (_, _, statuses) = git_state(f.repo.path());
+    assert!(
+        !statuses.iter().any(|(p, _)| p.starts_with("clusters/")),
+        "{statuses:?}"
+    );
+}
+
+#[test]
+fn a_merge_in_progress_is_refused_before_anything_is_written() {
+    let f = fixture();
+    f.repo.cmd().args(["root", "--commit"]).assert().success();
+    let head = git(f.repo.path()).head().unwrap().target().unwrap();
+    std::fs::write(f.repo.path().join(".git/MERGE_HEAD"), format!("{head}\n")).unwrap();
+    let cfg = f
+        .repo
+        .read("environments/ai-dev/config.yaml")
+        .replace("servedName: qwen2.5-0.5b\n", "servedName: q\n");
+    f.repo.env("ai-dev", &cfg);
+    let before = std::fs::read_to_string(
+        f.repo
+            .path()
+            .join("clusters/ai-dev/models/qwen-cpu/kserve-inferenceservice.yaml"),
+    )
+    .unwrap();
+    let o = f.repo.cmd().args(["root", "--commit"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("merge is in progress"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("git merge --abort"), "{}", stderr(&o));
+    assert_eq!(git(f.repo.path()).head().unwrap().target().unwrap(), head);
+    let after = std::fs::read_to_string(
+        f.repo
+            .path()
+            .join("clusters/ai-dev/models/qwen-cpu/kserve-inferenceservice.yaml"),
+    )
+    .unwrap();
+    assert_eq!(before, after, "the tree was written before the refusal");
+}
+
+#[test]
+fn no_git_identity_is_refused_before_the_tree_is_written() {
+    let f = fixture();
+    let r = git(f.repo.path());
+    let mut cfg = r.config().unwrap();
+    cfg.remove("user.name").unwrap();
+    cfg.remove("user.email").unwrap();
+    let o = f
+        .repo
+        .cmd()
+        .args(["root", "--commit"])
+        .env("HOME", f.repo.path())
+        .env("XDG_CONFIG_HOME", f.repo.path())
+        .env_remove("GIT_AUTHOR_NAME")
+        .env_remove("GIT_AUTHOR_EMAIL")
+        .env_remove("GIT_COMMITTER_NAME")
+        .env_remove("GIT_COMMITTER_EMAIL")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no git identity"), "{}", stderr(&o));
+    assert!(
+        !f.repo.exists("clusters/ai-dev"),
+        "the tree was written before the refusal"
+    );
+}

@@ -40,15 +40,7 @@ impl Gitops {
     fn new(cluster: &'static Cluster, env: &str, config: &str) -> Gitops {
         let repo = TempRepo::new();
         let _ = std::fs::remove_dir_all(repo.path().join("environments"));
-        let remote = tempfile::tempdir().unwrap();
-        let bare = git2::Repository::init_bare(remote.path()).unwrap();
-        bare.set_head("refs/heads/main").unwrap();
-        let url = format!("file://{}", remote.path().display());
-        let g = git2::Repository::init(repo.path()).unwrap();
-        let mut cfg = g.config().unwrap();
-        cfg.set_str("user.name", "Test Operator").unwrap();
-        cfg.set_str("user.email", "ops@example.com").unwrap();
-        g.remote("origin", &url).unwrap();
+        let (remote, url) = common::git_remote(&repo);
         repo.env(env, &config.replace("REPO_URL", &url));
         repo.write(".gitignore", "/kubeconfig\n");
         Gitops {
@@ -62,18 +54,7 @@ impl Gitops {
 
     /// The shipped ai-dev config, for environment `env` (cluster identity still `ai-dev`).
     fn shipped(cluster: &'static Cluster, env: &str) -> Gitops {
-        let text =
-            std::fs::read_to_string(common::source_root().join("environments/ai-dev/config.yaml"))
-                .unwrap()
-                .replace(
-                    "repoURL: https://github.com/example-org/ai-platform.git",
-                    "repoURL: REPO_URL",
-                )
-                .replace(
-                    "  kubeconfig: ~/.kube/ai-dev.yaml",
-                    "  # kubeconfig: given by the test",
-                );
-        Gitops::new(cluster, env, &text)
+        Gitops::new(cluster, env, &common::shipped_config("REPO_URL"))
     }
 
     /// Run the binary with `--env` and `--kubeconfig` (off the test runtime's threads).

@@ -18,6 +18,10 @@ pub struct TargetArgs {
     /// Context inside the kubeconfig (default: the config's `cluster.context`, else the current one).
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+    /// How long one API request may go unanswered before it is abandoned and retried (up to 6
+    /// attempts); a command never hangs on an API server that stops answering.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
 }
 
 /// Parse `15m`, `90s`, `1h30m`.
@@ -35,6 +39,9 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// Connect through the target guard and print the target.
 pub async fn connect(ctx: &Ctx, inputs: &Inputs, t: &TargetArgs) -> Result<Target> {
+    crate::cluster::retry::set_request_timeout(t.request_timeout);
+    let printer = ctx.printer.clone();
+    crate::cluster::retry::set_notice(move |m| printer.info(format!("warning: {m}")));
     let opts = TargetOptions {
         kubeconfig: t.kubeconfig.clone(),
         context: t.context.clone(),

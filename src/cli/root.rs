@@ -4,7 +4,7 @@ use serde::Serialize;
 use super::{print_warnings, to_data, CheckFailed, Ctx, Output};
 use crate::catalog::resolve::Plan;
 use crate::diag::Diagnostics;
-use crate::gitops::git::{redact, GitError, GitRepo};
+use crate::gitops::git::{redact, GitRepo};
 use crate::gitops::{self, ChangeKind};
 use crate::render::{self, check};
 
@@ -127,11 +127,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     // With --commit, refuse before writing anything when git would refuse afterwards.
     let git = if args.commit {
         let g = GitRepo::open(&ctx.repo)?;
-        g.branch()?;
-        let staged = g.staged_paths()?;
-        if !staged.is_empty() {
-            return Err(GitError::StagedChanges(staged).into());
-        }
+        g.preflight_commit()?;
         Some(g)
     } else {
         None

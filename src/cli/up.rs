@@ -115,9 +115,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         })
         .collect();
 
-    runtime()?.block_on(async {
+    let started = Instant::now();
+    let work = async {
         let target = connect(ctx, &inputs, &args.target).await?;
-        let deadline = Instant::now() + args.timeout;
+        let deadline = started + args.timeout;
         for line in
             crate::cluster::apply::server_side_apply(&target.client, &roots, args.force_conflicts)
                 .await?
@@ -199,6 +200,20 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             ));
         }
         Ok(())
+    };
+    // The whole operation honours --timeout, whatever it is waiting for (a wave, or an API server
+    // that stopped answering).
+    runtime()?.block_on(async {
+        match tokio::time::timeout(args.timeout, work).await {
+            Ok(r) => r,
+            Err(_) => Err(crate::cluster::ClusterError::Timeout {
+                what: format!("up (--timeout {})", humantime::format_duration(args.timeout)),
+                pending: vec![
+                    "the API server stopped answering (see the warnings above) or a step took longer than --timeout".into(),
+                ],
+            }
+            .into()),
+        }
     })
 }
 

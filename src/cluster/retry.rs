@@ -1,8 +1,51 @@
-//! Retries for API calls: 429 and 5xx answers and connection errors are retried with exponential
-//! backoff and jitter; anything else (404, 409, 422, …) is returned at once.
+//! Retries for API calls: 429 and 5xx answers, connection errors and requests that got no answer
+//! within the request timeout are retried with exponential backoff and jitter; anything else (404,
+//! 409, 422, …) is returned at once. Every attempt has a deadline ([`request_timeout`], 30 s unless
+//! `--request-timeout` says otherwise), so an API server that accepts a request and never answers
+//! cannot hang a command; each such attempt is said on stderr as it happens.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+/// Default deadline of one API request (kubectl's `--request-timeout` has none; a CLI that waits for
+/// a cluster needs one).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+static REQUEST_TIMEOUT_MS: AtomicU64 = AtomicU64::new(30_000);
+/// A sink for "no answer, retrying" lines.
+type Notice = Box<dyn Fn(&str) + Send + Sync>;
+static NOTICE: std::sync::OnceLock<Notice> = std::sync::OnceLock::new();
+
+/// Set the deadline of one API request (the process-wide `--request-timeout`).
+pub fn set_request_timeout(d: Duration) {
+    REQUEST_TIMEOUT_MS.store(d.as_millis().max(1) as u64, Ordering::Relaxed);
+}
+
+pub fn request_timeout() -> Duration {
+    Duration::from_millis(REQUEST_TIMEOUT_MS.load(Ordering::Relaxed))
+}
+
+/// Where "no answer, retrying" lines go (the CLI's printer); unset: nowhere.
+pub fn set_notice(f: impl Fn(&str) + Send + Sync + 'static) {
+    let _ = NOTICE.set(Box::new(f));
+}
+
+fn notice(msg: &str) {
+    if let Some(f) = NOTICE.get() {
+        f(msg);
+    }
+}
+
+/// The error of a request that got no answer in time (retryable, like a connection error).
+fn no_answer(after: Duration) -> kube::Error {
+    kube::Error::Service(Box::new(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!(
+            "the API server did not answer within {} (--request-timeout)",
+            humantime::format_duration(after)
+        ),
+    )))
+}
 
 const ATTEMPTS: u32 = 6;
 const BASE: Duration = Duration::from_millis(200);
@@ -25,7 +68,21 @@ where
 {
     let mut attempt = 0;
     loop {
-        match f().await {
+        let limit = request_timeout();
+        let result = match tokio::time::timeout(limit, f()).await {
+            Ok(r) => r,
+            Err(_) => {
+                if attempt + 1 < ATTEMPTS {
+                    notice(&format!(
+                        "the API server did not answer within {} (attempt {} of {ATTEMPTS}); retrying",
+                        humantime::format_duration(limit),
+                        attempt + 1
+                    ));
+                }
+                Err(no_answer(limit))
+            }
+        };
+        match result {
             Ok(v) => return Ok(v),
             Err(e) if attempt + 1 < ATTEMPTS && retryable(&e) => {
                 let backoff = BASE.saturating_mul(1 << attempt).min(CAP);

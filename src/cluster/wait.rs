@@ -21,6 +21,9 @@ pub struct AppWait {
     pub revision: Option<String>,
 }
 
+/// How often a wait says what it is still waiting for.
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Watch until every Application named exists (root apps create them when they sync).
 pub async fn wait_created(
     client: &kube::Client,
@@ -84,14 +87,31 @@ pub async fn wait_apps(
         })
         .collect();
     for a in apps {
-        reporter.update(&a.name, "not created yet");
+        reporter.update(&a.name, "waiting for its status");
     }
     let api = kinds::APPLICATION.api(client, consts::ARGOCD_NAMESPACE);
     let mut stream = Box::pin(watcher(api, watcher::Config::default()));
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
+    let started = std::time::Instant::now();
+    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
     loop {
         tokio::select! {
+            _ = beat.tick() => {
+                // What is being waited for, even when nothing changes (or the API went quiet).
+                let pending: Vec<String> = state
+                    .iter()
+                    .filter_map(|(n, p)| match p {
+                        Progress::Done => None,
+                        Progress::Pending(r) | Progress::Failed(r) => Some(format!("{n}: {r}")),
+                    })
+                    .collect();
+                reporter.line(&format!(
+                    "  still waiting after {}s: {}",
+                    started.elapsed().as_secs(),
+                    pending.join("; ")
+                ));
+            }
             _ = &mut deadline => {
                 let pending = state
                     .iter()

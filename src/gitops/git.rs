@@ -45,6 +45,16 @@ pub enum GitError {
          configure a git credential helper"
     )]
     Auth { remote: String },
+    #[error(
+        "{0} exists: another git process is running in this repository, or one crashed; nothing was \
+         written. If no git command is running, remove it and re-run"
+    )]
+    IndexLocked(PathBuf),
+    #[error(
+        "a {0} is in progress: platform will not commit in the middle of it; finish it (`git {1} --continue`) \
+         or abort it (`git {1} --abort`), then re-run"
+    )]
+    InProgress(&'static str, &'static str),
     #[error("{what}: {message}")]
     Git { what: String, message: String },
 }
@@ -177,15 +187,53 @@ impl GitRepo {
             .collect())
     }
 
-    /// Stage exactly `paths` (added, changed or deleted in the work tree) and commit them.
-    /// Returns None when they match HEAD already (nothing to commit). Refuses when anything else is
-    /// staged, on a detached HEAD, and for ignored paths.
-    pub fn commit_paths(&self, paths: &[String], message: &str) -> Result<Option<Oid>, GitError> {
+    /// Everything that would make [`GitRepo::commit_paths`] refuse, checked before anything is
+    /// written: a detached HEAD, a merge/rebase/cherry-pick/revert in progress, staged changes, no
+    /// identity, a locked index.
+    pub fn preflight_commit(&self) -> Result<(), GitError> {
         self.branch()?;
+        let in_progress = match self.repo.state() {
+            git2::RepositoryState::Clean => None,
+            git2::RepositoryState::Merge => Some(("merge", "merge")),
+            git2::RepositoryState::Revert | git2::RepositoryState::RevertSequence => {
+                Some(("revert", "revert"))
+            }
+            git2::RepositoryState::CherryPick | git2::RepositoryState::CherryPickSequence => {
+                Some(("cherry-pick", "cherry-pick"))
+            }
+            git2::RepositoryState::Bisect => Some(("bisect", "bisect")),
+            _ => Some(("rebase", "rebase")),
+        };
+        if let Some((what, cmd)) = in_progress {
+            return Err(GitError::InProgress(what, cmd));
+        }
         let staged = self.staged_paths()?;
         if !staged.is_empty() {
             return Err(GitError::StagedChanges(staged));
         }
+        self.repo.signature().map_err(|_| GitError::NoIdentity)?;
+        let lock = self.index_lock_path();
+        if lock.exists() {
+            return Err(GitError::IndexLocked(lock));
+        }
+        Ok(())
+    }
+
+    fn index_lock_path(&self) -> PathBuf {
+        self.repo.path().join("index.lock")
+    }
+
+    /// Stage exactly `paths` (added, changed or deleted in the work tree) and commit them.
+    /// Returns None when they match HEAD already (nothing to commit). Refuses when anything else is
+    /// staged, on a detached HEAD, during a merge or rebase, and for ignored paths.
+    ///
+    /// All or nothing: the commit object is made first without moving HEAD, then the index is
+    /// written (this takes git's `index.lock`: a running git process makes it fail here, with
+    /// nothing changed), then HEAD moves; if that last step fails, the index is put back.
+    pub fn commit_paths(&self, paths: &[String], message: &str) -> Result<Option<Oid>, GitError> {
+        self.preflight_commit()?;
+        let index_file = self.repo.path().join("index");
+        let original_index = std::fs::read(&index_file).ok();
         let mut index = self.repo.index().map_err(git("reading the index"))?;
         for p in paths {
             let rel = Path::new(p);
@@ -217,12 +265,46 @@ impl GitRepo {
             Err(_) => None,
         };
         let parents: Vec<&git2::Commit> = parent.iter().collect();
+        // The commit object only: HEAD does not move yet.
         let oid = self
             .repo
-            .commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+            .commit(None, &sig, &sig, message, &tree, &parents)
             .map_err(git("committing"))?;
-        index.write().map_err(git("writing the index"))?;
+        index.write().map_err(|e| {
+            if e.code() == ErrorCode::Locked || self.index_lock_path().exists() {
+                GitError::IndexLocked(self.index_lock_path())
+            } else {
+                git("writing the index")(e)
+            }
+        })?;
+        if let Err(e) = self.move_branch(oid, parent.as_ref().map(|c| c.id()), message) {
+            // Put the index back as it was: HEAD did not move.
+            match &original_index {
+                Some(bytes) => {
+                    let _ = tempfile::NamedTempFile::new_in(self.repo.path()).and_then(|mut t| {
+                        std::io::Write::write_all(&mut t, bytes)?;
+                        t.persist(&index_file).map(|_| ()).map_err(|e| e.error)
+                    });
+                }
+                None => {
+                    let _ = std::fs::remove_file(&index_file);
+                }
+            }
+            return Err(e);
+        }
         Ok(Some(oid))
+    }
+
+    /// Point the current branch at `oid`, only if it still points at `expected` (None: unborn).
+    fn move_branch(&self, oid: Oid, expected: Option<Oid>, message: &str) -> Result<(), GitError> {
+        let refname = format!("refs/heads/{}", self.branch()?);
+        let log = format!("commit: {}", message.lines().next().unwrap_or_default());
+        let res = match expected {
+            Some(old) => self.repo.reference_matching(&refname, oid, true, old, &log),
+            None => self.repo.reference(&refname, oid, false, &log),
+        };
+        res.map(|_| ())
+            .map_err(git("moving the branch to the new commit"))
     }
 
     /// Paths under `dirs` (repo-relative files or folders) with uncommitted changes or untracked.

@@ -73,6 +73,37 @@ impl TempRepo {
     }
 }
 
+/// Make `repo` a git work tree (identity set) whose `origin` is a new bare repository (branch
+/// `main`), as a user's GitOps repository is; returns the bare repository's directory and URL.
+pub fn git_remote(repo: &TempRepo) -> (tempfile::TempDir, String) {
+    let remote = tempfile::tempdir().expect("temp dir");
+    let bare = git2::Repository::init_bare(remote.path()).expect("bare repository");
+    bare.set_head("refs/heads/main").expect("HEAD");
+    let url = format!("file://{}", remote.path().display());
+    let g = git2::Repository::init(repo.path()).expect("work tree");
+    let mut cfg = g.config().expect("git config");
+    cfg.set_str("user.name", "Test Operator")
+        .expect("user.name");
+    cfg.set_str("user.email", "ops@example.com")
+        .expect("user.email");
+    g.remote("origin", &url).expect("origin");
+    (remote, url)
+}
+
+/// The shipped ai-dev config with `repoURL` replaced and no dedicated kubeconfig (tests pass one).
+pub fn shipped_config(repo_url: &str) -> String {
+    std::fs::read_to_string(source_root().join("environments/ai-dev/config.yaml"))
+        .expect("shipped config")
+        .replace(
+            "repoURL: https://github.com/example-org/ai-platform.git",
+            &format!("repoURL: {repo_url}"),
+        )
+        .replace(
+            "  kubeconfig: ~/.kube/ai-dev.yaml",
+            "  # kubeconfig: given by the test",
+        )
+}
+
 /// Every file under `dir`, as (path relative to `root`, content), sorted.
 pub fn read_tree(root: &Path, dir: &Path) -> Vec<(String, String)> {
     let mut out = Vec::new();

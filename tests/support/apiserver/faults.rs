@@ -52,6 +52,9 @@ pub enum FinalizerBehavior {
     Never,
 }
 
+/// A fault rule's status that means: never answer.
+pub const HANG: u16 = 0;
+
 #[derive(Default)]
 pub struct Faults {
     pub rules: Vec<FaultRule>,

@@ -203,6 +203,10 @@ async fn handle(AxState(state): AxState<Arc<State>>, req: Request) -> Response {
     };
 
     let fault = state.faults().take(method.as_str(), &path);
+    if let Some((super::faults::HANG, _)) = fault {
+        // Accepted, never answered: the connection stays open until the client gives up.
+        std::future::pending::<()>().await;
+    }
     let resp = if let Some((code, retry_after)) = fault {
         let reason = match code {
             429 => "TooManyRequests",

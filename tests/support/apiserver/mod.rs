@@ -77,6 +77,9 @@ pub struct Options {
     pub volumes_dir: Option<PathBuf>,
     /// Delay of each step of the scripted Argo CD controller.
     pub argo_delay: Duration,
+    /// Run the scripted Argo CD controller (Applications and their finalizer). Off when a test plays
+    /// Argo CD itself as an API client (`tests/support/operators/argo.rs`), as on the real tier.
+    pub argo_controller: bool,
     /// Delay of the other controllers (KServe, Deployments, Pods, PVCs, Gateways).
     pub controller_delay: Duration,
     /// How long a Gateway's LoadBalancer Service outlives the Gateway.
@@ -95,6 +98,7 @@ impl Default for Options {
             cluster_name: "test-cluster".into(),
             volumes_dir: None,
             argo_delay: Duration::from_millis(200),
+            argo_controller: true,
             controller_delay: Duration::from_millis(50),
             lb_service_delete_delay: Duration::from_millis(300),
             node_gpus: 0,
@@ -250,6 +254,18 @@ impl TestApiServer {
             retry_after: retry_after_secs,
             path_contains: path_contains.map(str::to_string),
             method: method.map(str::to_string),
+        });
+    }
+
+    /// From now on, requests whose path contains `path_contains` are accepted and never answered
+    /// (an API server, or a proxy in front of it, that stops answering).
+    pub fn hang_matching(&self, path_contains: &str) {
+        self.state.faults().rules.push(faults::FaultRule {
+            remaining: u32::MAX,
+            status: faults::HANG,
+            retry_after: None,
+            path_contains: Some(path_contains.to_string()),
+            method: None,
         });
     }
 

@@ -80,6 +80,9 @@ impl Ctl {
 
     fn reconcile(self: &Arc<Self>, key: &Key) -> Option<Duration> {
         let obj = self.state.store.get(key)?;
+        if key.group == "argoproj.io" && !self.state.opts.argo_controller {
+            return None;
+        }
         if obj.pointer("/metadata/deletionTimestamp").is_some() {
             if key.group.is_empty() && key.plural == "namespaces" {
                 self.state.store.finalize_namespace(&key.name);

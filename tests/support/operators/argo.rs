@@ -43,6 +43,7 @@ struct Served {
 #[derive(Default)]
 pub struct ArgoCd {
     projects: Mutex<HashMap<String, Served>>,
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 /// One desired object of an app.
@@ -69,6 +70,12 @@ impl ArgoCd {
         self.projects.lock().unwrap().remove(project);
     }
 
+    /// End [`ArgoCd::run`] (its API server is going away).
+    pub fn stop(&self) {
+        self.stopped
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     pub async fn run(&self, client: kube::Client, kinds: Kinds) {
         let apps = dyn_api(
             &client,
@@ -78,7 +85,7 @@ impl ArgoCd {
             "applications",
             Some(NS),
         );
-        loop {
+        while !self.stopped.load(std::sync::atomic::Ordering::SeqCst) {
             if let Ok(list) = apps.list(&ListParams::default()).await {
                 let health_check = app_health_customised(&client).await;
                 let by_name: BTreeMap<String, Value> = list

@@ -1,4 +1,5 @@
-//! Operators played by the tests as ordinary API clients (kube-rs, the admin kubeconfig), so the
+//! Operators played by the tests as ordinary API clients, for the real tier (all of them) and for
+//! the test API server (Argo CD only: see [`start_argo`]) (kube-rs, the admin kubeconfig), so the
 //! real controllers (Deployment, ReplicaSet, StatefulSet, PV binder, garbage collector, namespace)
 //! do the rest:
 //! - [`node`]: one Node (CPU, memory, 4 `nvidia.com/gpu`), Pods bound to it marked Running/Ready,
@@ -10,6 +11,8 @@
 //! - [`argo`]: Argo CD for the GitOps repositories a test registers (see [`argo::ArgoCd::serve`]).
 //!
 //! They poll (every 200 ms) rather than watch: simple, and fast enough for a test.
+
+#![allow(dead_code)]
 
 pub mod argo;
 pub mod kserve;
@@ -41,40 +44,66 @@ pub async fn client(kubeconfig: &Path) -> kube::Client {
     kube::Client::try_from(cfg).expect("kube client")
 }
 
+/// Run `f` (given a client for `kubeconfig`) on a runtime of its own, on its own thread: the
+/// stand-ins outlive each test's runtime. Returns once `f` said it is set up.
+fn spawn<F, Fut>(kubeconfig: &Path, f: F)
+where
+    F: FnOnce(kube::Client, std::sync::mpsc::Sender<()>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let kc: PathBuf = kubeconfig.to_path_buf();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("operators".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("operators runtime");
+            rt.block_on(async move {
+                let client = client(&kc).await;
+                f(client, tx).await;
+            });
+        })
+        .expect("operators thread");
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("operators did not start");
+}
+
 impl Operators {
-    /// Start every stand-in on a runtime of its own (it outlives each test's runtime).
+    /// Every stand-in: node, volumes, KServe and Argo CD (the real tier, where none of them exists).
     pub fn start(kubeconfig: &Path) -> Arc<Operators> {
-        let kc: PathBuf = kubeconfig.to_path_buf();
         let argo = Arc::new(argo::ArgoCd::default());
         let a = argo.clone();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("realkube-operators".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .expect("operators runtime");
-                rt.block_on(async move {
-                    let client = client(&kc).await;
-                    let kinds = Kinds::new(client.clone());
-                    node::setup(&client).await;
-                    volumes::setup(&client).await;
-                    let _ = tx.send(());
-                    tokio::join!(
-                        node::run(client.clone()),
-                        volumes::run(client.clone()),
-                        kserve::run(client.clone()),
-                        a.run(client.clone(), kinds),
-                    );
-                });
-            })
-            .expect("operators thread");
-        rx.recv_timeout(Duration::from_secs(60))
-            .expect("operators did not start");
+        spawn(kubeconfig, move |client, ready| async move {
+            let kinds = Kinds::new(client.clone());
+            node::setup(&client).await;
+            volumes::setup(&client).await;
+            let _ = ready.send(());
+            tokio::join!(
+                node::run(client.clone()),
+                volumes::run(client.clone()),
+                kserve::run(client.clone()),
+                a.run(client.clone(), kinds),
+            );
+        });
         Arc::new(Operators { argo })
     }
+}
+
+/// Only the Argo CD stand-in (for the test API server, whose own controllers play the node,
+/// volumes and KServe; start it with `argo_controller: false`). It runs until the process ends;
+/// it gives up quietly when its API server is gone.
+pub fn start_argo(kubeconfig: &Path) -> Arc<argo::ArgoCd> {
+    let argo = Arc::new(argo::ArgoCd::default());
+    let a = argo.clone();
+    spawn(kubeconfig, move |client, ready| async move {
+        let kinds = Kinds::new(client.clone());
+        let _ = ready.send(());
+        a.run(client, kinds).await;
+    });
+    argo
 }
 
 /// apiVersion and kind.
