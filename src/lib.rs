@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod config;
 pub mod consts;
 pub mod diag;
+pub mod fsread;
 pub mod gitops;
 pub mod hub;
 pub mod render;
