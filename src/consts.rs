@@ -39,6 +39,9 @@ pub const MODEL_MOUNT: &str = "/models";
 pub const KSERVE_CONTAINER: &str = "kserve-container";
 pub const GPU_RESOURCE: &str = "nvidia.com/gpu";
 pub const VLLM_PORT: u16 = 8000;
+/// Size limit of a serving pod's writable `/tmp` (caches: torch.compile, Triton, HOME): a runaway
+/// writer is evicted instead of filling the node's disk.
+pub const TMP_SIZE_LIMIT: &str = "10Gi";
 
 /// stage-model: a tar stream into the staging pod is closed after this many bytes (or files) and its
 /// files are verified in the pod while the next batch streams, so the verification does not all

@@ -314,7 +314,7 @@ pub fn model_ctx(plan: &Plan, catalog: &Catalog, pm: &PlannedModel) -> Value {
     ]);
     let volumes = json!([
         {"name": "weights", "persistentVolumeClaim": {"claimName": pvc, "readOnly": weights_ro}},
-        {"name": "tmp", "emptyDir": {}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": consts::TMP_SIZE_LIMIT}},
         {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}},
     ]);
     let storage_class = m

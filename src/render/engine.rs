@@ -51,6 +51,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../templates/llmd-llminferenceservice.yaml.j2"),
     ),
     (
+        "model-networkpolicy.yaml.j2",
+        include_str!("../../templates/model-networkpolicy.yaml.j2"),
+    ),
+    (
         "groups.generated.yaml.j2",
         include_str!("../../templates/groups.generated.yaml.j2"),
     ),
