@@ -235,6 +235,11 @@ pub struct Preset {
     pub env: BTreeMap<String, String>,
     #[serde(default)]
     pub description: Option<String>,
+    /// Requests and limits of a model that sets none (a pod without them is the first to be
+    /// OOM-killed and lets the node overcommit). Must respect the layer gotchas itself (e.g. an
+    /// explicit cpu limit >= the cpu request for KServe).
+    #[serde(default)]
+    pub resources: Option<crate::config::Resources>,
 }
 
 impl Preset {

@@ -329,6 +329,14 @@ pub fn model_ctx(plan: &Plan, catalog: &Catalog, pm: &PlannedModel) -> Value {
     } else {
         format!("hf://{hf_repo}:{}", m.revision)
     };
+    // A model (or prefill) that sets no resources gets its preset's.
+    let effective = |r: &'_ crate::config::Resources| -> crate::config::Resources {
+        if r.requests.is_empty() && r.limits.is_empty() {
+            preset.resources.clone().unwrap_or_else(|| r.clone())
+        } else {
+            r.clone()
+        }
+    };
     let parallelism = |gpus: u32, tp: Option<u32>| {
         if gpus > 1 || tp.is_some_and(|t| t > 1) {
             json!({"tensor": tp.unwrap_or(gpus)})
@@ -340,7 +348,7 @@ pub fn model_ctx(plan: &Plan, catalog: &Catalog, pm: &PlannedModel) -> Value {
         json!({
             "replicas": p.replicas,
             "parallelism": parallelism(p.gpus, p.tensor_parallel_size),
-            "resources": resources(&p.resources, p.gpus),
+            "resources": resources(&effective(&p.resources), p.gpus),
         })
     });
     let spec = &catalog.serving[layer.as_str()];
@@ -366,7 +374,7 @@ pub fn model_ctx(plan: &Plan, catalog: &Catalog, pm: &PlannedModel) -> Value {
             (_, Some(Strategy::RollingUpdate)) => "RollingUpdate",
             _ => "Recreate",
         },
-        "resources": resources(&m.resources, m.gpus),
+        "resources": resources(&effective(&m.resources), m.gpus),
         "tolerations": tolerations,
         "probes": probes,
         "podSecurityContext": {
