@@ -69,7 +69,14 @@ fn value_of(s: &str) -> Result<f64, String> {
     if !v.is_finite() {
         return Err(bad());
     }
-    Ok(v * mult)
+    // The API server stores quantities as int64 (in milli-units for the smallest suffixes).
+    let value = v * mult;
+    if value >= 9.2e18 {
+        return Err(format!(
+            "`{s}` is larger than any Kubernetes quantity (at most about 8Ei)"
+        ));
+    }
+    Ok(value)
 }
 
 impl<'de> Deserialize<'de> for Quantity {

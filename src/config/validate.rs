@@ -7,7 +7,7 @@ use std::path::Path;
 use super::{EnvConfig, Model, Quantity, ServingLayer, Strategy};
 use crate::catalog::resolve::ResolvedGroup;
 use crate::catalog::{is_dns1123_label, is_dns1123_subdomain, name_error, Catalog, Device, Preset};
-use crate::consts::GPU_RESOURCE;
+use crate::consts::{self, GPU_RESOURCE};
 use crate::diag::{did_you_mean, Diagnostic};
 
 /// Every semantic problem of `cfg` (errors and warnings). `groups` are the resolved catalog groups.
@@ -98,10 +98,16 @@ fn validate_model(
     if let Some(ns) = &m.namespace {
         if !is_dns1123_label(ns) {
             out.push(name_error(file, &format!("{at}.namespace"), ns));
+        } else if RESERVED_NAMESPACES.contains(&ns.as_str()) || ns.starts_with("kube-") {
+            out.push(
+                err(".namespace", format!("`{ns}` is a system namespace"))
+                    .help("serve models in a namespace of their own (teardown deletes what platform put there); leave `namespace` out for the layer's"),
+            );
         }
     }
+    check_model_strings(m, &err, out);
     match m.hf_repo() {
-        Some(repo) if repo.split('/').count() == 2 && repo.split('/').all(|p| !p.is_empty()) => {}
+        Some(repo) if is_hf_repo_id(repo) => {}
         _ => out.push(
             err(
                 ".source",
@@ -403,6 +409,120 @@ fn validate_model(
     }
     if m.max_model_len == Some(0) {
         out.push(err(".maxModelLen", "must be positive".into()));
+    }
+}
+
+/// Namespaces a model must not be served in.
+const RESERVED_NAMESPACES: &[&str] = &[consts::ARGOCD_NAMESPACE];
+/// Kubernetes' largest replica count (int32).
+const MAX_REPLICAS: u32 = i32::MAX as u32;
+/// vLLM's served model name is an HTTP-visible identifier: keep it short.
+const MAX_SERVED_NAME: usize = 253;
+
+/// `org/name` as the Hub accepts it: two segments of letters, digits, `-`, `_`, `.`, at most 96 each,
+/// not starting with `-` or `.`.
+fn is_hf_repo_id(repo: &str) -> bool {
+    let parts: Vec<&str> = repo.split('/').collect();
+    parts.len() == 2
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.len() <= 96
+                && !p.starts_with(['-', '.'])
+                && !p.contains("..")
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        })
+}
+
+/// A git revision the Hub resolves: a branch, tag or commit sha (no whitespace, no shell or ref
+/// metacharacters).
+fn is_revision(r: &str) -> bool {
+    !r.is_empty()
+        && r.len() <= 255
+        && !r.starts_with(['-', '/', '.'])
+        && !r.contains("..")
+        && r.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+}
+
+/// A container environment variable name (Kubernetes: `[-._a-zA-Z][-._a-zA-Z0-9]*`).
+fn is_env_name(k: &str) -> bool {
+    let mut chars = k.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || "-._".contains(c))
+        && chars.all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+}
+
+/// Strings that end up in manifests or on a command line: sane characters and sizes, counts the API
+/// accepts.
+fn check_model_strings(
+    m: &Model,
+    err: &dyn Fn(&str, String) -> Diagnostic,
+    out: &mut Vec<Diagnostic>,
+) {
+    if !m.revision.trim().is_empty() && !is_revision(&m.revision) {
+        out.push(
+            err(
+                ".revision",
+                format!(
+                    "`{}` is not a branch, tag or commit",
+                    m.revision.escape_debug()
+                ),
+            )
+            .help(
+                "letters, digits, '-', '_', '.', '/' (e.g. main, v1.0, a 40-character commit sha)",
+            ),
+        );
+    }
+    if let Some(n) = &m.served_name {
+        if n.is_empty()
+            || n.len() > MAX_SERVED_NAME
+            || n.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            let shown: String = n.chars().take(40).collect();
+            out.push(
+                err(".servedName", format!("`{}{}` is not a usable model name ({} bytes)", shown.escape_debug(), if n.chars().count() > 40 { "…" } else { "" }, n.len()))
+                    .help(format!("at most {MAX_SERVED_NAME} characters, no spaces or control characters: clients send it in every request")),
+            );
+        }
+    }
+    for k in m.env.keys() {
+        if !is_env_name(k) {
+            out.push(
+                err(&format!(".env.{k}"), format!("`{}` is not an environment variable name", k.escape_debug()))
+                    .help("letters, digits, '_', '-', '.', not starting with a digit (e.g. VLLM_LOGGING_LEVEL)"),
+            );
+        }
+    }
+    if m.replicas > MAX_REPLICAS {
+        out.push(err(
+            ".replicas",
+            format!(
+                "{} is more than Kubernetes accepts ({MAX_REPLICAS})",
+                m.replicas
+            ),
+        ));
+    }
+    if let Some(p) = &m.prefill {
+        if p.replicas > MAX_REPLICAS {
+            out.push(err(
+                ".prefill.replicas",
+                format!(
+                    "{} is more than Kubernetes accepts ({MAX_REPLICAS})",
+                    p.replicas
+                ),
+            ));
+        }
+    }
+    if m.storage.size.value() <= 0.0 {
+        out.push(
+            err(
+                ".storage.size",
+                format!("`{}` is not a positive size", m.storage.size),
+            )
+            .help(
+                "the volume must hold the weights, e.g. 5Gi for a 0.5B model, 40Gi for a 7B model",
+            ),
+        );
     }
 }
 

@@ -1,0 +1,145 @@
+//! Values that would render manifests the API server rejects, or that are wrong, are errors naming
+//! the field (issue 10 item 13): env var names, quantities, replica counts, Hub sources, revisions,
+//! served names, system namespaces. Each runs through `lint` and `root` (nothing written).
+
+mod common;
+
+use common::{config, TempRepo, QWEN_CPU};
+
+/// The model of `QWEN_CPU` with `extra` lines appended to it (YAML under the list item).
+fn model_with(extra: &str) -> String {
+    config(&format!("{QWEN_CPU}{extra}"))
+}
+
+fn refused(name: &str, cfg: &str, expect: &[&str]) {
+    let repo = TempRepo::new();
+    repo.env("test", cfg);
+    for args in [
+        &["lint", "--env", "test"][..],
+        &["root", "--env", "test"][..],
+    ] {
+        let out = repo.cmd().args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name} ({args:?}):\n{stderr}");
+        for e in expect {
+            assert!(
+                stderr.contains(e),
+                "{name} ({args:?}): lacks {e:?}:\n{stderr}"
+            );
+        }
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+        assert!(!repo.exists("clusters"), "{name}: something was written");
+    }
+}
+
+#[test]
+fn env_var_names_must_be_valid() {
+    for bad in ["\"\"", "\"A=B\"", "\"BAD NAME\"", "\"1ST\""] {
+        refused(
+            bad,
+            &model_with(&format!("    env: {{ {bad}: x }}\n")),
+            &[
+                "models[qwen-cpu].env.",
+                "is not an environment variable name",
+            ],
+        );
+    }
+}
+
+#[test]
+fn quantities_must_be_kubernetes_quantities() {
+    refused(
+        "huge",
+        &model_with("    storage: { size: 2000000000000Ti }\n"),
+        &["2000000000000Ti", "larger than any Kubernetes quantity"],
+    );
+    refused(
+        "spaces",
+        &model_with("    storage: { size: \"foo bar\" }\n"),
+        &["foo bar", "is not a Kubernetes quantity"],
+    );
+    refused(
+        "zero",
+        &model_with("    storage: { size: \"0\" }\n"),
+        &["models[qwen-cpu].storage.size", "is not a positive size"],
+    );
+}
+
+#[test]
+fn replicas_beyond_int32_are_refused() {
+    refused(
+        "replicas",
+        &model_with("    replicas: 3000000000\n"),
+        &["models[qwen-cpu].replicas", "more than Kubernetes accepts"],
+    );
+}
+
+#[test]
+fn sources_and_revisions_are_checked() {
+    refused(
+        "source with spaces",
+        &config(&QWEN_CPU.replace("hf://Qwen/Qwen2.5-0.5B-Instruct", "\"hf://Qwen/Qwen 2.5\"")),
+        &["models[qwen-cpu].source", "is not a Hugging Face source"],
+    );
+    refused(
+        "revision with a newline",
+        &model_with("    revision: \"main\\nrm -rf /\"\n"),
+        &[
+            "models[qwen-cpu].revision",
+            "is not a branch, tag or commit",
+        ],
+    );
+    refused(
+        "revision with shell characters",
+        &model_with("    revision: \"$(id)\"\n"),
+        &[
+            "models[qwen-cpu].revision",
+            "is not a branch, tag or commit",
+        ],
+    );
+}
+
+#[test]
+fn served_names_are_bounded() {
+    let long = "x".repeat(100_000);
+    refused(
+        "long servedName",
+        &model_with(&format!("    servedName: {long}\n")),
+        &[
+            "models[qwen-cpu].servedName",
+            "100000 bytes",
+            "at most 253 characters",
+        ],
+    );
+    refused(
+        "servedName with a space",
+        &model_with("    servedName: \"my model\"\n"),
+        &["models[qwen-cpu].servedName", "is not a usable model name"],
+    );
+}
+
+#[test]
+fn system_namespaces_are_refused() {
+    for ns in ["argocd", "kube-system", "kube-public"] {
+        refused(
+            ns,
+            &model_with(&format!("    namespace: {ns}\n")),
+            &["models[qwen-cpu].namespace", "is a system namespace"],
+        );
+    }
+}
+
+#[test]
+fn good_values_still_pass() {
+    let repo = TempRepo::new();
+    repo.env(
+        "test",
+        &model_with("    revision: v1.0/rc-2_b\n    servedName: qwen2.5-0.5b\n    env: { VLLM_LOGGING_LEVEL: DEBUG, my.var-x: \"1\" }\n"),
+    );
+    let out = repo.cmd().args(["lint", "--env", "test"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
