@@ -1500,3 +1500,55 @@ async fn an_api_server_that_stops_answering_cannot_hang_a_command() {
     );
     e.server.shutdown().await;
 }
+
+/// `resume` does not trust the cluster's `platform.ai/paused-replicas`: a huge, negative or
+/// non-numeric value restores the model's configured replicas, and the output says what and why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_does_not_trust_a_tampered_pause_annotation() {
+    let e = env().await;
+    // Only the Deployment (and its namespace), as its Argo CD app would create them.
+    e.server
+        .put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "serving"}}))
+        .unwrap();
+    for (path, text) in e.repo.tree("clusters/ai-dev/models/qwen-gpu") {
+        let v: Value = serde_yaml::from_str(&text).unwrap_or_else(|x| panic!("{path}: {x}"));
+        if v["kind"] == "Deployment" {
+            e.server.put(v).unwrap();
+        }
+    }
+    for (value, why) in [
+        ("99999999999", "not trusted"),
+        ("abc", "is not a replica count"),
+        ("-3", "is not a replica count"),
+    ] {
+        let mut dep = e
+            .server
+            .get("apps/v1", "Deployment", "serving", "qwen-gpu")
+            .unwrap();
+        dep["spec"]["replicas"] = json!(0);
+        dep["metadata"]["annotations"]["platform.ai/paused-replicas"] = json!(value);
+        e.server.put(dep).unwrap();
+        let o = e.platform(&["resume", "qwen-gpu"]).await;
+        assert!(o.status.success(), "{value}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!("platform.ai/paused-replicas=\"{value}\" "))
+                && err.contains(why)
+                && err.contains("restored the configured 1")
+                && err.contains("scaled 0 -> 1"),
+            "{value}: {err}"
+        );
+        let dep = e
+            .server
+            .get("apps/v1", "Deployment", "serving", "qwen-gpu")
+            .unwrap();
+        assert_eq!(dep["spec"]["replicas"], 1, "{value}: {dep}");
+        assert!(
+            dep["metadata"]["annotations"]
+                .get("platform.ai/paused-replicas")
+                .is_none(),
+            "{dep}"
+        );
+    }
+    e.server.shutdown().await;
+}

@@ -128,14 +128,15 @@ pub async fn resume(client: &kube::Client, m: &PlannedModel) -> Result<Outcome, 
                 .unwrap_or(1);
             let remembered = v
                 .pointer("/metadata/annotations")
-                .and_then(|a| a.get(consts::ANNOTATION_PAUSED_REPLICAS))
-                .and_then(Value::as_str)
-                .and_then(|s| s.parse::<i64>().ok());
+                .and_then(|a| a.get(consts::ANNOTATION_PAUSED_REPLICAS));
             match (replicas, remembered) {
                 (0, r) => {
-                    let target = r.unwrap_or(i64::from(m.model.replicas)).max(1);
+                    let (target, why) = restore_count(r, m.model.replicas);
                     (
-                        format!("scaled 0 -> {target}"),
+                        match why {
+                            Some(why) => format!("scaled 0 -> {target} ({why})"),
+                            None => format!("scaled 0 -> {target}"),
+                        },
                         Some(json!({
                             "metadata": {"annotations": {consts::ANNOTATION_PAUSED_REPLICAS: null}},
                             "spec": {"replicas": target},
@@ -153,6 +154,61 @@ pub async fn resume(client: &kube::Client, m: &PlannedModel) -> Result<Outcome, 
         }
     };
     finish(&api, kind, m, action, patch, "resuming").await
+}
+
+/// How far above the configured `replicas` a remembered count is still restored: a raw-vLLM
+/// Deployment's replicas are owned by pause/resume (Argo CD ignores `/spec/replicas`), so an operator
+/// may have scaled it by hand before pausing; anything beyond this is not trusted.
+pub const RESUME_HEADROOM: u32 = 2;
+
+/// The replica count resume restores from the pause annotation's value (`None`: no annotation),
+/// and a note saying why when it is not simply the remembered count. The annotation lives in the
+/// cluster, where anyone can edit it, so it is trusted only when it is a whole number from 1 to
+/// [`RESUME_HEADROOM`] times the configured `replicas` (at least 1); anything else restores the
+/// configured count.
+pub fn restore_count(annotation: Option<&Value>, configured: u32) -> (u32, Option<String>) {
+    let configured = configured.max(1);
+    let ceiling = configured.saturating_mul(RESUME_HEADROOM);
+    let key = consts::ANNOTATION_PAUSED_REPLICAS;
+    let Some(raw) = annotation else {
+        return (
+            configured,
+            Some(format!(
+                "no {key} annotation (scaled to 0 by something else?); restored the configured {configured}"
+            )),
+        );
+    };
+    // Annotations are strings; shown as JSON so an odd value stays on one line, and cut.
+    let shown = raw.to_string();
+    let shown: String = if shown.chars().count() > 40 {
+        shown.chars().take(40).chain("…".chars()).collect()
+    } else {
+        shown
+    };
+    let annotation = format!("annotation {key}={shown}");
+    let why = match raw.as_str().and_then(|s| s.parse::<u64>().ok()) {
+        Some(n) if n >= 1 && n <= u64::from(configured) => return (n as u32, None),
+        Some(n) if n >= 1 && n <= u64::from(ceiling) => {
+            return (
+                n as u32,
+                Some(format!(
+                    "{annotation} is above the configured {configured} (scaled by hand before the pause?); \
+                     restored as remembered"
+                )),
+            )
+        }
+        Some(0) => "is 0, not a count to resume to".to_string(),
+        Some(_) => format!(
+            "is more than {RESUME_HEADROOM}x the configured {configured}, not trusted"
+        ),
+        None => "is not a replica count".to_string(),
+    };
+    (
+        configured,
+        Some(format!(
+            "{annotation} {why}; restored the configured {configured}"
+        )),
+    )
 }
 
 /// Apply the patch (if any) and say what happened.
@@ -250,5 +306,69 @@ pub async fn wait_for(
                 last = st.reason.unwrap_or_else(|| if st.stopped { "stopped".into() } else { "not ready".into() });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn restore(v: Option<Value>, configured: u32) -> (u32, Option<String>) {
+        restore_count(v.as_ref(), configured)
+    }
+
+    #[test]
+    fn a_remembered_count_within_the_configured_replicas_is_restored_as_is() {
+        assert_eq!(restore(Some(json!("2")), 2), (2, None));
+        assert_eq!(restore(Some(json!("1")), 3), (1, None));
+    }
+
+    #[test]
+    fn an_untrustworthy_annotation_restores_the_configured_count_and_says_why() {
+        let (n, why) = restore(Some(json!("99999999999")), 2);
+        assert_eq!(n, 2);
+        let why = why.unwrap();
+        assert!(
+            why.contains("platform.ai/paused-replicas=\"99999999999\"")
+                && why.contains("not trusted")
+                && why.contains("restored the configured 2"),
+            "{why}"
+        );
+        assert_eq!(restore(Some(json!("5")), 2).0, 2);
+        // Scaled by hand above the config before the pause: restored, and said so.
+        let (n, why) = restore(Some(json!("4")), 2);
+        assert_eq!(n, 4);
+        assert!(why.unwrap().contains("above the configured 2"));
+        for bad in ["abc", "-3", "1.5", "", " 2"] {
+            let (n, why) = restore(Some(json!(bad)), 1);
+            assert_eq!(n, 1, "{bad:?}");
+            assert_eq!(
+                why.as_deref(),
+                Some(
+                    format!(
+                        "annotation platform.ai/paused-replicas={} is not a replica count; restored the configured 1",
+                        json!(bad)
+                    )
+                    .as_str()
+                ),
+            );
+        }
+        // Not a string at all (an annotation edited through the API as a number).
+        assert_eq!(restore(Some(json!(3)), 4).0, 4);
+        let (n, why) = restore(Some(json!("0")), 3);
+        assert_eq!((n, why.unwrap().contains("is 0")), (3, true));
+        // No annotation: the configured count, said so.
+        let (n, why) = restore(None, 2);
+        assert_eq!(n, 2);
+        assert!(why
+            .unwrap()
+            .contains("no platform.ai/paused-replicas annotation"));
+        // A model configured with 0 replicas still resumes to one.
+        assert_eq!(restore(Some(json!("5")), 0).0, 1);
+        assert_eq!(restore(Some(json!("2")), 0).0, 2);
+        // A huge value is cut in the message.
+        let long = "9".repeat(500);
+        let why = restore(Some(json!(long)), 1).1.unwrap();
+        assert!(why.len() < 200, "{why}");
     }
 }
