@@ -118,7 +118,10 @@ mod tests {
         ));
         assert!(matches!(
             read_text(dir.path(), 100, "config file"),
-            Err(ReadError::NotRegular { what: "a directory", .. })
+            Err(ReadError::NotRegular {
+                what: "a directory",
+                ..
+            })
         ));
         let zero = dir.path().join("z.yaml");
         std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();

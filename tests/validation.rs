@@ -143,3 +143,46 @@ fn good_values_still_pass() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The AppProject whitelists only the cluster-scoped kinds the catalog's enabled apps declare (plus
+/// Namespace): never `*`, and a kind only an off group needs is not there.
+#[test]
+fn the_project_whitelists_only_declared_cluster_kinds() {
+    let repo = TempRepo::new();
+    let out = repo
+        .cmd()
+        .args(["root", "--env", "ai-dev", "--stdout"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let project = text
+        .split("\n---")
+        .find(|d| d.contains("kind: AppProject"))
+        .expect("an AppProject");
+    let v: serde_json::Value = serde_yaml::from_str(project).unwrap();
+    let kinds: Vec<String> = v["spec"]["clusterResourceWhitelist"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            format!(
+                "{}/{}",
+                k["group"].as_str().unwrap(),
+                k["kind"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(!kinds.iter().any(|k| k.contains('*')), "{kinds:?}");
+    assert!(kinds.contains(&"/Namespace".to_string()), "{kinds:?}");
+    assert!(kinds.contains(&"apiextensions.k8s.io/CustomResourceDefinition".to_string()));
+    // gpu-operator is off in ai-dev (gpu_stack: gke-managed): its ClusterPolicy is not allowed.
+    assert!(
+        !kinds.contains(&"nvidia.com/ClusterPolicy".to_string()),
+        "{kinds:?}"
+    );
+}

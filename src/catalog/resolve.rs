@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::{AppSpec, Catalog, Group, Preset, Profile, ServingLayerSpec, SyncMode};
+use super::{AppSpec, Catalog, Group, GroupKind, Preset, Profile, ServingLayerSpec, SyncMode};
 use crate::config::{validate, EnvConfig, Model};
 use crate::consts;
 use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
@@ -212,6 +212,9 @@ pub struct Plan {
     /// the AppProject must keep allowing a wider profile's apps when a narrower one is rendered.
     pub project_repos: BTreeSet<String>,
     pub project_namespaces: BTreeSet<String>,
+    /// The AppProject's clusterResourceWhitelist: Namespace (CreateNamespace, layer namespaces) and
+    /// the cluster-scoped kinds the enabled apps declare.
+    pub project_cluster_resources: BTreeSet<GroupKind>,
     /// Warnings (errors stop `build`).
     pub diagnostics: Vec<Diagnostic>,
     #[serde(skip)]
@@ -467,7 +470,8 @@ impl Plan {
             .filter(|l| !in_profile(l))
             .cloned()
             .collect();
-        let (project_repos, project_namespaces) = project_scope(cfg, catalog, &groups);
+        let (project_repos, project_namespaces, project_cluster_resources) =
+            project_scope(cfg, catalog, &groups);
         Ok(Plan {
             env: env.to_string(),
             profile,
@@ -477,6 +481,7 @@ impl Plan {
             models,
             project_repos,
             project_namespaces,
+            project_cluster_resources,
             diagnostics: diags,
             config: cfg.clone(),
         })
@@ -488,8 +493,12 @@ fn project_scope(
     cfg: &EnvConfig,
     catalog: &Catalog,
     groups: &[PlannedGroup],
-) -> (BTreeSet<String>, BTreeSet<String>) {
+) -> (BTreeSet<String>, BTreeSet<String>, BTreeSet<GroupKind>) {
     let mut repos = BTreeSet::from([cfg.repo_url.clone()]);
+    let mut cluster = BTreeSet::from([GroupKind {
+        group: String::new(),
+        kind: "Namespace".into(),
+    }]);
     let mut namespaces = BTreeSet::from([consts::ARGOCD_NAMESPACE.to_string()]);
     let enabled = |name: &str| {
         groups
@@ -500,6 +509,7 @@ fn project_scope(
         for a in &g.apps {
             repos.extend(a.source.repo_url().map(str::to_string));
             namespaces.insert(a.namespace.clone());
+            cluster.extend(a.cluster_resources.iter().cloned());
         }
     }
     for m in &cfg.models {
@@ -516,7 +526,7 @@ fn project_scope(
             );
         }
     }
-    (repos, namespaces)
+    (repos, namespaces, cluster)
 }
 
 /// Name of the Application holding a serving layer's shared objects (Gateway, namespace).
@@ -538,5 +548,7 @@ fn serving_app_spec(name: &str, spec: &ServingLayerSpec, namespace: &str, wave: 
         sync_options: spec.sync_options.clone(),
         ignore_differences: spec.ignore_differences.clone(),
         retry: spec.retry.clone(),
+        // Models and Gateways are namespaced; a layer's Namespace is whitelisted for every project.
+        cluster_resources: Vec::new(),
     }
 }

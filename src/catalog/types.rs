@@ -104,6 +104,20 @@ pub struct AppSpec {
     pub ignore_differences: Vec<IgnoreDifference>,
     #[serde(default)]
     pub retry: Option<Retry>,
+    /// Cluster-scoped kinds the app creates (CRDs, ClusterRoles, webhooks, …): the AppProject's
+    /// `clusterResourceWhitelist` is the union over the enabled apps, so nothing else (a model app
+    /// above all) can create cluster-scoped objects.
+    #[serde(default)]
+    pub cluster_resources: Vec<GroupKind>,
+}
+
+/// An API group and kind (`group: ""` is the core group).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupKind {
+    #[serde(default)]
+    pub group: String,
+    pub kind: String,
 }
 
 /// Exactly one of `helm`, `git` or `path`.

@@ -42,6 +42,7 @@ pub fn project_ctx(plan: &Plan) -> Value {
         "description": format!("Platform apps of environment {} (cluster {})", plan.env, cfg.cluster.name),
         "sourceRepos": plan.project_repos,
         "destinations": destinations,
+        "clusterResources": plan.project_cluster_resources,
     })
 }
 
