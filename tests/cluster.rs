@@ -1552,3 +1552,35 @@ async fn resume_does_not_trust_a_tampered_pause_annotation() {
     }
     e.server.shutdown().await;
 }
+
+/// A kubeconfig is a credential file: a YAML error in it names the file, the line and the column,
+/// never a line of it (the parser's snippet printed the token); and it is read as a capped regular
+/// file (`/dev/zero` is refused at once instead of filling memory).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_kubeconfig_is_reported_without_echoing_its_credentials() {
+    let repo = TempRepo::new();
+    let kc = repo.path().join("secret-kubeconfig");
+    std::fs::write(
+        &kc,
+        "apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    token: sk-secret-123\n    \
+         bad: [unclosed\ncontexts: []\n",
+    )
+    .unwrap();
+    let o = run(&repo, &["status", "--kubeconfig", kc.to_str().unwrap()]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(!all.contains("sk-secret"), "{all}");
+    assert!(
+        all.contains("secret-kubeconfig") && all.contains("at line "),
+        "{all}"
+    );
+    let zero = repo.path().join("zero-kubeconfig");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    let o = run(&repo, &["status", "--kubeconfig", zero.to_str().unwrap()]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("zero-kubeconfig") && stderr(&o).contains("character device"),
+        "{}",
+        stderr(&o)
+    );
+}

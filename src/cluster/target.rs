@@ -14,11 +14,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use kube::{Api, Client};
 
 use super::ClusterError;
 use crate::config::EnvConfig;
+use crate::fsread;
 
 pub const KUBECONFIG_ENV: &str = "PLATFORM_KUBECONFIG";
 pub const IDENTITY_NAMESPACE: &str = "kube-system";
@@ -98,10 +99,7 @@ pub fn kubeconfig_path(cfg: &EnvConfig, opts: &TargetOptions) -> Result<PathBuf,
 /// Load the kubeconfig, connect (short timeouts), check reachability and identity. Nothing is written.
 pub async fn connect(cfg: &EnvConfig, opts: &TargetOptions) -> Result<Target, ClusterError> {
     let path = kubeconfig_path(cfg, opts)?;
-    let kc = Kubeconfig::read_from(&path).map_err(|e| ClusterError::Kubeconfig {
-        path: path.clone(),
-        message: e.to_string(),
-    })?;
+    let kc = load_kubeconfig(&path)?;
     let context = opts
         .context
         .clone()
@@ -173,6 +171,118 @@ pub async fn connect(cfg: &EnvConfig, opts: &TargetOptions) -> Result<Target, Cl
         identity,
         client,
     })
+}
+
+/// Read and parse a kubeconfig: a regular file (a symlink to one is followed) of at most
+/// [`fsread::MAX_INPUT_BYTES`], so `/dev/zero` or a FIFO cannot exhaust memory or hang. A YAML error
+/// says the line, the column and what is wrong, never the text around it: a kubeconfig holds
+/// credentials (tokens, keys), and the parser's snippet would print them. Relative file references
+/// (certificate-authority, client-certificate, client-key, tokenFile, an exec command with a path)
+/// are taken relative to the file's directory, as kubectl does.
+pub fn load_kubeconfig(path: &Path) -> Result<Kubeconfig, ClusterError> {
+    let err = |message: String| ClusterError::Kubeconfig {
+        path: path.to_path_buf(),
+        message,
+    };
+    let text = fsread::read_text(path, fsread::MAX_INPUT_BYTES, "kubeconfig").map_err(|e| {
+        // The error starts with the path, which the kubeconfig error shows already.
+        let full = e.to_string();
+        let prefix = format!("{}: ", path.display());
+        err(full.strip_prefix(&prefix).unwrap_or(&full).to_string())
+    })?;
+    let mut kc = Kubeconfig::from_yaml(&text).map_err(|e| err(redacted_parse_error(&e)))?;
+    if let Some(dir) = path.parent() {
+        absolutize(&mut kc, dir);
+    }
+    Ok(kc)
+}
+
+/// What is wrong with a kubeconfig, with the line and column, never its content: no snippet, and
+/// anything the parser quotes from the file (a value, a key) is replaced by `…`.
+fn redacted_parse_error(e: &KubeconfigError) -> String {
+    const HELP: &str =
+        "fix the YAML there (the file's lines are not shown: kubeconfigs hold credentials)";
+    let KubeconfigError::Parse(pe) = e else {
+        return format!("invalid kubeconfig: {}", redact_quoted(&e.to_string()));
+    };
+    let plain = pe.without_snippet().to_string();
+    let first = plain.lines().next().unwrap_or_default();
+    // The location goes first, in our words.
+    let what = match first.rfind(" at line ") {
+        Some(i) => &first[..i],
+        None => first,
+    };
+    let what = redact_quoted(what);
+    match pe.location().filter(|l| l.line() > 0) {
+        Some(l) => format!(
+            "invalid YAML at line {}, column {}: {what}; {HELP}",
+            l.line(),
+            l.column()
+        ),
+        None => format!("invalid YAML: {what}; {HELP}"),
+    }
+}
+
+/// Replace every `"…"`, `'…'` and `` `…` `` span of a parser message with `…` (they quote the
+/// file: values or keys, possibly secrets); a single quoted character (`','`) stays.
+fn redact_quoted(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut open: Option<(char, String)> = None;
+    for c in msg.chars() {
+        match open.as_mut() {
+            Some((q, inner)) if c == *q => {
+                out.push(c);
+                out.push_str(if inner.chars().count() == 1 {
+                    inner
+                } else {
+                    "…"
+                });
+                out.push(c);
+                open = None;
+            }
+            Some((_, inner)) => inner.push(c),
+            None if matches!(c, '"' | '\'' | '`') => open = Some((c, String::new())),
+            None => out.push(c),
+        }
+    }
+    if let Some((q, _)) = open {
+        out.push(q);
+        out.push('…');
+    }
+    out
+}
+
+/// Make the relative file references of a kubeconfig relative to `dir`.
+fn absolutize(kc: &mut Kubeconfig, dir: &Path) {
+    let abs = |p: &mut Option<String>| {
+        if let Some(v) = p.as_deref().filter(|v| Path::new(v).is_relative()) {
+            if let Some(s) = dir.join(v).to_str() {
+                *p = Some(s.to_string());
+            }
+        }
+    };
+    for named in &mut kc.clusters {
+        if let Some(c) = named.cluster.as_mut() {
+            abs(&mut c.certificate_authority);
+        }
+    }
+    for named in &mut kc.auth_infos {
+        if let Some(a) = named.auth_info.as_mut() {
+            abs(&mut a.client_certificate);
+            abs(&mut a.client_key);
+            abs(&mut a.token_file);
+            // Like client-go: only a command with a path separator is a path (`aws` is looked up).
+            if let Some(exec) = a.exec.as_mut() {
+                if exec
+                    .command
+                    .as_deref()
+                    .is_some_and(|c| c.contains(std::path::MAIN_SEPARATOR))
+                {
+                    abs(&mut exec.command);
+                }
+            }
+        }
+    }
 }
 
 /// Compare the cluster's identity with `expected` (see the module docs for exactly what).
@@ -247,6 +357,95 @@ mod tests {
         ));
         assert!(!entry_matches("gke_proj_europe-west4_ai-dev-2", "ai-dev"));
         assert!(!entry_matches("prod", "ai-dev"));
+    }
+
+    const SECRET: &str = "sk-secret-123";
+
+    fn kubeconfig_error(dir: &Path, text: &str) -> String {
+        let path = dir.join("kc.yaml");
+        std::fs::write(&path, text).unwrap();
+        match load_kubeconfig(&path) {
+            Ok(_) => panic!("parsed: {text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_kubeconfig_yaml_error_names_file_line_and_column_never_the_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let head = "apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n";
+        for tail in [
+            // A syntax error on the line after the token.
+            format!("    token: {SECRET}\n    bad: [unclosed\ncontexts: []\n"),
+            format!("    token: {SECRET}\n   oops: x\n"),
+            // A type error on the token's own value (the parser quotes such values).
+            format!("    token: [{SECRET}]\n"),
+            format!("    token: {{\"{SECRET}\": 1}}\n"),
+            format!("    token: {SECRET}\n    token: {SECRET}-2\n"),
+        ] {
+            let msg = kubeconfig_error(dir.path(), &format!("{head}{tail}"));
+            assert!(!msg.contains("sk-secret"), "{msg}");
+            assert!(msg.contains("kc.yaml"), "{msg}");
+            assert!(msg.contains("at line "), "{msg}");
+        }
+        let msg = kubeconfig_error(
+            dir.path(),
+            &format!("{head}    token: {SECRET}\n    bad: [unclosed\n"),
+        );
+        assert!(msg.contains("line 7"), "{msg}");
+    }
+
+    #[test]
+    fn a_kubeconfig_is_read_as_a_capped_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let zero = dir.path().join("zero");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        let e = load_kubeconfig(&zero).unwrap_err().to_string();
+        assert!(e.contains("character device") && e.contains("zero"), "{e}");
+        let e = load_kubeconfig(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("a directory"), "{e}");
+    }
+
+    #[test]
+    fn relative_file_references_are_relative_to_the_kubeconfig() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kc.yaml");
+        std::fs::write(
+            &path,
+            "\u{feff}apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://x\n    \
+             certificate-authority: ca.pem\nusers:\n- name: u\n  user:\n    client-certificate: /abs/c.pem\n    \
+             client-key: keys/k.pem\n    tokenFile: tok\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      \
+             command: aws\n",
+        )
+        .unwrap();
+        let kc = load_kubeconfig(&path).unwrap();
+        let c = kc.clusters[0].cluster.as_ref().unwrap();
+        let d = dir.path().to_str().unwrap();
+        assert_eq!(
+            c.certificate_authority.as_deref(),
+            Some(format!("{d}/ca.pem").as_str())
+        );
+        let u = kc.auth_infos[0].auth_info.as_ref().unwrap();
+        assert_eq!(u.client_certificate.as_deref(), Some("/abs/c.pem"));
+        assert_eq!(
+            u.client_key.as_deref(),
+            Some(format!("{d}/keys/k.pem").as_str())
+        );
+        assert_eq!(u.token_file.as_deref(), Some(format!("{d}/tok").as_str()));
+        assert_eq!(u.exec.as_ref().unwrap().command.as_deref(), Some("aws"));
+    }
+
+    #[test]
+    fn quoted_spans_are_redacted() {
+        assert_eq!(
+            redact_quoted("invalid type: string \"sk-1\", expected `ab` or 'cd'"),
+            "invalid type: string \"…\", expected `…` or '…'"
+        );
+        assert_eq!(redact_quoted("unterminated \"sk-1"), "unterminated \"…");
+        assert_eq!(
+            redact_quoted("illegal placement of ',' indicator"),
+            "illegal placement of ',' indicator"
+        );
     }
 
     fn cfg(kubeconfig: Option<&str>, global: bool) -> EnvConfig {
