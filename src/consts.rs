@@ -53,3 +53,7 @@ pub const STAGE_BATCHES_IN_FLIGHT: usize = 2;
 
 /// glibc malloc arenas (see `alloc.rs`).
 pub const MALLOC_ARENAS: i32 = 2;
+
+/// Folder inside the git directory holding the output-tree locks of `root`/`resolve-groups`
+/// (`.git/platform/clusters/<env>.lock`: never tracked, never generated output).
+pub const LOCK_DIR_IN_GIT: &str = "platform";

@@ -492,3 +492,44 @@ fn no_git_identity_is_refused_before_the_tree_is_written() {
         "the tree was written before the refusal"
     );
 }
+
+#[test]
+fn the_output_tree_lock_lives_in_the_git_directory_never_in_status_or_commits() {
+    let f = fixture();
+    let o = f.repo.cmd().args(["root", "--commit"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = f.repo.cmd().args(["resolve-groups"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(f
+        .repo
+        .path()
+        .join(".git/platform/clusters/ai-dev.lock")
+        .is_file());
+    let (_, _, statuses) = git_state(f.repo.path());
+    let lockish: Vec<&String> = statuses
+        .iter()
+        .map(|(p, _)| p)
+        .filter(|p| p.contains("lock"))
+        .collect();
+    assert!(lockish.is_empty(), "{lockish:?}");
+    assert!(!head_files(f.repo.path()).iter().any(|p| p.contains("lock")));
+    // While another run holds it, `root --commit` is refused before writing or committing.
+    let head = git(f.repo.path()).head().unwrap().target();
+    let held = platform::gitops::lock_tree(f.repo.path(), "ai-dev", "root").unwrap();
+    let cfg = f
+        .repo
+        .read("environments/ai-dev/config.yaml")
+        .replace("servedName: qwen2.5-0.5b\n", "servedName: qwen-small\n");
+    f.repo.env("ai-dev", &cfg);
+    let o = f.repo.cmd().args(["root", "--commit"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("another `platform root` is writing clusters/ai-dev/"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(git(f.repo.path()).head().unwrap().target(), head);
+    drop(held);
+    let o = f.repo.cmd().args(["root", "--commit"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -1,4 +1,5 @@
 use anyhow::Result;
+use serde::Serialize;
 
 use super::{print_warnings, to_data, CheckFailed, Ctx, Output};
 use crate::catalog::resolve::{group_diagnostics, resolve_groups};
@@ -12,7 +13,9 @@ Writes one flow mapping per catalog group, in catalog order:
   - { name: kserve, layer: serving, enabled: \"true\", catalogPath: clusters/ai-dev/apps/serving/kserve }
 A feature flag absent from config.yaml takes the group's default. Warnings (stderr, exit 0): a group
 that needs a domain while `domain` is empty, a group whose required group is off, GPU-hungry groups.
-Unknown feature names are errors.")]
+Unknown feature names are errors.
+With -o json|yaml, stdout holds one document of that format: the resolved groups (also with
+--stdout), or with --check `{path, upToDate, diff}`.")]
 pub struct Args {
     /// Write nothing; exit 1 and print a diff when the file on disk is stale (for CI).
     #[arg(long, conflicts_with = "stdout")]
@@ -37,41 +40,69 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     }
     print_warnings(&ctx.printer, &diags);
     let tree = render_groups(&ctx.env, &groups, &inputs.templates)?;
-    if ctx.output != Output::Table {
-        ctx.printer.data(&to_data(ctx.output, &groups)?);
-    }
+    let path = tree.owned.first().cloned().unwrap_or_default();
+    // One format per stream: with -o json|yaml, stdout carries exactly one document of that format.
+    let structured = ctx.output != Output::Table;
     if args.stdout {
-        for text in tree.files.values() {
-            ctx.printer.data(text);
+        if structured {
+            ctx.printer.data(&to_data(ctx.output, &groups)?);
+        } else {
+            for text in tree.files.values() {
+                ctx.printer.data(text);
+            }
         }
         return Ok(());
     }
-    let changes = gitops::diff(&ctx.repo, &tree)?;
-    let path = tree.owned.first().cloned().unwrap_or_default();
     let enabled = groups.iter().filter(|g| g.enabled).count();
     if args.check {
+        let changes = gitops::diff(&ctx.repo, &tree)?;
+        let diff = changes.unified_diff();
+        if structured {
+            let report = CheckReport {
+                path: &path,
+                up_to_date: changes.is_empty(),
+                diff: &diff,
+            };
+            ctx.printer.data(&to_data(ctx.output, &report)?);
+        } else if !changes.is_empty() {
+            ctx.printer.data(&diff);
+        }
         if changes.is_empty() {
             ctx.printer.success(format!("{path} is up to date"));
             return Ok(());
         }
-        ctx.printer.data(&changes.unified_diff());
         return Err(CheckFailed(format!(
             "{path} is stale: run `platform resolve-groups --env {}`",
             ctx.env
         ))
         .into());
     }
+    let _lock = gitops::lock_tree(&ctx.repo, &ctx.env, "resolve-groups")?;
+    let changes = gitops::diff(&ctx.repo, &tree)?;
     if changes.is_empty() {
         ctx.printer.success(format!(
             "{path} unchanged ({} groups, {enabled} enabled)",
             groups.len()
         ));
-        return Ok(());
+    } else {
+        gitops::apply(&ctx.repo, &changes)?;
+        ctx.printer.success(format!(
+            "wrote {path} ({} groups, {enabled} enabled)",
+            groups.len()
+        ));
     }
-    gitops::apply(&ctx.repo, &changes)?;
-    ctx.printer.success(format!(
-        "wrote {path} ({} groups, {enabled} enabled)",
-        groups.len()
-    ));
+    if structured {
+        ctx.printer.data(&to_data(ctx.output, &groups)?);
+    }
     Ok(())
+}
+
+/// `resolve-groups --check -o json|yaml`: one document saying whether the file is up to date.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CheckReport<'a> {
+    path: &'a str,
+    up_to_date: bool,
+    /// The unified diff from the file on disk to the resolved one (empty when up to date).
+    diff: &'a str,
 }

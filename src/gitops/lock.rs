@@ -1,0 +1,168 @@
+//! An exclusive lock on an environment's output tree (`clusters/<env>/`) for the commands that write
+//! it, so two runs never interleave their writes and prunes. `flock(2)`, non-blocking: a second
+//! writer is refused at once with the holder's pid and command. The kernel releases the lock when
+//! the process exits, however it exits; the lock file itself stays (deleting it would let a third
+//! run lock a new file while the second still holds the old one).
+//!
+//! Where the lock file lives, so that it is never generated output, never committed, never pruned
+//! and never in a diff: in a git work tree, inside the git directory
+//! (`.git/platform/<path of clusters/<env> in the work tree>.lock`), which git does not track; in a
+//! directory that is not a git work tree, `.platform-<env>.lock` beside `clusters/` (outside the
+//! output tree).
+
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use super::GitopsError;
+use crate::consts;
+
+/// Held while the output tree is being written; dropping it releases the lock.
+#[derive(Debug)]
+pub struct TreeLock {
+    _file: std::fs::File,
+    path: PathBuf,
+}
+
+impl TreeLock {
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// The lock file for `clusters/<env>/` of `repo` (see the module documentation).
+pub fn lock_path(repo: &Path, env: &str) -> PathBuf {
+    let tree = Path::new(consts::CLUSTERS_DIR).join(env);
+    if let Ok(git) = git2::Repository::discover(repo) {
+        let inside = git.workdir().and_then(|wd| {
+            let wd = wd.canonicalize().ok()?;
+            let repo = repo.canonicalize().ok()?;
+            repo.strip_prefix(&wd).ok().map(Path::to_path_buf)
+        });
+        if let Some(sub) = inside {
+            let mut p = git
+                .path()
+                .join(consts::LOCK_DIR_IN_GIT)
+                .join(sub)
+                .join(tree);
+            p.set_extension("lock");
+            return p;
+        }
+    }
+    repo.join(format!(".platform-{env}.lock"))
+}
+
+/// Take the exclusive lock on `clusters/<env>/` of `repo` for `command` (named to whoever waits).
+pub fn lock_tree(repo: &Path, env: &str, command: &str) -> Result<TreeLock, GitopsError> {
+    let tree = format!("{}/{env}", consts::CLUSTERS_DIR);
+    let path = lock_path(repo, env);
+    let err = |source| GitopsError::Lock {
+        tree: tree.clone(),
+        path: path.clone(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    // Never through a link; the mode is the umask's.
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o666)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&path)
+        .map_err(err)?;
+    // SAFETY: flock on a file descriptor this function owns for the duration of the call.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::WouldBlock {
+            return Err(err(e));
+        }
+        // The holder writes "<pid> <command>" right after locking; it may not have yet: look a
+        // few times, briefly (this only words the refusal).
+        let mut text = String::new();
+        for _ in 0..5 {
+            text.clear();
+            let _ = file.rewind();
+            let _ = (&file).take(256).read_to_string(&mut text);
+            if !text.trim().is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let mut words = text.split_whitespace();
+        let pid = words.next().and_then(|p| p.parse::<u32>().ok());
+        let holder_command = words.next().unwrap_or("root");
+        return Err(GitopsError::Locked {
+            tree,
+            command: holder_command.to_string(),
+            holder: match pid {
+                Some(pid) => format!("pid {pid}"),
+                None => format!("lock file {}", path.display()),
+            },
+        });
+    }
+    file.set_len(0)
+        .and_then(|_| file.rewind())
+        .and_then(|_| writeln!(file, "{} {command}", std::process::id()))
+        .map_err(err)?;
+    Ok(TreeLock { _file: file, path })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_writer_is_refused_with_the_holders_pid_until_the_first_is_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = lock_tree(dir.path(), "e", "root").unwrap();
+        assert_eq!(first.path(), dir.path().join(".platform-e.lock"));
+        let e = lock_tree(dir.path(), "e", "resolve-groups").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "another `platform root` is writing clusters/e/ (pid {}); wait for it",
+                std::process::id()
+            )
+        );
+        // Another environment is another tree.
+        let other = lock_tree(dir.path(), "f", "root").unwrap();
+        drop(first);
+        let again = lock_tree(dir.path(), "e", "resolve-groups").unwrap();
+        drop((again, other));
+    }
+
+    #[test]
+    fn in_a_git_work_tree_the_lock_lives_in_the_git_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        git2::Repository::init(dir.path()).unwrap();
+        let sub = dir.path().join("gitops");
+        std::fs::create_dir(&sub).unwrap();
+        let l = lock_tree(&sub, "ai-dev", "root").unwrap();
+        let git_dir = dir.path().canonicalize().unwrap().join(".git");
+        assert_eq!(
+            l.path().canonicalize().unwrap(),
+            git_dir.join("platform/gitops/clusters/ai-dev.lock")
+        );
+        assert!(!sub.join(".platform-ai-dev.lock").exists());
+    }
+
+    #[test]
+    fn a_link_at_the_lock_path_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::write(&elsewhere, "keep\n").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, dir.path().join(".platform-e.lock")).unwrap();
+        assert!(matches!(
+            lock_tree(dir.path(), "e", "root"),
+            Err(GitopsError::Lock { .. })
+        ));
+        assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "keep\n");
+    }
+}
