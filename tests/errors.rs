@@ -440,3 +440,129 @@ fn broken_repo_template_is_reported_with_its_name_and_line() {
     );
     assert!(!repo.exists("clusters"));
 }
+
+/// Run `args` with a hang guard (a FIFO or a device used to block or eat memory forever); the guard
+/// is far above any real run and is not a speed assertion.
+fn run_guarded(repo: &TempRepo, args: &[&str]) -> std::process::Output {
+    repo.cmd()
+        .args(args)
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap()
+}
+
+fn mkfifo(path: &std::path::Path) {
+    let st = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo");
+    assert!(st.success());
+}
+
+#[test]
+fn config_that_is_a_device_or_a_fifo_fails_at_once_naming_the_file() {
+    let repo = TempRepo::new();
+    let cfg = repo.path().join("environments/test/config.yaml");
+    std::fs::create_dir_all(cfg.parent().unwrap()).unwrap();
+    for (what, expect) in [
+        (
+            "/dev/zero",
+            "config file is a character device, not a regular file",
+        ),
+        (
+            "fifo",
+            "config file is a FIFO (named pipe), not a regular file",
+        ),
+    ] {
+        let _ = std::fs::remove_file(&cfg);
+        if what == "fifo" {
+            mkfifo(&cfg);
+        } else {
+            std::os::unix::fs::symlink(what, &cfg).unwrap();
+        }
+        for args in [
+            &["root", "--env", "test"][..],
+            &["lint", "--env", "test"][..],
+        ] {
+            let out = run_guarded(&repo, args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{what} {args:?}: {stderr}");
+            assert!(
+                stderr.contains("environments/test/config.yaml") && stderr.contains(expect),
+                "{what} {args:?}: {stderr}"
+            );
+            assert!(
+                stderr.contains("point it at a regular file"),
+                "{what}: {stderr}"
+            );
+            assert!(!repo.exists("clusters"));
+        }
+    }
+}
+
+#[test]
+fn catalog_file_or_template_that_is_a_fifo_fails_at_once_naming_it() {
+    let repo = TempRepo::new();
+    let groups = repo.path().join("catalog/groups.yaml");
+    std::fs::remove_file(&groups).unwrap();
+    mkfifo(&groups);
+    let out = run_guarded(&repo, &["lint"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("catalog/groups.yaml")
+            && stderr.contains("catalog file is a FIFO (named pipe), not a regular file"),
+        "{stderr}"
+    );
+
+    let repo = TempRepo::new();
+    std::fs::create_dir(repo.path().join("templates")).unwrap();
+    mkfifo(&repo.path().join("templates/namespace.yaml.j2"));
+    let out = run_guarded(&repo, &["root"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("templates/namespace.yaml.j2: is a FIFO (named pipe), not a regular file"),
+        "{stderr}"
+    );
+    assert!(!repo.exists("clusters"));
+}
+
+#[test]
+fn environment_names_are_single_dns_labels_never_paths() {
+    let repo = TempRepo::new();
+    // A valid config one level up from environments/: `--env ../elsewhere` used to reach it and
+    // write clusters/../elsewhere/groups.generated.yaml.
+    repo.write(
+        "elsewhere/config.yaml",
+        &repo.read("environments/ai-dev/config.yaml"),
+    );
+    for bad in ["../elsewhere", "../../outside/e", "Prod", "a_b"] {
+        let out = repo
+            .cmd()
+            .args(["--env", bad, "resolve-groups"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{bad}: {stderr}");
+        assert!(
+            stderr.contains(&format!("--env \"{bad}\" is not a valid environment name"))
+                && stderr.contains("single DNS-1123 label"),
+            "{bad}: {stderr}"
+        );
+    }
+    let out = repo
+        .cmd()
+        .env("PLATFORM_ENV", "../elsewhere")
+        .args(["root"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("PLATFORM_ENV=\"../elsewhere\" is not a valid environment name"),
+        "{stderr}"
+    );
+    assert!(!repo.exists("elsewhere/groups.generated.yaml"));
+    assert!(!repo.exists("clusters"));
+}

@@ -407,11 +407,15 @@ impl Catalog {
 
 fn read<T: DeserializeOwned>(repo: &Path, path: &Path) -> Result<T, CatalogError> {
     let rel = display_path(repo, path);
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        CatalogError::Input(Box::new(
-            Diagnostic::error(format!("cannot read the catalog file: {e}")).file(&rel),
-        ))
-    })?;
+    // A regular file of bounded size (a link to /dev/zero or a FIFO would never end).
+    let text = crate::fsread::read_text(path, crate::fsread::MAX_INPUT_BYTES, "catalog file")
+        .map_err(|e| {
+            CatalogError::Input(Box::new(crate::config::read_diagnostic(
+                &e,
+                &rel,
+                "catalog file",
+            )))
+        })?;
     serde_yaml::from_str(&text)
         .map_err(|e| CatalogError::Input(Box::new(yaml_diagnostic(&e, &rel))))
 }
@@ -458,6 +462,23 @@ pub fn is_dns1123_subdomain(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn catalog_files_must_be_regular_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = dir.path().join("catalog");
+        std::fs::create_dir(&cat).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", cat.join(LAYERS_FILE)).unwrap();
+        let Err(CatalogError::Input(d)) = Catalog::load(dir.path(), &BTreeSet::new()) else {
+            panic!("/dev/zero accepted");
+        };
+        assert!(
+            d.message
+                .contains("catalog file is a character device, not a regular file"),
+            "{d}"
+        );
+        assert_eq!(d.file.as_deref(), Some(Path::new("catalog/layers.yaml")));
+    }
 
     #[test]
     fn dns1123() {

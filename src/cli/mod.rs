@@ -218,8 +218,14 @@ impl Ctx {
 }
 
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let cli =
+        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut Cli::command()).exit());
     let printer = Printer::new(cli.quiet, cli.verbose, cli.color);
+    if let Err(e) = check_env_name(&cli.env, matches.value_source("env")) {
+        return report(&printer, &e.into());
+    }
     let repo = match cli.repo.clone() {
         Some(r) => r,
         None => default_repo(),
@@ -250,6 +256,22 @@ pub fn run() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => report(&printer, &e),
     }
+}
+
+/// `--env` / `PLATFORM_ENV` names a folder under environments/ and clusters/: a single DNS-1123
+/// label, never a path (`../../outside/e` would read and write outside the repository).
+fn check_env_name(env: &str, source: Option<clap::parser::ValueSource>) -> Result<(), InputError> {
+    if config::is_valid_env_name(env) {
+        return Ok(());
+    }
+    let from = match source {
+        Some(clap::parser::ValueSource::EnvVariable) => format!("PLATFORM_ENV={env:?}"),
+        _ => format!("--env {env:?}"),
+    };
+    Err(InputError(format!(
+        "{from} is not a valid environment name: {}",
+        config::ENV_NAME_RULE
+    )))
 }
 
 /// The enclosing git work tree (a directory holding `.git`), else the current directory.

@@ -11,6 +11,7 @@ pub use types::*;
 
 use crate::consts;
 use crate::diag::{did_you_mean, display_path, yaml_diagnostic, Diagnostic, Diagnostics};
+use crate::fsread::{self, ReadError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -42,13 +43,29 @@ pub fn list_envs(repo: &Path) -> Vec<String> {
     envs
 }
 
+/// The rule an environment name follows (it is a folder under environments/ and clusters/).
+pub const ENV_NAME_RULE: &str = "an environment name is a single DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters";
+
+/// Whether `env` can name an environment: a single DNS-1123 label (never a path).
+pub fn is_valid_env_name(env: &str) -> bool {
+    crate::catalog::is_dns1123_label(env)
+}
+
 /// Read and parse `environments/<env>/config.yaml` (shape only; see [`validate`] for semantics).
+/// The file must be a regular file (a symbolic link to one is fine) of at most
+/// [`fsread::MAX_INPUT_BYTES`]; a UTF-8 byte-order mark is dropped.
 pub fn load(repo: &Path, env: &str) -> Result<(PathBuf, EnvConfig), ConfigError> {
+    if !is_valid_env_name(env) {
+        return Err(ConfigError::Input(Box::new(
+            Diagnostic::error(format!("`{env}` is not a valid environment name"))
+                .help(ENV_NAME_RULE),
+        )));
+    }
     let path = config_path(repo, env);
     let rel = display_path(repo, &path);
-    let text = match std::fs::read_to_string(&path) {
+    let text = match fsread::read_text(&path, fsread::MAX_INPUT_BYTES, "config file") {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(e) if e.io_kind() == Some(std::io::ErrorKind::NotFound) => {
             let envs = list_envs(repo);
             let mut d = Diagnostic::error(format!("environment `{env}` not found")).file(&rel);
             d = match did_you_mean(env, envs.iter().map(String::as_str)) {
@@ -63,13 +80,40 @@ pub fn load(repo: &Path, env: &str) -> Result<(PathBuf, EnvConfig), ConfigError>
             return Err(ConfigError::Input(Box::new(d)));
         }
         Err(e) => {
-            return Err(ConfigError::Input(Box::new(
-                Diagnostic::error(format!("cannot read the file: {e}")).file(&rel),
-            )))
+            return Err(ConfigError::Input(Box::new(read_diagnostic(
+                &e,
+                &rel,
+                "config file",
+            ))))
         }
     };
     let cfg = parse(&text, &rel).map_err(ConfigError::Input)?;
     Ok((rel, cfg))
+}
+
+/// The diagnostic for an input file that could not be read (`kind`: "config file", "catalog
+/// file"); the path is the diagnostic's file, so the message does not repeat it. "Not found" is
+/// left to callers, who know what a missing file means.
+pub(crate) fn read_diagnostic(e: &ReadError, rel: &Path, kind: &str) -> Diagnostic {
+    let d = match e {
+        ReadError::Io { source, .. } => {
+            Diagnostic::error(format!("cannot read the {kind}: {source}"))
+        }
+        ReadError::NotRegular { what, .. } => {
+            Diagnostic::error(format!("the {kind} is {what}, not a regular file"))
+                .help("point it at a regular file (a symbolic link to a regular file is fine)")
+        }
+        ReadError::TooLarge { cap, .. } => Diagnostic::error(format!(
+            "the {kind} is larger than {} MiB",
+            cap / (1024 * 1024)
+        ))
+        .help(format!("this is not a {kind}: wrong file?")),
+        ReadError::NotUtf8 { offset, .. } => Diagnostic::error(format!(
+            "the {kind} is not UTF-8 text (invalid byte at offset {offset})"
+        ))
+        .help("save it as UTF-8"),
+    };
+    d.file(rel)
 }
 
 /// Parse config text; `file` is only used in the diagnostic.
@@ -118,6 +162,52 @@ mod tests {
         );
         assert_eq!(d.field.as_deref(), Some("models[0].layer"), "{d}");
         assert_eq!(d.help.as_deref(), Some("did you mean `kserve`?"));
+    }
+
+    #[test]
+    fn environment_names_are_single_dns_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        for bad in [
+            "../../outside/e",
+            "a/b",
+            "..",
+            "",
+            "Prod",
+            "-a",
+            &"a".repeat(64),
+        ] {
+            let Err(ConfigError::Input(d)) = load(dir.path(), bad) else {
+                panic!("{bad:?} accepted");
+            };
+            assert!(d.message.contains("not a valid environment name"), "{d}");
+            assert!(
+                d.help.as_deref().unwrap_or("").contains("DNS-1123 label"),
+                "{d}"
+            );
+        }
+        assert!(is_valid_env_name("ai-dev") && is_valid_env_name("prod2"));
+    }
+
+    #[test]
+    fn config_file_must_be_a_regular_file_and_a_bom_is_fine() {
+        let dir = tempfile::tempdir().unwrap();
+        let env_dir = dir.path().join("environments/e");
+        std::fs::create_dir_all(&env_dir).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", env_dir.join("config.yaml")).unwrap();
+        let Err(ConfigError::Input(d)) = load(dir.path(), "e") else {
+            panic!("/dev/zero accepted");
+        };
+        assert!(
+            d.message.contains("character device, not a regular file"),
+            "{d}"
+        );
+        assert_eq!(
+            d.file.as_deref(),
+            Some(Path::new("environments/e/config.yaml"))
+        );
+        std::fs::remove_file(env_dir.join("config.yaml")).unwrap();
+        std::fs::write(env_dir.join("config.yaml"), "\u{feff}cluster: {name: a}\n").unwrap();
+        assert_eq!(load(dir.path(), "e").unwrap().1.cluster.name, "a");
     }
 
     #[test]

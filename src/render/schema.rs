@@ -18,6 +18,9 @@ pub enum SchemaError {
     Missing(PathBuf),
     #[error("cannot read schema {path}: {message}")]
     Read { path: PathBuf, message: String },
+    /// A schema file that is not a readable regular text file of bounded size (names the path).
+    #[error("cannot read a schema: {0}")]
+    Input(crate::fsread::ReadError),
 }
 
 pub struct SchemaSet {
@@ -43,7 +46,9 @@ impl SchemaSet {
             .dir
             .join(group)
             .join(format!("{}_{version}.json", kind.to_lowercase()));
-        p.is_file().then_some(p)
+        // Anything at that path (a FIFO, a device, a dangling link) is read and refused by name,
+        // not mistaken for a missing schema.
+        std::fs::symlink_metadata(&p).is_ok().then_some(p)
     }
 
     /// Whether the folder has any schema of this API group.
@@ -63,10 +68,8 @@ impl SchemaSet {
             let Some(path) = self.path_for(api_version, kind) else {
                 return Ok(None);
             };
-            let text = std::fs::read_to_string(&path).map_err(|e| SchemaError::Read {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
+            let text = crate::fsread::read_text(&path, crate::fsread::MAX_INPUT_BYTES, "schema")
+                .map_err(SchemaError::Input)?;
             let mut schema: Value = serde_json::from_str(&text).map_err(|e| SchemaError::Read {
                 path: path.clone(),
                 message: e.to_string(),
@@ -131,5 +134,43 @@ pub fn close_objects(v: &mut Value) {
         }
         Value::Array(a) => a.iter_mut().for_each(close_objects),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_schema_that_is_not_a_regular_file_is_reported_by_name_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("argoproj.io")).unwrap();
+        let app = dir.path().join("argoproj.io/application_v1alpha1.json");
+        std::os::unix::fs::symlink("/dev/zero", &app).unwrap();
+        let project = dir.path().join("argoproj.io/appproject_v1alpha1.json");
+        let c = std::ffi::CString::new(project.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path that lives across the call.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let obj = |kind: &str| RenderedObject {
+            path: "clusters/e/project.yaml".into(),
+            api_version: "argoproj.io/v1alpha1".into(),
+            kind: kind.into(),
+            name: "a".into(),
+            value: serde_json::json!({}),
+        };
+        let mut set = SchemaSet::load(dir.path()).unwrap();
+        let d = set.validate(&[obj("Application"), obj("AppProject")]);
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert!(
+            d[0].message
+                .contains("application_v1alpha1.json: is a character device"),
+            "{}",
+            d[0]
+        );
+        assert!(
+            d[1].message.contains("appproject_v1alpha1.json: is a FIFO"),
+            "{}",
+            d[1]
+        );
     }
 }
