@@ -43,7 +43,9 @@ fn template_output_name(template: &str) -> &str {
 }
 
 /// Render the whole tree of a plan: AppProject, one root app per layer with apps, child apps, serving
-/// layers' shared objects and every model's manifests.
+/// layers' shared objects and every model's manifests. Every file goes through
+/// [`Templates::render_file`]: the generated header is the renderer's, never trusted to a template,
+/// and a template that renders nothing is an error.
 pub fn render(
     plan: &Plan,
     catalog: &Catalog,
@@ -57,7 +59,7 @@ pub fn render(
 
     files.insert(
         format!("{base}/project.yaml"),
-        templates.render(
+        templates.render_file(
             "appproject.yaml.j2",
             &json!({"header": header, "project": context::project_ctx(plan)}),
         )?,
@@ -72,7 +74,7 @@ pub fn render(
         }
         files.insert(
             format!("{base}/root-{layer}.yaml"),
-            templates.render(
+            templates.render_file(
                 "root-application.yaml.j2",
                 &json!({"header": header, "root": context::root_ctx(plan, layer)}),
             )?,
@@ -83,7 +85,7 @@ pub fn render(
         let path = format!("{base}/apps/{}/{}/{}.yaml", app.layer, app.group, app.name);
         files.insert(
             path,
-            templates.render(
+            templates.render_file(
                 "application.yaml.j2",
                 &json!({"header": header, "app": context::app_ctx(plan, app)}),
             )?,
@@ -98,7 +100,7 @@ pub fn render(
                     context::serving_dir(env, layer),
                     template_output_name(t)
                 );
-                files.insert(path, templates.render(t, &ctx)?);
+                files.insert(path, templates.render_file(t, &ctx)?);
             }
         }
     }
@@ -114,7 +116,7 @@ pub fn render(
                 context::model_dir(env, &pm.name),
                 template_output_name(t)
             );
-            files.insert(path, templates.render(t, &ctx)?);
+            files.insert(path, templates.render_file(t, &ctx)?);
         }
     }
 
@@ -142,7 +144,7 @@ pub fn render_groups(
     templates: &Templates,
 ) -> Result<RenderedTree, TemplateError> {
     let path = format!("{}/{env}/{}", consts::CLUSTERS_DIR, consts::GROUPS_FILE);
-    let text = templates.render(
+    let text = templates.render_file(
         "groups.generated.yaml.j2",
         &json!({"header": consts::GENERATED_HEADER, "env": env, "groups": groups}),
     )?;
