@@ -33,6 +33,7 @@ fn config(emu: &HubEmulator, cache: &Path) -> HubConfig {
         base_delay: Duration::from_millis(5),
         max_backoff: Duration::from_millis(50),
         max_server_wait: Duration::from_secs(5),
+        deadline: Duration::from_secs(60),
     };
     c
 }
@@ -546,6 +547,221 @@ async fn token_never_appears_in_debug_or_errors() {
         let cfg = HubConfig::from_env(Some(&file)).expect("from token file");
         assert_eq!(cfg.token.as_ref().map(|t| t.expose_secret()), Some(secret));
         assert!(!format!("{cfg:?}").contains(secret));
+    })
+    .await;
+}
+
+/// Records what a download or a resolve says about retries.
+#[derive(Default)]
+struct Retries(std::sync::Mutex<Vec<String>>);
+
+impl platform::hub::Progress for Retries {
+    fn retrying(&self, reason: &str, _wait: Duration) {
+        self.0.lock().expect("lock").push(reason.to_string());
+    }
+}
+
+impl Retries {
+    fn lines(&self) -> Vec<String> {
+        self.0.lock().expect("lock").clone()
+    }
+}
+
+/// An endpoint that accepts connections and never writes a byte (the listener and its accepted
+/// connections live as long as the returned task).
+async fn silent_endpoint() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = listener.accept().await {
+            held.push(conn);
+        }
+    });
+    (format!("http://{addr}"), task)
+}
+
+fn silent_config(endpoint: &str, cache: &Path, read_timeout: Duration) -> HubConfig {
+    let mut c = HubConfig::new(endpoint, cache);
+    c.read_timeout = read_timeout;
+    c.connect_timeout = Duration::from_secs(5);
+    c.retry = RetryPolicy {
+        max_attempts: 1000,
+        base_delay: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+        max_server_wait: Duration::from_secs(5),
+        deadline: Duration::from_secs(2),
+    };
+    c
+}
+
+#[tokio::test]
+async fn an_endpoint_that_never_answers_gives_up_at_the_deadline_saying_each_retry() {
+    bounded(async {
+        let (endpoint, server) = silent_endpoint().await;
+        let dir = tempfile::tempdir().expect("tmp");
+        let c = HubClient::new(silent_config(
+            &endpoint,
+            dir.path(),
+            Duration::from_millis(200),
+        ))
+        .expect("client");
+        let said = Retries::default();
+        let err = c
+            .resolve_with(REPO, "main", &FileFilter::default(), &said)
+            .await
+            .expect_err("nothing answers");
+        assert!(matches!(err, HubError::DeadlineExceeded { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("2s deadline") && msg.contains(&endpoint),
+            "{msg}"
+        );
+        let lines = said.lines();
+        // Attempts time out after 200 ms each: several retries before the 2 s deadline, each said.
+        assert!(lines.len() >= 2, "{lines:?}");
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.contains(&endpoint) && l.contains("failed; giving up")),
+            "{lines:?}"
+        );
+        server.abort();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_attempt_that_never_gets_an_answer_is_abandoned_at_the_deadline() {
+    bounded(async {
+        let (endpoint, server) = silent_endpoint().await;
+        let dir = tempfile::tempdir().expect("tmp");
+        // The read timeout alone would wait an hour for this attempt.
+        let c = HubClient::new(silent_config(
+            &endpoint,
+            dir.path(),
+            Duration::from_secs(3600),
+        ))
+        .expect("client");
+        let err = c
+            .resolve(REPO, "main", &FileFilter::default())
+            .await
+            .expect_err("nothing answers");
+        assert!(
+            matches!(err, HubError::DeadlineExceeded { attempts: 1, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("no answer"), "{err}");
+        server.abort();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_file_download_from_a_silent_cdn_gives_up_at_the_deadline() {
+    bounded(async {
+        let emu = HubEmulator::start(vec![small_model(REPO)], Faults::default()).await;
+        let dir = tempfile::tempdir().expect("tmp");
+        let snap = resolve(&client(&emu, dir.path())).await;
+        // The same snapshot, its files asked of an endpoint that never answers.
+        let (endpoint, server) = silent_endpoint().await;
+        let c = HubClient::new(silent_config(
+            &endpoint,
+            dir.path(),
+            Duration::from_millis(200),
+        ))
+        .expect("client");
+        let said = Retries::default();
+        let err = c
+            .download(&snap, &said, None)
+            .await
+            .expect_err("nothing answers");
+        let first = match err {
+            HubError::Several { first, .. } => *first,
+            e => e,
+        };
+        assert!(
+            matches!(first, HubError::DeadlineExceeded { .. }),
+            "{first:?}"
+        );
+        assert!(!said.lines().is_empty());
+        server.abort();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_malformed_token_is_refused_before_any_request_naming_where_it_came_from() {
+    bounded(async {
+        let emu = HubEmulator::start(vec![small_model(REPO)], Faults::default()).await;
+        let dir = tempfile::tempdir().expect("tmp");
+        let cache = dir.path().to_str().expect("utf8").to_string();
+        let vars = |token: &'static str| {
+            let endpoint = emu.endpoint.clone();
+            let cache = cache.clone();
+            move |k: &str| match k {
+                "HF_TOKEN" => Some(token.to_string()),
+                "HF_ENDPOINT" => Some(endpoint.clone()),
+                "PLATFORM_HUB_CACHE" | "HOME" => Some(cache.clone()),
+                _ => None,
+            }
+        };
+        for (token, defect) in [
+            ("hf_first_half\nhf_second_half", "a line break"),
+            ("hf_first_half hf_second_half", "whitespace"),
+            ("hf_first_half\u{7f}hf_second_half", "a control character"),
+            ("hf_first_halfé", "a non-ASCII character"),
+        ] {
+            let cfg = HubConfig::from_vars(vars(token), None).expect("config");
+            let err = HubClient::new(cfg).expect_err("malformed token");
+            let msg = err.to_string();
+            assert!(matches!(err, HubError::MalformedToken { .. }), "{err:?}");
+            assert!(msg.contains("$HF_TOKEN") && msg.contains(defect), "{msg}");
+            assert!(
+                !msg.contains("first_half") && !format!("{err:?}").contains("first_half"),
+                "{msg}"
+            );
+        }
+        let file = dir.path().join("my-token");
+        std::fs::write(&file, "hf_first_half\nhf_second_half\n").expect("write");
+        let cfg = HubConfig::from_vars(vars("unused"), Some(&file)).expect("config");
+        let msg = HubClient::new(cfg)
+            .expect_err("malformed token")
+            .to_string();
+        assert!(
+            msg.contains(&file.display().to_string()) && !msg.contains("first_half"),
+            "{msg}"
+        );
+        assert!(emu.log().is_empty(), "a request was made: {:?}", emu.log());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_token_file_that_is_not_a_regular_file_is_refused() {
+    bounded(async {
+        let dir = tempfile::tempdir().expect("tmp");
+        let home = dir.path().to_str().expect("utf8").to_string();
+        let vars = move |k: &str| (k == "HOME" || k == "HF_HOME").then(|| home.clone());
+        let zero = dir.path().join("zero-token");
+        std::os::unix::fs::symlink("/dev/zero", &zero).expect("symlink");
+        let err = HubConfig::from_vars(&vars, Some(&zero)).expect_err("a device");
+        assert!(
+            matches!(err, HubError::TokenFile { .. })
+                && err.to_string().contains("character device")
+                && err.to_string().contains("zero-token"),
+            "{err}"
+        );
+        // The default token file ($HF_HOME/token) too: an error, not a silent anonymous run.
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("token")).expect("symlink");
+        let err = HubConfig::from_vars(&vars, None).expect_err("a device");
+        assert!(err.to_string().contains("character device"), "{err}");
+        std::fs::remove_file(dir.path().join("token")).expect("rm");
+        // Absent: anonymous.
+        let cfg = HubConfig::from_vars(&vars, None).expect("anonymous");
+        assert!(cfg.token.is_none());
     })
     .await;
 }

@@ -9,6 +9,7 @@ use super::cache::{validate_file_path, validate_repo};
 use super::error::HubError;
 use super::filter::FileFilter;
 use super::http::{encode_path, encode_segment, status_error, Failure, Http};
+use super::progress::{NoProgress, Progress};
 use super::retry::RetryState;
 
 /// One file of a snapshot.
@@ -79,7 +80,7 @@ impl std::fmt::Debug for HubClient {
 
 impl HubClient {
     pub fn new(config: HubConfig) -> Result<Self, HubError> {
-        let http = Http::new(&config.endpoint, config.token.clone())?;
+        let http = Http::new(&config)?;
         Ok(HubClient { config, http })
     }
 
@@ -97,12 +98,24 @@ impl HubClient {
         super::cache::snapshot_dir(&self.config.cache_dir, repo, commit)
     }
 
-    /// `GET {endpoint}/api/models/{repo}/revision/{rev}?blobs=true`, retried like every request.
+    /// `GET {endpoint}/api/models/{repo}/revision/{rev}?blobs=true`, retried like every request
+    /// (silently: see [`HubClient::resolve_with`]).
     pub async fn resolve(
         &self,
         repo: &str,
         revision: &str,
         filter: &FileFilter,
+    ) -> Result<Snapshot, HubError> {
+        self.resolve_with(repo, revision, filter, &NoProgress).await
+    }
+
+    /// [`HubClient::resolve`], telling `progress` about every retry.
+    pub async fn resolve_with(
+        &self,
+        repo: &str,
+        revision: &str,
+        filter: &FileFilter,
+        progress: &dyn Progress,
     ) -> Result<Snapshot, HubError> {
         validate_repo(repo)?;
         let url = self.http.url(&format!(
@@ -112,27 +125,26 @@ impl HubClient {
         ))?;
         let mut retry = RetryState::new(&self.config.retry);
         let body = loop {
-            let failure = match self.http.get(&url, None).await {
-                Ok(resp) => match resp.bytes().await {
-                    Ok(b) => break b,
-                    Err(e) => Failure::Retry {
-                        reason: format!("{url}: {e}"),
+            // The answer and its body, within what is left of the deadline.
+            let attempt = async {
+                match self.http.get(&url, None).await {
+                    Ok(resp) => resp.bytes().await.map_err(|e| Failure::Retry {
+                        reason: format!("{url}: {}", super::http::error_chain(&e)),
                         wait: None,
-                    },
-                },
+                    }),
+                    Err(f) => Err(f),
+                }
+            };
+            let failure = match retry.bounded(url.as_str(), attempt).await? {
+                Ok(b) => break b,
                 Err(f) => f,
             };
             match failure {
-                Failure::Retry { reason, wait } => match retry.next_delay(wait) {
-                    Some(d) => tokio::time::sleep(d).await,
-                    None => {
-                        return Err(HubError::RetriesExhausted {
-                            url: url.to_string(),
-                            attempts: retry.failures,
-                            last: reason,
-                        })
-                    }
-                },
+                Failure::Retry { reason, wait } => {
+                    let (d, line) = retry.failed(url.as_str(), reason, wait)?;
+                    progress.retrying(&line, d);
+                    tokio::time::sleep(d).await;
+                }
                 Failure::Status {
                     status: 404, url, ..
                 } => {

@@ -2,10 +2,14 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::header::HeaderValue;
 
 use super::consts::*;
 use super::error::HubError;
 use super::retry::RetryPolicy;
+use crate::fsread;
 
 /// A Hub access token. `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
@@ -21,6 +25,28 @@ impl HfToken {
     /// The secret itself, for the `Authorization` header only.
     pub fn expose_secret(&self) -> &str {
         &self.0
+    }
+
+    /// What makes the token unusable in an HTTP header (a line break, whitespace, a control or a
+    /// non-ASCII character; a real token has none), said without showing the token.
+    pub fn defect(&self) -> Option<&'static str> {
+        self.0.chars().find_map(|c| match c {
+            '\n' | '\r' => Some("a line break"),
+            ' ' | '\t' => Some("whitespace"),
+            c if c.is_control() => Some("a control character"),
+            c if !c.is_ascii() => Some("a non-ASCII character"),
+            _ => None,
+        })
+    }
+
+    /// `Authorization: Bearer <token>`, marked sensitive; `None` when the token cannot be one.
+    pub(crate) fn header(&self) -> Option<HeaderValue> {
+        if self.defect().is_some() {
+            return None;
+        }
+        let mut v = HeaderValue::from_str(&format!("Bearer {}", self.0)).ok()?;
+        v.set_sensitive(true);
+        Some(v)
     }
 }
 
@@ -66,6 +92,11 @@ pub struct HubConfig {
     /// Files larger than this are fetched as parallel ranges of this size (0: never split).
     pub range_size: u64,
     pub retry: RetryPolicy,
+    /// Connecting to the endpoint (or the CDN) gives up after this long ([`CONNECT_TIMEOUT`]).
+    pub connect_timeout: Duration,
+    /// A response that sends nothing (no headers, no body byte) for this long is a failed,
+    /// retried attempt ([`READ_TIMEOUT`]); [`RetryPolicy::deadline`] bounds the attempts together.
+    pub read_timeout: Duration,
 }
 
 impl HubConfig {
@@ -79,6 +110,29 @@ impl HubConfig {
             concurrency: DEFAULT_CONCURRENCY,
             range_size: DEFAULT_RANGE_SIZE,
             retry: RetryPolicy::default(),
+            connect_timeout: CONNECT_TIMEOUT,
+            read_timeout: READ_TIMEOUT,
+        }
+    }
+
+    /// The `Authorization` header value for the token (if any): a token an HTTP header cannot
+    /// carry is refused here, before any request, naming where it came from and never showing it.
+    pub fn auth_header(&self) -> Result<Option<HeaderValue>, HubError> {
+        let Some(token) = &self.token else {
+            return Ok(None);
+        };
+        let from = || {
+            self.token_source
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_else(|| "the configuration".to_string())
+        };
+        match (token.defect(), token.header()) {
+            (None, Some(h)) => Ok(Some(h)),
+            (defect, _) => Err(HubError::MalformedToken {
+                from: from(),
+                defect: defect.unwrap_or("a character an HTTP header cannot carry"),
+            }),
         }
     }
 
@@ -107,11 +161,16 @@ impl HubConfig {
         } else {
             return Err(HubError::NoCacheDir { var: ENV_CACHE_DIR });
         };
+        let read = |path: &Path| {
+            fsread::read_text(path, fsread::MAX_INPUT_BYTES, "token file").map_err(|source| {
+                HubError::TokenFile {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            })
+        };
         let (token, token_source) = if let Some(path) = token_file {
-            let text = std::fs::read_to_string(path).map_err(|source| HubError::TokenFile {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            let text = read(path)?;
             (
                 HfToken::new(text),
                 Some(TokenSource::File(path.to_path_buf())),
@@ -125,10 +184,14 @@ impl HubConfig {
                 .map(PathBuf::from)
                 .or_else(|| home.as_ref().map(|h| h.join(DEFAULT_HF_HOME)));
             match hf_home.map(|h| h.join(TOKEN_FILE_NAME)) {
-                Some(path) => match std::fs::read_to_string(&path) {
+                Some(path) => match read(&path) {
                     Ok(text) => (HfToken::new(text), Some(TokenSource::File(path))),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, None),
-                    Err(source) => return Err(HubError::TokenFile { path, source }),
+                    Err(HubError::TokenFile { source, .. })
+                        if source.io_kind() == Some(std::io::ErrorKind::NotFound) =>
+                    {
+                        (None, None)
+                    }
+                    Err(e) => return Err(e),
                 },
                 None => (None, None),
             }

@@ -390,7 +390,13 @@ async fn run_chunk(ctx: &Ctx<'_>, job: &Arc<FileJob>, i: usize) -> Result<(), Hu
         } else {
             Some(format!("bytes={start}-{}", chunk.start + chunk.len - 1))
         };
-        let failure = match ctx.client.http.get(&job.url, range.as_deref()).await {
+        let answer = retry
+            .bounded(
+                job.url.as_str(),
+                ctx.client.http.get(&job.url, range.as_deref()),
+            )
+            .await?;
+        let failure = match answer {
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 let ok = match (range.is_some(), status) {
@@ -428,19 +434,11 @@ async fn run_chunk(ctx: &Ctx<'_>, job: &Arc<FileJob>, i: usize) -> Result<(), Hu
         };
         let snap = ctx.snap;
         match failure {
-            Failure::Retry { reason, wait } => match retry.next_delay(wait) {
-                Some(d) => {
-                    ctx.progress.retrying(&reason, d);
-                    tokio::time::sleep(d).await;
-                }
-                None => {
-                    return Err(HubError::RetriesExhausted {
-                        url: job.url.to_string(),
-                        attempts: retry.failures,
-                        last: reason,
-                    })
-                }
-            },
+            Failure::Retry { reason, wait } => {
+                let (d, line) = retry.failed(job.url.as_str(), reason, wait)?;
+                ctx.progress.retrying(&line, d);
+                tokio::time::sleep(d).await;
+            }
             Failure::Status {
                 status: 404, url, ..
             } => {
@@ -542,6 +540,83 @@ fn prune_partial_tree(root: &Path) {
         let _ = std::fs::remove_dir(d);
     }
     walk(root);
+}
+
+/// A file of a snapshot that already exists in a directory and differs from the snapshot's: a
+/// download into that directory would replace it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conflict {
+    /// Path in the snapshot (and relative to the directory).
+    pub path: String,
+    /// How it differs (`another size: …`, `a directory`, …).
+    pub why: String,
+    /// Whether it can be replaced (a file or a symlink; a directory cannot).
+    pub replaceable: bool,
+}
+
+/// The files of `snap` that exist in `dir` and differ from the snapshot's (not a regular file,
+/// another size, or another sha256 for an LFS file): what [`HubClient::download_to_dir`] would
+/// overwrite. A file equal to the snapshot's (LFS: same sha256; others: same size, the check every
+/// download makes) is not one: the download keeps it. Hashes files of the right size.
+pub async fn conflicts_in(snap: &Snapshot, dir: &Path) -> Result<Vec<Conflict>, HubError> {
+    let files = snap.files.clone();
+    let repo = snap.repo.clone();
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        for f in &files {
+            validate_file_path(&repo, &f.path)?;
+            let dest = dir.join(&f.path);
+            let meta = match std::fs::symlink_metadata(&dest) {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                // A parent that is a file: creating the file will fail and say so.
+                Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => continue,
+                Err(e) => return Err(HubError::io(&dest, e)),
+            };
+            let conflict = |why: String, replaceable: bool| Conflict {
+                path: f.path.clone(),
+                why,
+                replaceable,
+            };
+            let ft = meta.file_type();
+            if ft.is_symlink() {
+                out.push(conflict("a symlink".into(), true));
+            } else if ft.is_dir() {
+                out.push(conflict("a directory".into(), false));
+            } else if !ft.is_file() {
+                out.push(conflict("not a regular file".into(), false));
+            } else if meta.len() != f.size {
+                out.push(conflict(
+                    format!("{} bytes, the snapshot's has {}", meta.len(), f.size),
+                    true,
+                ));
+            } else if let Some(want) = &f.sha256 {
+                if sha256_file(&dest).map_err(io_err(&dest))? != *want {
+                    out.push(conflict("another sha256".into(), true));
+                }
+            }
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(|e| HubError::Task(e.to_string()))?
+}
+
+/// Remove the replaceable `conflicts` from `dir` (files and symlinks; a symlink's target is left
+/// alone), so a download puts the snapshot's files there. A directory in the way is an error.
+pub fn remove_conflicts(dir: &Path, conflicts: &[Conflict]) -> Result<(), HubError> {
+    for c in conflicts {
+        let p = dir.join(&c.path);
+        if !c.replaceable {
+            return Err(HubError::io(
+                &p,
+                std::io::Error::other(format!("{} is in the way: move it away", c.why)),
+            ));
+        }
+        std::fs::remove_file(&p).map_err(io_err(&p))?;
+    }
+    Ok(())
 }
 
 impl HubClient {

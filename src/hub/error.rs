@@ -87,10 +87,28 @@ pub enum HubError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot read token file {}: {source}", path.display())]
+    #[error("cannot read the Hub token file: {source}")]
     TokenFile {
         path: PathBuf,
-        source: std::io::Error,
+        source: crate::fsread::ReadError,
+    },
+    #[error(
+        "the Hub token from {from} contains {defect}, which an HTTP header cannot carry (the token \
+         is not shown): fix {from}; a token is one line of letters and digits, like hf_…"
+    )]
+    MalformedToken { from: String, defect: &'static str },
+    #[error("{url}: cannot make the request: {reason} (a local problem: not retried)")]
+    Request { url: String, reason: String },
+    #[error(
+        "{url}: no success within the {deadline} deadline ({attempts} attempt(s); last: {last}); the \
+         endpoint (HF_ENDPOINT) does not answer: check the network or the mirror, or run again later \
+         (a download resumes where it stopped)"
+    )]
+    DeadlineExceeded {
+        url: String,
+        deadline: String,
+        attempts: u32,
+        last: String,
     },
     #[error("cannot find the user's cache directory: set {var} or HOME")]
     NoCacheDir { var: &'static str },

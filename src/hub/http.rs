@@ -3,17 +3,18 @@
 
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, LOCATION, RANGE};
+use reqwest::header::{HeaderValue, AUTHORIZATION, LOCATION, RANGE};
 use reqwest::{Client, Response, StatusCode, Url};
 
-use super::auth::HfToken;
+use super::auth::HubConfig;
 use super::consts::*;
 use super::error::HubError;
 use super::retry::server_wait;
 
 pub(crate) struct Http {
     client: Client,
-    token: Option<HfToken>,
+    /// `Bearer <token>`, checked once when the client is made (sensitive: never logged).
+    auth: Option<HeaderValue>,
     endpoint: Url,
 }
 
@@ -64,7 +65,9 @@ fn same_origin(a: &Url, b: &Url) -> bool {
 }
 
 impl Http {
-    pub(crate) fn new(endpoint: &str, token: Option<HfToken>) -> Result<Self, HubError> {
+    /// A client for `config`'s endpoint; a token an HTTP header cannot carry is refused here.
+    pub(crate) fn new(config: &HubConfig) -> Result<Self, HubError> {
+        let endpoint = config.endpoint.as_str();
         let endpoint =
             Url::parse(endpoint.trim_end_matches('/')).map_err(|e| HubError::InvalidEndpoint {
                 endpoint: endpoint.to_string(),
@@ -76,16 +79,17 @@ impl Http {
                 reason: "scheme must be http or https".into(),
             });
         }
+        let auth = config.auth_header()?;
         let client = Client::builder()
             .user_agent(USER_AGENT)
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(READ_TIMEOUT)
+            .connect_timeout(config.connect_timeout)
+            .read_timeout(config.read_timeout)
             .build()
             .map_err(|e| HubError::Client(e.to_string()))?;
         Ok(Http {
             client,
-            token,
+            auth,
             endpoint,
         })
     }
@@ -111,21 +115,16 @@ impl Http {
             if let Some(r) = range {
                 req = req.header(RANGE, r);
             }
-            let token_sent = match &self.token {
-                Some(t) if same_origin(&url, &self.endpoint) => {
-                    req = req.header(AUTHORIZATION, format!("Bearer {}", t.expose_secret()));
+            let token_sent = match &self.auth {
+                Some(h) if same_origin(&url, &self.endpoint) => {
+                    req = req.header(AUTHORIZATION, h.clone());
                     true
                 }
                 _ => false,
             };
             let resp = match req.send().await {
                 Ok(r) => r,
-                Err(e) => {
-                    return Err(Failure::Retry {
-                        reason: format!("{url}: {}", error_chain(&e)),
-                        wait: None,
-                    })
-                }
+                Err(e) => return Err(send_failure(&url, &e)),
             };
             let status = resp.status();
             if status.is_redirection() {
@@ -176,6 +175,22 @@ impl Http {
     }
 }
 
+/// A request that could not be sent: a local problem (the request could not even be built: a bad
+/// header value, URL, …) fails at once, as retrying cannot change it; anything else (connect,
+/// timeout, a connection cut) is worth another attempt.
+pub(crate) fn send_failure(url: &Url, e: &reqwest::Error) -> Failure {
+    if e.is_builder() {
+        return Failure::Fatal(HubError::Request {
+            url: url.to_string(),
+            reason: error_chain(e),
+        });
+    }
+    Failure::Retry {
+        reason: format!("{url}: {}", error_chain(e)),
+        wait: None,
+    }
+}
+
 /// An error and its sources on one line (reqwest hides the interesting part in the chain).
 pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
@@ -207,4 +222,39 @@ pub(crate) fn encode_path(p: &str) -> String {
         .map(encode_segment)
         .collect::<Vec<_>>()
         .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_that_cannot_be_built_is_not_retried() {
+        let url = Url::parse("http://127.0.0.1:9/x").expect("url");
+        let e = Client::new()
+            .get(url.clone())
+            .header("x-bad", "a\nb")
+            .send()
+            .await
+            .expect_err("a bad header value");
+        match send_failure(&url, &e) {
+            Failure::Fatal(HubError::Request { url: u, reason }) => {
+                assert_eq!(u, url.to_string());
+                assert!(!reason.is_empty());
+            }
+            _ => panic!("a local error was classified as retryable"),
+        }
+        // A refused connection is worth another attempt (a port that was just free).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let url = Url::parse(&format!("http://127.0.0.1:{port}/x")).expect("url");
+        let e = Client::new()
+            .get(url.clone())
+            .send()
+            .await
+            .expect_err("refused");
+        assert!(matches!(send_failure(&url, &e), Failure::Retry { .. }));
+    }
 }

@@ -35,7 +35,12 @@
 //! range, single-stream files resume from the partial file's length, so a killed run is continued
 //! with `Range` requests. Every request (metadata included) is retried on 408/429/5xx and on
 //! connection errors with exponential backoff and jitter, honouring `Retry-After` (seconds or HTTP
-//! date) and `RateLimit`/`RateLimit-Reset`. Redirects are followed by hand; `Authorization` is only
+//! date) and `RateLimit`/`RateLimit-Reset`; each retry is reported to the [`Progress`] observer
+//! (attempt n of the maximum, time left), and one request gives up after
+//! [`RetryPolicy::deadline`] (5 minutes) without a success, an attempt still waiting for its answer
+//! included (waits the server asked for do not count; a range's clock restarts when bytes arrive).
+//! A request that cannot even be built is a local error, not retried; a token an HTTP header
+//! cannot carry is refused by [`HubClient::new`], naming its source, never showing it. Redirects are followed by hand; `Authorization` is only
 //! sent to the endpoint's own origin, never to a CDN. Each file is verified (sha256 for LFS files,
 //! size for the others, sha256 always computed for [`ReadyFile`]) and then renamed into place;
 //! a mismatch deletes the partial file and fails naming the file and both hashes.
@@ -55,7 +60,7 @@ mod verify;
 
 pub use api::{HubFile, Snapshot};
 pub use auth::{HfToken, HubConfig, TokenSource};
-pub use download::{LocalSnapshot, ReadyFile};
+pub use download::{conflicts_in, remove_conflicts, Conflict, LocalSnapshot, ReadyFile};
 pub use error::HubError;
 pub use filter::FileFilter;
 pub use progress::{ConsoleProgress, NoProgress, Progress};
@@ -108,6 +113,10 @@ pub mod consts {
     pub const RETRY_MAX_BACKOFF: Duration = Duration::from_secs(30);
     /// The longest server-requested wait (`Retry-After`, `RateLimit`) that is honoured as is.
     pub const RETRY_MAX_SERVER_WAIT: Duration = Duration::from_secs(300);
+    /// One request (metadata, a file, a range) gives up after this long without a success, its
+    /// attempts and waits together (a range's clock restarts when bytes arrive): an endpoint that
+    /// accepts connections and never answers cannot hold a run for `READ_TIMEOUT` × attempts.
+    pub const RETRY_DEADLINE: Duration = Duration::from_secs(300);
 
     /// Files selected when the caller gives no include globs.
     pub const DEFAULT_INCLUDE: &[&str] = &[

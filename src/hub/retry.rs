@@ -1,11 +1,13 @@
-//! Retry policy: exponential backoff with jitter, and server-requested waits (`Retry-After`,
-//! `RateLimit`, `RateLimit-Reset`).
+//! Retry policy: exponential backoff with jitter, server-requested waits (`Retry-After`,
+//! `RateLimit`, `RateLimit-Reset`), and a deadline per request across its attempts.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::future::Future;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use reqwest::header::HeaderMap;
 
 use super::consts::*;
+use super::error::HubError;
 
 #[derive(Clone, Debug)]
 pub struct RetryPolicy {
@@ -15,6 +17,11 @@ pub struct RetryPolicy {
     pub max_backoff: Duration,
     /// Longest honoured server-requested wait; longer requests are capped to this.
     pub max_server_wait: Duration,
+    /// The longest one request may go without success, its attempts and the waits between them
+    /// together, counted from its first attempt (for a download range: from the last byte that
+    /// arrived). An attempt still waiting for an answer when it passes is abandoned, and no retry
+    /// is started that could not begin before it. Default [`RETRY_DEADLINE`] (5 minutes).
+    pub deadline: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -24,14 +31,25 @@ impl Default for RetryPolicy {
             base_delay: RETRY_BASE_DELAY,
             max_backoff: RETRY_MAX_BACKOFF,
             max_server_wait: RETRY_MAX_SERVER_WAIT,
+            deadline: RETRY_DEADLINE,
         }
     }
 }
 
-/// Attempts of one request (or one range, whose counter resets when bytes arrive).
+/// A duration for messages: `300s`, `1.5s`.
+pub(crate) fn secs(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+/// Attempts of one request (or one range, whose counter and deadline restart when bytes arrive).
 pub(crate) struct RetryState<'a> {
     policy: &'a RetryPolicy,
     pub(crate) failures: u32,
+    since: Instant,
 }
 
 impl<'a> RetryState<'a> {
@@ -39,11 +57,84 @@ impl<'a> RetryState<'a> {
         RetryState {
             policy,
             failures: 0,
+            since: Instant::now(),
         }
     }
 
+    /// Progress was made: the attempts and the deadline start again.
     pub(crate) fn reset(&mut self) {
         self.failures = 0;
+        self.since = Instant::now();
+    }
+
+    /// What is left of the deadline.
+    pub(crate) fn remaining(&self) -> Duration {
+        self.policy.deadline.saturating_sub(self.since.elapsed())
+    }
+
+    /// Run one attempt (or the part of it that waits for an answer) within what is left of the
+    /// deadline; `Err` is the error to give up with when the deadline passes first.
+    pub(crate) async fn bounded<F: Future>(&self, url: &str, f: F) -> Result<F::Output, HubError> {
+        tokio::time::timeout(self.remaining(), f)
+            .await
+            .map_err(|_| HubError::DeadlineExceeded {
+                url: url.to_string(),
+                deadline: secs(self.policy.deadline),
+                attempts: self.failures + 1,
+                last: "the last attempt got no answer in time".to_string(),
+            })
+    }
+
+    /// Giving up at the deadline (`failures` attempts failed, the last one because of `last`).
+    fn deadline_error(&self, url: &str, last: String) -> HubError {
+        HubError::DeadlineExceeded {
+            url: url.to_string(),
+            deadline: secs(self.policy.deadline),
+            attempts: self.failures,
+            last,
+        }
+    }
+
+    /// Records a failed attempt of `url` (why: `reason`; `server_wait`: the wait the server asked
+    /// for, if it did). Ok: how long to wait before the next attempt and the line that says so;
+    /// Err: the error to give up with (out of attempts, or the next attempt could not start before
+    /// the deadline). A wait the server asked for (`Retry-After`, `RateLimit` on a 429/503) does
+    /// not count against the deadline: the server answered and said when to come back (such waits
+    /// are bounded by `max_server_wait` and `max_attempts`).
+    pub(crate) fn failed(
+        &mut self,
+        url: &str,
+        reason: String,
+        server_wait: Option<Duration>,
+    ) -> Result<(Duration, String), HubError> {
+        let Some(wait) = self.next_delay(server_wait) else {
+            return Err(HubError::RetriesExhausted {
+                url: url.to_string(),
+                attempts: self.failures,
+                last: reason,
+            });
+        };
+        let attempt = format!(
+            "attempt {} of {} failed",
+            self.failures,
+            self.policy.max_attempts.max(1)
+        );
+        if server_wait.is_some() {
+            self.since += wait;
+            return Ok((
+                wait,
+                format!("{reason} ({attempt}; waiting as the server asks)"),
+            ));
+        }
+        let left = self.remaining();
+        if wait >= left {
+            return Err(self.deadline_error(url, reason));
+        }
+        let line = format!(
+            "{reason} ({attempt}; giving up {} from now without a success)",
+            secs(Duration::from_secs((left - wait).as_secs()))
+        );
+        Ok((wait, line))
     }
 
     /// Records a failure; the wait before the next attempt, or `None` when out of attempts.
@@ -214,5 +305,59 @@ mod tests {
         assert!(d2 >= Duration::from_millis(100) && d2 <= Duration::from_millis(200));
         assert!(s.next_delay(Some(Duration::from_secs(3))).expect("3") >= Duration::from_secs(3));
         assert!(s.next_delay(None).is_none());
+    }
+
+    #[test]
+    fn the_deadline_stops_retries_but_server_requested_waits_do_not_count() {
+        let p = RetryPolicy {
+            max_attempts: 100,
+            base_delay: Duration::from_millis(400),
+            max_backoff: Duration::from_millis(400),
+            max_server_wait: Duration::from_secs(10),
+            deadline: Duration::from_millis(1000),
+        };
+        let mut s = RetryState::new(&p);
+        let (wait, line) = s
+            .failed("http://h/x", "http://h/x: timed out".into(), None)
+            .unwrap();
+        assert!(wait <= Duration::from_millis(400));
+        assert!(
+            line.starts_with("http://h/x: timed out (attempt 1 of 100 failed; giving up "),
+            "{line}"
+        );
+        // The server asked for 5 s (beyond the deadline): honoured, and not counted.
+        let (wait, line) = s
+            .failed(
+                "http://h/x",
+                "HTTP 429".into(),
+                Some(Duration::from_secs(5)),
+            )
+            .unwrap();
+        assert!(wait >= Duration::from_secs(5), "{wait:?}");
+        assert!(line.contains("waiting as the server asks"), "{line}");
+        assert!(s.remaining() > Duration::from_millis(500));
+        // Our own backoff is: with the deadline used up, the next failure gives up.
+        s.since -= Duration::from_secs(60);
+        match s.failed("http://h/x", "timed out".into(), None) {
+            Err(HubError::DeadlineExceeded {
+                attempts: 3,
+                deadline,
+                last,
+                ..
+            }) => {
+                assert_eq!((deadline.as_str(), last.as_str()), ("1s", "timed out"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Out of attempts first: as before.
+        let p = RetryPolicy {
+            max_attempts: 1,
+            ..p
+        };
+        let mut s = RetryState::new(&p);
+        assert!(matches!(
+            s.failed("u", "r".into(), None),
+            Err(HubError::RetriesExhausted { attempts: 1, .. })
+        ));
     }
 }
