@@ -1584,3 +1584,253 @@ async fn a_broken_kubeconfig_is_reported_without_echoing_its_credentials() {
         stderr(&o)
     );
 }
+
+/// A Hugging Face cache snapshot: every file a relative symlink into `../../blobs/`.
+fn hf_cache_snapshot(shards: &[&str], present: &[&str]) -> (tempfile::TempDir, std::path::PathBuf) {
+    let root = tempfile::tempdir().unwrap();
+    let blobs = root.path().join("blobs");
+    let snap = root.path().join("snapshots/0123abcd");
+    std::fs::create_dir_all(&blobs).unwrap();
+    std::fs::create_dir_all(&snap).unwrap();
+    let weight_map: serde_json::Map<String, Value> = shards
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (format!("layer.{i}.weight"), json!(s)))
+        .collect();
+    let index = json!({"metadata": {"total_size": 0}, "weight_map": weight_map}).to_string();
+    let mut files: Vec<(String, Vec<u8>)> = vec![
+        (
+            "config.json".into(),
+            b"{\"model_type\": \"qwen2\"}\n".to_vec(),
+        ),
+        ("tokenizer.json".into(), b"{}\n".to_vec()),
+        ("model.safetensors.index.json".into(), index.into_bytes()),
+    ];
+    for (i, s) in present.iter().enumerate() {
+        let body: Vec<u8> = (0..200_000u32).map(|j| (j * 7 + i as u32) as u8).collect();
+        files.push((s.to_string(), body));
+    }
+    for (i, (name, body)) in files.iter().enumerate() {
+        let blob = format!("blob{i:04}");
+        std::fs::write(blobs.join(&blob), body).unwrap();
+        std::os::unix::fs::symlink(format!("../../blobs/{blob}"), snap.join(name)).unwrap();
+    }
+    (root, snap)
+}
+
+/// `--from-dir` on a Hugging Face cache snapshot (the most common local layout) follows the
+/// symlinks to their files, says so, and stages every file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stage_model_from_a_hugging_face_cache_snapshot_follows_its_symlinks() {
+    let e = env().await;
+    let shards = [
+        "model-00001-of-00002.safetensors",
+        "model-00002-of-00002.safetensors",
+    ];
+    let (_root, snap) = hf_cache_snapshot(&shards, &shards);
+    let dir = snap.to_str().unwrap();
+    let o = e
+        .platform(&["stage-model", "qwen-cpu", "--from-dir", dir, "-v"])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("staged 5 file(s)"), "{err}");
+    assert!(
+        err.contains("5 of the 5 file(s) are symlinks")
+            && err.contains("model-00002-of-00002.safetensors -> ../../blobs/"),
+        "{err}"
+    );
+    let vol = e.server.volumes_dir().join("kserve/qwen-cpu-weights/qwen");
+    for f in [
+        "config.json",
+        "model.safetensors.index.json",
+        shards[0],
+        shards[1],
+    ] {
+        let on_volume = std::fs::symlink_metadata(vol.join(f)).unwrap();
+        assert!(
+            on_volume.is_file(),
+            "{f} is not a regular file on the volume"
+        );
+        assert_eq!(
+            std::fs::read(vol.join(f)).unwrap(),
+            std::fs::read(snap.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    e.server.shutdown().await;
+}
+
+/// `--from-dir` checks its file set before anything is copied: a shard the safetensors index
+/// lists but the directory lacks, a link to a device and a link to a directory are refused with
+/// the path, and no staging pod is started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stage_model_from_dir_refuses_missing_shards_and_odd_links_before_copying() {
+    let e = env().await;
+    let shards = [
+        "model-00001-of-00002.safetensors",
+        "model-00002-of-00002.safetensors",
+    ];
+    let (_root, snap) = hf_cache_snapshot(&shards, &shards[..1]);
+    let dir = snap.to_str().unwrap();
+    let o = e
+        .platform(&["stage-model", "qwen-cpu", "--from-dir", dir])
+        .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("model.safetensors.index.json")
+            && err.contains("lacks model-00002-of-00002.safetensors")
+            && !err.contains("lacks model-00001"),
+        "{err}"
+    );
+    // Excluded by the globs: said so.
+    std::fs::write(snap.join(shards[1]), b"x").unwrap();
+    let o = e
+        .platform(&[
+            "stage-model",
+            "qwen-cpu",
+            "--from-dir",
+            dir,
+            "--exclude",
+            "model-00002-*",
+        ])
+        .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--include/--exclude globs leave out model-00002-of-00002.safetensors"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_file(snap.join(shards[1])).unwrap();
+    // A link to a device where a shard should be.
+    std::os::unix::fs::symlink("/dev/zero", snap.join(shards[1])).unwrap();
+    let o = e
+        .platform(&["stage-model", "qwen-cpu", "--from-dir", dir])
+        .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "{}: a symlink to /dev/zero, which is a device",
+            snap.join(shards[1]).display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_file(snap.join(shards[1])).unwrap();
+    // A link to a directory.
+    std::fs::write(snap.join(shards[1]), b"x").unwrap();
+    std::os::unix::fs::symlink("/tmp", snap.join("extra")).unwrap();
+    let o = e
+        .platform(&["stage-model", "qwen-cpu", "--from-dir", dir])
+        .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("extra: a symlink to the directory /tmp"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !e.server
+            .request_log()
+            .iter()
+            .any(|r| r.method == "POST" && r.resource == "pods"),
+        "a staging pod was started"
+    );
+    e.server.shutdown().await;
+}
+
+/// `stage-model --download-only --to DIR` does not overwrite the user's files: files there that
+/// differ from the snapshot's are listed and the download refused, unless `--force`; files equal
+/// to the snapshot's (a finished earlier run) are kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_only_refuses_to_overwrite_files_unless_forced() {
+    let emu = hub::HubEmulator::start(
+        vec![hub::small_model("Qwen/Qwen2.5-0.5B-Instruct")],
+        hub::Faults::default(),
+    )
+    .await;
+    let repo = TempRepo::new();
+    let cache = tempfile::tempdir().unwrap();
+    let to = tempfile::tempdir().unwrap();
+    let mine = b"{\"my\": \"own config\"}".to_vec();
+    std::fs::write(to.path().join("config.json"), &mine).unwrap();
+    // Same size as the snapshot's weights, other bytes.
+    let weights = emu
+        .repo("Qwen/Qwen2.5-0.5B-Instruct")
+        .get("model.safetensors")
+        .unwrap();
+    std::fs::write(
+        to.path().join("model.safetensors"),
+        vec![7u8; weights.size as usize],
+    )
+    .unwrap();
+    std::fs::write(to.path().join("notes.txt"), b"untouched").unwrap();
+    let download = |force: bool| {
+        let mut cmd = repo.cmd();
+        cmd.args([
+            "stage-model",
+            "--download-only",
+            "--source",
+            "hf://Qwen/Qwen2.5-0.5B-Instruct",
+            "--revision",
+            "main",
+            "--to",
+            to.path().to_str().unwrap(),
+        ]);
+        if force {
+            cmd.arg("--force");
+        }
+        for (k, v) in hub_envs(&emu, cache.path()) {
+            cmd.env(k, v);
+        }
+        cmd.env_remove("HF_TOKEN")
+            .env_remove("HUGGING_FACE_HUB_TOKEN")
+            .timeout(Duration::from_secs(60));
+        async move {
+            tokio::task::spawn_blocking(move || cmd.output().unwrap())
+                .await
+                .unwrap()
+        }
+    };
+    let o = download(false).await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("2 file(s) there differ")
+            && err.contains("config.json (")
+            && err.contains("model.safetensors (another sha256)")
+            && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(to.path().join("config.json")).unwrap(), mine);
+    assert!(
+        emu.file_requests().is_empty(),
+        "downloaded before refusing: {:?}",
+        emu.file_requests()
+    );
+    let o = download(true).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--force: replacing 2 file(s)"),
+        "{}",
+        stderr(&o)
+    );
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        let want = emu
+            .repo("Qwen/Qwen2.5-0.5B-Instruct")
+            .get(f)
+            .unwrap()
+            .content();
+        assert_eq!(std::fs::read(to.path().join(f)).unwrap(), want, "{f}");
+    }
+    assert_eq!(
+        std::fs::read(to.path().join("notes.txt")).unwrap(),
+        b"untouched"
+    );
+    // Again: everything there is the snapshot's, nothing to refuse, nothing downloaded.
+    emu.clear_log();
+    let o = download(false).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(emu.file_requests().is_empty(), "{:?}", emu.file_requests());
+}

@@ -67,7 +67,8 @@ pub struct Args {
     /// Read the Hub token from this file.
     #[arg(long, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
-    /// Stage again even when the volume already holds this commit.
+    /// Stage again even when the volume already holds this commit; with --download-only, replace
+    /// files in --to that differ from the snapshot's (refused otherwise).
     #[arg(long)]
     pub force: bool,
     /// Image of the staging pod (needs tar, sha256sum, sh).
@@ -81,9 +82,9 @@ pub struct Args {
 }
 
 /// Where a model's files come from.
-enum Source {
+enum Source<'a> {
     Hub {
-        client: Box<HubClient>,
+        client: &'a HubClient,
         snapshot: Snapshot,
     },
     Dir {
@@ -93,7 +94,7 @@ enum Source {
     },
 }
 
-impl Source {
+impl Source<'_> {
     fn commit(&self) -> String {
         match self {
             Source::Hub { snapshot, .. } => snapshot.commit.clone(),
@@ -180,18 +181,24 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     if let Some(dir) = args.from_dir.as_ref().filter(|d| !d.is_dir()) {
         return Err(InputError(format!("--from-dir {}: not a directory", dir.display())).into());
     }
+    // Input first: the local directory's file set, or the Hub client (its token checked), before
+    // the cluster is touched.
+    let (local, hub) = match &args.from_dir {
+        Some(dir) => (scan_local(ctx, dir, &filter)?, None),
+        None => (
+            Vec::new(),
+            Some(HubClient::from_env(args.token_file.as_deref())?),
+        ),
+    };
     let (objs, _) = check::objects(&tree);
     runtime()?.block_on(async {
         // Listen for Ctrl-C / SIGTERM before any pod exists, so an interruption always cleans up.
         let mut signals = Signals::new()?;
         let target = connect(ctx, &inputs, &args.target).await?;
         for m in &models {
-            let source = match &args.from_dir {
-                Some(dir) => {
-                    let files: Vec<LocalFile> = stage::local_files(dir, |p| filter.matches(p))?;
-                    if files.is_empty() {
-                        return Err(InputError(format!("{} holds no model files (config.json, tokenizer*, *.safetensors, …)", dir.display())).into());
-                    }
+            let source = match (&args.from_dir, &hub) {
+                (Some(dir), _) => {
+                    let files = local.clone();
                     let hashed = hash_all(&files).await?;
                     // Hashed once: the copy sends these sums and the pod checks the files against them.
                     let files = files
@@ -201,11 +208,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                         .collect();
                     Source::Dir { dir: dir.clone(), files, hashed }
                 }
-                None => {
-                    let client = HubClient::from_env(args.token_file.as_deref())?;
+                (None, Some(client)) => {
                     let repo = m.model.hf_repo().unwrap_or_default().to_string();
                     let revision = args.revision.clone().unwrap_or_else(|| m.model.revision.clone());
-                    let snapshot = client.resolve(&repo, &revision, &filter).await?;
+                    let snapshot = client.resolve_with(&repo, &revision, &filter, progress(ctx).as_ref()).await?;
                     ctx.printer.info(format!(
                         "{}: {} at {} is commit {} ({} files, {} bytes)",
                         m.name,
@@ -215,8 +221,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                         snapshot.files.len(),
                         snapshot.total_bytes()
                     ));
-                    Source::Hub { client: Box::new(client), snapshot }
+                    Source::Hub { client, snapshot }
                 }
+                (None, None) => return Err(StageError::Internal("no Hub client".into()).into()),
             };
             let commit = source.commit();
             let revision = args.revision.clone().unwrap_or_else(|| m.model.revision.clone());
@@ -324,11 +331,44 @@ fn download_only(ctx: &Ctx, args: &Args, filter: &FileFilter) -> Result<()> {
     };
     let to = args.to.clone().unwrap_or_default();
     let revision = args.revision.clone().unwrap_or_else(|| "main".into());
+    let client = HubClient::from_env(args.token_file.as_deref())?;
     runtime()?.block_on(async {
-        let client = HubClient::from_env(args.token_file.as_deref())?;
-        let snapshot = client.resolve(repo, &revision, filter).await?;
-        std::fs::create_dir_all(&to).map_err(|e| StageError::io(&to, e))?;
         let p = progress(ctx);
+        let snapshot = client
+            .resolve_with(repo, &revision, filter, p.as_ref())
+            .await?;
+        // The user's files are not replaced behind their back.
+        let conflicts = crate::hub::conflicts_in(&snapshot, &to).await?;
+        if !conflicts.is_empty() {
+            let shown: Vec<String> = conflicts
+                .iter()
+                .take(5)
+                .map(|c| format!("{} ({})", c.path, c.why))
+                .collect();
+            let more = match conflicts.len() {
+                n if n > 5 => format!(" and {} more", n - 5),
+                _ => String::new(),
+            };
+            if !args.force {
+                return Err(InputError(format!(
+                    "--to {}: {} file(s) there differ from {source} at commit {} and would be overwritten: {}{more}; \
+                     choose an empty (or new) directory, or pass --force to replace them",
+                    to.display(),
+                    conflicts.len(),
+                    snapshot.commit,
+                    shown.join(", ")
+                ))
+                .into());
+            }
+            crate::hub::remove_conflicts(&to, &conflicts)?;
+            ctx.printer.info(format!(
+                "--force: replacing {} file(s) in {}: {}{more}",
+                conflicts.len(),
+                to.display(),
+                shown.join(", ")
+            ));
+        }
+        std::fs::create_dir_all(&to).map_err(|e| StageError::io(&to, e))?;
         let local = client
             .download_to_dir(&snapshot, &to, p.as_ref(), None)
             .await?;
@@ -341,6 +381,34 @@ fn download_only(ctx: &Ctx, args: &Args, filter: &FileFilter) -> Result<()> {
         ));
         Ok(())
     })
+}
+
+/// The files `--from-dir` copies, checked before anything is copied: a directory without model
+/// files, a selected path that is not a regular file (or a symlink to one), and a shard the
+/// safetensors index lists but the file set lacks are errors; followed symlinks are said.
+fn scan_local(ctx: &Ctx, dir: &std::path::Path, filter: &FileFilter) -> Result<Vec<LocalFile>> {
+    let scanned = stage::scan_dir(dir, |p| filter.matches(p))?;
+    if scanned.files.is_empty() {
+        return Err(InputError(format!(
+            "{} holds no model files (config.json, tokenizer*, *.safetensors, …)",
+            dir.display()
+        ))
+        .into());
+    }
+    stage::check_shards(dir, &scanned.files)?;
+    if !scanned.links.is_empty() {
+        ctx.printer.info(format!(
+            "{}: {} of the {} file(s) are symlinks (a Hugging Face cache snapshot?): copying the files they point to",
+            dir.display(),
+            scanned.links.len(),
+            scanned.files.len()
+        ));
+        for (path, target) in &scanned.links {
+            ctx.printer
+                .detail(format!("  {path} -> {} (followed)", target.display()));
+        }
+    }
+    Ok(scanned.files)
 }
 
 /// Ctrl-C and SIGTERM, registered up front.

@@ -59,6 +59,27 @@ pub enum StageError {
     Command { command: String, output: String },
     #[error("{0} is not a safe path for a model file (relative, no `..`, letters, digits, ._-+/)")]
     BadPath(String),
+    #[error(
+        "{}: {what}: a model directory is copied as regular files (and symlinks to regular files, \
+         followed); {fix}", .path.display()
+    )]
+    NotAFile {
+        path: PathBuf,
+        what: String,
+        fix: &'static str,
+    },
+    #[error("{}: not a usable safetensors index: {reason}", .path.display())]
+    BadIndex { path: PathBuf, reason: String },
+    #[error(
+        "{}: the index lists {} shard(s) that the copy would not include, so vLLM could not load \
+         the model; nothing was copied: {fix}",
+        .index.display(), .missing.len()
+    )]
+    MissingShards {
+        index: PathBuf,
+        missing: Vec<String>,
+        fix: String,
+    },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -477,19 +498,54 @@ impl Session {
     }
 }
 
-/// The model files of a local directory (the default file set), sorted.
+/// A local model directory as `--from-dir` copies it.
+#[derive(Debug, Clone, Default)]
+pub struct LocalDir {
+    /// The selected files, sorted by path.
+    pub files: Vec<LocalFile>,
+    /// Selected files that are symlinks, with what they point to (as written in the link).
+    pub links: Vec<(String, PathBuf)>,
+}
+
+/// The model files of a local directory (the files `keep` selects), sorted.
 pub fn local_files(dir: &Path, keep: impl Fn(&str) -> bool) -> Result<Vec<LocalFile>, StageError> {
-    let mut out = Vec::new();
+    Ok(scan_dir(dir, keep)?.files)
+}
+
+/// The files of a local model directory that `keep` selects (by path relative to `dir`), sorted.
+/// Regular files are taken; so are symlinks to regular files, followed (a Hugging Face cache
+/// `snapshots/<sha>/` directory is all symlinks into `../../blobs/`) and listed in
+/// [`LocalDir::links`]. A symlink to a directory is refused, and so is a selected path that is a
+/// broken link or is (or points to) anything but a regular file (a FIFO, a device): each names
+/// the path. Unselected paths are skipped whatever they are.
+pub fn scan_dir(dir: &Path, keep: impl Fn(&str) -> bool) -> Result<LocalDir, StageError> {
+    let mut out = LocalDir::default();
     walk(dir, dir, &keep, &mut out)?;
-    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out.files.sort_by(|a, b| a.path.cmp(&b.path));
+    out.links.sort();
     Ok(out)
+}
+
+fn describe(ft: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_dir() {
+        "a directory"
+    } else if ft.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if ft.is_char_device() || ft.is_block_device() {
+        "a device"
+    } else if ft.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
 }
 
 fn walk(
     root: &Path,
     dir: &Path,
     keep: &impl Fn(&str) -> bool,
-    out: &mut Vec<LocalFile>,
+    out: &mut LocalDir,
 ) -> Result<(), StageError> {
     let entries = std::fs::read_dir(dir).map_err(|e| StageError::io(dir, e))?;
     for e in entries {
@@ -501,15 +557,129 @@ fn walk(
             .unwrap_or(&path)
             .to_string_lossy()
             .replace('\\', "/");
+        let not_a_file = |what: String| StageError::NotAFile {
+            path: path.clone(),
+            what,
+            fix: "replace it with the file itself",
+        };
         if ft.is_dir() {
             walk(root, &path, keep, out)?;
-        } else if ft.is_file() && keep(&rel) {
-            out.push(LocalFile {
-                path: rel,
-                local: path,
-                sha256: None,
-            });
+        } else if ft.is_symlink() {
+            let target = std::fs::read_link(&path).map_err(|err| StageError::io(&path, err))?;
+            let shown = target.display();
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() && keep(&rel) => {
+                    out.files.push(LocalFile {
+                        path: rel.clone(),
+                        local: path.clone(),
+                        sha256: None,
+                    });
+                    out.links.push((rel, target));
+                }
+                Ok(m) if m.is_file() => {}
+                // Not followed: a directory link could lead anywhere (or back here).
+                Ok(m) if m.is_dir() => {
+                    return Err(StageError::NotAFile {
+                        path: path.clone(),
+                        what: format!(
+                            "a symlink to the directory {shown} (directory links are not followed)"
+                        ),
+                        fix: "copy the directory in instead, or remove the link",
+                    })
+                }
+                Ok(m) if keep(&rel) => {
+                    return Err(not_a_file(format!(
+                        "a symlink to {shown}, which is {}",
+                        describe(&m.file_type())
+                    )))
+                }
+                Err(err) if keep(&rel) => {
+                    return Err(not_a_file(format!(
+                        "a symlink to {shown}, which cannot be read ({err})"
+                    )))
+                }
+                _ => {}
+            }
+        } else if ft.is_file() {
+            if keep(&rel) {
+                out.files.push(LocalFile {
+                    path: rel,
+                    local: path,
+                    sha256: None,
+                });
+            }
+        } else if keep(&rel) {
+            return Err(not_a_file(describe(&ft).to_string()));
         }
+    }
+    Ok(())
+}
+
+/// Check `files` (from `dir`) against every safetensors index among them
+/// (`*.safetensors.index.json`): each shard its `weight_map` names (relative to the index) must be
+/// in the set, else the copied model could not load. A missing shard is named, with whether the
+/// directory lacks it or the `--include`/`--exclude` globs left it out.
+pub fn check_shards(dir: &Path, files: &[LocalFile]) -> Result<(), StageError> {
+    let have: std::collections::BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    for f in files
+        .iter()
+        .filter(|f| f.path.ends_with(".safetensors.index.json"))
+    {
+        let bad = |reason: String| StageError::BadIndex {
+            path: f.local.clone(),
+            reason,
+        };
+        let text = crate::fsread::read_text(
+            &f.local,
+            crate::fsread::MAX_INPUT_BYTES,
+            "safetensors index",
+        )
+        .map_err(|e| bad(e.to_string()))?;
+        let index: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+        let Some(map) = index.get("weight_map").and_then(|m| m.as_object()) else {
+            return Err(bad("no `weight_map` object".into()));
+        };
+        let base = match f.path.rsplit_once('/') {
+            Some((d, _)) => format!("{d}/"),
+            None => String::new(),
+        };
+        let mut shards = std::collections::BTreeSet::new();
+        for v in map.values() {
+            let Some(shard) = v.as_str() else {
+                return Err(bad(format!("a `weight_map` value is not a file name: {v}")));
+            };
+            let shard = format!("{base}{shard}");
+            tarstream::check_entry_path(&shard)
+                .map_err(|_| bad(format!("`weight_map` names an unsafe path {shard:?}")))?;
+            shards.insert(shard);
+        }
+        let (absent, excluded): (Vec<String>, Vec<String>) = shards
+            .into_iter()
+            .filter(|s| !have.contains(s.as_str()))
+            .partition(|s| !dir.join(s).exists());
+        if absent.is_empty() && excluded.is_empty() {
+            continue;
+        }
+        let mut fix = Vec::new();
+        if !absent.is_empty() {
+            fix.push(format!(
+                "{} lacks {} (an incomplete download?): fetch the missing shard(s)",
+                dir.display(),
+                absent.join(", ")
+            ));
+        }
+        if !excluded.is_empty() {
+            fix.push(format!(
+                "the --include/--exclude globs leave out {}: include them",
+                excluded.join(", ")
+            ));
+        }
+        return Err(StageError::MissingShards {
+            index: dir.join(&f.path),
+            missing: absent.into_iter().chain(excluded).collect(),
+            fix: fix.join("; "),
+        });
     }
     Ok(())
 }
@@ -523,4 +693,144 @@ pub fn content_id(files: &[StagedFile]) -> String {
         h.update(f.sha256.as_bytes());
     }
     format!("local-{}", &crate::hub::hex(&h.finalize())[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn safetensors_or_json(p: &str) -> bool {
+        p.ends_with(".safetensors") || p.ends_with(".json")
+    }
+
+    #[test]
+    fn links_to_files_are_followed_others_refused_when_selected() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        std::fs::create_dir_all(root.join("blobs")).unwrap();
+        std::fs::create_dir_all(root.join("m/sub")).unwrap();
+        std::fs::write(root.join("blobs/a"), b"a").unwrap();
+        std::fs::write(root.join("m/config.json"), b"{}").unwrap();
+        symlink("../blobs/a", root.join("m/model.safetensors")).unwrap();
+        symlink("../../blobs/a", root.join("m/sub/x.safetensors")).unwrap();
+        // Not selected: skipped whatever it is.
+        symlink("/nonexistent", root.join("m/pytorch_model.bin")).unwrap();
+        symlink("/dev/null", root.join("m/README.md")).unwrap();
+        let dir = root.join("m");
+        let got = scan_dir(&dir, safetensors_or_json).unwrap();
+        let paths: Vec<&str> = got.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["config.json", "model.safetensors", "sub/x.safetensors"]
+        );
+        assert_eq!(
+            got.links,
+            [
+                ("model.safetensors".to_string(), PathBuf::from("../blobs/a")),
+                (
+                    "sub/x.safetensors".to_string(),
+                    PathBuf::from("../../blobs/a")
+                ),
+            ]
+        );
+
+        symlink("/nonexistent", dir.join("broken.safetensors")).unwrap();
+        let e = scan_dir(&dir, safetensors_or_json).unwrap_err().to_string();
+        assert!(
+            e.contains("broken.safetensors: a symlink to /nonexistent, which cannot be read"),
+            "{e}"
+        );
+        std::fs::remove_file(dir.join("broken.safetensors")).unwrap();
+
+        symlink("/dev/null", dir.join("dev.json")).unwrap();
+        let e = scan_dir(&dir, safetensors_or_json).unwrap_err().to_string();
+        assert!(
+            e.contains("dev.json: a symlink to /dev/null, which is a device"),
+            "{e}"
+        );
+        std::fs::remove_file(dir.join("dev.json")).unwrap();
+
+        symlink(root.join("blobs"), dir.join("linked")).unwrap();
+        let e = scan_dir(&dir, |_| false).unwrap_err().to_string();
+        assert!(e.contains("linked: a symlink to the directory"), "{e}");
+    }
+
+    fn files(dir: &Path, names: &[&str]) -> Vec<LocalFile> {
+        names
+            .iter()
+            .map(|n| LocalFile {
+                path: n.to_string(),
+                local: dir.join(n),
+                sha256: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_shard_of_an_index_must_be_in_the_file_set() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path();
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        let index = r#"{"weight_map": {"a": "m-1.safetensors", "b": "m-2.safetensors", "c": "m-1.safetensors"}}"#;
+        std::fs::write(dir.join("model.safetensors.index.json"), index).unwrap();
+        std::fs::write(dir.join("sub/model.safetensors.index.json"), index).unwrap();
+        let all = [
+            "model.safetensors.index.json",
+            "m-1.safetensors",
+            "m-2.safetensors",
+        ];
+        check_shards(dir, &files(dir, &all)).unwrap();
+        // No index: nothing to check.
+        check_shards(dir, &files(dir, &["m-1.safetensors"])).unwrap();
+        let e = check_shards(dir, &files(dir, &all[..2])).unwrap_err();
+        match &e {
+            StageError::MissingShards { missing, fix, .. } => {
+                assert_eq!(missing, &["m-2.safetensors"]);
+                assert!(fix.contains("lacks m-2.safetensors"), "{fix}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Shards are relative to their index.
+        let e = check_shards(
+            dir,
+            &files(
+                dir,
+                &[
+                    "sub/model.safetensors.index.json",
+                    "sub/m-1.safetensors",
+                    "m-2.safetensors",
+                ],
+            ),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("sub/model.safetensors.index.json"),
+            "{e}"
+        );
+        assert!(
+            matches!(e, StageError::MissingShards { ref missing, .. } if missing == &["sub/m-2.safetensors"])
+        );
+        // Present on disk but not selected: the globs are blamed.
+        std::fs::write(dir.join("m-2.safetensors"), b"x").unwrap();
+        let e = check_shards(dir, &files(dir, &all[..2]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("globs leave out m-2.safetensors"), "{e}");
+        // A broken index, and one that points outside.
+        std::fs::write(dir.join("model.safetensors.index.json"), "{").unwrap();
+        let e = check_shards(dir, &files(dir, &all))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("invalid JSON"), "{e}");
+        std::fs::write(
+            dir.join("model.safetensors.index.json"),
+            r#"{"weight_map": {"a": "../../etc/passwd"}}"#,
+        )
+        .unwrap();
+        let e = check_shards(dir, &files(dir, &all))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unsafe path"), "{e}");
+    }
 }
