@@ -275,6 +275,17 @@ pub static RESOURCES: &[ResourceType] = &[
         ["status"]
     ),
     rt!(
+        "networking.k8s.io",
+        "v1",
+        "networkpolicies",
+        "networkpolicy",
+        "NetworkPolicy",
+        true,
+        ["netpol"],
+        [],
+        []
+    ),
+    rt!(
         "storage.k8s.io",
         "v1",
         "storageclasses",
