@@ -710,6 +710,18 @@ async fn doctor_checks_follow_the_cluster_state() {
                     "status": {"conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted",
                                                "lastTransitionTime": "2026-01-01T00:00:00Z", "message": ""}]}}))
         .unwrap();
+    // The server's Deployment controller recomputes the repo server's status from its pods.
+    for _ in 0..200 {
+        let ready = e
+            .server
+            .get("apps/v1", "Deployment", "argocd", "argocd-repo-server")
+            .and_then(|d| d.pointer("/status/readyReplicas").and_then(Value::as_i64))
+            .unwrap_or(0);
+        if ready >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let (code, checks) = doctor().await;
     let bad: Vec<&Value> = checks.iter().filter(|c| c["level"] != "OK").collect();
     assert!(bad.is_empty(), "{bad:#?}");
