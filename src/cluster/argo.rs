@@ -1,7 +1,7 @@
 //! Argo CD without the argocd CLI: manual syncs by writing the Application's top-level `operation`
 //! field.
 
-use kube::api::{Patch, PatchParams};
+use kube::api::Patch;
 use serde_json::{json, Value};
 
 use super::kinds;
@@ -78,10 +78,7 @@ pub async fn start_sync(
             "metadata": {"resourceVersion": rv},
             "operation": sync_operation(revision, sync_options, initiator),
         });
-        let params = PatchParams {
-            field_manager: Some(consts::FIELD_MANAGER.into()),
-            ..Default::default()
-        };
+        let params = super::apply::patch_params();
         match api.patch(app, &params, &Patch::Merge(&patch)).await {
             Ok(_) => return Ok(SyncStart::Started),
             Err(kube::Error::Api(s)) if s.code == 409 => continue, // changed since we read it: look again

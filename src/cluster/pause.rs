@@ -33,10 +33,7 @@ pub fn kind_of(layer: ServingLayer) -> Kind {
 }
 
 fn params() -> PatchParams {
-    PatchParams {
-        field_manager: Some(consts::FIELD_MANAGER.to_string()),
-        ..Default::default()
-    }
+    super::apply::patch_params()
 }
 
 async fn get(

@@ -18,7 +18,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -597,10 +597,7 @@ pub async fn run(
     let argo = kinds::APPLICATION.api(client, consts::ARGOCD_NAMESPACE);
     let (serving, catalog, roots) = app_order(plan);
     let namespaces = managed_namespaces(plan);
-    let params = PatchParams {
-        field_manager: Some(consts::FIELD_MANAGER.into()),
-        ..Default::default()
-    };
+    let params = apply::patch_params();
 
     reporter.line("1/6 stop the root apps from re-creating their children");
     for r in &roots {
