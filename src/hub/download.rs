@@ -14,38 +14,13 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::Sender;
 
 use super::api::{HubClient, HubFile, Snapshot};
-use super::cache::{snapshot_dir, validate_file_path};
+use super::cache::{snapshot_dir, validate_file_path, LocalSnapshot, ReadyFile};
 use super::consts::*;
 use super::error::HubError;
 use super::http::{encode_path, error_chain, status_error, Failure};
 use super::progress::Progress;
 use super::retry::RetryState;
 use super::verify::{sha256_file, HashState};
-
-/// A verified file, sent as soon as it is in place.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReadyFile {
-    /// Path in the snapshot (repo path).
-    pub path: String,
-    /// Where it is on disk.
-    pub local_path: PathBuf,
-    pub size: u64,
-    pub sha256: String,
-}
-
-/// The outcome of a download.
-#[derive(Clone, Debug)]
-pub struct LocalSnapshot {
-    pub repo: String,
-    pub commit: String,
-    pub dir: PathBuf,
-    /// Every file, in snapshot order.
-    pub files: Vec<ReadyFile>,
-    /// Bytes fetched over the network by this run.
-    pub downloaded_bytes: u64,
-    /// Files that were already complete (nothing fetched).
-    pub cached_files: usize,
-}
 
 #[derive(Serialize, Deserialize, PartialEq, Debug)]
 struct RangeState {

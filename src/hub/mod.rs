@@ -60,7 +60,8 @@ mod verify;
 
 pub use api::{HubFile, Snapshot};
 pub use auth::{HfToken, HubConfig, TokenSource};
-pub use download::{conflicts_in, remove_conflicts, Conflict, LocalSnapshot, ReadyFile};
+pub use cache::{LocalSnapshot, ReadyFile};
+pub use download::{conflicts_in, remove_conflicts, Conflict};
 pub use error::HubError;
 pub use filter::FileFilter;
 pub use progress::{ConsoleProgress, NoProgress, Progress};
