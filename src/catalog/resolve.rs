@@ -282,7 +282,22 @@ pub struct PlannedModel {
     pub preset_spec: Preset,
 }
 
+/// One step of the bring-up: the apps of one (layer, wave), in plan order.
+pub type Stage<'p> = (String, i32, Vec<&'p PlannedApp>);
+
 impl Plan {
+    /// The apps grouped by (layer, wave) in bring-up order (`plan.apps` is sorted that way).
+    pub fn stages(&self) -> Vec<Stage<'_>> {
+        let mut out: Vec<Stage<'_>> = Vec::new();
+        for a in &self.apps {
+            match out.last_mut() {
+                Some((l, w, v)) if *l == a.layer && *w == a.wave => v.push(a),
+                _ => out.push((a.layer.clone(), a.wave, vec![a])),
+            }
+        }
+        out
+    }
+
     /// Validate the config against the catalog and plan `profile` (the config's `layerProfile`, else
     /// the widest profile, when None). Errors come back together.
     pub fn build(

@@ -124,13 +124,7 @@ fn mermaid(plan: &Plan) -> String {
         "%% platform plan: environment {} profile {}\nflowchart LR\n",
         plan.env, plan.profile.name
     );
-    let mut stages: Vec<(String, i32, Vec<&crate::catalog::resolve::PlannedApp>)> = Vec::new();
-    for app in &plan.apps {
-        match stages.last_mut() {
-            Some((l, w, apps)) if *l == app.layer && *w == app.wave => apps.push(app),
-            _ => stages.push((app.layer.clone(), app.wave, vec![app])),
-        }
-    }
+    let stages = plan.stages();
     let id = |s: &str| s.replace(|c: char| !c.is_ascii_alphanumeric(), "_");
     for (i, (layer, wave, apps)) in stages.iter().enumerate() {
         out.push_str(&format!("  subgraph s{i}[\"{layer} · wave {wave}\"]\n"));

@@ -5,10 +5,6 @@ use anyhow::Result;
 use super::cluster::{connect, parse_duration, runtime, TargetArgs};
 use super::root::render_checked;
 use super::{CheckFailed, Ctx};
-use crate::catalog::resolve::{AppKind, Plan, PlannedApp};
-use crate::catalog::SyncMode;
-use crate::cluster::argo::{self, SyncStart};
-use crate::cluster::wait::{wait_apps, wait_created, AppWait};
 use crate::gitops::{self, git::GitRepo};
 use crate::render::check;
 use crate::ui::progress::Reporter;
@@ -42,22 +38,6 @@ pub struct Args {
 }
 
 /// The plan's apps grouped into (layer, wave) stages, in bring-up order.
-pub fn stages(plan: &Plan) -> Vec<(String, i32, Vec<&PlannedApp>)> {
-    let mut out: Vec<(String, i32, Vec<&PlannedApp>)> = Vec::new();
-    for a in &plan.apps {
-        match out.last_mut() {
-            Some((l, w, v)) if *l == a.layer && *w == a.wave => v.push(a),
-            _ => out.push((a.layer.clone(), a.wave, vec![a])),
-        }
-    }
-    out
-}
-
-/// Apps whose source is this GitOps repository: their synced revision must be the pushed commit.
-pub fn reads_gitops_repo(a: &PlannedApp) -> bool {
-    a.kind != AppKind::Catalog || a.spec.source.path.is_some()
-}
-
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let inputs = ctx.load()?;
     let (plan, tree) = render_checked(ctx, &inputs, args.profile.profile.as_deref())?;
@@ -126,70 +106,16 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             ctx.printer.success(format!("applied {line}"));
         }
         let reporter = Reporter::new(ctx.printer.quiet);
-        let mut skipped = Vec::new();
-        for (layer, wave, apps) in stages(&plan) {
-            let selected: Vec<&PlannedApp> = apps
-                .iter()
-                .copied()
-                .filter(|a| {
-                    let wanted = a.kind == AppKind::Catalog || args.sync_models;
-                    if !wanted {
-                        skipped.push(a.name.clone());
-                    }
-                    wanted
-                })
-                .collect();
-            if selected.is_empty() {
-                continue;
-            }
-            reporter.line(&format!(
-                "wave {wave} of layer {layer}: {}",
-                selected
-                    .iter()
-                    .map(|a| a.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-            let left = deadline.saturating_duration_since(Instant::now());
-            let names: Vec<String> = selected.iter().map(|a| a.name.clone()).collect();
-            wait_created(&target.client, &names, left, &reporter).await?;
-            for a in selected.iter().filter(|a| a.sync == SyncMode::Manual) {
-                match argo::start_sync(
-                    &target.client,
-                    &a.name,
-                    &sync_revision,
-                    &a.spec.sync_options,
-                    "platform up",
-                )
-                .await?
-                {
-                    SyncStart::Started => reporter.update(
-                        &a.name,
-                        &format!("sync started at {}", short(&sync_revision)),
-                    ),
-                    SyncStart::InFlight(true) => {
-                        reporter.update(&a.name, "platform's sync already in progress")
-                    }
-                    SyncStart::InFlight(false) => {
-                        reporter.update(&a.name, "a sync started by someone else is in progress")
-                    }
-                }
-            }
-            let waits: Vec<AppWait> = selected
-                .iter()
-                .map(|a| AppWait {
-                    name: a.name.clone(),
-                    revision: if reads_gitops_repo(a) {
-                        revision.clone()
-                    } else {
-                        None
-                    },
-                })
-                .collect();
-            let left = deadline.saturating_duration_since(Instant::now());
-            wait_apps(&target.client, &waits, left, &reporter).await?;
-        }
-        let n = plan.apps.len() - skipped.len();
+        let opts = crate::cluster::up::Options {
+            models: args.sync_models,
+            sync: Some(sync_revision.clone()),
+            pushed: revision.clone(),
+            deadline,
+            initiator: "platform up".into(),
+        };
+        let outcome = crate::cluster::up::run(&target.client, &plan, &opts, &reporter).await?;
+        let skipped = outcome.skipped;
+        let n = outcome.done;
         ctx.printer.success(format!(
             "up: {n} Application(s) of profile {profile} are Synced and Healthy"
         ));
@@ -215,8 +141,4 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             .into()),
         }
     })
-}
-
-fn short(r: &str) -> &str {
-    &r[..r.len().min(12)]
 }

@@ -3,10 +3,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::cluster::{connect, parse_duration, runtime, TargetArgs};
-use super::up::stages;
 use super::Ctx;
-use crate::catalog::resolve::AppKind;
-use crate::cluster::wait::{wait_apps, wait_created, AppWait};
 use crate::ui::progress::Reporter;
 
 #[derive(Debug, clap::Args)]
@@ -31,42 +28,17 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let (inputs, plan) = ctx.plan(args.profile.profile.as_deref())?;
     runtime()?.block_on(async {
         let target = connect(ctx, &inputs, &args.target).await?;
-        let deadline = std::time::Instant::now() + args.timeout;
         let reporter = Reporter::new(ctx.printer.quiet);
-        let mut n = 0;
-        for (layer, wave, apps) in stages(&plan) {
-            let apps: Vec<_> = apps
-                .into_iter()
-                .filter(|a| a.kind == AppKind::Catalog || args.models)
-                .collect();
-            if apps.is_empty() {
-                continue;
-            }
-            reporter.line(&format!("wave {wave} of layer {layer}"));
-            let names: Vec<String> = apps.iter().map(|a| a.name.clone()).collect();
-            wait_created(
-                &target.client,
-                &names,
-                deadline.saturating_duration_since(std::time::Instant::now()),
-                &reporter,
-            )
-            .await?;
-            let waits: Vec<AppWait> = names
-                .iter()
-                .map(|n| AppWait {
-                    name: n.clone(),
-                    revision: None,
-                })
-                .collect();
-            wait_apps(
-                &target.client,
-                &waits,
-                deadline.saturating_duration_since(std::time::Instant::now()),
-                &reporter,
-            )
-            .await?;
-            n += waits.len();
-        }
+        let opts = crate::cluster::up::Options {
+            models: args.models,
+            sync: None,
+            pushed: None,
+            deadline: std::time::Instant::now() + args.timeout,
+            initiator: String::new(),
+        };
+        let n = crate::cluster::up::run(&target.client, &plan, &opts, &reporter)
+            .await?
+            .done;
         ctx.printer
             .success(format!("{n} Application(s) are Synced and Healthy"));
         Ok(())

@@ -10,6 +10,7 @@ pub mod retry;
 pub mod status;
 pub mod target;
 pub mod teardown;
+pub mod up;
 pub mod wait;
 
 use std::path::PathBuf;

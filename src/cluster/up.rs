@@ -1,0 +1,116 @@
+//! Bring-up, wave by wave (`platform up`, and `platform wait` without the syncs): in layer order,
+//! for each (layer, wave) wait until its Applications exist (their root app creates them), start a
+//! sync of the wave's manual apps (the Application `operation`, only when none is in flight), and
+//! watch every app of the wave until it is done (see [`super::health::application`]). Model apps are
+//! manual (the cost gate): they take part only when asked.
+
+use std::time::Instant;
+
+use super::argo::{self, SyncStart};
+use super::wait::{wait_apps, wait_created, AppWait};
+use super::ClusterError;
+use crate::catalog::resolve::{AppKind, Plan, PlannedApp};
+use crate::catalog::SyncMode;
+use crate::ui::progress::Reporter;
+
+/// What a bring-up does.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Include the manual model apps (sync them with `sync`, wait for them either way).
+    pub models: bool,
+    /// Start syncs of manual apps at this revision; None: only wait (`platform wait`).
+    pub sync: Option<String>,
+    /// The pushed commit Applications that read the GitOps repository must report as synced.
+    pub pushed: Option<String>,
+    /// Everything is done by then (a timeout error otherwise).
+    pub deadline: Instant,
+    /// Recorded in the operation (`initiatedBy`/`info`).
+    pub initiator: String,
+}
+
+/// What a bring-up did.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// Applications waited for until Synced and Healthy.
+    pub done: usize,
+    /// Manual apps left alone (models without `models`).
+    pub skipped: Vec<String>,
+}
+
+/// Whether an app's source is the GitOps repository (so its synced revision must be the pushed one).
+pub fn reads_gitops_repo(a: &PlannedApp) -> bool {
+    a.kind != AppKind::Catalog || a.spec.source.path.is_some()
+}
+
+fn short(r: &str) -> &str {
+    &r[..r.len().min(12)]
+}
+
+/// Go through the plan's waves (see the module docs).
+pub async fn run(
+    client: &kube::Client,
+    plan: &Plan,
+    opts: &Options,
+    reporter: &Reporter,
+) -> Result<Outcome, ClusterError> {
+    let mut out = Outcome::default();
+    let left = || opts.deadline.saturating_duration_since(Instant::now());
+    for (layer, wave, apps) in plan.stages() {
+        let selected: Vec<&PlannedApp> = apps
+            .into_iter()
+            .filter(|a| {
+                let wanted = a.kind == AppKind::Catalog || opts.models;
+                if !wanted {
+                    out.skipped.push(a.name.clone());
+                }
+                wanted
+            })
+            .collect();
+        if selected.is_empty() {
+            continue;
+        }
+        reporter.line(&format!(
+            "wave {wave} of layer {layer}: {}",
+            selected
+                .iter()
+                .map(|a| a.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        let names: Vec<String> = selected.iter().map(|a| a.name.clone()).collect();
+        wait_created(client, &names, left(), reporter).await?;
+        if let Some(revision) = &opts.sync {
+            for a in selected.iter().filter(|a| a.sync == SyncMode::Manual) {
+                match argo::start_sync(
+                    client,
+                    &a.name,
+                    revision,
+                    &a.spec.sync_options,
+                    &opts.initiator,
+                )
+                .await?
+                {
+                    SyncStart::Started => {
+                        reporter.update(&a.name, &format!("sync started at {}", short(revision)))
+                    }
+                    SyncStart::InFlight(true) => {
+                        reporter.update(&a.name, "platform's sync already in progress")
+                    }
+                    SyncStart::InFlight(false) => {
+                        reporter.update(&a.name, "a sync started by someone else is in progress")
+                    }
+                }
+            }
+        }
+        let waits: Vec<AppWait> = selected
+            .iter()
+            .map(|a| AppWait {
+                name: a.name.clone(),
+                revision: opts.pushed.clone().filter(|_| reads_gitops_repo(a)),
+            })
+            .collect();
+        wait_apps(client, &waits, left(), reporter).await?;
+        out.done += waits.len();
+    }
+    Ok(out)
+}
