@@ -16,7 +16,6 @@ pub const LABEL_LAYER: &str = "platform.ai/layer";
 pub const LABEL_GROUP: &str = "platform.ai/group";
 pub const MANAGED_BY_VALUE: &str = "platform";
 
-pub const ANNOTATION_SYNC_WAVE: &str = "argocd.argoproj.io/sync-wave";
 pub const ARGOCD_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
 pub const ARGOCD_NAMESPACE: &str = "argocd";
 /// KServe's stop annotation (ISVC and LLMInferenceService, KServe >= 0.17 for the latter).
@@ -35,8 +34,6 @@ pub const DEFAULT_ENV: &str = "ai-dev";
 
 /// Where pre-staged weights are mounted inside serving containers.
 pub const MODEL_MOUNT: &str = "/models";
-/// The container name KServe requires for a custom-container predictor.
-pub const KSERVE_CONTAINER: &str = "kserve-container";
 pub const GPU_RESOURCE: &str = "nvidia.com/gpu";
 pub const VLLM_PORT: u16 = 8000;
 /// Size limit of a serving pod's writable `/tmp` (caches: torch.compile, Triton, HOME): a runaway
