@@ -11,33 +11,7 @@ use super::filter::FileFilter;
 use super::http::{encode_path, encode_segment, status_error, Failure, Http};
 use super::progress::{NoProgress, Progress};
 use super::retry::RetryState;
-
-/// One file of a snapshot.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HubFile {
-    /// Path in the repo (`rfilename`).
-    pub path: String,
-    pub size: u64,
-    /// `lfs.sha256` for LFS files.
-    pub sha256: Option<String>,
-}
-
-/// A revision pinned to its commit, with the selected files.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Snapshot {
-    pub repo: String,
-    /// What the caller asked for (branch, tag or sha).
-    pub revision: String,
-    /// The commit sha it resolved to: what gets recorded.
-    pub commit: String,
-    pub files: Vec<HubFile>,
-}
-
-impl Snapshot {
-    pub fn total_bytes(&self) -> u64 {
-        self.files.iter().map(|f| f.size).sum()
-    }
-}
+use super::snapshot::{HubFile, Snapshot};
 
 #[derive(Deserialize)]
 struct ModelInfo {

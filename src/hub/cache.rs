@@ -1,35 +1,9 @@
-//! Cache layout, the validation of names that become paths, and the local files a download yields
-//! ([`ReadyFile`], [`LocalSnapshot`]: shared by `download` and `progress` without a cycle).
+//! Cache layout and the validation of names that become paths.
 
 use std::path::{Path, PathBuf};
 
 use super::consts::PARTIAL_DIR;
 use super::error::HubError;
-
-/// A verified file, sent as soon as it is in place.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReadyFile {
-    /// Path in the snapshot (repo path).
-    pub path: String,
-    /// Where it is on disk.
-    pub local_path: PathBuf,
-    pub size: u64,
-    pub sha256: String,
-}
-
-/// The outcome of a download.
-#[derive(Clone, Debug)]
-pub struct LocalSnapshot {
-    pub repo: String,
-    pub commit: String,
-    pub dir: PathBuf,
-    /// Every file, in snapshot order.
-    pub files: Vec<ReadyFile>,
-    /// Bytes fetched over the network by this run.
-    pub downloaded_bytes: u64,
-    /// Files that were already complete (nothing fetched).
-    pub cached_files: usize,
-}
 
 /// `org/name` (or `name`), each part of letters, digits, `-`, `_`, `.`, never `.`/`..`.
 pub(crate) fn validate_repo(repo: &str) -> Result<(), HubError> {

@@ -13,13 +13,14 @@ use reqwest::{Response, Url};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::Sender;
 
-use super::api::{HubClient, HubFile, Snapshot};
-use super::cache::{snapshot_dir, validate_file_path, LocalSnapshot, ReadyFile};
+use super::api::HubClient;
+use super::cache::{snapshot_dir, validate_file_path};
 use super::consts::*;
 use super::error::HubError;
 use super::http::{encode_path, error_chain, status_error, Failure};
 use super::progress::Progress;
 use super::retry::RetryState;
+use super::snapshot::{HubFile, LocalSnapshot, ReadyFile, Snapshot};
 use super::verify::{sha256_file, HashState};
 
 #[derive(Serialize, Deserialize, PartialEq, Debug)]

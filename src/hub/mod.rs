@@ -56,16 +56,16 @@ mod filter;
 mod http;
 mod progress;
 mod retry;
+mod snapshot;
 mod verify;
 
-pub use api::{HubFile, Snapshot};
 pub use auth::{HfToken, HubConfig, TokenSource};
-pub use cache::{LocalSnapshot, ReadyFile};
 pub use download::{conflicts_in, remove_conflicts, Conflict};
 pub use error::HubError;
 pub use filter::FileFilter;
 pub use progress::{ConsoleProgress, NoProgress, Progress};
 pub use retry::RetryPolicy;
+pub use snapshot::{HubFile, LocalSnapshot, ReadyFile, Snapshot};
 pub use verify::{hex, sha256_file};
 
 pub use api::HubClient;

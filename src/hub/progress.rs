@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::api::{HubFile, Snapshot};
-use super::cache::{LocalSnapshot, ReadyFile};
+use super::snapshot::{HubFile, LocalSnapshot, ReadyFile, Snapshot};
 
 /// Observer of a download. Calls come from the download task: keep them quick.
 pub trait Progress: Send + Sync {
