@@ -10,26 +10,72 @@ use std::path::{Path, PathBuf};
 /// kubeconfig or token, far below what would hurt.
 pub const MAX_INPUT_BYTES: u64 = 16 * 1024 * 1024;
 
-#[derive(Debug, thiserror::Error)]
+/// Why a file could not be read; shown as `<path>: <reason>` ([`ReadError::reason`] alone for a
+/// caller whose message names the file already).
+#[derive(Debug)]
 pub enum ReadError {
-    #[error("{}: {source}", .path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{}: is {what}, not a regular file: point it at a file", .path.display())]
-    NotRegular { path: PathBuf, what: &'static str },
-    #[error("{}: larger than {} MiB: this is not a {kind} (wrong file?)", .path.display(), .cap / (1024 * 1024))]
+    NotRegular {
+        path: PathBuf,
+        what: &'static str,
+    },
     TooLarge {
         path: PathBuf,
         cap: u64,
         kind: &'static str,
     },
-    #[error("{}: not UTF-8 text (byte {offset}): save it as UTF-8", .path.display())]
-    NotUtf8 { path: PathBuf, offset: usize },
+    NotUtf8 {
+        path: PathBuf,
+        offset: usize,
+    },
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path().display(), self.reason())
+    }
+}
+
+impl std::error::Error for ReadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ReadError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
 }
 
 impl ReadError {
+    /// The file that could not be read.
+    pub fn path(&self) -> &Path {
+        match self {
+            ReadError::Io { path, .. }
+            | ReadError::NotRegular { path, .. }
+            | ReadError::TooLarge { path, .. }
+            | ReadError::NotUtf8 { path, .. } => path,
+        }
+    }
+
+    /// What is wrong, without the path.
+    pub fn reason(&self) -> String {
+        match self {
+            ReadError::Io { source, .. } => source.to_string(),
+            ReadError::NotRegular { what, .. } => {
+                format!("is {what}, not a regular file: point it at a file")
+            }
+            ReadError::TooLarge { cap, kind, .. } => format!(
+                "larger than {} MiB: this is not a {kind} (wrong file?)",
+                cap / (1024 * 1024)
+            ),
+            ReadError::NotUtf8 { offset, .. } => {
+                format!("not UTF-8 text (byte {offset}): save it as UTF-8")
+            }
+        }
+    }
+
     /// The underlying I/O error kind, when there is one (callers tell "not found" apart).
     pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
         match self {

@@ -82,6 +82,13 @@ pub struct Args {
 }
 
 /// Where a model's files come from.
+/// Where the weights come from: a local directory (scanned, then hashed) or the Hub.
+enum Input {
+    Dir(PathBuf, Vec<LocalFile>),
+    Hashed(PathBuf, Vec<LocalFile>, Vec<StagedFile>),
+    Hub(Box<HubClient>),
+}
+
 enum Source<'a> {
     Hub {
         client: &'a HubClient,
@@ -183,32 +190,37 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     }
     // Input first: the local directory's file set, or the Hub client (its token checked), before
     // the cluster is touched.
-    let (local, hub) = match &args.from_dir {
-        Some(dir) => (scan_local(ctx, dir, &filter)?, None),
-        None => (
-            Vec::new(),
-            Some(HubClient::from_env(args.token_file.as_deref())?),
-        ),
+    let input = match &args.from_dir {
+        Some(dir) => Input::Dir(dir.clone(), scan_local(ctx, dir, &filter)?),
+        None => Input::Hub(Box::new(HubClient::from_env(args.token_file.as_deref())?)),
     };
     let (objs, _) = check::objects(&tree);
     runtime()?.block_on(async {
         // Listen for Ctrl-C / SIGTERM before any pod exists, so an interruption always cleans up.
         let mut signals = Signals::new()?;
         let target = connect(ctx, &inputs, &args.target).await?;
+        // A local directory is hashed once, whatever the number of models: the copy sends these
+        // sums and the pod checks the files against them.
+        let input = match input {
+            Input::Dir(dir, files) => {
+                let hashed = hash_all(&files).await?;
+                let files = files
+                    .into_iter()
+                    .zip(&hashed)
+                    .map(|(f, h)| LocalFile { sha256: Some(h.sha256.clone()), ..f })
+                    .collect();
+                Input::Hashed(dir, files, hashed)
+            }
+            other => other,
+        };
         for m in &models {
-            let source = match (&args.from_dir, &hub) {
-                (Some(dir), _) => {
-                    let files = local.clone();
-                    let hashed = hash_all(&files).await?;
-                    // Hashed once: the copy sends these sums and the pod checks the files against them.
-                    let files = files
-                        .into_iter()
-                        .zip(&hashed)
-                        .map(|(f, h)| LocalFile { sha256: Some(h.sha256.clone()), ..f })
-                        .collect();
-                    Source::Dir { dir: dir.clone(), files, hashed }
-                }
-                (None, Some(client)) => {
+            let source = match &input {
+                Input::Hashed(dir, files, hashed) => Source::Dir {
+                    dir: dir.clone(),
+                    files: files.clone(),
+                    hashed: hashed.clone(),
+                },
+                Input::Hub(client) => {
                     let repo = m.model.hf_repo().unwrap_or_default().to_string();
                     let revision = args.revision.clone().unwrap_or_else(|| m.model.revision.clone());
                     let snapshot = client.resolve_with(&repo, &revision, &filter, progress(ctx).as_ref()).await?;
@@ -223,7 +235,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                     ));
                     Source::Hub { client, snapshot }
                 }
-                (None, None) => return Err(StageError::Internal("no Hub client".into()).into()),
+                // Hashed above, before the first model.
+                Input::Dir(..) => return Err(StageError::Internal("local directory not hashed".into()).into()),
             };
             let commit = source.commit();
             let revision = args.revision.clone().unwrap_or_else(|| m.model.revision.clone());

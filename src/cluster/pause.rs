@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use kube::api::{DynamicObject, Patch, PatchParams};
+use kube::api::{DynamicObject, Patch};
 use serde_json::{json, Value};
 
 use super::kinds::{self, Kind};
@@ -30,10 +30,6 @@ pub fn kind_of(layer: ServingLayer) -> Kind {
         ServingLayer::Kserve => kinds::INFERENCE_SERVICE,
         ServingLayer::LlmD => kinds::LLM_INFERENCE_SERVICE,
     }
-}
-
-fn params() -> PatchParams {
-    super::apply::patch_params()
 }
 
 async fn get(
@@ -220,7 +216,7 @@ async fn finish(
     let changed = patch.is_some();
     if let Some(p) = patch {
         let patch = Patch::Merge(&p);
-        let pp = params();
+        let pp = super::apply::patch_params();
         super::retry::retry(|| api.patch(&m.name, &pp, &patch))
             .await
             .map_err(|e| {

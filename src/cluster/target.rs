@@ -184,12 +184,9 @@ pub fn load_kubeconfig(path: &Path) -> Result<Kubeconfig, ClusterError> {
         path: path.to_path_buf(),
         message,
     };
-    let text = fsread::read_text(path, fsread::MAX_INPUT_BYTES, "kubeconfig").map_err(|e| {
-        // The error starts with the path, which the kubeconfig error shows already.
-        let full = e.to_string();
-        let prefix = format!("{}: ", path.display());
-        err(full.strip_prefix(&prefix).unwrap_or(&full).to_string())
-    })?;
+    // The kubeconfig error names the path already: the reason alone.
+    let text = fsread::read_text(path, fsread::MAX_INPUT_BYTES, "kubeconfig")
+        .map_err(|e| err(e.reason()))?;
     let mut kc = Kubeconfig::from_yaml(&text).map_err(|e| err(redacted_parse_error(&e)))?;
     if let Some(dir) = path.parent() {
         absolutize(&mut kc, dir);

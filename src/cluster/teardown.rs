@@ -443,23 +443,34 @@ async fn delete_app_resources(
 ) -> Result<(), ClusterError> {
     let v = kinds::json(app);
     for r in app_resources(plan, &v) {
-        let (group, version) = r
-            .api_version
-            .split_once('/')
-            .unwrap_or(("", &r.api_version));
-        let gvk = kube::api::GroupVersionKind::gvk(group, version, &r.kind);
-        let (ar, caps) = match kube::discovery::pinned_kind(client, &gvk).await {
-            Ok(found) => found,
-            // The kind is gone (its CRD was deleted): so are its objects.
-            Err(kube::Error::Api(s)) if s.code == 404 => continue,
-            Err(kube::Error::Discovery(_)) => continue,
-            Err(e) => return Err(ClusterError::api(format!("looking up {}", r.kind), e)),
-        };
-        let namespaced = caps.scope == kube::discovery::Scope::Namespaced;
-        let api: Api<DynamicObject> = if namespaced {
-            Api::namespaced_with(client.clone(), &r.namespace, &ar)
-        } else {
-            Api::all_with(client.clone(), &ar)
+        // Kinds platform knows need no discovery round trip; others (a chart's) are looked up.
+        let (api, plural, namespaced) = match Kind::lookup(&r.api_version, &r.kind) {
+            Some(k) => (
+                k.api(client, &r.namespace),
+                k.plural.to_string(),
+                k.namespaced,
+            ),
+            None => {
+                let (group, version) = r
+                    .api_version
+                    .split_once('/')
+                    .unwrap_or(("", &r.api_version));
+                let gvk = kube::api::GroupVersionKind::gvk(group, version, &r.kind);
+                let (ar, caps) = match kube::discovery::pinned_kind(client, &gvk).await {
+                    Ok(found) => found,
+                    // The kind is gone (its CRD was deleted): so are its objects.
+                    Err(kube::Error::Api(s)) if s.code == 404 => continue,
+                    Err(kube::Error::Discovery(_)) => continue,
+                    Err(e) => return Err(ClusterError::api(format!("looking up {}", r.kind), e)),
+                };
+                let namespaced = caps.scope == kube::discovery::Scope::Namespaced;
+                let api: Api<DynamicObject> = if namespaced {
+                    Api::namespaced_with(client.clone(), &r.namespace, &ar)
+                } else {
+                    Api::all_with(client.clone(), &ar)
+                };
+                (api, ar.plural, namespaced)
+            }
         };
         let label = format!(
             "{} {}/{} (of {})",
@@ -473,7 +484,7 @@ async fn delete_app_resources(
             if let Deleted::Stuck(f) = delete_wait(&api, &r.name, &label, opts, reporter).await? {
                 return Err(stuck(
                     &r.kind,
-                    &ar.plural,
+                    &plural,
                     namespaced,
                     &r.namespace,
                     &r.name,

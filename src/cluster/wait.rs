@@ -21,6 +21,17 @@ pub struct AppWait {
     pub revision: Option<String>,
 }
 
+/// `app: why` for every app not done yet.
+fn pending(state: &BTreeMap<String, Progress>) -> Vec<String> {
+    state
+        .iter()
+        .filter_map(|(n, p)| match p {
+            Progress::Done => None,
+            Progress::Pending(r) | Progress::Failed(r) => Some(format!("{n}: {r}")),
+        })
+        .collect()
+}
+
 /// How often a wait says what it is still waiting for.
 const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -99,28 +110,14 @@ pub async fn wait_apps(
         tokio::select! {
             _ = beat.tick() => {
                 // What is being waited for, even when nothing changes (or the API went quiet).
-                let pending: Vec<String> = state
-                    .iter()
-                    .filter_map(|(n, p)| match p {
-                        Progress::Done => None,
-                        Progress::Pending(r) | Progress::Failed(r) => Some(format!("{n}: {r}")),
-                    })
-                    .collect();
                 reporter.line(&format!(
                     "  still waiting after {}s: {}",
                     started.elapsed().as_secs(),
-                    pending.join("; ")
+                    pending(&state).join("; ")
                 ));
             }
             _ = &mut deadline => {
-                let pending = state
-                    .iter()
-                    .filter_map(|(n, p)| match p {
-                        Progress::Done => None,
-                        Progress::Pending(r) | Progress::Failed(r) => Some(format!("{n}: {r}")),
-                    })
-                    .collect();
-                return Err(ClusterError::Timeout { what: format!("{} Application(s)", apps.len()), pending });
+                return Err(ClusterError::Timeout { what: format!("{} Application(s)", apps.len()), pending: pending(&state) });
             }
             ev = stream.next() => {
                 let obj = match ev {

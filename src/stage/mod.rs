@@ -179,15 +179,16 @@ pub async fn check_not_running(client: &kube::Client, m: &PlannedModel) -> Resul
             message: e.to_string(),
         })?;
     let holders = holders_of(&list.items, &claim, &staging);
+    if holders.is_empty() {
+        return Ok(());
+    }
+    // Only for the message: the layer's own word on whether the model is stopped.
     let state = crate::cluster::pause::state(client, m)
         .await
         .map_err(|e| StageError::Api {
             what: format!("reading model {}", m.name),
             message: e.to_string(),
         })?;
-    if holders.is_empty() {
-        return Ok(());
-    }
     Err(StageError::ModelRunning {
         model: m.name.clone(),
         claim,
@@ -507,11 +508,6 @@ pub struct LocalDir {
     pub links: Vec<(String, PathBuf)>,
 }
 
-/// The model files of a local directory (the files `keep` selects), sorted.
-pub fn local_files(dir: &Path, keep: impl Fn(&str) -> bool) -> Result<Vec<LocalFile>, StageError> {
-    Ok(scan_dir(dir, keep)?.files)
-}
-
 /// The files of a local model directory that `keep` selects (by path relative to `dir`), sorted.
 /// Regular files are taken; so are symlinks to regular files, followed (a Hugging Face cache
 /// `snapshots/<sha>/` directory is all symlinks into `../../blobs/`) and listed in
@@ -634,7 +630,7 @@ pub fn check_shards(dir: &Path, files: &[LocalFile]) -> Result<(), StageError> {
             crate::fsread::MAX_INPUT_BYTES,
             "safetensors index",
         )
-        .map_err(|e| bad(e.to_string()))?;
+        .map_err(|e| bad(e.reason()))?;
         let index: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| bad(format!("invalid JSON: {e}")))?;
         let Some(map) = index.get("weight_map").and_then(|m| m.as_object()) else {
