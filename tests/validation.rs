@@ -186,3 +186,37 @@ fn the_project_whitelists_only_declared_cluster_kinds() {
         "{kinds:?}"
     );
 }
+
+/// A model without resources runs with its preset's, and those are validated as the model's: a
+/// KServe GPU model inherits a cpu request without a cpu limit (KServe would default the limit to
+/// 1), which is refused; a CPU model inherits the 2 cores vLLM needs, which passes.
+#[test]
+fn preset_default_resources_are_validated_as_rendered() {
+    let gpu_on_kserve = "  - name: qwen-gpu
+    layer: kserve
+    source: hf://Qwen/Qwen2.5-7B-Instruct
+    preset: vllm-gpu
+    gpus: 1
+";
+    refused(
+        "kserve gpu without resources",
+        &config(gpu_on_kserve),
+        &[
+            "models[qwen-gpu].resources.limits.cpu",
+            "KServe then defaults the limit to 1",
+        ],
+    );
+    let cpu_default = "  - name: qwen-cpu
+    layer: raw-vllm
+    source: hf://Qwen/Qwen2.5-0.5B-Instruct
+    preset: vllm-cpu
+";
+    let repo = TempRepo::new();
+    repo.env("test", &config(cpu_default));
+    let out = repo.cmd().args(["lint", "--env", "test"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

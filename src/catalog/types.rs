@@ -257,6 +257,19 @@ pub struct Preset {
 }
 
 impl Preset {
+    /// The resources a model (or its prefill) runs with: its own, or this preset's when it sets none.
+    /// Validation and rendering both go through here, so what is checked is what is rendered.
+    pub fn resources_for<'a>(
+        &'a self,
+        own: &'a crate::config::Resources,
+    ) -> &'a crate::config::Resources {
+        if own.requests.is_empty() && own.limits.is_empty() {
+            self.resources.as_ref().unwrap_or(own)
+        } else {
+            own
+        }
+    }
+
     /// The image reference rendered into manifests (digest-pinned when a digest is known).
     pub fn image_ref(&self) -> String {
         match &self.digest {

@@ -205,9 +205,11 @@ fn validate_model(
         }
     };
 
-    check_resources(&m.resources, &format!("{at}.resources"), file, out);
-    let req = |k: &str| m.resources.requests.get(k).map(Quantity::value);
-    let lim = |k: &str| m.resources.limits.get(k).map(Quantity::value);
+    // What is rendered: the model's resources, or the preset's when it sets none.
+    let resources = preset.resources_for(&m.resources);
+    check_resources(resources, &format!("{at}.resources"), file, out);
+    let req = |k: &str| resources.requests.get(k).map(Quantity::value);
+    let lim = |k: &str| resources.limits.get(k).map(Quantity::value);
 
     // GPUs: count, tensor parallel, device.
     match preset.device {
@@ -270,7 +272,7 @@ fn validate_model(
         if cpu.unwrap_or(0.0) < 2.0 {
             out.push(err(".resources.requests.cpu", format!(
                 "vLLM on CPU needs at least 2 cores (got {})",
-                m.resources.requests.get("cpu").map(|q| q.to_string()).unwrap_or_else(|| "none".into())))
+                resources.requests.get("cpu").map(|q| q.to_string()).unwrap_or_else(|| "none".into())))
                 .help("set `resources.requests.cpu: \"2\"` (and `limits.cpu` ≥ it): vLLM reserves one core for the API server"));
         }
         let args = all_args(preset, m);
@@ -311,8 +313,8 @@ fn validate_model(
             {
                 out.push(err(".resources.limits.cpu", format!(
                     "requests.cpu is {} but no cpu limit is set: KServe then defaults the limit to 1 and the Deployment is invalid forever",
-                    m.resources.requests["cpu"]))
-                    .help(format!("set `resources.limits.cpu` to at least {}", m.resources.requests["cpu"])));
+                    resources.requests["cpu"]))
+                    .help(format!("set `resources.limits.cpu` to at least {}", resources.requests["cpu"])));
             }
         }
     }
@@ -397,7 +399,12 @@ fn validate_model(
                 );
             }
         }
-        check_resources(&p.resources, &format!("{at}.prefill.resources"), file, out);
+        check_resources(
+            preset.resources_for(&p.resources),
+            &format!("{at}.prefill.resources"),
+            file,
+            out,
+        );
     }
 
     if (m.layer == ServingLayer::RawVllm || m.layer == ServingLayer::Kserve) && !m.storage.staged {

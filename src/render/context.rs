@@ -330,14 +330,6 @@ pub fn model_ctx(plan: &Plan, catalog: &Catalog, pm: &PlannedModel) -> Value {
     } else {
         format!("hf://{hf_repo}:{}", m.revision)
     };
-    // A model (or prefill) that sets no resources gets its preset's.
-    let effective = |r: &'_ crate::config::Resources| -> crate::config::Resources {
-        if r.requests.is_empty() && r.limits.is_empty() {
-            preset.resources.clone().unwrap_or_else(|| r.clone())
-        } else {
-            r.clone()
-        }
-    };
     let parallelism = |gpus: u32, tp: Option<u32>| {
         if gpus > 1 || tp.is_some_and(|t| t > 1) {
             json!({"tensor": tp.unwrap_or(gpus)})
@@ -349,7 +341,7 @@ pub fn model_ctx(plan: &Plan, catalog: &Catalog, pm: &PlannedModel) -> Value {
         json!({
             "replicas": p.replicas,
             "parallelism": parallelism(p.gpus, p.tensor_parallel_size),
-            "resources": resources(&effective(&p.resources), p.gpus),
+            "resources": resources(preset.resources_for(&p.resources), p.gpus),
         })
     });
     let spec = &catalog.serving[layer.as_str()];
@@ -375,7 +367,7 @@ pub fn model_ctx(plan: &Plan, catalog: &Catalog, pm: &PlannedModel) -> Value {
             (_, Some(Strategy::RollingUpdate)) => "RollingUpdate",
             _ => "Recreate",
         },
-        "resources": resources(&effective(&m.resources), m.gpus),
+        "resources": resources(preset.resources_for(&m.resources), m.gpus),
         "tolerations": tolerations,
         "probes": probes,
         "podSecurityContext": {
