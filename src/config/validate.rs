@@ -426,19 +426,10 @@ const MAX_REPLICAS: u32 = i32::MAX as u32;
 /// vLLM's served model name is an HTTP-visible identifier: keep it short.
 const MAX_SERVED_NAME: usize = 253;
 
-/// `org/name` as the Hub accepts it: two segments of letters, digits, `-`, `_`, `.`, at most 96 each,
-/// not starting with `-` or `.`.
+/// `org/name` as the Hub accepts it (both parts as the download checks them).
 fn is_hf_repo_id(repo: &str) -> bool {
     let parts: Vec<&str> = repo.split('/').collect();
-    parts.len() == 2
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.len() <= 96
-                && !p.starts_with(['-', '.'])
-                && !p.contains("..")
-                && p.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        })
+    parts.len() == 2 && parts.iter().all(|p| crate::hub::is_repo_part(p))
 }
 
 /// A git revision the Hub resolves: a branch, tag or commit sha (no whitespace, no shell or ref

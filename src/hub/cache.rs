@@ -5,18 +5,23 @@ use std::path::{Path, PathBuf};
 use super::consts::PARTIAL_DIR;
 use super::error::HubError;
 
-/// `org/name` (or `name`), each part of letters, digits, `-`, `_`, `.`, never `.`/`..`.
+/// One part of a Hub repository id (`org` or `name`): letters, digits, `-`, `_`, `.`, at most 96,
+/// not starting with `-` or `.`, no `--` or `..` (the Hub's own rules). `platform lint` checks a
+/// model's `source` with the same function the download uses.
+pub fn is_repo_part(p: &str) -> bool {
+    !p.is_empty()
+        && p.len() <= 96
+        && !p.starts_with(['-', '.'])
+        && !p.contains("--")
+        && !p.contains("..")
+        && p.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// `org/name` (or `name`), each part as [`is_repo_part`] says.
 pub(crate) fn validate_repo(repo: &str) -> Result<(), HubError> {
     let parts: Vec<&str> = repo.split('/').collect();
-    let ok = (1..=2).contains(&parts.len())
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && *p != "."
-                && *p != ".."
-                && !p.contains("--")
-                && p.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        });
+    let ok = (1..=2).contains(&parts.len()) && parts.iter().all(|p| is_repo_part(p));
     if ok {
         Ok(())
     } else {

@@ -60,6 +60,7 @@ mod snapshot;
 mod verify;
 
 pub use auth::{HfToken, HubConfig, TokenSource};
+pub use cache::is_repo_part;
 pub use download::{conflicts_in, remove_conflicts, Conflict};
 pub use error::HubError;
 pub use filter::FileFilter;
