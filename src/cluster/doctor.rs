@@ -78,70 +78,37 @@ pub const ARGOCD_COMPONENT_LABEL: &str = "app.kubernetes.io/name";
 
 /// One Argo CD component among the workloads carrying its `app.kubernetes.io/name` label (found by
 /// label, in any namespace: a Helm release names it `<release>-argocd-…`).
-fn argocd_component(workloads: &[Value], component: &str, expected_ns: &str) -> Check {
-    let name = |w: &Value| {
-        format!(
-            "{}/{}",
-            w.pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .unwrap_or(""),
-            w.pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-        )
-    };
-    let ready = |w: &Value| {
-        w.pointer("/status/readyReplicas")
-            .and_then(Value::as_i64)
-            .unwrap_or(0)
-            >= 1
-    };
-    let kind = |w: &Value| {
-        w.pointer("/kind")
-            .and_then(Value::as_str)
-            .unwrap_or("workload")
-            .to_string()
-    };
+fn argocd_component(workloads: &[Workload], component: &str, expected_ns: &str) -> Check {
     // Prefer the namespace platform writes Applications to.
-    let mut found: Vec<&Value> = workloads.iter().collect();
-    found.sort_by_key(|w| {
-        w.pointer("/metadata/namespace").and_then(Value::as_str) != Some(expected_ns)
-    });
-    match found.first() {
-        Some(w) if ready(w) => {
-            let ns = w
-                .pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            if ns == expected_ns {
-                check(
-                    Level::Ok,
-                    "argocd",
-                    format!("{component} ready ({} {})", kind(w), name(w)),
-                    None,
-                )
-            } else {
-                check(
-                    Level::Warn,
-                    "argocd",
-                    format!("{component} runs in namespace {ns} ({}), but platform writes Applications to {expected_ns}", name(w)),
-                    Some(format!("Argo CD must watch namespace {expected_ns} (install it there, or enable apps in any namespace)")),
-                )
-            }
-        }
+    let found = workloads
+        .iter()
+        .find(|w| w.namespace == expected_ns)
+        .or(workloads.first());
+    match found {
+        Some(w) if w.ready && w.namespace == expected_ns => check(
+            Level::Ok,
+            "argocd",
+            format!("{component} ready ({} {}/{})", w.kind.kind, w.namespace, w.name),
+            None,
+        ),
+        Some(w) if w.ready => check(
+            Level::Warn,
+            "argocd",
+            format!(
+                "{component} runs in namespace {} ({}/{}), but platform writes Applications to {expected_ns}",
+                w.namespace, w.namespace, w.name
+            ),
+            Some(format!("Argo CD must watch namespace {expected_ns} (install it there, or enable apps in any namespace)")),
+        ),
         Some(w) => check(
             Level::Fail,
             "argocd",
-            format!("{component} {} has no ready replica", name(w)),
+            format!("{component} {}/{} has no ready replica", w.namespace, w.name),
             Some(format!(
                 "kubectl -n {} describe {} {}",
-                w.pointer("/metadata/namespace")
-                    .and_then(Value::as_str)
-                    .unwrap_or(""),
-                kind(w).to_lowercase(),
-                w.pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
+                w.namespace,
+                w.kind.kind.to_lowercase(),
+                w.name
             )),
         ),
         None => check(
@@ -153,11 +120,19 @@ fn argocd_component(workloads: &[Value], component: &str, expected_ns: &str) -> 
     }
 }
 
+/// A Deployment or StatefulSet found by label.
+struct Workload {
+    kind: Kind,
+    namespace: String,
+    name: String,
+    ready: bool,
+}
+
 /// Every Deployment and StatefulSet labelled as the Argo CD `component`, in all namespaces.
 async fn find_component(
     client: &kube::Client,
     component: &str,
-) -> Result<Vec<Value>, ClusterError> {
+) -> Result<Vec<Workload>, ClusterError> {
     let lp = ListParams::default().labels(&format!("{ARGOCD_COMPONENT_LABEL}={component}"));
     let mut out = Vec::new();
     for kind in [kinds::STATEFUL_SET, kinds::DEPLOYMENT] {
@@ -169,9 +144,16 @@ async fn find_component(
             })?
             .items;
         out.extend(items.iter().map(|o| {
-            let mut v = kinds::json(o);
-            v["kind"] = Value::String(kind.kind.to_string());
-            v
+            Workload {
+                kind,
+                namespace: o.metadata.namespace.clone().unwrap_or_default(),
+                name: o.metadata.name.clone().unwrap_or_default(),
+                ready: kinds::json(o)
+                    .pointer("/status/readyReplicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0)
+                    >= 1,
+            }
         }));
     }
     Ok(out)

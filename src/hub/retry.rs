@@ -77,20 +77,21 @@ impl<'a> RetryState<'a> {
     pub(crate) async fn bounded<F: Future>(&self, url: &str, f: F) -> Result<F::Output, HubError> {
         tokio::time::timeout(self.remaining(), f)
             .await
-            .map_err(|_| HubError::DeadlineExceeded {
-                url: url.to_string(),
-                deadline: secs(self.policy.deadline),
-                attempts: self.failures + 1,
-                last: "the last attempt got no answer in time".to_string(),
+            .map_err(|_| {
+                self.deadline_error(
+                    url,
+                    self.failures + 1,
+                    "the last attempt got no answer in time".to_string(),
+                )
             })
     }
 
-    /// Giving up at the deadline (`failures` attempts failed, the last one because of `last`).
-    fn deadline_error(&self, url: &str, last: String) -> HubError {
+    /// Giving up at the deadline after `attempts` attempts, the last one failing because of `last`.
+    fn deadline_error(&self, url: &str, attempts: u32, last: String) -> HubError {
         HubError::DeadlineExceeded {
             url: url.to_string(),
             deadline: secs(self.policy.deadline),
-            attempts: self.failures,
+            attempts,
             last,
         }
     }
@@ -128,7 +129,7 @@ impl<'a> RetryState<'a> {
         }
         let left = self.remaining();
         if wait >= left {
-            return Err(self.deadline_error(url, reason));
+            return Err(self.deadline_error(url, self.failures, reason));
         }
         let line = format!(
             "{reason} ({attempt}; giving up {} from now without a success)",
