@@ -184,6 +184,25 @@ impl Ctx {
         Ok((inputs, plan))
     }
 
+    /// [`Ctx::plan`] with the widest profile when none is named (teardown, status: every layer).
+    pub fn plan_widest(
+        &self,
+        profile: Option<&str>,
+    ) -> anyhow::Result<(Inputs, crate::catalog::resolve::Plan)> {
+        let inputs = self.load()?;
+        let profile = profile
+            .map(str::to_string)
+            .or_else(|| inputs.catalog.widest_profile().map(|p| p.name.clone()));
+        let plan = crate::catalog::resolve::Plan::build(
+            &inputs.config,
+            &self.env,
+            &inputs.config_file,
+            &inputs.catalog,
+            profile.as_deref(),
+        )?;
+        Ok((inputs, plan))
+    }
+
     /// Fill an empty repoURL from `origin` and an empty repoBranch from the current branch, saying so.
     pub fn defaults_from_git(&self, config: &mut EnvConfig) {
         if !config.repo_url.is_empty() && !config.repo_branch.is_empty() {

@@ -46,18 +46,7 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     // Teardown covers every layer unless a profile is named: plan the widest one.
-    let inputs = ctx.load()?;
-    let profile = args
-        .profile
-        .clone()
-        .or_else(|| inputs.catalog.widest_profile().map(|p| p.name.clone()));
-    let plan = crate::catalog::resolve::Plan::build(
-        &inputs.config,
-        &ctx.env,
-        &inputs.config_file,
-        &inputs.catalog,
-        profile.as_deref(),
-    )?;
+    let (inputs, plan) = ctx.plan_widest(args.profile.as_deref())?;
     let opts = Options {
         keep_pvcs: args.keep_pvcs,
         strip_finalizers: args.strip_finalizers,
@@ -74,12 +63,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                     t.load_preset(NOTHING);
                     t.set_header(vec!["STEP", "KIND", "NAMESPACE", "NAME"]);
                     for s in &steps {
-                        t.add_row(vec![
-                            s.step.clone(),
-                            s.kind.clone(),
-                            s.namespace.clone(),
-                            s.name.clone(),
-                        ]);
+                        let (what, kind, namespace, name) = s.describe();
+                        let step = format!("{} {what}", s.phase as u8);
+                        t.add_row(vec![step.as_str(), kind, namespace, name]);
                     }
                     format!(
                         "teardown plan for cluster {}:\n{t}\n",
@@ -99,7 +85,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             confirm(&inputs.config.cluster.name)?;
         }
         let reporter = Reporter::new(ctx.printer.quiet);
-        let survivors = teardown::run(&target.client, &plan, &opts, &reporter).await?;
+        let survivors = teardown::run(&target.client, &plan, &steps, &opts, &reporter).await?;
         if survivors.is_empty() {
             ctx.printer.success(format!(
                 "teardown of {} complete: nothing platform manages survived",

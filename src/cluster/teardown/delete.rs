@@ -1,0 +1,369 @@
+//! Deleting one object and waiting until it is gone, with stuck finalizers detected (and, with
+//! `--strip-finalizers`, removed after doing the owner's work: see [`delete_app_resources`]).
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use kube::api::{Api, DeleteParams, DynamicObject, Patch};
+use serde_json::{json, Value};
+
+use super::{list, name_of, Options};
+use crate::catalog::resolve::Plan;
+use crate::cluster::kinds::{self, Kind};
+use crate::cluster::retry::retry;
+use crate::cluster::{apply, pause, ClusterError};
+use crate::consts;
+use crate::ui::progress::Reporter;
+
+/// How a deletion ended.
+enum Deleted {
+    Gone,
+    /// Still terminating on these finalizers after `--finalizer-timeout`.
+    Stuck(Vec<String>),
+}
+
+/// Delete one object (foreground) and wait until it is gone or stuck on a finalizer.
+async fn delete_wait(
+    api: &Api<DynamicObject>,
+    name: &str,
+    label: &str,
+    opts: &Options,
+    reporter: &Reporter,
+) -> Result<Deleted, ClusterError> {
+    let dp = DeleteParams::foreground();
+    match retry(|| api.delete(name, &dp)).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => {
+            reporter.finish(label, "already gone");
+            return Ok(Deleted::Gone);
+        }
+        Err(e) => return Err(ClusterError::api(format!("deleting {label}"), e)),
+    }
+    reporter.update(label, "deleting");
+    let start = Instant::now();
+    loop {
+        let cur = retry(|| api.get_opt(name))
+            .await
+            .map_err(|e| ClusterError::api(format!("reading {label}"), e))?;
+        let Some(obj) = cur else {
+            reporter.finish(label, "deleted");
+            return Ok(Deleted::Gone);
+        };
+        let finalizers = obj.metadata.finalizers.clone().unwrap_or_default();
+        if start.elapsed() >= opts.finalizer_timeout && !finalizers.is_empty() {
+            return Ok(Deleted::Stuck(finalizers));
+        }
+        // Deletions are slow by nature (cascades, cloud load balancers): a short poll keeps this simple.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Remove every finalizer of a terminating object.
+async fn strip(
+    api: &Api<DynamicObject>,
+    name: &str,
+    label: &str,
+    finalizers: &[String],
+    reporter: &Reporter,
+) -> Result<(), ClusterError> {
+    let p = json!({"metadata": {"finalizers": null}});
+    let patch = Patch::Merge(&p);
+    let params = apply::patch_params();
+    match retry(|| api.patch(name, &params, &patch)).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+        Err(e) => {
+            return Err(ClusterError::api(
+                format!("removing the finalizers of {label}"),
+                e,
+            ))
+        }
+    }
+    reporter.update(
+        label,
+        &format!("stripped stuck finalizer(s) {}", finalizers.join(", ")),
+    );
+    Ok(())
+}
+
+fn stuck(
+    kind: &str,
+    plural: &str,
+    namespaced: bool,
+    ns: &str,
+    name: &str,
+    finalizers: Vec<String>,
+) -> ClusterError {
+    ClusterError::StuckFinalizer {
+        object: format!("{kind} {ns}/{name}"),
+        fix: format!(
+            "the controller that owns {} is gone or failing; re-run with --strip-finalizers, or `kubectl {}patch {plural} {name} --type merge -p '{{\"metadata\":{{\"finalizers\":null}}}}'`",
+            finalizers.join(", "),
+            if namespaced { format!("-n {ns} ") } else { String::new() },
+        ),
+        finalizers,
+    }
+}
+
+/// Delete one object and wait until it is gone. A finalizer still there after the deadline is stuck:
+/// an error, or with `--strip-finalizers` removed. Stripping Argo CD's resources finalizer means
+/// nobody deletes the app's resources, so platform deletes them first (see [`delete_app_resources`]).
+pub(super) async fn delete_and_wait(
+    client: &kube::Client,
+    plan: &Plan,
+    kind: Kind,
+    ns: &str,
+    name: &str,
+    opts: &Options,
+    reporter: &Reporter,
+) -> Result<(), ClusterError> {
+    let api = kind.api(client, ns);
+    let label = format!("{} {}/{}", kind.kind, ns, name);
+    let Deleted::Stuck(finalizers) = delete_wait(&api, name, &label, opts, reporter).await? else {
+        return Ok(());
+    };
+    if !opts.strip_finalizers {
+        return Err(stuck(
+            kind.kind,
+            kind.plural,
+            kind.namespaced,
+            ns,
+            name,
+            finalizers,
+        ));
+    }
+    if kind == kinds::APPLICATION && finalizers.iter().any(|f| f == consts::ARGOCD_FINALIZER) {
+        if let Some(app) = retry(|| api.get_opt(name))
+            .await
+            .map_err(|e| ClusterError::api(format!("reading {label}"), e))?
+        {
+            delete_app_resources(client, plan, &app, opts, reporter).await?;
+        }
+    }
+    strip(&api, name, &label, &finalizers, reporter).await?;
+    match delete_wait(&api, name, &label, opts, reporter).await? {
+        Deleted::Gone => Ok(()),
+        Deleted::Stuck(f) => Err(stuck(kind.kind, kind.plural, kind.namespaced, ns, name, f)),
+    }
+}
+
+/// One resource an Application manages.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct AppResource {
+    /// Deletion order: workloads first, claims after them, CRDs and namespaces last.
+    rank: u8,
+    api_version: String,
+    kind: String,
+    namespace: String,
+    name: String,
+}
+
+fn deletion_rank(kind: &str) -> u8 {
+    match kind {
+        "InferenceService"
+        | "LLMInferenceService"
+        | "Deployment"
+        | "StatefulSet"
+        | "DaemonSet"
+        | "Job"
+        | "CronJob"
+        | "Pod" => 0,
+        "PersistentVolumeClaim" => 2,
+        "CustomResourceDefinition" => 3,
+        "Namespace" => 4,
+        _ => 1,
+    }
+}
+
+/// What an Application manages: Argo CD's own record (`status.resources`, which covers Helm charts
+/// too) and, for a model's app, the model's objects from the plan (in case Argo CD never recorded
+/// them). Applications are left out: the teardown deletes them in its own order.
+fn app_resources(plan: &Plan, app: &Value) -> Vec<AppResource> {
+    let mut out = BTreeSet::new();
+    let s = |v: &Value, p: &str| {
+        v.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    for r in app
+        .pointer("/status/resources")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let (group, version, kind) = (s(r, "/group"), s(r, "/version"), s(r, "/kind"));
+        if kind.is_empty() || version.is_empty() || kind == "Application" || kind == "AppProject" {
+            continue;
+        }
+        out.insert(AppResource {
+            rank: deletion_rank(&kind),
+            api_version: if group.is_empty() {
+                version
+            } else {
+                format!("{group}/{version}")
+            },
+            namespace: s(r, "/namespace"),
+            name: s(r, "/name"),
+            kind,
+        });
+    }
+    let app_name = s(app, "/metadata/name");
+    for m in plan.models.iter().filter(|m| m.app == app_name) {
+        let k = pause::kind_of(m.model.layer);
+        for (kind, name) in [(k, m.name.clone()), (kinds::PVC, m.model.pvc_name())] {
+            out.insert(AppResource {
+                rank: deletion_rank(kind.kind),
+                api_version: kind.api_version.into(),
+                kind: kind.kind.into(),
+                namespace: m.namespace.clone(),
+                name,
+            });
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// Delete an Application's resources as Argo CD's resources finalizer would (workloads, then the
+/// rest, claims, CRDs and namespaces last), waiting for each; their own stuck finalizers are
+/// stripped too (this runs only under --strip-finalizers).
+async fn delete_app_resources(
+    client: &kube::Client,
+    plan: &Plan,
+    app: &DynamicObject,
+    opts: &Options,
+    reporter: &Reporter,
+) -> Result<(), ClusterError> {
+    let v = kinds::json(app);
+    for r in app_resources(plan, &v) {
+        // Kinds platform knows need no discovery round trip; others (a chart's) are looked up.
+        let (api, plural, namespaced) = match Kind::lookup(&r.api_version, &r.kind) {
+            Some(k) => (
+                k.api(client, &r.namespace),
+                k.plural.to_string(),
+                k.namespaced,
+            ),
+            None => {
+                let (group, version) = r
+                    .api_version
+                    .split_once('/')
+                    .unwrap_or(("", &r.api_version));
+                let gvk = kube::api::GroupVersionKind::gvk(group, version, &r.kind);
+                let (ar, caps) = match kube::discovery::pinned_kind(client, &gvk).await {
+                    Ok(found) => found,
+                    // The kind is gone (its CRD was deleted): so are its objects.
+                    Err(kube::Error::Api(s)) if s.code == 404 => continue,
+                    Err(kube::Error::Discovery(_)) => continue,
+                    Err(e) => return Err(ClusterError::api(format!("looking up {}", r.kind), e)),
+                };
+                let namespaced = caps.scope == kube::discovery::Scope::Namespaced;
+                let api: Api<DynamicObject> = if namespaced {
+                    Api::namespaced_with(client.clone(), &r.namespace, &ar)
+                } else {
+                    Api::all_with(client.clone(), &ar)
+                };
+                (api, ar.plural, namespaced)
+            }
+        };
+        let label = format!(
+            "{} {}/{} (of {})",
+            r.kind,
+            r.namespace,
+            r.name,
+            name_of(app)
+        );
+        if let Deleted::Stuck(f) = delete_wait(&api, &r.name, &label, opts, reporter).await? {
+            strip(&api, &r.name, &label, &f, reporter).await?;
+            if let Deleted::Stuck(f) = delete_wait(&api, &r.name, &label, opts, reporter).await? {
+                return Err(stuck(
+                    &r.kind,
+                    &plural,
+                    namespaced,
+                    &r.namespace,
+                    &r.name,
+                    f,
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Wait until `check` finds nothing left (LB Services, PVs), up to `timeout`.
+pub(super) async fn wait_gone<F, Fut>(
+    what: &str,
+    timeout: Duration,
+    reporter: &Reporter,
+    mut check: F,
+) -> Result<(), ClusterError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<String>, ClusterError>>,
+{
+    let start = Instant::now();
+    loop {
+        let left = check().await?;
+        if left.is_empty() {
+            reporter.finish(what, "released");
+            return Ok(());
+        }
+        reporter.update(what, &format!("waiting for {}", left.join(", ")));
+        if start.elapsed() >= timeout {
+            return Err(ClusterError::Timeout {
+                what: what.to_string(),
+                pending: left,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+pub(super) async fn lb_services(
+    client: &kube::Client,
+    namespaces: &BTreeSet<String>,
+) -> Result<Vec<String>, ClusterError> {
+    let mut out = Vec::new();
+    for ns in namespaces {
+        for s in list(client, kinds::SERVICE, ns, None).await? {
+            if kinds::json(&s)
+                .pointer("/spec/type")
+                .and_then(Value::as_str)
+                == Some("LoadBalancer")
+            {
+                out.push(format!("Service {ns}/{}", name_of(&s)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub(super) async fn pvs_of(
+    client: &kube::Client,
+    claims: &BTreeSet<(String, String)>,
+) -> Result<Vec<(String, Value)>, ClusterError> {
+    let pvs = list(client, kinds::PV, "", None).await?;
+    Ok(pvs
+        .iter()
+        .map(kinds::json)
+        .filter(|v| {
+            let ns = v
+                .pointer("/spec/claimRef/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let n = v
+                .pointer("/spec/claimRef/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            claims.contains(&(ns.to_string(), n.to_string()))
+        })
+        .map(|v| {
+            (
+                v.pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                v,
+            )
+        })
+        .collect())
+}
