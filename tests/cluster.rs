@@ -161,7 +161,7 @@ async fn unreachable_api_is_refused_quickly() {
     )
     .unwrap();
     let o = run(&repo, &["status", "--kubeconfig", kc.to_str().unwrap()]).await;
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(4));
     assert!(stderr(&o).contains("unreachable"), "{}", stderr(&o));
 }
 
@@ -254,7 +254,7 @@ async fn a_degraded_app_fails_fast_with_its_reason() {
     let o = e
         .platform(&["up", "--allow-unpushed", "--timeout", "60s"])
         .await;
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("Application kserve failed: Degraded"),
         "{}",
@@ -330,7 +330,7 @@ async fn an_ssa_conflict_is_explained_and_force_takes_over() {
     let o = e
         .platform(&["up", "--allow-unpushed", "--timeout", "60s"])
         .await;
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     assert!(stderr(&o).contains("--force-conflicts"), "{}", stderr(&o));
     let o = e
         .platform(&[
@@ -580,7 +580,7 @@ async fn a_stuck_finalizer_is_detected_and_can_be_stripped() {
     let o = e
         .platform(&["teardown", "--yes", "--finalizer-timeout", "1s"])
         .await;
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(
         err.contains("stuck terminating on finalizer(s) resources-finalizer.argocd.argoproj.io"),

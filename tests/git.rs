@@ -249,7 +249,7 @@ fn a_non_fast_forward_push_is_reported_not_forced() {
         .args(["root", "--commit", "--push"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     let e = stderr(&out);
     assert!(
         e.contains("rejected") && e.contains("non-fast-forward") && e.contains("git pull --rebase"),
@@ -367,7 +367,7 @@ fn credentials_never_appear_in_errors() {
         .env("PLATFORM_GIT_TOKEN", "tok-secret")
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(4));
     let all = format!("{}{}", stderr(&o), String::from_utf8_lossy(&o.stdout));
     assert!(
         !all.contains("hunter2") && !all.contains("tok-secret"),

@@ -436,7 +436,7 @@ async fn teardown_with_argocd_gone_deletes_the_apps_resources_itself() {
     let o = g
         .platform(&["teardown", "--yes", "--finalizer-timeout", "2s"])
         .await;
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     assert!(stderr(&o).contains("--strip-finalizers"), "{}", stderr(&o));
 
     let o = g

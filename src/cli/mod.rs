@@ -26,8 +26,8 @@ use crate::catalog::{Catalog, CatalogError};
 use crate::config::{self, ConfigError, EnvConfig};
 use crate::consts;
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::gitops::git::{redact, GitError, GitRepo};
-use crate::render::{TemplateError, Templates};
+use crate::gitops::git::{redact, GitRepo};
+use crate::render::Templates;
 use crate::ui::{ColorChoice, Printer};
 
 const AFTER_HELP: &str = "\
@@ -38,7 +38,7 @@ Typical day:
   platform root --profile full --check exit 1 when the committed tree is stale (for CI)
   platform lint                        every validation, nothing written
 
-Exit codes: 0 ok · 1 invalid input or a check failed · 2 internal error · 3 timeout";
+Exit codes: 0 ok · 1 invalid input or a check failed · 2 internal error · 3 timeout ·\n4 the cluster, the Hub or a git remote failed";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -120,15 +120,7 @@ pub struct ProfileArg {
     pub profile: Option<String>,
 }
 
-/// A `--check` that found drift, or a lint that found errors: exit 1 after printing the reason.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct CheckFailed(pub String);
-
-/// Invalid input found by a command itself (not by the config or catalog checks): exit 1.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct InputError(pub String);
+pub use crate::error::{CheckFailed, InputError};
 
 /// Everything a command needs to know about the invocation.
 pub struct Ctx {
@@ -302,7 +294,8 @@ fn default_repo() -> PathBuf {
         .unwrap_or(cwd)
 }
 
-/// Print an error (diagnostics one per line, then `caused by:` lines) and choose the exit code.
+/// Print an error (diagnostics one per line, then `caused by:` lines) and choose the exit code from
+/// its class (see `crate::error`).
 fn report(p: &Printer, e: &anyhow::Error) -> ExitCode {
     let diags: Option<Vec<Diagnostic>> = if let Some(ConfigError::Input(d)) = e.downcast_ref() {
         Some(vec![(**d).clone()])
@@ -323,35 +316,19 @@ fn report(p: &Printer, e: &anyhow::Error) -> ExitCode {
         if n > 1 {
             p.error(format!("{n} errors; nothing was written"));
         }
-        return ExitCode::from(1);
+        return ExitCode::from(crate::error::ErrorClass::Input.exit_code());
     }
     p.error(e.to_string());
-    if let Some(crate::cluster::ClusterError::Timeout { .. }) = e.downcast_ref() {
-        return ExitCode::from(3);
-    }
+    let mut shown = e.to_string();
     for cause in e.chain().skip(1) {
-        p.caused_by(cause.to_string());
+        // Messages that already quote their cause are not repeated.
+        let c = cause.to_string();
+        if !shown.contains(&c) {
+            p.caused_by(&c);
+            shown.push_str(&c);
+        }
     }
-    if e.downcast_ref::<TemplateError>().is_some()
-        || e.downcast_ref::<CheckFailed>().is_some()
-        || e.downcast_ref::<InputError>().is_some()
-        || e.downcast_ref::<crate::gitops::GitopsError>().is_some()
-        || e.downcast_ref::<GitError>().is_some()
-        || e.downcast_ref::<crate::cluster::ClusterError>().is_some()
-        || e.downcast_ref::<crate::stage::StageError>().is_some()
-        || e.downcast_ref::<crate::hub::HubError>().is_some()
-        || e.downcast_ref::<crate::render::schema::SchemaError>()
-            .is_some()
-        || e.downcast_ref::<std::io::Error>().is_some()
-    {
-        return ExitCode::from(1);
-    }
-    if e.chain()
-        .any(|c| c.downcast_ref::<crate::gitops::GitopsError>().is_some())
-    {
-        return ExitCode::from(1);
-    }
-    ExitCode::from(2)
+    ExitCode::from(crate::error::class_of(e).exit_code())
 }
 
 /// Print warnings of a successful step.

@@ -184,7 +184,7 @@ fn commit_and_push(
             Some(oid) => ctx.printer.success(format!(
                 "committed {} file(s) as {} on {}: {}",
                 vs_head.changes.len(),
-                &oid.to_string()[..12],
+                crate::text::short_rev(&oid.to_string()),
                 git.branch()?,
                 msg.lines().next().unwrap_or_default()
             )),

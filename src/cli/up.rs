@@ -73,10 +73,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         if !st.pushed {
             return Err(CheckFailed(format!(
                 "HEAD {} is not on {} branch {} (remote tip: {}), and Argo CD syncs the remote: push it (`platform root --commit --push`) or pass --allow-unpushed",
-                &st.head.to_string()[..12],
+                crate::text::short_rev(&st.head.to_string()),
                 crate::gitops::git::redact(&cfg.repo_url),
                 cfg.repo_branch,
-                st.remote.map(|o| o.to_string()[..12].to_string()).unwrap_or_else(|| "none".into())
+                st.remote.map(|o| crate::text::short_rev(&o.to_string()).to_string()).unwrap_or_else(|| "none".into())
             ))
             .into());
         }

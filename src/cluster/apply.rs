@@ -17,6 +17,14 @@ pub fn patch_params() -> PatchParams {
     }
 }
 
+/// Parameters of a server-side apply by platform (its field manager; `force` takes over fields
+/// another manager owns).
+pub fn apply_params(force: bool) -> PatchParams {
+    let mut p = PatchParams::apply(consts::FIELD_MANAGER);
+    p.force = force;
+    p
+}
+
 /// Server-side apply (field manager `platform`) of rendered objects, in order.
 pub async fn server_side_apply(
     client: &kube::Client,
@@ -25,13 +33,12 @@ pub async fn server_side_apply(
 ) -> Result<Vec<String>, ClusterError> {
     let mut applied = Vec::new();
     for o in objs {
-        let kind = Kind::lookup(&o.api_version, &o.kind).ok_or_else(|| ClusterError::Api {
+        let kind = Kind::lookup(&o.api_version, &o.kind).ok_or_else(|| ClusterError::Protocol {
             what: format!("applying {} {}", o.kind, o.name),
-            message: format!(
+            reason: format!(
                 "platform does not know the API of {} {}",
                 o.api_version, o.kind
             ),
-            code: None,
         })?;
         let ns = o
             .value
@@ -39,8 +46,7 @@ pub async fn server_side_apply(
             .and_then(Value::as_str)
             .unwrap_or("default");
         let api = kind.api(client, ns);
-        let mut params = PatchParams::apply(consts::FIELD_MANAGER);
-        params.force = force;
+        let params = apply_params(force);
         let mut body = o.value.clone();
         if let Some(labels) = body
             .pointer_mut("/metadata/labels")
@@ -56,8 +62,8 @@ pub async fn server_side_apply(
             let conflict = matches!(&e, kube::Error::Api(s) if s.code == 409);
             let mut err = ClusterError::api(format!("server-side apply of {} {}/{}", o.kind, ns, o.name), e);
             if conflict {
-                if let ClusterError::Api { message, .. } = &mut err {
-                    message.push_str(" (another field manager owns these fields: re-run with --force-conflicts to take them over)");
+                if let ClusterError::Api { hint, .. } = &mut err {
+                    *hint = Some("another field manager owns these fields: re-run with --force-conflicts to take them over");
                 }
             }
             err

@@ -91,10 +91,9 @@ pub async fn start_sync(
             }
         }
     }
-    Err(ClusterError::Api {
+    Err(ClusterError::Protocol {
         what: format!("starting a sync of Application {app}"),
-        message: "the Application kept changing; try again".into(),
-        code: Some(409),
+        reason: "the Application kept changing; try again".into(),
     })
 }
 

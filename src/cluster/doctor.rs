@@ -175,7 +175,7 @@ pub async fn run(target: &Target, plan: &Plan) -> Vec<Check> {
 
     // CRDs.
     match list(client, kinds::CRD, "").await {
-        Err(e) => out.push(check(Level::Fail, "crds", e.to_string(), None)),
+        Err(e) => out.push(check(Level::Fail, "crds", crate::error::one_line(&e), None)),
         Ok(crds) => {
             let have: BTreeSet<String> = crds
                 .iter()
@@ -250,7 +250,10 @@ pub async fn run(target: &Target, plan: &Plan) -> Vec<Check> {
             Err(e) => out.push(check(
                 Level::Fail,
                 "argocd",
-                format!("cannot look for {component}: {e}"),
+                format!(
+                    "cannot look for {component}: {}",
+                    crate::error::one_line(&e)
+                ),
                 None,
             )),
             Ok(found) => out.push(argocd_component(&found, component, ns)),
@@ -267,7 +270,7 @@ pub async fn run(target: &Target, plan: &Plan) -> Vec<Check> {
             "argocd-cm lacks the Application health check: root apps will not wait for their children's waves",
             Some(format!("add to ConfigMap {ns}/argocd-cm:\n{HEALTH_SNIPPET}")),
         )),
-        Err(e) => out.push(check(Level::Warn, "argocd-health", format!("cannot read argocd-cm: {e}"), None)),
+        Err(e) => out.push(check(Level::Warn, "argocd-health", format!("cannot read argocd-cm: {}", crate::error::one_line(&e)), None)),
     }
 
     // StorageClass.
@@ -289,7 +292,12 @@ pub async fn run(target: &Target, plan: &Plan) -> Vec<Check> {
                 (None, false) => out.push(check(Level::Ok, "storageclass", "no default, but every PVC names its class", None)),
             }
         }
-        Err(e) => out.push(check(Level::Fail, "storageclass", e.to_string(), None)),
+        Err(e) => out.push(check(
+            Level::Fail,
+            "storageclass",
+            crate::error::one_line(&e),
+            None,
+        )),
     }
 
     // GatewayClass.
@@ -319,7 +327,10 @@ pub async fn run(target: &Target, plan: &Plan) -> Vec<Check> {
         Err(e) => out.push(check(
             Level::Warn,
             "gatewayclass",
-            format!("cannot read GatewayClass {class}: {e}"),
+            format!(
+                "cannot read GatewayClass {class}: {}",
+                crate::error::one_line(&e)
+            ),
             None,
         )),
     }
@@ -391,7 +402,7 @@ pub async fn run(target: &Target, plan: &Plan) -> Vec<Check> {
                     ));
                 }
             }
-            Err(e) => out.push(check(Level::Warn, "gpus", e.to_string(), None)),
+            Err(e) => out.push(check(Level::Warn, "gpus", crate::error::one_line(&e), None)),
         }
     }
 

@@ -86,7 +86,7 @@ pub fn application(app: &Value, revision: Option<&str>) -> Progress {
                 Some(want) if !synced_revisions(app).iter().any(|r| r == want) => {
                     Progress::Pending(format!(
                         "synced revision is not the pushed commit {}",
-                        short(want)
+                        crate::text::short_rev(want)
                     ))
                 }
                 _ => Progress::Done,
@@ -122,16 +122,14 @@ pub fn application(app: &Value, revision: Option<&str>) -> Progress {
         if !got.iter().any(|r| r == want) {
             return Progress::Pending(format!(
                 "synced revision {} is not the pushed commit {}",
-                got.first().map(|r| short(r)).unwrap_or("none"),
-                short(want)
+                got.first()
+                    .map(|r| crate::text::short_rev(r))
+                    .unwrap_or("none"),
+                crate::text::short_rev(want)
             ));
         }
     }
     Progress::Done
-}
-
-fn short(r: &str) -> &str {
-    &r[..r.len().min(12)]
 }
 
 /// `status.sync.revision` and `status.sync.revisions[]` (multi-source apps).

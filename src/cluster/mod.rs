@@ -51,12 +51,18 @@ pub enum ClusterError {
          --from-literal=clusterName={expected}`"
     )]
     Unconfirmed { expected: String, entry: String },
-    #[error("{what}: {message}")]
+    /// An API request failed; the source is the client's error (status, or the transport's chain).
+    #[error("{what}{}", .hint.map(|h| format!(" ({h})")).unwrap_or_default())]
     Api {
         what: String,
-        message: String,
-        code: Option<u16>,
+        #[source]
+        source: Box<kube::Error>,
+        hint: Option<&'static str>,
     },
+    /// The API answered, but not as a cluster should (a watch that ended, an object that kept
+    /// changing, a kind platform does not know).
+    #[error("{what}: {reason}")]
+    Protocol { what: String, reason: String },
     #[error(
         "model {model} is not in the cluster yet ({object} not found): sync it first \
          (`platform up --sync-models`, or sync the Argo CD app {app})"
@@ -80,14 +86,21 @@ pub enum ClusterError {
 
 impl ClusterError {
     pub fn api(what: impl Into<String>, e: kube::Error) -> ClusterError {
-        let code = match &e {
-            kube::Error::Api(s) => Some(s.code),
-            _ => None,
-        };
         ClusterError::Api {
             what: what.into(),
-            message: e.to_string(),
-            code,
+            source: Box::new(e),
+            hint: None,
+        }
+    }
+
+    /// The HTTP status of a failed API request, when the server answered one.
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            ClusterError::Api { source, .. } => match source.as_ref() {
+                kube::Error::Api(s) => Some(s.code),
+                _ => None,
+            },
+            _ => None,
         }
     }
 }

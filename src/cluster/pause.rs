@@ -173,11 +173,7 @@ pub fn restore_count(annotation: Option<&Value>, configured: u32) -> (u32, Optio
     };
     // Annotations are strings; shown as JSON so an odd value stays on one line, and cut.
     let shown = raw.to_string();
-    let shown: String = if shown.chars().count() > 40 {
-        shown.chars().take(40).chain("…".chars()).collect()
-    } else {
-        shown
-    };
+    let shown = crate::text::ellipsize(&shown, 40);
     let annotation = format!("annotation {key}={shown}");
     let why = match raw.as_str().and_then(|s| s.parse::<u64>().ok()) {
         Some(n) if n >= 1 && n <= u64::from(configured) => return (n as u32, None),
@@ -269,11 +265,13 @@ pub async fn wait_for(
     timeout: Duration,
 ) -> Result<(), ClusterError> {
     use futures::StreamExt;
-    use kube::runtime::watcher;
+    use kube::runtime::{watcher, WatchStreamExt};
     let kind = kind_of(m.model.layer);
     let api = kind.api(client, &m.namespace);
     let cfg = watcher::Config::default().fields(&format!("metadata.name={}", m.name));
-    let mut stream = Box::pin(watcher(api, cfg));
+    // Backoff: a watch that keeps failing (RBAC, a flapping API server) is retried with growing
+    // pauses instead of in a hot loop; the deadline below still bounds the whole wait.
+    let mut stream = Box::pin(watcher(api, cfg).default_backoff());
     let mut last = String::from("no status yet");
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
@@ -286,7 +284,14 @@ pub async fn wait_for(
                 });
             }
             ev = stream.next() => {
-                let Some(ev) = ev else { continue };
+                // A watcher only ends when its stream is dropped; should it end anyway, say so
+                // rather than poll a finished stream until the deadline.
+                let Some(ev) = ev else {
+                    return Err(ClusterError::Protocol {
+                        what: format!("watching {} {}", kind.kind, m.name),
+                        reason: format!("the watch ended (last seen: {last})"),
+                    });
+                };
                 let obj = match ev {
                     Ok(watcher::Event::Apply(o)) | Ok(watcher::Event::InitApply(o)) => o,
                     Ok(_) => continue,

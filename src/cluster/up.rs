@@ -42,10 +42,6 @@ pub fn reads_gitops_repo(a: &PlannedApp) -> bool {
     a.kind != AppKind::Catalog || a.spec.source.path.is_some()
 }
 
-fn short(r: &str) -> &str {
-    &r[..r.len().min(12)]
-}
-
 /// Go through the plan's waves (see the module docs).
 pub async fn run(
     client: &kube::Client,
@@ -90,9 +86,10 @@ pub async fn run(
                 )
                 .await?
                 {
-                    SyncStart::Started => {
-                        reporter.update(&a.name, &format!("sync started at {}", short(revision)))
-                    }
+                    SyncStart::Started => reporter.update(
+                        &a.name,
+                        &format!("sync started at {}", crate::text::short_rev(revision)),
+                    ),
                     SyncStart::InFlight(true) => {
                         reporter.update(&a.name, "platform's sync already in progress")
                     }

@@ -71,7 +71,7 @@ pub async fn wait_created(
                 }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => reporter.line(&format!("  (watch interrupted, resuming: {e})")),
-                None => return Err(ClusterError::Api { what: "watching Applications".into(), message: "the watch ended".into(), code: None }),
+                None => return Err(ClusterError::Protocol { what: "watching Applications".into(), reason: "the watch ended".into() }),
             }
         }
     }
@@ -133,7 +133,7 @@ pub async fn wait_apps(
                     Some(Ok(_)) => continue,
                     // The watcher re-establishes itself; a failure is only reported.
                     Some(Err(e)) => { reporter.line(&format!("  (watch interrupted, resuming: {e})")); continue; }
-                    None => return Err(ClusterError::Api { what: "watching Applications".into(), message: "the watch ended".into(), code: None }),
+                    None => return Err(ClusterError::Protocol { what: "watching Applications".into(), reason: "the watch ended".into() }),
                 };
                 let name = obj.metadata.name.clone().unwrap_or_default();
                 let Some(want) = wanted.get(name.as_str()) else { continue };

@@ -476,7 +476,7 @@ fn check_model_strings(
             || n.len() > MAX_SERVED_NAME
             || n.chars().any(|c| c.is_whitespace() || c.is_control())
         {
-            let shown: String = n.chars().take(40).collect();
+            let shown = crate::text::prefix(n, 40);
             out.push(
                 err(".servedName", format!("`{}{}` is not a usable model name ({} bytes)", shown.escape_debug(), if n.chars().count() > 40 { "…" } else { "" }, n.len()))
                     .help(format!("at most {MAX_SERVED_NAME} characters, no spaces or control characters: clients send it in every request")),

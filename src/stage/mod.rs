@@ -94,8 +94,13 @@ pub enum StageError {
         actual: String,
         where_: String,
     },
-    #[error("{what}: {message}")]
-    Api { what: String, message: String },
+    /// A request to the cluster failed; the source keeps the client's chain of causes.
+    #[error("{what}")]
+    Api {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("interrupted: the staging pod was deleted, the model directory is unchanged")]
     Interrupted,
     #[error("internal error: {0}")]
@@ -115,7 +120,7 @@ impl StageError {
     pub fn api(what: impl Into<String>, e: kube::Error) -> StageError {
         StageError::Api {
             what: what.into(),
-            message: e.to_string(),
+            source: Box::new(e),
         }
     }
 }
@@ -174,10 +179,7 @@ pub async fn check_not_running(client: &kube::Client, m: &PlannedModel) -> Resul
     let lp = kube::api::ListParams::default();
     let list = crate::cluster::retry::retry(|| pods.list(&lp))
         .await
-        .map_err(|e| StageError::Api {
-            what: format!("listing pods in {}", m.namespace),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| StageError::api(format!("listing pods in {}", m.namespace), e))?;
     let holders = holders_of(&list.items, &claim, &staging);
     if holders.is_empty() {
         return Ok(());
@@ -187,7 +189,7 @@ pub async fn check_not_running(client: &kube::Client, m: &PlannedModel) -> Resul
         .await
         .map_err(|e| StageError::Api {
             what: format!("reading model {}", m.name),
-            message: e.to_string(),
+            source: Box::new(e),
         })?;
     Err(StageError::ModelRunning {
         model: m.name.clone(),

@@ -119,9 +119,7 @@ pub async fn audit(client: &kube::Client, plan: &Plan) -> Result<Vec<Survivor>, 
                     detail: "serving workload still exists".into(),
                 })),
                 // The CRD is not installed (or already deleted): no such objects.
-                Err(ClusterError::Api {
-                    code: Some(404), ..
-                }) => {}
+                Err(e) if e.code() == Some(404) => {}
                 Err(e) => return Err(e),
             }
         }

@@ -1,0 +1,258 @@
+//! What kind of failure an error is, and so the exit code (README § Exit codes):
+//!
+//! | class | exit | meaning |
+//! |---|---|---|
+//! | [`ErrorClass::Input`] | 1 | invalid input: config, catalog, templates, flags, files; the fix is the user's |
+//! | [`ErrorClass::CheckFailed`] | 1 | a check said no: `--check` drift, lint errors, doctor FAIL, the target guard, an audit |
+//! | [`ErrorClass::Internal`] | 2 | a bug in platform |
+//! | [`ErrorClass::Timeout`] | 3 | a wait reached its deadline |
+//! | [`ErrorClass::Remote`] | 4 | the cluster API, the Hub or a git remote failed or refused; often worth a retry |
+//!
+//! Every error type of the library says its class here ([`Classify`]); `cli::report` asks
+//! [`class_of`] and prints the chain of causes.
+
+use crate::catalog::CatalogError;
+use crate::cluster::ClusterError;
+use crate::config::ConfigError;
+use crate::diag::Diagnostics;
+use crate::fsread::ReadError;
+use crate::gitops::git::GitError;
+use crate::gitops::GitopsError;
+use crate::hub::HubError;
+use crate::render::schema::SchemaError;
+use crate::render::TemplateError;
+use crate::stage::StageError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    Input,
+    CheckFailed,
+    Internal,
+    Timeout,
+    Remote,
+}
+
+impl ErrorClass {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            ErrorClass::Input | ErrorClass::CheckFailed => 1,
+            ErrorClass::Internal => 2,
+            ErrorClass::Timeout => 3,
+            ErrorClass::Remote => 4,
+        }
+    }
+}
+
+/// An error that knows its class.
+pub trait Classify {
+    fn class(&self) -> ErrorClass;
+}
+
+/// A `--check` that found drift, a lint with errors, a guard or an audit that said no: exit 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CheckFailed(pub String);
+
+/// Invalid input found by a command itself (not by the config or catalog checks): exit 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InputError(pub String);
+
+/// The class of an error: the first error in its chain that knows its class (context added on
+/// the way up does not change what failed). An error nobody classified is a bug: Internal.
+pub fn class_of(e: &anyhow::Error) -> ErrorClass {
+    e.chain()
+        .find_map(known_class)
+        .unwrap_or(ErrorClass::Internal)
+}
+
+fn known_class(e: &(dyn std::error::Error + 'static)) -> Option<ErrorClass> {
+    macro_rules! classes {
+        ($($t:ty),* $(,)?) => {
+            $(if let Some(x) = e.downcast_ref::<$t>() { return Some(x.class()); })*
+        };
+    }
+    classes!(
+        CheckFailed,
+        InputError,
+        ConfigError,
+        CatalogError,
+        Diagnostics,
+        TemplateError,
+        SchemaError,
+        ReadError,
+        GitopsError,
+        GitError,
+        ClusterError,
+        StageError,
+        HubError,
+    );
+    if e.downcast_ref::<std::io::Error>().is_some() {
+        // A file the user named could not be read or written (the library wraps its own I/O).
+        return Some(ErrorClass::Input);
+    }
+    None
+}
+
+/// One line for contexts that show an error inline (doctor's FAIL lines, progress): the message
+/// and every cause, joined by `: `.
+pub fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let s = c.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cur = c.source();
+    }
+    out
+}
+
+impl Classify for CheckFailed {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::CheckFailed
+    }
+}
+
+impl Classify for InputError {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Input
+    }
+}
+
+macro_rules! input {
+    ($($t:ty),*) => {
+        $(impl Classify for $t {
+            fn class(&self) -> ErrorClass {
+                ErrorClass::Input
+            }
+        })*
+    };
+}
+input!(
+    ConfigError,
+    CatalogError,
+    Diagnostics,
+    TemplateError,
+    SchemaError,
+    ReadError
+);
+
+impl Classify for GitopsError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            GitopsError::BadPath { .. } => ErrorClass::Internal,
+            _ => ErrorClass::Input,
+        }
+    }
+}
+
+impl Classify for GitError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            GitError::Rejected { .. } | GitError::Auth { .. } => ErrorClass::Remote,
+            GitError::Git { .. } => ErrorClass::Remote,
+            _ => ErrorClass::Input,
+        }
+    }
+}
+
+impl Classify for ClusterError {
+    fn class(&self) -> ErrorClass {
+        use ClusterError as E;
+        match self {
+            E::NoKubeconfig { .. } | E::Kubeconfig { .. } | E::NoContext { .. } => {
+                ErrorClass::Input
+            }
+            E::WrongCluster { .. } | E::Unconfirmed { .. } | E::NotDeployed { .. } => {
+                ErrorClass::CheckFailed
+            }
+            E::Timeout { .. } => ErrorClass::Timeout,
+            E::Unreachable { .. }
+            | E::Api { .. }
+            | E::Protocol { .. }
+            | E::StuckFinalizer { .. }
+            | E::AppFailed { .. } => ErrorClass::Remote,
+        }
+    }
+}
+
+impl Classify for StageError {
+    fn class(&self) -> ErrorClass {
+        use StageError as E;
+        match self {
+            E::ModelRunning { .. }
+            | E::BadPath(_)
+            | E::NotAFile { .. }
+            | E::BadIndex { .. }
+            | E::MissingShards { .. }
+            | E::Io { .. } => ErrorClass::Input,
+            E::PodNotRunning { .. }
+            | E::Command { .. }
+            | E::Stream(_)
+            | E::HashMismatch { .. }
+            | E::Api { .. } => ErrorClass::Remote,
+            E::Interrupted => ErrorClass::CheckFailed,
+            E::Internal(_) => ErrorClass::Internal,
+        }
+    }
+}
+
+impl Classify for HubError {
+    fn class(&self) -> ErrorClass {
+        use HubError as E;
+        match self {
+            E::InvalidRepo { .. }
+            | E::InvalidEndpoint { .. }
+            | E::InvalidGlob { .. }
+            | E::Unauthorized { .. }
+            | E::RepoNotFound { .. }
+            | E::Io { .. }
+            | E::TokenFile { .. }
+            | E::MalformedToken { .. }
+            | E::Request { .. }
+            | E::NoCacheDir { .. } => ErrorClass::Input,
+            E::InvalidPath { .. }
+            | E::FileNotFound { .. }
+            | E::Http { .. }
+            | E::RetriesExhausted { .. }
+            | E::Protocol { .. }
+            | E::BadMetadata { .. }
+            | E::HashMismatch { .. }
+            | E::SizeMismatch { .. } => ErrorClass::Remote,
+            E::DeadlineExceeded { .. } => ErrorClass::Timeout,
+            E::Client(_) | E::Task(_) => ErrorClass::Internal,
+            E::Several { first, .. } => first.class(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_added_on_the_way_up_keeps_the_class() {
+        let e = anyhow::Error::new(ClusterError::Timeout {
+            what: "x".into(),
+            pending: vec![],
+        })
+        .context("bringing up ai-dev");
+        assert_eq!(class_of(&e), ErrorClass::Timeout);
+        assert_eq!(
+            class_of(&anyhow::anyhow!("nobody knows me")),
+            ErrorClass::Internal
+        );
+        assert_eq!(ErrorClass::Remote.exit_code(), 4);
+    }
+
+    #[test]
+    fn one_line_keeps_every_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        let e = anyhow::Error::new(io).context("listing pods");
+        let boxed: &(dyn std::error::Error + 'static) = e.as_ref();
+        assert_eq!(one_line(boxed), "listing pods: connection refused");
+    }
+}

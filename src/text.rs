@@ -1,0 +1,41 @@
+//! Char-safe text cutting for messages: slicing a `&str` by bytes panics inside a multi-byte
+//! character (a branch name like `fix/größe` under `--allow-unpushed`), so every shortened name,
+//! revision or value shown to a user goes through here.
+
+/// The first `n` characters of `s` (all of it when shorter).
+pub fn prefix(s: &str, n: usize) -> &str {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// `s` cut to `n` characters with `…` appended when something was cut.
+pub fn ellipsize(s: &str, n: usize) -> String {
+    let p = prefix(s, n);
+    if p.len() == s.len() {
+        s.to_string()
+    } else {
+        format!("{p}…")
+    }
+}
+
+/// A revision as shown to users: 12 characters, like `git log --abbrev=12`.
+pub fn short_rev(r: &str) -> &str {
+    prefix(r, 12)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuts_on_characters_not_bytes() {
+        assert_eq!(prefix("größe-branch", 3), "grö");
+        assert_eq!(prefix("ab", 12), "ab");
+        assert_eq!(short_rev("ééééééééééééééé"), "éééééééééééé");
+        assert_eq!(ellipsize("größe", 3), "grö…");
+        assert_eq!(ellipsize("größe", 5), "größe");
+        assert_eq!(ellipsize("", 0), "");
+    }
+}
