@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use apiserver::{Options, TestApiServer};
 use platform::cluster::health::{self, Progress};
 use platform::cluster::wait::{wait_apps, AppWait};
-use platform::ui::progress::Reporter;
+use platform::report::Silent;
 use serde_json::json;
 
 const APPS_PER_WAVE: usize = 8;
@@ -28,7 +28,7 @@ async fn main() {
     })
     .await;
     let client = kube::Client::try_from(kube::Config::new(server.url().parse().unwrap())).unwrap();
-    let reporter = Reporter::new(true);
+    let reporter = Silent;
     let mut latencies = Vec::new();
     for round in 0..ROUNDS {
         let names: Vec<String> = (0..APPS_PER_WAVE)

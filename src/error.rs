@@ -195,6 +195,9 @@ impl Classify for StageError {
             | E::HashMismatch { .. }
             | E::Api { .. } => ErrorClass::Remote,
             E::Interrupted => ErrorClass::CheckFailed,
+            E::NotRendered { .. } | E::NoModelFiles(_) => ErrorClass::Input,
+            E::Hub(e) => e.class(),
+            E::Cluster(e) => e.class(),
             E::Internal(_) => ErrorClass::Internal,
         }
     }
@@ -213,7 +216,8 @@ impl Classify for HubError {
             | E::TokenFile { .. }
             | E::MalformedToken { .. }
             | E::Request { .. }
-            | E::NoCacheDir { .. } => ErrorClass::Input,
+            | E::NoCacheDir { .. }
+            | E::WouldOverwrite { .. } => ErrorClass::Input,
             E::InvalidPath { .. }
             | E::FileNotFound { .. }
             | E::Http { .. }

@@ -15,6 +15,7 @@ pub mod fsread;
 pub mod gitops;
 pub mod hub;
 pub mod render;
+pub mod report;
 pub mod stage;
 pub mod text;
 pub mod ui;

@@ -555,9 +555,13 @@ async fn token_never_appears_in_debug_or_errors() {
 #[derive(Default)]
 struct Retries(std::sync::Mutex<Vec<String>>);
 
-impl platform::hub::Progress for Retries {
-    fn retrying(&self, reason: &str, _wait: Duration) {
-        self.0.lock().expect("lock").push(reason.to_string());
+impl platform::report::Reporter for Retries {
+    fn event(&self, e: platform::report::Event<'_>) {
+        if let platform::report::Event::Note(n) = e {
+            if n.starts_with("retrying in ") {
+                self.0.lock().expect("lock").push(n.to_string());
+            }
+        }
     }
 }
 

@@ -10,6 +10,7 @@ mod pause;
 mod plan;
 mod resolve_groups;
 mod root;
+mod signals;
 mod stage;
 mod status;
 mod teardown;
@@ -174,6 +175,11 @@ impl Ctx {
             profile,
         )?;
         Ok((inputs, plan))
+    }
+
+    /// The reporter for progress on stderr (bars on a terminal, lines otherwise; -q, -v).
+    pub fn reporter(&self) -> std::sync::Arc<dyn crate::report::Reporter> {
+        crate::ui::report::reporter(self.printer.quiet, self.printer.verbose)
     }
 
     /// [`Ctx::plan`] with the widest profile when none is named (teardown, status: every layer).

@@ -7,7 +7,6 @@ use comfy_table::{presets::NOTHING, Table};
 use super::cluster::{connect, parse_duration, runtime, TargetArgs};
 use super::{to_data, CheckFailed, Ctx, Output};
 use crate::cluster::teardown::{self, Options};
-use crate::ui::progress::Reporter;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -84,8 +83,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         if !args.yes {
             confirm(&inputs.config.cluster.name)?;
         }
-        let reporter = Reporter::new(ctx.printer.quiet);
-        let survivors = teardown::run(&target.client, &plan, &steps, &opts, &reporter).await?;
+        let reporter = ctx.reporter();
+        let survivors =
+            teardown::run(&target.client, &plan, &steps, &opts, reporter.as_ref()).await?;
         if survivors.is_empty() {
             ctx.printer.success(format!(
                 "teardown of {} complete: nothing platform manages survived",

@@ -7,7 +7,6 @@ use super::root::render_checked;
 use super::{CheckFailed, Ctx};
 use crate::gitops::{self, git::GitRepo};
 use crate::render::check;
-use crate::ui::progress::Reporter;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -105,7 +104,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         {
             ctx.printer.success(format!("applied {line}"));
         }
-        let reporter = Reporter::new(ctx.printer.quiet);
+        let reporter = ctx.reporter();
         let opts = crate::cluster::up::Options {
             models: args.sync_models,
             sync: Some(sync_revision.clone()),
@@ -113,7 +112,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             deadline,
             initiator: "platform up".into(),
         };
-        let outcome = crate::cluster::up::run(&target.client, &plan, &opts, &reporter).await?;
+        let outcome =
+            crate::cluster::up::run(&target.client, &plan, &opts, reporter.as_ref()).await?;
         let skipped = outcome.skipped;
         let n = outcome.done;
         ctx.printer.success(format!(

@@ -4,7 +4,6 @@ use anyhow::Result;
 
 use super::cluster::{connect, parse_duration, runtime, TargetArgs};
 use super::Ctx;
-use crate::ui::progress::Reporter;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -28,7 +27,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let (inputs, plan) = ctx.plan(args.profile.profile.as_deref())?;
     runtime()?.block_on(async {
         let target = connect(ctx, &inputs, &args.target).await?;
-        let reporter = Reporter::new(ctx.printer.quiet);
+        let reporter = ctx.reporter();
         let opts = crate::cluster::up::Options {
             models: args.models,
             sync: None,
@@ -36,7 +35,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             deadline: std::time::Instant::now() + args.timeout,
             initiator: String::new(),
         };
-        let n = crate::cluster::up::run(&target.client, &plan, &opts, &reporter)
+        let n = crate::cluster::up::run(&target.client, &plan, &opts, reporter.as_ref())
             .await?
             .done;
         ctx.printer

@@ -11,7 +11,7 @@ use super::wait::{wait_apps, wait_created, AppWait};
 use super::ClusterError;
 use crate::catalog::resolve::{AppKind, Plan, PlannedApp};
 use crate::catalog::SyncMode;
-use crate::ui::progress::Reporter;
+use crate::report::Reporter;
 
 /// What a bring-up does.
 #[derive(Debug, Clone)]
@@ -47,7 +47,7 @@ pub async fn run(
     client: &kube::Client,
     plan: &Plan,
     opts: &Options,
-    reporter: &Reporter,
+    reporter: &dyn Reporter,
 ) -> Result<Outcome, ClusterError> {
     let mut out = Outcome::default();
     let left = || opts.deadline.saturating_duration_since(Instant::now());

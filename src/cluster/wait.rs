@@ -12,7 +12,7 @@ use super::health::{self, Progress};
 use super::kinds;
 use super::ClusterError;
 use crate::consts;
-use crate::ui::progress::Reporter;
+use crate::report::Reporter;
 
 /// One Application to wait for, with the revision it must have synced (when known).
 #[derive(Debug, Clone)]
@@ -40,7 +40,7 @@ pub async fn wait_created(
     client: &kube::Client,
     names: &[String],
     timeout: Duration,
-    reporter: &Reporter,
+    reporter: &dyn Reporter,
 ) -> Result<(), ClusterError> {
     let mut missing: std::collections::BTreeSet<&str> = names.iter().map(String::as_str).collect();
     if missing.is_empty() {
@@ -82,7 +82,7 @@ pub async fn wait_apps(
     client: &kube::Client,
     apps: &[AppWait],
     timeout: Duration,
-    reporter: &Reporter,
+    reporter: &dyn Reporter,
 ) -> Result<(), ClusterError> {
     if apps.is_empty() {
         return Ok(());

@@ -9,9 +9,9 @@ use super::cache::{validate_file_path, validate_repo};
 use super::error::HubError;
 use super::filter::FileFilter;
 use super::http::{encode_path, encode_segment, status_error, Failure, Http};
-use super::progress::{NoProgress, Progress};
 use super::retry::RetryState;
 use super::snapshot::{HubFile, Snapshot};
+use crate::report::{Reporter, Silent};
 
 #[derive(Deserialize)]
 struct ModelInfo {
@@ -80,7 +80,7 @@ impl HubClient {
         revision: &str,
         filter: &FileFilter,
     ) -> Result<Snapshot, HubError> {
-        self.resolve_with(repo, revision, filter, &NoProgress).await
+        self.resolve_with(repo, revision, filter, &Silent).await
     }
 
     /// [`HubClient::resolve`], telling `progress` about every retry.
@@ -89,7 +89,7 @@ impl HubClient {
         repo: &str,
         revision: &str,
         filter: &FileFilter,
-        progress: &dyn Progress,
+        progress: &dyn Reporter,
     ) -> Result<Snapshot, HubError> {
         validate_repo(repo)?;
         let url = self.http.url(&format!(
@@ -116,7 +116,7 @@ impl HubClient {
             match failure {
                 Failure::Retry { reason, wait } => {
                     let (d, line) = retry.failed(url.as_str(), reason, wait)?;
-                    progress.retrying(&line, d);
+                    super::progress::retrying(progress, &line, d);
                     tokio::time::sleep(d).await;
                 }
                 Failure::Status {

@@ -18,10 +18,11 @@ use super::cache::{snapshot_dir, validate_file_path};
 use super::consts::*;
 use super::error::HubError;
 use super::http::{encode_path, error_chain, status_error, Failure};
-use super::progress::Progress;
+use super::progress;
 use super::retry::RetryState;
 use super::snapshot::{HubFile, LocalSnapshot, ReadyFile, Snapshot};
 use super::verify::{sha256_file, HashState};
+use crate::report::Reporter;
 
 #[derive(Serialize, Deserialize, PartialEq, Debug)]
 struct RangeState {
@@ -142,7 +143,7 @@ impl FileJob {
 struct Ctx<'a> {
     client: &'a HubClient,
     snap: &'a Snapshot,
-    progress: &'a dyn Progress,
+    progress: &'a dyn Reporter,
 }
 
 enum Prepared {
@@ -315,7 +316,7 @@ async fn stream_body(
                         .await
                         .map_err(StreamEnd::Fatal)?;
                     offset += n;
-                    ctx.progress.bytes(&job.file.path, n);
+                    progress::bytes(ctx.progress, &job.file.path, n);
                 }
             }
             Err(e) => {
@@ -334,7 +335,7 @@ async fn stream_body(
         .await
         .map_err(StreamEnd::Fatal)?;
     if n > 0 {
-        ctx.progress.bytes(&job.file.path, n);
+        progress::bytes(ctx.progress, &job.file.path, n);
     }
     outcome?;
     if job.done_of(i) < chunk.len {
@@ -412,7 +413,7 @@ async fn run_chunk(ctx: &Ctx<'_>, job: &Arc<FileJob>, i: usize) -> Result<(), Hu
         match failure {
             Failure::Retry { reason, wait } => {
                 let (d, line) = retry.failed(job.url.as_str(), reason, wait)?;
-                ctx.progress.retrying(&line, d);
+                progress::retrying(ctx.progress, &line, d);
                 tokio::time::sleep(d).await;
             }
             Failure::Status {
@@ -600,7 +601,7 @@ impl HubClient {
     pub async fn download(
         &self,
         snap: &Snapshot,
-        progress: &dyn Progress,
+        progress: &dyn Reporter,
         ready: Option<Sender<ReadyFile>>,
     ) -> Result<LocalSnapshot, HubError> {
         let dir = snapshot_dir(&self.config.cache_dir, &snap.repo, &snap.commit)?;
@@ -621,7 +622,7 @@ impl HubClient {
         &self,
         snap: &Snapshot,
         dir: &Path,
-        progress: &dyn Progress,
+        progress: &dyn Reporter,
         ready: Option<Sender<ReadyFile>>,
     ) -> Result<LocalSnapshot, HubError> {
         let partial = dir.join(PARTIAL_DIR);
@@ -637,7 +638,7 @@ impl HubClient {
         snap: &Snapshot,
         final_dir: &Path,
         partial_dir: &Path,
-        progress: &dyn Progress,
+        progress: &dyn Reporter,
         ready: Option<Sender<ReadyFile>>,
     ) -> Result<LocalSnapshot, HubError> {
         let mut cached = Vec::new();
@@ -659,9 +660,10 @@ impl HubClient {
             .iter()
             .map(|j| (&j.file, lock(&j.done).iter().sum::<u64>()))
             .collect();
-        progress.started(snap, &resumed, cached.len());
+        let start = std::time::Instant::now();
+        progress::started(progress, snap, &resumed, cached.len());
         for r in &cached {
-            progress.file_done(r, true);
+            progress::file_done(progress, r, true);
             if let Some(tx) = &ready {
                 let _ = tx.send(r.clone()).await;
             }
@@ -695,7 +697,7 @@ impl HubClient {
                 };
                 match out {
                     Ok(Some(r)) => {
-                        ctx.progress.file_done(&r, false);
+                        progress::file_done(ctx.progress, &r, false);
                         if let Some(tx) = ready_ref {
                             let _ = tx.send(r.clone()).await;
                         }
@@ -747,7 +749,7 @@ impl HubClient {
             downloaded_bytes: total.saturating_sub(cached_bytes).saturating_sub(already),
             cached_files: cached.len(),
         };
-        progress.finished(&local);
+        progress::finished(progress, &local, start);
         Ok(local)
     }
 }

@@ -116,6 +116,18 @@ pub enum HubError {
     Client(String),
     #[error("background task failed: {0}")]
     Task(String),
+    #[error(
+        "--to {}: {count} file(s) there differ from hf://{repo} at commit {commit} and would be \
+         overwritten: {shown}; choose an empty (or new) directory, or pass --force to replace them",
+        .dir.display()
+    )]
+    WouldOverwrite {
+        dir: PathBuf,
+        count: usize,
+        repo: String,
+        commit: String,
+        shown: String,
+    },
     #[error("{count} files failed; first: {first}")]
     Several { count: usize, first: Box<HubError> },
 }

@@ -23,8 +23,8 @@
 //!   and returns a [`Snapshot`] pinned to the commit sha, filtered by a [`FileFilter`].
 //! * [`HubClient::download`] fills the cache (`<cache>/<org>--<name>/<commit>/<path>`) and returns
 //!   a [`LocalSnapshot`]; [`HubClient::download_to_dir`] does the same into any directory
-//!   (`--download-only --to DIR`). Both take a [`Progress`] observer ([`ConsoleProgress`] for the
-//!   CLI, [`NoProgress`]) and an optional `mpsc::Sender<ReadyFile>`.
+//!   (`--download-only --to DIR`). Both take a [`Reporter`](crate::report::Reporter) (the CLI's
+//!   from `ui::report`, or [`NoProgress`]) and an optional `mpsc::Sender<ReadyFile>`.
 //!
 //! # Behaviour
 //!
@@ -52,6 +52,7 @@ mod auth;
 mod cache;
 mod download;
 mod error;
+mod fetch;
 mod filter;
 mod http;
 mod progress;
@@ -59,12 +60,14 @@ mod retry;
 mod snapshot;
 mod verify;
 
+/// Reports nothing: for callers that want no output (tests, benches).
+pub use crate::report::Silent as NoProgress;
 pub use auth::{HfToken, HubConfig, TokenSource};
 pub use cache::is_repo_part;
 pub use download::{conflicts_in, remove_conflicts, Conflict};
 pub use error::HubError;
+pub use fetch::fetch_to_dir;
 pub use filter::FileFilter;
-pub use progress::{ConsoleProgress, NoProgress, Progress};
 pub use retry::RetryPolicy;
 pub use snapshot::{HubFile, LocalSnapshot, ReadyFile, Snapshot};
 pub use verify::{hex, sha256_file};

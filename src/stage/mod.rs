@@ -15,6 +15,7 @@
 
 pub mod pod;
 pub mod progress;
+pub mod run;
 pub mod tarstream;
 
 use std::path::{Path, PathBuf};
@@ -29,7 +30,7 @@ use tokio::sync::mpsc;
 
 use crate::catalog::resolve::PlannedModel;
 use crate::consts;
-use progress::{CopyProgress, NoCopyProgress};
+use progress::CopyProgress;
 
 /// Name of the marker file inside the model directory.
 pub const MARKER: &str = ".platform-staged.json";
@@ -103,6 +104,16 @@ pub enum StageError {
     },
     #[error("interrupted: the staging pod was deleted, the model directory is unchanged")]
     Interrupted,
+    #[error("{} holds no model files (config.json, tokenizer*, *.safetensors, …)", .0.display())]
+    NoModelFiles(PathBuf),
+    #[error("{what} does not exist and is not rendered: run `platform root`")]
+    NotRendered { what: String },
+    /// Downloading from the Hub failed.
+    #[error(transparent)]
+    Hub(#[from] crate::hub::HubError),
+    /// Creating the PVC or its namespace failed.
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -161,7 +172,7 @@ pub struct Session {
     pub existing: Option<Marker>,
     /// A tar stream ends after this many bytes or files (then its files are verified).
     batch: (u64, usize),
-    progress: Arc<dyn CopyProgress>,
+    progress: Arc<CopyProgress>,
 }
 
 /// Refuse when the model's ReadWriteOnce volume is in use (see the module docs). What holds a volume
@@ -243,7 +254,7 @@ impl Session {
             dir: m.model.weights_dir().to_string(),
             existing: None,
             batch: (consts::STAGE_BATCH_BYTES, consts::STAGE_BATCH_FILES),
-            progress: Arc::new(NoCopyProgress),
+            progress: Arc::new(CopyProgress::silent()),
         };
         if let Err(e) = pod::start(&session.pods, &spec, timeout).await {
             let _ = session.close().await;
@@ -269,7 +280,7 @@ impl Session {
     }
 
     /// Report the copy's progress to `p`.
-    pub fn with_progress(self, p: Arc<dyn CopyProgress>) -> Session {
+    pub fn with_progress(self, p: Arc<CopyProgress>) -> Session {
         Session {
             progress: p,
             ..self

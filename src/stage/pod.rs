@@ -252,7 +252,7 @@ impl Stdin {
         file: std::fs::File,
         len: u64,
         hasher: Option<Sha256>,
-        progress: &Arc<dyn CopyProgress>,
+        progress: &Arc<CopyProgress>,
     ) -> std::io::Result<(u64, Option<Sha256>)> {
         use std::io::Read;
         let tx = self.tx.clone();

@@ -37,7 +37,7 @@ pub async fn append_file(
     entry: &str,
     local: &Path,
     known: Option<&str>,
-    progress: &Arc<dyn CopyProgress>,
+    progress: &Arc<CopyProgress>,
 ) -> Result<StagedFile, StageError> {
     check_entry_path(entry)?;
     let file = std::fs::File::open(local).map_err(|e| StageError::io(local, e))?;
@@ -103,10 +103,9 @@ pub async fn finish(mut out: Stdin) -> Result<(), StageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stage::progress::NoCopyProgress;
 
-    fn quiet() -> Arc<dyn CopyProgress> {
-        Arc::new(NoCopyProgress)
+    fn quiet() -> Arc<CopyProgress> {
+        Arc::new(CopyProgress::silent())
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 
 use console::style;
 
-pub mod progress;
+pub mod report;
 
 use crate::diag::{Diagnostic, Severity};
 

@@ -13,7 +13,7 @@ use crate::cluster::kinds::{self, Kind};
 use crate::cluster::retry::retry;
 use crate::cluster::{apply, pause, ClusterError};
 use crate::consts;
-use crate::ui::progress::Reporter;
+use crate::report::Reporter;
 
 /// How a deletion ended.
 enum Deleted {
@@ -28,7 +28,7 @@ async fn delete_wait(
     name: &str,
     label: &str,
     opts: &Options,
-    reporter: &Reporter,
+    reporter: &dyn Reporter,
 ) -> Result<Deleted, ClusterError> {
     let dp = DeleteParams::foreground();
     match retry(|| api.delete(name, &dp)).await {
@@ -64,7 +64,7 @@ async fn strip(
     name: &str,
     label: &str,
     finalizers: &[String],
-    reporter: &Reporter,
+    reporter: &dyn Reporter,
 ) -> Result<(), ClusterError> {
     let p = json!({"metadata": {"finalizers": null}});
     let patch = Patch::Merge(&p);
@@ -115,7 +115,7 @@ pub(super) async fn delete_and_wait(
     ns: &str,
     name: &str,
     opts: &Options,
-    reporter: &Reporter,
+    reporter: &dyn Reporter,
 ) -> Result<(), ClusterError> {
     let api = kind.api(client, ns);
     let label = format!("{} {}/{}", kind.kind, ns, name);
@@ -232,7 +232,7 @@ async fn delete_app_resources(
     plan: &Plan,
     app: &DynamicObject,
     opts: &Options,
-    reporter: &Reporter,
+    reporter: &dyn Reporter,
 ) -> Result<(), ClusterError> {
     let v = kinds::json(app);
     for r in app_resources(plan, &v) {
@@ -293,7 +293,7 @@ async fn delete_app_resources(
 pub(super) async fn wait_gone<F, Fut>(
     what: &str,
     timeout: Duration,
-    reporter: &Reporter,
+    reporter: &dyn Reporter,
     mut check: F,
 ) -> Result<(), ClusterError>
 where

@@ -39,7 +39,7 @@ use super::{apply, pause, ClusterError};
 use crate::catalog::resolve::{AppKind, Plan};
 use crate::consts;
 use crate::render::context::root_app_name;
-use crate::ui::progress::Reporter;
+use crate::report::Reporter;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -141,7 +141,7 @@ pub async fn run(
     plan: &Plan,
     steps: &[Step],
     opts: &Options,
-    reporter: &Reporter,
+    reporter: &dyn Reporter,
 ) -> Result<Vec<Survivor>, ClusterError> {
     let claims = Step::deleted_claims(steps);
     let mut announced = None;
@@ -167,7 +167,7 @@ async fn execute(
     step: &Step,
     claims: &BTreeSet<(String, String)>,
     opts: &Options,
-    reporter: &Reporter,
+    reporter: &dyn Reporter,
 ) -> Result<(), ClusterError> {
     let params = apply::patch_params();
     let argo = consts::ARGOCD_NAMESPACE;

@@ -1,0 +1,428 @@
+//! `stage-model` as a library action: [`Stager::prepare`] readies the source once (a local
+//! directory is hashed once for every model; the Hub client is reused), then [`Stager::stage`]
+//! copies one model's files onto its PVC: the PVC (and namespace) created from the rendered
+//! manifests when missing, the volume checked free, a staging pod started, the files streamed while
+//! they download and verified in the pod, the directory swapped into place. The staging pod is
+//! deleted by a [`PodGuard`] whatever happens: success, error, or the `interrupt` future firing.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use tokio::sync::mpsc;
+
+use super::progress::CopyProgress;
+use super::{pod, LocalFile, Session, StageError, StagedFile};
+use crate::catalog::resolve::PlannedModel;
+use crate::cluster::apply::server_side_apply;
+use crate::cluster::kinds;
+use crate::hub::{FileFilter, HubClient, ReadyFile, Snapshot};
+use crate::render::check::RenderedObject;
+use crate::report::{size, Reporter};
+
+/// Where the weights come from.
+pub enum Input {
+    /// A local directory's selected files (see `stage::scan_dir`).
+    Dir { dir: PathBuf, files: Vec<LocalFile> },
+    /// The Hugging Face Hub.
+    Hub(Box<HubClient>),
+}
+
+pub struct Options {
+    /// Hub revision; default: each model's `revision`.
+    pub revision: Option<String>,
+    pub filter: FileFilter,
+    /// Stage again even when the volume already holds this commit.
+    pub force: bool,
+    /// Image of the staging pod.
+    pub image: String,
+    pub pod_timeout: Duration,
+}
+
+/// How staging one model ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The volume already held this commit's files: nothing copied.
+    AlreadyStaged { commit: String },
+    /// Copied and verified.
+    Staged {
+        files: usize,
+        bytes: u64,
+        commit: String,
+    },
+}
+
+/// Deletes the model's staging pod when closed, whether or not a session ever opened (an
+/// interruption during start-up leaves a pod being created). `close` is awaited on every path
+/// of [`Stager::stage`].
+pub struct PodGuard {
+    pods: Api<Pod>,
+    name: String,
+}
+
+impl PodGuard {
+    pub fn for_model(client: &kube::Client, m: &PlannedModel) -> PodGuard {
+        PodGuard {
+            pods: Api::namespaced(client.clone(), &m.namespace),
+            name: pod::pod_name(&m.name),
+        }
+    }
+
+    /// Delete the pod and wait until it is gone.
+    pub async fn close(self) -> Result<(), StageError> {
+        pod::delete(&self.pods, &self.name).await
+    }
+}
+
+impl Input {
+    /// The files `--from-dir` copies, checked before anything is copied: a directory without model
+    /// files, a selected path that is not a regular file (or a symlink to one), and a shard the
+    /// safetensors index lists but the file set lacks are errors; followed symlinks are said.
+    pub fn scan_dir(
+        dir: &std::path::Path,
+        filter: &FileFilter,
+        reporter: &dyn Reporter,
+    ) -> Result<Input, StageError> {
+        let scanned = super::scan_dir(dir, |p| filter.matches(p))?;
+        if scanned.files.is_empty() {
+            return Err(StageError::NoModelFiles(dir.to_path_buf()));
+        }
+        super::check_shards(dir, &scanned.files)?;
+        if !scanned.links.is_empty() {
+            reporter.note(&format!(
+                "{}: {} of the {} file(s) are symlinks (a Hugging Face cache snapshot?): copying the files they point to",
+                dir.display(),
+                scanned.links.len(),
+                scanned.files.len()
+            ));
+            for (path, target) in &scanned.links {
+                reporter.detail(&format!("  {path} -> {} (followed)", target.display()));
+            }
+        }
+        Ok(Input::Dir {
+            dir: dir.to_path_buf(),
+            files: scanned.files,
+        })
+    }
+}
+
+/// A prepared source, reused for every model.
+enum Prepared {
+    Dir {
+        dir: PathBuf,
+        files: Vec<LocalFile>,
+        hashed: Vec<StagedFile>,
+    },
+    Hub(Box<HubClient>),
+}
+
+/// One model's source.
+enum Source<'a> {
+    Hub {
+        client: &'a HubClient,
+        snapshot: Snapshot,
+    },
+    Dir {
+        dir: &'a PathBuf,
+        files: &'a [LocalFile],
+        hashed: &'a [StagedFile],
+    },
+}
+
+impl Source<'_> {
+    fn commit(&self) -> String {
+        match self {
+            Source::Hub { snapshot, .. } => snapshot.commit.clone(),
+            Source::Dir { hashed, .. } => super::content_id(hashed),
+        }
+    }
+
+    fn describe(&self, m: &PlannedModel) -> String {
+        match self {
+            Source::Hub { .. } => m.model.source.clone(),
+            Source::Dir { dir, .. } => format!("dir://{}", dir.display()),
+        }
+    }
+
+    fn total_bytes(&self) -> u64 {
+        match self {
+            Source::Hub { snapshot, .. } => snapshot.total_bytes(),
+            Source::Dir { hashed, .. } => hashed.iter().map(|f| f.size).sum(),
+        }
+    }
+
+    /// (path, sha256 when known) of every file, for the already-staged check.
+    fn expected(&self) -> Vec<(String, Option<String>)> {
+        match self {
+            Source::Hub { snapshot, .. } => snapshot
+                .files
+                .iter()
+                .map(|f| (f.path.clone(), f.sha256.clone()))
+                .collect(),
+            Source::Dir { hashed, .. } => hashed
+                .iter()
+                .map(|f| (f.path.clone(), Some(f.sha256.clone())))
+                .collect(),
+        }
+    }
+}
+
+/// Stages models one after another with one prepared source.
+pub struct Stager<'a> {
+    client: &'a kube::Client,
+    input: Prepared,
+    opts: Options,
+    reporter: Arc<dyn Reporter>,
+}
+
+impl<'a> Stager<'a> {
+    /// Ready the source: a local directory is hashed here, once, whatever the number of models
+    /// (the copy sends these sums and the pod checks the files against them).
+    pub async fn prepare(
+        client: &'a kube::Client,
+        input: Input,
+        opts: Options,
+        reporter: Arc<dyn Reporter>,
+    ) -> Result<Stager<'a>, StageError> {
+        let input = match input {
+            Input::Dir { dir, files } => {
+                let hashed = hash_all(&files).await?;
+                let files = files
+                    .into_iter()
+                    .zip(&hashed)
+                    .map(|(f, h)| LocalFile {
+                        sha256: Some(h.sha256.clone()),
+                        ..f
+                    })
+                    .collect();
+                Prepared::Dir { dir, files, hashed }
+            }
+            Input::Hub(c) => Prepared::Hub(c),
+        };
+        Ok(Stager {
+            client,
+            input,
+            opts,
+            reporter,
+        })
+    }
+
+    /// Stage `m`; `objs` are the rendered objects (its PVC is created from them when missing).
+    /// Stops with [`StageError::Interrupted`] when `interrupt` fires; the pod is deleted either way.
+    pub async fn stage<I: Future<Output = ()>>(
+        &self,
+        m: &PlannedModel,
+        objs: &[RenderedObject],
+        interrupt: &mut Pin<&mut I>,
+    ) -> Result<Outcome, StageError> {
+        let source = self.source(m).await?;
+        super::check_not_running(self.client, m).await?;
+        ensure_pvc(self.client, m, objs).await?;
+        let target = format!("PVC {}/{}", m.namespace, m.model.pvc_name());
+        let copy = Arc::new(CopyProgress::new(
+            self.reporter.clone(),
+            source.total_bytes(),
+            &target,
+        ));
+        let guard = PodGuard::for_model(self.client, m);
+        let result = tokio::select! {
+            r = self.flow(m, &source, copy.clone()) => r,
+            _ = interrupt.as_mut() => Err(StageError::Interrupted),
+        };
+        copy.finish();
+        let closed = guard.close().await;
+        let outcome = result?;
+        closed?;
+        Ok(outcome)
+    }
+
+    /// The model's source: the prepared directory, or the Hub snapshot at the revision.
+    async fn source(&self, m: &PlannedModel) -> Result<Source<'_>, StageError> {
+        Ok(match &self.input {
+            Prepared::Dir { dir, files, hashed } => Source::Dir { dir, files, hashed },
+            Prepared::Hub(client) => {
+                let repo = m.model.hf_repo().unwrap_or_default().to_string();
+                let revision = self.revision(m);
+                let snapshot = client
+                    .resolve_with(&repo, &revision, &self.opts.filter, self.reporter.as_ref())
+                    .await?;
+                self.reporter.note(&format!(
+                    "{}: {} at {revision} is commit {} ({} files, {})",
+                    m.name,
+                    m.model.source,
+                    snapshot.commit,
+                    snapshot.files.len(),
+                    size(snapshot.total_bytes())
+                ));
+                Source::Hub { client, snapshot }
+            }
+        })
+    }
+
+    fn revision(&self, m: &PlannedModel) -> String {
+        self.opts
+            .revision
+            .clone()
+            .unwrap_or_else(|| m.model.revision.clone())
+    }
+
+    /// Open the session, copy (unless already staged), finalize.
+    async fn flow(
+        &self,
+        m: &PlannedModel,
+        source: &Source<'_>,
+        copy: Arc<CopyProgress>,
+    ) -> Result<Outcome, StageError> {
+        let commit = source.commit();
+        let session = Session::open(self.client, m, &self.opts.image, self.opts.pod_timeout)
+            .await?
+            .with_progress(copy);
+        self.reporter.note(&format!(
+            "{}: staging pod {}/{} running",
+            m.name, m.namespace, session.pod
+        ));
+        if !self.opts.force && session.is_staged(&commit, &source.expected()) {
+            return Ok(Outcome::AlreadyStaged { commit });
+        }
+        let (tx, rx) = mpsc::channel::<LocalFile>(64);
+        // The first failure on either side stops the other (a download stopped here resumes next
+        // time from its saved state).
+        let transfer = session.transfer(rx, &commit);
+        let staged = match tokio::try_join!(self.produce(source, tx), transfer) {
+            Ok(((), staged)) => staged,
+            Err(e) => {
+                session.discard(&commit).await;
+                return Err(e);
+            }
+        };
+        let want = source.expected().len();
+        if staged.len() != want {
+            session.discard(&commit).await;
+            return Err(StageError::Internal(format!(
+                "{} of {want} files arrived",
+                staged.len()
+            )));
+        }
+        session
+            .finalize(&staged, &source.describe(m), &self.revision(m), &commit)
+            .await?;
+        Ok(Outcome::Staged {
+            files: staged.len(),
+            bytes: staged.iter().map(|f| f.size).sum(),
+            commit,
+        })
+    }
+
+    /// Feed the copy: the directory's files, or each Hub file as soon as it is verified on disk.
+    async fn produce(
+        &self,
+        source: &Source<'_>,
+        tx: mpsc::Sender<LocalFile>,
+    ) -> Result<(), StageError> {
+        match source {
+            Source::Dir { files, .. } => {
+                for f in files.iter() {
+                    if tx.send(f.clone()).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            Source::Hub { client, snapshot } => {
+                let (htx, mut hrx) = mpsc::channel::<ReadyFile>(64);
+                // Owns `hrx`: when the copy fails, the download's next ready file finds the
+                // channel closed instead of a full queue.
+                let forward = async move {
+                    while let Some(r) = hrx.recv().await {
+                        let f = LocalFile {
+                            path: r.path,
+                            local: r.local_path,
+                            sha256: Some(r.sha256),
+                        };
+                        if tx.send(f).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                let download = client.download(snapshot, self.reporter.as_ref(), Some(htx));
+                let (done, ()) = tokio::join!(download, forward);
+                done.map(|_| ()).map_err(StageError::from)
+            }
+        }
+    }
+}
+
+/// sha256 of every local file (off the async threads).
+async fn hash_all(files: &[LocalFile]) -> Result<Vec<StagedFile>, StageError> {
+    let files = files.to_vec();
+    tokio::task::spawn_blocking(move || {
+        files
+            .iter()
+            .map(|f| {
+                let size = std::fs::metadata(&f.local)
+                    .map_err(|e| StageError::io(&f.local, e))?
+                    .len();
+                let sha256 =
+                    crate::hub::sha256_file(&f.local).map_err(|e| StageError::io(&f.local, e))?;
+                Ok(StagedFile {
+                    path: f.path.clone(),
+                    size,
+                    sha256,
+                })
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| StageError::Internal(e.to_string()))?
+}
+
+/// Create the model's PVC (and its namespace) from the rendered manifests when it does not exist
+/// yet: Argo CD's CreateNamespace only runs on sync.
+async fn ensure_pvc(
+    client: &kube::Client,
+    m: &PlannedModel,
+    objs: &[RenderedObject],
+) -> Result<(), StageError> {
+    let api = kinds::PVC.api(client, &m.namespace);
+    let name = m.model.pvc_name();
+    if api
+        .get_opt(&name)
+        .await
+        .map_err(|e| StageError::api(format!("reading PVC {}/{name}", m.namespace), e))?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let pvc: Vec<_> = objs
+        .iter()
+        .filter(|o| o.kind == "PersistentVolumeClaim" && o.name == name)
+        .cloned()
+        .collect();
+    if pvc.is_empty() {
+        return Err(StageError::NotRendered {
+            what: format!("PVC {}/{name}", m.namespace),
+        });
+    }
+    let ns = kinds::NAMESPACE.api(client, "");
+    if ns
+        .get_opt(&m.namespace)
+        .await
+        .map_err(|e| StageError::api(format!("reading namespace {}", m.namespace), e))?
+        .is_none()
+    {
+        let obj = RenderedObject {
+            path: String::new(),
+            api_version: "v1".into(),
+            kind: "Namespace".into(),
+            name: m.namespace.clone(),
+            value: serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": m.namespace, "labels": {crate::consts::LABEL_MANAGED_BY: crate::consts::MANAGED_BY_VALUE}}}),
+        };
+        server_side_apply(client, &[obj], false).await?;
+    }
+    server_side_apply(client, &pvc, false).await?;
+    Ok(())
+}
