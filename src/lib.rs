@@ -13,6 +13,7 @@ pub mod diag;
 pub mod fsread;
 pub mod gitops;
 pub mod hub;
+pub mod lint;
 pub mod render;
 pub mod stage;
 pub mod ui;

@@ -150,6 +150,8 @@ impl Ctx {
     pub fn load(&self) -> anyhow::Result<Inputs> {
         let templates = Templates::load(&self.repo)?;
         let catalog = Catalog::load(&self.repo, &templates.names())?;
+        self.printer
+            .detail(format!("catalog: {}", catalog.source.describe()));
         for d in catalog
             .check(&templates.names())
             .iter()
