@@ -15,5 +15,6 @@ pub mod gitops;
 pub mod hub;
 pub mod lint;
 pub mod render;
+pub mod scaffold;
 pub mod stage;
 pub mod ui;

@@ -1,10 +1,12 @@
 //! Command-line interface: clap definitions, one file per command. Commands parse, call the library,
 //! print; they hold no logic of their own beyond that.
 
+mod catalog;
 mod cluster;
 mod completions;
 mod diff;
 mod doctor;
+mod init;
 mod lint;
 mod pause;
 mod plan;
@@ -31,6 +33,11 @@ use crate::render::{TemplateError, Templates};
 use crate::ui::{ColorChoice, Printer};
 
 const AFTER_HELP: &str = "\
+From nothing:
+  platform init --env prod --cluster-name prod-eu --repo-url git@github.com:acme/gitops.git
+                                       scaffold environments/prod/config.yaml (catalog embedded)
+  platform catalog eject               copy the embedded catalog into catalog/ to customise it
+
 Typical day:
   platform resolve-groups              write clusters/<env>/groups.generated.yaml from the feature flags
   platform plan --profile full         why each group is on/off, waves, apps, models
@@ -80,6 +87,10 @@ pub enum Output {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Scaffold a GitOps repository: environments/<env>/config.yaml (commented), .gitignore, git init.
+    Init(init::Args),
+    /// The catalog embedded in platform: `catalog eject` writes it into the repository to customise.
+    Catalog(catalog::Args),
     /// Resolve feature gates into clusters/<env>/groups.generated.yaml (the ApplicationSet input).
     #[command(name = "resolve-groups")]
     ResolveGroups(resolve_groups::Args),
@@ -239,6 +250,8 @@ pub fn run() -> ExitCode {
         printer: printer.clone(),
     };
     let result = match cli.command {
+        Command::Init(a) => init::run(&ctx, a),
+        Command::Catalog(a) => catalog::run(&ctx, a),
         Command::ResolveGroups(a) => resolve_groups::run(&ctx, a),
         Command::Root(a) => root::run(&ctx, a),
         Command::Plan(a) => plan::run(&ctx, a),
@@ -323,6 +336,7 @@ fn report(p: &Printer, e: &anyhow::Error) -> ExitCode {
         || e.downcast_ref::<crate::cluster::ClusterError>().is_some()
         || e.downcast_ref::<crate::stage::StageError>().is_some()
         || e.downcast_ref::<crate::hub::HubError>().is_some()
+        || e.downcast_ref::<crate::scaffold::ScaffoldError>().is_some()
         || e.downcast_ref::<crate::render::schema::SchemaError>()
             .is_some()
         || e.downcast_ref::<std::io::Error>().is_some()
