@@ -217,10 +217,14 @@ fn validate(opts: &InitOptions, text: &str) -> Result<Vec<Diagnostic>, ScaffoldE
         },
         &|_| {},
     )?;
-    if report.diagnostics.iter().any(Diagnostic::is_error) {
-        return Err(ScaffoldError::Invalid(Diagnostics(report.diagnostics)));
+    let (errors, warnings): (Vec<_>, Vec<_>) = report
+        .diagnostics
+        .into_iter()
+        .partition(Diagnostic::is_error);
+    if !errors.is_empty() {
+        return Err(ScaffoldError::Invalid(Diagnostics(errors)));
     }
-    Ok(report.diagnostics)
+    Ok(warnings)
 }
 
 fn git_state(dir: &Path) -> GitState {
