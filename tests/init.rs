@@ -428,9 +428,6 @@ fn eject_writes_the_embedded_catalog_refuses_a_second_time_and_renders_the_same_
             &common::source_root(),
             &common::source_root().join("catalog")
         )
-        .into_iter()
-        .map(|(p, t)| (p, t))
-        .collect::<Vec<_>>()
     );
 
     let before = files(dir.path());
