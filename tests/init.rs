@@ -132,6 +132,13 @@ fn init_in_an_empty_directory_then_root_plan_and_lint_work_with_the_embedded_cat
         .unwrap());
     assert!(err(&o).contains("catalog: embedded"), "{}", err(&o));
     assert!(err(&o).contains("lint prod: 0 error(s)"), "{}", err(&o));
+    let o = ok(platform(dir.path())
+        .args(["--env", "prod", "lint", "-o", "json"])
+        .output()
+        .unwrap());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["inputs"]["catalog"]["source"], "embedded");
+    assert_eq!(v["errors"], 0);
 
     ok(platform(dir.path())
         .args(["--env", "prod", "root"])

@@ -66,3 +66,52 @@ pub fn eject(repo: &Path, opts: EjectOptions) -> Result<EjectOutcome, ScaffoldEr
         written: files.into_iter().map(|(rel, _)| rel).collect(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// This source repository has its own templates/, so it would render fine with a template
+    /// missing from the embedded table: every user repository would not. Eject writes the table.
+    #[test]
+    fn eject_writes_every_template_of_the_source_tree_as_it_is() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(consts::TEMPLATES_DIR);
+        let mut on_disk: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| {
+                (
+                    format!("templates/{}", e.file_name().to_string_lossy()),
+                    std::fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect();
+        on_disk.sort();
+        let ejected = files(EjectOptions {
+            catalog: false,
+            templates: true,
+        });
+        assert_eq!(ejected, on_disk);
+    }
+
+    #[test]
+    fn nothing_is_written_when_one_file_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("catalog/values")).unwrap();
+        std::fs::write(dir.path().join("catalog/values/kserve.yaml"), "mine\n").unwrap();
+        let opts = EjectOptions {
+            catalog: true,
+            templates: true,
+        };
+        let Err(ScaffoldError::Exists { paths, .. }) = eject(dir.path(), opts) else {
+            panic!("an existing file was overwritten");
+        };
+        assert_eq!(paths, [dir.path().join("catalog/values/kserve.yaml")]);
+        assert!(!dir.path().join("catalog/groups.yaml").exists());
+        assert!(!dir.path().join("templates").exists());
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("catalog/values/kserve.yaml")).unwrap(),
+            "mine\n"
+        );
+    }
+}

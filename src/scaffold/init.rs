@@ -338,3 +338,47 @@ pub fn check_env(env: &str) -> Result<(), ScaffoldError> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_with_a_credential_are_refused_plain_ones_accepted() {
+        for ok in [
+            "git@github.com:acme/gitops.git",
+            "https://github.com/acme/gitops.git",
+            "ssh://git@github.com/acme/gitops.git",
+            "file:///srv/git/gitops.git",
+        ] {
+            assert!(check_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "https://x-access-token:ghp_secret@github.com/acme/gitops.git",
+            "https://ghp_secret@github.com/acme/gitops.git",
+            "ssh://git:pw@github.com/acme/gitops.git",
+        ] {
+            let e = check_url(bad).unwrap_err().to_string();
+            assert!(e.contains("carries a credential"), "{bad}: {e}");
+            assert!(!e.contains("secret") && !e.contains(":pw"), "{e}");
+        }
+        assert!(check_url("").is_err());
+        assert!(check_url("https://github.com/a b").is_err());
+    }
+
+    #[test]
+    fn the_gitignore_hides_nothing_argo_cd_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init(dir.path()).unwrap();
+        std::fs::write(dir.path().join(".gitignore"), GITIGNORE).unwrap();
+        for p in [
+            "clusters/prod/project.yaml",
+            "clusters/prod/apps/platform/platform-core/cert-manager.yaml",
+            "environments/prod/config.yaml",
+            "catalog/values/kserve.yaml",
+        ] {
+            assert!(!repo.is_path_ignored(p).unwrap(), "{p}");
+        }
+        assert!(check_not_ignored(&repo, dir.path(), "prod").is_ok());
+    }
+}
