@@ -37,6 +37,8 @@ From nothing:
   platform init --env prod --cluster-name prod-eu --repo-url git@github.com:acme/gitops.git
                                        scaffold environments/prod/config.yaml (catalog embedded)
   platform catalog eject               copy the embedded catalog into catalog/ to customise it
+  (a repository's catalog/ replaces the embedded catalog as a whole; a file in templates/ replaces
+  the embedded template of that name)
 
 Typical day:
   platform resolve-groups              write clusters/<env>/groups.generated.yaml from the feature flags
