@@ -86,6 +86,8 @@ fn known_class(e: &(dyn std::error::Error + 'static)) -> Option<ErrorClass> {
         ClusterError,
         StageError,
         HubError,
+        crate::scaffold::ScaffoldError,
+        crate::lint::LintError,
     );
     if e.downcast_ref::<std::io::Error>().is_some() {
         // A file the user named could not be read or written (the library wraps its own I/O).
@@ -132,6 +134,7 @@ macro_rules! input {
     };
 }
 input!(
+    crate::scaffold::ScaffoldError,
     ConfigError,
     CatalogError,
     Diagnostics,
@@ -139,6 +142,15 @@ input!(
     SchemaError,
     ReadError
 );
+
+impl Classify for crate::lint::LintError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            crate::lint::LintError::Template(e) => e.class(),
+            crate::lint::LintError::Schema(e) => e.class(),
+        }
+    }
+}
 
 impl Classify for GitopsError {
     fn class(&self) -> ErrorClass {

@@ -411,16 +411,23 @@ fn catalog_profiles_must_be_additive() {
 }
 
 #[test]
-fn catalog_missing_is_explained() {
+fn a_repository_without_catalog_uses_the_embedded_one_and_a_catalog_file_is_explained() {
     let repo = TempRepo::new();
     std::fs::remove_dir_all(repo.path().join("catalog")).unwrap();
+    let out = repo.cmd().arg("lint").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("catalog: embedded (platform "), "{stderr}");
+    // A `catalog` that is not a folder was meant as an override: an error, not a silent fallback.
+    std::fs::write(repo.path().join("catalog"), "groups: []\n").unwrap();
     let out = repo.cmd().arg("root").output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr.contains("catalog directory not found") && stderr.contains("--repo"),
+        stderr.contains("catalog: is not a directory") && stderr.contains("embedded"),
         "{stderr}"
     );
+    assert!(!repo.path().join("clusters").exists());
 }
 
 #[test]

@@ -1,18 +1,21 @@
 //! The data catalog under `catalog/`: layers and profiles, groups and their Argo CD apps, serving
 //! layers, runtime presets. Loaded and checked as a whole; `resolve` combines it with a config.
 
+pub mod embedded;
 pub mod resolve;
+mod source;
 mod types;
+mod values;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
+pub use source::{CatalogSource, WHOLE_DIRECTORY_HELP};
 pub use types::*;
 
-use crate::consts;
-use crate::diag::{did_you_mean, display_path, yaml_diagnostic, Diagnostic, Diagnostics};
+use crate::diag::{did_you_mean, yaml_diagnostic, Diagnostic, Diagnostics};
 
 pub const LAYERS_FILE: &str = "layers.yaml";
 pub const GROUPS_FILE: &str = "groups.yaml";
@@ -30,6 +33,8 @@ pub enum CatalogError {
 /// The whole catalog, checked.
 #[derive(Debug, Clone)]
 pub struct Catalog {
+    /// Where it was read from: the repository's catalog/ or the embedded one.
+    pub source: CatalogSource,
     /// Paths of the files, relative to the repo, for messages.
     pub files: CatalogFiles,
     pub layers: Vec<String>,
@@ -48,28 +53,24 @@ pub struct CatalogFiles {
 }
 
 impl Catalog {
-    /// Load `repo/catalog/`. `known_templates` is the set of template names available (embedded and
-    /// repo-local), used to reject serving layers that name a template that does not exist.
+    /// Load the catalog of `repo`: its own `catalog/` folder when it has one, else the catalog
+    /// embedded in the binary (see [`CatalogSource`]). `known_templates` is the set of template
+    /// names available (embedded and repo-local), used to reject serving layers that name a
+    /// template that does not exist.
     pub fn load(repo: &Path, known_templates: &BTreeSet<String>) -> Result<Catalog, CatalogError> {
-        let dir = repo.join(consts::CATALOG_DIR);
-        if !dir.is_dir() {
-            return Err(CatalogError::Input(Box::new(
-                Diagnostic::error("catalog directory not found")
-                    .file(display_path(repo, &dir))
-                    .help("run inside the GitOps repository (or pass --repo DIR); it needs catalog/ next to environments/"),
-            )));
-        }
-        let layers: LayersFile = read(repo, &dir.join(LAYERS_FILE))?;
-        let groups: GroupsFile = read(repo, &dir.join(GROUPS_FILE))?;
-        let serving: ServingFile = read(repo, &dir.join(SERVING_FILE))?;
-        let presets: PresetsFile = read(repo, &dir.join(PRESETS_FILE))?;
+        let source = CatalogSource::detect(repo)?;
+        let layers: LayersFile = read(&source, repo, LAYERS_FILE)?;
+        let groups: GroupsFile = read(&source, repo, GROUPS_FILE)?;
+        let serving: ServingFile = read(&source, repo, SERVING_FILE)?;
+        let presets: PresetsFile = read(&source, repo, PRESETS_FILE)?;
         let files = CatalogFiles {
-            layers: display_path(repo, &dir.join(LAYERS_FILE)),
-            groups: display_path(repo, &dir.join(GROUPS_FILE)),
-            serving: display_path(repo, &dir.join(SERVING_FILE)),
-            presets: display_path(repo, &dir.join(PRESETS_FILE)),
+            layers: source.label(repo, LAYERS_FILE),
+            groups: source.label(repo, GROUPS_FILE),
+            serving: source.label(repo, SERVING_FILE),
+            presets: source.label(repo, PRESETS_FILE),
         };
-        let catalog = Catalog {
+        let mut catalog = Catalog {
+            source,
             files,
             layers: layers.layers,
             profiles: layers.profiles,
@@ -81,6 +82,12 @@ impl Catalog {
         if problems.iter().any(Diagnostic::is_error) {
             return Err(CatalogError::Invalid(Diagnostics(problems)));
         }
+        values::inline_embedded(
+            &mut catalog.groups,
+            &catalog.source,
+            repo,
+            &catalog.files.groups,
+        )?;
         Ok(catalog)
     }
 
@@ -405,19 +412,14 @@ impl Catalog {
     }
 }
 
-fn read<T: DeserializeOwned>(repo: &Path, path: &Path) -> Result<T, CatalogError> {
-    let rel = display_path(repo, path);
-    // A regular file of bounded size (a link to /dev/zero or a FIFO would never end).
-    let text = crate::fsread::read_text(path, crate::fsread::MAX_INPUT_BYTES, "catalog file")
-        .map_err(|e| {
-            CatalogError::Input(Box::new(crate::config::read_diagnostic(
-                &e,
-                &rel,
-                "catalog file",
-            )))
-        })?;
+fn read<T: DeserializeOwned>(
+    source: &CatalogSource,
+    repo: &Path,
+    rel: &str,
+) -> Result<T, CatalogError> {
+    let text = source.read_text(repo, rel).map_err(CatalogError::Input)?;
     serde_yaml::from_str(&text)
-        .map_err(|e| CatalogError::Input(Box::new(yaml_diagnostic(&e, &rel))))
+        .map_err(|e| CatalogError::Input(Box::new(yaml_diagnostic(&e, &source.label(repo, rel)))))
 }
 
 fn unknown<S: AsRef<str>>(

@@ -4,11 +4,9 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::{to_data, CheckFailed, Ctx, Output};
-use crate::catalog::resolve::{resolve_groups, Plan};
-use crate::catalog::{Catalog, CatalogError};
-use crate::config::{self, ConfigError};
 use crate::diag::{Diagnostic, Severity};
-use crate::render::{self, check, schema, Templates};
+use crate::lint::{self, LintError, LintOptions};
+use crate::render::provenance::Provenance;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -36,17 +34,35 @@ struct Report<'a> {
     errors: usize,
     warnings: usize,
     files: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inputs: Option<&'a Provenance>,
     diagnostics: &'a [Diagnostic],
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
-    let (mut diags, files) = collect(ctx, &args)?;
+    let opts = LintOptions {
+        repo: &ctx.repo,
+        env: &ctx.env,
+        profile: args.profile.as_deref(),
+        schemas: args.schemas.as_deref(),
+        config_text: None,
+    };
+    let report = lint::lint(&opts, &|c| ctx.defaults_from_git(c)).map_err(|e| match e {
+        // Unwrapped, so the exit code is the template's or the schema's (1).
+        LintError::Template(t) => anyhow::Error::from(t),
+        LintError::Schema(s) => anyhow::Error::from(s),
+    })?;
+    let mut diags = report.diagnostics;
+    let files = report.files;
     diags.sort_by_key(|d| d.severity);
     let errors = diags
         .iter()
         .filter(|d| d.severity == Severity::Error)
         .count();
     let warnings = diags.len() - errors;
+    if let Some(inputs) = &report.inputs {
+        ctx.printer.info(inputs.describe());
+    }
     if ctx.output == Output::Table {
         for d in &diags {
             ctx.printer.diagnostic(d);
@@ -57,6 +73,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             errors,
             warnings,
             files,
+            inputs: report.inputs.as_ref(),
             diagnostics: &diags,
         };
         ctx.printer.data(&to_data(ctx.output, &r)?);
@@ -70,74 +87,4 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     }
     ctx.printer.success(summary);
     Ok(())
-}
-
-/// Every diagnostic, without stopping at the first failing stage when later ones can still run.
-fn collect(ctx: &Ctx, args: &Args) -> Result<(Vec<Diagnostic>, usize)> {
-    let mut diags = Vec::new();
-    let templates = Templates::load(&ctx.repo)?;
-    let catalog = match Catalog::load(&ctx.repo, &templates.names()) {
-        Ok(c) => {
-            diags.extend(
-                c.check(&templates.names())
-                    .into_iter()
-                    .filter(|d| !d.is_error()),
-            );
-            Some(c)
-        }
-        Err(CatalogError::Input(d)) => {
-            diags.push(*d);
-            None
-        }
-        Err(CatalogError::Invalid(ds)) => {
-            diags.extend(ds.0);
-            None
-        }
-    };
-    let config = match config::load(&ctx.repo, &ctx.env) {
-        Ok((file, mut c)) => {
-            ctx.defaults_from_git(&mut c);
-            Some((file, c))
-        }
-        Err(ConfigError::Input(d)) => {
-            diags.push(*d);
-            None
-        }
-        Err(ConfigError::Invalid(ds)) => {
-            diags.extend(ds.0);
-            None
-        }
-    };
-    let (Some(catalog), Some((file, cfg))) = (catalog, config) else {
-        return Ok((diags, 0));
-    };
-    let plan = match Plan::build(&cfg, &ctx.env, &file, &catalog, args.profile.as_deref()) {
-        Ok(p) => p,
-        Err(ds) => {
-            diags.extend(ds.0);
-            return Ok((diags, 0));
-        }
-    };
-    diags.extend(plan.diagnostics.iter().cloned());
-    let tree = render::render(&plan, &catalog, &templates)?;
-    let (objs, problems) = check::objects(&tree);
-    diags.extend(problems);
-    diags.extend(check::check_objects(&objs));
-    if let Some(dir) = &args.schemas {
-        diags.extend(schema::SchemaSet::load(dir)?.validate(&objs));
-    }
-    // groups.generated.yaml: a YAML list the ApplicationSets read.
-    let groups = render::render_groups(
-        &ctx.env,
-        &resolve_groups(&cfg, &ctx.env, &catalog),
-        &templates,
-    )?;
-    for (path, text) in &groups.files {
-        if let Err(e) = serde_yaml::from_str::<Vec<serde_yaml::Value>>(text) {
-            diags.push(
-                Diagnostic::error(format!("rendered file is not a YAML list: {e}")).file(path),
-            );
-        }
-    }
-    Ok((diags, tree.files.len() + groups.files.len()))
 }

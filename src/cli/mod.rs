@@ -1,10 +1,12 @@
 //! Command-line interface: clap definitions, one file per command. Commands parse, call the library,
 //! print; they hold no logic of their own beyond that.
 
+mod catalog;
 mod cluster;
 mod completions;
 mod diff;
 mod doctor;
+mod init;
 mod lint;
 mod pause;
 mod plan;
@@ -32,6 +34,13 @@ use crate::render::Templates;
 use crate::ui::{ColorChoice, Printer};
 
 const AFTER_HELP: &str = "\
+From nothing:
+  platform init --env prod --cluster-name prod-eu --repo-url git@github.com:acme/gitops.git
+                                       scaffold environments/prod/config.yaml (catalog embedded)
+  platform catalog eject               copy the embedded catalog into catalog/ to customise it
+  (a repository's catalog/ replaces the embedded catalog as a whole; a file in templates/ replaces
+  the embedded template of that name)
+
 Typical day:
   platform resolve-groups              write clusters/<env>/groups.generated.yaml from the feature flags
   platform plan --profile full         why each group is on/off, waves, apps, models
@@ -81,6 +90,10 @@ pub enum Output {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Scaffold a GitOps repository: environments/<env>/config.yaml (commented), .gitignore, git init.
+    Init(init::Args),
+    /// The catalog embedded in platform: `catalog eject` writes it into the repository to customise.
+    Catalog(catalog::Args),
     /// Resolve feature gates into clusters/<env>/groups.generated.yaml (the ApplicationSet input).
     #[command(name = "resolve-groups")]
     ResolveGroups(resolve_groups::Args),
@@ -143,6 +156,8 @@ impl Ctx {
     pub fn load(&self) -> anyhow::Result<Inputs> {
         let templates = Templates::load(&self.repo)?;
         let catalog = Catalog::load(&self.repo, &templates.names())?;
+        self.printer
+            .detail(format!("catalog: {}", catalog.source.describe()));
         for d in catalog
             .check(&templates.names())
             .iter()
@@ -254,6 +269,8 @@ pub fn run() -> ExitCode {
         printer: printer.clone(),
     };
     let result = match cli.command {
+        Command::Init(a) => init::run(&ctx, a),
+        Command::Catalog(a) => catalog::run(&ctx, a),
         Command::ResolveGroups(a) => resolve_groups::run(&ctx, a),
         Command::Root(a) => root::run(&ctx, a),
         Command::Plan(a) => plan::run(&ctx, a),

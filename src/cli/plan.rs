@@ -4,6 +4,7 @@ use comfy_table::{presets::NOTHING, Table};
 use super::{print_warnings, to_data, Ctx, Output};
 use crate::catalog::resolve::Plan;
 use crate::catalog::SyncMode;
+use crate::render::provenance::Provenance;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -26,13 +27,33 @@ pub struct Args {
     pub format: Format,
 }
 
+/// `-o json|yaml`: the plan plus the inputs it was made from (key `inputs`).
+#[derive(serde::Serialize)]
+struct PlanData<'a> {
+    #[serde(flatten)]
+    plan: &'a Plan,
+    inputs: &'a Provenance,
+}
+
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
-    let (_, plan) = ctx.plan(args.profile.profile.as_deref())?;
+    let (inputs, plan) = ctx.plan(args.profile.profile.as_deref())?;
+    let provenance = Provenance::new(&inputs.catalog.source, &inputs.templates);
     print_warnings(&ctx.printer, &plan.diagnostics);
     let text = match (ctx.output, args.format) {
-        (Output::Table, Format::Table) => tables(&plan),
+        (Output::Table, Format::Table) => format!(
+            "{}
+{}",
+            provenance.describe(),
+            tables(&plan)
+        ),
         (Output::Table, Format::Mermaid) => mermaid(&plan),
-        (o, _) => to_data(o, &plan)?,
+        (o, _) => to_data(
+            o,
+            &PlanData {
+                plan: &plan,
+                inputs: &provenance,
+            },
+        )?,
     };
     ctx.printer.data(&text);
     Ok(())

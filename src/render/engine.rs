@@ -144,6 +144,14 @@ impl Templates {
         self.origins.get(name)
     }
 
+    /// The source text of a loaded template.
+    pub fn source(&self, name: &str) -> Option<String> {
+        self.env
+            .get_template(name)
+            .ok()
+            .map(|t| t.source().to_string())
+    }
+
     pub fn render(&self, name: &str, ctx: &serde_json::Value) -> Result<String, TemplateError> {
         let t = self
             .env

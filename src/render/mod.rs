@@ -4,6 +4,7 @@
 pub mod check;
 pub mod context;
 pub mod engine;
+pub mod provenance;
 pub mod schema;
 
 use std::collections::{BTreeMap, BTreeSet};
