@@ -1,6 +1,7 @@
 //! The data catalog under `catalog/`: layers and profiles, groups and their Argo CD apps, serving
 //! layers, runtime presets. Loaded and checked as a whole; `resolve` combines it with a config.
 
+pub mod argocd;
 pub mod resolve;
 mod types;
 
@@ -37,6 +38,8 @@ pub struct Catalog {
     pub groups: Vec<Group>,
     pub serving: BTreeMap<String, ServingLayerSpec>,
     pub presets: BTreeMap<String, Preset>,
+    /// The pinned Argo CD (`catalog/argocd.yaml`, else the embedded one).
+    pub argocd: argocd::ArgoCdSpec,
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +79,7 @@ impl Catalog {
             groups: groups.groups,
             serving: serving.serving_layers,
             presets: presets.presets,
+            argocd: argocd::load(repo)?,
         };
         let problems = catalog.check(known_templates);
         if problems.iter().any(Diagnostic::is_error) {
