@@ -1,6 +1,7 @@
 //! Command-line interface: clap definitions, one file per command. Commands parse, call the library,
 //! print; they hold no logic of their own beyond that.
 
+mod bootstrap;
 mod cluster;
 mod completions;
 mod diff;
@@ -93,6 +94,8 @@ pub enum Command {
     Diff(diff::Args),
     /// Preflight against the cluster: OK/WARN/FAIL lines with fixes, exit 1 on any FAIL.
     Doctor(doctor::Args),
+    /// Install Argo CD (pinned, sha256-verified), configure it, record the cluster identity; idempotent.
+    Bootstrap(bootstrap::Args),
     /// Bring the cluster up: apply the AppProject and root apps, then sync and wait wave by wave.
     Up(up::Args),
     /// Applications by layer and wave, models, PVCs, and why anything is not ready.
@@ -243,6 +246,7 @@ pub fn run() -> ExitCode {
         Command::Lint(a) => lint::run(&ctx, a),
         Command::Diff(a) => diff::run(&ctx, a),
         Command::Doctor(a) => doctor::run(&ctx, a),
+        Command::Bootstrap(a) => bootstrap::run(&ctx, a),
         Command::Up(a) => up::run(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),
         Command::Wait(a) => wait::run(&ctx, a),
@@ -310,6 +314,11 @@ fn report(p: &Printer, e: &anyhow::Error) -> ExitCode {
     if let Some(crate::cluster::ClusterError::Timeout { .. }) = e.downcast_ref() {
         return ExitCode::from(3);
     }
+    if e.downcast_ref::<crate::bootstrap::BootstrapError>()
+        .is_some_and(crate::bootstrap::BootstrapError::is_timeout)
+    {
+        return ExitCode::from(3);
+    }
     for cause in e.chain().skip(1) {
         p.caused_by(cause.to_string());
     }
@@ -321,6 +330,7 @@ fn report(p: &Printer, e: &anyhow::Error) -> ExitCode {
         || e.downcast_ref::<crate::cluster::ClusterError>().is_some()
         || e.downcast_ref::<crate::stage::StageError>().is_some()
         || e.downcast_ref::<crate::hub::HubError>().is_some()
+        || e.downcast_ref::<crate::bootstrap::BootstrapError>().is_some()
         || e.downcast_ref::<crate::render::schema::SchemaError>()
             .is_some()
         || e.downcast_ref::<std::io::Error>().is_some()

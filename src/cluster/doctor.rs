@@ -121,15 +121,15 @@ fn argocd_component(workloads: &[Workload], component: &str, expected_ns: &str) 
 }
 
 /// A Deployment or StatefulSet found by label.
-struct Workload {
-    kind: Kind,
-    namespace: String,
-    name: String,
-    ready: bool,
+pub struct Workload {
+    pub kind: Kind,
+    pub namespace: String,
+    pub name: String,
+    pub ready: bool,
 }
 
 /// Every Deployment and StatefulSet labelled as the Argo CD `component`, in all namespaces.
-async fn find_component(
+pub async fn find_component(
     client: &kube::Client,
     component: &str,
 ) -> Result<Vec<Workload>, ClusterError> {
