@@ -19,26 +19,13 @@ use crate::catalog::argocd::ArgoCdSpec;
 use crate::cluster::retry::retry;
 use crate::cluster::ClusterError;
 
-pub const ARGOCD_CM: &str = "argocd-cm";
-pub const ARGOCD_CMD_PARAMS_CM: &str = "argocd-cmd-params-cm";
 pub const REDIS_SECRET: &str = "argocd-redis";
 pub const REDIS_KEY: &str = "auth";
-
-/// The ConfigMaps and the keys the catalog puts in them.
-fn wanted(spec: &ArgoCdSpec) -> [(&'static str, &BTreeMap<String, String>); 2] {
-    [
-        (ARGOCD_CM, &spec.argocd_cm),
-        (ARGOCD_CMD_PARAMS_CM, &spec.argocd_cmd_params_cm),
-    ]
-}
 
 /// Merge the catalog's keys into the manifest's ConfigMaps (one object each, as upstream ships
 /// them; added when the manifest lacks one).
 pub fn merge_into_manifest(objects: &mut Vec<Value>, spec: &ArgoCdSpec) {
-    for (name, keys) in wanted(spec) {
-        if keys.is_empty() {
-            continue;
-        }
+    for (name, keys) in spec.patches() {
         let found = objects.iter_mut().find(|o| {
             o.get("kind").and_then(Value::as_str) == Some("ConfigMap")
                 && o.pointer("/metadata/name").and_then(Value::as_str) == Some(name)
@@ -60,9 +47,8 @@ pub fn merge_into_manifest(objects: &mut Vec<Value>, spec: &ArgoCdSpec) {
 /// Only the catalog's keys, as server-side apply bodies for an Argo CD platform did not install
 /// (they touch nothing else of the ConfigMaps).
 pub fn patch_objects(spec: &ArgoCdSpec, namespace: &str) -> Vec<Value> {
-    wanted(spec)
+    spec.patches()
         .into_iter()
-        .filter(|(_, keys)| !keys.is_empty())
         .map(|(name, keys)| cm_object(name, keys, namespace))
         .collect()
 }
@@ -77,13 +63,21 @@ fn cm_object(name: &str, keys: &BTreeMap<String, String>, namespace: &str) -> Va
 }
 
 /// The `argocd-redis` Secret with a new random password, when `namespace` has none.
-pub async fn redis_secret(client: &kube::Client, namespace: &str) -> Result<Option<Value>, ClusterError> {
+pub async fn redis_secret(
+    client: &kube::Client,
+    namespace: &str,
+) -> Result<Option<Value>, ClusterError> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     match retry(|| api.get_opt(REDIS_SECRET)).await {
         Ok(Some(_)) => return Ok(None),
         Ok(None) => {}
         Err(kube::Error::Api(s)) if s.code == 404 => {}
-        Err(e) => return Err(ClusterError::api(format!("reading Secret {namespace}/{REDIS_SECRET}"), e)),
+        Err(e) => {
+            return Err(ClusterError::api(
+                format!("reading Secret {namespace}/{REDIS_SECRET}"),
+                e,
+            ))
+        }
     }
     let password = random_hex(16).map_err(|e| ClusterError::Api {
         what: "generating the redis password".into(),

@@ -54,9 +54,14 @@ impl Credential {
 
     /// The ssh private key in `path` (the message names the file, never its content).
     pub fn from_key_file(path: &Path) -> Result<Credential, BootstrapError> {
-        let key = crate::fsread::read_text(path, MAX_KEY_BYTES, "ssh private key").map_err(|e| {
-            BootstrapError::Credential(format!("--repo-ssh-key {}: {}", path.display(), e.reason()))
-        })?;
+        let key =
+            crate::fsread::read_text(path, MAX_KEY_BYTES, "ssh private key").map_err(|e| {
+                BootstrapError::Credential(format!(
+                    "--repo-ssh-key {}: {}",
+                    path.display(),
+                    e.reason()
+                ))
+            })?;
         if !key.trim_start().starts_with("-----BEGIN ") || !key.contains("PRIVATE KEY-----") {
             return Err(BootstrapError::Credential(format!(
                 "--repo-ssh-key {}: not a PEM/OpenSSH private key (it must start with `-----BEGIN … PRIVATE KEY-----`)",
@@ -100,7 +105,11 @@ pub fn is_ssh(url: &str) -> bool {
 
 /// The name of the repository Secret for `repo_url`: an existing one (any name) holding that URL,
 /// else `repo-<sha256(url)[..10]>`.
-pub async fn find(client: &kube::Client, namespace: &str, repo_url: &str) -> Result<Option<String>, ClusterError> {
+pub async fn find(
+    client: &kube::Client,
+    namespace: &str,
+    repo_url: &str,
+) -> Result<Option<String>, ClusterError> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let lp = ListParams::default().labels(&format!("{SECRET_TYPE_LABEL}=repository"));
     let list = retry(|| api.list(&lp))
@@ -113,7 +122,10 @@ pub async fn find(client: &kube::Client, namespace: &str, repo_url: &str) -> Res
 }
 
 pub fn default_name(repo_url: &str) -> String {
-    format!("repo-{}", &super::manifest::sha256_hex(repo_url.as_bytes())[..10])
+    format!(
+        "repo-{}",
+        &super::manifest::sha256_hex(repo_url.as_bytes())[..10]
+    )
 }
 
 /// The Secret (server-side apply body) for `repo_url` named `name`.
@@ -170,7 +182,10 @@ mod tests {
             token: "tok-SECRET".into(),
         };
         assert!(!format!("{c:?}").contains("SECRET"));
-        let e = c.check_url("git@github.com:a/b.git").unwrap_err().to_string();
+        let e = c
+            .check_url("git@github.com:a/b.git")
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("SECRET"), "{e}");
         let o = secret_object("repo-x", "argocd", "https://h/r.git", &c);
         assert_eq!(o["metadata"]["labels"][SECRET_TYPE_LABEL], "repository");

@@ -82,12 +82,18 @@ pub async fn obtain(spec: &ArgoCdSpec, source: &Source) -> Result<Manifest, Boot
     }
 }
 
-const FIX_FILE: &str = "Use the file of the pinned release, or change version/installURL/sha256 in \
+const FIX_FILE: &str =
+    "Use the file of the pinned release, or change version/installURL/sha256 in \
     catalog/argocd.yaml together (or pass --insecure-skip-verify to apply it anyway)";
 const FIX_URL: &str = "The download is not the pinned release (a moved tag, a proxy, tampering): \
     check the URL, or change version/installURL/sha256 in catalog/argocd.yaml together";
 
-fn check_sha(spec: &ArgoCdSpec, origin: &str, actual: &str, fix: &str) -> Result<(), BootstrapError> {
+fn check_sha(
+    spec: &ArgoCdSpec,
+    origin: &str,
+    actual: &str,
+    fix: &str,
+) -> Result<(), BootstrapError> {
     if actual == spec.sha256 {
         return Ok(());
     }
@@ -110,14 +116,19 @@ async fn download_cached(
         .unwrap_or_else(|| spec.install_url.clone());
     let mut notes = Vec::new();
     if url != spec.install_url {
-        notes.push(format!("install manifest URL overridden by {URL_ENV}: {url}"));
+        notes.push(format!(
+            "install manifest URL overridden by {URL_ENV}: {url}"
+        ));
     }
     let cached = cache.map(|c| c.join(spec.cache_rel_path()));
     if let Some(path) = &cached {
         if let Ok(bytes) = read_capped(path) {
             let sha = sha256_hex(&bytes);
             if sha == spec.sha256 {
-                notes.push(format!("install manifest {} (cached, sha256 verified)", path.display()));
+                notes.push(format!(
+                    "install manifest {} (cached, sha256 verified)",
+                    path.display()
+                ));
                 return parse(path.display().to_string(), sha, true, &bytes, notes);
             }
             notes.push(format!(
@@ -210,8 +221,16 @@ fn parse(
         if v.is_null() {
             continue;
         }
-        let field = |p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
-        if field("/apiVersion").is_empty() || field("/kind").is_empty() || field("/metadata/name").is_empty() {
+        let field = |p: &str| {
+            v.pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        if field("/apiVersion").is_empty()
+            || field("/kind").is_empty()
+            || field("/metadata/name").is_empty()
+        {
             return Err(bad(format!(
                 "document {} lacks apiVersion, kind or metadata.name",
                 i + 1
@@ -258,11 +277,26 @@ mod tests {
         assert!(m.verified);
         let bad = spec(&"0".repeat(64));
         let e = obtain(&bad, &src).await.unwrap_err().to_string();
-        assert!(e.contains(&"0".repeat(64)) && e.contains(&sha256_hex(DOC.as_bytes())), "{e}");
+        assert!(
+            e.contains(&"0".repeat(64)) && e.contains(&sha256_hex(DOC.as_bytes())),
+            "{e}"
+        );
         assert!(e.contains("nothing was applied"), "{e}");
-        let m = obtain(&bad, &Source::File { path: f, verify: false }).await.unwrap();
+        let m = obtain(
+            &bad,
+            &Source::File {
+                path: f,
+                verify: false,
+            },
+        )
+        .await
+        .unwrap();
         assert!(!m.verified);
-        assert!(m.notes[0].contains("NOT the pinned manifest"), "{:?}", m.notes);
+        assert!(
+            m.notes[0].contains("NOT the pinned manifest"),
+            "{:?}",
+            m.notes
+        );
     }
 
     #[test]

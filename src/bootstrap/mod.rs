@@ -46,7 +46,9 @@ pub enum BootstrapError {
     Download { url: String, message: String },
     #[error("reading the Argo CD install manifest {}: {message}", .path.display())]
     ReadManifest { path: PathBuf, message: String },
-    #[error("the Argo CD install manifest from {origin} is not valid: {message}; nothing was applied")]
+    #[error(
+        "the Argo CD install manifest from {origin} is not valid: {message}; nothing was applied"
+    )]
     BadManifest { origin: String, message: String },
     #[error("writing the manifest cache {}: {source}", .path.display())]
     Cache {

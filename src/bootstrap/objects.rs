@@ -65,7 +65,8 @@ impl Desired {
     }
 
     pub fn is_crd(&self) -> bool {
-        self.resource.group == "apiextensions.k8s.io" && self.resource.kind == "CustomResourceDefinition"
+        self.resource.group == "apiextensions.k8s.io"
+            && self.resource.kind == "CustomResourceDefinition"
     }
 }
 
@@ -121,7 +122,10 @@ impl Resolver {
 }
 
 fn str_at(v: &Value, p: &str) -> String {
-    v.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string()
+    v.pointer(p)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn apply_params(dry_run: bool) -> PatchParams {
@@ -192,7 +196,10 @@ pub async fn apply(client: &kube::Client, d: &Desired) -> Result<(), ClusterErro
 }
 
 /// Wait until every CRD named is Established (polling, with a deadline).
-pub async fn wait_established(client: &kube::Client, crds: &[&Desired]) -> Result<(), BootstrapError> {
+pub async fn wait_established(
+    client: &kube::Client,
+    crds: &[&Desired],
+) -> Result<(), BootstrapError> {
     let deadline = Instant::now() + ESTABLISHED_TIMEOUT;
     for d in crds {
         let api = d.api(client);

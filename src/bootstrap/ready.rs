@@ -26,7 +26,10 @@ pub const COMPONENTS: &[(Kind, &str)] = &[
 /// Every replica updated and ready, as the controller observed the current generation.
 pub fn workload_ready(v: &Value) -> bool {
     let n = |p: &str| v.pointer(p).and_then(Value::as_i64).unwrap_or(0);
-    let want = v.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+    let want = v
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
     n("/status/observedGeneration") >= n("/metadata/generation")
         && n("/status/readyReplicas") >= want
         && n("/status/updatedReplicas") >= want
@@ -48,8 +51,14 @@ async fn pending(client: &kube::Client, ns: &str) -> Result<Vec<String>, Cluster
         if workload_ready(&v) {
             continue;
         }
-        let ready = v.pointer("/status/readyReplicas").and_then(Value::as_i64).unwrap_or(0);
-        let want = v.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+        let ready = v
+            .pointer("/status/readyReplicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        let want = v
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
         let reasons = pod_reasons(client, ns, name).await?;
         out.push(format!(
             "{} {ns}/{name}: {ready}/{want} ready{}",
@@ -65,7 +74,11 @@ async fn pending(client: &kube::Client, ns: &str) -> Result<Vec<String>, Cluster
 }
 
 /// The reasons of the component's pods (found by the upstream `app.kubernetes.io/name` label).
-async fn pod_reasons(client: &kube::Client, ns: &str, component: &str) -> Result<Vec<String>, ClusterError> {
+async fn pod_reasons(
+    client: &kube::Client,
+    ns: &str,
+    component: &str,
+) -> Result<Vec<String>, ClusterError> {
     let api = kinds::POD.api(client, ns);
     let lp = ListParams::default().labels(&format!("app.kubernetes.io/name={component}"));
     let pods = retry(|| api.list(&lp))
@@ -98,7 +111,10 @@ pub async fn wait(
         }
         if start.elapsed() >= timeout {
             return Err(ClusterError::Timeout {
-                what: format!("Argo CD to be ready in namespace {ns} (--timeout {})", humantime::format_duration(timeout)),
+                what: format!(
+                    "Argo CD to be ready in namespace {ns} (--timeout {})",
+                    humantime::format_duration(timeout)
+                ),
                 pending: left,
             });
         }

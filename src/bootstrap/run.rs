@@ -72,7 +72,10 @@ pub async fn run(
             ));
             (namespace.clone(), config::patch_objects(spec, namespace))
         }
-        _ => (spec.namespace.clone(), install_bodies(client, spec, manifest).await?),
+        _ => (
+            spec.namespace.clone(),
+            install_bodies(client, spec, manifest).await?,
+        ),
     };
     let mut desired = Vec::new();
     let mut resolver = Resolver::default();

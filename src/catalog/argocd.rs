@@ -17,6 +17,14 @@ pub const ARGOCD_FILE: &str = "argocd.yaml";
 pub const EMBEDDED: &str = include_str!("../../catalog/argocd.yaml");
 /// The argocd-cm key holding the Application health check platform relies on.
 pub const HEALTH_KEY: &str = "resource.customizations.health.argoproj.io_Application";
+/// The `group` of Argo CD's own Application (not a catalog group: it exists in every plan whose
+/// profile includes its layer).
+pub const GROUP: &str = "argocd";
+
+/// Where `root` renders the hand-over kustomization: `clusters/<env>/argocd`.
+pub fn dir(env: &str) -> String {
+    format!("{}/{env}/argocd", consts::CLUSTERS_DIR)
+}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,6 +78,17 @@ impl ArgoCdSpec {
         out.trim_end().to_string()
     }
 
+    /// The ConfigMaps bootstrap patches, with their keys and the hand-over's patch file names.
+    pub fn patches(&self) -> Vec<(&'static str, &BTreeMap<String, String>)> {
+        [
+            ("argocd-cm", &self.argocd_cm),
+            ("argocd-cmd-params-cm", &self.argocd_cmd_params_cm),
+        ]
+        .into_iter()
+        .filter(|(_, keys)| !keys.is_empty())
+        .collect()
+    }
+
     /// The path of the install manifest in the user's cache: `<cache>/argocd/<version>/install.yaml`.
     pub fn cache_rel_path(&self) -> String {
         format!("argocd/{}/install.yaml", self.version)
@@ -84,9 +103,8 @@ pub fn load(repo: &Path) -> Result<ArgoCdSpec, CatalogError> {
         (f.argocd, display_path(repo, &path).display().to_string())
     } else {
         let name = format!("(embedded) {}/{ARGOCD_FILE}", consts::CATALOG_DIR);
-        let f: ArgoCdFile = serde_yaml::from_str(EMBEDDED).map_err(|e| {
-            CatalogError::Input(Box::new(yaml_diagnostic(&e, Path::new(&name))))
-        })?;
+        let f: ArgoCdFile = serde_yaml::from_str(EMBEDDED)
+            .map_err(|e| CatalogError::Input(Box::new(yaml_diagnostic(&e, Path::new(&name)))))?;
         (f.argocd, name)
     };
     spec.file = file;

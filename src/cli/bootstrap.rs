@@ -89,7 +89,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         let mut target = open(ctx, &inputs.config, &args.target).await?;
         let record = match identity::check(&target.client, &cluster_name).await? {
             Identity::Matches => {
-                target.identity = format!("cluster {cluster_name} (ConfigMap kube-system/cluster-identity)");
+                target.identity =
+                    format!("cluster {cluster_name} (ConfigMap kube-system/cluster-identity)");
                 None
             }
             Identity::Absent => {
@@ -150,14 +151,22 @@ fn confirm(target: &Target, name: &str, yes: bool) -> Result<()> {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     if line.trim() != name {
-        return Err(CheckFailed(format!("`{}` is not `{name}`: nothing was changed", line.trim())).into());
+        return Err(CheckFailed(format!(
+            "`{}` is not `{name}`: nothing was changed",
+            line.trim()
+        ))
+        .into());
     }
     Ok(())
 }
 
 fn report(ctx: &Ctx, version: &str, o: &boot::Outcome, dry_run: bool) {
     let count = |c: Change| o.steps.iter().filter(|s| s.change == c).count();
-    let (create, update, same) = (count(Change::Create), count(Change::Update), count(Change::Unchanged));
+    let (create, update, same) = (
+        count(Change::Create),
+        count(Change::Update),
+        count(Change::Unchanged),
+    );
     if dry_run {
         let mut out = String::new();
         for s in &o.steps {

@@ -99,7 +99,8 @@ pub fn kubeconfig_path(cfg: &EnvConfig, opts: &TargetOptions) -> Result<PathBuf,
 /// Load the kubeconfig, connect (short timeouts), check reachability and identity. Nothing is written.
 pub async fn connect(cfg: &EnvConfig, opts: &TargetOptions) -> Result<Target, ClusterError> {
     let mut target = open(cfg, opts).await?;
-    target.identity = verify_identity(&target.client, &cfg.cluster.name, &target.cluster_entry).await?;
+    target.identity =
+        verify_identity(&target.client, &cfg.cluster.name, &target.cluster_entry).await?;
     Ok(target)
 }
 

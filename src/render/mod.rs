@@ -120,6 +120,33 @@ pub fn render(
         }
     }
 
+    // Argo CD managing itself: the pinned manifest plus the ConfigMap keys bootstrap applies.
+    if plan
+        .apps
+        .iter()
+        .any(|a| a.group == crate::catalog::argocd::GROUP)
+    {
+        let spec = &catalog.argocd;
+        let dir = crate::catalog::argocd::dir(env);
+        owned.push(format!("{dir}/"));
+        files.insert(
+            format!("{dir}/kustomization.yaml"),
+            templates.render_file(
+                "argocd-kustomization.yaml.j2",
+                &json!({"header": header, "argocd": context::argocd_ctx(spec)}),
+            )?,
+        );
+        for (name, keys) in spec.patches() {
+            files.insert(
+                format!("{dir}/{name}.yaml"),
+                templates.render_file(
+                    "argocd-configmap-patch.yaml.j2",
+                    &json!({"header": header, "cm": {"name": name, "data": keys}}),
+                )?,
+            );
+        }
+    }
+
     // Models and serving layers live outside apps/<layer>/: own them only when every layer that hosts
     // a serving group is in the profile (a narrower profile never deletes wider layers' files).
     let serving_hosts: BTreeSet<&str> = catalog
