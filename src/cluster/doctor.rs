@@ -14,6 +14,7 @@ use super::kinds::{self, Kind};
 use super::retry::retry;
 use super::target::Target;
 use super::ClusterError;
+use crate::catalog::argocd::ArgoCdSpec;
 use crate::catalog::resolve::Plan;
 use crate::consts;
 
@@ -42,22 +43,6 @@ fn check(level: Level, name: &str, detail: impl Into<String>, fix: Option<String
         fix,
     }
 }
-
-/// The Application health check Argo CD needs so that an app-of-apps waits for its children's waves.
-pub const HEALTH_SNIPPET: &str = r#"data:
-  resource.customizations.health.argoproj.io_Application: |
-    hs = {}
-    hs.status = "Progressing"
-    hs.message = ""
-    if obj.status ~= nil then
-      if obj.status.health ~= nil then
-        hs.status = obj.status.health.status
-        if obj.status.health.message ~= nil then
-          hs.message = obj.status.health.message
-        end
-      end
-    end
-    return hs"#;
 
 async fn list(client: &kube::Client, kind: Kind, ns: &str) -> Result<Vec<Value>, ClusterError> {
     let api = kind.api(client, ns);
@@ -115,7 +100,7 @@ fn argocd_component(workloads: &[Workload], component: &str, expected_ns: &str) 
             Level::Fail,
             "argocd",
             format!("no {component} (no workload labelled {ARGOCD_COMPONENT_LABEL}={component})"),
-            Some(format!("install Argo CD (namespace {expected_ns})")),
+            Some(format!("`platform bootstrap` installs Argo CD (namespace {expected_ns})")),
         ),
     }
 }
@@ -159,7 +144,7 @@ pub async fn find_component(
     Ok(out)
 }
 
-pub async fn run(target: &Target, plan: &Plan) -> Vec<Check> {
+pub async fn run(target: &Target, plan: &Plan, argocd: &ArgoCdSpec) -> Vec<Check> {
     let client = &target.client;
     let mut out = vec![check(
         Level::Ok,
@@ -189,12 +174,12 @@ pub async fn run(target: &Target, plan: &Plan) -> Vec<Check> {
                 (
                     "applications.argoproj.io",
                     Level::Fail,
-                    "install Argo CD first (platform drives it, it does not install it)",
+                    "`platform bootstrap` installs Argo CD",
                 ),
                 (
                     "appprojects.argoproj.io",
                     Level::Fail,
-                    "install Argo CD first",
+                    "`platform bootstrap` installs Argo CD",
                 ),
                 (
                     "gateways.gateway.networking.k8s.io",
@@ -256,19 +241,7 @@ pub async fn run(target: &Target, plan: &Plan) -> Vec<Check> {
             Ok(found) => out.push(argocd_component(&found, component, ns)),
         }
     }
-    let cm = kinds::CONFIG_MAP.api(client, ns);
-    match retry(|| cm.get_opt("argocd-cm")).await {
-        Ok(Some(c)) if kinds::json(&c).pointer("/data/resource.customizations.health.argoproj.io_Application").is_some() => {
-            out.push(check(Level::Ok, "argocd-health", "Application health customization present", None))
-        }
-        Ok(_) => out.push(check(
-            Level::Warn,
-            "argocd-health",
-            "argocd-cm lacks the Application health check: root apps will not wait for their children's waves",
-            Some(format!("add to ConfigMap {ns}/argocd-cm:\n{HEALTH_SNIPPET}")),
-        )),
-        Err(e) => out.push(check(Level::Warn, "argocd-health", format!("cannot read argocd-cm: {e}"), None)),
-    }
+    out.extend(super::doctor_argocd::checks(client, argocd, ns, &plan.config.repo_url).await);
 
     // StorageClass.
     let needs_default = plan
