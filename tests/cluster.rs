@@ -1840,3 +1840,27 @@ async fn download_only_refuses_to_overwrite_files_unless_forced() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(emu.file_requests().is_empty(), "{:?}", emu.file_requests());
 }
+
+/// bootstrap on a cluster that says another name: refused before any write (and before the
+/// manifest is even read).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_refuses_a_cluster_that_says_another_name() {
+    let e = env_with("prod-eu", Options::default()).await;
+    e.server.clear_request_log();
+    let o = e
+        .platform(&[
+            "bootstrap",
+            "--yes",
+            "--manifests",
+            "/nonexistent/install.yaml",
+        ])
+        .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("wrong cluster") && stderr(&o).contains("prod-eu"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(e.writes().is_empty(), "{:?}", e.writes());
+    e.server.shutdown().await;
+}

@@ -44,7 +44,9 @@ pub struct ArgoCdSpec {
     /// Lower-case hex sha256 of that file.
     pub sha256: String,
     pub namespace: String,
-    pub app: HandOverApp,
+    /// The hand-over Application; absent: `root` renders none (an Argo CD managed another way).
+    #[serde(default)]
+    pub app: Option<HandOverApp>,
     /// Keys merged into ConfigMap argocd-cm.
     #[serde(default)]
     pub argocd_cm: BTreeMap<String, String>,
@@ -148,7 +150,9 @@ fn check(spec: &ArgoCdSpec) -> Vec<Diagnostic> {
             "change version, installURL and sha256 together",
         ));
     }
-    for (field, v) in [("namespace", &spec.namespace), ("app.name", &spec.app.name)] {
+    let app_name = spec.app.as_ref().map(|a| &a.name);
+    for (field, v) in [("namespace", Some(&spec.namespace)), ("app.name", app_name)] {
+        let Some(v) = v else { continue };
         if !is_dns1123_label(v) {
             out.push(err(
                 field,

@@ -387,8 +387,8 @@ impl Plan {
         }
 
         // Argo CD managing itself (the hand-over from `platform bootstrap`), first in its layer.
-        if in_profile(&catalog.argocd.app.layer) {
-            apps.push(argocd_app(&catalog.argocd, env));
+        if let Some(app) = catalog.argocd.app.as_ref().filter(|a| in_profile(&a.layer)) {
+            apps.push(argocd_app(&catalog.argocd, app, env));
         }
 
         let mut models = Vec::new();
@@ -554,14 +554,18 @@ fn project_scope(
 
 /// The Application through which Argo CD manages itself: the kustomization `root` renders under
 /// `clusters/<env>/argocd/`, synced automatically, its resources kept when it is deleted.
-fn argocd_app(spec: &super::argocd::ArgoCdSpec, env: &str) -> PlannedApp {
+fn argocd_app(
+    spec: &super::argocd::ArgoCdSpec,
+    hand_over: &super::argocd::HandOverApp,
+    env: &str,
+) -> PlannedApp {
     let kind = |group: &str, kind: &str| GroupKind {
         group: group.into(),
         kind: kind.into(),
     };
     let app = AppSpec {
-        name: spec.app.name.clone(),
-        wave: spec.app.wave,
+        name: hand_over.name.clone(),
+        wave: hand_over.wave,
         namespace: spec.namespace.clone(),
         source: super::Source {
             path: Some(super::argocd::dir(env)),
@@ -585,7 +589,7 @@ fn argocd_app(spec: &super::argocd::ArgoCdSpec, env: &str) -> PlannedApp {
         name: app.name.clone(),
         kind: AppKind::Catalog,
         group: super::argocd::GROUP.to_string(),
-        layer: spec.app.layer.clone(),
+        layer: hand_over.layer.clone(),
         wave: app.wave,
         namespace: app.namespace.clone(),
         sync: app.sync,

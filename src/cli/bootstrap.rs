@@ -12,6 +12,7 @@ use crate::bootstrap::identity::{self, Identity};
 use crate::bootstrap::manifest::{self, Source};
 use crate::bootstrap::objects::Change;
 use crate::bootstrap::{self as boot, Options};
+use crate::catalog::argocd::ArgoCdSpec;
 use crate::cluster::target::{self, Target, TargetOptions};
 
 #[derive(Debug, clap::Args)]
@@ -116,7 +117,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         let printer = ctx.printer.clone();
         let say = move |m: &str| printer.info(m);
         let outcome = boot::run(&target.client, &spec, &m, &opts, &say).await?;
-        report(ctx, &spec.version, &outcome, args.dry_run);
+        report(ctx, &spec, &outcome, args.dry_run);
         Ok(())
     })
 }
@@ -160,7 +161,8 @@ fn confirm(target: &Target, name: &str, yes: bool) -> Result<()> {
     Ok(())
 }
 
-fn report(ctx: &Ctx, version: &str, o: &boot::Outcome, dry_run: bool) {
+fn report(ctx: &Ctx, spec: &ArgoCdSpec, o: &boot::Outcome, dry_run: bool) {
+    let version = &spec.version;
     let count = |c: Change| o.steps.iter().filter(|s| s.change == c).count();
     let (create, update, same) = (
         count(Change::Create),
@@ -174,11 +176,12 @@ fn report(ctx: &Ctx, version: &str, o: &boot::Outcome, dry_run: bool) {
         }
         ctx.printer.data(&out);
     }
-    if let Existing::Other { namespace, .. } = &o.existing {
+    if let (Existing::Other { namespace, .. }, Some(app)) = (&o.existing, &spec.app) {
         ctx.printer.info(format!(
-            "note: this Argo CD is not the one platform installs; `platform root` renders Application argocd \
-             (the pinned {version} in namespace argocd): do not sync it on this cluster (Argo CD in {namespace} \
-             stays as it is)"
+            "note: this Argo CD (namespace {namespace}) is not the one platform installs; `platform root` \
+             renders Application {}, which would install the pinned {version} beside it: copy \
+             catalog/argocd.yaml into your repository's catalog/ and remove its `app:` entry",
+            app.name
         ));
     }
     if !o.changed() {

@@ -26,7 +26,7 @@ pub fn argocd_ctx(spec: &crate::catalog::argocd::ArgoCdSpec) -> Value {
         .map(|(name, _)| format!("{name}.yaml"))
         .collect();
     json!({
-        "app": spec.app.name,
+        "app": spec.app.as_ref().map(|a| a.name.as_str()).unwrap_or_default(),
         "version": spec.version,
         "sha256": spec.sha256,
         "namespace": spec.namespace,

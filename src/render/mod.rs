@@ -120,15 +120,23 @@ pub fn render(
         }
     }
 
-    // Argo CD managing itself: the pinned manifest plus the ConfigMap keys bootstrap applies.
+    // Argo CD managing itself: the pinned manifest plus the ConfigMap keys bootstrap applies. Its
+    // directory is this render's unless the app's layer is outside the profile (a catalog without
+    // the app prunes what an earlier render wrote).
+    let spec = &catalog.argocd;
+    let dir = crate::catalog::argocd::dir(env);
+    if spec
+        .app
+        .as_ref()
+        .is_none_or(|a| plan.profile.layers.contains(&a.layer))
+    {
+        owned.push(format!("{dir}/"));
+    }
     if plan
         .apps
         .iter()
         .any(|a| a.group == crate::catalog::argocd::GROUP)
     {
-        let spec = &catalog.argocd;
-        let dir = crate::catalog::argocd::dir(env);
-        owned.push(format!("{dir}/"));
         files.insert(
             format!("{dir}/kustomization.yaml"),
             templates.render_file(
