@@ -92,7 +92,7 @@ impl Resolver {
         if !self.known.contains_key(&key) {
             let (group, version) = api_version.split_once('/').unwrap_or(("", &api_version));
             let gvk = GroupVersionKind::gvk(group, version, &kind);
-            let (ar, caps) = discovery::pinned_kind(client, &gvk)
+            let (ar, caps) = retry(|| discovery::pinned_kind(client, &gvk))
                 .await
                 .map_err(|e| ClusterError::api(format!("discovering {api_version} {kind}"), e))?;
             self.known

@@ -25,6 +25,7 @@ without one:
   - the upstream install manifest is downloaded over HTTPS from the catalog's installURL and must have
     the catalog's sha256 (else nothing is applied); it is cached in
     ${XDG_CACHE_HOME:-~/.cache}/platform/argocd/<version>/install.yaml and verified again on every use;
+    PLATFORM_ARGOCD_URL downloads it from another URL (a mirror), verified the same way;
     --manifests FILE reads it from a file instead (clusters without internet), verified the same way;
   - server-side apply (field manager platform): CRDs first, Established, then the rest into the
     catalog's namespace; argocd-cm gets the catalog's keys (the Application health check) merged in,
