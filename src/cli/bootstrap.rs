@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::cluster::{parse_duration, runtime, TargetArgs};
-use super::{CheckFailed, Ctx};
+use super::{to_data, CheckFailed, Ctx, Output};
 use crate::bootstrap::credential::Credential;
 use crate::bootstrap::existing::Existing;
 use crate::bootstrap::identity::{self, Identity};
@@ -40,7 +40,8 @@ as create/update/unchanged and writes nothing. A second run says \"nothing to do
 Then `platform root --commit --push` renders Application `argocd` (clusters/<env>/argocd/: the same
 manifest and argocd-cm keys), through which Argo CD manages itself, and `platform up` syncs it.")]
 pub struct Args {
-    /// List what would be created or updated (every object: create/update/unchanged); write nothing.
+    /// List what would be created or updated (every object: create/update/unchanged; `-o json` for
+    /// data); write nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// Record the identity of a brand-new cluster without asking.
@@ -77,6 +78,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         (None, Some(file)) => Some(Credential::from_key_file(file)?),
         _ => None,
     };
+    if let Some(c) = &credential {
+        c.check_url(&inputs.config.repo_url)?;
+    }
     let source = match &args.manifests {
         Some(path) => Source::File {
             path: path.clone(),
@@ -170,12 +174,18 @@ fn report(ctx: &Ctx, spec: &ArgoCdSpec, o: &boot::Outcome, dry_run: bool) {
         count(Change::Update),
         count(Change::Unchanged),
     );
-    if dry_run {
+    if dry_run && ctx.output == Output::Table {
         let mut out = String::new();
         for s in &o.steps {
             out.push_str(&format!("{:<9} {}\n", s.change.to_string(), s.object));
         }
         ctx.printer.data(&out);
+    } else if ctx.output != Output::Table {
+        // `-o json|yaml`: [{change, object}] (with or without --dry-run).
+        match to_data(ctx.output, &o.steps) {
+            Ok(text) => ctx.printer.data(&text),
+            Err(e) => ctx.printer.error(e.to_string()),
+        }
     }
     if let (Existing::Other { namespace, .. }, Some(app)) = (&o.existing, &spec.app) {
         ctx.printer.info(format!(
