@@ -10,8 +10,10 @@
 //! One responsibility per file: [`manifest`] (fetch, verify, cache, parse), [`identity`] (the
 //! cluster-identity ConfigMap), [`objects`] (discovery, create/update/unchanged, server-side apply,
 //! CRDs Established), [`config`] (argocd-cm keys, argocd-redis), [`credential`] (the repository
-//! Secret), [`existing`] (an Argo CD found by labels), [`ready`] (the readiness wait).
+//! Secret), [`existing`] (an Argo CD found by labels), [`ready`] (the readiness wait), [`checks`]
+//! (what `doctor` reports about them).
 
+pub mod checks;
 pub mod config;
 pub mod credential;
 pub mod existing;

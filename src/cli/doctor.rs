@@ -24,7 +24,16 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let (inputs, plan) = ctx.plan(args.profile.profile.as_deref())?;
     runtime()?.block_on(async {
         let target = connect(ctx, &inputs, &args.target).await?;
-        let checks = doctor::run(&target, &plan, &inputs.catalog.argocd).await;
+        let mut checks = doctor::run(&target, &plan).await;
+        checks.extend(
+            crate::bootstrap::checks::checks(
+                &target.client,
+                &inputs.catalog.argocd,
+                crate::consts::ARGOCD_NAMESPACE,
+                &inputs.config.repo_url,
+            )
+            .await,
+        );
         if ctx.output == Output::Table {
             let mut out = String::new();
             for c in &checks {

@@ -14,7 +14,6 @@ use super::kinds::{self, Kind};
 use super::retry::retry;
 use super::target::Target;
 use super::ClusterError;
-use crate::catalog::argocd::ArgoCdSpec;
 use crate::catalog::resolve::Plan;
 use crate::consts;
 
@@ -144,7 +143,7 @@ pub async fn find_component(
     Ok(out)
 }
 
-pub async fn run(target: &Target, plan: &Plan, argocd: &ArgoCdSpec) -> Vec<Check> {
+pub async fn run(target: &Target, plan: &Plan) -> Vec<Check> {
     let client = &target.client;
     let mut out = vec![check(
         Level::Ok,
@@ -241,8 +240,6 @@ pub async fn run(target: &Target, plan: &Plan, argocd: &ArgoCdSpec) -> Vec<Check
             Ok(found) => out.push(argocd_component(&found, component, ns)),
         }
     }
-    out.extend(super::doctor_argocd::checks(client, argocd, ns, &plan.config.repo_url).await);
-
     // StorageClass.
     let needs_default = plan
         .models

@@ -3,7 +3,6 @@
 pub mod apply;
 pub mod argo;
 pub mod doctor;
-pub mod doctor_argocd;
 pub mod health;
 pub mod kinds;
 pub mod pause;

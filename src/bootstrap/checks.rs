@@ -1,15 +1,15 @@
-//! doctor's Argo CD checks that `platform bootstrap` makes pass: the running version against the
+//! `doctor`'s Argo CD checks that `platform bootstrap` makes pass: the running version against the
 //! one pinned in `catalog/argocd.yaml` (the application controller's image tag), the catalog's
 //! `argocd-cm` keys (the Application health check), and the repository credential when the GitOps
 //! repository looks private (an ssh URL) or a credential exists.
 
 use serde_json::Value;
 
-use super::doctor::{find_component, Check, Level};
-use super::kinds;
-use super::retry::retry;
-use crate::bootstrap::credential;
+use super::credential;
 use crate::catalog::argocd::ArgoCdSpec;
+use crate::cluster::doctor::{find_component, Check, Level};
+use crate::cluster::kinds;
+use crate::cluster::retry::retry;
 use crate::gitops::git::redact;
 
 fn check(level: Level, name: &str, detail: impl Into<String>, fix: Option<String>) -> Check {
