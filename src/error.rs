@@ -88,6 +88,7 @@ fn known_class(e: &(dyn std::error::Error + 'static)) -> Option<ErrorClass> {
         HubError,
         crate::scaffold::ScaffoldError,
         crate::lint::LintError,
+        crate::bootstrap::BootstrapError,
     );
     if e.downcast_ref::<std::io::Error>().is_some() {
         // A file the user named could not be read or written (the library wraps its own I/O).
@@ -148,6 +149,20 @@ impl Classify for crate::lint::LintError {
         match self {
             crate::lint::LintError::Template(e) => e.class(),
             crate::lint::LintError::Schema(e) => e.class(),
+        }
+    }
+}
+
+impl Classify for crate::bootstrap::BootstrapError {
+    fn class(&self) -> ErrorClass {
+        use crate::bootstrap::BootstrapError as E;
+        match self {
+            E::Checksum { .. } | E::BadManifest { .. } | E::ReadManifest { .. } => {
+                ErrorClass::Input
+            }
+            E::Credential(_) | E::Cache { .. } => ErrorClass::Input,
+            E::Download { .. } | E::NotEstablished { .. } => ErrorClass::Remote,
+            E::Cluster(e) => e.class(),
         }
     }
 }

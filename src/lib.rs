@@ -4,6 +4,7 @@
 //! and deterministic.
 
 pub mod alloc;
+pub mod bootstrap;
 pub mod catalog;
 pub mod cli;
 pub mod cluster;

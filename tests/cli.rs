@@ -566,3 +566,47 @@ fn resolve_groups_prints_one_format_per_stream() {
     assert_eq!(v["upToDate"], serde_yaml::Value::Bool(true), "{v:?}");
     assert_eq!(v["diff"].as_str(), Some(""));
 }
+
+/// Argo CD's own Application is rendered from catalog/argocd.yaml; a repository whose copy has no
+/// `app` (an Argo CD installed another way) gets none, and `bootstrap --help` teaches the command.
+#[test]
+fn the_argocd_hand_over_follows_the_catalog() {
+    let repo = TempRepo::new();
+    let o = repo.cmd().args(["root"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(repo
+        .path()
+        .join("clusters/ai-dev/argocd/kustomization.yaml")
+        .is_file());
+    assert!(repo
+        .path()
+        .join("clusters/ai-dev/apps/platform/argocd/argocd.yaml")
+        .is_file());
+
+    let text = repo.read("catalog/argocd.yaml");
+    let start = text.find("  app:\n").unwrap();
+    let end = start + text[start..].find("    wave: -2\n").unwrap() + "    wave: -2\n".len();
+    repo.write(
+        "catalog/argocd.yaml",
+        &format!("{}{}", &text[..start], &text[end..]),
+    );
+    let o = repo.cmd().args(["root"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!repo.path().join("clusters/ai-dev/argocd").exists());
+    assert!(!repo
+        .path()
+        .join("clusters/ai-dev/apps/platform/argocd")
+        .exists());
+
+    let o = repo.cmd().args(["bootstrap", "--help"]).output().unwrap();
+    assert!(o.status.success());
+    for w in [
+        "--repo-token-env",
+        "--manifests",
+        "sha256",
+        "nothing to do",
+        "--dry-run",
+    ] {
+        assert!(stdout(&o).contains(w), "{w}: {}", stdout(&o));
+    }
+}

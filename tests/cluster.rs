@@ -284,7 +284,8 @@ async fn a_timeout_exits_3_and_says_what_is_pending() {
         .await;
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(stderr(&o).contains("timed out waiting"), "{}", stderr(&o));
-    assert!(stderr(&o).contains("cert-manager:"), "{}", stderr(&o));
+    // The first wave: Argo CD's own Application (wave -2 of the platform layer).
+    assert!(stderr(&o).contains("argocd:"), "{}", stderr(&o));
     e.server.shutdown().await;
 }
 
@@ -691,7 +692,7 @@ async fn doctor_checks_follow_the_cluster_state() {
                                  "labels": {"app.kubernetes.io/name": "argocd-application-controller"}},
                     "spec": {"replicas": 1, "serviceName": "x", "selector": {"matchLabels": {"app": "x"}},
                              "template": {"metadata": {"labels": {"app": "x"}},
-                                          "spec": {"containers": [{"name": "c", "image": "argocd"}]}}},
+                                          "spec": {"containers": [{"name": "c", "image": "quay.io/argoproj/argocd:v3.5.1"}]}}},
                     "status": {"replicas": 1, "readyReplicas": 1}}))
         .unwrap();
     e.server
@@ -1838,4 +1839,28 @@ async fn download_only_refuses_to_overwrite_files_unless_forced() {
     let o = download(false).await;
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(emu.file_requests().is_empty(), "{:?}", emu.file_requests());
+}
+
+/// bootstrap on a cluster that says another name: refused before any write (and before the
+/// manifest is even read).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_refuses_a_cluster_that_says_another_name() {
+    let e = env_with("prod-eu", Options::default()).await;
+    e.server.clear_request_log();
+    let o = e
+        .platform(&[
+            "bootstrap",
+            "--yes",
+            "--manifests",
+            "/nonexistent/install.yaml",
+        ])
+        .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("wrong cluster") && stderr(&o).contains("prod-eu"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(e.writes().is_empty(), "{:?}", e.writes());
+    e.server.shutdown().await;
 }

@@ -444,7 +444,7 @@ fn eject_writes_the_embedded_catalog_refuses_a_second_time_and_renders_the_same_
         .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", err(&o));
     assert!(
-        err(&o).contains("catalog/groups.yaml exists"),
+        err(&o).contains("catalog/argocd.yaml exists") && err(&o).contains("other files"),
         "{}",
         err(&o)
     );

@@ -172,6 +172,8 @@ async fn rendered_trees_pass_server_side_dry_run() {
             .into_iter()
             .map(|(p, _)| p)
             .filter(|p| !p.ends_with("groups.generated.yaml"))
+            // kustomize's input, not an API object (the hand-over test checks what it builds).
+            .filter(|p| !p.ends_with("/argocd/kustomization.yaml"))
             .collect();
         let mut args = vec![
             "apply",
@@ -564,6 +566,8 @@ async fn doctor_finds_argocd_by_labels_whatever_its_names() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_cluster_is_refused_before_any_write() {
     let Some(c) = realkube::cluster() else { return };
+    // The bootstrap test removes the recorded identity to start from an empty cluster.
+    let _x = c.exclusive().await;
     let g = Gitops::shipped(c, "rk-guard");
     let cfg = g
         .repo
@@ -754,4 +758,560 @@ async fn status_reasons_and_volume_holders_come_from_the_real_scheduler() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("debug-shell"), "{}", stderr(&o));
     let _ = c.kubectl(&["delete", "namespace", "rk-status", "--wait=false"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// `platform bootstrap`: the real v3.5.1 install manifest served over loopback HTTP.
+
+const TOKEN_VAR: &str = "RK_GITOPS_TOKEN";
+
+fn fixture_manifest(c: &Cluster) -> PathBuf {
+    c.shared.join("fixtures/argocd-v3.5.1-install.yaml")
+}
+
+/// The fixture's objects as (kind, name, namespaced-by-default).
+fn manifest_objects(c: &Cluster) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(fixture_manifest(c)).unwrap();
+    serde_yaml::Deserializer::from_str(&text)
+        .filter_map(|d| {
+            let v: Value = serde::Deserialize::deserialize(d).ok()?;
+            Some((
+                v["kind"].as_str()?.to_string(),
+                v["metadata"]["name"].as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// The install's objects except the CRDs (which the tier installs for every test).
+fn install_objects(c: &Cluster) -> Vec<(String, String)> {
+    manifest_objects(c)
+        .into_iter()
+        .filter(|(k, _)| k != "CustomResourceDefinition")
+        .collect()
+}
+
+fn exists(c: &Cluster, kind: &str, name: &str) -> bool {
+    let cluster_scoped = kind.starts_with("Cluster");
+    let mut args = vec!["get", kind, name, "--ignore-not-found", "-o", "name"];
+    if !cluster_scoped {
+        args.extend(["-n", "argocd"]);
+    }
+    let (ok, out, err) = c.kubectl(&args);
+    assert!(ok, "kubectl get {kind} {name}: {err}");
+    !out.trim().is_empty()
+}
+
+/// Remove what an Argo CD install created (not the CRDs), the redis and repository Secrets and the
+/// cluster identity: an empty cluster as far as bootstrap can tell.
+fn uninstall_argocd(c: &Cluster) {
+    for (kind, name) in install_objects(c) {
+        let target = format!("{kind}/{name}");
+        let mut args = vec!["delete", target.as_str(), "--ignore-not-found"];
+        if !kind.starts_with("Cluster") {
+            args.extend(["-n", "argocd"]);
+        }
+        kubectl_ok(c, &args);
+    }
+    kubectl_ok(
+        c,
+        &[
+            "-n",
+            "argocd",
+            "delete",
+            "secret",
+            "argocd-redis",
+            "--ignore-not-found",
+        ],
+    );
+    kubectl_ok(
+        c,
+        &[
+            "-n",
+            "argocd",
+            "delete",
+            "secret",
+            "-l",
+            "argocd.argoproj.io/secret-type=repository",
+        ],
+    );
+    kubectl_ok(
+        c,
+        &[
+            "-n",
+            "kube-system",
+            "delete",
+            "configmap",
+            "cluster-identity",
+            "--ignore-not-found",
+        ],
+    );
+}
+
+/// A loopback HTTP server: `/good/install.yaml` is the fixture, `/tampered/install.yaml` the same
+/// with another image. Returns its base URL.
+async fn serve_manifests(c: &Cluster) -> String {
+    use axum::routing::get;
+    let good = std::fs::read_to_string(fixture_manifest(c)).unwrap();
+    let bad = good.replacen(
+        "image: quay.io/argoproj/argocd:v3.5.1",
+        "image: quay.io/evil/argocd:v3.5.1",
+        1,
+    );
+    assert_ne!(good, bad);
+    let app = axum::Router::new()
+        .route("/good/install.yaml", get(move || async move { good }))
+        .route("/tampered/install.yaml", get(move || async move { bad }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
+impl Gitops {
+    /// `platform bootstrap ARGS` with the manifest URL, the cache directory and the token variable.
+    async fn bootstrap(&self, url: &str, cache: &Path, token: &str, args: &[&str]) -> Output {
+        let mut cmd = self.repo.cmd();
+        cmd.arg("--env")
+            .arg(&self.env)
+            .arg("bootstrap")
+            .args(args)
+            .env("PLATFORM_KUBECONFIG", &self.cluster.kubeconfig)
+            .env("PLATFORM_ARGOCD_URL", url)
+            .env("XDG_CACHE_HOME", cache)
+            .env(TOKEN_VAR, token)
+            .env_remove("KUBECONFIG")
+            .timeout(Duration::from_secs(300));
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap()
+    }
+}
+
+/// Every file under `dir` that contains `needle`.
+fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if std::fs::read(&p)
+                .map(|b| String::from_utf8_lossy(&b).contains(needle))
+                .unwrap_or(false)
+            {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// From an empty cluster: a tampered manifest is refused with nothing applied; a non-interactive
+/// run without --yes records nothing; the dry run lists what it would create; the real run applies
+/// the verified v3.5.1 manifest (cached), the health check, the redis password and the repository
+/// credential, and waits until the node stand-in has made Argo CD ready; a second run (and one
+/// from --manifests FILE) has nothing to do; the token appears in no output and no file; and what
+/// `root` renders for Argo CD is the same manifest, the same argocd-cm keys, the same names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_installs_the_pinned_argocd_and_hands_it_over() {
+    let Some(c) = realkube::cluster() else { return };
+    let _x = c.exclusive().await;
+    uninstall_argocd(c);
+    let base = serve_manifests(c).await;
+    let good = format!("{base}/good/install.yaml");
+    let g = Gitops::shipped(c, "ai-dev");
+    let cache = tempfile::tempdir().unwrap();
+    let token = format!("rk-tok-{}-SENSITIVE", std::process::id());
+    let no_install = |c: &Cluster| {
+        let left: Vec<String> = install_objects(c)
+            .into_iter()
+            .filter(|(k, n)| exists(c, k, n))
+            .map(|(k, n)| format!("{k}/{n}"))
+            .collect();
+        assert!(left.is_empty(), "applied: {left:?}");
+        assert!(!exists(c, "secret", "argocd-redis"));
+    };
+    let mut outputs = Vec::new();
+
+    // A tampered manifest: refused, both hashes named, nothing applied (kubectl sees nothing).
+    let tampered = format!("{base}/tampered/install.yaml");
+    let o = g
+        .bootstrap(&tampered, cache.path(), &token, &["--yes"])
+        .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("795a3a972224da6a7f9d32c3e946445f062b60fb46028476715affeb688236e3")
+            && stderr(&o).contains("nothing was applied"),
+        "{}",
+        stderr(&o)
+    );
+    no_install(c);
+    outputs.push(o);
+
+    // No terminal and no --yes: the brand-new cluster's identity is not recorded, nothing is applied.
+    let o = g.bootstrap(&good, cache.path(), &token, &[]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("pass --yes"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no cluster identity recorded yet"),
+        "{}",
+        stderr(&o)
+    );
+    no_install(c);
+    let (_, id, _) = c.kubectl(&[
+        "-n",
+        "kube-system",
+        "get",
+        "configmap",
+        "cluster-identity",
+        "--ignore-not-found",
+        "-o",
+        "name",
+    ]);
+    assert!(id.trim().is_empty(), "identity recorded: {id}");
+    outputs.push(o);
+
+    // The dry run: every object listed, still nothing applied.
+    let o = g
+        .bootstrap(
+            &good,
+            cache.path(),
+            &token,
+            &["--dry-run", "--repo-token-env", TOKEN_VAR],
+        )
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("create    Deployment argocd/argocd-server"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("create    ConfigMap kube-system/cluster-identity"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("create    Secret argocd/repo-"),
+        "{}",
+        stdout(&o)
+    );
+    no_install(c);
+    outputs.push(o);
+
+    // The real run: verified, cached, applied, configured, ready.
+    let o = g
+        .bootstrap(
+            &good,
+            cache.path(),
+            &token,
+            &["--yes", "--repo-token-env", TOKEN_VAR, "--timeout", "3m"],
+        )
+        .await;
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("ready"), "{}", stderr(&o));
+    outputs.push(o);
+    let cached = cache.path().join("platform/argocd/v3.5.1/install.yaml");
+    assert_eq!(
+        std::fs::read(&cached).unwrap(),
+        std::fs::read(fixture_manifest(c)).unwrap()
+    );
+    for (kind, name) in install_objects(c) {
+        assert!(exists(c, &kind, &name), "{kind}/{name} missing");
+    }
+    let id = get_json(c, "configmap", "kube-system", "cluster-identity");
+    assert_eq!(id["data"]["clusterName"], "ai-dev");
+    let cm = get_json(c, "configmap", "argocd", "argocd-cm");
+    let health = cm["data"]["resource.customizations.health.argoproj.io_Application"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(health.contains("obj.status.health.status"), "{cm}");
+    let redis = get_json(c, "secret", "argocd", "argocd-redis");
+    assert!(
+        redis["data"]["auth"]
+            .as_str()
+            .is_some_and(|a| a.len() >= 16),
+        "{redis}"
+    );
+    for (kind, name) in [
+        ("statefulset", "argocd-application-controller"),
+        ("deployment", "argocd-repo-server"),
+        ("deployment", "argocd-redis"),
+        ("deployment", "argocd-server"),
+    ] {
+        let v = get_json(c, kind, "argocd", name);
+        assert_eq!(
+            v["status"]["readyReplicas"], 1,
+            "{kind} {name}: {}",
+            v["status"]
+        );
+    }
+    let secrets = json_of(&kubectl_ok(
+        c,
+        &[
+            "-n",
+            "argocd",
+            "get",
+            "secrets",
+            "-l",
+            "argocd.argoproj.io/secret-type=repository",
+            "-o",
+            "json",
+        ],
+    ));
+    let items = secrets["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{secrets}");
+    let data = &items[0]["data"];
+    let decode = |k: &str| b64_decode(data[k].as_str().unwrap_or_default());
+    assert_eq!(decode("url"), g.url);
+    assert_eq!(decode("username"), "x-access-token");
+    assert_eq!(decode("password"), token);
+
+    // Again: nothing to do (also from --manifests FILE); a tampered file is refused.
+    let o = g
+        .bootstrap(
+            &good,
+            cache.path(),
+            &token,
+            &["--repo-token-env", TOKEN_VAR],
+        )
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nothing to do"), "{}", stderr(&o));
+    outputs.push(o);
+    let fixture = fixture_manifest(c);
+    let o = g
+        .bootstrap(
+            &tampered,
+            cache.path(),
+            &token,
+            &["--manifests", fixture.to_str().unwrap(), "--dry-run"],
+        )
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nothing to do"), "{}", stderr(&o));
+    assert!(
+        stdout(&o).lines().all(|l| l.starts_with("unchanged ")),
+        "{}",
+        stdout(&o)
+    );
+    outputs.push(o);
+    let bad_file = cache.path().join("tampered.yaml");
+    std::fs::write(
+        &bad_file,
+        std::fs::read_to_string(&fixture)
+            .unwrap()
+            .replacen("replicas: 1", "replicas: 3", 1),
+    )
+    .unwrap();
+    let o = g
+        .bootstrap(
+            &good,
+            cache.path(),
+            &token,
+            &["--manifests", bad_file.to_str().unwrap()],
+        )
+        .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nothing was applied"), "{}", stderr(&o));
+    outputs.push(o);
+
+    // doctor: the pinned version, the health check, the credential.
+    let o = g.platform(&["doctor", "-o", "json"]).await;
+    let checks = json_of(&stdout(&o));
+    for name in ["argocd-version", "argocd-health", "argocd-repo"] {
+        let found: Vec<&Value> = checks
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["check"] == name)
+            .collect();
+        assert!(
+            found.len() == 1 && found[0]["level"] == "OK",
+            "{name}: {checks:#}"
+        );
+    }
+    outputs.push(o);
+
+    // The hand-over: the same manifest (the catalog's URL, whose sha256 is the fixture's), the same
+    // argocd-cm keys, the same names (no prefix, suffix or renaming transformer).
+    g.ok(&["root"]).await;
+    let dir = g.tree_dir().join("argocd");
+    let k: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(dir.join("kustomization.yaml")).unwrap())
+            .unwrap();
+    assert_eq!(
+        k["resources"],
+        serde_json::json!([
+            "https://raw.githubusercontent.com/argoproj/argo-cd/v3.5.1/manifests/install.yaml"
+        ])
+    );
+    assert_eq!(k["namespace"], "argocd");
+    let keys: Vec<&str> = k.as_object().unwrap().keys().map(String::as_str).collect();
+    for renaming in [
+        "namePrefix",
+        "nameSuffix",
+        "replacements",
+        "images",
+        "components",
+    ] {
+        assert!(!keys.contains(&renaming), "{k}");
+    }
+    let patch: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(dir.join("argocd-cm.yaml")).unwrap())
+            .unwrap();
+    assert_eq!(
+        k["patches"],
+        serde_json::json!([{"path": "argocd-cm.yaml"}])
+    );
+    assert!(manifest_objects(c).contains(&(
+        "ConfigMap".into(),
+        patch["metadata"]["name"].as_str().unwrap().into()
+    )));
+    assert_eq!(
+        patch["data"]["resource.customizations.health.argoproj.io_Application"],
+        health.as_str()
+    );
+    // The Application and the project it needs pass the API server's validation.
+    let app = g.tree_dir().join("apps/platform/argocd/argocd.yaml");
+    let project = g.tree_dir().join("project.yaml");
+    let (ok, out, err) = c.kubectl(&[
+        "apply",
+        "--server-side",
+        "--dry-run=server",
+        "--field-manager=platform",
+        "-f",
+        app.to_str().unwrap(),
+        "-f",
+        project.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}\n{out}");
+    let app: Value = serde_yaml::from_str(&std::fs::read_to_string(&app).unwrap()).unwrap();
+    assert_eq!(app["spec"]["source"]["path"], "clusters/ai-dev/argocd");
+    assert_eq!(app["spec"]["destination"]["namespace"], "argocd");
+    assert!(app["metadata"]["finalizers"].is_null(), "{app}");
+
+    // The token: in no output, no rendered file, no cache file.
+    for o in &outputs {
+        assert!(!stdout(o).contains(&token) && !stderr(o).contains(&token));
+    }
+    assert!(files_containing(g.path(), &token).is_empty());
+    assert!(files_containing(cache.path(), &token).is_empty());
+}
+
+fn b64_decode(s: &str) -> String {
+    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits = 0u32;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in s.bytes().filter(|c| *c != b'=') {
+        let v = T.iter().position(|t| *t == c).expect("base64") as u32;
+        bits = (bits << 6) | v;
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+            bits &= (1 << n) - 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// An Argo CD installed with other names (the Helm chart's `argo-cd-argocd-…`) is left alone: no
+/// second controller, only the argocd-cm keys are applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_leaves_a_helm_named_argocd_alone() {
+    let Some(c) = realkube::cluster() else { return };
+    let _x = c.exclusive().await;
+    install_argocd(c);
+    let base = serve_manifests(c).await;
+    let g = Gitops::shipped(c, "ai-dev");
+    let cache = tempfile::tempdir().unwrap();
+    // The Helm chart's names, same labels; the upstream-named controller gone.
+    let mut v = get_json(c, "statefulset", "argocd", "argocd-application-controller");
+    v["metadata"] = serde_json::json!({
+        "name": "argo-cd-argocd-application-controller",
+        "namespace": "argocd",
+        "labels": v["metadata"]["labels"].clone(),
+    });
+    v.as_object_mut().unwrap().remove("status");
+    kubectl_ok(
+        c,
+        &[
+            "-n",
+            "argocd",
+            "delete",
+            "statefulset",
+            "argocd-application-controller",
+            "--wait=true",
+        ],
+    );
+    let (ok, _, err) =
+        c.kubectl_stdin(&["apply", "--server-side", "-f", "-"], Some(&v.to_string()));
+    assert!(ok, "{err}");
+    kubectl_ok(
+        c,
+        &[
+            "-n",
+            "argocd",
+            "patch",
+            "configmap",
+            "argocd-cm",
+            "--type",
+            "json",
+            "-p",
+            r#"[{"op": "remove", "path": "/data"}]"#,
+        ],
+    );
+
+    let o = g
+        .bootstrap(
+            &format!("{base}/good/install.yaml"),
+            cache.path(),
+            "",
+            &["--yes", "--timeout", "1m"],
+        )
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("already installed differently")
+            && stderr(&o).contains("StatefulSet argocd/argo-cd-argocd-application-controller"),
+        "{}",
+        stderr(&o)
+    );
+    // Not duplicated: no upstream-named controller appeared; the health check was merged in.
+    assert!(!exists(c, "statefulset", "argocd-application-controller"));
+    let cm = get_json(c, "configmap", "argocd", "argocd-cm");
+    assert!(
+        cm["data"]["resource.customizations.health.argoproj.io_Application"].is_string(),
+        "{cm}"
+    );
+    // A second run has nothing to do.
+    let o = g
+        .bootstrap(
+            &format!("{base}/good/install.yaml"),
+            cache.path(),
+            "",
+            &["--yes"],
+        )
+        .await;
+    assert!(stderr(&o).contains("nothing to do"), "{}", stderr(&o));
+
+    // Put the upstream name back for the other tests.
+    kubectl_ok(
+        c,
+        &[
+            "-n",
+            "argocd",
+            "delete",
+            "statefulset",
+            "argo-cd-argocd-application-controller",
+        ],
+    );
+    install_argocd(c);
 }

@@ -1,6 +1,7 @@
 //! The data catalog under `catalog/`: layers and profiles, groups and their Argo CD apps, serving
 //! layers, runtime presets. Loaded and checked as a whole; `resolve` combines it with a config.
 
+pub mod argocd;
 pub mod embedded;
 pub mod resolve;
 mod source;
@@ -42,6 +43,8 @@ pub struct Catalog {
     pub groups: Vec<Group>,
     pub serving: BTreeMap<String, ServingLayerSpec>,
     pub presets: BTreeMap<String, Preset>,
+    /// The pinned Argo CD (`catalog/argocd.yaml`, else the embedded one).
+    pub argocd: argocd::ArgoCdSpec,
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +72,7 @@ impl Catalog {
             serving: source.label(repo, SERVING_FILE),
             presets: source.label(repo, PRESETS_FILE),
         };
+        let argocd = argocd::load(&source, repo)?;
         let mut catalog = Catalog {
             source,
             files,
@@ -77,6 +81,7 @@ impl Catalog {
             groups: groups.groups,
             serving: serving.serving_layers,
             presets: presets.presets,
+            argocd,
         };
         let problems = catalog.check(known_templates);
         if problems.iter().any(Diagnostic::is_error) {

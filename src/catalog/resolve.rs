@@ -386,6 +386,11 @@ impl Plan {
             }
         }
 
+        // Argo CD managing itself (the hand-over from `platform bootstrap`), first in its layer.
+        if let Some(app) = catalog.argocd.app.as_ref().filter(|a| in_profile(&a.layer)) {
+            apps.push(argocd_app(&catalog.argocd, app, env));
+        }
+
         let mut models = Vec::new();
         let mut layers_with_models = BTreeSet::new();
         for m in &cfg.models {
@@ -485,8 +490,11 @@ impl Plan {
             .filter(|l| !in_profile(l))
             .cloned()
             .collect();
-        let (project_repos, project_namespaces, project_cluster_resources) =
+        let (project_repos, project_namespaces, mut project_cluster_resources) =
             project_scope(cfg, catalog, &groups);
+        for a in apps.iter().filter(|a| a.group == super::argocd::GROUP) {
+            project_cluster_resources.extend(a.spec.cluster_resources.iter().cloned());
+        }
         Ok(Plan {
             env: env.to_string(),
             profile,
@@ -544,6 +552,52 @@ fn project_scope(
     (repos, namespaces, cluster)
 }
 
+/// The Application through which Argo CD manages itself: the kustomization `root` renders under
+/// `clusters/<env>/argocd/`, synced automatically, its resources kept when it is deleted.
+fn argocd_app(
+    spec: &super::argocd::ArgoCdSpec,
+    hand_over: &super::argocd::HandOverApp,
+    env: &str,
+) -> PlannedApp {
+    let kind = |group: &str, kind: &str| GroupKind {
+        group: group.into(),
+        kind: kind.into(),
+    };
+    let app = AppSpec {
+        name: hand_over.name.clone(),
+        wave: hand_over.wave,
+        namespace: spec.namespace.clone(),
+        source: super::Source {
+            path: Some(super::argocd::dir(env)),
+            ..Default::default()
+        },
+        values_file: None,
+        values: None,
+        sync: SyncMode::Auto,
+        // The CRDs exceed the client-side apply annotation limit; bootstrap applied them this way.
+        sync_options: vec!["ServerSideApply=true".into()],
+        ignore_differences: Vec::new(),
+        retry: None,
+        cluster_resources: vec![
+            kind("apiextensions.k8s.io", "CustomResourceDefinition"),
+            kind("rbac.authorization.k8s.io", "ClusterRole"),
+            kind("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+        ],
+        keep_resources: true,
+    };
+    PlannedApp {
+        name: app.name.clone(),
+        kind: AppKind::Catalog,
+        group: super::argocd::GROUP.to_string(),
+        layer: hand_over.layer.clone(),
+        wave: app.wave,
+        namespace: app.namespace.clone(),
+        sync: app.sync,
+        spec: app,
+        serving_layer: None,
+    }
+}
+
 /// Name of the Application holding a serving layer's shared objects (Gateway, namespace).
 pub fn shared_app_name(serving_layer: &str) -> String {
     format!("{serving_layer}-gateway")
@@ -565,5 +619,6 @@ fn serving_app_spec(name: &str, spec: &ServingLayerSpec, namespace: &str, wave: 
         retry: spec.retry.clone(),
         // Models and Gateways are namespaced; a layer's Namespace is whitelisted for every project.
         cluster_resources: Vec::new(),
+        keep_resources: false,
     }
 }

@@ -109,6 +109,10 @@ pub struct AppSpec {
     /// above all) can create cluster-scoped objects.
     #[serde(default)]
     pub cluster_resources: Vec<GroupKind>,
+    /// Deleting the Application leaves its resources in place (no resources finalizer): Argo CD's
+    /// own Application, whose deletion must not uninstall Argo CD.
+    #[serde(default)]
+    pub keep_resources: bool,
 }
 
 /// An API group and kind (`group: ""` is the core group).

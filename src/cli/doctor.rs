@@ -7,8 +7,10 @@ use crate::cluster::doctor::{self, Level};
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Checks: API reachable and its version; the CRDs the enabled groups need (Argo CD's must exist; the ones
-platform installs are WARN until `platform up`); Argo CD's application controller ready; the Application
-health customization in argocd-cm (the exact snippet is printed); a default StorageClass; the configured
+platform installs are WARN until `platform up`); Argo CD's application controller and repo-server ready (found
+by labels); Argo CD's version against the one pinned in catalog/argocd.yaml; the Application health
+customization in argocd-cm (the exact snippet is printed); the repository credential Secret when the
+repoURL is an ssh URL; a default StorageClass; the configured
 GatewayClass accepted; LoadBalancer Services with addresses; allocatable nvidia.com/gpu versus what the
 enabled models request; RBAC for the verbs platform uses. Exit 1 on any FAIL.")]
 pub struct Args {
@@ -22,7 +24,16 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let (inputs, plan) = ctx.plan(args.profile.profile.as_deref())?;
     runtime()?.block_on(async {
         let target = connect(ctx, &inputs, &args.target).await?;
-        let checks = doctor::run(&target, &plan).await;
+        let mut checks = doctor::run(&target, &plan).await;
+        checks.extend(
+            crate::bootstrap::checks::checks(
+                &target.client,
+                &inputs.catalog.argocd,
+                crate::consts::ARGOCD_NAMESPACE,
+                &inputs.config.repo_url,
+            )
+            .await,
+        );
         if ctx.output == Output::Table {
             let mut out = String::new();
             for c in &checks {

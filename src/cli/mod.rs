@@ -1,6 +1,7 @@
 //! Command-line interface: clap definitions, one file per command. Commands parse, call the library,
 //! print; they hold no logic of their own beyond that.
 
+mod bootstrap;
 mod catalog;
 mod cluster;
 mod completions;
@@ -107,6 +108,8 @@ pub enum Command {
     Diff(diff::Args),
     /// Preflight against the cluster: OK/WARN/FAIL lines with fixes, exit 1 on any FAIL.
     Doctor(doctor::Args),
+    /// Install Argo CD (pinned, sha256-verified), configure it, record the cluster identity; idempotent.
+    Bootstrap(bootstrap::Args),
     /// Bring the cluster up: apply the AppProject and root apps, then sync and wait wave by wave.
     Up(up::Args),
     /// Applications by layer and wave, models, PVCs, and why anything is not ready.
@@ -277,6 +280,7 @@ pub fn run() -> ExitCode {
         Command::Lint(a) => lint::run(&ctx, a),
         Command::Diff(a) => diff::run(&ctx, a),
         Command::Doctor(a) => doctor::run(&ctx, a),
+        Command::Bootstrap(a) => bootstrap::run(&ctx, a),
         Command::Up(a) => up::run(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),
         Command::Wait(a) => wait::run(&ctx, a),

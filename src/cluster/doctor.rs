@@ -43,22 +43,6 @@ fn check(level: Level, name: &str, detail: impl Into<String>, fix: Option<String
     }
 }
 
-/// The Application health check Argo CD needs so that an app-of-apps waits for its children's waves.
-pub const HEALTH_SNIPPET: &str = r#"data:
-  resource.customizations.health.argoproj.io_Application: |
-    hs = {}
-    hs.status = "Progressing"
-    hs.message = ""
-    if obj.status ~= nil then
-      if obj.status.health ~= nil then
-        hs.status = obj.status.health.status
-        if obj.status.health.message ~= nil then
-          hs.message = obj.status.health.message
-        end
-      end
-    end
-    return hs"#;
-
 async fn list(client: &kube::Client, kind: Kind, ns: &str) -> Result<Vec<Value>, ClusterError> {
     let api = kind.api(client, ns);
     let lp = ListParams::default();
@@ -115,21 +99,21 @@ fn argocd_component(workloads: &[Workload], component: &str, expected_ns: &str) 
             Level::Fail,
             "argocd",
             format!("no {component} (no workload labelled {ARGOCD_COMPONENT_LABEL}={component})"),
-            Some(format!("install Argo CD (namespace {expected_ns})")),
+            Some(format!("`platform bootstrap` installs Argo CD (namespace {expected_ns})")),
         ),
     }
 }
 
 /// A Deployment or StatefulSet found by label.
-struct Workload {
-    kind: Kind,
-    namespace: String,
-    name: String,
-    ready: bool,
+pub struct Workload {
+    pub kind: Kind,
+    pub namespace: String,
+    pub name: String,
+    pub ready: bool,
 }
 
 /// Every Deployment and StatefulSet labelled as the Argo CD `component`, in all namespaces.
-async fn find_component(
+pub async fn find_component(
     client: &kube::Client,
     component: &str,
 ) -> Result<Vec<Workload>, ClusterError> {
@@ -189,12 +173,12 @@ pub async fn run(target: &Target, plan: &Plan) -> Vec<Check> {
                 (
                     "applications.argoproj.io",
                     Level::Fail,
-                    "install Argo CD first (platform drives it, it does not install it)",
+                    "`platform bootstrap` installs Argo CD",
                 ),
                 (
                     "appprojects.argoproj.io",
                     Level::Fail,
-                    "install Argo CD first",
+                    "`platform bootstrap` installs Argo CD",
                 ),
                 (
                     "gateways.gateway.networking.k8s.io",
@@ -259,20 +243,6 @@ pub async fn run(target: &Target, plan: &Plan) -> Vec<Check> {
             Ok(found) => out.push(argocd_component(&found, component, ns)),
         }
     }
-    let cm = kinds::CONFIG_MAP.api(client, ns);
-    match retry(|| cm.get_opt("argocd-cm")).await {
-        Ok(Some(c)) if kinds::json(&c).pointer("/data/resource.customizations.health.argoproj.io_Application").is_some() => {
-            out.push(check(Level::Ok, "argocd-health", "Application health customization present", None))
-        }
-        Ok(_) => out.push(check(
-            Level::Warn,
-            "argocd-health",
-            "argocd-cm lacks the Application health check: root apps will not wait for their children's waves",
-            Some(format!("add to ConfigMap {ns}/argocd-cm:\n{HEALTH_SNIPPET}")),
-        )),
-        Err(e) => out.push(check(Level::Warn, "argocd-health", format!("cannot read argocd-cm: {}", crate::error::one_line(&e)), None)),
-    }
-
     // StorageClass.
     let needs_default = plan
         .models

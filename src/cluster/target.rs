@@ -98,6 +98,15 @@ pub fn kubeconfig_path(cfg: &EnvConfig, opts: &TargetOptions) -> Result<PathBuf,
 
 /// Load the kubeconfig, connect (short timeouts), check reachability and identity. Nothing is written.
 pub async fn connect(cfg: &EnvConfig, opts: &TargetOptions) -> Result<Target, ClusterError> {
+    let mut target = open(cfg, opts).await?;
+    target.identity =
+        verify_identity(&target.client, &cfg.cluster.name, &target.cluster_entry).await?;
+    Ok(target)
+}
+
+/// [`connect`] without the identity check (`identity` says so): for `bootstrap`, which records the
+/// identity of a brand-new cluster after the user confirmed the target.
+pub async fn open(cfg: &EnvConfig, opts: &TargetOptions) -> Result<Target, ClusterError> {
     let path = kubeconfig_path(cfg, opts)?;
     let kc = load_kubeconfig(&path)?;
     let context = opts
@@ -161,14 +170,13 @@ pub async fn connect(cfg: &EnvConfig, opts: &TargetOptions) -> Result<Target, Cl
             })
         }
     };
-    let identity = verify_identity(&client, &cfg.cluster.name, &ctx.cluster).await?;
     Ok(Target {
         kubeconfig: path,
         context,
         cluster_entry: ctx.cluster,
         server,
         version,
-        identity,
+        identity: "identity not checked yet".to_string(),
         client,
     })
 }

@@ -18,6 +18,23 @@ pub fn common_labels(env: &str) -> Map<String, Value> {
     m
 }
 
+/// What the hand-over kustomization template needs (see `templates/argocd-kustomization.yaml.j2`).
+pub fn argocd_ctx(spec: &crate::catalog::argocd::ArgoCdSpec) -> Value {
+    let patches: Vec<String> = spec
+        .patches()
+        .iter()
+        .map(|(name, _)| format!("{name}.yaml"))
+        .collect();
+    json!({
+        "app": spec.app.as_ref().map(|a| a.name.as_str()).unwrap_or_default(),
+        "version": spec.version,
+        "sha256": spec.sha256,
+        "namespace": spec.namespace,
+        "installURL": spec.install_url,
+        "patches": patches,
+    })
+}
+
 /// Path of a model's serving manifests: `clusters/<env>/models/<model>`.
 pub fn model_dir(env: &str, model: &str) -> String {
     format!("{}/{env}/models/{model}", consts::CLUSTERS_DIR)
@@ -148,7 +165,8 @@ pub fn app_ctx(plan: &Plan, app: &PlannedApp) -> Value {
         "namespace": consts::ARGOCD_NAMESPACE,
         "labels": labels,
         "wave": app.wave.to_string(),
-        "finalizer": consts::ARGOCD_FINALIZER,
+        // No resources finalizer when deleting the app must leave its resources (Argo CD itself).
+        "finalizer": if spec.keep_resources { None } else { Some(consts::ARGOCD_FINALIZER) },
         "project": plan.env,
         "sources": sources,
         "destinationNamespace": app.namespace,

@@ -55,6 +55,14 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../templates/model-networkpolicy.yaml.j2"),
     ),
     (
+        "argocd-kustomization.yaml.j2",
+        include_str!("../../templates/argocd-kustomization.yaml.j2"),
+    ),
+    (
+        "argocd-configmap-patch.yaml.j2",
+        include_str!("../../templates/argocd-configmap-patch.yaml.j2"),
+    ),
+    (
         "groups.generated.yaml.j2",
         include_str!("../../templates/groups.generated.yaml.j2"),
     ),

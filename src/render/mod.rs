@@ -121,6 +121,41 @@ pub fn render(
         }
     }
 
+    // Argo CD managing itself: the pinned manifest plus the ConfigMap keys bootstrap applies. Its
+    // directory is this render's unless the app's layer is outside the profile (a catalog without
+    // the app prunes what an earlier render wrote).
+    let spec = &catalog.argocd;
+    let dir = crate::catalog::argocd::dir(env);
+    if spec
+        .app
+        .as_ref()
+        .is_none_or(|a| plan.profile.layers.contains(&a.layer))
+    {
+        owned.push(format!("{dir}/"));
+    }
+    if plan
+        .apps
+        .iter()
+        .any(|a| a.group == crate::catalog::argocd::GROUP)
+    {
+        files.insert(
+            format!("{dir}/kustomization.yaml"),
+            templates.render_file(
+                "argocd-kustomization.yaml.j2",
+                &json!({"header": header, "argocd": context::argocd_ctx(spec)}),
+            )?,
+        );
+        for (name, keys) in spec.patches() {
+            files.insert(
+                format!("{dir}/{name}.yaml"),
+                templates.render_file(
+                    "argocd-configmap-patch.yaml.j2",
+                    &json!({"header": header, "cm": {"name": name, "data": keys}}),
+                )?,
+            );
+        }
+    }
+
     // Models and serving layers live outside apps/<layer>/: own them only when every layer that hosts
     // a serving group is in the profile (a narrower profile never deletes wider layers' files).
     let serving_hosts: BTreeSet<&str> = catalog

@@ -7,8 +7,8 @@
 //!   applied in sync-wave order (server-side apply, field manager `argocd-controller`, tracking
 //!   annotation), into the destination namespace (`CreateNamespace=true` creates it). A root app
 //!   therefore creates its child Applications, a model app the model's objects.
-//! - Other sources (Helm charts, other repositories) cannot be fetched here: nothing is applied and
-//!   the app is Synced at their targetRevision.
+//! - Other sources (Helm charts, other repositories, a Kustomize directory) cannot be fetched or
+//!   built here: nothing is applied and the app is Synced at their targetRevision.
 //! - Manual apps sync when a client writes `operation`; automated apps when the branch moves or a
 //!   resource went missing (selfHeal), pruning what the new revision no longer holds.
 //! - Status goes through the main resource (the CRD has no status subresource): `operationState`
@@ -205,6 +205,11 @@ impl Ctx<'_> {
             .and_then(|e| e.to_object(&repo))
             .and_then(|o| o.peel_to_tree())
             .map_err(|_| format!("{path}: app path does not exist"))?;
+        if dir.get_name("kustomization.yaml").is_some() {
+            // A Kustomize app (Argo CD's own, with a remote base): no kustomize here, so, like other
+            // sources that cannot be fetched, nothing is applied.
+            return Ok(Vec::new());
+        }
         let mut texts = Vec::new();
         dir.walk(git2::TreeWalkMode::PreOrder, |root, e| {
             let name = e.name().unwrap_or("");

@@ -42,8 +42,8 @@ fn is_sha(s: &str) -> bool {
     s.len() == 40 && s.chars().all(|c| c.is_ascii_hexdigit())
 }
 
-/// The commit a sync lands on: the operation's revision, a SHA targetRevision, or a
-/// stable fake SHA for a branch name.
+/// The commit a sync lands on: the operation's revision, a SHA targetRevision, a branch's commit
+/// in a local (`file://`) repository, or a stable fake SHA for a branch name elsewhere.
 fn revision(app: &Value, op: Option<&Value>) -> String {
     if let Some(r) = op
         .and_then(|o| o.pointer("/sync/revision"))
@@ -57,7 +57,25 @@ fn revision(app: &Value, op: Option<&Value>) -> String {
         return target.to_string();
     }
     let repo = util::str_at(app, "/spec/source/repoURL");
+    // A repository on this machine (a test's bare remote): the branch's commit, as Argo CD resolves it.
+    if let Some(sha) = repo
+        .strip_prefix("file://")
+        .and_then(|dir| branch_commit(dir, target))
+    {
+        return sha;
+    }
     util::sha256_hex(&format!("{repo}@{target}"))[..40].to_string()
+}
+
+fn branch_commit(dir: &str, branch: &str) -> Option<String> {
+    let repo = git2::Repository::open_bare(dir).ok()?;
+    let refname = if branch.is_empty() || branch == "HEAD" {
+        "HEAD".to_string()
+    } else {
+        format!("refs/heads/{branch}")
+    };
+    let commit = repo.revparse_single(&refname).ok()?.peel_to_commit().ok()?;
+    Some(commit.id().to_string())
 }
 
 fn status_mut(app: &mut Value) -> Option<&mut serde_json::Map<String, Value>> {
@@ -148,12 +166,18 @@ pub fn reconcile(ctl: &Arc<Ctl>, key: &Key, app: &Value) -> Option<Duration> {
     // Idle: compare the spec with what was last compared.
     let desired = desired_compare(app);
     let compared = app.pointer("/status/sync/comparedTo").cloned();
-    if compared.as_ref() == Some(&desired) {
-        return None;
-    }
     let automated = app
         .pointer("/spec/syncPolicy/automated")
         .is_some_and(|a| !a.is_null());
+    // An automated app follows its branch: a moved branch (a push) is synced again.
+    let moved = automated
+        && app
+            .pointer("/status/sync/revision")
+            .and_then(Value::as_str)
+            .is_some_and(|r| r != revision(app, None));
+    if compared.as_ref() == Some(&desired) && !moved {
+        return None;
+    }
     if automated {
         let rev = revision(app, None);
         let prune = app

@@ -1,0 +1,75 @@
+//! The cluster's identity (ConfigMap `kube-system/cluster-identity`, key `clusterName`): read before
+//! any write, recorded by bootstrap on a brand-new cluster once the user confirmed the target.
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::PostParams;
+use kube::Api;
+
+use crate::cluster::retry::retry;
+use crate::cluster::target::{IDENTITY_CONFIGMAP, IDENTITY_KEY, IDENTITY_NAMESPACE};
+use crate::cluster::ClusterError;
+use crate::consts;
+
+/// What the cluster says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// It says the expected name.
+    Matches,
+    /// It says nothing yet: bootstrap records it.
+    Absent,
+}
+
+/// Compare the recorded identity with `expected`; a cluster that says another name is refused.
+pub async fn check(client: &kube::Client, expected: &str) -> Result<Identity, ClusterError> {
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), IDENTITY_NAMESPACE);
+    let cm = retry(|| cms.get_opt(IDENTITY_CONFIGMAP))
+        .await
+        .map_err(|e| ClusterError::api("reading the cluster identity", e))?;
+    let Some(cm) = cm else {
+        return Ok(Identity::Absent);
+    };
+    let found = cm
+        .data
+        .as_ref()
+        .and_then(|d| d.get(IDENTITY_KEY))
+        .cloned()
+        .unwrap_or_default();
+    if found == expected {
+        return Ok(Identity::Matches);
+    }
+    Err(ClusterError::WrongCluster {
+        expected: expected.to_string(),
+        found: format!("{found:?} in ConfigMap {IDENTITY_NAMESPACE}/{IDENTITY_CONFIGMAP}"),
+    })
+}
+
+/// Record `name` (create only: a ConfigMap that appeared meanwhile is checked again, never replaced).
+pub async fn record(client: &kube::Client, name: &str) -> Result<(), ClusterError> {
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), IDENTITY_NAMESPACE);
+    let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": IDENTITY_CONFIGMAP,
+            "namespace": IDENTITY_NAMESPACE,
+            "labels": {consts::LABEL_MANAGED_BY: consts::MANAGED_BY_VALUE},
+        },
+        "data": {IDENTITY_KEY: name},
+    }))
+    .map_err(|e| ClusterError::Protocol {
+        what: "building the cluster identity".into(),
+        reason: e.to_string(),
+    })?;
+    let pp = PostParams {
+        field_manager: Some(consts::FIELD_MANAGER.into()),
+        ..Default::default()
+    };
+    match retry(|| cms.create(&pp, &cm)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 409 => check(client, name).await.map(|_| ()),
+        Err(e) => Err(ClusterError::api(
+            format!("recording the cluster identity {IDENTITY_NAMESPACE}/{IDENTITY_CONFIGMAP}"),
+            e,
+        )),
+    }
+}

@@ -1,0 +1,214 @@
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use super::cluster::{parse_duration, runtime, TargetArgs};
+use super::{to_data, CheckFailed, Ctx, Output};
+use crate::bootstrap::credential::Credential;
+use crate::bootstrap::existing::Existing;
+use crate::bootstrap::identity::{self, Identity};
+use crate::bootstrap::manifest::{self, Source};
+use crate::bootstrap::objects::Change;
+use crate::bootstrap::{self as boot, Options};
+use crate::catalog::argocd::ArgoCdSpec;
+use crate::cluster::target::{self, Target, TargetOptions};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Installs Argo CD at the version pinned in catalog/argocd.yaml, idempotently, on a cluster with or
+without one:
+  - the target is shown (kubeconfig, context, server); a cluster that says another name in ConfigMap
+    kube-system/cluster-identity is refused before any write; a brand-new cluster gets that identity
+    (cluster.name) recorded once you confirm (type the name on a terminal, or pass --yes);
+  - the upstream install manifest is downloaded over HTTPS from the catalog's installURL and must have
+    the catalog's sha256 (else nothing is applied); it is cached in
+    ${XDG_CACHE_HOME:-~/.cache}/platform/argocd/<version>/install.yaml and verified again on every use;
+    PLATFORM_ARGOCD_URL downloads it from another URL (a mirror), verified the same way;
+    --manifests FILE reads it from a file instead (clusters without internet), verified the same way;
+  - server-side apply (field manager platform): CRDs first, Established, then the rest into the
+    catalog's namespace; argocd-cm gets the catalog's keys (the Application health check) merged in,
+    other keys untouched; argocd-redis gets a random password when absent;
+  - --repo-token-env VAR / --repo-ssh-key FILE: the repository credential Secret for the config's
+    repoURL (the token is read from the variable, never from an argument; it is never printed);
+  - waits until the application controller, repo-server, redis and server are ready (exit 3 after
+    --timeout, saying why each one is not).
+An Argo CD installed another way (e.g. a Helm release, found by its app.kubernetes.io/name labels) is
+left alone: only the argocd-cm keys and the credential are applied to it. --dry-run lists every object
+as create/update/unchanged and writes nothing. A second run says \"nothing to do\".
+Then `platform root --commit --push` renders Application `argocd` (clusters/<env>/argocd/: the same
+manifest and argocd-cm keys), through which Argo CD manages itself, and `platform up` syncs it.")]
+pub struct Args {
+    /// List what would be created or updated (every object: create/update/unchanged; `-o json` for
+    /// data); write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Record the identity of a brand-new cluster without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Read the install manifest from FILE instead of downloading it (verified against the catalog's sha256).
+    #[arg(long, value_name = "FILE")]
+    pub manifests: Option<PathBuf>,
+    /// With --manifests: apply FILE even when its sha256 is not the pinned one (a patched or mirrored
+    /// manifest); said loudly.
+    #[arg(long, requires = "manifests")]
+    pub insecure_skip_verify: bool,
+    /// Environment variable holding an HTTPS token for the GitOps repository (repoURL).
+    #[arg(long, value_name = "VAR", conflicts_with = "repo_ssh_key")]
+    pub repo_token_env: Option<String>,
+    /// User name sent with the token.
+    #[arg(long, value_name = "USER", requires = "repo_token_env", default_value = crate::bootstrap::credential::DEFAULT_USERNAME)]
+    pub repo_username: String,
+    /// ssh private key for an ssh repoURL (git@host:org/repo.git).
+    #[arg(long, value_name = "FILE")]
+    pub repo_ssh_key: Option<PathBuf>,
+    /// How long Argo CD may take to become ready (exit 3 after it).
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    let inputs = ctx.load()?;
+    let spec = inputs.catalog.argocd.clone();
+    let credential = match (&args.repo_token_env, &args.repo_ssh_key) {
+        (Some(var), _) => Some(Credential::from_env(var, Some(&args.repo_username))?),
+        (None, Some(file)) => Some(Credential::from_key_file(file)?),
+        _ => None,
+    };
+    if let Some(c) = &credential {
+        c.check_url(&inputs.config.repo_url)?;
+    }
+    let source = match &args.manifests {
+        Some(path) => Source::File {
+            path: path.clone(),
+            verify: !args.insecure_skip_verify,
+        },
+        None => Source::Download {
+            cache: manifest::cache_root(),
+        },
+    };
+    let cluster_name = inputs.config.cluster.name.clone();
+    runtime()?.block_on(async {
+        let mut target = open(ctx, &inputs.config, &args.target).await?;
+        let record = match identity::check(&target.client, &cluster_name).await? {
+            Identity::Matches => {
+                target.identity =
+                    format!("cluster {cluster_name} (ConfigMap kube-system/cluster-identity)");
+                None
+            }
+            Identity::Absent => {
+                target.identity = "no cluster identity recorded yet".into();
+                Some(cluster_name.clone())
+            }
+        };
+        ctx.printer.info(target.to_string());
+        let m = manifest::obtain(&spec, &source).await?;
+        for n in &m.notes {
+            ctx.printer.info(n);
+        }
+        if record.is_some() && !args.dry_run {
+            confirm(&target, &cluster_name, args.yes)?;
+        }
+        let opts = Options {
+            dry_run: args.dry_run,
+            record_identity: record,
+            repo_url: inputs.config.repo_url.clone(),
+            credential,
+            timeout: args.timeout,
+        };
+        let printer = ctx.printer.clone();
+        let say = move |m: &str| printer.info(m);
+        let outcome = boot::run(&target.client, &spec, &m, &opts, &say).await?;
+        report(ctx, &spec, &outcome, args.dry_run);
+        Ok(())
+    })
+}
+
+/// The target, connected and reachable, identity not yet checked.
+async fn open(ctx: &Ctx, cfg: &crate::config::EnvConfig, t: &TargetArgs) -> Result<Target> {
+    crate::cluster::retry::set_request_timeout(t.request_timeout);
+    let printer = ctx.printer.clone();
+    crate::cluster::retry::set_notice(move |m| printer.info(format!("warning: {m}")));
+    let opts = TargetOptions {
+        kubeconfig: t.kubeconfig.clone(),
+        context: t.context.clone(),
+    };
+    Ok(target::open(cfg, &opts).await?)
+}
+
+/// A brand-new cluster's identity is recorded only once the user confirmed the target shown.
+fn confirm(target: &Target, name: &str, yes: bool) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CheckFailed(format!(
+            "the cluster at {} (context {}) has no identity yet; bootstrap records it as `{name}` only once \
+             you confirm the target: run it on a terminal, or pass --yes if that target is right; nothing was changed",
+            target.server, target.context
+        ))
+        .into());
+    }
+    eprint!("Cluster {} has no identity yet. Type `{name}` to record it as {name} and install Argo CD: ", target.server);
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    if line.trim() != name {
+        return Err(CheckFailed(format!(
+            "`{}` is not `{name}`: nothing was changed",
+            line.trim()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+fn report(ctx: &Ctx, spec: &ArgoCdSpec, o: &boot::Outcome, dry_run: bool) {
+    let version = &spec.version;
+    let count = |c: Change| o.steps.iter().filter(|s| s.change == c).count();
+    let (create, update, same) = (
+        count(Change::Create),
+        count(Change::Update),
+        count(Change::Unchanged),
+    );
+    if dry_run && ctx.output == Output::Table {
+        let mut out = String::new();
+        for s in &o.steps {
+            out.push_str(&format!("{:<9} {}\n", s.change.to_string(), s.object));
+        }
+        ctx.printer.data(&out);
+    } else if ctx.output != Output::Table {
+        // `-o json|yaml`: [{change, object}] (with or without --dry-run).
+        match to_data(ctx.output, &o.steps) {
+            Ok(text) => ctx.printer.data(&text),
+            Err(e) => ctx.printer.error(e.to_string()),
+        }
+    }
+    if let (Existing::Other { namespace, .. }, Some(app)) = (&o.existing, &spec.app) {
+        ctx.printer.info(format!(
+            "note: this Argo CD (namespace {namespace}) is not the one platform installs; `platform root` \
+             renders Application {}, which would install the pinned {version} beside it: copy \
+             catalog/argocd.yaml into your repository's catalog/ and remove its `app:` entry",
+            app.name
+        ));
+    }
+    if !o.changed() {
+        ctx.printer.success(format!(
+            "nothing to do: Argo CD {version} is installed and configured{}",
+            if o.ready { " and ready" } else { "" }
+        ));
+    } else if dry_run {
+        ctx.printer.success(format!(
+            "dry run: {create} to create, {update} to update, {same} unchanged; nothing was changed"
+        ));
+    } else {
+        ctx.printer.success(format!(
+            "Argo CD {version}: {create} created, {update} updated, {same} unchanged{}; next: \
+             `platform root --commit --push`, then `platform up`",
+            if o.ready { ", ready" } else { "" }
+        ));
+    }
+}
