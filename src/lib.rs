@@ -14,5 +14,6 @@ pub mod fsread;
 pub mod gitops;
 pub mod hub;
 pub mod render;
+pub mod smoke;
 pub mod stage;
 pub mod ui;

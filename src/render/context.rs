@@ -182,7 +182,8 @@ pub fn serving_ctx(plan: &Plan, catalog: &Catalog, layer: &str) -> Value {
     })
 }
 
-fn gateway_name(layer: &str, configured: Option<&str>) -> String {
+/// The name of a serving layer's shared Gateway: the catalog's `gatewayName`, else `<layer>-gateway`.
+pub fn gateway_name(layer: &str, configured: Option<&str>) -> String {
     configured
         .map(str::to_string)
         .unwrap_or_else(|| format!("{layer}-gateway"))
