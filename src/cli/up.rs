@@ -24,6 +24,10 @@ pub struct Args {
     /// Also sync and wait for the manual-sync model apps (they cost money: GPUs).
     #[arg(long)]
     pub sync_models: bool,
+    /// After the last wave, smoke-test the models that were synced, as `platform smoke` does
+    /// (port-forward; exit 1 when one fails).
+    #[arg(long, requires = "sync_models")]
+    pub smoke: bool,
     /// Give up after this long in total (exit 3).
     #[arg(long, default_value = "30m", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -124,6 +128,18 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                 "not synced (manual, the cost gate): {} — pass --sync-models to bring them up",
                 skipped.join(", ")
             ));
+        }
+        if args.smoke {
+            let targets: Vec<crate::smoke::Target> = plan
+                .models
+                .iter()
+                .filter(|m| !skipped.contains(&m.app))
+                .map(|model| crate::smoke::Target { model, explicit: false })
+                .collect();
+            let opts = crate::smoke::Options::default();
+            let report =
+                crate::smoke::run(&target.client, &ctx.env, &targets, &opts, &reporter).await;
+            return super::smoke::finish(ctx, &report);
         }
         Ok(())
     };

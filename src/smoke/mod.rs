@@ -47,6 +47,17 @@ pub struct Options {
     pub completions: bool,
 }
 
+impl Default for Options {
+    /// A port-forward, the default timeout, chat completions (what `up --smoke` runs).
+    fn default() -> Options {
+        Options {
+            via: Via::PortForward,
+            timeout: DEFAULT_TIMEOUT,
+            completions: false,
+        }
+    }
+}
+
 /// A model to smoke; `explicit` when the user named it (paused models are then failed, not skipped).
 pub struct Target<'p> {
     pub model: &'p PlannedModel,

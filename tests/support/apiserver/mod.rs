@@ -13,7 +13,7 @@
 //! server.shutdown().await;
 //! ```
 //!
-//! What it serves (see `resources.rs`): core v1 namespaces, pods (+exec, log, status),
+//! What it serves (see `resources.rs`): core v1 namespaces, pods (+exec, portforward, log, status),
 //! services, PVCs, PVs, configmaps, secrets, events, nodes; apps/v1 deployments (+scale,
 //! status); Argo CD applications and appprojects; KServe inferenceservices and
 //! llminferenceservices; Gateway API gateways, gatewayclasses, httproutes; CRDs (seeded for
@@ -47,6 +47,7 @@ mod http;
 mod kubeconfig;
 mod patch;
 mod podfs;
+mod portforward;
 mod resources;
 mod seed;
 mod selectors;
@@ -273,6 +274,22 @@ impl TestApiServer {
     /// (an API server restart or a network cut in the middle of a copy).
     pub fn drop_exec_after(&self, bytes: u64) {
         self.state.faults().exec_drop_after = Some(bytes);
+    }
+
+    /// Port-forwards to port `port` of pods in `namespace` whose name starts with `pod_prefix`
+    /// reach `target` (a local server playing the container).
+    pub fn forward_port(&self, namespace: &str, pod_prefix: &str, port: u16, target: SocketAddr) {
+        self.state.faults().port_forwards.push(portforward::ForwardRule {
+            namespace: namespace.to_string(),
+            pod_prefix: pod_prefix.to_string(),
+            port,
+            target,
+        });
+    }
+
+    /// Port-forward sessions open right now.
+    pub fn open_port_forwards(&self) -> usize {
+        self.state.faults().port_forwards_open
     }
 
     /// Ends every open watch stream (clients must re-watch).
