@@ -102,12 +102,19 @@ impl Env {
     async fn wait_ready(&self, model: &str) {
         let (ns, workload, _) = layout(model);
         self.server
-            .wait_for("apps/v1", "Deployment", ns, workload, Duration::from_secs(10), |d| {
-                d.and_then(|d| d.pointer("/status/readyReplicas"))
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0)
-                    >= 1
-            })
+            .wait_for(
+                "apps/v1",
+                "Deployment",
+                ns,
+                workload,
+                Duration::from_secs(10),
+                |d| {
+                    d.and_then(|d| d.pointer("/status/readyReplicas"))
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0)
+                        >= 1
+                },
+            )
             .await
             .unwrap_or_else(|d| panic!("{model} never got a ready pod: {d:?}"));
     }
@@ -151,7 +158,11 @@ async fn one_model_per_layer_answers_through_a_port_forward() {
     let o = e.platform(&["smoke", "--all", "-o", "json"]).await;
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
     let v = json_of(&o);
-    assert_eq!((v["passed"].clone(), v["failed"].clone()), (json!(3), json!(0)), "{v}");
+    assert_eq!(
+        (v["passed"].clone(), v["failed"].clone()),
+        (json!(3), json!(0)),
+        "{v}"
+    );
     for (name, layer, source, tokens) in [
         ("qwen-cpu", "kserve", "usage", 2),
         ("qwen-gpu", "raw-vllm", "chunks", 2),
@@ -173,14 +184,25 @@ async fn one_model_per_layer_answers_through_a_port_forward() {
         );
     }
     // Each endpoint got the checks in order, with the fixed request.
-    for (fake, served) in [(&cpu, "qwen2.5-0.5b"), (&gpu, "qwen2.5-7b"), (&llmd, "qwen2.5-0.5b-llmd")] {
+    for (fake, served) in [
+        (&cpu, "qwen2.5-0.5b"),
+        (&gpu, "qwen2.5-7b"),
+        (&llmd, "qwen2.5-0.5b-llmd"),
+    ] {
         let seen = fake.seen();
         let paths: Vec<&str> = seen.iter().map(|s| s.path.as_str()).collect();
         assert_eq!(paths, ["/health", "/v1/models", "/v1/chat/completions"]);
         let body: Value = serde_json::from_str(&seen[2].body).unwrap();
         assert_eq!(body["model"], served);
         assert_eq!(body["messages"][0]["content"], "Reply with exactly: pong");
-        assert_eq!((body["temperature"].clone(), body["max_tokens"].clone(), body["stream"].clone()), (json!(0), json!(16), json!(true)));
+        assert_eq!(
+            (
+                body["temperature"].clone(),
+                body["max_tokens"].clone(),
+                body["stream"].clone()
+            ),
+            (json!(0), json!(16), json!(true))
+        );
     }
     // The port-forwards went through the API server's pods/portforward subresource.
     let pf: Vec<String> = e
@@ -190,14 +212,22 @@ async fn one_model_per_layer_answers_through_a_port_forward() {
         .filter(|r| r.subresource == "portforward")
         .map(|r| format!("{}/{}", r.namespace, r.name))
         .collect();
-    for prefix in ["kserve/qwen-cpu-predictor-", "serving/qwen-gpu-", "llm-d/qwen-llmd-kserve-"] {
+    for prefix in [
+        "kserve/qwen-cpu-predictor-",
+        "serving/qwen-gpu-",
+        "llm-d/qwen-llmd-kserve-",
+    ] {
         assert!(pf.iter().any(|p| p.starts_with(prefix)), "{prefix}: {pf:?}");
     }
     // A table line per model; /v1/completions on request.
     let o = e.platform(&["smoke", "qwen-cpu", "--completions"]).await;
     assert!(o.status.success(), "{}", stderr(&o));
     let line = stdout(&o);
-    for want in ["qwen-cpu  kserve  port-forward  PASS  HTTP 200", "2 tokens (usage)", "reply \"pong\""] {
+    for want in [
+        "qwen-cpu  kserve  port-forward  PASS  HTTP 200",
+        "2 tokens (usage)",
+        "reply \"pong\"",
+    ] {
         assert!(line.contains(want), "{want}: {line}");
     }
     assert_eq!(cpu.seen().last().unwrap().path, "/v1/completions");
@@ -211,9 +241,19 @@ async fn each_failing_check_says_which_and_why() {
     let o = e.platform(&["smoke", "qwen-cpu"]).await;
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let out = stdout(&o);
-    assert!(out.contains("qwen-cpu  kserve  port-forward  FAIL  pod:"), "{out}");
-    assert!(out.contains("not in the cluster yet") && out.contains("sync it first"), "{out}");
-    assert!(stderr(&o).contains("1 of 1 model(s) failed: qwen-cpu (pod)"), "{}", stderr(&o));
+    assert!(
+        out.contains("qwen-cpu  kserve  port-forward  FAIL  pod:"),
+        "{out}"
+    );
+    assert!(
+        out.contains("not in the cluster yet") && out.contains("sync it first"),
+        "{out}"
+    );
+    assert!(
+        stderr(&o).contains("1 of 1 model(s) failed: qwen-cpu (pod)"),
+        "{}",
+        stderr(&o)
+    );
 
     // No GPU on the node: the raw-vLLM pod is Pending, and the line says why.
     e.seed_model("qwen-gpu").await;
@@ -222,7 +262,11 @@ async fn each_failing_check_says_which_and_why() {
             let o = e.platform(&["smoke", "qwen-gpu", "-o", "json"]).await;
             let v = json_of(&o);
             let m = model_of(&v, "qwen-gpu").clone();
-            if m["reason"].as_str().unwrap_or("").contains("Insufficient nvidia.com/gpu") {
+            if m["reason"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Insufficient nvidia.com/gpu")
+            {
                 assert_eq!(o.status.code(), Some(1));
                 return m;
             }
@@ -232,14 +276,27 @@ async fn each_failing_check_says_which_and_why() {
     }
     .await;
     assert_eq!(reason["check"], "pod", "{reason}");
-    assert!(reason["reason"].as_str().unwrap().contains("no ready pod behind Service serving/qwen-gpu"), "{reason}");
+    assert!(
+        reason["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no ready pod behind Service serving/qwen-gpu"),
+        "{reason}"
+    );
 
     // /health answers 503 for a while, then the checks go on and pass.
     let fake = e.serve("qwen-cpu", |b| b.unhealthy_polls = 3).await;
     let o = e.platform(&["smoke", "qwen-cpu"]).await;
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
-    assert!(stderr(&o).contains("waiting for /health (HTTP 503"), "{}", stderr(&o));
-    assert_eq!(fake.seen().iter().filter(|s| s.path == "/health").count(), 4);
+    assert!(
+        stderr(&o).contains("waiting for /health (HTTP 503"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        fake.seen().iter().filter(|s| s.path == "/health").count(),
+        4
+    );
 
     // The served name is missing.
     fake.set(|b| b.missing_name = true);
@@ -247,7 +304,10 @@ async fn each_failing_check_says_which_and_why() {
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
     assert!(out.contains("FAIL  models:"), "{out}");
-    assert!(out.contains("the served name `qwen2.5-0.5b` is not listed (it serves: some-other-model)"), "{out}");
+    assert!(
+        out.contains("the served name `qwen2.5-0.5b` is not listed (it serves: some-other-model)"),
+        "{out}"
+    );
 
     // An empty completion.
     fake.set(|b| {
@@ -258,8 +318,22 @@ async fn each_failing_check_says_which_and_why() {
     assert_eq!(o.status.code(), Some(1));
     let v = json_of(&o);
     let m = model_of(&v, "qwen-cpu");
-    assert_eq!((m["result"].clone(), m["check"].clone(), m["httpStatus"].clone()), (json!("fail"), json!("completion"), json!(200)), "{m}");
-    assert!(m["reason"].as_str().unwrap().contains("the streamed reply is empty"), "{m}");
+    assert_eq!(
+        (
+            m["result"].clone(),
+            m["check"].clone(),
+            m["httpStatus"].clone()
+        ),
+        (json!("fail"), json!("completion"), json!(200)),
+        "{m}"
+    );
+    assert!(
+        m["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the streamed reply is empty"),
+        "{m}"
+    );
 
     // The endpoint wants a key the model config does not name.
     fake.set(|b| {
@@ -270,7 +344,10 @@ async fn each_failing_check_says_which_and_why() {
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
     assert!(out.contains("FAIL  models (HTTP 401):"), "{out}");
-    assert!(out.contains("Unauthorized") && out.contains("apiKeySecret"), "{out}");
+    assert!(
+        out.contains("Unauthorized") && out.contains("apiKeySecret"),
+        "{out}"
+    );
     e.server.shutdown().await;
 }
 
@@ -282,14 +359,20 @@ async fn a_health_check_that_never_passes_times_out_with_exit_3() {
     assert_eq!(o.status.code(), Some(3), "{}\n{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("TIMEOUT  health:"), "{out}");
-    assert!(out.contains("did not answer 200 within 2s (last: HTTP 503)"), "{out}");
+    assert!(
+        out.contains("did not answer 200 within 2s (last: HTTP 503)"),
+        "{out}"
+    );
     // A pod whose container refuses the port: the kubelet's error is in the line.
     e.seed_model("qwen-llmd").await;
     e.wait_ready("qwen-llmd").await;
     let o = e.platform(&["smoke", "qwen-llmd", "--timeout", "2s"]).await;
     assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
     let out = stdout(&o);
-    assert!(out.contains("port-forward: an error occurred forwarding 8000 -> 8000"), "{out}");
+    assert!(
+        out.contains("port-forward: an error occurred forwarding 8000 -> 8000"),
+        "{out}"
+    );
     e.server.shutdown().await;
 }
 
@@ -340,26 +423,43 @@ async fn the_api_key_from_the_secret_is_sent_and_never_shown() {
     assert!(stdout(&o).contains("FAIL  api-key: Secret kserve/qwen-cpu-key (apiKeySecret of model qwen-cpu) does not exist"), "{}", stdout(&o));
     // Written from a file: the trailing newline is not part of the key.
     e.server.put(secret(&format!("{KEY}\n"))).unwrap();
-    for args in [&["smoke", "qwen-cpu", "-v", "-v"][..], &["smoke", "--all", "-o", "json", "-v"][..]] {
+    for args in [
+        &["smoke", "qwen-cpu", "-v", "-v"][..],
+        &["smoke", "qwen-cpu", "-o", "json", "-v"][..],
+    ] {
         let o = e.platform(args).await;
         let all = format!("{}{}", stdout(&o), stderr(&o));
         assert!(o.status.success(), "{all}");
-        assert!(!all.contains(KEY) && !all.contains("9f8e7d6c5b4a"), "the key was shown: {all}");
+        assert!(
+            !all.contains(KEY) && !all.contains("9f8e7d6c5b4a"),
+            "the key was shown: {all}"
+        );
     }
     let seen = fake.seen();
-    assert!(seen.iter().filter(|s| s.path.starts_with("/v1/")).all(|s| s.authorization.as_deref() == Some(&format!("Bearer {KEY}"))), "{seen:?}");
+    assert!(
+        seen.iter()
+            .filter(|s| s.path.starts_with("/v1/"))
+            .all(|s| s.authorization.as_deref() == Some(&format!("Bearer {KEY}"))),
+        "{seen:?}"
+    );
     // A key the endpoint refuses: said so, shown nowhere.
     e.server.put(secret("sk-wrong-0123456789")).unwrap();
     let o = e.platform(&["smoke", "qwen-cpu"]).await;
     let all = format!("{}{}", stdout(&o), stderr(&o));
     assert_eq!(o.status.code(), Some(1), "{all}");
-    assert!(all.contains("HTTP 401") && all.contains("refused the API key from apiKeySecret"), "{all}");
+    assert!(
+        all.contains("HTTP 401") && all.contains("refused the API key from apiKeySecret"),
+        "{all}"
+    );
     assert!(!all.contains("sk-wrong") && !all.contains(KEY), "{all}");
     // A value that can't be a bearer token: named, not shown.
     e.server.put(secret("sk-two words")).unwrap();
     let o = e.platform(&["smoke", "qwen-cpu"]).await;
     let all = format!("{}{}", stdout(&o), stderr(&o));
-    assert!(all.contains("FAIL  api-key:") && all.contains("holds whitespace inside it"), "{all}");
+    assert!(
+        all.contains("FAIL  api-key:") && all.contains("holds whitespace inside it"),
+        "{all}"
+    );
     assert!(!all.contains("two words"), "{all}");
     e.server.shutdown().await;
 }
@@ -370,17 +470,29 @@ async fn paused_models_are_skipped_unless_named() {
     let _fake = e.serve("qwen-cpu", |_| {}).await;
     let _gpu = e.serve("qwen-gpu", |_| {}).await;
     let _llmd = e.serve("qwen-llmd", |_| {}).await;
-    let o = e.platform(&["pause", "qwen-cpu", "--wait", "--timeout", "30s"]).await;
+    let o = e
+        .platform(&["pause", "qwen-cpu", "--wait", "--timeout", "30s"])
+        .await;
     assert!(o.status.success(), "{}", stderr(&o));
     let o = e.platform(&["smoke", "--all"]).await;
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
-    assert!(out.contains("qwen-cpu  kserve  port-forward  SKIPPED  paused (`platform resume qwen-cpu`"), "{out}");
-    assert!(out.contains("qwen-gpu  raw-vllm  port-forward  PASS"), "{out}");
+    assert!(
+        out.contains("qwen-cpu  kserve  port-forward  SKIPPED  paused (`platform resume qwen-cpu`"),
+        "{out}"
+    );
+    assert!(
+        out.contains("qwen-gpu  raw-vllm  port-forward  PASS"),
+        "{out}"
+    );
     assert!(stderr(&o).contains("2 passed, 1 skipped"), "{}", stderr(&o));
     let o = e.platform(&["smoke", "qwen-cpu"]).await;
     assert_eq!(o.status.code(), Some(1));
-    assert!(stdout(&o).contains("FAIL  pod: the model is paused: `platform resume qwen-cpu --wait`"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("FAIL  pod: the model is paused: `platform resume qwen-cpu --wait`"),
+        "{}",
+        stdout(&o)
+    );
     e.server.shutdown().await;
 }
 
@@ -391,14 +503,18 @@ fn gateway_on_loopback(e: &Env, layer: &str, port: u16) {
         "kserve" => ("kserve", "kserve-ingress-gateway"),
         _ => ("llm-d", "llm-d-gateway"),
     };
-    let _ = e.server.put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
+    let _ = e
+        .server
+        .put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
     e.server
         .put(json!({"apiVersion": "v1", "kind": "Service",
                     "metadata": {"name": format!("{name}-agentgateway"), "namespace": ns},
                     "spec": {"type": "LoadBalancer", "ports": [{"name": "http", "port": port}]},
                     "status": {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}}))
         .unwrap();
-    let text = e.repo.read(&format!("clusters/ai-dev/serving/{layer}/gateway.yaml"));
+    let text = e
+        .repo
+        .read(&format!("clusters/ai-dev/serving/{layer}/gateway.yaml"));
     let mut gw: Value = serde_yaml::from_str(&text).unwrap();
     gw["spec"]["listeners"][0]["port"] = json!(port);
     e.server.put(gw).unwrap();
@@ -406,9 +522,14 @@ fn gateway_on_loopback(e: &Env, layer: &str, port: u16) {
 
 async fn wait_gateway_address(e: &Env, ns: &str, name: &str) {
     e.server
-        .wait_for("gateway.networking.k8s.io/v1", "Gateway", ns, name, Duration::from_secs(10), |g| {
-            g.and_then(|g| g.pointer("/status/addresses/0/value")) == Some(&json!("127.0.0.1"))
-        })
+        .wait_for(
+            "gateway.networking.k8s.io/v1",
+            "Gateway",
+            ns,
+            name,
+            Duration::from_secs(10),
+            |g| g.and_then(|g| g.pointer("/status/addresses/0/value")) == Some(&json!("127.0.0.1")),
+        )
         .await
         .unwrap_or_else(|g| panic!("no loopback address: {g:?}"));
 }
@@ -427,25 +548,56 @@ async fn via_gateway_goes_through_the_layer_gateway_address_with_the_kserve_host
     .await;
     gateway_on_loopback(&e, "kserve", gw.addr().port());
     wait_gateway_address(&e, "kserve", "kserve-ingress-gateway").await;
-    let o = e.platform(&["smoke", "qwen-cpu", "--via-gateway", "-o", "json"]).await;
+    let o = e
+        .platform(&["smoke", "qwen-cpu", "--via-gateway", "-o", "json"])
+        .await;
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
     let v = json_of(&o);
     let m = model_of(&v, "qwen-cpu");
-    assert_eq!((m["result"].clone(), m["path"].clone()), (json!("pass"), json!("gateway")), "{m}");
+    assert_eq!(
+        (m["result"].clone(), m["path"].clone()),
+        (json!("pass"), json!("gateway")),
+        "{m}"
+    );
     assert_eq!(
         m["endpoint"],
-        format!("http://127.0.0.1:{} Host: qwen-cpu-kserve.example.com", gw.addr().port())
+        format!(
+            "http://127.0.0.1:{} Host: qwen-cpu-kserve.example.com",
+            gw.addr().port()
+        )
     );
-    assert!(gw.seen().iter().all(|s| s.host == "qwen-cpu-kserve.example.com"));
+    assert!(gw
+        .seen()
+        .iter()
+        .all(|s| s.host == "qwen-cpu-kserve.example.com"));
     // No port-forward was opened.
-    assert!(!e.server.request_log().iter().any(|r| r.subresource == "portforward"));
+    assert!(!e
+        .server
+        .request_log()
+        .iter()
+        .any(|r| r.subresource == "portforward"));
     // --domain changes the Host; this Gateway has no route for it.
     let o = e
-        .platform(&["smoke", "qwen-cpu", "--via-gateway", "--domain", "models.test"])
+        .platform(&[
+            "smoke",
+            "qwen-cpu",
+            "--via-gateway",
+            "--domain",
+            "models.test",
+            "--timeout",
+            "1s",
+        ])
         .await;
-    assert_eq!(o.status.code(), Some(1));
-    assert!(stdout(&o).contains("HTTP 404") && stdout(&o).contains("no route for this Host"), "{}", stdout(&o));
-    assert_eq!(gw.seen().last().unwrap().host, "qwen-cpu-kserve.models.test");
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("(last: HTTP 404: the Gateway has no route for this Host"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(
+        gw.seen().last().unwrap().host,
+        "qwen-cpu-kserve.models.test"
+    );
 
     // llm-d: the router's HTTPRoute matches /<namespace>/<name> and strips it.
     e.seed_model("qwen-llmd").await;
@@ -465,12 +617,19 @@ async fn via_gateway_goes_through_the_layer_gateway_address_with_the_kserve_host
     let out = stdout(&o);
     assert!(out.contains("qwen-llmd  llm-d  gateway  PASS"), "{out}");
     assert!(out.contains("qwen-cpu  kserve  gateway  PASS"), "{out}");
-    assert!(out.contains("qwen-gpu  raw-vllm  gateway  SKIPPED  raw vLLM has no Gateway"), "{out}");
+    assert!(
+        out.contains("qwen-gpu  raw-vllm  gateway  SKIPPED  raw vLLM has no Gateway"),
+        "{out}"
+    );
     assert_eq!(llmd.seen()[0].path, "/llm-d/qwen-llmd/health");
     // Named, it fails with the reason.
     let o = e.platform(&["smoke", "qwen-gpu", "--via-gateway"]).await;
     assert_eq!(o.status.code(), Some(1));
-    assert!(stdout(&o).contains("FAIL  endpoint: raw vLLM has no Gateway"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("FAIL  endpoint: raw vLLM has no Gateway"),
+        "{}",
+        stdout(&o)
+    );
     e.server.shutdown().await;
 }
 
@@ -484,10 +643,13 @@ async fn the_port_forward_is_closed_after_the_checks() {
     let templates = platform::render::Templates::load(repo).unwrap();
     let catalog = platform::catalog::Catalog::load(repo, &templates.names()).unwrap();
     let (file, cfg) = platform::config::load(repo, "ai-dev").unwrap();
-    let plan = platform::catalog::resolve::Plan::build(&cfg, "ai-dev", &file, &catalog, None).unwrap();
+    let plan =
+        platform::catalog::resolve::Plan::build(&cfg, "ai-dev", &file, &catalog, None).unwrap();
     let m = plan.models.iter().find(|m| m.name == "qwen-cpu").unwrap();
     let kc = kube::config::Kubeconfig::read_from(&e.kubeconfig).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
     let client = kube::Client::try_from(config).unwrap();
     let reporter = platform::ui::progress::Reporter::new(true);
     let r = smoke::model(&client, m, true, &Options::default(), &reporter).await;
@@ -521,14 +683,34 @@ async fn up_with_smoke_tests_the_synced_models_after_the_last_wave() {
     let _gpu = e.serve("qwen-gpu", |_| {}).await;
     let _llmd = e.serve("qwen-llmd", |b| b.missing_name = true).await;
     let o = e
-        .platform(&["up", "--allow-unpushed", "--sync-models", "--smoke", "--timeout", "90s"])
+        .platform(&[
+            "up",
+            "--allow-unpushed",
+            "--sync-models",
+            "--smoke",
+            "--timeout",
+            "90s",
+        ])
         .await;
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(1), "{out}\n{}", stderr(&o));
-    assert!(stderr(&o).contains("are Synced and Healthy"), "{}", stderr(&o));
-    assert!(out.contains("qwen-cpu  kserve  port-forward  PASS"), "{out}");
-    assert!(out.contains("qwen-gpu  raw-vllm  port-forward  PASS"), "{out}");
-    assert!(out.contains("qwen-llmd  llm-d  port-forward  FAIL  models:"), "{out}");
+    assert!(
+        stderr(&o).contains("are Synced and Healthy"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        out.contains("qwen-cpu  kserve  port-forward  PASS"),
+        "{out}"
+    );
+    assert!(
+        out.contains("qwen-gpu  raw-vllm  port-forward  PASS"),
+        "{out}"
+    );
+    assert!(
+        out.contains("qwen-llmd  llm-d  port-forward  FAIL  models:"),
+        "{out}"
+    );
     // --smoke without --sync-models is a usage error: nothing was synced to test.
     let o = e.platform(&["up", "--allow-unpushed", "--smoke"]).await;
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
@@ -541,10 +723,19 @@ fn api_key_secret_is_validated() {
     let repo = TempRepo::new();
     let base = common::config(common::QWEN_CPU);
     for (extra, want) in [
-        ("    apiKeySecret: { name: Bad_Name, key: api-key }\n", "models[qwen-cpu].apiKeySecret.name"),
-        ("    apiKeySecret: { name: ok, key: \"a/b\" }\n", "models[qwen-cpu].apiKeySecret.key"),
+        (
+            "    apiKeySecret: { name: Bad_Name, key: api-key }\n",
+            "models[qwen-cpu].apiKeySecret.name",
+        ),
+        (
+            "    apiKeySecret: { name: ok, key: \"a/b\" }\n",
+            "models[qwen-cpu].apiKeySecret.key",
+        ),
         ("    apiKeySecret: { name: ok }\n", "key"),
-        ("    apiKeySecret: { name: ok, key: k, value: x }\n", "value"),
+        (
+            "    apiKeySecret: { name: ok, key: k, value: x }\n",
+            "value",
+        ),
     ] {
         repo.env("test", &format!("{base}{extra}"));
         let out = repo.cmd().args(["lint", "--env", "test"]).output().unwrap();
@@ -552,7 +743,14 @@ fn api_key_secret_is_validated() {
         assert_eq!(out.status.code(), Some(1), "{extra}: {err}");
         assert!(err.contains(want), "{extra}: {err}");
     }
-    repo.env("test", &format!("{base}    apiKeySecret: {{ name: qwen-key, key: api-key }}\n"));
+    repo.env(
+        "test",
+        &format!("{base}    apiKeySecret: {{ name: qwen-key, key: api-key }}\n"),
+    );
     let out = repo.cmd().args(["lint", "--env", "test"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -134,7 +134,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                 .models
                 .iter()
                 .filter(|m| !skipped.contains(&m.app))
-                .map(|model| crate::smoke::Target { model, explicit: false })
+                .map(|model| crate::smoke::Target {
+                    model,
+                    explicit: false,
+                })
                 .collect();
             let opts = crate::smoke::Options::default();
             let report =

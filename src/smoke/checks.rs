@@ -62,28 +62,34 @@ impl Endpoint {
         }
     }
 
-    /// A non-2xx answer, with a short body and a hint for the common statuses.
-    async fn status_error(&self, path: &str, resp: reqwest::Response) -> SmokeError {
-        let status = resp.status().as_u16();
-        let body = short_body(resp).await;
-        let hint = match status {
+    /// What a status usually means here.
+    fn hint(&self, status: u16) -> Option<String> {
+        match status {
             401 | 403 if self.key.is_some() => {
                 Some("the endpoint refused the API key from apiKeySecret".to_string())
             }
             401 | 403 => Some(
-                "the endpoint wants an API key: name its Secret in the model's apiKeySecret".to_string(),
+                "the endpoint wants an API key: name its Secret in the model's apiKeySecret"
+                    .to_string(),
             ),
             404 if self.host.is_some() => Some(
-                "the Gateway has no route for this Host: check the InferenceService URL and --domain".to_string(),
+                "the Gateway has no route for this Host: check the InferenceService URL and --domain"
+                    .to_string(),
             ),
             404 => Some("no such route on this server".to_string()),
             _ => None,
-        };
+        }
+    }
+
+    /// A non-2xx answer, with a short body and a hint for the common statuses.
+    async fn status_error(&self, path: &str, resp: reqwest::Response) -> SmokeError {
+        let status = resp.status().as_u16();
+        let body = short_body(resp).await;
         SmokeError::Status {
             url: self.url(path),
             status,
             body,
-            hint,
+            hint: self.hint(status),
         }
     }
 }
@@ -148,7 +154,13 @@ pub async fn health(
                 let e = ep.status_error("/health", r).await;
                 return Err(Failed::new(Check::Health, e));
             }
-            Ok(r) => last = format!("HTTP {}", r.status().as_u16()),
+            Ok(r) => {
+                let code = r.status().as_u16();
+                last = match ep.hint(code) {
+                    Some(h) => format!("HTTP {code}: {h}"),
+                    None => format!("HTTP {code}"),
+                };
+            }
             Err(e) => last = super::error::describe(&e) + &forward_note(ep),
         }
         note(&format!(

@@ -110,6 +110,8 @@ async fn accept_loop(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((tcp, _)) => {
+                    // As kubectl's (Go's) sockets: streamed tokens are not held back by Nagle.
+                    let _ = tcp.set_nodelay(true);
                     conns.spawn(forward(tcp, pods.clone(), pod.clone(), port, last_error.clone()));
                 }
                 Err(e) => {

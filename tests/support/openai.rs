@@ -103,16 +103,26 @@ impl Drop for FakeOpenAi {
 }
 
 fn json_response(status: StatusCode, v: Value) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        v.to_string(),
+    )
+        .into_response()
 }
 
 fn error(status: StatusCode, msg: &str) -> Response {
-    json_response(status, json!({"error": {"message": msg, "type": "error", "code": status.as_u16()}}))
+    json_response(
+        status,
+        json!({"error": {"message": msg, "type": "error", "code": status.as_u16()}}),
+    )
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+    let body = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
     let header_of = |h: header::HeaderName| {
         parts
             .headers
@@ -185,7 +195,11 @@ fn completion(b: &Behaviour, chat: bool, body: &str) -> Response {
             &format!("The model `{}` does not exist.", req["model"]),
         );
     }
-    let pieces: Vec<&str> = if b.empty_reply { vec![] } else { vec!["po", "ng"] };
+    let pieces: Vec<&str> = if b.empty_reply {
+        vec![]
+    } else {
+        vec!["po", "ng"]
+    };
     let chunk = |content: Option<&str>, finish: Option<&str>| {
         let choice = if chat {
             let delta = match content {
@@ -206,7 +220,10 @@ fn completion(b: &Behaviour, chat: bool, body: &str) -> Response {
     for p in &pieces {
         events.push(chunk(Some(p), None));
     }
-    events.push(chunk(None, Some(if b.empty_reply { "length" } else { "stop" })));
+    events.push(chunk(
+        None,
+        Some(if b.empty_reply { "length" } else { "stop" }),
+    ));
     let wants_usage = req.pointer("/stream_options/include_usage") == Some(&json!(true));
     if wants_usage && !b.no_usage {
         events.push(format!(

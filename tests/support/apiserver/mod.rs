@@ -279,12 +279,15 @@ impl TestApiServer {
     /// Port-forwards to port `port` of pods in `namespace` whose name starts with `pod_prefix`
     /// reach `target` (a local server playing the container).
     pub fn forward_port(&self, namespace: &str, pod_prefix: &str, port: u16, target: SocketAddr) {
-        self.state.faults().port_forwards.push(portforward::ForwardRule {
-            namespace: namespace.to_string(),
-            pod_prefix: pod_prefix.to_string(),
-            port,
-            target,
-        });
+        self.state
+            .faults()
+            .port_forwards
+            .push(portforward::ForwardRule {
+                namespace: namespace.to_string(),
+                pod_prefix: pod_prefix.to_string(),
+                port,
+                target,
+            });
     }
 
     /// Port-forward sessions open right now.

@@ -81,14 +81,13 @@ pub async fn handle(ctx: Ctx, parts: &mut Parts) -> Response {
         Ok(p) => p,
         Err(e) => return error_response(&ApiError::bad_request(e)),
     };
-    let ws = match WebSocketUpgrade::from_request_parts(parts, &()).await {
-        Ok(ws) => ws,
-        Err(_) => {
-            return error_response(&ApiError::bad_request(
+    let ws =
+        match WebSocketUpgrade::from_request_parts(parts, &()).await {
+            Ok(ws) => ws,
+            Err(_) => return error_response(&ApiError::bad_request(
                 "Upgrade request required (the test API server speaks websocket port-forward only)",
-            ))
-        }
-    };
+            )),
+        };
     let state = ctx.state.clone();
     ws.protocols(["v4.channel.k8s.io", "portforward.k8s.io"])
         .on_upgrade(move |socket| session(socket, state, ns, name, ports))
@@ -124,7 +123,13 @@ enum FromPod {
     Eof,
 }
 
-async fn session(mut socket: WebSocket, state: Arc<State>, ns: String, pod: String, ports: Vec<u16>) {
+async fn session(
+    mut socket: WebSocket,
+    state: Arc<State>,
+    ns: String,
+    pod: String,
+    ports: Vec<u16>,
+) {
     let _open = Open::new(state.clone());
     let (tx, mut rx) = mpsc::channel::<FromPod>(16);
     let mut writers: Vec<Option<OwnedWriteHalf>> = Vec::new();
@@ -132,7 +137,9 @@ async fn session(mut socket: WebSocket, state: Arc<State>, ns: String, pod: Stri
     for (i, port) in ports.iter().enumerate() {
         let ch = (2 * i) as u8;
         let le = port.to_le_bytes();
-        if socket.send(frame(ch, &le)).await.is_err() || socket.send(frame(ch + 1, &le)).await.is_err() {
+        if socket.send(frame(ch, &le)).await.is_err()
+            || socket.send(frame(ch + 1, &le)).await.is_err()
+        {
             return;
         }
         let conn = match target_of(&state, &ns, &pod, *port) {
@@ -141,6 +148,7 @@ async fn session(mut socket: WebSocket, state: Arc<State>, ns: String, pod: Stri
         };
         match conn {
             Ok(tcp) => {
+                let _ = tcp.set_nodelay(true);
                 let (mut r, w) = tcp.into_split();
                 writers.push(Some(w));
                 live += 1;
