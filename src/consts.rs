@@ -36,6 +36,8 @@ pub const DEFAULT_ENV: &str = "ai-dev";
 pub const MODEL_MOUNT: &str = "/models";
 pub const GPU_RESOURCE: &str = "nvidia.com/gpu";
 pub const VLLM_PORT: u16 = 8000;
+/// vLLM reads the API key it requires on `/v1` from this variable (rendered from `apiKeySecret`).
+pub const VLLM_API_KEY_ENV: &str = "VLLM_API_KEY";
 /// Size limit of a serving pod's writable `/tmp` (caches: torch.compile, Triton, HOME): a runaway
 /// writer is evicted instead of filling the node's disk.
 pub const TMP_SIZE_LIMIT: &str = "10Gi";

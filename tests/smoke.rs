@@ -754,3 +754,72 @@ fn api_key_secret_is_validated() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn the_api_key_secret_is_rendered_as_a_reference_on_every_layer() {
+    let repo = TempRepo::new();
+    let cfg = repo
+        .read("environments/ai-dev/config.yaml")
+        .replace("  llm-d: false ", "  llm-d: true  ")
+        .replace(
+            "    servedName: qwen2.5-0.5b\n",
+            "    servedName: qwen2.5-0.5b\n    apiKeySecret: { name: qwen-cpu-key, key: api-key }\n    env: { VLLM_API_KEY: not-this }\n",
+        )
+        .replace(
+            "    servedName: qwen2.5-7b\n",
+            "    servedName: qwen2.5-7b\n    apiKeySecret: { name: gpu-key, key: k }\n",
+        )
+        .replace(
+            "    servedName: qwen2.5-0.5b-llmd\n",
+            "    servedName: qwen2.5-0.5b-llmd\n    apiKeySecret: { name: llmd-key, key: k }\n",
+        );
+    repo.write("environments/ai-dev/config.yaml", &cfg);
+    let out = repo
+        .cmd()
+        .args(["root", "--profile", "full"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (file, pointer, secret, key) in [
+        (
+            "qwen-cpu/kserve-inferenceservice.yaml",
+            "/spec/predictor/containers/0/env",
+            "qwen-cpu-key",
+            "api-key",
+        ),
+        (
+            "qwen-gpu/raw-vllm-deployment.yaml",
+            "/spec/template/spec/containers/0/env",
+            "gpu-key",
+            "k",
+        ),
+        (
+            "qwen-llmd/llmd-llminferenceservice.yaml",
+            "/spec/template/containers/0/env",
+            "llmd-key",
+            "k",
+        ),
+    ] {
+        let text = repo.read(&format!("clusters/ai-dev/models/{file}"));
+        let v: Value = serde_yaml::from_str(&text).unwrap();
+        let env = v
+            .pointer(pointer)
+            .and_then(Value::as_array)
+            .unwrap_or_else(|| panic!("{file}: {text}"));
+        let keys: Vec<&Value> = env.iter().filter(|e| e["name"] == "VLLM_API_KEY").collect();
+        assert_eq!(keys.len(), 1, "{file}: {env:?}");
+        assert_eq!(
+            keys[0]["valueFrom"]["secretKeyRef"],
+            json!({"name": secret, "key": key}),
+            "{file}"
+        );
+        assert!(
+            !text.contains("not-this"),
+            "{file}: a plain VLLM_API_KEY survived"
+        );
+    }
+}

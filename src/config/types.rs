@@ -229,8 +229,9 @@ pub struct Model {
     /// Namespace override; the serving layer's namespace otherwise.
     #[serde(default)]
     pub namespace: Option<String>,
-    /// The Secret (in the model's namespace) holding the API key the model's endpoint wants:
-    /// `platform smoke` sends it as `Authorization: Bearer`, never printing it.
+    /// The Secret (in the model's namespace) holding the API key vLLM requires on `/v1` (rendered
+    /// as `VLLM_API_KEY` from a `secretKeyRef`): `platform smoke` sends it as `Authorization:
+    /// Bearer`, never printing it.
     #[serde(default)]
     pub api_key_secret: Option<SecretKeyRef>,
 }
