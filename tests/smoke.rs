@@ -373,6 +373,27 @@ async fn a_health_check_that_never_passes_times_out_with_exit_3() {
         out.contains("port-forward: an error occurred forwarding 8000 -> 8000"),
         "{out}"
     );
+    // The API server refuses the port-forward itself (RBAC): no polling until the timeout.
+    e.server
+        .fail_next_matching(1000, 403, None, Some("/portforward"), None);
+    e.server.clear_request_log();
+    let o = e.platform(&["smoke", "qwen-cpu", "--timeout", "60s"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(
+            "FAIL  endpoint: the API server refused the port-forward to pod qwen-cpu-predictor-"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("403"), "{out}");
+    let tries = e
+        .server
+        .request_log()
+        .iter()
+        .filter(|r| r.subresource == "portforward")
+        .count();
+    assert_eq!(tries, 1, "a refused port-forward was retried");
     e.server.shutdown().await;
 }
 

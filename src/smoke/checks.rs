@@ -26,8 +26,8 @@ pub struct Endpoint {
     /// Host header (KServe routes by it through its Gateway).
     pub host: Option<String>,
     pub key: Option<ApiKey>,
-    /// What the port-forward reported, added to connection errors.
-    pub forward_error: Box<dyn Fn() -> Option<String> + Send + Sync>,
+    /// The port-forward's error reports, added to connection errors (None through a Gateway).
+    pub forward: Option<super::forward::ErrorSlot>,
 }
 
 impl Endpoint {
@@ -58,7 +58,7 @@ impl Endpoint {
         SmokeError::Http {
             url: self.url(path),
             source: e,
-            forward: (self.forward_error)(),
+            forward: self.forward.as_ref().and_then(|f| f.get()),
         }
     }
 
@@ -161,7 +161,15 @@ pub async fn health(
                     None => format!("HTTP {code}"),
                 };
             }
-            Err(e) => last = super::error::describe(&e) + &forward_note(ep),
+            Err(e) => {
+                // The API server refused the port-forward itself (RBAC, pod gone): polling
+                // cannot fix that.
+                if let Some((pod, message)) = ep.forward.as_ref().and_then(|f| f.refused()) {
+                    let e = SmokeError::PortForwardRefused { pod, message };
+                    return Err(Failed::new(Check::Endpoint, e));
+                }
+                last = super::error::describe(&e) + &forward_note(ep);
+            }
         }
         note(&format!(
             "waiting for /health ({last}; {}s)",
@@ -183,7 +191,9 @@ pub async fn health(
 }
 
 fn forward_note(ep: &Endpoint) -> String {
-    (ep.forward_error)()
+    ep.forward
+        .as_ref()
+        .and_then(|f| f.get())
         .map(|f| format!(" (port-forward: {f})"))
         .unwrap_or_default()
 }

@@ -86,6 +86,10 @@ pub enum SmokeError {
     NoGatewayOnLayer { model: String },
     #[error("{gateway}: {why}")]
     Gateway { gateway: String, why: String },
+    #[error("cannot build the HTTP client")]
+    HttpClient(#[source] reqwest::Error),
+    #[error("the API server refused the port-forward to pod {pod}: {message}")]
+    PortForwardRefused { pod: String, message: String },
     #[error("cannot listen on 127.0.0.1 for the port-forward")]
     Listen {
         #[source]
@@ -193,31 +197,6 @@ pub fn describe(e: &reqwest::Error) -> String {
 }
 
 impl SmokeError {
-    /// The check this failure belongs to.
-    pub fn check(&self) -> Check {
-        match self {
-            SmokeError::NotDeployed { .. }
-            | SmokeError::Paused { .. }
-            | SmokeError::NoReadyPod { .. }
-            | SmokeError::Cluster(_)
-            | SmokeError::Api { .. } => Check::Pod,
-            SmokeError::SecretMissing { .. }
-            | SmokeError::SecretKeyMissing { .. }
-            | SmokeError::SecretKeyUnusable { .. } => Check::ApiKey,
-            SmokeError::NoGatewayOnLayer { .. }
-            | SmokeError::Gateway { .. }
-            | SmokeError::Listen { .. } => Check::Endpoint,
-            SmokeError::HealthTimeout { .. } => Check::Health,
-            SmokeError::ServedNameMissing { .. } => Check::Models,
-            SmokeError::EmptyReply { .. } => Check::Completion,
-            // The request-level errors carry their check in the caller's context.
-            SmokeError::Http { .. }
-            | SmokeError::Status { .. }
-            | SmokeError::Timeout { .. }
-            | SmokeError::BadResponse { .. } => Check::Completion,
-        }
-    }
-
     /// A deadline passed (exit 3), rather than a check that failed.
     pub fn is_timeout(&self) -> bool {
         matches!(
@@ -250,18 +229,15 @@ impl Failed {
     }
 }
 
-impl From<SmokeError> for Failed {
-    fn from(e: SmokeError) -> Failed {
-        Failed::new(e.check(), e)
-    }
-}
-
 /// The message with its causes, for a report line (the request errors already name theirs).
 pub fn chain(e: &SmokeError) -> String {
     let mut out = e.to_string();
     if matches!(
         e,
-        SmokeError::Api { .. } | SmokeError::Listen { .. } | SmokeError::Cluster(_)
+        SmokeError::Api { .. }
+            | SmokeError::Listen { .. }
+            | SmokeError::Cluster(_)
+            | SmokeError::HttpClient(_)
     ) {
         let mut src = std::error::Error::source(e);
         while let Some(c) = src {

@@ -15,7 +15,7 @@ use super::error::SmokeError;
 pub struct PortForward {
     local: SocketAddr,
     accept: Option<JoinHandle<()>>,
-    last_error: Arc<Mutex<Option<String>>>,
+    last_error: ErrorSlot,
 }
 
 impl PortForward {
@@ -33,7 +33,7 @@ impl PortForward {
             .local_addr()
             .map_err(|e| SmokeError::Listen { source: e })?;
         let pods: kube::Api<Pod> = kube::Api::namespaced(client.clone(), namespace);
-        let last_error = Arc::new(Mutex::new(None));
+        let last_error = ErrorSlot(Arc::new(Mutex::new(Reported::default())), pod.to_string());
         let accept = tokio::spawn(accept_loop(
             listener,
             pods,
@@ -52,17 +52,9 @@ impl PortForward {
         self.local
     }
 
-    /// The last error the API server or the kubelet reported on a stream, if any.
-    pub fn last_error(&self) -> Option<String> {
-        self.last_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// A handle reading [`PortForward::last_error`] that outlives a borrow of the forward.
+    /// The errors the API server or the kubelet reports on the streams.
     pub fn last_error_handle(&self) -> ErrorSlot {
-        ErrorSlot(self.last_error.clone())
+        self.last_error.clone()
     }
 
     /// Stop listening and end every stream; returns once the local port is released.
@@ -82,18 +74,40 @@ impl Drop for PortForward {
     }
 }
 
-/// Shared view of the last port-forward error.
-#[derive(Clone)]
-pub struct ErrorSlot(Arc<Mutex<Option<String>>>);
-
-impl ErrorSlot {
-    pub fn get(&self) -> Option<String> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
+#[derive(Default)]
+struct Reported {
+    last: Option<String>,
+    /// The API server answered the port-forward request itself with a client error (403 RBAC,
+    /// 404 pod gone, 400 not running): retrying cannot help.
+    refused: bool,
 }
 
-fn record(slot: &Mutex<Option<String>>, msg: String) {
-    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(msg);
+/// The port-forward's error reports, shared with the HTTP checks (and the pod's name).
+#[derive(Clone)]
+pub struct ErrorSlot(Arc<Mutex<Reported>>, String);
+
+impl ErrorSlot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Reported> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The last error reported, if any.
+    pub fn get(&self) -> Option<String> {
+        self.lock().last.clone()
+    }
+
+    /// (pod, message) when the API server refused the port-forward outright.
+    pub fn refused(&self) -> Option<(String, String)> {
+        let r = self.lock();
+        r.refused
+            .then(|| (self.1.clone(), r.last.clone().unwrap_or_default()))
+    }
+
+    fn record(&self, msg: String, refused: bool) {
+        let mut r = self.lock();
+        r.last = Some(msg);
+        r.refused |= refused;
+    }
 }
 
 /// Accepts until aborted; the connection tasks live in a JoinSet, so aborting this task (dropping
@@ -103,7 +117,7 @@ async fn accept_loop(
     pods: kube::Api<Pod>,
     pod: String,
     port: u16,
-    last_error: Arc<Mutex<Option<String>>>,
+    last_error: ErrorSlot,
 ) {
     let mut conns = JoinSet::new();
     loop {
@@ -115,7 +129,7 @@ async fn accept_loop(
                     conns.spawn(forward(tcp, pods.clone(), pod.clone(), port, last_error.clone()));
                 }
                 Err(e) => {
-                    record(&last_error, format!("accepting a local connection: {e}"));
+                    last_error.record(format!("accepting a local connection: {e}"), false);
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
@@ -130,30 +144,30 @@ async fn forward(
     pods: kube::Api<Pod>,
     pod: String,
     port: u16,
-    last_error: Arc<Mutex<Option<String>>>,
+    last_error: ErrorSlot,
 ) {
     let mut pf = match pods.portforward(&pod, &[port]).await {
         Ok(pf) => pf,
         Err(e) => {
-            record(
-                &last_error,
+            let refused =
+                matches!(&e, kube::Error::Api(s) if (400..500).contains(&s.code) && s.code != 429);
+            last_error.record(
                 format!("opening a port-forward to pod {pod} port {port}: {e}"),
+                refused,
             );
             return;
         }
     };
     let (Some(mut upstream), Some(error)) = (pf.take_stream(port), pf.take_error(port)) else {
-        record(
-            &last_error,
+        last_error.record(
             format!("the port-forward to pod {pod} has no stream for port {port}"),
+            false,
         );
         return;
     };
     tokio::select! {
         _ = tokio::io::copy_bidirectional(&mut tcp, &mut upstream) => {}
-        Some(msg) = error => {
-            record(&last_error, msg);
-        }
+        Some(msg) = error => last_error.record(msg, false),
     }
     drop(upstream);
     drop(tcp);

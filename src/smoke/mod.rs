@@ -75,7 +75,7 @@ pub async fn run(
     let mut out = Vec::new();
     for t in targets {
         let r = model(client, t.model, t.explicit, opts, reporter).await;
-        reporter.finish(&t.model.name, &r.line());
+        reporter.finish(&t.model.name, &r.summary());
         out.push(r);
     }
     Report::new(env, out)
@@ -127,79 +127,33 @@ async fn checks_in_order(
     mut report: ModelReport,
 ) -> Result<ModelReport, Partial> {
     let note = |s: &str| reporter.update(&m.name, s);
-    let fail = |r: &ModelReport, e: SmokeError| (r.clone(), Failed::from(e));
+    let at = |check: Check| {
+        let r = report.clone();
+        move |e: SmokeError| (r, Failed::new(check, e))
+    };
     if st.state == "not-deployed" {
         let kind = crate::cluster::pause::kind_of(m.model.layer);
-        return Err(fail(
-            &report,
-            SmokeError::NotDeployed {
-                object: format!("{} {}/{}", kind.kind, m.namespace, m.name),
-                app: m.app.clone(),
-            },
-        ));
+        return Err(at(Check::Pod)(SmokeError::NotDeployed {
+            object: format!("{} {}/{}", kind.kind, m.namespace, m.name),
+            app: m.app.clone(),
+        }));
     }
     if st.paused {
-        return Err(fail(
-            &report,
-            SmokeError::Paused {
-                model: m.name.clone(),
-            },
-        ));
+        return Err(at(Check::Pod)(SmokeError::Paused {
+            model: m.name.clone(),
+        }));
     }
     note("looking for a ready pod");
     let pod = endpoint::ready_pod(client, m, &st.reasons)
         .await
-        .map_err(|e| fail(&report, e))?;
-    let key = apikey::read(client, m)
+        .map_err(at(Check::Pod))?;
+    let key = apikey::read(client, m).await.map_err(at(Check::ApiKey))?;
+    let (ep, forward, shown) = open(client, m, &pod, key, &opts.via)
         .await
-        .map_err(|e| fail(&report, e))?;
-    let served = m.model.served_name().to_string();
-    let (ep, forward) = match &opts.via {
-        Via::PortForward => {
-            let pf = forward::PortForward::start(client, &pod.namespace, &pod.name, pod.port)
-                .await
-                .map_err(|e| fail(&report, e))?;
-            report.endpoint = Some(format!(
-                "pod {}/{} port {} via {}",
-                pod.namespace,
-                pod.name,
-                pod.port,
-                pf.local_addr()
-            ));
-            let http = http_client(true).map_err(|e| fail(&report, e))?;
-            let errors = pf.last_error_handle();
-            let ep = checks::Endpoint {
-                http,
-                base: format!("http://{}", pf.local_addr()),
-                host: None,
-                key,
-                forward_error: Box::new(move || errors.get()),
-            };
-            (ep, Some(pf))
-        }
-        Via::Gateway { domain } => {
-            let route = endpoint::gateway_route(client, m, domain.as_deref())
-                .await
-                .map_err(|e| fail(&report, e))?;
-            report.endpoint = Some(match &route.host {
-                Some(h) => format!("{} Host: {h}", route.base),
-                None => route.base.clone(),
-            });
-            let http = http_client(false).map_err(|e| fail(&report, e))?;
-            let ep = checks::Endpoint {
-                http,
-                base: route.base,
-                host: route.host,
-                key,
-                forward_error: Box::new(|| None),
-            };
-            (ep, None)
-        }
-    };
-    if let Some(e) = &report.endpoint {
-        note(&format!("{} {e}", report.path));
-    }
-    let result = http_checks(&ep, &served, opts, &note).await;
+        .map_err(at(Check::Endpoint))?;
+    note(&format!("{} {shown}", report.path));
+    report.endpoint = Some(shown);
+    let result = http_checks(&ep, m.model.served_name(), opts, &note).await;
     // Close the port-forward before anything else happens: no listener or stream outlives a model.
     drop(ep);
     if let Some(pf) = forward {
@@ -208,6 +162,52 @@ async fn checks_in_order(
     match result {
         Ok(c) => Ok(report.passed(&c)),
         Err(f) => Err((report, f)),
+    }
+}
+
+/// The endpoint the HTTP checks use (with its port-forward, to close afterwards) and how to show it.
+async fn open(
+    client: &kube::Client,
+    m: &PlannedModel,
+    pod: &endpoint::ServingPod,
+    key: Option<apikey::ApiKey>,
+    via: &Via,
+) -> Result<(checks::Endpoint, Option<forward::PortForward>, String), SmokeError> {
+    match via {
+        Via::PortForward => {
+            let pf =
+                forward::PortForward::start(client, &pod.namespace, &pod.name, pod.port).await?;
+            let shown = format!(
+                "pod {}/{} port {} via {}",
+                pod.namespace,
+                pod.name,
+                pod.port,
+                pf.local_addr()
+            );
+            let ep = checks::Endpoint {
+                http: http_client(true)?,
+                base: format!("http://{}", pf.local_addr()),
+                host: None,
+                key,
+                forward: Some(pf.last_error_handle()),
+            };
+            Ok((ep, Some(pf), shown))
+        }
+        Via::Gateway { domain } => {
+            let route = endpoint::gateway_route(client, m, domain.as_deref()).await?;
+            let shown = match &route.host {
+                Some(h) => format!("{} Host: {h}", route.base),
+                None => route.base.clone(),
+            };
+            let ep = checks::Endpoint {
+                http: http_client(false)?,
+                base: route.base,
+                host: route.host,
+                key,
+                forward: None,
+            };
+            Ok((ep, None, shown))
+        }
     }
 }
 
@@ -238,8 +238,5 @@ fn http_client(loopback: bool) -> Result<reqwest::Client, SmokeError> {
     if loopback {
         b = b.no_proxy();
     }
-    b.build().map_err(|e| SmokeError::BadResponse {
-        url: String::new(),
-        message: format!("cannot build the HTTP client: {}", error::describe(&e)),
-    })
+    b.build().map_err(SmokeError::HttpClient)
 }

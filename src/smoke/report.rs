@@ -104,6 +104,17 @@ impl ModelReport {
         self
     }
 
+    /// A few words for the progress line (the full line goes to stdout).
+    pub fn summary(&self) -> String {
+        match (self.result, self.check) {
+            (Result::Pass, _) => "passed".into(),
+            (Result::Fail, Some(c)) => format!("failed ({})", c.as_str()),
+            (Result::Timeout, Some(c)) => format!("timed out ({})", c.as_str()),
+            (Result::Skipped, _) => "skipped".into(),
+            (_, None) => "failed".into(),
+        }
+    }
+
     /// One line: model, layer, path, then the figures or the failed check and why.
     pub fn line(&self) -> String {
         let head = format!("{}  {}  {}", self.model, self.layer, self.path);
