@@ -231,6 +231,15 @@ async fn one_model_per_layer_answers_through_a_port_forward() {
         assert!(line.contains(want), "{want}: {line}");
     }
     assert_eq!(cpu.seen().last().unwrap().path, "/v1/completions");
+    // A server that ignores `stream: true` and answers one JSON object still passes.
+    cpu.set(|b| b.ignore_stream = true);
+    let o = e.platform(&["smoke", "qwen-cpu"]).await;
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("2 tokens (usage)") && stdout(&o).contains("reply \"pong\""),
+        "{}",
+        stdout(&o)
+    );
     e.server.shutdown().await;
 }
 

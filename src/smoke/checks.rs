@@ -332,6 +332,48 @@ pub fn apply_chunk(
     Ok(())
 }
 
+/// The most of a non-streamed JSON answer read.
+const MAX_JSON: usize = 4 << 20;
+
+/// The completion request in flight: where, until when, and since when.
+struct InFlight<'a> {
+    ep: &'a Endpoint,
+    path: &'static str,
+    started: Instant,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+}
+
+impl InFlight<'_> {
+    fn fail(&self, e: SmokeError) -> Failed {
+        Failed::new(Check::Completion, e)
+    }
+
+    fn bad(&self, message: String) -> Failed {
+        self.fail(SmokeError::BadResponse {
+            url: self.ep.url(self.path),
+            message,
+        })
+    }
+
+    fn timed_out(&self) -> Failed {
+        self.fail(timed_out(&format!("POST {}", self.path), self.timeout))
+    }
+
+    /// The next body chunk before the deadline (None at the end).
+    async fn next<B>(
+        &self,
+        stream: &mut (impl futures::Stream<Item = reqwest::Result<B>> + Unpin),
+    ) -> Result<Option<B>, Failed> {
+        match tokio::time::timeout_at(self.deadline, stream.next()).await {
+            Err(_) => Err(self.timed_out()),
+            Ok(None) => Ok(None),
+            Ok(Some(Err(e))) => Err(self.fail(self.ep.http_error(self.path, e))),
+            Ok(Some(Ok(b))) => Ok(Some(b)),
+        }
+    }
+}
+
 /// `POST /v1/chat/completions` (or `/v1/completions`), streamed, until `[DONE]` or the end.
 pub async fn completion(
     ep: &Endpoint,
@@ -339,32 +381,32 @@ pub async fn completion(
     completions: bool,
     timeout: Duration,
 ) -> Result<Completion, Failed> {
-    let fail = |e| Failed::new(Check::Completion, e);
-    let path = if completions {
-        "/v1/completions"
-    } else {
-        "/v1/chat/completions"
+    let f = InFlight {
+        ep,
+        path: if completions {
+            "/v1/completions"
+        } else {
+            "/v1/chat/completions"
+        },
+        started: Instant::now(),
+        deadline: tokio::time::Instant::now() + timeout,
+        timeout,
     };
-    let body = request_body(served, completions).to_string();
-    let started = Instant::now();
-    let deadline = tokio::time::Instant::now() + timeout;
     let req = ep
-        .request(reqwest::Method::POST, path)
-        .map_err(fail)?
+        .request(reqwest::Method::POST, f.path)
+        .map_err(|e| f.fail(e))?
         .header(CONTENT_TYPE, "application/json")
-        .body(body);
-    let what = format!("POST {path}");
-    let resp = match tokio::time::timeout_at(deadline, req.send()).await {
-        Err(_) => return Err(fail(timed_out(&what, timeout))),
-        Ok(Err(e)) => return Err(fail(ep.http_error(path, e))),
+        .body(request_body(served, completions).to_string());
+    let resp = match tokio::time::timeout_at(f.deadline, req.send()).await {
+        Err(_) => return Err(f.timed_out()),
+        Ok(Err(e)) => return Err(f.fail(ep.http_error(f.path, e))),
         Ok(Ok(r)) => r,
     };
-    let status = resp.status().as_u16();
     if !resp.status().is_success() {
-        return Err(fail(ep.status_error(path, resp).await));
+        return Err(f.fail(ep.status_error(f.path, resp).await));
     }
     let mut c = Completion {
-        status,
+        status: resp.status().as_u16(),
         ttft: None,
         latency: Duration::ZERO,
         reply: String::new(),
@@ -372,74 +414,89 @@ pub async fn completion(
         usage_tokens: None,
         finish_reason: None,
     };
-    let bad = |message: String| {
-        fail(SmokeError::BadResponse {
-            url: ep.url(path),
-            message,
-        })
-    };
     let is_json = resp
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.starts_with("application/json"));
-    let mut stream = resp.bytes_stream();
-    let mut parser = Parser::default();
-    let mut whole = Vec::new();
-    let mut done = false;
-    while !done {
-        let next = match tokio::time::timeout_at(deadline, stream.next()).await {
-            Err(_) => return Err(fail(timed_out(&what, timeout))),
-            Ok(None) => break,
-            Ok(Some(Err(e))) => return Err(fail(ep.http_error(path, e))),
-            Ok(Some(Ok(b))) => b,
-        };
-        if is_json {
-            // A server that ignored `stream: true` answers one JSON object.
-            whole.extend_from_slice(&next);
-            continue;
-        }
-        for ev in parser.feed(&next).map_err(bad)? {
-            match ev {
-                Event::Done => done = true,
-                Event::Data(d) => apply_chunk(&mut c, &d, || started.elapsed()).map_err(bad)?,
-            }
-        }
-    }
     if is_json {
-        let v: Value = serde_json::from_slice(&whole)
-            .map_err(|e| bad(format!("the answer is not JSON ({e})")))?;
-        let text = v
-            .pointer("/choices/0/message/content")
-            .or_else(|| v.pointer("/choices/0/text"))
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        c.reply = text.to_string();
-        c.chunks = u64::from(!text.is_empty());
-        c.ttft = Some(started.elapsed());
-        c.usage_tokens = v
-            .pointer("/usage/completion_tokens")
-            .and_then(Value::as_u64);
-    } else if !done {
-        for ev in parser.finish() {
-            if let Event::Data(d) = ev {
-                apply_chunk(&mut c, &d, || started.elapsed()).map_err(bad)?;
-            }
-        }
+        read_whole(&f, resp, &mut c).await?;
+    } else {
+        read_events(&f, resp, &mut c).await?;
     }
-    c.latency = started.elapsed();
+    c.latency = f.started.elapsed();
     if c.reply.trim().is_empty() {
         return Err(Failed {
             check: Check::Completion,
-            status: Some(status),
+            status: Some(c.status),
             error: SmokeError::EmptyReply {
-                url: ep.url(path),
+                url: ep.url(f.path),
                 chunks: c.chunks,
                 finish: c.finish_reason.clone().unwrap_or_else(|| "none".into()),
             },
         });
     }
     Ok(c)
+}
+
+/// Server-sent events until `data: [DONE]` (or the end of the body).
+async fn read_events(
+    f: &InFlight<'_>,
+    resp: reqwest::Response,
+    c: &mut Completion,
+) -> Result<(), Failed> {
+    let mut stream = resp.bytes_stream();
+    let mut parser = Parser::default();
+    while let Some(bytes) = f.next(&mut stream).await? {
+        for ev in parser.feed(&bytes).map_err(|m| f.bad(m))? {
+            match ev {
+                Event::Done => return Ok(()),
+                Event::Data(d) => {
+                    apply_chunk(c, &d, || f.started.elapsed()).map_err(|m| f.bad(m))?
+                }
+            }
+        }
+    }
+    for ev in parser.finish() {
+        if let Event::Data(d) = ev {
+            apply_chunk(c, &d, || f.started.elapsed()).map_err(|m| f.bad(m))?;
+        }
+    }
+    Ok(())
+}
+
+/// A server that ignored `stream: true` answers one JSON object.
+async fn read_whole(
+    f: &InFlight<'_>,
+    resp: reqwest::Response,
+    c: &mut Completion,
+) -> Result<(), Failed> {
+    let mut stream = resp.bytes_stream();
+    let mut whole = Vec::new();
+    while let Some(bytes) = f.next(&mut stream).await? {
+        whole.extend_from_slice(&bytes);
+        if whole.len() > MAX_JSON {
+            return Err(f.bad(format!("the answer is larger than {MAX_JSON} bytes")));
+        }
+    }
+    let v: Value = serde_json::from_slice(&whole)
+        .map_err(|e| f.bad(format!("the answer is not JSON ({e})")))?;
+    let text = v
+        .pointer("/choices/0/message/content")
+        .or_else(|| v.pointer("/choices/0/text"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    c.reply = text.to_string();
+    c.chunks = u64::from(!text.is_empty());
+    c.ttft = Some(f.started.elapsed());
+    c.usage_tokens = v
+        .pointer("/usage/completion_tokens")
+        .and_then(Value::as_u64);
+    c.finish_reason = v
+        .pointer("/choices/0/finish_reason")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -37,6 +37,8 @@ pub struct Behaviour {
     pub prefix: Option<String>,
     /// Leave the usage chunk out of the stream (tokens are then counted from chunks).
     pub no_usage: bool,
+    /// Ignore `stream: true` and answer one JSON object, as some OpenAI-compatible servers do.
+    pub ignore_stream: bool,
 }
 
 /// One request as the server saw it.
