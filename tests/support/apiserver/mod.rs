@@ -30,7 +30,10 @@
 //! ERROR event with a 410 `Expired` Status inside a 200 stream, as the real server does;
 //! Deployments own pods directly (no ReplicaSets); an Application's resources finalizer is
 //! removed without deleting its resources; exec buffers stdin (up to 1 GiB) and runs a
-//! built-in command set (`commands.rs`), not a container.
+//! built-in command set (`commands.rs`), not a container; port-forward speaks the websocket
+//! channel protocol (`v4.channel.k8s.io`, as kube-rs does) to addresses a test registers
+//! (`forward_port`), not SPDY, so `kubectl port-forward` (SPDY, or SPDY tunnelled over a
+//! websocket) is refused with a message saying so.
 #![allow(dead_code)]
 // Errors carry a full Status (message, details); boxing them would buy nothing in a test server.
 #![allow(clippy::result_large_err)]

@@ -77,6 +77,22 @@ pub async fn handle(ctx: Ctx, parts: &mut Parts) -> Response {
             util::str_at(&pod, "/status/phase")
         )));
     }
+    let protocols = parts
+        .headers
+        .get("sec-websocket-protocol")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if protocols.contains("SPDY")
+        || parts
+            .headers
+            .get("upgrade")
+            .is_some_and(|u| u.as_bytes().starts_with(b"SPDY"))
+    {
+        return error_response(&ApiError::bad_request(
+            "SPDY port-forwarding (kubectl's, directly or tunnelled over websocket) is not supported by the \
+             test API server; use the websocket channel protocol v4.channel.k8s.io (kube-rs)",
+        ));
+    }
     let ports = match ports(&ctx) {
         Ok(p) => p,
         Err(e) => return error_response(&ApiError::bad_request(e)),
