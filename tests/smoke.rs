@@ -481,6 +481,8 @@ async fn the_api_key_from_the_secret_is_sent_and_never_shown() {
         all.contains("HTTP 401") && all.contains("refused the API key from apiKeySecret"),
         "{all}"
     );
+    // The server echoed the header it got: the key is cut out of its message.
+    assert!(all.contains("Unauthorized: got Bearer <redacted>"), "{all}");
     assert!(!all.contains("sk-wrong") && !all.contains(KEY), "{all}");
     // A value that can't be a bearer token: named, not shown.
     e.server.put(secret("sk-two words")).unwrap();

@@ -19,6 +19,11 @@ impl std::fmt::Debug for ApiKey {
 }
 
 impl ApiKey {
+    /// `text` with every occurrence of the key replaced by `<redacted>`.
+    pub fn redact(&self, text: &str) -> String {
+        text.replace(&self.0, "<redacted>")
+    }
+
     /// The `Authorization` header value, marked sensitive (hyper leaves it out of its debug output).
     pub fn header(&self) -> Result<reqwest::header::HeaderValue, String> {
         let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", self.0))
@@ -127,5 +132,9 @@ mod tests {
         let k = ApiKey("sk-secret".into());
         assert_eq!(format!("{k:?}"), "ApiKey(<redacted>)");
         assert!(k.header().unwrap().is_sensitive());
+        assert_eq!(
+            k.redact("invalid token Bearer sk-secret."),
+            "invalid token Bearer <redacted>."
+        );
     }
 }

@@ -62,6 +62,14 @@ impl Endpoint {
         }
     }
 
+    /// `text` from the server with the API key taken out (a proxy may echo the header back).
+    fn redact(&self, text: String) -> String {
+        match &self.key {
+            Some(k) => k.redact(&text),
+            None => text,
+        }
+    }
+
     /// What a status usually means here.
     fn hint(&self, status: u16) -> Option<String> {
         match status {
@@ -84,7 +92,7 @@ impl Endpoint {
     /// A non-2xx answer, with a short body and a hint for the common statuses.
     async fn status_error(&self, path: &str, resp: reqwest::Response) -> SmokeError {
         let status = resp.status().as_u16();
-        let body = short_body(resp).await;
+        let body = self.redact(short_body(resp).await);
         SmokeError::Status {
             url: self.url(path),
             status,
@@ -352,7 +360,7 @@ impl InFlight<'_> {
     fn bad(&self, message: String) -> Failed {
         self.fail(SmokeError::BadResponse {
             url: self.ep.url(self.path),
-            message,
+            message: self.ep.redact(message),
         })
     }
 

@@ -156,7 +156,12 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     if path.starts_with("/v1/") {
         if let Some(key) = &b.api_key {
             if seen.authorization.as_deref() != Some(&format!("Bearer {key}")) {
-                return error(StatusCode::UNAUTHORIZED, "Unauthorized");
+                // As a careless proxy does: the credential it got, echoed in the error.
+                let got = seen.authorization.as_deref().unwrap_or("nothing");
+                return error(
+                    StatusCode::UNAUTHORIZED,
+                    &format!("Unauthorized: got {got}"),
+                );
             }
         }
     }
