@@ -13,9 +13,6 @@ use crate::cluster::retry::retry;
 use crate::config::ServingLayer;
 use crate::consts;
 
-/// KServe's default ingress domain (`ingress.ingressDomain` in its config).
-pub const DEFAULT_KSERVE_DOMAIN: &str = "example.com";
-
 /// The object whose pods serve the model, and the container that serves.
 pub struct Workload {
     pub kind: Kind,
@@ -33,12 +30,12 @@ impl Workload {
             },
             ServingLayer::Kserve => Workload {
                 kind: kinds::DEPLOYMENT,
-                name: format!("{}-predictor", m.name),
+                name: format!("{}{}", m.name, consts::KSERVE_PREDICTOR_SUFFIX),
                 container: "kserve-container",
             },
             ServingLayer::LlmD => Workload {
                 kind: kinds::DEPLOYMENT,
-                name: format!("{}-kserve", m.name),
+                name: format!("{}{}", m.name, consts::LLMD_WORKLOAD_SUFFIX),
                 container: "main",
             },
         }
@@ -293,7 +290,7 @@ pub async fn gateway_route(
                     let api = kinds::INFERENCE_SERVICE.api(client, &m.namespace);
                     let isvc = retry(|| api.get_opt(&m.name)).await.ok().flatten();
                     isvc.and_then(|o| status_host(&kinds::json(&o)))
-                        .unwrap_or_else(|| kserve_host(m, DEFAULT_KSERVE_DOMAIN))
+                        .unwrap_or_else(|| kserve_host(m, consts::KSERVE_DEFAULT_DOMAIN))
                 }
             };
             GatewayRoute {
