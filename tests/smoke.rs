@@ -510,7 +510,7 @@ async fn paused_models_are_skipped_unless_named() {
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
     assert!(
-        out.contains("qwen-cpu  kserve  port-forward  SKIPPED  paused (`platform resume qwen-cpu`"),
+        out.contains("qwen-cpu  kserve  port-forward  SKIPPED  paused (`platform resume qwen-cpu --wait`, then smoke it)"),
         "{out}"
     );
     assert!(

@@ -101,7 +101,7 @@ pub async fn model(
     if !explicit {
         if st.paused {
             return report.skipped(format!(
-                "paused (`platform resume {0}`, or name it to smoke it anyway)",
+                "paused (`platform resume {} --wait`, then smoke it)",
                 m.name
             ));
         }
