@@ -855,3 +855,37 @@ fn the_api_key_secret_is_rendered_as_a_reference_on_every_layer() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_volume_that_never_binds_is_named_as_the_reason() {
+    let e = env_with(2, |c| {
+        c.replace(
+            "# storageClassName: premium-rwo",
+            "storageClassName: no-such-class",
+        )
+    })
+    .await;
+    e.seed_model("qwen-cpu").await;
+    let mut last = Value::Null;
+    for _ in 0..100 {
+        let o = e.platform(&["smoke", "qwen-cpu", "-o", "json"]).await;
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        last = model_of(&json_of(&o), "qwen-cpu").clone();
+        if last["reason"].as_str().unwrap_or("").contains("unbound") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(last["check"], "pod", "{last}");
+    let reason = last["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("no ready pod behind Deployment kserve/qwen-cpu-predictor"),
+        "{reason}"
+    );
+    assert!(reason.contains("PVC qwen-cpu-weights Pending"), "{reason}");
+    assert!(
+        reason.contains("unbound immediate PersistentVolumeClaims"),
+        "{reason}"
+    );
+    e.server.shutdown().await;
+}
