@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --example test-apiserver -- --kubeconfig /tmp/kc [--cluster-name NAME] [--volumes-dir DIR]
+//!     [--forward NAMESPACE/POD-PREFIX:PORT=HOST:PORT]...
 //! ```
 //!
 //! Writes the kubeconfig, prints `ready` on stdout, serves until SIGINT/SIGTERM.
@@ -33,6 +34,20 @@ struct Args {
     /// Delay of each scripted Argo CD step, in milliseconds.
     #[arg(long, default_value_t = 200)]
     argo_delay_ms: u64,
+    /// Port-forwards to PORT of pods in NAMESPACE whose name starts with POD-PREFIX reach this
+    /// local address (e.g. `kserve/qwen-cpu-predictor-:8000=127.0.0.1:9000`, a server playing vLLM).
+    #[arg(long, value_name = "NAMESPACE/POD-PREFIX:PORT=HOST:PORT", value_parser = parse_forward)]
+    forward: Vec<(String, String, u16, std::net::SocketAddr)>,
+}
+
+fn parse_forward(s: &str) -> Result<(String, String, u16, std::net::SocketAddr), String> {
+    let bad = || format!("`{s}`: expected NAMESPACE/POD-PREFIX:PORT=HOST:PORT");
+    let (pod, target) = s.split_once('=').ok_or_else(bad)?;
+    let (ns_pod, port) = pod.rsplit_once(':').ok_or_else(bad)?;
+    let (ns, prefix) = ns_pod.split_once('/').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let target = target.parse().map_err(|_| bad())?;
+    Ok((ns.to_string(), prefix.to_string(), port, target))
 }
 
 #[tokio::main]
@@ -52,6 +67,9 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    for (ns, prefix, port, target) in &args.forward {
+        server.forward_port(ns, prefix, *port, *target);
+    }
     if let Err(e) = server.write_kubeconfig(&args.kubeconfig) {
         eprintln!(
             "error: cannot write the kubeconfig {}: {e}",

@@ -36,6 +36,14 @@ pub const DEFAULT_ENV: &str = "ai-dev";
 pub const MODEL_MOUNT: &str = "/models";
 pub const GPU_RESOURCE: &str = "nvidia.com/gpu";
 pub const VLLM_PORT: u16 = 8000;
+/// KServe (Standard mode) names an InferenceService's predictor Deployment and Service
+/// `<isvc>-predictor`, and an LLMInferenceService's main workload Deployment `<name>-kserve`.
+pub const KSERVE_PREDICTOR_SUFFIX: &str = "-predictor";
+pub const LLMD_WORKLOAD_SUFFIX: &str = "-kserve";
+/// KServe's default ingress domain (`ingress.ingressDomain`): hosts are `<isvc>-<namespace>.<domain>`.
+pub const KSERVE_DEFAULT_DOMAIN: &str = "example.com";
+/// vLLM reads the API key it requires on `/v1` from this variable (rendered from `apiKeySecret`).
+pub const VLLM_API_KEY_ENV: &str = "VLLM_API_KEY";
 /// Size limit of a serving pod's writable `/tmp` (caches: torch.compile, Triton, HOME): a runaway
 /// writer is evicted instead of filling the node's disk.
 pub const TMP_SIZE_LIMIT: &str = "10Gi";

@@ -19,6 +19,7 @@ pub mod lint;
 pub mod render;
 pub mod report;
 pub mod scaffold;
+pub mod smoke;
 pub mod stage;
 pub mod text;
 pub mod ui;

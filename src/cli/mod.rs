@@ -14,6 +14,7 @@ mod plan;
 mod resolve_groups;
 mod root;
 mod signals;
+mod smoke;
 mod stage;
 mod status;
 mod teardown;
@@ -121,6 +122,8 @@ pub enum Command {
     /// Copy a model's weights onto its PVC through a short-lived pod, verified and idempotent.
     #[command(name = "stage-model")]
     StageModel(stage::Args),
+    /// Prove that models answer: ready pod, /health, /v1/models, a streamed completion (port-forward or Gateway).
+    Smoke(smoke::Args),
     /// Pause models on any layer (KServe stop annotation, or raw vLLM scaled to 0).
     Pause(pause::Args),
     /// Resume paused models (restores the remembered replica count on raw vLLM).
@@ -286,6 +289,7 @@ pub fn run() -> ExitCode {
         Command::Wait(a) => wait::run(&ctx, a),
         Command::Teardown(a) => teardown::run(&ctx, a),
         Command::StageModel(a) => stage::run(&ctx, a),
+        Command::Smoke(a) => smoke::run(&ctx, a),
         Command::Pause(a) => pause::run(&ctx, a, false),
         Command::Resume(a) => pause::run(&ctx, a, true),
         Command::Completions(a) => completions::run(a),

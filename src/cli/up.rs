@@ -16,13 +16,19 @@ apps of the profile (field manager `platform`); then wave by wave, in layer orde
 wave's manual apps (writing the Application `operation`, only when none is in flight) and watch every
 app of the wave until Synced + Healthy + reconciled after the sync (+ the pushed commit for apps that
 read this repository). Model apps are manual (the cost gate): they are synced only with --sync-models.
-A Degraded app or failed sync stops at once with the reason; a timeout exits 3.")]
+A Degraded app or failed sync stops at once with the reason; a timeout exits 3.
+With --sync-models --smoke, the synced models are then smoke-tested as `platform smoke` does (ready pod,
+/health, /v1/models, a streamed completion, through a port-forward): exit 1 when one fails.")]
 pub struct Args {
     #[command(flatten)]
     pub profile: super::ProfileArg,
     /// Also sync and wait for the manual-sync model apps (they cost money: GPUs).
     #[arg(long)]
     pub sync_models: bool,
+    /// After the last wave, smoke-test the models that were synced, as `platform smoke` does
+    /// (port-forward; exit 1 when one fails).
+    #[arg(long, requires = "sync_models")]
+    pub smoke: bool,
     /// Give up after this long in total (exit 3).
     #[arg(long, default_value = "30m", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -124,6 +130,22 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                 "not synced (manual, the cost gate): {} — pass --sync-models to bring them up",
                 skipped.join(", ")
             ));
+        }
+        if args.smoke {
+            let targets: Vec<crate::smoke::Target> = plan
+                .models
+                .iter()
+                .filter(|m| !skipped.contains(&m.app))
+                .map(|model| crate::smoke::Target {
+                    model,
+                    explicit: false,
+                })
+                .collect();
+            let opts = crate::smoke::Options::default();
+            let report =
+                crate::smoke::run(&target.client, &ctx.env, &targets, &opts, reporter.as_ref())
+                    .await;
+            return super::smoke::finish(ctx, &report);
         }
         Ok(())
     };

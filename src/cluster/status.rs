@@ -148,6 +148,11 @@ pub async fn gather(client: &kube::Client, plan: &Plan) -> Result<Report, Cluste
     })
 }
 
+/// One model's state and, when it is not ready, why (what `status` reports for it).
+pub async fn model(client: &kube::Client, m: &PlannedModel) -> Result<ModelStatus, ClusterError> {
+    model_status(client, m).await.map(|(s, _)| s)
+}
+
 fn pod_selector(m: &PlannedModel) -> String {
     match m.model.layer {
         ServingLayer::Kserve => format!("serving.kserve.io/inferenceservice={}", m.name),

@@ -229,6 +229,19 @@ pub struct Model {
     /// Namespace override; the serving layer's namespace otherwise.
     #[serde(default)]
     pub namespace: Option<String>,
+    /// The Secret (in the model's namespace) holding the API key vLLM requires on `/v1` (rendered
+    /// as `VLLM_API_KEY` from a `secretKeyRef`): `platform smoke` sends it as `Authorization:
+    /// Bearer`, never printing it.
+    #[serde(default)]
+    pub api_key_secret: Option<SecretKeyRef>,
+}
+
+/// A key of a Secret in the model's namespace.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SecretKeyRef {
+    pub name: String,
+    pub key: String,
 }
 
 fn default_revision() -> String {

@@ -106,6 +106,9 @@ fn validate_model(
         }
     }
     check_model_strings(m, &err, out);
+    if let Some(r) = &m.api_key_secret {
+        check_api_key_secret(r, &err, out);
+    }
     match m.hf_repo() {
         Some(repo) if is_hf_repo_id(repo) => {}
         _ => out.push(
@@ -520,6 +523,42 @@ fn check_model_strings(
             .help(
                 "the volume must hold the weights, e.g. 5Gi for a 0.5B model, 40Gi for a 7B model",
             ),
+        );
+    }
+}
+
+/// A Secret key as Kubernetes accepts it: `[-._a-zA-Z0-9]+`, at most 253 characters.
+fn is_secret_key(k: &str) -> bool {
+    !k.is_empty()
+        && k.len() <= 253
+        && k != "."
+        && k != ".."
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+}
+
+/// `apiKeySecret: {name, key}` names a Secret in the model's namespace and a key in it.
+fn check_api_key_secret(
+    r: &super::SecretKeyRef,
+    err: &dyn Fn(&str, String) -> Diagnostic,
+    out: &mut Vec<Diagnostic>,
+) {
+    if !is_dns1123_subdomain(&r.name) {
+        out.push(
+            err(
+                ".apiKeySecret.name",
+                format!("`{}` is not a Secret name", r.name.escape_debug()),
+            )
+            .help("the name of a Secret in the model's namespace (lowercase letters, digits, '-', '.'), e.g. `qwen-api-key`"),
+        );
+    }
+    if !is_secret_key(&r.key) {
+        out.push(
+            err(
+                ".apiKeySecret.key",
+                format!("`{}` is not a Secret key", r.key.escape_debug()),
+            )
+            .help("a key of that Secret's data: letters, digits, '-', '_', '.', e.g. `api-key`"),
         );
     }
 }

@@ -200,7 +200,8 @@ pub fn serving_ctx(plan: &Plan, catalog: &Catalog, layer: &str) -> Value {
     })
 }
 
-fn gateway_name(layer: &str, configured: Option<&str>) -> String {
+/// The name of a serving layer's shared Gateway: the catalog's `gatewayName`, else `<layer>-gateway`.
+pub fn gateway_name(layer: &str, configured: Option<&str>) -> String {
     configured
         .map(str::to_string)
         .unwrap_or_else(|| format!("{layer}-gateway"))
@@ -265,16 +266,26 @@ pub fn model_ctx(plan: &Plan, catalog: &Catalog, pm: &PlannedModel) -> Value {
     extra.extend(m.env.clone());
     env.retain(|(k, _)| !extra.contains_key(k));
     env.extend(extra);
-    let env_list: Vec<Value> = env
+    let mut env_list: Vec<Value> = env
         .iter()
         .map(|(k, v)| json!({"name": k, "value": v}))
         .collect();
     let mut extra_llmd = preset.env.clone();
     extra_llmd.extend(m.env.clone());
-    let llmd_env: Vec<Value> = extra_llmd
+    let mut llmd_env: Vec<Value> = extra_llmd
         .iter()
         .map(|(k, v)| json!({"name": k, "value": v}))
         .collect();
+    // The API key vLLM enforces on /v1, from the Secret the config names: a reference, so the key
+    // itself never enters the rendered tree.
+    if let Some(r) = &m.api_key_secret {
+        let key = json!({"name": consts::VLLM_API_KEY_ENV,
+                         "valueFrom": {"secretKeyRef": {"name": r.name, "key": r.key}}});
+        for list in [&mut env_list, &mut llmd_env] {
+            list.retain(|e| e["name"] != consts::VLLM_API_KEY_ENV);
+            list.push(key.clone());
+        }
+    }
 
     let resources = |r: &crate::config::Resources, gpus: u32| {
         let mut requests: Map<String, Value> = r

@@ -84,6 +84,10 @@ fn resource_entries(r: &ResourceType) -> Vec<Value> {
                 "name": format!("{}/exec", r.plural), "singularName": "", "namespaced": r.namespaced,
                 "kind": "PodExecOptions", "verbs": ["create", "get"]
             }),
+            "portforward" => json!({
+                "name": format!("{}/portforward", r.plural), "singularName": "", "namespaced": r.namespaced,
+                "kind": "PodPortForwardOptions", "verbs": ["create", "get"]
+            }),
             "log" => json!({
                 "name": format!("{}/log", r.plural), "singularName": "", "namespaced": r.namespaced,
                 "kind": "Pod", "verbs": ["get"]
@@ -292,6 +296,10 @@ fn discovery_resource(r: &ResourceType) -> Value {
                 ),
                 "exec" => (
                     json!({"group": "", "version": "v1", "kind": "PodExecOptions"}),
+                    json!(["create", "get"]),
+                ),
+                "portforward" => (
+                    json!({"group": "", "version": "v1", "kind": "PodPortForwardOptions"}),
                     json!(["create", "get"]),
                 ),
                 "log" => (

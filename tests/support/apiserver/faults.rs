@@ -64,6 +64,10 @@ pub struct Faults {
     pub finalizers: HashMap<String, FinalizerBehavior>,
     /// The next `tar x` exec loses its connection (no exit status) after this many stdin bytes.
     pub exec_drop_after: Option<u64>,
+    /// Where port-forwards of matching pods go (`TestApiServer::forward_port`), latest first.
+    pub port_forwards: Vec<super::portforward::ForwardRule>,
+    /// Port-forward websocket sessions open right now.
+    pub port_forwards_open: usize,
 }
 
 impl Faults {

@@ -145,6 +145,7 @@ fn verb_of(method: &Method, rp: &ResourcePath, q: &Query, content_type: &str) ->
     match (method.as_str(), rp.name.is_some()) {
         ("GET", _) if rp.subresource.as_deref() == Some("exec") => "exec",
         ("POST", _) if rp.subresource.as_deref() == Some("exec") => "exec",
+        ("GET" | "POST", _) if rp.subresource.as_deref() == Some("portforward") => "portforward",
         ("GET", _) if watching => "watch",
         ("GET", true) => "get",
         ("GET", false) => "list",
@@ -224,6 +225,10 @@ async fn handle(AxState(state): AxState<Arc<State>>, req: Request) -> Response {
             Route::Resource(rp) if log.verb == "exec" => {
                 let ctx = ctx_of(&state, rp, q, content_type, user_agent, accept);
                 exec::handle(ctx, &mut parts, &method).await
+            }
+            Route::Resource(rp) if log.verb == "portforward" => {
+                let ctx = ctx_of(&state, rp, q, content_type, user_agent, accept);
+                super::portforward::handle(ctx, &mut parts).await
             }
             Route::Resource(rp) => {
                 let bytes = match axum::body::to_bytes(body, MAX_BODY).await {

@@ -13,7 +13,7 @@
 //! server.shutdown().await;
 //! ```
 //!
-//! What it serves (see `resources.rs`): core v1 namespaces, pods (+exec, log, status),
+//! What it serves (see `resources.rs`): core v1 namespaces, pods (+exec, portforward, log, status),
 //! services, PVCs, PVs, configmaps, secrets, events, nodes; apps/v1 deployments (+scale,
 //! status); Argo CD applications and appprojects; KServe inferenceservices and
 //! llminferenceservices; Gateway API gateways, gatewayclasses, httproutes; CRDs (seeded for
@@ -30,7 +30,10 @@
 //! ERROR event with a 410 `Expired` Status inside a 200 stream, as the real server does;
 //! Deployments own pods directly (no ReplicaSets); an Application's resources finalizer is
 //! removed without deleting its resources; exec buffers stdin (up to 1 GiB) and runs a
-//! built-in command set (`commands.rs`), not a container.
+//! built-in command set (`commands.rs`), not a container; port-forward speaks the websocket
+//! channel protocol (`v4.channel.k8s.io`, as kube-rs does) to addresses a test registers
+//! (`forward_port`), not SPDY, so `kubectl port-forward` (SPDY, or SPDY tunnelled over a
+//! websocket) is refused with a message saying so.
 #![allow(dead_code)]
 // Errors carry a full Status (message, details); boxing them would buy nothing in a test server.
 #![allow(clippy::result_large_err)]
@@ -47,6 +50,7 @@ mod http;
 mod kubeconfig;
 mod patch;
 mod podfs;
+mod portforward;
 mod resources;
 mod seed;
 mod selectors;
@@ -273,6 +277,25 @@ impl TestApiServer {
     /// (an API server restart or a network cut in the middle of a copy).
     pub fn drop_exec_after(&self, bytes: u64) {
         self.state.faults().exec_drop_after = Some(bytes);
+    }
+
+    /// Port-forwards to port `port` of pods in `namespace` whose name starts with `pod_prefix`
+    /// reach `target` (a local server playing the container).
+    pub fn forward_port(&self, namespace: &str, pod_prefix: &str, port: u16, target: SocketAddr) {
+        self.state
+            .faults()
+            .port_forwards
+            .push(portforward::ForwardRule {
+                namespace: namespace.to_string(),
+                pod_prefix: pod_prefix.to_string(),
+                port,
+                target,
+            });
+    }
+
+    /// Port-forward sessions open right now.
+    pub fn open_port_forwards(&self) -> usize {
+        self.state.faults().port_forwards_open
     }
 
     /// Ends every open watch stream (clients must re-watch).

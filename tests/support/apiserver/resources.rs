@@ -103,7 +103,7 @@ pub static RESOURCES: &[ResourceType] = &[
         true,
         ["po"],
         ["all"],
-        ["status", "exec", "log"]
+        ["status", "exec", "portforward", "log"]
     ),
     rt!(
         "",

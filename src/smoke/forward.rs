@@ -1,0 +1,177 @@
+//! A local port-forward to one pod through the API server (kube-rs over websocket; no kubectl):
+//! listens on 127.0.0.1 on an ephemeral port, opens one port-forward stream per accepted
+//! connection, and is closed (listener and every stream) by [`PortForward::close`] or on drop.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::error::SmokeError;
+
+pub struct PortForward {
+    local: SocketAddr,
+    accept: Option<JoinHandle<()>>,
+    last_error: ErrorSlot,
+}
+
+impl PortForward {
+    /// Start listening on 127.0.0.1:0 and forward each connection to `pod`'s `port`.
+    pub async fn start(
+        client: &kube::Client,
+        namespace: &str,
+        pod: &str,
+        port: u16,
+    ) -> Result<PortForward, SmokeError> {
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(|e| SmokeError::Listen { source: e })?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| SmokeError::Listen { source: e })?;
+        let pods: kube::Api<Pod> = kube::Api::namespaced(client.clone(), namespace);
+        let last_error = ErrorSlot(Arc::new(Mutex::new(Reported::default())), pod.to_string());
+        let accept = tokio::spawn(accept_loop(
+            listener,
+            pods,
+            pod.to_string(),
+            port,
+            last_error.clone(),
+        ));
+        Ok(PortForward {
+            local,
+            accept: Some(accept),
+            last_error,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The errors the API server or the kubelet reports on the streams.
+    pub fn last_error_handle(&self) -> ErrorSlot {
+        self.last_error.clone()
+    }
+
+    /// Stop listening and end every stream; returns once the local port is released.
+    pub async fn close(mut self) {
+        if let Some(t) = self.accept.take() {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for PortForward {
+    fn drop(&mut self) {
+        if let Some(t) = self.accept.take() {
+            t.abort();
+        }
+    }
+}
+
+#[derive(Default)]
+struct Reported {
+    last: Option<String>,
+    /// The API server answered the port-forward request itself with a client error (403 RBAC,
+    /// 404 pod gone, 400 not running): retrying cannot help.
+    refused: bool,
+}
+
+/// The port-forward's error reports, shared with the HTTP checks (and the pod's name).
+#[derive(Clone)]
+pub struct ErrorSlot(Arc<Mutex<Reported>>, String);
+
+impl ErrorSlot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Reported> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The last error reported, if any.
+    pub fn get(&self) -> Option<String> {
+        self.lock().last.clone()
+    }
+
+    /// (pod, message) when the API server refused the port-forward outright.
+    pub fn refused(&self) -> Option<(String, String)> {
+        let r = self.lock();
+        r.refused
+            .then(|| (self.1.clone(), r.last.clone().unwrap_or_default()))
+    }
+
+    fn record(&self, msg: String, refused: bool) {
+        let mut r = self.lock();
+        r.last = Some(msg);
+        r.refused |= refused;
+    }
+}
+
+/// Accepts until aborted; the connection tasks live in a JoinSet, so aborting this task (dropping
+/// the set) ends them all.
+async fn accept_loop(
+    listener: TcpListener,
+    pods: kube::Api<Pod>,
+    pod: String,
+    port: u16,
+    last_error: ErrorSlot,
+) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => {
+                    // As kubectl's (Go's) sockets: streamed tokens are not held back by Nagle.
+                    let _ = tcp.set_nodelay(true);
+                    conns.spawn(forward(tcp, pods.clone(), pod.clone(), port, last_error.clone()));
+                }
+                Err(e) => {
+                    last_error.record(format!("accepting a local connection: {e}"), false);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+}
+
+/// One local connection: one port-forward stream to the pod.
+async fn forward(
+    mut tcp: TcpStream,
+    pods: kube::Api<Pod>,
+    pod: String,
+    port: u16,
+    last_error: ErrorSlot,
+) {
+    let mut pf = match pods.portforward(&pod, &[port]).await {
+        Ok(pf) => pf,
+        Err(e) => {
+            let refused =
+                matches!(&e, kube::Error::Api(s) if (400..500).contains(&s.code) && s.code != 429);
+            last_error.record(
+                format!("opening a port-forward to pod {pod} port {port}: {e}"),
+                refused,
+            );
+            return;
+        }
+    };
+    let (Some(mut upstream), Some(error)) = (pf.take_stream(port), pf.take_error(port)) else {
+        last_error.record(
+            format!("the port-forward to pod {pod} has no stream for port {port}"),
+            false,
+        );
+        return;
+    };
+    tokio::select! {
+        _ = tokio::io::copy_bidirectional(&mut tcp, &mut upstream) => {}
+        Some(msg) = error => last_error.record(msg, false),
+    }
+    drop(upstream);
+    drop(tcp);
+    // The stream is done: let the websocket close (bounded: a server that never answers the close
+    // must not hold the task).
+    let _ = tokio::time::timeout(Duration::from_secs(2), pf.join()).await;
+}
