@@ -3,8 +3,7 @@
 //! RSS (`VmHWM`). The emulator runs in this process and generates bytes on the fly, so the peak
 //! RSS covers both sides. Env: `HUB_BENCH_CONCURRENCY`, `HUB_BENCH_RANGE_MIB`.
 
-#[path = "../tests/support/hub/mod.rs"]
-mod hub_emu;
+use platform_testkit::hub as hub_emu;
 #[path = "support/mod.rs"]
 mod support;
 

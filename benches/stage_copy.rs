@@ -20,10 +20,8 @@
 //! (`STAGE_BENCH_VOLUMES=DIR` to change that). With everything on 2 cores, `unlimited` is bound by
 //! the CPU time of all three processes together; the CPU columns show it.
 
-#[path = "../tests/support/apiserver/mod.rs"]
-mod apiserver;
-#[path = "../tests/support/hub/mod.rs"]
-mod hub_emu;
+use platform_testkit::apiserver;
+use platform_testkit::hub as hub_emu;
 #[path = "support/mod.rs"]
 mod support;
 

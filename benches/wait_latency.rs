@@ -6,8 +6,7 @@
 //! 200 µs to timestamp the flip; the difference to `wait_apps` returning is the latency.
 //! Target (issue 3): ≤ 1 s.
 
-#[path = "../tests/support/apiserver/mod.rs"]
-mod apiserver;
+use platform_testkit::apiserver;
 
 use std::time::{Duration, Instant};
 

@@ -7,8 +7,7 @@
 //!
 //! Writes the kubeconfig, prints `ready` on stdout, serves until SIGINT/SIGTERM.
 
-#[path = "../tests/support/apiserver/mod.rs"]
-mod apiserver;
+use platform_testkit::apiserver;
 
 use std::io::Write;
 use std::path::PathBuf;

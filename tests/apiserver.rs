@@ -1,8 +1,7 @@
-//! Tests of the test Kubernetes API server (tests/support/apiserver): HTTP semantics, the
+//! Tests of the test Kubernetes API server (testkit/src/apiserver): HTTP semantics, the
 //! scripted controllers, and faithfulness checks with the real kubectl.
 
-#[path = "support/apiserver/mod.rs"]
-mod apiserver;
+use platform_testkit::apiserver;
 
 use std::time::Duration;
 

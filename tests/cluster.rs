@@ -2,13 +2,10 @@
 //! scripted Argo CD / KServe / Deployment / Gateway / PVC controllers): the binary runs as a user
 //! runs it, with a kubeconfig pointing at the server.
 
-#[path = "support/apiserver/mod.rs"]
-mod apiserver;
+use platform_testkit::apiserver;
 mod common;
-#[path = "support/hub/mod.rs"]
-mod hub;
-#[path = "support/operators/mod.rs"]
-mod operators;
+use platform_testkit::hub;
+use platform_testkit::operators;
 
 use std::path::PathBuf;
 use std::process::Output;

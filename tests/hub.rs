@@ -1,7 +1,6 @@
-//! Hub downloads (src/hub) against the Hub emulator (tests/support/hub) on 127.0.0.1.
+//! Hub downloads (src/hub) against the Hub emulator (testkit/src/hub) on 127.0.0.1.
 
-#[path = "support/hub/mod.rs"]
-mod hub_emu;
+use platform_testkit::hub as hub_emu;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

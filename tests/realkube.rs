@@ -7,8 +7,7 @@
 //! Skipped (and said so) without `../shared/realkube` or etcd; a failure under `CI=true`.
 
 mod common;
-#[path = "support/realkube/mod.rs"]
-mod realkube;
+use platform_testkit::realkube;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -3,11 +3,9 @@
 //! Gateway whose address is loopback reaches it the way a tenant would. The binary runs as a user
 //! runs it; one test calls the library to watch the port-forward close.
 
-#[path = "support/apiserver/mod.rs"]
-mod apiserver;
+use platform_testkit::apiserver;
 mod common;
-#[path = "support/openai.rs"]
-mod openai;
+use platform_testkit::openai;
 
 use std::path::PathBuf;
 use std::process::Output;

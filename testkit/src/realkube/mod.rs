@@ -11,8 +11,7 @@
 //! prerequisite is a failure, never a skip.
 #![allow(dead_code)]
 
-#[path = "../operators/mod.rs"]
-pub mod operators;
+pub use crate::operators;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -54,7 +53,7 @@ static CLUSTER: OnceLock<Option<Cluster>> = OnceLock::new();
 pub fn realkube_dir() -> PathBuf {
     std::env::var_os("PLATFORM_REALKUBE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/realkube"))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/realkube"))
 }
 
 fn say(msg: &str) {

@@ -3,8 +3,8 @@
 //! exec over websocket, and scripted controllers (Argo CD, KServe, Deployments, Gateways,
 //! PVCs, Pods).
 //!
-//! Integration tests include it with `#[path = "support/apiserver/mod.rs"] mod apiserver;`,
-//! the example binary with `#[path = "../tests/support/apiserver/mod.rs"] mod apiserver;`.
+//! Part of the test kit crate (`platform_testkit::apiserver`), used by the integration tests, the
+//! benches and the `test-apiserver` example.
 //!
 //! ```ignore
 //! let server = TestApiServer::start(Options::default()).await;
@@ -82,7 +82,7 @@ pub struct Options {
     /// Delay of each step of the scripted Argo CD controller.
     pub argo_delay: Duration,
     /// Run the scripted Argo CD controller (Applications and their finalizer). Off when a test plays
-    /// Argo CD itself as an API client (`tests/support/operators/argo.rs`), as on the real tier.
+    /// Argo CD itself as an API client (`crate::operators::argo`), as on the real tier.
     pub argo_controller: bool,
     /// Delay of the other controllers (KServe, Deployments, Pods, PVCs, Gateways).
     pub controller_delay: Duration,

@@ -1,0 +1,15 @@
+//! The test kit of `platform`, compiled once and shared by the integration tests, the benches and
+//! the `test-apiserver` example (it was included with `#[path]` into each, and compiled six times):
+//!
+//! - [`apiserver`]: our own Kubernetes REST server for what a kubelet-less cluster cannot do (exec,
+//!   volumes, port-forward) and for fault injection;
+//! - [`realkube`]: the real control plane of `../shared/realkube`, one per test binary;
+//! - [`operators`]: Argo CD, KServe, a node and a volume provisioner played as API clients;
+//! - [`hub`]: a Hugging Face Hub emulator with faults;
+//! - [`openai`]: a fake OpenAI-compatible server (vLLM) for `platform smoke`.
+
+pub mod apiserver;
+pub mod hub;
+pub mod openai;
+pub mod operators;
+pub mod realkube;
