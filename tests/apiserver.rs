@@ -522,6 +522,8 @@ async fn finalizers_hold_deletion_until_removed() {
                 .json(&json!({"metadata": {"name": "f", "finalizers": ["example.com/keep"]}})),
         )
         .await;
+        let cm = ("v1", "ConfigMap", "default", "f");
+        let before = s.reconciles(cm.0, cm.1, cm.2, cm.3);
         let (code, d) = send(
             c.delete(format!("{base}/f"))
                 .json(&json!({"propagationPolicy": "Foreground"})),
@@ -529,8 +531,8 @@ async fn finalizers_hold_deletion_until_removed() {
         .await;
         assert_eq!(code, 200);
         assert!(d["metadata"]["deletionTimestamp"].is_string());
-        // Nobody removes an unknown finalizer.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Nobody removes an unknown finalizer: the controllers saw the deletion and left it.
+        s.reconciled_after(cm, before).await;
         let obj = s
             .get("v1", "ConfigMap", "default", "f")
             .expect("still there");
@@ -748,8 +750,10 @@ async fn controllers_reach_ready_and_stop() {
             "volumes": [{"name": "v", "persistentVolumeClaim": {"claimName": "data"}}]}}))).await;
         wait_until(&s, "v1", "Pod", "default", "p", |o| condition(o, "Ready") == "True").await;
         // The claim is protected while the pod uses it.
+        let pvc = ("v1", "PersistentVolumeClaim", "default", "data");
+        let before = s.reconciles(pvc.0, pvc.1, pvc.2, pvc.3);
         send(c.delete(format!("{pvc_url}/data"))).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        s.reconciled_after(pvc, before).await;
         assert!(s.get("v1", "PersistentVolumeClaim", "default", "data").is_some());
         send(c.delete(format!("{pod_url}/p"))).await;
         wait_until(&s, "v1", "PersistentVolumeClaim", "default", "data", |o| o.is_none()).await;
@@ -893,8 +897,10 @@ async fn argo_operations_sync_health_and_finalizers() {
         s.stuck_finalizer("Application");
         with_fin["metadata"]["name"] = json!("stuck");
         send(c.post(&base).json(&with_fin)).await;
+        let app = ("argoproj.io/v1alpha1", "Application", "argocd", "stuck");
+        let before = s.reconciles(app.0, app.1, app.2, app.3);
         send(c.delete(format!("{base}/stuck"))).await;
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        s.reconciled_after(app, before).await;
         let stuck = s.get("argoproj.io/v1alpha1", "Application", "argocd", "stuck").expect("stuck app stays");
         assert!(stuck["metadata"]["deletionTimestamp"].is_string());
         s.shutdown().await;
@@ -1286,8 +1292,10 @@ spec:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_get_apply_annotate_scale_wait_cp_delete() {
     let Some(bin) = find_kubectl() else {
-        println!("SKIPPED: kubectl not found");
-        return;
+        platform_testkit::missing_prerequisite(
+            "kubectl is not on PATH",
+            "install it (`.ci/run` does; README § Set up)",
+        );
     };
     bounded(async move {
         let dir = tempfile::tempdir().unwrap();
@@ -1530,8 +1538,10 @@ fn example_binary_serves_until_sigterm() {
         .map(|dir| dir.join("examples").join("test-apiserver"))
         .filter(|p| p.is_file())
     else {
-        println!("SKIPPED: examples/test-apiserver is not built (run the whole `cargo test`)");
-        return;
+        platform_testkit::missing_prerequisite(
+            "examples/test-apiserver is not built",
+            "run the whole `cargo test` (it builds the examples), or `cargo build --example test-apiserver` first",
+        );
     };
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kc");

@@ -247,10 +247,10 @@ async fn a_degraded_app_fails_fast_with_its_reason() {
         "kserve",
         AppOutcome::Degraded("Deployment kserve-controller-manager has no ready replicas".into()),
     );
-    let start = std::time::Instant::now();
     let o = e
         .platform(&["up", "--allow-unpushed", "--timeout", "60s"])
         .await;
+    // Exit 4 (the app failed), not 3: it stopped at the Degraded app, not at the deadline.
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("Application kserve failed: Degraded"),
@@ -258,10 +258,6 @@ async fn a_degraded_app_fails_fast_with_its_reason() {
         stderr(&o)
     );
     assert!(stderr(&o).contains("no ready replicas"), "{}", stderr(&o));
-    assert!(
-        start.elapsed() < Duration::from_secs(50),
-        "did not fail fast"
-    );
     e.server.shutdown().await;
 }
 
@@ -1344,15 +1340,13 @@ async fn a_copy_whose_connection_drops_fails_promptly_and_cleans_up() {
     std::fs::write(src.path().join("model-big.safetensors"), big).unwrap();
     let dir = src.path().to_str().unwrap().to_string();
     e.server.drop_exec_after(1 << 20);
-    let started = std::time::Instant::now();
+    // It ends at all (it used to wait forever; the harness kills a command after 120 s and the
+    // exit status then is a signal, not a code).
     let o = e
         .platform(&["stage-model", "qwen-cpu", "--from-dir", &dir])
         .await;
-    let took = started.elapsed();
     let err = stderr(&o);
-    assert!(!o.status.success(), "{err}");
-    // Generous: the point is that it ends at all (it used to wait forever).
-    assert!(took < Duration::from_secs(60), "took {took:?}: {err}");
+    assert!(o.status.code().is_some_and(|c| c != 0), "{err}");
     assert!(
         err.contains("closed before the command reported its exit status"),
         "the message says what happened: {err}"
@@ -1483,7 +1477,6 @@ async fn up_end_to_end_with_the_argocd_stand_in() {
 async fn an_api_server_that_stops_answering_cannot_hang_a_command() {
     let e = env().await;
     e.server.hang_matching("/apis/argoproj.io/");
-    let t0 = std::time::Instant::now();
     let o = e
         .platform(&[
             "up",
@@ -1501,8 +1494,7 @@ async fn an_api_server_that_stops_answering_cannot_hang_a_command() {
         stderr(&o)
     );
     assert!(stderr(&o).contains("--timeout 6s"), "{}", stderr(&o));
-    // Bounded by --timeout (a generous margin for a loaded machine; the bug was: forever).
-    assert!(t0.elapsed() < Duration::from_secs(60), "{:?}", t0.elapsed());
+    // Exit 3 is --timeout's own verdict (the bug was: forever, until the harness killed it).
 
     let o = e.platform(&["status", "--request-timeout", "1s"]).await;
     assert_ne!(o.status.code(), Some(0), "{}", stderr(&o));

@@ -141,7 +141,7 @@ fn json_of(text: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rendered_trees_pass_server_side_dry_run() {
-    let Some(c) = realkube::cluster() else { return };
+    let c = realkube::cluster();
     let _x = c.exclusive().await;
     let fixture = std::fs::read_to_string(
         common::source_root().join("tests/fixtures/envs/everything-on/config.yaml"),
@@ -255,7 +255,7 @@ fn models_by_name(status: &Value) -> std::collections::BTreeMap<String, Value> {
 /// resume on all three layers, and a teardown with a cooperating Argo CD that leaves nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_status_pause_resume_teardown_on_three_layers() {
-    let Some(c) = realkube::cluster() else { return };
+    let c = realkube::cluster();
     let _x = c.exclusive().await;
     install_argocd(c);
     let g = three_layers(c);
@@ -422,7 +422,7 @@ fn assert_nothing_left(c: &Cluster) {
 /// app's resources itself, and the audit (which covers the workloads) finds nothing, as kubectl sees.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn teardown_with_argocd_gone_deletes_the_apps_resources_itself() {
-    let Some(c) = realkube::cluster() else { return };
+    let c = realkube::cluster();
     let _x = c.exclusive().await;
     install_argocd(c);
     let g = three_layers(c);
@@ -484,7 +484,7 @@ async fn assert_argocd_ok(g: &Gitops) {
 /// every component's name is prefixed), found by its labels.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_finds_argocd_by_labels_whatever_its_names() {
-    let Some(c) = realkube::cluster() else { return };
+    let c = realkube::cluster();
     let _x = c.exclusive().await;
     install_argocd(c);
     let g = three_layers(c);
@@ -564,7 +564,7 @@ async fn doctor_finds_argocd_by_labels_whatever_its_names() {
 /// The wrong cluster is refused before any write (checked by what exists afterwards).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_cluster_is_refused_before_any_write() {
-    let Some(c) = realkube::cluster() else { return };
+    let c = realkube::cluster();
     // The bootstrap test removes the recorded identity to start from an empty cluster.
     let _x = c.exclusive().await;
     let g = Gitops::shipped(c, "rk-guard");
@@ -668,7 +668,7 @@ models:
 /// mounts, naming it, even when the model itself is paused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_reasons_and_volume_holders_come_from_the_real_scheduler() {
-    let Some(c) = realkube::cluster() else { return };
+    let c = realkube::cluster();
     let g = Gitops::new(c, "rk-status", STATUS_ENV);
     g.ok(&["root"]).await;
     let _ = c.kubectl(&["create", "namespace", "rk-status"]);
@@ -917,7 +917,7 @@ fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
 /// `root` renders for Argo CD is the same manifest, the same argocd-cm keys, the same names.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bootstrap_installs_the_pinned_argocd_and_hands_it_over() {
-    let Some(c) = realkube::cluster() else { return };
+    let c = realkube::cluster();
     let _x = c.exclusive().await;
     uninstall_argocd(c);
     let base = serve_manifests(c).await;
@@ -1225,7 +1225,7 @@ fn b64_decode(s: &str) -> String {
 /// second controller, only the argocd-cm keys are applied.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bootstrap_leaves_a_helm_named_argocd_alone() {
-    let Some(c) = realkube::cluster() else { return };
+    let c = realkube::cluster();
     let _x = c.exclusive().await;
     install_argocd(c);
     let base = serve_manifests(c).await;

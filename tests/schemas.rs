@@ -11,23 +11,21 @@ use common::{copy_dir, source_root, TempRepo};
 use platform::render::check;
 use platform::render::schema::SchemaSet;
 
-fn schemas_dir() -> Option<PathBuf> {
+fn schemas_dir() -> PathBuf {
     let dir = std::env::var_os("PLATFORM_SCHEMAS")
         .map(PathBuf::from)
         .unwrap_or_else(|| source_root().join("../shared/schemas"));
-    if dir.join("argoproj.io").is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: no upstream CRD schemas at {} (set PLATFORM_SCHEMAS)",
-            dir.display()
+    if !dir.join("argoproj.io").is_dir() {
+        platform_testkit::missing_prerequisite(
+            &format!("no upstream CRD schemas at {}", dir.display()),
+            "put ../shared beside the checkout or set PLATFORM_SCHEMAS",
         );
-        None
     }
+    dir
 }
 
 fn lint_with_schemas(env: &str) {
-    let Some(dir) = schemas_dir() else { return };
+    let dir = schemas_dir();
     let repo = TempRepo::new();
     let fixture = source_root().join("tests/fixtures/envs").join(env);
     if fixture.is_dir() {
@@ -71,7 +69,7 @@ fn object(kind_path: &str, yaml: &str) -> Vec<check::RenderedObject> {
 
 #[test]
 fn an_unknown_field_in_a_custom_resource_is_an_error() {
-    let Some(dir) = schemas_dir() else { return };
+    let dir = schemas_dir();
     let mut set = SchemaSet::load(&dir).unwrap();
     let isvc = "apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\nmetadata: {name: a}\nspec:\n  predictor:\n    deploymentStrategy: {type: Recreate}\n    minReplica: 1\n";
     let errs = set.validate(&object("isvc.yaml", isvc));

@@ -60,6 +60,7 @@ mod strategy;
 mod util;
 mod watch;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU32;
@@ -122,6 +123,9 @@ pub(crate) struct State {
     pub volumes_dir: PathBuf,
     pub server_address: String,
     pub ip_counter: AtomicU32,
+    /// Reconciles done by the scripted controllers, by key: lets a test wait until a controller
+    /// has looked at an object instead of sleeping and hoping (see [`TestApiServer::settled`]).
+    pub reconciled: tokio::sync::watch::Sender<HashMap<store::Key, u64>>,
 }
 
 impl State {
@@ -177,6 +181,7 @@ impl TestApiServer {
             volumes_dir,
             server_address: addr.to_string(),
             ip_counter: AtomicU32::new(10),
+            reconciled: tokio::sync::watch::Sender::new(HashMap::new()),
         });
         seed::seed(&state);
         let controllers = tokio::spawn(controllers::run(state.clone()));
@@ -342,6 +347,39 @@ impl TestApiServer {
     }
 
     /// One object (`namespace` ignored for cluster-scoped kinds).
+    /// How many times the scripted controllers have reconciled this object so far: take it
+    /// before a change, then [`reconciled_after`](Self::reconciled_after).
+    pub fn reconciles(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> u64 {
+        let rt = resources::by_kind(api_version, kind).expect("a kind the server serves");
+        let key = store::Key::new(rt, namespace, name);
+        self.state
+            .reconciled
+            .borrow()
+            .get(&key)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Wait until a controller has reconciled this object more than `count` times (so a test can
+    /// assert that something did *not* happen after a change, without a fixed sleep). Panics
+    /// after 30 s.
+    pub async fn reconciled_after(
+        &self,
+        (api_version, kind, namespace, name): (&str, &str, &str, &str),
+        count: u64,
+    ) {
+        let rt = resources::by_kind(api_version, kind).expect("a kind the server serves");
+        let key = store::Key::new(rt, namespace, name);
+        let mut rx = self.state.reconciled.subscribe();
+        let wait = rx.wait_for(|m| m.get(&key).copied().unwrap_or(0) > count);
+        tokio::time::timeout(Duration::from_secs(30), wait)
+            .await
+            .unwrap_or_else(|_| {
+                panic!("no controller reconciled {kind} {namespace}/{name} within 30s")
+            })
+            .expect("the server is running");
+    }
+
     pub fn get(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> Option<Value> {
         let rt = resources::by_kind(api_version, kind)?;
         self.state.store.get(&store::Key::new(rt, namespace, name))

@@ -6,9 +6,8 @@
 //! Operators are played by the tests as ordinary API clients (see `operators`): a node, Argo CD and
 //! KServe run on a background runtime owned by the cluster, so every test of the binary sees them.
 //!
-//! Without `../shared/realkube` (or `PLATFORM_REALKUBE`) or without etcd, [`cluster`] returns None and
-//! says `SKIPPED` on the terminal (not through the captured test output). Under `CI=true` a missing
-//! prerequisite is a failure, never a skip.
+//! Without `../shared/realkube` (or `PLATFORM_REALKUBE`), etcd or kubectl, [`cluster`] fails the
+//! test with the fix: the tier is part of `cargo test`, never skipped.
 #![allow(dead_code)]
 
 pub use crate::operators;
@@ -47,7 +46,7 @@ pub struct Cluster {
     exclusive: tokio::sync::Mutex<()>,
 }
 
-static CLUSTER: OnceLock<Option<Cluster>> = OnceLock::new();
+static CLUSTER: OnceLock<Cluster> = OnceLock::new();
 
 /// Where `../shared/realkube` is: `PLATFORM_REALKUBE`, else beside the checkout.
 pub fn realkube_dir() -> PathBuf {
@@ -66,37 +65,30 @@ fn on_path(bin: &str) -> bool {
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
 }
 
-fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
-/// The shared cluster, started on first use; None (said once) when the tier cannot run here.
-pub fn cluster() -> Option<&'static Cluster> {
-    CLUSTER
-        .get_or_init(|| {
-            let dir = realkube_dir();
-            let missing = if !dir.join("start.sh").is_file() {
-                Some(format!(
-                    "no {}/start.sh (set PLATFORM_REALKUBE)",
-                    dir.display()
-                ))
-            } else if std::env::var_os("ETCD").is_none() && !on_path("etcd") {
-                Some("no etcd on PATH (apt-get install -y etcd-server)".to_string())
-            } else if !on_path("kubectl") {
-                Some("no kubectl on PATH".to_string())
-            } else {
-                None
-            };
-            if let Some(why) = missing {
-                if ci() {
-                    panic!("the real-cluster tier cannot run under CI: {why}");
-                }
-                say(&format!("SKIPPED: real-cluster tier: {why}"));
-                return None;
-            }
-            Some(start(&dir))
-        })
-        .as_ref()
+/// The shared cluster, started on first use; a missing prerequisite fails the test with the fix.
+pub fn cluster() -> &'static Cluster {
+    CLUSTER.get_or_init(|| {
+        let dir = realkube_dir();
+        let missing = if !dir.join("start.sh").is_file() {
+            Some(format!(
+                "no {}/start.sh (set PLATFORM_REALKUBE)",
+                dir.display()
+            ))
+        } else if std::env::var_os("ETCD").is_none() && !on_path("etcd") {
+            Some("no etcd on PATH (apt-get install -y etcd-server)".to_string())
+        } else if !on_path("kubectl") {
+            Some("no kubectl on PATH".to_string())
+        } else {
+            None
+        };
+        if let Some(why) = missing {
+            crate::missing_prerequisite(
+                &format!("the real-cluster tier: {why}"),
+                "see README § Set up (`.ci/run` installs etcd-server, openssl, curl, kubectl)",
+            );
+        }
+        start(&dir)
+    })
 }
 
 fn start(shared: &Path) -> Cluster {

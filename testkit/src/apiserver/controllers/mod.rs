@@ -46,7 +46,11 @@ impl Ctl {
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             lock(&ctl.pending).remove(&key);
-            if let Some(again) = ctl.reconcile(&key) {
+            let again = ctl.reconcile(&key);
+            ctl.state
+                .reconciled
+                .send_modify(|m| *m.entry(key.clone()).or_insert(0) += 1);
+            if let Some(again) = again {
                 ctl.enqueue(key, again);
             }
         });
