@@ -583,6 +583,7 @@ fn argocd_app(
             kind("rbac.authorization.k8s.io", "ClusterRole"),
             kind("rbac.authorization.k8s.io", "ClusterRoleBinding"),
         ],
+        crds: Vec::new(),
         keep_resources: true,
     };
     PlannedApp {
@@ -619,6 +620,7 @@ fn serving_app_spec(name: &str, spec: &ServingLayerSpec, namespace: &str, wave: 
         retry: spec.retry.clone(),
         // Models and Gateways are namespaced; a layer's Namespace is whitelisted for every project.
         cluster_resources: Vec::new(),
+        crds: Vec::new(),
         keep_resources: false,
     }
 }

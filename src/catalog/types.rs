@@ -109,6 +109,10 @@ pub struct AppSpec {
     /// above all) can create cluster-scoped objects.
     #[serde(default)]
     pub cluster_resources: Vec<GroupKind>,
+    /// CustomResourceDefinitions the app installs, by name (`gateways.gateway.networking.k8s.io`):
+    /// `doctor` expects them once the app has synced, and names the app that installs a missing one.
+    #[serde(default)]
+    pub crds: Vec<String>,
     /// Deleting the Application leaves its resources in place (no resources finalizer): Argo CD's
     /// own Application, whose deletion must not uninstall Argo CD.
     #[serde(default)]

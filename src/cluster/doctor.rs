@@ -55,7 +55,6 @@ async fn list(client: &kube::Client, kind: Kind, ns: &str) -> Result<Vec<Value>,
         .collect())
 }
 
-/// Run every check; listing failures become FAIL lines rather than aborting.
 /// Label every Argo CD install (upstream manifest, Helm chart, operator) puts on its components;
 /// their names differ (the Helm chart prefixes its release name: `argo-cd-argocd-…`).
 pub const ARGOCD_COMPONENT_LABEL: &str = "app.kubernetes.io/name";
@@ -143,6 +142,10 @@ pub async fn find_component(
     Ok(out)
 }
 
+/// The CRDs of Argo CD itself (`platform bootstrap` installs them).
+const ARGOCD_CRDS: [&str; 2] = ["applications.argoproj.io", "appprojects.argoproj.io"];
+
+/// Run every check; listing failures become FAIL lines rather than aborting.
 pub async fn run(target: &Target, plan: &Plan) -> Vec<Check> {
     let client = &target.client;
     let mut out = vec![check(
@@ -151,87 +154,67 @@ pub async fn run(target: &Target, plan: &Plan) -> Vec<Check> {
         format!("{} reachable, Kubernetes {}", target.server, target.version),
         None,
     )];
-    let enabled = |g: &str| {
-        plan.groups
-            .iter()
-            .any(|x| x.resolved.name == g && x.resolved.enabled && x.in_profile)
-    };
+    out.extend(crds(client, plan).await);
+    out.extend(argocd(client).await);
+    out.push(storage_class(client, plan).await);
+    out.push(gateway_class(client, plan).await);
+    out.extend(load_balancers(client, plan).await);
+    out.extend(gpus(client, plan).await);
+    out.push(rbac(client).await);
+    out
+}
 
-    // CRDs.
-    match list(client, kinds::CRD, "").await {
-        Err(e) => out.push(check(Level::Fail, "crds", crate::error::one_line(&e), None)),
-        Ok(crds) => {
-            let have: BTreeSet<String> = crds
-                .iter()
-                .filter_map(|c| {
-                    c.pointer("/metadata/name")
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                })
-                .collect();
-            let mut need: Vec<(&str, Level, &str)> = vec![
-                (
-                    "applications.argoproj.io",
-                    Level::Fail,
-                    "`platform bootstrap` installs Argo CD",
-                ),
-                (
-                    "appprojects.argoproj.io",
-                    Level::Fail,
-                    "`platform bootstrap` installs Argo CD",
-                ),
-                (
-                    "gateways.gateway.networking.k8s.io",
-                    Level::Warn,
-                    "installed by the gateway-api-crds app (wave 1) on `platform up`",
-                ),
-                (
-                    "httproutes.gateway.networking.k8s.io",
-                    Level::Warn,
-                    "installed by the gateway-api-crds app (wave 1) on `platform up`",
-                ),
-            ];
-            if enabled("kserve") {
-                need.push((
-                    "inferenceservices.serving.kserve.io",
-                    Level::Warn,
-                    "installed by the kserve-crd app (wave 1) on `platform up`",
-                ));
-                need.push((
-                    "certificates.cert-manager.io",
-                    Level::Warn,
-                    "installed by the cert-manager app (wave 0) on `platform up`",
-                ));
-            }
-            if enabled("llm-d") {
-                need.push((
-                    "llminferenceservices.serving.kserve.io",
-                    Level::Warn,
-                    "installed by the kserve-llmisvc-crd app (wave 1) on `platform up`",
-                ));
-            }
-            for (crd, level, fix) in need {
-                if have.contains(crd) {
-                    out.push(check(Level::Ok, "crd", crd, None));
-                } else {
-                    out.push(check(
-                        level,
-                        "crd",
-                        format!("{crd} is missing"),
-                        Some(fix.to_string()),
-                    ));
-                }
-            }
+/// The CRDs the plan needs: Argo CD's (FAIL when missing), then those each app of the plan installs
+/// (`crds:` in catalog/groups.yaml; WARN: `platform up` installs them).
+fn needed_crds(plan: &Plan) -> Vec<(String, Level, String)> {
+    let mut need: Vec<(String, Level, String)> = ARGOCD_CRDS
+        .iter()
+        .map(|c| {
+            let fix = "`platform bootstrap` installs Argo CD".to_string();
+            (c.to_string(), Level::Fail, fix)
+        })
+        .collect();
+    for a in &plan.apps {
+        for crd in &a.spec.crds {
+            let fix = format!(
+                "installed by the {} app (wave {}) on `platform up`",
+                a.name, a.wave
+            );
+            need.push((crd.clone(), Level::Warn, fix));
         }
     }
+    need
+}
 
-    // Argo CD controller and the health customization.
+async fn crds(client: &kube::Client, plan: &Plan) -> Vec<Check> {
+    let crds = match list(client, kinds::CRD, "").await {
+        Ok(c) => c,
+        Err(e) => return vec![check(Level::Fail, "crds", crate::error::one_line(&e), None)],
+    };
+    let have: BTreeSet<&str> = crds
+        .iter()
+        .filter_map(|c| c.pointer("/metadata/name").and_then(Value::as_str))
+        .collect();
+    needed_crds(plan)
+        .into_iter()
+        .map(|(crd, level, fix)| {
+            if have.contains(crd.as_str()) {
+                check(Level::Ok, "crd", crd, None)
+            } else {
+                check(level, "crd", format!("{crd} is missing"), Some(fix))
+            }
+        })
+        .collect()
+}
+
+/// Argo CD's controller and repo server, found by label wherever they run; a list that fails (RBAC,
+/// a broken API) says so rather than "not installed".
+async fn argocd(client: &kube::Client) -> Vec<Check> {
     let ns = consts::ARGOCD_NAMESPACE;
-    // Found by label wherever it runs; a list that fails (RBAC, a broken API) says so rather than
-    // "not installed".
+    let mut out = Vec::new();
     for component in ["argocd-application-controller", "argocd-repo-server"] {
-        match find_component(client, component).await {
-            Err(e) => out.push(check(
+        out.push(match find_component(client, component).await {
+            Err(e) => check(
                 Level::Fail,
                 "argocd",
                 format!(
@@ -239,45 +222,64 @@ pub async fn run(target: &Target, plan: &Plan) -> Vec<Check> {
                     crate::error::one_line(&e)
                 ),
                 None,
-            )),
-            Ok(found) => out.push(argocd_component(&found, component, ns)),
-        }
+            ),
+            Ok(found) => argocd_component(&found, component, ns),
+        });
     }
-    // StorageClass.
+    out
+}
+
+/// A default StorageClass, unless every model PVC names its class.
+async fn storage_class(client: &kube::Client, plan: &Plan) -> Check {
     let needs_default = plan
         .models
         .iter()
         .any(|m| m.model.storage.storage_class_name.is_none())
         && plan.config.storage_class_name.is_none();
-    match list(client, kinds::STORAGE_CLASS, "").await {
-        Ok(scs) => {
-            let default = scs.iter().find(|s| {
-                s.pointer("/metadata/annotations/storageclass.kubernetes.io~1is-default-class")
-                    .and_then(Value::as_str)
-                    == Some("true")
-            });
-            match (default, needs_default) {
-                (Some(d), _) => out.push(check(Level::Ok, "storageclass", format!("default {}", d.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?")), None)),
-                (None, true) => out.push(check(Level::Fail, "storageclass", "no default StorageClass and model PVCs name none", Some("mark one default (storageclass.kubernetes.io/is-default-class=true) or set storageClassName in config.yaml".into()))),
-                (None, false) => out.push(check(Level::Ok, "storageclass", "no default, but every PVC names its class", None)),
-            }
+    let scs = match list(client, kinds::STORAGE_CLASS, "").await {
+        Ok(s) => s,
+        Err(e) => {
+            return check(
+                Level::Fail,
+                "storageclass",
+                crate::error::one_line(&e),
+                None,
+            )
         }
-        Err(e) => out.push(check(
+    };
+    let default = scs.iter().find(|s| {
+        s.pointer("/metadata/annotations/storageclass.kubernetes.io~1is-default-class")
+            .and_then(Value::as_str)
+            == Some("true")
+    });
+    match (default, needs_default) {
+        (Some(d), _) => {
+            let name = d.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?");
+            check(Level::Ok, "storageclass", format!("default {name}"), None)
+        }
+        (None, true) => check(
             Level::Fail,
             "storageclass",
-            crate::error::one_line(&e),
+            "no default StorageClass and model PVCs name none",
+            Some("mark one default (storageclass.kubernetes.io/is-default-class=true) or set storageClassName in config.yaml".into()),
+        ),
+        (None, false) => check(
+            Level::Ok,
+            "storageclass",
+            "no default, but every PVC names its class",
             None,
-        )),
+        ),
     }
+}
 
-    // GatewayClass.
+/// The config's GatewayClass exists and is Accepted.
+async fn gateway_class(client: &kube::Client, plan: &Plan) -> Check {
     let class = &plan.config.gateway.class_name;
     let gcs = kinds::GATEWAY_CLASS.api(client, "");
     match retry(|| gcs.get_opt(class)).await {
         Ok(Some(gc)) => {
             let v = kinds::json(&gc);
-            let accepted = super::health::condition(&v, "Accepted").map(|c| c.0) == Some("True");
-            out.push(if accepted {
+            if super::health::condition(&v, "Accepted").map(|c| c.0) == Some("True") {
                 check(Level::Ok, "gatewayclass", format!("{class} accepted"), None)
             } else {
                 check(
@@ -286,15 +288,15 @@ pub async fn run(target: &Target, plan: &Plan) -> Vec<Check> {
                     format!("{class} exists but is not Accepted"),
                     Some(format!("kubectl describe gatewayclass {class}")),
                 )
-            });
+            }
         }
-        Ok(None) => out.push(check(
+        Ok(None) => check(
             Level::Warn,
             "gatewayclass",
             format!("{class} does not exist yet"),
             Some("installed by the agentgateway app (wave 2) on `platform up`".into()),
-        )),
-        Err(e) => out.push(check(
+        ),
+        Err(e) => check(
             Level::Warn,
             "gatewayclass",
             format!(
@@ -302,10 +304,13 @@ pub async fn run(target: &Target, plan: &Plan) -> Vec<Check> {
                 crate::error::one_line(&e)
             ),
             None,
-        )),
+        ),
     }
+}
 
-    // LoadBalancer addresses.
+/// Every LoadBalancer Service in the managed namespaces has an address.
+async fn load_balancers(client: &kube::Client, plan: &Plan) -> Vec<Check> {
+    let mut out = Vec::new();
     for ns in super::teardown::managed_namespaces(plan) {
         for s in list(client, kinds::SERVICE, &ns).await.unwrap_or_default() {
             if s.pointer("/spec/type").and_then(Value::as_str) != Some("LoadBalancer") {
@@ -315,102 +320,101 @@ pub async fn run(target: &Target, plan: &Plan) -> Vec<Check> {
                 .pointer("/metadata/name")
                 .and_then(Value::as_str)
                 .unwrap_or("?");
-            if s.pointer("/status/loadBalancer/ingress/0").is_some() {
-                out.push(check(
+            out.push(if s.pointer("/status/loadBalancer/ingress/0").is_some() {
+                check(
                     Level::Ok,
                     "loadbalancer",
                     format!("{ns}/{name} has an address"),
                     None,
-                ));
+                )
             } else {
-                out.push(check(
+                check(
                     Level::Warn,
                     "loadbalancer",
                     format!("{ns}/{name} has no address yet"),
                     Some(format!("kubectl -n {ns} describe service {name}")),
-                ));
-            }
+                )
+            });
         }
     }
+    out
+}
 
-    // GPUs.
+/// Enough allocatable GPUs for the models (no check when no model wants one).
+async fn gpus(client: &kube::Client, plan: &Plan) -> Option<Check> {
     let want: u32 = plan.models.iter().map(|m| m.model.total_gpus()).sum();
-    if want > 0 {
-        match list(client, kinds::NODE, "").await {
-            Ok(nodes) => {
-                let have: i64 = nodes
-                    .iter()
-                    .filter_map(|n| {
-                        n.pointer("/status/allocatable")
-                            .and_then(|a| a.get(consts::GPU_RESOURCE))
-                            .and_then(Value::as_str)
-                    })
-                    .filter_map(|q| q.parse::<i64>().ok())
-                    .sum();
-                if have >= i64::from(want) {
-                    out.push(check(
-                        Level::Ok,
-                        "gpus",
-                        format!(
-                            "{have} allocatable {} for {want} requested by the models",
-                            consts::GPU_RESOURCE
-                        ),
-                        None,
-                    ));
-                } else {
-                    out.push(check(
-                        Level::Fail,
-                        "gpus",
-                        format!(
-                            "{have} allocatable {} but the enabled models request {want}",
-                            consts::GPU_RESOURCE
-                        ),
-                        Some(
-                            "add GPU nodes (or a node pool that autoscales), or disable GPU models"
-                                .into(),
-                        ),
-                    ));
-                }
-            }
-            Err(e) => out.push(check(Level::Warn, "gpus", crate::error::one_line(&e), None)),
-        }
+    if want == 0 {
+        return None;
     }
+    let nodes = match list(client, kinds::NODE, "").await {
+        Ok(n) => n,
+        Err(e) => return Some(check(Level::Warn, "gpus", crate::error::one_line(&e), None)),
+    };
+    let have: i64 = nodes
+        .iter()
+        .filter_map(|n| {
+            n.pointer("/status/allocatable")
+                .and_then(|a| a.get(consts::GPU_RESOURCE))
+                .and_then(Value::as_str)
+        })
+        .filter_map(|q| q.parse::<i64>().ok())
+        .sum();
+    let gpu = consts::GPU_RESOURCE;
+    Some(if have >= i64::from(want) {
+        check(
+            Level::Ok,
+            "gpus",
+            format!("{have} allocatable {gpu} for {want} requested by the models"),
+            None,
+        )
+    } else {
+        check(
+            Level::Fail,
+            "gpus",
+            format!("{have} allocatable {gpu} but the enabled models request {want}"),
+            Some("add GPU nodes (or a node pool that autoscales), or disable GPU models".into()),
+        )
+    })
+}
 
-    // RBAC for the verbs platform uses.
-    let reviews: &[(&str, &str, &str, &str)] = &[
-        (
-            "argoproj.io",
-            "applications",
-            "patch",
-            consts::ARGOCD_NAMESPACE,
-        ),
-        (
-            "argoproj.io",
-            "applications",
-            "watch",
-            consts::ARGOCD_NAMESPACE,
-        ),
-        (
-            "argoproj.io",
-            "applications",
-            "delete",
-            consts::ARGOCD_NAMESPACE,
-        ),
-        (
-            "argoproj.io",
-            "appprojects",
-            "patch",
-            consts::ARGOCD_NAMESPACE,
-        ),
-        ("apps", "deployments", "patch", ""),
-        ("serving.kserve.io", "inferenceservices", "patch", ""),
-        ("gateway.networking.k8s.io", "gateways", "delete", ""),
-        ("", "persistentvolumeclaims", "delete", ""),
-        ("", "pods", "create", ""),
-    ];
+/// The verbs platform uses (group, resource, verb, namespace; "" = cluster-wide).
+const VERBS: [(&str, &str, &str, &str); 9] = [
+    (
+        "argoproj.io",
+        "applications",
+        "patch",
+        consts::ARGOCD_NAMESPACE,
+    ),
+    (
+        "argoproj.io",
+        "applications",
+        "watch",
+        consts::ARGOCD_NAMESPACE,
+    ),
+    (
+        "argoproj.io",
+        "applications",
+        "delete",
+        consts::ARGOCD_NAMESPACE,
+    ),
+    (
+        "argoproj.io",
+        "appprojects",
+        "patch",
+        consts::ARGOCD_NAMESPACE,
+    ),
+    ("apps", "deployments", "patch", ""),
+    ("serving.kserve.io", "inferenceservices", "patch", ""),
+    ("gateway.networking.k8s.io", "gateways", "delete", ""),
+    ("", "persistentvolumeclaims", "delete", ""),
+    ("", "pods", "create", ""),
+];
+
+/// RBAC for the verbs platform uses (SelfSubjectAccessReview).
+async fn rbac(client: &kube::Client) -> Check {
     let ssar: Api<SelfSubjectAccessReview> = Api::all(client.clone());
     let mut denied = Vec::new();
-    for (group, resource, verb, ns) in reviews {
+    for (group, resource, verb, ns) in VERBS {
         let review = SelfSubjectAccessReview {
             spec: SelfSubjectAccessReviewSpec {
                 resource_attributes: Some(ResourceAttributes {
@@ -424,33 +428,30 @@ pub async fn run(target: &Target, plan: &Plan) -> Vec<Check> {
             },
             ..Default::default()
         };
+        let scope = if ns.is_empty() {
+            String::new()
+        } else {
+            format!(" in {ns}")
+        };
         match ssar.create(&PostParams::default(), &review).await {
             Ok(r) if r.status.as_ref().is_some_and(|s| s.allowed) => {}
-            Ok(_) => denied.push(format!(
-                "{verb} {resource}{}",
-                if ns.is_empty() {
-                    String::new()
-                } else {
-                    format!(" in {ns}")
-                }
-            )),
+            Ok(_) => denied.push(format!("{verb} {resource}{scope}")),
             Err(e) => denied.push(format!("{verb} {resource} (review failed: {e})")),
         }
     }
     if denied.is_empty() {
-        out.push(check(
+        check(
             Level::Ok,
             "rbac",
-            format!("allowed: the {} verbs platform uses", reviews.len()),
+            format!("allowed: the {} verbs platform uses", VERBS.len()),
             None,
-        ));
+        )
     } else {
-        out.push(check(
+        check(
             Level::Fail,
             "rbac",
             format!("denied: {}", denied.join(", ")),
             Some("grant these to your user (kubectl auth can-i --list)".into()),
-        ));
+        )
     }
-    out
 }
