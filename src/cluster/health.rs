@@ -33,48 +33,15 @@ pub fn application(app: &Value, revision: Option<&str>) -> Progress {
     let phase = s(app, "/status/operationState/phase");
     let op_msg = s(app, "/status/operationState/message").unwrap_or("");
 
-    if matches!(phase, Some("Failed") | Some("Error")) && app.get("operation").is_none() {
-        let failing = failing_sync_resources(app);
-        return Progress::Failed(format!(
-            "sync {}: {op_msg}{}",
-            phase.unwrap_or_default().to_lowercase(),
-            if failing.is_empty() {
-                String::new()
-            } else {
-                format!(" [{}]", failing.join("; "))
-            }
-        ));
-    }
-    if health == "Degraded" {
-        let msg = s(app, "/status/health/message").unwrap_or("");
-        let bad = degraded_resources(app);
-        return Progress::Failed(format!(
-            "Degraded{}{}",
-            if msg.is_empty() {
-                String::new()
-            } else {
-                format!(": {msg}")
-            },
-            if bad.is_empty() {
-                String::new()
-            } else {
-                format!(" [{}]", bad.join("; "))
-            }
-        ));
+    if let Some(why) = failure(app) {
+        return Progress::Failed(why);
     }
     if app.get("operation").is_some_and(|o| !o.is_null()) {
         return Progress::Pending("sync operation pending".into());
     }
     match phase {
         Some("Running") | Some("Terminating") => {
-            return Progress::Pending(format!(
-                "sync running{}",
-                if op_msg.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {op_msg}")
-                }
-            ))
+            return Progress::Pending(format!("sync running{}", colon(op_msg)))
         }
         // Never needed a sync (already in the desired state when created): done once the
         // controller has compared it.
@@ -82,15 +49,7 @@ pub fn application(app: &Value, revision: Option<&str>) -> Progress {
             && health == "Healthy"
             && time(app, "/status/reconciledAt").is_some() =>
         {
-            return match revision {
-                Some(want) if !synced_revisions(app).iter().any(|r| r == want) => {
-                    Progress::Pending(format!(
-                        "synced revision is not the pushed commit {}",
-                        crate::text::short_rev(want)
-                    ))
-                }
-                _ => Progress::Done,
-            }
+            return revision_pending(app, revision).unwrap_or(Progress::Done);
         }
         None => return Progress::Pending(format!("never synced ({sync}, {health})")),
         _ => {}
@@ -99,10 +58,8 @@ pub fn application(app: &Value, revision: Option<&str>) -> Progress {
         return Progress::Pending(format!("sync status {sync}"));
     }
     if health != "Healthy" {
-        let msg = s(app, "/status/health/message")
-            .map(|m| format!(": {m}"))
-            .unwrap_or_default();
-        return Progress::Pending(format!("health {health}{msg}"));
+        let msg = s(app, "/status/health/message").unwrap_or("");
+        return Progress::Pending(format!("health {health}{}", colon(msg)));
     }
     let (Some(finished), Some(reconciled)) = (
         time(app, "/status/operationState/finishedAt"),
@@ -117,19 +74,65 @@ pub fn application(app: &Value, revision: Option<&str>) -> Progress {
     if reconciled < finished {
         return Progress::Pending("waiting for the controller to reconcile after the sync".into());
     }
-    if let Some(want) = revision {
-        let got = synced_revisions(app);
-        if !got.iter().any(|r| r == want) {
-            return Progress::Pending(format!(
-                "synced revision {} is not the pushed commit {}",
-                got.first()
-                    .map(|r| crate::text::short_rev(r))
-                    .unwrap_or("none"),
-                crate::text::short_rev(want)
-            ));
-        }
+    revision_pending(app, revision).unwrap_or(Progress::Done)
+}
+
+/// `: text`, or nothing for an empty text.
+fn colon(text: &str) -> String {
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(": {text}")
     }
-    Progress::Done
+}
+
+/// ` [a; b]`, or nothing for an empty list.
+fn bracketed(items: &[String]) -> String {
+    if items.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", items.join("; "))
+    }
+}
+
+/// Why the app has failed: a finished operation that failed (with the failing resources), or
+/// Degraded health (with the degraded resources). None while it has not failed.
+fn failure(app: &Value) -> Option<String> {
+    let phase = s(app, "/status/operationState/phase");
+    if matches!(phase, Some("Failed") | Some("Error")) && app.get("operation").is_none() {
+        let op_msg = s(app, "/status/operationState/message").unwrap_or("");
+        return Some(format!(
+            "sync {}: {op_msg}{}",
+            phase.unwrap_or_default().to_lowercase(),
+            bracketed(&failing_sync_resources(app))
+        ));
+    }
+    if s(app, "/status/health/status") == Some("Degraded") {
+        let msg = s(app, "/status/health/message").unwrap_or("");
+        return Some(format!(
+            "Degraded{}{}",
+            colon(msg),
+            bracketed(&degraded_resources(app))
+        ));
+    }
+    None
+}
+
+/// Pending while the synced revision is not `want` (the pushed commit); None when it is or when
+/// no revision is required.
+fn revision_pending(app: &Value, want: Option<&str>) -> Option<Progress> {
+    let want = want?;
+    let got = synced_revisions(app);
+    if got.iter().any(|r| r == want) {
+        return None;
+    }
+    Some(Progress::Pending(format!(
+        "synced revision {} is not the pushed commit {}",
+        got.first()
+            .map(|r| crate::text::short_rev(r))
+            .unwrap_or("none"),
+        crate::text::short_rev(want)
+    )))
 }
 
 /// `status.sync.revision` and `status.sync.revisions[]` (multi-source apps).

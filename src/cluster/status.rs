@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::health::{self, Progress};
 use super::kinds;
-use super::pause::model_state;
+use super::pause::{self, model_state};
 use super::retry::retry;
 use super::ClusterError;
 use crate::catalog::resolve::{Plan, PlannedModel};
@@ -164,11 +164,7 @@ async fn model_status(
     client: &kube::Client,
     m: &PlannedModel,
 ) -> Result<(ModelStatus, Option<PvcStatus>), ClusterError> {
-    let kind = match m.model.layer {
-        ServingLayer::RawVllm => kinds::DEPLOYMENT,
-        ServingLayer::Kserve => kinds::INFERENCE_SERVICE,
-        ServingLayer::LlmD => kinds::LLM_INFERENCE_SERVICE,
-    };
+    let kind = pause::kind_of(m.model.layer);
     let api = kind.api(client, &m.namespace);
     let obj = retry(|| api.get_opt(&m.name)).await.map_err(|e| {
         ClusterError::api(
@@ -176,20 +172,9 @@ async fn model_status(
             e,
         )
     })?;
-    // The model's PVC (when it has one).
-    let pvc_name = m.model.pvc_name();
-    let pvc_api = kinds::PVC.api(client, &m.namespace);
-    let has_pvc = m.model.layer != ServingLayer::LlmD || m.staged;
-    let pvc = if has_pvc {
-        retry(|| pvc_api.get_opt(&pvc_name))
-            .await
-            .map_err(|e| ClusterError::api(format!("reading PVC {}/{pvc_name}", m.namespace), e))?
-            .map(|p| kinds::json(&p))
-    } else {
-        None
-    };
+    let pvc = read_pvc(client, m).await?;
     let pvc_status = pvc.as_ref().map(|p| PvcStatus {
-        name: pvc_name.clone(),
+        name: m.model.pvc_name(),
         namespace: m.namespace.clone(),
         model: m.name.clone(),
         phase: s(p, "/status/phase"),
@@ -199,54 +184,18 @@ async fn model_status(
             .map(str::to_string),
     });
     let Some(obj) = obj else {
-        return Ok((
-            ModelStatus {
-                name: m.name.clone(),
-                layer: m.serving_layer.clone(),
-                namespace: m.namespace.clone(),
-                state: "not-deployed".into(),
-                desired: None,
-                ready_replicas: None,
-                paused: false,
-                url: None,
-                reasons: vec![format!(
-                    "{} {}/{} not found: sync the app {} (`platform up --sync-models`)",
-                    kind.kind, m.namespace, m.name, m.app
-                )],
-            },
-            pvc_status,
-        ));
+        let why = format!(
+            "{} {}/{} not found: sync the app {} (`platform up --sync-models`)",
+            kind.kind, m.namespace, m.name, m.app
+        );
+        return Ok((model_line(m, "not-deployed", None, vec![why]), pvc_status));
     };
     let v = kinds::json(&obj);
     let st = model_state(m.model.layer, &v);
-    let mut reasons = Vec::new();
-    if !st.ready && !st.stopped {
-        reasons.extend(st.reason.clone());
-        let pods_api = kinds::POD.api(client, &m.namespace);
-        let lp = ListParams::default().labels(&pod_selector(m));
-        let pods = retry(|| pods_api.list(&lp))
-            .await
-            .map_err(|e| ClusterError::api(format!("listing pods of {}", m.name), e))?;
-        reasons.extend(
-            pods.items
-                .iter()
-                .filter_map(|p| health::pod_problem(&kinds::json(p))),
-        );
-        if let Some(p) = &pvc {
-            reasons.extend(health::pvc_problem(p));
-        } else if has_pvc {
-            reasons.push(format!("PVC {}/{pvc_name} does not exist", m.namespace));
-        }
-    }
-    let url = match m.model.layer {
-        ServingLayer::RawVllm => Some(format!(
-            "http://{}.{}.svc.cluster.local",
-            m.name, m.namespace
-        )),
-        _ => v
-            .pointer("/status/url")
-            .and_then(Value::as_str)
-            .map(str::to_string),
+    let reasons = if st.ready || st.stopped {
+        Vec::new()
+    } else {
+        not_ready_reasons(client, m, &st, pvc.as_ref()).await?
     };
     let state = if st.stopped {
         "paused"
@@ -255,18 +204,90 @@ async fn model_status(
     } else {
         "not-ready"
     };
-    Ok((
-        ModelStatus {
-            name: m.name.clone(),
-            layer: m.serving_layer.clone(),
-            namespace: m.namespace.clone(),
-            state: state.into(),
-            desired: st.desired,
-            ready_replicas: st.ready_replicas,
-            paused: st.stopped,
-            url,
-            reasons,
-        },
-        pvc_status,
-    ))
+    let mut line = model_line(m, state, Some(&st), reasons);
+    line.url = model_url(m, &v);
+    Ok((line, pvc_status))
+}
+
+/// Whether the model has a PVC: every raw vLLM and KServe model, an llm-d one when pre-staged.
+fn has_pvc(m: &PlannedModel) -> bool {
+    m.model.layer != ServingLayer::LlmD || m.staged
+}
+
+/// The model's PVC, when it has one and it exists.
+async fn read_pvc(client: &kube::Client, m: &PlannedModel) -> Result<Option<Value>, ClusterError> {
+    if !has_pvc(m) {
+        return Ok(None);
+    }
+    let name = m.model.pvc_name();
+    let api = kinds::PVC.api(client, &m.namespace);
+    Ok(retry(|| api.get_opt(&name))
+        .await
+        .map_err(|e| ClusterError::api(format!("reading PVC {}/{name}", m.namespace), e))?
+        .map(|p| kinds::json(&p)))
+}
+
+/// A model's status line; `st` is absent when the model is not deployed.
+fn model_line(
+    m: &PlannedModel,
+    state: &str,
+    st: Option<&health::ModelState>,
+    reasons: Vec<String>,
+) -> ModelStatus {
+    ModelStatus {
+        name: m.name.clone(),
+        layer: m.serving_layer.clone(),
+        namespace: m.namespace.clone(),
+        state: state.into(),
+        desired: st.and_then(|s| s.desired),
+        ready_replicas: st.and_then(|s| s.ready_replicas),
+        paused: st.is_some_and(|s| s.stopped),
+        url: None,
+        reasons,
+    }
+}
+
+/// Why a deployed model is not ready: the serving object's own word, then its pods' problems
+/// (scheduling, image pulls, crashes) and its PVC's.
+async fn not_ready_reasons(
+    client: &kube::Client,
+    m: &PlannedModel,
+    st: &health::ModelState,
+    pvc: Option<&Value>,
+) -> Result<Vec<String>, ClusterError> {
+    let mut reasons: Vec<String> = st.reason.iter().cloned().collect();
+    let pods_api = kinds::POD.api(client, &m.namespace);
+    let lp = ListParams::default().labels(&pod_selector(m));
+    let pods = retry(|| pods_api.list(&lp))
+        .await
+        .map_err(|e| ClusterError::api(format!("listing pods of {}", m.name), e))?;
+    reasons.extend(
+        pods.items
+            .iter()
+            .filter_map(|p| health::pod_problem(&kinds::json(p))),
+    );
+    match pvc {
+        Some(p) => reasons.extend(health::pvc_problem(p)),
+        None if has_pvc(m) => reasons.push(format!(
+            "PVC {}/{} does not exist",
+            m.namespace,
+            m.model.pvc_name()
+        )),
+        None => {}
+    }
+    Ok(reasons)
+}
+
+/// Where the model answers inside the cluster: the raw vLLM Service, or KServe's `status.url`.
+fn model_url(m: &PlannedModel, v: &Value) -> Option<String> {
+    match m.model.layer {
+        ServingLayer::RawVllm => Some(format!(
+            "http://{}.{}.svc.cluster.local",
+            m.name, m.namespace
+        )),
+        _ => v
+            .pointer("/status/url")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    }
 }

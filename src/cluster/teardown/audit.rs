@@ -38,143 +38,177 @@ fn managed_or_tracked(o: &DynamicObject, apps: &BTreeSet<String>) -> bool {
 /// platform renders or its apps track, the namespaces it created, its AppProject and Applications.
 pub async fn audit(client: &kube::Client, plan: &Plan) -> Result<Vec<Survivor>, ClusterError> {
     let namespaces = managed_namespaces(plan);
-    let mut out = Vec::new();
-    for ns in &namespaces {
-        for g in list(client, kinds::GATEWAY, ns, None).await? {
-            out.push(Survivor {
-                kind: "Gateway".into(),
-                namespace: ns.clone(),
-                name: name_of(&g),
-                detail: "still exists (its LoadBalancer is billable)".into(),
-            });
-        }
-        for s in list(client, kinds::SERVICE, ns, None).await? {
-            let v = kinds::json(&s);
-            if v.pointer("/spec/type").and_then(Value::as_str) == Some("LoadBalancer") {
-                let ip = v
-                    .pointer("/status/loadBalancer/ingress/0/ip")
-                    .and_then(Value::as_str)
-                    .unwrap_or("no address");
-                out.push(Survivor {
-                    kind: "Service".into(),
-                    namespace: ns.clone(),
-                    name: name_of(&s),
-                    detail: format!("type LoadBalancer ({ip})"),
-                });
-            }
-        }
-        for p in list(client, kinds::PVC, ns, None).await? {
-            let v = kinds::json(&p);
-            let size = v
-                .pointer("/status/capacity/storage")
-                .and_then(Value::as_str)
-                .unwrap_or("?");
-            out.push(Survivor {
-                kind: "PersistentVolumeClaim".into(),
-                namespace: ns.clone(),
-                name: name_of(&p),
-                detail: format!("{size} disk"),
-            });
-        }
-    }
-    for pv in list(client, kinds::PV, "", None).await? {
-        let v = kinds::json(&pv);
-        let ns = v
-            .pointer("/spec/claimRef/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let phase = v
-            .pointer("/status/phase")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let policy = v
-            .pointer("/spec/persistentVolumeReclaimPolicy")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        if namespaces.contains(ns) && (phase == "Released" || policy == "Retain") {
-            out.push(Survivor {
-                kind: "PersistentVolume".into(),
-                namespace: String::new(),
-                name: name_of(&pv),
-                detail: format!(
-                    "{phase}, reclaim policy {policy} (claim {ns}/{})",
-                    v.pointer("/spec/claimRef/name")
-                        .and_then(Value::as_str)
-                        .unwrap_or("?")
-                ),
-            });
-        }
-    }
     let (serving, catalog, roots) = app_order(plan);
     let ours: BTreeSet<String> = serving.into_iter().chain(catalog).chain(roots).collect();
-    // Workloads: every KServe serving object in the managed namespaces, and the Deployments and
-    // StatefulSets platform renders or one of its Applications tracks (GPUs are billed by the pod).
+    let mut out = Vec::new();
     for ns in &namespaces {
-        for kind in [kinds::INFERENCE_SERVICE, kinds::LLM_INFERENCE_SERVICE] {
-            match list(client, kind, ns, None).await {
-                Ok(items) => out.extend(items.iter().map(|o| Survivor {
-                    kind: kind.kind.into(),
-                    namespace: ns.clone(),
-                    name: name_of(o),
-                    detail: "serving workload still exists".into(),
-                })),
-                // The CRD is not installed (or already deleted): no such objects.
-                Err(e) if e.code() == Some(404) => {}
-                Err(e) => return Err(e),
-            }
+        out.extend(billable_in(client, ns).await?);
+        out.extend(workloads_in(client, ns, &ours).await?);
+    }
+    out.extend(retained_volumes(client, &namespaces).await?);
+    out.extend(created_namespaces(client).await?);
+    out.extend(argo_objects(client, plan, &namespaces, &ours).await?);
+    Ok(out)
+}
+
+fn survivor(kind: &str, namespace: &str, name: String, detail: String) -> Survivor {
+    Survivor {
+        kind: kind.into(),
+        namespace: namespace.into(),
+        name,
+        detail,
+    }
+}
+
+/// Gateways, LoadBalancer Services and PVCs in `ns`: what a cloud bills by the hour.
+async fn billable_in(client: &kube::Client, ns: &str) -> Result<Vec<Survivor>, ClusterError> {
+    let mut out = Vec::new();
+    for g in list(client, kinds::GATEWAY, ns, None).await? {
+        let detail = "still exists (its LoadBalancer is billable)".to_string();
+        out.push(survivor("Gateway", ns, name_of(&g), detail));
+    }
+    for s in list(client, kinds::SERVICE, ns, None).await? {
+        let v = kinds::json(&s);
+        if v.pointer("/spec/type").and_then(Value::as_str) == Some("LoadBalancer") {
+            let ip = v
+                .pointer("/status/loadBalancer/ingress/0/ip")
+                .and_then(Value::as_str)
+                .unwrap_or("no address");
+            out.push(survivor(
+                "Service",
+                ns,
+                name_of(&s),
+                format!("type LoadBalancer ({ip})"),
+            ));
         }
-        for kind in [kinds::DEPLOYMENT, kinds::STATEFUL_SET] {
-            for o in list(client, kind, ns, None).await? {
-                if managed_or_tracked(&o, &ours) {
-                    let v = kinds::json(&o);
-                    out.push(Survivor {
-                        kind: kind.kind.into(),
-                        namespace: ns.clone(),
-                        name: name_of(&o),
-                        detail: format!(
-                            "{} replica(s)",
-                            v.pointer("/spec/replicas")
-                                .and_then(Value::as_i64)
-                                .unwrap_or(1)
-                        ),
-                    });
-                }
+    }
+    for p in list(client, kinds::PVC, ns, None).await? {
+        let v = kinds::json(&p);
+        let size = v
+            .pointer("/status/capacity/storage")
+            .and_then(Value::as_str)
+            .unwrap_or("?");
+        out.push(survivor(
+            "PersistentVolumeClaim",
+            ns,
+            name_of(&p),
+            format!("{size} disk"),
+        ));
+    }
+    Ok(out)
+}
+
+/// Released or Retain volumes whose claim was in a managed namespace.
+async fn retained_volumes(
+    client: &kube::Client,
+    namespaces: &BTreeSet<String>,
+) -> Result<Vec<Survivor>, ClusterError> {
+    let mut out = Vec::new();
+    for pv in list(client, kinds::PV, "", None).await? {
+        let v = kinds::json(&pv);
+        let field = |p: &str| {
+            v.pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let (ns, phase) = (field("/spec/claimRef/namespace"), field("/status/phase"));
+        let policy = field("/spec/persistentVolumeReclaimPolicy");
+        if namespaces.contains(&ns) && (phase == "Released" || policy == "Retain") {
+            let claim = field("/spec/claimRef/name");
+            let detail = format!("{phase}, reclaim policy {policy} (claim {ns}/{claim})");
+            out.push(survivor("PersistentVolume", "", name_of(&pv), detail));
+        }
+    }
+    Ok(out)
+}
+
+/// Every KServe serving object in `ns`, and the Deployments and StatefulSets platform renders or
+/// one of its Applications tracks (GPUs are billed by the pod).
+async fn workloads_in(
+    client: &kube::Client,
+    ns: &str,
+    ours: &BTreeSet<String>,
+) -> Result<Vec<Survivor>, ClusterError> {
+    let mut out = Vec::new();
+    for kind in [kinds::INFERENCE_SERVICE, kinds::LLM_INFERENCE_SERVICE] {
+        match list(client, kind, ns, None).await {
+            Ok(items) => out.extend(items.iter().map(|o| {
+                let detail = "serving workload still exists".to_string();
+                survivor(kind.kind, ns, name_of(o), detail)
+            })),
+            // The CRD is not installed (or already deleted): no such objects.
+            Err(e) if e.code() == Some(404) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    for kind in [kinds::DEPLOYMENT, kinds::STATEFUL_SET] {
+        for o in list(client, kind, ns, None).await? {
+            if managed_or_tracked(&o, ours) {
+                let replicas = kinds::json(&o)
+                    .pointer("/spec/replicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(1);
+                out.push(survivor(
+                    kind.kind,
+                    ns,
+                    name_of(&o),
+                    format!("{replicas} replica(s)"),
+                ));
             }
         }
     }
-    for n in list(client, kinds::NAMESPACE, "", Some(&managed_selector())).await? {
-        out.push(Survivor {
-            kind: "Namespace".into(),
-            namespace: String::new(),
-            name: name_of(&n),
-            detail: if n.metadata.deletion_timestamp.is_some() {
-                "created by platform, still terminating".into()
-            } else {
-                "created by platform".into()
-            },
-        });
-    }
-    let projects = kinds::APP_PROJECT.api(client, consts::ARGOCD_NAMESPACE);
+    Ok(out)
+}
+
+/// Namespaces platform created.
+async fn created_namespaces(client: &kube::Client) -> Result<Vec<Survivor>, ClusterError> {
+    Ok(
+        list(client, kinds::NAMESPACE, "", Some(&managed_selector()))
+            .await?
+            .iter()
+            .map(|n| {
+                let detail = if n.metadata.deletion_timestamp.is_some() {
+                    "created by platform, still terminating"
+                } else {
+                    "created by platform"
+                };
+                survivor("Namespace", "", name_of(n), detail.to_string())
+            })
+            .collect(),
+    )
+}
+
+/// The AppProject, and the Applications platform renders, labels part of the environment, or that
+/// deploy into a managed namespace.
+async fn argo_objects(
+    client: &kube::Client,
+    plan: &Plan,
+    namespaces: &BTreeSet<String>,
+    ours: &BTreeSet<String>,
+) -> Result<Vec<Survivor>, ClusterError> {
+    let argo = consts::ARGOCD_NAMESPACE;
+    let mut out = Vec::new();
+    let projects = kinds::APP_PROJECT.api(client, argo);
     if retry(|| projects.get_opt(&plan.env))
         .await
         .map_err(|e| ClusterError::api("reading the AppProject", e))?
         .is_some()
     {
-        out.push(Survivor {
-            kind: "AppProject".into(),
-            namespace: consts::ARGOCD_NAMESPACE.into(),
-            name: plan.env.clone(),
-            detail: "still exists".into(),
-        });
+        out.push(survivor(
+            "AppProject",
+            argo,
+            plan.env.clone(),
+            "still exists".into(),
+        ));
     }
-    for a in list(client, kinds::APPLICATION, consts::ARGOCD_NAMESPACE, None).await? {
+    let part_of_label = format!(
+        "/metadata/labels/{}",
+        consts::LABEL_PART_OF.replace('/', "~1")
+    );
+    for a in list(client, kinds::APPLICATION, argo, None).await? {
         let v = kinds::json(&a);
-        let part_of = v
-            .pointer(&format!(
-                "/metadata/labels/{}",
-                consts::LABEL_PART_OF.replace('/', "~1")
-            ))
-            .and_then(Value::as_str);
+        let part_of = v.pointer(&part_of_label).and_then(Value::as_str);
         let dest = v
             .pointer("/spec/destination/namespace")
             .and_then(Value::as_str)
@@ -183,12 +217,12 @@ pub async fn audit(client: &kube::Client, plan: &Plan) -> Result<Vec<Survivor>, 
             || part_of == Some(plan.env.as_str())
             || namespaces.contains(dest)
         {
-            out.push(Survivor {
-                kind: "Application".into(),
-                namespace: consts::ARGOCD_NAMESPACE.into(),
-                name: name_of(&a),
-                detail: format!("destination namespace {dest}"),
-            });
+            out.push(survivor(
+                "Application",
+                argo,
+                name_of(&a),
+                format!("destination namespace {dest}"),
+            ));
         }
     }
     Ok(out)

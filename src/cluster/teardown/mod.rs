@@ -169,71 +169,16 @@ async fn execute(
     opts: &Options,
     reporter: &dyn Reporter,
 ) -> Result<(), ClusterError> {
-    let params = apply::patch_params();
     let argo = consts::ARGOCD_NAMESPACE;
+    let delete = |kind, ns, name| delete_and_wait(client, plan, kind, ns, name, opts, reporter);
     match &step.action {
-        Action::DisableAutoSync { app } => {
-            let api = kinds::APPLICATION.api(client, argo);
-            let p = json!({"spec": {"syncPolicy": {"automated": null}}});
-            let patch = Patch::Merge(&p);
-            match retry(|| api.patch(app, &params, &patch)).await {
-                Ok(_) => reporter.finish(app, "auto-sync disabled"),
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(e) => {
-                    return Err(ClusterError::api(
-                        format!("disabling auto-sync of {app}"),
-                        e,
-                    ))
-                }
-            }
-        }
-        Action::Pause { model, .. } => {
-            let Some(m) = plan.models.iter().find(|m| &m.name == model) else {
-                return Ok(());
-            };
-            match pause::pause(client, m).await {
-                Ok(o) => reporter.finish(&m.name, &o.action),
-                Err(ClusterError::NotDeployed { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Action::ProtectPvc { namespace, name } => {
-            // Argo CD keeps resources annotated Delete=false when their app is deleted.
-            let api = kinds::PVC.api(client, namespace);
-            let body = json!({"metadata": {"annotations": {"argocd.argoproj.io/sync-options": "Delete=false"}}});
-            let patch = Patch::Merge(&body);
-            match retry(|| api.patch(name, &params, &patch)).await {
-                Ok(_) => {}
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(e) => {
-                    return Err(ClusterError::api(
-                        format!("protecting PVC {namespace}/{name}"),
-                        e,
-                    ))
-                }
-            }
-        }
-        Action::DeleteApp { name } => {
-            delete_and_wait(client, plan, kinds::APPLICATION, argo, name, opts, reporter).await?
-        }
-        Action::DeleteGateway { namespace, name } => {
-            delete_and_wait(
-                client,
-                plan,
-                kinds::GATEWAY,
-                namespace,
-                name,
-                opts,
-                reporter,
-            )
-            .await?
-        }
-        Action::DeletePvc { namespace, name } => {
-            delete_and_wait(client, plan, kinds::PVC, namespace, name, opts, reporter).await?
-        }
-        Action::DeleteProject { name } => {
-            delete_and_wait(client, plan, kinds::APP_PROJECT, argo, name, opts, reporter).await?
-        }
+        Action::DisableAutoSync { app } => disable_auto_sync(client, app, reporter).await,
+        Action::Pause { model, .. } => pause_model(client, plan, model, reporter).await,
+        Action::ProtectPvc { namespace, name } => protect_pvc(client, namespace, name).await,
+        Action::DeleteApp { name } => delete(kinds::APPLICATION, argo, name).await,
+        Action::DeleteGateway { namespace, name } => delete(kinds::GATEWAY, namespace, name).await,
+        Action::DeletePvc { namespace, name } => delete(kinds::PVC, namespace, name).await,
+        Action::DeleteProject { name } => delete(kinds::APP_PROJECT, argo, name).await,
         Action::AwaitLoadBalancers => {
             let namespaces = managed_namespaces(plan);
             wait_gone(
@@ -242,29 +187,98 @@ async fn execute(
                 reporter,
                 || lb_services(client, &namespaces),
             )
-            .await?
+            .await
         }
-        Action::AwaitVolumes => {
-            // Delete-policy volumes disappear; Retain ones stay Released and are reported by the audit.
-            wait_gone(
-                "PersistentVolumes",
-                opts.release_timeout,
-                reporter,
-                || async {
-                    Ok(pvs_of(client, claims)
-                        .await?
-                        .into_iter()
-                        .filter(|(_, v)| {
-                            v.pointer("/spec/persistentVolumeReclaimPolicy")
-                                .and_then(Value::as_str)
-                                != Some("Retain")
-                        })
-                        .map(|(n, _)| format!("PV {n}"))
-                        .collect())
-                },
-            )
-            .await?
+        Action::AwaitVolumes => await_volumes(client, claims, opts, reporter).await,
+    }
+}
+
+/// Turn a root app's auto-sync off (gone already: nothing to do).
+async fn disable_auto_sync(
+    client: &kube::Client,
+    app: &str,
+    reporter: &dyn Reporter,
+) -> Result<(), ClusterError> {
+    let api = kinds::APPLICATION.api(client, consts::ARGOCD_NAMESPACE);
+    let p = json!({"spec": {"syncPolicy": {"automated": null}}});
+    let patch = Patch::Merge(&p);
+    let params = apply::patch_params();
+    match retry(|| api.patch(app, &params, &patch)).await {
+        Ok(_) => reporter.finish(app, "auto-sync disabled"),
+        Err(kube::Error::Api(s)) if s.code == 404 => {}
+        Err(e) => {
+            return Err(ClusterError::api(
+                format!("disabling auto-sync of {app}"),
+                e,
+            ))
         }
     }
     Ok(())
+}
+
+/// Pause a model of the plan (not deployed any more: nothing to do).
+async fn pause_model(
+    client: &kube::Client,
+    plan: &Plan,
+    model: &str,
+    reporter: &dyn Reporter,
+) -> Result<(), ClusterError> {
+    let Some(m) = plan.models.iter().find(|m| m.name == model) else {
+        return Ok(());
+    };
+    match pause::pause(client, m).await {
+        Ok(o) => reporter.finish(&m.name, &o.action),
+        Err(ClusterError::NotDeployed { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(())
+}
+
+/// `--keep-pvcs`: Argo CD keeps resources annotated Delete=false when their app is deleted.
+async fn protect_pvc(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<(), ClusterError> {
+    let api = kinds::PVC.api(client, namespace);
+    let body =
+        json!({"metadata": {"annotations": {"argocd.argoproj.io/sync-options": "Delete=false"}}});
+    let patch = Patch::Merge(&body);
+    let params = apply::patch_params();
+    match retry(|| api.patch(name, &params, &patch)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(ClusterError::api(
+            format!("protecting PVC {namespace}/{name}"),
+            e,
+        )),
+    }
+}
+
+/// Wait until the volumes of the deleted claims are gone. Delete-policy volumes disappear; Retain
+/// ones stay Released and are reported by the audit.
+async fn await_volumes(
+    client: &kube::Client,
+    claims: &BTreeSet<(String, String)>,
+    opts: &Options,
+    reporter: &dyn Reporter,
+) -> Result<(), ClusterError> {
+    wait_gone(
+        "PersistentVolumes",
+        opts.release_timeout,
+        reporter,
+        || async {
+            Ok(pvs_of(client, claims)
+                .await?
+                .into_iter()
+                .filter(|(_, v)| {
+                    v.pointer("/spec/persistentVolumeReclaimPolicy")
+                        .and_then(Value::as_str)
+                        != Some("Retain")
+                })
+                .map(|(n, _)| format!("PV {n}"))
+                .collect())
+        },
+    )
+    .await
 }
