@@ -2,6 +2,7 @@
 //! a sharded model (4 × 128 MiB + small files). Prints MB/s per scenario and the process's peak
 //! RSS (`VmHWM`). The emulator runs in this process and generates bytes on the fly, so the peak
 //! RSS covers both sides. Env: `HUB_BENCH_CONCURRENCY`, `HUB_BENCH_RANGE_MIB`.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // tests, benches and examples: a panic is the failure report, and they print on purpose
 
 use platform_testkit::hub as hub_emu;
 #[path = "support/mod.rs"]

@@ -7,6 +7,7 @@
 //!
 //! Targets (issue 2): the shipped environment in single-digit milliseconds as a whole process;
 //! 1000 models under 1 s, growing linearly.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // tests, benches and examples: a panic is the failure report, and they print on purpose
 
 use std::path::Path;
 use std::process::Command;

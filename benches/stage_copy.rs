@@ -19,6 +19,7 @@
 //! volumes (the PVC) are on /dev/shm, since a PVC is not on the client's disk
 //! (`STAGE_BENCH_VOLUMES=DIR` to change that). With everything on 2 cores, `unlimited` is bound by
 //! the CPU time of all three processes together; the CPU columns show it.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // tests, benches and examples: a panic is the failure report, and they print on purpose
 
 use platform_testkit::apiserver;
 use platform_testkit::hub as hub_emu;

@@ -5,6 +5,7 @@
 //! controller of the test API server flips the apps; an in-process poller reads the server's store every
 //! 200 µs to timestamp the flip; the difference to `wait_apps` returning is the latency.
 //! Target (issue 3): ≤ 1 s.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // tests, benches and examples: a panic is the failure report, and they print on purpose
 
 use platform_testkit::apiserver;
 

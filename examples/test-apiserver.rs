@@ -6,6 +6,7 @@
 //! ```
 //!
 //! Writes the kubeconfig, prints `ready` on stdout, serves until SIGINT/SIGTERM.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // tests, benches and examples: a panic is the failure report, and they print on purpose
 
 use platform_testkit::apiserver;
 

@@ -1,5 +1,6 @@
 //! Tests of the test Kubernetes API server (testkit/src/apiserver): HTTP semantics, the
 //! scripted controllers, and faithfulness checks with the real kubectl.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // tests, benches and examples: a panic is the failure report, and they print on purpose
 
 use platform_testkit::apiserver;
 

@@ -1,4 +1,5 @@
 //! The binary as a user runs it: help, completions, writing/pruning/checking the tree, output formats.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // tests, benches and examples: a panic is the failure report, and they print on purpose
 
 mod common;
 

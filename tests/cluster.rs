@@ -1,6 +1,7 @@
 //! Cluster commands against the test API server (real Kubernetes REST over HTTP on loopback, with
 //! scripted Argo CD / KServe / Deployment / Gateway / PVC controllers): the binary runs as a user
 //! runs it, with a kubeconfig pointing at the server.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // tests, benches and examples: a panic is the failure report, and they print on purpose
 
 use platform_testkit::apiserver;
 mod common;

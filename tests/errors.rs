@@ -1,5 +1,6 @@
 //! Every class of bad input: exit code 1, a message naming the file/field and the fix, nothing
 //! written, no panic. Each case runs through `root` (which writes) and `lint` (which reports).
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // tests, benches and examples: a panic is the failure report, and they print on purpose
 
 mod common;
 

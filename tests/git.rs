@@ -1,5 +1,6 @@
 //! GitOps repository integration against real repositories: a temp work tree with a bare repository
 //! as its `origin` (file://), driven through the binary; git state checked with git2.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // tests, benches and examples: a panic is the failure report, and they print on purpose
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Golden trees: render fixture environments and compare every file with tests/golden/<env>/.
 //! A second render is byte-identical. Regenerate after an intended change with
 //! `UPDATE_GOLDEN=1 cargo test --test golden` and review the diff.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // tests, benches and examples: a panic is the failure report, and they print on purpose
 
 mod common;
 

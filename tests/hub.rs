@@ -1,4 +1,5 @@
 //! Hub downloads (src/hub) against the Hub emulator (testkit/src/hub) on 127.0.0.1.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // tests, benches and examples: a panic is the failure report, and they print on purpose
 
 use platform_testkit::hub as hub_emu;
 

@@ -1,5 +1,6 @@
 //! `platform init` and `platform catalog eject`, run as a user runs them in an empty directory: the
 //! embedded catalog, the repository's own catalog/ overriding it, and what every step writes.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // tests, benches and examples: a panic is the failure report, and they print on purpose
 
 mod common;
 

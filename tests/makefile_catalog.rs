@@ -1,5 +1,6 @@
 //! The catalog format expresses the replaced platform's full group table (21 groups, 6 layers, one
 //! enabled by `gpu_stack: operator`), and resolve-groups writes its groups.generated.yaml format.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // tests, benches and examples: a panic is the failure report, and they print on purpose
 
 mod common;
 

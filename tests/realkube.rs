@@ -5,6 +5,7 @@
 //! real `kubectl` is the independent observer.
 //!
 //! Skipped (and said so) without `../shared/realkube` or etcd; a failure under `CI=true`.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // tests, benches and examples: a panic is the failure report, and they print on purpose
 
 mod common;
 use platform_testkit::realkube;

@@ -2,6 +2,7 @@
 //! with unknown fields treated as errors, and core kinds against the strict k8s-openapi round trip.
 //! The schemas live in ../shared/schemas beside the checkout (or PLATFORM_SCHEMAS); when absent the
 //! test says that it skipped.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // tests, benches and examples: a panic is the failure report, and they print on purpose
 
 mod common;
 

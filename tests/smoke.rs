@@ -2,6 +2,7 @@
 //! (`pods/portforward`) reach a fake OpenAI-compatible server on loopback playing vLLM, and a
 //! Gateway whose address is loopback reaches it the way a tenant would. The binary runs as a user
 //! runs it; one test calls the library to watch the port-forward close.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // tests, benches and examples: a panic is the failure report, and they print on purpose
 
 use platform_testkit::apiserver;
 mod common;

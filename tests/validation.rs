@@ -1,6 +1,7 @@
 //! Values that would render manifests the API server rejects, or that are wrong, are errors naming
 //! the field (issue 10 item 13): env var names, quantities, replica counts, Hub sources, revisions,
 //! served names, system namespaces. Each runs through `lint` and `root` (nothing written).
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // tests, benches and examples: a panic is the failure report, and they print on purpose
 
 mod common;
 

@@ -1,4 +1,3 @@
-use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -14,6 +13,7 @@ use crate::bootstrap::objects::Change;
 use crate::bootstrap::{self as boot, Options};
 use crate::catalog::argocd::ArgoCdSpec;
 use crate::cluster::target::{self, Target, TargetOptions};
+use crate::ui::Confirmation;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -144,26 +144,22 @@ fn confirm(target: &Target, name: &str, yes: bool) -> Result<()> {
     if yes {
         return Ok(());
     }
-    if !std::io::stdin().is_terminal() {
-        return Err(CheckFailed(format!(
+    let prompt = format!(
+        "Cluster {} has no identity yet. Type `{name}` to record it as {name} and install Argo CD: ",
+        target.server
+    );
+    match crate::ui::confirm_typed(&prompt, name)? {
+        Confirmation::Confirmed => Ok(()),
+        Confirmation::NoTerminal => Err(CheckFailed(format!(
             "the cluster at {} (context {}) has no identity yet; bootstrap records it as `{name}` only once \
              you confirm the target: run it on a terminal, or pass --yes if that target is right; nothing was changed",
             target.server, target.context
         ))
-        .into());
+        .into()),
+        Confirmation::Refused(typed) => {
+            Err(CheckFailed(format!("`{typed}` is not `{name}`: nothing was changed")).into())
+        }
     }
-    eprint!("Cluster {} has no identity yet. Type `{name}` to record it as {name} and install Argo CD: ", target.server);
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    if line.trim() != name {
-        return Err(CheckFailed(format!(
-            "`{}` is not `{name}`: nothing was changed",
-            line.trim()
-        ))
-        .into());
-    }
-    Ok(())
 }
 
 fn report(ctx: &Ctx, spec: &ArgoCdSpec, o: &boot::Outcome, dry_run: bool) {

@@ -1,4 +1,3 @@
-use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -7,6 +6,7 @@ use comfy_table::{presets::NOTHING, Table};
 use super::cluster::{connect, parse_duration, runtime, TargetArgs};
 use super::{to_data, CheckFailed, Ctx, Output};
 use crate::cluster::teardown::{self, Options};
+use crate::ui::Confirmation;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -121,19 +121,12 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
 
 /// Ask for the cluster name on a terminal; refuse without one.
 fn confirm(cluster: &str) -> Result<()> {
-    if !std::io::stdin().is_terminal() {
-        return Err(CheckFailed("teardown asks for the cluster name on a terminal: pass --yes to run it non-interactively".into()).into());
+    let prompt = format!("This deletes the platform's apps, Gateways and PVCs on cluster {cluster}. Type the cluster name to continue: ");
+    match crate::ui::confirm_typed(&prompt, cluster)? {
+        Confirmation::Confirmed => Ok(()),
+        Confirmation::NoTerminal => Err(CheckFailed("teardown asks for the cluster name on a terminal: pass --yes to run it non-interactively".into()).into()),
+        Confirmation::Refused(typed) => {
+            Err(CheckFailed(format!("`{typed}` is not `{cluster}`: nothing was deleted")).into())
+        }
     }
-    eprint!("This deletes the platform's apps, Gateways and PVCs on cluster {cluster}. Type the cluster name to continue: ");
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    if line.trim() != cluster {
-        return Err(CheckFailed(format!(
-            "`{}` is not `{cluster}`: nothing was deleted",
-            line.trim()
-        ))
-        .into());
-    }
-    Ok(())
 }

@@ -1,4 +1,6 @@
 //! The one output gate: data to stdout, progress/warnings/errors to stderr, honouring -q/-v and colour.
+//! The only module allowed to print (the crate denies print_stdout/print_stderr elsewhere).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::io::{IsTerminal, Write};
 
@@ -95,4 +97,31 @@ impl Printer {
             eprintln!("{} {}", style("✓").green().for_stderr(), msg.as_ref());
         }
     }
+}
+
+/// What the user typed when asked to type a name to confirm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmation {
+    /// stdin is not a terminal: nobody can answer.
+    NoTerminal,
+    Confirmed,
+    /// They typed something else (trimmed).
+    Refused(String),
+}
+
+/// Ask on stderr for `expected` to be typed (destructive or irreversible steps), reading a line
+/// from stdin.
+pub fn confirm_typed(prompt: &str, expected: &str) -> std::io::Result<Confirmation> {
+    if !std::io::stdin().is_terminal() {
+        return Ok(Confirmation::NoTerminal);
+    }
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::stdin().lock(), &mut line)?;
+    Ok(if line.trim() == expected {
+        Confirmation::Confirmed
+    } else {
+        Confirmation::Refused(line.trim().to_string())
+    })
 }
