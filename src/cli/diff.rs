@@ -1,6 +1,5 @@
 use anyhow::Result;
 
-use super::root::render_checked;
 use super::{CheckFailed, Ctx};
 use crate::gitops::{self, git::GitRepo};
 
@@ -19,7 +18,7 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let inputs = ctx.load()?;
-    let (plan, tree) = render_checked(ctx, &inputs, args.profile.profile.as_deref())?;
+    let (plan, tree) = ctx.render(&inputs, args.profile.profile.as_deref())?;
     let (changes, against) = if args.working_tree {
         (gitops::diff(&ctx.repo, &tree)?, "the working tree")
     } else {

@@ -27,12 +27,10 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::catalog::{Catalog, CatalogError};
+use crate::catalog::CatalogError;
 use crate::config::{self, ConfigError, EnvConfig};
 use crate::consts;
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::gitops::git::{redact, GitRepo};
-use crate::render::Templates;
 use crate::ui::{ColorChoice, Printer};
 
 const AFTER_HELP: &str = "\
@@ -150,52 +148,43 @@ pub struct Ctx {
     pub printer: Printer,
 }
 
-/// The inputs of rendering, loaded and checked.
-pub struct Inputs {
-    pub config_file: PathBuf,
-    pub config: EnvConfig,
-    pub catalog: Catalog,
-    pub templates: Templates,
-}
+pub use crate::pipeline::Inputs;
+use crate::pipeline::{self, Profile};
 
 impl Ctx {
+    /// Load config, catalog and templates (see `crate::pipeline::load`).
     pub fn load(&self) -> anyhow::Result<Inputs> {
-        let templates = Templates::load(&self.repo)?;
-        let catalog = Catalog::load(&self.repo, &templates.names())?;
-        self.printer
-            .detail(format!("catalog: {}", catalog.source.describe()));
-        for d in catalog
-            .check(&templates.names())
-            .iter()
-            .filter(|d| !d.is_error())
-        {
-            self.printer.detail(format!("catalog: {d}"));
-        }
-        let (config_file, mut config) = config::load(&self.repo, &self.env)?;
-        self.defaults_from_git(&mut config);
-        Ok(Inputs {
-            config_file,
-            config,
-            catalog,
-            templates,
-        })
+        pipeline::load(&self.repo, &self.env, self.reporter().as_ref())
     }
 
-    /// Load the inputs and plan `profile`: everything that can be checked before rendering or
-    /// touching a cluster.
+    /// Load the inputs and plan `profile` (else the config's, else the widest): everything that
+    /// can be checked before rendering or touching a cluster.
     pub fn plan(
         &self,
         profile: Option<&str>,
     ) -> anyhow::Result<(Inputs, crate::catalog::resolve::Plan)> {
         let inputs = self.load()?;
-        let plan = crate::catalog::resolve::Plan::build(
-            &inputs.config,
-            &self.env,
-            &inputs.config_file,
-            &inputs.catalog,
-            profile,
-        )?;
+        let plan = pipeline::plan(&inputs, &self.env, Profile::Chosen(profile))?;
         Ok((inputs, plan))
+    }
+
+    /// [`Ctx::plan`] with the widest profile when none is named (teardown: every layer).
+    pub fn plan_widest(
+        &self,
+        profile: Option<&str>,
+    ) -> anyhow::Result<(Inputs, crate::catalog::resolve::Plan)> {
+        let inputs = self.load()?;
+        let plan = pipeline::plan(&inputs, &self.env, Profile::ChosenOrWidest(profile))?;
+        Ok((inputs, plan))
+    }
+
+    /// Plan `profile`, render, and check the rendered objects.
+    pub fn render(
+        &self,
+        inputs: &Inputs,
+        profile: Option<&str>,
+    ) -> anyhow::Result<(crate::catalog::resolve::Plan, crate::render::RenderedTree)> {
+        pipeline::render_checked(inputs, &self.env, Profile::Chosen(profile))
     }
 
     /// The reporter for progress on stderr (bars on a terminal, lines otherwise; -q, -v).
@@ -203,55 +192,9 @@ impl Ctx {
         crate::ui::report::reporter(self.printer.quiet, self.printer.verbose)
     }
 
-    /// [`Ctx::plan`] with the widest profile when none is named (teardown, status: every layer).
-    pub fn plan_widest(
-        &self,
-        profile: Option<&str>,
-    ) -> anyhow::Result<(Inputs, crate::catalog::resolve::Plan)> {
-        let inputs = self.load()?;
-        let profile = profile
-            .map(str::to_string)
-            .or_else(|| inputs.catalog.widest_profile().map(|p| p.name.clone()));
-        let plan = crate::catalog::resolve::Plan::build(
-            &inputs.config,
-            &self.env,
-            &inputs.config_file,
-            &inputs.catalog,
-            profile.as_deref(),
-        )?;
-        Ok((inputs, plan))
-    }
-
     /// Fill an empty repoURL from `origin` and an empty repoBranch from the current branch, saying so.
     pub fn defaults_from_git(&self, config: &mut EnvConfig) {
-        if !config.repo_url.is_empty() && !config.repo_branch.is_empty() {
-            return;
-        }
-        let git = GitRepo::open(&self.repo).ok();
-        if config.repo_url.is_empty() {
-            if let Some(url) = git.as_ref().and_then(GitRepo::origin_url) {
-                self.printer.info(format!(
-                    "repoURL is not set in config.yaml: using origin's {}",
-                    redact(&url)
-                ));
-                config.repo_url = url;
-            }
-        }
-        if config.repo_branch.is_empty() {
-            match git.as_ref().and_then(|g| g.branch().ok()) {
-                Some(b) => {
-                    self.printer.info(format!(
-                        "repoBranch is not set in config.yaml: using the current git branch, {b}"
-                    ));
-                    config.repo_branch = b;
-                }
-                None => {
-                    self.printer
-                        .detail("repoBranch is not set in config.yaml: using main");
-                    config.repo_branch = "main".to_string();
-                }
-            }
-        }
+        pipeline::defaults_from_git(&self.repo, config, self.reporter().as_ref());
     }
 }
 

@@ -3,10 +3,9 @@ use serde::Serialize;
 
 use super::{print_warnings, to_data, CheckFailed, Ctx, Output};
 use crate::catalog::resolve::Plan;
-use crate::diag::Diagnostics;
 use crate::gitops::git::{redact, GitRepo};
 use crate::gitops::{self, ChangeKind};
-use crate::render::{self, check};
+use crate::render;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -50,31 +49,9 @@ struct DryRun<'a> {
     unchanged: usize,
 }
 
-/// Build the plan and render it, with every output check; shared by root and lint.
-pub fn render_checked(
-    ctx: &Ctx,
-    inputs: &super::Inputs,
-    profile: Option<&str>,
-) -> Result<(Plan, render::RenderedTree)> {
-    let plan = Plan::build(
-        &inputs.config,
-        &ctx.env,
-        &inputs.config_file,
-        &inputs.catalog,
-        profile,
-    )?;
-    let tree = render::render(&plan, &inputs.catalog, &inputs.templates)?;
-    let (objs, mut problems) = check::objects(&tree);
-    problems.extend(check::check_objects(&objs));
-    if !problems.is_empty() {
-        return Err(Diagnostics(problems).into());
-    }
-    Ok((plan, tree))
-}
-
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let inputs = ctx.load()?;
-    let (plan, tree) = render_checked(ctx, &inputs, args.profile.profile.as_deref())?;
+    let (plan, tree) = ctx.render(&inputs, args.profile.profile.as_deref())?;
     print_warnings(&ctx.printer, &plan.diagnostics);
     let profile = plan.profile.name.as_str();
     if args.stdout {

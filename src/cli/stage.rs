@@ -4,7 +4,6 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::cluster::{connect, parse_duration, runtime, select_models, TargetArgs};
-use super::root::render_checked;
 use super::signals::Signals;
 use super::{Ctx, InputError};
 use crate::catalog::resolve::PlannedModel;
@@ -84,7 +83,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         return download_only(ctx, &args, &filter);
     }
     let inputs = ctx.load()?;
-    let (plan, tree) = render_checked(ctx, &inputs, None)?;
+    let (plan, tree) = ctx.render(&inputs, None)?;
     let models: Vec<&PlannedModel> = if args.all {
         plan.models.iter().filter(|m| m.staged).collect()
     } else {

@@ -3,7 +3,6 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::cluster::{connect, parse_duration, runtime, TargetArgs};
-use super::root::render_checked;
 use super::{CheckFailed, Ctx};
 use crate::gitops::{self, git::GitRepo};
 use crate::render::check;
@@ -45,7 +44,7 @@ pub struct Args {
 /// The plan's apps grouped into (layer, wave) stages, in bring-up order.
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let inputs = ctx.load()?;
-    let (plan, tree) = render_checked(ctx, &inputs, args.profile.profile.as_deref())?;
+    let (plan, tree) = ctx.render(&inputs, args.profile.profile.as_deref())?;
     let profile = plan.profile.name.clone();
     let stale = gitops::diff(&ctx.repo, &tree)?;
     if !stale.is_empty() {

@@ -1,0 +1,117 @@
+//! The sequence every command starts with, written once: load the inputs (templates, catalog,
+//! config, with repoURL/repoBranch filled from git when empty) → plan a profile → render → check
+//! the rendered objects. `lint` runs the same steps but collects every diagnostic instead of
+//! stopping at the first failing step (`crate::lint`).
+
+use std::path::{Path, PathBuf};
+
+use crate::catalog::resolve::Plan;
+use crate::catalog::Catalog;
+use crate::config::{self, EnvConfig};
+use crate::diag::Diagnostics;
+use crate::gitops::git::{redact, GitRepo};
+use crate::render::{self, check, RenderedTree, Templates};
+use crate::report::Reporter;
+
+/// The inputs of rendering, loaded and checked.
+pub struct Inputs {
+    pub config_file: PathBuf,
+    pub config: EnvConfig,
+    pub catalog: Catalog,
+    pub templates: Templates,
+}
+
+/// Which layer profile to plan.
+#[derive(Debug, Clone, Copy)]
+pub enum Profile<'a> {
+    /// The named one, else the config's `layerProfile`, else the widest.
+    Chosen(Option<&'a str>),
+    /// The named one, else the widest (teardown: every layer).
+    ChosenOrWidest(Option<&'a str>),
+}
+
+/// Load templates, catalog and config of `env` in `repo`. Catalog warnings are reported as
+/// details, the git defaults as notes.
+pub fn load(repo: &Path, env: &str, reporter: &dyn Reporter) -> anyhow::Result<Inputs> {
+    let templates = Templates::load(repo)?;
+    let catalog = Catalog::load(repo, &templates.names())?;
+    for d in catalog
+        .check(&templates.names())
+        .iter()
+        .filter(|d| !d.is_error())
+    {
+        reporter.detail(&format!("catalog: {d}"));
+    }
+    let (config_file, mut config) = config::load(repo, env)?;
+    defaults_from_git(repo, &mut config, reporter);
+    Ok(Inputs {
+        config_file,
+        config,
+        catalog,
+        templates,
+    })
+}
+
+/// Fill an empty repoURL from `origin` and an empty repoBranch from the current branch, saying so.
+pub fn defaults_from_git(repo: &Path, config: &mut EnvConfig, reporter: &dyn Reporter) {
+    if !config.repo_url.is_empty() && !config.repo_branch.is_empty() {
+        return;
+    }
+    let git = GitRepo::open(repo).ok();
+    if config.repo_url.is_empty() {
+        if let Some(url) = git.as_ref().and_then(GitRepo::origin_url) {
+            reporter.note(&format!(
+                "repoURL is not set in config.yaml: using origin's {}",
+                redact(&url)
+            ));
+            config.repo_url = url;
+        }
+    }
+    if config.repo_branch.is_empty() {
+        match git.as_ref().and_then(|g| g.branch().ok()) {
+            Some(b) => {
+                reporter.note(&format!(
+                    "repoBranch is not set in config.yaml: using the current git branch, {b}"
+                ));
+                config.repo_branch = b;
+            }
+            None => {
+                reporter.detail("repoBranch is not set in config.yaml: using main");
+                config.repo_branch = "main".to_string();
+            }
+        }
+    }
+}
+
+/// Validate the config against the catalog and plan the profile.
+pub fn plan(inputs: &Inputs, env: &str, profile: Profile<'_>) -> Result<Plan, Diagnostics> {
+    let name = match profile {
+        Profile::Chosen(p) => p.map(str::to_string),
+        Profile::ChosenOrWidest(p) => p
+            .map(str::to_string)
+            .or_else(|| inputs.catalog.widest_profile().map(|p| p.name.clone())),
+    };
+    Plan::build(
+        &inputs.config,
+        env,
+        &inputs.config_file,
+        &inputs.catalog,
+        name.as_deref(),
+    )
+}
+
+/// Plan, render, and check every rendered object (kinds, names, labels, security context).
+pub fn render_checked(
+    inputs: &Inputs,
+    env: &str,
+    profile: Profile<'_>,
+) -> anyhow::Result<(Plan, RenderedTree)> {
+    let plan = plan(inputs, env, profile)?;
+    let tree = render::render(&plan, &inputs.catalog, &inputs.templates)?;
+    let (objs, mut problems) = check::objects(&tree);
+    problems.extend(check::check_objects(&objs));
+    if !problems.is_empty() {
+        return Err(Diagnostics(problems).into());
+    }
+    Ok((plan, tree))
+}
