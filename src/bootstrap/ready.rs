@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::cluster::kinds::{self, Kind};
 use crate::cluster::retry::retry;
 use crate::cluster::{health, ClusterError};
+use crate::report::Reporter;
 
 const POLL: Duration = Duration::from_secs(1);
 const SAY_EVERY: Duration = Duration::from_secs(30);
@@ -100,7 +101,7 @@ pub async fn wait(
     client: &kube::Client,
     ns: &str,
     timeout: Duration,
-    say: &(dyn Fn(&str) + Sync),
+    reporter: &dyn Reporter,
 ) -> Result<(), ClusterError> {
     let start = Instant::now();
     let mut said = start;
@@ -119,7 +120,7 @@ pub async fn wait(
             });
         }
         if said.elapsed() >= SAY_EVERY {
-            say(&format!("still waiting for Argo CD: {}", left.join("; ")));
+            reporter.note(&format!("still waiting for Argo CD: {}", left.join("; ")));
             said = Instant::now();
         }
         tokio::time::sleep(POLL).await;

@@ -15,6 +15,7 @@ use super::objects::{self, Change, Desired, Resolver};
 use super::{ready, BootstrapError};
 use crate::catalog::argocd::ArgoCdSpec;
 use crate::cluster::target::{IDENTITY_CONFIGMAP, IDENTITY_NAMESPACE};
+use crate::report::Reporter;
 
 /// What the CLI decided.
 #[derive(Debug, Clone)]
@@ -59,12 +60,12 @@ pub async fn run(
     spec: &ArgoCdSpec,
     manifest: &Manifest,
     opts: &Options,
-    say: &(dyn Fn(&str) + Sync),
+    reporter: &dyn Reporter,
 ) -> Result<Outcome, BootstrapError> {
     let existing = existing::detect(client, &spec.namespace).await?;
     let (namespace, bodies) = match &existing {
         Existing::Other { namespace, found } => {
-            say(&format!(
+            reporter.note(&format!(
                 "Argo CD is already installed differently ({}): left alone; platform only merges its \
                  argocd-cm keys{} in namespace {namespace}",
                 found.join(", "),
@@ -116,14 +117,16 @@ pub async fn run(
     }
     if let Some(name) = &opts.record_identity {
         identity::record(client, name).await?;
-        say(&format!(
+        reporter.note(&format!(
             "recorded the cluster identity {name} (ConfigMap {IDENTITY_NAMESPACE}/{IDENTITY_CONFIGMAP})"
         ));
     }
-    apply_all(client, &desired, &changes, say).await?;
+    apply_all(client, &desired, &changes, reporter).await?;
     if !matches!(outcome.existing, Existing::Other { .. }) {
-        say("waiting for Argo CD to be ready (application controller, repo-server, redis, server)");
-        ready::wait(client, &namespace, opts.timeout, say).await?;
+        reporter.note(
+            "waiting for Argo CD to be ready (application controller, repo-server, redis, server)",
+        );
+        ready::wait(client, &namespace, opts.timeout, reporter).await?;
         outcome.ready = true;
     }
     Ok(outcome)
@@ -153,7 +156,7 @@ async fn apply_all(
     client: &kube::Client,
     desired: &[Desired],
     changes: &[Change],
-    say: &(dyn Fn(&str) + Sync),
+    reporter: &dyn Reporter,
 ) -> Result<(), BootstrapError> {
     let todo = |crd: bool| {
         desired
@@ -163,13 +166,13 @@ async fn apply_all(
     };
     for (d, c) in todo(true) {
         objects::apply(client, d).await?;
-        say(&format!("{c}d {}", d.describe()));
+        reporter.note(&format!("{c}d {}", d.describe()));
     }
     let crds: Vec<&Desired> = desired.iter().filter(|d| d.is_crd()).collect();
     objects::wait_established(client, &crds).await?;
     for (d, c) in todo(false) {
         objects::apply(client, d).await?;
-        say(&format!("{c}d {}", d.describe()));
+        reporter.note(&format!("{c}d {}", d.describe()));
     }
     Ok(())
 }

@@ -119,9 +119,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             credential,
             timeout: args.timeout,
         };
-        let printer = ctx.printer.clone();
-        let say = move |m: &str| printer.info(m);
-        let outcome = boot::run(&target.client, &spec, &m, &opts, &say).await?;
+        let reporter = ctx.reporter();
+        let outcome = boot::run(&target.client, &spec, &m, &opts, reporter.as_ref()).await?;
         report(ctx, &spec, &outcome, args.dry_run);
         Ok(())
     })
@@ -130,8 +129,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
 /// The target, connected and reachable, identity not yet checked.
 async fn open(ctx: &Ctx, cfg: &crate::config::EnvConfig, t: &TargetArgs) -> Result<Target> {
     crate::cluster::retry::set_request_timeout(t.request_timeout);
-    let printer = ctx.printer.clone();
-    crate::cluster::retry::set_notice(move |m| printer.info(format!("warning: {m}")));
+    crate::cluster::retry::set_reporter(ctx.reporter());
     let opts = TargetOptions {
         kubeconfig: t.kubeconfig.clone(),
         context: t.context.clone(),

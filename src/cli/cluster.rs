@@ -40,8 +40,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 /// Connect through the target guard and print the target.
 pub async fn connect(ctx: &Ctx, inputs: &Inputs, t: &TargetArgs) -> Result<Target> {
     crate::cluster::retry::set_request_timeout(t.request_timeout);
-    let printer = ctx.printer.clone();
-    crate::cluster::retry::set_notice(move |m| printer.info(format!("warning: {m}")));
+    crate::cluster::retry::set_reporter(ctx.reporter());
     let opts = TargetOptions {
         kubeconfig: t.kubeconfig.clone(),
         context: t.context.clone(),

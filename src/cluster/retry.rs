@@ -12,9 +12,10 @@ use std::time::Duration;
 /// a cluster needs one).
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 static REQUEST_TIMEOUT_MS: AtomicU64 = AtomicU64::new(30_000);
-/// A sink for "no answer, retrying" lines.
-type Notice = Box<dyn Fn(&str) + Send + Sync>;
-static NOTICE: std::sync::OnceLock<Notice> = std::sync::OnceLock::new();
+/// Where "no answer, retrying" warnings go: the command's reporter (process-wide, because retries
+/// happen deep inside every cluster call).
+static REPORTER: std::sync::OnceLock<std::sync::Arc<dyn crate::report::Reporter>> =
+    std::sync::OnceLock::new();
 
 /// Set the deadline of one API request (the process-wide `--request-timeout`).
 pub fn set_request_timeout(d: Duration) {
@@ -25,14 +26,14 @@ pub fn request_timeout() -> Duration {
     Duration::from_millis(REQUEST_TIMEOUT_MS.load(Ordering::Relaxed))
 }
 
-/// Where "no answer, retrying" lines go (the CLI's printer); unset: nowhere.
-pub fn set_notice(f: impl Fn(&str) + Send + Sync + 'static) {
-    let _ = NOTICE.set(Box::new(f));
+/// Report "no answer, retrying" as warnings to `r` (the command's reporter); unset: nowhere.
+pub fn set_reporter(r: std::sync::Arc<dyn crate::report::Reporter>) {
+    let _ = REPORTER.set(r);
 }
 
 fn notice(msg: &str) {
-    if let Some(f) = NOTICE.get() {
-        f(msg);
+    if let Some(r) = REPORTER.get() {
+        r.warn(msg);
     }
 }
 
