@@ -155,6 +155,9 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> HubError + '_ {
     move |e| HubError::io(path, e)
 }
 
+/// Classifies one file of the snapshot: already in `final_dir` with the right size (kept, hashed
+/// when the Hub gave no sha256), or a job downloading it through `partial_dir`, resuming what an
+/// earlier run left there.
 fn prepare(
     file: &HubFile,
     url: Url,
@@ -163,77 +166,18 @@ fn prepare(
     range_size: u64,
 ) -> Result<Prepared, HubError> {
     let dest = final_dir.join(&file.path);
-    if let Ok(meta) = std::fs::metadata(&dest) {
-        if meta.is_file() && meta.len() == file.size {
-            let sha256 = match &file.sha256 {
-                Some(s) => s.clone(),
-                None => sha256_file(&dest).map_err(io_err(&dest))?,
-            };
-            return Ok(Prepared::Cached(ReadyFile {
-                path: file.path.clone(),
-                local_path: dest,
-                size: file.size,
-                sha256,
-            }));
-        }
+    if let Some(ready) = cached_file(file, &dest)? {
+        return Ok(Prepared::Cached(ready));
     }
     let part = partial_dir.join(format!("{}{PART_SUFFIX}", file.path));
     let state_path = partial_dir.join(format!("{}{STATE_SUFFIX}", file.path));
-    if let Some(parent) = part.parent() {
-        std::fs::create_dir_all(parent).map_err(io_err(parent))?;
-    }
-    let handle = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&part)
-        .map_err(io_err(&part))?;
-    let part_len = handle.metadata().map_err(io_err(&part))?.len();
+    let handle = open_partial(&part)?;
     let split = range_size > 0 && file.size > range_size;
     let (chunks, done) = if split {
-        let mut chunks = Vec::new();
-        let mut start = 0;
-        while start < file.size {
-            let len = range_size.min(file.size - start);
-            chunks.push(Chunk { start, len });
-            start += len;
-        }
-        let saved: Option<RangeState> = std::fs::read(&state_path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
-        let done = match saved {
-            Some(s)
-                if s.size == file.size
-                    && s.range_size == range_size
-                    && s.done.len() == chunks.len()
-                    && part_len == file.size
-                    && s.done.iter().zip(&chunks).all(|(d, c)| *d <= c.len) =>
-            {
-                s.done
-            }
-            _ => {
-                handle.set_len(0).map_err(io_err(&part))?;
-                vec![0; chunks.len()]
-            }
-        };
-        handle.set_len(file.size).map_err(io_err(&part))?;
-        (chunks, done)
+        resume_ranges(file, &handle, &part, &state_path, range_size)?
     } else {
         let _ = std::fs::remove_file(&state_path);
-        let have = if part_len > file.size {
-            handle.set_len(0).map_err(io_err(&part))?;
-            0
-        } else {
-            part_len
-        };
-        (
-            vec![Chunk {
-                start: 0,
-                len: file.size,
-            }],
-            vec![have],
-        )
+        resume_single(file, &handle, &part)?
     };
     Ok(Prepared::Job(Arc::new(FileJob {
         file: file.clone(),
@@ -251,6 +195,111 @@ fn prepare(
         saved_at: Mutex::new(std::time::Instant::now()),
         failed: AtomicBool::new(false),
     })))
+}
+
+/// The file at `dest` when it is a regular file of the snapshot's size: the check every download
+/// makes before fetching (the sha256 is the Hub's, or computed here when the Hub gave none).
+fn cached_file(file: &HubFile, dest: &Path) -> Result<Option<ReadyFile>, HubError> {
+    let Ok(meta) = std::fs::metadata(dest) else {
+        return Ok(None);
+    };
+    if !meta.is_file() || meta.len() != file.size {
+        return Ok(None);
+    }
+    let sha256 = match &file.sha256 {
+        Some(s) => s.clone(),
+        None => sha256_file(dest).map_err(io_err(dest))?,
+    };
+    Ok(Some(ReadyFile {
+        path: file.path.clone(),
+        local_path: dest.to_path_buf(),
+        size: file.size,
+        sha256,
+    }))
+}
+
+/// Opens (creating it and its directories) the partial file at `part` without truncating it, so
+/// what an earlier run wrote can be resumed.
+fn open_partial(part: &Path) -> Result<File, HubError> {
+    if let Some(parent) = part.parent() {
+        std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+    }
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(part)
+        .map_err(io_err(part))
+}
+
+/// Cuts a file of `size` bytes into ranges of `range_size` (the last one shorter).
+fn split_chunks(size: u64, range_size: u64) -> Vec<Chunk> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    while start < size {
+        let len = range_size.min(size - start);
+        chunks.push(Chunk { start, len });
+        start += len;
+    }
+    chunks
+}
+
+/// The ranges of a file downloaded in parallel and how much of each is written: the saved resume
+/// state when it matches this file, these ranges and a partial file of full length, else nothing
+/// (the partial file is emptied). The partial file is sized to the whole file for positional writes.
+fn resume_ranges(
+    file: &HubFile,
+    handle: &File,
+    part: &Path,
+    state_path: &Path,
+    range_size: u64,
+) -> Result<(Vec<Chunk>, Vec<u64>), HubError> {
+    let part_len = handle.metadata().map_err(io_err(part))?.len();
+    let chunks = split_chunks(file.size, range_size);
+    let saved: Option<RangeState> = std::fs::read(state_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let done = match saved {
+        Some(s)
+            if s.size == file.size
+                && s.range_size == range_size
+                && s.done.len() == chunks.len()
+                && part_len == file.size
+                && s.done.iter().zip(&chunks).all(|(d, c)| *d <= c.len) =>
+        {
+            s.done
+        }
+        _ => {
+            handle.set_len(0).map_err(io_err(part))?;
+            vec![0; chunks.len()]
+        }
+    };
+    handle.set_len(file.size).map_err(io_err(part))?;
+    Ok((chunks, done))
+}
+
+/// The one range of a file downloaded in a single stream and how much of it is written: the
+/// partial file's length, unless it is longer than the file (then it is emptied).
+fn resume_single(
+    file: &HubFile,
+    handle: &File,
+    part: &Path,
+) -> Result<(Vec<Chunk>, Vec<u64>), HubError> {
+    let part_len = handle.metadata().map_err(io_err(part))?.len();
+    let have = if part_len > file.size {
+        handle.set_len(0).map_err(io_err(part))?;
+        0
+    } else {
+        part_len
+    };
+    Ok((
+        vec![Chunk {
+            start: 0,
+            len: file.size,
+        }],
+        vec![have],
+    ))
 }
 
 enum StreamEnd {
