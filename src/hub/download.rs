@@ -402,6 +402,8 @@ fn content_range_start(resp: &Response) -> Option<u64> {
     rest.split('-').next()?.trim().parse().ok()
 }
 
+/// Downloads chunk `i` of `job` from where it stands, retrying broken connections and the
+/// failures worth retrying within the policy's budget (reset whenever bytes arrive).
 async fn run_chunk(ctx: &Ctx<'_>, job: &Arc<FileJob>, i: usize) -> Result<(), HubError> {
     let chunk = job.chunks[i];
     let mut retry = RetryState::new(&ctx.client.config.retry);
@@ -411,11 +413,7 @@ async fn run_chunk(ctx: &Ctx<'_>, job: &Arc<FileJob>, i: usize) -> Result<(), Hu
             return Ok(());
         }
         let start = chunk.start + done;
-        let range = if job.single() {
-            (start > 0).then(|| format!("bytes={start}-"))
-        } else {
-            Some(format!("bytes={start}-{}", chunk.start + chunk.len - 1))
-        };
+        let range = range_header(job, chunk, start);
         let answer = retry
             .bounded(
                 job.url.as_str(),
@@ -424,68 +422,116 @@ async fn run_chunk(ctx: &Ctx<'_>, job: &Arc<FileJob>, i: usize) -> Result<(), Hu
             .await?;
         let failure = match answer {
             Ok(resp) => {
-                let status = resp.status().as_u16();
-                let ok = match (range.is_some(), status) {
-                    (false, _) => true,
-                    (true, 206) => content_range_start(&resp) == Some(start),
-                    (true, 200) if job.single() => {
-                        job.restart_single().map_err(io_err(&job.part))?;
-                        true
-                    }
-                    _ => false,
-                };
-                if !ok {
-                    return Err(HubError::Protocol {
-                        url: job.url.to_string(),
-                        reason: format!(
-                            "{}: the server did not honour `Range: {}` (HTTP {status})",
-                            job.file.path,
-                            range.unwrap_or_default()
-                        ),
-                    });
-                }
-                let before = job.done_of(i);
-                match stream_body(ctx, job, i, resp, chunk.start + before).await {
-                    Ok(()) => return Ok(()),
-                    Err(StreamEnd::Fatal(e)) => return Err(e),
-                    Err(StreamEnd::Retry(reason)) => {
-                        if job.done_of(i) > before {
-                            retry.reset();
-                        }
-                        Failure::Retry { reason, wait: None }
-                    }
+                accept_answer(job, &resp, range.as_deref(), start)?;
+                match receive(ctx, job, i, resp, &mut retry).await? {
+                    None => return Ok(()),
+                    Some(f) => f,
                 }
             }
             Err(f) => f,
         };
-        let snap = ctx.snap;
-        match failure {
-            Failure::Retry { reason, wait } => {
-                let (d, line) = retry.failed(job.url.as_str(), reason, wait)?;
-                progress::retrying(ctx.progress, &line, d);
-                tokio::time::sleep(d).await;
-            }
-            Failure::Status {
-                status: 404, url, ..
-            } => {
-                return Err(HubError::FileNotFound {
-                    repo: snap.repo.clone(),
-                    commit: snap.commit.clone(),
-                    path: job.file.path.clone(),
-                    url: url.to_string(),
-                })
-            }
-            Failure::Status { status: 416, .. } if job.single() => {
-                job.restart_single().map_err(io_err(&job.part))?
-            }
-            Failure::Status {
-                status,
-                url,
-                body,
-                token_sent,
-            } => return Err(status_error(&snap.repo, status, &url, body, token_sent)),
-            Failure::Fatal(e) => return Err(e),
+        after_failure(ctx, job, &mut retry, failure).await?;
+    }
+}
+
+/// The `Range` to ask for from `start` in `chunk`: open-ended for a single stream (none from the
+/// start), bounded to the chunk when the file is downloaded in ranges.
+fn range_header(job: &FileJob, chunk: Chunk, start: u64) -> Option<String> {
+    if job.single() {
+        (start > 0).then(|| format!("bytes={start}-"))
+    } else {
+        Some(format!("bytes={start}-{}", chunk.start + chunk.len - 1))
+    }
+}
+
+/// Checks the answer is the bytes asked for: a 206 from `start`, or a 200 to a single stream
+/// (which then starts over from byte 0). Anything else would put bytes at the wrong place.
+fn accept_answer(
+    job: &FileJob,
+    resp: &Response,
+    range: Option<&str>,
+    start: u64,
+) -> Result<(), HubError> {
+    let status = resp.status().as_u16();
+    let ok = match (range.is_some(), status) {
+        (false, _) => true,
+        (true, 206) => content_range_start(resp) == Some(start),
+        (true, 200) if job.single() => {
+            job.restart_single().map_err(io_err(&job.part))?;
+            true
         }
+        _ => false,
+    };
+    if !ok {
+        return Err(HubError::Protocol {
+            url: job.url.to_string(),
+            reason: format!(
+                "{}: the server did not honour `Range: {}` (HTTP {status})",
+                job.file.path,
+                range.unwrap_or_default()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Streams the answer's body into chunk `i`: `None` when the chunk is complete, the failure to
+/// retry when the connection broke (resetting the retry budget when bytes arrived meanwhile).
+async fn receive(
+    ctx: &Ctx<'_>,
+    job: &Arc<FileJob>,
+    i: usize,
+    resp: Response,
+    retry: &mut RetryState<'_>,
+) -> Result<Option<Failure>, HubError> {
+    let before = job.done_of(i);
+    match stream_body(ctx, job, i, resp, job.chunks[i].start + before).await {
+        Ok(()) => Ok(None),
+        Err(StreamEnd::Fatal(e)) => Err(e),
+        Err(StreamEnd::Retry(reason)) => {
+            if job.done_of(i) > before {
+                retry.reset();
+            }
+            Ok(Some(Failure::Retry { reason, wait: None }))
+        }
+    }
+}
+
+/// Decides what a failed attempt means: wait and try again (telling the reporter), start a single
+/// stream over (416: the partial file is longer than the server's), or give up with the error
+/// naming the repo, commit and file.
+async fn after_failure(
+    ctx: &Ctx<'_>,
+    job: &FileJob,
+    retry: &mut RetryState<'_>,
+    failure: Failure,
+) -> Result<(), HubError> {
+    let snap = ctx.snap;
+    match failure {
+        Failure::Retry { reason, wait } => {
+            let (d, line) = retry.failed(job.url.as_str(), reason, wait)?;
+            progress::retrying(ctx.progress, &line, d);
+            tokio::time::sleep(d).await;
+            Ok(())
+        }
+        Failure::Status {
+            status: 404, url, ..
+        } => Err(HubError::FileNotFound {
+            repo: snap.repo.clone(),
+            commit: snap.commit.clone(),
+            path: job.file.path.clone(),
+            url: url.to_string(),
+        }),
+        Failure::Status { status: 416, .. } if job.single() => {
+            job.restart_single().map_err(io_err(&job.part))
+        }
+        Failure::Status {
+            status,
+            url,
+            body,
+            token_sent,
+        } => Err(status_error(&snap.repo, status, &url, body, token_sent)),
+        Failure::Fatal(e) => Err(e),
     }
 }
 
