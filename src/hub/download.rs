@@ -728,6 +728,10 @@ impl HubClient {
         out
     }
 
+    /// Downloads the files of `snap` missing from `final_dir` through `partial_dir`, telling
+    /// `progress` and `ready` about each file once it is in place (the cached ones first); the
+    /// files are listed in the snapshot's order. Every file is tried: the errors are returned
+    /// together.
     async fn download_into(
         &self,
         snap: &Snapshot,
@@ -736,6 +740,31 @@ impl HubClient {
         progress: &dyn Reporter,
         ready: Option<Sender<ReadyFile>>,
     ) -> Result<LocalSnapshot, HubError> {
+        let (cached, jobs) = self.classify(snap, final_dir, partial_dir)?;
+        let start = std::time::Instant::now();
+        let already = announce(progress, snap, &cached, &jobs, ready.as_ref()).await;
+        let ctx = Ctx {
+            client: self,
+            snap,
+            progress,
+        };
+        let (fetched, errors) = run_jobs(&ctx, jobs, ready.as_ref()).await;
+        if let Some(e) = one_error(errors) {
+            return Err(e);
+        }
+        let local = local_snapshot(snap, final_dir, cached, fetched, already);
+        progress::finished(progress, &local, start);
+        Ok(local)
+    }
+
+    /// Sorts the files of `snap` into those already in `final_dir` and the jobs fetching the
+    /// others (each path checked first: a snapshot cannot write outside `final_dir`).
+    fn classify(
+        &self,
+        snap: &Snapshot,
+        final_dir: &Path,
+        partial_dir: &Path,
+    ) -> Result<(Vec<ReadyFile>, Vec<Arc<FileJob>>), HubError> {
         let mut cached = Vec::new();
         let mut jobs = Vec::new();
         for f in &snap.files {
@@ -751,101 +780,141 @@ impl HubClient {
                 Prepared::Job(j) => jobs.push(j),
             }
         }
-        let resumed: Vec<(&HubFile, u64)> = jobs
-            .iter()
-            .map(|j| (&j.file, lock(&j.done).iter().sum::<u64>()))
-            .collect();
-        let start = std::time::Instant::now();
-        progress::started(progress, snap, &resumed, cached.len());
-        for r in &cached {
-            progress::file_done(progress, r, true);
-            if let Some(tx) = &ready {
+        Ok((cached, jobs))
+    }
+}
+
+/// Tells `progress` what is to fetch (and what an earlier run left to resume) and hands the cached
+/// files to `progress` and `ready` at once; returns the bytes already written by earlier runs.
+async fn announce(
+    progress: &dyn Reporter,
+    snap: &Snapshot,
+    cached: &[ReadyFile],
+    jobs: &[Arc<FileJob>],
+    ready: Option<&Sender<ReadyFile>>,
+) -> u64 {
+    let resumed: Vec<(&HubFile, u64)> = jobs
+        .iter()
+        .map(|j| (&j.file, lock(&j.done).iter().sum::<u64>()))
+        .collect();
+    progress::started(progress, snap, &resumed, cached.len());
+    for r in cached {
+        progress::file_done(progress, r, true);
+        if let Some(tx) = ready {
+            let _ = tx.send(r.clone()).await;
+        }
+    }
+    resumed.iter().map(|(_, d)| d).sum()
+}
+
+/// Runs every chunk of every job, the configured concurrency at a time,
+/// small files first so the consumer gets something at once, then ranges file by file. Returns
+/// the files completed and the errors met (a file stops at its first error, the others go on).
+async fn run_jobs(
+    ctx: &Ctx<'_>,
+    mut jobs: Vec<Arc<FileJob>>,
+    ready: Option<&Sender<ReadyFile>>,
+) -> (Vec<ReadyFile>, Vec<HubError>) {
+    jobs.sort_by_key(|j| (j.chunks.len() > 1, j.file.size));
+    let tasks: Vec<(Arc<FileJob>, usize)> = jobs
+        .iter()
+        .flat_map(|j| (0..j.chunks.len()).map(move |i| (Arc::clone(j), i)))
+        .collect();
+    let mut results = futures::stream::iter(tasks)
+        .map(|(job, i)| run_task(ctx, job, i, ready))
+        .buffer_unordered(ctx.client.config.concurrency.max(1));
+    let mut done_files = Vec::new();
+    let mut errors = Vec::new();
+    while let Some(r) = results.next().await {
+        match r {
+            Ok(Some(f)) => done_files.push(f),
+            Ok(None) => {}
+            Err(e) => errors.push(e),
+        }
+    }
+    (done_files, errors)
+}
+
+/// Downloads chunk `i` of `job` (skipped once the file failed); the task finishing the file's last
+/// chunk verifies it, puts it in place and hands it to the reporter and `ready`. An error marks
+/// the file failed so its other chunks stop.
+async fn run_task(
+    ctx: &Ctx<'_>,
+    job: Arc<FileJob>,
+    i: usize,
+    ready: Option<&Sender<ReadyFile>>,
+) -> Result<Option<ReadyFile>, HubError> {
+    if job.failed.load(Ordering::SeqCst) {
+        return Ok(None);
+    }
+    let out = match run_chunk(ctx, &job, i).await {
+        Ok(()) if job.remaining.fetch_sub(1, Ordering::SeqCst) == 1 => {
+            finalize(ctx, &job).await.map(Some)
+        }
+        Ok(()) => Ok(None),
+        Err(e) => Err(e),
+    };
+    match out {
+        Ok(Some(r)) => {
+            progress::file_done(ctx.progress, &r, false);
+            if let Some(tx) = ready {
                 let _ = tx.send(r.clone()).await;
             }
+            Ok(Some(r))
         }
-        let already: u64 = resumed.iter().map(|(_, d)| d).sum();
-        drop(resumed);
-        // Small files first so the consumer gets something at once, then ranges file by file.
-        jobs.sort_by_key(|j| (j.chunks.len() > 1, j.file.size));
-        let tasks: Vec<(Arc<FileJob>, usize)> = jobs
-            .iter()
-            .flat_map(|j| (0..j.chunks.len()).map(move |i| (Arc::clone(j), i)))
-            .collect();
-        let ctx = Ctx {
-            client: self,
-            snap,
-            progress,
-        };
-        let ctx = &ctx;
-        let ready_ref = &ready;
-        let mut results = futures::stream::iter(tasks)
-            .map(|(job, i)| async move {
-                if job.failed.load(Ordering::SeqCst) {
-                    return Ok(None);
-                }
-                let out = match run_chunk(ctx, &job, i).await {
-                    Ok(()) if job.remaining.fetch_sub(1, Ordering::SeqCst) == 1 => {
-                        finalize(ctx, &job).await.map(Some)
-                    }
-                    Ok(()) => Ok(None),
-                    Err(e) => Err(e),
-                };
-                match out {
-                    Ok(Some(r)) => {
-                        progress::file_done(ctx.progress, &r, false);
-                        if let Some(tx) = ready_ref {
-                            let _ = tx.send(r.clone()).await;
-                        }
-                        Ok(Some(r))
-                    }
-                    Ok(None) => Ok(None),
-                    Err(e) => {
-                        job.failed.store(true, Ordering::SeqCst);
-                        Err(e)
-                    }
-                }
-            })
-            .buffer_unordered(self.config.concurrency.max(1));
-        let mut done_files = cached.clone();
-        let mut errors = Vec::new();
-        while let Some(r) = results.next().await {
-            match r {
-                Ok(Some(f)) => done_files.push(f),
-                Ok(None) => {}
-                Err(e) => errors.push(e),
-            }
+        Ok(None) => Ok(None),
+        Err(e) => {
+            job.failed.store(true, Ordering::SeqCst);
+            Err(e)
         }
-        drop(results);
-        let count = errors.len();
-        if let Some(first) = errors.into_iter().next() {
-            return Err(if count == 1 {
-                first
-            } else {
-                HubError::Several {
-                    count,
-                    first: Box::new(first),
-                }
-            });
+    }
+}
+
+/// The error to return for `errors`: none, the only one, or [`HubError::Several`] keeping the
+/// first.
+fn one_error(errors: Vec<HubError>) -> Option<HubError> {
+    let count = errors.len();
+    let first = errors.into_iter().next()?;
+    Some(if count == 1 {
+        first
+    } else {
+        HubError::Several {
+            count,
+            first: Box::new(first),
         }
-        let order: std::collections::HashMap<&str, usize> = snap
-            .files
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f.path.as_str(), i))
-            .collect();
-        done_files.sort_by_key(|f| order.get(f.path.as_str()).copied().unwrap_or(usize::MAX));
-        let total = snap.total_bytes();
-        let cached_bytes: u64 = cached.iter().map(|c| c.size).sum();
-        let local = LocalSnapshot {
-            repo: snap.repo.clone(),
-            commit: snap.commit.clone(),
-            dir: final_dir.to_path_buf(),
-            files: done_files,
-            downloaded_bytes: total.saturating_sub(cached_bytes).saturating_sub(already),
-            cached_files: cached.len(),
-        };
-        progress::finished(progress, &local, start);
-        Ok(local)
+    })
+}
+
+/// The snapshot as it is in `final_dir`: the cached and fetched files in the snapshot's order,
+/// and the bytes this run downloaded (neither cached nor written by an earlier run).
+fn local_snapshot(
+    snap: &Snapshot,
+    final_dir: &Path,
+    cached: Vec<ReadyFile>,
+    fetched: Vec<ReadyFile>,
+    already: u64,
+) -> LocalSnapshot {
+    let cached_files = cached.len();
+    let cached_bytes: u64 = cached.iter().map(|c| c.size).sum();
+    let mut files = cached;
+    files.extend(fetched);
+    let order: std::collections::HashMap<&str, usize> = snap
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.path.as_str(), i))
+        .collect();
+    files.sort_by_key(|f| order.get(f.path.as_str()).copied().unwrap_or(usize::MAX));
+    LocalSnapshot {
+        repo: snap.repo.clone(),
+        commit: snap.commit.clone(),
+        dir: final_dir.to_path_buf(),
+        files,
+        downloaded_bytes: snap
+            .total_bytes()
+            .saturating_sub(cached_bytes)
+            .saturating_sub(already),
+        cached_files,
     }
 }
 
