@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use reqwest::Url;
 use serde::Deserialize;
 
 use super::auth::HubConfig;
@@ -97,11 +98,24 @@ impl HubClient {
             encode_path(repo),
             encode_segment(revision)
         ))?;
+        let body = self.fetch_metadata(repo, revision, &url, progress).await?;
+        parse_snapshot(repo, revision, &url, filter, &body)
+    }
+
+    /// The body of the metadata answer at `url`, retried within the policy's budget; a 404 is
+    /// [`HubError::RepoNotFound`] (the repo or the revision does not exist, or is private).
+    async fn fetch_metadata(
+        &self,
+        repo: &str,
+        revision: &str,
+        url: &Url,
+        progress: &dyn Reporter,
+    ) -> Result<Vec<u8>, HubError> {
         let mut retry = RetryState::new(&self.config.retry);
-        let body = loop {
+        loop {
             // The answer and its body, within what is left of the deadline.
             let attempt = async {
-                match self.http.get(&url, None).await {
+                match self.http.get(url, None).await {
                     Ok(resp) => resp.bytes().await.map_err(|e| Failure::Retry {
                         reason: format!("{url}: {}", super::http::error_chain(&e)),
                         wait: None,
@@ -110,7 +124,7 @@ impl HubClient {
                 }
             };
             let failure = match retry.bounded(url.as_str(), attempt).await? {
-                Ok(b) => break b,
+                Ok(b) => return Ok(Vec::from(b)),
                 Err(f) => f,
             };
             match failure {
@@ -136,57 +150,80 @@ impl HubClient {
                 } => return Err(status_error(repo, status, &url, body, token_sent)),
                 Failure::Fatal(e) => return Err(e),
             }
-        };
-        let bad = |reason: String| HubError::BadMetadata {
-            repo: repo.to_string(),
-            url: url.to_string(),
-            reason,
-        };
-        let info: ModelInfo = serde_json::from_slice(&body).map_err(|e| bad(e.to_string()))?;
-        let commit = info.sha.ok_or_else(|| bad("no `sha` field".into()))?;
-        if !is_hex(&commit, 40) {
-            return Err(bad(format!("`sha` {commit:?} is not a commit sha")));
         }
-        let mut files = Vec::new();
-        for s in info.siblings {
-            if !filter.matches(&s.rfilename) {
-                continue;
-            }
-            validate_file_path(repo, &s.rfilename)?;
-            let (size, sha256) = match s.lfs {
-                Some(lfs) => {
-                    let sha = lfs
-                        .sha256
-                        .or(lfs.oid)
-                        .map(|h| h.trim_start_matches("sha256:").to_ascii_lowercase());
-                    let sha = sha.filter(|h| is_hex(h, 64)).ok_or_else(|| {
-                        bad(format!(
-                            "{}: LFS entry without a valid sha256 (was `?blobs=true` ignored?)",
-                            s.rfilename
-                        ))
-                    })?;
-                    (lfs.size.or(s.size), Some(sha))
-                }
-                None => (s.size, None),
-            };
-            let size = size.ok_or_else(|| {
+    }
+}
+
+/// The error for metadata at `url` that does not say what a snapshot needs.
+fn bad_metadata(repo: &str, url: &Url, reason: String) -> HubError {
+    HubError::BadMetadata {
+        repo: repo.to_string(),
+        url: url.to_string(),
+        reason,
+    }
+}
+
+/// The snapshot the metadata `body` describes: its commit (a full sha) and the files `filter`
+/// selects, sorted by path, each path checked so a download cannot write outside its directory.
+fn parse_snapshot(
+    repo: &str,
+    revision: &str,
+    url: &Url,
+    filter: &FileFilter,
+    body: &[u8],
+) -> Result<Snapshot, HubError> {
+    let bad = |reason: String| bad_metadata(repo, url, reason);
+    let info: ModelInfo = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
+    let commit = info.sha.ok_or_else(|| bad("no `sha` field".into()))?;
+    if !is_hex(&commit, 40) {
+        return Err(bad(format!("`sha` {commit:?} is not a commit sha")));
+    }
+    let mut files = Vec::new();
+    for s in info.siblings {
+        if !filter.matches(&s.rfilename) {
+            continue;
+        }
+        validate_file_path(repo, &s.rfilename)?;
+        files.push(hub_file(repo, url, s)?);
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Snapshot {
+        repo: repo.to_string(),
+        revision: revision.to_string(),
+        commit,
+        files,
+    })
+}
+
+/// One file of the metadata: its size and, for an LFS file, its sha256 (normalised to lowercase
+/// hex). Both come only with `?blobs=true`, so their absence is bad metadata.
+fn hub_file(repo: &str, url: &Url, s: Sibling) -> Result<HubFile, HubError> {
+    let bad = |reason: String| bad_metadata(repo, url, reason);
+    let (size, sha256) = match s.lfs {
+        Some(lfs) => {
+            let sha = lfs
+                .sha256
+                .or(lfs.oid)
+                .map(|h| h.trim_start_matches("sha256:").to_ascii_lowercase());
+            let sha = sha.filter(|h| is_hex(h, 64)).ok_or_else(|| {
                 bad(format!(
-                    "{}: no size (was `?blobs=true` ignored?)",
+                    "{}: LFS entry without a valid sha256 (was `?blobs=true` ignored?)",
                     s.rfilename
                 ))
             })?;
-            files.push(HubFile {
-                path: s.rfilename,
-                size,
-                sha256,
-            });
+            (lfs.size.or(s.size), Some(sha))
         }
-        files.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(Snapshot {
-            repo: repo.to_string(),
-            revision: revision.to_string(),
-            commit,
-            files,
-        })
-    }
+        None => (s.size, None),
+    };
+    let size = size.ok_or_else(|| {
+        bad(format!(
+            "{}: no size (was `?blobs=true` ignored?)",
+            s.rfilename
+        ))
+    })?;
+    Ok(HubFile {
+        path: s.rfilename,
+        size,
+        sha256,
+    })
 }

@@ -155,6 +155,9 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> HubError + '_ {
     move |e| HubError::io(path, e)
 }
 
+/// Classifies one file of the snapshot: already in `final_dir` with the right size (kept, hashed
+/// when the Hub gave no sha256), or a job downloading it through `partial_dir`, resuming what an
+/// earlier run left there.
 fn prepare(
     file: &HubFile,
     url: Url,
@@ -163,77 +166,18 @@ fn prepare(
     range_size: u64,
 ) -> Result<Prepared, HubError> {
     let dest = final_dir.join(&file.path);
-    if let Ok(meta) = std::fs::metadata(&dest) {
-        if meta.is_file() && meta.len() == file.size {
-            let sha256 = match &file.sha256 {
-                Some(s) => s.clone(),
-                None => sha256_file(&dest).map_err(io_err(&dest))?,
-            };
-            return Ok(Prepared::Cached(ReadyFile {
-                path: file.path.clone(),
-                local_path: dest,
-                size: file.size,
-                sha256,
-            }));
-        }
+    if let Some(ready) = cached_file(file, &dest)? {
+        return Ok(Prepared::Cached(ready));
     }
     let part = partial_dir.join(format!("{}{PART_SUFFIX}", file.path));
     let state_path = partial_dir.join(format!("{}{STATE_SUFFIX}", file.path));
-    if let Some(parent) = part.parent() {
-        std::fs::create_dir_all(parent).map_err(io_err(parent))?;
-    }
-    let handle = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&part)
-        .map_err(io_err(&part))?;
-    let part_len = handle.metadata().map_err(io_err(&part))?.len();
+    let handle = open_partial(&part)?;
     let split = range_size > 0 && file.size > range_size;
     let (chunks, done) = if split {
-        let mut chunks = Vec::new();
-        let mut start = 0;
-        while start < file.size {
-            let len = range_size.min(file.size - start);
-            chunks.push(Chunk { start, len });
-            start += len;
-        }
-        let saved: Option<RangeState> = std::fs::read(&state_path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
-        let done = match saved {
-            Some(s)
-                if s.size == file.size
-                    && s.range_size == range_size
-                    && s.done.len() == chunks.len()
-                    && part_len == file.size
-                    && s.done.iter().zip(&chunks).all(|(d, c)| *d <= c.len) =>
-            {
-                s.done
-            }
-            _ => {
-                handle.set_len(0).map_err(io_err(&part))?;
-                vec![0; chunks.len()]
-            }
-        };
-        handle.set_len(file.size).map_err(io_err(&part))?;
-        (chunks, done)
+        resume_ranges(file, &handle, &part, &state_path, range_size)?
     } else {
         let _ = std::fs::remove_file(&state_path);
-        let have = if part_len > file.size {
-            handle.set_len(0).map_err(io_err(&part))?;
-            0
-        } else {
-            part_len
-        };
-        (
-            vec![Chunk {
-                start: 0,
-                len: file.size,
-            }],
-            vec![have],
-        )
+        resume_single(file, &handle, &part)?
     };
     Ok(Prepared::Job(Arc::new(FileJob {
         file: file.clone(),
@@ -251,6 +195,111 @@ fn prepare(
         saved_at: Mutex::new(std::time::Instant::now()),
         failed: AtomicBool::new(false),
     })))
+}
+
+/// The file at `dest` when it is a regular file of the snapshot's size: the check every download
+/// makes before fetching (the sha256 is the Hub's, or computed here when the Hub gave none).
+fn cached_file(file: &HubFile, dest: &Path) -> Result<Option<ReadyFile>, HubError> {
+    let Ok(meta) = std::fs::metadata(dest) else {
+        return Ok(None);
+    };
+    if !meta.is_file() || meta.len() != file.size {
+        return Ok(None);
+    }
+    let sha256 = match &file.sha256 {
+        Some(s) => s.clone(),
+        None => sha256_file(dest).map_err(io_err(dest))?,
+    };
+    Ok(Some(ReadyFile {
+        path: file.path.clone(),
+        local_path: dest.to_path_buf(),
+        size: file.size,
+        sha256,
+    }))
+}
+
+/// Opens (creating it and its directories) the partial file at `part` without truncating it, so
+/// what an earlier run wrote can be resumed.
+fn open_partial(part: &Path) -> Result<File, HubError> {
+    if let Some(parent) = part.parent() {
+        std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+    }
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(part)
+        .map_err(io_err(part))
+}
+
+/// Cuts a file of `size` bytes into ranges of `range_size` (the last one shorter).
+fn split_chunks(size: u64, range_size: u64) -> Vec<Chunk> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    while start < size {
+        let len = range_size.min(size - start);
+        chunks.push(Chunk { start, len });
+        start += len;
+    }
+    chunks
+}
+
+/// The ranges of a file downloaded in parallel and how much of each is written: the saved resume
+/// state when it matches this file, these ranges and a partial file of full length, else nothing
+/// (the partial file is emptied). The partial file is sized to the whole file for positional writes.
+fn resume_ranges(
+    file: &HubFile,
+    handle: &File,
+    part: &Path,
+    state_path: &Path,
+    range_size: u64,
+) -> Result<(Vec<Chunk>, Vec<u64>), HubError> {
+    let part_len = handle.metadata().map_err(io_err(part))?.len();
+    let chunks = split_chunks(file.size, range_size);
+    let saved: Option<RangeState> = std::fs::read(state_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let done = match saved {
+        Some(s)
+            if s.size == file.size
+                && s.range_size == range_size
+                && s.done.len() == chunks.len()
+                && part_len == file.size
+                && s.done.iter().zip(&chunks).all(|(d, c)| *d <= c.len) =>
+        {
+            s.done
+        }
+        _ => {
+            handle.set_len(0).map_err(io_err(part))?;
+            vec![0; chunks.len()]
+        }
+    };
+    handle.set_len(file.size).map_err(io_err(part))?;
+    Ok((chunks, done))
+}
+
+/// The one range of a file downloaded in a single stream and how much of it is written: the
+/// partial file's length, unless it is longer than the file (then it is emptied).
+fn resume_single(
+    file: &HubFile,
+    handle: &File,
+    part: &Path,
+) -> Result<(Vec<Chunk>, Vec<u64>), HubError> {
+    let part_len = handle.metadata().map_err(io_err(part))?.len();
+    let have = if part_len > file.size {
+        handle.set_len(0).map_err(io_err(part))?;
+        0
+    } else {
+        part_len
+    };
+    Ok((
+        vec![Chunk {
+            start: 0,
+            len: file.size,
+        }],
+        vec![have],
+    ))
 }
 
 enum StreamEnd {
@@ -353,6 +402,8 @@ fn content_range_start(resp: &Response) -> Option<u64> {
     rest.split('-').next()?.trim().parse().ok()
 }
 
+/// Downloads chunk `i` of `job` from where it stands, retrying broken connections and the
+/// failures worth retrying within the policy's budget (reset whenever bytes arrive).
 async fn run_chunk(ctx: &Ctx<'_>, job: &Arc<FileJob>, i: usize) -> Result<(), HubError> {
     let chunk = job.chunks[i];
     let mut retry = RetryState::new(&ctx.client.config.retry);
@@ -362,11 +413,7 @@ async fn run_chunk(ctx: &Ctx<'_>, job: &Arc<FileJob>, i: usize) -> Result<(), Hu
             return Ok(());
         }
         let start = chunk.start + done;
-        let range = if job.single() {
-            (start > 0).then(|| format!("bytes={start}-"))
-        } else {
-            Some(format!("bytes={start}-{}", chunk.start + chunk.len - 1))
-        };
+        let range = range_header(job, chunk, start);
         let answer = retry
             .bounded(
                 job.url.as_str(),
@@ -375,68 +422,116 @@ async fn run_chunk(ctx: &Ctx<'_>, job: &Arc<FileJob>, i: usize) -> Result<(), Hu
             .await?;
         let failure = match answer {
             Ok(resp) => {
-                let status = resp.status().as_u16();
-                let ok = match (range.is_some(), status) {
-                    (false, _) => true,
-                    (true, 206) => content_range_start(&resp) == Some(start),
-                    (true, 200) if job.single() => {
-                        job.restart_single().map_err(io_err(&job.part))?;
-                        true
-                    }
-                    _ => false,
-                };
-                if !ok {
-                    return Err(HubError::Protocol {
-                        url: job.url.to_string(),
-                        reason: format!(
-                            "{}: the server did not honour `Range: {}` (HTTP {status})",
-                            job.file.path,
-                            range.unwrap_or_default()
-                        ),
-                    });
-                }
-                let before = job.done_of(i);
-                match stream_body(ctx, job, i, resp, chunk.start + before).await {
-                    Ok(()) => return Ok(()),
-                    Err(StreamEnd::Fatal(e)) => return Err(e),
-                    Err(StreamEnd::Retry(reason)) => {
-                        if job.done_of(i) > before {
-                            retry.reset();
-                        }
-                        Failure::Retry { reason, wait: None }
-                    }
+                accept_answer(job, &resp, range.as_deref(), start)?;
+                match receive(ctx, job, i, resp, &mut retry).await? {
+                    None => return Ok(()),
+                    Some(f) => f,
                 }
             }
             Err(f) => f,
         };
-        let snap = ctx.snap;
-        match failure {
-            Failure::Retry { reason, wait } => {
-                let (d, line) = retry.failed(job.url.as_str(), reason, wait)?;
-                progress::retrying(ctx.progress, &line, d);
-                tokio::time::sleep(d).await;
-            }
-            Failure::Status {
-                status: 404, url, ..
-            } => {
-                return Err(HubError::FileNotFound {
-                    repo: snap.repo.clone(),
-                    commit: snap.commit.clone(),
-                    path: job.file.path.clone(),
-                    url: url.to_string(),
-                })
-            }
-            Failure::Status { status: 416, .. } if job.single() => {
-                job.restart_single().map_err(io_err(&job.part))?
-            }
-            Failure::Status {
-                status,
-                url,
-                body,
-                token_sent,
-            } => return Err(status_error(&snap.repo, status, &url, body, token_sent)),
-            Failure::Fatal(e) => return Err(e),
+        after_failure(ctx, job, &mut retry, failure).await?;
+    }
+}
+
+/// The `Range` to ask for from `start` in `chunk`: open-ended for a single stream (none from the
+/// start), bounded to the chunk when the file is downloaded in ranges.
+fn range_header(job: &FileJob, chunk: Chunk, start: u64) -> Option<String> {
+    if job.single() {
+        (start > 0).then(|| format!("bytes={start}-"))
+    } else {
+        Some(format!("bytes={start}-{}", chunk.start + chunk.len - 1))
+    }
+}
+
+/// Checks the answer is the bytes asked for: a 206 from `start`, or a 200 to a single stream
+/// (which then starts over from byte 0). Anything else would put bytes at the wrong place.
+fn accept_answer(
+    job: &FileJob,
+    resp: &Response,
+    range: Option<&str>,
+    start: u64,
+) -> Result<(), HubError> {
+    let status = resp.status().as_u16();
+    let ok = match (range.is_some(), status) {
+        (false, _) => true,
+        (true, 206) => content_range_start(resp) == Some(start),
+        (true, 200) if job.single() => {
+            job.restart_single().map_err(io_err(&job.part))?;
+            true
         }
+        _ => false,
+    };
+    if !ok {
+        return Err(HubError::Protocol {
+            url: job.url.to_string(),
+            reason: format!(
+                "{}: the server did not honour `Range: {}` (HTTP {status})",
+                job.file.path,
+                range.unwrap_or_default()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Streams the answer's body into chunk `i`: `None` when the chunk is complete, the failure to
+/// retry when the connection broke (resetting the retry budget when bytes arrived meanwhile).
+async fn receive(
+    ctx: &Ctx<'_>,
+    job: &Arc<FileJob>,
+    i: usize,
+    resp: Response,
+    retry: &mut RetryState<'_>,
+) -> Result<Option<Failure>, HubError> {
+    let before = job.done_of(i);
+    match stream_body(ctx, job, i, resp, job.chunks[i].start + before).await {
+        Ok(()) => Ok(None),
+        Err(StreamEnd::Fatal(e)) => Err(e),
+        Err(StreamEnd::Retry(reason)) => {
+            if job.done_of(i) > before {
+                retry.reset();
+            }
+            Ok(Some(Failure::Retry { reason, wait: None }))
+        }
+    }
+}
+
+/// Decides what a failed attempt means: wait and try again (telling the reporter), start a single
+/// stream over (416: the partial file is longer than the server's), or give up with the error
+/// naming the repo, commit and file.
+async fn after_failure(
+    ctx: &Ctx<'_>,
+    job: &FileJob,
+    retry: &mut RetryState<'_>,
+    failure: Failure,
+) -> Result<(), HubError> {
+    let snap = ctx.snap;
+    match failure {
+        Failure::Retry { reason, wait } => {
+            let (d, line) = retry.failed(job.url.as_str(), reason, wait)?;
+            progress::retrying(ctx.progress, &line, d);
+            tokio::time::sleep(d).await;
+            Ok(())
+        }
+        Failure::Status {
+            status: 404, url, ..
+        } => Err(HubError::FileNotFound {
+            repo: snap.repo.clone(),
+            commit: snap.commit.clone(),
+            path: job.file.path.clone(),
+            url: url.to_string(),
+        }),
+        Failure::Status { status: 416, .. } if job.single() => {
+            job.restart_single().map_err(io_err(&job.part))
+        }
+        Failure::Status {
+            status,
+            url,
+            body,
+            token_sent,
+        } => Err(status_error(&snap.repo, status, &url, body, token_sent)),
+        Failure::Fatal(e) => Err(e),
     }
 }
 
@@ -633,6 +728,10 @@ impl HubClient {
         out
     }
 
+    /// Downloads the files of `snap` missing from `final_dir` through `partial_dir`, telling
+    /// `progress` and `ready` about each file once it is in place (the cached ones first); the
+    /// files are listed in the snapshot's order. Every file is tried: the errors are returned
+    /// together.
     async fn download_into(
         &self,
         snap: &Snapshot,
@@ -641,6 +740,31 @@ impl HubClient {
         progress: &dyn Reporter,
         ready: Option<Sender<ReadyFile>>,
     ) -> Result<LocalSnapshot, HubError> {
+        let (cached, jobs) = self.classify(snap, final_dir, partial_dir)?;
+        let start = std::time::Instant::now();
+        let already = announce(progress, snap, &cached, &jobs, ready.as_ref()).await;
+        let ctx = Ctx {
+            client: self,
+            snap,
+            progress,
+        };
+        let (fetched, errors) = run_jobs(&ctx, jobs, ready.as_ref()).await;
+        if let Some(e) = one_error(errors) {
+            return Err(e);
+        }
+        let local = local_snapshot(snap, final_dir, cached, fetched, already);
+        progress::finished(progress, &local, start);
+        Ok(local)
+    }
+
+    /// Sorts the files of `snap` into those already in `final_dir` and the jobs fetching the
+    /// others (each path checked first: a snapshot cannot write outside `final_dir`).
+    fn classify(
+        &self,
+        snap: &Snapshot,
+        final_dir: &Path,
+        partial_dir: &Path,
+    ) -> Result<(Vec<ReadyFile>, Vec<Arc<FileJob>>), HubError> {
         let mut cached = Vec::new();
         let mut jobs = Vec::new();
         for f in &snap.files {
@@ -656,101 +780,141 @@ impl HubClient {
                 Prepared::Job(j) => jobs.push(j),
             }
         }
-        let resumed: Vec<(&HubFile, u64)> = jobs
-            .iter()
-            .map(|j| (&j.file, lock(&j.done).iter().sum::<u64>()))
-            .collect();
-        let start = std::time::Instant::now();
-        progress::started(progress, snap, &resumed, cached.len());
-        for r in &cached {
-            progress::file_done(progress, r, true);
-            if let Some(tx) = &ready {
+        Ok((cached, jobs))
+    }
+}
+
+/// Tells `progress` what is to fetch (and what an earlier run left to resume) and hands the cached
+/// files to `progress` and `ready` at once; returns the bytes already written by earlier runs.
+async fn announce(
+    progress: &dyn Reporter,
+    snap: &Snapshot,
+    cached: &[ReadyFile],
+    jobs: &[Arc<FileJob>],
+    ready: Option<&Sender<ReadyFile>>,
+) -> u64 {
+    let resumed: Vec<(&HubFile, u64)> = jobs
+        .iter()
+        .map(|j| (&j.file, lock(&j.done).iter().sum::<u64>()))
+        .collect();
+    progress::started(progress, snap, &resumed, cached.len());
+    for r in cached {
+        progress::file_done(progress, r, true);
+        if let Some(tx) = ready {
+            let _ = tx.send(r.clone()).await;
+        }
+    }
+    resumed.iter().map(|(_, d)| d).sum()
+}
+
+/// Runs every chunk of every job, the configured concurrency at a time,
+/// small files first so the consumer gets something at once, then ranges file by file. Returns
+/// the files completed and the errors met (a file stops at its first error, the others go on).
+async fn run_jobs(
+    ctx: &Ctx<'_>,
+    mut jobs: Vec<Arc<FileJob>>,
+    ready: Option<&Sender<ReadyFile>>,
+) -> (Vec<ReadyFile>, Vec<HubError>) {
+    jobs.sort_by_key(|j| (j.chunks.len() > 1, j.file.size));
+    let tasks: Vec<(Arc<FileJob>, usize)> = jobs
+        .iter()
+        .flat_map(|j| (0..j.chunks.len()).map(move |i| (Arc::clone(j), i)))
+        .collect();
+    let mut results = futures::stream::iter(tasks)
+        .map(|(job, i)| run_task(ctx, job, i, ready))
+        .buffer_unordered(ctx.client.config.concurrency.max(1));
+    let mut done_files = Vec::new();
+    let mut errors = Vec::new();
+    while let Some(r) = results.next().await {
+        match r {
+            Ok(Some(f)) => done_files.push(f),
+            Ok(None) => {}
+            Err(e) => errors.push(e),
+        }
+    }
+    (done_files, errors)
+}
+
+/// Downloads chunk `i` of `job` (skipped once the file failed); the task finishing the file's last
+/// chunk verifies it, puts it in place and hands it to the reporter and `ready`. An error marks
+/// the file failed so its other chunks stop.
+async fn run_task(
+    ctx: &Ctx<'_>,
+    job: Arc<FileJob>,
+    i: usize,
+    ready: Option<&Sender<ReadyFile>>,
+) -> Result<Option<ReadyFile>, HubError> {
+    if job.failed.load(Ordering::SeqCst) {
+        return Ok(None);
+    }
+    let out = match run_chunk(ctx, &job, i).await {
+        Ok(()) if job.remaining.fetch_sub(1, Ordering::SeqCst) == 1 => {
+            finalize(ctx, &job).await.map(Some)
+        }
+        Ok(()) => Ok(None),
+        Err(e) => Err(e),
+    };
+    match out {
+        Ok(Some(r)) => {
+            progress::file_done(ctx.progress, &r, false);
+            if let Some(tx) = ready {
                 let _ = tx.send(r.clone()).await;
             }
+            Ok(Some(r))
         }
-        let already: u64 = resumed.iter().map(|(_, d)| d).sum();
-        drop(resumed);
-        // Small files first so the consumer gets something at once, then ranges file by file.
-        jobs.sort_by_key(|j| (j.chunks.len() > 1, j.file.size));
-        let tasks: Vec<(Arc<FileJob>, usize)> = jobs
-            .iter()
-            .flat_map(|j| (0..j.chunks.len()).map(move |i| (Arc::clone(j), i)))
-            .collect();
-        let ctx = Ctx {
-            client: self,
-            snap,
-            progress,
-        };
-        let ctx = &ctx;
-        let ready_ref = &ready;
-        let mut results = futures::stream::iter(tasks)
-            .map(|(job, i)| async move {
-                if job.failed.load(Ordering::SeqCst) {
-                    return Ok(None);
-                }
-                let out = match run_chunk(ctx, &job, i).await {
-                    Ok(()) if job.remaining.fetch_sub(1, Ordering::SeqCst) == 1 => {
-                        finalize(ctx, &job).await.map(Some)
-                    }
-                    Ok(()) => Ok(None),
-                    Err(e) => Err(e),
-                };
-                match out {
-                    Ok(Some(r)) => {
-                        progress::file_done(ctx.progress, &r, false);
-                        if let Some(tx) = ready_ref {
-                            let _ = tx.send(r.clone()).await;
-                        }
-                        Ok(Some(r))
-                    }
-                    Ok(None) => Ok(None),
-                    Err(e) => {
-                        job.failed.store(true, Ordering::SeqCst);
-                        Err(e)
-                    }
-                }
-            })
-            .buffer_unordered(self.config.concurrency.max(1));
-        let mut done_files = cached.clone();
-        let mut errors = Vec::new();
-        while let Some(r) = results.next().await {
-            match r {
-                Ok(Some(f)) => done_files.push(f),
-                Ok(None) => {}
-                Err(e) => errors.push(e),
-            }
+        Ok(None) => Ok(None),
+        Err(e) => {
+            job.failed.store(true, Ordering::SeqCst);
+            Err(e)
         }
-        drop(results);
-        let count = errors.len();
-        if let Some(first) = errors.into_iter().next() {
-            return Err(if count == 1 {
-                first
-            } else {
-                HubError::Several {
-                    count,
-                    first: Box::new(first),
-                }
-            });
+    }
+}
+
+/// The error to return for `errors`: none, the only one, or [`HubError::Several`] keeping the
+/// first.
+fn one_error(errors: Vec<HubError>) -> Option<HubError> {
+    let count = errors.len();
+    let first = errors.into_iter().next()?;
+    Some(if count == 1 {
+        first
+    } else {
+        HubError::Several {
+            count,
+            first: Box::new(first),
         }
-        let order: std::collections::HashMap<&str, usize> = snap
-            .files
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f.path.as_str(), i))
-            .collect();
-        done_files.sort_by_key(|f| order.get(f.path.as_str()).copied().unwrap_or(usize::MAX));
-        let total = snap.total_bytes();
-        let cached_bytes: u64 = cached.iter().map(|c| c.size).sum();
-        let local = LocalSnapshot {
-            repo: snap.repo.clone(),
-            commit: snap.commit.clone(),
-            dir: final_dir.to_path_buf(),
-            files: done_files,
-            downloaded_bytes: total.saturating_sub(cached_bytes).saturating_sub(already),
-            cached_files: cached.len(),
-        };
-        progress::finished(progress, &local, start);
-        Ok(local)
+    })
+}
+
+/// The snapshot as it is in `final_dir`: the cached and fetched files in the snapshot's order,
+/// and the bytes this run downloaded (neither cached nor written by an earlier run).
+fn local_snapshot(
+    snap: &Snapshot,
+    final_dir: &Path,
+    cached: Vec<ReadyFile>,
+    fetched: Vec<ReadyFile>,
+    already: u64,
+) -> LocalSnapshot {
+    let cached_files = cached.len();
+    let cached_bytes: u64 = cached.iter().map(|c| c.size).sum();
+    let mut files = cached;
+    files.extend(fetched);
+    let order: std::collections::HashMap<&str, usize> = snap
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.path.as_str(), i))
+        .collect();
+    files.sort_by_key(|f| order.get(f.path.as_str()).copied().unwrap_or(usize::MAX));
+    LocalSnapshot {
+        repo: snap.repo.clone(),
+        commit: snap.commit.clone(),
+        dir: final_dir.to_path_buf(),
+        files,
+        downloaded_bytes: snap
+            .total_bytes()
+            .saturating_sub(cached_bytes)
+            .saturating_sub(already),
+        cached_files,
     }
 }
 

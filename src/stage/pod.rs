@@ -12,6 +12,7 @@ use kube::Api;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
+use ws::tungstenite::Message;
 
 use super::progress::CopyProgress;
 use super::StageError;
@@ -309,11 +310,42 @@ where
     Fut: std::future::Future,
 {
     use futures::SinkExt;
-    use ws::tungstenite::Message;
+    let has_stdin = feed.is_some();
+    let conn = connect_exec(pods, pod, command, has_stdin).await?;
+    let (sink, stream) = conn.into_stream().split();
 
+    // stdin: the feeder fills frames; the pump puts them on the wire as they are, then closes stdin.
+    let (stdin, frames) = Stdin::channel();
+    let feeding = feed.map(|f| f(stdin));
+    // The output side says when the command (or the connection) ended: stdin stops there.
+    let (ended_tx, ended) = tokio::sync::oneshot::channel::<()>();
+    let pump = pump_stdin(sink, frames, ended, has_stdin);
+    let read = read_output(stream, ended_tx);
+    let fed = async {
+        match feeding {
+            Some(f) => Some(f.await),
+            None => None,
+        }
+    };
+    let (pumped, (out, err, status), fed) = tokio::join!(pump, read, fed);
+    if let Ok(mut sink) = pumped {
+        let _ = sink.close().await;
+    }
+    Ok((exec_output(&out, &err, status.as_ref()), fed))
+}
+
+/// Open the exec websocket for `command` in `pod`, with stdin when `with_stdin`; stdin needs
+/// `v5.channel.k8s.io` (its end cannot be signalled otherwise), so an older API server is an error
+/// naming the version needed.
+async fn connect_exec(
+    pods: &Api<Pod>,
+    pod: &str,
+    command: &[&str],
+    with_stdin: bool,
+) -> Result<kube::client::Connection, StageError> {
     let shown = command.join(" ");
     let params = AttachParams::default()
-        .stdin(feed.is_some())
+        .stdin(with_stdin)
         .stdout(true)
         .stderr(true);
     let req = kube::core::Request::new(pods.resource_url())
@@ -325,79 +357,88 @@ where
         .connect(req)
         .await
         .map_err(|e| StageError::api(format!("exec `{shown}` in {pod}"), e))?;
-    if feed.is_some() && !conn.supports_stream_close() {
+    if with_stdin && !conn.supports_stream_close() {
         return Err(StageError::Command {
             command: shown,
             output: "the API server does not speak v5.channel.k8s.io, so stdin cannot be closed (Kubernetes >= 1.30 needed)".into(),
         });
     }
-    let (mut sink, mut stream) = conn.into_stream().split();
+    Ok(conn)
+}
 
-    // stdin: the feeder fills frames; the pump puts them on the wire as they are, then closes stdin.
-    let (stdin, mut frames) = Stdin::channel();
-    let has_stdin = feed.is_some();
-    let feeding = feed.map(|f| f(stdin));
-    // The output side says when the command (or the connection) ended: stdin stops there.
-    let (ended_tx, mut ended) = tokio::sync::oneshot::channel::<()>();
-    // Owns `frames`: however it ends, the feeder's next send fails instead of waiting forever.
-    let pump = async move {
-        if !has_stdin {
-            return Ok::<_, String>(sink);
-        }
-        loop {
-            tokio::select! {
-                biased;
-                frame = frames.recv() => match frame {
-                    Some(frame) => sink
-                        .send(Message::binary(frame))
-                        .await
-                        .map_err(|e| e.to_string())?,
-                    None => break,
-                },
-                _ = &mut ended => return Err("the command ended before its stdin did".into()),
-            }
-        }
-        // v5: close the stdin channel.
-        sink.send(Message::binary(vec![255u8, 0]))
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(sink)
-    };
-    let read = async move {
-        let (mut out, mut err, mut status) = (Vec::new(), Vec::new(), None::<serde_json::Value>);
-        while let Some(msg) = stream.next().await {
-            let data = match msg {
-                Ok(Message::Binary(b)) => b,
-                Ok(Message::Close(_)) => break,
-                Ok(_) => continue,
-                Err(_) => break,
-            };
-            match data.first() {
-                Some(1) => out.extend_from_slice(&data[1..]),
-                Some(2) => err.extend_from_slice(&data[1..]),
-                Some(3) => status = serde_json::from_slice(&data[1..]).ok(),
-                _ => {}
-            }
-        }
-        let _ = ended_tx.send(());
-        (out, err, status)
-    };
-    let fed = async {
-        match feeding {
-            Some(f) => Some(f.await),
-            None => None,
-        }
-    };
-    let (pumped, (out, err, status), fed) = tokio::join!(pump, read, fed);
-    if let Ok(mut sink) = pumped {
-        let _ = sink.close().await;
+/// Put the stdin frames on the wire as they come, then close the stdin channel (v5); stops with an
+/// error when the command ends first (`ended`). Owns `frames`: however it ends, the feeder's next
+/// send fails instead of waiting forever. Returns the sink so the caller closes the connection.
+async fn pump_stdin<S>(
+    mut sink: S,
+    mut frames: mpsc::Receiver<Vec<u8>>,
+    mut ended: tokio::sync::oneshot::Receiver<()>,
+    has_stdin: bool,
+) -> Result<S, String>
+where
+    S: futures::Sink<Message> + Unpin,
+    S::Error: std::fmt::Display,
+{
+    use futures::SinkExt;
+    if !has_stdin {
+        return Ok(sink);
     }
+    loop {
+        tokio::select! {
+            biased;
+            frame = frames.recv() => match frame {
+                Some(frame) => sink
+                    .send(Message::binary(frame))
+                    .await
+                    .map_err(|e| e.to_string())?,
+                None => break,
+            },
+            _ = &mut ended => return Err("the command ended before its stdin did".into()),
+        }
+    }
+    // v5: close the stdin channel.
+    sink.send(Message::binary(vec![255u8, 0]))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(sink)
+}
+
+/// Read the command's stdout (channel 1), stderr (2) and exit status (3) until the connection
+/// closes, then tell the stdin pump through `ended_tx`.
+async fn read_output<R, E>(
+    mut stream: R,
+    ended_tx: tokio::sync::oneshot::Sender<()>,
+) -> (Vec<u8>, Vec<u8>, Option<serde_json::Value>)
+where
+    R: futures::Stream<Item = Result<Message, E>> + Unpin,
+{
+    let (mut out, mut err, mut status) = (Vec::new(), Vec::new(), None::<serde_json::Value>);
+    while let Some(msg) = stream.next().await {
+        let data = match msg {
+            Ok(Message::Binary(b)) => b,
+            Ok(Message::Close(_)) => break,
+            Ok(_) => continue,
+            Err(_) => break,
+        };
+        match data.first() {
+            Some(1) => out.extend_from_slice(&data[1..]),
+            Some(2) => err.extend_from_slice(&data[1..]),
+            Some(3) => status = serde_json::from_slice(&data[1..]).ok(),
+            _ => {}
+        }
+    }
+    let _ = ended_tx.send(());
+    (out, err, status)
+}
+
+/// What the command printed and whether it succeeded: the status object says `Success`, or its
+/// message says why not; no status at all means the connection closed before the command ended.
+fn exec_output(out: &[u8], err: &[u8], status: Option<&serde_json::Value>) -> ExecOutput {
     let success = status
-        .as_ref()
         .and_then(|s| s.get("status"))
         .and_then(|s| s.as_str())
         == Some("Success");
-    let message = match &status {
+    let message = match status {
         Some(s) => s
             .get("message")
             .and_then(|m| m.as_str())
@@ -406,15 +447,12 @@ where
         None => "the connection to the pod closed before the command reported its exit status"
             .to_string(),
     };
-    Ok((
-        ExecOutput {
-            stdout: String::from_utf8_lossy(&out).into_owned(),
-            stderr: String::from_utf8_lossy(&err).into_owned(),
-            success,
-            message,
-        },
-        fed,
-    ))
+    ExecOutput {
+        stdout: String::from_utf8_lossy(out).into_owned(),
+        stderr: String::from_utf8_lossy(err).into_owned(),
+        success,
+        message,
+    }
 }
 
 /// Run a command without stdin; an error when it fails.
