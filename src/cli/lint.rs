@@ -52,7 +52,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         LintError::Template(t) => anyhow::Error::from(t),
         LintError::Schema(s) => anyhow::Error::from(s),
     })?;
-    let mut diags = report.diagnostics;
+    let mut diags: Vec<Diagnostic> = report
+        .diagnostics
+        .into_iter()
+        .map(Diagnostic::located)
+        .collect();
     let files = report.files;
     diags.sort_by_key(|d| d.severity);
     let errors = diags

@@ -118,6 +118,7 @@ pub(crate) fn read_diagnostic(e: &ReadError, rel: &Path, kind: &str) -> Diagnost
 
 /// Parse config text; `file` is only used in the diagnostic.
 pub fn parse(text: &str, file: &Path) -> Result<EnvConfig, Box<Diagnostic>> {
+    crate::diag::remember(file, text);
     serde_yaml::from_str::<EnvConfig>(text).map_err(|e| Box::new(yaml_diagnostic(&e, file)))
 }
 

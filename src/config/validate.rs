@@ -70,6 +70,7 @@ pub fn validate(
         );
         if let Some(first) = names.insert(m.name.as_str(), i) {
             out.push(err(&at, format!("duplicate model name `{}` (also models[{first}])", m.name))
+                .pointer(format!("models[{i}].name"))
                 .help("model names are unique: they name the Argo CD Application and the serving objects"));
         }
         validate_model(m, &at, file, catalog, groups, &mut out);
