@@ -16,6 +16,7 @@ pub mod fsread;
 pub mod gitops;
 pub mod hub;
 pub mod lint;
+pub mod names;
 pub mod render;
 pub mod report;
 pub mod scaffold;
