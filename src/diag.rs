@@ -332,6 +332,43 @@ mod tests {
     }
 
     #[test]
+    fn a_field_is_placed_and_shown_with_its_line() {
+        let file = Path::new("test-env/located.yaml");
+        remember(file, "cluster:\n  name: a\nfeatures:\n  kserv: true\n");
+        let d = Diagnostic::error("unknown feature `kserv`")
+            .file(file)
+            .field("features.kserv")
+            .help("did you mean `kserve`?")
+            .located();
+        assert_eq!((d.line, d.column), (Some(4), Some(3)));
+        assert_eq!(
+            d.snippet(false).unwrap(),
+            "error: unknown feature `kserv`
+ --> test-env/located.yaml:4:3
+  |
+4 |   kserv: true
+  |   ^^^^^ features.kserv
+  |
+  = help: did you mean `kserve`?"
+        );
+        // A parser error keeps its position and gets the token under it marked.
+        let d = Diagnostic::error("bad").file(file).at(2, 9).located();
+        assert_eq!(d.excerpt.as_ref().map(|e| e.start..e.end), Some(8..9));
+        // Past the end of the text, or a file never read: no excerpt, the one-line form.
+        assert!(Diagnostic::error("x")
+            .file(file)
+            .at(9, 1)
+            .located()
+            .snippet(false)
+            .is_none());
+        let d = Diagnostic::error("x")
+            .file("nowhere.yaml")
+            .field("a.b")
+            .located();
+        assert_eq!((d.line, d.snippet(false)), (None, None));
+    }
+
+    #[test]
     fn display_puts_location_field_and_help_in_order() {
         let d = Diagnostic::error("must be a boolean")
             .file("environments/x/config.yaml")
