@@ -359,6 +359,10 @@ fn lint_reports_every_error_at_once() {
         "RollingUpdate",
         "VLLM_CPU_OMP_THREADS_BIND",
         "3 error(s)",
+        // Each at its own line and column.
+        "--> environments/test/config.yaml:14:27\n",
+        "--> environments/test/config.yaml:15:5\n",
+        "--> environments/test/config.yaml:17:34\n",
     ] {
         assert!(stderr.contains(e), "lacks {e}:\n{stderr}");
     }
