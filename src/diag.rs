@@ -1,9 +1,15 @@
 //! Diagnostics: one finding about the user's input, with where it is and how to fix it.
 
+pub mod locate;
+pub mod sources;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use annotate_snippets::{AnnotationKind, Level, Renderer, Snippet};
 use serde::Serialize;
+
+pub use sources::remember;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -13,24 +19,40 @@ pub enum Severity {
 }
 
 /// A finding about a file the user wrote (config, catalog, template) or about what they asked for.
+/// As data (`lint -o json`): `{severity, file, line, column, path, message, help}`, null where
+/// unknown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
     pub severity: Severity,
     /// The file the finding is about, when there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<PathBuf>,
-    /// 1-based line and column, when the YAML parser gave one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// 1-based line and column (in characters): from the YAML parser, or found from `field` by
+    /// [`Diagnostic::located`].
     pub line: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub column: Option<usize>,
     /// The field, as a path such as `models[qwen-cpu].resources.limits.cpu`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "path")]
     pub field: Option<String>,
     pub message: String,
     /// What would fix it.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub help: Option<String>,
+    /// The path to point at when it is not `field` (a duplicate names the first of two items
+    /// alike, but is about the second).
+    #[serde(skip)]
+    pub pointer: Option<String>,
+    /// The offending line, to show under the message (see [`Diagnostic::located`]).
+    #[serde(skip)]
+    pub excerpt: Option<Excerpt>,
+}
+
+/// One line of the input and the part of it a diagnostic is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Excerpt {
+    /// The line's text, without its line break.
+    pub text: String,
+    /// Byte range of the offending token in `text`.
+    pub start: usize,
+    pub end: usize,
 }
 
 impl Diagnostic {
@@ -43,6 +65,8 @@ impl Diagnostic {
             field: None,
             message: message.into(),
             help: None,
+            pointer: None,
+            excerpt: None,
         }
     }
 
@@ -63,6 +87,12 @@ impl Diagnostic {
         self
     }
 
+    /// Point at `path` rather than at `field` (see [`Diagnostic::pointer`]).
+    pub fn pointer(mut self, path: impl Into<String>) -> Self {
+        self.pointer = Some(path.into());
+        self
+    }
+
     pub fn at(mut self, line: usize, column: usize) -> Self {
         self.line = Some(line);
         self.column = Some(column);
@@ -76,6 +106,91 @@ impl Diagnostic {
 
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
+    }
+
+    /// This diagnostic with its line, column and excerpt filled in from the text its file had
+    /// when it was read (see [`sources`]): a diagnostic that names a field gets the field's
+    /// position; one that has a position (a YAML error) gets the line shown.
+    pub fn located(mut self) -> Self {
+        if self.excerpt.is_some() {
+            return self;
+        }
+        let Some(src) = self.file.as_deref().and_then(sources::get) else {
+            return self;
+        };
+        let mut len = None;
+        let found = (src.tree())
+            .zip(self.pointer.as_deref().or(self.field.as_deref()))
+            .and_then(|(tree, field)| locate::find(tree, field, &self.message));
+        // The parser's position wins unless the path leads to the very value the message quotes.
+        if let Some((span, _)) = found.filter(|(_, exact)| *exact || self.line.is_none()) {
+            self = self.at(span.line, span.col + 1);
+            len = Some(span.len);
+        }
+        if let (Some(line), Some(col)) = (self.line, self.column) {
+            if let Some(text) = src.line(line) {
+                self.excerpt = Some(Excerpt::of(text, col, len));
+            }
+        }
+        self
+    }
+
+    /// rustc-style text: the message, `--> file:line:col`, the line with a caret under the field
+    /// (labelled with its path) and the help. `None` when there is no excerpt to show.
+    pub fn snippet(&self, color: bool) -> Option<String> {
+        let ex = self.excerpt.as_ref()?;
+        let file = self.file.as_ref()?.display().to_string();
+        let level = match self.severity {
+            Severity::Error => Level::ERROR,
+            Severity::Warning => Level::WARNING,
+        };
+        let mut mark = AnnotationKind::Primary.span(ex.start..ex.end);
+        if let Some(field) = &self.field {
+            mark = mark.label(field.as_str());
+        }
+        let source = Snippet::source(ex.text.as_str())
+            .line_start(self.line?)
+            .path(file)
+            .annotation(mark);
+        let mut group = level.primary_title(self.message.as_str()).element(source);
+        if let Some(help) = &self.help {
+            group = group.element(Level::HELP.message(help.as_str()));
+        }
+        let renderer = if color {
+            Renderer::styled()
+        } else {
+            Renderer::plain()
+        };
+        Some(renderer.render(&[group]))
+    }
+}
+
+impl Excerpt {
+    /// The token of `text` at 1-based character column `col`: `len` characters when known, else
+    /// up to the next space or YAML punctuation (at least one character).
+    fn of(text: &str, col: usize, len: Option<usize>) -> Excerpt {
+        let byte_at = |chars: usize| {
+            text.char_indices()
+                .nth(chars)
+                .map_or(text.len(), |(i, _)| i)
+        };
+        let start = byte_at(col.saturating_sub(1));
+        let end = match len {
+            Some(n) => byte_at(col.saturating_sub(1) + n.max(1)),
+            None => {
+                let rest = &text[start..];
+                let first = rest.chars().next().map_or(0, char::len_utf8);
+                let stop = rest[first..]
+                    .find(|c: char| c.is_whitespace() || ",:[]{}#".contains(c))
+                    .map_or(rest.len(), |i| i + first);
+                start + stop
+            }
+        };
+        Excerpt {
+            text: text.to_string(),
+            start,
+            end: end.max(start),
+        }
     }
 }
 
@@ -214,6 +329,43 @@ mod tests {
         assert_eq!(did_you_mean("llmd", names), Some("llm-d"));
         assert_eq!(did_you_mean("rawvllm", names), Some("raw-vllm"));
         assert_eq!(did_you_mean("postgres", names), None);
+    }
+
+    #[test]
+    fn a_field_is_placed_and_shown_with_its_line() {
+        let file = Path::new("test-env/located.yaml");
+        remember(file, "cluster:\n  name: a\nfeatures:\n  kserv: true\n");
+        let d = Diagnostic::error("unknown feature `kserv`")
+            .file(file)
+            .field("features.kserv")
+            .help("did you mean `kserve`?")
+            .located();
+        assert_eq!((d.line, d.column), (Some(4), Some(3)));
+        assert_eq!(
+            d.snippet(false).unwrap(),
+            "error: unknown feature `kserv`
+ --> test-env/located.yaml:4:3
+  |
+4 |   kserv: true
+  |   ^^^^^ features.kserv
+  |
+  = help: did you mean `kserve`?"
+        );
+        // A parser error keeps its position and gets the token under it marked.
+        let d = Diagnostic::error("bad").file(file).at(2, 9).located();
+        assert_eq!(d.excerpt.as_ref().map(|e| e.start..e.end), Some(8..9));
+        // Past the end of the text, or a file never read: no excerpt, the one-line form.
+        assert!(Diagnostic::error("x")
+            .file(file)
+            .at(9, 1)
+            .located()
+            .snippet(false)
+            .is_none());
+        let d = Diagnostic::error("x")
+            .file("nowhere.yaml")
+            .field("a.b")
+            .located();
+        assert_eq!((d.line, d.snippet(false)), (None, None));
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod fsread;
 pub mod gitops;
 pub mod hub;
 pub mod lint;
+pub mod names;
 pub mod pipeline;
 pub mod render;
 pub mod report;

@@ -11,6 +11,9 @@ struct Case {
     config: String,
     /// Substrings stderr must contain (file, field, message, help).
     expect: &'static [&'static str],
+    /// Where the error points (`line:column` in environments/test/config.yaml), shown as
+    /// `--> file:line:column` above the offending line.
+    at: &'static str,
 }
 
 fn check(case: &Case) {
@@ -26,6 +29,20 @@ fn check(case: &Case) {
             out.status.code(),
             Some(1),
             "{} ({args:?}): exit code, stderr:\n{stderr}",
+            case.name
+        );
+        // The offending line is shown with a caret under the field.
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.trim_start().starts_with('|') && l.contains('^')),
+            "{} ({args:?}): no caret line:\n{stderr}",
+            case.name
+        );
+        let at = format!("--> environments/test/config.yaml:{}\n", case.at);
+        assert!(
+            stderr.contains(&at),
+            "{} ({args:?}): stderr lacks {at:?}:\n{stderr}",
             case.name
         );
         for e in case.expect {
@@ -58,6 +75,7 @@ fn yaml_syntax_error_names_file_and_line() {
         name: "syntax",
         config: "cluster:\n  name: [test\nrepoURL: x\n".into(),
         expect: &["environments/test/config.yaml:", "error:"],
+        at: "2:9",
     });
 }
 
@@ -71,6 +89,7 @@ fn unknown_key_suggests_the_right_one() {
             "unknown field `repoUrl`",
             "did you mean `repoURL`?",
         ],
+        at: "2:1",
     });
 }
 
@@ -84,6 +103,7 @@ fn unknown_model_key_names_the_model_path() {
             "unknown field `presett`",
             "did you mean `preset`?",
         ],
+        at: "11:5",
     });
 }
 
@@ -97,6 +117,7 @@ fn unknown_feature_suggests_the_right_one() {
             "unknown feature `kserv`",
             "did you mean `kserve`?",
         ],
+        at: "4:3",
     });
 }
 
@@ -110,6 +131,7 @@ fn feature_value_must_be_a_yaml_boolean() {
             "features.kserve",
             "true or false",
         ],
+        at: "4:11",
     });
 }
 
@@ -119,6 +141,7 @@ fn duplicate_model_names() {
         name: "duplicate",
         config: config(&format!("{QWEN_CPU}{QWEN_CPU}")),
         expect: &["duplicate model name `qwen-cpu`", "models[qwen-cpu]"],
+        at: "15:11",
     });
 }
 
@@ -132,6 +155,7 @@ fn model_names_must_be_dns_1123() {
             "not a valid Kubernetes name",
             "lowercase",
         ],
+        at: "8:11",
     });
 }
 
@@ -150,6 +174,7 @@ fn kserve_cpu_request_above_one_needs_an_explicit_limit() {
             "defaults the limit to 1",
             "at least 2",
         ],
+        at: "14:7",
     });
 }
 
@@ -162,6 +187,7 @@ fn limit_below_request() {
             "models[qwen-cpu].resources.limits.memory",
             "limits.memory (4Gi) is below requests.memory (6Gi)",
         ],
+        at: "14:27",
     });
 }
 
@@ -176,6 +202,7 @@ fn tensor_parallel_must_equal_gpu_count() {
             "is 4 but the model has 2 GPU(s)",
             "must equal the GPU count",
         ],
+        at: "13:5",
     });
 }
 
@@ -189,6 +216,7 @@ fn omp_threads_bind_all_is_rejected() {
             "must not be `all`",
             "leave it unset",
         ],
+        at: "16:34",
     });
 }
 
@@ -204,6 +232,7 @@ fn vllm_cpu_needs_two_cores() {
             "models[qwen-cpu].resources.requests.cpu",
             "at least 2 cores (got 1)",
         ],
+        at: "13:19",
     });
 }
 
@@ -217,6 +246,7 @@ fn rolling_update_on_a_single_slot_model() {
             "RollingUpdate on a single-slot model",
             "Recreate",
         ],
+        at: "15:5",
     });
 }
 
@@ -230,6 +260,7 @@ fn canary_needs_a_shared_volume() {
             "ReadWriteOnce",
             "ReadOnlyMany",
         ],
+        at: "15:5",
     });
 }
 
@@ -239,6 +270,7 @@ fn gpu_in_resources_is_redirected_to_gpus() {
         name: "gpu in resources",
         config: with_model(|m| m.replace("memory: 6Gi }", "memory: 6Gi, nvidia.com/gpu: \"1\" }")),
         expect: &["nvidia.com/gpu is set from `gpus`"],
+        at: "12:5",
     });
 }
 
@@ -252,6 +284,7 @@ fn unknown_preset_suggests() {
             "unknown preset `vllm-cpus`",
             "did you mean `vllm-cpu`?",
         ],
+        at: "11:13",
     });
 }
 
@@ -261,6 +294,7 @@ fn bad_quantity() {
         name: "quantity",
         config: with_model(|m| m.replace("memory: 6Gi }", "memory: six }")),
         expect: &["`six` is not a Kubernetes quantity"],
+        at: "13:37",
     });
 }
 
@@ -275,6 +309,7 @@ fn required_group_disabled_is_an_error_for_root() {
             "group `llm-d` requires group `kserve`, which is disabled",
             "features.kserve",
         ],
+        at: "4:3",
     });
 }
 
@@ -325,6 +360,10 @@ fn lint_reports_every_error_at_once() {
         "RollingUpdate",
         "VLLM_CPU_OMP_THREADS_BIND",
         "3 error(s)",
+        // Each at its own line and column.
+        "--> environments/test/config.yaml:14:27\n",
+        "--> environments/test/config.yaml:15:5\n",
+        "--> environments/test/config.yaml:17:34\n",
     ] {
         assert!(stderr.contains(e), "lacks {e}:\n{stderr}");
     }
@@ -332,7 +371,8 @@ fn lint_reports_every_error_at_once() {
 
 // ---- catalog errors ----
 
-fn catalog_case(edit: impl Fn(&TempRepo), expect: &[&str]) {
+/// `at`: `file:line:column` the error points at.
+fn catalog_case(edit: impl Fn(&TempRepo), expect: &[&str], at: &str) {
     let repo = TempRepo::new();
     edit(&repo);
     for args in [&["root"][..], &["lint"][..], &["resolve-groups"][..]] {
@@ -342,6 +382,8 @@ fn catalog_case(edit: impl Fn(&TempRepo), expect: &[&str]) {
         for e in expect {
             assert!(stderr.contains(e), "{args:?}: lacks {e:?}:\n{stderr}");
         }
+        let at = format!("--> {at}\n");
+        assert!(stderr.contains(&at), "{args:?}: lacks {at:?}:\n{stderr}");
         assert!(!repo.exists("clusters"));
     }
 }
@@ -359,6 +401,7 @@ fn catalog_duplicate_app_names() {
             "catalog/groups.yaml",
             "app `kserve` is also defined in group `kserve`",
         ],
+        "catalog/groups.yaml:90:15",
     );
 }
 
@@ -376,6 +419,7 @@ fn catalog_wave_must_be_an_integer() {
             "wave",
             "invalid type: string \"early\", expected i32",
         ],
+        "catalog/groups.yaml:32:15",
     );
 }
 
@@ -394,6 +438,7 @@ fn catalog_unknown_template() {
             "unknown template `raw-vllm-svc.yaml.j2`",
             "did you mean `raw-vllm-service.yaml.j2`?",
         ],
+        "catalog/serving.yaml:12:65",
     );
 }
 
@@ -408,6 +453,7 @@ fn catalog_profiles_must_be_additive() {
             r.write("catalog/layers.yaml", &s);
         },
         &["profile `full` drops layer(s) serving of the narrower profile `serving`"],
+        "catalog/layers.yaml:18:5",
     );
 }
 
@@ -573,4 +619,72 @@ fn environment_names_are_single_dns_labels_never_paths() {
     );
     assert!(!repo.exists("elsewhere/groups.generated.yaml"));
     assert!(!repo.exists("clusters"));
+}
+
+#[test]
+fn lint_json_gives_each_diagnostic_as_data_with_its_position() {
+    let repo = TempRepo::new();
+    repo.env(
+        "test",
+        &config(QWEN_CPU).replace("  kserve: true", "  kserv: true"),
+    );
+    let out = repo
+        .cmd()
+        .args(["lint", "--env", "test", "-o", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["path"] == "features.kserv")
+        .unwrap_or_else(|| panic!("no features.kserv in {v:#}"));
+    assert_eq!(
+        *d,
+        serde_json::json!({
+            "severity": "error",
+            "file": "environments/test/config.yaml",
+            "line": 4,
+            "column": 3,
+            "path": "features.kserv",
+            "message": "unknown feature `kserv`",
+            "help": "did you mean `kserve`?",
+        })
+    );
+    // A finding about an embedded catalog file is placed in it too.
+    let digest = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["severity"] == "warning" && d["line"].is_u64());
+    assert!(digest.is_some(), "{v:#}");
+}
+
+#[test]
+fn snippets_are_coloured_only_when_asked() {
+    let repo = TempRepo::new();
+    repo.env(
+        "test",
+        &config(QWEN_CPU).replace("  kserve: true", "  kserv: true"),
+    );
+    let run = |extra: &[&str], no_color: bool| {
+        let mut cmd = repo.cmd();
+        cmd.args(["lint", "--env", "test"]).args(extra);
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        } else {
+            cmd.env_remove("NO_COLOR");
+        }
+        String::from_utf8_lossy(&cmd.output().unwrap().stderr).into_owned()
+    };
+    // Not a terminal: plain text.
+    let plain = run(&[], false);
+    assert!(plain.contains("4 |   kserv: true"), "{plain}");
+    assert!(!plain.contains('\x1b'), "{plain}");
+    assert!(!run(&[], true).contains('\x1b'));
+    let coloured = run(&["--color", "always"], true);
+    assert!(coloured.contains('\x1b'), "{coloured}");
+    assert!(coloured.contains("kserv: true"), "{coloured}");
 }

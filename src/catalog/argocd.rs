@@ -113,6 +113,7 @@ pub fn load(source: &CatalogSource, repo: &Path) -> Result<ArgoCdSpec, CatalogEr
         )
     } else {
         let name = format!("embedded {}/{ARGOCD_FILE}", consts::CATALOG_DIR);
+        crate::diag::remember(Path::new(&name), EMBEDDED);
         let f: ArgoCdFile = serde_yaml::from_str(EMBEDDED)
             .map_err(|e| CatalogError::Input(Box::new(yaml_diagnostic(&e, Path::new(&name)))))?;
         (f.argocd, name)

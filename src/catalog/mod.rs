@@ -2,7 +2,9 @@
 //! layers, runtime presets. Loaded and checked as a whole; `resolve` combines it with a config.
 
 pub mod argocd;
+mod checks;
 pub mod embedded;
+pub mod model_checks;
 pub mod resolve;
 mod source;
 mod types;
@@ -13,6 +15,8 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
+pub(crate) use crate::names::name_error;
+pub use crate::names::{is_dns1123_label, is_dns1123_subdomain};
 pub use source::{CatalogSource, WHOLE_DIRECTORY_HELP};
 pub use types::*;
 
@@ -125,294 +129,14 @@ impl Catalog {
             .collect()
     }
 
-    /// Consistency checks; errors and warnings.
+    /// Consistency checks; errors and warnings (see `checks.rs`, one function per rule set).
     pub fn check(&self, known_templates: &BTreeSet<String>) -> Vec<Diagnostic> {
         let mut out = Vec::new();
-        let f = &self.files;
-        let layer_set: BTreeSet<&str> = self.layers.iter().map(String::as_str).collect();
-        if layer_set.len() != self.layers.len() {
-            out.push(
-                Diagnostic::error("a layer is listed twice")
-                    .file(&f.layers)
-                    .field("layers"),
-            );
-        }
-        for l in &self.layers {
-            if !is_dns1123_label(l) {
-                out.push(name_error(&f.layers, "layers", l));
-            }
-        }
-        // Profiles: known layers, in layer order, additive.
-        let mut seen_profiles = BTreeSet::new();
-        let mut previous: Option<&Profile> = None;
-        if self.profiles.is_empty() {
-            out.push(
-                Diagnostic::error("no profiles defined")
-                    .file(&f.layers)
-                    .field("profiles"),
-            );
-        }
-        for p in &self.profiles {
-            let field = format!("profiles[{}]", p.name);
-            if !seen_profiles.insert(p.name.as_str()) {
-                out.push(
-                    Diagnostic::error(format!("profile `{}` is defined twice", p.name))
-                        .file(&f.layers)
-                        .field(&field),
-                );
-            }
-            for l in &p.layers {
-                if !layer_set.contains(l.as_str()) {
-                    out.push(unknown(
-                        &f.layers,
-                        &format!("{field}.layers"),
-                        "layer",
-                        l,
-                        &self.layers,
-                    ));
-                }
-            }
-            let idx: Vec<usize> = p
-                .layers
-                .iter()
-                .filter_map(|l| self.layer_index(l))
-                .collect();
-            if idx.windows(2).any(|w| w[0] >= w[1]) {
-                out.push(
-                    Diagnostic::error("layers are not in apply order")
-                        .file(&f.layers)
-                        .field(format!("{field}.layers"))
-                        .help(format!(
-                            "list them in the order of `layers`: {}",
-                            self.layers.join(", ")
-                        )),
-                );
-            }
-            if let Some(prev) = previous {
-                let missing: Vec<&str> = prev
-                    .layers
-                    .iter()
-                    .filter(|l| !p.layers.contains(l))
-                    .map(String::as_str)
-                    .collect();
-                if !missing.is_empty() {
-                    out.push(
-                        Diagnostic::error(format!(
-                            "profile `{}` drops layer(s) {} of the narrower profile `{}`",
-                            p.name,
-                            missing.join(", "),
-                            prev.name
-                        ))
-                        .file(&f.layers)
-                        .field(format!("{field}.layers"))
-                        .help("profiles are additive: each one contains every layer of the profile before it"),
-                    );
-                }
-            }
-            previous = Some(p);
-        }
-        // Groups.
-        let group_names: Vec<&str> = self.groups.iter().map(|g| g.name.as_str()).collect();
-        let mut seen_groups = BTreeSet::new();
-        let mut app_names: BTreeMap<&str, &str> = BTreeMap::new();
-        let mut features: BTreeMap<&str, &str> = BTreeMap::new();
-        for g in &self.groups {
-            let field = format!("groups[{}]", g.name);
-            if !is_dns1123_label(&g.name) {
-                out.push(name_error(&f.groups, &field, &g.name));
-            }
-            if !seen_groups.insert(g.name.as_str()) {
-                out.push(
-                    Diagnostic::error(format!("group `{}` is defined twice", g.name))
-                        .file(&f.groups)
-                        .field(&field),
-                );
-            }
-            if !layer_set.contains(g.layer.as_str()) {
-                out.push(unknown(
-                    &f.groups,
-                    &format!("{field}.layer"),
-                    "layer",
-                    &g.layer,
-                    &self.layers,
-                ));
-            }
-            match (&g.gate, g.core) {
-                (Some(_), true) => out.push(
-                    Diagnostic::error("a core group cannot have a gate").file(&f.groups).field(&field)
-                        .help("remove `core: true` or the `gate`"),
-                ),
-                (None, false) => out.push(
-                    Diagnostic::error("an optional group needs a gate").file(&f.groups).field(&field)
-                        .help("add `core: true`, or `gate: {feature: NAME, default: false}`, or `gate: {config: KEY, equals: VALUE}`"),
-                ),
-                (Some(gate), false) => match (&gate.feature, &gate.config, &gate.equals) {
-                    (Some(feat), None, None) => {
-                        if let Some(other) = features.insert(feat.as_str(), g.name.as_str()) {
-                            out.push(Diagnostic::error(format!("feature `{feat}` already gates group `{other}`"))
-                                .file(&f.groups).field(format!("{field}.gate.feature")));
-                        }
-                    }
-                    (None, Some(_), Some(_)) => {}
-                    _ => out.push(
-                        Diagnostic::error("a gate is either `feature` (+ `default`) or `config` + `equals`")
-                            .file(&f.groups).field(format!("{field}.gate")),
-                    ),
-                },
-                (None, true) => {}
-            }
-            for r in &g.requires {
-                if !group_names.contains(&r.as_str()) {
-                    out.push(unknown(
-                        &f.groups,
-                        &format!("{field}.requires"),
-                        "group",
-                        r,
-                        &group_names,
-                    ));
-                }
-            }
-            for l in &g.requires_layers {
-                if !layer_set.contains(l.as_str()) {
-                    out.push(unknown(
-                        &f.groups,
-                        &format!("{field}.requiresLayers"),
-                        "layer",
-                        l,
-                        &self.layers,
-                    ));
-                }
-            }
-            for a in &g.apps {
-                let afield = format!("{field}.apps[{}]", a.name);
-                if !is_dns1123_subdomain(&a.name) {
-                    out.push(name_error(&f.groups, &afield, &a.name));
-                }
-                if !is_dns1123_label(&a.namespace) {
-                    out.push(name_error(
-                        &f.groups,
-                        &format!("{afield}.namespace"),
-                        &a.namespace,
-                    ));
-                }
-                if let Some(other) = app_names.insert(a.name.as_str(), g.name.as_str()) {
-                    out.push(
-                        Diagnostic::error(format!(
-                            "app `{}` is also defined in group `{other}`",
-                            a.name
-                        ))
-                        .file(&f.groups)
-                        .field(&afield)
-                        .help("Argo CD Application names are unique per namespace: rename one"),
-                    );
-                }
-                let kinds = [
-                    a.source.helm.is_some(),
-                    a.source.git.is_some(),
-                    a.source.path.is_some(),
-                ];
-                if kinds.iter().filter(|k| **k).count() != 1 {
-                    out.push(
-                        Diagnostic::error("a source is exactly one of `helm`, `git` or `path`")
-                            .file(&f.groups)
-                            .field(format!("{afield}.source")),
-                    );
-                }
-                if a.values_file.is_some() && a.source.helm.is_none() {
-                    out.push(
-                        Diagnostic::error("`valuesFile` only applies to a helm source")
-                            .file(&f.groups)
-                            .field(format!("{afield}.valuesFile")),
-                    );
-                }
-                if a.values.is_some() && a.source.helm.is_none() {
-                    out.push(
-                        Diagnostic::error("`values` only applies to a helm source")
-                            .file(&f.groups)
-                            .field(format!("{afield}.values")),
-                    );
-                }
-                if let Some(v) = &a.values {
-                    if !v.is_object() {
-                        out.push(
-                            Diagnostic::error("`values` must be a mapping")
-                                .file(&f.groups)
-                                .field(format!("{afield}.values")),
-                        );
-                    }
-                }
-            }
-        }
-        // Serving layers.
-        for (name, s) in &self.serving {
-            let field = format!("servingLayers.{name}");
-            if !crate::config::ServingLayer::ALL
-                .iter()
-                .any(|l| l.as_str() == name)
-            {
-                out.push(unknown(
-                    &f.serving,
-                    &field,
-                    "serving layer",
-                    name,
-                    &["raw-vllm", "kserve", "llm-d"],
-                ));
-            }
-            if !group_names.contains(&s.group.as_str()) {
-                out.push(unknown(
-                    &f.serving,
-                    &format!("{field}.group"),
-                    "group",
-                    &s.group,
-                    &group_names,
-                ));
-            }
-            if !is_dns1123_label(&s.namespace) {
-                out.push(name_error(
-                    &f.serving,
-                    &format!("{field}.namespace"),
-                    &s.namespace,
-                ));
-            }
-            for t in s.templates.iter().chain(&s.shared_templates) {
-                if !known_templates.contains(t) {
-                    let names: Vec<&str> = known_templates.iter().map(String::as_str).collect();
-                    out.push(unknown(
-                        &f.serving,
-                        &format!("{field}.templates"),
-                        "template",
-                        t,
-                        &names,
-                    ));
-                }
-            }
-        }
-        // Presets.
-        for (name, p) in &self.presets {
-            let field = format!("presets.{name}");
-            match &p.digest {
-                Some(d) if !d.is_empty() => {
-                    let hex = d.strip_prefix("sha256:").unwrap_or("");
-                    if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-                        out.push(Diagnostic::error(format!("`{d}` is not a sha256 digest"))
-                            .file(&f.presets).field(format!("{field}.digest"))
-                            .help("write sha256:<64 hex digits> (e.g. from `crane digest IMAGE` or `docker buildx imagetools inspect IMAGE`)"));
-                    }
-                }
-                _ => out.push(
-                    Diagnostic::warning(format!("image `{}` is not digest-pinned", p.image))
-                        .file(&f.presets).field(format!("{field}.digest"))
-                        .help("add `digest: sha256:…` so every node runs the same bytes (`crane digest IMAGE`)"),
-                ),
-            }
-            if p.image.contains('@') {
-                out.push(
-                    Diagnostic::error("put the digest in `digest:`, not in `image:`")
-                        .file(&f.presets)
-                        .field(format!("{field}.image")),
-                );
-            }
-        }
+        self.check_layers(&mut out);
+        self.check_profiles(&mut out);
+        self.check_groups(&mut out);
+        self.check_serving(known_templates, &mut out);
+        self.check_presets(&mut out);
         out
     }
 }
@@ -442,28 +166,6 @@ fn unknown<S: AsRef<str>>(
         Some(s) => d.help(format!("did you mean `{s}`?")),
         None => d.help(format!("valid: {}", names.join(", "))),
     }
-}
-
-pub(crate) fn name_error(file: &Path, field: &str, name: &str) -> Diagnostic {
-    Diagnostic::error(format!("`{name}` is not a valid Kubernetes name"))
-        .file(file)
-        .field(field)
-        .help("use lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters (DNS-1123 label)")
-}
-
-/// RFC 1123 label: what Kubernetes accepts for namespaces, Services and most object names.
-pub fn is_dns1123_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
-/// RFC 1123 subdomain: labels joined by dots, at most 253 characters.
-pub fn is_dns1123_subdomain(s: &str) -> bool {
-    s.len() <= 253 && s.split('.').all(is_dns1123_label)
 }
 
 #[cfg(test)]

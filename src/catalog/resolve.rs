@@ -5,8 +5,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::model_checks;
 use super::{AppSpec, Catalog, Group, GroupKind, Preset, Profile, ServingLayerSpec, SyncMode};
-use crate::config::{validate, EnvConfig, Model};
+use crate::config::{EnvConfig, Model};
 use crate::consts;
 use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
 
@@ -332,7 +333,7 @@ impl Plan {
         };
         let resolved = resolve_groups(cfg, env, catalog);
         diags.extend(group_diagnostics(cfg, cfg_file, catalog, &resolved, true));
-        diags.extend(validate::validate(cfg, cfg_file, catalog, &resolved));
+        diags.extend(model_checks::validate(cfg, cfg_file, catalog, &resolved));
 
         let in_profile = |layer: &str| profile.layers.iter().any(|l| l == layer);
         let groups: Vec<PlannedGroup> = resolved

@@ -99,6 +99,7 @@ impl CatalogSource {
                     }
                     Box::new(d)
                 })
+                .inspect(|text| crate::diag::remember(&label, text))
             }
             CatalogSource::Embedded { .. } => {
                 let bytes = embedded::get(rel).ok_or_else(|| {
@@ -117,7 +118,9 @@ impl CatalogSource {
                         .file(&label),
                     )
                 })?;
-                Ok(text.strip_prefix('\u{feff}').unwrap_or(text).to_string())
+                let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+                crate::diag::remember(&label, text);
+                Ok(text.to_string())
             }
         }
     }

@@ -17,28 +17,35 @@ use crate::ui::Confirmation;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Installs Argo CD at the version pinned in catalog/argocd.yaml, idempotently, on a cluster with or
-without one:
-  - the target is shown (kubeconfig, context, server); a cluster that says another name in ConfigMap
-    kube-system/cluster-identity is refused before any write; a brand-new cluster gets that identity
-    (cluster.name) recorded once you confirm (type the name on a terminal, or pass --yes);
-  - the upstream install manifest is downloaded over HTTPS from the catalog's installURL and must have
-    the catalog's sha256 (else nothing is applied); it is cached in
-    ${XDG_CACHE_HOME:-~/.cache}/platform/argocd/<version>/install.yaml and verified again on every use;
-    PLATFORM_ARGOCD_URL downloads it from another URL (a mirror), verified the same way;
-    --manifests FILE reads it from a file instead (clusters without internet), verified the same way;
-  - server-side apply (field manager platform): CRDs first, Established, then the rest into the
-    catalog's namespace; argocd-cm gets the catalog's keys (the Application health check) merged in,
-    other keys untouched; argocd-redis gets a random password when absent;
-  - --repo-token-env VAR / --repo-ssh-key FILE: the repository credential Secret for the config's
-    repoURL (the token is read from the variable, never from an argument; it is never printed);
-  - waits until the application controller, repo-server, redis and server are ready (exit 3 after
-    --timeout, saying why each one is not).
-An Argo CD installed another way (e.g. a Helm release, found by its app.kubernetes.io/name labels) is
-left alone: only the argocd-cm keys and the credential are applied to it. --dry-run lists every object
-as create/update/unchanged and writes nothing. A second run says \"nothing to do\".
-Then `platform root --commit --push` renders Application `argocd` (clusters/<env>/argocd/: the same
-manifest and argocd-cm keys), through which Argo CD manages itself, and `platform up` syncs it.")]
+Installs Argo CD at the version pinned in catalog/argocd.yaml, idempotently, on a cluster with \
+or without one:
+  - the target is shown (kubeconfig, context, server); a cluster that says
+    another name in ConfigMap kube-system/cluster-identity is refused before
+    any write; a brand-new cluster gets that identity (cluster.name) recorded
+    once you confirm (type the name on a terminal, or pass --yes);
+  - the upstream install manifest is downloaded over HTTPS from the catalog's
+    installURL and must have the catalog's sha256 (else nothing is applied);
+    it is cached in
+    ${XDG_CACHE_HOME:-~/.cache}/platform/argocd/<version>/install.yaml and
+    verified again on every use; PLATFORM_ARGOCD_URL downloads it from another
+    URL (a mirror), verified the same way; --manifests FILE reads it from a
+    file instead (clusters without internet), verified the same way;
+  - server-side apply (field manager platform): CRDs first, Established, then
+    the rest into the catalog's namespace; argocd-cm gets the catalog's keys
+    (the Application health check) merged in, other keys untouched;
+    argocd-redis gets a random password when absent;
+  - --repo-token-env VAR / --repo-ssh-key FILE: the repository credential
+    Secret for the config's repoURL (the token is read from the variable,
+    never from an argument; it is never printed);
+  - waits until the application controller, repo-server, redis and server are
+    ready (exit 3 after --timeout, saying why each one is not).
+An Argo CD installed another way (e.g. a Helm release, found by its app.kubernetes.io/name \
+labels) is left alone: only the argocd-cm keys and the credential are applied to it. --dry-run \
+lists every object as create/update/unchanged and writes nothing. A second run says \"nothing to \
+do\".
+Then `platform root --commit --push` renders Application `argocd` (clusters/<env>/argocd/: the \
+same manifest and argocd-cm keys), through which Argo CD manages itself, and `platform up` syncs \
+it.")]
 pub struct Args {
     /// List what would be created or updated (every object: create/update/unchanged; `-o json` for
     /// data); write nothing.

@@ -5,12 +5,12 @@ use crate::scaffold::eject::{eject, EjectOptions};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-The catalog (catalog/: groups and their Argo CD apps, layers and profiles, serving layers, runtime
-presets, Helm values files) is embedded in platform. A repository without a catalog/ folder uses
-the embedded one; a repository with one uses it entirely, never a mix of the two (its files refer to
-each other). Templates are different: a file under templates/ replaces the embedded template of the
-same name, one by one. `platform plan` and `platform lint` say which catalog and templates are in
-use.")]
+The catalog (catalog/: groups and their Argo CD apps, layers and profiles, serving layers, \
+runtime presets, Helm values files) is embedded in platform. A repository without a catalog/ \
+folder uses the embedded one; a repository with one uses it entirely, never a mix of the two \
+(its files refer to each other). Templates are different: a file under templates/ replaces the \
+embedded template of the same name, one by one. `platform plan` and `platform lint` say which \
+catalog and templates are in use.")]
 pub struct Args {
     #[command(subcommand)]
     pub command: Command,
@@ -24,14 +24,14 @@ pub enum Command {
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Writes catalog/ (every file of the embedded catalog, values/ included), and templates/ with
---templates. Refuses, before writing anything, when any of these files exists (exit 1 naming it):
-eject never overwrites, and offers no --force, because what is there is your customisation. To take
-the embedded files of a newer platform, move the folder aside, eject again and compare.
+Writes catalog/ (every file of the embedded catalog, values/ included), and templates/ with \
+--templates. Refuses, before writing anything, when any of these files exists (exit 1 naming \
+it): eject never overwrites, and offers no --force, because what is there is your customisation. \
+To take the embedded files of a newer platform, move the folder aside, eject again and compare.
 
-From then on the repository's catalog/ is used instead of the embedded one, as a whole: a newer
+From then on the repository's catalog/ is used instead of the embedded one, as a whole: a newer \
 platform's embedded catalog no longer applies. Argo CD reads the Helm values files
-(catalog/values/) from this repository, so commit catalog/ before pushing what `root` renders.
+(catalog/values/) from this repository, so commit catalog/ before pushing what `root` renders. \
 Keep only the templates you change: the others then follow platform's embedded ones.")]
 pub struct EjectArgs {
     /// Also write the embedded templates into templates/.

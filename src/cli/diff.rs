@@ -5,8 +5,8 @@ use crate::gitops::{self, git::GitRepo};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Compares what `platform root` would render now with what is committed at HEAD (what Argo CD will
-read once pushed), or with the files on disk (--working-tree). Prints a unified diff on stdout.
+Compares what `platform root` would render now with what is committed at HEAD (what Argo CD will \
+read once pushed), or with the files on disk (--working-tree). Prints a unified diff on stdout. \
 Exit 0 when equal, 1 when different: usable as a CI gate.")]
 pub struct Args {
     #[command(flatten)]

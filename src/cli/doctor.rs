@@ -6,13 +6,14 @@ use crate::cluster::doctor::{self, Level};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Checks: API reachable and its version; the CRDs the enabled groups need (Argo CD's must exist; the ones
-platform installs are WARN until `platform up`); Argo CD's application controller and repo-server ready (found
-by labels); Argo CD's version against the one pinned in catalog/argocd.yaml; the Application health
-customization in argocd-cm (the exact snippet is printed); the repository credential Secret when the
-repoURL is an ssh URL; a default StorageClass; the configured
-GatewayClass accepted; LoadBalancer Services with addresses; allocatable nvidia.com/gpu versus what the
-enabled models request; RBAC for the verbs platform uses. Exit 1 on any FAIL.")]
+Checks: API reachable and its version; the CRDs the enabled groups need (Argo CD's must exist; \
+the ones platform installs are WARN until `platform up`); Argo CD's application controller and \
+repo-server ready (found by labels); Argo CD's version against the one pinned in \
+catalog/argocd.yaml; the Application health customization in argocd-cm (the exact snippet is \
+printed); the repository credential Secret when the repoURL is an ssh URL; a default \
+StorageClass; the configured GatewayClass accepted; \
+LoadBalancer Services with addresses; allocatable nvidia.com/gpu versus \
+what the enabled models request; RBAC for the verbs platform uses. Exit 1 on any FAIL.")]
 pub struct Args {
     #[command(flatten)]
     pub profile: super::ProfileArg,

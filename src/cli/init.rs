@@ -18,20 +18,26 @@ pub enum GpuStackArg {
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Writes, in the repository (--repo DIR, else the enclosing git work tree, else the current directory):
-  environments/<env>/config.yaml   commented, filled from the flags; the example models are commented
-                                   out, so a first `platform up` starts nothing that costs money
-  .gitignore                       when there is none (an existing one is kept; init refuses if it
-                                   hides clusters/, which Argo CD must see)
-and runs `git init` (branch --branch) when the directory is not in a git work tree. The catalog is
-the one embedded in platform unless the repository has its own catalog/ (see `platform catalog eject`).
+Writes, in the repository (--repo DIR, else the enclosing git work tree, else the current \
+directory):
+  environments/<env>/config.yaml   commented, filled from the flags; the
+                                   example models are commented out, so a
+                                   first `platform up` starts nothing that
+                                   costs money
+  .gitignore                       when there is none (an existing one is
+                                   kept; init refuses if it hides clusters/,
+                                   which Argo CD must see)
+and runs `git init` (branch --branch) when the directory is not in a git work tree. The catalog \
+is the one embedded in platform unless the repository has its own catalog/ (see `platform \
+catalog eject`).
 
-What it writes passes every `platform lint` check first: nothing is written otherwise. An existing
-config.yaml that differs is never overwritten (exit 1 naming it) unless --force; running init again
-with the same flags changes nothing and says so.
+What it writes passes every `platform lint` check first: nothing is written otherwise. An \
+existing config.yaml that differs is never overwritten (exit 1 naming it) unless --force; \
+running init again with the same flags changes nothing and says so.
 
 Example:
-  platform init --env prod --cluster-name prod-eu --repo-url git@github.com:acme/platform-gitops.git")]
+  platform init --env prod --cluster-name prod-eu \\
+      --repo-url git@github.com:acme/platform-gitops.git")]
 pub struct Args {
     /// Cluster identity written to cluster.name (default: the environment name).
     #[arg(long, value_name = "NAME")]

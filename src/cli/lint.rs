@@ -10,12 +10,13 @@ use crate::render::provenance::Provenance;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Checks, all reported together: YAML syntax, unknown keys and feature names (with did-you-mean), types,
-duplicate or invalid names, models on a disabled layer, KServe cpu request > 1 without a limit, limit
-below request, tensor parallel ≠ GPUs, VLLM_CPU_OMP_THREADS_BIND=all, vLLM CPU with < 2 cores,
-RollingUpdate on a single-slot model, canary on a ReadWriteOnce volume, disabled required groups,
-unknown profile, catalog errors (duplicate apps, waves, unknown templates), then renders the tree and
-checks every object (strict core Kubernetes types; upstream CRD schemas with --schemas DIR).")]
+Checks, all reported together: YAML syntax, unknown keys and feature names (with did-you-mean), \
+types, duplicate or invalid names, models on a disabled layer, KServe cpu request > 1 without a \
+limit, limit below request, tensor parallel ≠ GPUs, VLLM_CPU_OMP_THREADS_BIND=all, vLLM CPU with \
+< 2 cores, RollingUpdate on a single-slot model, canary on a ReadWriteOnce volume, disabled \
+required groups, unknown profile, catalog errors (duplicate apps, waves, unknown templates), \
+then renders the tree and checks every object (strict core Kubernetes types; upstream CRD \
+schemas with --schemas DIR).")]
 pub struct Args {
     /// Profile to render; default: the config's layerProfile, else the widest.
     #[arg(long, short)]
@@ -52,7 +53,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         LintError::Template(t) => anyhow::Error::from(t),
         LintError::Schema(s) => anyhow::Error::from(s),
     })?;
-    let mut diags = report.diagnostics;
+    let mut diags: Vec<Diagnostic> = report
+        .diagnostics
+        .into_iter()
+        .map(Diagnostic::located)
+        .collect();
     let files = report.files;
     diags.sort_by_key(|d| d.severity);
     let errors = diags

@@ -35,20 +35,28 @@ use crate::ui::{ColorChoice, Printer};
 
 const AFTER_HELP: &str = "\
 From nothing:
-  platform init --env prod --cluster-name prod-eu --repo-url git@github.com:acme/gitops.git
-                                       scaffold environments/prod/config.yaml (catalog embedded)
-  platform catalog eject               copy the embedded catalog into catalog/ to customise it
-  (a repository's catalog/ replaces the embedded catalog as a whole; a file in templates/ replaces
-  the embedded template of that name)
+  platform init --env prod --cluster-name prod-eu \\
+      --repo-url git@github.com:acme/gitops.git
+      scaffold environments/prod/config.yaml (catalog embedded)
+  platform catalog eject
+      copy the embedded catalog into catalog/ to customise it
+A repository's catalog/ replaces the embedded catalog as a whole; a file in templates/ replaces \
+the embedded template of that name.
 
 Typical day:
-  platform resolve-groups              write clusters/<env>/groups.generated.yaml from the feature flags
-  platform plan --profile full         why each group is on/off, waves, apps, models
-  platform root --profile full         render the GitOps tree Argo CD syncs into clusters/<env>/
-  platform root --profile full --check exit 1 when the committed tree is stale (for CI)
-  platform lint                        every validation, nothing written
+  platform resolve-groups
+      write clusters/<env>/groups.generated.yaml from the feature flags
+  platform plan --profile full
+      why each group is on/off, waves, apps, models
+  platform root --profile full
+      render the GitOps tree Argo CD syncs into clusters/<env>/
+  platform root --profile full --check
+      exit 1 when the committed tree is stale (for CI)
+  platform lint
+      every validation, nothing written
 
-Exit codes: 0 ok · 1 invalid input or a check failed · 2 internal error · 3 timeout ·\n4 the cluster, the Hub or a git remote failed";
+Exit codes: 0 ok · 1 invalid input or a check failed · 2 internal error · 3 timeout · 4 the \
+cluster, the Hub or a git remote failed";
 
 #[derive(Debug, Parser)]
 #[command(

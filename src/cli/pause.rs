@@ -8,10 +8,10 @@ use crate::cluster::pause;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-KServe InferenceService and LLMInferenceService: sets serving.kserve.io/stop=\"true\" (resume removes
-it); the model app is manual-sync, so Argo CD does not revert it. raw vLLM: scales the Deployment to 0
-and remembers the replica count in platform.ai/paused-replicas, which resume restores.
-Idempotent: pausing a paused model changes nothing.")]
+KServe InferenceService and LLMInferenceService: sets serving.kserve.io/stop=\"true\" (resume \
+removes it); the model app is manual-sync, so Argo CD does not revert it. raw vLLM: scales the \
+Deployment to 0 and remembers the replica count in platform.ai/paused-replicas, which resume \
+restores. Idempotent: pausing a paused model changes nothing.")]
 pub struct Args {
     /// Models to act on (names from config.yaml).
     #[arg(value_name = "MODEL")]

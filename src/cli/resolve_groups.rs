@@ -10,11 +10,12 @@ use crate::render::render_groups;
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Writes one flow mapping per catalog group, in catalog order:
-  - { name: kserve, layer: serving, enabled: \"true\", catalogPath: clusters/ai-dev/apps/serving/kserve }
-A feature flag absent from config.yaml takes the group's default. Warnings (stderr, exit 0): a group
-that needs a domain while `domain` is empty, a group whose required group is off, GPU-hungry groups.
-Unknown feature names are errors.
-With -o json|yaml, stdout holds one document of that format: the resolved groups (also with
+  - { name: kserve, layer: serving, enabled: \"true\", catalogPath:
+    clusters/ai-dev/apps/serving/kserve }
+A feature flag absent from config.yaml takes the group's default. Warnings (stderr, exit 0): a \
+group that needs a domain while `domain` is empty, a group whose required group is off, \
+GPU-hungry groups. Unknown feature names are errors.
+With -o json|yaml, stdout holds one document of that format: the resolved groups (also with \
 --stdout), or with --check `{path, upToDate, diff}`.")]
 pub struct Args {
     /// Write nothing; exit 1 and print a diff when the file on disk is stale (for CI).

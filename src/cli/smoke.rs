@@ -9,23 +9,24 @@ use crate::smoke::{self, report::Report, Options, Target, Via};
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Checks, in order, per model (the line says which failed and why):
-  pod         a ready pod serves it (else why not: unschedulable on nvidia.com/gpu, image pull, PVC
-              unbound, paused, not synced)
-  api-key     the Secret named by the model's apiKeySecret is readable (sent as Authorization:
-              Bearer, never printed)
+  pod         a ready pod serves it (else why not: unschedulable on
+              nvidia.com/gpu, image pull, PVC unbound, paused, not synced)
+  api-key     the Secret named by the model's apiKeySecret is readable (sent
+              as Authorization: Bearer, never printed)
   health      GET /health answers 200 within --timeout (polled with backoff)
   models      GET /v1/models lists the model's servedName
-  completion  POST /v1/chat/completions (or /v1/completions) \"Reply with exactly: pong\",
-              temperature 0, max_tokens 16, streamed: a non-empty reply
-Path: a port-forward through the API server to one ready pod (raw vLLM: the model's Service's pods;
-KServe: <isvc>-predictor; llm-d: <name>-kserve), on 127.0.0.1:<ephemeral>, closed afterwards; or,
-with --via-gateway, the layer's Gateway status.addresses[0] with the Host KServe assigns
-(<isvc>-<namespace>.<domain>) or llm-d's /<namespace>/<name> prefix.
-Paused models are skipped with a note unless named. Exit 0 all passed (or skipped), 1 a check
+  completion  POST /v1/chat/completions (or /v1/completions) \"Reply with
+              exactly: pong\", temperature 0, max_tokens 16, streamed: a
+              non-empty reply
+Path: a port-forward through the API server to one ready pod (raw vLLM: the model's Service's \
+pods; KServe: <isvc>-predictor; llm-d: <name>-kserve), on 127.0.0.1:<ephemeral>, closed \
+afterwards; or, with --via-gateway, the layer's Gateway status.addresses[0] with the Host KServe \
+assigns (<isvc>-<namespace>.<domain>) or llm-d's /<namespace>/<name> prefix.
+Paused models are skipped with a note unless named. Exit 0 all passed (or skipped), 1 a check \
 failed, 3 a check timed out and none failed.
--o json prints {env, models: [{model, layer, namespace, path, endpoint, result: pass|fail|timeout|
-skipped, check, reason, httpStatus, ttftMs, latencyMs, completionTokens, tokenSource: usage|chunks,
-tokensPerSecond, reply}], passed, failed, timedOut, skipped}.
+-o json prints {env, models: [{model, layer, namespace, path, endpoint, result: \
+pass|fail|timeout|skipped, check, reason, httpStatus, ttftMs, latencyMs, completionTokens, \
+tokenSource: usage|chunks, tokensPerSecond, reply}], passed, failed, timedOut, skipped}.
 
 Examples:
   platform smoke qwen-cpu

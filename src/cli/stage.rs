@@ -15,23 +15,26 @@ use crate::stage::{self, pod};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Downloads the model's files from the Hugging Face Hub (HF_ENDPOINT for a mirror; token from HF_TOKEN,
-HUGGING_FACE_HUB_TOKEN, the Hugging Face token file or --token-file, never printed) into a local cache
-keyed by repo and commit, and copies them onto the model's PVC through a short-lived restricted pod
-(non-root, all capabilities dropped, read-only root filesystem) while later files still download. Every
-sha256 is verified inside the pod, <dir>/.platform-staged.json records source, commit, files and hashes,
-and the directory is swapped into place only when everything arrived. Staging the same commit again is
-a no-op that says so (--force restages). The pod is deleted on success, on error, on Ctrl-C and SIGTERM.
-A running model on a ReadWriteOnce volume is refused: `platform pause MODEL` first. The PVC is created
-from the rendered manifest when it does not exist yet. Serving reads /models/<dir> offline (raw vLLM,
+Downloads the model's files from the Hugging Face Hub (HF_ENDPOINT for a mirror; token from \
+HF_TOKEN, HUGGING_FACE_HUB_TOKEN, the Hugging Face token file or --token-file, never printed) \
+into a local cache keyed by repo and commit, and copies them onto the model's PVC through a \
+short-lived restricted pod (non-root, all capabilities dropped, read-only root filesystem) while \
+later files still download. Every sha256 is verified inside the pod, <dir>/.platform-staged.json \
+records source, commit, files and hashes, and the directory is swapped into place only when \
+everything arrived. Staging the same commit again is a no-op that says so (--force restages). \
+The pod is deleted on success, on error, on Ctrl-C and SIGTERM. A running model on a \
+ReadWriteOnce volume is refused: `platform pause MODEL` first. The PVC is created from the \
+rendered manifest when it does not exist yet. Serving reads /models/<dir> offline (raw vLLM, \
 KServe) or pvc://<model>-weights/<dir> (llm-d).
 
 Examples:
   platform stage-model qwen-cpu
-  platform stage-model qwen-cpu --revision 7ae557604adf67be50417f59c2c2f167def9a775
+  platform stage-model qwen-cpu \\
+      --revision 7ae557604adf67be50417f59c2c2f167def9a775
   platform stage-model --all
   platform stage-model qwen-cpu --from-dir ./weights
-  platform stage-model --download-only --source hf://Qwen/Qwen2.5-0.5B-Instruct --revision main --to DIR")]
+  platform stage-model --download-only --revision main --to DIR \\
+      --source hf://Qwen/Qwen2.5-0.5B-Instruct")]
 pub struct Args {
     /// Models to stage (names from config.yaml).
     #[arg(value_name = "MODEL")]

@@ -10,13 +10,16 @@ use crate::cluster::status::{gather, Report};
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 -o json prints {env, profile, apps[], models[], pvcs[]}:
-  apps[]:   {name, layer, wave (null for root apps), state: done|pending|failed|missing, sync, health,
+  apps[]:   {name, layer, wave (null for root apps),
+             state: done|pending|failed|missing, sync, health,
              operation, message}
-  models[]: {name, layer, namespace, state: ready|paused|not-ready|not-deployed, desired, readyReplicas,
-             paused, url, reasons[]}
+  models[]: {name, layer, namespace,
+             state: ready|paused|not-ready|not-deployed, desired,
+             readyReplicas, paused, url, reasons[]}
   pvcs[]:   {name, namespace, model, phase, capacity}
-For anything not ready, reasons name the cause: pod unschedulable (e.g. Insufficient nvidia.com/gpu),
-image pull back-off, failing probe, PVC not bound, ISVC/LLMISVC condition messages.")]
+For anything not ready, reasons name the cause: pod unschedulable (e.g. Insufficient \
+nvidia.com/gpu), image pull back-off, failing probe, PVC not bound, ISVC/LLMISVC condition \
+messages.")]
 pub struct Args {
     #[command(flatten)]
     pub profile: super::ProfileArg,

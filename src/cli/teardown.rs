@@ -10,13 +10,14 @@ use crate::ui::Confirmation;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Order: stop the root apps re-creating children → pause models → delete the manual serving apps →
-delete Gateways and wait until their LoadBalancer Services are gone → delete PVCs (unless --keep-pvcs)
-and wait for their PVs → delete Applications in reverse wave order, then the root apps and the
-AppProject → audit. Only objects platform manages are deleted (label app.kubernetes.io/managed-by=
-platform, or the Applications it renders). The audit lists every surviving Gateway, LoadBalancer
-Service, PVC, Released/Retain PV and Application in the managed namespaces; exit 1 if any survived.
-Re-running after a partial teardown continues safely. A real run asks for the cluster name (or --yes).")]
+Order: stop the root apps re-creating children → pause models → delete the manual serving apps → \
+delete Gateways and wait until their LoadBalancer Services are gone → delete PVCs (unless \
+--keep-pvcs) and wait for their PVs → delete Applications in reverse wave order, then the root \
+apps and the AppProject → audit. Only objects platform manages are deleted (label \
+app.kubernetes.io/managed-by=platform, or the Applications it renders). The audit lists every \
+surviving Gateway, LoadBalancer Service, PVC, Released/Retain PV and Application in the managed \
+namespaces; exit 1 if any survived. Re-running after a partial teardown continues safely. A real \
+run asks for the cluster name (or --yes).")]
 pub struct Args {
     /// Print the ordered plan of what exists now; delete nothing.
     #[arg(long)]

@@ -7,9 +7,9 @@ use super::Ctx;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Watches (no polling) every Application of the profile, wave by wave, until each is Synced + Healthy
-and reconciled after its last sync. Model apps are included with --models. Exit 1 on a Degraded app
-or failed sync (with the reason), 3 on timeout (with what is pending and why).")]
+Watches (no polling) every Application of the profile, wave by wave, until each is Synced + \
+Healthy and reconciled after its last sync. Model apps are included with --models. Exit 1 on a \
+Degraded app or failed sync (with the reason), 3 on timeout (with what is pending and why).")]
 pub struct Args {
     #[command(flatten)]
     pub profile: super::ProfileArg,

@@ -48,7 +48,7 @@ pub const ENV_NAME_RULE: &str = "an environment name is a single DNS-1123 label:
 
 /// Whether `env` can name an environment: a single DNS-1123 label (never a path).
 pub fn is_valid_env_name(env: &str) -> bool {
-    crate::catalog::is_dns1123_label(env)
+    crate::names::is_dns1123_label(env)
 }
 
 /// Read and parse `environments/<env>/config.yaml` (shape only; see [`validate`] for semantics).
@@ -118,6 +118,7 @@ pub(crate) fn read_diagnostic(e: &ReadError, rel: &Path, kind: &str) -> Diagnost
 
 /// Parse config text; `file` is only used in the diagnostic.
 pub fn parse(text: &str, file: &Path) -> Result<EnvConfig, Box<Diagnostic>> {
+    crate::diag::remember(file, text);
     serde_yaml::from_str::<EnvConfig>(text).map_err(|e| Box::new(yaml_diagnostic(&e, file)))
 }
 

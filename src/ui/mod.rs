@@ -66,7 +66,17 @@ impl Printer {
         }
     }
 
+    /// A finding, rustc-style with the offending line when its file's text is known (see
+    /// [`Diagnostic::located`]), else on one line.
     pub fn diagnostic(&self, d: &Diagnostic) {
+        if d.severity == Severity::Warning && self.quiet {
+            return;
+        }
+        let d = d.clone().located();
+        if let Some(text) = d.snippet(console::colors_enabled_stderr()) {
+            eprintln!("{text}\n");
+            return;
+        }
         match d.severity {
             Severity::Error => eprintln!("{} {d}", style("error:").red().bold().for_stderr()),
             Severity::Warning if !self.quiet => {
