@@ -9,15 +9,9 @@ use crate::render::check;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Order: refuse if clusters/<env>/ is stale or (unless --allow-unpushed) not committed and pushed to the
-config's repoURL/repoBranch; check the target cluster; server-side apply the AppProject and the root
-apps of the profile (field manager `platform`); then wave by wave, in layer order: start a sync of the
-wave's manual apps (writing the Application `operation`, only when none is in flight) and watch every
-app of the wave until Synced + Healthy + reconciled after the sync (+ the pushed commit for apps that
-read this repository). Model apps are manual (the cost gate): they are synced only with --sync-models.
-A Degraded app or failed sync stops at once with the reason; a timeout exits 3.
-With --sync-models --smoke, the synced models are then smoke-tested as `platform smoke` does (ready pod,
-/health, /v1/models, a streamed completion, through a port-forward): exit 1 when one fails.")]
+Order: refuse if clusters/<env>/ is stale or (unless --allow-unpushed) not committed and pushed to the config's repoURL/repoBranch; check the target cluster; server-side apply the AppProject and the root apps of the profile (field manager `platform`); then wave by wave, in layer order: start a sync of the wave's manual apps (writing the Application `operation`, only when none is in flight) and watch every app of the wave until Synced + Healthy + reconciled after the sync (+ the pushed commit for apps that read this repository). Model apps are manual (the cost gate): they are synced only with --sync-models. A Degraded app or failed sync stops at once with the reason; a timeout exits 3.
+
+With --sync-models --smoke, the synced models are then smoke-tested as `platform smoke` does (ready pod, /health, /v1/models, a streamed completion, through a port-forward): exit 1 when one fails.")]
 pub struct Args {
     #[command(flatten)]
     pub profile: super::ProfileArg,
