@@ -393,12 +393,17 @@ pub fn apply(repo: &Path, set: &ChangeSet) -> Result<(), GitopsError> {
                 source,
             })?;
         tmp.write_all(c.new.as_deref().unwrap_or("").as_bytes())
-            .and_then(|_| tmp.as_file().sync_all())
             .map_err(|source| GitopsError::Write {
                 path: target.clone(),
                 source,
             })?;
         staged.push((tmp, target));
+    }
+    // Every temporary file's content reaches the disk before any rename makes it visible (a crash
+    // never leaves a renamed but empty or half-written file): one sync of the file system instead
+    // of one fsync per file, which cost ~2.5 ms each (11 s for a 1000-model tree).
+    if !staged.is_empty() {
+        sync_fs(repo)?;
     }
     for (tmp, target) in staged {
         tmp.persist(&target).map_err(|e| GitopsError::Write {
@@ -422,6 +427,25 @@ pub fn apply(repo: &Path, set: &ChangeSet) -> Result<(), GitopsError> {
             }
             dir = d.parent();
         }
+    }
+    // The renames and removals are durable when `apply` returns.
+    if !set.changes.is_empty() {
+        sync_fs(repo)?;
+    }
+    Ok(())
+}
+
+/// Flush every dirty file and directory of the file system holding `repo` (syncfs(2)).
+fn sync_fs(repo: &Path) -> Result<(), GitopsError> {
+    use std::os::fd::AsRawFd;
+    let err = |source| GitopsError::Write {
+        path: repo.to_path_buf(),
+        source,
+    };
+    let dir = std::fs::File::open(repo).map_err(err)?;
+    // SAFETY: syncfs takes a file descriptor that stays open (owned by `dir`) across the call.
+    if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
+        return Err(err(std::io::Error::last_os_error()));
     }
     Ok(())
 }
