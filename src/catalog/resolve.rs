@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use super::{AppSpec, Catalog, Group, GroupKind, Preset, Profile, ServingLayerSpec, SyncMode};
 use crate::config::{validate, EnvConfig, Model};
-use crate::consts;
 use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
+use crate::{consts, layout};
 
 /// One catalog group after the config's gates were applied.
 #[derive(Debug, Clone, Serialize)]
@@ -36,15 +36,10 @@ pub fn resolve_groups(cfg: &EnvConfig, env: &str, catalog: &Catalog) -> Vec<Reso
                 layer: g.layer.clone(),
                 enabled,
                 reason,
-                catalog_path: group_path(env, &g.layer, &g.name),
+                catalog_path: layout::group_path(env, &g.layer, &g.name),
             }
         })
         .collect()
-}
-
-/// `clusters/<env>/apps/<layer>/<group>`.
-pub fn group_path(env: &str, layer: &str, group: &str) -> String {
-    format!("{}/{env}/apps/{layer}/{group}", consts::CLUSTERS_DIR)
 }
 
 fn gate_state(g: &Group, cfg: &EnvConfig, cfg_json: &serde_json::Value) -> (bool, String) {
@@ -447,7 +442,7 @@ impl Plan {
                 .iter()
                 .find(|g| g.resolved.name == spec.group)
                 .map(|g| g.resolved.layer.clone());
-            let name = shared_app_name(layer);
+            let name = layout::shared_app_name(layer);
             apps.push(PlannedApp {
                 name: name.clone(),
                 kind: AppKind::Serving,
@@ -568,7 +563,7 @@ fn argocd_app(
         wave: hand_over.wave,
         namespace: spec.namespace.clone(),
         source: super::Source {
-            path: Some(super::argocd::dir(env)),
+            path: Some(layout::argocd_dir(env)),
             ..Default::default()
         },
         values_file: None,
@@ -596,11 +591,6 @@ fn argocd_app(
         spec: app,
         serving_layer: None,
     }
-}
-
-/// Name of the Application holding a serving layer's shared objects (Gateway, namespace).
-pub fn shared_app_name(serving_layer: &str) -> String {
-    format!("{serving_layer}-gateway")
 }
 
 /// The Argo CD app spec of a model (or a serving layer's shared objects): the GitOps repo path with the

@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 use crate::catalog::resolve::{AppKind, Plan, PlannedApp, PlannedModel};
 use crate::catalog::{Catalog, Device, SyncMode};
 use crate::config::{ServingLayer, Strategy};
-use crate::consts;
+use crate::{consts, layout};
 
 pub fn common_labels(env: &str) -> Map<String, Value> {
     let mut m = Map::new();
@@ -35,16 +35,6 @@ pub fn argocd_ctx(spec: &crate::catalog::argocd::ArgoCdSpec) -> Value {
     })
 }
 
-/// Path of a model's serving manifests: `clusters/<env>/models/<model>`.
-pub fn model_dir(env: &str, model: &str) -> String {
-    format!("{}/{env}/models/{model}", consts::CLUSTERS_DIR)
-}
-
-/// Path of a serving layer's shared objects: `clusters/<env>/serving/<layer>`.
-pub fn serving_dir(env: &str, layer: &str) -> String {
-    format!("{}/{env}/serving/{layer}", consts::CLUSTERS_DIR)
-}
-
 pub fn project_ctx(plan: &Plan) -> Value {
     let cfg = &plan.config;
     let namespaces = &plan.project_namespaces;
@@ -67,7 +57,7 @@ pub fn root_ctx(plan: &Plan, layer: &str) -> Value {
     let mut labels = common_labels(&plan.env);
     labels.insert(consts::LABEL_LAYER.into(), layer.into());
     json!({
-        "name": root_app_name(&plan.env, layer),
+        "name": layout::root_app_name(&plan.env, layer),
         "namespace": consts::ARGOCD_NAMESPACE,
         "labels": labels,
         "finalizer": consts::ARGOCD_FINALIZER,
@@ -75,13 +65,8 @@ pub fn root_ctx(plan: &Plan, layer: &str) -> Value {
         "layer": layer,
         "repoURL": plan.config.repo_url,
         "targetRevision": plan.config.repo_branch,
-        "path": format!("{}/{}/apps/{layer}", consts::CLUSTERS_DIR, plan.env),
+        "path": layout::apps_dir(&plan.env, layer),
     })
-}
-
-/// `<env>-<layer>`: the app-of-apps of one layer.
-pub fn root_app_name(env: &str, layer: &str) -> String {
-    format!("{env}-{layer}")
 }
 
 pub fn app_ctx(plan: &Plan, app: &PlannedApp) -> Value {
@@ -106,9 +91,9 @@ pub fn app_ctx(plan: &Plan, app: &PlannedApp) -> Value {
         Value::Object(s)
     };
     let sources: Vec<Value> = match app.kind {
-        AppKind::Model => vec![gitops(Some(&model_dir(&plan.env, &app.name)), None)],
+        AppKind::Model => vec![gitops(Some(&layout::model_dir(&plan.env, &app.name)), None)],
         AppKind::Serving => vec![gitops(
-            Some(&serving_dir(
+            Some(&layout::serving_dir(
                 &plan.env,
                 app.serving_layer.as_deref().unwrap_or_default(),
             )),
@@ -193,18 +178,11 @@ pub fn serving_ctx(plan: &Plan, catalog: &Catalog, layer: &str) -> Value {
         "namespace": spec.namespace,
         "labels": labels,
         "gateway": {
-            "name": gateway_name(layer, spec.gateway_name.as_deref()),
+            "name": layout::gateway_name(layer, spec.gateway_name.as_deref()),
             "namespace": spec.namespace,
             "className": plan.config.gateway.class_name,
         },
     })
-}
-
-/// The name of a serving layer's shared Gateway: the catalog's `gatewayName`, else `<layer>-gateway`.
-pub fn gateway_name(layer: &str, configured: Option<&str>) -> String {
-    configured
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("{layer}-gateway"))
 }
 
 /// Everything a model template needs.
@@ -424,7 +402,7 @@ pub fn model_ctx(plan: &Plan, catalog: &Catalog, pm: &PlannedModel) -> Value {
         "parallelism": parallelism(m.gpus, m.tensor_parallel_size),
         "prefill": prefill,
         "gateway": {
-            "name": gateway_name(layer.as_str(), spec.gateway_name.as_deref()),
+            "name": layout::gateway_name(layer.as_str(), spec.gateway_name.as_deref()),
             "namespace": spec.namespace,
             "className": plan.config.gateway.class_name,
         },
