@@ -383,7 +383,7 @@ pub fn apply(repo: &Path, set: &ChangeSet) -> Result<(), GitopsError> {
         })?;
         // tempfile creates 0600 files by default; ask for 0666 at open(2) so the umask decides, as
         // for any file a command writes.
-        let mut tmp = tempfile::Builder::new()
+        let tmp = tempfile::Builder::new()
             .prefix(".platform-")
             .suffix(".tmp")
             .permissions(std::fs::Permissions::from_mode(0o666))
@@ -392,20 +392,10 @@ pub fn apply(repo: &Path, set: &ChangeSet) -> Result<(), GitopsError> {
                 path: target.clone(),
                 source,
             })?;
-        tmp.write_all(c.new.as_deref().unwrap_or("").as_bytes())
-            .map_err(|source| GitopsError::Write {
-                path: target.clone(),
-                source,
-            })?;
-        staged.push((tmp, target));
+        staged.push((tmp, target, c.new.as_deref().unwrap_or("")));
     }
-    // Every temporary file's content reaches the disk before any rename makes it visible (a crash
-    // never leaves a renamed but empty or half-written file): one sync of the file system instead
-    // of one fsync per file, which cost ~2.5 ms each (11 s for a 1000-model tree).
-    if !staged.is_empty() {
-        sync_fs(repo)?;
-    }
-    for (tmp, target) in staged {
+    write_synced(&staged)?;
+    for (tmp, target, _) in staged {
         tmp.persist(&target).map_err(|e| GitopsError::Write {
             path: target.clone(),
             source: e.error,
@@ -428,26 +418,40 @@ pub fn apply(repo: &Path, set: &ChangeSet) -> Result<(), GitopsError> {
             dir = d.parent();
         }
     }
-    // The renames and removals are durable when `apply` returns.
-    if !set.changes.is_empty() {
-        sync_fs(repo)?;
-    }
     Ok(())
 }
 
-/// Flush every dirty file and directory of the file system holding `repo` (syncfs(2)).
-fn sync_fs(repo: &Path) -> Result<(), GitopsError> {
-    use std::os::fd::AsRawFd;
-    let err = |source| GitopsError::Write {
-        path: repo.to_path_buf(),
-        source,
-    };
-    let dir = std::fs::File::open(repo).map_err(err)?;
-    // SAFETY: syncfs takes a file descriptor that stays open (owned by `dir`) across the call.
-    if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
-        return Err(err(std::io::Error::last_os_error()));
-    }
-    Ok(())
+/// Write each temporary file and fsync it, on a few threads: every file's content is on disk
+/// before any rename makes it visible (a crash never leaves a renamed, half-written file), and
+/// concurrent fsyncs share journal commits (one fsync after another cost ~2.5 ms per file: 11 s
+/// for a 1000-model tree). One syncfs(2) instead flushes every other process's dirty data too,
+/// which was slower still on a busy machine.
+fn write_synced(staged: &[(tempfile::NamedTempFile, PathBuf, &str)]) -> Result<(), GitopsError> {
+    const THREADS: usize = 16;
+    let chunk = staged.len().div_ceil(THREADS).max(1);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = staged
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    for (tmp, target, text) in part {
+                        let mut f = tmp.as_file();
+                        f.write_all(text.as_bytes())
+                            .and_then(|_| f.sync_all())
+                            .map_err(|source| GitopsError::Write {
+                                path: target.clone(),
+                                source,
+                            })?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect::<Result<(), GitopsError>>()
+    })
 }
 
 #[cfg(test)]
