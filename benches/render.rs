@@ -81,6 +81,9 @@ fn pipeline(repo: &Path, env: &str) -> (usize, Phases) {
     (tree.files.len(), p)
 }
 
+/// A whole-process measurement: label, arguments, what runs before each spawn (untimed).
+type Row<'a> = (&'a str, Vec<&'a str>, &'a dyn Fn());
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -160,7 +163,7 @@ fn main() {
         let wipe = || {
             let _ = std::fs::remove_dir_all(&clusters);
         };
-        let rows: [(&str, Vec<&str>, &dyn Fn()); 5] = [
+        let rows: [Row; 5] = [
             ("root (writes every file)", root_args.to_vec(), &wipe),
             ("root (nothing changed)", root_args.to_vec(), &|| {}),
             (

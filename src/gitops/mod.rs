@@ -449,8 +449,7 @@ fn write_synced(staged: &[(tempfile::NamedTempFile, PathBuf, &str)]) -> Result<(
             .collect();
         workers
             .into_iter()
-            .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect::<Result<(), GitopsError>>()
+            .try_for_each(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
     })
 }
 

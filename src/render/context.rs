@@ -254,7 +254,7 @@ pub fn model_ctx(plan: &Plan, catalog: &Catalog, pm: &PlannedModel) -> Value {
             "accessMode": format!("{:?}", m.storage.access_mode),
             "storageClassName": storage_class,
         },
-        "weights": {"staged": staged, "dir": dir, "mountPath": mount, "uri": weights_uri(m, &pvc, &dir)},
+        "weights": {"staged": staged, "dir": dir, "mountPath": mount, "uri": weights_uri(m, &pvc, dir)},
         "canaryTrafficPercent": m.canary_traffic_percent,
         "parallelism": parallelism(m.gpus, m.tensor_parallel_size),
         "prefill": prefill,
