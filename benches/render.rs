@@ -1,12 +1,18 @@
 //! Render benchmark (not a test): `cargo bench --bench render`.
 //!
-//! 1. Library pipeline (load catalog + templates + config, validate, plan, render, check every object)
-//!    for environments with 10, 100 and 1000 models: median and min of repeated runs.
-//! 2. The shipped ai-dev environment as a whole process (`platform root --stdout`, and `platform root`
-//!    writing an unchanged tree): median wall time of repeated spawns of the release binary.
+//! 1. Library pipeline per phase (load inputs, plan, render, check the rendered objects) for fleet
+//!    environments of 100, 1000 and 10 000 models alternating the shipped qwen-cpu and qwen-gpu shapes
+//!    (the environments `scripts/fleet-env.sh N` generates): median of repeated runs.
+//! 2. The same environments as a whole process (the release binary): `root --profile full` writing
+//!    every file into an empty tree, `root` again with nothing changed, `root --stdout`, `lint`,
+//!    `plan`.
+//! 3. The shipped ai-dev environment as a whole process (`root --stdout`, `root` with an unchanged
+//!    tree, `lint`): median and min of 30 spawns.
 //!
-//! Targets (issue 2): the shipped environment in single-digit milliseconds as a whole process;
-//! 1000 models under 1 s, growing linearly.
+//! Targets (issue 14): 1000 models re-rendered in ≤ 100 ms, first render with writes ≤ 400 ms,
+//! linear to 10 000 models; the shipped environment ≤ 4 ms median as a whole process. Peak RSS is
+//! measured outside (`/usr/bin/time -v`, see scripts/fleet-env.sh).
+//! `BENCH_MODELS=100,1000` limits the sizes.
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // tests, benches and examples: a panic is the failure report, and they print on purpose
 
 use std::path::Path;
@@ -29,107 +35,173 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn config(models: usize) -> String {
-    let mut s = String::from(
-        "cluster: {name: bench}\nrepoURL: https://example.com/gitops.git\nfeatures: {kserve: true, raw-vllm: true, llm-d: true}\nmodels:\n",
+/// N models alternating the shipped qwen-cpu (KServe) and qwen-gpu (raw vLLM) shapes.
+fn fleet_config(models: usize) -> String {
+    let mut s = format!(
+        "cluster: {{name: fleet-{models}}}\nrepoURL: https://github.com/example-org/ai-platform.git\nrepoBranch: main\nfeatures: {{raw-vllm: true, kserve: true, llm-d: false}}\nmodels:\n"
     );
     for i in 0..models {
-        match i % 3 {
-            0 => s.push_str(&format!(
-                "  - {{name: cpu-{i}, layer: kserve, source: hf://Qwen/Qwen2.5-0.5B-Instruct, preset: vllm-cpu, resources: {{requests: {{cpu: \"2\", memory: 6Gi}}, limits: {{cpu: \"2\", memory: 8Gi}}}}}}\n"
-            )),
-            1 => s.push_str(&format!(
-                "  - {{name: gpu-{i}, layer: raw-vllm, source: hf://Qwen/Qwen2.5-7B-Instruct, preset: vllm-gpu, gpus: 1, resources: {{requests: {{cpu: \"4\", memory: 24Gi}}}}}}\n"
-            )),
-            _ => s.push_str(&format!(
-                "  - {{name: llmd-{i}, layer: llm-d, source: hf://Qwen/Qwen2.5-0.5B-Instruct, preset: vllm-gpu, gpus: 1, prefill: {{gpus: 1}}}}\n"
-            )),
+        if i % 2 == 0 {
+            s.push_str(&format!(
+                "  - name: qwen-cpu-{i}\n    layer: kserve\n    source: hf://Qwen/Qwen2.5-0.5B-Instruct\n    revision: main\n    servedName: qwen2.5-0.5b\n    preset: vllm-cpu\n    replicas: 1\n    resources:\n      requests: {{ cpu: \"2\", memory: 6Gi }}\n      limits: {{ cpu: \"2\", memory: 8Gi }}\n    storage: {{ staged: true, dir: qwen, size: 5Gi, accessMode: ReadWriteOnce }}\n"
+            ));
+        } else {
+            s.push_str(&format!(
+                "  - name: qwen-gpu-{i}\n    layer: raw-vllm\n    source: hf://Qwen/Qwen2.5-7B-Instruct\n    revision: main\n    servedName: qwen2.5-7b\n    preset: vllm-gpu\n    gpus: 1\n    tensorParallelSize: 1\n    maxModelLen: 16384\n    resources:\n      requests: {{ cpu: \"4\", memory: 24Gi }}\n      limits: {{ memory: 32Gi }}\n    storage: {{ dir: qwen2.5-7b, size: 40Gi }}\n"
+            ));
         }
     }
     s
 }
 
-fn pipeline(repo: &Path, env: &str) -> usize {
+#[derive(Default, Clone, Copy)]
+struct Phases {
+    load: Duration,
+    plan: Duration,
+    render: Duration,
+    check: Duration,
+}
+
+fn pipeline(repo: &Path, env: &str) -> (usize, Phases) {
+    let mut p = Phases::default();
+    let t = Instant::now();
     let templates = Templates::load(repo).unwrap();
     let catalog = Catalog::load(repo, &templates.names()).unwrap();
     let (file, cfg) = platform::config::load(repo, env).unwrap();
+    p.load = t.elapsed();
+    let t = Instant::now();
     let plan = Plan::build(&cfg, env, &file, &catalog, Some("full")).unwrap();
+    p.plan = t.elapsed();
+    let t = Instant::now();
     let tree = render::render(&plan, &catalog, &templates).unwrap();
-    let (objs, problems) = check::objects(&tree);
-    assert!(problems.is_empty());
-    assert!(check::check_objects(&objs).is_empty());
-    tree.files.len()
+    p.render = t.elapsed();
+    let t = Instant::now();
+    let problems = check::check_tree(&tree);
+    assert!(problems.is_empty(), "{problems:?}");
+    p.check = t.elapsed();
+    (tree.files.len(), p)
 }
 
-fn stats(mut v: Vec<Duration>) -> (Duration, Duration) {
+/// A whole-process measurement: label, arguments, what runs before each spawn (untimed).
+type Row<'a> = (&'a str, Vec<&'a str>, &'a dyn Fn());
+
+fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
-    (v[v.len() / 2], v[0])
+    v[v.len() / 2]
+}
+
+fn min(v: &[Duration]) -> Duration {
+    v.iter().copied().min().unwrap_or_default()
+}
+
+/// Median (and min) wall time of `runs` spawns of the binary; `before` runs ahead of each (untimed).
+fn spawn(repo: &Path, args: &[&str], runs: usize, before: &dyn Fn()) -> (Duration, Duration) {
+    let bin = env!("CARGO_BIN_EXE_platform");
+    let times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            before();
+            let t = Instant::now();
+            let out = Command::new(bin)
+                .arg("--repo")
+                .arg(repo)
+                .args(args)
+                .output()
+                .unwrap();
+            let elapsed = t.elapsed();
+            assert!(
+                out.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            elapsed
+        })
+        .collect();
+    (median(times.clone()), min(&times))
+}
+
+fn sizes() -> Vec<usize> {
+    std::env::var("BENCH_MODELS")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![100, 1000, 10_000])
 }
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&root.join("catalog"), &dir.path().join("catalog"));
+    copy_dir(&root.join("templates"), &dir.path().join("templates"));
     copy_dir(&root.join("environments"), &dir.path().join("environments"));
-
-    println!("library pipeline (load, validate, plan, render, check), profile full:");
-    let mut per_model = Vec::new();
-    for n in [10usize, 100, 1000] {
-        let env = format!("bench-{n}");
-        let p = dir.path().join("environments").join(&env);
+    let sizes = sizes();
+    for &n in &sizes {
+        let p = dir.path().join("environments").join(format!("fleet-{n}"));
         std::fs::create_dir_all(&p).unwrap();
-        std::fs::write(p.join("config.yaml"), config(n)).unwrap();
-        let iters = if n >= 1000 { 5 } else { 20 };
-        let files = pipeline(dir.path(), &env); // warm-up
-        let times: Vec<Duration> = (0..iters)
-            .map(|_| {
-                let t = Instant::now();
-                pipeline(dir.path(), &env);
-                t.elapsed()
-            })
-            .collect();
-        let (median, min) = stats(times);
-        per_model.push((n, median));
-        println!("  {n:>5} models: {files:>5} files, median {median:>10.2?}, min {min:>10.2?} ({iters} runs)");
+        std::fs::write(p.join("config.yaml"), fleet_config(n)).unwrap();
     }
-    if let (Some((n0, t0)), Some((n1, t1))) = (per_model.get(1), per_model.get(2)) {
-        let ratio = t1.as_secs_f64() / t0.as_secs_f64();
+
+    println!("library pipeline per phase, profile full (median):");
+    for &n in &sizes {
+        let env = format!("fleet-{n}");
+        let runs = if n >= 10_000 { 3 } else { 10 };
+        let (files, _) = pipeline(dir.path(), &env); // warm-up
+        let all: Vec<Phases> = (0..runs).map(|_| pipeline(dir.path(), &env).1).collect();
+        let m = |f: fn(&Phases) -> Duration| median(all.iter().map(f).collect());
         println!(
-            "  growth 100 -> 1000 models: x{ratio:.1} for x{} models",
-            n1 / n0
+            "  {n:>6} models, {files:>6} files: load {:>9.2?}  plan {:>9.2?}  render {:>9.2?}  check {:>9.2?}  ({runs} runs)",
+            m(|p| p.load),
+            m(|p| p.plan),
+            m(|p| p.render),
+            m(|p| p.check)
         );
     }
 
-    let bin = env!("CARGO_BIN_EXE_platform");
-    println!("whole process on the shipped ai-dev environment ({bin}):");
+    println!("whole process, release binary (median, min):");
+    for &n in &sizes {
+        let env = format!("fleet-{n}");
+        let runs = if n >= 10_000 { 3 } else { 7 };
+        let clusters = dir.path().join("clusters");
+        let root_args = ["--env", env.as_str(), "root", "--profile", "full", "-q"];
+        let wipe = || {
+            let _ = std::fs::remove_dir_all(&clusters);
+        };
+        let rows: [Row; 5] = [
+            ("root (writes every file)", root_args.to_vec(), &wipe),
+            ("root (nothing changed)", root_args.to_vec(), &|| {}),
+            (
+                "root --stdout",
+                vec!["--env", &env, "root", "--profile", "full", "--stdout"],
+                &|| {},
+            ),
+            ("lint", vec!["--env", &env, "lint", "-q"], &|| {}),
+            (
+                "plan",
+                vec!["--env", &env, "plan", "--profile", "full"],
+                &|| {},
+            ),
+        ];
+        for (label, args, before) in rows {
+            let (med, lo) = spawn(dir.path(), &args, runs, before);
+            println!(
+                "  {n:>6} models  {label:<26} median {med:>10.2?}, min {lo:>10.2?} ({runs} runs)"
+            );
+        }
+        wipe();
+    }
+
+    println!("whole process on the shipped ai-dev environment:");
     for (label, args) in [
         (
             "root --stdout",
-            &["root", "--profile", "full", "--stdout"][..],
+            &["--env", "ai-dev", "root", "--profile", "full", "--stdout"][..],
         ),
         (
             "root (unchanged tree)",
-            &["root", "--profile", "full", "-q"][..],
+            &["--env", "ai-dev", "root", "--profile", "full", "-q"][..],
         ),
-        ("lint", &["lint", "-q"][..]),
+        ("lint", &["--env", "ai-dev", "lint", "-q"][..]),
     ] {
-        let run = || {
-            let t = Instant::now();
-            let out = Command::new(bin)
-                .arg("--repo")
-                .arg(dir.path())
-                .args(args)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            t.elapsed()
-        };
-        run();
-        let (median, min) = stats((0..30).map(|_| run()).collect());
-        println!("  {label:<22} median {median:>10.2?}, min {min:>10.2?} (30 runs)");
+        spawn(dir.path(), args, 1, &|| {});
+        let (med, lo) = spawn(dir.path(), args, 30, &|| {});
+        println!("  {label:<22} median {med:>10.2?}, min {lo:>10.2?} (30 runs)");
     }
 }

@@ -15,6 +15,7 @@ pub mod error;
 pub mod fsread;
 pub mod gitops;
 pub mod hub;
+pub mod layout;
 pub mod lint;
 pub mod names;
 pub mod pipeline;

@@ -21,11 +21,6 @@ pub const HEALTH_KEY: &str = "resource.customizations.health.argoproj.io_Applica
 /// profile includes its layer).
 pub const GROUP: &str = "argocd";
 
-/// Where `root` renders the hand-over kustomization: `clusters/<env>/argocd`.
-pub fn dir(env: &str) -> String {
-    format!("{}/{env}/argocd", consts::CLUSTERS_DIR)
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ArgoCdFile {

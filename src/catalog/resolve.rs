@@ -8,8 +8,8 @@ use serde::Serialize;
 use super::model_checks;
 use super::{AppSpec, Catalog, Group, GroupKind, Preset, Profile, ServingLayerSpec, SyncMode};
 use crate::config::{EnvConfig, Model};
-use crate::consts;
 use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
+use crate::{consts, layout};
 
 /// One catalog group after the config's gates were applied.
 #[derive(Debug, Clone, Serialize)]
@@ -37,15 +37,10 @@ pub fn resolve_groups(cfg: &EnvConfig, env: &str, catalog: &Catalog) -> Vec<Reso
                 layer: g.layer.clone(),
                 enabled,
                 reason,
-                catalog_path: group_path(env, &g.layer, &g.name),
+                catalog_path: layout::group_path(env, &g.layer, &g.name),
             }
         })
         .collect()
-}
-
-/// `clusters/<env>/apps/<layer>/<group>`.
-pub fn group_path(env: &str, layer: &str, group: &str) -> String {
-    format!("{}/{env}/apps/{layer}/{group}", consts::CLUSTERS_DIR)
 }
 
 fn gate_state(g: &Group, cfg: &EnvConfig, cfg_json: &serde_json::Value) -> (bool, String) {
@@ -308,33 +303,10 @@ impl Plan {
         catalog: &Catalog,
         profile: Option<&str>,
     ) -> Result<Plan, Diagnostics> {
-        let mut diags = Vec::new();
-        let profile_name = profile
-            .map(str::to_string)
-            .or_else(|| cfg.layer_profile.clone())
-            .or_else(|| catalog.widest_profile().map(|p| p.name.clone()))
-            .unwrap_or_default();
-        let Some(profile) = catalog.profile(&profile_name).cloned() else {
-            let names = catalog.profile_names();
-            let d = Diagnostic::error(format!("unknown profile `{profile_name}`"));
-            let d = match did_you_mean(&profile_name, names.iter().copied()) {
-                Some(s) => d.help(format!(
-                    "did you mean `{s}`? valid profiles: {}",
-                    names.join(", ")
-                )),
-                None => d.help(format!("valid profiles: {}", names.join(", "))),
-            };
-            let d = if profile.is_some() {
-                d.field("--profile")
-            } else {
-                d.file(cfg_file).field("layerProfile")
-            };
-            return Err(Diagnostics(vec![d]));
-        };
+        let profile = pick_profile(cfg, cfg_file, catalog, profile)?;
         let resolved = resolve_groups(cfg, env, catalog);
-        diags.extend(group_diagnostics(cfg, cfg_file, catalog, &resolved, true));
+        let mut diags = group_diagnostics(cfg, cfg_file, catalog, &resolved, true);
         diags.extend(model_checks::validate(cfg, cfg_file, catalog, &resolved));
-
         let in_profile = |layer: &str| profile.layers.iter().any(|l| l == layer);
         let groups: Vec<PlannedGroup> = resolved
             .iter()
@@ -344,139 +316,14 @@ impl Plan {
                 hint: catalog.group(&r.name).and_then(|g| g.hint.clone()),
             })
             .collect();
-        for g in groups.iter().filter(|g| g.resolved.enabled && g.in_profile) {
-            let Some(cg) = catalog.group(&g.resolved.name) else {
-                continue;
-            };
-            let missing: Vec<&str> = cg
-                .requires_layers
-                .iter()
-                .filter(|l| !in_profile(l))
-                .map(String::as_str)
-                .collect();
-            if !missing.is_empty() {
-                diags.push(
-                    Diagnostic::warning(format!(
-                        "group `{}` needs layer(s) {} which profile `{}` does not include",
-                        cg.name,
-                        missing.join(", "),
-                        profile.name
-                    ))
-                    .help("use a wider --profile"),
-                );
-            }
-        }
-
-        let mut apps = Vec::new();
-        for g in groups.iter().filter(|g| g.resolved.enabled && g.in_profile) {
-            let Some(cg) = catalog.group(&g.resolved.name) else {
-                continue;
-            };
-            for a in &cg.apps {
-                apps.push(PlannedApp {
-                    name: a.name.clone(),
-                    kind: AppKind::Catalog,
-                    group: cg.name.clone(),
-                    layer: cg.layer.clone(),
-                    wave: a.wave,
-                    namespace: a.namespace.clone(),
-                    sync: a.sync,
-                    spec: a.clone(),
-                    serving_layer: None,
-                });
-            }
-        }
-
+        diags.extend(missing_layers(catalog, &groups, &profile));
+        let mut apps = catalog_apps(catalog, &groups);
         // Argo CD managing itself (the hand-over from `platform bootstrap`), first in its layer.
         if let Some(app) = catalog.argocd.app.as_ref().filter(|a| in_profile(&a.layer)) {
             apps.push(argocd_app(&catalog.argocd, app, env));
         }
-
-        let mut models = Vec::new();
-        let mut layers_with_models = BTreeSet::new();
-        for m in &cfg.models {
-            let layer = m.layer.as_str();
-            let (Some(spec), Some(preset)) =
-                (catalog.serving.get(layer), catalog.presets.get(&m.preset))
-            else {
-                continue; // reported by validate
-            };
-            let Some(group) = groups.iter().find(|g| g.resolved.name == spec.group) else {
-                continue;
-            };
-            if !group.resolved.enabled || !group.in_profile {
-                continue; // disabled: reported by validate; outside the profile: not rendered
-            }
-            layers_with_models.insert(layer);
-            let namespace = m
-                .namespace
-                .clone()
-                .unwrap_or_else(|| spec.namespace.clone());
-            apps.push(PlannedApp {
-                name: m.name.clone(),
-                kind: AppKind::Model,
-                group: spec.group.clone(),
-                layer: group.resolved.layer.clone(),
-                wave: spec.wave,
-                namespace: namespace.clone(),
-                sync: spec.sync,
-                spec: serving_app_spec(&m.name, spec, &namespace, spec.wave),
-                serving_layer: Some(layer.to_string()),
-            });
-            models.push(PlannedModel {
-                name: m.name.clone(),
-                serving_layer: layer.to_string(),
-                namespace,
-                app: m.name.clone(),
-                group: spec.group.clone(),
-                preset: m.preset.clone(),
-                image: preset.image_ref(),
-                gpus: m.gpus,
-                replicas: m.replicas,
-                staged: m.storage.staged,
-                model: m.clone(),
-                spec: spec.clone(),
-                preset_spec: preset.clone(),
-            });
-        }
-        for layer in &layers_with_models {
-            let spec = &catalog.serving[*layer];
-            if spec.shared_templates.is_empty() {
-                continue;
-            }
-            let group = groups
-                .iter()
-                .find(|g| g.resolved.name == spec.group)
-                .map(|g| g.resolved.layer.clone());
-            let name = shared_app_name(layer);
-            apps.push(PlannedApp {
-                name: name.clone(),
-                kind: AppKind::Serving,
-                group: spec.group.clone(),
-                layer: group.unwrap_or_default(),
-                wave: spec.shared_wave,
-                namespace: spec.namespace.clone(),
-                sync: spec.sync,
-                spec: serving_app_spec(&name, spec, &spec.namespace, spec.shared_wave),
-                serving_layer: Some(layer.to_string()),
-            });
-        }
-
-        // Application names are unique in the Argo CD namespace.
-        let mut seen = std::collections::BTreeMap::new();
-        for a in &apps {
-            if let Some(prev) = seen.insert(a.name.as_str(), a) {
-                diags.push(
-                    Diagnostic::error(format!(
-                        "two Argo CD Applications would be named `{}` (a {:?} app of group `{}` and a {:?} app of group `{}`)",
-                        a.name, prev.kind, prev.group, a.kind, a.group
-                    ))
-                    .file(cfg_file)
-                    .help("rename the model (models[].name) so it differs from every catalog app"),
-                );
-            }
-        }
-
+        let models = plan_models(cfg, catalog, &groups, &mut apps);
+        diags.extend(duplicate_app_names(&apps, cfg_file));
         let layer_idx = |l: &str| catalog.layer_index(l).unwrap_or(usize::MAX);
         apps.sort_by(|a, b| {
             (layer_idx(&a.layer), a.wave, &a.name).cmp(&(layer_idx(&b.layer), b.wave, &b.name))
@@ -510,6 +357,199 @@ impl Plan {
             config: cfg.clone(),
         })
     }
+}
+
+/// The profile to plan: `--profile`, else the config's `layerProfile`, else the catalog's widest.
+fn pick_profile(
+    cfg: &EnvConfig,
+    cfg_file: &Path,
+    catalog: &Catalog,
+    profile: Option<&str>,
+) -> Result<Profile, Diagnostics> {
+    let profile_name = profile
+        .map(str::to_string)
+        .or_else(|| cfg.layer_profile.clone())
+        .or_else(|| catalog.widest_profile().map(|p| p.name.clone()))
+        .unwrap_or_default();
+    if let Some(p) = catalog.profile(&profile_name) {
+        return Ok(p.clone());
+    }
+    let names = catalog.profile_names();
+    let d = Diagnostic::error(format!("unknown profile `{profile_name}`"));
+    let d = match did_you_mean(&profile_name, names.iter().copied()) {
+        Some(s) => d.help(format!(
+            "did you mean `{s}`? valid profiles: {}",
+            names.join(", ")
+        )),
+        None => d.help(format!("valid profiles: {}", names.join(", "))),
+    };
+    let d = if profile.is_some() {
+        d.field("--profile")
+    } else {
+        d.file(cfg_file).field("layerProfile")
+    };
+    Err(Diagnostics(vec![d]))
+}
+
+/// Warnings for enabled groups of the profile that need layers the profile leaves out.
+fn missing_layers(
+    catalog: &Catalog,
+    groups: &[PlannedGroup],
+    profile: &Profile,
+) -> Vec<Diagnostic> {
+    let in_profile = |layer: &str| profile.layers.iter().any(|l| l == layer);
+    let mut out = Vec::new();
+    for g in groups.iter().filter(|g| g.resolved.enabled && g.in_profile) {
+        let Some(cg) = catalog.group(&g.resolved.name) else {
+            continue;
+        };
+        let missing: Vec<&str> = cg
+            .requires_layers
+            .iter()
+            .filter(|l| !in_profile(l))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            out.push(
+                Diagnostic::warning(format!(
+                    "group `{}` needs layer(s) {} which profile `{}` does not include",
+                    cg.name,
+                    missing.join(", "),
+                    profile.name
+                ))
+                .help("use a wider --profile"),
+            );
+        }
+    }
+    out
+}
+
+/// The apps of every enabled group in the profile, as the catalog declares them.
+fn catalog_apps(catalog: &Catalog, groups: &[PlannedGroup]) -> Vec<PlannedApp> {
+    let mut apps = Vec::new();
+    for g in groups.iter().filter(|g| g.resolved.enabled && g.in_profile) {
+        let Some(cg) = catalog.group(&g.resolved.name) else {
+            continue;
+        };
+        for a in &cg.apps {
+            apps.push(PlannedApp {
+                name: a.name.clone(),
+                kind: AppKind::Catalog,
+                group: cg.name.clone(),
+                layer: cg.layer.clone(),
+                wave: a.wave,
+                namespace: a.namespace.clone(),
+                sync: a.sync,
+                spec: a.clone(),
+                serving_layer: None,
+            });
+        }
+    }
+    apps
+}
+
+/// Every model whose serving group is enabled and in the profile: its plan, its Application, and
+/// one shared-objects Application per serving layer that has models and shared templates.
+fn plan_models(
+    cfg: &EnvConfig,
+    catalog: &Catalog,
+    groups: &[PlannedGroup],
+    apps: &mut Vec<PlannedApp>,
+) -> Vec<PlannedModel> {
+    let mut models = Vec::new();
+    let mut layers_with_models = BTreeSet::new();
+    for m in &cfg.models {
+        let layer = m.layer.as_str();
+        let (Some(spec), Some(preset)) =
+            (catalog.serving.get(layer), catalog.presets.get(&m.preset))
+        else {
+            continue; // reported by validate
+        };
+        let Some(group) = groups.iter().find(|g| g.resolved.name == spec.group) else {
+            continue;
+        };
+        if !group.resolved.enabled || !group.in_profile {
+            continue; // disabled: reported by validate; outside the profile: not rendered
+        }
+        layers_with_models.insert(layer);
+        let namespace = m
+            .namespace
+            .clone()
+            .unwrap_or_else(|| spec.namespace.clone());
+        apps.push(PlannedApp {
+            name: m.name.clone(),
+            kind: AppKind::Model,
+            group: spec.group.clone(),
+            layer: group.resolved.layer.clone(),
+            wave: spec.wave,
+            namespace: namespace.clone(),
+            sync: spec.sync,
+            spec: serving_app_spec(&m.name, spec, &namespace, spec.wave),
+            serving_layer: Some(layer.to_string()),
+        });
+        models.push(PlannedModel {
+            name: m.name.clone(),
+            serving_layer: layer.to_string(),
+            namespace,
+            app: m.name.clone(),
+            group: spec.group.clone(),
+            preset: m.preset.clone(),
+            image: preset.image_ref(),
+            gpus: m.gpus,
+            replicas: m.replicas,
+            staged: m.storage.staged,
+            model: m.clone(),
+            spec: spec.clone(),
+            preset_spec: preset.clone(),
+        });
+    }
+    for layer in &layers_with_models {
+        apps.extend(shared_app(catalog, groups, layer));
+    }
+    models
+}
+
+/// The Application of a serving layer's shared objects, when the layer has shared templates.
+fn shared_app(catalog: &Catalog, groups: &[PlannedGroup], layer: &str) -> Option<PlannedApp> {
+    let spec = &catalog.serving[layer];
+    if spec.shared_templates.is_empty() {
+        return None;
+    }
+    let group = groups
+        .iter()
+        .find(|g| g.resolved.name == spec.group)
+        .map(|g| g.resolved.layer.clone());
+    let name = layout::shared_app_name(layer);
+    Some(PlannedApp {
+        name: name.clone(),
+        kind: AppKind::Serving,
+        group: spec.group.clone(),
+        layer: group.unwrap_or_default(),
+        wave: spec.shared_wave,
+        namespace: spec.namespace.clone(),
+        sync: spec.sync,
+        spec: serving_app_spec(&name, spec, &spec.namespace, spec.shared_wave),
+        serving_layer: Some(layer.to_string()),
+    })
+}
+
+/// Application names are unique in the Argo CD namespace.
+fn duplicate_app_names(apps: &[PlannedApp], cfg_file: &Path) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::BTreeMap::new();
+    for a in apps {
+        if let Some(prev) = seen.insert(a.name.as_str(), a) {
+            out.push(
+                Diagnostic::error(format!(
+                    "two Argo CD Applications would be named `{}` (a {:?} app of group `{}` and a {:?} app of group `{}`)",
+                    a.name, prev.kind, prev.group, a.kind, a.group
+                ))
+                .file(cfg_file)
+                .help("rename the model (models[].name) so it differs from every catalog app"),
+            );
+        }
+    }
+    out
 }
 
 /// Source repositories and destination namespaces of every enabled group and model, in every layer.
@@ -569,7 +609,7 @@ fn argocd_app(
         wave: hand_over.wave,
         namespace: spec.namespace.clone(),
         source: super::Source {
-            path: Some(super::argocd::dir(env)),
+            path: Some(layout::argocd_dir(env)),
             ..Default::default()
         },
         values_file: None,
@@ -598,11 +638,6 @@ fn argocd_app(
         spec: app,
         serving_layer: None,
     }
-}
-
-/// Name of the Application holding a serving layer's shared objects (Gateway, namespace).
-pub fn shared_app_name(serving_layer: &str) -> String {
-    format!("{serving_layer}-gateway")
 }
 
 /// The Argo CD app spec of a model (or a serving layer's shared objects): the GitOps repo path with the

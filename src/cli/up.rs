@@ -82,16 +82,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     };
     let sync_revision = revision.clone().unwrap_or_else(|| cfg.repo_branch.clone());
 
-    let (objs, _) = check::objects(&tree);
-    let base = format!("clusters/{}/", ctx.env);
-    let roots: Vec<_> = objs
-        .into_iter()
-        .filter(|o| {
-            o.path == format!("{base}project.yaml")
-                || (o.path.starts_with(&format!("{base}root-"))
-                    && !o.path[base.len()..].contains('/'))
-        })
-        .collect();
+    let (roots, _) = check::objects(&tree.root_files(&plan));
 
     let started = Instant::now();
     let work = async {

@@ -15,7 +15,7 @@ use super::ClusterError;
 use crate::catalog::resolve::{Plan, PlannedModel};
 use crate::config::ServingLayer;
 use crate::consts;
-use crate::render::context::root_app_name;
+use crate::layout::root_app_name;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -34,7 +34,7 @@ impl TreeLock {
 
 /// The lock file for `clusters/<env>/` of `repo` (see the module documentation).
 pub fn lock_path(repo: &Path, env: &str) -> PathBuf {
-    let tree = Path::new(consts::CLUSTERS_DIR).join(env);
+    let tree = PathBuf::from(crate::layout::tree(env));
     if let Ok(git) = git2::Repository::discover(repo) {
         let inside = git.workdir().and_then(|wd| {
             let wd = wd.canonicalize().ok()?;
@@ -56,7 +56,7 @@ pub fn lock_path(repo: &Path, env: &str) -> PathBuf {
 
 /// Take the exclusive lock on `clusters/<env>/` of `repo` for `command` (named to whoever waits).
 pub fn lock_tree(repo: &Path, env: &str, command: &str) -> Result<TreeLock, GitopsError> {
-    let tree = format!("{}/{env}", consts::CLUSTERS_DIR);
+    let tree = crate::layout::tree(env);
     let path = lock_path(repo, env);
     let err = |source| GitopsError::Lock {
         tree: tree.clone(),

@@ -369,7 +369,6 @@ fn walk(repo: &Path, dir: &Path, out: &mut BTreeSet<String>) -> Result<(), Gitop
 /// files and the directories they leave empty. A symbolic link on the way to any path is refused
 /// before anything is written. New files get the mode the umask gives (0644 under umask 022).
 pub fn apply(repo: &Path, set: &ChangeSet) -> Result<(), GitopsError> {
-    use std::os::unix::fs::PermissionsExt;
     for c in &set.changes {
         inspect(repo, &c.path)?;
     }
@@ -381,25 +380,9 @@ pub fn apply(repo: &Path, set: &ChangeSet) -> Result<(), GitopsError> {
             path: dir.to_path_buf(),
             source,
         })?;
-        // tempfile creates 0600 files by default; ask for 0666 at open(2) so the umask decides, as
-        // for any file a command writes.
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".platform-")
-            .suffix(".tmp")
-            .permissions(std::fs::Permissions::from_mode(0o666))
-            .tempfile_in(dir)
-            .map_err(|source| GitopsError::Write {
-                path: target.clone(),
-                source,
-            })?;
-        tmp.write_all(c.new.as_deref().unwrap_or("").as_bytes())
-            .and_then(|_| tmp.as_file().sync_all())
-            .map_err(|source| GitopsError::Write {
-                path: target.clone(),
-                source,
-            })?;
-        staged.push((tmp, target));
+        staged.push((target, c.new.as_deref().unwrap_or("")));
     }
+    let staged = write_synced(&staged)?;
     for (tmp, target) in staged {
         tmp.persist(&target).map_err(|e| GitopsError::Write {
             path: target.clone(),
@@ -424,6 +407,55 @@ pub fn apply(repo: &Path, set: &ChangeSet) -> Result<(), GitopsError> {
         }
     }
     Ok(())
+}
+
+/// Write each temporary file and fsync it, on a few threads: every file's content is on disk
+/// before any rename makes it visible (a crash never leaves a renamed, half-written file), and
+/// concurrent fsyncs share journal commits (one fsync after another cost ~2.5 ms per file: 11 s
+/// for a 1000-model tree). One syncfs(2) instead flushes every other process's dirty data too,
+/// which was slower still on a busy machine.
+fn write_synced(
+    staged: &[(PathBuf, &str)],
+) -> Result<Vec<(tempfile::TempPath, PathBuf)>, GitopsError> {
+    const THREADS: usize = 16;
+    let chunk = staged.len().div_ceil(THREADS).max(1);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = staged
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(|(t, text)| write_one(t, text)).collect()))
+            .collect();
+        let mut out = Vec::with_capacity(staged.len());
+        for w in workers {
+            let part: Result<Vec<_>, GitopsError> =
+                w.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            out.extend(part?);
+        }
+        Ok(out)
+    })
+}
+
+/// One temporary file beside `target`, written, fsynced and closed (its path is removed unless
+/// persisted: a 10 000-model tree has more files than a process may hold open).
+fn write_one(target: &Path, text: &str) -> Result<(tempfile::TempPath, PathBuf), GitopsError> {
+    use std::os::unix::fs::PermissionsExt;
+    let err = |source| GitopsError::Write {
+        path: target.to_path_buf(),
+        source,
+    };
+    let dir = target.parent().unwrap_or(Path::new("."));
+    // tempfile creates 0600 files by default; ask for 0666 at open(2) so the umask decides, as for
+    // any file a command writes.
+    let tmp = tempfile::Builder::new()
+        .prefix(".platform-")
+        .suffix(".tmp")
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
+        .map_err(err)?;
+    let mut f = tmp.as_file();
+    f.write_all(text.as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(err)?;
+    Ok((tmp.into_temp_path(), target.to_path_buf()))
 }
 
 #[cfg(test)]

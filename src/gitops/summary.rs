@@ -129,7 +129,7 @@ impl Summary {
 
 /// `platform: render <env> (profile P)` + the user's message + what changed + file counts.
 pub fn commit_message(env: &str, profile: &str, set: &ChangeSet, user: Option<&str>) -> String {
-    let base = format!("{}/{env}", crate::consts::CLUSTERS_DIR);
+    let base = crate::layout::tree(env);
     let summary = Summary::of(&base, set);
     let mut msg = match user {
         Some(u) if !u.trim().is_empty() => format!("platform: {}\n\n", u.trim()),

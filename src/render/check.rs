@@ -70,6 +70,14 @@ pub fn objects(tree: &RenderedTree) -> (Vec<RenderedObject>, Vec<Diagnostic>) {
     (objs, problems)
 }
 
+/// Every check on a rendered tree: each file parses into well-formed objects, and each object passes
+/// [`check_objects`].
+pub fn check_tree(tree: &RenderedTree) -> Vec<Diagnostic> {
+    let (objs, mut problems) = objects(tree);
+    problems.extend(check_objects(&objs));
+    problems
+}
+
 /// Structural checks on every object: names, and a strict round trip for core kinds.
 pub fn check_objects(objs: &[RenderedObject]) -> Vec<Diagnostic> {
     let mut out = Vec::new();

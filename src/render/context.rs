@@ -4,9 +4,9 @@
 use serde_json::{json, Map, Value};
 
 use crate::catalog::resolve::{AppKind, Plan, PlannedApp, PlannedModel};
-use crate::catalog::{Catalog, Device, SyncMode};
-use crate::config::{ServingLayer, Strategy};
-use crate::consts;
+use crate::catalog::{Catalog, Device, Preset, SyncMode};
+use crate::config::{Model, ServingLayer, Strategy};
+use crate::{consts, layout};
 
 pub fn common_labels(env: &str) -> Map<String, Value> {
     let mut m = Map::new();
@@ -35,16 +35,6 @@ pub fn argocd_ctx(spec: &crate::catalog::argocd::ArgoCdSpec) -> Value {
     })
 }
 
-/// Path of a model's serving manifests: `clusters/<env>/models/<model>`.
-pub fn model_dir(env: &str, model: &str) -> String {
-    format!("{}/{env}/models/{model}", consts::CLUSTERS_DIR)
-}
-
-/// Path of a serving layer's shared objects: `clusters/<env>/serving/<layer>`.
-pub fn serving_dir(env: &str, layer: &str) -> String {
-    format!("{}/{env}/serving/{layer}", consts::CLUSTERS_DIR)
-}
-
 pub fn project_ctx(plan: &Plan) -> Value {
     let cfg = &plan.config;
     let namespaces = &plan.project_namespaces;
@@ -67,7 +57,7 @@ pub fn root_ctx(plan: &Plan, layer: &str) -> Value {
     let mut labels = common_labels(&plan.env);
     labels.insert(consts::LABEL_LAYER.into(), layer.into());
     json!({
-        "name": root_app_name(&plan.env, layer),
+        "name": layout::root_app_name(&plan.env, layer),
         "namespace": consts::ARGOCD_NAMESPACE,
         "labels": labels,
         "finalizer": consts::ARGOCD_FINALIZER,
@@ -75,13 +65,8 @@ pub fn root_ctx(plan: &Plan, layer: &str) -> Value {
         "layer": layer,
         "repoURL": plan.config.repo_url,
         "targetRevision": plan.config.repo_branch,
-        "path": format!("{}/{}/apps/{layer}", consts::CLUSTERS_DIR, plan.env),
+        "path": layout::apps_dir(&plan.env, layer),
     })
-}
-
-/// `<env>-<layer>`: the app-of-apps of one layer.
-pub fn root_app_name(env: &str, layer: &str) -> String {
-    format!("{env}-{layer}")
 }
 
 pub fn app_ctx(plan: &Plan, app: &PlannedApp) -> Value {
@@ -106,9 +91,9 @@ pub fn app_ctx(plan: &Plan, app: &PlannedApp) -> Value {
         Value::Object(s)
     };
     let sources: Vec<Value> = match app.kind {
-        AppKind::Model => vec![gitops(Some(&model_dir(&plan.env, &app.name)), None)],
+        AppKind::Model => vec![gitops(Some(&layout::model_dir(&plan.env, &app.name)), None)],
         AppKind::Serving => vec![gitops(
-            Some(&serving_dir(
+            Some(&layout::serving_dir(
                 &plan.env,
                 app.serving_layer.as_deref().unwrap_or_default(),
             )),
@@ -193,18 +178,11 @@ pub fn serving_ctx(plan: &Plan, catalog: &Catalog, layer: &str) -> Value {
         "namespace": spec.namespace,
         "labels": labels,
         "gateway": {
-            "name": gateway_name(layer, spec.gateway_name.as_deref()),
+            "name": layout::gateway_name(layer, spec.gateway_name.as_deref()),
             "namespace": spec.namespace,
             "className": plan.config.gateway.class_name,
         },
     })
-}
-
-/// The name of a serving layer's shared Gateway: the catalog's `gatewayName`, else `<layer>-gateway`.
-pub fn gateway_name(layer: &str, configured: Option<&str>) -> String {
-    configured
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("{layer}-gateway"))
 }
 
 /// Everything a model template needs.
@@ -212,160 +190,17 @@ pub fn model_ctx(plan: &Plan, catalog: &Catalog, pm: &PlannedModel) -> Value {
     let m = &pm.model;
     let preset = &pm.preset_spec;
     let layer = m.layer;
-    let labels = model_labels(&plan.env, &m.name, layer.as_str());
-    let selector = json!({ consts::LABEL_NAME: m.name, consts::LABEL_MODEL: m.name });
     let dir = m.weights_dir();
     let mount = format!("{}/{dir}", consts::MODEL_MOUNT);
     let pvc = m.pvc_name();
     let staged = m.storage.staged;
-    let hf_repo = m.hf_repo().unwrap_or_default();
-
-    // vLLM arguments: model location, identity, network, then preset, derived and model extras.
-    let mut args: Vec<String> = Vec::new();
-    if staged {
-        args.push(format!("--model={mount}"));
-    } else {
-        args.push(format!("--model={hf_repo}"));
-        args.push(format!("--revision={}", m.revision));
-    }
-    args.push(format!("--served-model-name={}", m.served_name()));
-    args.push("--host=0.0.0.0".into());
-    args.push(format!("--port={}", consts::VLLM_PORT));
-    args.extend(preset.args.iter().cloned());
-    let has = |args: &[String], flag: &str| {
-        args.iter()
-            .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
-    };
-    if m.gpus > 1
-        && !has(&args, "--tensor-parallel-size")
-        && !has(&m.args, "--tensor-parallel-size")
-    {
-        args.push(format!("--tensor-parallel-size={}", m.gpus));
-    }
-    if let Some(len) = m.max_model_len {
-        args.push(format!("--max-model-len={len}"));
-    }
-    args.extend(m.args.iter().cloned());
-
-    // Environment: writable caches on the read-only root filesystem, offline Hub when pre-staged.
-    let mut env: Vec<(String, String)> = vec![
-        ("HOME".into(), "/tmp".into()),
-        ("XDG_CACHE_HOME".into(), "/tmp/.cache".into()),
-    ];
-    if staged {
-        env.push(("HF_HOME".into(), "/tmp/hf".into()));
-        env.push(("HF_HUB_OFFLINE".into(), "1".into()));
-        env.push(("TRANSFORMERS_OFFLINE".into(), "1".into()));
-    } else {
-        env.push((
-            "HF_HOME".into(),
-            format!("{}/.hf-cache", consts::MODEL_MOUNT),
-        ));
-    }
-    let mut extra = preset.env.clone();
-    extra.extend(m.env.clone());
-    env.retain(|(k, _)| !extra.contains_key(k));
-    env.extend(extra);
-    let mut env_list: Vec<Value> = env
-        .iter()
-        .map(|(k, v)| json!({"name": k, "value": v}))
-        .collect();
-    let mut extra_llmd = preset.env.clone();
-    extra_llmd.extend(m.env.clone());
-    let mut llmd_env: Vec<Value> = extra_llmd
-        .iter()
-        .map(|(k, v)| json!({"name": k, "value": v}))
-        .collect();
-    // The API key vLLM enforces on /v1, from the Secret the config names: a reference, so the key
-    // itself never enters the rendered tree.
-    if let Some(r) = &m.api_key_secret {
-        let key = json!({"name": consts::VLLM_API_KEY_ENV,
-                         "valueFrom": {"secretKeyRef": {"name": r.name, "key": r.key}}});
-        for list in [&mut env_list, &mut llmd_env] {
-            list.retain(|e| e["name"] != consts::VLLM_API_KEY_ENV);
-            list.push(key.clone());
-        }
-    }
-
-    let resources = |r: &crate::config::Resources, gpus: u32| {
-        let mut requests: Map<String, Value> = r
-            .requests
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().into()))
-            .collect();
-        let mut limits: Map<String, Value> = r
-            .limits
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().into()))
-            .collect();
-        if gpus > 0 {
-            requests.insert(consts::GPU_RESOURCE.into(), gpus.to_string().into());
-            limits.insert(consts::GPU_RESOURCE.into(), gpus.to_string().into());
-        }
-        let mut out = Map::new();
-        if !requests.is_empty() {
-            out.insert("requests".into(), Value::Object(requests));
-        }
-        if !limits.is_empty() {
-            out.insert("limits".into(), Value::Object(limits));
-        }
-        Value::Object(out)
-    };
-    let gpu_pod = m.gpus > 0 || m.prefill.as_ref().is_some_and(|p| p.gpus > 0);
-    let tolerations = if gpu_pod {
-        json!([{"key": consts::GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}])
-    } else {
-        json!([])
-    };
-    // Probes on /health sized for slow cold starts: up to 30 min to load weights (GPU) or warm up (CPU).
-    let probe = |period: u32, failures: u32, timeout: u32| {
-        json!({
-            "httpGet": {"path": "/health", "port": consts::VLLM_PORT},
-            "periodSeconds": period,
-            "timeoutSeconds": timeout,
-            "failureThreshold": failures,
-        })
-    };
-    let startup_failures = if preset.device == Device::Cpu {
-        60
-    } else {
-        180
-    };
-    let probes = json!({
-        "startup": probe(10, startup_failures, 5),
-        "readiness": probe(10, 3, 5),
-        "liveness": probe(30, 3, 10),
-    });
-    let weights_ro = staged;
-    let volume_mounts = json!([
-        {"name": "weights", "mountPath": consts::MODEL_MOUNT, "readOnly": weights_ro},
-        {"name": "tmp", "mountPath": "/tmp"},
-        {"name": "shm", "mountPath": "/dev/shm"},
-    ]);
-    let volumes = json!([
-        {"name": "weights", "persistentVolumeClaim": {"claimName": pvc, "readOnly": weights_ro}},
-        {"name": "tmp", "emptyDir": {"sizeLimit": consts::TMP_SIZE_LIMIT}},
-        {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}},
-    ]);
+    let (env_list, llmd_env) = container_env(m, preset);
+    let (volume_mounts, volumes) = volumes(&pvc, staged);
     let storage_class = m
         .storage
         .storage_class_name
         .clone()
         .or_else(|| plan.config.storage_class_name.clone());
-    let uri = if staged {
-        format!("pvc://{pvc}/{dir}")
-    } else if m.revision == "main" {
-        format!("hf://{hf_repo}")
-    } else {
-        format!("hf://{hf_repo}:{}", m.revision)
-    };
-    let parallelism = |gpus: u32, tp: Option<u32>| {
-        if gpus > 1 || tp.is_some_and(|t| t > 1) {
-            json!({"tensor": tp.unwrap_or(gpus)})
-        } else {
-            Value::Null
-        }
-    };
     let prefill = m.prefill.as_ref().map(|p| {
         json!({
             "replicas": p.replicas,
@@ -381,11 +216,11 @@ pub fn model_ctx(plan: &Plan, catalog: &Catalog, pm: &PlannedModel) -> Value {
         "revision": m.revision,
         "servedName": m.served_name(),
         "layer": layer.as_str(),
-        "labels": labels,
-        "selector": selector,
+        "labels": model_labels(&plan.env, &m.name, layer.as_str()),
+        "selector": { consts::LABEL_NAME: m.name, consts::LABEL_MODEL: m.name },
         "image": preset.image_ref(),
         "command": ["python3", "-m", "vllm.entrypoints.openai.api_server"],
-        "args": args,
+        "args": vllm_args(m, preset, &mount),
         "env": env_list,
         "llmdEnv": llmd_env,
         "port": consts::VLLM_PORT,
@@ -397,8 +232,8 @@ pub fn model_ctx(plan: &Plan, catalog: &Catalog, pm: &PlannedModel) -> Value {
             _ => "Recreate",
         },
         "resources": resources(preset.resources_for(&m.resources), m.gpus),
-        "tolerations": tolerations,
-        "probes": probes,
+        "tolerations": tolerations(m),
+        "probes": probes(preset),
         "podSecurityContext": {
             "runAsNonRoot": true,
             "runAsUser": 1000,
@@ -419,14 +254,179 @@ pub fn model_ctx(plan: &Plan, catalog: &Catalog, pm: &PlannedModel) -> Value {
             "accessMode": format!("{:?}", m.storage.access_mode),
             "storageClassName": storage_class,
         },
-        "weights": {"staged": staged, "dir": dir, "mountPath": mount, "uri": uri},
+        "weights": {"staged": staged, "dir": dir, "mountPath": mount, "uri": weights_uri(m, &pvc, dir)},
         "canaryTrafficPercent": m.canary_traffic_percent,
         "parallelism": parallelism(m.gpus, m.tensor_parallel_size),
         "prefill": prefill,
         "gateway": {
-            "name": gateway_name(layer.as_str(), spec.gateway_name.as_deref()),
+            "name": layout::gateway_name(layer.as_str(), spec.gateway_name.as_deref()),
             "namespace": spec.namespace,
             "className": plan.config.gateway.class_name,
         },
     })
+}
+
+/// vLLM arguments: model location, identity, network, then preset, derived and model extras.
+fn vllm_args(m: &Model, preset: &Preset, mount: &str) -> Vec<String> {
+    let mut args: Vec<String> = Vec::new();
+    if m.storage.staged {
+        args.push(format!("--model={mount}"));
+    } else {
+        args.push(format!("--model={}", m.hf_repo().unwrap_or_default()));
+        args.push(format!("--revision={}", m.revision));
+    }
+    args.push(format!("--served-model-name={}", m.served_name()));
+    args.push("--host=0.0.0.0".into());
+    args.push(format!("--port={}", consts::VLLM_PORT));
+    args.extend(preset.args.iter().cloned());
+    let has = |args: &[String], flag: &str| {
+        args.iter()
+            .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
+    };
+    if m.gpus > 1
+        && !has(&args, "--tensor-parallel-size")
+        && !has(&m.args, "--tensor-parallel-size")
+    {
+        args.push(format!("--tensor-parallel-size={}", m.gpus));
+    }
+    if let Some(len) = m.max_model_len {
+        args.push(format!("--max-model-len={len}"));
+    }
+    args.extend(m.args.iter().cloned());
+    args
+}
+
+/// The vLLM container's environment and llm-d's (preset and model variables only): writable caches
+/// on the read-only root filesystem, offline Hub when pre-staged, and the API key reference.
+fn container_env(m: &Model, preset: &Preset) -> (Vec<Value>, Vec<Value>) {
+    let mut env: Vec<(String, String)> = vec![
+        ("HOME".into(), "/tmp".into()),
+        ("XDG_CACHE_HOME".into(), "/tmp/.cache".into()),
+    ];
+    if m.storage.staged {
+        env.push(("HF_HOME".into(), "/tmp/hf".into()));
+        env.push(("HF_HUB_OFFLINE".into(), "1".into()));
+        env.push(("TRANSFORMERS_OFFLINE".into(), "1".into()));
+    } else {
+        env.push((
+            "HF_HOME".into(),
+            format!("{}/.hf-cache", consts::MODEL_MOUNT),
+        ));
+    }
+    let mut extra = preset.env.clone();
+    extra.extend(m.env.clone());
+    env.retain(|(k, _)| !extra.contains_key(k));
+    let mut llmd_env: Vec<Value> = extra
+        .iter()
+        .map(|(k, v)| json!({"name": k, "value": v}))
+        .collect();
+    env.extend(extra);
+    let mut env_list: Vec<Value> = env
+        .iter()
+        .map(|(k, v)| json!({"name": k, "value": v}))
+        .collect();
+    // The API key vLLM enforces on /v1, from the Secret the config names: a reference, so the key
+    // itself never enters the rendered tree.
+    if let Some(r) = &m.api_key_secret {
+        let key = json!({"name": consts::VLLM_API_KEY_ENV,
+                         "valueFrom": {"secretKeyRef": {"name": r.name, "key": r.key}}});
+        for list in [&mut env_list, &mut llmd_env] {
+            list.retain(|e| e["name"] != consts::VLLM_API_KEY_ENV);
+            list.push(key.clone());
+        }
+    }
+    (env_list, llmd_env)
+}
+
+/// Requests and limits as strings, with the GPUs on both.
+fn resources(r: &crate::config::Resources, gpus: u32) -> Value {
+    let mut requests: Map<String, Value> = r
+        .requests
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().into()))
+        .collect();
+    let mut limits: Map<String, Value> = r
+        .limits
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().into()))
+        .collect();
+    if gpus > 0 {
+        requests.insert(consts::GPU_RESOURCE.into(), gpus.to_string().into());
+        limits.insert(consts::GPU_RESOURCE.into(), gpus.to_string().into());
+    }
+    let mut out = Map::new();
+    if !requests.is_empty() {
+        out.insert("requests".into(), Value::Object(requests));
+    }
+    if !limits.is_empty() {
+        out.insert("limits".into(), Value::Object(limits));
+    }
+    Value::Object(out)
+}
+
+fn tolerations(m: &Model) -> Value {
+    let gpu_pod = m.gpus > 0 || m.prefill.as_ref().is_some_and(|p| p.gpus > 0);
+    if gpu_pod {
+        json!([{"key": consts::GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}])
+    } else {
+        json!([])
+    }
+}
+
+/// Probes on /health sized for slow cold starts: up to 30 min to load weights (GPU) or warm up (CPU).
+fn probes(preset: &Preset) -> Value {
+    let probe = |period: u32, failures: u32, timeout: u32| {
+        json!({
+            "httpGet": {"path": "/health", "port": consts::VLLM_PORT},
+            "periodSeconds": period,
+            "timeoutSeconds": timeout,
+            "failureThreshold": failures,
+        })
+    };
+    let startup_failures = if preset.device == Device::Cpu {
+        60
+    } else {
+        180
+    };
+    json!({
+        "startup": probe(10, startup_failures, 5),
+        "readiness": probe(10, 3, 5),
+        "liveness": probe(30, 3, 10),
+    })
+}
+
+/// The container's volume mounts and the pod's volumes: weights (read-only when pre-staged), /tmp,
+/// shared memory.
+fn volumes(pvc: &str, staged: bool) -> (Value, Value) {
+    let mounts = json!([
+        {"name": "weights", "mountPath": consts::MODEL_MOUNT, "readOnly": staged},
+        {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "shm", "mountPath": "/dev/shm"},
+    ]);
+    let volumes = json!([
+        {"name": "weights", "persistentVolumeClaim": {"claimName": pvc, "readOnly": staged}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": consts::TMP_SIZE_LIMIT}},
+        {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}},
+    ]);
+    (mounts, volumes)
+}
+
+/// `pvc://<claim>/<dir>` when pre-staged, else the Hub repository (with its revision unless main).
+fn weights_uri(m: &Model, pvc: &str, dir: &str) -> String {
+    let hf_repo = m.hf_repo().unwrap_or_default();
+    if m.storage.staged {
+        format!("pvc://{pvc}/{dir}")
+    } else if m.revision == "main" {
+        format!("hf://{hf_repo}")
+    } else {
+        format!("hf://{hf_repo}:{}", m.revision)
+    }
+}
+
+fn parallelism(gpus: u32, tp: Option<u32>) -> Value {
+    if gpus > 1 || tp.is_some_and(|t| t > 1) {
+        json!({"tensor": tp.unwrap_or(gpus)})
+    } else {
+        Value::Null
+    }
 }

@@ -92,6 +92,7 @@ pub enum Origin {
 pub struct Templates {
     env: Environment<'static>,
     origins: BTreeMap<String, Origin>,
+    overridden: Vec<String>,
 }
 
 impl Templates {
@@ -137,15 +138,33 @@ impl Templates {
                 sources.insert(name, text);
             }
         }
+        let overridden = sources
+            .iter()
+            .filter(|(n, text)| {
+                matches!(origins.get(*n), Some(Origin::Repo(_)))
+                    && EMBEDDED.iter().find(|(e, _)| e == n).map(|(_, s)| *s) != Some(text.as_str())
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
         for (name, text) in sources {
             env.add_template_owned(name.clone(), text)
                 .map_err(|e| render_error(&name, &e))?;
         }
-        Ok(Templates { env, origins })
+        Ok(Templates {
+            env,
+            origins,
+            overridden,
+        })
     }
 
     pub fn names(&self) -> BTreeSet<String> {
         self.origins.keys().cloned().collect()
+    }
+
+    /// Templates under the repo's `templates/` whose text differs from the embedded template of the
+    /// same name (or that have no embedded counterpart): output the shipped tests have not seen.
+    pub fn overridden(&self) -> &[String] {
+        &self.overridden
     }
 
     pub fn origin(&self, name: &str) -> Option<&Origin> {
@@ -234,6 +253,9 @@ fn yaml_filter(value: Value, indent: Option<usize>) -> Result<String, minijinja:
         serde_json::Value::Array(a) => !a.is_empty(),
         _ => false,
     };
+    if let Some(out) = fast_yaml(&json, indent.unwrap_or(0)) {
+        return Ok(out);
+    }
     let text = serde_yaml::to_string(&json).map_err(|e| {
         minijinja::Error::new(
             minijinja::ErrorKind::InvalidOperation,
@@ -260,6 +282,113 @@ fn yaml_filter(value: Value, indent: Option<usize>) -> Result<String, minijinja:
     Ok(out)
 }
 
+/// The `yaml` filter's output without a YAML emitter per call (issue 14: one per filter call was
+/// a third of rendering): blocks are laid out here as serde_yaml lays them out (mapping values
+/// indented by two, sequences at their key's indent), and each scalar is quoted exactly as
+/// serde_yaml quotes it, asked once per distinct string. None (use serde_yaml) for what this does
+/// not lay out: floats, multi-line strings, a sequence directly in a sequence.
+fn fast_yaml(v: &serde_json::Value, indent: usize) -> Option<String> {
+    use serde_json::Value as J;
+    let mut out = String::new();
+    match v {
+        J::Object(m) if !m.is_empty() => block_map(m, indent, true, &mut out)?,
+        J::Array(a) if !a.is_empty() => block_seq(a, indent, &mut out)?,
+        other => out.push_str(&inline_scalar(other)?),
+    }
+    Some(out)
+}
+
+fn block_map(
+    m: &serde_json::Map<String, serde_json::Value>,
+    indent: usize,
+    newline_first: bool,
+    out: &mut String,
+) -> Option<()> {
+    for (i, (k, v)) in m.iter().enumerate() {
+        if i > 0 || newline_first {
+            out.push('\n');
+            out.push_str(&" ".repeat(indent));
+        }
+        out.push_str(&plain_or_quoted(k)?);
+        out.push(':');
+        block_value(v, indent, out)?;
+    }
+    Some(())
+}
+
+/// A mapping's value after `key:`.
+fn block_value(v: &serde_json::Value, indent: usize, out: &mut String) -> Option<()> {
+    use serde_json::Value as J;
+    match v {
+        J::Object(m) if !m.is_empty() => block_map(m, indent + 2, true, out),
+        J::Array(a) if !a.is_empty() => block_seq(a, indent, out),
+        other => {
+            out.push(' ');
+            out.push_str(&inline_scalar(other)?);
+            Some(())
+        }
+    }
+}
+
+fn block_seq(a: &[serde_json::Value], indent: usize, out: &mut String) -> Option<()> {
+    use serde_json::Value as J;
+    for item in a {
+        out.push('\n');
+        out.push_str(&" ".repeat(indent));
+        out.push_str("- ");
+        match item {
+            J::Object(m) if !m.is_empty() => block_map(m, indent + 2, false, out)?,
+            J::Array(x) if !x.is_empty() => return None,
+            other => out.push_str(&inline_scalar(other)?),
+        }
+    }
+    Some(())
+}
+
+fn inline_scalar(v: &serde_json::Value) -> Option<String> {
+    use serde_json::Value as J;
+    Some(match v {
+        J::Null => "null".into(),
+        J::Bool(b) => b.to_string(),
+        J::Number(n) if n.is_f64() => return None,
+        J::Number(n) => n.to_string(),
+        J::String(s) => plain_or_quoted(s)?,
+        J::Object(_) => "{}".into(),
+        J::Array(_) => "[]".into(),
+    })
+}
+
+/// A string as serde_yaml writes it (plain, or quoted when YAML would misread it), memoised: the
+/// same names, labels and flags recur in every model.
+fn plain_or_quoted(s: &str) -> Option<String> {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    thread_local! {
+        static SCALARS: RefCell<HashMap<String, Option<String>>> = RefCell::new(HashMap::new());
+    }
+    if s.contains('\n') {
+        return None;
+    }
+    SCALARS.with(|c| {
+        if let Some(hit) = c.borrow().get(s) {
+            return hit.clone();
+        }
+        let text = serde_yaml::to_string(s).ok();
+        let quoted = text
+            .as_deref()
+            .map(str::trim_end)
+            .filter(|t| !t.contains('\n') && !t.starts_with("---"))
+            .map(str::to_string);
+        let mut c = c.borrow_mut();
+        // Bounded: a fleet's distinct strings are model names and a few dozen constants.
+        if c.len() > 100_000 {
+            c.clear();
+        }
+        c.insert(s.to_string(), quoted.clone());
+        quoted
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,6 +410,33 @@ mod tests {
         assert_eq!(out, "w: '4'\nb: 'true'\nm:\n  a:\n  - 1\n  - x\ne: []\n");
         let v: serde_yaml::Value = serde_yaml::from_str(&out).unwrap();
         assert_eq!(v["w"].as_str(), Some("4"));
+    }
+
+    #[test]
+    fn the_fast_layout_is_what_serde_yaml_writes() {
+        let v = serde_json::json!({
+            "labels": {"app.kubernetes.io/name": "m", "n": "4", "b": "yes", "e": "", "x": "a: b"},
+            "list": [{"name": "A", "value": "1"}, {"name": "B", "valueFrom": {"k": {"n": "s"}}}],
+            "args": ["--model=/models/q", "--port=8000", "-x", "#c", "null", "~", "*a"],
+            "empty": {}, "none": [], "n": 3, "t": true, "z": null,
+            "nested": {"a": {"b": [1, 2]}, "c": [{"d": {}}]},
+        });
+        for indent in [0, 2, 8] {
+            let want = serde_yaml::to_string(&v).unwrap();
+            let pad = " ".repeat(indent);
+            let want: String = want
+                .trim_end()
+                .lines()
+                .map(|l| format!("\n{pad}{l}"))
+                .collect();
+            assert_eq!(fast_yaml(&v, indent).as_deref(), Some(want.as_str()));
+        }
+        for s in ["4", "true", "a b", "", "0x1", "1e3", "-", "@x", "it's"] {
+            let want = serde_yaml::to_string(s).unwrap();
+            assert_eq!(plain_or_quoted(s).as_deref(), Some(want.trim_end()), "{s}");
+        }
+        assert_eq!(fast_yaml(&serde_json::json!({"f": 1.5}), 0), None);
+        assert_eq!(fast_yaml(&serde_json::json!("a\nb"), 0), None);
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub use engine::{TemplateError, Templates};
 
 use crate::catalog::resolve::{AppKind, Plan, ResolvedGroup};
 use crate::catalog::Catalog;
-use crate::consts;
+use crate::{consts, layout};
 
 /// Files to write, and the parts of the tree this render owns (where stale generated files are pruned).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -27,6 +27,29 @@ pub struct RenderedTree {
 }
 
 impl RenderedTree {
+    /// The AppProject and the root apps of the plan's layers (what `up` applies itself; Argo CD
+    /// syncs the rest), as a tree of their own.
+    pub fn root_files(&self, plan: &Plan) -> RenderedTree {
+        let env = &plan.env;
+        let wanted: BTreeSet<String> = std::iter::once(layout::project_file(env))
+            .chain(
+                plan.profile
+                    .layers
+                    .iter()
+                    .map(|l| layout::root_file(env, l)),
+            )
+            .collect();
+        RenderedTree {
+            files: self
+                .files
+                .iter()
+                .filter(|(p, _)| wanted.contains(*p))
+                .map(|(p, t)| (p.clone(), t.clone()))
+                .collect(),
+            owned: Vec::new(),
+        }
+    }
+
     /// Whether `path` falls inside what this render owns.
     pub fn owns(&self, path: &str) -> bool {
         self.owned.iter().any(|o| {
@@ -39,10 +62,6 @@ impl RenderedTree {
     }
 }
 
-fn template_output_name(template: &str) -> &str {
-    template.strip_suffix(".j2").unwrap_or(template)
-}
-
 /// Render the whole tree of a plan: AppProject, one root app per layer with apps, child apps, serving
 /// layers' shared objects and every model's manifests. Every file goes through
 /// [`Templates::render_file`]: the generated header is the renderer's, never trusted to a template,
@@ -53,13 +72,12 @@ pub fn render(
     templates: &Templates,
 ) -> Result<RenderedTree, TemplateError> {
     let env = &plan.env;
-    let base = format!("{}/{env}", consts::CLUSTERS_DIR);
     let header = consts::GENERATED_HEADER;
     let mut files = BTreeMap::new();
-    let mut owned = vec![format!("{base}/project.yaml")];
+    let mut owned = vec![layout::project_file(env)];
 
     files.insert(
-        format!("{base}/project.yaml"),
+        layout::project_file(env),
         templates.render_file(
             "appproject.yaml.j2",
             &json!({"header": header, "project": context::project_ctx(plan)}),
@@ -68,13 +86,13 @@ pub fn render(
 
     let layers_with_apps: BTreeSet<&str> = plan.apps.iter().map(|a| a.layer.as_str()).collect();
     for layer in &plan.profile.layers {
-        owned.push(format!("{base}/root-{layer}.yaml"));
-        owned.push(format!("{base}/apps/{layer}/"));
+        owned.push(layout::root_file(env, layer));
+        owned.push(format!("{}/", layout::apps_dir(env, layer)));
         if !layers_with_apps.contains(layer.as_str()) {
             continue; // an empty path would make the root app fail to sync
         }
         files.insert(
-            format!("{base}/root-{layer}.yaml"),
+            layout::root_file(env, layer),
             templates.render_file(
                 "root-application.yaml.j2",
                 &json!({"header": header, "root": context::root_ctx(plan, layer)}),
@@ -83,7 +101,7 @@ pub fn render(
     }
 
     for app in &plan.apps {
-        let path = format!("{base}/apps/{}/{}/{}.yaml", app.layer, app.group, app.name);
+        let path = layout::app_file(env, &app.layer, &app.group, &app.name);
         files.insert(
             path,
             templates.render_file(
@@ -96,11 +114,7 @@ pub fn render(
             let ctx =
                 json!({"header": header, "serving": context::serving_ctx(plan, catalog, layer)});
             for t in &catalog.serving[layer].shared_templates {
-                let path = format!(
-                    "{}/{}",
-                    context::serving_dir(env, layer),
-                    template_output_name(t)
-                );
+                let path = layout::output_file(&layout::serving_dir(env, layer), t);
                 files.insert(path, templates.render_file(t, &ctx)?);
             }
         }
@@ -112,11 +126,7 @@ pub fn render(
             if t == "model-pvc.yaml.j2" && pm.serving_layer == "llm-d" && !pm.staged {
                 continue; // hf:// weights: KServe's storage initializer downloads; no claim to fill
             }
-            let path = format!(
-                "{}/{}",
-                context::model_dir(env, &pm.name),
-                template_output_name(t)
-            );
+            let path = layout::output_file(&layout::model_dir(env, &pm.name), t);
             files.insert(path, templates.render_file(t, &ctx)?);
         }
     }
@@ -125,7 +135,7 @@ pub fn render(
     // directory is this render's unless the app's layer is outside the profile (a catalog without
     // the app prunes what an earlier render wrote).
     let spec = &catalog.argocd;
-    let dir = crate::catalog::argocd::dir(env);
+    let dir = layout::argocd_dir(env);
     if spec
         .app
         .as_ref()
@@ -167,8 +177,8 @@ pub fn render(
         .iter()
         .all(|l| plan.profile.layers.iter().any(|p| p == l))
     {
-        owned.push(format!("{base}/models/"));
-        owned.push(format!("{base}/serving/"));
+        owned.push(format!("{}/", layout::models_root(env)));
+        owned.push(format!("{}/", layout::serving_root(env)));
     }
     Ok(RenderedTree { files, owned })
 }
@@ -179,7 +189,7 @@ pub fn render_groups(
     groups: &[ResolvedGroup],
     templates: &Templates,
 ) -> Result<RenderedTree, TemplateError> {
-    let path = format!("{}/{env}/{}", consts::CLUSTERS_DIR, consts::GROUPS_FILE);
+    let path = layout::groups_file(env);
     let text = templates.render_file(
         "groups.generated.yaml.j2",
         &json!({"header": consts::GENERATED_HEADER, "env": env, "groups": groups}),

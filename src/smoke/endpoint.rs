@@ -255,8 +255,7 @@ pub async fn gateway_route(
             model: m.name.clone(),
         });
     }
-    let name =
-        crate::render::context::gateway_name(&m.serving_layer, m.spec.gateway_name.as_deref());
+    let name = crate::layout::gateway_name(&m.serving_layer, m.spec.gateway_name.as_deref());
     let ns = &m.spec.namespace;
     let shown = format!("Gateway {ns}/{name}");
     let api = kinds::GATEWAY.api(client, ns);

@@ -38,7 +38,7 @@ use super::retry::retry;
 use super::{apply, pause, ClusterError};
 use crate::catalog::resolve::{AppKind, Plan};
 use crate::consts;
-use crate::render::context::root_app_name;
+use crate::layout::root_app_name;
 use crate::report::Reporter;
 
 #[derive(Debug, Clone)]
