@@ -62,6 +62,12 @@ impl RenderedTree {
     }
 }
 
+/// Files rendered so far, and the paths this render owns (prunable when no longer rendered).
+struct Tree {
+    files: BTreeMap<String, String>,
+    owned: Vec<String>,
+}
+
 /// Render the whole tree of a plan: AppProject, one root app per layer with apps, child apps, serving
 /// layers' shared objects and every model's manifests. Every file goes through
 /// [`Templates::render_file`]: the generated header is the renderer's, never trusted to a template,
@@ -71,27 +77,41 @@ pub fn render(
     catalog: &Catalog,
     templates: &Templates,
 ) -> Result<RenderedTree, TemplateError> {
-    let env = &plan.env;
-    let header = consts::GENERATED_HEADER;
-    let mut files = BTreeMap::new();
-    let mut owned = vec![layout::project_file(env)];
+    let mut tree = Tree {
+        files: BTreeMap::new(),
+        owned: Vec::new(),
+    };
+    render_roots(&mut tree, plan, templates)?;
+    render_apps(&mut tree, plan, catalog, templates)?;
+    render_models(&mut tree, plan, catalog, templates)?;
+    render_argocd(&mut tree, plan, catalog, templates)?;
+    own_serving_dirs(&mut tree, plan, catalog);
+    Ok(RenderedTree {
+        files: tree.files,
+        owned: tree.owned,
+    })
+}
 
-    files.insert(
+/// The AppProject and one root app per layer of the profile that has apps.
+fn render_roots(tree: &mut Tree, plan: &Plan, templates: &Templates) -> Result<(), TemplateError> {
+    let (env, header) = (&plan.env, consts::GENERATED_HEADER);
+    tree.owned.push(layout::project_file(env));
+    tree.files.insert(
         layout::project_file(env),
         templates.render_file(
             "appproject.yaml.j2",
             &json!({"header": header, "project": context::project_ctx(plan)}),
         )?,
     );
-
     let layers_with_apps: BTreeSet<&str> = plan.apps.iter().map(|a| a.layer.as_str()).collect();
     for layer in &plan.profile.layers {
-        owned.push(layout::root_file(env, layer));
-        owned.push(format!("{}/", layout::apps_dir(env, layer)));
+        tree.owned.push(layout::root_file(env, layer));
+        tree.owned
+            .push(format!("{}/", layout::apps_dir(env, layer)));
         if !layers_with_apps.contains(layer.as_str()) {
             continue; // an empty path would make the root app fail to sync
         }
-        files.insert(
+        tree.files.insert(
             layout::root_file(env, layer),
             templates.render_file(
                 "root-application.yaml.j2",
@@ -99,10 +119,20 @@ pub fn render(
             )?,
         );
     }
+    Ok(())
+}
 
+/// Every child Application, and each serving layer's shared objects (Gateway, namespace).
+fn render_apps(
+    tree: &mut Tree,
+    plan: &Plan,
+    catalog: &Catalog,
+    templates: &Templates,
+) -> Result<(), TemplateError> {
+    let (env, header) = (&plan.env, consts::GENERATED_HEADER);
     for app in &plan.apps {
         let path = layout::app_file(env, &app.layer, &app.group, &app.name);
-        files.insert(
+        tree.files.insert(
             path,
             templates.render_file(
                 "application.yaml.j2",
@@ -115,11 +145,21 @@ pub fn render(
                 json!({"header": header, "serving": context::serving_ctx(plan, catalog, layer)});
             for t in &catalog.serving[layer].shared_templates {
                 let path = layout::output_file(&layout::serving_dir(env, layer), t);
-                files.insert(path, templates.render_file(t, &ctx)?);
+                tree.files.insert(path, templates.render_file(t, &ctx)?);
             }
         }
     }
+    Ok(())
+}
 
+/// Every model's manifests on its serving layer.
+fn render_models(
+    tree: &mut Tree,
+    plan: &Plan,
+    catalog: &Catalog,
+    templates: &Templates,
+) -> Result<(), TemplateError> {
+    let (env, header) = (&plan.env, consts::GENERATED_HEADER);
     for pm in &plan.models {
         let ctx = json!({"header": header, "model": context::model_ctx(plan, catalog, pm)});
         for t in &pm.spec.templates {
@@ -127,47 +167,60 @@ pub fn render(
                 continue; // hf:// weights: KServe's storage initializer downloads; no claim to fill
             }
             let path = layout::output_file(&layout::model_dir(env, &pm.name), t);
-            files.insert(path, templates.render_file(t, &ctx)?);
+            tree.files.insert(path, templates.render_file(t, &ctx)?);
         }
     }
+    Ok(())
+}
 
-    // Argo CD managing itself: the pinned manifest plus the ConfigMap keys bootstrap applies. Its
-    // directory is this render's unless the app's layer is outside the profile (a catalog without
-    // the app prunes what an earlier render wrote).
+/// Argo CD managing itself: the pinned manifest plus the ConfigMap keys bootstrap applies. Its
+/// directory is this render's unless the app's layer is outside the profile (a catalog without
+/// the app prunes what an earlier render wrote).
+fn render_argocd(
+    tree: &mut Tree,
+    plan: &Plan,
+    catalog: &Catalog,
+    templates: &Templates,
+) -> Result<(), TemplateError> {
+    let header = consts::GENERATED_HEADER;
     let spec = &catalog.argocd;
-    let dir = layout::argocd_dir(env);
+    let dir = layout::argocd_dir(&plan.env);
     if spec
         .app
         .as_ref()
         .is_none_or(|a| plan.profile.layers.contains(&a.layer))
     {
-        owned.push(format!("{dir}/"));
+        tree.owned.push(format!("{dir}/"));
     }
-    if plan
+    if !plan
         .apps
         .iter()
         .any(|a| a.group == crate::catalog::argocd::GROUP)
     {
-        files.insert(
-            format!("{dir}/kustomization.yaml"),
+        return Ok(());
+    }
+    tree.files.insert(
+        format!("{dir}/kustomization.yaml"),
+        templates.render_file(
+            "argocd-kustomization.yaml.j2",
+            &json!({"header": header, "argocd": context::argocd_ctx(spec)}),
+        )?,
+    );
+    for (name, keys) in spec.patches() {
+        tree.files.insert(
+            format!("{dir}/{name}.yaml"),
             templates.render_file(
-                "argocd-kustomization.yaml.j2",
-                &json!({"header": header, "argocd": context::argocd_ctx(spec)}),
+                "argocd-configmap-patch.yaml.j2",
+                &json!({"header": header, "cm": {"name": name, "data": keys}}),
             )?,
         );
-        for (name, keys) in spec.patches() {
-            files.insert(
-                format!("{dir}/{name}.yaml"),
-                templates.render_file(
-                    "argocd-configmap-patch.yaml.j2",
-                    &json!({"header": header, "cm": {"name": name, "data": keys}}),
-                )?,
-            );
-        }
     }
+    Ok(())
+}
 
-    // Models and serving layers live outside apps/<layer>/: own them only when every layer that hosts
-    // a serving group is in the profile (a narrower profile never deletes wider layers' files).
+/// Models and serving layers live outside apps/<layer>/: own them only when every layer that hosts
+/// a serving group is in the profile (a narrower profile never deletes wider layers' files).
+fn own_serving_dirs(tree: &mut Tree, plan: &Plan, catalog: &Catalog) {
     let serving_hosts: BTreeSet<&str> = catalog
         .serving
         .values()
@@ -177,10 +230,11 @@ pub fn render(
         .iter()
         .all(|l| plan.profile.layers.iter().any(|p| p == l))
     {
-        owned.push(format!("{}/", layout::models_root(env)));
-        owned.push(format!("{}/", layout::serving_root(env)));
+        tree.owned
+            .push(format!("{}/", layout::models_root(&plan.env)));
+        tree.owned
+            .push(format!("{}/", layout::serving_root(&plan.env)));
     }
-    Ok(RenderedTree { files, owned })
 }
 
 /// `clusters/<env>/groups.generated.yaml` in the replaced platform's format.
