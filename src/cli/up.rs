@@ -35,51 +35,14 @@ pub struct Args {
     pub target: TargetArgs,
 }
 
-/// The plan's apps grouped into (layer, wave) stages, in bring-up order.
+/// Refuse a stale or unpushed tree, apply the AppProject and root apps, then bring the plan up
+/// wave by wave (`cluster::up::run`), and smoke-test the synced models with `--smoke`.
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let inputs = ctx.load()?;
     let (plan, tree) = ctx.render(&inputs, args.profile.profile.as_deref())?;
     let profile = plan.profile.name.clone();
-    let stale = gitops::diff(&ctx.repo, &tree)?;
-    if !stale.is_empty() {
-        return Err(CheckFailed(format!(
-            "clusters/{}/ is stale ({} file(s) differ from what `root` renders now): run `platform root --profile {profile}`, commit and push, then `platform up`",
-            ctx.env,
-            stale.changes.len()
-        ))
-        .into());
-    }
     let cfg = &inputs.config;
-    let revision = if args.allow_unpushed {
-        ctx.printer.info(format!(
-            "--allow-unpushed: Argo CD syncs whatever {} holds at {}",
-            cfg.repo_branch, cfg.repo_url
-        ));
-        None
-    } else {
-        let git = GitRepo::open(&ctx.repo)?;
-        let dirty = git.dirty_paths(&tree.owned)?;
-        if !dirty.is_empty() {
-            return Err(CheckFailed(format!(
-                "the generated tree is not committed ({} changed: {}…): run `platform root --profile {profile} --commit --push` (or pass --allow-unpushed)",
-                dirty.len(),
-                dirty.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
-            ))
-            .into());
-        }
-        let st = git.push_state(Some(&cfg.repo_url), &cfg.repo_branch)?;
-        if !st.pushed {
-            return Err(CheckFailed(format!(
-                "HEAD {} is not on {} branch {} (remote tip: {}), and Argo CD syncs the remote: push it (`platform root --commit --push`) or pass --allow-unpushed",
-                crate::text::short_rev(&st.head.to_string()),
-                crate::gitops::git::redact(&cfg.repo_url),
-                cfg.repo_branch,
-                st.remote.map(|o| crate::text::short_rev(&o.to_string()).to_string()).unwrap_or_else(|| "none".into())
-            ))
-            .into());
-        }
-        Some(st.head.to_string())
-    };
+    let revision = pushed_revision(ctx, cfg, &tree, &profile, args.allow_unpushed)?;
     let sync_revision = revision.clone().unwrap_or_else(|| cfg.repo_branch.clone());
 
     let (roots, _) = check::objects(&tree.root_files(&plan));
@@ -147,4 +110,55 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             .into()),
         }
     })
+}
+
+/// Refuse a stale `clusters/<env>/`, and (unless `--allow-unpushed`) a tree that is not committed
+/// and pushed to the config's repoURL/repoBranch: Argo CD syncs the remote. The pushed commit, or
+/// None with `--allow-unpushed` (Argo CD syncs the branch head).
+fn pushed_revision(
+    ctx: &Ctx,
+    cfg: &crate::config::EnvConfig,
+    tree: &crate::render::RenderedTree,
+    profile: &str,
+    allow_unpushed: bool,
+) -> Result<Option<String>> {
+    let stale = gitops::diff(&ctx.repo, tree)?;
+    if !stale.is_empty() {
+        return Err(CheckFailed(format!(
+            "clusters/{}/ is stale ({} file(s) differ from what `root` renders now): run `platform root --profile {profile}`, commit and push, then `platform up`",
+            ctx.env,
+            stale.changes.len()
+        ))
+        .into());
+    }
+    if allow_unpushed {
+        ctx.printer.info(format!(
+            "--allow-unpushed: Argo CD syncs whatever {} holds at {}",
+            cfg.repo_branch, cfg.repo_url
+        ));
+        Ok(None)
+    } else {
+        let git = GitRepo::open(&ctx.repo)?;
+        let dirty = git.dirty_paths(&tree.owned)?;
+        if !dirty.is_empty() {
+            return Err(CheckFailed(format!(
+                "the generated tree is not committed ({} changed: {}…): run `platform root --profile {profile} --commit --push` (or pass --allow-unpushed)",
+                dirty.len(),
+                dirty.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+            ))
+            .into());
+        }
+        let st = git.push_state(Some(&cfg.repo_url), &cfg.repo_branch)?;
+        if !st.pushed {
+            return Err(CheckFailed(format!(
+                "HEAD {} is not on {} branch {} (remote tip: {}), and Argo CD syncs the remote: push it (`platform root --commit --push`) or pass --allow-unpushed",
+                crate::text::short_rev(&st.head.to_string()),
+                crate::gitops::git::redact(&cfg.repo_url),
+                cfg.repo_branch,
+                st.remote.map(|o| crate::text::short_rev(&o.to_string()).to_string()).unwrap_or_else(|| "none".into())
+            ))
+            .into());
+        }
+        Ok(Some(st.head.to_string()))
+    }
 }
