@@ -34,7 +34,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         ));
         return Ok(());
     }
-    ctx.printer.data(&changes.unified_diff());
+    ctx.printer.data(&changes.unified_diff(&tree));
     Err(CheckFailed(format!(
         "{} file(s) differ between the rendered tree (profile {}) and {against}",
         changes.changes.len(),

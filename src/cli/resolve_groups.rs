@@ -57,7 +57,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let enabled = groups.iter().filter(|g| g.enabled).count();
     if args.check {
         let changes = gitops::diff(&ctx.repo, &tree)?;
-        let diff = changes.unified_diff();
+        let diff = changes.unified_diff(&tree);
         if structured {
             let report = CheckReport {
                 path: &path,
@@ -86,7 +86,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             groups.len()
         ));
     } else {
-        gitops::apply(&ctx.repo, &changes)?;
+        gitops::apply(&ctx.repo, &tree, &changes)?;
         ctx.printer.success(format!(
             "wrote {path} ({} groups, {enabled} enabled)",
             groups.len()

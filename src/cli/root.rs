@@ -86,7 +86,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             ));
             return Ok(());
         }
-        ctx.printer.data(&changes.unified_diff());
+        ctx.printer.data(&changes.unified_diff(&tree));
         return Err(CheckFailed(format!(
             "{} file(s) under {base}/ are out of date: run `platform root --env {} --profile {profile}`",
             changes.changes.len(),
@@ -121,7 +121,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     } else {
         None
     };
-    gitops::apply(&ctx.repo, &changes)?;
+    gitops::apply(&ctx.repo, &tree, &changes)?;
     for c in &changes.changes {
         ctx.printer
             .detail(format!("{} {}", c.kind.symbol(), c.path));

@@ -4,7 +4,7 @@
 //! writers hold an exclusive lock on it ([`lock`]).
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
 use serde::Serialize;
@@ -12,8 +12,10 @@ use serde::Serialize;
 pub mod git;
 pub mod lock;
 pub mod summary;
+mod write;
 
 pub use lock::{lock_tree, TreeLock};
+pub use write::apply;
 
 use crate::consts;
 use crate::render::RenderedTree;
@@ -85,10 +87,9 @@ impl ChangeKind {
 pub struct FileChange {
     pub path: String,
     pub kind: ChangeKind,
+    /// The text before (for `--check`'s diff); the text after is the rendered tree's.
     #[serde(skip)]
     pub old: Option<String>,
-    #[serde(skip)]
-    pub new: Option<String>,
 }
 
 /// What applying a tree would do to the disk.
@@ -115,12 +116,16 @@ impl ChangeSet {
         self.changes.iter().filter(|c| c.kind == kind).count()
     }
 
-    /// A unified diff of every change (paths as a/… and b/…), for `--check`.
-    pub fn unified_diff(&self) -> String {
+    /// A unified diff of every change (paths as a/… and b/…) from the disk to `tree` (the tree
+    /// this change set was computed for), for `--check`.
+    pub fn unified_diff(&self, tree: &RenderedTree) -> String {
         let mut out = String::new();
         for c in &self.changes {
             let old = c.old.as_deref().unwrap_or("");
-            let new = c.new.as_deref().unwrap_or("");
+            let new = match c.kind {
+                ChangeKind::Delete => "",
+                _ => tree.files.get(&c.path).map_or("", String::as_str),
+            };
             let (a, b) = match c.kind {
                 ChangeKind::Add => ("/dev/null".to_string(), format!("b/{}", c.path)),
                 ChangeKind::Delete => (format!("a/{}", c.path), "/dev/null".to_string()),
@@ -194,7 +199,9 @@ impl TreeSource for Disk<'_> {
                 cap,
             });
         }
-        Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+        Ok(Some(String::from_utf8(bytes).unwrap_or_else(|e| {
+            String::from_utf8_lossy(e.as_bytes()).into_owned()
+        })))
     }
 
     fn list(&self, dir: &str) -> Result<BTreeSet<String>, GitopsError> {
@@ -293,13 +300,11 @@ pub fn diff_against(src: &dyn TreeSource, tree: &RenderedTree) -> Result<ChangeS
                 path: rel.clone(),
                 kind: ChangeKind::Modify,
                 old: Some(old),
-                new: Some(new.clone()),
             }),
             None => set.changes.push(FileChange {
                 path: rel.clone(),
                 kind: ChangeKind::Add,
                 old: None,
-                new: Some(new.clone()),
             }),
         }
     }
@@ -322,7 +327,6 @@ pub fn diff_against(src: &dyn TreeSource, tree: &RenderedTree) -> Result<ChangeS
                 path: rel,
                 kind: ChangeKind::Delete,
                 old: Some(text),
-                new: None,
             });
         } else {
             set.foreign.push(rel);
@@ -364,100 +368,6 @@ fn walk(repo: &Path, dir: &Path, out: &mut BTreeSet<String>) -> Result<(), Gitop
     Ok(())
 }
 
-/// Apply a change set: write every new or changed file to a temporary file in its target directory
-/// first (nothing visible changes if any write fails), then rename them into place, then delete stale
-/// files and the directories they leave empty. A symbolic link on the way to any path is refused
-/// before anything is written. New files get the mode the umask gives (0644 under umask 022).
-pub fn apply(repo: &Path, set: &ChangeSet) -> Result<(), GitopsError> {
-    for c in &set.changes {
-        inspect(repo, &c.path)?;
-    }
-    let mut staged = Vec::new();
-    for c in set.changes.iter().filter(|c| c.kind != ChangeKind::Delete) {
-        let target = repo.join(&c.path);
-        let dir = target.parent().unwrap_or(repo);
-        std::fs::create_dir_all(dir).map_err(|source| GitopsError::Write {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        staged.push((target, c.new.as_deref().unwrap_or("")));
-    }
-    let staged = write_synced(&staged)?;
-    for (tmp, target) in staged {
-        tmp.persist(&target).map_err(|e| GitopsError::Write {
-            path: target.clone(),
-            source: e.error,
-        })?;
-    }
-    for c in set.changes.iter().filter(|c| c.kind == ChangeKind::Delete) {
-        let path = repo.join(&c.path);
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => return Err(GitopsError::Remove { path, source }),
-        }
-        // Remove directories left empty, up to (not including) clusters/.
-        let stop = repo.join(consts::CLUSTERS_DIR);
-        let mut dir = path.parent();
-        while let Some(d) = dir {
-            if d == stop || !d.starts_with(&stop) || std::fs::remove_dir(d).is_err() {
-                break;
-            }
-            dir = d.parent();
-        }
-    }
-    Ok(())
-}
-
-/// Write each temporary file and fsync it, on a few threads: every file's content is on disk
-/// before any rename makes it visible (a crash never leaves a renamed, half-written file), and
-/// concurrent fsyncs share journal commits (one fsync after another cost ~2.5 ms per file: 11 s
-/// for a 1000-model tree). One syncfs(2) instead flushes every other process's dirty data too,
-/// which was slower still on a busy machine.
-fn write_synced(
-    staged: &[(PathBuf, &str)],
-) -> Result<Vec<(tempfile::TempPath, PathBuf)>, GitopsError> {
-    const THREADS: usize = 16;
-    let chunk = staged.len().div_ceil(THREADS).max(1);
-    std::thread::scope(|s| {
-        let workers: Vec<_> = staged
-            .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(|(t, text)| write_one(t, text)).collect()))
-            .collect();
-        let mut out = Vec::with_capacity(staged.len());
-        for w in workers {
-            let part: Result<Vec<_>, GitopsError> =
-                w.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-            out.extend(part?);
-        }
-        Ok(out)
-    })
-}
-
-/// One temporary file beside `target`, written, fsynced and closed (its path is removed unless
-/// persisted: a 10 000-model tree has more files than a process may hold open).
-fn write_one(target: &Path, text: &str) -> Result<(tempfile::TempPath, PathBuf), GitopsError> {
-    use std::os::unix::fs::PermissionsExt;
-    let err = |source| GitopsError::Write {
-        path: target.to_path_buf(),
-        source,
-    };
-    let dir = target.parent().unwrap_or(Path::new("."));
-    // tempfile creates 0600 files by default; ask for 0666 at open(2) so the umask decides, as for
-    // any file a command writes.
-    let tmp = tempfile::Builder::new()
-        .prefix(".platform-")
-        .suffix(".tmp")
-        .permissions(std::fs::Permissions::from_mode(0o666))
-        .tempfile_in(dir)
-        .map_err(err)?;
-    let mut f = tmp.as_file();
-    f.write_all(text.as_bytes())
-        .and_then(|_| f.sync_all())
-        .map_err(err)?;
-    Ok((tmp.into_temp_path(), target.to_path_buf()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -487,7 +397,7 @@ mod tests {
         );
         let set = diff(repo, &t1).unwrap();
         assert_eq!(set.count(ChangeKind::Add), 2);
-        apply(repo, &set).unwrap();
+        apply(repo, &t1, &set).unwrap();
         assert!(diff(repo, &t1).unwrap().is_empty());
         std::fs::write(repo.join("clusters/e/apps/mine.yaml"), "user file\n").unwrap();
 
@@ -499,8 +409,8 @@ mod tests {
         assert_eq!(set.count(ChangeKind::Modify), 1);
         assert_eq!(set.count(ChangeKind::Delete), 1);
         assert_eq!(set.foreign, vec!["clusters/e/apps/mine.yaml".to_string()]);
-        assert!(set.unified_diff().contains("-a\n+a2"));
-        apply(repo, &set).unwrap();
+        assert!(set.unified_diff(&t2).contains("-a\n+a2"));
+        apply(repo, &t2, &set).unwrap();
         assert!(
             !repo.join("clusters/e/apps/x").exists(),
             "empty directory left behind"
@@ -554,19 +464,17 @@ mod tests {
                     path: "clusters/e/apps/a.yaml".into(),
                     kind: ChangeKind::Add,
                     old: None,
-                    new: Some(gen("a")),
                 },
                 FileChange {
                     path: "clusters/e/apps/old.yaml".into(),
                     kind: ChangeKind::Delete,
                     old: Some(gen("old")),
-                    new: None,
                 },
             ],
             ..Default::default()
         };
         assert!(matches!(
-            apply(dir.path(), &set),
+            apply(dir.path(), &t, &set),
             Err(GitopsError::Symlink { .. })
         ));
         assert!(

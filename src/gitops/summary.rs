@@ -160,7 +160,6 @@ mod tests {
             path: path.into(),
             kind,
             old: None,
-            new: None,
         }
     }
 

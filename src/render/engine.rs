@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use minijinja::value::ValueKind;
 use minijinja::{Environment, UndefinedBehavior, Value};
 
 use crate::consts;
@@ -179,24 +180,21 @@ impl Templates {
             .map(|t| t.source().to_string())
     }
 
-    pub fn render(&self, name: &str, ctx: &serde_json::Value) -> Result<String, TemplateError> {
+    /// Render a template with a context made by [`context`] (made once and shared by every
+    /// template of a model: converting it was a third of rendering, issue 14).
+    pub fn render(&self, name: &str, ctx: &Value) -> Result<String, TemplateError> {
         let t = self
             .env
             .get_template(name)
             .map_err(|_| TemplateError::Unknown(name.to_string()))?;
-        t.render(Value::from_serialize(ctx))
-            .map_err(|e| render_error(name, &e))
+        t.render(ctx).map_err(|e| render_error(name, &e))
     }
 
     /// Render a template into the text of a generated file. The generated header is the
     /// renderer's, not the template's: a first line carrying the marker (the shipped templates'
     /// `{{ header }}`) is replaced by it, and a template without one still gets it. A render with
     /// no YAML content is an error naming the template.
-    pub fn render_file(
-        &self,
-        name: &str,
-        ctx: &serde_json::Value,
-    ) -> Result<String, TemplateError> {
+    pub fn render_file(&self, name: &str, ctx: &Value) -> Result<String, TemplateError> {
         let text = self.render(name, ctx)?;
         let body = if text.starts_with(consts::GENERATED_MARKER) {
             text.split_once('\n').map_or("", |(_, rest)| rest)
@@ -218,6 +216,11 @@ impl Templates {
         }
         Ok(format!("{}\n{body}", consts::GENERATED_HEADER))
     }
+}
+
+/// A template context from the JSON the context module builds.
+pub fn context(json: &serde_json::Value) -> Value {
+    Value::from_serialize(json)
 }
 
 fn render_error(name: &str, e: &minijinja::Error) -> TemplateError {
@@ -242,26 +245,22 @@ fn render_error(name: &str, e: &minijinja::Error) -> TemplateError {
 /// `{{ value | yaml(N) }}` renders a mapping or list as a block on the following lines, indented by N
 /// spaces (empty ones inline as `{}` / `[]`).
 fn yaml_filter(value: Value, indent: Option<usize>) -> Result<String, minijinja::Error> {
-    let json = serde_json::to_value(&value).map_err(|e| {
+    if let Some(out) = fast_yaml(&value, indent.unwrap_or(0)) {
+        return Ok(out);
+    }
+    let err = |e: &dyn std::fmt::Display| {
         minijinja::Error::new(
             minijinja::ErrorKind::InvalidOperation,
             format!("yaml filter: {e}"),
         )
-    })?;
+    };
+    let json = serde_json::to_value(&value).map_err(|e| err(&e))?;
     let is_block = match &json {
         serde_json::Value::Object(m) => !m.is_empty(),
         serde_json::Value::Array(a) => !a.is_empty(),
         _ => false,
     };
-    if let Some(out) = fast_yaml(&json, indent.unwrap_or(0)) {
-        return Ok(out);
-    }
-    let text = serde_yaml::to_string(&json).map_err(|e| {
-        minijinja::Error::new(
-            minijinja::ErrorKind::InvalidOperation,
-            format!("yaml filter: {e}"),
-        )
-    })?;
+    let text = serde_yaml::to_string(&json).map_err(|e| err(&e))?;
     if !is_block {
         let t = text.trim_end();
         if t.contains('\n') {
@@ -283,84 +282,85 @@ fn yaml_filter(value: Value, indent: Option<usize>) -> Result<String, minijinja:
 }
 
 /// The `yaml` filter's output without a YAML emitter per call (issue 14: one per filter call was
-/// a third of rendering): blocks are laid out here as serde_yaml lays them out (mapping values
+/// a third of rendering), read straight from the template's values (converting them to JSON first
+/// was another third): blocks are laid out here as serde_yaml lays them out (mapping values
 /// indented by two, sequences at their key's indent), and each scalar is quoted exactly as
 /// serde_yaml quotes it, asked once per distinct string. None (use serde_yaml) for what this does
-/// not lay out: floats, multi-line strings, a sequence directly in a sequence.
-fn fast_yaml(v: &serde_json::Value, indent: usize) -> Option<String> {
-    use serde_json::Value as J;
-    let mut out = String::new();
-    match v {
-        J::Object(m) if !m.is_empty() => block_map(m, indent, true, &mut out)?,
-        J::Array(a) if !a.is_empty() => block_seq(a, indent, &mut out)?,
-        other => out.push_str(&inline_scalar(other)?),
+/// not lay out: floats, multi-line strings, a sequence directly in a sequence, a key that is not a
+/// string.
+fn fast_yaml(v: &Value, indent: usize) -> Option<String> {
+    let mut out = String::with_capacity(64);
+    match v.kind() {
+        ValueKind::Map if v.len() != Some(0) => block_map(v, indent, true, &mut out)?,
+        ValueKind::Seq if v.len() != Some(0) => block_seq(v, indent, &mut out)?,
+        _ => inline_scalar(v, &mut out)?,
     }
     Some(out)
 }
 
-fn block_map(
-    m: &serde_json::Map<String, serde_json::Value>,
-    indent: usize,
-    newline_first: bool,
-    out: &mut String,
-) -> Option<()> {
-    for (i, (k, v)) in m.iter().enumerate() {
+fn pad(out: &mut String, indent: usize) {
+    out.extend(std::iter::repeat_n(' ', indent));
+}
+
+fn block_map(m: &Value, indent: usize, newline_first: bool, out: &mut String) -> Option<()> {
+    let pairs = m.as_object()?.try_iter_pairs()?;
+    for (i, (k, v)) in pairs.enumerate() {
         if i > 0 || newline_first {
             out.push('\n');
-            out.push_str(&" ".repeat(indent));
+            pad(out, indent);
         }
-        out.push_str(&plain_or_quoted(k)?);
+        push_scalar_str(k.as_str()?, out)?;
         out.push(':');
-        block_value(v, indent, out)?;
+        block_value(&v, indent, out)?;
     }
     Some(())
 }
 
 /// A mapping's value after `key:`.
-fn block_value(v: &serde_json::Value, indent: usize, out: &mut String) -> Option<()> {
-    use serde_json::Value as J;
-    match v {
-        J::Object(m) if !m.is_empty() => block_map(m, indent + 2, true, out),
-        J::Array(a) if !a.is_empty() => block_seq(a, indent, out),
-        other => {
+fn block_value(v: &Value, indent: usize, out: &mut String) -> Option<()> {
+    match v.kind() {
+        ValueKind::Map if v.len() != Some(0) => block_map(v, indent + 2, true, out),
+        ValueKind::Seq if v.len() != Some(0) => block_seq(v, indent, out),
+        _ => {
             out.push(' ');
-            out.push_str(&inline_scalar(other)?);
-            Some(())
+            inline_scalar(v, out)
         }
     }
 }
 
-fn block_seq(a: &[serde_json::Value], indent: usize, out: &mut String) -> Option<()> {
-    use serde_json::Value as J;
-    for item in a {
+fn block_seq(a: &Value, indent: usize, out: &mut String) -> Option<()> {
+    for item in a.try_iter().ok()? {
         out.push('\n');
-        out.push_str(&" ".repeat(indent));
+        pad(out, indent);
         out.push_str("- ");
-        match item {
-            J::Object(m) if !m.is_empty() => block_map(m, indent + 2, false, out)?,
-            J::Array(x) if !x.is_empty() => return None,
-            other => out.push_str(&inline_scalar(other)?),
+        match item.kind() {
+            ValueKind::Map if item.len() != Some(0) => block_map(&item, indent + 2, false, out)?,
+            ValueKind::Seq if item.len() != Some(0) => return None,
+            _ => inline_scalar(&item, out)?,
         }
     }
     Some(())
 }
 
-fn inline_scalar(v: &serde_json::Value) -> Option<String> {
-    use serde_json::Value as J;
-    Some(match v {
-        J::Null => "null".into(),
-        J::Bool(b) => b.to_string(),
-        J::Number(n) if n.is_f64() => return None,
-        J::Number(n) => n.to_string(),
-        J::String(s) => plain_or_quoted(s)?,
-        J::Object(_) => "{}".into(),
-        J::Array(_) => "[]".into(),
-    })
+fn inline_scalar(v: &Value, out: &mut String) -> Option<()> {
+    match v.kind() {
+        ValueKind::None => out.push_str("null"),
+        ValueKind::Bool => out.push_str(if v.is_true() { "true" } else { "false" }),
+        ValueKind::Number if v.is_integer() => {
+            use std::fmt::Write;
+            write!(out, "{v}").ok()?;
+        }
+        ValueKind::String => push_scalar_str(v.as_str()?, out)?,
+        ValueKind::Map => out.push_str("{}"),
+        ValueKind::Seq => out.push_str("[]"),
+        _ => return None,
+    }
+    Some(())
 }
 
 /// A string as serde_yaml writes it (plain, or quoted when YAML would misread it), memoised: the
 /// same names, labels and flags recur in every model.
-fn plain_or_quoted(s: &str) -> Option<String> {
+fn push_scalar_str(s: &str, out: &mut String) -> Option<()> {
     use std::cell::RefCell;
     use std::collections::HashMap;
     thread_local! {
@@ -371,7 +371,8 @@ fn plain_or_quoted(s: &str) -> Option<String> {
     }
     SCALARS.with(|c| {
         if let Some(hit) = c.borrow().get(s) {
-            return hit.clone();
+            out.push_str(hit.as_deref()?);
+            return Some(());
         }
         let text = serde_yaml::to_string(s).ok();
         let quoted = text
@@ -379,13 +380,14 @@ fn plain_or_quoted(s: &str) -> Option<String> {
             .map(str::trim_end)
             .filter(|t| !t.contains('\n') && !t.starts_with("---"))
             .map(str::to_string);
+        out.push_str(quoted.as_deref()?);
         let mut c = c.borrow_mut();
         // Bounded: a fleet's distinct strings are model names and a few dozen constants.
         if c.len() > 100_000 {
             c.clear();
         }
-        c.insert(s.to_string(), quoted.clone());
-        quoted
+        c.insert(s.to_string(), quoted);
+        Some(())
     })
 }
 
@@ -397,7 +399,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("templates")).unwrap();
         std::fs::write(dir.path().join("templates/t.j2"), src).unwrap();
-        Templates::load(dir.path()).unwrap().render("t.j2", &ctx)
+        Templates::load(dir.path())
+            .unwrap()
+            .render("t.j2", &context(&ctx))
     }
 
     #[test]
@@ -429,14 +433,18 @@ mod tests {
                 .lines()
                 .map(|l| format!("\n{pad}{l}"))
                 .collect();
-            assert_eq!(fast_yaml(&v, indent).as_deref(), Some(want.as_str()));
+            let mj = Value::from_serialize(&v);
+            assert_eq!(fast_yaml(&mj, indent).as_deref(), Some(want.as_str()));
         }
         for s in ["4", "true", "a b", "", "0x1", "1e3", "-", "@x", "it's"] {
             let want = serde_yaml::to_string(s).unwrap();
-            assert_eq!(plain_or_quoted(s).as_deref(), Some(want.trim_end()), "{s}");
+            let mut out = String::new();
+            push_scalar_str(s, &mut out).unwrap();
+            assert_eq!(out, want.trim_end(), "{s}");
         }
-        assert_eq!(fast_yaml(&serde_json::json!({"f": 1.5}), 0), None);
-        assert_eq!(fast_yaml(&serde_json::json!("a\nb"), 0), None);
+        let mj = |v: serde_json::Value| Value::from_serialize(&v);
+        assert_eq!(fast_yaml(&mj(serde_json::json!({"f": 1.5})), 0), None);
+        assert_eq!(fast_yaml(&mj(serde_json::json!("a\nb")), 0), None);
     }
 
     #[test]
@@ -462,7 +470,7 @@ mod tests {
         std::fs::write(t.join("empty.j2"), "{% if false %}kind: A{% endif %}").unwrap();
         std::fs::write(t.join("comments.j2"), "{{ header }}\n# nothing\n---\n\n").unwrap();
         let ts = Templates::load(dir.path()).unwrap();
-        let ctx = serde_json::json!({"header": consts::GENERATED_HEADER});
+        let ctx = context(&serde_json::json!({"header": consts::GENERATED_HEADER}));
         let want = format!("{}\nkind: A\n", consts::GENERATED_HEADER);
         for name in ["bare.j2", "own.j2", "old.j2"] {
             assert_eq!(ts.render_file(name, &ctx).unwrap(), want, "{name}");
@@ -501,7 +509,7 @@ mod tests {
             Some(Origin::Repo(_))
         ));
         assert_eq!(
-            t.render("namespace.yaml.j2", &serde_json::json!({}))
+            t.render("namespace.yaml.j2", &context(&serde_json::json!({})))
                 .unwrap(),
             "custom\n"
         );

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::json;
 
-pub use engine::{TemplateError, Templates};
+pub use engine::{context as template_context, TemplateError, Templates};
 
 use crate::catalog::resolve::{AppKind, Plan, ResolvedGroup};
 use crate::catalog::Catalog;
@@ -100,7 +100,7 @@ fn render_roots(tree: &mut Tree, plan: &Plan, templates: &Templates) -> Result<(
         layout::project_file(env),
         templates.render_file(
             "appproject.yaml.j2",
-            &json!({"header": header, "project": context::project_ctx(plan)}),
+            &template_context(&json!({"header": header, "project": context::project_ctx(plan)})),
         )?,
     );
     let layers_with_apps: BTreeSet<&str> = plan.apps.iter().map(|a| a.layer.as_str()).collect();
@@ -115,7 +115,9 @@ fn render_roots(tree: &mut Tree, plan: &Plan, templates: &Templates) -> Result<(
             layout::root_file(env, layer),
             templates.render_file(
                 "root-application.yaml.j2",
-                &json!({"header": header, "root": context::root_ctx(plan, layer)}),
+                &template_context(
+                    &json!({"header": header, "root": context::root_ctx(plan, layer)}),
+                ),
             )?,
         );
     }
@@ -136,13 +138,14 @@ fn render_apps(
             path,
             templates.render_file(
                 "application.yaml.j2",
-                &json!({"header": header, "app": context::app_ctx(plan, app)}),
+                &template_context(&json!({"header": header, "app": context::app_ctx(plan, app)})),
             )?,
         );
         if app.kind == AppKind::Serving {
             let layer = app.serving_layer.as_deref().unwrap_or_default();
-            let ctx =
-                json!({"header": header, "serving": context::serving_ctx(plan, catalog, layer)});
+            let ctx = template_context(
+                &json!({"header": header, "serving": context::serving_ctx(plan, catalog, layer)}),
+            );
             for t in &catalog.serving[layer].shared_templates {
                 let path = layout::output_file(&layout::serving_dir(env, layer), t);
                 tree.files.insert(path, templates.render_file(t, &ctx)?);
@@ -161,7 +164,9 @@ fn render_models(
 ) -> Result<(), TemplateError> {
     let (env, header) = (&plan.env, consts::GENERATED_HEADER);
     for pm in &plan.models {
-        let ctx = json!({"header": header, "model": context::model_ctx(plan, catalog, pm)});
+        let ctx = template_context(
+            &json!({"header": header, "model": context::model_ctx(plan, catalog, pm)}),
+        );
         for t in &pm.spec.templates {
             if t == "model-pvc.yaml.j2" && pm.serving_layer == "llm-d" && !pm.staged {
                 continue; // hf:// weights: KServe's storage initializer downloads; no claim to fill
@@ -203,7 +208,7 @@ fn render_argocd(
         format!("{dir}/kustomization.yaml"),
         templates.render_file(
             "argocd-kustomization.yaml.j2",
-            &json!({"header": header, "argocd": context::argocd_ctx(spec)}),
+            &template_context(&json!({"header": header, "argocd": context::argocd_ctx(spec)})),
         )?,
     );
     for (name, keys) in spec.patches() {
@@ -211,7 +216,7 @@ fn render_argocd(
             format!("{dir}/{name}.yaml"),
             templates.render_file(
                 "argocd-configmap-patch.yaml.j2",
-                &json!({"header": header, "cm": {"name": name, "data": keys}}),
+                &template_context(&json!({"header": header, "cm": {"name": name, "data": keys}})),
             )?,
         );
     }
@@ -246,7 +251,9 @@ pub fn render_groups(
     let path = layout::groups_file(env);
     let text = templates.render_file(
         "groups.generated.yaml.j2",
-        &json!({"header": consts::GENERATED_HEADER, "env": env, "groups": groups}),
+        &template_context(
+            &json!({"header": consts::GENERATED_HEADER, "env": env, "groups": groups}),
+        ),
     )?;
     Ok(RenderedTree {
         files: BTreeMap::from([(path.clone(), text)]),
