@@ -671,3 +671,73 @@ fn long_help_is_wrapped_once() {
         }
     }
 }
+
+/// Issue 14: `root` killed at any moment (SIGKILL: no cleanup runs) leaves `clusters/<env>/` as the
+/// previous tree or the new one, never a mix; the next run cleans what it left beside the tree.
+/// Every model's files differ between the two renders, so a kill during one-by-one renames would
+/// show as a mix.
+#[test]
+fn a_killed_root_leaves_the_old_tree_or_the_new_one_never_a_mix() {
+    use std::time::{Duration, Instant};
+    let repo = TempRepo::new();
+    let fleet = |served: &str| {
+        let models: String = (0..60)
+            .map(|i| {
+                QWEN_CPU.replace("name: qwen-cpu", &format!("name: qwen-cpu-{i}"))
+                    + &format!("    servedName: {served}-{i}\n")
+            })
+            .collect();
+        config(&models)
+    };
+    let render = |served: &str| {
+        repo.env("fleet", &fleet(served));
+        let o = repo
+            .cmd()
+            .args(["--env", "fleet", "root", "--profile", "full"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        repo.tree("clusters/fleet")
+    };
+    let new = render("new");
+    let started = Instant::now();
+    let old = render("old");
+    let full = started.elapsed();
+    assert_eq!(old.len(), new.len());
+    assert!(old.iter().zip(&new).filter(|(a, b)| a != b).count() >= 60);
+
+    let bin = assert_cmd::cargo::cargo_bin("platform");
+    let (mut olds, mut news) = (0, 0);
+    for i in 0..12u32 {
+        repo.env("fleet", &fleet("new"));
+        let mut child = std::process::Command::new(&bin)
+            .args(["--repo", &repo.path().display().to_string()])
+            .args(["--env", "fleet", "root", "--profile", "full", "-q"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(full.mul_f64(f64::from(i) / 10.0) + Duration::from_millis(1));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let now = repo.tree("clusters/fleet");
+        if now == old {
+            olds += 1;
+        } else if now == new {
+            news += 1;
+            render("old");
+        } else {
+            let mixed = now.iter().filter(|f| !old.contains(f)).count();
+            panic!("kill after {i}/10 of a run: {mixed} file(s) of the new tree beside old ones");
+        }
+    }
+    println!("killed 12 times: {olds} left the old tree, {news} the new one");
+    assert_eq!(render("new"), new);
+    let beside: Vec<String> = std::fs::read_dir(repo.path().join("clusters"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "fleet")
+        .collect();
+    assert!(beside.is_empty(), "left beside the tree: {beside:?}");
+}
