@@ -58,11 +58,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     print_warnings(&ctx.printer, &plan.diagnostics);
     let profile = plan.profile.name.as_str();
     if args.stdout {
-        let mut out = String::new();
-        for (path, text) in &tree.files {
-            out.push_str(&format!("---\n# Source: {path}\n{text}"));
-        }
-        ctx.printer.data(&out);
+        let parts = tree
+            .files
+            .iter()
+            .flat_map(|(path, text)| ["---\n# Source: ", path.as_str(), "\n", text.as_str()]);
+        ctx.printer.data_parts(parts);
         return Ok(());
     }
     // A run that writes holds the output tree's lock from before it looks at the disk until it

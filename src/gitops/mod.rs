@@ -158,11 +158,25 @@ pub trait TreeSource {
 }
 
 /// The working tree of a repository.
-pub struct Disk<'a>(pub &'a Path);
+pub struct Disk<'a> {
+    repo: &'a Path,
+    /// Directories already seen to be real directories (not links), so that reading the files of a
+    /// 1000-model tree looks at each directory once, not once per file (issue 14).
+    dirs: KnownDirs,
+}
+
+impl<'a> Disk<'a> {
+    pub fn new(repo: &'a Path) -> Disk<'a> {
+        Disk {
+            repo,
+            dirs: KnownDirs::default(),
+        }
+    }
+}
 
 impl TreeSource for Disk<'_> {
     fn read(&self, rel: &str) -> Result<Option<String>, GitopsError> {
-        let Some(meta) = inspect(self.0, rel)? else {
+        let Some(meta) = inspect_known(self.repo, rel, &self.dirs)? else {
             return Ok(None);
         };
         if meta.is_dir() {
@@ -188,7 +202,7 @@ impl TreeSource for Disk<'_> {
                 cap,
             });
         }
-        let file = open_no_follow(&self.0.join(rel)).map_err(read_err)?;
+        let file = open_no_follow(&self.repo.join(rel)).map_err(read_err)?;
         let mut bytes = Vec::with_capacity(meta.len() as usize);
         file.take(cap + 1)
             .read_to_end(&mut bytes)
@@ -206,8 +220,8 @@ impl TreeSource for Disk<'_> {
 
     fn list(&self, dir: &str) -> Result<BTreeSet<String>, GitopsError> {
         let mut out = BTreeSet::new();
-        match inspect(self.0, dir)? {
-            Some(meta) if meta.is_dir() => walk(self.0, &self.0.join(dir), &mut out)?,
+        match inspect_known(self.repo, dir, &self.dirs)? {
+            Some(meta) if meta.is_dir() => walk(self.repo, &self.repo.join(dir), &mut out)?,
             Some(_) => {
                 return Err(GitopsError::NotAFile {
                     path: PathBuf::from(dir),
@@ -234,6 +248,19 @@ fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
 /// first symbolic link on the way (the output tree is never read, written or pruned through one);
 /// None when some component does not exist; else the metadata of `rel` itself.
 pub fn inspect(repo: &Path, rel: &str) -> Result<Option<std::fs::Metadata>, GitopsError> {
+    inspect_known(repo, rel, &KnownDirs::default())
+}
+
+/// Repo-relative directories seen to be real directories during one command.
+#[derive(Default)]
+pub struct KnownDirs(std::cell::RefCell<std::collections::HashSet<PathBuf>>);
+
+/// [`inspect`], skipping the directories on the way already in `known` (and adding those it sees).
+pub fn inspect_known(
+    repo: &Path,
+    rel: &str,
+    known: &KnownDirs,
+) -> Result<Option<std::fs::Metadata>, GitopsError> {
     let mut path = repo.to_path_buf();
     let mut shown = PathBuf::new();
     let mut last = None;
@@ -251,6 +278,10 @@ pub fn inspect(repo: &Path, rel: &str) -> Result<Option<std::fs::Metadata>, Gito
         };
         path.push(name);
         shown.push(name);
+        let last_component = components.peek().is_none();
+        if !last_component && known.0.borrow().contains(&shown) {
+            continue;
+        }
         let meta = match std::fs::symlink_metadata(&path) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -274,6 +305,9 @@ pub fn inspect(repo: &Path, rel: &str) -> Result<Option<std::fs::Metadata>, Gito
                 what,
             });
         }
+        if !last_component && meta.is_dir() {
+            known.0.borrow_mut().insert(shown.clone());
+        }
         last = Some(meta);
     }
     Ok(last)
@@ -281,7 +315,7 @@ pub fn inspect(repo: &Path, rel: &str) -> Result<Option<std::fs::Metadata>, Gito
 
 /// Compare `tree` with `repo` on disk.
 pub fn diff(repo: &Path, tree: &RenderedTree) -> Result<ChangeSet, GitopsError> {
-    diff_against(&Disk(repo), tree)
+    diff_against(&Disk::new(repo), tree)
 }
 
 /// Compare `tree` with any source (disk, a commit).

@@ -15,15 +15,16 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{inspect, ChangeKind, ChangeSet, GitopsError};
+use super::{inspect_known, ChangeKind, ChangeSet, GitopsError, KnownDirs};
 use crate::render::RenderedTree;
 
 /// Apply `set` (computed against the disk for `tree`) to `repo`. A symbolic link on the way to any
 /// changed path is refused before anything is written. New files get the mode the umask gives
 /// (0644 under umask 022).
 pub fn apply(repo: &Path, tree: &RenderedTree, set: &ChangeSet) -> Result<(), GitopsError> {
+    let known = KnownDirs::default();
     for c in &set.changes {
-        inspect(repo, &c.path)?;
+        inspect_known(repo, &c.path, &known)?;
     }
     match set.changes.as_slice() {
         [] => Ok(()),
