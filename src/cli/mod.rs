@@ -154,6 +154,10 @@ pub struct Ctx {
     pub env: String,
     pub output: Output,
     pub printer: Printer,
+    /// Built on first use by [`Ctx::reporter`], then shared by every step of the command: one
+    /// `MultiProgress` per invocation, so notes of the load and bars of the cluster steps draw
+    /// through the same terminal handle.
+    reporter: std::sync::OnceLock<std::sync::Arc<dyn crate::report::Reporter>>,
 }
 
 pub use crate::pipeline::Inputs;
@@ -195,9 +199,12 @@ impl Ctx {
         pipeline::render_checked(inputs, &self.env, Profile::Chosen(profile))
     }
 
-    /// The reporter for progress on stderr (bars on a terminal, lines otherwise; -q, -v).
+    /// The reporter for progress on stderr (bars on a terminal, lines otherwise; -q, -v): built
+    /// once per command, the same one on every call.
     pub fn reporter(&self) -> std::sync::Arc<dyn crate::report::Reporter> {
-        crate::ui::report::reporter(self.printer.quiet, self.printer.verbose)
+        self.reporter
+            .get_or_init(|| crate::ui::report::reporter(self.printer.quiet, self.printer.verbose))
+            .clone()
     }
 
     /// Fill an empty repoURL from `origin` and an empty repoBranch from the current branch, saying so.
@@ -224,6 +231,7 @@ pub fn run() -> ExitCode {
         env: cli.env.clone(),
         output: cli.output,
         printer: printer.clone(),
+        reporter: std::sync::OnceLock::new(),
     };
     let result = match cli.command {
         Command::Init(a) => init::run(&ctx, a),
@@ -331,4 +339,22 @@ pub fn to_data<T: serde::Serialize>(output: Output, value: &T) -> anyhow::Result
 
 fn unreachable_table() -> anyhow::Result<String> {
     Err(anyhow::anyhow!("internal: table output has no serializer"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reporter_is_built_once_per_command() {
+        let ctx = Ctx {
+            repo: PathBuf::from("."),
+            env: consts::DEFAULT_ENV.to_string(),
+            output: Output::Table,
+            printer: Printer::new(false, 0, ColorChoice::Never),
+            reporter: std::sync::OnceLock::new(),
+        };
+        let (a, b) = (ctx.reporter(), ctx.reporter());
+        assert!(std::sync::Arc::ptr_eq(&a, &b));
+    }
 }
