@@ -3,14 +3,7 @@
 
 mod common;
 
-use common::{config, TempRepo, QWEN_CPU};
-
-fn stdout(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{config, stderr, stdout, TempRepo, QWEN_CPU};
 
 #[test]
 fn help_teaches_and_lists_commands_and_exit_codes() {

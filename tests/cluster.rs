@@ -8,26 +8,12 @@ mod common;
 use platform_testkit::hub;
 use platform_testkit::operators;
 
-use std::path::PathBuf;
-use std::process::Output;
 use std::time::Duration;
 
 use apiserver::{AppOutcome, Options, TestApiServer};
-use common::TempRepo;
+use common::apienv::{run, Env};
+use common::{stderr, stdout, TempRepo};
 use serde_json::{json, Value};
-
-struct Env {
-    server: TestApiServer,
-    repo: TempRepo,
-    kubeconfig: PathBuf,
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 /// A server whose identity is `cluster`, the shipped ai-dev environment rendered, and a kubeconfig.
 async fn env_with(cluster: &str, opts: Options) -> Env {
@@ -36,67 +22,17 @@ async fn env_with(cluster: &str, opts: Options) -> Env {
         ..opts
     })
     .await;
-    let repo = TempRepo::new();
-    let kubeconfig = repo.path().join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig).unwrap();
-    run(&repo, &["root", "--profile", "full"]).await;
-    Env {
-        server,
-        repo,
-        kubeconfig,
-    }
+    Env::new(server, TempRepo::new()).await
 }
 
 async fn env() -> Env {
     env_with("ai-dev", Options::default()).await
 }
 
-/// Run the binary (off the runtime's threads: the server keeps serving).
-async fn run(repo: &TempRepo, args: &[&str]) -> Output {
-    let mut cmd = repo.cmd();
-    cmd.args(args).timeout(Duration::from_secs(60));
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
-}
-
 impl Env {
-    async fn platform(&self, args: &[&str]) -> Output {
-        self.platform_env(args, &[]).await
-    }
-
-    async fn platform_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut cmd = self.repo.cmd();
-        cmd.args(args)
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .timeout(Duration::from_secs(120));
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        cmd.env_remove("HF_TOKEN")
-            .env_remove("HUGGING_FACE_HUB_TOKEN");
-        tokio::task::spawn_blocking(move || cmd.output().unwrap())
-            .await
-            .unwrap()
-    }
-
     /// Create the child Applications as the root apps would when Argo CD syncs them from git.
     fn seed_child_apps(&self) {
         for (path, text) in self.repo.tree("clusters/ai-dev/apps") {
-            let v: Value = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
-            self.server.put(v).unwrap();
-        }
-    }
-
-    /// Create a model's serving objects as its Argo CD app would (CreateNamespace=true).
-    fn seed_model(&self, model: &str) {
-        for ns in ["serving", "kserve", "llm-d"] {
-            let _ = self
-                .server
-                .put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
-        }
-        for (path, text) in self.repo.tree(&format!("clusters/ai-dev/models/{model}")) {
             let v: Value = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
             self.server.put(v).unwrap();
         }

@@ -14,16 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::TempRepo;
+use common::{stderr, stdout, TempRepo};
 use realkube::Cluster;
 use serde_json::Value;
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 /// A user's GitOps repository: a work tree with the shipped catalog, `environments/<env>/config.yaml`
 /// pointing at a bare remote (file://), a git identity, and the cluster's kubeconfig.
