@@ -260,19 +260,18 @@ impl Catalog {
                         .field(format!("{afield}.source")),
                 );
             }
-            if a.values_file.is_some() && a.source.helm.is_none() {
-                out.push(
-                    Diagnostic::error("`valuesFile` only applies to a helm source")
-                        .file(&f.groups)
-                        .field(format!("{afield}.valuesFile")),
-                );
-            }
-            if a.values.is_some() && a.source.helm.is_none() {
-                out.push(
-                    Diagnostic::error("`values` only applies to a helm source")
-                        .file(&f.groups)
-                        .field(format!("{afield}.values")),
-                );
+            let helm_only = [
+                ("valuesFile", a.values_file.is_some()),
+                ("values", a.values.is_some()),
+            ];
+            for (key, _) in helm_only.iter().filter(|(_, set)| *set) {
+                if a.source.helm.is_none() {
+                    out.push(
+                        Diagnostic::error(format!("`{key}` only applies to a helm source"))
+                            .file(&f.groups)
+                            .field(format!("{afield}.{key}")),
+                    );
+                }
             }
             if let Some(v) = &a.values {
                 if !v.is_object() {
@@ -368,6 +367,53 @@ impl Catalog {
                         .field(format!("{field}.image")),
                 );
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::engine::Templates;
+
+    /// The embedded catalog, loaded (hence checked) as a repository without catalog/ sees it, and
+    /// the template names it was checked against.
+    fn shipped() -> (Catalog, BTreeSet<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let names = Templates::load(dir.path()).unwrap().names();
+        (Catalog::load(dir.path(), &names).unwrap(), names)
+    }
+
+    fn errors(c: &Catalog, templates: &BTreeSet<String>) -> Vec<String> {
+        c.check(templates)
+            .iter()
+            .filter(|d| d.is_error())
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn values_apply_to_helm_sources_only() {
+        let (mut c, t) = shipped();
+        assert_eq!(errors(&c, &t), Vec::<String>::new());
+        let app = c
+            .groups
+            .iter_mut()
+            .flat_map(|g| g.apps.iter_mut())
+            .find(|a| a.source.helm.is_none())
+            .unwrap();
+        let name = app.name.clone();
+        app.values = Some(serde_json::json!({"replicas": 2}));
+        app.values_file = Some("values/x.yaml".into());
+        let errs = errors(&c, &t);
+        assert_eq!(errs.len(), 2, "{errs:#?}");
+        for key in ["values", "valuesFile"] {
+            assert!(
+                errs.iter().any(|e| e.contains(&format!(
+                    "apps[{name}].{key}: `{key}` only applies to a helm source"
+                ))),
+                "{key}: {errs:#?}"
+            );
         }
     }
 }
