@@ -21,16 +21,15 @@ mod teardown;
 mod up;
 mod wait;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::catalog::CatalogError;
-use crate::config::{self, ConfigError, EnvConfig};
+use crate::config::{self, EnvConfig};
 use crate::consts;
-use crate::diag::{Diagnostic, Diagnostics};
+use crate::diag::Diagnostic;
 use crate::ui::{ColorChoice, Printer};
 
 const AFTER_HELP: &str = "\
@@ -224,7 +223,7 @@ pub fn run() -> ExitCode {
     }
     let repo = match cli.repo.clone() {
         Some(r) => r,
-        None => default_repo(),
+        None => crate::repo::default_repo(),
     };
     let ctx = Ctx {
         repo,
@@ -275,30 +274,10 @@ fn check_env_name(env: &str, source: Option<clap::parser::ValueSource>) -> Resul
     )))
 }
 
-/// The enclosing git work tree (a directory holding `.git`), else the current directory.
-fn default_repo() -> PathBuf {
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    cwd.ancestors()
-        .find(|d| d.join(".git").exists())
-        .map(Path::to_path_buf)
-        .unwrap_or(cwd)
-}
-
 /// Print an error (diagnostics one per line, then `caused by:` lines) and choose the exit code from
 /// its class (see `crate::error`).
 fn report(p: &Printer, e: &anyhow::Error) -> ExitCode {
-    let diags: Option<Vec<Diagnostic>> = if let Some(ConfigError::Input(d)) = e.downcast_ref() {
-        Some(vec![(**d).clone()])
-    } else if let Some(ConfigError::Invalid(ds)) = e.downcast_ref() {
-        Some(ds.0.clone())
-    } else if let Some(CatalogError::Input(d)) = e.downcast_ref() {
-        Some(vec![(**d).clone()])
-    } else if let Some(CatalogError::Invalid(ds)) = e.downcast_ref() {
-        Some(ds.0.clone())
-    } else {
-        e.downcast_ref::<Diagnostics>().map(|ds| ds.0.clone())
-    };
-    if let Some(ds) = diags {
+    if let Some(ds) = crate::error::diagnostics_of(e) {
         for d in &ds {
             p.diagnostic(d);
         }
