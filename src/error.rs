@@ -238,7 +238,9 @@ impl Classify for StageError {
             | E::HashMismatch { .. }
             | E::Api { .. } => ErrorClass::Remote,
             E::Interrupted => ErrorClass::CheckFailed,
-            E::NotRendered { .. } | E::NoModelFiles(_) => ErrorClass::Input,
+            E::NotRendered { .. } | E::NoModelFiles(_) | E::NotPreStaged { .. } => {
+                ErrorClass::Input
+            }
             E::Hub(e) => e.class(),
             E::Cluster(e) => e.class(),
             E::Internal(_) => ErrorClass::Internal,

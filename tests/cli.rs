@@ -664,3 +664,44 @@ fn long_help_is_wrapped_once() {
         }
     }
 }
+
+/// stage-model refuses what it cannot stage before it reads a kubeconfig or reaches the Hub: a
+/// model whose pods fetch their own weights, and a --source that is not hf://<org>/<name>.
+#[test]
+fn stage_model_refuses_a_model_that_is_not_pre_staged_and_a_bad_source() {
+    let repo = TempRepo::new();
+    let cfg = repo
+        .read("environments/ai-dev/config.yaml")
+        .replace("  llm-d: false ", "  llm-d: true  ");
+    repo.write("environments/ai-dev/config.yaml", &cfg);
+    let o = repo
+        .cmd()
+        .args(["stage-model", "qwen-llmd", "--kubeconfig", "/nonexistent"])
+        .env("HF_ENDPOINT", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("model qwen-llmd is not pre-staged (storage.staged: false)")
+            && stderr(&o).contains("set storage.staged: true to stage it"),
+        "{}",
+        stderr(&o)
+    );
+    for bad in ["hf://Qwen", "hf://a/b/c", "s3://a/b", "hf://a/..b"] {
+        let to = repo.path().join("weights");
+        let o = repo
+            .cmd()
+            .args(["stage-model", "--download-only", "--source", bad, "--to"])
+            .arg(&to)
+            .env("HF_ENDPOINT", "http://127.0.0.1:9")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{bad}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!("--source `{bad}` is not hf://<org>/<name>")),
+            "{bad}: {}",
+            stderr(&o)
+        );
+        assert!(!to.exists(), "{bad}: wrote {}", to.display());
+    }
+}
