@@ -15,6 +15,15 @@ struct Seen<'a> {
     features: BTreeMap<&'a str, &'a str>,
 }
 
+const CRD_NAME_HELP: &str = "a CRD is named <plural>.<group> in lower case, and its group holds a \
+     dot (e.g. gateways.gateway.networking.k8s.io): write the name `kubectl get crd` lists";
+
+/// `<plural>.<group>` as the API server requires of a CRD: a lowercase DNS subdomain whose group
+/// part has at least one dot (so at least three labels).
+fn is_crd_name(name: &str) -> bool {
+    is_dns1123_subdomain(name) && name.split('.').count() >= 3
+}
+
 impl Catalog {
     fn layer_set(&self) -> BTreeSet<&str> {
         self.layers.iter().map(String::as_str).collect()
@@ -121,6 +130,22 @@ impl Catalog {
             self.check_group(g, &field, &mut seen, out);
             self.check_gate(g, &field, &mut seen, out);
             self.check_apps(g, &field, &mut seen, out);
+            self.check_crds(g, &field, out);
+        }
+    }
+
+    /// The CRD names a group's apps install (`crds:`, what `doctor` looks for): each must be a name
+    /// the API server accepts, else doctor would report it missing forever.
+    fn check_crds(&self, g: &Group, field: &str, out: &mut Vec<Diagnostic>) {
+        for a in &g.apps {
+            for crd in a.crds.iter().filter(|c| !is_crd_name(c)) {
+                out.push(
+                    Diagnostic::error(format!("`{crd}` is not a CustomResourceDefinition name"))
+                        .file(&self.files.groups)
+                        .field(format!("{field}.apps[{}].crds", a.name))
+                        .help(CRD_NAME_HELP),
+                );
+            }
         }
     }
 
@@ -390,6 +415,46 @@ mod tests {
             .filter(|d| d.is_error())
             .map(ToString::to_string)
             .collect()
+    }
+
+    #[test]
+    fn crd_names_must_be_plural_dot_group() {
+        let (mut c, t) = shipped();
+        assert_eq!(errors(&c, &t), Vec::<String>::new());
+        let (group, app) = c
+            .groups
+            .iter_mut()
+            .find_map(|g| {
+                let name = g.name.clone();
+                g.apps
+                    .iter_mut()
+                    .find(|a| !a.crds.is_empty())
+                    .map(|a| (name, a))
+            })
+            .unwrap();
+        let bad = [
+            "Gateways.gateway.networking.k8s.io",
+            "gateways",
+            "gateways.example",
+            "gateways..k8s.io",
+            "gateways.gateway_api.k8s.io",
+            "",
+        ];
+        app.crds = bad.iter().map(ToString::to_string).collect();
+        app.crds.push("widgets.example.com".into());
+        let field = format!("groups[{group}].apps[{}].crds", app.name);
+        let errs = errors(&c, &t);
+        assert_eq!(errs.len(), bad.len(), "{errs:#?}");
+        for (crd, e) in bad.iter().zip(&errs) {
+            assert!(
+                e.starts_with("embedded catalog/groups.yaml")
+                    && e.contains(&format!(
+                        "{field}: `{crd}` is not a CustomResourceDefinition name"
+                    ))
+                    && e.contains("help: a CRD is named <plural>.<group>"),
+                "{crd}: {e}"
+            );
+        }
     }
 
     #[test]
