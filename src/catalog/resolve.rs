@@ -92,7 +92,7 @@ pub fn group_diagnostics(
 ) -> Vec<Diagnostic> {
     let mut out = feature_flag_diagnostics(cfg, cfg_file, catalog);
     out.extend(enabled_group_diagnostics(
-        cfg,
+        &cfg.domain,
         cfg_file,
         catalog,
         groups,
@@ -145,10 +145,10 @@ fn feature_flag_diagnostics(
     out
 }
 
-/// What each enabled group needs and may lack: a domain, the groups it requires (an error when
-/// `requires_is_error`), GPUs.
+/// What each enabled group needs and may lack: a domain (the config's is `domain`), the groups it
+/// requires (an error when `requires_is_error`), GPUs.
 fn enabled_group_diagnostics(
-    cfg: &EnvConfig,
+    domain: &str,
     cfg_file: &Path,
     catalog: &Catalog,
     groups: &[ResolvedGroup],
@@ -169,7 +169,7 @@ fn enabled_group_diagnostics(
             .as_deref()
             .map(|h| format!(" ({h})"))
             .unwrap_or_default();
-        if g.needs_domain && cfg.domain.is_empty() {
+        if g.needs_domain && domain.is_empty() {
             out.push(
                 Diagnostic::warning(format!(
                     "group `{}` needs a domain but `domain` is empty{hint}",
