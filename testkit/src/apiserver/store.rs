@@ -570,13 +570,7 @@ impl Store {
             self.orphan_dependents(inner, uid);
             return;
         }
-        let dependents: Vec<Key> = inner
-            .objects
-            .iter()
-            .filter(|(_, v)| owned_by(v, uid))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in dependents {
+        for key in dependents(inner, uid) {
             if let Some(rt) = key.rt() {
                 let _ = self.delete_locked(inner, rt, &key, &DeleteOpts::default());
             }
@@ -584,13 +578,7 @@ impl Store {
     }
 
     fn orphan_dependents(&self, inner: &mut Inner, uid: &str) {
-        let dependents: Vec<Key> = inner
-            .objects
-            .iter()
-            .filter(|(_, v)| owned_by(v, uid))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in dependents {
+        for key in dependents(inner, uid) {
             let (Some(rt), Some(old)) = (key.rt(), inner.objects.get(&key).cloned()) else {
                 continue;
             };
@@ -694,6 +682,16 @@ impl Store {
         self.emit(&mut inner, kind, rt, key, obj.clone(), old);
         Ok(obj)
     }
+}
+
+/// The keys of the objects that `uid` owns (an ownerReference to it).
+fn dependents(inner: &Inner, uid: &str) -> Vec<Key> {
+    inner
+        .objects
+        .iter()
+        .filter(|(_, v)| owned_by(v, uid))
+        .map(|(k, _)| k.clone())
+        .collect()
 }
 
 /// `metadata.finalizers` as strings.
