@@ -14,7 +14,7 @@
 use crate::catalog::CatalogError;
 use crate::cluster::ClusterError;
 use crate::config::ConfigError;
-use crate::diag::Diagnostics;
+use crate::diag::{Diagnostic, Diagnostics};
 use crate::fsread::ReadError;
 use crate::gitops::git::GitError;
 use crate::gitops::GitopsError;
@@ -95,6 +95,22 @@ fn known_class(e: &(dyn std::error::Error + 'static)) -> Option<ErrorClass> {
         return Some(ErrorClass::Input);
     }
     None
+}
+
+/// The diagnostics an error carries (config and catalog problems, a set of findings), to be
+/// printed one per line; `None` for any other error.
+pub fn diagnostics_of(e: &anyhow::Error) -> Option<Vec<Diagnostic>> {
+    if let Some(ConfigError::Input(d)) = e.downcast_ref() {
+        Some(vec![(**d).clone()])
+    } else if let Some(ConfigError::Invalid(ds)) = e.downcast_ref() {
+        Some(ds.0.clone())
+    } else if let Some(CatalogError::Input(d)) = e.downcast_ref() {
+        Some(vec![(**d).clone()])
+    } else if let Some(CatalogError::Invalid(ds)) = e.downcast_ref() {
+        Some(ds.0.clone())
+    } else {
+        e.downcast_ref::<Diagnostics>().map(|ds| ds.0.clone())
+    }
 }
 
 /// One line for contexts that show an error inline (doctor's FAIL lines, progress): the message
@@ -222,7 +238,9 @@ impl Classify for StageError {
             | E::HashMismatch { .. }
             | E::Api { .. } => ErrorClass::Remote,
             E::Interrupted => ErrorClass::CheckFailed,
-            E::NotRendered { .. } | E::NoModelFiles(_) => ErrorClass::Input,
+            E::NotRendered { .. } | E::NoModelFiles(_) | E::NotPreStaged { .. } => {
+                ErrorClass::Input
+            }
             E::Hub(e) => e.class(),
             E::Cluster(e) => e.class(),
             E::Internal(_) => ErrorClass::Internal,

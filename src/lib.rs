@@ -20,6 +20,7 @@ pub mod lint;
 pub mod names;
 pub mod pipeline;
 pub mod render;
+pub mod repo;
 pub mod report;
 pub mod scaffold;
 pub mod smoke;

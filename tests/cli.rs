@@ -3,14 +3,7 @@
 
 mod common;
 
-use common::{config, TempRepo, QWEN_CPU};
-
-fn stdout(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{config, stderr, stdout, TempRepo, QWEN_CPU};
 
 #[test]
 fn help_teaches_and_lists_commands_and_exit_codes() {
@@ -740,4 +733,43 @@ fn a_killed_root_leaves_the_old_tree_or_the_new_one_never_a_mix() {
         .filter(|n| n != "fleet")
         .collect();
     assert!(beside.is_empty(), "left beside the tree: {beside:?}");
+/// stage-model refuses what it cannot stage before it reads a kubeconfig or reaches the Hub: a
+/// model whose pods fetch their own weights, and a --source that is not hf://<org>/<name>.
+#[test]
+fn stage_model_refuses_a_model_that_is_not_pre_staged_and_a_bad_source() {
+    let repo = TempRepo::new();
+    let cfg = repo
+        .read("environments/ai-dev/config.yaml")
+        .replace("  llm-d: false ", "  llm-d: true  ");
+    repo.write("environments/ai-dev/config.yaml", &cfg);
+    let o = repo
+        .cmd()
+        .args(["stage-model", "qwen-llmd", "--kubeconfig", "/nonexistent"])
+        .env("HF_ENDPOINT", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("model qwen-llmd is not pre-staged (storage.staged: false)")
+            && stderr(&o).contains("set storage.staged: true to stage it"),
+        "{}",
+        stderr(&o)
+    );
+    for bad in ["hf://Qwen", "hf://a/b/c", "s3://a/b", "hf://a/..b"] {
+        let to = repo.path().join("weights");
+        let o = repo
+            .cmd()
+            .args(["stage-model", "--download-only", "--source", bad, "--to"])
+            .arg(&to)
+            .env("HF_ENDPOINT", "http://127.0.0.1:9")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{bad}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!("--source `{bad}` is not hf://<org>/<name>")),
+            "{bad}: {}",
+            stderr(&o)
+        );
+        assert!(!to.exists(), "{bad}: wrote {}", to.display());
+    }
 }

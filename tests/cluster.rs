@@ -8,26 +8,12 @@ mod common;
 use platform_testkit::hub;
 use platform_testkit::operators;
 
-use std::path::PathBuf;
-use std::process::Output;
 use std::time::Duration;
 
 use apiserver::{AppOutcome, Options, TestApiServer};
-use common::TempRepo;
+use common::apienv::{run, Env};
+use common::{stderr, stdout, TempRepo};
 use serde_json::{json, Value};
-
-struct Env {
-    server: TestApiServer,
-    repo: TempRepo,
-    kubeconfig: PathBuf,
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 /// A server whose identity is `cluster`, the shipped ai-dev environment rendered, and a kubeconfig.
 async fn env_with(cluster: &str, opts: Options) -> Env {
@@ -36,67 +22,17 @@ async fn env_with(cluster: &str, opts: Options) -> Env {
         ..opts
     })
     .await;
-    let repo = TempRepo::new();
-    let kubeconfig = repo.path().join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig).unwrap();
-    run(&repo, &["root", "--profile", "full"]).await;
-    Env {
-        server,
-        repo,
-        kubeconfig,
-    }
+    Env::new(server, TempRepo::new()).await
 }
 
 async fn env() -> Env {
     env_with("ai-dev", Options::default()).await
 }
 
-/// Run the binary (off the runtime's threads: the server keeps serving).
-async fn run(repo: &TempRepo, args: &[&str]) -> Output {
-    let mut cmd = repo.cmd();
-    cmd.args(args).timeout(Duration::from_secs(60));
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
-}
-
 impl Env {
-    async fn platform(&self, args: &[&str]) -> Output {
-        self.platform_env(args, &[]).await
-    }
-
-    async fn platform_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut cmd = self.repo.cmd();
-        cmd.args(args)
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .timeout(Duration::from_secs(120));
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        cmd.env_remove("HF_TOKEN")
-            .env_remove("HUGGING_FACE_HUB_TOKEN");
-        tokio::task::spawn_blocking(move || cmd.output().unwrap())
-            .await
-            .unwrap()
-    }
-
     /// Create the child Applications as the root apps would when Argo CD syncs them from git.
     fn seed_child_apps(&self) {
         for (path, text) in self.repo.tree("clusters/ai-dev/apps") {
-            let v: Value = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
-            self.server.put(v).unwrap();
-        }
-    }
-
-    /// Create a model's serving objects as its Argo CD app would (CreateNamespace=true).
-    fn seed_model(&self, model: &str) {
-        for ns in ["serving", "kserve", "llm-d"] {
-            let _ = self
-                .server
-                .put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
-        }
-        for (path, text) in self.repo.tree(&format!("clusters/ai-dev/models/{model}")) {
             let v: Value = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
             self.server.put(v).unwrap();
         }
@@ -536,34 +472,28 @@ async fn teardown_deletes_in_order_and_audits_nothing_left() {
             .position(|d| d == x)
             .unwrap_or_else(|| panic!("{x} not deleted: {deletes:?}"))
     };
-    assert!(
-        pos("applications/qwen-cpu") < pos("applications/kserve-gateway"),
-        "{deletes:?}"
-    );
-    assert!(
-        pos("applications/kserve-gateway") < pos("gateways/kserve-ingress-gateway"),
-        "{deletes:?}"
-    );
-    assert!(
-        pos("gateways/kserve-ingress-gateway") < pos("persistentvolumeclaims/qwen-gpu-weights"),
-        "{deletes:?}"
-    );
-    assert!(
-        pos("persistentvolumeclaims/qwen-cpu-weights") < pos("applications/cert-manager"),
-        "{deletes:?}"
-    );
-    assert!(
-        pos("applications/kserve") < pos("applications/kserve-crd"),
-        "reverse wave order: {deletes:?}"
-    );
-    assert!(
-        pos("applications/cert-manager") < pos("applications/ai-dev-platform"),
-        "{deletes:?}"
-    );
-    assert!(
-        pos("applications/ai-dev-platform") < pos("appprojects/ai-dev"),
-        "{deletes:?}"
-    );
+    // Serving apps, then Gateways, then PVCs, then the platform apps in reverse wave order, the
+    // root apps, the project last.
+    for (first, then) in [
+        ("applications/qwen-cpu", "applications/kserve-gateway"),
+        (
+            "applications/kserve-gateway",
+            "gateways/kserve-ingress-gateway",
+        ),
+        (
+            "gateways/kserve-ingress-gateway",
+            "persistentvolumeclaims/qwen-gpu-weights",
+        ),
+        (
+            "persistentvolumeclaims/qwen-cpu-weights",
+            "applications/cert-manager",
+        ),
+        ("applications/kserve", "applications/kserve-crd"),
+        ("applications/cert-manager", "applications/ai-dev-platform"),
+        ("applications/ai-dev-platform", "appprojects/ai-dev"),
+    ] {
+        assert!(pos(first) < pos(then), "{first} before {then}: {deletes:?}");
+    }
     e.server.shutdown().await;
 }
 
@@ -1113,11 +1043,7 @@ async fn a_killed_stage_model_leaves_no_pod_behind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stage_model_downloads_from_the_hub_and_copies_while_downloading() {
     let e = env().await;
-    let emu = hub::HubEmulator::start(
-        vec![hub::small_model("Qwen/Qwen2.5-0.5B-Instruct")],
-        hub::Faults::default(),
-    )
-    .await;
+    let emu = qwen_on_the_hub().await;
     let cache = tempfile::tempdir().unwrap();
     let envs = hub_envs(&emu, cache.path());
     let o = e.platform_env(&["stage-model", "qwen-cpu"], &envs).await;
@@ -1175,11 +1101,7 @@ async fn stage_model_downloads_from_the_hub_and_copies_while_downloading() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_cached_file_is_caught_in_the_pod_and_nothing_is_swapped_in() {
     let e = env().await;
-    let emu = hub::HubEmulator::start(
-        vec![hub::small_model("Qwen/Qwen2.5-0.5B-Instruct")],
-        hub::Faults::default(),
-    )
-    .await;
+    let emu = qwen_on_the_hub().await;
     let cache = tempfile::tempdir().unwrap();
     let envs = hub_envs(&emu, cache.path());
     let o = e.platform_env(&["stage-model", "qwen-cpu"], &envs).await;
@@ -1402,6 +1324,16 @@ async fn a_staging_pod_that_cannot_start_says_why_and_is_deleted() {
 }
 
 /// The environment that points stage-model at the Hub emulator with its own cache.
+/// A Hub emulator serving a small Qwen/Qwen2.5-0.5B-Instruct (the shipped qwen-cpu's source), no
+/// faults.
+async fn qwen_on_the_hub() -> hub::HubEmulator {
+    hub::HubEmulator::start(
+        vec![hub::small_model("Qwen/Qwen2.5-0.5B-Instruct")],
+        hub::Faults::default(),
+    )
+    .await
+}
+
 fn hub_envs<'a>(emu: &'a hub::HubEmulator, cache: &'a std::path::Path) -> [(&'a str, &'a str); 3] {
     let cache = cache.to_str().unwrap();
     [
@@ -1741,11 +1673,7 @@ async fn stage_model_from_dir_refuses_missing_shards_and_odd_links_before_copyin
 /// to the snapshot's (a finished earlier run) are kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn download_only_refuses_to_overwrite_files_unless_forced() {
-    let emu = hub::HubEmulator::start(
-        vec![hub::small_model("Qwen/Qwen2.5-0.5B-Instruct")],
-        hub::Faults::default(),
-    )
-    .await;
+    let emu = qwen_on_the_hub().await;
     let repo = TempRepo::new();
     let cache = tempfile::tempdir().unwrap();
     let to = tempfile::tempdir().unwrap();

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::TempRepo;
+use common::{stderr, TempRepo};
 use git2::{Repository, Signature};
 use platform::gitops::git::GitRepo;
 
@@ -14,10 +14,6 @@ struct Fixture {
     repo: TempRepo,
     _remote_dir: tempfile::TempDir,
     remote_url: String,
-}
-
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// A work tree with the shipped catalog/environments (config pointing at the bare remote), an

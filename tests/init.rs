@@ -5,42 +5,52 @@
 mod common;
 
 use std::path::Path;
+use std::process::Output;
 
-use assert_cmd::Command;
 use common::read_tree;
 
 const URL: &str = "git@github.com:acme/platform-gitops.git";
 const CONFIG: &str = "environments/prod/config.yaml";
 
-fn platform(dir: &Path) -> Command {
-    let mut c = Command::cargo_bin("platform").expect("binary");
-    c.arg("--repo")
-        .arg(dir)
-        .arg("--color")
-        .arg("never")
-        .env_remove("PLATFORM_ENV")
-        .env_remove("PLATFORM_REPO")
-        .env_remove("PLATFORM_SCHEMAS");
-    c
+/// `platform ARGS` in `dir`, run to completion.
+fn run(dir: &Path, args: &[&str]) -> Output {
+    common::platform_in(dir).args(args).output().unwrap()
 }
 
-fn out(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
+/// `platform --env prod ARGS` in `dir`, run to completion.
+fn prod(dir: &Path, args: &[&str]) -> Output {
+    common::platform_in(dir)
+        .args(["--env", "prod"])
+        .args(args)
+        .output()
+        .unwrap()
 }
-fn err(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+
+use common::{stderr as err, stdout as out};
 
 /// `platform init --env prod --cluster-name prod-eu` plus `extra` arguments.
-fn init(dir: &Path, extra: &[&str]) -> std::process::Output {
-    platform(dir)
+fn init(dir: &Path, extra: &[&str]) -> Output {
+    common::platform_in(dir)
         .args(["init", "--env", "prod", "--cluster-name", "prod-eu"])
         .args(extra)
         .output()
         .unwrap()
 }
 
-fn ok(o: std::process::Output) -> std::process::Output {
+/// A new directory where `init --repo-url URL` succeeded.
+fn initialised() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    ok(init(dir.path(), &["--repo-url", URL]));
+    dir
+}
+
+/// `platform --env prod plan -o json`, successful, parsed.
+fn plan_json(dir: &Path) -> serde_json::Value {
+    let o = ok(prod(dir, &["plan", "-o", "json"]));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn ok(o: Output) -> Output {
     assert!(
         o.status.success(),
         "exit {:?}\nstdout:\n{}\nstderr:\n{}",
@@ -104,10 +114,7 @@ fn init_in_an_empty_directory_then_root_plan_and_lint_work_with_the_embedded_cat
     assert!(!dir.path().join("catalog").exists());
     assert!(!dir.path().join("templates").exists());
 
-    let o = ok(platform(dir.path())
-        .args(["--env", "prod", "plan"])
-        .output()
-        .unwrap());
+    let o = ok(prod(dir.path(), &["plan"]));
     assert!(
         out(&o).starts_with("catalog: embedded (platform "),
         "{}",
@@ -118,48 +125,31 @@ fn init_in_an_empty_directory_then_root_plan_and_lint_work_with_the_embedded_cat
         "no model by default: {}",
         out(&o)
     );
-    let o = ok(platform(dir.path())
-        .args(["--env", "prod", "plan", "-o", "json"])
-        .output()
-        .unwrap());
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = plan_json(dir.path());
     assert_eq!(v["inputs"]["catalog"]["source"], "embedded");
     assert_eq!(v["inputs"]["catalog"]["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(v["models"], serde_json::json!([]));
 
-    let o = ok(platform(dir.path())
-        .args(["--env", "prod", "lint"])
-        .output()
-        .unwrap());
+    let o = ok(prod(dir.path(), &["lint"]));
     assert!(err(&o).contains("catalog: embedded"), "{}", err(&o));
     assert!(err(&o).contains("lint prod: 0 error(s)"), "{}", err(&o));
-    let o = ok(platform(dir.path())
-        .args(["--env", "prod", "lint", "-o", "json"])
-        .output()
-        .unwrap());
+    let o = ok(prod(dir.path(), &["lint", "-o", "json"]));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["inputs"]["catalog"]["source"], "embedded");
     assert_eq!(v["errors"], 0);
 
-    ok(platform(dir.path())
-        .args(["--env", "prod", "root"])
-        .output()
-        .unwrap());
+    ok(prod(dir.path(), &["root"]));
     let kserve = read(dir.path(), "clusters/prod/apps/serving/kserve/kserve.yaml");
     // The GitOps repository holds no catalog/values/: the values are inlined.
     assert!(kserve.contains("valuesObject:"), "{kserve}");
     assert!(!kserve.contains("$values"), "{kserve}");
     assert!(kserve.contains("deploymentMode: Standard"), "{kserve}");
-    ok(platform(dir.path())
-        .args(["--env", "prod", "root", "--check"])
-        .output()
-        .unwrap());
+    ok(prod(dir.path(), &["root", "--check"]));
 }
 
 #[test]
 fn a_second_identical_init_is_a_no_op_that_says_so() {
-    let dir = tempfile::tempdir().unwrap();
-    ok(init(dir.path(), &["--repo-url", URL]));
+    let dir = initialised();
     let before = files(dir.path());
     let o = ok(init(dir.path(), &["--repo-url", URL]));
     assert!(err(&o).contains("nothing to do"), "{}", err(&o));
@@ -169,8 +159,7 @@ fn a_second_identical_init_is_a_no_op_that_says_so() {
 
 #[test]
 fn init_never_overwrites_a_config_unless_forced() {
-    let dir = tempfile::tempdir().unwrap();
-    ok(init(dir.path(), &["--repo-url", URL]));
+    let dir = initialised();
     let edited = read(dir.path(), CONFIG).replace("domain: \"\"", "domain: example.com");
     std::fs::write(dir.path().join(CONFIG), &edited).unwrap();
     let o = init(dir.path(), &["--repo-url", URL, "--gpu-stack", "operator"]);
@@ -190,11 +179,7 @@ fn init_never_overwrites_a_config_unless_forced() {
     let config = read(dir.path(), CONFIG);
     assert!(config.contains("gpu_stack: operator") && config.contains("domain: \"\""));
     // gpu_stack: operator switches the gpu-operator group on.
-    let o = ok(platform(dir.path())
-        .args(["--env", "prod", "plan", "-o", "json"])
-        .output()
-        .unwrap());
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = plan_json(dir.path());
     let gpu = v["groups"]
         .as_array()
         .unwrap()
@@ -267,8 +252,9 @@ fn the_repo_url_defaults_to_origin_and_is_required_without_one() {
 #[test]
 fn init_checks_what_it_writes_like_lint_and_writes_nothing_when_invalid() {
     let dir = tempfile::tempdir().unwrap();
-    let o = platform(dir.path())
-        .args([
+    let o = run(
+        dir.path(),
+        &[
             "init",
             "--env",
             "prod",
@@ -276,9 +262,8 @@ fn init_checks_what_it_writes_like_lint_and_writes_nothing_when_invalid() {
             "Prod_EU",
             "--repo-url",
             URL,
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert_eq!(o.status.code(), Some(1), "{}", err(&o));
     assert!(
         err(&o).contains("environments/prod/config.yaml") && err(&o).contains("cluster.name"),
@@ -290,8 +275,7 @@ fn init_checks_what_it_writes_like_lint_and_writes_nothing_when_invalid() {
 
 #[test]
 fn the_commented_example_models_are_valid_once_uncommented() {
-    let dir = tempfile::tempdir().unwrap();
-    ok(init(dir.path(), &["--repo-url", URL]));
+    let dir = initialised();
     let config = read(dir.path(), CONFIG);
     let (head, examples) = config.split_once("models: []\n").unwrap();
     let models: String = examples
@@ -300,11 +284,7 @@ fn the_commented_example_models_are_valid_once_uncommented() {
         .map(|l| format!("  {}\n", &l[4..]))
         .collect();
     std::fs::write(dir.path().join(CONFIG), format!("{head}models:\n{models}")).unwrap();
-    let o = ok(platform(dir.path())
-        .args(["--env", "prod", "plan", "-o", "json"])
-        .output()
-        .unwrap());
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = plan_json(dir.path());
     let names: Vec<&str> = v["models"]
         .as_array()
         .unwrap()
@@ -312,20 +292,13 @@ fn the_commented_example_models_are_valid_once_uncommented() {
         .map(|m| m["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["qwen-cpu", "qwen-gpu"]);
-    ok(platform(dir.path())
-        .args(["--env", "prod", "lint"])
-        .output()
-        .unwrap());
+    ok(prod(dir.path(), &["lint"]));
 }
 
 #[test]
 fn a_repository_catalog_overrides_the_embedded_one_and_plan_says_so() {
-    let dir = tempfile::tempdir().unwrap();
-    ok(init(dir.path(), &["--repo-url", URL]));
-    ok(platform(dir.path())
-        .args(["catalog", "eject"])
-        .output()
-        .unwrap());
+    let dir = initialised();
+    ok(run(dir.path(), &["catalog", "eject"]));
     let groups = read(dir.path(), "catalog/groups.yaml");
     assert!(groups.contains("chart: cert-manager, version: v1.20.2"));
     std::fs::write(
@@ -336,25 +309,15 @@ fn a_repository_catalog_overrides_the_embedded_one_and_plan_says_so() {
         ),
     )
     .unwrap();
-    let o = ok(platform(dir.path())
-        .args(["--env", "prod", "plan"])
-        .output()
-        .unwrap());
+    let o = ok(prod(dir.path(), &["plan"]));
     assert!(
         out(&o).starts_with("catalog: the repository's catalog/ ("),
         "{}",
         out(&o)
     );
-    let o = ok(platform(dir.path())
-        .args(["--env", "prod", "plan", "-o", "json"])
-        .output()
-        .unwrap());
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = plan_json(dir.path());
     assert_eq!(v["inputs"]["catalog"]["source"], "repo");
-    ok(platform(dir.path())
-        .args(["--env", "prod", "root"])
-        .output()
-        .unwrap());
+    ok(prod(dir.path(), &["root"]));
     let cm = read(
         dir.path(),
         "clusters/prod/apps/platform/platform-core/cert-manager.yaml",
@@ -368,10 +331,7 @@ fn a_repository_catalog_overrides_the_embedded_one_and_plan_says_so() {
         "{{ header }}\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: {{ name }}\n",
     )
     .unwrap();
-    let o = ok(platform(dir.path())
-        .args(["--env", "prod", "plan"])
-        .output()
-        .unwrap());
+    let o = ok(prod(dir.path(), &["plan"]));
     assert!(
         out(&o).contains("overridden by templates/: namespace.yaml.j2"),
         "{}",
@@ -403,18 +363,11 @@ fn inline_values(repo: &Path, mut app: serde_json::Value) -> serde_json::Value {
 
 #[test]
 fn eject_writes_the_embedded_catalog_refuses_a_second_time_and_renders_the_same_tree() {
-    let dir = tempfile::tempdir().unwrap();
-    ok(init(dir.path(), &["--repo-url", URL]));
-    ok(platform(dir.path())
-        .args(["--env", "prod", "root"])
-        .output()
-        .unwrap());
+    let dir = initialised();
+    ok(prod(dir.path(), &["root"]));
     let embedded = read_tree(dir.path(), &dir.path().join("clusters"));
 
-    let o = ok(platform(dir.path())
-        .args(["catalog", "eject"])
-        .output()
-        .unwrap());
+    let o = ok(run(dir.path(), &["catalog", "eject"]));
     let e = err(&o);
     for f in [
         "catalog/groups.yaml",
@@ -439,10 +392,7 @@ fn eject_writes_the_embedded_catalog_refuses_a_second_time_and_renders_the_same_
     );
 
     let before = files(dir.path());
-    let o = platform(dir.path())
-        .args(["catalog", "eject"])
-        .output()
-        .unwrap();
+    let o = run(dir.path(), &["catalog", "eject"]);
     assert_eq!(o.status.code(), Some(1), "{}", err(&o));
     assert!(
         err(&o).contains("catalog/argocd.yaml exists") && err(&o).contains("other files"),
@@ -452,10 +402,7 @@ fn eject_writes_the_embedded_catalog_refuses_a_second_time_and_renders_the_same_
     assert_eq!(files(dir.path()), before, "nothing written");
 
     // The same tree, except that the values files now come from this repository.
-    ok(platform(dir.path())
-        .args(["--env", "prod", "root"])
-        .output()
-        .unwrap());
+    ok(prod(dir.path(), &["root"]));
     let ejected = read_tree(dir.path(), &dir.path().join("clusters"));
     let names = |t: &[(String, String)]| t.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>();
     assert_eq!(names(&ejected), names(&embedded));
@@ -473,38 +420,25 @@ fn eject_writes_the_embedded_catalog_refuses_a_second_time_and_renders_the_same_
     assert_eq!(differing, ["cert-manager.yaml", "kserve.yaml"]);
 
     // Templates too, on request; a repository that ejected its catalog takes them alone.
-    let o = ok(platform(dir.path())
-        .args(["catalog", "eject", "--templates-only"])
-        .output()
-        .unwrap());
+    let o = ok(run(dir.path(), &["catalog", "eject", "--templates-only"]));
     assert!(
         err(&o).contains("templates/namespace.yaml.j2"),
         "{}",
         err(&o)
     );
-    let o = ok(platform(dir.path())
-        .args(["--env", "prod", "plan"])
-        .output()
-        .unwrap());
+    let o = ok(prod(dir.path(), &["plan"]));
     assert!(
         out(&o).contains("identical copies in templates/"),
         "{}",
         out(&o)
     );
-    ok(platform(dir.path())
-        .args(["--env", "prod", "root", "--check"])
-        .output()
-        .unwrap());
+    ok(prod(dir.path(), &["root", "--check"]));
 }
 
 #[test]
 fn an_error_in_an_ejected_catalog_file_names_the_file_and_line() {
-    let dir = tempfile::tempdir().unwrap();
-    ok(init(dir.path(), &["--repo-url", URL]));
-    ok(platform(dir.path())
-        .args(["catalog", "eject", "--templates"])
-        .output()
-        .unwrap());
+    let dir = initialised();
+    ok(run(dir.path(), &["catalog", "eject", "--templates"]));
     assert!(dir.path().join("templates/gateway.yaml.j2").is_file());
     let layers = read(dir.path(), "catalog/layers.yaml");
     let line = layers
@@ -521,10 +455,7 @@ fn an_error_in_an_ejected_catalog_file_names_the_file_and_line() {
     )
     .unwrap();
     for cmd in ["plan", "lint", "root"] {
-        let o = platform(dir.path())
-            .args(["--env", "prod", cmd])
-            .output()
-            .unwrap();
+        let o = prod(dir.path(), &[cmd]);
         assert_eq!(o.status.code(), Some(1), "{cmd}: {}", err(&o));
         assert!(
             err(&o).contains(&format!("catalog/layers.yaml:{line}:")),
@@ -538,10 +469,7 @@ fn an_error_in_an_ejected_catalog_file_names_the_file_and_line() {
     // A catalog/ missing a file says the override is whole.
     std::fs::remove_file(dir.path().join("catalog/presets.yaml")).unwrap();
     std::fs::write(dir.path().join("catalog/layers.yaml"), layers).unwrap();
-    let o = platform(dir.path())
-        .args(["--env", "prod", "plan"])
-        .output()
-        .unwrap();
+    let o = prod(dir.path(), &["plan"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         err(&o).contains("catalog/presets.yaml: catalog file not found")

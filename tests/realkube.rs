@@ -14,16 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::TempRepo;
+use common::{stderr, stdout, TempRepo};
 use realkube::Cluster;
 use serde_json::Value;
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 /// A user's GitOps repository: a work tree with the shipped catalog, `environments/<env>/config.yaml`
 /// pointing at a bare remote (file://), a git identity, and the cluster's kubeconfig.
@@ -114,6 +107,22 @@ fn kubectl_ok(c: &Cluster, args: &[&str]) -> String {
     let (ok, out, err) = c.kubectl(args);
     assert!(ok, "kubectl {args:?}: {err}");
     out
+}
+
+/// Whether the ConfigMap kube-system/cluster-identity exists.
+fn identity_recorded(c: &Cluster) -> bool {
+    let (ok, out, err) = c.kubectl(&[
+        "-n",
+        "kube-system",
+        "get",
+        "configmap",
+        "cluster-identity",
+        "--ignore-not-found",
+        "-o",
+        "name",
+    ]);
+    assert!(ok, "kubectl get configmap cluster-identity: {err}");
+    !out.trim().is_empty()
 }
 
 /// Poll `f` until it returns Some, at most `limit`.
@@ -512,22 +521,21 @@ async fn doctor_finds_argocd_by_labels_whatever_its_names() {
     ready(c, "argocd-application-controller").await;
     assert_argocd_ok(&g).await;
 
-    // The Helm chart's names: argo-cd-argocd-application-controller, same labels.
-    let sts = kubectl_ok(
-        c,
-        &[
-            "-n",
-            "argocd",
-            "get",
-            "statefulset",
-            "argocd-application-controller",
-            "-o",
-            "json",
-        ],
-    );
-    let mut v = json_of(&sts);
+    rename_controller_as_helm(c);
+    ready(c, HELM_CONTROLLER).await;
+    assert_argocd_ok(&g).await;
+    restore_upstream_controller(c);
+}
+
+/// The application controller's name under the Argo CD Helm chart.
+const HELM_CONTROLLER: &str = "argo-cd-argocd-application-controller";
+
+/// Replace the upstream-named application controller by the same StatefulSet under the Helm
+/// chart's name (same labels): an Argo CD installed another way.
+fn rename_controller_as_helm(c: &Cluster) {
+    let mut v = get_json(c, "statefulset", "argocd", "argocd-application-controller");
     v["metadata"] = serde_json::json!({
-        "name": "argo-cd-argocd-application-controller",
+        "name": HELM_CONTROLLER,
         "namespace": "argocd",
         "labels": v["metadata"]["labels"].clone(),
     });
@@ -546,18 +554,13 @@ async fn doctor_finds_argocd_by_labels_whatever_its_names() {
     let (ok, _, err) =
         c.kubectl_stdin(&["apply", "--server-side", "-f", "-"], Some(&v.to_string()));
     assert!(ok, "{err}");
-    ready(c, "argo-cd-argocd-application-controller").await;
-    assert_argocd_ok(&g).await;
-    // Put the upstream name back for the other tests.
+}
+
+/// Undo [`rename_controller_as_helm`]: the upstream names back for the other tests.
+fn restore_upstream_controller(c: &Cluster) {
     kubectl_ok(
         c,
-        &[
-            "-n",
-            "argocd",
-            "delete",
-            "statefulset",
-            "argo-cd-argocd-application-controller",
-        ],
+        &["-n", "argocd", "delete", "statefulset", HELM_CONTROLLER],
     );
     install_argocd(c);
 }
@@ -576,17 +579,7 @@ async fn wrong_cluster_is_refused_before_any_write() {
     g.repo.env("rk-guard", &cfg);
     g.ok(&["root"]).await;
     // Without a recorded identity, the kubeconfig's cluster entry (`ai-dev`) cannot confirm prod-eu.
-    let (_, cm, _) = c.kubectl(&[
-        "-n",
-        "kube-system",
-        "get",
-        "configmap",
-        "cluster-identity",
-        "--ignore-not-found",
-        "-o",
-        "name",
-    ]);
-    if cm.trim().is_empty() {
+    if !identity_recorded(c) {
         let o = g.platform(&["pause", "qwen-cpu"]).await;
         assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
         assert!(
@@ -962,17 +955,7 @@ async fn bootstrap_installs_the_pinned_argocd_and_hands_it_over() {
         stderr(&o)
     );
     no_install(c);
-    let (_, id, _) = c.kubectl(&[
-        "-n",
-        "kube-system",
-        "get",
-        "configmap",
-        "cluster-identity",
-        "--ignore-not-found",
-        "-o",
-        "name",
-    ]);
-    assert!(id.trim().is_empty(), "identity recorded: {id}");
+    assert!(!identity_recorded(c), "identity recorded");
     outputs.push(o);
 
     // The dry run: every object listed, still nothing applied.
@@ -1233,27 +1216,7 @@ async fn bootstrap_leaves_a_helm_named_argocd_alone() {
     let g = Gitops::shipped(c, "ai-dev");
     let cache = tempfile::tempdir().unwrap();
     // The Helm chart's names, same labels; the upstream-named controller gone.
-    let mut v = get_json(c, "statefulset", "argocd", "argocd-application-controller");
-    v["metadata"] = serde_json::json!({
-        "name": "argo-cd-argocd-application-controller",
-        "namespace": "argocd",
-        "labels": v["metadata"]["labels"].clone(),
-    });
-    v.as_object_mut().unwrap().remove("status");
-    kubectl_ok(
-        c,
-        &[
-            "-n",
-            "argocd",
-            "delete",
-            "statefulset",
-            "argocd-application-controller",
-            "--wait=true",
-        ],
-    );
-    let (ok, _, err) =
-        c.kubectl_stdin(&["apply", "--server-side", "-f", "-"], Some(&v.to_string()));
-    assert!(ok, "{err}");
+    rename_controller_as_helm(c);
     kubectl_ok(
         c,
         &[
@@ -1301,17 +1264,5 @@ async fn bootstrap_leaves_a_helm_named_argocd_alone() {
         )
         .await;
     assert!(stderr(&o).contains("nothing to do"), "{}", stderr(&o));
-
-    // Put the upstream name back for the other tests.
-    kubectl_ok(
-        c,
-        &[
-            "-n",
-            "argocd",
-            "delete",
-            "statefulset",
-            "argo-cd-argocd-application-controller",
-        ],
-    );
-    install_argocd(c);
+    restore_upstream_controller(c);
 }

@@ -8,27 +8,14 @@ use platform_testkit::apiserver;
 mod common;
 use platform_testkit::openai;
 
-use std::path::PathBuf;
 use std::process::Output;
 use std::time::Duration;
 
 use apiserver::{Options, TestApiServer};
-use common::TempRepo;
+use common::apienv::Env;
+use common::{stderr, stdout, TempRepo};
 use openai::{Behaviour, FakeOpenAi};
 use serde_json::{json, Value};
-
-struct Env {
-    server: TestApiServer,
-    repo: TempRepo,
-    kubeconfig: PathBuf,
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 /// The shipped ai-dev environment (with llm-d on, and `edit` applied to its config) rendered, and a
 /// test API server with `gpus` GPUs on its node.
@@ -44,19 +31,7 @@ async fn env_with(gpus: u32, edit: impl Fn(String) -> String) -> Env {
         .read("environments/ai-dev/config.yaml")
         .replace("  llm-d: false ", "  llm-d: true  ");
     repo.write("environments/ai-dev/config.yaml", &edit(cfg));
-    let kubeconfig = repo.path().join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig).unwrap();
-    let mut cmd = repo.cmd();
-    cmd.args(["root", "--profile", "full"]);
-    let o = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    Env {
-        server,
-        repo,
-        kubeconfig,
-    }
+    Env::new(server, repo).await
 }
 
 async fn env() -> Env {
@@ -74,30 +49,6 @@ fn layout(model: &str) -> (&'static str, &'static str, &'static str) {
 }
 
 impl Env {
-    async fn platform(&self, args: &[&str]) -> Output {
-        let mut cmd = self.repo.cmd();
-        cmd.args(args)
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .timeout(Duration::from_secs(120));
-        tokio::task::spawn_blocking(move || cmd.output().unwrap())
-            .await
-            .unwrap()
-    }
-
-    /// Create a model's serving objects as its Argo CD app would, and wait for a ready pod.
-    async fn seed_model(&self, model: &str) {
-        for ns in ["serving", "kserve", "llm-d"] {
-            let _ = self
-                .server
-                .put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
-        }
-        for (path, text) in self.repo.tree(&format!("clusters/ai-dev/models/{model}")) {
-            let v: Value = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
-            self.server.put(v).unwrap();
-        }
-    }
-
     async fn wait_ready(&self, model: &str) {
         let (ns, workload, _) = layout(model);
         self.server
@@ -120,7 +71,7 @@ impl Env {
 
     /// Seed `model`, wait for its pod, and start a fake vLLM its port-forwards reach.
     async fn serve(&self, model: &str, tweak: impl FnOnce(&mut Behaviour)) -> FakeOpenAi {
-        self.seed_model(model).await;
+        self.seed_model(model);
         self.wait_ready(model).await;
         let (ns, workload, served) = layout(model);
         let mut b = Behaviour {
@@ -264,7 +215,7 @@ async fn each_failing_check_says_which_and_why() {
     );
 
     // No GPU on the node: the raw-vLLM pod is Pending, and the line says why.
-    e.seed_model("qwen-gpu").await;
+    e.seed_model("qwen-gpu");
     let reason = async {
         for _ in 0..100 {
             let o = e.platform(&["smoke", "qwen-gpu", "-o", "json"]).await;
@@ -372,7 +323,7 @@ async fn a_health_check_that_never_passes_times_out_with_exit_3() {
         "{out}"
     );
     // A pod whose container refuses the port: the kubelet's error is in the line.
-    e.seed_model("qwen-llmd").await;
+    e.seed_model("qwen-llmd");
     e.wait_ready("qwen-llmd").await;
     let o = e.platform(&["smoke", "qwen-llmd", "--timeout", "2s"]).await;
     assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
@@ -568,7 +519,7 @@ async fn wait_gateway_address(e: &Env, ns: &str, name: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn via_gateway_goes_through_the_layer_gateway_address_with_the_kserve_host() {
     let e = env().await;
-    e.seed_model("qwen-cpu").await;
+    e.seed_model("qwen-cpu");
     e.wait_ready("qwen-cpu").await;
     // The Gateway routes by the Host KServe assigned (its status.url).
     let gw = FakeOpenAi::start(Behaviour {
@@ -631,7 +582,7 @@ async fn via_gateway_goes_through_the_layer_gateway_address_with_the_kserve_host
     );
 
     // llm-d: the router's HTTPRoute matches /<namespace>/<name> and strips it.
-    e.seed_model("qwen-llmd").await;
+    e.seed_model("qwen-llmd");
     e.wait_ready("qwen-llmd").await;
     let llmd = FakeOpenAi::start(Behaviour {
         served_name: "qwen2.5-0.5b-llmd".into(),
@@ -642,7 +593,7 @@ async fn via_gateway_goes_through_the_layer_gateway_address_with_the_kserve_host
     gateway_on_loopback(&e, "llm-d", llmd.addr().port());
     wait_gateway_address(&e, "llm-d", "llm-d-gateway").await;
     // --all: raw vLLM has no Gateway and is skipped with a note; the others pass.
-    e.seed_model("qwen-gpu").await;
+    e.seed_model("qwen-gpu");
     let o = e.platform(&["smoke", "--all", "--via-gateway"]).await;
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
@@ -864,7 +815,7 @@ async fn a_volume_that_never_binds_is_named_as_the_reason() {
         )
     })
     .await;
-    e.seed_model("qwen-cpu").await;
+    e.seed_model("qwen-cpu");
     let mut last = Value::Null;
     for _ in 0..100 {
         let o = e.platform(&["smoke", "qwen-cpu", "-o", "json"]).await;

@@ -36,6 +36,24 @@ impl std::fmt::Debug for Credential {
 }
 
 impl Credential {
+    /// The credential bootstrap was given for `repo_url`: the token in environment variable
+    /// `token_env` (sent with `username`), else the ssh key in `ssh_key`, else none; a token for an
+    /// ssh URL or a key for an https one is refused.
+    pub fn for_repo(
+        token_env: Option<&str>,
+        username: &str,
+        ssh_key: Option<&Path>,
+        repo_url: &str,
+    ) -> Result<Option<Credential>, BootstrapError> {
+        let credential = match (token_env, ssh_key) {
+            (Some(var), _) => Credential::from_env(var, Some(username))?,
+            (None, Some(file)) => Credential::from_key_file(file)?,
+            (None, None) => return Ok(None),
+        };
+        credential.check_url(repo_url)?;
+        Ok(Some(credential))
+    }
+
     /// The token in environment variable `var` (the message names the variable, never a value).
     pub fn from_env(var: &str, username: Option<&str>) -> Result<Credential, BootstrapError> {
         let token = std::env::var(var).unwrap_or_default();
@@ -198,5 +216,32 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("PLATFORM_TEST_NO_SUCH_VAR_42"), "{e}");
+    }
+
+    #[test]
+    fn the_credential_for_a_repo_is_the_one_given_and_fits_its_url() {
+        let https = "https://github.com/acme/gitops.git";
+        assert!(Credential::for_repo(None, DEFAULT_USERNAME, None, https)
+            .unwrap()
+            .is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("id_ed25519");
+        std::fs::write(
+            &key,
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let ssh = "git@github.com:acme/gitops.git";
+        let c = Credential::for_repo(None, DEFAULT_USERNAME, Some(&key), ssh)
+            .unwrap()
+            .unwrap();
+        assert!(matches!(c, Credential::SshKey { .. }));
+        let e = Credential::for_repo(None, DEFAULT_USERNAME, Some(&key), https)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--repo-ssh-key") && e.contains("not an ssh URL"),
+            "{e}"
+        );
     }
 }

@@ -19,6 +19,26 @@ pub enum Identity {
     Absent,
 }
 
+impl Identity {
+    /// How the target line shows it (`name` is the config's cluster.name).
+    pub fn describe(&self, name: &str) -> String {
+        match self {
+            Identity::Matches => {
+                format!("cluster {name} (ConfigMap {IDENTITY_NAMESPACE}/{IDENTITY_CONFIGMAP})")
+            }
+            Identity::Absent => "no cluster identity recorded yet".into(),
+        }
+    }
+
+    /// The name bootstrap records: `name` on a cluster that has none yet.
+    pub fn to_record(&self, name: &str) -> Option<String> {
+        match self {
+            Identity::Matches => None,
+            Identity::Absent => Some(name.to_string()),
+        }
+    }
+}
+
 /// Compare the recorded identity with `expected`; a cluster that says another name is refused.
 pub async fn check(client: &kube::Client, expected: &str) -> Result<Identity, ClusterError> {
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), IDENTITY_NAMESPACE);
@@ -71,5 +91,27 @@ pub async fn record(client: &kube::Client, name: &str) -> Result<(), ClusterErro
             format!("recording the cluster identity {IDENTITY_NAMESPACE}/{IDENTITY_CONFIGMAP}"),
             e,
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_cluster_without_identity_gets_one_recorded() {
+        assert_eq!(
+            Identity::Absent.to_record("prod-eu").as_deref(),
+            Some("prod-eu")
+        );
+        assert_eq!(Identity::Matches.to_record("prod-eu"), None);
+        assert_eq!(
+            Identity::Matches.describe("prod-eu"),
+            "cluster prod-eu (ConfigMap kube-system/cluster-identity)"
+        );
+        assert_eq!(
+            Identity::Absent.describe("prod-eu"),
+            "no cluster identity recorded yet"
+        );
     }
 }

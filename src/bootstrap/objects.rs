@@ -6,13 +6,14 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, Patch};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::{self, Scope};
 use serde::Serialize;
 use serde_json::Value;
 
 use super::BootstrapError;
+use crate::cluster::apply::apply_params;
 use crate::cluster::retry::retry;
 use crate::cluster::{health, ClusterError};
 
@@ -127,13 +128,6 @@ fn str_at(v: &Value, p: &str) -> String {
         .to_string()
 }
 
-/// Server-side apply as platform, taking over fields (bootstrap owns what it installs).
-fn apply_params(dry_run: bool) -> PatchParams {
-    let mut p = crate::cluster::apply::apply_params(true);
-    p.dry_run = dry_run;
-    p
-}
-
 /// An API error about `d`; for a Secret only the status code and reason (the server may quote the
 /// submitted data).
 fn api_error(d: &Desired, what: &str, e: kube::Error) -> ClusterError {
@@ -161,7 +155,8 @@ pub async fn classify(client: &kube::Client, d: &Desired) -> Result<Change, Clus
         Err(e) => return Err(api_error(d, "reading", e)),
     };
     let patch = Patch::Apply(&d.obj);
-    let params = apply_params(true);
+    // As `apply` below writes it (forced: taking over fields), but only a dry run.
+    let params = apply_params(true).dry_run();
     let after = retry(|| api.patch(&d.name, &params, &patch))
         .await
         .map_err(|e| api_error(d, "server-side dry run of", e))?;
@@ -187,7 +182,7 @@ fn comparable(o: &DynamicObject) -> Value {
 pub async fn apply(client: &kube::Client, d: &Desired) -> Result<(), ClusterError> {
     let api = d.api(client);
     let patch = Patch::Apply(&d.obj);
-    let params = apply_params(false);
+    let params = apply_params(true); // force
     retry(|| api.patch(&d.name, &params, &patch))
         .await
         .map_err(|e| api_error(d, "server-side apply of", e))?;

@@ -9,12 +9,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::{is_dns1123_label, read, CatalogError, CatalogSource};
-use crate::consts;
-use crate::diag::{yaml_diagnostic, Diagnostic, Diagnostics};
+use crate::diag::{Diagnostic, Diagnostics};
 
 pub const ARGOCD_FILE: &str = "argocd.yaml";
-/// The shipped file, used when the repository's catalog has none.
-pub const EMBEDDED: &str = include_str!("../../catalog/argocd.yaml");
 /// The argocd-cm key holding the Application health check platform relies on.
 pub const HEALTH_KEY: &str = "resource.customizations.health.argoproj.io_Application";
 /// The `group` of Argo CD's own Application (not a catalog group: it exists in every plan whose
@@ -100,20 +97,17 @@ pub fn load(source: &CatalogSource, repo: &Path) -> Result<ArgoCdSpec, CatalogEr
         CatalogSource::Repo { path } => path.join(ARGOCD_FILE).exists(),
         CatalogSource::Embedded { .. } => false,
     };
-    let (mut spec, file) = if in_repo {
-        let f: ArgoCdFile = read(source, repo, ARGOCD_FILE)?;
-        (
-            f.argocd,
-            source.label(repo, ARGOCD_FILE).display().to_string(),
-        )
+    // The shipped file (build.rs's table of the embedded catalog) when the repository's has none.
+    let from = if in_repo {
+        source.clone()
     } else {
-        let name = format!("embedded {}/{ARGOCD_FILE}", consts::CATALOG_DIR);
-        crate::diag::remember(Path::new(&name), EMBEDDED);
-        let f: ArgoCdFile = serde_yaml::from_str(EMBEDDED)
-            .map_err(|e| CatalogError::Input(Box::new(yaml_diagnostic(&e, Path::new(&name)))))?;
-        (f.argocd, name)
+        CatalogSource::Embedded {
+            version: super::embedded::VERSION.to_string(),
+        }
     };
-    spec.file = file;
+    let f: ArgoCdFile = read(&from, repo, ARGOCD_FILE)?;
+    let mut spec = f.argocd;
+    spec.file = from.label(repo, ARGOCD_FILE).display().to_string();
     let problems = check(&spec);
     if !problems.is_empty() {
         return Err(CatalogError::Invalid(Diagnostics(problems)));
@@ -187,7 +181,9 @@ mod tests {
     fn a_bad_pin_is_refused_naming_the_field() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("catalog")).unwrap();
-        let text = EMBEDDED
+        let embedded = super::super::embedded::get(ARGOCD_FILE).unwrap();
+        let text = std::str::from_utf8(embedded)
+            .unwrap()
             .replace("795a3a97", "zz")
             .replace("https://raw", "http://raw");
         std::fs::write(dir.path().join("catalog/argocd.yaml"), text).unwrap();

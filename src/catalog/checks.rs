@@ -15,6 +15,15 @@ struct Seen<'a> {
     features: BTreeMap<&'a str, &'a str>,
 }
 
+const CRD_NAME_HELP: &str = "a CRD is named <plural>.<group> in lower case, and its group holds a \
+     dot (e.g. gateways.gateway.networking.k8s.io): write the name `kubectl get crd` lists";
+
+/// `<plural>.<group>` as the API server requires of a CRD: a lowercase DNS subdomain whose group
+/// part has at least one dot (so at least three labels).
+fn is_crd_name(name: &str) -> bool {
+    is_dns1123_subdomain(name) && name.split('.').count() >= 3
+}
+
 impl Catalog {
     fn layer_set(&self) -> BTreeSet<&str> {
         self.layers.iter().map(String::as_str).collect()
@@ -121,6 +130,22 @@ impl Catalog {
             self.check_group(g, &field, &mut seen, out);
             self.check_gate(g, &field, &mut seen, out);
             self.check_apps(g, &field, &mut seen, out);
+            self.check_crds(g, &field, out);
+        }
+    }
+
+    /// The CRD names a group's apps install (`crds:`, what `doctor` looks for): each must be a name
+    /// the API server accepts, else doctor would report it missing forever.
+    fn check_crds(&self, g: &Group, field: &str, out: &mut Vec<Diagnostic>) {
+        for a in &g.apps {
+            for crd in a.crds.iter().filter(|c| !is_crd_name(c)) {
+                out.push(
+                    Diagnostic::error(format!("`{crd}` is not a CustomResourceDefinition name"))
+                        .file(&self.files.groups)
+                        .field(format!("{field}.apps[{}].crds", a.name))
+                        .help(CRD_NAME_HELP),
+                );
+            }
         }
     }
 
@@ -260,19 +285,18 @@ impl Catalog {
                         .field(format!("{afield}.source")),
                 );
             }
-            if a.values_file.is_some() && a.source.helm.is_none() {
-                out.push(
-                    Diagnostic::error("`valuesFile` only applies to a helm source")
-                        .file(&f.groups)
-                        .field(format!("{afield}.valuesFile")),
-                );
-            }
-            if a.values.is_some() && a.source.helm.is_none() {
-                out.push(
-                    Diagnostic::error("`values` only applies to a helm source")
-                        .file(&f.groups)
-                        .field(format!("{afield}.values")),
-                );
+            let helm_only = [
+                ("valuesFile", a.values_file.is_some()),
+                ("values", a.values.is_some()),
+            ];
+            for (key, _) in helm_only.iter().filter(|(_, set)| *set) {
+                if a.source.helm.is_none() {
+                    out.push(
+                        Diagnostic::error(format!("`{key}` only applies to a helm source"))
+                            .file(&f.groups)
+                            .field(format!("{afield}.{key}")),
+                    );
+                }
             }
             if let Some(v) = &a.values {
                 if !v.is_object() {
@@ -368,6 +392,93 @@ impl Catalog {
                         .field(format!("{field}.image")),
                 );
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::engine::Templates;
+
+    /// The embedded catalog, loaded (hence checked) as a repository without catalog/ sees it, and
+    /// the template names it was checked against.
+    fn shipped() -> (Catalog, BTreeSet<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let names = Templates::load(dir.path()).unwrap().names();
+        (Catalog::load(dir.path(), &names).unwrap(), names)
+    }
+
+    fn errors(c: &Catalog, templates: &BTreeSet<String>) -> Vec<String> {
+        c.check(templates)
+            .iter()
+            .filter(|d| d.is_error())
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn crd_names_must_be_plural_dot_group() {
+        let (mut c, t) = shipped();
+        assert_eq!(errors(&c, &t), Vec::<String>::new());
+        let (group, app) = c
+            .groups
+            .iter_mut()
+            .find_map(|g| {
+                let name = g.name.clone();
+                g.apps
+                    .iter_mut()
+                    .find(|a| !a.crds.is_empty())
+                    .map(|a| (name, a))
+            })
+            .unwrap();
+        let bad = [
+            "Gateways.gateway.networking.k8s.io",
+            "gateways",
+            "gateways.example",
+            "gateways..k8s.io",
+            "gateways.gateway_api.k8s.io",
+            "",
+        ];
+        app.crds = bad.iter().map(ToString::to_string).collect();
+        app.crds.push("widgets.example.com".into());
+        let field = format!("groups[{group}].apps[{}].crds", app.name);
+        let errs = errors(&c, &t);
+        assert_eq!(errs.len(), bad.len(), "{errs:#?}");
+        for (crd, e) in bad.iter().zip(&errs) {
+            assert!(
+                e.starts_with("embedded catalog/groups.yaml")
+                    && e.contains(&format!(
+                        "{field}: `{crd}` is not a CustomResourceDefinition name"
+                    ))
+                    && e.contains("help: a CRD is named <plural>.<group>"),
+                "{crd}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn values_apply_to_helm_sources_only() {
+        let (mut c, t) = shipped();
+        assert_eq!(errors(&c, &t), Vec::<String>::new());
+        let app = c
+            .groups
+            .iter_mut()
+            .flat_map(|g| g.apps.iter_mut())
+            .find(|a| a.source.helm.is_none())
+            .unwrap();
+        let name = app.name.clone();
+        app.values = Some(serde_json::json!({"replicas": 2}));
+        app.values_file = Some("values/x.yaml".into());
+        let errs = errors(&c, &t);
+        assert_eq!(errs.len(), 2, "{errs:#?}");
+        for key in ["values", "valuesFile"] {
+            assert!(
+                errs.iter().any(|e| e.contains(&format!(
+                    "apps[{name}].{key}: `{key}` only applies to a helm source"
+                ))),
+                "{key}: {errs:#?}"
+            );
         }
     }
 }

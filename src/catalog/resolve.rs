@@ -90,6 +90,24 @@ pub fn group_diagnostics(
     groups: &[ResolvedGroup],
     requires_is_error: bool,
 ) -> Vec<Diagnostic> {
+    let mut out = feature_flag_diagnostics(cfg, cfg_file, catalog);
+    out.extend(enabled_group_diagnostics(
+        &cfg.domain,
+        cfg_file,
+        catalog,
+        groups,
+        requires_is_error,
+    ));
+    out
+}
+
+/// The config's feature flags that gate no group: a group switched by a config value (warning:
+/// ignored), or an unknown name (error, with the closest known one).
+fn feature_flag_diagnostics(
+    cfg: &EnvConfig,
+    cfg_file: &Path,
+    catalog: &Catalog,
+) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let features = catalog.feature_names();
     for name in cfg.features.keys() {
@@ -97,11 +115,11 @@ pub fn group_diagnostics(
             continue;
         }
         let field = format!("features.{name}");
-        if let Some(g) = catalog
+        if let Some(gate) = catalog
             .group(name)
-            .filter(|g| g.gate.as_ref().is_some_and(|x| x.config.is_some()))
+            .and_then(|g| g.gate.as_ref())
+            .filter(|x| x.config.is_some())
         {
-            let gate = g.gate.as_ref().expect("filtered on gate");
             out.push(
                 Diagnostic::warning(format!(
                     "ignored: group `{name}` is enabled by `{}: {}`, not by a feature flag",
@@ -124,6 +142,19 @@ pub fn group_diagnostics(
             )),
         });
     }
+    out
+}
+
+/// What each enabled group needs and may lack: a domain (the config's is `domain`), the groups it
+/// requires (an error when `requires_is_error`), GPUs.
+fn enabled_group_diagnostics(
+    domain: &str,
+    cfg_file: &Path,
+    catalog: &Catalog,
+    groups: &[ResolvedGroup],
+    requires_is_error: bool,
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
     let enabled: BTreeSet<&str> = groups
         .iter()
         .filter(|g| g.enabled)
@@ -138,7 +169,7 @@ pub fn group_diagnostics(
             .as_deref()
             .map(|h| format!(" ({h})"))
             .unwrap_or_default();
-        if g.needs_domain && cfg.domain.is_empty() {
+        if g.needs_domain && domain.is_empty() {
             out.push(
                 Diagnostic::warning(format!(
                     "group `{}` needs a domain but `domain` is empty{hint}",

@@ -7,7 +7,7 @@ use super::cluster::{parse_duration, runtime, TargetArgs};
 use super::{to_data, CheckFailed, Ctx, Output};
 use crate::bootstrap::credential::Credential;
 use crate::bootstrap::existing::Existing;
-use crate::bootstrap::identity::{self, Identity};
+use crate::bootstrap::identity;
 use crate::bootstrap::manifest::{self, Source};
 use crate::bootstrap::objects::Change;
 use crate::bootstrap::{self as boot, Options};
@@ -80,14 +80,12 @@ pub struct Args {
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let inputs = ctx.load()?;
     let spec = inputs.catalog.argocd.clone();
-    let credential = match (&args.repo_token_env, &args.repo_ssh_key) {
-        (Some(var), _) => Some(Credential::from_env(var, Some(&args.repo_username))?),
-        (None, Some(file)) => Some(Credential::from_key_file(file)?),
-        _ => None,
-    };
-    if let Some(c) = &credential {
-        c.check_url(&inputs.config.repo_url)?;
-    }
+    let credential = Credential::for_repo(
+        args.repo_token_env.as_deref(),
+        &args.repo_username,
+        args.repo_ssh_key.as_deref(),
+        &inputs.config.repo_url,
+    )?;
     let source = match &args.manifests {
         Some(path) => Source::File {
             path: path.clone(),
@@ -100,17 +98,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let cluster_name = inputs.config.cluster.name.clone();
     runtime()?.block_on(async {
         let mut target = open(ctx, &inputs.config, &args.target).await?;
-        let record = match identity::check(&target.client, &cluster_name).await? {
-            Identity::Matches => {
-                target.identity =
-                    format!("cluster {cluster_name} (ConfigMap kube-system/cluster-identity)");
-                None
-            }
-            Identity::Absent => {
-                target.identity = "no cluster identity recorded yet".into();
-                Some(cluster_name.clone())
-            }
-        };
+        let identity = identity::check(&target.client, &cluster_name).await?;
+        target.identity = identity.describe(&cluster_name);
+        let record = identity.to_record(&cluster_name);
         ctx.printer.info(target.to_string());
         let m = manifest::obtain(&spec, &source).await?;
         for n in &m.notes {

@@ -21,16 +21,15 @@ mod teardown;
 mod up;
 mod wait;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::catalog::CatalogError;
-use crate::config::{self, ConfigError, EnvConfig};
+use crate::config::{self, EnvConfig};
 use crate::consts;
-use crate::diag::{Diagnostic, Diagnostics};
+use crate::diag::Diagnostic;
 use crate::ui::{ColorChoice, Printer};
 
 const AFTER_HELP: &str = "\
@@ -154,6 +153,10 @@ pub struct Ctx {
     pub env: String,
     pub output: Output,
     pub printer: Printer,
+    /// Built on first use by [`Ctx::reporter`], then shared by every step of the command: one
+    /// `MultiProgress` per invocation, so notes of the load and bars of the cluster steps draw
+    /// through the same terminal handle.
+    reporter: std::sync::OnceLock<std::sync::Arc<dyn crate::report::Reporter>>,
 }
 
 pub use crate::pipeline::Inputs;
@@ -195,9 +198,12 @@ impl Ctx {
         pipeline::render_checked(inputs, &self.env, Profile::Chosen(profile))
     }
 
-    /// The reporter for progress on stderr (bars on a terminal, lines otherwise; -q, -v).
+    /// The reporter for progress on stderr (bars on a terminal, lines otherwise; -q, -v): built
+    /// once per command, the same one on every call.
     pub fn reporter(&self) -> std::sync::Arc<dyn crate::report::Reporter> {
-        crate::ui::report::reporter(self.printer.quiet, self.printer.verbose)
+        self.reporter
+            .get_or_init(|| crate::ui::report::reporter(self.printer.quiet, self.printer.verbose))
+            .clone()
     }
 
     /// Fill an empty repoURL from `origin` and an empty repoBranch from the current branch, saying so.
@@ -217,13 +223,14 @@ pub fn run() -> ExitCode {
     }
     let repo = match cli.repo.clone() {
         Some(r) => r,
-        None => default_repo(),
+        None => crate::repo::default_repo(),
     };
     let ctx = Ctx {
         repo,
         env: cli.env.clone(),
         output: cli.output,
         printer: printer.clone(),
+        reporter: std::sync::OnceLock::new(),
     };
     let result = match cli.command {
         Command::Init(a) => init::run(&ctx, a),
@@ -267,30 +274,10 @@ fn check_env_name(env: &str, source: Option<clap::parser::ValueSource>) -> Resul
     )))
 }
 
-/// The enclosing git work tree (a directory holding `.git`), else the current directory.
-fn default_repo() -> PathBuf {
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    cwd.ancestors()
-        .find(|d| d.join(".git").exists())
-        .map(Path::to_path_buf)
-        .unwrap_or(cwd)
-}
-
 /// Print an error (diagnostics one per line, then `caused by:` lines) and choose the exit code from
 /// its class (see `crate::error`).
 fn report(p: &Printer, e: &anyhow::Error) -> ExitCode {
-    let diags: Option<Vec<Diagnostic>> = if let Some(ConfigError::Input(d)) = e.downcast_ref() {
-        Some(vec![(**d).clone()])
-    } else if let Some(ConfigError::Invalid(ds)) = e.downcast_ref() {
-        Some(ds.0.clone())
-    } else if let Some(CatalogError::Input(d)) = e.downcast_ref() {
-        Some(vec![(**d).clone()])
-    } else if let Some(CatalogError::Invalid(ds)) = e.downcast_ref() {
-        Some(ds.0.clone())
-    } else {
-        e.downcast_ref::<Diagnostics>().map(|ds| ds.0.clone())
-    };
-    if let Some(ds) = diags {
+    if let Some(ds) = crate::error::diagnostics_of(e) {
         for d in &ds {
             p.diagnostic(d);
         }
@@ -331,4 +318,22 @@ pub fn to_data<T: serde::Serialize>(output: Output, value: &T) -> anyhow::Result
 
 fn unreachable_table() -> anyhow::Result<String> {
     Err(anyhow::anyhow!("internal: table output has no serializer"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reporter_is_built_once_per_command() {
+        let ctx = Ctx {
+            repo: PathBuf::from("."),
+            env: consts::DEFAULT_ENV.to_string(),
+            output: Output::Table,
+            printer: Printer::new(false, 0, ColorChoice::Never),
+            reporter: std::sync::OnceLock::new(),
+        };
+        let (a, b) = (ctx.reporter(), ctx.reporter());
+        assert!(std::sync::Arc::ptr_eq(&a, &b));
+    }
 }

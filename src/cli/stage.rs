@@ -88,17 +88,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let inputs = ctx.load()?;
     let (plan, tree) = ctx.render(&inputs, None)?;
     let models: Vec<&PlannedModel> = if args.all {
-        plan.models.iter().filter(|m| m.staged).collect()
+        stage::select::all_pre_staged(&plan)
     } else {
         select_models(ctx, &inputs, &plan, &args.models, false)?
     };
-    if let Some(m) = models.iter().find(|m| !m.staged) {
-        return Err(InputError(format!(
-            "model {} is not pre-staged (storage.staged: false): its serving pods fetch {} themselves; set storage.staged: true to stage it",
-            m.name, m.model.source
-        ))
-        .into());
-    }
+    stage::select::check_pre_staged(&models)?;
     let reporter = ctx.reporter();
     // Input first: the local directory's file set, or the Hub client (its token checked), before
     // the cluster is touched.
@@ -147,10 +141,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
 /// `--download-only --source hf://org/name --revision REV --to DIR`: no cluster involved.
 fn download_only(ctx: &Ctx, args: &Args, filter: &FileFilter) -> Result<()> {
     let source = args.source.clone().unwrap_or_default();
-    let Some(repo) = source
-        .strip_prefix("hf://")
-        .filter(|r| r.split('/').count() == 2)
-    else {
+    let Some(repo) = crate::hub::repo_of_source(&source) else {
         return Err(InputError(format!("--source `{source}` is not hf://<org>/<name>")).into());
     };
     let to = args.to.clone().unwrap_or_default();

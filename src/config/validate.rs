@@ -94,15 +94,14 @@ pub fn check_model(m: &Model, at: &str, file: &Path, out: &mut Vec<Diagnostic>) 
     if let Some(r) = &m.api_key_secret {
         check_api_key_secret(r, &err, out);
     }
-    match m.hf_repo() {
-        Some(repo) if is_hf_repo_id(repo) => {}
-        _ => out.push(
+    if crate::hub::repo_of_source(&m.source).is_none() {
+        out.push(
             err(
                 ".source",
                 format!("`{}` is not a Hugging Face source", m.source),
             )
             .help("write `hf://<org>/<name>`, e.g. hf://Qwen/Qwen2.5-0.5B-Instruct"),
-        ),
+        );
     }
     if m.revision.trim().is_empty() {
         out.push(
@@ -138,12 +137,6 @@ const RESERVED_NAMESPACES: &[&str] = &[consts::ARGOCD_NAMESPACE];
 const MAX_REPLICAS: u32 = i32::MAX as u32;
 /// vLLM's served model name is an HTTP-visible identifier: keep it short.
 const MAX_SERVED_NAME: usize = 253;
-
-/// `org/name` as the Hub accepts it (both parts as the download checks them).
-fn is_hf_repo_id(repo: &str) -> bool {
-    let parts: Vec<&str> = repo.split('/').collect();
-    parts.len() == 2 && parts.iter().all(|p| crate::hub::is_repo_part(p))
-}
 
 /// A git revision the Hub resolves: a branch, tag or commit sha (no whitespace, no shell or ref
 /// metacharacters).

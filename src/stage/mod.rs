@@ -16,6 +16,7 @@
 pub mod pod;
 pub mod progress;
 pub mod run;
+pub mod select;
 pub mod tarstream;
 
 use std::path::{Path, PathBuf};
@@ -108,6 +109,11 @@ pub enum StageError {
     NoModelFiles(PathBuf),
     #[error("{what} does not exist and is not rendered: run `platform root`")]
     NotRendered { what: String },
+    #[error(
+        "model {model} is not pre-staged (storage.staged: false): its serving pods fetch {hf_source} \
+         themselves; set storage.staged: true to stage it"
+    )]
+    NotPreStaged { model: String, hf_source: String },
     /// Downloading from the Hub failed.
     #[error(transparent)]
     Hub(#[from] crate::hub::HubError),

@@ -5,6 +5,18 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
+pub mod apienv;
+
+/// The binary's stdout, as text.
+pub fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The binary's stderr, as text.
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
 /// The source checkout (holds catalog/, environments/, templates/).
 pub fn source_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -59,18 +71,24 @@ impl TempRepo {
 
     /// The binary, pointed at this repository, without colour.
     pub fn cmd(&self) -> Command {
-        let mut c = Command::cargo_bin("platform").expect("binary");
-        c.arg("--repo").arg(self.path()).arg("--color").arg("never");
-        c.env_remove("PLATFORM_ENV")
-            .env_remove("PLATFORM_REPO")
-            .env_remove("PLATFORM_SCHEMAS");
-        c
+        platform_in(self.path())
     }
 
     /// Every file under `rel`, as (relative path, content), sorted.
     pub fn tree(&self, rel: &str) -> Vec<(String, String)> {
         read_tree(self.path(), &self.path().join(rel))
     }
+}
+
+/// The binary, pointed at the repository `dir`, without colour, the PLATFORM_* variables of the
+/// caller's environment unset.
+pub fn platform_in(dir: &Path) -> Command {
+    let mut c = Command::cargo_bin("platform").expect("binary");
+    c.arg("--repo").arg(dir).arg("--color").arg("never");
+    c.env_remove("PLATFORM_ENV")
+        .env_remove("PLATFORM_REPO")
+        .env_remove("PLATFORM_SCHEMAS");
+    c
 }
 
 /// Make `repo` a git work tree (identity set) whose `origin` is a new bare repository (branch

@@ -246,6 +246,57 @@ impl Store {
         let _ = self.tx.send(ev);
     }
 
+    /// A copy of `obj` with the store's next resourceVersion (the counter advanced).
+    fn next_version(inner: &mut Inner, obj: &Value) -> Value {
+        inner.rv += 1;
+        let mut v = obj.clone();
+        if let Some(meta) = util::metadata_mut(&mut v) {
+            meta.insert("resourceVersion".into(), json!(inner.rv.to_string()));
+        }
+        v
+    }
+
+    /// Stores `new` at `key` and announces it as Modified from `old`.
+    fn store_modified(
+        &self,
+        inner: &mut Inner,
+        rt: &'static ResourceType,
+        key: &Key,
+        new: &Value,
+        old: Value,
+    ) {
+        inner.objects.insert(key.clone(), new.clone());
+        self.emit(
+            inner,
+            EventType::Modified,
+            rt,
+            key.clone(),
+            new.clone(),
+            Some(old),
+        );
+    }
+
+    /// Removes `key` for good and announces it as Deleted: `gone` is its last state, `old` the
+    /// stored one.
+    fn remove_for_good(
+        &self,
+        inner: &mut Inner,
+        rt: &'static ResourceType,
+        key: &Key,
+        gone: &Value,
+        old: Value,
+    ) {
+        inner.objects.remove(key);
+        self.emit(
+            inner,
+            EventType::Deleted,
+            rt,
+            key.clone(),
+            gone.clone(),
+            Some(old),
+        );
+    }
+
     /// Creates an object: fills uid, creationTimestamp, generation and resourceVersion.
     /// The caller has applied the resource's create strategy already.
     pub fn create(
@@ -382,24 +433,16 @@ impl Store {
         }
         let old_meta = old.get("metadata").cloned().unwrap_or(json!({}));
         if let Some(meta) = util::metadata_mut(&mut new) {
+            // deletionTimestamp can't be set or cleared by an update either.
             for field in [
                 "name",
                 "namespace",
                 "uid",
                 "creationTimestamp",
                 "generation",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
             ] {
-                match old_meta.get(field) {
-                    Some(v) => {
-                        meta.insert(field.into(), v.clone());
-                    }
-                    None => {
-                        meta.remove(field);
-                    }
-                }
-            }
-            // deletionTimestamp can't be set or cleared by an update.
-            for field in ["deletionTimestamp", "deletionGracePeriodSeconds"] {
                 match old_meta.get(field) {
                     Some(v) => {
                         meta.insert(field.into(), v.clone());
@@ -439,28 +482,12 @@ impl Store {
         inner.rv = rv;
         let deleting = new.pointer("/metadata/deletionTimestamp").is_some();
         if deleting && finalizers(&new).is_empty() && !is_namespace_holding(rt, &new) {
-            inner.objects.remove(key);
+            self.remove_for_good(inner, rt, key, &new, old);
             let uid = util::str_at(&new, "/metadata/uid").to_string();
-            self.emit(
-                inner,
-                EventType::Deleted,
-                rt,
-                key.clone(),
-                new.clone(),
-                Some(old),
-            );
             self.collect_dependents(inner, &uid, Propagation::Background);
             return Ok(new);
         }
-        inner.objects.insert(key.clone(), new.clone());
-        self.emit(
-            inner,
-            EventType::Modified,
-            rt,
-            key.clone(),
-            new.clone(),
-            Some(old),
-        );
+        self.store_modified(inner, rt, key, &new, old);
         Ok(new)
     }
 
@@ -511,13 +538,10 @@ impl Store {
             if old.pointer("/metadata/deletionTimestamp").is_some() {
                 return Ok(old);
             }
-            let mut new = old.clone();
-            inner.rv += 1;
-            let rv = inner.rv;
+            let mut new = Self::next_version(inner, &old);
             if let Some(meta) = util::metadata_mut(&mut new) {
                 meta.insert("deletionTimestamp".into(), json!(util::now()));
                 meta.insert("deletionGracePeriodSeconds".into(), json!(0));
-                meta.insert("resourceVersion".into(), json!(rv.to_string()));
             }
             if rt.plural == "namespaces" && rt.group.is_empty() {
                 if let Some(m) = new.as_object_mut() {
@@ -527,32 +551,11 @@ impl Store {
             if opts.propagation == Propagation::Orphan {
                 self.orphan_dependents(inner, util::str_at(&old, "/metadata/uid"));
             }
-            inner.objects.insert(key.clone(), new.clone());
-            self.emit(
-                inner,
-                EventType::Modified,
-                rt,
-                key.clone(),
-                new.clone(),
-                Some(old),
-            );
+            self.store_modified(inner, rt, key, &new, old);
             return Ok(new);
         }
-        inner.rv += 1;
-        let rv = inner.rv;
-        let mut gone = old.clone();
-        if let Some(meta) = util::metadata_mut(&mut gone) {
-            meta.insert("resourceVersion".into(), json!(rv.to_string()));
-        }
-        inner.objects.remove(key);
-        self.emit(
-            inner,
-            EventType::Deleted,
-            rt,
-            key.clone(),
-            gone.clone(),
-            Some(old),
-        );
+        let gone = Self::next_version(inner, &old);
+        self.remove_for_good(inner, rt, key, &gone, old);
         let uid = util::str_at(&gone, "/metadata/uid").to_string();
         self.collect_dependents(inner, &uid, opts.propagation);
         Ok(gone)
@@ -567,13 +570,7 @@ impl Store {
             self.orphan_dependents(inner, uid);
             return;
         }
-        let dependents: Vec<Key> = inner
-            .objects
-            .iter()
-            .filter(|(_, v)| owned_by(v, uid))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in dependents {
+        for key in dependents(inner, uid) {
             if let Some(rt) = key.rt() {
                 let _ = self.delete_locked(inner, rt, &key, &DeleteOpts::default());
             }
@@ -581,13 +578,7 @@ impl Store {
     }
 
     fn orphan_dependents(&self, inner: &mut Inner, uid: &str) {
-        let dependents: Vec<Key> = inner
-            .objects
-            .iter()
-            .filter(|(_, v)| owned_by(v, uid))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in dependents {
+        for key in dependents(inner, uid) {
             let (Some(rt), Some(old)) = (key.rt(), inner.objects.get(&key).cloned()) else {
                 continue;
             };
@@ -625,21 +616,8 @@ impl Store {
             if !finalizers(&old).is_empty() {
                 return;
             }
-            inner.rv += 1;
-            let rv = inner.rv;
-            let mut gone = old.clone();
-            if let Some(meta) = util::metadata_mut(&mut gone) {
-                meta.insert("resourceVersion".into(), json!(rv.to_string()));
-            }
-            inner.objects.remove(&ns_key);
-            self.emit(
-                &mut inner,
-                EventType::Deleted,
-                ns_rt,
-                ns_key,
-                gone,
-                Some(old),
-            );
+            let gone = Self::next_version(&mut inner, &old);
+            self.remove_for_good(&mut inner, ns_rt, &ns_key, &gone, old);
             return;
         }
         for key in contents {
@@ -704,6 +682,16 @@ impl Store {
         self.emit(&mut inner, kind, rt, key, obj.clone(), old);
         Ok(obj)
     }
+}
+
+/// The keys of the objects that `uid` owns (an ownerReference to it).
+fn dependents(inner: &Inner, uid: &str) -> Vec<Key> {
+    inner
+        .objects
+        .iter()
+        .filter(|(_, v)| owned_by(v, uid))
+        .map(|(k, _)| k.clone())
+        .collect()
 }
 
 /// `metadata.finalizers` as strings.

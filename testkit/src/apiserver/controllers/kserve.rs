@@ -131,28 +131,50 @@ fn predictor_pod_spec(isvc: &Value) -> Value {
     spec
 }
 
-pub fn reconcile_isvc(ctl: &Arc<Ctl>, key: &Key, obj: &Value) -> Option<Duration> {
+/// What both reconcilers start from: whether the service is stopped, its generation, and the
+/// replicas its Deployment runs.
+struct Desired {
+    stop: bool,
+    generation: Value,
+    replicas: i64,
+}
+
+/// `None` while `obj` is being deleted; else [`Desired`], the replicas read at `replicas_at`
+/// (at least one; none when stopped).
+fn desired(obj: &Value, replicas_at: &str) -> Option<Desired> {
     if deleting(obj) {
         return None;
     }
     let stop = stopped(obj);
-    let generation = obj
-        .pointer("/metadata/generation")
-        .cloned()
-        .unwrap_or(json!(1));
+    let replicas = if stop {
+        0
+    } else {
+        obj.pointer(replicas_at)
+            .and_then(Value::as_i64)
+            .unwrap_or(1)
+            .max(1)
+    };
+    Some(Desired {
+        stop,
+        generation: obj
+            .pointer("/metadata/generation")
+            .cloned()
+            .unwrap_or(json!(1)),
+        replicas,
+    })
+}
+
+pub fn reconcile_isvc(ctl: &Arc<Ctl>, key: &Key, obj: &Value) -> Option<Duration> {
+    let Desired {
+        stop,
+        generation,
+        replicas,
+    } = desired(obj, "/spec/predictor/minReplicas")?;
     let url = format!("http://{}-{}.example.com", key.name, key.namespace);
     let internal = format!(
         "http://{}-predictor.{}.svc.cluster.local",
         key.name, key.namespace
     );
-    let replicas = if stop {
-        0
-    } else {
-        obj.pointer("/spec/predictor/minReplicas")
-            .and_then(Value::as_i64)
-            .unwrap_or(1)
-            .max(1)
-    };
     let labels = json!({
         "serving.kserve.io/inferenceservice": key.name,
         "app": format!("isvc.{}-predictor", key.name),
@@ -212,23 +234,12 @@ pub fn reconcile_isvc(ctl: &Arc<Ctl>, key: &Key, obj: &Value) -> Option<Duration
 }
 
 pub fn reconcile_llmisvc(ctl: &Arc<Ctl>, key: &Key, obj: &Value) -> Option<Duration> {
-    if deleting(obj) {
-        return None;
-    }
-    let stop = stopped(obj);
-    let generation = obj
-        .pointer("/metadata/generation")
-        .cloned()
-        .unwrap_or(json!(1));
+    let Desired {
+        stop,
+        generation,
+        replicas,
+    } = desired(obj, "/spec/replicas")?;
     let url = format!("http://{}.{}.example.com", key.name, key.namespace);
-    let replicas = if stop {
-        0
-    } else {
-        obj.pointer("/spec/replicas")
-            .and_then(Value::as_i64)
-            .unwrap_or(1)
-            .max(1)
-    };
     let mut pod_spec = obj.pointer("/spec/template").cloned().unwrap_or(json!({}));
     if pod_spec.get("containers").is_none() {
         if let Some(m) = pod_spec.as_object_mut() {
