@@ -733,6 +733,8 @@ fn a_killed_root_leaves_the_old_tree_or_the_new_one_never_a_mix() {
         .filter(|n| n != "fleet")
         .collect();
     assert!(beside.is_empty(), "left beside the tree: {beside:?}");
+}
+
 /// stage-model refuses what it cannot stage before it reads a kubeconfig or reaches the Hub: a
 /// model whose pods fetch their own weights, and a --source that is not hf://<org>/<name>.
 #[test]
