@@ -963,8 +963,11 @@ async fn stage_model_refuses_a_running_model_on_a_read_write_once_volume() {
             .any(|r| r.resource == "pods" && r.method == "POST"),
         "a pod was created"
     );
-    // Paused, it stages.
-    e.platform(&["pause", "qwen-cpu"]).await;
+    // Paused (and its pods gone: the controllers delete them after pause returns), it stages.
+    let o = e
+        .platform(&["pause", "qwen-cpu", "--wait", "--timeout", "30s"])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
     let o = e
         .platform(&[
             "stage-model",
