@@ -358,6 +358,19 @@ fn inline_scalar(v: &Value, out: &mut String) -> Option<()> {
     Some(())
 }
 
+/// Whether serde_yaml surely writes `s` plain (asking it costs an emitter): a letter first, then
+/// only letters, digits, `-`, `_`, `.` and `/` (nothing YAML gives a meaning there, and no number
+/// starts with a letter), and none of the words YAML 1.1 or 1.2 reads as a bool, null or float.
+fn is_plain_safe(s: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "true", "false", "yes", "no", "on", "off", "y", "n", "null", "nan", "inf",
+    ];
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+        && !WORDS.iter().any(|w| w.eq_ignore_ascii_case(s))
+}
+
 /// A string as serde_yaml writes it (plain, or quoted when YAML would misread it), memoised: the
 /// same names, labels and flags recur in every model.
 fn push_scalar_str(s: &str, out: &mut String) -> Option<()> {
@@ -368,6 +381,10 @@ fn push_scalar_str(s: &str, out: &mut String) -> Option<()> {
     }
     if s.contains('\n') {
         return None;
+    }
+    if is_plain_safe(s) {
+        out.push_str(s);
+        return Some(());
     }
     SCALARS.with(|c| {
         if let Some(hit) = c.borrow().get(s) {
@@ -445,6 +462,65 @@ mod tests {
         let mj = |v: serde_json::Value| Value::from_serialize(&v);
         assert_eq!(fast_yaml(&mj(serde_json::json!({"f": 1.5})), 0), None);
         assert_eq!(fast_yaml(&mj(serde_json::json!("a\nb")), 0), None);
+    }
+
+    /// Every string the fast path writes plain, serde_yaml writes plain too: all short strings over
+    /// the safe characters, YAML's special words in every case, and the shapes names take.
+    #[test]
+    fn what_is_written_plain_without_asking_serde_yaml_is_what_serde_yaml_writes() {
+        let alphabet = [
+            'a', 'e', 'n', 'o', 'x', 'E', 'N', 'Y', '0', '1', '9', '-', '_', '.', '/',
+        ];
+        let mut cases: Vec<String> = Vec::new();
+        for a in alphabet {
+            cases.push(a.to_string());
+            for b in alphabet {
+                cases.push(format!("{a}{b}"));
+                for c in alphabet {
+                    cases.push(format!("{a}{b}{c}"));
+                }
+            }
+        }
+        for w in [
+            "true", "false", "yes", "no", "on", "off", "y", "n", "null", "nan", "inf",
+        ] {
+            cases.push(w.to_string());
+            cases.push(w.to_uppercase());
+            let mut t = w.to_string();
+            t[..1].make_ascii_uppercase();
+            cases.push(t);
+        }
+        cases.extend(
+            [
+                "qwen-cpu-17",
+                "Qwen/Qwen2.5-0.5B-Instruct",
+                "e10",
+                "e1.5",
+                "x0x1",
+                "nvidia.com/gpu",
+                "app.kubernetes.io/name",
+                "vllm.entrypoints.openai.api_server",
+                "Recreate",
+                "a_b",
+                "ReadWriteOnce",
+                "python3",
+                "E5",
+                "n1",
+                "NaN",
+                "Inf",
+                "v1.2.3",
+            ]
+            .map(String::from),
+        );
+        let mut plain = 0;
+        for s in &cases {
+            if is_plain_safe(s) {
+                plain += 1;
+                let want = serde_yaml::to_string(s.as_str()).unwrap();
+                assert_eq!(want.trim_end(), s, "serde_yaml quotes {s:?}");
+            }
+        }
+        assert!(plain > 1000, "{plain} of {} cases were plain", cases.len());
     }
 
     #[test]
