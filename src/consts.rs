@@ -62,3 +62,6 @@ pub const MALLOC_ARENAS: i32 = 2;
 /// Folder inside the git directory holding the output-tree locks of `root`/`resolve-groups`
 /// (`.git/platform/clusters/<env>.lock`: never tracked, never generated output).
 pub const LOCK_DIR_IN_GIT: &str = "platform";
+
+/// Threads `root` renders models on (at most; fewer on fewer cores).
+pub const RENDER_THREADS: usize = 4;

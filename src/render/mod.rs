@@ -13,7 +13,7 @@ use serde_json::json;
 
 pub use engine::{context as template_context, TemplateError, Templates};
 
-use crate::catalog::resolve::{AppKind, Plan, ResolvedGroup};
+use crate::catalog::resolve::{AppKind, Plan, PlannedModel, ResolvedGroup};
 use crate::catalog::Catalog;
 use crate::{consts, layout};
 
@@ -155,15 +155,49 @@ fn render_apps(
     Ok(())
 }
 
-/// Every model's manifests on its serving layer.
+/// Every model's manifests on its serving layer, on up to [`consts::RENDER_THREADS`] threads (a
+/// model's files depend on nothing rendered for another model); the first failing model's error
+/// in config order.
 fn render_models(
     tree: &mut Tree,
     plan: &Plan,
     catalog: &Catalog,
     templates: &Templates,
 ) -> Result<(), TemplateError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, consts::RENDER_THREADS);
+    let chunk = plan.models.len().div_ceil(threads).max(16);
+    let parts: Vec<Result<Vec<(String, String)>, TemplateError>> = if plan.models.len() <= chunk {
+        vec![render_some(&plan.models, plan, catalog, templates)]
+    } else {
+        std::thread::scope(|s| {
+            let workers: Vec<_> = plan
+                .models
+                .chunks(chunk)
+                .map(|models| s.spawn(move || render_some(models, plan, catalog, templates)))
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    };
+    for part in parts {
+        tree.files.extend(part?);
+    }
+    Ok(())
+}
+
+fn render_some(
+    models: &[PlannedModel],
+    plan: &Plan,
+    catalog: &Catalog,
+    templates: &Templates,
+) -> Result<Vec<(String, String)>, TemplateError> {
     let (env, header) = (&plan.env, consts::GENERATED_HEADER);
-    for pm in &plan.models {
+    let mut out = Vec::with_capacity(models.len() * 4);
+    for pm in models {
         let ctx = template_context(
             &json!({"header": header, "model": context::model_ctx(plan, catalog, pm)}),
         );
@@ -172,10 +206,10 @@ fn render_models(
                 continue; // hf:// weights: KServe's storage initializer downloads; no claim to fill
             }
             let path = layout::output_file(&layout::model_dir(env, &pm.name), t);
-            tree.files.insert(path, templates.render_file(t, &ctx)?);
+            out.push((path, templates.render_file(t, &ctx)?));
         }
     }
-    Ok(())
+    Ok(out)
 }
 
 /// Argo CD managing itself: the pinned manifest plus the ConfigMap keys bootstrap applies. Its
