@@ -185,8 +185,61 @@ pub fn serving_ctx(plan: &Plan, catalog: &Catalog, layer: &str) -> Value {
     })
 }
 
-/// Everything a model template needs.
-pub fn model_ctx(plan: &Plan, catalog: &Catalog, pm: &PlannedModel) -> Value {
+/// Everything a model template needs, as `model` (serialized straight into the template's values;
+/// field order is the order `| yaml` writes mappings in).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelCtx<'a> {
+    name: &'a str,
+    namespace: &'a str,
+    source: &'a str,
+    revision: &'a str,
+    served_name: &'a str,
+    layer: &'a str,
+    labels: Map<String, Value>,
+    selector: Value,
+    image: String,
+    command: Shared,
+    args: Vec<String>,
+    env: Vec<Value>,
+    llmd_env: Vec<Value>,
+    port: u16,
+    replicas: u32,
+    gpus: u32,
+    strategy: &'static str,
+    resources: Value,
+    tolerations: Shared,
+    probes: Shared,
+    pod_security_context: Shared,
+    container_security_context: Shared,
+    volume_mounts: Shared,
+    volumes: Value,
+    pvc: Value,
+    weights: Value,
+    canary_traffic_percent: Option<u8>,
+    parallelism: Value,
+    prefill: Option<Value>,
+    gateway: Value,
+}
+
+/// A part of every model's context that only depends on a few choices (device, pre-staged, GPU):
+/// made once per process and shared by reference (issue 14: rebuilding and converting them per
+/// model was a third of rendering).
+type Shared = minijinja::Value;
+
+fn shared(cell: &'static std::sync::OnceLock<Shared>, make: impl FnOnce() -> Value) -> Shared {
+    cell.get_or_init(|| minijinja::Value::from_serialize(make()))
+        .clone()
+}
+
+pub fn model_ctx<'a>(plan: &'a Plan, catalog: &'a Catalog, pm: &'a PlannedModel) -> ModelCtx<'a> {
+    use std::sync::OnceLock;
+    static COMMAND: OnceLock<Shared> = OnceLock::new();
+    static POD_SECURITY: OnceLock<Shared> = OnceLock::new();
+    static CONTAINER_SECURITY: OnceLock<Shared> = OnceLock::new();
+    static PROBES: [OnceLock<Shared>; 2] = [OnceLock::new(), OnceLock::new()];
+    static MOUNTS: [OnceLock<Shared>; 2] = [OnceLock::new(), OnceLock::new()];
+    static TOLERATIONS: [OnceLock<Shared>; 2] = [OnceLock::new(), OnceLock::new()];
     let m = &pm.model;
     let preset = &pm.preset_spec;
     let layer = m.layer;
@@ -195,7 +248,6 @@ pub fn model_ctx(plan: &Plan, catalog: &Catalog, pm: &PlannedModel) -> Value {
     let pvc = m.pvc_name();
     let staged = m.storage.staged;
     let (env_list, llmd_env) = container_env(m, preset);
-    let (volume_mounts, volumes) = volumes(&pvc, staged);
     let storage_class = m
         .storage
         .storage_class_name
@@ -209,61 +261,70 @@ pub fn model_ctx(plan: &Plan, catalog: &Catalog, pm: &PlannedModel) -> Value {
         })
     });
     let spec = &catalog.serving[layer.as_str()];
-    json!({
-        "name": m.name,
-        "namespace": pm.namespace,
-        "source": m.source,
-        "revision": m.revision,
-        "servedName": m.served_name(),
-        "layer": layer.as_str(),
-        "labels": model_labels(&plan.env, &m.name, layer.as_str()),
-        "selector": { consts::LABEL_NAME: m.name, consts::LABEL_MODEL: m.name },
-        "image": preset.image_ref(),
-        "command": ["python3", "-m", "vllm.entrypoints.openai.api_server"],
-        "args": vllm_args(m, preset, &mount),
-        "env": env_list,
-        "llmdEnv": llmd_env,
-        "port": consts::VLLM_PORT,
-        "replicas": m.replicas,
-        "gpus": m.gpus,
-        "strategy": match (layer, m.strategy) {
+    let gpu_pod = m.gpus > 0 || m.prefill.as_ref().is_some_and(|p| p.gpus > 0);
+    ModelCtx {
+        name: &m.name,
+        namespace: &pm.namespace,
+        source: &m.source,
+        revision: &m.revision,
+        served_name: m.served_name(),
+        layer: layer.as_str(),
+        labels: model_labels(&plan.env, &m.name, layer.as_str()),
+        selector: json!({ consts::LABEL_NAME: m.name, consts::LABEL_MODEL: m.name }),
+        image: preset.image_ref(),
+        command: shared(&COMMAND, || {
+            json!(["python3", "-m", "vllm.entrypoints.openai.api_server"])
+        }),
+        args: vllm_args(m, preset, &mount),
+        env: env_list,
+        llmd_env,
+        port: consts::VLLM_PORT,
+        replicas: m.replicas,
+        gpus: m.gpus,
+        strategy: match (layer, m.strategy) {
             (ServingLayer::LlmD, _) => "Recreate",
             (_, Some(Strategy::RollingUpdate)) => "RollingUpdate",
             _ => "Recreate",
         },
-        "resources": resources(preset.resources_for(&m.resources), m.gpus),
-        "tolerations": tolerations(m),
-        "probes": probes(preset),
-        "podSecurityContext": {
-            "runAsNonRoot": true,
-            "runAsUser": 1000,
-            "runAsGroup": 1000,
-            "fsGroup": 1000,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "containerSecurityContext": {
-            "allowPrivilegeEscalation": false,
-            "readOnlyRootFilesystem": true,
-            "capabilities": {"drop": ["ALL"]},
-        },
-        "volumeMounts": volume_mounts,
-        "volumes": volumes,
-        "pvc": {
+        resources: resources(preset.resources_for(&m.resources), m.gpus),
+        tolerations: shared(&TOLERATIONS[usize::from(gpu_pod)], || tolerations(gpu_pod)),
+        probes: shared(&PROBES[usize::from(preset.device == Device::Cpu)], || {
+            probes(preset)
+        }),
+        pod_security_context: shared(&POD_SECURITY, || {
+            json!({
+                "runAsNonRoot": true,
+                "runAsUser": 1000,
+                "runAsGroup": 1000,
+                "fsGroup": 1000,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            })
+        }),
+        container_security_context: shared(&CONTAINER_SECURITY, || {
+            json!({
+                "allowPrivilegeEscalation": false,
+                "readOnlyRootFilesystem": true,
+                "capabilities": {"drop": ["ALL"]},
+            })
+        }),
+        volume_mounts: shared(&MOUNTS[usize::from(staged)], || volume_mounts(staged)),
+        volumes: volumes(&pvc, staged),
+        pvc: json!({
             "name": pvc,
             "size": m.storage.size.as_str(),
             "accessMode": format!("{:?}", m.storage.access_mode),
             "storageClassName": storage_class,
-        },
-        "weights": {"staged": staged, "dir": dir, "mountPath": mount, "uri": weights_uri(m, &pvc, dir)},
-        "canaryTrafficPercent": m.canary_traffic_percent,
-        "parallelism": parallelism(m.gpus, m.tensor_parallel_size),
-        "prefill": prefill,
-        "gateway": {
+        }),
+        weights: json!({"staged": staged, "dir": dir, "mountPath": mount, "uri": weights_uri(m, &pvc, dir)}),
+        canary_traffic_percent: m.canary_traffic_percent,
+        parallelism: parallelism(m.gpus, m.tensor_parallel_size),
+        prefill,
+        gateway: json!({
             "name": layout::gateway_name(layer.as_str(), spec.gateway_name.as_deref()),
             "namespace": spec.namespace,
             "className": plan.config.gateway.class_name,
-        },
-    })
+        }),
+    }
 }
 
 /// vLLM arguments: model location, identity, network, then preset, derived and model extras.
@@ -364,8 +425,7 @@ fn resources(r: &crate::config::Resources, gpus: u32) -> Value {
     Value::Object(out)
 }
 
-fn tolerations(m: &Model) -> Value {
-    let gpu_pod = m.gpus > 0 || m.prefill.as_ref().is_some_and(|p| p.gpus > 0);
+fn tolerations(gpu_pod: bool) -> Value {
     if gpu_pod {
         json!([{"key": consts::GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}])
     } else {
@@ -395,20 +455,22 @@ fn probes(preset: &Preset) -> Value {
     })
 }
 
-/// The container's volume mounts and the pod's volumes: weights (read-only when pre-staged), /tmp,
-/// shared memory.
-fn volumes(pvc: &str, staged: bool) -> (Value, Value) {
-    let mounts = json!([
+/// The container's volume mounts: weights (read-only when pre-staged), /tmp, shared memory.
+fn volume_mounts(staged: bool) -> Value {
+    json!([
         {"name": "weights", "mountPath": consts::MODEL_MOUNT, "readOnly": staged},
         {"name": "tmp", "mountPath": "/tmp"},
         {"name": "shm", "mountPath": "/dev/shm"},
-    ]);
-    let volumes = json!([
+    ])
+}
+
+/// The pod's volumes behind [`volume_mounts`].
+fn volumes(pvc: &str, staged: bool) -> Value {
+    json!([
         {"name": "weights", "persistentVolumeClaim": {"claimName": pvc, "readOnly": staged}},
         {"name": "tmp", "emptyDir": {"sizeLimit": consts::TMP_SIZE_LIMIT}},
         {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}},
-    ]);
-    (mounts, volumes)
+    ])
 }
 
 /// `pvc://<claim>/<dir>` when pre-staged, else the Hub repository (with its revision unless main).

@@ -198,9 +198,10 @@ fn render_some(
     let (env, header) = (&plan.env, consts::GENERATED_HEADER);
     let mut out = Vec::with_capacity(models.len() * 4);
     for pm in models {
-        let ctx = template_context(
-            &json!({"header": header, "model": context::model_ctx(plan, catalog, pm)}),
-        );
+        let ctx = minijinja::context! {
+            header => header,
+            model => context::model_ctx(plan, catalog, pm),
+        };
         for t in &pm.spec.templates {
             if t == "model-pvc.yaml.j2" && pm.serving_layer == "llm-d" && !pm.staged {
                 continue; // hf:// weights: KServe's storage initializer downloads; no claim to fill
