@@ -35,23 +35,44 @@ impl TreeLock {
 /// The lock file for `clusters/<env>/` of `repo` (see the module documentation).
 pub fn lock_path(repo: &Path, env: &str) -> PathBuf {
     let tree = PathBuf::from(crate::layout::tree(env));
-    if let Ok(git) = git2::Repository::discover(repo) {
-        let inside = git.workdir().and_then(|wd| {
-            let wd = wd.canonicalize().ok()?;
-            let repo = repo.canonicalize().ok()?;
-            repo.strip_prefix(&wd).ok().map(Path::to_path_buf)
-        });
-        if let Some(sub) = inside {
-            let mut p = git
-                .path()
-                .join(consts::LOCK_DIR_IN_GIT)
-                .join(sub)
-                .join(tree);
-            p.set_extension("lock");
-            return p;
-        }
+    if let Some((git_dir, workdir)) = repo
+        .canonicalize()
+        .ok()
+        .and_then(|r| discover_git(&r).map(|found| (found, r)))
+        .and_then(|((git_dir, wd), repo)| {
+            Some((git_dir, repo.strip_prefix(&wd).ok()?.to_path_buf()))
+        })
+    {
+        let mut p = git_dir
+            .join(consts::LOCK_DIR_IN_GIT)
+            .join(workdir)
+            .join(tree);
+        p.set_extension("lock");
+        return p;
     }
     repo.join(format!(".platform-{env}.lock"))
+}
+
+/// The git directory and work tree holding `dir` (absolute), found as git finds them: the nearest
+/// `.git` on the way up, a directory with a `HEAD`, or a file `gitdir: <path>` (linked work trees,
+/// submodules). Not libgit2: opening a repository with it loads OpenSSL's CA store first, which
+/// cost more than the rest of a 1000-model re-render's writing path (issue 14).
+fn discover_git(dir: &Path) -> Option<(PathBuf, PathBuf)> {
+    for d in dir.ancestors() {
+        let dot = d.join(".git");
+        let Ok(meta) = std::fs::metadata(&dot) else {
+            continue;
+        };
+        if meta.is_dir() && dot.join("HEAD").is_file() {
+            return Some((dot, d.to_path_buf()));
+        }
+        if meta.is_file() {
+            let text = std::fs::read_to_string(&dot).ok()?;
+            let target = text.trim().strip_prefix("gitdir:")?.trim();
+            return Some((d.join(target).canonicalize().ok()?, d.to_path_buf()));
+        }
+    }
+    None
 }
 
 /// Take the exclusive lock on `clusters/<env>/` of `repo` for `command` (named to whoever waits).
@@ -151,6 +172,25 @@ mod tests {
             git_dir.join("platform/gitops/clusters/ai-dev.lock")
         );
         assert!(!sub.join(".platform-ai-dev.lock").exists());
+    }
+
+    #[test]
+    fn in_a_linked_work_tree_the_lock_lives_in_its_git_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        git2::Repository::init(dir.path().join("main")).unwrap();
+        let wt_git = dir.path().join("main/.git/worktrees/wt");
+        std::fs::create_dir_all(&wt_git).unwrap();
+        let wt = dir.path().join("wt");
+        std::fs::create_dir(&wt).unwrap();
+        std::fs::write(wt.join(".git"), "gitdir: ../main/.git/worktrees/wt\n").unwrap();
+        let l = lock_tree(&wt, "ai-dev", "root").unwrap();
+        assert_eq!(
+            l.path().canonicalize().unwrap(),
+            wt_git
+                .canonicalize()
+                .unwrap()
+                .join("platform/clusters/ai-dev.lock")
+        );
     }
 
     #[test]

@@ -279,16 +279,11 @@ impl TreeSource for Disk<'_> {
                 cap,
             });
         }
-        let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
-        file.take(cap + 1)
+        // The size fstat gave (at most the cap): one read, not a second one to find the end.
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        file.take(meta.len())
             .read_to_end(&mut bytes)
             .map_err(read_err)?;
-        if bytes.len() as u64 > cap {
-            return Err(GitopsError::TooLarge {
-                path: PathBuf::from(rel),
-                cap,
-            });
-        }
         Ok(Some(String::from_utf8(bytes).unwrap_or_else(|e| {
             String::from_utf8_lossy(e.as_bytes()).into_owned()
         })))
