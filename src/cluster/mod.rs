@@ -5,6 +5,7 @@ pub mod argo;
 pub mod doctor;
 pub mod health;
 pub mod kinds;
+pub mod observed;
 pub mod pause;
 pub mod retry;
 pub mod status;

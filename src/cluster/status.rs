@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::health::{self, Progress};
 use super::kinds;
+use super::observed::{has_pvc, Listed, Observed};
 use super::pause::{self, model_state};
 use super::retry::retry;
 use super::ClusterError;
@@ -134,8 +135,9 @@ pub async fn gather(client: &kube::Client, plan: &Plan) -> Result<Report, Cluste
     }
     let mut models = Vec::new();
     let mut pvcs = Vec::new();
+    let observed = Observed::Listed(Box::new(Listed::gather(client, &plan.models).await?));
     for m in &plan.models {
-        let (status, pvc) = model_status(client, m).await?;
+        let (status, pvc) = model_status(&observed, m).await?;
         models.push(status);
         pvcs.extend(pvc);
     }
@@ -150,29 +152,18 @@ pub async fn gather(client: &kube::Client, plan: &Plan) -> Result<Report, Cluste
 
 /// One model's state and, when it is not ready, why (what `status` reports for it).
 pub async fn model(client: &kube::Client, m: &PlannedModel) -> Result<ModelStatus, ClusterError> {
-    model_status(client, m).await.map(|(s, _)| s)
-}
-
-fn pod_selector(m: &PlannedModel) -> String {
-    match m.model.layer {
-        ServingLayer::Kserve => format!("serving.kserve.io/inferenceservice={}", m.name),
-        ServingLayer::RawVllm | ServingLayer::LlmD => format!("{}={}", consts::LABEL_NAME, m.name),
-    }
+    model_status(&Observed::Direct(client.clone()), m)
+        .await
+        .map(|(s, _)| s)
 }
 
 async fn model_status(
-    client: &kube::Client,
+    observed: &Observed,
     m: &PlannedModel,
 ) -> Result<(ModelStatus, Option<PvcStatus>), ClusterError> {
     let kind = pause::kind_of(m.model.layer);
-    let api = kind.api(client, &m.namespace);
-    let obj = retry(|| api.get_opt(&m.name)).await.map_err(|e| {
-        ClusterError::api(
-            format!("reading {} {}/{}", kind.kind, m.namespace, m.name),
-            e,
-        )
-    })?;
-    let pvc = read_pvc(client, m).await?;
+    let obj = observed.serving(m).await?;
+    let pvc = observed.pvc(m).await?;
     let pvc_status = pvc.as_ref().map(|p| PvcStatus {
         name: m.model.pvc_name(),
         namespace: m.namespace.clone(),
@@ -190,12 +181,12 @@ async fn model_status(
         );
         return Ok((model_line(m, "not-deployed", None, vec![why]), pvc_status));
     };
-    let v = kinds::json(&obj);
+    let v = obj;
     let st = model_state(m.model.layer, &v);
     let reasons = if st.ready || st.stopped {
         Vec::new()
     } else {
-        not_ready_reasons(client, m, &st, pvc.as_ref()).await?
+        not_ready_reasons(observed, m, &st, pvc.as_ref()).await?
     };
     let state = if st.stopped {
         "paused"
@@ -207,24 +198,6 @@ async fn model_status(
     let mut line = model_line(m, state, Some(&st), reasons);
     line.url = model_url(m, &v);
     Ok((line, pvc_status))
-}
-
-/// Whether the model has a PVC: every raw vLLM and KServe model, an llm-d one when pre-staged.
-fn has_pvc(m: &PlannedModel) -> bool {
-    m.model.layer != ServingLayer::LlmD || m.staged
-}
-
-/// The model's PVC, when it has one and it exists.
-async fn read_pvc(client: &kube::Client, m: &PlannedModel) -> Result<Option<Value>, ClusterError> {
-    if !has_pvc(m) {
-        return Ok(None);
-    }
-    let name = m.model.pvc_name();
-    let api = kinds::PVC.api(client, &m.namespace);
-    Ok(retry(|| api.get_opt(&name))
-        .await
-        .map_err(|e| ClusterError::api(format!("reading PVC {}/{name}", m.namespace), e))?
-        .map(|p| kinds::json(&p)))
 }
 
 /// A model's status line; `st` is absent when the model is not deployed.
@@ -250,21 +223,18 @@ fn model_line(
 /// Why a deployed model is not ready: the serving object's own word, then its pods' problems
 /// (scheduling, image pulls, crashes) and its PVC's.
 async fn not_ready_reasons(
-    client: &kube::Client,
+    observed: &Observed,
     m: &PlannedModel,
     st: &health::ModelState,
     pvc: Option<&Value>,
 ) -> Result<Vec<String>, ClusterError> {
     let mut reasons: Vec<String> = st.reason.iter().cloned().collect();
-    let pods_api = kinds::POD.api(client, &m.namespace);
-    let lp = ListParams::default().labels(&pod_selector(m));
-    let pods = retry(|| pods_api.list(&lp))
-        .await
-        .map_err(|e| ClusterError::api(format!("listing pods of {}", m.name), e))?;
     reasons.extend(
-        pods.items
+        observed
+            .pods(m)
+            .await?
             .iter()
-            .filter_map(|p| health::pod_problem(&kinds::json(p))),
+            .filter_map(health::pod_problem),
     );
     match pvc {
         Some(p) => reasons.extend(health::pvc_problem(p)),

@@ -1,0 +1,183 @@
+//! What the cluster holds for a plan's models (serving objects, PVCs, pods), read either one model
+//! at a time (a GET per object) or listed once per kind and namespace for the whole fleet (issue
+//! 14: `status` on 1000 models made 2000–3000 sequential requests, about 10 s against a real API
+//! server; it now makes a few LISTs).
+
+use std::collections::{BTreeSet, HashMap};
+
+use kube::api::ListParams;
+use serde_json::Value;
+
+use super::kinds::{self, Kind};
+use super::pause;
+use super::retry::retry;
+use super::ClusterError;
+use crate::catalog::resolve::PlannedModel;
+use crate::config::ServingLayer;
+use crate::consts;
+
+/// Where a model's objects are read from.
+pub enum Observed {
+    /// A request per object (one model).
+    Direct(kube::Client),
+    /// Listed up front (every model of a plan).
+    Listed(Box<Listed>),
+}
+
+/// Objects listed by (kind, namespace) → name → object; pods by namespace.
+pub struct Listed {
+    serving: HashMap<(&'static str, String), HashMap<String, Value>>,
+    pvcs: HashMap<String, HashMap<String, Value>>,
+    pods: HashMap<String, Vec<Value>>,
+}
+
+/// The label (key, value) that selects a model's pods.
+pub fn pod_label(m: &PlannedModel) -> (&'static str, &str) {
+    match m.model.layer {
+        ServingLayer::Kserve => ("serving.kserve.io/inferenceservice", m.name.as_str()),
+        ServingLayer::RawVllm | ServingLayer::LlmD => (consts::LABEL_NAME, m.name.as_str()),
+    }
+}
+
+/// Whether the model has a PVC: every raw vLLM and KServe model, an llm-d one when pre-staged.
+pub fn has_pvc(m: &PlannedModel) -> bool {
+    m.model.layer != ServingLayer::LlmD || m.staged
+}
+
+async fn list(client: &kube::Client, kind: Kind, ns: &str) -> Result<Vec<Value>, ClusterError> {
+    let api = kind.api(client, ns);
+    let lp = ListParams::default();
+    let list = retry(|| api.list(&lp))
+        .await
+        .map_err(|e| ClusterError::api(format!("listing {} in {ns}", kind.plural), e))?;
+    Ok(list.items.iter().map(kinds::json).collect())
+}
+
+fn by_name(items: Vec<Value>) -> HashMap<String, Value> {
+    items
+        .into_iter()
+        .map(|v| {
+            let name = v
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            (name, v)
+        })
+        .collect()
+}
+
+impl Listed {
+    /// One LIST per serving kind and namespace of `models`, one of PVCs and one of pods per
+    /// namespace.
+    pub async fn gather(
+        client: &kube::Client,
+        models: &[PlannedModel],
+    ) -> Result<Listed, ClusterError> {
+        let mut wanted: Vec<(Kind, &str)> = Vec::new();
+        for m in models {
+            let w = (pause::kind_of(m.model.layer), m.namespace.as_str());
+            if !wanted.contains(&w) {
+                wanted.push(w);
+            }
+        }
+        let namespaces: BTreeSet<&str> = models.iter().map(|m| m.namespace.as_str()).collect();
+        let mut out = Listed {
+            serving: HashMap::new(),
+            pvcs: HashMap::new(),
+            pods: HashMap::new(),
+        };
+        for (kind, ns) in wanted {
+            out.serving.insert(
+                (kind.kind, ns.to_string()),
+                by_name(list(client, kind, ns).await?),
+            );
+        }
+        for ns in namespaces {
+            out.pvcs
+                .insert(ns.to_string(), by_name(list(client, kinds::PVC, ns).await?));
+            out.pods
+                .insert(ns.to_string(), list(client, kinds::POD, ns).await?);
+        }
+        Ok(out)
+    }
+}
+
+impl Observed {
+    /// The model's serving object (Deployment, InferenceService or LLMInferenceService).
+    pub async fn serving(&self, m: &PlannedModel) -> Result<Option<Value>, ClusterError> {
+        let kind = pause::kind_of(m.model.layer);
+        match self {
+            Observed::Direct(client) => {
+                let api = kind.api(client, &m.namespace);
+                let obj = retry(|| api.get_opt(&m.name)).await.map_err(|e| {
+                    ClusterError::api(
+                        format!("reading {} {}/{}", kind.kind, m.namespace, m.name),
+                        e,
+                    )
+                })?;
+                Ok(obj.as_ref().map(kinds::json))
+            }
+            Observed::Listed(l) => Ok(l
+                .serving
+                .get(&(kind.kind, m.namespace.clone()))
+                .and_then(|objs| objs.get(&m.name))
+                .cloned()),
+        }
+    }
+
+    /// The model's PVC, when it has one and it exists.
+    pub async fn pvc(&self, m: &PlannedModel) -> Result<Option<Value>, ClusterError> {
+        if !has_pvc(m) {
+            return Ok(None);
+        }
+        let name = m.model.pvc_name();
+        match self {
+            Observed::Direct(client) => {
+                let api = kinds::PVC.api(client, &m.namespace);
+                Ok(retry(|| api.get_opt(&name))
+                    .await
+                    .map_err(|e| {
+                        ClusterError::api(format!("reading PVC {}/{name}", m.namespace), e)
+                    })?
+                    .as_ref()
+                    .map(kinds::json))
+            }
+            Observed::Listed(l) => Ok(l
+                .pvcs
+                .get(&m.namespace)
+                .and_then(|objs| objs.get(&name))
+                .cloned()),
+        }
+    }
+
+    /// The model's pods.
+    pub async fn pods(&self, m: &PlannedModel) -> Result<Vec<Value>, ClusterError> {
+        let (key, value) = pod_label(m);
+        match self {
+            Observed::Direct(client) => {
+                let api = kinds::POD.api(client, &m.namespace);
+                let lp = ListParams::default().labels(&format!("{key}={value}"));
+                let pods = retry(|| api.list(&lp))
+                    .await
+                    .map_err(|e| ClusterError::api(format!("listing pods of {}", m.name), e))?;
+                Ok(pods.items.iter().map(kinds::json).collect())
+            }
+            Observed::Listed(l) => Ok(l
+                .pods
+                .get(&m.namespace)
+                .map(|pods| {
+                    pods.iter()
+                        .filter(|p| {
+                            p.pointer("/metadata/labels")
+                                .and_then(|l| l.get(key))
+                                .and_then(Value::as_str)
+                                == Some(value)
+                        })
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default()),
+        }
+    }
+}
