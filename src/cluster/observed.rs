@@ -50,7 +50,15 @@ async fn list(client: &kube::Client, kind: Kind, ns: &str) -> Result<Vec<Value>,
     let list = retry(|| api.list(&lp))
         .await
         .map_err(|e| ClusterError::api(format!("listing {} in {ns}", kind.plural), e))?;
-    Ok(list.items.iter().map(kinds::json).collect())
+    // Without managedFields (often half an object; nothing here reads them), one at a time.
+    Ok(list
+        .items
+        .into_iter()
+        .map(|mut o| {
+            o.metadata.managed_fields = None;
+            kinds::json(&o)
+        })
+        .collect())
 }
 
 fn by_name(items: Vec<Value>) -> HashMap<String, Value> {
@@ -82,23 +90,31 @@ impl Listed {
             }
         }
         let namespaces: BTreeSet<&str> = models.iter().map(|m| m.namespace.as_str()).collect();
-        let mut out = Listed {
-            serving: HashMap::new(),
-            pvcs: HashMap::new(),
-            pods: HashMap::new(),
+        // All at once: the API server answers them side by side.
+        let serving =
+            futures::future::try_join_all(wanted.iter().map(|(k, ns)| list(client, *k, ns)));
+        let pvcs =
+            futures::future::try_join_all(namespaces.iter().map(|ns| list(client, kinds::PVC, ns)));
+        let pods =
+            futures::future::try_join_all(namespaces.iter().map(|ns| list(client, kinds::POD, ns)));
+        let (serving, pvcs, pods) = futures::future::try_join3(serving, pvcs, pods).await?;
+        let out = Listed {
+            serving: wanted
+                .iter()
+                .zip(serving)
+                .map(|((k, ns), items)| ((k.kind, ns.to_string()), by_name(items)))
+                .collect(),
+            pvcs: namespaces
+                .iter()
+                .zip(pvcs)
+                .map(|(ns, items)| (ns.to_string(), by_name(items)))
+                .collect(),
+            pods: namespaces
+                .iter()
+                .map(|ns| ns.to_string())
+                .zip(pods)
+                .collect(),
         };
-        for (kind, ns) in wanted {
-            out.serving.insert(
-                (kind.kind, ns.to_string()),
-                by_name(list(client, kind, ns).await?),
-            );
-        }
-        for ns in namespaces {
-            out.pvcs
-                .insert(ns.to_string(), by_name(list(client, kinds::PVC, ns).await?));
-            out.pods
-                .insert(ns.to_string(), list(client, kinds::POD, ns).await?);
-        }
         Ok(out)
     }
 }
