@@ -227,19 +227,58 @@ pub struct ModelCtx<'a> {
 /// model was a third of rendering).
 type Shared = minijinja::Value;
 
-fn shared(cell: &'static std::sync::OnceLock<Shared>, make: impl FnOnce() -> Value) -> Shared {
-    cell.get_or_init(|| minijinja::Value::from_serialize(make()))
-        .clone()
+/// The parts of a model's context that every model with the same device, pre-staging and GPU
+/// shares.
+struct SharedParts {
+    command: Shared,
+    tolerations: Shared,
+    probes: Shared,
+    pod_security_context: Shared,
+    container_security_context: Shared,
+    volume_mounts: Shared,
+}
+
+impl SharedParts {
+    fn of(cpu: bool, staged: bool, gpu_pod: bool) -> SharedParts {
+        use std::sync::OnceLock;
+        static COMMAND: OnceLock<Shared> = OnceLock::new();
+        static POD_SECURITY: OnceLock<Shared> = OnceLock::new();
+        static CONTAINER_SECURITY: OnceLock<Shared> = OnceLock::new();
+        static PROBES: [OnceLock<Shared>; 2] = [OnceLock::new(), OnceLock::new()];
+        static MOUNTS: [OnceLock<Shared>; 2] = [OnceLock::new(), OnceLock::new()];
+        static TOLERATIONS: [OnceLock<Shared>; 2] = [OnceLock::new(), OnceLock::new()];
+        let once = |cell: &'static OnceLock<Shared>, make: &dyn Fn() -> Value| {
+            cell.get_or_init(|| minijinja::Value::from_serialize(make()))
+                .clone()
+        };
+        SharedParts {
+            command: once(&COMMAND, &|| {
+                json!(["python3", "-m", "vllm.entrypoints.openai.api_server"])
+            }),
+            tolerations: once(&TOLERATIONS[usize::from(gpu_pod)], &|| tolerations(gpu_pod)),
+            probes: once(&PROBES[usize::from(cpu)], &|| probes(cpu)),
+            pod_security_context: once(&POD_SECURITY, &|| {
+                json!({
+                    "runAsNonRoot": true,
+                    "runAsUser": 1000,
+                    "runAsGroup": 1000,
+                    "fsGroup": 1000,
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                })
+            }),
+            container_security_context: once(&CONTAINER_SECURITY, &|| {
+                json!({
+                    "allowPrivilegeEscalation": false,
+                    "readOnlyRootFilesystem": true,
+                    "capabilities": {"drop": ["ALL"]},
+                })
+            }),
+            volume_mounts: once(&MOUNTS[usize::from(staged)], &|| volume_mounts(staged)),
+        }
+    }
 }
 
 pub fn model_ctx<'a>(plan: &'a Plan, catalog: &'a Catalog, pm: &'a PlannedModel) -> ModelCtx<'a> {
-    use std::sync::OnceLock;
-    static COMMAND: OnceLock<Shared> = OnceLock::new();
-    static POD_SECURITY: OnceLock<Shared> = OnceLock::new();
-    static CONTAINER_SECURITY: OnceLock<Shared> = OnceLock::new();
-    static PROBES: [OnceLock<Shared>; 2] = [OnceLock::new(), OnceLock::new()];
-    static MOUNTS: [OnceLock<Shared>; 2] = [OnceLock::new(), OnceLock::new()];
-    static TOLERATIONS: [OnceLock<Shared>; 2] = [OnceLock::new(), OnceLock::new()];
     let m = &pm.model;
     let preset = &pm.preset_spec;
     let layer = m.layer;
@@ -262,6 +301,7 @@ pub fn model_ctx<'a>(plan: &'a Plan, catalog: &'a Catalog, pm: &'a PlannedModel)
     });
     let spec = &catalog.serving[layer.as_str()];
     let gpu_pod = m.gpus > 0 || m.prefill.as_ref().is_some_and(|p| p.gpus > 0);
+    let shared = SharedParts::of(preset.device == Device::Cpu, staged, gpu_pod);
     ModelCtx {
         name: &m.name,
         namespace: &pm.namespace,
@@ -272,9 +312,7 @@ pub fn model_ctx<'a>(plan: &'a Plan, catalog: &'a Catalog, pm: &'a PlannedModel)
         labels: model_labels(&plan.env, &m.name, layer.as_str()),
         selector: json!({ consts::LABEL_NAME: m.name, consts::LABEL_MODEL: m.name }),
         image: preset.image_ref(),
-        command: shared(&COMMAND, || {
-            json!(["python3", "-m", "vllm.entrypoints.openai.api_server"])
-        }),
+        command: shared.command,
         args: vllm_args(m, preset, &mount),
         env: env_list,
         llmd_env,
@@ -287,27 +325,11 @@ pub fn model_ctx<'a>(plan: &'a Plan, catalog: &'a Catalog, pm: &'a PlannedModel)
             _ => "Recreate",
         },
         resources: resources(preset.resources_for(&m.resources), m.gpus),
-        tolerations: shared(&TOLERATIONS[usize::from(gpu_pod)], || tolerations(gpu_pod)),
-        probes: shared(&PROBES[usize::from(preset.device == Device::Cpu)], || {
-            probes(preset)
-        }),
-        pod_security_context: shared(&POD_SECURITY, || {
-            json!({
-                "runAsNonRoot": true,
-                "runAsUser": 1000,
-                "runAsGroup": 1000,
-                "fsGroup": 1000,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            })
-        }),
-        container_security_context: shared(&CONTAINER_SECURITY, || {
-            json!({
-                "allowPrivilegeEscalation": false,
-                "readOnlyRootFilesystem": true,
-                "capabilities": {"drop": ["ALL"]},
-            })
-        }),
-        volume_mounts: shared(&MOUNTS[usize::from(staged)], || volume_mounts(staged)),
+        tolerations: shared.tolerations,
+        probes: shared.probes,
+        pod_security_context: shared.pod_security_context,
+        container_security_context: shared.container_security_context,
+        volume_mounts: shared.volume_mounts,
         volumes: volumes(&pvc, staged),
         pvc: json!({
             "name": pvc,
@@ -434,7 +456,7 @@ fn tolerations(gpu_pod: bool) -> Value {
 }
 
 /// Probes on /health sized for slow cold starts: up to 30 min to load weights (GPU) or warm up (CPU).
-fn probes(preset: &Preset) -> Value {
+fn probes(cpu: bool) -> Value {
     let probe = |period: u32, failures: u32, timeout: u32| {
         json!({
             "httpGet": {"path": "/health", "port": consts::VLLM_PORT},
@@ -443,11 +465,7 @@ fn probes(preset: &Preset) -> Value {
             "failureThreshold": failures,
         })
     };
-    let startup_failures = if preset.device == Device::Cpu {
-        60
-    } else {
-        180
-    };
+    let startup_failures = if cpu { 60 } else { 180 };
     json!({
         "startup": probe(10, startup_failures, 5),
         "readiness": probe(10, 3, 5),
