@@ -4,8 +4,8 @@
 //!    environments of 100, 1000 and 10 000 models alternating the shipped qwen-cpu and qwen-gpu shapes
 //!    (the environments `scripts/fleet-env.sh N` generates): median of repeated runs.
 //! 2. The same environments as a whole process (the release binary): `root --profile full` writing
-//!    every file into an empty tree, `root` again with nothing changed, `root --stdout`, `lint`,
-//!    `plan`.
+//!    every file into an empty tree, `root` again with nothing changed, `root` after one model was
+//!    renamed (8 files change: the tree swap), `root --stdout`, `lint`, `plan`.
 //! 3. The shipped ai-dev environment as a whole process (`root --stdout`, `root` with an unchanged
 //!    tree, `lint`): median and min of 30 spawns.
 //!
@@ -161,12 +161,33 @@ fn main() {
         let runs = if n >= 10_000 { 3 } else { 7 };
         let clusters = dir.path().join("clusters");
         let root_args = ["--env", env.as_str(), "root", "--profile", "full", "-q"];
+        // The previous tree is moved aside, not deleted, before each first render: ext4 allocates
+        // inodes slowly for a while after thousands were freed (`recently_deleted` in its inode
+        // allocator), which would measure the benchmark's own deletions, not the write.
+        let aside = tempfile::tempdir_in(dir.path()).unwrap();
+        let moved = std::cell::Cell::new(0);
         let wipe = || {
-            let _ = std::fs::remove_dir_all(&clusters);
+            if clusters.exists() {
+                moved.set(moved.get() + 1);
+                std::fs::rename(&clusters, aside.path().join(moved.get().to_string())).unwrap();
+            }
         };
-        let rows: [Row; 5] = [
+        // Two files of one model change (a rename: 4 files added, 4 removed): the new tree is built
+        // beside the old one and swapped in.
+        let config = dir.path().join(format!("environments/{env}/config.yaml"));
+        let rename_one = || {
+            let text = std::fs::read_to_string(&config).unwrap();
+            let text = if text.contains("name: qwen-cpu-0x\n") {
+                text.replacen("name: qwen-cpu-0x\n", "name: qwen-cpu-0\n", 1)
+            } else {
+                text.replacen("name: qwen-cpu-0\n", "name: qwen-cpu-0x\n", 1)
+            };
+            std::fs::write(&config, text).unwrap();
+        };
+        let rows: [Row; 6] = [
             ("root (writes every file)", root_args.to_vec(), &wipe),
             ("root (nothing changed)", root_args.to_vec(), &|| {}),
+            ("root (one model renamed)", root_args.to_vec(), &rename_one),
             (
                 "root --stdout",
                 vec!["--env", &env, "root", "--profile", "full", "--stdout"],
@@ -186,6 +207,12 @@ fn main() {
             );
         }
         wipe();
+        if std::fs::read_to_string(&config)
+            .unwrap()
+            .contains("name: qwen-cpu-0x\n")
+        {
+            rename_one();
+        }
     }
 
     println!("whole process on the shipped ai-dev environment:");
