@@ -65,3 +65,8 @@ pub const LOCK_DIR_IN_GIT: &str = "platform";
 
 /// Threads `root` renders models on (at most; fewer on fewer cores).
 pub const RENDER_THREADS: usize = 4;
+
+/// A tree write flushes up to this many new files one by one, more with one syncfs(2) (issue 14:
+/// 4514 fsyncs cost seconds, one syncfs ~60 ms on an idle disk; but syncfs also flushes whatever
+/// else is dirty on the filesystem, which a small change should not wait for).
+pub const WRITE_SYNC_EACH_MAX: usize = 256;

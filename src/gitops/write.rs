@@ -3,8 +3,8 @@
 //! One changed file is written to a temporary file beside its target, fsynced and renamed over it
 //! (a rename is atomic). More than one: the whole new tree is built beside the old one
 //! (`clusters/.<env>.platform-new-…`: unchanged files hard-linked, new ones written, stale ones
-//! left out), flushed to disk with one `syncfs(2)`, and swapped with the old tree by one
-//! `renameat2(RENAME_EXCHANGE)`; then the old tree is removed. A crash before the swap leaves the
+//! left out), flushed to disk (each new file's data, or one `syncfs(2)` for many), and swapped with
+//! the old tree by one `renameat2(RENAME_EXCHANGE)`; then the old tree is removed. A crash before the swap leaves the
 //! old tree, after it the new one; never a mix. What an interrupted run left beside the tree is
 //! cleaned up by the next writer (they hold the tree's lock).
 //!
@@ -130,9 +130,17 @@ impl Swap {
 
     /// Write the new and changed files, drop directories the stale files leave empty, flush, swap.
     fn commit(self, tree: &RenderedTree, set: &ChangeSet) -> Result<(), GitopsError> {
-        for c in set.changes.iter().filter(|c| c.kind != ChangeKind::Delete) {
+        let written: Vec<_> = set
+            .changes
+            .iter()
+            .filter(|c| c.kind != ChangeKind::Delete)
+            .collect();
+        // A few files: flush each (the journal orders the links, directories and the swap after
+        // them). Many: one syncfs, which also flushes whatever else is dirty on the filesystem.
+        let each = written.len() <= crate::consts::WRITE_SYNC_EACH_MAX;
+        for c in written {
             let rel = self.inside(&c.path).unwrap_or_default();
-            write_new(&self.staging.join(rel), text(tree, &c.path))?;
+            write_new(&self.staging.join(rel), text(tree, &c.path), each)?;
         }
         for c in set.changes.iter().filter(|c| c.kind == ChangeKind::Delete) {
             let rel = self.inside(&c.path).unwrap_or_default();
@@ -145,7 +153,9 @@ impl Swap {
         if empty {
             std::fs::create_dir(&self.staging).map_err(write_err(&self.staging))?;
         }
-        sync_filesystem(&self.staging).map_err(write_err(&self.staging))?;
+        if !each {
+            sync_filesystem(&self.staging).map_err(write_err(&self.staging))?;
+        }
         let parent = self.root.parent().unwrap_or(Path::new("."));
         if self.root.exists() {
             exchange(&self.staging, &self.root).map_err(write_err(&self.root))?;
@@ -287,13 +297,18 @@ fn link_or_copy(from: &Path, to: &Path) -> Result<(), GitopsError> {
     std::fs::copy(from, to).map(drop).map_err(write_err(to))
 }
 
-/// A new file in the staging tree (its directories created as needed), not synced: the one
-/// syncfs before the swap flushes it.
-fn write_new(path: &Path, text: &str) -> Result<(), GitopsError> {
+/// A new file in the staging tree (its directories created as needed), flushed when `sync` (else
+/// the one syncfs before the swap flushes it).
+fn write_new(path: &Path, text: &str, sync: bool) -> Result<(), GitopsError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(write_err(dir))?;
     }
-    std::fs::write(path, text).map_err(write_err(path))
+    let mut f = std::fs::File::create(path).map_err(write_err(path))?;
+    f.write_all(text.as_bytes()).map_err(write_err(path))?;
+    if sync {
+        f.sync_data().map_err(write_err(path))?;
+    }
+    Ok(())
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
