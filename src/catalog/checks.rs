@@ -214,30 +214,32 @@ impl Catalog {
     ) {
         let f = &self.files;
         let features = &mut seen.features;
+        let error = |msg: &str, path: String| Diagnostic::error(msg).file(&f.groups).field(path);
         match (&g.gate, g.core) {
-                (Some(_), true) => out.push(
-                    Diagnostic::error("a core group cannot have a gate").file(&f.groups).field(field)
-                        .help("remove `core: true` or the `gate`"),
-                ),
-                (None, false) => out.push(
-                    Diagnostic::error("an optional group needs a gate").file(&f.groups).field(field)
-                        .help("add `core: true`, or `gate: {feature: NAME, default: false}`, or `gate: {config: KEY, equals: VALUE}`"),
-                ),
-                (Some(gate), false) => match (&gate.feature, &gate.config, &gate.equals) {
-                    (Some(feat), None, None) => {
-                        if let Some(other) = features.insert(feat.as_str(), g.name.as_str()) {
-                            out.push(Diagnostic::error(format!("feature `{feat}` already gates group `{other}`"))
-                                .file(&f.groups).field(format!("{field}.gate.feature")));
-                        }
+            (Some(_), true) => out.push(
+                error("a core group cannot have a gate", field.to_string())
+                    .help("remove `core: true` or the `gate`"),
+            ),
+            (None, false) => out.push(error("an optional group needs a gate", field.to_string()).help(
+                "add `core: true`, or `gate: {feature: NAME, default: false}`, or `gate: {config: KEY, equals: VALUE}`",
+            )),
+            (Some(gate), false) => match (&gate.feature, &gate.config, &gate.equals) {
+                (Some(feat), None, None) => {
+                    if let Some(other) = features.insert(feat.as_str(), g.name.as_str()) {
+                        out.push(error(
+                            &format!("feature `{feat}` already gates group `{other}`"),
+                            format!("{field}.gate.feature"),
+                        ));
                     }
-                    (None, Some(_), Some(_)) => {}
-                    _ => out.push(
-                        Diagnostic::error("a gate is either `feature` (+ `default`) or `config` + `equals`")
-                            .file(&f.groups).field(format!("{field}.gate")),
-                    ),
-                },
-                (None, true) => {}
-            }
+                }
+                (None, Some(_), Some(_)) => {}
+                _ => out.push(error(
+                    "a gate is either `feature` (+ `default`) or `config` + `equals`",
+                    format!("{field}.gate"),
+                )),
+            },
+            (None, true) => {}
+        }
     }
 
     /// A group's apps: names, namespaces, unique across groups, one source kind, helm-only values.

@@ -150,6 +150,16 @@ fn gvk(r: &ResourceType) -> Value {
     json!({"group": r.group, "version": r.version, "kind": r.kind})
 }
 
+/// An OpenAPI schema's name: `io.k8s.api.core.v1.Pod` for the core group, `<group>.<version>.<kind>`.
+fn schema_name(r: &ResourceType) -> String {
+    let group = if r.group.is_empty() {
+        "io.k8s.api.core"
+    } else {
+        r.group
+    };
+    format!("{group}.{}.{}", r.version, r.kind)
+}
+
 fn query_param(name: &str) -> Value {
     json!({"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": true}})
 }
@@ -207,18 +217,8 @@ pub fn openapi_v3_group_version(path: &str) -> Option<Value> {
                 json!({"get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete")}),
             );
         }
-        let schema_name = format!(
-            "{}.{}.{}",
-            if r.group.is_empty() {
-                "io.k8s.api.core"
-            } else {
-                r.group
-            },
-            r.version,
-            r.kind
-        );
         schemas.insert(
-            schema_name,
+            schema_name(r),
             json!({
                 "type": "object",
                 "x-kubernetes-preserve-unknown-fields": true,
@@ -239,16 +239,7 @@ pub fn openapi_v2() -> Value {
     let mut defs = serde_json::Map::new();
     for r in RESOURCES {
         defs.insert(
-            format!(
-                "{}.{}.{}",
-                if r.group.is_empty() {
-                    "io.k8s.api.core"
-                } else {
-                    r.group
-                },
-                r.version,
-                r.kind
-            ),
+            schema_name(r),
             json!({"type": "object", "x-kubernetes-group-version-kind": [gvk(r)]}),
         );
     }

@@ -125,7 +125,8 @@ pub async fn handle(ctx: Ctx, parts: &mut Parts, method: &Method) -> Response {
     .into_response()
 }
 
-fn frame(channel: u8, data: &[u8]) -> Message {
+/// One websocket frame of a channel protocol (exec and port-forward): the channel byte, then data.
+pub(super) fn frame(channel: u8, data: &[u8]) -> Message {
     let mut v = Vec::with_capacity(data.len() + 1);
     v.push(channel);
     v.extend_from_slice(data);

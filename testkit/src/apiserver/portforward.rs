@@ -18,6 +18,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::errors::ApiError;
+use super::exec::frame;
 use super::handlers::Ctx;
 use super::http::error_response;
 use super::store::Key;
@@ -108,13 +109,6 @@ pub async fn handle(ctx: Ctx, parts: &mut Parts) -> Response {
     ws.protocols(["v4.channel.k8s.io", "portforward.k8s.io"])
         .on_upgrade(move |socket| session(socket, state, ns, name, ports))
         .into_response()
-}
-
-fn frame(channel: u8, data: &[u8]) -> Message {
-    let mut v = Vec::with_capacity(data.len() + 1);
-    v.push(channel);
-    v.extend_from_slice(data);
-    Message::Binary(v.into())
 }
 
 /// Counts open sessions for [`super::TestApiServer::open_port_forwards`].
