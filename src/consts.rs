@@ -63,8 +63,9 @@ pub const MALLOC_ARENAS: i32 = 2;
 /// (`.git/platform/clusters/<env>.lock`: never tracked, never generated output).
 pub const LOCK_DIR_IN_GIT: &str = "platform";
 
-/// Threads `root` renders models on (at most; fewer on fewer cores).
-pub const RENDER_THREADS: usize = 4;
+/// Threads CPU-bound work runs on (at most; fewer on fewer cores): rendering models, reading the
+/// output tree (`crate::parallel`).
+pub const WORK_THREADS: usize = 4;
 
 /// A tree write flushes up to this many new files one by one, more with one syncfs(2) (issue 14:
 /// 4514 fsyncs cost seconds, one syncfs ~60 ms on an idle disk; but syncfs also flushes whatever

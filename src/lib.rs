@@ -18,6 +18,7 @@ pub mod hub;
 pub mod layout;
 pub mod lint;
 pub mod names;
+pub mod parallel;
 pub mod pipeline;
 pub mod render;
 pub mod repo;

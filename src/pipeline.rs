@@ -111,7 +111,7 @@ pub fn render_checked(
 ) -> anyhow::Result<(Plan, RenderedTree)> {
     let plan = plan(inputs, env, profile)?;
     let tree = render::render(&plan, &inputs.catalog, &inputs.templates)?;
-    if inputs.templates.overridden().is_empty() {
+    if render::provenance::TemplateOrigins::of(&inputs.templates).all_shipped() {
         return Ok((plan, tree));
     }
     let problems = check::check_tree(&tree);

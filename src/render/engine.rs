@@ -93,7 +93,6 @@ pub enum Origin {
 pub struct Templates {
     env: Environment<'static>,
     origins: BTreeMap<String, Origin>,
-    overridden: Vec<String>,
 }
 
 impl Templates {
@@ -139,33 +138,15 @@ impl Templates {
                 sources.insert(name, text);
             }
         }
-        let overridden = sources
-            .iter()
-            .filter(|(n, text)| {
-                matches!(origins.get(*n), Some(Origin::Repo(_)))
-                    && EMBEDDED.iter().find(|(e, _)| e == n).map(|(_, s)| *s) != Some(text.as_str())
-            })
-            .map(|(n, _)| n.clone())
-            .collect();
         for (name, text) in sources {
             env.add_template_owned(name.clone(), text)
                 .map_err(|e| render_error(&name, &e))?;
         }
-        Ok(Templates {
-            env,
-            origins,
-            overridden,
-        })
+        Ok(Templates { env, origins })
     }
 
     pub fn names(&self) -> BTreeSet<String> {
         self.origins.keys().cloned().collect()
-    }
-
-    /// Templates under the repo's `templates/` whose text differs from the embedded template of the
-    /// same name (or that have no embedded counterpart): output the shipped tests have not seen.
-    pub fn overridden(&self) -> &[String] {
-        &self.overridden
     }
 
     pub fn origin(&self, name: &str) -> Option<&Origin> {

@@ -50,22 +50,18 @@ impl RenderedTree {
         }
     }
 
-    /// Whether `path` falls inside what this render owns.
-    pub fn owns(&self, path: &str) -> bool {
-        self.owned.iter().any(|o| {
-            if o.ends_with('/') {
-                path.starts_with(o.as_str())
-            } else {
-                path == o
-            }
-        })
+    /// The rendered text of `path` (empty when it is not rendered).
+    pub fn text(&self, path: &str) -> &str {
+        self.files.get(path).map_or("", String::as_str)
     }
-}
 
-/// Files rendered so far, and the paths this render owns (prunable when no longer rendered).
-struct Tree {
-    files: BTreeMap<String, String>,
-    owned: Vec<String>,
+    /// Whether `path` lies inside a directory this render owns (the listing of which is
+    /// complete: a file there that is not listed does not exist).
+    pub fn in_owned_dir(&self, path: &str) -> bool {
+        self.owned
+            .iter()
+            .any(|o| o.ends_with('/') && path.starts_with(o.as_str()))
+    }
 }
 
 /// Render the whole tree of a plan: AppProject, one root app per layer with apps, child apps, serving
@@ -77,23 +73,21 @@ pub fn render(
     catalog: &Catalog,
     templates: &Templates,
 ) -> Result<RenderedTree, TemplateError> {
-    let mut tree = Tree {
-        files: BTreeMap::new(),
-        owned: Vec::new(),
-    };
+    let mut tree = RenderedTree::default();
     render_roots(&mut tree, plan, templates)?;
     render_apps(&mut tree, plan, catalog, templates)?;
     render_models(&mut tree, plan, catalog, templates)?;
     render_argocd(&mut tree, plan, catalog, templates)?;
     own_serving_dirs(&mut tree, plan, catalog);
-    Ok(RenderedTree {
-        files: tree.files,
-        owned: tree.owned,
-    })
+    Ok(tree)
 }
 
 /// The AppProject and one root app per layer of the profile that has apps.
-fn render_roots(tree: &mut Tree, plan: &Plan, templates: &Templates) -> Result<(), TemplateError> {
+fn render_roots(
+    tree: &mut RenderedTree,
+    plan: &Plan,
+    templates: &Templates,
+) -> Result<(), TemplateError> {
     let (env, header) = (&plan.env, consts::GENERATED_HEADER);
     tree.owned.push(layout::project_file(env));
     tree.files.insert(
@@ -126,7 +120,7 @@ fn render_roots(tree: &mut Tree, plan: &Plan, templates: &Templates) -> Result<(
 
 /// Every child Application, and each serving layer's shared objects (Gateway, namespace).
 fn render_apps(
-    tree: &mut Tree,
+    tree: &mut RenderedTree,
     plan: &Plan,
     catalog: &Catalog,
     templates: &Templates,
@@ -155,34 +149,17 @@ fn render_apps(
     Ok(())
 }
 
-/// Every model's manifests on its serving layer, on up to [`consts::RENDER_THREADS`] threads (a
-/// model's files depend on nothing rendered for another model); the first failing model's error
-/// in config order.
+/// Every model's manifests on its serving layer, on a few threads (a model's files depend on no
+/// other model's); the first failing model's error in config order.
 fn render_models(
-    tree: &mut Tree,
+    tree: &mut RenderedTree,
     plan: &Plan,
     catalog: &Catalog,
     templates: &Templates,
 ) -> Result<(), TemplateError> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .clamp(1, consts::RENDER_THREADS);
-    let chunk = plan.models.len().div_ceil(threads).max(16);
-    let parts: Vec<Result<Vec<(String, String)>, TemplateError>> = if plan.models.len() <= chunk {
-        vec![render_some(&plan.models, plan, catalog, templates)]
-    } else {
-        std::thread::scope(|s| {
-            let workers: Vec<_> = plan
-                .models
-                .chunks(chunk)
-                .map(|models| s.spawn(move || render_some(models, plan, catalog, templates)))
-                .collect();
-            workers
-                .into_iter()
-                .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        })
-    };
+    let parts = crate::parallel::map_chunks(&plan.models, 16, |models| {
+        render_some(models, plan, catalog, templates)
+    });
     for part in parts {
         tree.files.extend(part?);
     }
@@ -217,7 +194,7 @@ fn render_some(
 /// directory is this render's unless the app's layer is outside the profile (a catalog without
 /// the app prunes what an earlier render wrote).
 fn render_argocd(
-    tree: &mut Tree,
+    tree: &mut RenderedTree,
     plan: &Plan,
     catalog: &Catalog,
     templates: &Templates,
@@ -260,7 +237,7 @@ fn render_argocd(
 
 /// Models and serving layers live outside apps/<layer>/: own them only when every layer that hosts
 /// a serving group is in the profile (a narrower profile never deletes wider layers' files).
-fn own_serving_dirs(tree: &mut Tree, plan: &Plan, catalog: &Catalog) {
+fn own_serving_dirs(tree: &mut RenderedTree, plan: &Plan, catalog: &Catalog) {
     let serving_hosts: BTreeSet<&str> = catalog
         .serving
         .values()

@@ -36,6 +36,12 @@ impl TemplateOrigins {
         out
     }
 
+    /// Whether every template renders as shipped (none overridden or added): output the golden
+    /// tests have seen.
+    pub fn all_shipped(&self) -> bool {
+        self.overridden.is_empty() && self.added.is_empty()
+    }
+
     /// `embedded` or `embedded; overridden by templates/: a, b; added: c`.
     pub fn describe(&self) -> String {
         let mut s = "embedded".to_string();

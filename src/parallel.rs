@@ -1,0 +1,42 @@
+//! CPU-bound work split over a few threads (rendering models, reading the output tree).
+
+use crate::consts;
+
+/// `f` over `items` in chunks of at least `min_chunk`, on up to [`consts::WORK_THREADS`] threads
+/// (fewer on fewer cores; on the calling thread alone when there is one chunk). The results in
+/// the order of the chunks; a panic in a worker is resumed here.
+pub fn map_chunks<T: Sync, R: Send>(
+    items: &[T],
+    min_chunk: usize,
+    f: impl Fn(&[T]) -> R + Sync,
+) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, consts::WORK_THREADS);
+    let chunk = items.len().div_ceil(threads).max(min_chunk).max(1);
+    if items.len() <= chunk {
+        return vec![f(items)];
+    }
+    let f = &f;
+    std::thread::scope(|s| {
+        let workers: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| s.spawn(move || f(part)))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn results_come_in_the_order_of_the_items() {
+        let items: Vec<u32> = (0..1000).collect();
+        let sums = super::map_chunks(&items, 16, |part| part.to_vec());
+        assert_eq!(sums.concat(), items);
+        assert_eq!(super::map_chunks(&items[..3], 16, <[u32]>::len), vec![3]);
+    }
+}
