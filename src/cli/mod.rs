@@ -189,7 +189,8 @@ impl Ctx {
         Ok((inputs, plan))
     }
 
-    /// Plan `profile`, render, and check the rendered objects.
+    /// Plan `profile` and render (see [`pipeline::render_checked`] for when the rendered objects
+    /// are checked).
     pub fn render(
         &self,
         inputs: &Inputs,

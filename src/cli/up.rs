@@ -125,8 +125,8 @@ fn pushed_revision(
     let stale = gitops::diff(&ctx.repo, tree)?;
     if !stale.is_empty() {
         return Err(CheckFailed(format!(
-            "clusters/{}/ is stale ({} file(s) differ from what `root` renders now): run `platform root --profile {profile}`, commit and push, then `platform up`",
-            ctx.env,
+            "{}/ is stale ({} file(s) differ from what `root` renders now): run `platform root --profile {profile}`, commit and push, then `platform up`",
+            crate::layout::tree(&ctx.env),
             stale.changes.len()
         ))
         .into());

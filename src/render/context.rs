@@ -177,11 +177,17 @@ pub fn serving_ctx(plan: &Plan, catalog: &Catalog, layer: &str) -> Value {
         "layer": layer,
         "namespace": spec.namespace,
         "labels": labels,
-        "gateway": {
-            "name": layout::gateway_name(layer, spec.gateway_name.as_deref()),
-            "namespace": spec.namespace,
-            "className": plan.config.gateway.class_name,
-        },
+        "gateway": gateway_ctx(plan, catalog, layer),
+    })
+}
+
+/// A serving layer's Gateway, as its shared objects and its models see it.
+fn gateway_ctx(plan: &Plan, catalog: &Catalog, layer: &str) -> Value {
+    let spec = &catalog.serving[layer];
+    json!({
+        "name": layout::gateway_name(layer, spec.gateway_name.as_deref()),
+        "namespace": spec.namespace,
+        "className": plan.config.gateway.class_name,
     })
 }
 
@@ -299,7 +305,6 @@ pub fn model_ctx<'a>(plan: &'a Plan, catalog: &'a Catalog, pm: &'a PlannedModel)
             "resources": resources(preset.resources_for(&p.resources), p.gpus),
         })
     });
-    let spec = &catalog.serving[layer.as_str()];
     let gpu_pod = m.gpus > 0 || m.prefill.as_ref().is_some_and(|p| p.gpus > 0);
     let shared = SharedParts::of(preset.device == Device::Cpu, staged, gpu_pod);
     ModelCtx {
@@ -341,11 +346,7 @@ pub fn model_ctx<'a>(plan: &'a Plan, catalog: &'a Catalog, pm: &'a PlannedModel)
         canary_traffic_percent: m.canary_traffic_percent,
         parallelism: parallelism(m.gpus, m.tensor_parallel_size),
         prefill,
-        gateway: json!({
-            "name": layout::gateway_name(layer.as_str(), spec.gateway_name.as_deref()),
-            "namespace": spec.namespace,
-            "className": plan.config.gateway.class_name,
-        }),
+        gateway: gateway_ctx(plan, catalog, layer.as_str()),
     }
 }
 

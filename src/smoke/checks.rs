@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use super::apikey::ApiKey;
 use super::error::{Check, Failed, SmokeError};
 use super::sse::{Event, Parser};
+use crate::text::ellipsize;
 
 /// The fixed prompt: a model that follows instructions answers `pong`.
 pub const PROMPT: &str = "Reply with exactly: pong";
@@ -122,16 +123,7 @@ async fn short_body(resp: reqwest::Response) -> String {
                 .find_map(|p| v.pointer(p).and_then(Value::as_str).map(str::to_string))
         })
         .unwrap_or(text);
-    cut(msg.trim(), BODY_SHOWN)
-}
-
-/// The first `n` characters of `s` (never splitting one), with `…` when cut.
-pub fn cut(s: &str, n: usize) -> String {
-    let mut out: String = s.chars().take(n).collect();
-    if s.chars().count() > n {
-        out.push('…');
-    }
-    out
+    ellipsize(msg.trim(), BODY_SHOWN)
 }
 
 /// Poll `GET /health` until it answers 200, with backoff, until `deadline`. Progress goes to
@@ -300,8 +292,12 @@ pub fn apply_chunk(
     data: &str,
     first_token: impl FnOnce() -> Duration,
 ) -> Result<(), String> {
-    let v: Value = serde_json::from_str(data)
-        .map_err(|e| format!("a streamed event is not JSON ({e}): {}", cut(data, 80)))?;
+    let v: Value = serde_json::from_str(data).map_err(|e| {
+        format!(
+            "a streamed event is not JSON ({e}): {}",
+            ellipsize(data, 80)
+        )
+    })?;
     if let Some(err) = v.get("error") {
         let msg = err
             .get("message")
@@ -310,7 +306,7 @@ pub fn apply_chunk(
             .unwrap_or_else(|| err.to_string());
         return Err(format!(
             "the server sent an error in the stream: {}",
-            cut(&msg, BODY_SHOWN)
+            ellipsize(&msg, BODY_SHOWN)
         ));
     }
     if let Some(n) = v
@@ -577,7 +573,7 @@ mod tests {
             vec!["a", "b"]
         );
         assert!(served_names(b"<html>").is_err());
-        assert_eq!(cut("héllo wörld", 4), "héll…");
-        assert_eq!(cut("ok", 4), "ok");
+        assert_eq!(ellipsize("héllo wörld", 4), "héll…");
+        assert_eq!(ellipsize("ok", 4), "ok");
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::checks::{cut, Completion};
+use super::checks::Completion;
 use super::error::{Check, Failed};
 
 /// How many characters of the reply are kept.
@@ -100,7 +100,7 @@ impl ModelReport {
         self.token_source = Some(source.to_string());
         let secs = c.latency.as_secs_f64();
         self.tokens_per_second = (secs > 0.0).then(|| (tokens as f64 / secs * 10.0).round() / 10.0);
-        self.reply = Some(cut(&c.reply, REPLY_SHOWN));
+        self.reply = Some(crate::text::ellipsize(&c.reply, REPLY_SHOWN));
         self
     }
 
@@ -189,7 +189,7 @@ impl Report {
         }
     }
 
-    /// The failing models, or (when none failed) the ones that timed out.
+    /// The models whose result is `r`, with the check that decided it.
     pub fn names(&self, r: Result) -> Vec<String> {
         self.models
             .iter()

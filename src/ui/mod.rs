@@ -99,10 +99,9 @@ impl Printer {
         }
         match d.severity {
             Severity::Error => eprintln!("{} {d}", style("error:").red().bold().for_stderr()),
-            Severity::Warning if !self.quiet => {
+            Severity::Warning => {
                 eprintln!("{} {d}", style("warning:").yellow().bold().for_stderr())
             }
-            Severity::Warning => {}
         }
     }
 
