@@ -55,11 +55,7 @@ pub fn lint(
         .map(|s| Provenance::new(&s, &templates));
     let catalog = match Catalog::load(opts.repo, &templates.names()) {
         Ok(c) => {
-            diags.extend(
-                c.check(&templates.names())
-                    .into_iter()
-                    .filter(|d| !d.is_error()),
-            );
+            diags.extend(c.warnings.iter().cloned());
             Some(c)
         }
         Err(CatalogError::Input(d)) => {

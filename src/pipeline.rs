@@ -35,11 +35,7 @@ pub enum Profile<'a> {
 pub fn load(repo: &Path, env: &str, reporter: &dyn Reporter) -> anyhow::Result<Inputs> {
     let templates = Templates::load(repo)?;
     let catalog = Catalog::load(repo, &templates.names())?;
-    for d in catalog
-        .check(&templates.names())
-        .iter()
-        .filter(|d| !d.is_error())
-    {
+    for d in &catalog.warnings {
         reporter.detail(&format!("catalog: {d}"));
     }
     let (config_file, mut config) = config::load(repo, env)?;

@@ -49,6 +49,8 @@ pub struct Catalog {
     pub presets: BTreeMap<String, Preset>,
     /// The pinned Argo CD (`catalog/argocd.yaml`, else the embedded one).
     pub argocd: argocd::ArgoCdSpec,
+    /// What [`Catalog::check`] found that is not an error (loading fails on an error).
+    pub warnings: Vec<Diagnostic>,
 }
 
 #[derive(Debug, Clone)]
@@ -86,11 +88,13 @@ impl Catalog {
             serving: serving.serving_layers,
             presets: presets.presets,
             argocd,
+            warnings: Vec::new(),
         };
         let problems = catalog.check(known_templates);
         if problems.iter().any(Diagnostic::is_error) {
             return Err(CatalogError::Invalid(Diagnostics(problems)));
         }
+        catalog.warnings = problems;
         values::inline_embedded(
             &mut catalog.groups,
             &catalog.source,
