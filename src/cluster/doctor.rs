@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::kinds::{self, Kind};
+use super::observed::list_json;
 use super::retry::retry;
 use super::target::Target;
 use super::ClusterError;
@@ -41,18 +42,6 @@ fn check(level: Level, name: &str, detail: impl Into<String>, fix: Option<String
         detail: detail.into(),
         fix,
     }
-}
-
-async fn list(client: &kube::Client, kind: Kind, ns: &str) -> Result<Vec<Value>, ClusterError> {
-    let api = kind.api(client, ns);
-    let lp = ListParams::default();
-    Ok(retry(|| api.list(&lp))
-        .await
-        .map_err(|e| ClusterError::api(format!("listing {}", kind.plural), e))?
-        .items
-        .iter()
-        .map(kinds::json)
-        .collect())
 }
 
 /// Label every Argo CD install (upstream manifest, Helm chart, operator) puts on its components;
@@ -187,7 +176,7 @@ fn needed_crds(plan: &Plan) -> Vec<(String, Level, String)> {
 }
 
 async fn crds(client: &kube::Client, plan: &Plan) -> Vec<Check> {
-    let crds = match list(client, kinds::CRD, "").await {
+    let crds = match list_json(client, kinds::CRD, "", None).await {
         Ok(c) => c,
         Err(e) => return vec![check(Level::Fail, "crds", crate::error::one_line(&e), None)],
     };
@@ -236,7 +225,7 @@ async fn storage_class(client: &kube::Client, plan: &Plan) -> Check {
         .iter()
         .any(|m| m.model.storage.storage_class_name.is_none())
         && plan.config.storage_class_name.is_none();
-    let scs = match list(client, kinds::STORAGE_CLASS, "").await {
+    let scs = match list_json(client, kinds::STORAGE_CLASS, "", None).await {
         Ok(s) => s,
         Err(e) => {
             return check(
@@ -312,7 +301,10 @@ async fn gateway_class(client: &kube::Client, plan: &Plan) -> Check {
 async fn load_balancers(client: &kube::Client, plan: &Plan) -> Vec<Check> {
     let mut out = Vec::new();
     for ns in super::teardown::managed_namespaces(plan) {
-        for s in list(client, kinds::SERVICE, &ns).await.unwrap_or_default() {
+        for s in list_json(client, kinds::SERVICE, &ns, None)
+            .await
+            .unwrap_or_default()
+        {
             if s.pointer("/spec/type").and_then(Value::as_str) != Some("LoadBalancer") {
                 continue;
             }
@@ -346,7 +338,7 @@ async fn gpus(client: &kube::Client, plan: &Plan) -> Option<Check> {
     if want == 0 {
         return None;
     }
-    let nodes = match list(client, kinds::NODE, "").await {
+    let nodes = match list_json(client, kinds::NODE, "", None).await {
         Ok(n) => n,
         Err(e) => return Some(check(Level::Warn, "gpus", crate::error::one_line(&e), None)),
     };

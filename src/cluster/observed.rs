@@ -24,15 +24,17 @@ pub enum Observed {
     Listed(Box<Listed>),
 }
 
-/// Objects listed by (kind, namespace) → name → object; pods by namespace.
+/// Objects listed by (kind, namespace) → name → object; pods by namespace, listed the first time
+/// a model that is not ready asks (a healthy fleet needs none).
 pub struct Listed {
+    client: kube::Client,
     serving: HashMap<(&'static str, String), HashMap<String, Value>>,
     pvcs: HashMap<String, HashMap<String, Value>>,
-    pods: HashMap<String, Vec<Value>>,
+    pods: HashMap<String, tokio::sync::OnceCell<Vec<Value>>>,
 }
 
 /// The label (key, value) that selects a model's pods.
-pub fn pod_label(m: &PlannedModel) -> (&'static str, &str) {
+fn pod_label(m: &PlannedModel) -> (&'static str, &str) {
     match m.model.layer {
         ServingLayer::Kserve => ("serving.kserve.io/inferenceservice", m.name.as_str()),
         ServingLayer::RawVllm | ServingLayer::LlmD => (consts::LABEL_NAME, m.name.as_str()),
@@ -44,13 +46,30 @@ pub fn has_pvc(m: &PlannedModel) -> bool {
     m.model.layer != ServingLayer::LlmD || m.staged
 }
 
-async fn list(client: &kube::Client, kind: Kind, ns: &str) -> Result<Vec<Value>, ClusterError> {
+/// Every object of `kind` in `ns` (the cluster scope for "" or a cluster-scoped kind), with the
+/// label selector when given, as JSON without managedFields (often half an object; nothing here
+/// reads them).
+pub async fn list_json(
+    client: &kube::Client,
+    kind: Kind,
+    ns: &str,
+    labels: Option<&str>,
+) -> Result<Vec<Value>, ClusterError> {
     let api = kind.api(client, ns);
-    let lp = ListParams::default();
-    let list = retry(|| api.list(&lp))
-        .await
-        .map_err(|e| ClusterError::api(format!("listing {} in {ns}", kind.plural), e))?;
-    // Without managedFields (often half an object; nothing here reads them), one at a time.
+    let lp = match labels {
+        Some(l) => ListParams::default().labels(l),
+        None => ListParams::default(),
+    };
+    let list = retry(|| api.list(&lp)).await.map_err(|e| {
+        let mut what = format!("listing {}", kind.plural);
+        if kind.namespaced && !ns.is_empty() {
+            what.push_str(&format!(" in {ns}"));
+        }
+        if let Some(l) = labels {
+            what.push_str(&format!(" labelled {l}"));
+        }
+        ClusterError::api(what, e)
+    })?;
     Ok(list
         .items
         .into_iter()
@@ -91,14 +110,17 @@ impl Listed {
         }
         let namespaces: BTreeSet<&str> = models.iter().map(|m| m.namespace.as_str()).collect();
         // All at once: the API server answers them side by side.
-        let serving =
-            futures::future::try_join_all(wanted.iter().map(|(k, ns)| list(client, *k, ns)));
-        let pvcs =
-            futures::future::try_join_all(namespaces.iter().map(|ns| list(client, kinds::PVC, ns)));
-        let pods =
-            futures::future::try_join_all(namespaces.iter().map(|ns| list(client, kinds::POD, ns)));
-        let (serving, pvcs, pods) = futures::future::try_join3(serving, pvcs, pods).await?;
+        let serving = futures::future::try_join_all(
+            wanted.iter().map(|(k, ns)| list_json(client, *k, ns, None)),
+        );
+        let pvcs = futures::future::try_join_all(
+            namespaces
+                .iter()
+                .map(|ns| list_json(client, kinds::PVC, ns, None)),
+        );
+        let (serving, pvcs) = futures::future::try_join(serving, pvcs).await?;
         let out = Listed {
+            client: client.clone(),
             serving: wanted
                 .iter()
                 .zip(serving)
@@ -111,8 +133,7 @@ impl Listed {
                 .collect(),
             pods: namespaces
                 .iter()
-                .map(|ns| ns.to_string())
-                .zip(pods)
+                .map(|ns| (ns.to_string(), tokio::sync::OnceCell::new()))
                 .collect(),
         };
         Ok(out)
@@ -172,28 +193,27 @@ impl Observed {
         let (key, value) = pod_label(m);
         match self {
             Observed::Direct(client) => {
-                let api = kinds::POD.api(client, &m.namespace);
-                let lp = ListParams::default().labels(&format!("{key}={value}"));
-                let pods = retry(|| api.list(&lp))
-                    .await
-                    .map_err(|e| ClusterError::api(format!("listing pods of {}", m.name), e))?;
-                Ok(pods.items.iter().map(kinds::json).collect())
+                let selector = format!("{key}={value}");
+                list_json(client, kinds::POD, &m.namespace, Some(&selector)).await
             }
-            Observed::Listed(l) => Ok(l
-                .pods
-                .get(&m.namespace)
-                .map(|pods| {
-                    pods.iter()
-                        .filter(|p| {
-                            p.pointer("/metadata/labels")
-                                .and_then(|l| l.get(key))
-                                .and_then(Value::as_str)
-                                == Some(value)
-                        })
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default()),
+            Observed::Listed(l) => {
+                let Some(cell) = l.pods.get(&m.namespace) else {
+                    return Ok(Vec::new());
+                };
+                let pods = cell
+                    .get_or_try_init(|| list_json(&l.client, kinds::POD, &m.namespace, None))
+                    .await?;
+                Ok(pods
+                    .iter()
+                    .filter(|p| {
+                        p.pointer("/metadata/labels")
+                            .and_then(|l| l.get(key))
+                            .and_then(Value::as_str)
+                            == Some(value)
+                    })
+                    .cloned()
+                    .collect())
+            }
         }
     }
 }

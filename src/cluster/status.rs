@@ -161,7 +161,6 @@ async fn model_status(
     observed: &Observed,
     m: &PlannedModel,
 ) -> Result<(ModelStatus, Option<PvcStatus>), ClusterError> {
-    let kind = pause::kind_of(m.model.layer);
     let obj = observed.serving(m).await?;
     let pvc = observed.pvc(m).await?;
     let pvc_status = pvc.as_ref().map(|p| PvcStatus {
@@ -174,14 +173,16 @@ async fn model_status(
             .and_then(Value::as_str)
             .map(str::to_string),
     });
-    let Some(obj) = obj else {
+    let Some(v) = obj else {
         let why = format!(
             "{} {}/{} not found: sync the app {} (`platform up --sync-models`)",
-            kind.kind, m.namespace, m.name, m.app
+            pause::kind_of(m.model.layer).kind,
+            m.namespace,
+            m.name,
+            m.app
         );
         return Ok((model_line(m, "not-deployed", None, vec![why]), pvc_status));
     };
-    let v = obj;
     let st = model_state(m.model.layer, &v);
     let reasons = if st.ready || st.stopped {
         Vec::new()
