@@ -2,7 +2,7 @@
 //!
 //! 1. Library pipeline per phase (load inputs, plan, render, check the rendered objects) for fleet
 //!    environments of 100, 1000 and 10 000 models alternating the shipped qwen-cpu and qwen-gpu shapes
-//!    (the environments `scripts/fleet-env.sh N` generates): median of repeated runs.
+//!    (made by `scripts/fleet-env.sh N`): median of repeated runs.
 //! 2. The same environments as a whole process (the release binary): `root --profile full` writing
 //!    every file into an empty tree, `root` again with nothing changed, `root` after one model was
 //!    renamed (8 files change: the tree swap), `root --stdout`, `lint`, `plan`.
@@ -33,25 +33,6 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(e.path(), dest).unwrap();
         }
     }
-}
-
-/// N models alternating the shipped qwen-cpu (KServe) and qwen-gpu (raw vLLM) shapes.
-fn fleet_config(models: usize) -> String {
-    let mut s = format!(
-        "cluster: {{name: fleet-{models}}}\nrepoURL: https://github.com/example-org/ai-platform.git\nrepoBranch: main\nfeatures: {{raw-vllm: true, kserve: true, llm-d: false}}\nmodels:\n"
-    );
-    for i in 0..models {
-        if i % 2 == 0 {
-            s.push_str(&format!(
-                "  - name: qwen-cpu-{i}\n    layer: kserve\n    source: hf://Qwen/Qwen2.5-0.5B-Instruct\n    revision: main\n    servedName: qwen2.5-0.5b\n    preset: vllm-cpu\n    replicas: 1\n    resources:\n      requests: {{ cpu: \"2\", memory: 6Gi }}\n      limits: {{ cpu: \"2\", memory: 8Gi }}\n    storage: {{ staged: true, dir: qwen, size: 5Gi, accessMode: ReadWriteOnce }}\n"
-            ));
-        } else {
-            s.push_str(&format!(
-                "  - name: qwen-gpu-{i}\n    layer: raw-vllm\n    source: hf://Qwen/Qwen2.5-7B-Instruct\n    revision: main\n    servedName: qwen2.5-7b\n    preset: vllm-gpu\n    gpus: 1\n    tensorParallelSize: 1\n    maxModelLen: 16384\n    resources:\n      requests: {{ cpu: \"4\", memory: 24Gi }}\n      limits: {{ memory: 32Gi }}\n    storage: {{ dir: qwen2.5-7b, size: 40Gi }}\n"
-            ));
-        }
-    }
-    s
 }
 
 #[derive(Default, Clone, Copy)]
@@ -129,14 +110,20 @@ fn sizes() -> Vec<usize> {
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(&root.join("catalog"), &dir.path().join("catalog"));
-    copy_dir(&root.join("templates"), &dir.path().join("templates"));
     copy_dir(&root.join("environments"), &dir.path().join("environments"));
     let sizes = sizes();
     for &n in &sizes {
-        let p = dir.path().join("environments").join(format!("fleet-{n}"));
-        std::fs::create_dir_all(&p).unwrap();
-        std::fs::write(p.join("config.yaml"), fleet_config(n)).unwrap();
+        // The same environments a user measures by hand (catalog/ and templates/ copied too).
+        let made = Command::new(root.join("scripts/fleet-env.sh"))
+            .arg(n.to_string())
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
     }
 
     println!("library pipeline per phase, profile full (median):");
@@ -172,8 +159,8 @@ fn main() {
                 std::fs::rename(&clusters, aside.path().join(moved.get().to_string())).unwrap();
             }
         };
-        // Two files of one model change (a rename: 4 files added, 4 removed): the new tree is built
-        // beside the old one and swapped in.
+        // One model renamed (4 files added, 4 removed): the new tree is built beside the old one
+        // and swapped in.
         let config = dir.path().join(format!("environments/{env}/config.yaml"));
         let rename_one = || {
             let text = std::fs::read_to_string(&config).unwrap();

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Generate a fleet-scale environment for measuring (issue 14): a temporary copy of the repository's
-# catalog/ and environments/ with environments/fleet-N/config.yaml holding N models that alternate the
-# shipped qwen-cpu (KServe, CPU) and qwen-gpu (raw vLLM, one GPU) shapes.
+# Generate a fleet-scale environment for measuring (issue 14): a copy of the repository's catalog/
+# (and templates/, when there is one) with environments/fleet-N/config.yaml holding N models that
+# alternate the shipped qwen-cpu (KServe, CPU) and qwen-gpu (raw vLLM, one GPU) shapes. The render
+# benchmark (benches/render.rs) measures the environments this script makes.
 #
 #   scripts/fleet-env.sh N [DIR]    prints DIR (default: a new mktemp -d), the env is `fleet-N`
 #

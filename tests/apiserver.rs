@@ -524,7 +524,7 @@ async fn finalizers_hold_deletion_until_removed() {
         )
         .await;
         let cm = ("v1", "ConfigMap", "default", "f");
-        let before = s.reconciles(cm.0, cm.1, cm.2, cm.3);
+        let before = s.reconciles(cm);
         let (code, d) = send(
             c.delete(format!("{base}/f"))
                 .json(&json!({"propagationPolicy": "Foreground"})),
@@ -752,7 +752,7 @@ async fn controllers_reach_ready_and_stop() {
         wait_until(&s, "v1", "Pod", "default", "p", |o| condition(o, "Ready") == "True").await;
         // The claim is protected while the pod uses it.
         let pvc = ("v1", "PersistentVolumeClaim", "default", "data");
-        let before = s.reconciles(pvc.0, pvc.1, pvc.2, pvc.3);
+        let before = s.reconciles(pvc);
         send(c.delete(format!("{pvc_url}/data"))).await;
         s.reconciled_after(pvc, before).await;
         assert!(s.get("v1", "PersistentVolumeClaim", "default", "data").is_some());
@@ -899,7 +899,7 @@ async fn argo_operations_sync_health_and_finalizers() {
         with_fin["metadata"]["name"] = json!("stuck");
         send(c.post(&base).json(&with_fin)).await;
         let app = ("argoproj.io/v1alpha1", "Application", "argocd", "stuck");
-        let before = s.reconciles(app.0, app.1, app.2, app.3);
+        let before = s.reconciles(app);
         send(c.delete(format!("{base}/stuck"))).await;
         s.reconciled_after(app, before).await;
         let stuck = s.get("argoproj.io/v1alpha1", "Application", "argocd", "stuck").expect("stuck app stays");

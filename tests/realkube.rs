@@ -4,7 +4,7 @@
 //! provisioner, KServe, Argo CD) are played by `support/realkube/operators` as API clients; the
 //! real `kubectl` is the independent observer.
 //!
-//! Skipped (and said so) without `../shared/realkube` or etcd; a failure under `CI=true`.
+//! Without `../shared/realkube` or etcd the tier fails with the fix (never skipped).
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // tests, benches and examples: a panic is the failure report, and they print on purpose
 
 mod common;

@@ -1,7 +1,7 @@
 //! Every rendered object is validated against the upstream CRD schemas (Argo CD, KServe, Gateway API)
 //! with unknown fields treated as errors, and core kinds against the strict k8s-openapi round trip.
 //! The schemas live in ../shared/schemas beside the checkout (or PLATFORM_SCHEMAS); when absent the
-//! test says that it skipped.
+//! test fails with the fix (never skipped).
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // tests, benches and examples: a panic is the failure report, and they print on purpose
 
 mod common;

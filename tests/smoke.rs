@@ -366,31 +366,9 @@ fn with_key(cfg: String) -> String {
 }
 
 fn secret(value: &str) -> Value {
-    use base64_engine as b64;
     json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
            "metadata": {"name": "qwen-cpu-key", "namespace": "kserve"},
-           "data": {"api-key": b64::encode(value.as_bytes())}})
-}
-
-/// Standard base64 (the tests have no base64 crate).
-mod base64_engine {
-    pub fn encode(data: &[u8]) -> String {
-        const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut out = String::new();
-        for c in data.chunks(3) {
-            let n = (u32::from(c[0]) << 16)
-                | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-                | u32::from(*c.get(2).unwrap_or(&0));
-            for i in 0..4 {
-                if i <= c.len() {
-                    out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
-    }
+           "data": {"api-key": platform_testkit::apiserver::base64(value.as_bytes())}})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,3 +19,8 @@ pub mod realkube;
 pub fn missing_prerequisite(what: &str, fix: &str) -> ! {
     panic!("missing test prerequisite: {what}; {fix}")
 }
+
+/// A mutex's guard, also after a panic elsewhere poisoned it (a test double keeps serving).
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -8,7 +8,7 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -17,6 +17,8 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
+
+use crate::lock;
 
 /// How the server behaves; change it at any time through [`FakeOpenAi::set`].
 #[derive(Debug, Clone, Default)]
@@ -54,10 +56,6 @@ pub struct Seen {
 struct Shared {
     behaviour: Mutex<Behaviour>,
     seen: Mutex<Vec<Seen>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 pub struct FakeOpenAi {

@@ -71,6 +71,7 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 
 pub use faults::{AppOutcome, FinalizerBehavior, LoggedRequest};
+pub use strategy::base64;
 
 /// Server settings.
 #[derive(Debug, Clone)]
@@ -124,7 +125,7 @@ pub(crate) struct State {
     pub server_address: String,
     pub ip_counter: AtomicU32,
     /// Reconciles done by the scripted controllers, by key: lets a test wait until a controller
-    /// has looked at an object instead of sleeping and hoping (see [`TestApiServer::settled`]).
+    /// has looked at an object instead of sleeping and hoping (see [`TestApiServer::reconciles`] and [`TestApiServer::reconciled_after`]).
     pub reconciled: tokio::sync::watch::Sender<HashMap<store::Key, u64>>,
 }
 
@@ -346,10 +347,13 @@ impl TestApiServer {
         self.state.store.put(rt, obj).map_err(|e| e.message)
     }
 
-    /// One object (`namespace` ignored for cluster-scoped kinds).
-    /// How many times the scripted controllers have reconciled this object so far: take it
-    /// before a change, then [`reconciled_after`](Self::reconciled_after).
-    pub fn reconciles(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> u64 {
+    /// How many times the scripted controllers have reconciled this object (api version, kind,
+    /// namespace, name) so far: take it before a change, then
+    /// [`reconciled_after`](Self::reconciled_after).
+    pub fn reconciles(
+        &self,
+        (api_version, kind, namespace, name): (&str, &str, &str, &str),
+    ) -> u64 {
         let rt = resources::by_kind(api_version, kind).expect("a kind the server serves");
         let key = store::Key::new(rt, namespace, name);
         self.state
@@ -380,6 +384,7 @@ impl TestApiServer {
             .expect("the server is running");
     }
 
+    /// One object (`namespace` ignored for cluster-scoped kinds).
     pub fn get(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> Option<Value> {
         let rt = resources::by_kind(api_version, kind)?;
         self.state.store.get(&store::Key::new(rt, namespace, name))

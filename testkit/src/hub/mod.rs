@@ -20,6 +20,8 @@ use axum::response::Response;
 use axum::Router;
 use sha2::{Digest, Sha256};
 
+use crate::lock;
+
 /// Length of the generator block (a prime, so range boundaries never line up with it).
 const BLOCK: usize = 1_000_003;
 const CHUNK: usize = 256 * 1024;
@@ -233,10 +235,6 @@ impl Drop for HubEmulator {
             t.abort();
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl HubEmulator {

@@ -11,7 +11,7 @@ mod storage;
 mod workloads;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -22,6 +22,7 @@ use super::faults::FinalizerBehavior;
 use super::store::{Event, EventType, Key};
 use super::util;
 use super::State;
+use crate::lock;
 
 /// Controller state kept between reconciles.
 pub struct Ctl {
@@ -30,10 +31,6 @@ pub struct Ctl {
     /// When each deleting object was first seen deleting (by uid).
     deleting_since: Mutex<HashMap<String, Instant>>,
     pub argo: Mutex<HashMap<String, argo::Track>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Ctl {
