@@ -1,4 +1,5 @@
-//! Which GitOps repository a command works on when `--repo` / `PLATFORM_REPO` names none.
+//! Which GitOps repository a command works on when `--repo` / `PLATFORM_REPO` names none, and
+//! where its git directory is.
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,28 @@ fn enclosing_work_tree(dir: &Path) -> Option<PathBuf> {
     dir.ancestors()
         .find(|d| d.join(".git").exists())
         .map(Path::to_path_buf)
+}
+
+/// The git directory and work tree holding `dir` (absolute), found as git finds them: the nearest
+/// `.git` on the way up, a directory with a `HEAD`, or a file `gitdir: <path>` (linked work trees,
+/// submodules). Not libgit2: opening a repository with it loads OpenSSL's CA store first, which
+/// cost more than the rest of a 1000-model re-render's writing path (issue 14).
+pub fn git_dir_of(dir: &Path) -> Option<(PathBuf, PathBuf)> {
+    for d in dir.ancestors() {
+        let dot = d.join(".git");
+        let Ok(meta) = std::fs::metadata(&dot) else {
+            continue;
+        };
+        if meta.is_dir() && dot.join("HEAD").is_file() {
+            return Some((dot, d.to_path_buf()));
+        }
+        if meta.is_file() {
+            let text = std::fs::read_to_string(&dot).ok()?;
+            let target = text.trim().strip_prefix("gitdir:")?.trim();
+            return Some((d.join(target).canonicalize().ok()?, d.to_path_buf()));
+        }
+    }
+    None
 }
 
 #[cfg(test)]

@@ -34,45 +34,21 @@ impl TreeLock {
 
 /// The lock file for `clusters/<env>/` of `repo` (see the module documentation).
 pub fn lock_path(repo: &Path, env: &str) -> PathBuf {
-    let tree = PathBuf::from(crate::layout::tree(env));
-    if let Some((git_dir, workdir)) = repo
-        .canonicalize()
-        .ok()
-        .and_then(|r| discover_git(&r).map(|found| (found, r)))
-        .and_then(|((git_dir, wd), repo)| {
-            Some((git_dir, repo.strip_prefix(&wd).ok()?.to_path_buf()))
-        })
-    {
-        let mut p = git_dir
-            .join(consts::LOCK_DIR_IN_GIT)
-            .join(workdir)
-            .join(tree);
-        p.set_extension("lock");
-        return p;
-    }
-    repo.join(format!(".platform-{env}.lock"))
-}
-
-/// The git directory and work tree holding `dir` (absolute), found as git finds them: the nearest
-/// `.git` on the way up, a directory with a `HEAD`, or a file `gitdir: <path>` (linked work trees,
-/// submodules). Not libgit2: opening a repository with it loads OpenSSL's CA store first, which
-/// cost more than the rest of a 1000-model re-render's writing path (issue 14).
-fn discover_git(dir: &Path) -> Option<(PathBuf, PathBuf)> {
-    for d in dir.ancestors() {
-        let dot = d.join(".git");
-        let Ok(meta) = std::fs::metadata(&dot) else {
-            continue;
-        };
-        if meta.is_dir() && dot.join("HEAD").is_file() {
-            return Some((dot, d.to_path_buf()));
+    let in_git = repo.canonicalize().ok().and_then(|repo| {
+        let (git_dir, work_tree) = crate::repo::git_dir_of(&repo)?;
+        Some((git_dir, repo.strip_prefix(&work_tree).ok()?.to_path_buf()))
+    });
+    match in_git {
+        Some((git_dir, sub)) => {
+            let mut p = git_dir
+                .join(consts::LOCK_DIR_IN_GIT)
+                .join(sub)
+                .join(crate::layout::tree(env));
+            p.set_extension("lock");
+            p
         }
-        if meta.is_file() {
-            let text = std::fs::read_to_string(&dot).ok()?;
-            let target = text.trim().strip_prefix("gitdir:")?.trim();
-            return Some((d.join(target).canonicalize().ok()?, d.to_path_buf()));
-        }
+        None => repo.join(format!(".platform-{env}.lock")),
     }
-    None
 }
 
 /// Take the exclusive lock on `clusters/<env>/` of `repo` for `command` (named to whoever waits).
