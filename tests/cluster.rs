@@ -1178,11 +1178,10 @@ async fn transfer_in_small_batches_stages_and_verifies_every_file() {
     use platform::stage::{LocalFile, Session};
     let e = env().await;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let templates = platform::render::Templates::load(root).unwrap();
-    let catalog = platform::catalog::Catalog::load(root, &templates.names()).unwrap();
-    let (file, cfg) = platform::config::load(root, "ai-dev").unwrap();
+    let inputs = platform::pipeline::load(root, "ai-dev", &platform::report::Silent).unwrap();
     let plan =
-        platform::catalog::resolve::Plan::build(&cfg, "ai-dev", &file, &catalog, None).unwrap();
+        platform::pipeline::plan(&inputs, "ai-dev", platform::pipeline::Profile::Chosen(None))
+            .unwrap();
     let m = plan.models.iter().find(|m| m.name == "qwen-cpu").unwrap();
     e.seed_model("qwen-cpu");
     let client =

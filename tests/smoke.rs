@@ -600,18 +600,13 @@ async fn the_port_forward_is_closed_after_the_checks() {
     let fake = e.serve("qwen-cpu", |_| {}).await;
     // The library, as the command calls it.
     let repo = e.repo.path();
-    let templates = platform::render::Templates::load(repo).unwrap();
-    let catalog = platform::catalog::Catalog::load(repo, &templates.names()).unwrap();
-    let (file, cfg) = platform::config::load(repo, "ai-dev").unwrap();
-    let plan =
-        platform::catalog::resolve::Plan::build(&cfg, "ai-dev", &file, &catalog, None).unwrap();
-    let m = plan.models.iter().find(|m| m.name == "qwen-cpu").unwrap();
-    let kc = kube::config::Kubeconfig::read_from(&e.kubeconfig).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .unwrap();
-    let client = kube::Client::try_from(config).unwrap();
     let reporter = platform::report::Silent;
+    let inputs = platform::pipeline::load(repo, "ai-dev", &reporter).unwrap();
+    let plan =
+        platform::pipeline::plan(&inputs, "ai-dev", platform::pipeline::Profile::Chosen(None))
+            .unwrap();
+    let m = plan.models.iter().find(|m| m.name == "qwen-cpu").unwrap();
+    let client = platform_testkit::operators::client(&e.kubeconfig).await;
     let r = smoke::model(&client, m, true, &Options::default(), &reporter).await;
     assert_eq!(r.result, smoke::report::Result::Pass, "{}", r.line());
     let endpoint = r.endpoint.clone().unwrap();
