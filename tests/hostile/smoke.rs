@@ -1,0 +1,6 @@
+//! Hostile cases: smoke (issue 19).
+
+use super::common;
+
+#[allow(unused_imports)]
+use common::TempRepo;
