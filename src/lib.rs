@@ -24,6 +24,7 @@ pub mod render;
 pub mod repo;
 pub mod report;
 pub mod scaffold;
+pub mod serving;
 pub mod smoke;
 pub mod stage;
 pub mod text;

@@ -1,0 +1,82 @@
+//! llm-d (KServe LLMInferenceService): its `<name>-kserve` Deployment runs vLLM in container
+//! `main`; weights come from `hf://` through KServe's storage initializer, or from a PVC when
+//! pre-staged; the layer's Gateway routes by path (`/<namespace>/<name>`). Pause is KServe's stop
+//! annotation (KServe ≥ 0.17).
+
+use serde_json::Value;
+
+use super::{stop_pause, stop_resume, Change, GatewayRouting, Layer, Workload};
+use crate::cluster::health::{self, ModelState};
+use crate::cluster::kinds::{self, Kind};
+use crate::config::{ServingLayer, Strategy};
+use crate::consts;
+
+pub struct LlmD;
+
+impl Layer for LlmD {
+    fn id(&self) -> ServingLayer {
+        ServingLayer::LlmD
+    }
+
+    fn serving_kind(&self) -> Kind {
+        kinds::LLM_INFERENCE_SERVICE
+    }
+
+    fn workload(&self, name: &str) -> Workload {
+        Workload {
+            kind: kinds::DEPLOYMENT,
+            name: format!("{name}{}", consts::LLMD_WORKLOAD_SUFFIX),
+            container: "main",
+        }
+    }
+
+    fn pod_label(&self) -> &'static str {
+        consts::LABEL_NAME
+    }
+
+    /// `hf://` weights are downloaded by KServe's storage initializer: no claim to fill.
+    fn has_pvc(&self, staged: bool) -> bool {
+        staged
+    }
+
+    fn state(&self, obj: &Value) -> ModelState {
+        health::llm_inference_service(obj)
+    }
+
+    fn pause(&self, obj: &Value) -> Change {
+        stop_pause(obj)
+    }
+
+    fn resume(&self, obj: &Value, _configured: u32) -> Change {
+        stop_resume(obj)
+    }
+
+    fn in_cluster_url(&self, _name: &str, _namespace: &str, obj: &Value) -> Option<String> {
+        super::status_url(obj)
+    }
+
+    fn gateway_routing(&self) -> Option<GatewayRouting> {
+        Some(GatewayRouting::PathPrefix)
+    }
+
+    /// The LLMInferenceService manages its pods; they are replaced, never surged.
+    fn strategy(&self, _configured: Option<Strategy>) -> &'static str {
+        "Recreate"
+    }
+
+    fn has_strategy(&self) -> bool {
+        false
+    }
+
+    fn cpu_counts_limit(&self) -> bool {
+        false
+    }
+
+    fn supports_prefill(&self) -> bool {
+        true
+    }
+
+    fn pods_download_weights(&self) -> bool {
+        false
+    }
+}

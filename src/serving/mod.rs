@@ -1,0 +1,249 @@
+//! THE SEAM: everything the rest of the program asks about a model on its serving layer, and about
+//! the engine that serves it, answered in one place.
+//!
+//! One descriptor per layer ([`Layer`]: `raw_vllm.rs`, `kserve.rs`, `llmd.rs`) says what serves a
+//! model there (kind and name), which pods and workload, whether it has a PVC, how ready or
+//! stopped it is, how to pause and resume it, where it answers inside the cluster and through the
+//! layer's Gateway, what teardown deletes, and which model fields apply there. One descriptor per
+//! runtime ([`runtime::Runtime`]: `runtime/vllm.rs`) says how the engine is started and reached.
+//!
+//! Nothing outside this module matches on [`ServingLayer`]: render, status, smoke, pause,
+//! teardown, stage-model and doctor ask the descriptor of the model's layer. A new layer is one
+//! file here plus its templates and catalog entry; a new runtime is one file under `runtime/`.
+
+mod kserve;
+mod llmd;
+mod raw_vllm;
+pub mod runtime;
+
+use serde_json::Value;
+
+use crate::cluster::health::ModelState;
+use crate::cluster::kinds::Kind;
+use crate::config::{ServingLayer, Strategy};
+
+pub use runtime::Runtime;
+
+/// The object whose pods serve a model, and the container in them that serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workload {
+    pub kind: Kind,
+    pub name: String,
+    pub container: &'static str,
+}
+
+/// How a layer's Gateway tells models apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GatewayRouting {
+    /// By Host header (KServe: `<isvc>-<namespace>.<domain>`).
+    Host,
+    /// By path prefix (llm-d: `/<namespace>/<name>`, rewritten to `/`).
+    PathPrefix,
+}
+
+/// What pause or resume does to a serving object: the words for the user and the merge patch
+/// (None when the object is already there).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub action: String,
+    pub patch: Option<Value>,
+}
+
+impl Change {
+    fn none(action: impl Into<String>) -> Change {
+        Change {
+            action: action.into(),
+            patch: None,
+        }
+    }
+
+    fn patch(action: impl Into<String>, patch: Value) -> Change {
+        Change {
+            action: action.into(),
+            patch: Some(patch),
+        }
+    }
+}
+
+/// One serving layer, as the rest of the program sees it.
+pub trait Layer: Sync {
+    fn id(&self) -> ServingLayer;
+
+    /// The layer's name in config.yaml and the catalog (`raw-vllm`, `kserve`, `llm-d`).
+    fn name(&self) -> &'static str {
+        self.id().as_str()
+    }
+
+    /// The kind of the object that serves a model (named after the model): the one pause/resume
+    /// patch, status reads and teardown deletes.
+    fn serving_kind(&self) -> Kind;
+
+    /// The workload whose pods serve model `name`, and the serving container in them.
+    fn workload(&self, name: &str) -> Workload;
+
+    /// The label key whose value (the model's name) selects the model's serving pods.
+    fn pod_label(&self) -> &'static str;
+
+    /// Whether the model has a PVC (rendered, staged onto, listed by status, kept by teardown).
+    fn has_pvc(&self, staged: bool) -> bool;
+
+    /// Ready, stopped and why not, from the serving object as the API returns it.
+    fn state(&self, obj: &Value) -> ModelState;
+
+    /// Stop the model (no patch when it is stopped already).
+    fn pause(&self, obj: &Value) -> Change;
+
+    /// Start the model again; `configured` is the replica count config.yaml asks for.
+    fn resume(&self, obj: &Value, configured: u32) -> Change;
+
+    /// Where the model answers inside the cluster.
+    fn in_cluster_url(&self, name: &str, namespace: &str, obj: &Value) -> Option<String>;
+
+    /// How the layer's Gateway routes to a model; None when the layer has no Gateway.
+    fn gateway_routing(&self) -> Option<GatewayRouting>;
+
+    /// The Deployment strategy rendered for a model that asks for `configured`.
+    fn strategy(&self, configured: Option<Strategy>) -> &'static str;
+
+    /// Whether `strategy:` means anything on this layer.
+    fn has_strategy(&self) -> bool {
+        true
+    }
+
+    /// Whether a CPU model's cores may come from its limit when it sets no request (llm-d's
+    /// LLMInferenceService copies only requests into its pods).
+    fn cpu_counts_limit(&self) -> bool {
+        true
+    }
+
+    /// Whether the layer turns a missing cpu limit into a limit of 1 (KServe does).
+    fn defaults_cpu_limit_to_one(&self) -> bool {
+        false
+    }
+
+    /// Whether `canaryTrafficPercent` is a feature of this layer.
+    fn supports_canary(&self) -> bool {
+        false
+    }
+
+    /// Whether prefill/decode disaggregation (`prefill:`) is a feature of this layer.
+    fn supports_prefill(&self) -> bool {
+        false
+    }
+
+    /// Whether serving pods download not-staged weights from the Hub themselves (rather than a
+    /// storage initializer the layer runs).
+    fn pods_download_weights(&self) -> bool {
+        true
+    }
+}
+
+static RAW_VLLM: raw_vllm::RawVllm = raw_vllm::RawVllm;
+static KSERVE: kserve::Kserve = kserve::Kserve;
+static LLMD: llmd::LlmD = llmd::LlmD;
+
+/// The descriptor of `layer`.
+pub fn layer(layer: ServingLayer) -> &'static dyn Layer {
+    match layer {
+        ServingLayer::RawVllm => &RAW_VLLM,
+        ServingLayer::Kserve => &KSERVE,
+        ServingLayer::LlmD => &LLMD,
+    }
+}
+
+/// Every layer, in bring-up order.
+pub fn layers() -> impl Iterator<Item = &'static dyn Layer> {
+    ServingLayer::ALL.into_iter().map(layer)
+}
+
+/// The names of every layer (for "unknown layer" messages).
+pub fn layer_names() -> Vec<&'static str> {
+    layers().map(|l| l.name()).collect()
+}
+
+/// The layer called `name` in config.yaml or the catalog.
+pub fn layer_named(name: &str) -> Option<&'static dyn Layer> {
+    layers().find(|l| l.name() == name)
+}
+
+/// KServe's pause: the stop annotation (ISVC and LLMInferenceService alike).
+fn stop_pause(obj: &Value) -> Change {
+    if crate::cluster::health::has_stop_annotation(obj) {
+        return Change::none("already paused (serving.kserve.io/stop=true)");
+    }
+    Change::patch(
+        "annotated serving.kserve.io/stop=true",
+        serde_json::json!({"metadata": {"annotations": {crate::consts::ANNOTATION_KSERVE_STOP: "true"}}}),
+    )
+}
+
+/// KServe's resume: the stop annotation removed.
+fn stop_resume(obj: &Value) -> Change {
+    if !crate::cluster::health::has_stop_annotation(obj) {
+        return Change::none("already running (no stop annotation)");
+    }
+    Change::patch(
+        "removed serving.kserve.io/stop",
+        serde_json::json!({"metadata": {"annotations": {crate::consts::ANNOTATION_KSERVE_STOP: null}}}),
+    )
+}
+
+/// The URL a KServe object reports in `status.url`.
+fn status_url(obj: &Value) -> Option<String> {
+    obj.pointer("/status/url")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+/// The replica count of a workload's spec (1 when unset, as Kubernetes defaults it).
+fn spec_replicas(obj: &Value) -> i64 {
+    obj.pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_layer_is_found_by_its_name() {
+        assert_eq!(layer_names(), ["raw-vllm", "kserve", "llm-d"]);
+        for l in layers() {
+            assert_eq!(layer_named(l.name()).map(|f| f.id()), Some(l.id()));
+        }
+        assert!(layer_named("vllm").is_none());
+    }
+
+    #[test]
+    fn kserve_layers_pause_with_the_stop_annotation() {
+        for l in [layer(ServingLayer::Kserve), layer(ServingLayer::LlmD)] {
+            let running = serde_json::json!({"metadata": {"name": "m"}});
+            let p = l.pause(&running);
+            assert_eq!(p.action, "annotated serving.kserve.io/stop=true");
+            let stopped = serde_json::json!({"metadata": {"annotations": {"serving.kserve.io/stop": "true"}}});
+            assert!(l.pause(&stopped).patch.is_none());
+            assert_eq!(
+                l.resume(&stopped, 1).action,
+                "removed serving.kserve.io/stop"
+            );
+            assert!(l.resume(&running, 1).patch.is_none());
+        }
+    }
+
+    #[test]
+    fn what_each_layer_serves_with() {
+        let w = layer(ServingLayer::Kserve).workload("q");
+        assert_eq!(
+            (w.name.as_str(), w.container),
+            ("q-predictor", "kserve-container")
+        );
+        let w = layer(ServingLayer::LlmD).workload("q");
+        assert_eq!((w.name.as_str(), w.container), ("q-kserve", "main"));
+        let w = layer(ServingLayer::RawVllm).workload("q");
+        assert_eq!((w.kind.kind, w.container), ("Service", "vllm"));
+        assert!(!layer(ServingLayer::LlmD).has_pvc(false));
+        assert!(layer(ServingLayer::LlmD).has_pvc(true));
+        assert!(layer(ServingLayer::RawVllm).gateway_routing().is_none());
+    }
+}
