@@ -753,6 +753,85 @@ async fn status_reasons_and_volume_holders_come_from_the_real_scheduler() {
     let _ = c.kubectl(&["delete", "namespace", "rk-status", "--wait=false"]);
 }
 
+const ROLLOUT_ENV: &str = "cluster:
+  name: ai-dev
+repoURL: REPO_URL
+repoBranch: main
+features: { raw-vllm: true, kserve: false, llm-d: false }
+models:
+  - name: rk-roll
+    layer: raw-vllm
+    namespace: rk-roll
+    source: hf://Qwen/Qwen2.5-7B-Instruct
+    preset: vllm-gpu
+    gpus: 1
+";
+
+/// The status of model `name` as `platform status -o json` reports it.
+fn model_status(g: &Gitops, name: &str) -> Value {
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("platform"))
+        .args(["--repo", g.path().to_str().unwrap(), "--env", &g.env])
+        .args(["status", "-o", "json"])
+        .env("PLATFORM_KUBECONFIG", &g.cluster.kubeconfig)
+        .output()
+        .unwrap();
+    models_by_name(&json_of(&String::from_utf8_lossy(&out.stdout)))[name].clone()
+}
+
+/// Issue 20: a Deployment whose new template's pod is not ready while the old pod still serves is
+/// not ready (the real deployment controller's observedGeneration, updatedReplicas and replicas),
+/// though its readyReplicas equals spec.replicas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_rolled_out_model_is_not_ready() {
+    let c = realkube::cluster();
+    let g = Gitops::new(c, "rk-roll", ROLLOUT_ENV);
+    g.ok(&["root"]).await;
+    let _ = c.kubectl(&["create", "namespace", "rk-roll"]);
+    let dir = g.tree_dir().join("models").join("rk-roll");
+    kubectl_ok(c, &["apply", "--server-side", "-f", dir.to_str().unwrap()]);
+    eventually("rk-roll to be ready", Duration::from_secs(60), || {
+        (model_status(&g, "rk-roll")["state"] == "ready").then_some(())
+    })
+    .await;
+    // A new template no node can run (5 GPUs, the node has 4), surged beside the old pod.
+    let patch = r#"{"spec": {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+        "template": {"spec": {"containers": [{"name": "vllm",
+            "resources": {"requests": {"nvidia.com/gpu": "5"}, "limits": {"nvidia.com/gpu": "5"}}}]}}}}"#;
+    kubectl_ok(
+        c,
+        &[
+            "-n",
+            "rk-roll",
+            "patch",
+            "deployment",
+            "rk-roll",
+            "--type=strategic",
+            "-p",
+            patch,
+        ],
+    );
+    let st = eventually(
+        "the rollout to be observed",
+        Duration::from_secs(60),
+        || {
+            let dep = get_json(c, "deployment", "rk-roll", "rk-roll");
+            let n = |p: &str| dep.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+            (n("/status/observedGeneration") >= 2 && n("/status/replicas") == 2).then_some(dep)
+        },
+    )
+    .await;
+    assert_eq!(st["status"]["readyReplicas"], 1, "{st}");
+    let m = model_status(&g, "rk-roll");
+    assert_eq!(m["state"], "not-ready", "{m}");
+    assert!(
+        m["reasons"]
+            .to_string()
+            .contains("old replica(s) still running"),
+        "{m}"
+    );
+    let _ = c.kubectl(&["delete", "namespace", "rk-roll", "--wait=false"]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // `platform bootstrap`: the real v3.5.1 install manifest served over loopback HTTP.
 

@@ -24,16 +24,10 @@ pub const COMPONENTS: &[(Kind, &str)] = &[
     (kinds::DEPLOYMENT, "argocd-server"),
 ];
 
-/// Every replica updated and ready, as the controller observed the current generation.
+/// Every replica updated and ready, as the controller observed the current generation (the one
+/// rollout rule of [`health::rollout`]).
 pub fn workload_ready(v: &Value) -> bool {
-    let n = |p: &str| v.pointer(p).and_then(Value::as_i64).unwrap_or(0);
-    let want = v
-        .pointer("/spec/replicas")
-        .and_then(Value::as_i64)
-        .unwrap_or(1);
-    n("/status/observedGeneration") >= n("/metadata/generation")
-        && n("/status/readyReplicas") >= want
-        && n("/status/updatedReplicas") >= want
+    health::rollout(v).is_ok()
 }
 
 /// Why each component is not ready yet (empty when all are).

@@ -267,8 +267,44 @@ pub fn llm_inference_service(llm: &Value) -> ModelState {
     }
 }
 
-/// raw-vLLM Deployment: ready when readyReplicas reaches a non-zero spec.replicas; stopped (paused)
-/// when scaled to 0.
+/// The one rule for "a Deployment or StatefulSet has rolled out" (kubectl rollout status's, with
+/// ready for available): the controller has observed the current generation, every wanted replica
+/// runs the current template and is ready, and no replica of an older template is left. Err says
+/// what is still missing.
+pub fn rollout(w: &Value) -> Result<(), String> {
+    let n = |p: &str| w.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+    let want = w
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let generation = n("/metadata/generation");
+    if n("/status/observedGeneration") < generation {
+        return Err(format!(
+            "the controller has not seen generation {generation} yet (rollout starting)"
+        ));
+    }
+    let (updated, ready, total) = (
+        n("/status/updatedReplicas"),
+        n("/status/readyReplicas"),
+        n("/status/replicas"),
+    );
+    if updated < want {
+        return Err(format!("{updated}/{want} replicas updated, {ready} ready"));
+    }
+    if total > updated {
+        return Err(format!(
+            "{} old replica(s) still running (rollout in progress)",
+            total - updated
+        ));
+    }
+    if ready < want {
+        return Err(format!("{ready}/{want} replicas ready"));
+    }
+    Ok(())
+}
+
+/// raw-vLLM Deployment: ready when it has rolled out ([`rollout`]) to a non-zero spec.replicas;
+/// stopped (paused) when scaled to 0.
 pub fn deployment(dep: &Value) -> ModelState {
     let desired = dep
         .pointer("/spec/replicas")
@@ -279,13 +315,13 @@ pub fn deployment(dep: &Value) -> ModelState {
         .and_then(Value::as_i64)
         .unwrap_or(0);
     let stopped = desired == 0;
-    let ready = !stopped && ready_replicas >= desired;
+    let rolled_out = if stopped { Ok(()) } else { rollout(dep) };
     ModelState {
-        ready,
+        ready: !stopped && rolled_out.is_ok(),
         stopped,
         desired: Some(desired),
         ready_replicas: Some(ready_replicas),
-        reason: (!ready && !stopped).then(|| format!("{ready_replicas}/{desired} replicas ready")),
+        reason: rolled_out.err(),
     }
 }
 
@@ -524,12 +560,36 @@ status:
 
     #[test]
     fn deployment_replicas() {
-        let d = yaml("spec: {replicas: 2}\nstatus: {readyReplicas: 1}");
+        let d = yaml(
+            "spec: {replicas: 2}\nstatus: {replicas: 2, updatedReplicas: 2, readyReplicas: 1}",
+        );
         let st = deployment(&d);
         assert!(!st.ready && !st.stopped);
         assert_eq!(st.reason.as_deref(), Some("1/2 replicas ready"));
         assert!(deployment(&yaml("spec: {replicas: 0}\nstatus: {}")).stopped);
-        assert!(deployment(&yaml("spec: {replicas: 1}\nstatus: {readyReplicas: 1}")).ready);
+        let done = "metadata: {generation: 2}\nspec: {replicas: 1}\nstatus: {observedGeneration: 2, replicas: 1, updatedReplicas: 1, readyReplicas: 1}";
+        assert!(deployment(&yaml(done)).ready);
+    }
+
+    #[test]
+    fn a_half_rolled_out_deployment_is_not_ready() {
+        // The old pod still serves (readyReplicas 1 of 1) but the new template's pod is not ready.
+        let surge = yaml("metadata: {generation: 2}\nspec: {replicas: 1}\nstatus: {observedGeneration: 2, replicas: 2, updatedReplicas: 1, readyReplicas: 1}");
+        let st = deployment(&surge);
+        assert!(!st.ready);
+        assert_eq!(
+            st.reason.as_deref(),
+            Some("1 old replica(s) still running (rollout in progress)")
+        );
+        // A new generation the controller has not observed yet.
+        let unseen = yaml("metadata: {generation: 3}\nspec: {replicas: 1}\nstatus: {observedGeneration: 2, replicas: 1, updatedReplicas: 1, readyReplicas: 1}");
+        assert!(deployment(&unseen).reason.unwrap().contains("generation 3"));
+        // Nothing updated yet.
+        let none = yaml("spec: {replicas: 2}\nstatus: {replicas: 2, readyReplicas: 2}");
+        assert_eq!(
+            deployment(&none).reason.as_deref(),
+            Some("0/2 replicas updated, 2 ready")
+        );
     }
 
     #[test]
