@@ -323,17 +323,9 @@ impl Catalog {
         // Serving layers.
         for (name, s) in &self.serving {
             let field = format!("servingLayers.{name}");
-            if !crate::config::ServingLayer::ALL
-                .iter()
-                .any(|l| l.as_str() == name)
-            {
-                out.push(unknown(
-                    &f.serving,
-                    &field,
-                    "serving layer",
-                    name,
-                    &["raw-vllm", "kserve", "llm-d"],
-                ));
+            let layers = crate::config::serving_layer_names();
+            if !layers.contains(&name.as_str()) {
+                out.push(unknown(&f.serving, &field, "serving layer", name, &layers));
             }
             if !group_names.contains(&s.group.as_str()) {
                 out.push(unknown(

@@ -8,8 +8,9 @@ use std::path::Path;
 use super::resolve::ResolvedGroup;
 use super::{Catalog, Device, Preset};
 use crate::config::validate::{check_model, check_resources, model_path, settings};
-use crate::config::{EnvConfig, Model, Quantity, Resources, ServingLayer, Strategy};
+use crate::config::{EnvConfig, Model, Quantity, Resources, Strategy};
 use crate::diag::{did_you_mean, Diagnostic};
+use crate::serving::{self, runtime::CheckInput};
 
 /// Every semantic problem of `cfg` (errors and warnings). `groups` are the resolved catalog groups.
 pub fn validate(
@@ -37,7 +38,7 @@ pub fn validate(
         let resources = preset.resources_for(&m.resources);
         check_resources(resources, &format!("{at}.resources"), file, &mut out);
         mc.check_gpus(preset, &mut out);
-        mc.check_vllm_cpu(preset, resources, &mut out);
+        mc.check_runtime(preset, resources, &mut out);
         mc.check_kserve_cpu_limit(resources, &mut out);
         mc.check_strategy(preset, &mut out);
         mc.check_canary(&mut out);
@@ -180,70 +181,43 @@ impl ModelCheck<'_> {
         }
     }
 
-    /// vLLM on CPU: OMP threads binding, at least 2 cores, --enforce-eager, --dtype=float32.
-    fn check_vllm_cpu(&self, preset: &Preset, resources: &Resources, out: &mut Vec<Diagnostic>) {
+    /// What the model's runtime needs (vLLM: no OMP `all` binding; on CPU at least 2 cores,
+    /// --enforce-eager, --dtype=float32), asked of the runtime's descriptor.
+    fn check_runtime(&self, preset: &Preset, resources: &Resources, out: &mut Vec<Diagnostic>) {
         let m = self.m;
-        let err = |field: &str, msg: String| self.err(field, msg);
-        let req = |k: &str| resources.requests.get(k).map(Quantity::value);
-        let lim = |k: &str| resources.limits.get(k).map(Quantity::value);
-        // vLLM CPU gotchas.
-        let env: BTreeMap<&str, &str> = preset
-            .env
-            .iter()
-            .chain(m.env.iter())
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        if env
-            .get("VLLM_CPU_OMP_THREADS_BIND")
-            .is_some_and(|v| v.trim() == "all")
-        {
-            out.push(
-                err(
-                    ".env.VLLM_CPU_OMP_THREADS_BIND",
-                    "must not be `all` (vLLM rejects it: invalid literal for int())".into(),
-                )
-                .help("leave it unset (auto) or give an explicit core-id list such as 0-3"),
-            );
-        }
-        if preset.device == Device::Cpu {
-            let cpu = if m.layer == ServingLayer::LlmD {
-                req("cpu")
-            } else {
-                req("cpu").or(lim("cpu"))
-            };
-            if cpu.unwrap_or(0.0) < 2.0 {
-                out.push(err(".resources.requests.cpu", format!(
-                "vLLM on CPU needs at least 2 cores (got {})",
-                resources.requests.get("cpu").map(|q| q.to_string()).unwrap_or_else(|| "none".into())))
-                .help("set `resources.requests.cpu: \"2\"` (and `limits.cpu` ≥ it): vLLM reserves one core for the API server"));
-            }
-            let args = all_args(preset, m);
-            if !args.iter().any(|a| *a == "--enforce-eager") {
-                out.push(
-                err(
-                    ".args",
-                    "vLLM on CPU needs --enforce-eager (torch.compile is slow and fragile on CPU)"
-                        .into(),
-                )
-                .help("add --enforce-eager to the model's args or the preset's"),
-            );
-            }
-            if let Some(d) = args.iter().rev().find_map(|a| a.strip_prefix("--dtype=")) {
-                if d != "float32" {
-                    out.push(
-                        err(
-                            ".args",
-                            format!("--dtype={d} on CPU: CPU has no fp16/bf16 fast path"),
-                        )
-                        .help("use --dtype=float32"),
-                    );
-                }
-            } else {
-                out.push(
-                    err(".args", "vLLM on CPU needs --dtype=float32".into())
-                        .help("add --dtype=float32"),
-                );
-            }
+        let req = resources.requests.get("cpu").map(Quantity::value);
+        let lim = resources.limits.get("cpu").map(Quantity::value);
+        let cpu_cores = if serving::layer(m.layer).cpu_counts_limit() {
+            req.or(lim)
+        } else {
+            req
+        };
+        let input = CheckInput {
+            model: m,
+            preset,
+            args: all_args(preset, m)
+                .into_iter()
+                .map(String::as_str)
+                .collect(),
+            env: preset
+                .env
+                .iter()
+                .chain(m.env.iter())
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
+            cpu_cores,
+            cpu_shown: resources
+                .requests
+                .get("cpu")
+                .map(|q| q.to_string())
+                .unwrap_or_else(|| "none".into()),
+        };
+        for p in serving::runtime::of(m).problems(&input) {
+            let d = self.err(&p.field, p.message);
+            out.push(match p.help {
+                Some(h) => d.help(h),
+                None => d,
+            });
         }
     }
 
@@ -254,7 +228,7 @@ impl ModelCheck<'_> {
         let req = |k: &str| resources.requests.get(k).map(Quantity::value);
         let lim = |k: &str| resources.limits.get(k).map(Quantity::value);
         // KServe: default cpu limit of 1.
-        if m.layer == ServingLayer::Kserve
+        if serving::layer(m.layer).defaults_cpu_limit_to_one()
             && req("cpu").is_some_and(|r| r > 1.0)
             && lim("cpu").is_none()
         {
@@ -275,10 +249,11 @@ impl ModelCheck<'_> {
         let err = |field: &str, msg: String| self.err(field, msg);
         // Single-slot workloads need Recreate.
         let single_slot = m.gpus > 0 || preset.device == Device::Cpu;
-        match (m.layer, m.strategy) {
-        (ServingLayer::LlmD, Some(_)) => out.push(err(".strategy", "llm-d pods are managed by the LLMInferenceService; `strategy` does not apply".into())
+        let has_strategy = serving::layer(m.layer).has_strategy();
+        match m.strategy {
+        Some(_) if !has_strategy => out.push(err(".strategy", "llm-d pods are managed by the LLMInferenceService; `strategy` does not apply".into())
             .help("remove `strategy`")),
-        (_, Some(Strategy::RollingUpdate)) if single_slot => out.push(err(".strategy", format!(
+        Some(Strategy::RollingUpdate) if single_slot => out.push(err(".strategy", format!(
             "RollingUpdate on a single-slot model ({}): the surge pod needs a second free slot and deadlocks",
             if m.gpus > 0 { format!("{} GPU(s) per pod", m.gpus) } else { "a CPU vLLM pod".into() }))
             .help("use `strategy: Recreate` (the default)")),
@@ -294,7 +269,7 @@ impl ModelCheck<'_> {
         let layer = m.layer.as_str();
         // Canary.
         if let Some(pct) = m.canary_traffic_percent {
-            if m.layer != ServingLayer::Kserve {
+            if !serving::layer(m.layer).supports_canary() {
                 out.push(
                     err(
                         ".canaryTrafficPercent",
@@ -339,7 +314,7 @@ impl ModelCheck<'_> {
         let layer = m.layer.as_str();
         // llm-d prefill.
         if let Some(p) = &m.prefill {
-            if m.layer != ServingLayer::LlmD {
+            if !serving::layer(m.layer).supports_prefill() {
                 out.push(
                     err(
                         ".prefill",
@@ -381,9 +356,7 @@ impl ModelCheck<'_> {
         let m = self.m;
         let (at, file) = (self.at, self.file);
         let err = |field: &str, msg: String| self.err(field, msg);
-        if (m.layer == ServingLayer::RawVllm || m.layer == ServingLayer::Kserve)
-            && !m.storage.staged
-        {
+        if serving::layer(m.layer).pods_download_weights() && !m.storage.staged {
             {
                 out.push(Diagnostic::warning("serving pods will download the weights from the Hub themselves")
                 .file(file).field(format!("{at}.storage.staged"))

@@ -309,6 +309,13 @@ pub struct PlannedModel {
     pub preset_spec: Preset,
 }
 
+impl PlannedModel {
+    /// The descriptor of the serving layer the model is on (the seam: everything about it).
+    pub fn layer(&self) -> &'static dyn crate::serving::Layer {
+        crate::serving::layer(self.model.layer)
+    }
+}
+
 /// One step of the bring-up: the apps of one (layer, wave), in plan order.
 pub type Stage<'p> = (String, i32, Vec<&'p PlannedApp>);
 

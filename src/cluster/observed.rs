@@ -9,12 +9,9 @@ use kube::api::ListParams;
 use serde_json::Value;
 
 use super::kinds::{self, Kind};
-use super::pause;
 use super::retry::retry;
 use super::ClusterError;
 use crate::catalog::resolve::PlannedModel;
-use crate::config::ServingLayer;
-use crate::consts;
 
 /// Where a model's objects are read from.
 pub enum Observed {
@@ -33,17 +30,9 @@ pub struct Listed {
     pods: HashMap<String, tokio::sync::OnceCell<Vec<Value>>>,
 }
 
-/// The label (key, value) that selects a model's pods.
-fn pod_label(m: &PlannedModel) -> (&'static str, &str) {
-    match m.model.layer {
-        ServingLayer::Kserve => ("serving.kserve.io/inferenceservice", m.name.as_str()),
-        ServingLayer::RawVllm | ServingLayer::LlmD => (consts::LABEL_NAME, m.name.as_str()),
-    }
-}
-
-/// Whether the model has a PVC: every raw vLLM and KServe model, an llm-d one when pre-staged.
+/// Whether the model has a PVC (its layer says; llm-d only when pre-staged).
 pub fn has_pvc(m: &PlannedModel) -> bool {
-    m.model.layer != ServingLayer::LlmD || m.staged
+    m.layer().has_pvc(m.staged)
 }
 
 /// Every object of `kind` in `ns` (the cluster scope for "" or a cluster-scoped kind), with the
@@ -103,7 +92,7 @@ impl Listed {
     ) -> Result<Listed, ClusterError> {
         let mut wanted: Vec<(Kind, &str)> = Vec::new();
         for m in models {
-            let w = (pause::kind_of(m.model.layer), m.namespace.as_str());
+            let w = (m.layer().serving_kind(), m.namespace.as_str());
             if !wanted.contains(&w) {
                 wanted.push(w);
             }
@@ -143,7 +132,7 @@ impl Listed {
 impl Observed {
     /// The model's serving object (Deployment, InferenceService or LLMInferenceService).
     pub async fn serving(&self, m: &PlannedModel) -> Result<Option<Value>, ClusterError> {
-        let kind = pause::kind_of(m.model.layer);
+        let kind = m.layer().serving_kind();
         match self {
             Observed::Direct(client) => {
                 let api = kind.api(client, &m.namespace);
@@ -190,7 +179,7 @@ impl Observed {
 
     /// The model's pods.
     pub async fn pods(&self, m: &PlannedModel) -> Result<Vec<Value>, ClusterError> {
-        let (key, value) = pod_label(m);
+        let (key, value) = (m.layer().pod_label(), m.name.as_str());
         match self {
             Observed::Direct(client) => {
                 let selector = format!("{key}={value}");

@@ -10,11 +10,9 @@ use serde_json::Value;
 use super::health::{self, Progress};
 use super::kinds;
 use super::observed::{has_pvc, Listed, Observed};
-use super::pause::{self, model_state};
 use super::retry::retry;
 use super::ClusterError;
 use crate::catalog::resolve::{Plan, PlannedModel};
-use crate::config::ServingLayer;
 use crate::consts;
 use crate::layout::root_app_name;
 
@@ -176,14 +174,14 @@ async fn model_status(
     let Some(v) = obj else {
         let why = format!(
             "{} {}/{} not found: sync the app {} (`platform up --sync-models`)",
-            pause::kind_of(m.model.layer).kind,
+            m.layer().serving_kind().kind,
             m.namespace,
             m.name,
             m.app
         );
         return Ok((model_line(m, "not-deployed", None, vec![why]), pvc_status));
     };
-    let st = model_state(m.model.layer, &v);
+    let st = m.layer().state(&v);
     let reasons = if st.ready || st.stopped {
         Vec::new()
     } else {
@@ -249,16 +247,8 @@ async fn not_ready_reasons(
     Ok(reasons)
 }
 
-/// Where the model answers inside the cluster: the raw vLLM Service, or KServe's `status.url`.
+/// Where the model answers inside the cluster (its layer says: the raw vLLM Service, KServe's
+/// `status.url`).
 fn model_url(m: &PlannedModel, v: &Value) -> Option<String> {
-    match m.model.layer {
-        ServingLayer::RawVllm => Some(format!(
-            "http://{}.{}.svc.cluster.local",
-            m.name, m.namespace
-        )),
-        _ => v
-            .pointer("/status/url")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-    }
+    m.layer().in_cluster_url(&m.name, &m.namespace, v)
 }

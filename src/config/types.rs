@@ -154,6 +154,11 @@ impl ServingLayer {
     }
 }
 
+/// The names of every serving layer, as config.yaml and the catalog spell them.
+pub fn serving_layer_names() -> Vec<&'static str> {
+    ServingLayer::ALL.iter().map(|l| l.as_str()).collect()
+}
+
 impl fmt::Display for ServingLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

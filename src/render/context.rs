@@ -5,7 +5,8 @@ use serde_json::{json, Map, Value};
 
 use crate::catalog::resolve::{AppKind, Plan, PlannedApp, PlannedModel};
 use crate::catalog::{Catalog, Device, Preset, SyncMode};
-use crate::config::{Model, ServingLayer, Strategy};
+use crate::config::Model;
+use crate::serving::{self, Runtime};
 use crate::{consts, layout};
 
 pub fn common_labels(env: &str) -> Map<String, Value> {
@@ -288,11 +289,12 @@ pub fn model_ctx<'a>(plan: &'a Plan, catalog: &'a Catalog, pm: &'a PlannedModel)
     let m = &pm.model;
     let preset = &pm.preset_spec;
     let layer = m.layer;
+    let runtime = serving::runtime::of(m);
     let dir = m.weights_dir();
     let mount = format!("{}/{dir}", consts::MODEL_MOUNT);
     let pvc = m.pvc_name();
     let staged = m.storage.staged;
-    let (env_list, llmd_env) = container_env(m, preset);
+    let (env_list, llmd_env) = container_env(m, preset, runtime);
     let storage_class = m
         .storage
         .storage_class_name
@@ -318,17 +320,13 @@ pub fn model_ctx<'a>(plan: &'a Plan, catalog: &'a Catalog, pm: &'a PlannedModel)
         selector: json!({ consts::LABEL_NAME: m.name, consts::LABEL_MODEL: m.name }),
         image: preset.image_ref(),
         command: shared.command,
-        args: vllm_args(m, preset, &mount),
+        args: runtime.args(m, preset, &mount),
         env: env_list,
         llmd_env,
-        port: consts::VLLM_PORT,
+        port: runtime.port(),
         replicas: m.replicas,
         gpus: m.gpus,
-        strategy: match (layer, m.strategy) {
-            (ServingLayer::LlmD, _) => "Recreate",
-            (_, Some(Strategy::RollingUpdate)) => "RollingUpdate",
-            _ => "Recreate",
-        },
+        strategy: serving::layer(layer).strategy(m.strategy),
         resources: resources(preset.resources_for(&m.resources), m.gpus),
         tolerations: shared.tolerations,
         probes: shared.probes,
@@ -350,39 +348,9 @@ pub fn model_ctx<'a>(plan: &'a Plan, catalog: &'a Catalog, pm: &'a PlannedModel)
     }
 }
 
-/// vLLM arguments: model location, identity, network, then preset, derived and model extras.
-fn vllm_args(m: &Model, preset: &Preset, mount: &str) -> Vec<String> {
-    let mut args: Vec<String> = Vec::new();
-    if m.storage.staged {
-        args.push(format!("--model={mount}"));
-    } else {
-        args.push(format!("--model={}", m.hf_repo().unwrap_or_default()));
-        args.push(format!("--revision={}", m.revision));
-    }
-    args.push(format!("--served-model-name={}", m.served_name()));
-    args.push("--host=0.0.0.0".into());
-    args.push(format!("--port={}", consts::VLLM_PORT));
-    args.extend(preset.args.iter().cloned());
-    let has = |args: &[String], flag: &str| {
-        args.iter()
-            .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
-    };
-    if m.gpus > 1
-        && !has(&args, "--tensor-parallel-size")
-        && !has(&m.args, "--tensor-parallel-size")
-    {
-        args.push(format!("--tensor-parallel-size={}", m.gpus));
-    }
-    if let Some(len) = m.max_model_len {
-        args.push(format!("--max-model-len={len}"));
-    }
-    args.extend(m.args.iter().cloned());
-    args
-}
-
 /// The vLLM container's environment and llm-d's (preset and model variables only): writable caches
 /// on the read-only root filesystem, offline Hub when pre-staged, and the API key reference.
-fn container_env(m: &Model, preset: &Preset) -> (Vec<Value>, Vec<Value>) {
+fn container_env(m: &Model, preset: &Preset, runtime: &dyn Runtime) -> (Vec<Value>, Vec<Value>) {
     let mut env: Vec<(String, String)> = vec![
         ("HOME".into(), "/tmp".into()),
         ("XDG_CACHE_HOME".into(), "/tmp/.cache".into()),
@@ -409,13 +377,13 @@ fn container_env(m: &Model, preset: &Preset) -> (Vec<Value>, Vec<Value>) {
         .iter()
         .map(|(k, v)| json!({"name": k, "value": v}))
         .collect();
-    // The API key vLLM enforces on /v1, from the Secret the config names: a reference, so the key
-    // itself never enters the rendered tree.
-    if let Some(r) = &m.api_key_secret {
-        let key = json!({"name": consts::VLLM_API_KEY_ENV,
+    // The API key the engine enforces on its API, from the Secret the config names: a reference,
+    // so the key itself never enters the rendered tree.
+    if let (Some(r), Some(var)) = (&m.api_key_secret, runtime.api_key_env()) {
+        let key = json!({"name": var,
                          "valueFrom": {"secretKeyRef": {"name": r.name, "key": r.key}}});
         for list in [&mut env_list, &mut llmd_env] {
-            list.retain(|e| e["name"] != consts::VLLM_API_KEY_ENV);
+            list.retain(|e| e["name"] != var);
             list.push(key.clone());
         }
     }
@@ -456,11 +424,13 @@ fn tolerations(gpu_pod: bool) -> Value {
     }
 }
 
-/// Probes on /health sized for slow cold starts: up to 30 min to load weights (GPU) or warm up (CPU).
+/// Probes on the engine's health path sized for slow cold starts: up to 30 min to load weights
+/// (GPU) or warm up (CPU). Made once per process: vLLM is the one runtime so far.
 fn probes(cpu: bool) -> Value {
+    let rt = serving::runtime::default_runtime();
     let probe = |period: u32, failures: u32, timeout: u32| {
         json!({
-            "httpGet": {"path": "/health", "port": consts::VLLM_PORT},
+            "httpGet": {"path": rt.health_path(), "port": rt.port()},
             "periodSeconds": period,
             "timeoutSeconds": timeout,
             "failureThreshold": failures,

@@ -180,8 +180,8 @@ fn render_some(
             model => context::model_ctx(plan, catalog, pm),
         };
         for t in &pm.spec.templates {
-            if t == "model-pvc.yaml.j2" && pm.serving_layer == "llm-d" && !pm.staged {
-                continue; // hf:// weights: KServe's storage initializer downloads; no claim to fill
+            if t == layout::MODEL_PVC_TEMPLATE && !pm.layer().has_pvc(pm.staged) {
+                continue; // e.g. llm-d's hf:// weights: KServe's storage initializer downloads
             }
             let path = layout::output_file(&layout::model_dir(env, &pm.name), t);
             out.push((path, templates.render_file(t, &ctx)?));

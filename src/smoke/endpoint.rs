@@ -8,39 +8,10 @@ use serde_json::Value;
 
 use super::error::SmokeError;
 use crate::catalog::resolve::PlannedModel;
-use crate::cluster::kinds::{self, Kind};
+use crate::cluster::kinds;
 use crate::cluster::retry::retry;
-use crate::config::ServingLayer;
 use crate::consts;
-
-/// The object whose pods serve the model, and the container that serves.
-pub struct Workload {
-    pub kind: Kind,
-    pub name: String,
-    pub container: &'static str,
-}
-
-impl Workload {
-    pub fn of(m: &PlannedModel) -> Workload {
-        match m.model.layer {
-            ServingLayer::RawVllm => Workload {
-                kind: kinds::SERVICE,
-                name: m.name.clone(),
-                container: "vllm",
-            },
-            ServingLayer::Kserve => Workload {
-                kind: kinds::DEPLOYMENT,
-                name: format!("{}{}", m.name, consts::KSERVE_PREDICTOR_SUFFIX),
-                container: "kserve-container",
-            },
-            ServingLayer::LlmD => Workload {
-                kind: kinds::DEPLOYMENT,
-                name: format!("{}{}", m.name, consts::LLMD_WORKLOAD_SUFFIX),
-                container: "main",
-            },
-        }
-    }
-}
+use crate::serving::{self, GatewayRouting};
 
 /// A pod that serves the model, and the port to reach.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,8 +42,8 @@ pub fn pod_ready(pod: &Value) -> bool {
 }
 
 /// The pod port to forward: a Service's `targetPort` (a number, or a container port name), else
-/// the serving container's first port, else vLLM's.
-pub fn pod_port(pod: &Value, container: &str, service: Option<&Value>) -> u16 {
+/// the serving container's first port, else the runtime's (`fallback`).
+pub fn pod_port(pod: &Value, container: &str, service: Option<&Value>, fallback: u16) -> u16 {
     let containers: Vec<&Value> = pod
         .pointer("/spec/containers")
         .and_then(Value::as_array)
@@ -112,7 +83,7 @@ pub fn pod_port(pod: &Value, container: &str, service: Option<&Value>) -> u16 {
         .or(containers.first());
     serving
         .and_then(|c| ports(c).first().map(|p| p.1))
-        .unwrap_or(consts::VLLM_PORT)
+        .unwrap_or(fallback)
 }
 
 /// The first ready pod (by name) behind the model's workload, or why there is none.
@@ -121,7 +92,7 @@ pub async fn ready_pod(
     m: &PlannedModel,
     reasons: &[String],
 ) -> Result<ServingPod, SmokeError> {
-    let w = Workload::of(m);
+    let w = m.layer().workload(&m.name);
     let shown = format!("{} {}/{}", w.kind.kind, m.namespace, w.name);
     let api = w.kind.api(client, &m.namespace);
     let obj = retry(|| api.get_opt(&w.name))
@@ -171,7 +142,12 @@ pub async fn ready_pod(
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string(),
-            port: pod_port(p, w.container, service),
+            port: pod_port(
+                p,
+                w.container,
+                service,
+                serving::runtime::of(&m.model).port(),
+            ),
         }),
         None => {
             let mut why: Vec<String> = reasons.to_vec();
@@ -250,11 +226,11 @@ pub async fn gateway_route(
     m: &PlannedModel,
     domain: Option<&str>,
 ) -> Result<GatewayRoute, SmokeError> {
-    if m.model.layer == ServingLayer::RawVllm {
+    let Some(routing) = m.layer().gateway_routing() else {
         return Err(SmokeError::NoGatewayOnLayer {
             model: m.name.clone(),
         });
-    }
+    };
     let name = crate::layout::gateway_name(&m.serving_layer, m.spec.gateway_name.as_deref());
     let ns = &m.spec.namespace;
     let shown = format!("Gateway {ns}/{name}");
@@ -276,13 +252,13 @@ pub async fn gateway_route(
         gateway: shown.clone(),
         why: why.to_string(),
     })?;
-    Ok(match m.model.layer {
-        ServingLayer::LlmD => GatewayRoute {
+    Ok(match routing {
+        GatewayRouting::PathPrefix => GatewayRoute {
             // KServe's router HTTPRoute matches /<namespace>/<name> and rewrites it to /.
             base: format!("{base}/{}/{}", m.namespace, m.name),
             host: None,
         },
-        _ => {
+        GatewayRouting::Host => {
             let host = match domain {
                 Some(d) => kserve_host(m, d),
                 None => {
@@ -325,16 +301,17 @@ mod tests {
             {"name": "vllm", "ports": [{"name": "http", "containerPort": 8001}]},
         ]}});
         let svc = json!({"spec": {"ports": [{"port": 80, "targetPort": "http"}]}});
-        assert_eq!(pod_port(&pod, "vllm", Some(&svc)), 8001);
+        assert_eq!(pod_port(&pod, "vllm", Some(&svc), 8000), 8001);
         let svc = json!({"spec": {"ports": [{"port": 80, "targetPort": 7000}]}});
-        assert_eq!(pod_port(&pod, "vllm", Some(&svc)), 7000);
-        assert_eq!(pod_port(&pod, "vllm", None), 8001);
-        assert_eq!(pod_port(&pod, "main", None), 9090);
+        assert_eq!(pod_port(&pod, "vllm", Some(&svc), 8000), 7000);
+        assert_eq!(pod_port(&pod, "vllm", None, 8000), 8001);
+        assert_eq!(pod_port(&pod, "main", None, 8000), 9090);
         assert_eq!(
             pod_port(
                 &json!({"spec": {"containers": [{"name": "main"}]}}),
                 "main",
-                None
+                None,
+                8000
             ),
             8000
         );

@@ -22,7 +22,6 @@ pub use report::{ModelReport, Report};
 
 use crate::catalog::resolve::PlannedModel;
 use crate::cluster::status;
-use crate::config::ServingLayer;
 use crate::report::Reporter;
 use error::Failed;
 
@@ -105,7 +104,7 @@ pub async fn model(
                 m.name
             ));
         }
-        if matches!(opts.via, Via::Gateway { .. }) && m.model.layer == ServingLayer::RawVllm {
+        if matches!(opts.via, Via::Gateway { .. }) && m.layer().gateway_routing().is_none() {
             return report
                 .skipped("raw vLLM has no Gateway: smoke it without --via-gateway".to_string());
         }
@@ -132,7 +131,7 @@ async fn checks_in_order(
         move |e: SmokeError| (r, Failed::new(check, e))
     };
     if st.state == "not-deployed" {
-        let kind = crate::cluster::pause::kind_of(m.model.layer);
+        let kind = m.layer().serving_kind();
         return Err(at(Check::Pod)(SmokeError::NotDeployed {
             object: format!("{} {}/{}", kind.kind, m.namespace, m.name),
             app: m.app.clone(),

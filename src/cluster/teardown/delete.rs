@@ -11,7 +11,7 @@ use super::{list, name_of, Options};
 use crate::catalog::resolve::Plan;
 use crate::cluster::kinds::{self, Kind};
 use crate::cluster::retry::retry;
-use crate::cluster::{apply, pause, ClusterError};
+use crate::cluster::{apply, ClusterError};
 use crate::consts;
 use crate::report::Reporter;
 
@@ -210,7 +210,7 @@ fn app_resources(plan: &Plan, app: &Value) -> Vec<AppResource> {
     }
     let app_name = s(app, "/metadata/name");
     for m in plan.models.iter().filter(|m| m.app == app_name) {
-        let k = pause::kind_of(m.model.layer);
+        let k = m.layer().serving_kind();
         for (kind, name) in [(k, m.name.clone()), (kinds::PVC, m.model.pvc_name())] {
             out.insert(AppResource {
                 rank: deletion_rank(kind.kind),
