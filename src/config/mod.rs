@@ -1,6 +1,7 @@
 //! `environments/<env>/config.yaml`: typed load with file:line:column errors, then semantic checks.
 
 mod quantity;
+pub mod source;
 mod types;
 pub mod validate;
 

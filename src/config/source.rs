@@ -1,0 +1,209 @@
+//! A model's `source:`, parsed once when config.yaml is loaded: the scheme and its parts, or why
+//! the text is not a source. Validation reports the error at the field (file:line:col); the
+//! downloader, the renderer and stage-model take the parsed value and never parse it again.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Where a model's weights come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// `hf://org/name`: a Hugging Face Hub repository.
+    HuggingFace { repo: String },
+    /// `s3://bucket/prefix`: an S3-compatible bucket.
+    S3 { bucket: String, prefix: String },
+    /// `gs://bucket/prefix`: a Google Cloud Storage bucket.
+    Gcs { bucket: String, prefix: String },
+    /// `oci://registry/repository@sha256:…` (or `:tag`): a KServe modelcar image.
+    Oci { reference: String },
+    /// `pvc://claim/path`: weights already on a volume.
+    Pvc { claim: String, path: String },
+}
+
+impl Source {
+    /// The scheme, as written before `://`.
+    pub fn scheme(&self) -> &'static str {
+        match self {
+            Source::HuggingFace { .. } => "hf",
+            Source::S3 { .. } => "s3",
+            Source::Gcs { .. } => "gs",
+            Source::Oci { .. } => "oci",
+            Source::Pvc { .. } => "pvc",
+        }
+    }
+}
+
+/// Why a text is not a model source, and how to write one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceError {
+    pub message: String,
+    pub help: String,
+}
+
+/// One part of a Hub repository id (`org` or `name`): letters, digits, `-`, `_`, `.`, at most 96,
+/// not starting with `-` or `.`, no `--` or `..` (the Hub's own rules). The downloader checks
+/// repository ids with the same function.
+pub fn is_repo_part(p: &str) -> bool {
+    !p.is_empty()
+        && p.len() <= 96
+        && !p.starts_with(['-', '.'])
+        && !p.contains("--")
+        && !p.contains("..")
+        && p.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// `org/name`, each part as [`is_repo_part`] says.
+pub fn is_hub_repo(repo: &str) -> bool {
+    let parts: Vec<&str> = repo.split('/').collect();
+    parts.len() == 2 && parts.iter().all(|p| is_repo_part(p))
+}
+
+const HF_HELP: &str = "write `hf://<org>/<name>`, e.g. hf://Qwen/Qwen2.5-0.5B-Instruct";
+
+/// Parse a source. Only the Hub is served so far: other schemes parse (so messages can name them)
+/// but the caller decides whether they are supported.
+pub fn parse(text: &str) -> Result<Source, SourceError> {
+    let bad = |message: String| SourceError {
+        message,
+        help: HF_HELP.to_string(),
+    };
+    let not_hf = || bad(format!("`{text}` is not a Hugging Face source"));
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return Err(not_hf());
+    };
+    let (head, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    let bucket_and_prefix = || (!head.is_empty()).then(|| (head.to_string(), tail.to_string()));
+    match scheme {
+        "hf" if is_hub_repo(rest) => Ok(Source::HuggingFace {
+            repo: rest.to_string(),
+        }),
+        "s3" => bucket_and_prefix()
+            .map(|(bucket, prefix)| Source::S3 { bucket, prefix })
+            .ok_or_else(not_hf),
+        "gs" => bucket_and_prefix()
+            .map(|(bucket, prefix)| Source::Gcs { bucket, prefix })
+            .ok_or_else(not_hf),
+        "pvc" => bucket_and_prefix()
+            .map(|(claim, path)| Source::Pvc { claim, path })
+            .ok_or_else(not_hf),
+        "oci" if !head.is_empty() && !tail.is_empty() => Ok(Source::Oci {
+            reference: rest.to_string(),
+        }),
+        _ => Err(not_hf()),
+    }
+}
+
+/// A model's `source:` as written, and what it parsed to. Deserializing never fails on the
+/// text: a bad source is a validation error with its position and help, reported with the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelSource {
+    raw: String,
+    parsed: Result<Source, SourceError>,
+}
+
+impl ModelSource {
+    pub fn new(raw: &str) -> ModelSource {
+        ModelSource {
+            raw: raw.to_string(),
+            parsed: parse(raw),
+        }
+    }
+
+    /// The text config.yaml holds.
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    pub fn parsed(&self) -> Result<&Source, &SourceError> {
+        self.parsed.as_ref()
+    }
+
+    /// `org/name` of an `hf://org/name` source.
+    pub fn hf_repo(&self) -> Option<&str> {
+        match &self.parsed {
+            Ok(Source::HuggingFace { repo }) => Some(repo),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ModelSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.raw)
+    }
+}
+
+impl<'de> Deserialize<'de> for ModelSource {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(|s| ModelSource::new(&s))
+    }
+}
+
+impl Serialize for ModelSource {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.raw)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hub_sources_parse_once_with_the_hubs_rules() {
+        let s = ModelSource::new("hf://Qwen/Qwen2.5-0.5B-Instruct");
+        assert_eq!(s.hf_repo(), Some("Qwen/Qwen2.5-0.5B-Instruct"));
+        for bad in [
+            "hf://gpt2",
+            "hf://a/b/c",
+            "hf://a/..b",
+            "hf://",
+            "Qwen/Qwen2.5",
+            "hf://-a/b",
+            "hf://a--b/c",
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert_eq!(e.message, format!("`{bad}` is not a Hugging Face source"));
+            assert!(e.help.contains("hf://<org>/<name>"));
+        }
+    }
+
+    #[test]
+    fn other_schemes_have_their_parts() {
+        assert_eq!(
+            parse("s3://bucket/models/qwen").unwrap(),
+            Source::S3 {
+                bucket: "bucket".into(),
+                prefix: "models/qwen".into()
+            }
+        );
+        assert_eq!(parse("gs://b").unwrap().scheme(), "gs");
+        assert_eq!(
+            parse("pvc://weights/qwen").unwrap(),
+            Source::Pvc {
+                claim: "weights".into(),
+                path: "qwen".into()
+            }
+        );
+        assert_eq!(
+            parse("oci://registry.example/models/qwen@sha256:ab").unwrap(),
+            Source::Oci {
+                reference: "registry.example/models/qwen@sha256:ab".into()
+            }
+        );
+        assert!(parse("s3://").is_err());
+        assert!(parse("oci://registry-only").is_err());
+        assert!(parse("ftp://x/y").is_err());
+    }
+
+    #[test]
+    fn it_reads_and_writes_as_the_text() {
+        let s: ModelSource = serde_yaml::from_str("hf://a/b").unwrap();
+        assert_eq!(s.as_str(), "hf://a/b");
+        assert_eq!(serde_yaml::to_string(&s).unwrap().trim(), "hf://a/b");
+        let bad: ModelSource = serde_yaml::from_str("nope").unwrap();
+        assert!(bad.parsed().is_err());
+    }
+}
