@@ -93,7 +93,6 @@ pub async fn read(client: &kube::Client, m: &PlannedModel) -> Result<Option<ApiK
             source: e,
         })?
         .ok_or_else(|| SmokeError::SecretMissing {
-            secret: secret.clone(),
             model: m.name.clone(),
             namespace: m.namespace.clone(),
             name: r.name.clone(),

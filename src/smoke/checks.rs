@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use tokio::time::Instant as Deadline;
 
 use super::apikey::ApiKey;
-use super::error::{Check, Failed, SmokeError};
+use super::error::{Check, Failed, Received, SmokeError};
 use super::sse::{Event, Parser};
 use crate::consts;
 use crate::text::ellipsize;
@@ -477,10 +477,12 @@ impl InFlight<'_> {
             SmokeError::StreamTooLong {
                 url: self.ep.url(self.path),
                 why,
-                events: read.events,
-                chunks: c.chunks,
-                bytes: read.bytes,
-                received: self.ep.shown(&c.reply, RECEIVED_SHOWN),
+                received: Box::new(Received {
+                    events: read.events,
+                    chunks: c.chunks,
+                    bytes: read.bytes,
+                    text: self.ep.shown(&c.reply, RECEIVED_SHOWN),
+                }),
             },
         )
     }

@@ -58,11 +58,10 @@ pub enum SmokeError {
         source: kube::Error,
     },
     #[error(
-        "Secret {secret} (apiKeySecret of model {model}) does not exist: create it in the model's \
+        "Secret {namespace}/{name} (apiKeySecret of model {model}) does not exist: create it in the model's \
          namespace (`kubectl -n {namespace} create secret generic {name} --from-file={key}=PATH`)"
     )]
     SecretMissing {
-        secret: String,
         model: String,
         namespace: String,
         name: String,
@@ -149,18 +148,11 @@ pub enum SmokeError {
         /// The Content-Length the server announced, when that alone was over the cap.
         announced: Option<u64>,
     },
-    #[error(
-        "{url}: {why}; stopped reading after {events} event(s), {chunks} content chunk(s), {bytes} \
-         bytes; received: \"{received}\""
-    )]
+    #[error("{url}: {why}; stopped reading after {received}")]
     StreamTooLong {
         url: String,
         why: String,
-        events: u64,
-        chunks: u64,
-        bytes: usize,
-        /// The start of the reply received (redacted, cut).
-        received: String,
+        received: Box<Received>,
     },
     #[error(
         "{url}: the stream ended without `data: [DONE]` after {chunks} content chunk(s) ({events} \
@@ -183,6 +175,26 @@ pub enum SmokeError {
         chunks: u64,
         finish: String,
     },
+}
+
+/// What a refused stream had given.
+#[derive(Debug)]
+pub struct Received {
+    pub events: u64,
+    pub chunks: u64,
+    pub bytes: usize,
+    /// The start of the reply (redacted, cut).
+    pub text: String,
+}
+
+impl std::fmt::Display for Received {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} event(s), {} content chunk(s), {} bytes; received: \"{}\"",
+            self.events, self.chunks, self.bytes, self.text
+        )
+    }
 }
 
 fn too_large(limit: usize, announced: &Option<u64>) -> String {
