@@ -48,6 +48,15 @@ pub const VLLM_API_KEY_ENV: &str = "VLLM_API_KEY";
 /// writer is evicted instead of filling the node's disk.
 pub const TMP_SIZE_LIMIT: &str = "10Gi";
 
+/// smoke: the most of one answer it reads, a model list or a whole streamed reply (a model list
+/// takes kilobytes, 16 streamed tokens a few); past it the check fails, naming the URL and the cap.
+pub const SMOKE_BODY_MAX: usize = 1 << 20;
+/// smoke: the most of an error answer it reads for the message it shows.
+pub const SMOKE_ERROR_BODY_MAX: usize = 16 << 10;
+/// smoke: content chunks allowed per token asked for (`max_tokens`); a server streaming more
+/// ignores `max_tokens` and is stopped.
+pub const SMOKE_CHUNKS_PER_TOKEN: u64 = 4;
+
 /// stage-model: a tar stream into the staging pod is closed after this many bytes (or files) and its
 /// files are verified in the pod while the next batch streams, so the verification does not all
 /// wait for the end of the copy.

@@ -53,6 +53,12 @@ pub trait Classify {
 #[error("{0}")]
 pub struct CheckFailed(pub String);
 
+/// A remote (the cluster API, a Hub, a git remote) failed or refused, as a command sums it up
+/// after reporting each failure itself (smoke's models that could not be checked): exit 4.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RemoteFailed(pub String);
+
 /// Invalid input found by a command itself (not by the config or catalog checks): exit 1.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -75,6 +81,7 @@ fn known_class(e: &(dyn std::error::Error + 'static)) -> Option<ErrorClass> {
     classes!(
         CheckFailed,
         InputError,
+        RemoteFailed,
         ConfigError,
         CatalogError,
         Diagnostics,
@@ -132,6 +139,12 @@ pub fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
 impl Classify for CheckFailed {
     fn class(&self) -> ErrorClass {
         ErrorClass::CheckFailed
+    }
+}
+
+impl Classify for RemoteFailed {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Remote
     }
 }
 

@@ -832,6 +832,123 @@ async fn a_half_rolled_out_model_is_not_ready() {
     let _ = c.kubectl(&["delete", "namespace", "rk-roll", "--wait=false"]);
 }
 
+const SMOKE_ENV: &str = "cluster:
+  name: ai-dev
+repoURL: REPO_URL
+repoBranch: main
+features: { raw-vllm: true, kserve: false, llm-d: false }
+models:
+  - name: rk-smoke
+    layer: raw-vllm
+    namespace: rk-smoke
+    source: hf://Qwen/Qwen2.5-0.5B-Instruct
+    preset: vllm-cpu
+    resources:
+      requests: { cpu: \"2\", memory: 6Gi }
+      limits: { cpu: \"2\", memory: 8Gi }
+";
+
+/// A kubeconfig like the admin's whose user is ServiceAccount `sa` of `ns` (a token).
+fn kubeconfig_of_service_account(c: &Cluster, ns: &str, sa: &str, dir: &Path) -> PathBuf {
+    kubectl_ok(c, &["-n", ns, "create", "serviceaccount", sa]);
+    let token = kubectl_ok(c, &["-n", ns, "create", "token", sa]);
+    let mut kc: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&c.kubeconfig).unwrap()).unwrap();
+    kc["users"][0]["user"] = serde_yaml::from_str(&format!("{{token: {}}}", token.trim())).unwrap();
+    let path = dir.join(format!("{sa}.kubeconfig"));
+    std::fs::write(&path, serde_yaml::to_string(&kc).unwrap()).unwrap();
+    path
+}
+
+/// issue 19 Medium 4: a port-forward the real kube-apiserver does not open is the cluster API's
+/// failure, exit 4, in words: refused by RBAC (a user with the built-in `view` role: 403), or not
+/// opened at all (admin; no kubelet answers behind the node: 5xx), instead of polling /health
+/// until the timeout and blaming a model "still loading" (exit 3) with a Debug `Status {…}`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smoke_says_when_the_real_api_server_refuses_or_cannot_open_the_port_forward() {
+    let c = realkube::cluster();
+    let g = Gitops::new(c, "rk-smoke", SMOKE_ENV);
+    g.ok(&["root"]).await;
+    let _ = c.kubectl(&["create", "namespace", "rk-smoke"]);
+    let dir = g.tree_dir().join("models").join("rk-smoke");
+    kubectl_ok(c, &["apply", "--server-side", "-f", dir.to_str().unwrap()]);
+    eventually("rk-smoke to be ready", Duration::from_secs(90), || {
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("platform"))
+            .args(["--repo", g.path().to_str().unwrap(), "--env", "rk-smoke"])
+            .args(["status", "-o", "json"])
+            .env("PLATFORM_KUBECONFIG", &c.kubeconfig)
+            .output()
+            .unwrap();
+        let st = json_of(&String::from_utf8_lossy(&out.stdout));
+        (models_by_name(&st)["rk-smoke"]["state"] == "ready").then_some(())
+    })
+    .await;
+    let no_debug = |all: &str| {
+        for debug in ["Status {", "Some(", "ListMeta"] {
+            assert!(!all.contains(debug), "Rust Debug ({debug}): {all}");
+        }
+        assert!(!all.contains("may still be loading"), "{all}");
+    };
+    // The admin: the API server finds no kubelet to forward to.
+    let o = g.platform(&["smoke", "rk-smoke", "--timeout", "60s"]).await;
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert_eq!(o.status.code(), Some(4), "{all}");
+    assert!(
+        stdout(&o).contains(
+            "rk-smoke  raw-vllm  port-forward  ERROR  endpoint: the API server could not open the \
+             port-forward to pod rk-smoke-"
+        ),
+        "{all}"
+    );
+    assert!(stdout(&o).contains("HTTP 5"), "{all}");
+    no_debug(&all);
+    // A user who may read (built-in `view`) but not port-forward: refused at once.
+    let home = tempfile::tempdir().unwrap();
+    let viewer = kubeconfig_of_service_account(c, "rk-smoke", "viewer", home.path());
+    kubectl_ok(
+        c,
+        &[
+            "create",
+            "clusterrolebinding",
+            "rk-smoke-viewer",
+            "--clusterrole=view",
+            "--serviceaccount=rk-smoke:viewer",
+        ],
+    );
+    let o = g
+        .platform(&[
+            "smoke",
+            "rk-smoke",
+            "--timeout",
+            "60s",
+            "-o",
+            "json",
+            "--kubeconfig",
+            viewer.to_str().unwrap(),
+        ])
+        .await;
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert_eq!(o.status.code(), Some(4), "{all}");
+    let m = &json_of(&stdout(&o))["models"][0];
+    assert_eq!(
+        (m["result"].as_str(), m["check"].as_str()),
+        (Some("error"), Some("endpoint")),
+        "{m}"
+    );
+    let reason = m["reason"].as_str().unwrap();
+    for want in [
+        "the API server refused the port-forward to pod rk-smoke-",
+        "pods/portforward",
+        "(Forbidden, HTTP 403)",
+        "RBAC",
+    ] {
+        assert!(reason.contains(want), "{want}: {reason}");
+    }
+    no_debug(&all);
+    let _ = c.kubectl(&["delete", "clusterrolebinding", "rk-smoke-viewer"]);
+    let _ = c.kubectl(&["delete", "namespace", "rk-smoke", "--wait=false"]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // `platform bootstrap`: the real v3.5.1 install manifest served over loopback HTTP.
 

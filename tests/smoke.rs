@@ -181,12 +181,16 @@ async fn one_model_per_layer_answers_through_a_port_forward() {
         assert!(line.contains(want), "{want}: {line}");
     }
     assert_eq!(cpu.seen().last().unwrap().path, "/v1/completions");
-    // A server that ignores `stream: true` and answers one JSON object still passes.
+    // A server that ignores `stream: true` and answers one JSON object fails, saying so (issue 19
+    // Medium 11, Low 13).
     cpu.set(|b| b.ignore_stream = true);
     let o = e.platform(&["smoke", "qwen-cpu"]).await;
-    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(&o), stderr(&o));
     assert!(
-        stdout(&o).contains("2 tokens (usage)") && stdout(&o).contains("reply \"pong\""),
+        stdout(&o).contains("FAIL  completion (HTTP 200):")
+            && stdout(&o).contains(
+                "asked for a stream (stream: true) but the server answered one JSON document"
+            ),
         "{}",
         stdout(&o)
     );
@@ -332,20 +336,21 @@ async fn a_health_check_that_never_passes_times_out_with_exit_3() {
         out.contains("port-forward: an error occurred forwarding 8000 -> 8000"),
         "{out}"
     );
-    // The API server refuses the port-forward itself (RBAC): no polling until the timeout.
+    // The API server refuses the port-forward itself (RBAC): no polling until the timeout, and a
+    // refusal of the cluster API exits 4 (issue 19 Medium 4).
     e.server
         .fail_next_matching(1000, 403, None, Some("/portforward"), None);
     e.server.clear_request_log();
     let o = e.platform(&["smoke", "qwen-cpu", "--timeout", "60s"]).await;
-    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert_eq!(o.status.code(), Some(4), "{}", stdout(&o));
     let out = stdout(&o);
     assert!(
         out.contains(
-            "FAIL  endpoint: the API server refused the port-forward to pod qwen-cpu-predictor-"
+            "ERROR  endpoint: the API server refused the port-forward to pod qwen-cpu-predictor-"
         ),
         "{out}"
     );
-    assert!(out.contains("403"), "{out}");
+    assert!(out.contains("(Forbidden, HTTP 403)"), "{out}");
     let tries = e
         .server
         .request_log()

@@ -22,11 +22,14 @@ Path: a port-forward through the API server to one ready pod (raw vLLM: the mode
 pods; KServe: <isvc>-predictor; llm-d: <name>-kserve), on 127.0.0.1:<ephemeral>, closed \
 afterwards; or, with --via-gateway, the layer's Gateway status.addresses[0] with the Host KServe \
 assigns (<isvc>-<namespace>.<domain>) or llm-d's /<namespace>/<name> prefix.
+Every answer is read up to 1 MiB; the stream must be server-sent events ending with `data: \
+[DONE]`, within 64 content chunks. Server text is shown with the API key cut out.
 Paused models are skipped with a note unless named. Exit 0 all passed (or skipped), 1 a check \
-failed, 3 a check timed out and none failed.
+failed, 4 the cluster API failed or refused (reading the model's objects, the port-forward) and \
+no check failed, 3 a check timed out and nothing else went wrong.
 -o json prints {env, models: [{model, layer, namespace, path, endpoint, result: \
-pass|fail|timeout|skipped, check, reason, httpStatus, ttftMs, latencyMs, completionTokens, \
-tokenSource: usage|chunks, tokensPerSecond, reply}], passed, failed, timedOut, skipped}.
+pass|fail|timeout|error|skipped, check, reason, httpStatus, ttftMs, latencyMs, completionTokens, \
+tokenSource: usage|chunks, tokensPerSecond, reply}], passed, failed, timedOut, errored, skipped}.
 
 Examples:
   platform smoke qwen-cpu
@@ -107,6 +110,16 @@ pub(super) fn finish(ctx: &Ctx, report: &Report) -> Result<()> {
             failed.len(),
             report.models.len(),
             failed.join(", ")
+        ))
+        .into());
+    }
+    let errored = report.names(smoke::report::Result::Error);
+    if !errored.is_empty() {
+        return Err(crate::error::RemoteFailed(format!(
+            "smoke: {} of {} model(s) could not be checked (the cluster API failed or refused): {}",
+            errored.len(),
+            report.models.len(),
+            errored.join(", ")
         ))
         .into());
     }

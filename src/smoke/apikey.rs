@@ -8,6 +8,11 @@ use super::error::SmokeError;
 use crate::catalog::resolve::PlannedModel;
 use crate::cluster::retry::retry;
 
+const REDACTED: &str = "<redacted>";
+
+/// The shortest start of the key that is redacted where a text ends.
+const PARTIAL_MIN: usize = 4;
+
 /// A secret value. Debug shows `ApiKey(<redacted>)`.
 #[derive(Clone)]
 pub struct ApiKey(String);
@@ -19,9 +24,24 @@ impl std::fmt::Debug for ApiKey {
 }
 
 impl ApiKey {
-    /// `text` with every occurrence of the key replaced by `<redacted>`.
+    /// `text` with every occurrence of the key replaced by `<redacted>`: as it is, as it appears
+    /// inside a JSON string, and a start of it that ends the text (a body or stream read up to a
+    /// cap may stop inside an echoed key).
     pub fn redact(&self, text: &str) -> String {
-        text.replace(&self.0, "<redacted>")
+        let mut out = text.replace(&self.0, REDACTED);
+        let escaped = serde_json::to_string(&self.0).unwrap_or_default();
+        let escaped = escaped.trim_matches('"');
+        if escaped != self.0 {
+            out = out.replace(escaped, REDACTED);
+        }
+        let cut = (PARTIAL_MIN..self.0.len())
+            .rev()
+            .find(|&n| self.0.is_char_boundary(n) && out.ends_with(&self.0[..n]));
+        if let Some(n) = cut {
+            out.truncate(out.len() - n);
+            out.push_str(REDACTED);
+        }
+        out
     }
 
     /// The `Authorization` header value, marked sensitive (hyper leaves it out of its debug output).
@@ -73,7 +93,6 @@ pub async fn read(client: &kube::Client, m: &PlannedModel) -> Result<Option<ApiK
             source: e,
         })?
         .ok_or_else(|| SmokeError::SecretMissing {
-            secret: secret.clone(),
             model: m.name.clone(),
             namespace: m.namespace.clone(),
             name: r.name.clone(),
@@ -135,6 +154,14 @@ mod tests {
         assert_eq!(
             k.redact("invalid token Bearer sk-secret."),
             "invalid token Bearer <redacted>."
+        );
+        // A text cut inside the key loses the start of the key too; a key inside a JSON string.
+        assert_eq!(k.redact("got Bearer sk-sec"), "got Bearer <redacted>");
+        assert_eq!(k.redact("ends with sk-"), "ends with sk-");
+        let q = ApiKey("a\"b\\c-long".into());
+        assert_eq!(
+            q.redact(r#"{"got":"a\"b\\c-long"}"#),
+            r#"{"got":"<redacted>"}"#
         );
     }
 }

@@ -1,23 +1,38 @@
 //! The HTTP checks against an OpenAI-compatible endpoint (vLLM): `/health` polled with backoff
 //! until a deadline, `/v1/models` lists the served name, and a streamed completion returns a
 //! non-empty reply, timed (time to first token, total latency) and counted.
+//!
+//! Everything the server sends is hostile until shown otherwise: every body is read up to a cap
+//! ([`consts::SMOKE_BODY_MAX`], error bodies [`consts::SMOKE_ERROR_BODY_MAX`]) before a deadline,
+//! the stream up to a number of content chunks too, and every piece of server text that reaches a
+//! message or the report goes through [`Endpoint::shown`] (the API key cut out, control
+//! characters escaped, the length cut).
 
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
 use serde_json::{json, Value};
+use tokio::time::Instant as Deadline;
 
 use super::apikey::ApiKey;
-use super::error::{Check, Failed, SmokeError};
+use super::error::{Check, Failed, Received, SmokeError};
 use super::sse::{Event, Parser};
+use crate::consts;
 use crate::text::ellipsize;
 
 /// The fixed prompt: a model that follows instructions answers `pong`.
 pub const PROMPT: &str = "Reply with exactly: pong";
 pub const MAX_TOKENS: u32 = 16;
+/// The most content chunks read from the stream before it is stopped.
+pub const MAX_CHUNKS: u64 = MAX_TOKENS as u64 * consts::SMOKE_CHUNKS_PER_TOKEN;
 /// The most of an error body kept for a message.
 const BODY_SHOWN: usize = 300;
+/// The most of a received reply shown when the stream is refused.
+const RECEIVED_SHOWN: usize = 60;
+/// How many of the listed model ids a message shows, and how much of each.
+const IDS_SHOWN: usize = 10;
+const ID_SHOWN: usize = 80;
 
 /// Where and how to send requests.
 pub struct Endpoint {
@@ -55,7 +70,12 @@ impl Endpoint {
         Ok(r)
     }
 
+    /// A request that failed: the API server's refusal of the port-forward when that is why (the
+    /// endpoint was never reached), else the connection error.
     fn http_error(&self, path: &str, e: reqwest::Error) -> SmokeError {
+        if let Some(n) = self.forward.as_ref().and_then(|f| f.failing()) {
+            return n.error();
+        }
         SmokeError::Http {
             url: self.url(path),
             source: e,
@@ -64,11 +84,29 @@ impl Endpoint {
     }
 
     /// `text` from the server with the API key taken out (a proxy may echo the header back).
-    fn redact(&self, text: String) -> String {
+    fn redact(&self, text: &str) -> String {
         match &self.key {
-            Some(k) => k.redact(&text),
-            None => text,
+            Some(k) => k.redact(text),
+            None => text.to_string(),
         }
+    }
+
+    /// Server text as a message may show it: the API key taken out, control characters escaped
+    /// (one line, no terminal escapes), cut to `max` characters.
+    fn shown(&self, text: &str, max: usize) -> String {
+        let escaped: String = self
+            .redact(text)
+            .chars()
+            .flat_map(|c| {
+                let e: Vec<char> = if c.is_control() {
+                    c.escape_default().collect()
+                } else {
+                    vec![c]
+                };
+                e
+            })
+            .collect();
+        ellipsize(&escaped, max)
     }
 
     /// What a status usually means here.
@@ -90,10 +128,16 @@ impl Endpoint {
         }
     }
 
-    /// A non-2xx answer, with a short body and a hint for the common statuses.
-    async fn status_error(&self, path: &str, resp: reqwest::Response) -> SmokeError {
+    /// A non-2xx answer, with a short body (read until `deadline`) and a hint for the common
+    /// statuses.
+    async fn status_error(
+        &self,
+        path: &str,
+        resp: reqwest::Response,
+        deadline: Deadline,
+    ) -> SmokeError {
         let status = resp.status().as_u16();
-        let body = self.redact(short_body(resp).await);
+        let body = self.shown(&error_message(resp, deadline).await, BODY_SHOWN);
         SmokeError::Status {
             url: self.url(path),
             status,
@@ -101,29 +145,67 @@ impl Endpoint {
             hint: self.hint(status),
         }
     }
+
+    /// A whole answer, refused past [`consts::SMOKE_BODY_MAX`] (announced or read) and cut off
+    /// at `deadline`.
+    async fn body(
+        &self,
+        path: &str,
+        what: &str,
+        resp: reqwest::Response,
+        deadline: Deadline,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, SmokeError> {
+        let limit = consts::SMOKE_BODY_MAX;
+        let too_large = |announced| SmokeError::BodyTooLarge {
+            url: self.url(path),
+            limit,
+            announced,
+        };
+        if let Some(n) = resp
+            .content_length()
+            .filter(|n| usize::try_from(*n).map_or(true, |n| n > limit))
+        {
+            return Err(too_large(Some(n)));
+        }
+        let mut stream = resp.bytes_stream();
+        let mut buf = Vec::new();
+        loop {
+            match tokio::time::timeout_at(deadline, stream.next()).await {
+                Err(_) => return Err(timed_out(what, timeout)),
+                Ok(None) => return Ok(buf),
+                Ok(Some(Err(e))) => return Err(self.http_error(path, e)),
+                Ok(Some(Ok(b))) if buf.len() + b.len() > limit => return Err(too_large(None)),
+                Ok(Some(Ok(b))) => buf.extend_from_slice(&b),
+            }
+        }
+    }
 }
 
 /// The error message of a JSON error body (`{"error": {"message"}}`, `{"message"}`,
-/// `{"detail"}`), else the text, cut to a few hundred characters on a character boundary.
-async fn short_body(resp: reqwest::Response) -> String {
+/// `{"detail"}`), else the text: the first [`consts::SMOKE_ERROR_BODY_MAX`] bytes read before
+/// `deadline` (not cut for showing: [`Endpoint::shown`] does that, after taking the key out).
+async fn error_message(resp: reqwest::Response, deadline: Deadline) -> String {
     let mut buf = Vec::new();
     let mut stream = resp.bytes_stream();
-    while let Some(Ok(chunk)) = stream.next().await {
+    while let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(deadline, stream.next()).await {
         buf.extend_from_slice(&chunk);
-        if buf.len() > 16 * 1024 {
+        if buf.len() >= consts::SMOKE_ERROR_BODY_MAX {
+            buf.truncate(consts::SMOKE_ERROR_BODY_MAX);
             break;
         }
     }
     let text = String::from_utf8_lossy(&buf).into_owned();
-    let msg = serde_json::from_str::<Value>(&text)
+    serde_json::from_str::<Value>(&text)
         .ok()
         .and_then(|v| {
             ["/error/message", "/error", "/message", "/detail"]
                 .iter()
                 .find_map(|p| v.pointer(p).and_then(Value::as_str).map(str::to_string))
         })
-        .unwrap_or(text);
-    ellipsize(msg.trim(), BODY_SHOWN)
+        .unwrap_or(text)
+        .trim()
+        .to_string()
 }
 
 /// Poll `GET /health` until it answers 200, with backoff, until `deadline`. Progress goes to
@@ -151,7 +233,8 @@ pub async fn health(
         match attempt {
             Ok(r) if r.status().is_success() => return Ok(r.status().as_u16()),
             Ok(r) if matches!(r.status().as_u16(), 401 | 403) => {
-                let e = ep.status_error("/health", r).await;
+                let until = Deadline::now() + left.max(Duration::from_millis(100));
+                let e = ep.status_error("/health", r, until).await;
                 return Err(Failed::new(Check::Health, e));
             }
             Ok(r) => {
@@ -162,11 +245,10 @@ pub async fn health(
                 };
             }
             Err(e) => {
-                // The API server refused the port-forward itself (RBAC, pod gone): polling
-                // cannot fix that.
-                if let Some((pod, message)) = ep.forward.as_ref().and_then(|f| f.refused()) {
-                    let e = SmokeError::PortForwardRefused { pod, message };
-                    return Err(Failed::new(Check::Endpoint, e));
+                // The API server refused the port-forward itself (RBAC, pod gone) or keeps
+                // failing to open it: polling cannot fix that.
+                if let Some(n) = ep.forward.as_ref().and_then(|f| f.refused()) {
+                    return Err(Failed::new(Check::Endpoint, n.error()));
                 }
                 last = super::error::describe(&e) + &forward_note(ep);
             }
@@ -176,6 +258,10 @@ pub async fn health(
             started.elapsed().as_secs()
         ));
         if Instant::now() + delay >= deadline {
+            // The pod was never reached: the API server's failure, not a slow server.
+            if let Some(n) = ep.forward.as_ref().and_then(|f| f.failing()) {
+                return Err(Failed::new(Check::Endpoint, n.error()));
+            }
             return Err(Failed::new(
                 Check::Health,
                 SmokeError::HealthTimeout {
@@ -202,25 +288,26 @@ fn forward_note(ep: &Endpoint) -> String {
 pub async fn models(ep: &Endpoint, served: &str, timeout: Duration) -> Result<u16, Failed> {
     let fail = |e| Failed::new(Check::Models, e);
     let path = "/v1/models";
+    let what = "GET /v1/models";
+    let deadline = Deadline::now() + timeout;
     let send = ep.request(reqwest::Method::GET, path).map_err(fail)?.send();
-    let resp = match tokio::time::timeout(timeout, send).await {
-        Err(_) => return Err(fail(timed_out("GET /v1/models", timeout))),
+    let resp = match tokio::time::timeout_at(deadline, send).await {
+        Err(_) => return Err(fail(timed_out(what, timeout))),
         Ok(Err(e)) => return Err(fail(ep.http_error(path, e))),
         Ok(Ok(r)) => r,
     };
     let status = resp.status().as_u16();
     if !resp.status().is_success() {
-        return Err(fail(ep.status_error(path, resp).await));
+        return Err(fail(ep.status_error(path, resp, deadline).await));
     }
-    let body = match tokio::time::timeout(timeout, resp.bytes()).await {
-        Err(_) => return Err(fail(timed_out("GET /v1/models", timeout))),
-        Ok(Err(e)) => return Err(fail(ep.http_error(path, e))),
-        Ok(Ok(b)) => b,
-    };
+    let body = ep
+        .body(path, what, resp, deadline, timeout)
+        .await
+        .map_err(fail)?;
     let listed = served_names(&body).map_err(|message| {
         fail(SmokeError::BadResponse {
             url: ep.url(path),
-            message,
+            message: ep.shown(&message, BODY_SHOWN),
         })
     })?;
     if listed.iter().any(|n| n == served) {
@@ -229,9 +316,22 @@ pub async fn models(ep: &Endpoint, served: &str, timeout: Duration) -> Result<u1
         Err(fail(SmokeError::ServedNameMissing {
             url: ep.url(path),
             served: served.to_string(),
-            listed,
+            listed: shown_ids(ep, &listed),
         }))
     }
+}
+
+/// The first few listed ids as a message shows them, and how many more there are.
+fn shown_ids(ep: &Endpoint, ids: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = ids
+        .iter()
+        .take(IDS_SHOWN)
+        .map(|id| ep.shown(id, ID_SHOWN))
+        .collect();
+    if ids.len() > IDS_SHOWN {
+        out.push(format!("and {} more", ids.len() - IDS_SHOWN));
+    }
+    out
 }
 
 fn timed_out(what: &str, after: Duration) -> SmokeError {
@@ -286,28 +386,22 @@ pub fn request_body(served: &str, completions: bool) -> Value {
     body
 }
 
-/// Fold one streamed chunk into `c`; Err with the server's message for an error event.
+/// Fold one streamed chunk into `c`; Err with the server's message (whole: the caller redacts
+/// and cuts it) for an error event or an event that is not JSON.
 pub fn apply_chunk(
     c: &mut Completion,
     data: &str,
     first_token: impl FnOnce() -> Duration,
 ) -> Result<(), String> {
-    let v: Value = serde_json::from_str(data).map_err(|e| {
-        format!(
-            "a streamed event is not JSON ({e}): {}",
-            ellipsize(data, 80)
-        )
-    })?;
+    let v: Value = serde_json::from_str(data)
+        .map_err(|e| format!("a streamed event is not JSON ({e}): {data}"))?;
     if let Some(err) = v.get("error") {
         let msg = err
             .get("message")
             .and_then(Value::as_str)
             .map(str::to_string)
             .unwrap_or_else(|| err.to_string());
-        return Err(format!(
-            "the server sent an error in the stream: {}",
-            ellipsize(&msg, BODY_SHOWN)
-        ));
+        return Err(format!("the server sent an error in the stream: {msg}"));
     }
     if let Some(n) = v
         .pointer("/usage/completion_tokens")
@@ -336,16 +430,20 @@ pub fn apply_chunk(
     Ok(())
 }
 
-/// The most of a non-streamed JSON answer read.
-const MAX_JSON: usize = 4 << 20;
-
 /// The completion request in flight: where, until when, and since when.
 struct InFlight<'a> {
     ep: &'a Endpoint,
     path: &'static str,
     started: Instant,
-    deadline: tokio::time::Instant,
+    deadline: Deadline,
     timeout: Duration,
+}
+
+/// How much of the stream was read.
+#[derive(Default)]
+struct Read {
+    events: u64,
+    bytes: usize,
 }
 
 impl InFlight<'_> {
@@ -353,11 +451,40 @@ impl InFlight<'_> {
         Failed::new(Check::Completion, e)
     }
 
-    fn bad(&self, message: String) -> Failed {
-        self.fail(SmokeError::BadResponse {
-            url: self.ep.url(self.path),
-            message: self.ep.redact(message),
-        })
+    /// A failure of an answer that came with a success `status`.
+    fn failed_answer(&self, status: u16, e: SmokeError) -> Failed {
+        Failed {
+            check: Check::Completion,
+            error: e,
+            status: Some(status),
+        }
+    }
+
+    fn bad(&self, status: u16, message: String) -> Failed {
+        self.failed_answer(
+            status,
+            SmokeError::BadResponse {
+                url: self.ep.url(self.path),
+                message: self.ep.shown(&message, BODY_SHOWN + 100),
+            },
+        )
+    }
+
+    /// The stream is refused for `why` after what was read.
+    fn too_long(&self, why: String, c: &Completion, read: &Read) -> Failed {
+        self.failed_answer(
+            c.status,
+            SmokeError::StreamTooLong {
+                url: self.ep.url(self.path),
+                why,
+                received: Box::new(Received {
+                    events: read.events,
+                    chunks: c.chunks,
+                    bytes: read.bytes,
+                    text: self.ep.shown(&c.reply, RECEIVED_SHOWN),
+                }),
+            },
+        )
     }
 
     fn timed_out(&self) -> Failed {
@@ -378,7 +505,7 @@ impl InFlight<'_> {
     }
 }
 
-/// `POST /v1/chat/completions` (or `/v1/completions`), streamed, until `[DONE]` or the end.
+/// `POST /v1/chat/completions` (or `/v1/completions`), streamed, until `data: [DONE]`.
 pub async fn completion(
     ep: &Endpoint,
     served: &str,
@@ -393,7 +520,7 @@ pub async fn completion(
             "/v1/chat/completions"
         },
         started: Instant::now(),
-        deadline: tokio::time::Instant::now() + timeout,
+        deadline: Deadline::now() + timeout,
         timeout,
     };
     let req = ep
@@ -407,7 +534,23 @@ pub async fn completion(
         Ok(Ok(r)) => r,
     };
     if !resp.status().is_success() {
-        return Err(f.fail(ep.status_error(f.path, resp).await));
+        return Err(f.fail(ep.status_error(f.path, resp, f.deadline).await));
+    }
+    let content_type = resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    if !content_type
+        .as_deref()
+        .is_some_and(|t| t.trim_start().starts_with("text/event-stream"))
+    {
+        return Err(f.failed_answer(
+            resp.status().as_u16(),
+            SmokeError::NotAStream {
+                url: ep.url(f.path),
+                content_type: content_type.map(|t| ep.shown(&t, ID_SHOWN)),
+            },
+        ));
     }
     let mut c = Completion {
         status: resp.status().as_u16(),
@@ -418,32 +561,25 @@ pub async fn completion(
         usage_tokens: None,
         finish_reason: None,
     };
-    let is_json = resp
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("application/json"));
-    if is_json {
-        read_whole(&f, resp, &mut c).await?;
-    } else {
-        read_events(&f, resp, &mut c).await?;
-    }
+    read_events(&f, resp, &mut c).await?;
     c.latency = f.started.elapsed();
+    c.reply = ep.redact(&c.reply);
+    c.finish_reason = c.finish_reason.map(|r| ep.shown(&r, ID_SHOWN));
     if c.reply.trim().is_empty() {
-        return Err(Failed {
-            check: Check::Completion,
-            status: Some(c.status),
-            error: SmokeError::EmptyReply {
+        return Err(f.failed_answer(
+            c.status,
+            SmokeError::EmptyReply {
                 url: ep.url(f.path),
                 chunks: c.chunks,
                 finish: c.finish_reason.clone().unwrap_or_else(|| "none".into()),
             },
-        });
+        ));
     }
     Ok(c)
 }
 
-/// Server-sent events until `data: [DONE]` (or the end of the body).
+/// Server-sent events until `data: [DONE]`: refused past [`consts::SMOKE_BODY_MAX`] bytes or
+/// [`MAX_CHUNKS`] content chunks, and when the stream ends without `[DONE]`.
 async fn read_events(
     f: &InFlight<'_>,
     resp: reqwest::Response,
@@ -451,56 +587,58 @@ async fn read_events(
 ) -> Result<(), Failed> {
     let mut stream = resp.bytes_stream();
     let mut parser = Parser::default();
+    let mut read = Read::default();
     while let Some(bytes) = f.next(&mut stream).await? {
-        for ev in parser.feed(&bytes).map_err(|m| f.bad(m))? {
-            match ev {
-                Event::Done => return Ok(()),
-                Event::Data(d) => {
-                    apply_chunk(c, &d, || f.started.elapsed()).map_err(|m| f.bad(m))?
-                }
-            }
+        read.bytes += bytes.len();
+        let events = parser.feed(&bytes).map_err(|m| f.bad(c.status, m))?;
+        if fold(f, c, &mut read, events)? {
+            return Ok(());
+        }
+        if read.bytes > consts::SMOKE_BODY_MAX {
+            let why = format!(
+                "the stream went past {} for max_tokens {MAX_TOKENS}",
+                super::error::shown_bytes(consts::SMOKE_BODY_MAX)
+            );
+            return Err(f.too_long(why, c, &read));
         }
     }
-    for ev in parser.finish() {
-        if let Event::Data(d) = ev {
-            apply_chunk(c, &d, || f.started.elapsed()).map_err(|m| f.bad(m))?;
-        }
+    if fold(f, c, &mut read, parser.finish())? {
+        return Ok(());
     }
-    Ok(())
+    Err(f.failed_answer(
+        c.status,
+        SmokeError::NoDone {
+            url: f.ep.url(f.path),
+            chunks: c.chunks,
+            events: read.events,
+            received: f.ep.shown(&c.reply, RECEIVED_SHOWN),
+        },
+    ))
 }
 
-/// A server that ignored `stream: true` answers one JSON object.
-async fn read_whole(
+/// Fold `events` into `c`; true at `data: [DONE]`. Refuses more than [`MAX_CHUNKS`] content
+/// chunks.
+fn fold(
     f: &InFlight<'_>,
-    resp: reqwest::Response,
     c: &mut Completion,
-) -> Result<(), Failed> {
-    let mut stream = resp.bytes_stream();
-    let mut whole = Vec::new();
-    while let Some(bytes) = f.next(&mut stream).await? {
-        whole.extend_from_slice(&bytes);
-        if whole.len() > MAX_JSON {
-            return Err(f.bad(format!("the answer is larger than {MAX_JSON} bytes")));
+    read: &mut Read,
+    events: Vec<Event>,
+) -> Result<bool, Failed> {
+    for ev in events {
+        let Event::Data(d) = ev else {
+            return Ok(true);
+        };
+        read.events += 1;
+        apply_chunk(c, &d, || f.started.elapsed()).map_err(|m| f.bad(c.status, m))?;
+        if c.chunks > MAX_CHUNKS {
+            let why = format!(
+                "the server streamed more than {MAX_CHUNKS} content chunks for max_tokens \
+                 {MAX_TOKENS} (it does not honour max_tokens)"
+            );
+            return Err(f.too_long(why, c, read));
         }
     }
-    let v: Value = serde_json::from_slice(&whole)
-        .map_err(|e| f.bad(format!("the answer is not JSON ({e})")))?;
-    let text = v
-        .pointer("/choices/0/message/content")
-        .or_else(|| v.pointer("/choices/0/text"))
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    c.reply = text.to_string();
-    c.chunks = u64::from(!text.is_empty());
-    c.ttft = Some(f.started.elapsed());
-    c.usage_tokens = v
-        .pointer("/usage/completion_tokens")
-        .and_then(Value::as_u64);
-    c.finish_reason = v
-        .pointer("/choices/0/finish_reason")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    Ok(())
+    Ok(false)
 }
 
 #[cfg(test)]

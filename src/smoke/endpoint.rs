@@ -263,7 +263,16 @@ pub async fn gateway_route(
                 Some(d) => kserve_host(m, d),
                 None => {
                     let api = kinds::INFERENCE_SERVICE.api(client, &m.namespace);
-                    let isvc = retry(|| api.get_opt(&m.name)).await.ok().flatten();
+                    let isvc =
+                        retry(|| api.get_opt(&m.name))
+                            .await
+                            .map_err(|e| SmokeError::Api {
+                                what: format!(
+                                    "reading InferenceService {}/{}",
+                                    m.namespace, m.name
+                                ),
+                                source: e,
+                            })?;
                     isvc.and_then(|o| status_host(&kinds::json(&o)))
                         .unwrap_or_else(|| kserve_host(m, consts::KSERVE_DEFAULT_DOMAIN))
                 }

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::error::{Classify, ErrorClass};
+
 /// The check a failure belongs to, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -56,11 +58,10 @@ pub enum SmokeError {
         source: kube::Error,
     },
     #[error(
-        "Secret {secret} (apiKeySecret of model {model}) does not exist: create it in the model's \
+        "Secret {namespace}/{name} (apiKeySecret of model {model}) does not exist: create it in the model's \
          namespace (`kubectl -n {namespace} create secret generic {name} --from-file={key}=PATH`)"
     )]
     SecretMissing {
-        secret: String,
         model: String,
         namespace: String,
         name: String,
@@ -88,8 +89,18 @@ pub enum SmokeError {
     Gateway { gateway: String, why: String },
     #[error("cannot build the HTTP client")]
     HttpClient(#[source] reqwest::Error),
-    #[error("the API server refused the port-forward to pod {pod}: {message}")]
-    PortForwardRefused { pod: String, message: String },
+    /// The API server answered the port-forward request itself with an error: a 4xx at once
+    /// (`refused`), or 5xx/unreachable on every try (a kubelet it cannot reach). `message` is the
+    /// API's message in words.
+    #[error(
+        "the API server {} the port-forward to pod {pod}: {message}",
+        if *.refused { "refused" } else { "could not open" }
+    )]
+    PortForward {
+        pod: String,
+        message: String,
+        refused: bool,
+    },
     #[error("cannot listen on 127.0.0.1 for the port-forward")]
     Listen {
         #[source]
@@ -130,12 +141,94 @@ pub enum SmokeError {
     },
     #[error("{url}: {message}")]
     BadResponse { url: String, message: String },
+    #[error("{url}: {}", too_large(*.limit, .announced))]
+    BodyTooLarge {
+        url: String,
+        limit: usize,
+        /// The Content-Length the server announced, when that alone was over the cap.
+        announced: Option<u64>,
+    },
+    #[error("{url}: {why}; stopped reading after {received}")]
+    StreamTooLong {
+        url: String,
+        why: String,
+        received: Box<Received>,
+    },
+    #[error(
+        "{url}: the stream ended without `data: [DONE]` after {chunks} content chunk(s) ({events} \
+         event(s)); received: \"{received}\""
+    )]
+    NoDone {
+        url: String,
+        chunks: u64,
+        events: u64,
+        received: String,
+    },
+    #[error("{url}: asked for a stream (stream: true) but the server answered {}", not_a_stream(.content_type))]
+    NotAStream {
+        url: String,
+        content_type: Option<String>,
+    },
     #[error("{url}: the streamed reply is empty ({chunks} chunk(s), finish reason {finish})")]
     EmptyReply {
         url: String,
         chunks: u64,
         finish: String,
     },
+}
+
+/// What a refused stream had given.
+#[derive(Debug)]
+pub struct Received {
+    pub events: u64,
+    pub chunks: u64,
+    pub bytes: usize,
+    /// The start of the reply (redacted, cut).
+    pub text: String,
+}
+
+impl std::fmt::Display for Received {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} event(s), {} content chunk(s), {} bytes; received: \"{}\"",
+            self.events, self.chunks, self.bytes, self.text
+        )
+    }
+}
+
+fn too_large(limit: usize, announced: &Option<u64>) -> String {
+    let cap = format!(
+        "the {} smoke reads of one answer (a model list takes kilobytes)",
+        shown_bytes(limit)
+    );
+    match announced {
+        Some(n) => {
+            format!("the answer announces {n} bytes (Content-Length), more than {cap}; not read")
+        }
+        None => format!("the answer is larger than {cap}; stopped reading"),
+    }
+}
+
+fn not_a_stream(content_type: &Option<String>) -> String {
+    match content_type.as_deref() {
+        Some(t) if t.starts_with("application/json") => format!(
+            "one JSON document (Content-Type {t}), not server-sent events (text/event-stream)"
+        ),
+        Some(t) => format!("Content-Type {t}, not server-sent events (text/event-stream)"),
+        None => "without a Content-Type, not server-sent events (text/event-stream)".to_string(),
+    }
+}
+
+/// A byte count as a cap is usually written: `1 MiB`, `16 KiB`, else bytes.
+pub fn shown_bytes(n: usize) -> String {
+    if n >= 1 << 20 && n % (1 << 20) == 0 {
+        format!("{} MiB", n >> 20)
+    } else if n >= 1 << 10 && n % (1 << 10) == 0 {
+        format!("{} KiB", n >> 10)
+    } else {
+        format!("{n} bytes")
+    }
 }
 
 fn reasons_suffix(r: &[String]) -> String {
@@ -196,14 +289,68 @@ pub fn describe(e: &reqwest::Error) -> String {
     }
 }
 
-impl SmokeError {
-    /// A deadline passed (exit 3), rather than a check that failed.
-    pub fn is_timeout(&self) -> bool {
-        matches!(
-            self,
-            SmokeError::HealthTimeout { .. } | SmokeError::Timeout { .. }
-        )
+impl Classify for SmokeError {
+    /// A deadline passed (exit 3); the cluster API failed or refused (reading the model's objects,
+    /// the port-forward: exit 4); else a check said no (exit 1), the model server's answers
+    /// included.
+    fn class(&self) -> ErrorClass {
+        use SmokeError as E;
+        match self {
+            E::HealthTimeout { .. } | E::Timeout { .. } => ErrorClass::Timeout,
+            E::Cluster(e) => e.class(),
+            E::Api { .. } | E::PortForward { .. } => ErrorClass::Remote,
+            E::NotDeployed { .. }
+            | E::Paused { .. }
+            | E::NoReadyPod { .. }
+            | E::SecretMissing { .. }
+            | E::SecretKeyMissing { .. }
+            | E::SecretKeyUnusable { .. }
+            | E::NoGatewayOnLayer { .. }
+            | E::Gateway { .. }
+            | E::HttpClient(_)
+            | E::Listen { .. }
+            | E::Http { .. }
+            | E::Status { .. }
+            | E::ServedNameMissing { .. }
+            | E::BadResponse { .. }
+            | E::BodyTooLarge { .. }
+            | E::StreamTooLong { .. }
+            | E::NoDone { .. }
+            | E::NotAStream { .. }
+            | E::EmptyReply { .. } => ErrorClass::CheckFailed,
+        }
     }
+}
+
+/// A Kubernetes client error in words: the API's message, reason and HTTP code (never the
+/// client's Debug of its `Status`), with what to do about 401 and 403; else the error and its
+/// causes.
+pub fn kube_words(e: &kube::Error) -> String {
+    let kube::Error::Api(s) = e else {
+        return crate::error::one_line(e);
+    };
+    let message = if s.message.trim().is_empty() {
+        "the API server gave no message"
+    } else {
+        s.message.trim()
+    };
+    let reason = if s.reason.is_empty() {
+        String::new()
+    } else {
+        format!("{}, ", s.reason)
+    };
+    let what_to_do = match s.code {
+        401 => {
+            "; the API server did not accept the kubeconfig's credentials (expired or revoked?): \
+             renew them"
+        }
+        403 => {
+            "; the kubeconfig's user lacks this permission (RBAC): ask a cluster admin for it, or \
+             use a kubeconfig that has it"
+        }
+        _ => "",
+    };
+    format!("{message} ({reason}HTTP {}){what_to_do}", s.code)
 }
 
 /// A failure with the check it happened in.
@@ -229,7 +376,8 @@ impl Failed {
     }
 }
 
-/// The message with its causes, for a report line (the request errors already name theirs).
+/// The message with its causes, for a report line (the request errors already name theirs); a
+/// Kubernetes client error in the chain is put in words ([`kube_words`]) and ends it.
 pub fn chain(e: &SmokeError) -> String {
     let mut out = e.to_string();
     if matches!(
@@ -242,9 +390,79 @@ pub fn chain(e: &SmokeError) -> String {
         let mut src = std::error::Error::source(e);
         while let Some(c) = src {
             out.push_str(": ");
+            let kube = c
+                .downcast_ref::<kube::Error>()
+                .or_else(|| c.downcast_ref::<Box<kube::Error>>().map(|b| &**b));
+            if let Some(k) = kube {
+                out.push_str(&kube_words(k));
+                break;
+            }
             out.push_str(&c.to_string());
             src = c.source();
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(code: u16, reason: &str, message: &str) -> kube::Error {
+        kube::Error::Api(
+            kube::core::Status::failure(message, reason)
+                .with_code(code)
+                .boxed(),
+        )
+    }
+
+    #[test]
+    fn api_errors_are_put_in_words_with_what_to_do() {
+        let w = kube_words(&api(
+            403,
+            "Forbidden",
+            "pods \"p\" is forbidden: User \"u\" cannot get resource \"pods/portforward\"",
+        ));
+        assert!(
+            w.starts_with("pods \"p\" is forbidden: User \"u\" cannot get resource \"pods/portforward\" (Forbidden, HTTP 403); "),
+            "{w}"
+        );
+        assert!(w.contains("RBAC"), "{w}");
+        let w = kube_words(&api(500, "", "no preferred addresses found"));
+        assert_eq!(w, "no preferred addresses found (HTTP 500)");
+        for w in [w, kube_words(&api(401, "Unauthorized", ""))] {
+            assert!(!w.contains("Status {") && !w.contains("Some("), "{w}");
+        }
+    }
+
+    #[test]
+    fn the_cluster_refusing_is_remote_a_server_answering_badly_is_a_failed_check() {
+        let refused = SmokeError::PortForward {
+            pod: "p".into(),
+            message: "m".into(),
+            refused: true,
+        };
+        assert_eq!(refused.class(), ErrorClass::Remote);
+        assert!(refused.to_string().contains("refused the port-forward"));
+        let cluster = SmokeError::Cluster(crate::cluster::ClusterError::api(
+            "reading InferenceService kserve/m",
+            api(403, "Forbidden", "forbidden"),
+        ));
+        assert_eq!(cluster.class(), ErrorClass::Remote);
+        let line = chain(&cluster);
+        assert!(
+            line.ends_with("reading InferenceService kserve/m: forbidden (Forbidden, HTTP 403); the kubeconfig's user lacks this permission (RBAC): ask a cluster admin for it, or use a kubeconfig that has it"),
+            "{line}"
+        );
+        let no_done = SmokeError::NoDone {
+            url: "u".into(),
+            chunks: 2,
+            events: 3,
+            received: "po".into(),
+        };
+        assert_eq!(no_done.class(), ErrorClass::CheckFailed);
+        assert_eq!(shown_bytes(1 << 20), "1 MiB");
+        assert_eq!(shown_bytes(16 << 10), "16 KiB");
+        assert_eq!(shown_bytes(1000), "1000 bytes");
+    }
 }

@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::Pod;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::error::SmokeError;
+use super::error::{kube_words, SmokeError};
 
 pub struct PortForward {
     local: SocketAddr,
@@ -80,6 +80,31 @@ struct Reported {
     /// The API server answered the port-forward request itself with a client error (403 RBAC,
     /// 404 pod gone, 400 not running): retrying cannot help.
     refused: bool,
+    /// Port-forwards in a row the API server failed to open (5xx: a kubelet it cannot reach;
+    /// or the API server unreachable); reset by one that opens.
+    api_failures: u32,
+}
+
+/// Port-forwards in a row the API server may fail to open before smoke gives up on it.
+pub const API_FAILURES_MAX: u32 = 3;
+
+/// Why the API server did not open a port-forward, as [`SmokeError::PortForward`] carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotOpened {
+    pub pod: String,
+    pub message: String,
+    /// A 4xx answer (refused), rather than 5xx or unreachable.
+    pub refused: bool,
+}
+
+impl NotOpened {
+    pub fn error(self) -> SmokeError {
+        SmokeError::PortForward {
+            pod: self.pod,
+            message: self.message,
+            refused: self.refused,
+        }
+    }
 }
 
 /// The port-forward's error reports, shared with the HTTP checks (and the pod's name).
@@ -96,17 +121,42 @@ impl ErrorSlot {
         self.lock().last.clone()
     }
 
-    /// (pod, message) when the API server refused the port-forward outright.
-    pub fn refused(&self) -> Option<(String, String)> {
+    /// Why, when the API server refused the port-forward outright or failed to open it
+    /// [`API_FAILURES_MAX`] times in a row: polling on cannot help.
+    pub fn refused(&self) -> Option<NotOpened> {
         let r = self.lock();
-        r.refused
-            .then(|| (self.1.clone(), r.last.clone().unwrap_or_default()))
+        (r.refused || r.api_failures >= API_FAILURES_MAX).then(|| self.not_opened(&r))
     }
 
-    fn record(&self, msg: String, refused: bool) {
+    /// Why, when the last port-forward the API server was asked for did not open (refused or
+    /// failed): the endpoint was never reached, whatever else timed out.
+    pub fn failing(&self) -> Option<NotOpened> {
+        let r = self.lock();
+        (r.refused || r.api_failures > 0).then(|| self.not_opened(&r))
+    }
+
+    fn not_opened(&self, r: &Reported) -> NotOpened {
+        NotOpened {
+            pod: self.1.clone(),
+            message: r.last.clone().unwrap_or_default(),
+            refused: r.refused,
+        }
+    }
+
+    fn record(&self, msg: String) {
+        self.lock().last = Some(msg);
+    }
+
+    /// The API server did not open a port-forward: `refused` (4xx) or failed.
+    fn record_api(&self, msg: String, refused: bool) {
         let mut r = self.lock();
         r.last = Some(msg);
         r.refused |= refused;
+        r.api_failures = r.api_failures.saturating_add(1);
+    }
+
+    fn opened(&self) {
+        self.lock().api_failures = 0;
     }
 }
 
@@ -129,7 +179,7 @@ async fn accept_loop(
                     conns.spawn(forward(tcp, pods.clone(), pod.clone(), port, last_error.clone()));
                 }
                 Err(e) => {
-                    last_error.record(format!("accepting a local connection: {e}"), false);
+                    last_error.record(format!("accepting a local connection: {e}"));
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
@@ -151,23 +201,20 @@ async fn forward(
         Err(e) => {
             let refused =
                 matches!(&e, kube::Error::Api(s) if (400..500).contains(&s.code) && s.code != 429);
-            last_error.record(
-                format!("opening a port-forward to pod {pod} port {port}: {e}"),
-                refused,
-            );
+            last_error.record_api(kube_words(&e), refused);
             return;
         }
     };
+    last_error.opened();
     let (Some(mut upstream), Some(error)) = (pf.take_stream(port), pf.take_error(port)) else {
-        last_error.record(
-            format!("the port-forward to pod {pod} has no stream for port {port}"),
-            false,
-        );
+        last_error.record(format!(
+            "the port-forward to pod {pod} has no stream for port {port}"
+        ));
         return;
     };
     tokio::select! {
         _ = tokio::io::copy_bidirectional(&mut tcp, &mut upstream) => {}
-        Some(msg) = error => last_error.record(msg, false),
+        Some(msg) = error => last_error.record(msg),
     }
     drop(upstream);
     drop(tcp);

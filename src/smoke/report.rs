@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::checks::Completion;
 use super::error::{Check, Failed};
+use crate::error::{Classify, ErrorClass};
 
 /// How many characters of the reply are kept.
 pub const REPLY_SHOWN: usize = 60;
@@ -15,8 +16,13 @@ pub const REPLY_SHOWN: usize = 60;
 #[serde(rename_all = "kebab-case")]
 pub enum Result {
     Pass,
+    /// A check said no (exit 1).
     Fail,
+    /// A check reached its deadline (exit 3).
     Timeout,
+    /// The cluster API failed or refused (reading the model's objects, the port-forward): the
+    /// model could not be checked (exit 4).
+    Error,
     Skipped,
 }
 
@@ -76,10 +82,10 @@ impl ModelReport {
     }
 
     pub fn failed(mut self, f: Failed) -> ModelReport {
-        self.result = if f.error.is_timeout() {
-            Result::Timeout
-        } else {
-            Result::Fail
+        self.result = match f.error.class() {
+            ErrorClass::Timeout => Result::Timeout,
+            ErrorClass::Remote => Result::Error,
+            _ => Result::Fail,
         };
         self.check = Some(f.check);
         self.http_status = f.status.or(self.http_status);
@@ -110,6 +116,7 @@ impl ModelReport {
             (Result::Pass, _) => "passed".into(),
             (Result::Fail, Some(c)) => format!("failed ({})", c.as_str()),
             (Result::Timeout, Some(c)) => format!("timed out ({})", c.as_str()),
+            (Result::Error, Some(c)) => format!("could not be checked ({})", c.as_str()),
             (Result::Skipped, _) => "skipped".into(),
             (_, None) => "failed".into(),
         }
@@ -131,12 +138,12 @@ impl ModelReport {
                     .unwrap_or_else(|| "-".into()),
                 self.reply.as_deref().unwrap_or_default()
             ),
-            Result::Fail | Result::Timeout => format!(
+            Result::Fail | Result::Timeout | Result::Error => format!(
                 "{head}  {}  {}{}: {}",
-                if self.result == Result::Fail {
-                    "FAIL"
-                } else {
-                    "TIMEOUT"
+                match self.result {
+                    Result::Fail => "FAIL",
+                    Result::Timeout => "TIMEOUT",
+                    _ => "ERROR",
                 },
                 self.check.map(Check::as_str).unwrap_or("?"),
                 self.http_status
@@ -173,6 +180,8 @@ pub struct Report {
     pub passed: usize,
     pub failed: usize,
     pub timed_out: usize,
+    /// Models that could not be checked: the cluster API failed or refused.
+    pub errored: usize,
     pub skipped: usize,
 }
 
@@ -184,6 +193,7 @@ impl Report {
             passed: count(Result::Pass),
             failed: count(Result::Fail),
             timed_out: count(Result::Timeout),
+            errored: count(Result::Error),
             skipped: count(Result::Skipped),
             models,
         }

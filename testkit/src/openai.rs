@@ -221,6 +221,19 @@ fn completion(b: &Behaviour, chat: bool, body: &str) -> Response {
                    "model": b.served_name, "choices": [choice]})
         )
     };
+    if b.ignore_stream {
+        let text = pieces.concat();
+        let choice = if chat {
+            json!({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"})
+        } else {
+            json!({"index": 0, "text": text, "finish_reason": "stop"})
+        };
+        return json_response(
+            StatusCode::OK,
+            json!({"id": "cmpl-1", "model": b.served_name, "choices": [choice],
+                   "usage": {"prompt_tokens": 9, "completion_tokens": pieces.len()}}),
+        );
+    }
     let mut events = vec![chunk(None, None)];
     for p in &pieces {
         events.push(chunk(Some(p), None));

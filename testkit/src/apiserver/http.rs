@@ -210,6 +210,9 @@ async fn handle(AxState(state): AxState<Arc<State>>, req: Request) -> Response {
     }
     let resp = if let Some((code, retry_after)) = fault {
         let reason = match code {
+            401 => "Unauthorized",
+            403 => "Forbidden",
+            404 => "NotFound",
             429 => "TooManyRequests",
             500 => "InternalError",
             503 => "ServiceUnavailable",

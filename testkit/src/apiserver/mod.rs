@@ -267,6 +267,11 @@ impl TestApiServer {
         });
     }
 
+    /// Forgets every fault rule not used up yet (a table of cases starts each from a clean server).
+    pub fn clear_faults(&self) {
+        self.state.faults().rules.clear();
+    }
+
     /// From now on, requests whose path contains `path_contains` are accepted and never answered
     /// (an API server, or a proxy in front of it, that stops answering).
     pub fn hang_matching(&self, path_contains: &str) {
