@@ -1023,9 +1023,12 @@ async fn a_killed_stage_model_leaves_no_pod_behind() {
         .await
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    // Cleaned up, it ends as a command SIGTERM killed would (issue 19 Medium 5).
-    assert_eq!(out.status.code(), Some(143), "{err}");
-    assert!(err.contains("interrupted (SIGTERM)"), "{err}");
+    // Cleaned up, it ends as a command SIGTERM killed would (issue 19 Medium 5), unless the copy
+    // was done before the signal came (tests/hostile/stage.rs holds a download to be sure).
+    if !(out.status.success() && err.contains("staged")) {
+        assert_eq!(out.status.code(), Some(143), "{err}");
+        assert!(err.contains("interrupted (SIGTERM)"), "{err}");
+    }
     let gone = e
         .server
         .wait_for(

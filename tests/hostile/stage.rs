@@ -71,7 +71,7 @@ enum Probe {
     /// stage-model from the Hub emulator; the signal comes while the pod runs and a file is half
     /// downloaded. The pod must be gone, and a second run must resume the file with a Range.
     StageSignal(Sig),
-    /// stage-model whose pod never starts (its PVC never binds), `--pod-timeout 3s`; the pod must
+    /// stage-model whose pod never starts (its PVC never binds), `--pod-timeout 5s`; the pod must
     /// be gone.
     PodNeverStarts,
     /// `status --watch --interval 1s -o json`; the signal comes after two refreshes. Every line
@@ -197,7 +197,7 @@ fn cases() -> Vec<Case> {
                 // What it waits for, through the reporter, with the time left.
                 "staging pod kserve/platform-stage-qwen-cpu: not scheduled: Unschedulable: 0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims. (",
                 "s left)",
-                "staging pod platform-stage-qwen-cpu did not start within 3s (--pod-timeout): not scheduled: Unschedulable",
+                "staging pod platform-stage-qwen-cpu did not start within 5s (--pod-timeout): not scheduled: Unschedulable",
             ],
             never: &["panicked"],
         },
@@ -502,7 +502,7 @@ async fn pod_never_starts() -> Seen {
             "--from-dir",
             d,
             "--pod-timeout",
-            "3s",
+            "5s",
         ])
         .await;
     let mut seen = Seen::of(&o);
