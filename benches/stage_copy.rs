@@ -311,7 +311,7 @@ fn main() {
             .create(&pp, &pvc)
             .await
             .unwrap();
-        let session = Session::open(&client, m, "busybox", Duration::from_secs(30))
+        let session = Session::open(&client, m, "busybox", Duration::from_secs(30), &platform::report::Silent)
             .await
             .unwrap();
 

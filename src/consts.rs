@@ -64,6 +64,17 @@ pub const STAGE_BATCH_BYTES: u64 = 64 * 1024 * 1024;
 pub const STAGE_BATCH_FILES: usize = 64;
 /// stage-model: batches streaming or being verified at once.
 pub const STAGE_BATCHES_IN_FLIGHT: usize = 2;
+/// stage-model: while its pod does not run, how often the pod's events are read (a change of what
+/// it waits for is said at once, from the pod's watch), and how long the same state goes unsaid.
+pub const STAGE_POD_POLL: std::time::Duration = std::time::Duration::from_secs(5);
+pub const STAGE_POD_REPEAT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Smallest values the duration flags accept: `--request-timeout` (0s abandoned every request at
+/// once: it became 1 ms), `status --watch --interval` (0s refreshed ~110 times a second), and every
+/// wait's `--timeout`/`--pod-timeout` (0s timed out before looking).
+pub const MIN_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+pub const MIN_WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+pub const MIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// glibc malloc arenas (see `alloc.rs`).
 pub const MALLOC_ARENAS: i32 = 2;

@@ -7,6 +7,7 @@
 //! | [`ErrorClass::Internal`] | 2 | a bug in platform |
 //! | [`ErrorClass::Timeout`] | 3 | a wait reached its deadline |
 //! | [`ErrorClass::Remote`] | 4 | the cluster API, the Hub or a git remote failed or refused; often worth a retry |
+//! | [`ErrorClass::Interrupted`] | 130 / 143 | SIGINT / SIGTERM ended the command (128 + the signal's number, as a shell reports a process the signal killed) |
 //!
 //! Every error type of the library says its class here ([`Classify`]); `cli::report` asks
 //! [`class_of`] and prints the chain of causes.
@@ -30,6 +31,7 @@ pub enum ErrorClass {
     Internal,
     Timeout,
     Remote,
+    Interrupted(Signal),
 }
 
 impl ErrorClass {
@@ -39,7 +41,49 @@ impl ErrorClass {
             ErrorClass::Internal => 2,
             ErrorClass::Timeout => 3,
             ErrorClass::Remote => 4,
+            ErrorClass::Interrupted(s) => s.exit_code(),
         }
+    }
+}
+
+/// A signal that ends a command which cleans up first (stage-model, `status --watch`) instead of
+/// dying at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGINT (Ctrl-C).
+    Interrupt,
+    /// SIGTERM.
+    Terminate,
+}
+
+impl Signal {
+    /// 128 + the signal's number: what a shell reports for a process the signal killed.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Signal::Interrupt => 130,
+            Signal::Terminate => 143,
+        }
+    }
+}
+
+impl std::fmt::Display for Signal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Signal::Interrupt => "SIGINT",
+            Signal::Terminate => "SIGTERM",
+        })
+    }
+}
+
+/// A command stopped by a signal with nothing else to say (e.g. `status --watch`): exit 130/143,
+/// no message.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted ({0})")]
+pub struct Interrupted(pub Signal);
+
+impl Classify for Interrupted {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Interrupted(self.0)
     }
 }
 
@@ -79,6 +123,7 @@ fn known_class(e: &(dyn std::error::Error + 'static)) -> Option<ErrorClass> {
         };
     }
     classes!(
+        Interrupted,
         CheckFailed,
         InputError,
         RemoteFailed,
@@ -245,12 +290,13 @@ impl Classify for StageError {
             | E::BadIndex { .. }
             | E::MissingShards { .. }
             | E::Io { .. } => ErrorClass::Input,
+            E::PodStartTimeout { .. } => ErrorClass::Timeout,
             E::PodNotRunning { .. }
             | E::Command { .. }
             | E::Stream(_)
             | E::HashMismatch { .. }
             | E::Api { .. } => ErrorClass::Remote,
-            E::Interrupted => ErrorClass::CheckFailed,
+            E::Interrupted(s) => ErrorClass::Interrupted(*s),
             E::NotRendered { .. } | E::NoModelFiles(_) | E::NotPreStaged { .. } => {
                 ErrorClass::Input
             }
@@ -308,6 +354,21 @@ mod tests {
             ErrorClass::Internal
         );
         assert_eq!(ErrorClass::Remote.exit_code(), 4);
+    }
+
+    #[test]
+    fn a_signal_exits_as_a_shell_reports_it() {
+        let int = anyhow::Error::new(StageError::Interrupted(Signal::Interrupt))
+            .context("staging qwen-cpu");
+        assert_eq!(class_of(&int).exit_code(), 130);
+        let term = anyhow::Error::new(Interrupted(Signal::Terminate));
+        assert_eq!(class_of(&term).exit_code(), 143);
+        let late = StageError::PodStartTimeout {
+            pod: "p".into(),
+            timeout: std::time::Duration::from_secs(3),
+            why: "not scheduled".into(),
+        };
+        assert_eq!(late.class(), ErrorClass::Timeout);
     }
 
     #[test]

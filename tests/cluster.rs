@@ -1022,12 +1022,13 @@ async fn a_killed_stage_model_leaves_no_pod_behind() {
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
         .await
         .unwrap();
-    assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("interrupted") || err.contains("staged"),
-        "{err}"
-    );
+    // Cleaned up, it ends as a command SIGTERM killed would (issue 19 Medium 5), unless the copy
+    // was done before the signal came (tests/hostile/stage.rs holds a download to be sure).
+    if !(out.status.success() && err.contains("staged")) {
+        assert_eq!(out.status.code(), Some(143), "{err}");
+        assert!(err.contains("interrupted (SIGTERM)"), "{err}");
+    }
     let gone = e
         .server
         .wait_for(
@@ -1214,10 +1215,16 @@ async fn transfer_in_small_batches_stages_and_verifies_every_file() {
         .unwrap();
     }
     drop(tx);
-    let session = Session::open(&client, m, "busybox", Duration::from_secs(30))
-        .await
-        .unwrap()
-        .with_batches(1 << 20, 3);
+    let session = Session::open(
+        &client,
+        m,
+        "busybox",
+        Duration::from_secs(30),
+        &platform::report::Silent,
+    )
+    .await
+    .unwrap()
+    .with_batches(1 << 20, 3);
     let staged = session.transfer(rx, "c0ffee").await.unwrap();
     assert_eq!(staged.len(), sizes.len());
     session
@@ -1312,7 +1319,8 @@ async fn a_staging_pod_that_cannot_start_says_why_and_is_deleted() {
         ])
         .await;
     let err = stderr(&o);
-    assert!(!o.status.success(), "{err}");
+    // A timeout (issue 19 Medium 12).
+    assert_eq!(o.status.code(), Some(3), "{err}");
     assert!(
         err.contains("staging pod platform-stage-qwen-cpu did not start")
             && err.contains("unbound immediate PersistentVolumeClaims"),

@@ -202,7 +202,13 @@ fn push_lands_on_the_remote_branch_and_push_state_sees_it() {
     );
 
     let g = GitRepo::open(f.repo.path()).unwrap();
-    let st = g.push_state(Some(&f.remote_url), "main").unwrap();
+    let st = g
+        .push_state(
+            Some(&f.remote_url),
+            "main",
+            platform::gitops::git::PlainHttp::Refuse,
+        )
+        .unwrap();
     assert!(st.pushed, "{st:?}");
     // A local commit not pushed yet.
     let cfg = f
@@ -211,7 +217,13 @@ fn push_lands_on_the_remote_branch_and_push_state_sees_it() {
         .replace("servedName: qwen2.5-0.5b\n", "servedName: q\n");
     f.repo.env("ai-dev", &cfg);
     f.repo.cmd().args(["root", "--commit"]).assert().success();
-    let st = g.push_state(Some(&f.remote_url), "main").unwrap();
+    let st = g
+        .push_state(
+            Some(&f.remote_url),
+            "main",
+            platform::gitops::git::PlainHttp::Refuse,
+        )
+        .unwrap();
     assert!(!st.pushed, "{st:?}");
     assert_eq!(st.remote, Some(local));
 }

@@ -949,6 +949,70 @@ async fn smoke_says_when_the_real_api_server_refuses_or_cannot_open_the_port_for
     let _ = c.kubectl(&["delete", "namespace", "rk-smoke", "--wait=false"]);
 }
 
+const STAGE_ENV: &str = "cluster:
+  name: ai-dev
+repoURL: REPO_URL
+repoBranch: main
+features: { raw-vllm: true, kserve: false, llm-d: false }
+models:
+  - name: rk-unbound
+    layer: raw-vllm
+    namespace: rk-stage
+    source: hf://Qwen/Qwen2.5-0.5B-Instruct
+    preset: vllm-cpu
+    storage: { storageClassName: no-such-class }
+    resources:
+      requests: { cpu: \"2\", memory: 6Gi }
+      limits: { cpu: \"2\", memory: 8Gi }
+";
+
+/// A staging pod the real scheduler cannot place (its PVC never binds: no such StorageClass):
+/// stage-model says what the pod waits for in the scheduler's words with the time left, ends with
+/// exit 3 at --pod-timeout (a timeout, not a remote failure), and deletes the pod (issue 19
+/// Medium 12, Low 11).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staging_pod_the_scheduler_cannot_place_times_out_saying_why() {
+    let c = realkube::cluster();
+    let g = Gitops::new(c, "rk-stage", STAGE_ENV);
+    g.ok(&["root"]).await;
+    let weights = tempfile::tempdir().unwrap();
+    std::fs::write(weights.path().join("config.json"), "{}").unwrap();
+    std::fs::write(weights.path().join("model.safetensors"), b"weights").unwrap();
+    let o = g
+        .platform(&[
+            "stage-model",
+            "rk-unbound",
+            "--from-dir",
+            weights.path().to_str().unwrap(),
+            "--pod-timeout",
+            "8s",
+        ])
+        .await;
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    // The wait, said through the reporter while it lasts: the scheduler's condition on the pod.
+    let waiting = err
+        .lines()
+        .find(|l| l.contains("staging pod rk-stage/platform-stage-rk-unbound: not scheduled: "))
+        .unwrap_or_else(|| panic!("no progress line naming the scheduler's reason:\n{err}"));
+    assert!(
+        waiting.contains("Unschedulable") && waiting.ends_with("s left)"),
+        "{waiting}"
+    );
+    assert!(
+        err.contains(
+            "staging pod platform-stage-rk-unbound did not start within 8s (--pod-timeout): not scheduled: Unschedulable"
+        ),
+        "{err}"
+    );
+    let pods = c.names("pods", Some("rk-stage"));
+    assert!(
+        !pods.iter().any(|p| p.contains("platform-stage-rk-unbound")),
+        "the staging pod survived: {pods:?}"
+    );
+    let _ = c.kubectl(&["delete", "namespace", "rk-stage", "--wait=false"]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // `platform bootstrap`: the real v3.5.1 install manifest served over loopback HTTP.
 

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::cluster::{parse_duration, runtime, TargetArgs};
+use super::cluster::{duration_at_least, runtime, TargetArgs};
 use super::{to_data, CheckFailed, Ctx, Output};
 use crate::bootstrap::credential::Credential;
 use crate::bootstrap::existing::Existing;
@@ -13,6 +13,7 @@ use crate::bootstrap::objects::Change;
 use crate::bootstrap::{self as boot, Options};
 use crate::catalog::argocd::ArgoCdSpec;
 use crate::cluster::target::{self, Target, TargetOptions};
+use crate::consts;
 use crate::ui::Confirmation;
 
 #[derive(Debug, clap::Args)]
@@ -71,7 +72,7 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub repo_ssh_key: Option<PathBuf>,
     /// How long Argo CD may take to become ready (exit 3 after it).
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration_at_least(consts::MIN_TIMEOUT))]
     pub timeout: Duration,
     #[command(flatten)]
     pub target: TargetArgs,

@@ -7,6 +7,7 @@ use anyhow::Result;
 use super::{Ctx, Inputs};
 use crate::catalog::resolve::{Plan, PlannedModel};
 use crate::cluster::target::{self, Target, TargetOptions};
+use crate::consts;
 use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
 
 /// Flags every cluster command takes.
@@ -20,7 +21,7 @@ pub struct TargetArgs {
     pub context: Option<String>,
     /// How long one API request may go unanswered before it is abandoned and retried (up to 6
     /// attempts); a command never hangs on an API server that stops answering.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration_at_least(consts::MIN_REQUEST_TIMEOUT))]
     pub request_timeout: Duration,
 }
 
@@ -28,6 +29,23 @@ pub struct TargetArgs {
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s)
         .map_err(|e| format!("`{s}` is not a duration (e.g. 90s, 15m, 1h): {e}"))
+}
+
+/// A duration flag's parser that refuses values below `min` (clap names the flag in the error):
+/// `0s` is never what a user means by a timeout or an interval.
+pub fn duration_at_least(
+    min: Duration,
+) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
+    move |s| {
+        let d = parse_duration(s)?;
+        if d < min {
+            return Err(format!(
+                "`{s}` is too short: the smallest value accepted is {}",
+                humantime::format_duration(min)
+            ));
+        }
+        Ok(d)
+    }
 }
 
 pub fn runtime() -> Result<tokio::runtime::Runtime> {

@@ -55,7 +55,7 @@ Typical day:
       every validation, nothing written
 
 Exit codes: 0 ok · 1 invalid input or a check failed · 2 internal error · 3 timeout · 4 the \
-cluster, the Hub or a git remote failed";
+cluster, the Hub or a git remote failed · 130 / 143 interrupted by SIGINT / SIGTERM";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -143,6 +143,37 @@ pub struct ProfileArg {
     /// Layer profile (see `platform plan`); default: the config's layerProfile, else the widest.
     #[arg(long, short)]
     pub profile: Option<String>,
+}
+
+/// `--allow-insecure-http`, for the commands that talk to the git remote with credentials.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GitHttpArg {
+    /// Send git credentials (PLATFORM_GIT_TOKEN, a credential helper's, a password in the URL) to
+    /// an http:// remote although anyone on the way can read them; without it they are refused
+    /// before any is sent.
+    #[arg(
+        long,
+        env = crate::gitops::git::ALLOW_HTTP_ENV,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub allow_insecure_http: bool,
+}
+
+impl GitHttpArg {
+    /// What the library is allowed to do; a warning when credentials may go over http to `url`.
+    pub fn plain_http(&self, ctx: &Ctx, url: &str) -> crate::gitops::git::PlainHttp {
+        use crate::gitops::git::{is_plain_http, redact, PlainHttp};
+        if !self.allow_insecure_http {
+            return PlainHttp::Refuse;
+        }
+        if is_plain_http(url) {
+            ctx.reporter().warn(&format!(
+                "--allow-insecure-http: git credentials may go to {} in clear",
+                redact(url)
+            ));
+        }
+        PlainHttp::Allow
+    }
 }
 
 pub use crate::error::{CheckFailed, InputError};
@@ -255,7 +286,11 @@ pub fn run() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => report(&printer, &e),
+        // A signal that ended a command with nothing to add (`status --watch`): 130 / 143, quietly.
+        Err(e) => match e.downcast_ref::<crate::error::Interrupted>() {
+            Some(i) => ExitCode::from(i.0.exit_code()),
+            None => report(&printer, &e),
+        },
     }
 }
 

@@ -2,9 +2,10 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::cluster::{connect, parse_duration, runtime, select_models, TargetArgs};
+use super::cluster::{connect, duration_at_least, runtime, select_models, TargetArgs};
 use super::{to_data, Ctx, Output};
 use crate::cluster::pause;
+use crate::consts;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -23,7 +24,7 @@ pub struct Args {
     #[arg(long)]
     pub wait: bool,
     /// How long --wait waits.
-    #[arg(long, default_value = "15m", value_parser = parse_duration)]
+    #[arg(long, default_value = "15m", value_parser = duration_at_least(consts::MIN_TIMEOUT))]
     pub timeout: Duration,
     #[command(flatten)]
     pub target: TargetArgs,

@@ -44,6 +44,8 @@ pub struct Args {
     /// After committing, push the branch to the config's repoURL/repoBranch (never forced).
     #[arg(long, requires = "commit")]
     pub push: bool,
+    #[command(flatten)]
+    pub http: super::GitHttpArg,
 }
 
 #[derive(Serialize)]
@@ -197,7 +199,8 @@ fn commit_and_push(
     }
     if args.push {
         let cfg = &plan.config;
-        git.push(Some(&cfg.repo_url), &cfg.repo_branch)?;
+        let http = args.http.plain_http(ctx, &cfg.repo_url);
+        git.push(Some(&cfg.repo_url), &cfg.repo_branch, http)?;
         ctx.printer.success(format!(
             "pushed to {} ({})",
             redact(&cfg.repo_url),

@@ -2,8 +2,9 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::cluster::{connect, parse_duration, runtime, select_models, TargetArgs};
+use super::cluster::{connect, duration_at_least, runtime, select_models, TargetArgs};
 use super::{to_data, CheckFailed, Ctx, Output};
+use crate::consts;
 use crate::smoke::{self, report::Report, Options, Target, Via};
 
 #[derive(Debug, clap::Args)]
@@ -50,7 +51,7 @@ pub struct Args {
     #[arg(long, value_name = "DOMAIN", requires = "via_gateway")]
     pub domain: Option<String>,
     /// How long /health may take to answer 200 (polled with backoff), and each later request.
-    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    #[arg(long, default_value = "2m", value_parser = duration_at_least(consts::MIN_TIMEOUT))]
     pub timeout: Duration,
     /// POST /v1/completions (a prompt) instead of /v1/chat/completions (messages).
     #[arg(long)]

@@ -3,10 +3,11 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::cluster::{connect, parse_duration, runtime, select_models, TargetArgs};
-use super::signals::Signals;
+use super::cluster::{connect, duration_at_least, runtime, select_models, TargetArgs};
+use super::signals::Interrupt;
 use super::{Ctx, InputError};
 use crate::catalog::resolve::PlannedModel;
+use crate::consts;
 use crate::hub::{FileFilter, HubClient};
 use crate::render::check;
 use crate::report::size;
@@ -22,7 +23,10 @@ short-lived restricted pod (non-root, all capabilities dropped, read-only root f
 later files still download. Every sha256 is verified inside the pod, <dir>/.platform-staged.json \
 records source, commit, files and hashes, and the directory is swapped into place only when \
 everything arrived. Staging the same commit again is a no-op that says so (--force restages). \
-The pod is deleted on success, on error, on Ctrl-C and SIGTERM. A running model on a \
+While the pod does not run yet, what it waits for (scheduling, the volume, the image) is said \
+when it changes and every 30 s, with the time --pod-timeout leaves; past it, exit 3. The pod is \
+deleted on success, on error, on Ctrl-C and SIGTERM (exit 130 / 143; a download stopped there \
+resumes on the next run). A running model on a \
 ReadWriteOnce volume is refused: `platform pause MODEL` first. The PVC is created from the \
 rendered manifest when it does not exist yet. Serving reads /models/<dir> offline (raw vLLM, \
 KServe) or pvc://<model>-weights/<dir> (llm-d).
@@ -73,8 +77,8 @@ pub struct Args {
     /// Image of the staging pod (needs tar, sha256sum, sh).
     #[arg(long, default_value = stage::DEFAULT_IMAGE)]
     pub image: String,
-    /// How long to wait for the staging pod to start.
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    /// How long to wait for the staging pod to start (exit 3 past it; at least 1s).
+    #[arg(long, default_value = "5m", value_parser = duration_at_least(consts::MIN_TIMEOUT))]
     pub pod_timeout: Duration,
     #[command(flatten)]
     pub target: TargetArgs,
@@ -111,15 +115,21 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         pod_timeout: args.pod_timeout,
     };
     let (objs, _) = check::objects(&tree);
-    runtime()?.block_on(async {
-        // Listen for Ctrl-C / SIGTERM before any pod exists, so an interruption always cleans up.
-        let mut signals = Signals::new()?;
-        let interrupt = signals.recv();
-        let mut interrupt = std::pin::pin!(interrupt);
-        let target = connect(ctx, &inputs, &args.target).await?;
-        let stager = Stager::prepare(&target.client, input, opts, reporter).await?;
+    let rt = runtime()?;
+    let result = rt.block_on(async {
+        // Listen for Ctrl-C / SIGTERM before any pod exists, so an interruption always cleans up
+        // (and ends with exit 130 / 143, at whatever step it comes).
+        let interrupt = Interrupt::listen()?;
+        let target = interrupt
+            .guard(connect(ctx, &inputs, &args.target))
+            .await?;
+        let stager = interrupt
+            .guard(async {
+                Ok(Stager::prepare(&target.client, input, opts, reporter).await?)
+            })
+            .await?;
         for m in &models {
-            match stager.stage(m, &objs, &mut interrupt).await? {
+            match stager.stage(m, &objs, interrupt.fired()).await? {
                 Outcome::AlreadyStaged { commit } => ctx.printer.success(format!(
                     "{}: already staged ({commit}); nothing to do (--force restages)",
                     m.name
@@ -135,7 +145,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             }
         }
         Ok(())
-    })
+    });
+    // The pod is gone by now; a blocking task an interruption abandoned (hashing a large local
+    // file) must not hold the exit.
+    rt.shutdown_background();
+    result
 }
 
 /// `--download-only --source hf://org/name --revision REV --to DIR`: no cluster involved.

@@ -3,9 +3,11 @@ use std::time::Duration;
 use anyhow::Result;
 use comfy_table::{presets::NOTHING, Table};
 
-use super::cluster::{connect, runtime, TargetArgs};
+use super::cluster::{connect, duration_at_least, runtime, TargetArgs};
+use super::signals::Interrupt;
 use super::{to_data, Ctx, Output};
 use crate::cluster::status::{gather, Report};
+use crate::consts;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -17,17 +19,21 @@ use crate::cluster::status::{gather, Report};
              state: ready|paused|not-ready|not-deployed, desired,
              readyReplicas, paused, url, reasons[]}
   pvcs[]:   {name, namespace, model, phase, capacity}
+With --watch, -o json prints that document once per refresh, compact, one per line (JSON \
+Lines: read it line by line, e.g. `jq -c .models`).
 For anything not ready, reasons name the cause: pod unschedulable (e.g. Insufficient \
 nvidia.com/gpu), image pull back-off, failing probe, PVC not bound, ISVC/LLMISVC condition \
 messages.")]
 pub struct Args {
     #[command(flatten)]
     pub profile: super::ProfileArg,
-    /// Refresh every few seconds until interrupted.
+    /// Refresh every --interval until interrupted (Ctrl-C: exit 130, SIGTERM: 143). With -o json
+    /// each refresh is one compact JSON document on its own line (JSON Lines); with -o yaml, one
+    /// `---` document of a YAML stream.
     #[arg(long)]
     pub watch: bool,
-    /// Refresh interval of --watch.
-    #[arg(long, default_value = "5s", value_parser = super::cluster::parse_duration)]
+    /// Refresh interval of --watch (at least 1s).
+    #[arg(long, default_value = "5s", value_parser = duration_at_least(consts::MIN_WATCH_INTERVAL))]
     pub interval: Duration,
     #[command(flatten)]
     pub target: TargetArgs,
@@ -37,22 +43,40 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let (inputs, plan) = ctx.plan(args.profile.profile.as_deref())?;
     runtime()?.block_on(async {
         let target = connect(ctx, &inputs, &args.target).await?;
-        loop {
+        if !args.watch {
             let report = gather(&target.client, &plan).await?;
-            let text = match ctx.output {
-                Output::Table => table(&report),
-                o => to_data(o, &report)?,
-            };
-            ctx.printer.data(&text);
-            if !args.watch {
-                return Ok(());
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(args.interval) => {}
-                _ = tokio::signal::ctrl_c() => return Ok(()),
-            }
+            ctx.printer.data(&render(ctx.output, &report)?);
+            return Ok(());
         }
+        let interrupt = Interrupt::listen()?;
+        interrupt
+            .guard(async {
+                loop {
+                    let report = gather(&target.client, &plan).await?;
+                    ctx.printer.data(&render_watched(ctx.output, &report)?);
+                    tokio::time::sleep(args.interval).await;
+                }
+            })
+            .await
     })
+}
+
+/// One report as the table or `-o json|yaml`.
+fn render(output: Output, report: &Report) -> Result<String> {
+    match output {
+        Output::Table => Ok(table(report)),
+        o => to_data(o, report),
+    }
+}
+
+/// One refresh of `--watch`: JSON Lines (one compact document per line), a `---` YAML document,
+/// or the table.
+fn render_watched(output: Output, report: &Report) -> Result<String> {
+    match output {
+        Output::Json => Ok(serde_json::to_string(report)? + "\n"),
+        Output::Yaml => Ok(format!("---\n{}", to_data(Output::Yaml, report)?)),
+        Output::Table => Ok(table(report)),
+    }
 }
 
 fn new_table(header: &[&str]) -> Table {

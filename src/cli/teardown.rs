@@ -3,9 +3,10 @@ use std::time::Duration;
 use anyhow::Result;
 use comfy_table::{presets::NOTHING, Table};
 
-use super::cluster::{connect, parse_duration, runtime, TargetArgs};
+use super::cluster::{connect, duration_at_least, runtime, TargetArgs};
 use super::{to_data, CheckFailed, Ctx, Output};
 use crate::cluster::teardown::{self, Options};
+use crate::consts;
 use crate::ui::Confirmation;
 
 #[derive(Debug, clap::Args)]
@@ -32,10 +33,10 @@ pub struct Args {
     #[arg(long)]
     pub strip_finalizers: bool,
     /// How long an object may stay terminating before its finalizer counts as stuck.
-    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    #[arg(long, default_value = "2m", value_parser = duration_at_least(consts::MIN_TIMEOUT))]
     pub finalizer_timeout: Duration,
     /// How long to wait for load balancers and volumes to be released.
-    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    #[arg(long, default_value = "10m", value_parser = duration_at_least(consts::MIN_TIMEOUT))]
     pub release_timeout: Duration,
     /// Layer profile whose apps are torn down; default: the widest (everything).
     #[arg(long, short)]

@@ -2,8 +2,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::cluster::{connect, parse_duration, runtime, TargetArgs};
+use super::cluster::{connect, duration_at_least, runtime, TargetArgs};
 use super::{CheckFailed, Ctx};
+use crate::consts;
 use crate::gitops::{self, git::GitRepo};
 use crate::render::check;
 
@@ -23,7 +24,7 @@ pub struct Args {
     #[arg(long, requires = "sync_models")]
     pub smoke: bool,
     /// Give up after this long in total (exit 3).
-    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    #[arg(long, default_value = "30m", value_parser = duration_at_least(consts::MIN_TIMEOUT))]
     pub timeout: Duration,
     /// Apply and sync even though the generated tree is not committed and pushed (syncs the branch head).
     #[arg(long)]
@@ -31,6 +32,8 @@ pub struct Args {
     /// Take over fields another field manager owns on the AppProject/root apps.
     #[arg(long)]
     pub force_conflicts: bool,
+    #[command(flatten)]
+    pub http: super::GitHttpArg,
     #[command(flatten)]
     pub target: TargetArgs,
 }
@@ -42,7 +45,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let (plan, tree) = ctx.render(&inputs, args.profile.profile.as_deref())?;
     let profile = plan.profile.name.clone();
     let cfg = &inputs.config;
-    let revision = pushed_revision(ctx, cfg, &tree, &profile, args.allow_unpushed)?;
+    let revision = pushed_revision(ctx, cfg, &tree, &profile, &args)?;
     let sync_revision = revision.clone().unwrap_or_else(|| cfg.repo_branch.clone());
 
     let (roots, _) = check::objects(&tree.root_files(&plan));
@@ -120,7 +123,7 @@ fn pushed_revision(
     cfg: &crate::config::EnvConfig,
     tree: &crate::render::RenderedTree,
     profile: &str,
-    allow_unpushed: bool,
+    args: &Args,
 ) -> Result<Option<String>> {
     let stale = gitops::diff(&ctx.repo, tree)?;
     if !stale.is_empty() {
@@ -131,7 +134,7 @@ fn pushed_revision(
         ))
         .into());
     }
-    if allow_unpushed {
+    if args.allow_unpushed {
         ctx.printer.info(format!(
             "--allow-unpushed: Argo CD syncs whatever {} holds at {}",
             cfg.repo_branch, cfg.repo_url
@@ -148,7 +151,8 @@ fn pushed_revision(
             ))
             .into());
         }
-        let st = git.push_state(Some(&cfg.repo_url), &cfg.repo_branch)?;
+        let http = args.http.plain_http(ctx, &cfg.repo_url);
+        let st = git.push_state(Some(&cfg.repo_url), &cfg.repo_branch, http)?;
         if !st.pushed {
             return Err(CheckFailed(format!(
                 "HEAD {} is not on {} branch {} (remote tip: {}), and Argo CD syncs the remote: push it (`platform root --commit --push`) or pass --allow-unpushed",

@@ -2,8 +2,9 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::cluster::{connect, parse_duration, runtime, TargetArgs};
+use super::cluster::{connect, duration_at_least, runtime, TargetArgs};
 use super::Ctx;
+use crate::consts;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -17,7 +18,7 @@ pub struct Args {
     #[arg(long)]
     pub models: bool,
     /// Give up after this long (exit 3).
-    #[arg(long, default_value = "15m", value_parser = parse_duration)]
+    #[arg(long, default_value = "15m", value_parser = duration_at_least(consts::MIN_TIMEOUT))]
     pub timeout: Duration,
     #[command(flatten)]
     pub target: TargetArgs,

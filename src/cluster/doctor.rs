@@ -86,7 +86,14 @@ fn argocd_component(workloads: &[Workload], component: &str, expected_ns: &str) 
         None => check(
             Level::Fail,
             "argocd",
-            format!("no {component} (no workload labelled {ARGOCD_COMPONENT_LABEL}={component})"),
+            format!(
+                "no {component} (no {} labelled {ARGOCD_COMPONENT_LABEL}={component})",
+                component_kinds(component)
+                    .iter()
+                    .map(|k| k.kind)
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ),
             Some(format!("`platform bootstrap` installs Argo CD (namespace {expected_ns})")),
         ),
     }
@@ -100,19 +107,39 @@ pub struct Workload {
     pub ready: bool,
 }
 
-/// Every Deployment and StatefulSet labelled as the Argo CD `component`, in all namespaces.
+/// The kinds an Argo CD component runs as: the application controller is a StatefulSet upstream
+/// (the Helm chart can make it a Deployment); every other component is a Deployment.
+pub fn component_kinds(component: &str) -> &'static [Kind] {
+    const CONTROLLER: [Kind; 2] = [kinds::STATEFUL_SET, kinds::DEPLOYMENT];
+    const OTHERS: [Kind; 1] = [kinds::DEPLOYMENT];
+    if component == "argocd-application-controller" {
+        &CONTROLLER
+    } else {
+        &OTHERS
+    }
+}
+
+/// Every workload of the kinds the Argo CD `component` runs as ([`component_kinds`]) labelled as
+/// that component, in all namespaces.
 pub async fn find_component(
     client: &kube::Client,
     component: &str,
 ) -> Result<Vec<Workload>, ClusterError> {
-    let lp = ListParams::default().labels(&format!("{ARGOCD_COMPONENT_LABEL}={component}"));
+    let selector = format!("{ARGOCD_COMPONENT_LABEL}={component}");
+    let lp = ListParams::default().labels(&selector);
     let mut out = Vec::new();
-    for kind in [kinds::STATEFUL_SET, kinds::DEPLOYMENT] {
+    for &kind in component_kinds(component) {
         let api: Api<kube::api::DynamicObject> = kind.api_all(client);
         let items = retry(|| api.list(&lp))
             .await
             .map_err(|e| {
-                ClusterError::api(format!("listing {} labelled {component}", kind.plural), e)
+                ClusterError::api(
+                    format!(
+                        "listing {}s labelled {selector} in all namespaces",
+                        kind.kind
+                    ),
+                    e,
+                )
             })?
             .items;
         out.extend(items.iter().map(|o| {

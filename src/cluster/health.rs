@@ -419,6 +419,85 @@ pub fn pod_problem(pod: &Value) -> Option<String> {
     None
 }
 
+/// What a pod that does not run yet is waiting for, in words: the scheduler (and why it cannot
+/// place the pod: an unbound PVC, no GPU), then on its node the volume and the image (a pull
+/// error by name), with the latest of `events` (the pod's, as the API lists them) from the kubelet
+/// or the volume controllers: pulling the image, attaching or mounting the volume. The scheduler's
+/// own events are left out: its condition on the pod says the same.
+pub fn pod_waiting_for(pod: &Value, events: &[Value]) -> String {
+    let node = s(pod, "/spec/nodeName").filter(|n| !n.is_empty());
+    let mut what = match (condition(pod, "PodScheduled"), node) {
+        (Some(("False", reason, msg)), _) => format!("not scheduled: {}", words(reason, msg)),
+        (_, None) => "waiting for the scheduler to place it".to_string(),
+        (_, Some(node)) => match container_waiting(pod) {
+            Some((cname, reason, msg)) => {
+                format!("on node {node}: container {cname}: {}", words(reason, msg))
+            }
+            None => {
+                format!("on node {node}: attaching and mounting its volumes, pulling its image")
+            }
+        },
+    };
+    if let Some(e) = latest_event(events) {
+        let (reason, msg) = (
+            s(e, "/reason").unwrap_or(""),
+            s(e, "/message").unwrap_or(""),
+        );
+        what.push_str(&format!(" (last event: {})", words(reason, msg)));
+    }
+    what
+}
+
+/// `reason: message`, either part left out when empty.
+fn words(reason: &str, msg: &str) -> String {
+    match (reason.is_empty(), msg.trim().is_empty()) {
+        (_, true) => reason.to_string(),
+        (true, false) => msg.trim().to_string(),
+        (false, false) => format!("{reason}: {}", msg.trim()),
+    }
+}
+
+/// The first container waiting for something other than being created: (name, reason, message).
+fn container_waiting(pod: &Value) -> Option<(&str, &str, &str)> {
+    ["/status/initContainerStatuses", "/status/containerStatuses"]
+        .iter()
+        .filter_map(|p| pod.pointer(p).and_then(Value::as_array))
+        .flatten()
+        .find_map(|c| {
+            let reason = s(c, "/state/waiting/reason")?;
+            (reason != "ContainerCreating" && reason != "PodInitializing").then(|| {
+                (
+                    s(c, "/name").unwrap_or("?"),
+                    reason,
+                    s(c, "/state/waiting/message").unwrap_or(""),
+                )
+            })
+        })
+}
+
+/// The most recent event that is not the scheduler's (its word is the PodScheduled condition).
+fn latest_event(events: &[Value]) -> Option<&Value> {
+    let when = |e: &Value| {
+        [
+            "/series/lastObservedTime",
+            "/lastTimestamp",
+            "/eventTime",
+            "/metadata/creationTimestamp",
+        ]
+        .iter()
+        .find_map(|p| time(e, p))
+    };
+    events
+        .iter()
+        .filter(|e| {
+            !matches!(
+                s(e, "/reason"),
+                Some("Scheduled" | "FailedScheduling") | None
+            )
+        })
+        .max_by_key(|e| when(e))
+}
+
 /// Why a PVC is not usable yet.
 pub fn pvc_problem(pvc: &Value) -> Option<String> {
     let name = s(pvc, "/metadata/name").unwrap_or("?");
@@ -613,6 +692,40 @@ status:
             pvc_problem(&yaml("metadata: {name: w}\nstatus: {phase: Pending}"))
                 .unwrap()
                 .contains("StorageClass")
+        );
+    }
+
+    #[test]
+    fn a_pod_that_does_not_run_yet_says_what_it_waits_for() {
+        let created = yaml("metadata: {name: p}\nstatus: {phase: Pending}");
+        assert_eq!(
+            pod_waiting_for(&created, &[]),
+            "waiting for the scheduler to place it"
+        );
+        let unbound = yaml("metadata: {name: p}\nstatus: {phase: Pending, conditions: [{type: PodScheduled, status: 'False', reason: Unschedulable, message: '0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims.'}]}");
+        // The scheduler's own event repeats its condition: left out.
+        let scheduler = yaml("reason: FailedScheduling\nmessage: '0/1 nodes are available'\nlastTimestamp: '2026-11-22T10:00:09Z'");
+        assert_eq!(
+            pod_waiting_for(&unbound, &[scheduler]),
+            "not scheduled: Unschedulable: 0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims."
+        );
+        let on_node = "metadata: {name: p}\nspec: {nodeName: n1}\nstatus: {phase: Pending, conditions: [{type: PodScheduled, status: 'True'}], containerStatuses: [{name: stage, ready: false, state: {waiting: {reason: WAITING}}}]}";
+        let creating = yaml(&on_node.replace("WAITING", "ContainerCreating"));
+        let attach = yaml("reason: FailedAttachVolume\nmessage: 'AttachVolume.Attach failed for volume pv-1'\nlastTimestamp: '2026-11-22T10:00:05Z'");
+        let pulling = yaml("reason: Pulling\nmessage: 'Pulling image busybox'\nlastTimestamp: '2026-11-22T10:00:07Z'");
+        assert_eq!(
+            pod_waiting_for(&creating, &[]),
+            "on node n1: attaching and mounting its volumes, pulling its image"
+        );
+        assert_eq!(
+            pod_waiting_for(&creating, &[pulling.clone(), attach.clone()]),
+            "on node n1: attaching and mounting its volumes, pulling its image (last event: Pulling: Pulling image busybox)",
+            "the latest event"
+        );
+        let backoff = yaml(&on_node.replace("WAITING", "ImagePullBackOff"));
+        assert_eq!(
+            pod_waiting_for(&backoff, &[attach]),
+            "on node n1: container stage: ImagePullBackOff (last event: FailedAttachVolume: AttachVolume.Attach failed for volume pv-1)"
         );
     }
 }

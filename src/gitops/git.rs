@@ -14,6 +14,36 @@ use super::{GitopsError, TreeSource};
 /// PLATFORM_GIT_USERNAME, default `x-access-token`). Never printed.
 pub const TOKEN_ENV: &str = "PLATFORM_GIT_TOKEN";
 pub const USERNAME_ENV: &str = "PLATFORM_GIT_USERNAME";
+/// Opt-in (besides `--allow-insecure-http`) to send git credentials over plain `http://`.
+pub const ALLOW_HTTP_ENV: &str = "PLATFORM_GIT_ALLOW_INSECURE_HTTP";
+
+/// Whether credentials may go to a remote over plain `http://`, where anyone on the path reads them
+/// (Basic auth is the token in base64): only when the user says so.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PlainHttp {
+    /// Refuse before any credential is sent (the default).
+    #[default]
+    Refuse,
+    /// The user opted in (`--allow-insecure-http`).
+    Allow,
+}
+
+/// Is `url` plain `http://` (no TLS)?
+pub fn is_plain_http(url: &str) -> bool {
+    url.get(..7)
+        .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
+}
+
+/// Does `url` carry a password (`scheme://user:password@host/…`)? libgit2 sends it without asking.
+fn has_password(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    authority
+        .rsplit_once('@')
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
@@ -45,6 +75,12 @@ pub enum GitError {
          configure a git credential helper"
     )]
     Auth { remote: String },
+    #[error(
+        "refusing to send git credentials to {remote} over plain http: anyone on the way could read \
+         them; use an https:// or ssh URL, or pass --allow-insecure-http (or set {ALLOW_HTTP_ENV}=1) \
+         to send them anyway"
+    )]
+    InsecureHttp { remote: String },
     #[error(
         "{0} exists: another git process is running in this repository, or one crashed; nothing was \
          written. If no git command is running, remove it and re-run"
@@ -348,7 +384,8 @@ impl GitRepo {
     }
 
     /// Push the current branch to `branch` of the remote for `url` (or origin). Never forces.
-    pub fn push(&self, url: Option<&str>, branch: &str) -> Result<(), GitError> {
+    /// Credentials go over plain http only with [`PlainHttp::Allow`].
+    pub fn push(&self, url: Option<&str>, branch: &str, http: PlainHttp) -> Result<(), GitError> {
         let local = self.branch()?;
         self.head_commit().ok_or_else(|| GitError::Git {
             what: "pushing".into(),
@@ -356,9 +393,11 @@ impl GitRepo {
         })?;
         let mut remote = self.remote(url)?;
         let shown = redact(remote.url().unwrap_or("?"));
+        refuse_url_password(&remote, &shown, http)?;
         let rejected = std::cell::RefCell::new(None::<String>);
         let config = self.repo.config().map_err(git("reading git config"))?;
-        let mut callbacks = credentials_callbacks(&config);
+        let refused = Cell::new(false);
+        let mut callbacks = credentials_callbacks(&config, http, &refused);
         callbacks.push_update_reference(|_, status| {
             if let Some(msg) = status {
                 *rejected.borrow_mut() = Some(msg.to_string());
@@ -371,6 +410,9 @@ impl GitRepo {
         let result = remote.push(&[refspec.as_str()], Some(&mut opts));
         drop(opts);
         if let Err(e) = result {
+            if refused.get() {
+                return Err(GitError::InsecureHttp { remote: shown });
+            }
             return Err(classify_push_error(&e, &shown, branch));
         }
         if let Some(reason) = rejected.into_inner() {
@@ -383,19 +425,32 @@ impl GitRepo {
         Ok(())
     }
 
-    /// Is HEAD on the remote branch Argo CD reads (the tip, or an ancestor of it)?
-    pub fn push_state(&self, url: Option<&str>, branch: &str) -> Result<PushState, GitError> {
+    /// Is HEAD on the remote branch Argo CD reads (the tip, or an ancestor of it)? Credentials go
+    /// over plain http only with [`PlainHttp::Allow`].
+    pub fn push_state(
+        &self,
+        url: Option<&str>,
+        branch: &str,
+        http: PlainHttp,
+    ) -> Result<PushState, GitError> {
         let head = self.head_commit().ok_or_else(|| GitError::Git {
             what: "checking the remote".into(),
             message: "the branch has no commit yet".into(),
         })?;
         let mut remote = self.remote(url)?;
         let shown = redact(remote.url().unwrap_or("?"));
+        refuse_url_password(&remote, &shown, http)?;
         let config = self.repo.config().map_err(git("reading git config"))?;
-        let callbacks = credentials_callbacks(&config);
+        let refused = Cell::new(false);
+        let callbacks = credentials_callbacks(&config, http, &refused);
         let conn = remote
             .connect_auth(Direction::Fetch, Some(callbacks), None)
-            .map_err(|e| classify_push_error(&e, &shown, branch))?;
+            .map_err(|e| match refused.get() {
+                true => GitError::InsecureHttp {
+                    remote: shown.clone(),
+                },
+                false => classify_push_error(&e, &shown, branch),
+            })?;
         let want = format!("refs/heads/{branch}");
         let tip = conn
             .list()
@@ -433,10 +488,42 @@ fn same_url(a: &str, b: &str) -> bool {
     norm(a) == norm(b)
 }
 
-fn credentials_callbacks(config: &git2::Config) -> git2::RemoteCallbacks<'_> {
+/// A password in the remote's URL over plain http is refused up front (libgit2 would send it
+/// without asking the credentials callback).
+fn refuse_url_password(
+    remote: &git2::Remote<'_>,
+    shown: &str,
+    http: PlainHttp,
+) -> Result<(), GitError> {
+    let urls = [remote.url().ok(), remote.pushurl().ok().flatten()];
+    let leaks = urls
+        .iter()
+        .flatten()
+        .any(|u| is_plain_http(u) && has_password(u));
+    if leaks && http == PlainHttp::Refuse {
+        return Err(GitError::InsecureHttp {
+            remote: shown.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Credentials for the remote: an ssh agent, the token of [`TOKEN_ENV`], git's credential helper.
+/// Asked over plain http without [`PlainHttp::Allow`], it refuses and sets `refused`.
+fn credentials_callbacks<'a>(
+    config: &'a git2::Config,
+    http: PlainHttp,
+    refused: &'a Cell<bool>,
+) -> git2::RemoteCallbacks<'a> {
     let attempts = Cell::new(0u32);
     let mut callbacks = git2::RemoteCallbacks::new();
     callbacks.credentials(move |url, username, allowed| {
+        if http == PlainHttp::Refuse && is_plain_http(url) {
+            refused.set(true);
+            return Err(git2::Error::from_str(
+                "refusing to send credentials over plain http",
+            ));
+        }
         attempts.set(attempts.get() + 1);
         if attempts.get() > 4 {
             return Err(git2::Error::from_str("authentication failed"));
@@ -544,6 +631,19 @@ mod tests {
             "https://example.com/a.git"
         );
         assert_eq!(redact("no url here"), "no url here");
+    }
+
+    #[test]
+    fn plain_http_and_url_passwords_are_recognised() {
+        assert!(is_plain_http("http://git.example.com/a.git"));
+        assert!(is_plain_http("HTTP://git.example.com/a.git"));
+        assert!(!is_plain_http("https://git.example.com/a.git"));
+        assert!(!is_plain_http("git@github.com:acme/x.git"));
+        assert!(!is_plain_http("http"));
+        assert!(has_password("http://bob:s3cret@h/x.git"));
+        assert!(!has_password("http://bob@h/x.git"));
+        assert!(!has_password("http://h/x.git?a=b:c@d"));
+        assert!(!has_password("ssh://git@h:22/x.git"));
     }
 
     #[test]

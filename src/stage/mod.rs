@@ -57,6 +57,15 @@ pub enum StageError {
     },
     #[error("staging pod {pod} did not start: {why}")]
     PodNotRunning { pod: String, why: String },
+    #[error(
+        "staging pod {pod} did not start within {} (--pod-timeout): {why}",
+        humantime::format_duration(*.timeout)
+    )]
+    PodStartTimeout {
+        pod: String,
+        timeout: Duration,
+        why: String,
+    },
     #[error("`{command}` failed in the staging pod: {output}")]
     Command { command: String, output: String },
     #[error("{0} is not a safe path for a model file (relative, no `..`, letters, digits, ._-+/)")]
@@ -103,8 +112,11 @@ pub enum StageError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    #[error("interrupted: the staging pod was deleted, the model directory is unchanged")]
-    Interrupted,
+    #[error(
+        "interrupted ({0}): the staging pod was deleted and the model directory is unchanged; run \
+         the command again to go on (files already downloaded are kept, a partial one resumes)"
+    )]
+    Interrupted(crate::error::Signal),
     #[error("{} holds no model files (config.json, tokenizer*, *.safetensors, …)", .0.display())]
     NoModelFiles(PathBuf),
     #[error("{what} does not exist and is not rendered: run `platform root`")]
@@ -250,8 +262,11 @@ impl Session {
         m: &PlannedModel,
         image: &str,
         timeout: Duration,
+        reporter: &dyn crate::report::Reporter,
     ) -> Result<Session, StageError> {
         let pods: Api<Pod> = Api::namespaced(client.clone(), &m.namespace);
+        let events: Api<k8s_openapi::api::core::v1::Event> =
+            Api::namespaced(client.clone(), &m.namespace);
         let name = pod::pod_name(&m.name);
         let spec = pod::pod_spec(&name, &m.namespace, &m.name, &m.model.pvc_name(), image);
         let session = Session {
@@ -262,7 +277,7 @@ impl Session {
             batch: (consts::STAGE_BATCH_BYTES, consts::STAGE_BATCH_FILES),
             progress: Arc::new(CopyProgress::silent()),
         };
-        if let Err(e) = pod::start(&session.pods, &spec, timeout).await {
+        if let Err(e) = pod::start(&session.pods, &events, &spec, timeout, reporter).await {
             let _ = session.close().await;
             return Err(e);
         }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{AttachParams, DeleteParams, PostParams};
+use k8s_openapi::api::core::v1::{Event, Pod};
+use kube::api::{AttachParams, DeleteParams, ListParams, PostParams};
 use kube::runtime::watcher;
 use kube::Api;
 use serde_json::json;
@@ -18,6 +18,7 @@ use super::progress::CopyProgress;
 use super::StageError;
 use crate::cluster::health;
 use crate::consts;
+use crate::report::Reporter;
 
 /// Where the PVC is mounted in the staging pod (the same path serving pods use).
 pub const MOUNT: &str = consts::MODEL_MOUNT;
@@ -86,12 +87,15 @@ pub fn pod_spec(
     })
 }
 
-/// Create the pod (replacing a leftover of an interrupted run) and wait until it runs; a pod that
-/// cannot start says why (PVC pending, image pull, unschedulable).
+/// Create the pod (replacing a leftover of an interrupted run) and wait until it runs, saying what
+/// it waits for; a pod that cannot start within `timeout` says why (PVC pending, image pull,
+/// unschedulable). `events` lists the namespace's events (the pod's are read while it waits).
 pub async fn start(
     pods: &Api<Pod>,
+    events: &Api<Event>,
     spec: &serde_json::Value,
     timeout: Duration,
+    reporter: &dyn Reporter,
 ) -> Result<(), StageError> {
     let name = spec["metadata"]["name"]
         .as_str()
@@ -116,33 +120,135 @@ pub async fn start(
     )
     .await
     .map_err(|e| StageError::api(format!("creating the staging pod {name}"), e))?;
-    let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let mut stream = Box::pin(watcher(pods.clone(), cfg));
-    let mut why = "not scheduled yet".to_string();
-    let deadline = tokio::time::sleep(timeout);
-    tokio::pin!(deadline);
-    loop {
-        tokio::select! {
-            _ = &mut deadline => return Err(StageError::PodNotRunning { pod: name, why }),
-            ev = stream.next() => {
-                let p = match ev {
-                    Some(Ok(watcher::Event::Apply(p))) | Some(Ok(watcher::Event::InitApply(p))) => p,
-                    Some(_) => continue,
-                    None => return Err(StageError::PodNotRunning { pod: name, why: "the watch ended".into() }),
-                };
-                let v = serde_json::to_value(&p).unwrap_or_default();
-                let phase = v.pointer("/status/phase").and_then(|x| x.as_str()).unwrap_or("");
-                if phase == "Running" {
-                    return Ok(());
+    let namespace = spec["metadata"]["namespace"].as_str().unwrap_or_default();
+    let item = format!("staging pod {namespace}/{name}");
+    let waiting = Waiting {
+        pods,
+        events,
+        name: &name,
+        item: &item,
+        timeout,
+        reporter,
+    };
+    waiting.until_running().await?;
+    reporter.finish(&item, "running");
+    Ok(())
+}
+
+/// The wait for the staging pod to run.
+struct Waiting<'a> {
+    pods: &'a Api<Pod>,
+    events: &'a Api<Event>,
+    name: &'a str,
+    /// How the reporter names the pod.
+    item: &'a str,
+    timeout: Duration,
+    reporter: &'a dyn Reporter,
+}
+
+impl Waiting<'_> {
+    /// Watch the pod until it runs (Ok), ends or the watch ends (an error), or `timeout` passes
+    /// (a timeout naming what it waited for). What it waits for is said when it changes (the
+    /// watch, and its events read every [`consts::STAGE_POD_POLL`]) and at least every
+    /// [`consts::STAGE_POD_REPEAT`], with the time left.
+    async fn until_running(&self) -> Result<(), StageError> {
+        let cfg = watcher::Config::default().fields(&format!("metadata.name={}", self.name));
+        let mut stream = Box::pin(watcher(self.pods.clone(), cfg));
+        let started = tokio::time::Instant::now();
+        let deadline = tokio::time::sleep(self.timeout);
+        tokio::pin!(deadline);
+        let mut poll = tokio::time::interval(consts::STAGE_POD_POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut said = Said::new(consts::STAGE_POD_REPEAT);
+        let mut pod: Option<serde_json::Value> = None;
+        let mut events: Vec<serde_json::Value> = Vec::new();
+        let mut why = "waiting for the API server to create it".to_string();
+        loop {
+            tokio::select! {
+                _ = &mut deadline => {
+                    return Err(StageError::PodStartTimeout {
+                        pod: self.name.to_string(),
+                        timeout: self.timeout,
+                        why,
+                    })
                 }
-                if phase == "Failed" || phase == "Succeeded" {
-                    return Err(StageError::PodNotRunning { pod: name, why: format!("it ended ({phase})") });
-                }
-                if let Some(p) = health::pod_problem(&v) {
-                    why = p;
+                _ = poll.tick() => events = self.events_of_pod().await,
+                ev = stream.next() => {
+                    let p = match ev {
+                        Some(Ok(watcher::Event::Apply(p))) | Some(Ok(watcher::Event::InitApply(p))) => p,
+                        Some(_) => continue,
+                        None => return Err(self.not_running("the watch ended".into())),
+                    };
+                    let v = serde_json::to_value(&p).unwrap_or_default();
+                    match v.pointer("/status/phase").and_then(|x| x.as_str()).unwrap_or("") {
+                        "Running" => return Ok(()),
+                        phase @ ("Failed" | "Succeeded") => {
+                            return Err(self.not_running(format!("it ended ({phase})")))
+                        }
+                        _ => pod = Some(v),
+                    }
                 }
             }
+            let Some(p) = &pod else { continue };
+            why = health::pod_waiting_for(p, &events);
+            if said.due(&why, std::time::Instant::now()) {
+                let left = whole_seconds(self.timeout.saturating_sub(started.elapsed()));
+                let left = humantime::format_duration(left);
+                self.reporter
+                    .update(self.item, &format!("{why} ({left} left)"));
+            }
         }
+    }
+
+    fn not_running(&self, why: String) -> StageError {
+        StageError::PodNotRunning {
+            pod: self.name.to_string(),
+            why,
+        }
+    }
+
+    /// The pod's events, as JSON; none when they cannot be read (they only add detail).
+    async fn events_of_pod(&self) -> Vec<serde_json::Value> {
+        let lp = ListParams::default().fields(&format!(
+            "involvedObject.kind=Pod,involvedObject.name={}",
+            self.name
+        ));
+        match self.events.list(&lp).await {
+            Ok(list) => list
+                .items
+                .iter()
+                .filter_map(|e| serde_json::to_value(e).ok())
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+fn whole_seconds(d: Duration) -> Duration {
+    Duration::from_secs(d.as_secs())
+}
+
+/// When to say a state again: as soon as it changes, else once it has gone unsaid for `repeat`.
+struct Said {
+    repeat: Duration,
+    last: Option<(String, std::time::Instant)>,
+}
+
+impl Said {
+    fn new(repeat: Duration) -> Said {
+        Said { repeat, last: None }
+    }
+
+    /// Whether `what` is to be said at `now` (then it counts as said).
+    fn due(&mut self, what: &str, now: std::time::Instant) -> bool {
+        let due = match &self.last {
+            Some((said, at)) => said != what || now.duration_since(*at) >= self.repeat,
+            None => true,
+        };
+        if due {
+            self.last = Some((what.to_string(), now));
+        }
+        due
     }
 }
 
@@ -501,4 +607,22 @@ pub async fn write_file(
         return Err(StageError::stream(e));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wait_says_a_change_at_once_and_the_same_state_every_repeat() {
+        let t0 = std::time::Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut said = Said::new(Duration::from_secs(30));
+        assert!(said.due("not scheduled", at(0)), "the first state");
+        assert!(!said.due("not scheduled", at(5)));
+        assert!(!said.due("not scheduled", at(29)));
+        assert!(said.due("not scheduled", at(30)), "unchanged for 30 s");
+        assert!(said.due("on node n1", at(31)), "a change");
+        assert!(!said.due("on node n1", at(36)));
+    }
 }

@@ -7,7 +7,6 @@
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +19,7 @@ use super::{pod, LocalFile, Session, StageError, StagedFile};
 use crate::catalog::resolve::PlannedModel;
 use crate::cluster::apply::server_side_apply;
 use crate::cluster::kinds;
+use crate::error::Signal;
 use crate::hub::{FileFilter, HubClient, ReadyFile, Snapshot};
 use crate::render::check::RenderedObject;
 use crate::report::{size, Reporter};
@@ -212,16 +212,19 @@ impl<'a> Stager<'a> {
     }
 
     /// Stage `m`; `objs` are the rendered objects (its PVC is created from them when missing).
-    /// Stops with [`StageError::Interrupted`] when `interrupt` fires; the pod is deleted either way.
-    pub async fn stage<I: Future<Output = ()>>(
+    /// Stops with [`StageError::Interrupted`] when `interrupt` resolves (a signal), at any step;
+    /// once the staging pod may exist, it is deleted whatever happens.
+    pub async fn stage(
         &self,
         m: &PlannedModel,
         objs: &[RenderedObject],
-        interrupt: &mut Pin<&mut I>,
+        interrupt: impl Future<Output = Signal>,
     ) -> Result<Outcome, StageError> {
-        let source = self.source(m).await?;
-        super::check_not_running(self.client, m).await?;
-        ensure_pvc(self.client, m, objs).await?;
+        let mut interrupt = std::pin::pin!(interrupt);
+        let source = tokio::select! {
+            r = self.before_pod(m, objs) => r?,
+            s = &mut interrupt => return Err(StageError::Interrupted(s)),
+        };
         let target = format!("PVC {}/{}", m.namespace, m.model.pvc_name());
         let copy = Arc::new(CopyProgress::new(
             self.reporter.clone(),
@@ -231,13 +234,26 @@ impl<'a> Stager<'a> {
         let guard = PodGuard::for_model(self.client, m);
         let result = tokio::select! {
             r = self.flow(m, &source, copy.clone()) => r,
-            _ = interrupt.as_mut() => Err(StageError::Interrupted),
+            s = &mut interrupt => Err(StageError::Interrupted(s)),
         };
         copy.finish();
         let closed = guard.close().await;
         let outcome = result?;
         closed?;
         Ok(outcome)
+    }
+
+    /// Everything before the staging pod: the source resolved, the volume checked free, the PVC
+    /// created when missing.
+    async fn before_pod(
+        &self,
+        m: &PlannedModel,
+        objs: &[RenderedObject],
+    ) -> Result<Source<'_>, StageError> {
+        let source = self.source(m).await?;
+        super::check_not_running(self.client, m).await?;
+        ensure_pvc(self.client, m, objs).await?;
+        Ok(source)
     }
 
     /// The model's source: the prepared directory, or the Hub snapshot at the revision.
@@ -278,13 +294,15 @@ impl<'a> Stager<'a> {
         copy: Arc<CopyProgress>,
     ) -> Result<Outcome, StageError> {
         let commit = source.commit();
-        let session = Session::open(self.client, m, &self.opts.image, self.opts.pod_timeout)
-            .await?
-            .with_progress(copy);
-        self.reporter.note(&format!(
-            "{}: staging pod {}/{} running",
-            m.name, m.namespace, session.pod
-        ));
+        let session = Session::open(
+            self.client,
+            m,
+            &self.opts.image,
+            self.opts.pod_timeout,
+            self.reporter.as_ref(),
+        )
+        .await?
+        .with_progress(copy);
         if !self.opts.force && session.is_staged(&commit, &source.expected()) {
             return Ok(Outcome::AlreadyStaged { commit });
         }
