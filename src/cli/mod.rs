@@ -226,6 +226,9 @@ pub fn run() -> ExitCode {
         Some(r) => r,
         None => crate::repo::default_repo(),
     };
+    if let Err(e) = check_repo_dir(&repo, matches.value_source("repo")) {
+        return report(&printer, &e.into());
+    }
     let ctx = Ctx {
         repo,
         env: cli.env.clone(),
@@ -273,6 +276,27 @@ fn check_env_name(env: &str, source: Option<clap::parser::ValueSource>) -> Resul
         "{from} is not a valid environment name: {}",
         config::ENV_NAME_RULE
     )))
+}
+
+/// `--repo` / `PLATFORM_REPO` names a directory (or nothing yet: init creates it); a regular file
+/// there would otherwise surface as a catalog or config error about paths under it.
+fn check_repo_dir(
+    repo: &std::path::Path,
+    source: Option<clap::parser::ValueSource>,
+) -> Result<(), InputError> {
+    match std::fs::metadata(repo) {
+        Ok(m) if !m.is_dir() => {
+            let from = match source {
+                Some(clap::parser::ValueSource::EnvVariable) => "PLATFORM_REPO",
+                _ => "--repo",
+            };
+            Err(InputError(format!(
+                "{from} {} is not a directory: point it at the GitOps repository (the directory holding environments/)",
+                repo.display()
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Print an error (diagnostics one per line, then `caused by:` lines) and choose the exit code from
