@@ -219,14 +219,17 @@ pub fn run() -> ExitCode {
     let cli =
         Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut Cli::command()).exit());
     let printer = Printer::new(cli.quiet, cli.verbose, cli.color);
-    if let Err(e) = check_env_name(&cli.env, matches.value_source("env")) {
-        return report(&printer, &e.into());
-    }
     let repo = match cli.repo.clone() {
         Some(r) => r,
         None => crate::repo::default_repo(),
     };
-    if let Err(e) = check_repo_dir(&repo, matches.value_source("repo")) {
+    let checked = check_env_name(&cli.env, matches.value_source("env"))
+        .and_then(|()| check_repo_dir(&repo, matches.value_source("repo")));
+    if let Err(e) = checked {
+        if matches!(cli.command, Command::Lint(_)) {
+            // `lint -o json|yaml` prints its one document even about the invocation.
+            lint::print_invalid_invocation(&printer, cli.output, &cli.env, &e.0);
+        }
         return report(&printer, &e.into());
     }
     let ctx = Ctx {

@@ -121,28 +121,29 @@ impl ChangeSet {
     /// A unified diff of every change (paths as a/… and b/…) from the disk to `tree` (the tree
     /// this change set was computed for), for `--check`.
     pub fn unified_diff(&self, tree: &RenderedTree) -> String {
-        let mut out = String::new();
-        for c in &self.changes {
-            let old = c.old.as_deref().unwrap_or("");
-            let new = match c.kind {
-                ChangeKind::Delete => "",
-                _ => tree.text(&c.path),
-            };
-            let (a, b) = match c.kind {
-                ChangeKind::Add => ("/dev/null".to_string(), format!("b/{}", c.path)),
-                ChangeKind::Delete => (format!("a/{}", c.path), "/dev/null".to_string()),
-                ChangeKind::Modify => (format!("a/{}", c.path), format!("b/{}", c.path)),
-            };
-            let diff = similar::TextDiff::from_lines(old, new);
-            out.push_str(
-                &diff
-                    .unified_diff()
-                    .context_radius(3)
-                    .header(&a, &b)
-                    .to_string(),
-            );
-        }
-        out
+        self.changes.iter().map(|c| c.unified_diff(tree)).collect()
+    }
+}
+
+impl FileChange {
+    /// The unified diff of this one file (paths as a/… and b/…, /dev/null for an added or
+    /// removed side) to its text in `tree`.
+    pub fn unified_diff(&self, tree: &RenderedTree) -> String {
+        let old = self.old.as_deref().unwrap_or("");
+        let new = match self.kind {
+            ChangeKind::Delete => "",
+            _ => tree.text(&self.path),
+        };
+        let (a, b) = match self.kind {
+            ChangeKind::Add => ("/dev/null".to_string(), format!("b/{}", self.path)),
+            ChangeKind::Delete => (format!("a/{}", self.path), "/dev/null".to_string()),
+            ChangeKind::Modify => (format!("a/{}", self.path), format!("b/{}", self.path)),
+        };
+        similar::TextDiff::from_lines(old, new)
+            .unified_diff()
+            .context_radius(3)
+            .header(&a, &b)
+            .to_string()
     }
 }
 

@@ -219,7 +219,7 @@ fn validate(opts: &InitOptions, text: &str) -> Result<Vec<Diagnostic>, ScaffoldE
             config_text: Some(text),
         },
         &|_| {},
-    )?;
+    );
     let (errors, warnings): (Vec<_>, Vec<_>) = report
         .diagnostics
         .into_iter()

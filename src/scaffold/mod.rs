@@ -21,8 +21,6 @@ pub enum ScaffoldError {
     #[error("{0}")]
     Invalid(Diagnostics),
     #[error("{0}")]
-    Lint(#[from] crate::lint::LintError),
-    #[error("{0}")]
     Catalog(#[from] crate::catalog::CatalogError),
     #[error(transparent)]
     Template(#[from] crate::render::TemplateError),
