@@ -153,6 +153,22 @@ mod tests {
         );
     }
 
+    /// Issue 19 Low 10: a write that fails names the file being written, not tempfile's temporary
+    /// file (`at path ".platform-XXXX.tmp"`). sysfs refuses new files even to root (a read-only
+    /// directory would not stop a test running as root).
+    #[test]
+    fn a_failed_write_names_the_destination_not_the_temporary_file() {
+        assert!(Path::new("/sys/kernel").is_dir(), "sysfs is not mounted");
+        let files = vec![("x.yaml".to_string(), b"x\n".to_vec())];
+        let e = write_all(Path::new("/sys"), &files, false)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "cannot write /sys/x.yaml: Permission denied (os error 13)"
+        );
+    }
+
     /// Issue 19 Medium 10: a directory on the way that is a link (here out of the repository) is
     /// refused before anything is read or written there.
     #[test]
