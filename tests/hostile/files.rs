@@ -549,8 +549,8 @@ fn hostile_files_and_arguments() {
     let mut failed = Vec::new();
     for case in CASES {
         let repo = TempRepo::new();
-        let o = (case.run)(&repo);
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let o = (case.run)(&repo);
             assert_eq!(
                 o.status.code(),
                 Some(case.code),
