@@ -83,7 +83,7 @@ pub fn lint(opts: &LintOptions<'_>, fill: &dyn Fn(&mut EnvConfig)) -> LintReport
     let files = match (catalog, config) {
         (Some(catalog), Some((file, cfg))) => {
             rendered(opts, &catalog, &templates, &file, &cfg, &mut diags).unwrap_or_else(|d| {
-                diags.push(d);
+                diags.push(*d);
                 0
             })
         }
@@ -117,8 +117,8 @@ fn rendered(
     file: &Path,
     cfg: &EnvConfig,
     diags: &mut Vec<Diagnostic>,
-) -> Result<usize, Diagnostic> {
-    let template = |e: TemplateError| e.diagnostic();
+) -> Result<usize, Box<Diagnostic>> {
+    let template = |e: TemplateError| Box::new(e.diagnostic());
     let plan = match Plan::build(cfg, opts.env, file, catalog, opts.profile) {
         Ok(p) => p,
         Err(ds) => {
@@ -132,7 +132,7 @@ fn rendered(
     diags.extend(problems);
     diags.extend(check::check_objects(&objs));
     if let Some(dir) = opts.schemas {
-        let mut schemas = SchemaSet::load(dir).map_err(|e| schema_diagnostic(&e))?;
+        let mut schemas = SchemaSet::load(dir).map_err(|e| Box::new(schema_diagnostic(&e)))?;
         diags.extend(schemas.validate(&objs));
     }
     // groups.generated.yaml: a YAML list the ApplicationSets read.

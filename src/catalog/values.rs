@@ -92,16 +92,16 @@ pub fn check_repo_files(
 const VALUES_FILE_HELP: &str = "valuesFile is a path from the repository's root (Argo CD reads it as $values/<valuesFile> from the GitOps repository), e.g. catalog/values/kserve.yaml";
 
 /// One values file: the problem as a diagnostic without file and field.
-fn check_values_file(repo: &Path, vf: &str) -> Result<(), Diagnostic> {
+fn check_values_file(repo: &Path, vf: &str) -> Result<(), Box<Diagnostic>> {
     let inside = !vf.is_empty()
         && Path::new(vf)
             .components()
             .all(|c| matches!(c, std::path::Component::Normal(_)));
     if !inside {
-        return Err(
+        return Err(Box::new(
             Diagnostic::error(format!("`{vf}` is not a path inside the repository"))
                 .help(VALUES_FILE_HELP),
-        );
+        ));
     }
     let text = crate::fsread::read_text(
         &repo.join(vf),
@@ -109,11 +109,11 @@ fn check_values_file(repo: &Path, vf: &str) -> Result<(), Diagnostic> {
         "Helm values file",
     )
     .map_err(|e| {
-        if e.io_kind() == Some(std::io::ErrorKind::NotFound) {
+        Box::new(if e.io_kind() == Some(std::io::ErrorKind::NotFound) {
             Diagnostic::error(format!("`{vf}` does not exist")).help(VALUES_FILE_HELP)
         } else {
             Diagnostic::error(format!("`{vf}` cannot be read: {}", e.reason()))
-        }
+        })
     })?;
     let value: serde_json::Value = serde_yaml::from_str(&text).map_err(|e| {
         let d = yaml_diagnostic(&e, Path::new(vf));
@@ -121,13 +121,17 @@ fn check_values_file(repo: &Path, vf: &str) -> Result<(), Diagnostic> {
             (Some(l), Some(c)) => format!(" (line {l}, column {c})"),
             _ => String::new(),
         };
-        Diagnostic::error(format!("`{vf}` is not valid YAML{at}: {}", d.message))
-            .help("fix the values file: Argo CD's Helm would fail every sync of this app")
+        Box::new(
+            Diagnostic::error(format!("`{vf}` is not valid YAML{at}: {}", d.message))
+                .help("fix the values file: Argo CD's Helm would fail every sync of this app"),
+        )
     })?;
     match value {
         serde_json::Value::Null | serde_json::Value::Object(_) => Ok(()),
-        _ => Err(Diagnostic::error(format!("`{vf}` is not a YAML mapping"))
-            .help("a Helm values file holds a mapping of values (key: value)")),
+        _ => Err(Box::new(
+            Diagnostic::error(format!("`{vf}` is not a YAML mapping"))
+                .help("a Helm values file holds a mapping of values (key: value)"),
+        )),
     }
 }
 

@@ -199,10 +199,8 @@ mod tests {
 
     #[test]
     fn top_level_errors_and_a_dropped_required_field_do_not_hide_the_rest() {
-        let text = format!(
-            "cluster: {{name: [a], kubeconfig: [3]}}\nfeaturs: {{}}\nfeatures: {{kserve: yes, llm-d: 1}}\nmodels:\n- {{name: m, layer: kserv, source: hf://a/b, preset: p, args: [a, {{b: 1}}], replicas: -2}}\n"
-        );
-        let got = all(&text);
+        let text = "cluster: {name: [a], kubeconfig: [3]}\nfeaturs: {}\nfeatures: {kserve: yes, llm-d: 1}\nmodels:\n- {name: m, layer: kserv, source: hf://a/b, preset: p, args: [a, {b: 1}], replicas: -2}\n";
+        let got = all(text);
         let fields: Vec<&str> = got.iter().map(|g| g.split(": ").next().unwrap()).collect();
         assert_eq!(
             fields,
