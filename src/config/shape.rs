@@ -65,12 +65,10 @@ fn errors_of<T: DeserializeOwned>(mut value: Value, prefix: &str, file: &Path) -
             _ => {
                 let unknown = quoted(&d.message, "unknown field `").map(|name| join(&at, name));
                 out.push(relocated(d, prefix, unknown.as_deref()));
-                if missing.is_some() {
-                    break;
-                }
                 match unknown {
                     Some(u) => u,
                     None if at.is_empty() => break,
+                    // A wrong value, or a missing field in a nested mapping (the mapping goes).
                     None => at,
                 }
             }
@@ -229,6 +227,20 @@ mod tests {
         assert_eq!(
             serde_yaml::to_string(&v).unwrap(),
             "l:\n  nvidia:\n    com: 2\nk: 1\n"
+        );
+    }
+
+    #[test]
+    fn a_missing_field_in_a_nested_mapping_hides_nothing_after_it() {
+        let got = all("cluster: {kubeconfig: k}\nfeatures: {kserve: 1}\n");
+        assert_eq!(got.len(), 2, "{got:#?}");
+        assert!(
+            got[0].starts_with("cluster: missing field `name`"),
+            "{got:#?}"
+        );
+        assert!(
+            got[1].starts_with("features.kserve: invalid type"),
+            "{got:#?}"
         );
     }
 
