@@ -139,7 +139,6 @@ fn known_class(e: &(dyn std::error::Error + 'static)) -> Option<ErrorClass> {
         StageError,
         HubError,
         crate::scaffold::ScaffoldError,
-        crate::lint::LintError,
         crate::bootstrap::BootstrapError,
     );
     if e.downcast_ref::<std::io::Error>().is_some() {
@@ -217,15 +216,6 @@ input!(
     SchemaError,
     ReadError
 );
-
-impl Classify for crate::lint::LintError {
-    fn class(&self) -> ErrorClass {
-        match self {
-            crate::lint::LintError::Template(e) => e.class(),
-            crate::lint::LintError::Schema(e) => e.class(),
-        }
-    }
-}
 
 impl Classify for crate::bootstrap::BootstrapError {
     fn class(&self) -> ErrorClass {

@@ -10,6 +10,20 @@ use std::path::{Path, PathBuf};
 /// kubeconfig or token, far below what would hurt.
 pub const MAX_INPUT_BYTES: u64 = 16 * 1024 * 1024;
 
+/// `e` without the `at path "…/.platform-XXXX.tmp"` the tempfile crate appends to its errors: a
+/// write error names the file being written (the destination), never the temporary file beside it
+/// that the user never asked for and that no longer exists.
+pub fn without_temp_path(e: std::io::Error) -> std::io::Error {
+    if e.get_ref().is_none() {
+        return e;
+    }
+    let text = e.to_string();
+    match text.rsplit_once(" at path \"") {
+        Some((reason, _)) => std::io::Error::new(e.kind(), reason.to_string()),
+        None => e,
+    }
+}
+
 /// Why a file could not be read; shown as `<path>: <reason>` ([`ReadError::reason`] alone for a
 /// caller whose message names the file already).
 #[derive(Debug)]

@@ -1,7 +1,8 @@
 //! Every validation of an environment, reported together, nothing written: config, catalog and
 //! templates, the plan, then every rendered object (strict core types, optionally upstream CRD
 //! schemas) and the groups file. `platform lint` prints it; `platform init` runs it on the config
-//! it is about to write.
+//! it is about to write. Every problem is a finding of the report, a template or schema that stops
+//! the checks too (so `lint -o json` always has one document to print): lint itself never fails.
 
 use std::path::Path;
 
@@ -12,15 +13,6 @@ use crate::diag::Diagnostic;
 use crate::render::provenance::Provenance;
 use crate::render::schema::{SchemaError, SchemaSet};
 use crate::render::{self, check, TemplateError, Templates};
-
-#[derive(Debug, thiserror::Error)]
-pub enum LintError {
-    /// A template that cannot be read or rendered (stops the lint: nothing else can be checked).
-    #[error(transparent)]
-    Template(#[from] TemplateError),
-    #[error(transparent)]
-    Schema(#[from] SchemaError),
-}
 
 pub struct LintOptions<'a> {
     pub repo: &'a Path,
@@ -44,12 +36,19 @@ pub struct LintReport {
 
 /// Run every check. `fill` completes a parsed config before planning (the CLI fills an empty
 /// repoURL/repoBranch from git and says so).
-pub fn lint(
-    opts: &LintOptions<'_>,
-    fill: &dyn Fn(&mut EnvConfig),
-) -> Result<LintReport, LintError> {
+pub fn lint(opts: &LintOptions<'_>, fill: &dyn Fn(&mut EnvConfig)) -> LintReport {
     let mut diags = Vec::new();
-    let templates = Templates::load(opts.repo)?;
+    // A template that cannot be read or parsed stops the checks: nothing can be rendered.
+    let templates = match Templates::load(opts.repo) {
+        Ok(t) => t,
+        Err(e) => {
+            return LintReport {
+                diagnostics: vec![e.diagnostic()],
+                files: 0,
+                inputs: None,
+            }
+        }
+    };
     let inputs = CatalogSource::detect(opts.repo)
         .ok()
         .map(|s| Provenance::new(&s, &templates));
@@ -83,15 +82,18 @@ pub fn lint(
     };
     let files = match (catalog, config) {
         (Some(catalog), Some((file, cfg))) => {
-            rendered(opts, &catalog, &templates, &file, &cfg, &mut diags)?
+            rendered(opts, &catalog, &templates, &file, &cfg, &mut diags).unwrap_or_else(|d| {
+                diags.push(*d);
+                0
+            })
         }
         _ => 0,
     };
-    Ok(LintReport {
+    LintReport {
         diagnostics: diags,
         files,
         inputs,
-    })
+    }
 }
 
 fn load_config(opts: &LintOptions<'_>) -> Result<(std::path::PathBuf, EnvConfig), ConfigError> {
@@ -100,13 +102,14 @@ fn load_config(opts: &LintOptions<'_>) -> Result<(std::path::PathBuf, EnvConfig)
         Some(text) => {
             let rel =
                 crate::diag::display_path(opts.repo, &config::config_path(opts.repo, opts.env));
-            let cfg = config::parse(text, &rel).map_err(ConfigError::Input)?;
+            let cfg = config::parse(text, &rel)?;
             Ok((rel, cfg))
         }
     }
 }
 
-/// Plan, render and check every object; returns the number of files checked.
+/// Plan, render and check every object; returns the number of files checked, or the problem that
+/// stopped rendering (a template error, a schema folder that cannot be used).
 fn rendered(
     opts: &LintOptions<'_>,
     catalog: &Catalog,
@@ -114,7 +117,8 @@ fn rendered(
     file: &Path,
     cfg: &EnvConfig,
     diags: &mut Vec<Diagnostic>,
-) -> Result<usize, LintError> {
+) -> Result<usize, Box<Diagnostic>> {
+    let template = |e: TemplateError| Box::new(e.diagnostic());
     let plan = match Plan::build(cfg, opts.env, file, catalog, opts.profile) {
         Ok(p) => p,
         Err(ds) => {
@@ -123,16 +127,18 @@ fn rendered(
         }
     };
     diags.extend(plan.diagnostics.iter().cloned());
-    let tree = render::render(&plan, catalog, templates)?;
+    let tree = render::render(&plan, catalog, templates).map_err(template)?;
     let (objs, problems) = check::objects(&tree);
     diags.extend(problems);
     diags.extend(check::check_objects(&objs));
     if let Some(dir) = opts.schemas {
-        diags.extend(SchemaSet::load(dir)?.validate(&objs));
+        let mut schemas = SchemaSet::load(dir).map_err(|e| Box::new(schema_diagnostic(&e)))?;
+        diags.extend(schemas.validate(&objs));
     }
     // groups.generated.yaml: a YAML list the ApplicationSets read.
     let groups =
-        render::render_groups(opts.env, &resolve_groups(cfg, opts.env, catalog), templates)?;
+        render::render_groups(opts.env, &resolve_groups(cfg, opts.env, catalog), templates)
+            .map_err(template)?;
     for (path, text) in &groups.files {
         if let Err(e) = serde_yaml::from_str::<Vec<serde_yaml::Value>>(text) {
             diags.push(
@@ -141,4 +147,15 @@ fn rendered(
         }
     }
     Ok(tree.files.len() + groups.files.len())
+}
+
+fn schema_diagnostic(e: &SchemaError) -> Diagnostic {
+    let d = Diagnostic::error(e.to_string());
+    match e {
+        SchemaError::Missing(_) => d.field("--schemas").help(
+            "point --schemas (or PLATFORM_SCHEMAS) at a folder of <group>/<kind>_<version>.json",
+        ),
+        SchemaError::Read { path, .. } => d.file(path),
+        SchemaError::Input(r) => d.file(r.path()),
+    }
 }

@@ -90,7 +90,13 @@ impl Catalog {
             argocd,
             warnings: Vec::new(),
         };
-        let problems = catalog.check(known_templates);
+        let mut problems = catalog.check(known_templates);
+        problems.extend(values::check_repo_files(
+            &catalog.groups,
+            &catalog.source,
+            repo,
+            &catalog.files.groups,
+        ));
         if problems.iter().any(Diagnostic::is_error) {
             return Err(CatalogError::Invalid(Diagnostics(problems)));
         }

@@ -1,19 +1,40 @@
 use anyhow::Result;
+use serde::Serialize;
 
-use super::{CheckFailed, Ctx};
-use crate::gitops::{self, git::GitRepo};
+use super::{to_data, CheckFailed, Ctx, Output};
+use crate::gitops::{self, git::GitRepo, ChangeKind};
+use crate::render::RenderedTree;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Compares what `platform root` would render now with what is committed at HEAD (what Argo CD will \
-read once pushed), or with the files on disk (--working-tree). Prints a unified diff on stdout. \
-Exit 0 when equal, 1 when different: usable as a CI gate.")]
+read once pushed), or with the files on disk (--working-tree). Prints a unified diff on stdout; \
+with -o json|yaml, one document instead: {against, profile, identical, files: [{path, status \
+(added|modified|removed), diff}]} where against is HEAD or working-tree, each file with its own unified diff. Exit 0 when equal, 1 when \
+different: usable as a CI gate.")]
 pub struct Args {
     #[command(flatten)]
     pub profile: super::ProfileArg,
     /// Compare with the working tree instead of HEAD.
     #[arg(long)]
     pub working_tree: bool,
+}
+
+/// `diff -o json|yaml`.
+#[derive(Serialize)]
+struct Report<'a> {
+    /// `HEAD` or `working-tree`.
+    against: &'static str,
+    profile: &'a str,
+    identical: bool,
+    files: Vec<FileDiff<'a>>,
+}
+
+#[derive(Serialize)]
+struct FileDiff<'a> {
+    path: &'a str,
+    status: &'static str,
+    diff: String,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
@@ -26,19 +47,55 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         let head = git.head_source()?;
         (gitops::diff_against(&head, &tree)?, "HEAD")
     };
+    let profile = plan.profile.name.as_str();
+    if ctx.output != Output::Table {
+        let key = if args.working_tree {
+            "working-tree"
+        } else {
+            "HEAD"
+        };
+        let report = report(&changes, &tree, key, profile);
+        ctx.printer.data(&to_data(ctx.output, &report)?);
+    }
     if changes.is_empty() {
         ctx.printer.success(format!(
-            "the rendered tree (profile {}) matches {against} ({} files)",
-            plan.profile.name,
+            "the rendered tree (profile {profile}) matches {against} ({} files)",
             tree.files.len()
         ));
         return Ok(());
     }
-    ctx.printer.data(&changes.unified_diff(&tree));
+    if ctx.output == Output::Table {
+        ctx.printer.data(&changes.unified_diff(&tree));
+    }
     Err(CheckFailed(format!(
-        "{} file(s) differ between the rendered tree (profile {}) and {against}",
+        "{} file(s) differ between the rendered tree (profile {profile}) and {against}",
         changes.changes.len(),
-        plan.profile.name
     ))
     .into())
+}
+
+fn report<'a>(
+    changes: &'a gitops::ChangeSet,
+    tree: &RenderedTree,
+    against: &'static str,
+    profile: &'a str,
+) -> Report<'a> {
+    Report {
+        against,
+        profile,
+        identical: changes.is_empty(),
+        files: changes
+            .changes
+            .iter()
+            .map(|c| FileDiff {
+                path: &c.path,
+                status: match c.kind {
+                    ChangeKind::Add => "added",
+                    ChangeKind::Modify => "modified",
+                    ChangeKind::Delete => "removed",
+                },
+                diff: c.unified_diff(tree),
+            })
+            .collect(),
+    }
 }

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::{to_data, CheckFailed, Ctx, Output};
 use crate::diag::{Diagnostic, Severity};
-use crate::lint::{self, LintError, LintOptions};
+use crate::lint::{self, LintOptions};
 use crate::render::provenance::Provenance;
 
 #[derive(Debug, clap::Args)]
@@ -40,6 +40,31 @@ struct Report<'a> {
     diagnostics: &'a [Diagnostic],
 }
 
+/// With -o json|yaml, the report of a lint that could not start (an invalid --env, a --repo that
+/// is not a directory): stdout always holds one document of that format.
+pub fn print_invalid_invocation(
+    printer: &crate::ui::Printer,
+    output: Output,
+    env: &str,
+    message: &str,
+) {
+    if output == Output::Table {
+        return;
+    }
+    let diagnostics = [Diagnostic::error(message)];
+    let r = Report {
+        env,
+        errors: 1,
+        warnings: 0,
+        files: 0,
+        inputs: None,
+        diagnostics: &diagnostics,
+    };
+    if let Ok(text) = to_data(output, &r) {
+        printer.data(&text);
+    }
+}
+
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let opts = LintOptions {
         repo: &ctx.repo,
@@ -48,11 +73,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         schemas: args.schemas.as_deref(),
         config_text: None,
     };
-    let report = lint::lint(&opts, &|c| ctx.defaults_from_git(c)).map_err(|e| match e {
-        // Unwrapped, so the exit code is the template's or the schema's (1).
-        LintError::Template(t) => anyhow::Error::from(t),
-        LintError::Schema(s) => anyhow::Error::from(s),
-    })?;
+    let report = lint::lint(&opts, &|c| ctx.defaults_from_git(c));
     let mut diags: Vec<Diagnostic> = report
         .diagnostics
         .into_iter()

@@ -250,13 +250,19 @@ pub fn run() -> ExitCode {
     let cli =
         Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut Cli::command()).exit());
     let printer = Printer::new(cli.quiet, cli.verbose, cli.color);
-    if let Err(e) = check_env_name(&cli.env, matches.value_source("env")) {
-        return report(&printer, &e.into());
-    }
     let repo = match cli.repo.clone() {
         Some(r) => r,
         None => crate::repo::default_repo(),
     };
+    let checked = check_env_name(&cli.env, matches.value_source("env"))
+        .and_then(|()| check_repo_dir(&repo, matches.value_source("repo")));
+    if let Err(e) = checked {
+        if matches!(cli.command, Command::Lint(_)) {
+            // `lint -o json|yaml` prints its one document even about the invocation.
+            lint::print_invalid_invocation(&printer, cli.output, &cli.env, &e.0);
+        }
+        return report(&printer, &e.into());
+    }
     let ctx = Ctx {
         repo,
         env: cli.env.clone(),
@@ -308,6 +314,27 @@ fn check_env_name(env: &str, source: Option<clap::parser::ValueSource>) -> Resul
         "{from} is not a valid environment name: {}",
         config::ENV_NAME_RULE
     )))
+}
+
+/// `--repo` / `PLATFORM_REPO` names a directory (or nothing yet: init creates it); a regular file
+/// there would otherwise surface as a catalog or config error about paths under it.
+fn check_repo_dir(
+    repo: &std::path::Path,
+    source: Option<clap::parser::ValueSource>,
+) -> Result<(), InputError> {
+    match std::fs::metadata(repo) {
+        Ok(m) if !m.is_dir() => {
+            let from = match source {
+                Some(clap::parser::ValueSource::EnvVariable) => "PLATFORM_REPO",
+                _ => "--repo",
+            };
+            Err(InputError(format!(
+                "{from} {} is not a directory: point it at the GitOps repository (the directory holding environments/)",
+                repo.display()
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Print an error (diagnostics one per line, then `caused by:` lines) and choose the exit code from

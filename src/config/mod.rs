@@ -1,6 +1,7 @@
 //! `environments/<env>/config.yaml`: typed load with file:line:column errors, then semantic checks.
 
 mod quantity;
+mod shape;
 pub mod source;
 mod types;
 pub mod validate;
@@ -88,7 +89,7 @@ pub fn load(repo: &Path, env: &str) -> Result<(PathBuf, EnvConfig), ConfigError>
             ))))
         }
     };
-    let cfg = parse(&text, &rel).map_err(ConfigError::Input)?;
+    let cfg = parse(&text, &rel)?;
     Ok((rel, cfg))
 }
 
@@ -117,10 +118,19 @@ pub(crate) fn read_diagnostic(e: &ReadError, rel: &Path, kind: &str) -> Diagnost
     d.file(rel)
 }
 
-/// Parse config text; `file` is only used in the diagnostic.
-pub fn parse(text: &str, file: &Path) -> Result<EnvConfig, Box<Diagnostic>> {
+/// Parse config text; `file` is only used in the diagnostics. A text of the wrong shape is reported
+/// whole: every wrong key and type, of every model ([`shape`]), not only the first serde met.
+pub fn parse(text: &str, file: &Path) -> Result<EnvConfig, ConfigError> {
     crate::diag::remember(file, text);
-    serde_yaml::from_str::<EnvConfig>(text).map_err(|e| Box::new(yaml_diagnostic(&e, file)))
+    serde_yaml::from_str::<EnvConfig>(text).map_err(|e| {
+        let first = yaml_diagnostic(&e, file);
+        let more = shape::more_errors(text, file, &first);
+        if more.is_empty() {
+            ConfigError::Input(Box::new(first))
+        } else {
+            ConfigError::Invalid(Diagnostics(std::iter::once(first).chain(more).collect()))
+        }
+    })
 }
 
 #[cfg(test)]
@@ -128,7 +138,10 @@ mod tests {
     use super::*;
 
     fn err(text: &str) -> Diagnostic {
-        *parse(text, Path::new("c.yaml")).unwrap_err()
+        match parse(text, Path::new("c.yaml")) {
+            Err(ConfigError::Input(d)) => *d,
+            other => panic!("not one error: {other:?}"),
+        }
     }
 
     #[test]

@@ -103,23 +103,31 @@ fn git(what: impl Into<String>) -> impl FnOnce(git2::Error) -> GitError {
     }
 }
 
-/// Strip `user:password@` from URLs inside a message (credentials are never printed).
+/// Strip `user:password@` from URLs inside a message and mask their query string
+/// (`?access_token=…` → `?***`): credentials are never printed, whichever part of a URL holds them.
 pub fn redact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find("://") {
         let (head, tail) = rest.split_at(i + 3);
         out.push_str(head);
-        let end = tail
-            .find(|c: char| c.is_whitespace() || c == '/' || c == '\'' || c == '"')
+        let url_end = tail
+            .find(|c: char| c.is_whitespace() || c == '\'' || c == '"')
             .unwrap_or(tail.len());
-        match tail[..end].rfind('@') {
-            Some(at) => {
-                out.push_str("***@");
-                rest = &tail[at + 1..];
-            }
-            None => rest = tail,
+        let (mut url, after) = tail.split_at(url_end);
+        let authority_end = url.find('/').unwrap_or(url.len());
+        if let Some(at) = url[..authority_end].rfind('@') {
+            out.push_str("***@");
+            url = &url[at + 1..];
         }
+        match url.find('?') {
+            Some(q) => {
+                out.push_str(&url[..q]);
+                out.push_str("?***");
+            }
+            None => out.push_str(url),
+        }
+        rest = after;
     }
     out.push_str(rest);
     out
@@ -631,6 +639,15 @@ mod tests {
             "https://example.com/a.git"
         );
         assert_eq!(redact("no url here"), "no url here");
+        // A query string is masked whole (issue 19 High 6): `?private_token=`, `?sig=`, any name.
+        assert_eq!(
+            redact("pushing to https://h/a/x.git?private_token=glpat-s3cret: denied"),
+            "pushing to https://h/a/x.git?*** denied"
+        );
+        assert_eq!(
+            redact("'https://u:p@h/x.git?access_token=t&x=1' and https://h/y"),
+            "'https://***@h/x.git?***' and https://h/y"
+        );
     }
 
     #[test]

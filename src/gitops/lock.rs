@@ -9,6 +9,9 @@
 //! (`.git/platform/<path of clusters/<env> in the work tree>.lock`), which git does not track; in a
 //! directory that is not a git work tree, `.platform-<env>.lock` beside `clusters/` (outside the
 //! output tree).
+//!
+//! Taking the lock also removes what an interrupted writer left beside the tree
+//! (`clusters/.<env>.platform-new-<pid>/`): its writer no longer holds the lock, so it is dead.
 
 use std::io::{Read, Seek, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -108,7 +111,11 @@ pub fn lock_tree(repo: &Path, env: &str, command: &str) -> Result<TreeLock, Gito
         .and_then(|_| file.rewind())
         .and_then(|_| writeln!(file, "{} {command}", std::process::id()))
         .map_err(err)?;
-    Ok(TreeLock { _file: file, path })
+    let lock = TreeLock { _file: file, path };
+    // Whoever held the lock before and left a half-built tree beside this one is gone (the kernel
+    // released its lock): clean up now, not only before the next swap.
+    super::write::clean_after_interrupted(repo, env)?;
+    Ok(lock)
 }
 
 #[cfg(test)]
@@ -167,6 +174,36 @@ mod tests {
                 .unwrap()
                 .join("platform/clusters/ai-dev.lock")
         );
+    }
+
+    /// Issue 19 Medium 9: the leftover of an interrupted swap goes with the next lock, whatever
+    /// that run writes; while another run holds the lock, its staging tree is left alone.
+    #[test]
+    fn taking_the_lock_removes_what_an_interrupted_writer_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let clusters = dir.path().join("clusters");
+        for d in [
+            ".e.platform-new-4242/models/m",
+            ".e.platform-old-7",
+            ".f.platform-new-4242",
+            "e",
+        ] {
+            std::fs::create_dir_all(clusters.join(d)).unwrap();
+        }
+        std::fs::write(clusters.join(".e.platform-new-4242/models/m/a.yaml"), "x").unwrap();
+        let held = lock_tree(dir.path(), "e", "root").unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(&clusters)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".f.platform-new-4242", "e"]);
+        // A live writer's staging tree: the second run is refused and removes nothing.
+        std::fs::create_dir(clusters.join(".e.platform-new-1")).unwrap();
+        assert!(lock_tree(dir.path(), "e", "root").is_err());
+        assert!(clusters.join(".e.platform-new-1").exists());
+        drop(held);
     }
 
     #[test]

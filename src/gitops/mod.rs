@@ -47,6 +47,8 @@ pub enum GitopsError {
     },
     #[error("{path} is {what}, not a regular file: platform only writes regular files in the output tree; move it away and re-run")]
     NotAFile { path: PathBuf, what: &'static str },
+    #[error("{path} is a file where platform expects a directory (it writes {under} under it); move the file away and re-run")]
+    NotADirectory { path: PathBuf, under: String },
     #[error("{path} is larger than {} MiB: platform did not generate it; move it away and re-run", .cap / (1024 * 1024))]
     TooLarge { path: PathBuf, cap: u64 },
     #[error("`{path}` is not a relative path inside the repository (internal error in the rendered tree)")]
@@ -119,28 +121,29 @@ impl ChangeSet {
     /// A unified diff of every change (paths as a/… and b/…) from the disk to `tree` (the tree
     /// this change set was computed for), for `--check`.
     pub fn unified_diff(&self, tree: &RenderedTree) -> String {
-        let mut out = String::new();
-        for c in &self.changes {
-            let old = c.old.as_deref().unwrap_or("");
-            let new = match c.kind {
-                ChangeKind::Delete => "",
-                _ => tree.text(&c.path),
-            };
-            let (a, b) = match c.kind {
-                ChangeKind::Add => ("/dev/null".to_string(), format!("b/{}", c.path)),
-                ChangeKind::Delete => (format!("a/{}", c.path), "/dev/null".to_string()),
-                ChangeKind::Modify => (format!("a/{}", c.path), format!("b/{}", c.path)),
-            };
-            let diff = similar::TextDiff::from_lines(old, new);
-            out.push_str(
-                &diff
-                    .unified_diff()
-                    .context_radius(3)
-                    .header(&a, &b)
-                    .to_string(),
-            );
-        }
-        out
+        self.changes.iter().map(|c| c.unified_diff(tree)).collect()
+    }
+}
+
+impl FileChange {
+    /// The unified diff of this one file (paths as a/… and b/…, /dev/null for an added or
+    /// removed side) to its text in `tree`.
+    pub fn unified_diff(&self, tree: &RenderedTree) -> String {
+        let old = self.old.as_deref().unwrap_or("");
+        let new = match self.kind {
+            ChangeKind::Delete => "",
+            _ => tree.text(&self.path),
+        };
+        let (a, b) = match self.kind {
+            ChangeKind::Add => ("/dev/null".to_string(), format!("b/{}", self.path)),
+            ChangeKind::Delete => (format!("a/{}", self.path), "/dev/null".to_string()),
+            ChangeKind::Modify => (format!("a/{}", self.path), format!("b/{}", self.path)),
+        };
+        similar::TextDiff::from_lines(old, new)
+            .unified_diff()
+            .context_radius(3)
+            .header(&a, &b)
+            .to_string()
     }
 }
 
@@ -278,9 +281,9 @@ impl TreeSource for Disk<'_> {
                 walk(self.repo, &self.repo.join(dir), &mut out, &self.dirs)?
             }
             Some(_) => {
-                return Err(GitopsError::NotAFile {
+                return Err(GitopsError::NotADirectory {
                     path: PathBuf::from(dir),
-                    what: "a file where platform expects a directory",
+                    under: "the files it generates".to_string(),
                 })
             }
             None => {}
@@ -380,7 +383,15 @@ pub fn inspect_known(
                 what,
             });
         }
-        if !last_component && meta.is_dir() {
+        if !last_component {
+            if !meta.is_dir() {
+                // A model's directory replaced by a file: name it, not the file below it that
+                // cannot exist ("Not a directory").
+                return Err(GitopsError::NotADirectory {
+                    path: shown,
+                    under: rel.to_string(),
+                });
+            }
             known.insert(shown.clone());
         }
         last = Some(meta);
@@ -664,6 +675,31 @@ mod tests {
             diff(dir.path(), &t),
             Err(GitopsError::NotAFile { .. })
         ));
+    }
+
+    /// Issue 19 Low 10: a directory of the tree replaced by a file is named as such.
+    #[test]
+    fn a_file_where_a_directory_belongs_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("clusters/e/models")).unwrap();
+        std::fs::write(dir.path().join("clusters/e/models/m"), "mine\n").unwrap();
+        let t = tree(
+            &[
+                ("clusters/e/models/m/a.yaml", &gen("a")),
+                ("clusters/e/b.yaml", &gen("b")),
+            ],
+            &["clusters/e/models/"],
+        );
+        let set = diff(dir.path(), &t).unwrap();
+        let e = apply(dir.path(), &t, &set).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "clusters/e/models/m is a file where platform expects a directory (it writes \
+             clusters/e/models/m/a.yaml under it); move the file away and re-run"
+        );
+        let t = tree(&[("clusters/e/models/m/a.yaml", &gen("a"))], &[]);
+        let e = diff(dir.path(), &t).unwrap_err().to_string();
+        assert!(e.starts_with("clusters/e/models/m is a file where"), "{e}");
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub fn apply(repo: &Path, tree: &RenderedTree, set: &ChangeSet) -> Result<(), Gi
 fn write_err(path: &Path) -> impl Fn(std::io::Error) -> GitopsError + '_ {
     move |source| GitopsError::Write {
         path: path.to_path_buf(),
-        source,
+        source: crate::fsread::without_temp_path(source),
     }
 }
 
@@ -59,10 +59,8 @@ fn write_one_file(repo: &Path, rel: &str, text: &str) -> Result<(), GitopsError>
     f.write_all(text.as_bytes())
         .and_then(|_| f.sync_all())
         .map_err(write_err(&target))?;
-    tmp.persist(&target).map_err(|e| GitopsError::Write {
-        path: target.clone(),
-        source: e.error,
-    })?;
+    tmp.persist(&target)
+        .map_err(|e| write_err(&target)(e.error))?;
     sync_dir(dir).map_err(write_err(dir))
 }
 
@@ -190,6 +188,20 @@ fn tree_of(set: &ChangeSet) -> Result<String, GitopsError> {
     root.ok_or_else(|| GitopsError::BadPath {
         path: String::new(),
     })
+}
+
+/// Remove what an interrupted writer left beside `clusters/<env>` of `repo` (see [`recover`]): run by
+/// every command as soon as it holds the tree's lock, whatever it then writes (nothing, one file or
+/// a swap), so a leftover never outlives the next run. Only inside a real `clusters/` directory:
+/// a link there is left for the write itself to refuse with its path.
+pub(super) fn clean_after_interrupted(repo: &Path, env: &str) -> Result<(), GitopsError> {
+    let clusters = crate::consts::CLUSTERS_DIR;
+    match super::inspect(repo, clusters) {
+        Ok(Some(meta)) if meta.is_dir() => {}
+        _ => return Ok(()),
+    }
+    let root = repo.join(crate::layout::tree(env));
+    recover(&repo.join(clusters), env, &root)
 }
 
 /// Remove what an interrupted writer left beside `root` (`.<env>.platform-new-*` or `-old-*`). A

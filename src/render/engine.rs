@@ -76,10 +76,50 @@ pub enum TemplateError {
     Read(crate::fsread::ReadError),
     #[error("template {name} ({origin}) rendered no YAML (only blank lines or comments): every generated file holds at least one object; fix the template")]
     Empty { name: String, origin: String },
-    #[error("template {name}: {message}")]
-    Render { name: String, message: String },
+    /// A syntax error (on load) or a render error: `file` is how the template is named
+    /// (`templates/<name>` for the repository's, `<name> (embedded)`), line and column (1-based,
+    /// in characters) where minijinja points.
+    #[error("template {file}{}: {message}", at(*.line, *.column))]
+    Render {
+        file: String,
+        line: Option<usize>,
+        column: Option<usize>,
+        message: String,
+    },
     #[error("template `{0}` does not exist (neither embedded nor under templates/)")]
     Unknown(String),
+}
+
+fn at(line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(":{l}:{c}"),
+        (Some(l), None) => format!(":{l}"),
+        _ => String::new(),
+    }
+}
+
+impl TemplateError {
+    /// This error as a finding about the template (for `lint`, whose report holds every problem).
+    pub fn diagnostic(&self) -> crate::diag::Diagnostic {
+        use crate::diag::Diagnostic;
+        match self {
+            TemplateError::Read(e) => Diagnostic::error(e.reason()).file(e.path()),
+            TemplateError::Render {
+                file,
+                line,
+                column,
+                message,
+            } => {
+                let d = Diagnostic::error(message.clone()).file(file);
+                match (line, column) {
+                    (Some(l), Some(c)) => d.at(*l, *c),
+                    (Some(l), None) => d.at(*l, 1),
+                    _ => d,
+                }
+            }
+            other => Diagnostic::error(other.to_string()),
+        }
+    }
 }
 
 /// Where each template comes from.
@@ -134,15 +174,25 @@ impl Templates {
                 let text =
                     crate::fsread::read_text(&path, crate::fsread::MAX_INPUT_BYTES, "template")
                         .map_err(TemplateError::Read)?;
+                // Kept for diagnostics, which show the offending line under the message.
+                crate::diag::remember(&shown_path(&name), &text);
                 origins.insert(name.clone(), Origin::Repo(path));
                 sources.insert(name, text);
             }
         }
         for (name, text) in sources {
-            env.add_template_owned(name.clone(), text)
-                .map_err(|e| render_error(&name, &e))?;
+            let file = shown(&origins, &name);
+            if let Err(e) = env.add_template_owned(name.clone(), text.clone()) {
+                return Err(render_error(&file, Some(&text), &e));
+            }
         }
         Ok(Templates { env, origins })
+    }
+
+    /// How messages name template `name`: `templates/<name>` (the repository's file) or
+    /// `<name> (embedded)`.
+    pub fn shown(&self, name: &str) -> String {
+        shown(&self.origins, name)
     }
 
     pub fn names(&self) -> BTreeSet<String> {
@@ -168,7 +218,12 @@ impl Templates {
             .env
             .get_template(name)
             .map_err(|_| TemplateError::Unknown(name.to_string()))?;
-        t.render(ctx).map_err(|e| render_error(name, &e))
+        t.render(ctx).map_err(|e| {
+            // The error may lie in another template (an include): name and place that one.
+            let at = e.name().unwrap_or(name);
+            let template = self.env.get_template(at).ok();
+            render_error(&self.shown(at), template.as_ref().map(|t| t.source()), &e)
+        })
     }
 
     /// Render a template into the text of a generated file. The generated header is the
@@ -190,7 +245,7 @@ impl Templates {
             return Err(TemplateError::Empty {
                 name: name.to_string(),
                 origin: match self.origins.get(name) {
-                    Some(Origin::Repo(_)) => format!("from {}/{name}", consts::TEMPLATES_DIR),
+                    Some(Origin::Repo(_)) => format!("from {}", shown_path(name).display()),
                     _ => "embedded".to_string(),
                 },
             });
@@ -204,11 +259,35 @@ pub fn context(json: &serde_json::Value) -> Value {
     Value::from_serialize(json)
 }
 
-fn render_error(name: &str, e: &minijinja::Error) -> TemplateError {
-    let mut message = e.to_string();
-    if let Some(line) = e.line() {
-        if !message.contains(&format!(":{line}")) {
-            message = format!("line {line}: {message}");
+/// `templates/<name>`.
+fn shown_path(name: &str) -> std::path::PathBuf {
+    Path::new(consts::TEMPLATES_DIR).join(name)
+}
+
+fn shown(origins: &BTreeMap<String, Origin>, name: &str) -> String {
+    match origins.get(name) {
+        Some(Origin::Repo(_)) => shown_path(name).display().to_string(),
+        _ => format!("{name} (embedded)"),
+    }
+}
+
+/// A minijinja error as [`TemplateError::Render`]: its kind and detail, the text it points at
+/// quoted (`undefined value` says which), line and column from its byte range in `source`.
+fn render_error(file: &str, source: Option<&str>, e: &minijinja::Error) -> TemplateError {
+    let mut message = match e.detail() {
+        Some(d) => format!("{}: {d}", e.kind()),
+        None => e.kind().to_string(),
+    };
+    let span = e.range().zip(source).and_then(|(r, src)| {
+        let text = src.get(r.clone())?;
+        let line_start = src[..r.start].rfind('\n').map_or(0, |i| i + 1);
+        let column = src[line_start..r.start].chars().count() + 1;
+        let line = src[..r.start].matches('\n').count() + 1;
+        Some((text, line, column))
+    });
+    if let Some((text, _, _)) = span.filter(|(t, _, _)| !t.contains('\n') && t.len() <= 80) {
+        if !message.contains(text) {
+            message.push_str(&format!(" (`{}`)", text.trim()));
         }
     }
     let mut src = std::error::Error::source(e);
@@ -217,7 +296,9 @@ fn render_error(name: &str, e: &minijinja::Error) -> TemplateError {
         src = s.source();
     }
     TemplateError::Render {
-        name: name.to_string(),
+        file: file.to_string(),
+        line: span.map(|(_, l, _)| l).or(e.line()),
+        column: span.map(|(_, _, c)| c),
         message,
     }
 }
@@ -510,6 +591,34 @@ mod tests {
         let msg = e.to_string();
         assert!(msg.contains("t.j2"), "{msg}");
         assert!(msg.contains("line 2") || msg.contains(":2"), "{msg}");
+    }
+
+    /// Issue 19 Low 3: the repository's template by its path, with line and column, for a render
+    /// error and a syntax error alike.
+    #[test]
+    fn template_errors_name_the_file_line_and_column() {
+        let e = render(
+            "a: 1\nb: {{ model.nmae }}\n",
+            serde_json::json!({"model": {}}),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "template templates/t.j2:2:7: undefined value (`model.nmae`)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("templates")).unwrap();
+        std::fs::write(dir.path().join("templates/s.j2"), "a: 1\nb:   {{ x }\n").unwrap();
+        let Err(e) = Templates::load(dir.path()) else {
+            panic!("a syntax error loaded");
+        };
+        let msg = e.to_string();
+        assert!(msg.starts_with("template templates/s.j2:2:"), "{msg}");
+        assert!(msg.contains("syntax error"), "{msg}");
+        let d = e.diagnostic();
+        assert_eq!(d.file.as_deref(), Some(Path::new("templates/s.j2")));
+        assert_eq!(d.line, Some(2));
+        assert!(d.column.is_some());
     }
 
     #[test]

@@ -89,12 +89,12 @@ struct GitState {
 pub fn init(opts: &InitOptions) -> Result<InitOutcome, ScaffoldError> {
     check_env(&opts.env)?;
     let git = git_state(&opts.repo);
-    let (repo_url, from_origin) = match (&opts.repo_url, &git.origin) {
-        (Some(u), _) => (u.clone(), false),
-        (None, Some(o)) => (o.clone(), true),
+    let (repo_url, from) = match (&opts.repo_url, &git.origin) {
+        (Some(u), _) => (u.clone(), UrlFrom::Flag),
+        (None, Some(o)) => (o.clone(), UrlFrom::Origin),
         (None, None) => return Err(ScaffoldError::NoRepoUrl(opts.repo.clone())),
     };
-    check_url(&repo_url)?;
+    check_url(&repo_url, from)?;
     let branch = opts
         .branch
         .clone()
@@ -111,10 +111,13 @@ pub fn init(opts: &InitOptions) -> Result<InitOutcome, ScaffoldError> {
         .cluster_name
         .clone()
         .unwrap_or_else(|| opts.env.clone());
+    check_line("--cluster-name", &cluster_name)?;
     let kubeconfig = opts
         .kubeconfig
         .clone()
         .unwrap_or_else(|| format!("~/.kube/{cluster_name}.yaml"));
+    check_line("--kubeconfig", &kubeconfig)?;
+    check_line("--gateway-class", &opts.gateway_class)?;
     let templates = Templates::load(&opts.repo)?;
     let catalog = Catalog::load(&opts.repo, &templates.names())?;
     let text = config_text::render(
@@ -146,7 +149,7 @@ pub fn init(opts: &InitOptions) -> Result<InitOutcome, ScaffoldError> {
         git_initialized,
         files,
         repo_url,
-        repo_url_from_origin: from_origin,
+        repo_url_from_origin: from == UrlFrom::Origin,
         has_origin: git.origin.is_some(),
         branch,
         kubeconfig_exists: expand_home(&kubeconfig).is_file(),
@@ -216,7 +219,7 @@ fn validate(opts: &InitOptions, text: &str) -> Result<Vec<Diagnostic>, ScaffoldE
             config_text: Some(text),
         },
         &|_| {},
-    )?;
+    );
     let (errors, warnings): (Vec<_>, Vec<_>) = report
         .diagnostics
         .into_iter()
@@ -255,21 +258,34 @@ fn current_branch(repo: &git2::Repository) -> Option<String> {
     target.strip_prefix("refs/heads/").map(str::to_string)
 }
 
-/// A credential in an http(s) URL would be written to config.yaml and committed.
-fn check_url(url: &str) -> Result<(), ScaffoldError> {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let authority = rest.split('/').next().unwrap_or("");
-    let userinfo = authority.rsplit_once('@').map(|(u, _)| u);
-    let credential = match userinfo {
-        Some(u) => u.contains(':') || scheme.starts_with("http"),
-        None => false,
-    };
-    if credential {
-        return Err(ScaffoldError::CredentialInUrl(crate::gitops::git::redact(
-            url,
-        )));
+/// Where init took the repository URL from (the fix for a bad one differs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlFrom {
+    Flag,
+    Origin,
+}
+
+/// A credential in the repository URL would be written to config.yaml, committed and printed:
+/// `user:token@` in the authority (any user part of an http(s) URL, a `user:password` of any
+/// scheme), or a query string. Git and Argo CD URLs take no query string, so any `?…` is taken
+/// for a credential whatever its name (`access_token`, `private_token`, `token`, `sig`,
+/// `X-Amz-Signature`, …): refused, never shown (the URL is printed with it masked).
+fn check_url(url: &str, from: UrlFrom) -> Result<(), ScaffoldError> {
+    if let Some(what) = credential_in(url) {
+        // redact() masks URLs with a scheme; an scp-like `host:path?…` is masked here.
+        let shown = crate::gitops::git::redact(url);
+        let shown = match shown.split_once('?') {
+            Some((base, _)) => format!("{base}?***"),
+            None => shown,
+        };
+        return Err(ScaffoldError::CredentialInUrl {
+            url: shown,
+            what,
+            from,
+            clean: without_credential(url),
+        });
     }
-    if url.trim().is_empty() || url.chars().any(char::is_whitespace) {
+    if url.trim().is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(ScaffoldError::BadValue {
             what: "--repo-url",
             value: url.to_string(),
@@ -277,6 +293,59 @@ fn check_url(url: &str) -> Result<(), ScaffoldError> {
         });
     }
     Ok(())
+}
+
+/// `(scheme, userinfo, the rest after the userinfo)` of a URL (`scheme://[userinfo@]rest`); an scp-like
+/// `git@host:path` has no scheme and its user is not a credential.
+fn split_url(url: &str) -> (&str, Option<&str>, &str) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return ("", None, url);
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => (scheme, Some(&rest[..at]), &rest[at + 1..]),
+        None => (scheme, None, rest),
+    }
+}
+
+/// What credential `url` carries, in words, if any.
+fn credential_in(url: &str) -> Option<&'static str> {
+    let (scheme, userinfo, _) = split_url(url);
+    let in_userinfo = userinfo.is_some_and(|u| u.contains(':') || scheme.starts_with("http"));
+    if in_userinfo {
+        Some("`user:token@`")
+    } else if url.contains('?') {
+        Some("a query string (`?…`, such as `?access_token=`)")
+    } else {
+        None
+    }
+}
+
+/// `url` without its credential: no query string, no user part (http) or password (other schemes).
+fn without_credential(url: &str) -> String {
+    let url = url.split('?').next().unwrap_or(url);
+    match split_url(url) {
+        (scheme, Some(user), rest) if !scheme.starts_with("http") => match user.split_once(':') {
+            Some((name, _)) if !name.is_empty() => format!("{scheme}://{name}@{rest}"),
+            _ => format!("{scheme}://{rest}"),
+        },
+        (scheme, Some(_), rest) => format!("{scheme}://{rest}"),
+        _ => url.to_string(),
+    }
+}
+
+/// A value init writes into config.yaml as one YAML scalar: non-empty, one line, no control
+/// character (a newline would make the written file invalid YAML, reported at a line of a file
+/// the user never wrote).
+fn check_line(what: &'static str, value: &str) -> Result<(), ScaffoldError> {
+    if !value.trim().is_empty() && !value.chars().any(char::is_control) {
+        return Ok(());
+    }
+    Err(ScaffoldError::BadValue {
+        what,
+        value: value.to_string(),
+        help: "a non-empty value on one line, without control characters (newline, tab, …)",
+    })
 }
 
 fn git_init(dir: &Path, branch: &str) -> Result<git2::Repository, ScaffoldError> {
@@ -351,19 +420,49 @@ mod tests {
             "ssh://git@github.com/acme/gitops.git",
             "file:///srv/git/gitops.git",
         ] {
-            assert!(check_url(ok).is_ok(), "{ok}");
+            assert!(check_url(ok, UrlFrom::Flag).is_ok(), "{ok}");
         }
-        for bad in [
-            "https://x-access-token:ghp_secret@github.com/acme/gitops.git",
-            "https://ghp_secret@github.com/acme/gitops.git",
-            "ssh://git:pw@github.com/acme/gitops.git",
+        for (bad, clean) in [
+            (
+                "https://x-access-token:ghp_secret@github.com/acme/gitops.git",
+                "https://github.com/acme/gitops.git",
+            ),
+            (
+                "https://ghp_secret@github.com/acme/gitops.git",
+                "https://github.com/acme/gitops.git",
+            ),
+            (
+                "ssh://git:pw_secret@github.com/acme/gitops.git",
+                "ssh://git@github.com/acme/gitops.git",
+            ),
+            // Issue 19 High 6: a query string is a credential too, whatever its name.
+            (
+                "https://h/acme/x.git?access_token=secret",
+                "https://h/acme/x.git",
+            ),
+            (
+                "https://h/acme/x.git?private_token=secret&ref=main",
+                "https://h/acme/x.git",
+            ),
+            ("https://h/x.git?X-Amz-Signature=secret", "https://h/x.git"),
+            ("git@h:acme/x.git?token=secret", "git@h:acme/x.git"),
         ] {
-            let e = check_url(bad).unwrap_err().to_string();
-            assert!(e.contains("carries a credential"), "{bad}: {e}");
-            assert!(!e.contains("secret") && !e.contains(":pw"), "{e}");
+            for from in [UrlFrom::Flag, UrlFrom::Origin] {
+                let e = check_url(bad, from).unwrap_err().to_string();
+                assert!(e.contains("carries a credential"), "{bad}: {e}");
+                assert!(!e.contains("secret"), "{e}");
+                assert_eq!(without_credential(bad), clean);
+                if from == UrlFrom::Origin {
+                    assert!(
+                        e.contains(&format!("git remote set-url origin {clean}")),
+                        "{e}"
+                    );
+                }
+            }
         }
-        assert!(check_url("").is_err());
-        assert!(check_url("https://github.com/a b").is_err());
+        assert!(check_url("", UrlFrom::Flag).is_err());
+        assert!(check_url("https://github.com/a b", UrlFrom::Flag).is_err());
+        assert!(check_url("https://github.com/a\u{7}b", UrlFrom::Flag).is_err());
     }
 
     #[test]

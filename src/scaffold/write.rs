@@ -21,8 +21,10 @@ pub enum FileAction {
     Kept,
 }
 
-/// What is at `repo/rel` now: None when nothing (not even a dangling link) is there.
+/// What is at `repo/rel` now: None when nothing (not even a dangling link) is there. A directory
+/// on the way that is a symbolic link is refused (see [`refuse_linked_dirs`]).
 pub fn existing(repo: &Path, rel: &str) -> Result<Option<Vec<u8>>, ScaffoldError> {
+    refuse_linked_dirs(repo, rel)?;
     let path = repo.join(rel);
     match std::fs::symlink_metadata(&path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -37,6 +39,36 @@ pub fn existing(repo: &Path, rel: &str) -> Result<Option<Vec<u8>>, ScaffoldError
     }
 }
 
+/// Refuse when a directory on the way to `repo/rel` (`environments`, `environments/<env>`,
+/// `catalog`, …) is a symbolic link: it may lead out of the repository, and nothing is written
+/// through one (as `root` refuses links on the way into clusters/). The file itself may be a link:
+/// it counts as an existing file, which is never written through either (a rename replaces it).
+pub fn refuse_linked_dirs(repo: &Path, rel: &str) -> Result<(), ScaffoldError> {
+    let Some(parent) = Path::new(rel)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    else {
+        return Ok(());
+    };
+    match crate::gitops::inspect(repo, &parent.to_string_lossy()) {
+        Ok(_) => Ok(()),
+        Err(crate::gitops::GitopsError::Symlink { path, target, .. }) => {
+            Err(ScaffoldError::Symlink {
+                path: repo.join(path),
+                target,
+            })
+        }
+        Err(crate::gitops::GitopsError::Read { path, source }) => Err(ScaffoldError::Write {
+            path: repo.join(path),
+            source,
+        }),
+        Err(e) => Err(ScaffoldError::Write {
+            path: repo.join(rel),
+            source: std::io::Error::other(e.to_string()),
+        }),
+    }
+}
+
 /// Write `files` (repo-relative path, content) under `repo`: temporary files first, then renames.
 pub fn write_all(
     repo: &Path,
@@ -44,13 +76,16 @@ pub fn write_all(
     overwrite: bool,
 ) -> Result<(), ScaffoldError> {
     use std::os::unix::fs::PermissionsExt;
+    for (rel, _) in files {
+        refuse_linked_dirs(repo, rel)?;
+    }
     let mut staged = Vec::new();
     for (rel, bytes) in files {
         let target = repo.join(rel);
         let dir = target.parent().unwrap_or(repo);
         let io = |source| ScaffoldError::Write {
             path: target.clone(),
-            source,
+            source: crate::fsread::without_temp_path(source),
         };
         std::fs::create_dir_all(dir).map_err(io)?;
         // 0666 at open(2): the umask decides, as for any file a command writes.
@@ -73,7 +108,7 @@ pub fn write_all(
         };
         done.map_err(|e| ScaffoldError::Write {
             path: target.clone(),
-            source: e.error,
+            source: crate::fsread::without_temp_path(e.error),
         })?;
     }
     Ok(())
@@ -116,5 +151,41 @@ mod tests {
             existing(dir.path(), "l").unwrap().is_some(),
             "a dangling link is something"
         );
+    }
+
+    /// Issue 19 Low 10: a write that fails names the file being written, not tempfile's temporary
+    /// file (`at path ".platform-XXXX.tmp"`). sysfs refuses new files even to root (a read-only
+    /// directory would not stop a test running as root).
+    #[test]
+    fn a_failed_write_names_the_destination_not_the_temporary_file() {
+        assert!(Path::new("/sys/kernel").is_dir(), "sysfs is not mounted");
+        let files = vec![("x.yaml".to_string(), b"x\n".to_vec())];
+        let e = write_all(Path::new("/sys"), &files, false)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "cannot write /sys/x.yaml: Permission denied (os error 13)"
+        );
+    }
+
+    /// Issue 19 Medium 10: a directory on the way that is a link (here out of the repository) is
+    /// refused before anything is read or written there.
+    #[test]
+    fn nothing_is_written_through_a_linked_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("catalog")).unwrap();
+        let files = vec![("catalog/values/x.yaml".to_string(), b"x\n".to_vec())];
+        for e in [
+            existing(dir.path(), "catalog/values/x.yaml").unwrap_err(),
+            write_all(dir.path(), &files, true).unwrap_err(),
+        ] {
+            assert!(
+                matches!(&e, ScaffoldError::Symlink { path, .. } if path == &dir.path().join("catalog")),
+                "{e}"
+            );
+        }
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
     }
 }
