@@ -27,16 +27,20 @@ or without one:
     installURL and must have the catalog's sha256 (else nothing is applied);
     it is cached in
     ${XDG_CACHE_HOME:-~/.cache}/platform/argocd/<version>/install.yaml and
-    verified again on every use; PLATFORM_ARGOCD_URL downloads it from another
-    URL (a mirror), verified the same way; --manifests FILE reads it from a
-    file instead (clusters without internet), verified the same way;
+    verified again on every use (a dry run never writes it); PLATFORM_ARGOCD_URL
+    downloads it from another URL (a mirror), verified the same way (plain
+    http:// is accepted with a warning: the sha256 still guards it);
+    --manifests FILE reads it from a file instead (clusters without internet),
+    verified the same way;
   - server-side apply (field manager platform): CRDs first, Established, then
     the rest into the catalog's namespace; argocd-cm gets the catalog's keys
     (the Application health check) merged in, other keys untouched;
     argocd-redis gets a random password when absent;
   - --repo-token-env VAR / --repo-ssh-key FILE: the repository credential
     Secret for the config's repoURL (the token is read from the variable,
-    never from an argument; it is never printed);
+    never from an argument; it is never printed); a key Argo CD cannot use
+    (passphrase, truncated, not a key) or a token with whitespace inside is
+    refused before anything is written;
   - waits until the application controller, repo-server, redis and server are
     ready (exit 3 after --timeout, saying why each one is not).
 An Argo CD installed another way (e.g. a Helm release, found by its app.kubernetes.io/name \
@@ -86,6 +90,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         args.repo_ssh_key.as_deref(),
         &inputs.config.repo_url,
     )?;
+    for w in credential.iter().flat_map(Credential::warnings) {
+        ctx.printer.security_warning(w);
+    }
     let source = match &args.manifests {
         Some(path) => Source::File {
             path: path.clone(),
@@ -93,6 +100,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         },
         None => Source::Download {
             cache: manifest::cache_root(),
+            read_only: args.dry_run,
         },
     };
     let cluster_name = inputs.config.cluster.name.clone();
@@ -105,6 +113,14 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         let m = manifest::obtain(&spec, &source).await?;
         for n in &m.notes {
             ctx.printer.info(n);
+        }
+        for w in m
+            .warnings
+            .iter()
+            .cloned()
+            .chain(m.unverified_warning(args.dry_run))
+        {
+            ctx.printer.security_warning(w);
         }
         if record.is_some() && !args.dry_run {
             confirm(&target, &cluster_name, args.yes)?;

@@ -428,7 +428,10 @@ async fn rbac(client: &kube::Client) -> Check {
         match ssar.create(&PostParams::default(), &review).await {
             Ok(r) if r.status.as_ref().is_some_and(|s| s.allowed) => {}
             Ok(_) => denied.push(format!("{verb} {resource}{scope}")),
-            Err(e) => denied.push(format!("{verb} {resource} (review failed: {e})")),
+            Err(e) => denied.push(format!(
+                "{verb} {resource} (review failed: {})",
+                super::api_error::describe(&e)
+            )),
         }
     }
     if denied.is_empty() {

@@ -231,7 +231,6 @@ impl Failed {
 
 /// The message with its causes, for a report line (the request errors already name theirs).
 pub fn chain(e: &SmokeError) -> String {
-    let mut out = e.to_string();
     if matches!(
         e,
         SmokeError::Api { .. }
@@ -239,12 +238,8 @@ pub fn chain(e: &SmokeError) -> String {
             | SmokeError::Cluster(_)
             | SmokeError::HttpClient(_)
     ) {
-        let mut src = std::error::Error::source(e);
-        while let Some(c) = src {
-            out.push_str(": ");
-            out.push_str(&c.to_string());
-            src = c.source();
-        }
+        // Kubernetes errors in plain words (crate::cluster::api_error).
+        return crate::error::one_line(e);
     }
-    out
+    e.to_string()
 }

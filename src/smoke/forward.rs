@@ -152,7 +152,10 @@ async fn forward(
             let refused =
                 matches!(&e, kube::Error::Api(s) if (400..500).contains(&s.code) && s.code != 429);
             last_error.record(
-                format!("opening a port-forward to pod {pod} port {port}: {e}"),
+                format!(
+                    "opening a port-forward to pod {pod} port {port}: {}",
+                    crate::cluster::api_error::describe(&e)
+                ),
                 refused,
             );
             return;
