@@ -202,14 +202,29 @@ fn report(ctx: &Ctx, spec: &ArgoCdSpec, o: &boot::Outcome, dry_run: bool) {
             app.name
         ));
     }
+    // An Argo CD platform did not install is named as found, not as the pinned version.
+    let other = matches!(o.existing, Existing::Other { .. });
     if !o.changed() {
-        ctx.printer.success(format!(
-            "nothing to do: Argo CD {version} is installed and configured{}",
-            if o.ready { " and ready" } else { "" }
-        ));
+        ctx.printer.success(if other {
+            format!(
+                "nothing to do: {} has the configuration platform needs",
+                o.existing.describe()
+            )
+        } else {
+            format!(
+                "nothing to do: Argo CD {version} is installed and configured{}",
+                if o.ready { " and ready" } else { "" }
+            )
+        });
     } else if dry_run {
         ctx.printer.success(format!(
             "dry run: {create} to create, {update} to update, {same} unchanged; nothing was changed"
+        ));
+    } else if other {
+        ctx.printer.success(format!(
+            "{}: its configuration {create} created, {update} updated, {same} unchanged; next: \
+             `platform root --commit --push`, then `platform up`",
+            o.existing.describe()
         ));
     } else {
         ctx.printer.success(format!(
