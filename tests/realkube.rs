@@ -958,7 +958,9 @@ async fn bootstrap_installs_the_pinned_argocd_and_hands_it_over() {
     assert!(!identity_recorded(c), "identity recorded");
     outputs.push(o);
 
-    // The dry run: every object listed, still nothing applied.
+    // The dry run: every object listed, still nothing applied (and, issue 19 Low 12, nothing
+    // written: the cache the run above filled is emptied first).
+    let _ = std::fs::remove_dir_all(cache.path().join("platform"));
     let o = g
         .bootstrap(
             &good,
