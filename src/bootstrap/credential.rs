@@ -182,7 +182,12 @@ pub fn check_private_key(text: &str) -> Result<(), String> {
     };
     match label {
         "OPENSSH PRIVATE KEY" => {
-            let key = ssh_key::PrivateKey::from_openssh(text).map_err(|e| corrupt(&e))?;
+            let key = ssh_key::PrivateKey::from_openssh(text).map_err(|e| match e {
+                ssh_key::Error::AlgorithmUnknown | ssh_key::Error::AlgorithmUnsupported { .. } => {
+                    "the key's type is not one Argo CD reads (RSA, ECDSA or Ed25519)".to_string()
+                }
+                e => corrupt(&e),
+            })?;
             if key.is_encrypted() {
                 return Err(format!(
                     "the key is protected by a passphrase, which Argo CD cannot use: {REMOVE_PASSPHRASE}"
@@ -329,6 +334,8 @@ mod tests {
         let read = |p: &Path| std::fs::read_to_string(p).unwrap();
         for (kind, extra) in [
             ("ed25519", &[][..]),
+            ("ecdsa", &[][..]),
+            ("ecdsa", &["-b", "521"][..]),
             ("rsa", &["-b", "2048"][..]),
             ("rsa", &["-b", "2048", "-m", "PEM"][..]),
             ("ecdsa", &["-m", "PEM"][..]),
