@@ -182,6 +182,9 @@ impl Run {
     }
 }
 
+/// A check after a run: what is wrong, if anything.
+type AfterCheck = fn(&Fixture) -> Result<(), String>;
+
 struct Case {
     /// The defect of issue 19 the case covers.
     item: &'static str,
@@ -196,7 +199,7 @@ struct Case {
     /// No request reached the API server (refused before anything was read or written).
     untouched: bool,
     /// A check after the run (files that must not exist…).
-    after: Option<fn(&Fixture) -> Result<(), String>>,
+    after: Option<AfterCheck>,
 }
 
 /// Rust Debug output and the plugin's invocation: never in any message.
