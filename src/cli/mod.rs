@@ -251,7 +251,7 @@ pub fn run() -> ExitCode {
         Command::Smoke(a) => smoke::run(&ctx, a),
         Command::Pause(a) => pause::run(&ctx, a, false),
         Command::Resume(a) => pause::run(&ctx, a, true),
-        Command::Completions(a) => completions::run(a),
+        Command::Completions(a) => completions::run(&ctx, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
