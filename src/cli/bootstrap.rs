@@ -43,8 +43,9 @@ or without one:
     refused before anything is written;
   - waits until the application controller, repo-server, redis and server are
     ready (exit 3 after --timeout, saying why each one is not).
-An Argo CD installed another way (e.g. a Helm release, found by its app.kubernetes.io/name \
-labels) is left alone: only the argocd-cm keys and the credential are applied to it. --dry-run \
+An Argo CD installed another way (found by its app.kubernetes.io/name labels: other names, another \
+namespace, or Helm's marks on a component or argocd-cm, even with the upstream names) is left \
+alone and named as found: only the argocd-cm keys and the credential are applied to it. --dry-run \
 lists every object as create/update/unchanged and writes nothing. A second run says \"nothing to \
 do\".
 Then `platform root --commit --push` renders Application `argocd` (clusters/<env>/argocd/: the \
