@@ -165,15 +165,28 @@ pub fn diagnostics_of(e: &anyhow::Error) -> Option<Vec<Diagnostic>> {
 }
 
 /// One line for contexts that show an error inline (doctor's FAIL lines, progress): the message
-/// and every cause, joined by `: `.
+/// and every cause, joined by `: ` (see [`causes`]).
 pub fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
+    causes(e).join(": ")
+}
+
+/// The messages of `e` and of its causes, each once (a message that quotes its cause already is
+/// not followed by it), in plain words: a Kubernetes client error is described by
+/// [`crate::cluster::api_error`] (its message, reason and code; never a Rust `Debug`, never an
+/// exec plugin's output) and ends the list.
+pub fn causes(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut cur = Some(e);
     while let Some(c) = cur {
-        let s = c.to_string();
-        if !out.contains(&s) {
-            out.push_str(": ");
-            out.push_str(&s);
+        let (msg, last) = match crate::cluster::api_error::describe_cause(c) {
+            Some(plain) => (plain, true),
+            None => (c.to_string(), false),
+        };
+        if !out.iter().any(|shown| shown.contains(&msg)) {
+            out.push(msg);
+        }
+        if last {
+            break;
         }
         cur = c.source();
     }

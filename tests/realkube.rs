@@ -1218,7 +1218,9 @@ async fn bootstrap_installs_the_pinned_argocd_and_hands_it_over() {
     assert!(!identity_recorded(c), "identity recorded");
     outputs.push(o);
 
-    // The dry run: every object listed, still nothing applied.
+    // The dry run: every object listed, still nothing applied (and, issue 19 Low 12, nothing
+    // written: the cache the run above filled is emptied first).
+    let _ = std::fs::remove_dir_all(cache.path().join("platform"));
     let o = g
         .bootstrap(
             &good,
@@ -1244,6 +1246,18 @@ async fn bootstrap_installs_the_pinned_argocd_and_hands_it_over() {
         stdout(&o)
     );
     no_install(c);
+    // Issue 19 Low 12: a dry run writes nothing, not even the manifest cache; the loopback URL is
+    // plain http: said, the sha256 still guards it.
+    assert!(
+        files_containing(cache.path(), "kind").is_empty(),
+        "the dry run wrote the cache: {:?}",
+        files_containing(cache.path(), "kind")
+    );
+    assert!(
+        stderr(&o).contains("downloaded over plain http"),
+        "{}",
+        stderr(&o)
+    );
     outputs.push(o);
 
     // The real run: verified, cached, applied, configured, ready.
@@ -1507,6 +1521,13 @@ async fn bootstrap_leaves_a_helm_named_argocd_alone() {
         "{}",
         stderr(&o)
     );
+    // Issue 19 Low 9: what was found is named, not the pinned version as if it were installed.
+    assert!(
+        stderr(&o).contains("(installed another way, namespace argocd; left alone)")
+            && !stderr(&o).contains("✓ Argo CD v3.5.1:"),
+        "{}",
+        stderr(&o)
+    );
     // Not duplicated: no upstream-named controller appeared; the health check was merged in.
     assert!(!exists(c, "statefulset", "argocd-application-controller"));
     let cm = get_json(c, "configmap", "argocd", "argocd-cm");
@@ -1525,4 +1546,239 @@ async fn bootstrap_leaves_a_helm_named_argocd_alone() {
         .await;
     assert!(stderr(&o).contains("nothing to do"), "{}", stderr(&o));
     restore_upstream_controller(c);
+}
+
+/// The marks Helm puts on what it installs (issue 19 Medium 6): chart labels and the release
+/// annotation.
+const HELM_LABELS: [&str; 3] = [
+    "helm.sh/chart=argo-cd-7.7.0",
+    "app.kubernetes.io/managed-by=Helm",
+    "app.kubernetes.io/instance=argo-cd",
+];
+
+/// Every object of namespace argocd (and the cluster-scoped ones of the install) with its
+/// resourceVersion.
+fn argocd_versions(c: &Cluster) -> Vec<String> {
+    let out = kubectl_ok(
+        c,
+        &[
+            "-n",
+            "argocd",
+            "get",
+            "deployments,statefulsets,services,configmaps,secrets,serviceaccounts,roles,rolebindings,networkpolicies",
+            "-o",
+            "jsonpath={range .items[*]}{.kind}/{.metadata.name}={.metadata.resourceVersion}{\"\\n\"}{end}",
+        ],
+    );
+    let mut v: Vec<String> = out.lines().map(str::to_string).collect();
+    v.sort();
+    v
+}
+
+/// Issue 19 Medium 6 and Low 9: a Helm release that keeps the upstream names in namespace argocd
+/// (`fullnameOverride`), at another version, is found by Helm's marks and left alone: no object of
+/// the namespace changes (resourceVersions), and bootstrap says what it found, not the pinned
+/// version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_leaves_a_helm_release_with_upstream_names_alone() {
+    let c = realkube::cluster();
+    let _x = c.exclusive().await;
+    install_argocd(c);
+    let _ = c.kubectl(&[
+        "-n",
+        "kube-system",
+        "create",
+        "configmap",
+        "cluster-identity",
+        "--from-literal=clusterName=ai-dev",
+    ]);
+    let base = serve_manifests(c).await;
+    let g = Gitops::shipped(c, "ai-dev");
+    let cache = tempfile::tempdir().unwrap();
+    // The chart's server at its own version, every component marked as Helm's.
+    kubectl_ok(
+        c,
+        &[
+            "-n",
+            "argocd",
+            "set",
+            "image",
+            "deployment/argocd-server",
+            "argocd-server=quay.io/argoproj/argocd:v2.13.0",
+        ],
+    );
+    kubectl_ok(
+        c,
+        &[
+            "-n",
+            "argocd",
+            "set",
+            "image",
+            "statefulset/argocd-application-controller",
+            "argocd-application-controller=quay.io/argoproj/argocd:v2.13.0",
+        ],
+    );
+    let workloads = ["deployments", "statefulsets"];
+    for kind in workloads {
+        let mut args = vec!["-n", "argocd", "label", kind, "--all", "--overwrite"];
+        args.extend(HELM_LABELS);
+        kubectl_ok(c, &args);
+        kubectl_ok(
+            c,
+            &[
+                "-n",
+                "argocd",
+                "annotate",
+                kind,
+                "--all",
+                "--overwrite",
+                "meta.helm.sh/release-name=argo-cd",
+            ],
+        );
+    }
+    let before = argocd_versions(c);
+
+    let o = g
+        .bootstrap(
+            &format!("{base}/good/install.yaml"),
+            cache.path(),
+            "",
+            &["--yes", "--timeout", "1m"],
+        )
+        .await;
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains(
+            "Argo CD v2.13.0 (installed by Helm, release argo-cd, namespace argocd; left alone)"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("✓ Argo CD v3.5.1"), "{err}");
+    assert_eq!(argocd_versions(c), before, "{err}");
+    let server = get_json(c, "deployment", "argocd", "argocd-server");
+    let containers = server["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap();
+    assert_eq!(containers.len(), 1, "{containers:?}");
+    assert_eq!(containers[0]["image"], "quay.io/argoproj/argocd:v2.13.0");
+
+    // Back to the upstream install for the other tests.
+    for kind in workloads {
+        let mut args = vec!["-n", "argocd", "label", kind, "--all"];
+        let unlabel: Vec<String> = HELM_LABELS
+            .iter()
+            .map(|l| format!("{}-", l.split('=').next().unwrap()))
+            .collect();
+        args.extend(unlabel.iter().map(String::as_str));
+        kubectl_ok(c, &args);
+        kubectl_ok(
+            c,
+            &[
+                "-n",
+                "argocd",
+                "annotate",
+                kind,
+                "--all",
+                "meta.helm.sh/release-name-",
+            ],
+        );
+    }
+    install_argocd(c);
+}
+
+/// A kubeconfig for ServiceAccount default/`name` (a token user, no RBAC binding): the admin
+/// kubeconfig with its user replaced.
+fn token_kubeconfig(c: &Cluster, name: &str, dir: &Path) -> PathBuf {
+    let _ = c.kubectl(&["-n", "default", "create", "serviceaccount", name]);
+    let token = kubectl_ok(c, &["-n", "default", "create", "token", name]);
+    let mut kc: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&c.kubeconfig).unwrap()).unwrap();
+    for u in kc["users"].as_array_mut().unwrap() {
+        u["user"] = serde_json::json!({"token": token.trim()});
+    }
+    let path = dir.join(format!("{name}.kubeconfig"));
+    std::fs::write(&path, serde_yaml::to_string(&kc).unwrap()).unwrap();
+    path
+}
+
+/// Issue 19 Medium 1: a user without RBAC gets the API server's refusal in words (message, reason,
+/// code, what to check), never kube's Debug of the Status, from every cluster command; an invalid
+/// object's 422 too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_refusals_are_plain_words() {
+    let c = realkube::cluster();
+    let _x = c.exclusive().await;
+    let g = Gitops::shipped(c, "rk-rbac");
+    g.ok(&["root"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let nobody = token_kubeconfig(c, "rk-nobody", dir.path());
+    let debug = ["Status {", "Some(", "ListMeta", "ApiError:"];
+    for args in [
+        &["status"][..],
+        &["pause", "qwen-cpu"][..],
+        &["resume", "qwen-cpu"][..],
+        &["up", "--allow-unpushed", "--timeout", "30s"][..],
+        &["teardown", "--yes"][..],
+        &["doctor"][..],
+        &["bootstrap", "--dry-run"][..],
+    ] {
+        let mut cmd = g.repo.cmd();
+        cmd.arg("--env")
+            .arg(&g.env)
+            .args(args)
+            .env("PLATFORM_KUBECONFIG", &nobody)
+            .env_remove("KUBECONFIG")
+            .timeout(Duration::from_secs(120));
+        let o = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap();
+        let (out, err) = (stdout(&o), stderr(&o));
+        // doctor turns every refusal into a FAIL line (exit 1); the others stop at the first (4).
+        let code = if args[0] == "doctor" { 1 } else { 4 };
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {out}{err}");
+        let text = format!("{out}{err}");
+        assert!(
+            text.contains("(Forbidden, HTTP 403)")
+                && text.contains("system:serviceaccount:default:rk-nobody")
+                && text.contains("kubectl auth can-i "),
+            "{args:?}: {text}"
+        );
+        for d in debug {
+            assert!(!text.contains(d), "{args:?} printed {d:?}: {text}");
+        }
+    }
+
+    // A 422: an object the API server finds invalid (a server-side dry run of it, so nothing is
+    // written), through bootstrap's comparison.
+    let bad = dir.path().join("invalid.yaml");
+    std::fs::write(
+        &bad,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kube-root-ca.crt\n  namespace: default\ndata:\n  \"not a key!\": x\n",
+    )
+    .unwrap();
+    let before = get_json(c, "configmap", "default", "kube-root-ca.crt");
+    let o = g
+        .platform(&[
+            "bootstrap",
+            "--dry-run",
+            "--manifests",
+            bad.to_str().unwrap(),
+            "--insecure-skip-verify",
+        ])
+        .await;
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    assert!(
+        err.contains("is invalid") && err.contains("(Invalid, HTTP 422)"),
+        "{err}"
+    );
+    for d in debug {
+        assert!(!err.contains(d), "printed {d:?}: {err}");
+    }
+    let after = get_json(c, "configmap", "default", "kube-root-ca.crt");
+    assert_eq!(
+        before["metadata"]["resourceVersion"],
+        after["metadata"]["resourceVersion"]
+    );
 }

@@ -7,9 +7,11 @@ use serde_json::Value;
 
 use super::credential;
 use crate::catalog::argocd::ArgoCdSpec;
+use crate::cluster::api_error::describe;
 use crate::cluster::doctor::{find_component, Check, Level};
 use crate::cluster::kinds;
 use crate::cluster::retry::retry;
+use crate::error::one_line;
 use crate::gitops::git::redact;
 
 fn check(level: Level, name: &str, detail: impl Into<String>, fix: Option<String>) -> Check {
@@ -53,7 +55,7 @@ async fn version(client: &kube::Client, spec: &ArgoCdSpec, ns: &str) -> Check {
             return check(
                 Level::Warn,
                 NAME,
-                format!("cannot look for {component}: {e}"),
+                format!("cannot look for {component}: {}", one_line(&e)),
                 None,
             )
         }
@@ -81,7 +83,7 @@ async fn version(client: &kube::Client, spec: &ArgoCdSpec, ns: &str) -> Check {
             return check(
                 Level::Warn,
                 NAME,
-                format!("cannot read {}/{}: {e}", w.namespace, w.name),
+                format!("cannot read {}/{}: {}", w.namespace, w.name, describe(&e)),
                 None,
             )
         }
@@ -151,7 +153,7 @@ async fn config_keys(client: &kube::Client, spec: &ArgoCdSpec, ns: &str) -> Chec
         Err(e) => check(
             Level::Warn,
             NAME,
-            format!("cannot read argocd-cm: {e}"),
+            format!("cannot read argocd-cm: {}", describe(&e)),
             None,
         ),
     }
@@ -175,7 +177,7 @@ async fn repo_credential(client: &kube::Client, ns: &str, repo_url: &str) -> Opt
             Some("platform bootstrap --repo-ssh-key FILE (or use an https URL with --repo-token-env VAR)".into()),
         )),
         Ok(None) => None,
-        Err(e) => Some(check(Level::Warn, NAME, format!("cannot look for the repository credential: {e}"), None)),
+        Err(e) => Some(check(Level::Warn, NAME, format!("cannot look for the repository credential: {}", one_line(&e)), None)),
     }
 }
 

@@ -12,8 +12,9 @@ use sha2::{Digest, Sha256};
 use super::BootstrapError;
 use crate::catalog::argocd::ArgoCdSpec;
 
-/// Overrides the catalog's install URL (tests serve the manifest from loopback). The sha256 is still
-/// verified.
+/// Overrides the catalog's install URL (a mirror; tests serve the manifest from loopback). The
+/// sha256 is still verified, so a plain `http://` URL is accepted with a warning that `-q` does not
+/// silence (the download is not private, but cannot be altered unnoticed).
 pub const URL_ENV: &str = "PLATFORM_ARGOCD_URL";
 /// The largest manifest accepted (v3.5.1 is about 1.4 MB).
 const MAX_BYTES: u64 = 64 * 1024 * 1024;
@@ -23,8 +24,12 @@ const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(120);
 /// Where the manifest comes from.
 #[derive(Debug, Clone)]
 pub enum Source {
-    /// The catalog's URL (or [`URL_ENV`]); `cache` is the cache root (None: no cache).
-    Download { cache: Option<PathBuf> },
+    /// The catalog's URL (or [`URL_ENV`]); `cache` is the cache root (None: no cache), read
+    /// and, unless `read_only` (a dry run writes nothing), written.
+    Download {
+        cache: Option<PathBuf>,
+        read_only: bool,
+    },
     /// `--manifests FILE`; `verify: false` with `--insecure-skip-verify`.
     File { path: PathBuf, verify: bool },
 }
@@ -40,6 +45,30 @@ pub struct Manifest {
     pub objects: Vec<Value>,
     /// What happened on the way (cache hit, download, …), for the user.
     pub notes: Vec<String>,
+    /// Security warnings (a plain-http download), never silenced by `-q`.
+    pub warnings: Vec<String>,
+    /// What the catalog pins, for [`Manifest::unverified_warning`].
+    pinned: String,
+    catalog: String,
+}
+
+impl Manifest {
+    /// The warning for a manifest used although it is not the pinned one (`--insecure-skip-verify`),
+    /// in the tense of what happens: a dry run applies nothing.
+    pub fn unverified_warning(&self, dry_run: bool) -> Option<String> {
+        if self.verified {
+            return None;
+        }
+        let what = if dry_run {
+            "the dry run compares it unverified and would apply it unverified"
+        } else {
+            "applying it unverified"
+        };
+        Some(format!(
+            "{} is NOT the pinned manifest (sha256 {}, {} pins {}): {what} (--insecure-skip-verify)",
+            self.origin, self.sha256, self.catalog, self.pinned
+        ))
+    }
 }
 
 /// `$XDG_CACHE_HOME/platform`, else `~/.cache/platform`.
@@ -66,19 +95,15 @@ pub async fn obtain(spec: &ArgoCdSpec, source: &Source) -> Result<Manifest, Boot
             })?;
             let origin = path.display().to_string();
             let sha = sha256_hex(&bytes);
-            let mut notes = Vec::new();
             if *verify {
                 check_sha(spec, &origin, &sha, FIX_FILE)?;
-            } else if sha != spec.sha256 {
-                notes.push(format!(
-                    "warning: {origin} is NOT the pinned manifest (sha256 {sha}, {} pins {}): applied unverified \
-                     (--insecure-skip-verify)",
-                    spec.file, spec.sha256
-                ));
             }
-            parse(origin, sha.clone(), sha == spec.sha256, &bytes, notes)
+            let verified = sha == spec.sha256;
+            parse(spec, origin, sha, verified, &bytes, Vec::new())
         }
-        Source::Download { cache } => download_cached(spec, cache.as_deref()).await,
+        Source::Download { cache, read_only } => {
+            download_cached(spec, cache.as_deref(), *read_only).await
+        }
     }
 }
 
@@ -109,6 +134,7 @@ fn check_sha(
 async fn download_cached(
     spec: &ArgoCdSpec,
     cache: Option<&Path>,
+    read_only: bool,
 ) -> Result<Manifest, BootstrapError> {
     let url = std::env::var(URL_ENV)
         .ok()
@@ -129,7 +155,7 @@ async fn download_cached(
                     "install manifest {} (cached, sha256 verified)",
                     path.display()
                 ));
-                return parse(path.display().to_string(), sha, true, &bytes, notes);
+                return parse(spec, path.display().to_string(), sha, true, &bytes, notes);
             }
             notes.push(format!(
                 "the cached {} has sha256 {sha}, not the pinned one: downloading it again",
@@ -141,11 +167,33 @@ async fn download_cached(
     let sha = sha256_hex(&bytes);
     check_sha(spec, &url, &sha, FIX_URL)?;
     notes.push(format!("downloaded {url} (sha256 verified)"));
-    if let Some(path) = &cached {
-        write_atomic(path, &bytes)?;
-        notes.push(format!("cached as {}", path.display()));
+    match &cached {
+        Some(path) if read_only => notes.push(format!(
+            "not cached as {} (a dry run writes nothing)",
+            path.display()
+        )),
+        Some(path) => {
+            write_atomic(path, &bytes)?;
+            notes.push(format!("cached as {}", path.display()));
+        }
+        None => {}
     }
-    parse(url, sha, true, &bytes, notes)
+    let mut m = parse(spec, url.clone(), sha, true, &bytes, notes)?;
+    m.warnings.extend(plain_http_warning(&url));
+    Ok(m)
+}
+
+/// The warning for a download over plain http (the sha256 still guards what is applied).
+fn plain_http_warning(url: &str) -> Option<String> {
+    url.get(..7)
+        .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
+        .then(|| {
+            format!(
+                "the Argo CD install manifest was downloaded over plain http ({url}): anyone on the \
+                 way could read it; it was verified against the pinned sha256, so it cannot have \
+                 been altered. Use an https:// URL (PLATFORM_ARGOCD_URL or installURL)"
+            )
+        })
 }
 
 async fn fetch(url: &str) -> Result<Vec<u8>, BootstrapError> {
@@ -203,6 +251,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BootstrapError> {
 
 /// Every YAML document that is an object (apiVersion, kind, metadata.name).
 fn parse(
+    spec: &ArgoCdSpec,
     origin: String,
     sha256: String,
     verified: bool,
@@ -247,6 +296,9 @@ fn parse(
         verified,
         objects,
         notes,
+        warnings: Vec::new(),
+        pinned: spec.sha256.clone(),
+        catalog: spec.file.clone(),
     })
 }
 
@@ -296,10 +348,15 @@ mod tests {
         .await
         .unwrap();
         assert!(!m.verified);
+        let w = m.unverified_warning(false).unwrap();
         assert!(
-            m.notes[0].contains("NOT the pinned manifest"),
-            "{:?}",
-            m.notes
+            w.contains("NOT the pinned manifest") && w.contains("applying it unverified"),
+            "{w}"
+        );
+        let w = m.unverified_warning(true).unwrap();
+        assert!(
+            w.contains("would apply it unverified") && !w.contains("applying"),
+            "{w}"
         );
     }
 

@@ -20,6 +20,7 @@ pub mod existing;
 pub mod identity;
 pub mod manifest;
 pub mod objects;
+mod openssh;
 pub mod ready;
 mod run;
 

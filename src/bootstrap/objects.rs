@@ -208,7 +208,7 @@ pub async fn wait_established(
                     }
                 }
                 Ok(None) => "not found".to_string(),
-                Err(e) => e.to_string(),
+                Err(e) => crate::cluster::api_error::describe(&e),
             };
             if Instant::now() >= deadline {
                 return Err(BootstrapError::NotEstablished {

@@ -64,12 +64,19 @@ pub async fn run(
 ) -> Result<Outcome, BootstrapError> {
     let existing = existing::detect(client, &spec.namespace).await?;
     let (namespace, bodies) = match &existing {
-        Existing::Other { namespace, found } => {
+        Existing::Other {
+            namespace, found, ..
+        } => {
             reporter.note(&format!(
-                "Argo CD is already installed differently ({}): left alone; platform only merges its \
+                "Argo CD is already installed differently: {} ({}); platform only merges its \
                  argocd-cm keys{} in namespace {namespace}",
+                existing.describe(),
                 found.join(", "),
-                if opts.credential.is_some() { " and the repository credential" } else { "" }
+                if opts.credential.is_some() {
+                    " and the repository credential"
+                } else {
+                    ""
+                }
             ));
             (namespace.clone(), config::patch_objects(spec, namespace))
         }

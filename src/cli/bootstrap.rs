@@ -28,20 +28,25 @@ or without one:
     installURL and must have the catalog's sha256 (else nothing is applied);
     it is cached in
     ${XDG_CACHE_HOME:-~/.cache}/platform/argocd/<version>/install.yaml and
-    verified again on every use; PLATFORM_ARGOCD_URL downloads it from another
-    URL (a mirror), verified the same way; --manifests FILE reads it from a
-    file instead (clusters without internet), verified the same way;
+    verified again on every use (a dry run never writes it); PLATFORM_ARGOCD_URL
+    downloads it from another URL (a mirror), verified the same way (plain
+    http:// is accepted with a warning: the sha256 still guards it);
+    --manifests FILE reads it from a file instead (clusters without internet),
+    verified the same way;
   - server-side apply (field manager platform): CRDs first, Established, then
     the rest into the catalog's namespace; argocd-cm gets the catalog's keys
     (the Application health check) merged in, other keys untouched;
     argocd-redis gets a random password when absent;
   - --repo-token-env VAR / --repo-ssh-key FILE: the repository credential
     Secret for the config's repoURL (the token is read from the variable,
-    never from an argument; it is never printed);
+    never from an argument; it is never printed); a key Argo CD cannot use
+    (passphrase, truncated, not a key) or a token with whitespace inside is
+    refused before anything is written;
   - waits until the application controller, repo-server, redis and server are
     ready (exit 3 after --timeout, saying why each one is not).
-An Argo CD installed another way (e.g. a Helm release, found by its app.kubernetes.io/name \
-labels) is left alone: only the argocd-cm keys and the credential are applied to it. --dry-run \
+An Argo CD installed another way (found by its app.kubernetes.io/name labels: other names, another \
+namespace, or Helm's marks on a component or argocd-cm, even with the upstream names) is left \
+alone and named as found: only the argocd-cm keys and the credential are applied to it. --dry-run \
 lists every object as create/update/unchanged and writes nothing. A second run says \"nothing to \
 do\".
 Then `platform root --commit --push` renders Application `argocd` (clusters/<env>/argocd/: the \
@@ -87,6 +92,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         args.repo_ssh_key.as_deref(),
         &inputs.config.repo_url,
     )?;
+    for w in credential.iter().flat_map(Credential::warnings) {
+        ctx.printer.security_warning(w);
+    }
     let source = match &args.manifests {
         Some(path) => Source::File {
             path: path.clone(),
@@ -94,6 +102,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         },
         None => Source::Download {
             cache: manifest::cache_root(),
+            read_only: args.dry_run,
         },
     };
     let cluster_name = inputs.config.cluster.name.clone();
@@ -106,6 +115,14 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         let m = manifest::obtain(&spec, &source).await?;
         for n in &m.notes {
             ctx.printer.info(n);
+        }
+        for w in m
+            .warnings
+            .iter()
+            .cloned()
+            .chain(m.unverified_warning(args.dry_run))
+        {
+            ctx.printer.security_warning(w);
         }
         if record.is_some() && !args.dry_run {
             confirm(&target, &cluster_name, args.yes)?;
@@ -187,14 +204,29 @@ fn report(ctx: &Ctx, spec: &ArgoCdSpec, o: &boot::Outcome, dry_run: bool) {
             app.name
         ));
     }
+    // An Argo CD platform did not install is named as found, not as the pinned version.
+    let other = matches!(o.existing, Existing::Other { .. });
     if !o.changed() {
-        ctx.printer.success(format!(
-            "nothing to do: Argo CD {version} is installed and configured{}",
-            if o.ready { " and ready" } else { "" }
-        ));
+        ctx.printer.success(if other {
+            format!(
+                "nothing to do: {} has the configuration platform needs",
+                o.existing.describe()
+            )
+        } else {
+            format!(
+                "nothing to do: Argo CD {version} is installed and configured{}",
+                if o.ready { " and ready" } else { "" }
+            )
+        });
     } else if dry_run {
         ctx.printer.success(format!(
             "dry run: {create} to create, {update} to update, {same} unchanged; nothing was changed"
+        ));
+    } else if other {
+        ctx.printer.success(format!(
+            "{}: its configuration {create} created, {update} updated, {same} unchanged; next: \
+             `platform root --commit --push`, then `platform up`",
+            o.existing.describe()
         ));
     } else {
         ctx.printer.success(format!(

@@ -1,5 +1,7 @@
 use clap::CommandFactory;
 
+use super::Ctx;
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Shell to generate for.
@@ -8,8 +10,11 @@ pub struct Args {
 }
 
 /// `platform completions bash > /etc/bash_completion.d/platform`
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let mut cmd = super::Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "platform", &mut std::io::stdout());
+    // Into memory, then through the printer: clap_complete panics when stdout is a closed pipe.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "platform", &mut script);
+    ctx.printer.data(&String::from_utf8_lossy(&script));
     Ok(())
 }

@@ -288,7 +288,7 @@ pub fn run() -> ExitCode {
         Command::Smoke(a) => smoke::run(&ctx, a),
         Command::Pause(a) => pause::run(&ctx, a, false),
         Command::Resume(a) => pause::run(&ctx, a, true),
-        Command::Completions(a) => completions::run(a),
+        Command::Completions(a) => completions::run(&ctx, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -350,15 +350,11 @@ fn report(p: &Printer, e: &anyhow::Error) -> ExitCode {
         }
         return ExitCode::from(crate::error::ErrorClass::Input.exit_code());
     }
-    p.error(e.to_string());
-    let mut shown = e.to_string();
-    for cause in e.chain().skip(1) {
-        // Messages that already quote their cause are not repeated.
-        let c = cause.to_string();
-        if !shown.contains(&c) {
-            p.caused_by(&c);
-            shown.push_str(&c);
-        }
+    let dyn_e: &(dyn std::error::Error + 'static) = e.as_ref();
+    let mut causes = crate::error::causes(dyn_e).into_iter();
+    p.error(causes.next().unwrap_or_default());
+    for c in causes {
+        p.caused_by(c);
     }
     ExitCode::from(crate::error::class_of(e).exit_code())
 }

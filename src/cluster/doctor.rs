@@ -105,6 +105,35 @@ pub struct Workload {
     pub namespace: String,
     pub name: String,
     pub ready: bool,
+    /// Its first container's image.
+    pub image: String,
+    /// Installed by Helm (see [`helm_release`]): the release name, when known.
+    pub helm: Option<String>,
+}
+
+/// Helm's marks on an object: the annotation `meta.helm.sh/release-name` Helm 3 sets on all it
+/// installs, or the chart labels (`helm.sh/chart`, `app.kubernetes.io/managed-by: Helm`, the release
+/// in `app.kubernetes.io/instance`). `Some(release)` when Helm owns it (`"unnamed"` when only the
+/// labels say so without a release).
+pub fn helm_release(metadata: &Value) -> Option<String> {
+    let at = |map: &str, key: &str| {
+        metadata
+            .get(map)
+            .and_then(|m| m.get(key))
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    if let Some(r) = at("annotations", "meta.helm.sh/release-name") {
+        return Some(r.to_string());
+    }
+    let by_helm = at("labels", "helm.sh/chart").is_some()
+        || at("labels", "app.kubernetes.io/managed-by")
+            .is_some_and(|m| m.eq_ignore_ascii_case("helm"));
+    by_helm.then(|| {
+        at("labels", "app.kubernetes.io/instance")
+            .unwrap_or("unnamed")
+            .to_string()
+    })
 }
 
 /// The kinds an Argo CD component runs as: the application controller is a StatefulSet upstream
@@ -143,15 +172,22 @@ pub async fn find_component(
             })?
             .items;
         out.extend(items.iter().map(|o| {
+            let v = kinds::json(o);
             Workload {
                 kind,
                 namespace: o.metadata.namespace.clone().unwrap_or_default(),
                 name: o.metadata.name.clone().unwrap_or_default(),
-                ready: kinds::json(o)
+                ready: v
                     .pointer("/status/readyReplicas")
                     .and_then(Value::as_i64)
                     .unwrap_or(0)
                     >= 1,
+                image: v
+                    .pointer("/spec/template/spec/containers/0/image")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                helm: v.get("metadata").and_then(helm_release),
             }
         }));
     }
@@ -455,7 +491,10 @@ async fn rbac(client: &kube::Client) -> Check {
         match ssar.create(&PostParams::default(), &review).await {
             Ok(r) if r.status.as_ref().is_some_and(|s| s.allowed) => {}
             Ok(_) => denied.push(format!("{verb} {resource}{scope}")),
-            Err(e) => denied.push(format!("{verb} {resource} (review failed: {e})")),
+            Err(e) => denied.push(format!(
+                "{verb} {resource} (review failed: {})",
+                super::api_error::describe(&e)
+            )),
         }
     }
     if denied.is_empty() {
@@ -472,5 +511,37 @@ async fn rbac(client: &kube::Client) -> Check {
             format!("denied: {}", denied.join(", ")),
             Some("grant these to your user (kubectl auth can-i --list)".into()),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn helm_marks_name_the_release() {
+        let release = |m: Value| helm_release(&m);
+        assert_eq!(
+            release(json!({"annotations": {"meta.helm.sh/release-name": "argo"}})),
+            Some("argo".into())
+        );
+        assert_eq!(
+            release(
+                json!({"labels": {"app.kubernetes.io/managed-by": "Helm", "app.kubernetes.io/instance": "cd"}})
+            ),
+            Some("cd".into())
+        );
+        assert_eq!(
+            release(json!({"labels": {"helm.sh/chart": "argo-cd-7.7.0"}})),
+            Some("unnamed".into())
+        );
+        assert_eq!(
+            release(
+                json!({"labels": {"app.kubernetes.io/name": "argocd-server", "app.kubernetes.io/part-of": "argocd"}})
+            ),
+            None
+        );
+        assert_eq!(release(json!({})), None);
     }
 }

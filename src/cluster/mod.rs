@@ -1,5 +1,6 @@
 //! Driving the cluster: target guard, apply, sync, wait, status, pause/resume, teardown.
 
+pub mod api_error;
 pub mod apply;
 pub mod argo;
 pub mod doctor;

@@ -143,7 +143,7 @@ pub async fn wait_for(
                 let obj = match ev {
                     Ok(watcher::Event::Apply(o)) | Ok(watcher::Event::InitApply(o)) => o,
                     Ok(_) => continue,
-                    Err(e) => { last = format!("watch error: {e}"); continue; }
+                    Err(e) => { last = format!("watch error: {}", crate::error::one_line(&e)); continue; }
                 };
                 let st = layer.state(&kinds::json(&obj));
                 if (stopped && st.stopped) || (!stopped && st.ready) {

@@ -14,9 +14,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
+use kube::config::{ExecConfig, KubeConfigOptions, Kubeconfig, KubeconfigError};
 use kube::{Api, Client};
 
+use super::api_error::{self, Plugin};
 use super::ClusterError;
 use crate::config::EnvConfig;
 use crate::fsread;
@@ -149,16 +150,29 @@ pub async fn open(cfg: &EnvConfig, opts: &TargetOptions) -> Result<Target, Clust
             message: e.to_string(),
         })?;
     config.connect_timeout = Some(CONNECT_TIMEOUT);
+    let plugin = exec_plugin(&kc, ctx.user.as_deref());
+    let plugin = Plugin {
+        command: plugin.and_then(|e| e.command.as_deref()),
+        install_hint: plugin.and_then(|e| e.install_hint.as_deref()),
+    };
+    // An exec credential plugin runs here: its failure is described without its output.
     let client = Client::try_from(config).map_err(|e| ClusterError::Kubeconfig {
         path: path.clone(),
-        message: e.to_string(),
+        message: api_error::describe_with(&e, &plugin),
     })?;
     let version = match tokio::time::timeout(REACH_TIMEOUT, client.apiserver_version()).await {
         Ok(Ok(info)) => info.git_version,
+        // The server answered: not unreachable, but refused (a 401 from expired credentials).
+        Ok(Err(kube::Error::Api(s))) => {
+            return Err(ClusterError::api(
+                format!("asking {server} for its version"),
+                kube::Error::Api(s),
+            ))
+        }
         Ok(Err(e)) => {
             return Err(ClusterError::Unreachable {
                 server,
-                message: e.to_string(),
+                message: api_error::describe_with(&e, &plugin),
                 kubeconfig: path,
             })
         }
@@ -179,6 +193,16 @@ pub async fn open(cfg: &EnvConfig, opts: &TargetOptions) -> Result<Target, Clust
         identity: "identity not checked yet".to_string(),
         client,
     })
+}
+
+/// The exec credential plugin of kubeconfig user `user`, if it has one.
+fn exec_plugin<'a>(kc: &'a Kubeconfig, user: Option<&str>) -> Option<&'a ExecConfig> {
+    let user = user?;
+    kc.auth_infos
+        .iter()
+        .find(|a| a.name == user)
+        .and_then(|a| a.auth_info.as_ref())
+        .and_then(|a| a.exec.as_ref())
 }
 
 /// Read and parse a kubeconfig: a regular file (a symlink to one is followed) of at most

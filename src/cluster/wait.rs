@@ -70,7 +70,7 @@ pub async fn wait_created(
                     }
                 }
                 Some(Ok(_)) => {}
-                Some(Err(e)) => reporter.line(&format!("  (watch interrupted, resuming: {e})")),
+                Some(Err(e)) => reporter.line(&format!("  (watch interrupted, resuming: {})", crate::error::one_line(&e))),
                 None => return Err(ClusterError::Protocol { what: "watching Applications".into(), reason: "the watch ended".into() }),
             }
         }
@@ -132,7 +132,7 @@ pub async fn wait_apps(
                     }
                     Some(Ok(_)) => continue,
                     // The watcher re-establishes itself; a failure is only reported.
-                    Some(Err(e)) => { reporter.line(&format!("  (watch interrupted, resuming: {e})")); continue; }
+                    Some(Err(e)) => { reporter.line(&format!("  (watch interrupted, resuming: {})", crate::error::one_line(&e))); continue; }
                     None => return Err(ClusterError::Protocol { what: "watching Applications".into(), reason: "the watch ended".into() }),
                 };
                 let name = obj.metadata.name.clone().unwrap_or_default();

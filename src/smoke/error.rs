@@ -326,31 +326,7 @@ impl Classify for SmokeError {
 /// client's Debug of its `Status`), with what to do about 401 and 403; else the error and its
 /// causes.
 pub fn kube_words(e: &kube::Error) -> String {
-    let kube::Error::Api(s) = e else {
-        return crate::error::one_line(e);
-    };
-    let message = if s.message.trim().is_empty() {
-        "the API server gave no message"
-    } else {
-        s.message.trim()
-    };
-    let reason = if s.reason.is_empty() {
-        String::new()
-    } else {
-        format!("{}, ", s.reason)
-    };
-    let what_to_do = match s.code {
-        401 => {
-            "; the API server did not accept the kubeconfig's credentials (expired or revoked?): \
-             renew them"
-        }
-        403 => {
-            "; the kubeconfig's user lacks this permission (RBAC): ask a cluster admin for it, or \
-             use a kubeconfig that has it"
-        }
-        _ => "",
-    };
-    format!("{message} ({reason}HTTP {}){what_to_do}", s.code)
+    crate::cluster::api_error::describe(e)
 }
 
 /// A failure with the check it happened in.
@@ -379,7 +355,6 @@ impl Failed {
 /// The message with its causes, for a report line (the request errors already name theirs); a
 /// Kubernetes client error in the chain is put in words ([`kube_words`]) and ends it.
 pub fn chain(e: &SmokeError) -> String {
-    let mut out = e.to_string();
     if matches!(
         e,
         SmokeError::Api { .. }
@@ -387,21 +362,10 @@ pub fn chain(e: &SmokeError) -> String {
             | SmokeError::Cluster(_)
             | SmokeError::HttpClient(_)
     ) {
-        let mut src = std::error::Error::source(e);
-        while let Some(c) = src {
-            out.push_str(": ");
-            let kube = c
-                .downcast_ref::<kube::Error>()
-                .or_else(|| c.downcast_ref::<Box<kube::Error>>().map(|b| &**b));
-            if let Some(k) = kube {
-                out.push_str(&kube_words(k));
-                break;
-            }
-            out.push_str(&c.to_string());
-            src = c.source();
-        }
+        // Kubernetes errors in plain words (crate::cluster::api_error).
+        return crate::error::one_line(e);
     }
-    out
+    e.to_string()
 }
 
 #[cfg(test)]
@@ -424,12 +388,15 @@ mod tests {
             "pods \"p\" is forbidden: User \"u\" cannot get resource \"pods/portforward\"",
         ));
         assert!(
-            w.starts_with("pods \"p\" is forbidden: User \"u\" cannot get resource \"pods/portforward\" (Forbidden, HTTP 403); "),
+            w.contains("pods \"p\" is forbidden: User \"u\" cannot get resource \"pods/portforward\" (Forbidden, HTTP 403); "),
             "{w}"
         );
         assert!(w.contains("RBAC"), "{w}");
         let w = kube_words(&api(500, "", "no preferred addresses found"));
-        assert_eq!(w, "no preferred addresses found (HTTP 500)");
+        assert!(
+            w.contains("no preferred addresses found (no reason given, HTTP 500)"),
+            "{w}"
+        );
         for w in [w, kube_words(&api(401, "Unauthorized", ""))] {
             assert!(!w.contains("Status {") && !w.contains("Some("), "{w}");
         }
@@ -451,7 +418,8 @@ mod tests {
         assert_eq!(cluster.class(), ErrorClass::Remote);
         let line = chain(&cluster);
         assert!(
-            line.ends_with("reading InferenceService kserve/m: forbidden (Forbidden, HTTP 403); the kubeconfig's user lacks this permission (RBAC): ask a cluster admin for it, or use a kubeconfig that has it"),
+            line.contains("reading InferenceService kserve/m: the API server refused: forbidden (Forbidden, HTTP 403); ")
+                && line.contains("RBAC"),
             "{line}"
         );
         let no_done = SmokeError::NoDone {

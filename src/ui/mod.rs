@@ -8,6 +8,15 @@ use console::style;
 
 pub mod report;
 
+/// `eprintln!` that never panics: a closed stderr (`2>&1 | head -1`) makes `eprintln!` panic
+/// (exit 101); a line that cannot be written is dropped and the command goes on (its exit code is
+/// its own), as `Printer::data` does for stdout.
+macro_rules! err_line {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 use crate::diag::{Diagnostic, Severity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -75,14 +84,14 @@ impl Printer {
     /// Progress and results for humans on stderr (hidden by -q).
     pub fn info(&self, msg: impl AsRef<str>) {
         if !self.quiet {
-            eprintln!("{}", msg.as_ref());
+            err_line!("{}", msg.as_ref());
         }
     }
 
     /// Details shown with -v.
     pub fn detail(&self, msg: impl AsRef<str>) {
         if self.verbose > 0 && !self.quiet {
-            eprintln!("{}", style(msg.as_ref()).dim().for_stderr());
+            err_line!("{}", style(msg.as_ref()).dim().for_stderr());
         }
     }
 
@@ -94,19 +103,29 @@ impl Printer {
         }
         let d = d.clone().located();
         if let Some(text) = d.snippet(console::colors_enabled_stderr()) {
-            eprintln!("{text}\n");
+            err_line!("{text}\n");
             return;
         }
         match d.severity {
-            Severity::Error => eprintln!("{} {d}", style("error:").red().bold().for_stderr()),
+            Severity::Error => err_line!("{} {d}", style("error:").red().bold().for_stderr()),
             Severity::Warning => {
-                eprintln!("{} {d}", style("warning:").yellow().bold().for_stderr())
+                err_line!("{} {d}", style("warning:").yellow().bold().for_stderr())
             }
         }
     }
 
+    /// A security warning (a credential others can read, a manifest applied unverified, a
+    /// download in clear): printed whatever `-q` says; a security warning is never quiet.
+    pub fn security_warning(&self, msg: impl AsRef<str>) {
+        err_line!(
+            "{} {}",
+            style("warning:").yellow().bold().for_stderr(),
+            msg.as_ref()
+        );
+    }
+
     pub fn error(&self, msg: impl AsRef<str>) {
-        eprintln!(
+        err_line!(
             "{} {}",
             style("error:").red().bold().for_stderr(),
             msg.as_ref()
@@ -114,7 +133,7 @@ impl Printer {
     }
 
     pub fn caused_by(&self, msg: impl AsRef<str>) {
-        eprintln!(
+        err_line!(
             "{} {}",
             style("caused by:").dim().for_stderr(),
             msg.as_ref()
@@ -123,7 +142,7 @@ impl Printer {
 
     pub fn success(&self, msg: impl AsRef<str>) {
         if !self.quiet {
-            eprintln!("{} {}", style("✓").green().for_stderr(), msg.as_ref());
+            err_line!("{} {}", style("✓").green().for_stderr(), msg.as_ref());
         }
     }
 }
@@ -144,8 +163,10 @@ pub fn confirm_typed(prompt: &str, expected: &str) -> std::io::Result<Confirmati
     if !std::io::stdin().is_terminal() {
         return Ok(Confirmation::NoTerminal);
     }
-    eprint!("{prompt}");
-    let _ = std::io::stderr().flush();
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "{prompt}");
+    let _ = err.flush();
+    drop(err);
     let mut line = String::new();
     std::io::BufRead::read_line(&mut std::io::stdin().lock(), &mut line)?;
     Ok(if line.trim() == expected {
