@@ -32,11 +32,11 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim};
 use kube::api::{Api, PostParams};
+use platform::actions::stage::{LocalFile, Session};
 use platform::catalog::resolve::Plan;
 use platform::catalog::Catalog;
 use platform::hub::{FileFilter, HubClient, HubConfig, NoProgress, ReadyFile};
 use platform::render::Templates;
-use platform::stage::{LocalFile, Session};
 use serde_json::json;
 use tokio::sync::mpsc;
 

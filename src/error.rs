@@ -12,6 +12,7 @@
 //! Every error type of the library says its class here ([`Classify`]); `cli::report` asks
 //! [`class_of`] and prints the chain of causes.
 
+use crate::actions::stage::StageError;
 use crate::catalog::CatalogError;
 use crate::cluster::ClusterError;
 use crate::config::ConfigError;
@@ -22,7 +23,6 @@ use crate::gitops::GitopsError;
 use crate::hub::HubError;
 use crate::render::schema::SchemaError;
 use crate::render::TemplateError;
-use crate::stage::StageError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
@@ -139,7 +139,7 @@ fn known_class(e: &(dyn std::error::Error + 'static)) -> Option<ErrorClass> {
         StageError,
         HubError,
         crate::scaffold::ScaffoldError,
-        crate::bootstrap::BootstrapError,
+        crate::actions::bootstrap::BootstrapError,
     );
     if e.downcast_ref::<std::io::Error>().is_some() {
         // A file the user named could not be read or written (the library wraps its own I/O).
@@ -230,9 +230,9 @@ input!(
     ReadError
 );
 
-impl Classify for crate::bootstrap::BootstrapError {
+impl Classify for crate::actions::bootstrap::BootstrapError {
     fn class(&self) -> ErrorClass {
-        use crate::bootstrap::BootstrapError as E;
+        use crate::actions::bootstrap::BootstrapError as E;
         match self {
             E::Checksum { .. } | E::BadManifest { .. } | E::ReadManifest { .. } => {
                 ErrorClass::Input

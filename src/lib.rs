@@ -3,8 +3,8 @@
 //! Data flows `EnvConfig` → `Plan` → `RenderedTree` → `ChangeSet`; everything here is synchronous
 //! and deterministic.
 
+pub mod actions;
 pub mod alloc;
-pub mod bootstrap;
 pub mod catalog;
 pub mod cli;
 pub mod cluster;
@@ -25,7 +25,5 @@ pub mod repo;
 pub mod report;
 pub mod scaffold;
 pub mod serving;
-pub mod smoke;
-pub mod stage;
 pub mod text;
 pub mod ui;

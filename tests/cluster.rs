@@ -1176,7 +1176,7 @@ fn find_file(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
 /// Several tar streams (cut by bytes and by file count) land in one directory, each verified.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transfer_in_small_batches_stages_and_verifies_every_file() {
-    use platform::stage::{LocalFile, Session};
+    use platform::actions::stage::{LocalFile, Session};
     let e = env().await;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let inputs = platform::pipeline::load(root, "ai-dev", &platform::report::Silent).unwrap();

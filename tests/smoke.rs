@@ -600,7 +600,7 @@ async fn via_gateway_goes_through_the_layer_gateway_address_with_the_kserve_host
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_port_forward_is_closed_after_the_checks() {
-    use platform::smoke::{self, Options};
+    use platform::actions::smoke::{self, Options};
     let e = env().await;
     let fake = e.serve("qwen-cpu", |_| {}).await;
     // The library, as the command calls it.

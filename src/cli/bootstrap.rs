@@ -5,12 +5,12 @@ use anyhow::Result;
 
 use super::cluster::{duration_at_least, runtime, TargetArgs};
 use super::{to_data, CheckFailed, Ctx, Output};
-use crate::bootstrap::credential::Credential;
-use crate::bootstrap::existing::Existing;
-use crate::bootstrap::identity;
-use crate::bootstrap::manifest::{self, Source};
-use crate::bootstrap::objects::Change;
-use crate::bootstrap::{self as boot, Options};
+use crate::actions::bootstrap::credential::Credential;
+use crate::actions::bootstrap::existing::Existing;
+use crate::actions::bootstrap::identity;
+use crate::actions::bootstrap::manifest::{self, Source};
+use crate::actions::bootstrap::objects::Change;
+use crate::actions::bootstrap::{self as boot, Options};
 use crate::catalog::argocd::ArgoCdSpec;
 use crate::cluster::target::{self, Target, TargetOptions};
 use crate::consts;
@@ -71,7 +71,7 @@ pub struct Args {
     #[arg(long, value_name = "VAR", conflicts_with = "repo_ssh_key")]
     pub repo_token_env: Option<String>,
     /// User name sent with the token.
-    #[arg(long, value_name = "USER", requires = "repo_token_env", default_value = crate::bootstrap::credential::DEFAULT_USERNAME)]
+    #[arg(long, value_name = "USER", requires = "repo_token_env", default_value = crate::actions::bootstrap::credential::DEFAULT_USERNAME)]
     pub repo_username: String,
     /// ssh private key for an ssh repoURL (git@host:org/repo.git).
     #[arg(long, value_name = "FILE")]

@@ -2,7 +2,7 @@ use anyhow::Result;
 
 use super::cluster::{connect, runtime, TargetArgs};
 use super::{to_data, CheckFailed, Ctx, Output};
-use crate::cluster::doctor::{self, Level};
+use crate::actions::doctor::{self, Level};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -27,7 +27,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         let target = connect(ctx, &inputs, &args.target).await?;
         let mut checks = doctor::run(&target, &plan).await;
         checks.extend(
-            crate::bootstrap::checks::checks(
+            crate::actions::bootstrap::checks::checks(
                 &target.client,
                 &inputs.catalog.argocd,
                 crate::consts::ARGOCD_NAMESPACE,

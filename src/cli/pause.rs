@@ -4,7 +4,7 @@ use anyhow::Result;
 
 use super::cluster::{connect, duration_at_least, runtime, select_models, TargetArgs};
 use super::{to_data, Ctx, Output};
-use crate::cluster::pause;
+use crate::actions::pause;
 use crate::consts;
 
 #[derive(Debug, clap::Args)]

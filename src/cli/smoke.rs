@@ -4,8 +4,8 @@ use anyhow::Result;
 
 use super::cluster::{connect, duration_at_least, runtime, select_models, TargetArgs};
 use super::{to_data, CheckFailed, Ctx, Output};
+use crate::actions::smoke::{self, report::Report, Options, Target, Via};
 use crate::consts;
-use crate::smoke::{self, report::Report, Options, Target, Via};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\

@@ -6,13 +6,13 @@ use anyhow::Result;
 use super::cluster::{connect, duration_at_least, runtime, select_models, TargetArgs};
 use super::signals::Interrupt;
 use super::{Ctx, InputError};
+use crate::actions::stage::run::{Input, Options, Outcome, Stager};
+use crate::actions::stage::{self, pod};
 use crate::catalog::resolve::PlannedModel;
 use crate::consts;
 use crate::hub::{FileFilter, HubClient};
 use crate::render::check;
 use crate::report::size;
-use crate::stage::run::{Input, Options, Outcome, Stager};
-use crate::stage::{self, pod};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\

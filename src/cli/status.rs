@@ -6,7 +6,7 @@ use comfy_table::{presets::NOTHING, Table};
 use super::cluster::{connect, duration_at_least, runtime, TargetArgs};
 use super::signals::Interrupt;
 use super::{to_data, Ctx, Output};
-use crate::cluster::status::{gather, Report};
+use crate::actions::status::{gather, Report};
 use crate::consts;
 
 #[derive(Debug, clap::Args)]

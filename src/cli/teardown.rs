@@ -5,7 +5,7 @@ use comfy_table::{presets::NOTHING, Table};
 
 use super::cluster::{connect, duration_at_least, runtime, TargetArgs};
 use super::{to_data, CheckFailed, Ctx, Output};
-use crate::cluster::teardown::{self, Options};
+use crate::actions::teardown::{self, Options};
 use crate::consts;
 use crate::ui::Confirmation;
 

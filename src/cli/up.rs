@@ -61,7 +61,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             ctx.printer.success(format!("applied {line}"));
         }
         let reporter = ctx.reporter();
-        let opts = crate::cluster::up::Options {
+        let opts = crate::actions::up::Options {
             models: args.sync_models,
             sync: Some(sync_revision.clone()),
             pushed: revision.clone(),
@@ -69,7 +69,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             initiator: "platform up".into(),
         };
         let outcome =
-            crate::cluster::up::run(&target.client, &plan, &opts, reporter.as_ref()).await?;
+            crate::actions::up::run(&target.client, &plan, &opts, reporter.as_ref()).await?;
         let skipped = outcome.skipped;
         let n = outcome.done;
         ctx.printer.success(format!(
@@ -82,19 +82,24 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             ));
         }
         if args.smoke {
-            let targets: Vec<crate::smoke::Target> = plan
+            let targets: Vec<crate::actions::smoke::Target> = plan
                 .models
                 .iter()
                 .filter(|m| !skipped.contains(&m.app))
-                .map(|model| crate::smoke::Target {
+                .map(|model| crate::actions::smoke::Target {
                     model,
                     explicit: false,
                 })
                 .collect();
-            let opts = crate::smoke::Options::default();
-            let report =
-                crate::smoke::run(&target.client, &ctx.env, &targets, &opts, reporter.as_ref())
-                    .await;
+            let opts = crate::actions::smoke::Options::default();
+            let report = crate::actions::smoke::run(
+                &target.client,
+                &ctx.env,
+                &targets,
+                &opts,
+                reporter.as_ref(),
+            )
+            .await;
             return super::smoke::finish(ctx, &report);
         }
         Ok(())

@@ -29,14 +29,14 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     runtime()?.block_on(async {
         let target = connect(ctx, &inputs, &args.target).await?;
         let reporter = ctx.reporter();
-        let opts = crate::cluster::up::Options {
+        let opts = crate::actions::up::Options {
             models: args.models,
             sync: None,
             pushed: None,
             deadline: std::time::Instant::now() + args.timeout,
             initiator: String::new(),
         };
-        let n = crate::cluster::up::run(&target.client, &plan, &opts, reporter.as_ref())
+        let n = crate::actions::up::run(&target.client, &plan, &opts, reporter.as_ref())
             .await?
             .done;
         ctx.printer

@@ -1,18 +1,16 @@
-//! Driving the cluster: target guard, apply, sync, wait, status, pause/resume, teardown.
+//! The cluster client every action uses: the target guard (the right cluster, or nothing), the kinds
+//! platform knows, retries, server-side apply, observing and listing, watching until a deadline,
+//! Argo CD sync operations, health judgements, and Kubernetes errors in plain words. The actions
+//! themselves (up, status, pause, teardown, …) live in `crate::actions`.
 
 pub mod api_error;
 pub mod apply;
 pub mod argo;
-pub mod doctor;
 pub mod health;
 pub mod kinds;
 pub mod observed;
-pub mod pause;
 pub mod retry;
-pub mod status;
 pub mod target;
-pub mod teardown;
-pub mod up;
 pub mod wait;
 
 use std::path::PathBuf;

@@ -9,7 +9,7 @@
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 
-use crate::cluster::doctor::{find_component, helm_release, Workload};
+use crate::actions::doctor::{find_component, helm_release, Workload};
 use crate::cluster::retry::retry;
 use crate::cluster::ClusterError;
 

@@ -10,12 +10,12 @@ use kube::Api;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::kinds::{self, Kind};
-use super::observed::list_json;
-use super::retry::retry;
-use super::target::Target;
-use super::ClusterError;
 use crate::catalog::resolve::Plan;
+use crate::cluster::kinds::{self, Kind};
+use crate::cluster::observed::list_json;
+use crate::cluster::retry::retry;
+use crate::cluster::target::Target;
+use crate::cluster::ClusterError;
 use crate::consts;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -331,7 +331,7 @@ async fn gateway_class(client: &kube::Client, plan: &Plan) -> Check {
     match retry(|| gcs.get_opt(class)).await {
         Ok(Some(gc)) => {
             let v = kinds::json(&gc);
-            if super::health::condition(&v, "Accepted").map(|c| c.0) == Some("True") {
+            if crate::cluster::health::condition(&v, "Accepted").map(|c| c.0) == Some("True") {
                 check(Level::Ok, "gatewayclass", format!("{class} accepted"), None)
             } else {
                 check(
@@ -363,7 +363,7 @@ async fn gateway_class(client: &kube::Client, plan: &Plan) -> Check {
 /// Every LoadBalancer Service in the managed namespaces has an address.
 async fn load_balancers(client: &kube::Client, plan: &Plan) -> Vec<Check> {
     let mut out = Vec::new();
-    for ns in super::teardown::managed_namespaces(plan) {
+    for ns in crate::actions::teardown::managed_namespaces(plan) {
         for s in list_json(client, kinds::SERVICE, &ns, None)
             .await
             .unwrap_or_default()
@@ -493,7 +493,7 @@ async fn rbac(client: &kube::Client) -> Check {
             Ok(_) => denied.push(format!("{verb} {resource}{scope}")),
             Err(e) => denied.push(format!(
                 "{verb} {resource} (review failed: {})",
-                super::api_error::describe(&e)
+                crate::cluster::api_error::describe(&e)
             )),
         }
     }

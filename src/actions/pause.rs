@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use kube::api::{DynamicObject, Patch};
 
-use super::kinds::{self, Kind};
-use super::{health, ClusterError};
 use crate::catalog::resolve::PlannedModel;
+use crate::cluster::kinds::{self, Kind};
+use crate::cluster::{health, ClusterError};
 
 /// What pause/resume did to one model.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -66,8 +66,8 @@ async fn finish(
     if let Some(p) = change.patch {
         let api = kind.api(client, &m.namespace);
         let patch = Patch::Merge(&p);
-        let pp = super::apply::patch_params();
-        super::retry::retry(|| api.patch(&m.name, &pp, &patch))
+        let pp = crate::cluster::apply::patch_params();
+        crate::cluster::retry::retry(|| api.patch(&m.name, &pp, &patch))
             .await
             .map_err(|e| {
                 ClusterError::api(

@@ -214,7 +214,7 @@ pub async fn check_not_running(client: &kube::Client, m: &PlannedModel) -> Resul
         return Ok(());
     }
     // Only for the message: the layer's own word on whether the model is stopped.
-    let state = crate::cluster::pause::state(client, m)
+    let state = crate::actions::pause::state(client, m)
         .await
         .map_err(|e| StageError::Api {
             what: format!("reading model {}", m.name),

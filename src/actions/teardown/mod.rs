@@ -33,10 +33,11 @@ pub use audit::audit;
 use delete::{delete_and_wait, lb_services, pvs_of, wait_gone};
 pub use steps::{Action, Found, Phase, Step};
 
-use super::kinds::{self, Kind};
-use super::retry::retry;
-use super::{apply, pause, ClusterError};
+use super::pause;
 use crate::catalog::resolve::{AppKind, Plan};
+use crate::cluster::kinds::{self, Kind};
+use crate::cluster::retry::retry;
+use crate::cluster::{apply, ClusterError};
 use crate::consts;
 use crate::layout::root_app_name;
 use crate::report::Reporter;

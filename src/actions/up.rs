@@ -1,16 +1,16 @@
 //! Bring-up, wave by wave (`platform up`, and `platform wait` without the syncs): in layer order,
 //! for each (layer, wave) wait until its Applications exist (their root app creates them), start a
 //! sync of the wave's manual apps (the Application `operation`, only when none is in flight), and
-//! watch every app of the wave until it is done (see [`super::health::application`]). Model apps are
+//! watch every app of the wave until it is done (see [`crate::cluster::health::application`]). Model apps are
 //! manual (the cost gate): they take part only when asked.
 
 use std::time::Instant;
 
-use super::argo::{self, SyncStart};
-use super::wait::{wait_apps, wait_created, AppWait};
-use super::ClusterError;
 use crate::catalog::resolve::{AppKind, Plan, PlannedApp};
 use crate::catalog::SyncMode;
+use crate::cluster::argo::{self, SyncStart};
+use crate::cluster::wait::{wait_apps, wait_created, AppWait};
+use crate::cluster::ClusterError;
 use crate::report::Reporter;
 
 /// What a bring-up does.

@@ -8,10 +8,11 @@ use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
 use super::{app_order, list, managed_namespaces, managed_selector, name_of, Options};
+use crate::actions::pause;
 use crate::catalog::resolve::Plan;
 use crate::cluster::kinds;
 use crate::cluster::retry::retry;
-use crate::cluster::{pause, ClusterError};
+use crate::cluster::ClusterError;
 use crate::consts;
 
 /// The phases, in order; each is announced once by the real run.

@@ -20,8 +20,8 @@ use std::time::Duration;
 pub use error::{Check, SmokeError};
 pub use report::{ModelReport, Report};
 
+use crate::actions::status;
 use crate::catalog::resolve::PlannedModel;
-use crate::cluster::status;
 use crate::report::Reporter;
 use error::Failed;
 

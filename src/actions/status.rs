@@ -7,12 +7,12 @@ use kube::api::ListParams;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::health::{self, Progress};
-use super::kinds;
-use super::observed::{has_pvc, Listed, Observed};
-use super::retry::retry;
-use super::ClusterError;
 use crate::catalog::resolve::{Plan, PlannedModel};
+use crate::cluster::health::{self, Progress};
+use crate::cluster::kinds;
+use crate::cluster::observed::{has_pvc, Listed, Observed};
+use crate::cluster::retry::retry;
+use crate::cluster::ClusterError;
 use crate::consts;
 use crate::layout::root_app_name;
 

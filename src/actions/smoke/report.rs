@@ -89,7 +89,7 @@ impl ModelReport {
         };
         self.check = Some(f.check);
         self.http_status = f.status.or(self.http_status);
-        self.reason = Some(crate::smoke::error::chain(&f.error));
+        self.reason = Some(crate::actions::smoke::error::chain(&f.error));
         self
     }
 

@@ -6,9 +6,9 @@
 use serde_json::Value;
 
 use super::credential;
+use crate::actions::doctor::{find_component, Check, Level};
 use crate::catalog::argocd::ArgoCdSpec;
 use crate::cluster::api_error::describe;
-use crate::cluster::doctor::{find_component, Check, Level};
 use crate::cluster::kinds;
 use crate::cluster::retry::retry;
 use crate::error::one_line;

@@ -1,0 +1,14 @@
+//! What a user runs against a cluster, one module per action (the way helm's `pkg/action` sits on
+//! `pkg/kube`): each takes an options struct and the cluster client (`crate::cluster`: target,
+//! kinds, apply, observe, watch, health) and returns a typed outcome, reporting progress through
+//! [`crate::report::Reporter`]. What a model looks like on its layer comes from
+//! [`crate::serving`]; the CLI (`crate::cli`) parses, calls one action and prints.
+
+pub mod bootstrap;
+pub mod doctor;
+pub mod pause;
+pub mod smoke;
+pub mod stage;
+pub mod status;
+pub mod teardown;
+pub mod up;
