@@ -19,8 +19,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use platform::catalog::resolve::Plan;
 use platform::catalog::Catalog;
+use platform::plan::Plan;
 use platform::render::{self, check, Templates};
 
 fn copy_dir(from: &Path, to: &Path) {

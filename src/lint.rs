@@ -6,10 +6,11 @@
 
 use std::path::Path;
 
-use crate::catalog::resolve::{resolve_groups, Plan};
+use crate::catalog::resolve::resolve_groups;
 use crate::catalog::{Catalog, CatalogError, CatalogSource};
 use crate::config::{self, ConfigError, EnvConfig};
 use crate::diag::Diagnostic;
+use crate::plan::Plan;
 use crate::render::provenance::Provenance;
 use crate::render::schema::{SchemaError, SchemaSet};
 use crate::render::{self, check, TemplateError, Templates};

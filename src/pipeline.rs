@@ -5,11 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::catalog::resolve::Plan;
 use crate::catalog::Catalog;
 use crate::config::{self, EnvConfig};
 use crate::diag::Diagnostics;
 use crate::gitops::git::{redact, GitRepo};
+use crate::plan::Plan;
 use crate::render::{self, check, RenderedTree, Templates};
 use crate::report::Reporter;
 

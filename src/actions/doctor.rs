@@ -10,13 +10,13 @@ use kube::Api;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::catalog::resolve::Plan;
 use crate::cluster::kinds::{self, Kind};
 use crate::cluster::observed::list_json;
 use crate::cluster::retry::retry;
 use crate::cluster::target::Target;
 use crate::cluster::ClusterError;
 use crate::consts;
+use crate::plan::Plan;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "UPPERCASE")]

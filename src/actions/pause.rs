@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use kube::api::{DynamicObject, Patch};
 
-use crate::catalog::resolve::PlannedModel;
 use crate::cluster::kinds::{self, Kind};
 use crate::cluster::{health, ClusterError};
+use crate::plan::PlannedModel;
 
 /// What pause/resume did to one model.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -143,7 +143,7 @@ pub async fn wait_for(
                 let obj = match ev {
                     Ok(watcher::Event::Apply(o)) | Ok(watcher::Event::InitApply(o)) => o,
                     Ok(_) => continue,
-                    Err(e) => { last = format!("watch error: {}", crate::error::one_line(&e)); continue; }
+                    Err(e) => { last = format!("watch error: {}", crate::cluster::api_error::describe_cause(&e).unwrap_or_else(|| e.to_string())); continue; }
                 };
                 let st = layer.state(&kinds::json(&obj));
                 if (stopped && st.stopped) || (!stopped && st.ready) {

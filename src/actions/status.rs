@@ -7,7 +7,6 @@ use kube::api::ListParams;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::catalog::resolve::{Plan, PlannedModel};
 use crate::cluster::health::{self, Progress};
 use crate::cluster::kinds;
 use crate::cluster::observed::{has_pvc, Listed, Observed};
@@ -15,6 +14,7 @@ use crate::cluster::retry::retry;
 use crate::cluster::ClusterError;
 use crate::consts;
 use crate::layout::root_app_name;
+use crate::plan::{Plan, PlannedModel};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -6,11 +6,11 @@
 
 use std::time::Instant;
 
-use crate::catalog::resolve::{AppKind, Plan, PlannedApp};
 use crate::catalog::SyncMode;
 use crate::cluster::argo::{self, SyncStart};
 use crate::cluster::wait::{wait_apps, wait_created, AppWait};
 use crate::cluster::ClusterError;
+use crate::plan::{AppKind, Plan, PlannedApp};
 use crate::report::Reporter;
 
 /// What a bring-up does.

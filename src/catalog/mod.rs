@@ -4,7 +4,6 @@
 pub mod argocd;
 mod checks;
 pub mod embedded;
-pub mod model_checks;
 pub mod resolve;
 mod source;
 mod types;

@@ -5,10 +5,10 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::{Ctx, Inputs};
-use crate::catalog::resolve::{Plan, PlannedModel};
 use crate::cluster::target::{self, Target, TargetOptions};
 use crate::consts;
 use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
+use crate::plan::{Plan, PlannedModel};
 
 /// Flags every cluster command takes.
 #[derive(Debug, Clone, clap::Args)]

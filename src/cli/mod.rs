@@ -201,10 +201,7 @@ impl Ctx {
 
     /// Load the inputs and plan `profile` (else the config's, else the widest): everything that
     /// can be checked before rendering or touching a cluster.
-    pub fn plan(
-        &self,
-        profile: Option<&str>,
-    ) -> anyhow::Result<(Inputs, crate::catalog::resolve::Plan)> {
+    pub fn plan(&self, profile: Option<&str>) -> anyhow::Result<(Inputs, crate::plan::Plan)> {
         let inputs = self.load()?;
         let plan = pipeline::plan(&inputs, &self.env, Profile::Chosen(profile))?;
         Ok((inputs, plan))
@@ -214,7 +211,7 @@ impl Ctx {
     pub fn plan_widest(
         &self,
         profile: Option<&str>,
-    ) -> anyhow::Result<(Inputs, crate::catalog::resolve::Plan)> {
+    ) -> anyhow::Result<(Inputs, crate::plan::Plan)> {
         let inputs = self.load()?;
         let plan = pipeline::plan(&inputs, &self.env, Profile::ChosenOrWidest(profile))?;
         Ok((inputs, plan))
@@ -226,7 +223,7 @@ impl Ctx {
         &self,
         inputs: &Inputs,
         profile: Option<&str>,
-    ) -> anyhow::Result<(crate::catalog::resolve::Plan, crate::render::RenderedTree)> {
+    ) -> anyhow::Result<(crate::plan::Plan, crate::render::RenderedTree)> {
         pipeline::render_checked(inputs, &self.env, Profile::Chosen(profile))
     }
 

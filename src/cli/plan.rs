@@ -2,8 +2,8 @@ use anyhow::Result;
 use comfy_table::{presets::NOTHING, Table};
 
 use super::{print_warnings, to_data, Ctx, Output};
-use crate::catalog::resolve::Plan;
 use crate::catalog::SyncMode;
+use crate::plan::Plan;
 use crate::render::provenance::Provenance;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -125,7 +125,7 @@ fn tables(plan: &Plan) -> String {
                 if model.staged {
                     format!("staged ({})", model.model.pvc_name())
                 } else {
-                    model.model.source.clone()
+                    model.model.source.to_string()
                 },
             ]);
         }

@@ -2,9 +2,9 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::{print_warnings, to_data, CheckFailed, Ctx, Output};
-use crate::catalog::resolve::Plan;
 use crate::gitops::git::{redact, GitRepo};
 use crate::gitops::{self, ChangeKind};
+use crate::plan::Plan;
 use crate::render;
 
 #[derive(Debug, clap::Args)]

@@ -4,7 +4,7 @@
 
 use tokio::sync::watch;
 
-use crate::error::Signal;
+use crate::signal::Signal;
 
 /// The first SIGINT or SIGTERM the process received, for any number of waiters. Listen (with
 /// [`Interrupt::listen`]) before anything needs cleaning up.

@@ -8,9 +8,9 @@ use super::signals::Interrupt;
 use super::{Ctx, InputError};
 use crate::actions::stage::run::{Input, Options, Outcome, Stager};
 use crate::actions::stage::{self, pod};
-use crate::catalog::resolve::PlannedModel;
 use crate::consts;
 use crate::hub::{FileFilter, HubClient};
+use crate::plan::PlannedModel;
 use crate::render::check;
 use crate::report::size;
 
@@ -155,7 +155,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
 /// `--download-only --source hf://org/name --revision REV --to DIR`: no cluster involved.
 fn download_only(ctx: &Ctx, args: &Args, filter: &FileFilter) -> Result<()> {
     let source = args.source.clone().unwrap_or_default();
-    let Some(repo) = crate::hub::repo_of_source(&source) else {
+    let parsed = crate::config::source::ModelSource::new(&source);
+    let Some(repo) = parsed.hf_repo() else {
         return Err(InputError(format!("--source `{source}` is not hf://<org>/<name>")).into());
     };
     let to = args.to.clone().unwrap_or_default();

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::kinds::{self, Kind};
 use super::retry::retry;
 use super::ClusterError;
-use crate::catalog::resolve::PlannedModel;
+use crate::plan::PlannedModel;
 
 /// Where a model's objects are read from.
 pub enum Observed {

@@ -193,8 +193,8 @@ pub struct Model {
     /// DNS-1123 name; also the Argo CD Application name and the serving object name.
     pub name: String,
     pub layer: ServingLayer,
-    /// `hf://org/name`.
-    pub source: String,
+    /// Where the weights come from (`hf://org/name`), parsed once at load.
+    pub source: super::source::ModelSource,
     /// Hub revision (branch, tag or commit sha).
     #[serde(default = "default_revision")]
     pub revision: String,
@@ -333,7 +333,7 @@ impl Model {
 
     /// `org/name` of an `hf://org/name` source.
     pub fn hf_repo(&self) -> Option<&str> {
-        self.source.strip_prefix("hf://")
+        self.source.hf_repo()
     }
 
     pub fn pvc_name(&self) -> String {

@@ -94,14 +94,17 @@ pub fn check_model(m: &Model, at: &str, file: &Path, out: &mut Vec<Diagnostic>) 
     if let Some(r) = &m.api_key_secret {
         check_api_key_secret(r, &err, out);
     }
-    if crate::hub::repo_of_source(&m.source).is_none() {
-        out.push(
+    match m.source.parsed() {
+        Err(e) => out.push(err(".source", e.message.clone()).help(e.help.clone())),
+        // Only the Hub is served so far: other schemes parse, and are refused the same way.
+        Ok(s) if s.scheme() != "hf" => out.push(
             err(
                 ".source",
                 format!("`{}` is not a Hugging Face source", m.source),
             )
             .help("write `hf://<org>/<name>`, e.g. hf://Qwen/Qwen2.5-0.5B-Instruct"),
-        );
+        ),
+        Ok(_) => {}
     }
     if m.revision.trim().is_empty() {
         out.push(

@@ -5,26 +5,7 @@ use std::path::{Path, PathBuf};
 use super::consts::PARTIAL_DIR;
 use super::error::HubError;
 
-/// One part of a Hub repository id (`org` or `name`): letters, digits, `-`, `_`, `.`, at most 96,
-/// not starting with `-` or `.`, no `--` or `..` (the Hub's own rules). `platform lint` checks a
-/// model's `source` with the same function the download uses.
-pub fn is_repo_part(p: &str) -> bool {
-    !p.is_empty()
-        && p.len() <= 96
-        && !p.starts_with(['-', '.'])
-        && !p.contains("--")
-        && !p.contains("..")
-        && p.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
-
-/// The `org/name` of an `hf://org/name` model source, both parts as [`is_repo_part`] says; `None`
-/// for anything else.
-pub fn repo_of_source(source: &str) -> Option<&str> {
-    let repo = source.strip_prefix("hf://")?;
-    let parts: Vec<&str> = repo.split('/').collect();
-    (parts.len() == 2 && parts.iter().all(|p| is_repo_part(p))).then_some(repo)
-}
+pub use crate::config::source::is_repo_part;
 
 /// `org/name` (or `name`), each part as [`is_repo_part`] says.
 pub(crate) fn validate_repo(repo: &str) -> Result<(), HubError> {
@@ -87,23 +68,5 @@ mod tests {
         }
         let d = snapshot_dir(Path::new("/c"), "org/name", "abc123").expect("dir");
         assert_eq!(d, PathBuf::from("/c/org--name/abc123"));
-    }
-
-    #[test]
-    fn model_sources() {
-        assert_eq!(
-            repo_of_source("hf://Qwen/Qwen2.5-0.5B-Instruct"),
-            Some("Qwen/Qwen2.5-0.5B-Instruct")
-        );
-        for bad in [
-            "hf://gpt2",
-            "hf://a/b/c",
-            "hf://a/..b",
-            "Qwen/Qwen2.5",
-            "s3://a/b",
-            "hf://",
-        ] {
-            assert_eq!(repo_of_source(bad), None, "{bad}");
-        }
     }
 }

@@ -63,7 +63,7 @@ mod verify;
 /// Reports nothing: for callers that want no output (tests, benches).
 pub use crate::report::Silent as NoProgress;
 pub use auth::{HfToken, HubConfig, TokenSource};
-pub use cache::{is_repo_part, repo_of_source};
+pub use cache::is_repo_part;
 pub use download::{conflicts_in, remove_conflicts, Conflict};
 pub use error::HubError;
 pub use fetch::fetch_to_dir;

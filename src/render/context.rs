@@ -3,9 +3,9 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::catalog::resolve::{AppKind, Plan, PlannedApp, PlannedModel};
 use crate::catalog::{Catalog, Device, Preset, SyncMode};
 use crate::config::Model;
+use crate::plan::{AppKind, Plan, PlannedApp, PlannedModel};
 use crate::serving::{self, Runtime};
 use crate::{consts, layout};
 
@@ -312,7 +312,7 @@ pub fn model_ctx<'a>(plan: &'a Plan, catalog: &'a Catalog, pm: &'a PlannedModel)
     ModelCtx {
         name: &m.name,
         namespace: &pm.namespace,
-        source: &m.source,
+        source: m.source.as_str(),
         revision: &m.revision,
         served_name: m.served_name(),
         layer: layer.as_str(),

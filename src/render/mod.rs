@@ -13,8 +13,9 @@ use serde_json::json;
 
 pub use engine::{context as template_context, TemplateError, Templates};
 
-use crate::catalog::resolve::{AppKind, Plan, PlannedModel, ResolvedGroup};
+use crate::catalog::resolve::ResolvedGroup;
 use crate::catalog::Catalog;
+use crate::plan::{AppKind, Plan, PlannedModel};
 use crate::{consts, layout};
 
 /// Files to write, and the parts of the tree this render owns (where stale generated files are pruned).

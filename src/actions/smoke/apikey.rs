@@ -5,8 +5,8 @@
 use k8s_openapi::api::core::v1::Secret;
 
 use super::error::SmokeError;
-use crate::catalog::resolve::PlannedModel;
 use crate::cluster::retry::retry;
+use crate::plan::PlannedModel;
 
 const REDACTED: &str = "<redacted>";
 

@@ -7,10 +7,10 @@ use kube::api::ListParams;
 use serde_json::Value;
 
 use super::error::SmokeError;
-use crate::catalog::resolve::PlannedModel;
 use crate::cluster::kinds;
 use crate::cluster::retry::retry;
 use crate::consts;
+use crate::plan::PlannedModel;
 use crate::serving::{self, GatewayRouting};
 
 /// A pod that serves the model, and the port to reach.

@@ -21,7 +21,7 @@ pub use error::{Check, SmokeError};
 pub use report::{ModelReport, Report};
 
 use crate::actions::status;
-use crate::catalog::resolve::PlannedModel;
+use crate::plan::PlannedModel;
 use crate::report::Reporter;
 use error::Failed;
 

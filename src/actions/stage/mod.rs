@@ -29,8 +29,8 @@ use kube::Api;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::catalog::resolve::PlannedModel;
 use crate::consts;
+use crate::plan::PlannedModel;
 use progress::CopyProgress;
 
 /// Name of the marker file inside the model directory.
@@ -116,7 +116,7 @@ pub enum StageError {
         "interrupted ({0}): the staging pod was deleted and the model directory is unchanged; run \
          the command again to go on (files already downloaded are kept, a partial one resumes)"
     )]
-    Interrupted(crate::error::Signal),
+    Interrupted(crate::signal::Signal),
     #[error("{} holds no model files (config.json, tokenizer*, *.safetensors, …)", .0.display())]
     NoModelFiles(PathBuf),
     #[error("{what} does not exist and is not rendered: run `platform root`")]

@@ -16,13 +16,13 @@ use tokio::sync::mpsc;
 
 use super::progress::CopyProgress;
 use super::{pod, LocalFile, Session, StageError, StagedFile};
-use crate::catalog::resolve::PlannedModel;
 use crate::cluster::apply::server_side_apply;
 use crate::cluster::kinds;
-use crate::error::Signal;
 use crate::hub::{FileFilter, HubClient, ReadyFile, Snapshot};
+use crate::plan::PlannedModel;
 use crate::render::check::RenderedObject;
 use crate::report::{size, Reporter};
+use crate::signal::Signal;
 
 /// Where the weights come from.
 pub enum Input {
@@ -143,7 +143,7 @@ impl Source<'_> {
 
     fn describe(&self, m: &PlannedModel) -> String {
         match self {
-            Source::Hub { .. } => m.model.source.clone(),
+            Source::Hub { .. } => m.model.source.to_string(),
             Source::Dir { dir, .. } => format!("dir://{}", dir.display()),
         }
     }

@@ -2,7 +2,7 @@
 //! serving pods read the weights from the PVC; the others fetch their weights themselves.
 
 use super::StageError;
-use crate::catalog::resolve::{Plan, PlannedModel};
+use crate::plan::{Plan, PlannedModel};
 
 /// `--all`: every pre-staged model of the plan.
 pub fn all_pre_staged(plan: &Plan) -> Vec<&PlannedModel> {
@@ -14,7 +14,7 @@ pub fn check_pre_staged(models: &[&PlannedModel]) -> Result<(), StageError> {
     match models.iter().find(|m| !m.staged) {
         Some(m) => Err(StageError::NotPreStaged {
             model: m.name.clone(),
-            hf_source: m.model.source.clone(),
+            hf_source: m.model.source.to_string(),
         }),
         None => Ok(()),
     }

@@ -6,11 +6,11 @@ use kube::api::DynamicObject;
 use serde_json::Value;
 
 use super::{app_order, list, managed_namespaces, managed_selector, name_of, Survivor};
-use crate::catalog::resolve::Plan;
 use crate::cluster::kinds;
 use crate::cluster::retry::retry;
 use crate::cluster::ClusterError;
 use crate::consts;
+use crate::plan::Plan;
 
 /// Whether platform rendered `o` (managed-by label) or one of its Applications tracks it (Argo CD's
 /// tracking annotation or instance label).

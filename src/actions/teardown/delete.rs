@@ -8,11 +8,11 @@ use kube::api::{Api, DeleteParams, DynamicObject, Patch};
 use serde_json::{json, Value};
 
 use super::{list, name_of, Options};
-use crate::catalog::resolve::Plan;
 use crate::cluster::kinds::{self, Kind};
 use crate::cluster::retry::retry;
 use crate::cluster::{apply, ClusterError};
 use crate::consts;
+use crate::plan::Plan;
 use crate::report::Reporter;
 
 /// How a deletion ended.

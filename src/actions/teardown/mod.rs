@@ -34,12 +34,12 @@ use delete::{delete_and_wait, lb_services, pvs_of, wait_gone};
 pub use steps::{Action, Found, Phase, Step};
 
 use super::pause;
-use crate::catalog::resolve::{AppKind, Plan};
 use crate::cluster::kinds::{self, Kind};
 use crate::cluster::retry::retry;
 use crate::cluster::{apply, ClusterError};
 use crate::consts;
 use crate::layout::root_app_name;
+use crate::plan::{AppKind, Plan};
 use crate::report::Reporter;
 
 #[derive(Debug, Clone)]
@@ -89,7 +89,7 @@ pub fn app_order(plan: &Plan) -> (Vec<String>, Vec<String>, Vec<String>) {
         .filter(|a| a.kind != AppKind::Catalog)
         .map(|a| a.name.clone())
         .collect();
-    let mut catalog: Vec<&crate::catalog::resolve::PlannedApp> = plan
+    let mut catalog: Vec<&crate::plan::PlannedApp> = plan
         .apps
         .iter()
         .filter(|a| a.kind == AppKind::Catalog)

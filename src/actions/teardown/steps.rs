@@ -9,11 +9,11 @@ use serde::{Serialize, Serializer};
 
 use super::{app_order, list, managed_namespaces, managed_selector, name_of, Options};
 use crate::actions::pause;
-use crate::catalog::resolve::Plan;
 use crate::cluster::kinds;
 use crate::cluster::retry::retry;
 use crate::cluster::ClusterError;
 use crate::consts;
+use crate::plan::Plan;
 
 /// The phases, in order; each is announced once by the real run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

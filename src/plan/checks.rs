@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::resolve::ResolvedGroup;
-use super::{Catalog, Device, Preset};
+use crate::catalog::resolve::ResolvedGroup;
+use crate::catalog::{Catalog, Device, Preset};
 use crate::config::validate::{check_model, check_resources, model_path, settings};
 use crate::config::{EnvConfig, Model, Quantity, Resources, Strategy};
 use crate::diag::{did_you_mean, Diagnostic};
