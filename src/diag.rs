@@ -43,6 +43,9 @@ pub struct Diagnostic {
     /// The offending line, to show under the message (see [`Diagnostic::located`]).
     #[serde(skip)]
     pub excerpt: Option<Excerpt>,
+    /// The offending line holds a secret: point at it, never show it.
+    #[serde(skip)]
+    pub secret_line: bool,
 }
 
 /// One line of the input and the part of it a diagnostic is about.
@@ -67,6 +70,7 @@ impl Diagnostic {
             help: None,
             pointer: None,
             excerpt: None,
+            secret_line: false,
         }
     }
 
@@ -104,6 +108,12 @@ impl Diagnostic {
         self
     }
 
+    /// The line this is about holds a secret: `file:line:col` is shown, the line itself never.
+    pub fn secret_line(mut self) -> Self {
+        self.secret_line = true;
+        self
+    }
+
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
@@ -126,6 +136,9 @@ impl Diagnostic {
         if let Some((span, _)) = found.filter(|(_, exact)| *exact || self.line.is_none()) {
             self = self.at(span.line, span.col + 1);
             len = Some(span.len);
+        }
+        if self.secret_line {
+            return self;
         }
         if let (Some(line), Some(col)) = (self.line, self.column) {
             if let Some(text) = src.line(line) {

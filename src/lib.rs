@@ -29,3 +29,4 @@ pub mod serving;
 pub mod signal;
 pub mod text;
 pub mod ui;
+pub mod url;

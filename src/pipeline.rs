@@ -56,11 +56,19 @@ pub fn defaults_from_git(repo: &Path, config: &mut EnvConfig, reporter: &dyn Rep
     let git = GitRepo::open(repo).ok();
     if config.repo_url.is_empty() {
         if let Some(url) = git.as_ref().and_then(GitRepo::origin_url) {
+            // A credential in origin's URL stays in .git/config: the rendered tree gets the URL
+            // without it (Argo CD reads the repository Secret bootstrap installs).
+            let clean = crate::url::without_credential(&url);
             reporter.note(&format!(
-                "repoURL is not set in config.yaml: using origin's {}",
-                redact(&url)
+                "repoURL is not set in config.yaml: using origin's {}{}",
+                redact(&clean),
+                if clean == url {
+                    ""
+                } else {
+                    " (without the credential origin's URL carries)"
+                }
             ));
-            config.repo_url = url;
+            config.repo_url = clean;
         }
     }
     if config.repo_branch.is_empty() {

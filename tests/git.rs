@@ -364,11 +364,15 @@ fn repo_url_and_branch_default_from_git() {
 #[test]
 fn credentials_never_appear_in_errors() {
     let f = fixture();
+    // config.yaml's repoURL may not carry one (refused at load, exit 1); the remote's URL may.
     let cfg = f.repo.read("environments/ai-dev/config.yaml").replace(
         &format!("repoURL: {}", f.remote_url),
-        "repoURL: https://operator:hunter2@127.0.0.1:9/nowhere.git",
+        "repoURL: https://127.0.0.1:9/nowhere.git",
     );
     f.repo.env("ai-dev", &cfg);
+    git(f.repo.path())
+        .remote_set_url("origin", "https://operator:hunter2@127.0.0.1:9/nowhere.git")
+        .unwrap();
     let o = f
         .repo
         .cmd()

@@ -28,6 +28,22 @@ pub fn settings(cfg: &EnvConfig, file: &Path) -> Vec<Diagnostic> {
             ),
         );
     }
+    if let Some(what) = crate::url::credential_in(&cfg.repo_url) {
+        out.push(
+            err(
+                "repoURL",
+                format!(
+                    "carries a credential ({what}): it would be written into clusters/ and pushed"
+                ),
+            )
+            .help(format!(
+                "write `repoURL: {}` and give Argo CD the token with `platform bootstrap \
+                 --repo-token-env VAR` (it becomes a repository Secret, never a file)",
+                crate::url::without_credential(&cfg.repo_url)
+            ))
+            .secret_line(),
+        );
+    }
     if cfg.repo_branch.trim().is_empty() {
         out.push(
             err("repoBranch", "is empty".into())

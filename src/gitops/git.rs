@@ -491,8 +491,15 @@ impl GitRepo {
     }
 }
 
+/// The same repository, whatever credential either URL carries (config.yaml's repoURL never has
+/// one; a remote's may).
 fn same_url(a: &str, b: &str) -> bool {
-    let norm = |s: &str| s.trim_end_matches('/').trim_end_matches(".git").to_string();
+    let norm = |s: &str| {
+        crate::url::without_credential(s)
+            .trim_end_matches('/')
+            .trim_end_matches(".git")
+            .to_string()
+    };
     norm(a) == norm(b)
 }
 

@@ -14,6 +14,7 @@ use crate::config::GpuStack;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::lint::{lint, LintOptions};
 use crate::render::Templates;
+use crate::url::{credential_in, without_credential};
 use crate::{config, consts};
 
 pub struct InitOptions {
@@ -293,45 +294,6 @@ fn check_url(url: &str, from: UrlFrom) -> Result<(), ScaffoldError> {
         });
     }
     Ok(())
-}
-
-/// `(scheme, userinfo, the rest after the userinfo)` of a URL (`scheme://[userinfo@]rest`); an scp-like
-/// `git@host:path` has no scheme and its user is not a credential.
-fn split_url(url: &str) -> (&str, Option<&str>, &str) {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return ("", None, url);
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => (scheme, Some(&rest[..at]), &rest[at + 1..]),
-        None => (scheme, None, rest),
-    }
-}
-
-/// What credential `url` carries, in words, if any.
-fn credential_in(url: &str) -> Option<&'static str> {
-    let (scheme, userinfo, _) = split_url(url);
-    let in_userinfo = userinfo.is_some_and(|u| u.contains(':') || scheme.starts_with("http"));
-    if in_userinfo {
-        Some("`user:token@`")
-    } else if url.contains('?') {
-        Some("a query string (`?…`, such as `?access_token=`)")
-    } else {
-        None
-    }
-}
-
-/// `url` without its credential: no query string, no user part (http) or password (other schemes).
-fn without_credential(url: &str) -> String {
-    let url = url.split('?').next().unwrap_or(url);
-    match split_url(url) {
-        (scheme, Some(user), rest) if !scheme.starts_with("http") => match user.split_once(':') {
-            Some((name, _)) if !name.is_empty() => format!("{scheme}://{name}@{rest}"),
-            _ => format!("{scheme}://{rest}"),
-        },
-        (scheme, Some(_), rest) => format!("{scheme}://{rest}"),
-        _ => url.to_string(),
-    }
 }
 
 /// A value init writes into config.yaml as one YAML scalar: non-empty, one line, no control

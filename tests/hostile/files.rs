@@ -187,7 +187,58 @@ const CASES: &[Case] = &[
         code: 0,
         check: |r, o| {
             nowhere(r, o, QUERY_SECRET);
-            assert!(stderr(o).contains("x.git?***"), "{}", stderr(o));
+            assert!(
+                stderr(o).contains("acme/x.git (without the credential origin's URL carries)"),
+                "{}",
+                stderr(o)
+            );
+        },
+    },
+    Case {
+        issue: "issue 19 (found while fixing High 6)",
+        what: "root with origin's user:token@ URL renders the URL without the token",
+        run: |r| {
+            replace_in(
+                r,
+                "environments/ai-dev/config.yaml",
+                "repoURL: https://github.com/example-org/ai-platform.git",
+                "repoURL: \"\"",
+            );
+            let repo = git2::Repository::init(r.path()).unwrap();
+            let url = format!("https://bot:{QUERY_SECRET}@gitlab.example.com/acme/x.git");
+            repo.remote("origin", &url).unwrap();
+            run(r.path(), &["root"])
+        },
+        code: 0,
+        check: |r, o| {
+            nowhere(r, o, QUERY_SECRET);
+            let project = r.read("clusters/ai-dev/project.yaml");
+            assert!(
+                project.contains("https://gitlab.example.com/acme/x.git"),
+                "{project}"
+            );
+        },
+    },
+    Case {
+        issue: "issue 19 (found while fixing High 6)",
+        what: "a repoURL with a credential in config.yaml is refused, the line never shown",
+        run: |r| {
+            replace_in(
+                r,
+                "environments/ai-dev/config.yaml",
+                "repoURL: https://github.com/example-org/ai-platform.git",
+                &format!("repoURL: https://bot:{QUERY_SECRET}@github.com/example-org/ai-platform.git"),
+            );
+            run(r.path(), &["root"])
+        },
+        code: 1,
+        check: |r, o| {
+            // config.yaml holds it (the user wrote it there); no stream shows it.
+            assert!(!stdout(o).contains(QUERY_SECRET) && !stderr(o).contains(QUERY_SECRET));
+            let e = stderr(o);
+            assert!(e.contains("carries a credential"), "{e}");
+            assert!(e.contains("config.yaml:"), "{e}");
+            assert!(!r.exists("clusters"), "nothing is written");
         },
     },
     // ---- Medium 2: `lint -o json` prints one document, whatever fails

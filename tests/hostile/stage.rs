@@ -623,7 +623,16 @@ async fn http_remote(push: Push, url_password: bool, opt_in: OptIn) -> Seen {
         String::new()
     };
     let url = format!("http://{userinfo}{}/acme/gitops.git", remote.addr);
-    repo.env("ai-dev", &common::shipped_config(&url));
+    // config.yaml's repoURL never carries a credential (refused at load); origin may: the push
+    // goes to origin, whose password must not be sent over http either.
+    let clean = format!("http://{}/acme/gitops.git", remote.addr);
+    repo.env("ai-dev", &common::shipped_config(&clean));
+    if url_password {
+        git2::Repository::open(repo.path())
+            .unwrap()
+            .remote_set_url("origin", &url)
+            .unwrap();
+    }
     let git_cmd = |args: &[&str]| {
         let mut cmd = repo.cmd();
         cmd.args(args)
