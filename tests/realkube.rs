@@ -675,21 +675,7 @@ async fn status_reasons_and_volume_holders_come_from_the_real_scheduler() {
         "status to give both reasons",
         Duration::from_secs(60),
         || {
-            let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("platform"))
-                .args([
-                    "--repo",
-                    g.path().to_str().unwrap(),
-                    "--env",
-                    "rk-status",
-                    "status",
-                    "-o",
-                    "json",
-                ])
-                .env("PLATFORM_KUBECONFIG", &c.kubeconfig)
-                .output()
-                .unwrap();
-            let st = json_of(&String::from_utf8_lossy(&out.stdout));
-            let m = models_by_name(&st);
+            let m = status_models(&g);
             let r = |n: &str| m[n]["reasons"].to_string();
             let held_ready = m["rk-held"]["state"] == "ready";
             (r("rk-greedy").contains("Insufficient nvidia.com/gpu")
@@ -767,15 +753,20 @@ models:
     gpus: 1
 ";
 
-/// The status of model `name` as `platform status -o json` reports it.
-fn model_status(g: &Gitops, name: &str) -> Value {
+/// The models of `platform status -o json`, by name (run synchronously: inside `eventually`).
+fn status_models(g: &Gitops) -> std::collections::BTreeMap<String, Value> {
     let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("platform"))
         .args(["--repo", g.path().to_str().unwrap(), "--env", &g.env])
         .args(["status", "-o", "json"])
         .env("PLATFORM_KUBECONFIG", &g.cluster.kubeconfig)
         .output()
         .unwrap();
-    models_by_name(&json_of(&String::from_utf8_lossy(&out.stdout)))[name].clone()
+    models_by_name(&json_of(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The status of model `name` as `platform status -o json` reports it.
+fn model_status(g: &Gitops, name: &str) -> Value {
+    status_models(g)[name].clone()
 }
 
 /// Issue 20: a Deployment whose new template's pod is not ready while the old pod still serves is
