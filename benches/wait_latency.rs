@@ -27,7 +27,9 @@ async fn main() {
         ..Options::default()
     })
     .await;
-    let client = kube::Client::try_from(kube::Config::new(server.url().parse().unwrap())).unwrap();
+    let client = platform::cluster::Client::from(
+        kube::Client::try_from(kube::Config::new(server.url().parse().unwrap())).unwrap(),
+    );
     let reporter = Silent;
     let mut latencies = Vec::new();
     for round in 0..ROUNDS {

@@ -1185,8 +1185,9 @@ async fn transfer_in_small_batches_stages_and_verifies_every_file() {
             .unwrap();
     let m = plan.models.iter().find(|m| m.name == "qwen-cpu").unwrap();
     e.seed_model("qwen-cpu");
-    let client =
-        kube::Client::try_from(kube::Config::new(e.server.url().parse().unwrap())).unwrap();
+    let client = platform::cluster::Client::from(
+        kube::Client::try_from(kube::Config::new(e.server.url().parse().unwrap())).unwrap(),
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let sizes: [(&str, usize); 7] = [

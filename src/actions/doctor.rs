@@ -13,8 +13,8 @@ use serde_json::Value;
 use crate::catalog::resolve::Plan;
 use crate::cluster::kinds::{self, Kind};
 use crate::cluster::observed::list_json;
-use crate::cluster::retry::retry;
 use crate::cluster::target::Target;
+use crate::cluster::Client;
 use crate::cluster::ClusterError;
 use crate::consts;
 
@@ -151,7 +151,7 @@ pub fn component_kinds(component: &str) -> &'static [Kind] {
 /// Every workload of the kinds the Argo CD `component` runs as ([`component_kinds`]) labelled as
 /// that component, in all namespaces.
 pub async fn find_component(
-    client: &kube::Client,
+    client: &Client,
     component: &str,
 ) -> Result<Vec<Workload>, ClusterError> {
     let selector = format!("{ARGOCD_COMPONENT_LABEL}={component}");
@@ -159,7 +159,8 @@ pub async fn find_component(
     let mut out = Vec::new();
     for &kind in component_kinds(component) {
         let api: Api<kube::api::DynamicObject> = kind.api_all(client);
-        let items = retry(|| api.list(&lp))
+        let items = client
+            .retry(|| api.list(&lp))
             .await
             .map_err(|e| {
                 ClusterError::api(
@@ -238,7 +239,7 @@ fn needed_crds(plan: &Plan) -> Vec<(String, Level, String)> {
     need
 }
 
-async fn crds(client: &kube::Client, plan: &Plan) -> Vec<Check> {
+async fn crds(client: &Client, plan: &Plan) -> Vec<Check> {
     let crds = match list_json(client, kinds::CRD, "", None).await {
         Ok(c) => c,
         Err(e) => return vec![check(Level::Fail, "crds", crate::error::one_line(&e), None)],
@@ -261,7 +262,7 @@ async fn crds(client: &kube::Client, plan: &Plan) -> Vec<Check> {
 
 /// Argo CD's controller and repo server, found by label wherever they run; a list that fails (RBAC,
 /// a broken API) says so rather than "not installed".
-async fn argocd(client: &kube::Client) -> Vec<Check> {
+async fn argocd(client: &Client) -> Vec<Check> {
     let ns = consts::ARGOCD_NAMESPACE;
     let mut out = Vec::new();
     for component in ["argocd-application-controller", "argocd-repo-server"] {
@@ -282,7 +283,7 @@ async fn argocd(client: &kube::Client) -> Vec<Check> {
 }
 
 /// A default StorageClass, unless every model PVC names its class.
-async fn storage_class(client: &kube::Client, plan: &Plan) -> Check {
+async fn storage_class(client: &Client, plan: &Plan) -> Check {
     let needs_default = plan
         .models
         .iter()
@@ -325,10 +326,10 @@ async fn storage_class(client: &kube::Client, plan: &Plan) -> Check {
 }
 
 /// The config's GatewayClass exists and is Accepted.
-async fn gateway_class(client: &kube::Client, plan: &Plan) -> Check {
+async fn gateway_class(client: &Client, plan: &Plan) -> Check {
     let class = &plan.config.gateway.class_name;
     let gcs = kinds::GATEWAY_CLASS.api(client, "");
-    match retry(|| gcs.get_opt(class)).await {
+    match client.retry(|| gcs.get_opt(class)).await {
         Ok(Some(gc)) => {
             let v = kinds::json(&gc);
             if crate::cluster::health::condition(&v, "Accepted").map(|c| c.0) == Some("True") {
@@ -361,7 +362,7 @@ async fn gateway_class(client: &kube::Client, plan: &Plan) -> Check {
 }
 
 /// Every LoadBalancer Service in the managed namespaces has an address.
-async fn load_balancers(client: &kube::Client, plan: &Plan) -> Vec<Check> {
+async fn load_balancers(client: &Client, plan: &Plan) -> Vec<Check> {
     let mut out = Vec::new();
     for ns in crate::actions::teardown::managed_namespaces(plan) {
         for s in list_json(client, kinds::SERVICE, &ns, None)
@@ -396,7 +397,7 @@ async fn load_balancers(client: &kube::Client, plan: &Plan) -> Vec<Check> {
 }
 
 /// Enough allocatable GPUs for the models (no check when no model wants one).
-async fn gpus(client: &kube::Client, plan: &Plan) -> Option<Check> {
+async fn gpus(client: &Client, plan: &Plan) -> Option<Check> {
     let want: u32 = plan.models.iter().map(|m| m.model.total_gpus()).sum();
     if want == 0 {
         return None;
@@ -466,8 +467,8 @@ const VERBS: [(&str, &str, &str, &str); 9] = [
 ];
 
 /// RBAC for the verbs platform uses (SelfSubjectAccessReview).
-async fn rbac(client: &kube::Client) -> Check {
-    let ssar: Api<SelfSubjectAccessReview> = Api::all(client.clone());
+async fn rbac(client: &Client) -> Check {
+    let ssar: Api<SelfSubjectAccessReview> = Api::all(client.kube());
     let mut denied = Vec::new();
     for (group, resource, verb, ns) in VERBS {
         let review = SelfSubjectAccessReview {

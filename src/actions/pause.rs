@@ -9,6 +9,7 @@ use kube::api::{DynamicObject, Patch};
 
 use crate::catalog::resolve::PlannedModel;
 use crate::cluster::kinds::{self, Kind};
+use crate::cluster::Client;
 use crate::cluster::{health, ClusterError};
 
 /// What pause/resume did to one model.
@@ -21,10 +22,7 @@ pub struct Outcome {
     pub changed: bool,
 }
 
-async fn get(
-    client: &kube::Client,
-    m: &PlannedModel,
-) -> Result<(Kind, DynamicObject), ClusterError> {
+async fn get(client: &Client, m: &PlannedModel) -> Result<(Kind, DynamicObject), ClusterError> {
     let kind = m.layer().serving_kind();
     match kind.api(client, &m.namespace).get_opt(&m.name).await {
         Ok(Some(o)) => Ok((kind, o)),
@@ -41,14 +39,14 @@ async fn get(
 }
 
 /// Pause one model (no-op when it is paused already).
-pub async fn pause(client: &kube::Client, m: &PlannedModel) -> Result<Outcome, ClusterError> {
+pub async fn pause(client: &Client, m: &PlannedModel) -> Result<Outcome, ClusterError> {
     let (kind, obj) = get(client, m).await?;
     let change = m.layer().pause(&kinds::json(&obj));
     finish(client, kind, m, change, "pausing").await
 }
 
 /// Resume one model (no-op when it is running already).
-pub async fn resume(client: &kube::Client, m: &PlannedModel) -> Result<Outcome, ClusterError> {
+pub async fn resume(client: &Client, m: &PlannedModel) -> Result<Outcome, ClusterError> {
     let (kind, obj) = get(client, m).await?;
     let change = m.layer().resume(&kinds::json(&obj), m.model.replicas);
     finish(client, kind, m, change, "resuming").await
@@ -56,7 +54,7 @@ pub async fn resume(client: &kube::Client, m: &PlannedModel) -> Result<Outcome, 
 
 /// Apply the patch (if any) and say what happened.
 async fn finish(
-    client: &kube::Client,
+    client: &Client,
     kind: Kind,
     m: &PlannedModel,
     change: crate::serving::Change,
@@ -67,7 +65,8 @@ async fn finish(
         let api = kind.api(client, &m.namespace);
         let patch = Patch::Merge(&p);
         let pp = crate::cluster::apply::patch_params();
-        crate::cluster::retry::retry(|| api.patch(&m.name, &pp, &patch))
+        client
+            .retry(|| api.patch(&m.name, &pp, &patch))
             .await
             .map_err(|e| {
                 ClusterError::api(
@@ -86,7 +85,7 @@ async fn finish(
 
 /// The model's current state as its serving object reports it.
 pub async fn state(
-    client: &kube::Client,
+    client: &Client,
     m: &PlannedModel,
 ) -> Result<Option<health::ModelState>, ClusterError> {
     let layer = m.layer();
@@ -106,7 +105,7 @@ pub async fn state(
 
 /// Wait until the model is stopped (`stopped = true`) or ready, watching its object.
 pub async fn wait_for(
-    client: &kube::Client,
+    client: &Client,
     m: &PlannedModel,
     stopped: bool,
     timeout: Duration,

@@ -10,6 +10,7 @@ use crate::catalog::resolve::{AppKind, Plan, PlannedApp};
 use crate::catalog::SyncMode;
 use crate::cluster::argo::{self, SyncStart};
 use crate::cluster::wait::{wait_apps, wait_created, AppWait};
+use crate::cluster::Client;
 use crate::cluster::ClusterError;
 use crate::report::Reporter;
 
@@ -44,7 +45,7 @@ pub fn reads_gitops_repo(a: &PlannedApp) -> bool {
 
 /// Go through the plan's waves (see the module docs).
 pub async fn run(
-    client: &kube::Client,
+    client: &Client,
     plan: &Plan,
     opts: &Options,
     reporter: &dyn Reporter,

@@ -11,6 +11,7 @@ use kube::runtime::watcher;
 use super::health::{self, Progress};
 use super::kinds;
 use super::ClusterError;
+use crate::cluster::Client;
 use crate::consts;
 use crate::report::Reporter;
 
@@ -37,7 +38,7 @@ const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Watch until every Application named exists (root apps create them when they sync).
 pub async fn wait_created(
-    client: &kube::Client,
+    client: &Client,
     names: &[String],
     timeout: Duration,
     reporter: &dyn Reporter,
@@ -79,7 +80,7 @@ pub async fn wait_created(
 
 /// Watch the Applications until every one of `apps` is done.
 pub async fn wait_apps(
-    client: &kube::Client,
+    client: &Client,
     apps: &[AppWait],
     timeout: Duration,
     reporter: &dyn Reporter,

@@ -11,7 +11,7 @@ use super::{app_order, list, managed_namespaces, managed_selector, name_of, Opti
 use crate::actions::pause;
 use crate::catalog::resolve::Plan;
 use crate::cluster::kinds;
-use crate::cluster::retry::retry;
+use crate::cluster::Client;
 use crate::cluster::ClusterError;
 use crate::consts;
 
@@ -221,10 +221,11 @@ pub fn build(plan: &Plan, found: &Found, opts: &Options) -> Vec<Step> {
 }
 
 /// Read what exists now.
-pub async fn found(client: &kube::Client, plan: &Plan) -> Result<Found, ClusterError> {
+pub async fn found(client: &Client, plan: &Plan) -> Result<Found, ClusterError> {
     let argo = kinds::APPLICATION.api(client, consts::ARGOCD_NAMESPACE);
     let lp = kube::api::ListParams::default();
-    let apps = retry(|| argo.list(&lp))
+    let apps = client
+        .retry(|| argo.list(&lp))
         .await
         .map_err(|e| ClusterError::api("listing Applications", e))?
         .items
@@ -247,7 +248,8 @@ pub async fn found(client: &kube::Client, plan: &Plan) -> Result<Found, ClusterE
         }
     }
     let projects = kinds::APP_PROJECT.api(client, consts::ARGOCD_NAMESPACE);
-    let project = retry(|| projects.get_opt(&plan.env))
+    let project = client
+        .retry(|| projects.get_opt(&plan.env))
         .await
         .map_err(|e| ClusterError::api("reading the AppProject", e))?
         .is_some();
