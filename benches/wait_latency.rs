@@ -71,9 +71,15 @@ async fn main() {
             }
         };
         let wait = async {
-            wait_apps(&client, &waits, Duration::from_secs(60), &reporter)
-                .await
-                .unwrap();
+            wait_apps(
+                &client,
+                "argocd",
+                &waits,
+                Duration::from_secs(60),
+                &reporter,
+            )
+            .await
+            .unwrap();
             Instant::now()
         };
         let (flipped, noticed) = tokio::join!(poll, wait);

@@ -208,12 +208,12 @@ pub async fn run(target: &Target, plan: &Plan) -> Vec<Check> {
         None,
     )];
     out.extend(crds(client, plan).await);
-    out.extend(argocd(client).await);
+    out.extend(argocd(client, &plan.argocd_namespace).await);
     out.push(storage_class(client, plan).await);
     out.push(gateway_class(client, plan).await);
     out.extend(load_balancers(client, plan).await);
     out.extend(gpus(client, plan).await);
-    out.push(rbac(client).await);
+    out.push(rbac(client, &plan.argocd_namespace).await);
     out
 }
 
@@ -262,8 +262,7 @@ async fn crds(client: &Client, plan: &Plan) -> Vec<Check> {
 
 /// Argo CD's controller and repo server, found by label wherever they run; a list that fails (RBAC,
 /// a broken API) says so rather than "not installed".
-async fn argocd(client: &Client) -> Vec<Check> {
-    let ns = consts::ARGOCD_NAMESPACE;
+async fn argocd(client: &Client, ns: &str) -> Vec<Check> {
     let mut out = Vec::new();
     for component in ["argocd-application-controller", "argocd-repo-server"] {
         out.push(match find_component(client, component).await {
@@ -433,44 +432,25 @@ async fn gpus(client: &Client, plan: &Plan) -> Option<Check> {
     })
 }
 
-/// The verbs platform uses (group, resource, verb, namespace; "" = cluster-wide).
-const VERBS: [(&str, &str, &str, &str); 9] = [
-    (
-        "argoproj.io",
-        "applications",
-        "patch",
-        consts::ARGOCD_NAMESPACE,
-    ),
-    (
-        "argoproj.io",
-        "applications",
-        "watch",
-        consts::ARGOCD_NAMESPACE,
-    ),
-    (
-        "argoproj.io",
-        "applications",
-        "delete",
-        consts::ARGOCD_NAMESPACE,
-    ),
-    (
-        "argoproj.io",
-        "appprojects",
-        "patch",
-        consts::ARGOCD_NAMESPACE,
-    ),
-    ("apps", "deployments", "patch", ""),
-    ("serving.kserve.io", "inferenceservices", "patch", ""),
-    ("gateway.networking.k8s.io", "gateways", "delete", ""),
-    ("", "persistentvolumeclaims", "delete", ""),
-    ("", "pods", "create", ""),
+/// The verbs platform uses (group, resource, verb, in Argo CD's namespace; otherwise cluster-wide).
+const VERBS: [(&str, &str, &str, bool); 9] = [
+    ("argoproj.io", "applications", "patch", true),
+    ("argoproj.io", "applications", "watch", true),
+    ("argoproj.io", "applications", "delete", true),
+    ("argoproj.io", "appprojects", "patch", true),
+    ("apps", "deployments", "patch", false),
+    ("serving.kserve.io", "inferenceservices", "patch", false),
+    ("gateway.networking.k8s.io", "gateways", "delete", false),
+    ("", "persistentvolumeclaims", "delete", false),
+    ("", "pods", "create", false),
 ];
 
-/// RBAC for the verbs platform uses (SelfSubjectAccessReview).
-async fn rbac(client: &Client) -> Check {
+/// RBAC for the verbs platform uses (SelfSubjectAccessReview); Argo CD's objects in `argocd_ns`.
+async fn rbac(client: &Client, argocd_ns: &str) -> Check {
     let ssar: Api<SelfSubjectAccessReview> = Api::all(client.kube());
     let mut denied = Vec::new();
-    for (group, resource, verb, ns) in VERBS {
+    for (group, resource, verb, in_argocd) in VERBS {
+        let ns = if in_argocd { argocd_ns } else { "" };
         let review = SelfSubjectAccessReview {
             spec: SelfSubjectAccessReviewSpec {
                 resource_attributes: Some(ResourceAttributes {

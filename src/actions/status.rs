@@ -13,7 +13,6 @@ use crate::cluster::kinds;
 use crate::cluster::observed::{has_pvc, Listed, Observed};
 use crate::cluster::Client;
 use crate::cluster::ClusterError;
-use crate::consts;
 use crate::layout::root_app_name;
 
 #[derive(Debug, Clone, Serialize)]
@@ -75,7 +74,7 @@ fn s(v: &Value, p: &str) -> String {
 }
 
 pub async fn gather(client: &Client, plan: &Plan) -> Result<Report, ClusterError> {
-    let api = kinds::APPLICATION.api(client, consts::ARGOCD_NAMESPACE);
+    let api = kinds::APPLICATION.api(client, &plan.argocd_namespace);
     let lp = ListParams::default();
     let list = client
         .retry(|| api.list(&lp))

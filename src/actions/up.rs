@@ -75,11 +75,12 @@ pub async fn run(
                 .join(", ")
         ));
         let names: Vec<String> = selected.iter().map(|a| a.name.clone()).collect();
-        wait_created(client, &names, left(), reporter).await?;
+        wait_created(client, &plan.argocd_namespace, &names, left(), reporter).await?;
         if let Some(revision) = &opts.sync {
             for a in selected.iter().filter(|a| a.sync == SyncMode::Manual) {
                 match argo::start_sync(
                     client,
+                    &plan.argocd_namespace,
                     &a.name,
                     revision,
                     &a.spec.sync_options,
@@ -107,7 +108,7 @@ pub async fn run(
                 revision: opts.pushed.clone().filter(|_| reads_gitops_repo(a)),
             })
             .collect();
-        wait_apps(client, &waits, left(), reporter).await?;
+        wait_apps(client, &plan.argocd_namespace, &waits, left(), reporter).await?;
         out.done += waits.len();
     }
     Ok(out)

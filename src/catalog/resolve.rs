@@ -9,7 +9,7 @@ use super::model_checks;
 use super::{AppSpec, Catalog, Group, GroupKind, Preset, Profile, ServingLayerSpec, SyncMode};
 use crate::config::{EnvConfig, Model};
 use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
-use crate::{consts, layout};
+use crate::layout;
 
 /// One catalog group after the config's gates were applied.
 #[derive(Debug, Clone, Serialize)]
@@ -244,6 +244,10 @@ pub struct Plan {
     pub project_cluster_resources: BTreeSet<GroupKind>,
     /// Warnings (errors stop `build`).
     pub diagnostics: Vec<Diagnostic>,
+    /// The namespace Argo CD lives in (the catalog's `argocd.namespace`): the AppProject and every
+    /// Application are there.
+    #[serde(skip)]
+    pub argocd_namespace: String,
     #[serde(skip)]
     pub config: EnvConfig,
 }
@@ -392,6 +396,7 @@ impl Plan {
             project_namespaces,
             project_cluster_resources,
             diagnostics: diags,
+            argocd_namespace: catalog.argocd.namespace.clone(),
             config: cfg.clone(),
         })
     }
@@ -601,7 +606,7 @@ fn project_scope(
         group: String::new(),
         kind: "Namespace".into(),
     }]);
-    let mut namespaces = BTreeSet::from([consts::ARGOCD_NAMESPACE.to_string()]);
+    let mut namespaces = BTreeSet::from([catalog.argocd.namespace.clone()]);
     let enabled = |name: &str| {
         groups
             .iter()

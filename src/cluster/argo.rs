@@ -55,16 +55,18 @@ pub enum SyncStart {
     InFlight(bool),
 }
 
-/// Start a sync of `app` at `revision`, only when no operation is pending or running. The write is
-/// conditional on the resourceVersion read, so a concurrent start is never overwritten.
+/// Start a sync of `app` (in Argo CD's `namespace`) at `revision`, only when no operation is pending
+/// or running. The write is conditional on the resourceVersion read, so a concurrent start is never
+/// overwritten.
 pub async fn start_sync(
     client: &Client,
+    namespace: &str,
     app: &str,
     revision: &str,
     sync_options: &[String],
     initiator: &str,
 ) -> Result<SyncStart, ClusterError> {
-    let api = kinds::APPLICATION.api(client, consts::ARGOCD_NAMESPACE);
+    let api = kinds::APPLICATION.api(client, namespace);
     for _ in 0..5 {
         let obj = client
             .retry(|| api.get(app))

@@ -187,7 +187,7 @@ async fn argo_objects(
     namespaces: &BTreeSet<String>,
     ours: &BTreeSet<String>,
 ) -> Result<Vec<Survivor>, ClusterError> {
-    let argo = consts::ARGOCD_NAMESPACE;
+    let argo = plan.argocd_namespace.as_str();
     let mut out = Vec::new();
     let projects = kinds::APP_PROJECT.api(client, argo);
     if client

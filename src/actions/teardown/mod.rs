@@ -73,7 +73,7 @@ fn name_of(o: &DynamicObject) -> String {
 pub fn managed_namespaces(plan: &Plan) -> BTreeSet<String> {
     plan.project_namespaces
         .iter()
-        .filter(|n| *n != consts::ARGOCD_NAMESPACE)
+        .filter(|n| **n != plan.argocd_namespace)
         .cloned()
         .collect()
 }
@@ -171,16 +171,19 @@ async fn execute(
     opts: &Options,
     reporter: &dyn Reporter,
 ) -> Result<(), ClusterError> {
-    let argo = consts::ARGOCD_NAMESPACE;
     let delete = |kind, ns, name| delete_and_wait(client, plan, kind, ns, name, opts, reporter);
     match &step.action {
-        Action::DisableAutoSync { app } => disable_auto_sync(client, app, reporter).await,
+        Action::DisableAutoSync { namespace, app } => {
+            disable_auto_sync(client, namespace, app, reporter).await
+        }
         Action::Pause { model, .. } => pause_model(client, plan, model, reporter).await,
         Action::ProtectPvc { namespace, name } => protect_pvc(client, namespace, name).await,
-        Action::DeleteApp { name } => delete(kinds::APPLICATION, argo, name).await,
+        Action::DeleteApp { namespace, name } => delete(kinds::APPLICATION, namespace, name).await,
         Action::DeleteGateway { namespace, name } => delete(kinds::GATEWAY, namespace, name).await,
         Action::DeletePvc { namespace, name } => delete(kinds::PVC, namespace, name).await,
-        Action::DeleteProject { name } => delete(kinds::APP_PROJECT, argo, name).await,
+        Action::DeleteProject { namespace, name } => {
+            delete(kinds::APP_PROJECT, namespace, name).await
+        }
         Action::AwaitLoadBalancers => {
             let namespaces = managed_namespaces(plan);
             wait_gone(
@@ -198,10 +201,11 @@ async fn execute(
 /// Turn a root app's auto-sync off (gone already: nothing to do).
 async fn disable_auto_sync(
     client: &Client,
+    namespace: &str,
     app: &str,
     reporter: &dyn Reporter,
 ) -> Result<(), ClusterError> {
-    let api = kinds::APPLICATION.api(client, consts::ARGOCD_NAMESPACE);
+    let api = kinds::APPLICATION.api(client, namespace);
     let p = json!({"spec": {"syncPolicy": {"automated": null}}});
     let patch = Patch::Merge(&p);
     let params = apply::patch_params();
