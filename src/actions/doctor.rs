@@ -14,8 +14,7 @@ use crate::catalog::resolve::Plan;
 use crate::cluster::kinds::{self, Kind};
 use crate::cluster::observed::list_json;
 use crate::cluster::target::Target;
-use crate::cluster::Client;
-use crate::cluster::ClusterError;
+use crate::cluster::{Client, ClusterError};
 use crate::consts;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -9,8 +9,7 @@ use kube::api::{DynamicObject, Patch};
 
 use crate::catalog::resolve::PlannedModel;
 use crate::cluster::kinds::{self, Kind};
-use crate::cluster::Client;
-use crate::cluster::{health, ClusterError};
+use crate::cluster::{health, Client, ClusterError};
 
 /// What pause/resume did to one model.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -11,8 +11,7 @@ use crate::catalog::resolve::{Plan, PlannedModel};
 use crate::cluster::health::{self, Progress};
 use crate::cluster::kinds;
 use crate::cluster::observed::{has_pvc, Listed, Observed};
-use crate::cluster::Client;
-use crate::cluster::ClusterError;
+use crate::cluster::{Client, ClusterError};
 use crate::layout::root_app_name;
 
 #[derive(Debug, Clone, Serialize)]

@@ -10,8 +10,7 @@ use crate::catalog::resolve::{AppKind, Plan, PlannedApp};
 use crate::catalog::SyncMode;
 use crate::cluster::argo::{self, SyncStart};
 use crate::cluster::wait::{wait_apps, wait_created, AppWait};
-use crate::cluster::Client;
-use crate::cluster::ClusterError;
+use crate::cluster::{Client, ClusterError};
 use crate::report::Reporter;
 
 /// What a bring-up does.

@@ -4,8 +4,7 @@ use kube::api::{Patch, PatchParams};
 use serde_json::Value;
 
 use super::kinds::Kind;
-use super::ClusterError;
-use crate::cluster::Client;
+use super::{Client, ClusterError};
 use crate::consts;
 use crate::render::check::RenderedObject;
 

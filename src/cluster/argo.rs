@@ -5,8 +5,7 @@ use kube::api::Patch;
 use serde_json::{json, Value};
 
 use super::kinds;
-use super::ClusterError;
-use crate::cluster::Client;
+use super::{Client, ClusterError};
 use crate::consts;
 
 /// Value of the `info` entry that marks an operation platform started.

@@ -22,11 +22,6 @@ impl Client {
         self.kube.clone()
     }
 
-    /// How this command's requests are retried.
-    pub fn policy(&self) -> &Retry {
-        &self.retry
-    }
-
     /// Run one API call under this command's retry policy (see [`retry::retry`]).
     pub async fn retry<T, F, Fut>(&self, f: F) -> Result<T, kube::Error>
     where

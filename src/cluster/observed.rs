@@ -9,9 +9,8 @@ use kube::api::ListParams;
 use serde_json::Value;
 
 use super::kinds::{self, Kind};
-use super::ClusterError;
+use super::{Client, ClusterError};
 use crate::catalog::resolve::PlannedModel;
-use crate::cluster::Client;
 
 /// Where a model's objects are read from.
 pub enum Observed {

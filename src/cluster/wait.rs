@@ -10,8 +10,7 @@ use kube::runtime::watcher;
 
 use super::health::{self, Progress};
 use super::kinds;
-use super::ClusterError;
-use crate::cluster::Client;
+use super::{Client, ClusterError};
 use crate::report::Reporter;
 
 /// One Application to wait for, with the revision it must have synced (when known).

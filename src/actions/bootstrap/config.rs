@@ -16,8 +16,7 @@ use kube::Api;
 use serde_json::{json, Value};
 
 use crate::catalog::argocd::ArgoCdSpec;
-use crate::cluster::Client;
-use crate::cluster::ClusterError;
+use crate::cluster::{Client, ClusterError};
 
 pub const REDIS_SECRET: &str = "argocd-redis";
 pub const REDIS_KEY: &str = "auth";

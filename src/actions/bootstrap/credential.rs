@@ -12,8 +12,7 @@ use kube::Api;
 use serde_json::{json, Value};
 
 use super::BootstrapError;
-use crate::cluster::Client;
-use crate::cluster::ClusterError;
+use crate::cluster::{Client, ClusterError};
 use crate::consts;
 
 pub const SECRET_TYPE_LABEL: &str = "argocd.argoproj.io/secret-type";

@@ -10,8 +10,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 
 use crate::actions::doctor::{find_component, helm_release, Workload};
-use crate::cluster::Client;
-use crate::cluster::ClusterError;
+use crate::cluster::{Client, ClusterError};
 
 /// Components whose presence means "Argo CD is installed".
 pub const COMPONENTS: &[&str] = &[

@@ -6,8 +6,7 @@ use kube::api::PostParams;
 use kube::Api;
 
 use crate::cluster::target::{IDENTITY_CONFIGMAP, IDENTITY_KEY, IDENTITY_NAMESPACE};
-use crate::cluster::Client;
-use crate::cluster::ClusterError;
+use crate::cluster::{Client, ClusterError};
 use crate::consts;
 
 /// What the cluster says about itself.

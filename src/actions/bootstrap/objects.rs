@@ -14,8 +14,7 @@ use serde_json::Value;
 
 use super::BootstrapError;
 use crate::cluster::apply::apply_params;
-use crate::cluster::Client;
-use crate::cluster::{health, ClusterError};
+use crate::cluster::{health, Client, ClusterError};
 
 const ESTABLISHED_TIMEOUT: Duration = Duration::from_secs(60);
 

@@ -9,8 +9,7 @@ use kube::api::ListParams;
 use serde_json::Value;
 
 use crate::cluster::kinds::{self, Kind};
-use crate::cluster::Client;
-use crate::cluster::{health, ClusterError};
+use crate::cluster::{health, Client, ClusterError};
 use crate::report::Reporter;
 
 const POLL: Duration = Duration::from_secs(1);

@@ -8,8 +8,7 @@ use serde_json::Value;
 use super::{app_order, list, managed_namespaces, managed_selector, name_of, Survivor};
 use crate::catalog::resolve::Plan;
 use crate::cluster::kinds;
-use crate::cluster::Client;
-use crate::cluster::ClusterError;
+use crate::cluster::{Client, ClusterError};
 use crate::consts;
 
 /// Whether platform rendered `o` (managed-by label) or one of its Applications tracks it (Argo CD's

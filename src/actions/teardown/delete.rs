@@ -10,8 +10,7 @@ use serde_json::{json, Value};
 use super::{list, name_of, Options};
 use crate::catalog::resolve::Plan;
 use crate::cluster::kinds::{self, Kind};
-use crate::cluster::Client;
-use crate::cluster::{apply, ClusterError};
+use crate::cluster::{apply, Client, ClusterError};
 use crate::consts;
 use crate::report::Reporter;
 

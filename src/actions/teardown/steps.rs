@@ -11,8 +11,7 @@ use super::{app_order, list, managed_namespaces, managed_selector, name_of, Opti
 use crate::actions::pause;
 use crate::catalog::resolve::Plan;
 use crate::cluster::kinds;
-use crate::cluster::Client;
-use crate::cluster::ClusterError;
+use crate::cluster::{Client, ClusterError};
 
 /// The phases, in order; each is announced once by the real run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
