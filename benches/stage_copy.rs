@@ -311,6 +311,7 @@ fn main() {
             .create(&pp, &pvc)
             .await
             .unwrap();
+        let client = platform::cluster::Client::from(client);
         let session = Session::open(&client, m, "busybox", Duration::from_secs(30), &platform::report::Silent)
             .await
             .unwrap();

@@ -27,7 +27,9 @@ async fn main() {
         ..Options::default()
     })
     .await;
-    let client = kube::Client::try_from(kube::Config::new(server.url().parse().unwrap())).unwrap();
+    let client = platform::cluster::Client::from(
+        kube::Client::try_from(kube::Config::new(server.url().parse().unwrap())).unwrap(),
+    );
     let reporter = Silent;
     let mut latencies = Vec::new();
     for round in 0..ROUNDS {
@@ -69,9 +71,15 @@ async fn main() {
             }
         };
         let wait = async {
-            wait_apps(&client, &waits, Duration::from_secs(60), &reporter)
-                .await
-                .unwrap();
+            wait_apps(
+                &client,
+                "argocd",
+                &waits,
+                Duration::from_secs(60),
+                &reporter,
+            )
+            .await
+            .unwrap();
             Instant::now()
         };
         let (flipped, noticed) = tokio::join!(poll, wait);

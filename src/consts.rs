@@ -17,7 +17,6 @@ pub const LABEL_GROUP: &str = "platform.ai/group";
 pub const MANAGED_BY_VALUE: &str = "platform";
 
 pub const ARGOCD_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
-pub const ARGOCD_NAMESPACE: &str = "argocd";
 /// KServe's stop annotation (ISVC and LLMInferenceService, KServe >= 0.17 for the latter).
 pub const ANNOTATION_KSERVE_STOP: &str = "serving.kserve.io/stop";
 /// Annotation on a raw-vLLM Deployment remembering its replicas while paused.

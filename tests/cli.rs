@@ -775,3 +775,76 @@ fn stage_model_refuses_a_model_that_is_not_pre_staged_and_a_bad_source() {
         assert!(!to.exists(), "{bad}: wrote {}", to.display());
     }
 }
+
+/// Argo CD's namespace comes from catalog/argocd.yaml alone: a catalog that names another one gets
+/// the AppProject, every Application and the hand-over kustomization there, the project allows it as
+/// a destination, and a model may not be served in it.
+#[test]
+fn the_argocd_namespace_is_the_catalogs() {
+    let repo = TempRepo::new();
+    let text = repo.read("catalog/argocd.yaml");
+    assert!(text.contains("\n  namespace: argocd\n"), "{text}");
+    repo.write(
+        "catalog/argocd.yaml",
+        &text.replace("\n  namespace: argocd\n", "\n  namespace: gitops\n"),
+    );
+    let o = repo
+        .cmd()
+        .args(["root", "--profile", "full"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut argo_objects = 0;
+    for (path, text) in repo.tree("clusters/ai-dev") {
+        assert!(
+            !text.contains("namespace: argocd"),
+            "{path} still names namespace argocd:\n{text}"
+        );
+        if !path.ends_with(".yaml") {
+            continue;
+        }
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let v = <serde_yaml::Value as serde::Deserialize>::deserialize(doc).unwrap();
+            let kind = v["kind"].as_str().unwrap_or_default();
+            if v["apiVersion"].as_str() == Some("argoproj.io/v1alpha1") {
+                assert_eq!(
+                    v["metadata"]["namespace"].as_str(),
+                    Some("gitops"),
+                    "{path}: {kind}"
+                );
+                argo_objects += 1;
+            }
+        }
+    }
+    assert!(
+        argo_objects > 10,
+        "only {argo_objects} Argo CD objects rendered"
+    );
+    let project: serde_yaml::Value =
+        serde_yaml::from_str(&repo.read("clusters/ai-dev/project.yaml")).unwrap();
+    let destinations = project["spec"]["destinations"].as_sequence().unwrap();
+    assert!(
+        destinations
+            .iter()
+            .any(|d| d["namespace"].as_str() == Some("gitops")),
+        "{destinations:?}"
+    );
+    let kustomization = repo.read("clusters/ai-dev/argocd/kustomization.yaml");
+    assert!(
+        kustomization.contains("namespace: gitops"),
+        "{kustomization}"
+    );
+
+    // The catalog's Argo CD namespace is a system namespace to models; `argocd` is not special.
+    for (ns, refused) in [("gitops", true), ("argocd", false)] {
+        repo.env("test", &config(&format!("{QWEN_CPU}    namespace: {ns}\n")));
+        let o = repo.cmd().args(["lint", "--env", "test"]).output().unwrap();
+        assert_eq!(!o.status.success(), refused, "{ns}: {}", stderr(&o));
+        assert_eq!(
+            stderr(&o).contains(&format!("`{ns}` is a system namespace")),
+            refused,
+            "{ns}: {}",
+            stderr(&o)
+        );
+    }
+}

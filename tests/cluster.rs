@@ -1185,8 +1185,9 @@ async fn transfer_in_small_batches_stages_and_verifies_every_file() {
             .unwrap();
     let m = plan.models.iter().find(|m| m.name == "qwen-cpu").unwrap();
     e.seed_model("qwen-cpu");
-    let client =
-        kube::Client::try_from(kube::Config::new(e.server.url().parse().unwrap())).unwrap();
+    let client = platform::cluster::Client::from(
+        kube::Client::try_from(kube::Config::new(e.server.url().parse().unwrap())).unwrap(),
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let sizes: [(&str, usize); 7] = [
@@ -1790,5 +1791,85 @@ async fn bootstrap_refuses_a_cluster_that_says_another_name() {
         stderr(&o)
     );
     assert!(e.writes().is_empty(), "{:?}", e.writes());
+    e.server.shutdown().await;
+}
+
+/// A catalog that puts Argo CD in another namespace: `up` applies the project and roots there, syncs
+/// and watches the Applications there, `status` reads them there, and `teardown` deletes them there.
+/// Nothing is looked for in `argocd`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_argocd_namespace_of_the_catalog_is_where_commands_look() {
+    let repo = TempRepo::new();
+    let text = repo.read("catalog/argocd.yaml");
+    repo.write(
+        "catalog/argocd.yaml",
+        &text.replace("\n  namespace: argocd\n", "\n  namespace: gitops\n"),
+    );
+    let server = TestApiServer::start(Options {
+        cluster_name: "ai-dev".into(),
+        ..Options::default()
+    })
+    .await;
+    let e = Env::new(server, repo).await;
+    e.server
+        .put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gitops"}}))
+        .unwrap();
+    e.seed_child_apps();
+    let o = e
+        .platform(&[
+            "up",
+            "--allow-unpushed",
+            "--sync-models",
+            "--timeout",
+            "60s",
+        ])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("applied AppProject gitops/ai-dev"),
+        "{}",
+        stderr(&o)
+    );
+    let app = e
+        .server
+        .get("argoproj.io/v1alpha1", "Application", "gitops", "qwen-cpu")
+        .unwrap();
+    assert_eq!(
+        app.pointer("/status/operationState/phase")
+            .and_then(Value::as_str),
+        Some("Succeeded"),
+        "{app}"
+    );
+
+    let o = e.platform(&["status", "-o", "json"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let st: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let apps = st["apps"].as_array().unwrap();
+    assert!(!apps.is_empty(), "{st}");
+    for a in apps {
+        assert_eq!(a["state"], "done", "{a}");
+    }
+
+    let o = e
+        .platform(&["teardown", "--yes", "--release-timeout", "30s"])
+        .await;
+    assert!(o.status.success(), "{}\n{}", stderr(&o), stdout(&o));
+    assert!(e
+        .server
+        .list("argoproj.io/v1alpha1", "Application", Some("gitops"))
+        .is_empty());
+    assert!(e
+        .server
+        .get("argoproj.io/v1alpha1", "AppProject", "gitops", "ai-dev")
+        .is_none());
+    // Nothing was asked of namespace argocd.
+    let asked: Vec<String> = e
+        .server
+        .request_log()
+        .into_iter()
+        .filter(|r| r.namespace == "argocd")
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(asked.is_empty(), "{asked:?}");
     e.server.shutdown().await;
 }

@@ -611,7 +611,8 @@ async fn the_port_forward_is_closed_after_the_checks() {
         platform::pipeline::plan(&inputs, "ai-dev", platform::pipeline::Profile::Chosen(None))
             .unwrap();
     let m = plan.models.iter().find(|m| m.name == "qwen-cpu").unwrap();
-    let client = platform_testkit::operators::client(&e.kubeconfig).await;
+    let client =
+        platform::cluster::Client::from(platform_testkit::operators::client(&e.kubeconfig).await);
     let r = smoke::model(&client, m, true, &Options::default(), &reporter).await;
     assert_eq!(r.result, smoke::report::Result::Pass, "{}", r.line());
     let endpoint = r.endpoint.clone().unwrap();

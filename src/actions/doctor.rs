@@ -12,9 +12,8 @@ use serde_json::Value;
 
 use crate::cluster::kinds::{self, Kind};
 use crate::cluster::observed::list_json;
-use crate::cluster::retry::retry;
 use crate::cluster::target::Target;
-use crate::cluster::ClusterError;
+use crate::cluster::{Client, ClusterError};
 use crate::consts;
 use crate::plan::Plan;
 
@@ -151,7 +150,7 @@ pub fn component_kinds(component: &str) -> &'static [Kind] {
 /// Every workload of the kinds the Argo CD `component` runs as ([`component_kinds`]) labelled as
 /// that component, in all namespaces.
 pub async fn find_component(
-    client: &kube::Client,
+    client: &Client,
     component: &str,
 ) -> Result<Vec<Workload>, ClusterError> {
     let selector = format!("{ARGOCD_COMPONENT_LABEL}={component}");
@@ -159,7 +158,8 @@ pub async fn find_component(
     let mut out = Vec::new();
     for &kind in component_kinds(component) {
         let api: Api<kube::api::DynamicObject> = kind.api_all(client);
-        let items = retry(|| api.list(&lp))
+        let items = client
+            .retry(|| api.list(&lp))
             .await
             .map_err(|e| {
                 ClusterError::api(
@@ -207,12 +207,12 @@ pub async fn run(target: &Target, plan: &Plan) -> Vec<Check> {
         None,
     )];
     out.extend(crds(client, plan).await);
-    out.extend(argocd(client).await);
+    out.extend(argocd(client, &plan.argocd_namespace).await);
     out.push(storage_class(client, plan).await);
     out.push(gateway_class(client, plan).await);
     out.extend(load_balancers(client, plan).await);
     out.extend(gpus(client, plan).await);
-    out.push(rbac(client).await);
+    out.push(rbac(client, &plan.argocd_namespace).await);
     out
 }
 
@@ -238,7 +238,7 @@ fn needed_crds(plan: &Plan) -> Vec<(String, Level, String)> {
     need
 }
 
-async fn crds(client: &kube::Client, plan: &Plan) -> Vec<Check> {
+async fn crds(client: &Client, plan: &Plan) -> Vec<Check> {
     let crds = match list_json(client, kinds::CRD, "", None).await {
         Ok(c) => c,
         Err(e) => return vec![check(Level::Fail, "crds", crate::error::one_line(&e), None)],
@@ -261,8 +261,7 @@ async fn crds(client: &kube::Client, plan: &Plan) -> Vec<Check> {
 
 /// Argo CD's controller and repo server, found by label wherever they run; a list that fails (RBAC,
 /// a broken API) says so rather than "not installed".
-async fn argocd(client: &kube::Client) -> Vec<Check> {
-    let ns = consts::ARGOCD_NAMESPACE;
+async fn argocd(client: &Client, ns: &str) -> Vec<Check> {
     let mut out = Vec::new();
     for component in ["argocd-application-controller", "argocd-repo-server"] {
         out.push(match find_component(client, component).await {
@@ -282,7 +281,7 @@ async fn argocd(client: &kube::Client) -> Vec<Check> {
 }
 
 /// A default StorageClass, unless every model PVC names its class.
-async fn storage_class(client: &kube::Client, plan: &Plan) -> Check {
+async fn storage_class(client: &Client, plan: &Plan) -> Check {
     let needs_default = plan
         .models
         .iter()
@@ -325,10 +324,10 @@ async fn storage_class(client: &kube::Client, plan: &Plan) -> Check {
 }
 
 /// The config's GatewayClass exists and is Accepted.
-async fn gateway_class(client: &kube::Client, plan: &Plan) -> Check {
+async fn gateway_class(client: &Client, plan: &Plan) -> Check {
     let class = &plan.config.gateway.class_name;
     let gcs = kinds::GATEWAY_CLASS.api(client, "");
-    match retry(|| gcs.get_opt(class)).await {
+    match client.retry(|| gcs.get_opt(class)).await {
         Ok(Some(gc)) => {
             let v = kinds::json(&gc);
             if crate::cluster::health::condition(&v, "Accepted").map(|c| c.0) == Some("True") {
@@ -361,7 +360,7 @@ async fn gateway_class(client: &kube::Client, plan: &Plan) -> Check {
 }
 
 /// Every LoadBalancer Service in the managed namespaces has an address.
-async fn load_balancers(client: &kube::Client, plan: &Plan) -> Vec<Check> {
+async fn load_balancers(client: &Client, plan: &Plan) -> Vec<Check> {
     let mut out = Vec::new();
     for ns in crate::actions::teardown::managed_namespaces(plan) {
         for s in list_json(client, kinds::SERVICE, &ns, None)
@@ -396,7 +395,7 @@ async fn load_balancers(client: &kube::Client, plan: &Plan) -> Vec<Check> {
 }
 
 /// Enough allocatable GPUs for the models (no check when no model wants one).
-async fn gpus(client: &kube::Client, plan: &Plan) -> Option<Check> {
+async fn gpus(client: &Client, plan: &Plan) -> Option<Check> {
     let want: u32 = plan.models.iter().map(|m| m.model.total_gpus()).sum();
     if want == 0 {
         return None;
@@ -432,44 +431,25 @@ async fn gpus(client: &kube::Client, plan: &Plan) -> Option<Check> {
     })
 }
 
-/// The verbs platform uses (group, resource, verb, namespace; "" = cluster-wide).
-const VERBS: [(&str, &str, &str, &str); 9] = [
-    (
-        "argoproj.io",
-        "applications",
-        "patch",
-        consts::ARGOCD_NAMESPACE,
-    ),
-    (
-        "argoproj.io",
-        "applications",
-        "watch",
-        consts::ARGOCD_NAMESPACE,
-    ),
-    (
-        "argoproj.io",
-        "applications",
-        "delete",
-        consts::ARGOCD_NAMESPACE,
-    ),
-    (
-        "argoproj.io",
-        "appprojects",
-        "patch",
-        consts::ARGOCD_NAMESPACE,
-    ),
-    ("apps", "deployments", "patch", ""),
-    ("serving.kserve.io", "inferenceservices", "patch", ""),
-    ("gateway.networking.k8s.io", "gateways", "delete", ""),
-    ("", "persistentvolumeclaims", "delete", ""),
-    ("", "pods", "create", ""),
+/// The verbs platform uses (group, resource, verb, in Argo CD's namespace; otherwise cluster-wide).
+const VERBS: [(&str, &str, &str, bool); 9] = [
+    ("argoproj.io", "applications", "patch", true),
+    ("argoproj.io", "applications", "watch", true),
+    ("argoproj.io", "applications", "delete", true),
+    ("argoproj.io", "appprojects", "patch", true),
+    ("apps", "deployments", "patch", false),
+    ("serving.kserve.io", "inferenceservices", "patch", false),
+    ("gateway.networking.k8s.io", "gateways", "delete", false),
+    ("", "persistentvolumeclaims", "delete", false),
+    ("", "pods", "create", false),
 ];
 
-/// RBAC for the verbs platform uses (SelfSubjectAccessReview).
-async fn rbac(client: &kube::Client) -> Check {
-    let ssar: Api<SelfSubjectAccessReview> = Api::all(client.clone());
+/// RBAC for the verbs platform uses (SelfSubjectAccessReview); Argo CD's objects in `argocd_ns`.
+async fn rbac(client: &Client, argocd_ns: &str) -> Check {
+    let ssar: Api<SelfSubjectAccessReview> = Api::all(client.kube());
     let mut denied = Vec::new();
-    for (group, resource, verb, ns) in VERBS {
+    for (group, resource, verb, in_argocd) in VERBS {
+        let ns = if in_argocd { argocd_ns } else { "" };
         let review = SelfSubjectAccessReview {
             spec: SelfSubjectAccessReviewSpec {
                 resource_attributes: Some(ResourceAttributes {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use kube::api::{DynamicObject, Patch};
 
 use crate::cluster::kinds::{self, Kind};
-use crate::cluster::{health, ClusterError};
+use crate::cluster::{health, Client, ClusterError};
 use crate::plan::PlannedModel;
 
 /// What pause/resume did to one model.
@@ -21,10 +21,7 @@ pub struct Outcome {
     pub changed: bool,
 }
 
-async fn get(
-    client: &kube::Client,
-    m: &PlannedModel,
-) -> Result<(Kind, DynamicObject), ClusterError> {
+async fn get(client: &Client, m: &PlannedModel) -> Result<(Kind, DynamicObject), ClusterError> {
     let kind = m.layer().serving_kind();
     match kind.api(client, &m.namespace).get_opt(&m.name).await {
         Ok(Some(o)) => Ok((kind, o)),
@@ -41,14 +38,14 @@ async fn get(
 }
 
 /// Pause one model (no-op when it is paused already).
-pub async fn pause(client: &kube::Client, m: &PlannedModel) -> Result<Outcome, ClusterError> {
+pub async fn pause(client: &Client, m: &PlannedModel) -> Result<Outcome, ClusterError> {
     let (kind, obj) = get(client, m).await?;
     let change = m.layer().pause(&kinds::json(&obj));
     finish(client, kind, m, change, "pausing").await
 }
 
 /// Resume one model (no-op when it is running already).
-pub async fn resume(client: &kube::Client, m: &PlannedModel) -> Result<Outcome, ClusterError> {
+pub async fn resume(client: &Client, m: &PlannedModel) -> Result<Outcome, ClusterError> {
     let (kind, obj) = get(client, m).await?;
     let change = m.layer().resume(&kinds::json(&obj), m.model.replicas);
     finish(client, kind, m, change, "resuming").await
@@ -56,7 +53,7 @@ pub async fn resume(client: &kube::Client, m: &PlannedModel) -> Result<Outcome, 
 
 /// Apply the patch (if any) and say what happened.
 async fn finish(
-    client: &kube::Client,
+    client: &Client,
     kind: Kind,
     m: &PlannedModel,
     change: crate::serving::Change,
@@ -67,7 +64,8 @@ async fn finish(
         let api = kind.api(client, &m.namespace);
         let patch = Patch::Merge(&p);
         let pp = crate::cluster::apply::patch_params();
-        crate::cluster::retry::retry(|| api.patch(&m.name, &pp, &patch))
+        client
+            .retry(|| api.patch(&m.name, &pp, &patch))
             .await
             .map_err(|e| {
                 ClusterError::api(
@@ -86,7 +84,7 @@ async fn finish(
 
 /// The model's current state as its serving object reports it.
 pub async fn state(
-    client: &kube::Client,
+    client: &Client,
     m: &PlannedModel,
 ) -> Result<Option<health::ModelState>, ClusterError> {
     let layer = m.layer();
@@ -106,7 +104,7 @@ pub async fn state(
 
 /// Wait until the model is stopped (`stopped = true`) or ready, watching its object.
 pub async fn wait_for(
-    client: &kube::Client,
+    client: &Client,
     m: &PlannedModel,
     stopped: bool,
     timeout: Duration,

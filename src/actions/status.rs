@@ -10,9 +10,7 @@ use serde_json::Value;
 use crate::cluster::health::{self, Progress};
 use crate::cluster::kinds;
 use crate::cluster::observed::{has_pvc, Listed, Observed};
-use crate::cluster::retry::retry;
-use crate::cluster::ClusterError;
-use crate::consts;
+use crate::cluster::{Client, ClusterError};
 use crate::layout::root_app_name;
 use crate::plan::{Plan, PlannedModel};
 
@@ -74,10 +72,11 @@ fn s(v: &Value, p: &str) -> String {
         .to_string()
 }
 
-pub async fn gather(client: &kube::Client, plan: &Plan) -> Result<Report, ClusterError> {
-    let api = kinds::APPLICATION.api(client, consts::ARGOCD_NAMESPACE);
+pub async fn gather(client: &Client, plan: &Plan) -> Result<Report, ClusterError> {
+    let api = kinds::APPLICATION.api(client, &plan.argocd_namespace);
     let lp = ListParams::default();
-    let list = retry(|| api.list(&lp))
+    let list = client
+        .retry(|| api.list(&lp))
         .await
         .map_err(|e| ClusterError::api("listing Applications", e))?;
     let by_name: BTreeMap<String, Value> = list
@@ -149,7 +148,7 @@ pub async fn gather(client: &kube::Client, plan: &Plan) -> Result<Report, Cluste
 }
 
 /// One model's state and, when it is not ready, why (what `status` reports for it).
-pub async fn model(client: &kube::Client, m: &PlannedModel) -> Result<ModelStatus, ClusterError> {
+pub async fn model(client: &Client, m: &PlannedModel) -> Result<ModelStatus, ClusterError> {
     model_status(&Observed::Direct(client.clone()), m)
         .await
         .map(|(s, _)| s)

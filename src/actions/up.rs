@@ -9,7 +9,7 @@ use std::time::Instant;
 use crate::catalog::SyncMode;
 use crate::cluster::argo::{self, SyncStart};
 use crate::cluster::wait::{wait_apps, wait_created, AppWait};
-use crate::cluster::ClusterError;
+use crate::cluster::{Client, ClusterError};
 use crate::plan::{AppKind, Plan, PlannedApp};
 use crate::report::Reporter;
 
@@ -44,7 +44,7 @@ pub fn reads_gitops_repo(a: &PlannedApp) -> bool {
 
 /// Go through the plan's waves (see the module docs).
 pub async fn run(
-    client: &kube::Client,
+    client: &Client,
     plan: &Plan,
     opts: &Options,
     reporter: &dyn Reporter,
@@ -74,11 +74,12 @@ pub async fn run(
                 .join(", ")
         ));
         let names: Vec<String> = selected.iter().map(|a| a.name.clone()).collect();
-        wait_created(client, &names, left(), reporter).await?;
+        wait_created(client, &plan.argocd_namespace, &names, left(), reporter).await?;
         if let Some(revision) = &opts.sync {
             for a in selected.iter().filter(|a| a.sync == SyncMode::Manual) {
                 match argo::start_sync(
                     client,
+                    &plan.argocd_namespace,
                     &a.name,
                     revision,
                     &a.spec.sync_options,
@@ -106,7 +107,7 @@ pub async fn run(
                 revision: opts.pushed.clone().filter(|_| reads_gitops_repo(a)),
             })
             .collect();
-        wait_apps(client, &waits, left(), reporter).await?;
+        wait_apps(client, &plan.argocd_namespace, &waits, left(), reporter).await?;
         out.done += waits.len();
     }
     Ok(out)

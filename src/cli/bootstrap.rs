@@ -143,13 +143,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
 
 /// The target, connected and reachable, identity not yet checked.
 async fn open(ctx: &Ctx, cfg: &crate::config::EnvConfig, t: &TargetArgs) -> Result<Target> {
-    crate::cluster::retry::set_request_timeout(t.request_timeout);
-    crate::cluster::retry::set_reporter(ctx.reporter());
     let opts = TargetOptions {
         kubeconfig: t.kubeconfig.clone(),
         context: t.context.clone(),
     };
-    Ok(target::open(cfg, &opts).await?)
+    Ok(target::open(cfg, &opts, super::cluster::retry_policy(ctx, t)).await?)
 }
 
 /// A brand-new cluster's identity is recorded only once the user confirmed the target shown.

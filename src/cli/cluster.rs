@@ -5,6 +5,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::{Ctx, Inputs};
+use crate::cluster::retry::Retry;
 use crate::cluster::target::{self, Target, TargetOptions};
 use crate::consts;
 use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
@@ -55,15 +56,19 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// Connect through the target guard and print the target.
+/// The command's retry policy: `--request-timeout` per API request, retry warnings to its reporter.
+pub fn retry_policy(ctx: &Ctx, t: &TargetArgs) -> Retry {
+    Retry::new(t.request_timeout, ctx.reporter())
+}
+
+/// Connect through the target guard and print the target (its client carries the command's retry
+/// policy).
 pub async fn connect(ctx: &Ctx, inputs: &Inputs, t: &TargetArgs) -> Result<Target> {
-    crate::cluster::retry::set_request_timeout(t.request_timeout);
-    crate::cluster::retry::set_reporter(ctx.reporter());
     let opts = TargetOptions {
         kubeconfig: t.kubeconfig.clone(),
         context: t.context.clone(),
     };
-    let target = target::connect(&inputs.config, &opts).await?;
+    let target = target::connect(&inputs.config, &opts, retry_policy(ctx, t)).await?;
     ctx.printer.info(target.to_string());
     Ok(target)
 }

@@ -30,7 +30,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             crate::actions::bootstrap::checks::checks(
                 &target.client,
                 &inputs.catalog.argocd,
-                crate::consts::ARGOCD_NAMESPACE,
+                &plan.argocd_namespace,
                 &inputs.config.repo_url,
             )
             .await,

@@ -4,8 +4,7 @@ use kube::api::{Patch, PatchParams};
 use serde_json::Value;
 
 use super::kinds::Kind;
-use super::retry::retry;
-use super::ClusterError;
+use super::{Client, ClusterError};
 use crate::consts;
 use crate::render::check::RenderedObject;
 
@@ -27,7 +26,7 @@ pub fn apply_params(force: bool) -> PatchParams {
 
 /// Server-side apply (field manager `platform`) of rendered objects, in order.
 pub async fn server_side_apply(
-    client: &kube::Client,
+    client: &Client,
     objs: &[RenderedObject],
     force: bool,
 ) -> Result<Vec<String>, ClusterError> {
@@ -58,7 +57,7 @@ pub async fn server_side_apply(
             );
         }
         let patch = Patch::Apply(&body);
-        retry(|| api.patch(&o.name, &params, &patch)).await.map_err(|e| {
+        client.retry(|| api.patch(&o.name, &params, &patch)).await.map_err(|e| {
             let conflict = matches!(&e, kube::Error::Api(s) if s.code == 409);
             let mut err = ClusterError::api(format!("server-side apply of {} {}/{}", o.kind, ns, o.name), e);
             if conflict {

@@ -5,8 +5,7 @@ use kube::api::Patch;
 use serde_json::{json, Value};
 
 use super::kinds;
-use super::retry::retry;
-use super::ClusterError;
+use super::{Client, ClusterError};
 use crate::consts;
 
 /// Value of the `info` entry that marks an operation platform started.
@@ -55,18 +54,21 @@ pub enum SyncStart {
     InFlight(bool),
 }
 
-/// Start a sync of `app` at `revision`, only when no operation is pending or running. The write is
-/// conditional on the resourceVersion read, so a concurrent start is never overwritten.
+/// Start a sync of `app` (in Argo CD's `namespace`) at `revision`, only when no operation is pending
+/// or running. The write is conditional on the resourceVersion read, so a concurrent start is never
+/// overwritten.
 pub async fn start_sync(
-    client: &kube::Client,
+    client: &Client,
+    namespace: &str,
     app: &str,
     revision: &str,
     sync_options: &[String],
     initiator: &str,
 ) -> Result<SyncStart, ClusterError> {
-    let api = kinds::APPLICATION.api(client, consts::ARGOCD_NAMESPACE);
+    let api = kinds::APPLICATION.api(client, namespace);
     for _ in 0..5 {
-        let obj = retry(|| api.get(app))
+        let obj = client
+            .retry(|| api.get(app))
             .await
             .map_err(|e| ClusterError::api(format!("reading Application {app}"), e))?;
         let v = kinds::json(&obj);

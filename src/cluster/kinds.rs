@@ -2,7 +2,8 @@
 
 use kube::api::{Api, DynamicObject};
 use kube::core::{ApiResource, GroupVersionKind};
-use kube::Client;
+
+use super::Client;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Kind {
@@ -151,15 +152,15 @@ impl Kind {
     /// A dynamic API for this kind in `namespace` (ignored for cluster-scoped kinds).
     pub fn api(&self, client: &Client, namespace: &str) -> Api<DynamicObject> {
         if self.namespaced {
-            Api::namespaced_with(client.clone(), namespace, &self.resource())
+            Api::namespaced_with(client.kube(), namespace, &self.resource())
         } else {
-            Api::all_with(client.clone(), &self.resource())
+            Api::all_with(client.kube(), &self.resource())
         }
     }
 
     /// All namespaces (or the cluster scope).
     pub fn api_all(&self, client: &Client) -> Api<DynamicObject> {
-        Api::all_with(client.clone(), &self.resource())
+        Api::all_with(client.kube(), &self.resource())
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod api_error;
 pub mod apply;
 pub mod argo;
+pub mod client;
 pub mod health;
 pub mod kinds;
 pub mod observed;
@@ -14,6 +15,8 @@ pub mod target;
 pub mod wait;
 
 use std::path::PathBuf;
+
+pub use client::Client;
 
 /// Everything that can go wrong talking to a cluster, each with the subject and the fix.
 #[derive(Debug, thiserror::Error)]

@@ -9,14 +9,13 @@ use kube::api::ListParams;
 use serde_json::Value;
 
 use super::kinds::{self, Kind};
-use super::retry::retry;
-use super::ClusterError;
+use super::{Client, ClusterError};
 use crate::plan::PlannedModel;
 
 /// Where a model's objects are read from.
 pub enum Observed {
     /// A request per object (one model).
-    Direct(kube::Client),
+    Direct(Client),
     /// Listed up front (every model of a plan).
     Listed(Box<Listed>),
 }
@@ -24,7 +23,7 @@ pub enum Observed {
 /// Objects listed by (kind, namespace) → name → object; pods by namespace, listed the first time
 /// a model that is not ready asks (a healthy fleet needs none).
 pub struct Listed {
-    client: kube::Client,
+    client: Client,
     serving: HashMap<(&'static str, String), HashMap<String, Value>>,
     pvcs: HashMap<String, HashMap<String, Value>>,
     pods: HashMap<String, tokio::sync::OnceCell<Vec<Value>>>,
@@ -39,7 +38,7 @@ pub fn has_pvc(m: &PlannedModel) -> bool {
 /// label selector when given, as JSON without managedFields (often half an object; nothing here
 /// reads them).
 pub async fn list_json(
-    client: &kube::Client,
+    client: &Client,
     kind: Kind,
     ns: &str,
     labels: Option<&str>,
@@ -49,7 +48,7 @@ pub async fn list_json(
         Some(l) => ListParams::default().labels(l),
         None => ListParams::default(),
     };
-    let list = retry(|| api.list(&lp)).await.map_err(|e| {
+    let list = client.retry(|| api.list(&lp)).await.map_err(|e| {
         let mut what = format!("listing {}", kind.plural);
         if kind.namespaced && !ns.is_empty() {
             what.push_str(&format!(" in {ns}"));
@@ -86,10 +85,7 @@ fn by_name(items: Vec<Value>) -> HashMap<String, Value> {
 impl Listed {
     /// One LIST per serving kind and namespace of `models`, one of PVCs and one of pods per
     /// namespace.
-    pub async fn gather(
-        client: &kube::Client,
-        models: &[PlannedModel],
-    ) -> Result<Listed, ClusterError> {
+    pub async fn gather(client: &Client, models: &[PlannedModel]) -> Result<Listed, ClusterError> {
         let mut wanted: Vec<(Kind, &str)> = Vec::new();
         for m in models {
             let w = (m.layer().serving_kind(), m.namespace.as_str());
@@ -136,7 +132,7 @@ impl Observed {
         match self {
             Observed::Direct(client) => {
                 let api = kind.api(client, &m.namespace);
-                let obj = retry(|| api.get_opt(&m.name)).await.map_err(|e| {
+                let obj = client.retry(|| api.get_opt(&m.name)).await.map_err(|e| {
                     ClusterError::api(
                         format!("reading {} {}/{}", kind.kind, m.namespace, m.name),
                         e,
@@ -161,7 +157,8 @@ impl Observed {
         match self {
             Observed::Direct(client) => {
                 let api = kinds::PVC.api(client, &m.namespace);
-                Ok(retry(|| api.get_opt(&name))
+                Ok(client
+                    .retry(|| api.get_opt(&name))
                     .await
                     .map_err(|e| {
                         ClusterError::api(format!("reading PVC {}/{name}", m.namespace), e)

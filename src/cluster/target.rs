@@ -18,6 +18,7 @@ use kube::config::{ExecConfig, KubeConfigOptions, Kubeconfig, KubeconfigError};
 use kube::{Api, Client};
 
 use super::api_error::{self, Plugin};
+use super::retry::Retry;
 use super::ClusterError;
 use crate::config::EnvConfig;
 use crate::fsread;
@@ -46,7 +47,8 @@ pub struct Target {
     pub version: String,
     /// How the identity was confirmed.
     pub identity: String,
-    pub client: Client,
+    /// The command's cluster client (its requests follow the command's retry policy).
+    pub client: super::Client,
 }
 
 impl std::fmt::Display for Target {
@@ -98,16 +100,29 @@ pub fn kubeconfig_path(cfg: &EnvConfig, opts: &TargetOptions) -> Result<PathBuf,
 }
 
 /// Load the kubeconfig, connect (short timeouts), check reachability and identity. Nothing is written.
-pub async fn connect(cfg: &EnvConfig, opts: &TargetOptions) -> Result<Target, ClusterError> {
-    let mut target = open(cfg, opts).await?;
-    target.identity =
-        verify_identity(&target.client, &cfg.cluster.name, &target.cluster_entry).await?;
+/// The target's client follows `retry` (the command's request timeout and reporter).
+pub async fn connect(
+    cfg: &EnvConfig,
+    opts: &TargetOptions,
+    retry: Retry,
+) -> Result<Target, ClusterError> {
+    let mut target = open(cfg, opts, retry).await?;
+    target.identity = verify_identity(
+        &target.client.kube(),
+        &cfg.cluster.name,
+        &target.cluster_entry,
+    )
+    .await?;
     Ok(target)
 }
 
 /// [`connect`] without the identity check (`identity` says so): for `bootstrap`, which records the
 /// identity of a brand-new cluster after the user confirmed the target.
-pub async fn open(cfg: &EnvConfig, opts: &TargetOptions) -> Result<Target, ClusterError> {
+pub async fn open(
+    cfg: &EnvConfig,
+    opts: &TargetOptions,
+    retry: Retry,
+) -> Result<Target, ClusterError> {
     let path = kubeconfig_path(cfg, opts)?;
     let kc = load_kubeconfig(&path)?;
     let context = opts
@@ -191,7 +206,7 @@ pub async fn open(cfg: &EnvConfig, opts: &TargetOptions) -> Result<Target, Clust
         server,
         version,
         identity: "identity not checked yet".to_string(),
-        client,
+        client: super::Client::new(client, retry),
     })
 }
 

@@ -10,8 +10,7 @@ use kube::runtime::watcher;
 
 use super::health::{self, Progress};
 use super::kinds;
-use super::ClusterError;
-use crate::consts;
+use super::{Client, ClusterError};
 use crate::report::Reporter;
 
 /// One Application to wait for, with the revision it must have synced (when known).
@@ -35,9 +34,11 @@ fn pending(state: &BTreeMap<String, Progress>) -> Vec<String> {
 /// How often a wait says what it is still waiting for.
 const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Watch until every Application named exists (root apps create them when they sync).
+/// Watch until every Application named exists in Argo CD's `namespace` (root apps create them when
+/// they sync).
 pub async fn wait_created(
-    client: &kube::Client,
+    client: &Client,
+    namespace: &str,
     names: &[String],
     timeout: Duration,
     reporter: &dyn Reporter,
@@ -46,7 +47,7 @@ pub async fn wait_created(
     if missing.is_empty() {
         return Ok(());
     }
-    let api = kinds::APPLICATION.api(client, consts::ARGOCD_NAMESPACE);
+    let api = kinds::APPLICATION.api(client, namespace);
     let mut stream = Box::pin(watcher(api, watcher::Config::default()));
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
@@ -77,9 +78,10 @@ pub async fn wait_created(
     }
 }
 
-/// Watch the Applications until every one of `apps` is done.
+/// Watch the Applications in Argo CD's `namespace` until every one of `apps` is done.
 pub async fn wait_apps(
-    client: &kube::Client,
+    client: &Client,
+    namespace: &str,
     apps: &[AppWait],
     timeout: Duration,
     reporter: &dyn Reporter,
@@ -100,7 +102,7 @@ pub async fn wait_apps(
     for a in apps {
         reporter.update(&a.name, "waiting for its status");
     }
-    let api = kinds::APPLICATION.api(client, consts::ARGOCD_NAMESPACE);
+    let api = kinds::APPLICATION.api(client, namespace);
     let mut stream = Box::pin(watcher(api, watcher::Config::default()));
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);

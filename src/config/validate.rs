@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::{EnvConfig, Model};
-use crate::consts::{self, GPU_RESOURCE};
+use crate::consts::GPU_RESOURCE;
 use crate::diag::Diagnostic;
 use crate::names::{is_dns1123_label, is_dns1123_subdomain, name_error};
 
@@ -84,8 +84,15 @@ pub fn model_path(i: usize, m: &Model) -> String {
     )
 }
 
-/// The problems of one model that need no catalog: names, source, revision, storage, strings.
-pub fn check_model(m: &Model, at: &str, file: &Path, out: &mut Vec<Diagnostic>) {
+/// The problems of one model that need no catalog but its Argo CD namespace (`argocd_namespace`, a
+/// system namespace to models): names, source, revision, storage, strings.
+pub fn check_model(
+    m: &Model,
+    at: &str,
+    file: &Path,
+    argocd_namespace: &str,
+    out: &mut Vec<Diagnostic>,
+) {
     let err = |field: &str, msg: String| {
         Diagnostic::error(msg)
             .file(file)
@@ -99,7 +106,7 @@ pub fn check_model(m: &Model, at: &str, file: &Path, out: &mut Vec<Diagnostic>) 
     if let Some(ns) = &m.namespace {
         if !is_dns1123_label(ns) {
             out.push(name_error(file, &format!("{at}.namespace"), ns));
-        } else if RESERVED_NAMESPACES.contains(&ns.as_str()) || ns.starts_with("kube-") {
+        } else if ns == argocd_namespace || ns.starts_with("kube-") {
             out.push(
                 err(".namespace", format!("`{ns}` is a system namespace"))
                     .help("serve models in a namespace of their own (teardown deletes what platform put there); leave `namespace` out for the layer's"),
@@ -150,8 +157,6 @@ pub fn check_model(m: &Model, at: &str, file: &Path, out: &mut Vec<Diagnostic>) 
     }
 }
 
-/// Namespaces a model must not be served in.
-const RESERVED_NAMESPACES: &[&str] = &[consts::ARGOCD_NAMESPACE];
 /// Kubernetes' largest replica count (int32).
 const MAX_REPLICAS: u32 = i32::MAX as u32;
 /// vLLM's served model name is an HTTP-visible identifier: keep it short.

@@ -29,7 +29,7 @@ pub fn validate(
                 .pointer(format!("models[{i}].name"))
                 .help("model names are unique: they name the Argo CD Application and the serving objects"));
         }
-        check_model(m, &at, file, &mut out);
+        check_model(m, &at, file, &catalog.argocd.namespace, &mut out);
         mc.check_layer(catalog, groups, &mut out);
         let Some(preset) = mc.preset(catalog, &mut out) else {
             continue;

@@ -14,7 +14,7 @@ use crate::catalog::resolve::{group_diagnostics, resolve_groups, ResolvedGroup};
 use crate::catalog::{AppSpec, Catalog, GroupKind, Preset, Profile, ServingLayerSpec, SyncMode};
 use crate::config::{EnvConfig, Model};
 use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
-use crate::{consts, layout};
+use crate::layout;
 
 /// Everything `root` renders for one environment and profile.
 #[derive(Debug, Clone, Serialize)]
@@ -37,6 +37,10 @@ pub struct Plan {
     pub project_cluster_resources: BTreeSet<GroupKind>,
     /// Warnings (errors stop `build`).
     pub diagnostics: Vec<Diagnostic>,
+    /// The namespace Argo CD lives in (the catalog's `argocd.namespace`): the AppProject and every
+    /// Application are there.
+    #[serde(skip)]
+    pub argocd_namespace: String,
     #[serde(skip)]
     pub config: EnvConfig,
 }
@@ -188,6 +192,7 @@ impl Plan {
             project_namespaces,
             project_cluster_resources,
             diagnostics: diags,
+            argocd_namespace: catalog.argocd.namespace.clone(),
             config: cfg.clone(),
         })
     }
@@ -397,7 +402,7 @@ fn project_scope(
         group: String::new(),
         kind: "Namespace".into(),
     }]);
-    let mut namespaces = BTreeSet::from([consts::ARGOCD_NAMESPACE.to_string()]);
+    let mut namespaces = BTreeSet::from([catalog.argocd.namespace.clone()]);
     let enabled = |name: &str| {
         groups
             .iter()

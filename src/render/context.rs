@@ -45,7 +45,7 @@ pub fn project_ctx(plan: &Plan) -> Value {
         .collect();
     json!({
         "name": plan.env,
-        "namespace": consts::ARGOCD_NAMESPACE,
+        "namespace": plan.argocd_namespace,
         "labels": common_labels(&plan.env),
         "description": format!("Platform apps of environment {} (cluster {})", plan.env, cfg.cluster.name),
         "sourceRepos": plan.project_repos,
@@ -59,7 +59,7 @@ pub fn root_ctx(plan: &Plan, layer: &str) -> Value {
     labels.insert(consts::LABEL_LAYER.into(), layer.into());
     json!({
         "name": layout::root_app_name(&plan.env, layer),
-        "namespace": consts::ARGOCD_NAMESPACE,
+        "namespace": plan.argocd_namespace,
         "labels": labels,
         "finalizer": consts::ARGOCD_FINALIZER,
         "project": plan.env,
@@ -148,7 +148,7 @@ pub fn app_ctx(plan: &Plan, app: &PlannedApp) -> Value {
     }
     json!({
         "name": app.name,
-        "namespace": consts::ARGOCD_NAMESPACE,
+        "namespace": plan.argocd_namespace,
         "labels": labels,
         "wave": app.wave.to_string(),
         // No resources finalizer when deleting the app must leave its resources (Argo CD itself).

@@ -10,7 +10,7 @@ use crate::actions::doctor::{find_component, Check, Level};
 use crate::catalog::argocd::ArgoCdSpec;
 use crate::cluster::api_error::describe;
 use crate::cluster::kinds;
-use crate::cluster::retry::retry;
+use crate::cluster::Client;
 use crate::error::one_line;
 use crate::gitops::git::redact;
 
@@ -24,12 +24,7 @@ fn check(level: Level, name: &str, detail: impl Into<String>, fix: Option<String
 }
 
 /// Every bootstrap check, in namespace `ns` (where platform writes Applications).
-pub async fn checks(
-    client: &kube::Client,
-    spec: &ArgoCdSpec,
-    ns: &str,
-    repo_url: &str,
-) -> Vec<Check> {
+pub async fn checks(client: &Client, spec: &ArgoCdSpec, ns: &str, repo_url: &str) -> Vec<Check> {
     vec![
         version(client, spec, ns).await,
         config_keys(client, spec, ns).await,
@@ -46,7 +41,7 @@ pub fn image_tag(image: &str) -> Option<&str> {
     (!tag.contains('/')).then_some(tag)
 }
 
-async fn version(client: &kube::Client, spec: &ArgoCdSpec, ns: &str) -> Check {
+async fn version(client: &Client, spec: &ArgoCdSpec, ns: &str) -> Check {
     const NAME: &str = "argocd-version";
     let component = "argocd-application-controller";
     let found = match find_component(client, component).await {
@@ -72,7 +67,7 @@ async fn version(client: &kube::Client, spec: &ArgoCdSpec, ns: &str) -> Check {
         );
     };
     let api = w.kind.api(client, &w.namespace);
-    let image = match retry(|| api.get_opt(&w.name)).await {
+    let image = match client.retry(|| api.get_opt(&w.name)).await {
         Ok(Some(o)) => kinds::json(&o)
             .pointer("/spec/template/spec/containers/0/image")
             .and_then(Value::as_str)
@@ -112,10 +107,10 @@ async fn version(client: &kube::Client, spec: &ArgoCdSpec, ns: &str) -> Check {
     }
 }
 
-async fn config_keys(client: &kube::Client, spec: &ArgoCdSpec, ns: &str) -> Check {
+async fn config_keys(client: &Client, spec: &ArgoCdSpec, ns: &str) -> Check {
     const NAME: &str = "argocd-health";
     let cm = kinds::CONFIG_MAP.api(client, ns);
-    match retry(|| cm.get_opt("argocd-cm")).await {
+    match client.retry(|| cm.get_opt("argocd-cm")).await {
         Ok(found) => {
             let v = found.as_ref().map(kinds::json).unwrap_or_default();
             let missing: Vec<&str> = spec
@@ -159,7 +154,7 @@ async fn config_keys(client: &kube::Client, spec: &ArgoCdSpec, ns: &str) -> Chec
     }
 }
 
-async fn repo_credential(client: &kube::Client, ns: &str, repo_url: &str) -> Option<Check> {
+async fn repo_credential(client: &Client, ns: &str, repo_url: &str) -> Option<Check> {
     const NAME: &str = "argocd-repo";
     let private = credential::is_ssh(repo_url);
     let shown = redact(repo_url);

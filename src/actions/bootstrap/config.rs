@@ -16,8 +16,7 @@ use kube::Api;
 use serde_json::{json, Value};
 
 use crate::catalog::argocd::ArgoCdSpec;
-use crate::cluster::retry::retry;
-use crate::cluster::ClusterError;
+use crate::cluster::{Client, ClusterError};
 
 pub const REDIS_SECRET: &str = "argocd-redis";
 pub const REDIS_KEY: &str = "auth";
@@ -63,12 +62,9 @@ fn cm_object(name: &str, keys: &BTreeMap<String, String>, namespace: &str) -> Va
 }
 
 /// The `argocd-redis` Secret with a new random password, when `namespace` has none.
-pub async fn redis_secret(
-    client: &kube::Client,
-    namespace: &str,
-) -> Result<Option<Value>, ClusterError> {
-    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    match retry(|| api.get_opt(REDIS_SECRET)).await {
+pub async fn redis_secret(client: &Client, namespace: &str) -> Result<Option<Value>, ClusterError> {
+    let api: Api<Secret> = Api::namespaced(client.kube(), namespace);
+    match client.retry(|| api.get_opt(REDIS_SECRET)).await {
         Ok(Some(_)) => return Ok(None),
         Ok(None) => {}
         Err(kube::Error::Api(s)) if s.code == 404 => {}

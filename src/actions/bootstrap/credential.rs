@@ -12,8 +12,7 @@ use kube::Api;
 use serde_json::{json, Value};
 
 use super::BootstrapError;
-use crate::cluster::retry::retry;
-use crate::cluster::ClusterError;
+use crate::cluster::{Client, ClusterError};
 use crate::consts;
 
 pub const SECRET_TYPE_LABEL: &str = "argocd.argoproj.io/secret-type";
@@ -234,13 +233,14 @@ pub fn is_ssh(url: &str) -> bool {
 /// The name of the repository Secret for `repo_url`: an existing one (any name) holding that URL,
 /// else `repo-<sha256(url)[..10]>`.
 pub async fn find(
-    client: &kube::Client,
+    client: &Client,
     namespace: &str,
     repo_url: &str,
 ) -> Result<Option<String>, ClusterError> {
-    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let api: Api<Secret> = Api::namespaced(client.kube(), namespace);
     let lp = ListParams::default().labels(&format!("{SECRET_TYPE_LABEL}=repository"));
-    let list = retry(|| api.list(&lp))
+    let list = client
+        .retry(|| api.list(&lp))
         .await
         .map_err(|e| ClusterError::api(format!("listing repository Secrets in {namespace}"), e))?;
     Ok(list.items.into_iter().find_map(|s| {

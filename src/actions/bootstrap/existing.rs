@@ -10,8 +10,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 
 use crate::actions::doctor::{find_component, helm_release, Workload};
-use crate::cluster::retry::retry;
-use crate::cluster::ClusterError;
+use crate::cluster::{Client, ClusterError};
 
 /// Components whose presence means "Argo CD is installed".
 pub const COMPONENTS: &[&str] = &[
@@ -65,7 +64,7 @@ impl Existing {
     }
 }
 
-pub async fn detect(client: &kube::Client, namespace: &str) -> Result<Existing, ClusterError> {
+pub async fn detect(client: &Client, namespace: &str) -> Result<Existing, ClusterError> {
     let mut workloads: Vec<(&str, Workload)> = Vec::new();
     for component in COMPONENTS {
         for w in find_component(client, component).await? {
@@ -109,11 +108,12 @@ pub async fn detect(client: &kube::Client, namespace: &str) -> Result<Existing, 
 
 /// The Helm release of ConfigMap `argocd-cm` in `namespace`, if Helm installed it.
 async fn config_map_release(
-    client: &kube::Client,
+    client: &Client,
     namespace: &str,
 ) -> Result<Option<String>, ClusterError> {
-    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
-    let cm = retry(|| api.get_opt("argocd-cm"))
+    let api: Api<ConfigMap> = Api::namespaced(client.kube(), namespace);
+    let cm = client
+        .retry(|| api.get_opt("argocd-cm"))
         .await
         .map_err(|e| ClusterError::api(format!("reading ConfigMap {namespace}/argocd-cm"), e))?;
     Ok(cm.and_then(|cm| {

@@ -5,9 +5,8 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::PostParams;
 use kube::Api;
 
-use crate::cluster::retry::retry;
 use crate::cluster::target::{IDENTITY_CONFIGMAP, IDENTITY_KEY, IDENTITY_NAMESPACE};
-use crate::cluster::ClusterError;
+use crate::cluster::{Client, ClusterError};
 use crate::consts;
 
 /// What the cluster says about itself.
@@ -40,9 +39,10 @@ impl Identity {
 }
 
 /// Compare the recorded identity with `expected`; a cluster that says another name is refused.
-pub async fn check(client: &kube::Client, expected: &str) -> Result<Identity, ClusterError> {
-    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), IDENTITY_NAMESPACE);
-    let cm = retry(|| cms.get_opt(IDENTITY_CONFIGMAP))
+pub async fn check(client: &Client, expected: &str) -> Result<Identity, ClusterError> {
+    let cms: Api<ConfigMap> = Api::namespaced(client.kube(), IDENTITY_NAMESPACE);
+    let cm = client
+        .retry(|| cms.get_opt(IDENTITY_CONFIGMAP))
         .await
         .map_err(|e| ClusterError::api("reading the cluster identity", e))?;
     let Some(cm) = cm else {
@@ -64,8 +64,8 @@ pub async fn check(client: &kube::Client, expected: &str) -> Result<Identity, Cl
 }
 
 /// Record `name` (create only: a ConfigMap that appeared meanwhile is checked again, never replaced).
-pub async fn record(client: &kube::Client, name: &str) -> Result<(), ClusterError> {
-    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), IDENTITY_NAMESPACE);
+pub async fn record(client: &Client, name: &str) -> Result<(), ClusterError> {
+    let cms: Api<ConfigMap> = Api::namespaced(client.kube(), IDENTITY_NAMESPACE);
     let cm: ConfigMap = serde_json::from_value(serde_json::json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -84,7 +84,7 @@ pub async fn record(client: &kube::Client, name: &str) -> Result<(), ClusterErro
         field_manager: Some(consts::FIELD_MANAGER.into()),
         ..Default::default()
     };
-    match retry(|| cms.create(&pp, &cm)).await {
+    match client.retry(|| cms.create(&pp, &cm)).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(e)) if e.code == 409 => check(client, name).await.map(|_| ()),
         Err(e) => Err(ClusterError::api(

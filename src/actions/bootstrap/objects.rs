@@ -14,8 +14,7 @@ use serde_json::Value;
 
 use super::BootstrapError;
 use crate::cluster::apply::apply_params;
-use crate::cluster::retry::retry;
-use crate::cluster::{health, ClusterError};
+use crate::cluster::{health, Client, ClusterError};
 
 const ESTABLISHED_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -57,10 +56,10 @@ impl Desired {
         }
     }
 
-    fn api(&self, client: &kube::Client) -> Api<DynamicObject> {
+    fn api(&self, client: &Client) -> Api<DynamicObject> {
         match &self.namespace {
-            Some(ns) => Api::namespaced_with(client.clone(), ns, &self.resource),
-            None => Api::all_with(client.clone(), &self.resource),
+            Some(ns) => Api::namespaced_with(client.kube(), ns, &self.resource),
+            None => Api::all_with(client.kube(), &self.resource),
         }
     }
 
@@ -80,7 +79,7 @@ impl Resolver {
     /// `obj` with its API; a namespaced object without a namespace goes to `default_ns`.
     pub async fn desired(
         &mut self,
-        client: &kube::Client,
+        client: &Client,
         mut obj: Value,
         default_ns: &str,
         secret: bool,
@@ -92,7 +91,9 @@ impl Resolver {
         if !self.known.contains_key(&key) {
             let (group, version) = api_version.split_once('/').unwrap_or(("", &api_version));
             let gvk = GroupVersionKind::gvk(group, version, &kind);
-            let (ar, caps) = retry(|| discovery::pinned_kind(client, &gvk))
+            let kube = client.kube();
+            let (ar, caps) = client
+                .retry(|| discovery::pinned_kind(&kube, &gvk))
                 .await
                 .map_err(|e| ClusterError::api(format!("discovering {api_version} {kind}"), e))?;
             self.known
@@ -145,9 +146,9 @@ fn api_error(d: &Desired, what: &str, e: kube::Error) -> ClusterError {
 }
 
 /// The live object vs what applying would make of it (a server-side dry run).
-pub async fn classify(client: &kube::Client, d: &Desired) -> Result<Change, ClusterError> {
+pub async fn classify(client: &Client, d: &Desired) -> Result<Change, ClusterError> {
     let api = d.api(client);
-    let live = match retry(|| api.get_opt(&d.name)).await {
+    let live = match client.retry(|| api.get_opt(&d.name)).await {
         Ok(Some(o)) => o,
         Ok(None) => return Ok(Change::Create),
         // The namespace does not exist yet: neither does the object.
@@ -157,7 +158,8 @@ pub async fn classify(client: &kube::Client, d: &Desired) -> Result<Change, Clus
     let patch = Patch::Apply(&d.obj);
     // As `apply` below writes it (forced: taking over fields), but only a dry run.
     let params = apply_params(true).dry_run();
-    let after = retry(|| api.patch(&d.name, &params, &patch))
+    let after = client
+        .retry(|| api.patch(&d.name, &params, &patch))
         .await
         .map_err(|e| api_error(d, "server-side dry run of", e))?;
     Ok(if comparable(&live) == comparable(&after) {
@@ -179,26 +181,24 @@ fn comparable(o: &DynamicObject) -> Value {
 
 /// Server-side apply (field manager `platform`, taking over conflicting fields: the pinned release
 /// is authoritative).
-pub async fn apply(client: &kube::Client, d: &Desired) -> Result<(), ClusterError> {
+pub async fn apply(client: &Client, d: &Desired) -> Result<(), ClusterError> {
     let api = d.api(client);
     let patch = Patch::Apply(&d.obj);
     let params = apply_params(true); // force
-    retry(|| api.patch(&d.name, &params, &patch))
+    client
+        .retry(|| api.patch(&d.name, &params, &patch))
         .await
         .map_err(|e| api_error(d, "server-side apply of", e))?;
     Ok(())
 }
 
 /// Wait until every CRD named is Established (polling, with a deadline).
-pub async fn wait_established(
-    client: &kube::Client,
-    crds: &[&Desired],
-) -> Result<(), BootstrapError> {
+pub async fn wait_established(client: &Client, crds: &[&Desired]) -> Result<(), BootstrapError> {
     let deadline = Instant::now() + ESTABLISHED_TIMEOUT;
     for d in crds {
         let api = d.api(client);
         loop {
-            let reason = match retry(|| api.get_opt(&d.name)).await {
+            let reason = match client.retry(|| api.get_opt(&d.name)).await {
                 Ok(Some(o)) => {
                     let v = serde_json::to_value(&o).unwrap_or_default();
                     match health::condition(&v, "Established") {

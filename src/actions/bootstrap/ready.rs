@@ -9,8 +9,7 @@ use kube::api::ListParams;
 use serde_json::Value;
 
 use crate::cluster::kinds::{self, Kind};
-use crate::cluster::retry::retry;
-use crate::cluster::{health, ClusterError};
+use crate::cluster::{health, Client, ClusterError};
 use crate::report::Reporter;
 
 const POLL: Duration = Duration::from_secs(1);
@@ -31,11 +30,12 @@ pub fn workload_ready(v: &Value) -> bool {
 }
 
 /// Why each component is not ready yet (empty when all are).
-async fn pending(client: &kube::Client, ns: &str) -> Result<Vec<String>, ClusterError> {
+async fn pending(client: &Client, ns: &str) -> Result<Vec<String>, ClusterError> {
     let mut out = Vec::new();
     for (kind, name) in COMPONENTS {
         let api = kind.api(client, ns);
-        let obj = retry(|| api.get_opt(name))
+        let obj = client
+            .retry(|| api.get_opt(name))
             .await
             .map_err(|e| ClusterError::api(format!("reading {} {ns}/{name}", kind.kind), e))?;
         let Some(obj) = obj else {
@@ -70,13 +70,14 @@ async fn pending(client: &kube::Client, ns: &str) -> Result<Vec<String>, Cluster
 
 /// The reasons of the component's pods (found by the upstream `app.kubernetes.io/name` label).
 async fn pod_reasons(
-    client: &kube::Client,
+    client: &Client,
     ns: &str,
     component: &str,
 ) -> Result<Vec<String>, ClusterError> {
     let api = kinds::POD.api(client, ns);
     let lp = ListParams::default().labels(&format!("app.kubernetes.io/name={component}"));
-    let pods = retry(|| api.list(&lp))
+    let pods = client
+        .retry(|| api.list(&lp))
         .await
         .map_err(|e| ClusterError::api(format!("listing the pods of {ns}/{component}"), e))?;
     let mut reasons: Vec<String> = pods
@@ -92,7 +93,7 @@ async fn pod_reasons(
 
 /// Poll until every component is ready, or `deadline` (ClusterError::Timeout: exit 3).
 pub async fn wait(
-    client: &kube::Client,
+    client: &Client,
     ns: &str,
     timeout: Duration,
     reporter: &dyn Reporter,

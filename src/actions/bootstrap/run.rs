@@ -15,6 +15,7 @@ use super::objects::{self, Change, Desired, Resolver};
 use super::{ready, BootstrapError};
 use crate::catalog::argocd::ArgoCdSpec;
 use crate::cluster::target::{IDENTITY_CONFIGMAP, IDENTITY_NAMESPACE};
+use crate::cluster::Client;
 use crate::report::Reporter;
 
 /// What the CLI decided.
@@ -56,7 +57,7 @@ impl Outcome {
 
 /// Compare everything with the cluster, then (unless dry run) apply and wait for readiness.
 pub async fn run(
-    client: &kube::Client,
+    client: &Client,
     spec: &ArgoCdSpec,
     manifest: &Manifest,
     opts: &Options,
@@ -142,7 +143,7 @@ pub async fn run(
 /// The namespace, the manifest with the catalog's ConfigMap keys merged in, and the redis Secret
 /// when absent.
 async fn install_bodies(
-    client: &kube::Client,
+    client: &Client,
     spec: &ArgoCdSpec,
     manifest: &Manifest,
 ) -> Result<Vec<Value>, BootstrapError> {
@@ -160,7 +161,7 @@ async fn install_bodies(
 
 /// CRDs first (then Established), then everything else in order; unchanged objects are skipped.
 async fn apply_all(
-    client: &kube::Client,
+    client: &Client,
     desired: &[Desired],
     changes: &[Change],
     reporter: &dyn Reporter,

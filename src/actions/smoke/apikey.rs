@@ -5,7 +5,7 @@
 use k8s_openapi::api::core::v1::Secret;
 
 use super::error::SmokeError;
-use crate::cluster::retry::retry;
+use crate::cluster::Client;
 use crate::plan::PlannedModel;
 
 const REDACTED: &str = "<redacted>";
@@ -80,13 +80,14 @@ pub fn unusable(value: &[u8]) -> Option<String> {
 }
 
 /// The model's API key, when its config names a Secret.
-pub async fn read(client: &kube::Client, m: &PlannedModel) -> Result<Option<ApiKey>, SmokeError> {
+pub async fn read(client: &Client, m: &PlannedModel) -> Result<Option<ApiKey>, SmokeError> {
     let Some(r) = &m.model.api_key_secret else {
         return Ok(None);
     };
     let secret = format!("{}/{}", m.namespace, r.name);
-    let api: kube::Api<Secret> = kube::Api::namespaced(client.clone(), &m.namespace);
-    let obj = retry(|| api.get_opt(&r.name))
+    let api: kube::Api<Secret> = kube::Api::namespaced(client.kube(), &m.namespace);
+    let obj = client
+        .retry(|| api.get_opt(&r.name))
         .await
         .map_err(|e| SmokeError::Api {
             what: format!("reading Secret {secret} (apiKeySecret of model {})", m.name),

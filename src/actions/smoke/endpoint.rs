@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::error::SmokeError;
 use crate::cluster::kinds;
-use crate::cluster::retry::retry;
+use crate::cluster::Client;
 use crate::consts;
 use crate::plan::PlannedModel;
 use crate::serving::{self, GatewayRouting};
@@ -88,14 +88,15 @@ pub fn pod_port(pod: &Value, container: &str, service: Option<&Value>, fallback:
 
 /// The first ready pod (by name) behind the model's workload, or why there is none.
 pub async fn ready_pod(
-    client: &kube::Client,
+    client: &Client,
     m: &PlannedModel,
     reasons: &[String],
 ) -> Result<ServingPod, SmokeError> {
     let w = m.layer().workload(&m.name);
     let shown = format!("{} {}/{}", w.kind.kind, m.namespace, w.name);
     let api = w.kind.api(client, &m.namespace);
-    let obj = retry(|| api.get_opt(&w.name))
+    let obj = client
+        .retry(|| api.get_opt(&w.name))
         .await
         .map_err(|e| SmokeError::Api {
             what: format!("reading {shown}"),
@@ -118,7 +119,8 @@ pub async fn ready_pod(
     };
     let pods_api = kinds::POD.api(client, &m.namespace);
     let lp = ListParams::default().labels(&sel);
-    let pods = retry(|| pods_api.list(&lp))
+    let pods = client
+        .retry(|| pods_api.list(&lp))
         .await
         .map_err(|e| SmokeError::Api {
             what: format!("listing the pods of {shown} ({sel})"),
@@ -222,7 +224,7 @@ pub fn status_host(isvc: &Value) -> Option<String> {
 
 /// The route through the model's layer Gateway. `domain` overrides the KServe ingress domain.
 pub async fn gateway_route(
-    client: &kube::Client,
+    client: &Client,
     m: &PlannedModel,
     domain: Option<&str>,
 ) -> Result<GatewayRoute, SmokeError> {
@@ -235,7 +237,8 @@ pub async fn gateway_route(
     let ns = &m.spec.namespace;
     let shown = format!("Gateway {ns}/{name}");
     let api = kinds::GATEWAY.api(client, ns);
-    let gw = retry(|| api.get_opt(&name))
+    let gw = client
+        .retry(|| api.get_opt(&name))
         .await
         .map_err(|e| SmokeError::Api {
             what: format!("reading {shown}"),
@@ -263,16 +266,12 @@ pub async fn gateway_route(
                 Some(d) => kserve_host(m, d),
                 None => {
                     let api = kinds::INFERENCE_SERVICE.api(client, &m.namespace);
-                    let isvc =
-                        retry(|| api.get_opt(&m.name))
-                            .await
-                            .map_err(|e| SmokeError::Api {
-                                what: format!(
-                                    "reading InferenceService {}/{}",
-                                    m.namespace, m.name
-                                ),
-                                source: e,
-                            })?;
+                    let isvc = client.retry(|| api.get_opt(&m.name)).await.map_err(|e| {
+                        SmokeError::Api {
+                            what: format!("reading InferenceService {}/{}", m.namespace, m.name),
+                            source: e,
+                        }
+                    })?;
                     isvc.and_then(|o| status_host(&kinds::json(&o)))
                         .unwrap_or_else(|| kserve_host(m, consts::KSERVE_DEFAULT_DOMAIN))
                 }

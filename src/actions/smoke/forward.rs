@@ -11,6 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::error::{kube_words, SmokeError};
+use crate::cluster::Client;
 
 pub struct PortForward {
     local: SocketAddr,
@@ -21,7 +22,7 @@ pub struct PortForward {
 impl PortForward {
     /// Start listening on 127.0.0.1:0 and forward each connection to `pod`'s `port`.
     pub async fn start(
-        client: &kube::Client,
+        client: &Client,
         namespace: &str,
         pod: &str,
         port: u16,
@@ -32,7 +33,7 @@ impl PortForward {
         let local = listener
             .local_addr()
             .map_err(|e| SmokeError::Listen { source: e })?;
-        let pods: kube::Api<Pod> = kube::Api::namespaced(client.clone(), namespace);
+        let pods: kube::Api<Pod> = kube::Api::namespaced(client.kube(), namespace);
         let last_error = ErrorSlot(Arc::new(Mutex::new(Reported::default())), pod.to_string());
         let accept = tokio::spawn(accept_loop(
             listener,

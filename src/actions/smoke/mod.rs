@@ -21,6 +21,7 @@ pub use error::{Check, SmokeError};
 pub use report::{ModelReport, Report};
 
 use crate::actions::status;
+use crate::cluster::Client;
 use crate::plan::PlannedModel;
 use crate::report::Reporter;
 use error::Failed;
@@ -65,7 +66,7 @@ pub struct Target<'p> {
 
 /// Smoke each model in turn (one port-forward at a time).
 pub async fn run(
-    client: &kube::Client,
+    client: &Client,
     env: &str,
     targets: &[Target<'_>],
     opts: &Options,
@@ -82,7 +83,7 @@ pub async fn run(
 
 /// Smoke one model.
 pub async fn model(
-    client: &kube::Client,
+    client: &Client,
     m: &PlannedModel,
     explicit: bool,
     opts: &Options,
@@ -118,7 +119,7 @@ pub async fn model(
 type Partial = (ModelReport, Failed);
 
 async fn checks_in_order(
-    client: &kube::Client,
+    client: &Client,
     m: &PlannedModel,
     st: &status::ModelStatus,
     opts: &Options,
@@ -166,7 +167,7 @@ async fn checks_in_order(
 
 /// The endpoint the HTTP checks use (with its port-forward, to close afterwards) and how to show it.
 async fn open(
-    client: &kube::Client,
+    client: &Client,
     m: &PlannedModel,
     pod: &endpoint::ServingPod,
     key: Option<apikey::ApiKey>,

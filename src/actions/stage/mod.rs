@@ -29,6 +29,7 @@ use kube::Api;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use crate::cluster::Client;
 use crate::consts;
 use crate::plan::PlannedModel;
 use progress::CopyProgress;
@@ -198,15 +199,16 @@ pub struct Session {
 /// (KServe's `Stopped` condition is only written by a KServe controller, and a stopped model's pod
 /// may still be terminating): those pods are found and named. The layer's own state is added as
 /// information.
-pub async fn check_not_running(client: &kube::Client, m: &PlannedModel) -> Result<(), StageError> {
+pub async fn check_not_running(client: &Client, m: &PlannedModel) -> Result<(), StageError> {
     if m.model.storage.access_mode.is_shared() {
         return Ok(());
     }
     let claim = m.model.pvc_name();
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &m.namespace);
+    let pods: Api<Pod> = Api::namespaced(client.kube(), &m.namespace);
     let staging = pod::pod_name(&m.name);
     let lp = kube::api::ListParams::default();
-    let list = crate::cluster::retry::retry(|| pods.list(&lp))
+    let list = client
+        .retry(|| pods.list(&lp))
         .await
         .map_err(|e| StageError::api(format!("listing pods in {}", m.namespace), e))?;
     let holders = holders_of(&list.items, &claim, &staging);
@@ -258,15 +260,15 @@ pub fn holders_of(pods: &[Pod], claim: &str, skip: &str) -> Vec<String> {
 impl Session {
     /// Start the staging pod for `m` (its PVC must exist) and read the current marker.
     pub async fn open(
-        client: &kube::Client,
+        client: &Client,
         m: &PlannedModel,
         image: &str,
         timeout: Duration,
         reporter: &dyn crate::report::Reporter,
     ) -> Result<Session, StageError> {
-        let pods: Api<Pod> = Api::namespaced(client.clone(), &m.namespace);
+        let pods: Api<Pod> = Api::namespaced(client.kube(), &m.namespace);
         let events: Api<k8s_openapi::api::core::v1::Event> =
-            Api::namespaced(client.clone(), &m.namespace);
+            Api::namespaced(client.kube(), &m.namespace);
         let name = pod::pod_name(&m.name);
         let spec = pod::pod_spec(&name, &m.namespace, &m.name, &m.model.pvc_name(), image);
         let session = Session {

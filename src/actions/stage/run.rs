@@ -18,6 +18,7 @@ use super::progress::CopyProgress;
 use super::{pod, LocalFile, Session, StageError, StagedFile};
 use crate::cluster::apply::server_side_apply;
 use crate::cluster::kinds;
+use crate::cluster::Client;
 use crate::hub::{FileFilter, HubClient, ReadyFile, Snapshot};
 use crate::plan::PlannedModel;
 use crate::render::check::RenderedObject;
@@ -65,9 +66,9 @@ pub struct PodGuard {
 }
 
 impl PodGuard {
-    pub fn for_model(client: &kube::Client, m: &PlannedModel) -> PodGuard {
+    pub fn for_model(client: &Client, m: &PlannedModel) -> PodGuard {
         PodGuard {
-            pods: Api::namespaced(client.clone(), &m.namespace),
+            pods: Api::namespaced(client.kube(), &m.namespace),
             name: pod::pod_name(&m.name),
         }
     }
@@ -173,7 +174,7 @@ impl Source<'_> {
 
 /// Stages models one after another with one prepared source.
 pub struct Stager<'a> {
-    client: &'a kube::Client,
+    client: &'a Client,
     input: Prepared,
     opts: Options,
     reporter: Arc<dyn Reporter>,
@@ -183,7 +184,7 @@ impl<'a> Stager<'a> {
     /// Ready the source: a local directory is hashed here, once, whatever the number of models
     /// (the copy sends these sums and the pod checks the files against them).
     pub async fn prepare(
-        client: &'a kube::Client,
+        client: &'a Client,
         input: Input,
         opts: Options,
         reporter: Arc<dyn Reporter>,
@@ -401,7 +402,7 @@ async fn hash_all(files: &[LocalFile]) -> Result<Vec<StagedFile>, StageError> {
 /// Create the model's PVC (and its namespace) from the rendered manifests when it does not exist
 /// yet: Argo CD's CreateNamespace only runs on sync.
 async fn ensure_pvc(
-    client: &kube::Client,
+    client: &Client,
     m: &PlannedModel,
     objs: &[RenderedObject],
 ) -> Result<(), StageError> {

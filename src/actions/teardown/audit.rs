@@ -7,8 +7,7 @@ use serde_json::Value;
 
 use super::{app_order, list, managed_namespaces, managed_selector, name_of, Survivor};
 use crate::cluster::kinds;
-use crate::cluster::retry::retry;
-use crate::cluster::ClusterError;
+use crate::cluster::{Client, ClusterError};
 use crate::consts;
 use crate::plan::Plan;
 
@@ -36,7 +35,7 @@ fn managed_or_tracked(o: &DynamicObject, apps: &BTreeSet<String>) -> bool {
 /// Every survivor in the namespaces platform manages: Gateways, LoadBalancer Services, PVCs,
 /// Released/Retain PVs, InferenceServices, LLMInferenceServices, the Deployments and StatefulSets
 /// platform renders or its apps track, the namespaces it created, its AppProject and Applications.
-pub async fn audit(client: &kube::Client, plan: &Plan) -> Result<Vec<Survivor>, ClusterError> {
+pub async fn audit(client: &Client, plan: &Plan) -> Result<Vec<Survivor>, ClusterError> {
     let namespaces = managed_namespaces(plan);
     let (serving, catalog, roots) = app_order(plan);
     let ours: BTreeSet<String> = serving.into_iter().chain(catalog).chain(roots).collect();
@@ -61,7 +60,7 @@ fn survivor(kind: &str, namespace: &str, name: String, detail: String) -> Surviv
 }
 
 /// Gateways, LoadBalancer Services and PVCs in `ns`: what a cloud bills by the hour.
-async fn billable_in(client: &kube::Client, ns: &str) -> Result<Vec<Survivor>, ClusterError> {
+async fn billable_in(client: &Client, ns: &str) -> Result<Vec<Survivor>, ClusterError> {
     let mut out = Vec::new();
     for g in list(client, kinds::GATEWAY, ns, None).await? {
         let detail = "still exists (its LoadBalancer is billable)".to_string();
@@ -100,7 +99,7 @@ async fn billable_in(client: &kube::Client, ns: &str) -> Result<Vec<Survivor>, C
 
 /// Released or Retain volumes whose claim was in a managed namespace.
 async fn retained_volumes(
-    client: &kube::Client,
+    client: &Client,
     namespaces: &BTreeSet<String>,
 ) -> Result<Vec<Survivor>, ClusterError> {
     let mut out = Vec::new();
@@ -126,7 +125,7 @@ async fn retained_volumes(
 /// Every KServe serving object in `ns`, and the Deployments and StatefulSets platform renders or
 /// one of its Applications tracks (GPUs are billed by the pod).
 async fn workloads_in(
-    client: &kube::Client,
+    client: &Client,
     ns: &str,
     ours: &BTreeSet<String>,
 ) -> Result<Vec<Survivor>, ClusterError> {
@@ -162,7 +161,7 @@ async fn workloads_in(
 }
 
 /// Namespaces platform created.
-async fn created_namespaces(client: &kube::Client) -> Result<Vec<Survivor>, ClusterError> {
+async fn created_namespaces(client: &Client) -> Result<Vec<Survivor>, ClusterError> {
     Ok(
         list(client, kinds::NAMESPACE, "", Some(&managed_selector()))
             .await?
@@ -182,15 +181,16 @@ async fn created_namespaces(client: &kube::Client) -> Result<Vec<Survivor>, Clus
 /// The AppProject, and the Applications platform renders, labels part of the environment, or that
 /// deploy into a managed namespace.
 async fn argo_objects(
-    client: &kube::Client,
+    client: &Client,
     plan: &Plan,
     namespaces: &BTreeSet<String>,
     ours: &BTreeSet<String>,
 ) -> Result<Vec<Survivor>, ClusterError> {
-    let argo = consts::ARGOCD_NAMESPACE;
+    let argo = plan.argocd_namespace.as_str();
     let mut out = Vec::new();
     let projects = kinds::APP_PROJECT.api(client, argo);
-    if retry(|| projects.get_opt(&plan.env))
+    if client
+        .retry(|| projects.get_opt(&plan.env))
         .await
         .map_err(|e| ClusterError::api("reading the AppProject", e))?
         .is_some()

@@ -9,8 +9,7 @@ use serde_json::{json, Value};
 
 use super::{list, name_of, Options};
 use crate::cluster::kinds::{self, Kind};
-use crate::cluster::retry::retry;
-use crate::cluster::{apply, ClusterError};
+use crate::cluster::{apply, Client, ClusterError};
 use crate::consts;
 use crate::plan::Plan;
 use crate::report::Reporter;
@@ -24,6 +23,7 @@ enum Deleted {
 
 /// Delete one object (foreground) and wait until it is gone or stuck on a finalizer.
 async fn delete_wait(
+    client: &Client,
     api: &Api<DynamicObject>,
     name: &str,
     label: &str,
@@ -31,7 +31,7 @@ async fn delete_wait(
     reporter: &dyn Reporter,
 ) -> Result<Deleted, ClusterError> {
     let dp = DeleteParams::foreground();
-    match retry(|| api.delete(name, &dp)).await {
+    match client.retry(|| api.delete(name, &dp)).await {
         Ok(_) => {}
         Err(kube::Error::Api(s)) if s.code == 404 => {
             reporter.finish(label, "already gone");
@@ -42,7 +42,8 @@ async fn delete_wait(
     reporter.update(label, "deleting");
     let start = Instant::now();
     loop {
-        let cur = retry(|| api.get_opt(name))
+        let cur = client
+            .retry(|| api.get_opt(name))
             .await
             .map_err(|e| ClusterError::api(format!("reading {label}"), e))?;
         let Some(obj) = cur else {
@@ -60,6 +61,7 @@ async fn delete_wait(
 
 /// Remove every finalizer of a terminating object.
 async fn strip(
+    client: &Client,
     api: &Api<DynamicObject>,
     name: &str,
     label: &str,
@@ -69,7 +71,7 @@ async fn strip(
     let p = json!({"metadata": {"finalizers": null}});
     let patch = Patch::Merge(&p);
     let params = apply::patch_params();
-    match retry(|| api.patch(name, &params, &patch)).await {
+    match client.retry(|| api.patch(name, &params, &patch)).await {
         Ok(_) => {}
         Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
         Err(e) => {
@@ -109,7 +111,7 @@ fn stuck(
 /// an error, or with `--strip-finalizers` removed. Stripping Argo CD's resources finalizer means
 /// nobody deletes the app's resources, so platform deletes them first (see [`delete_app_resources`]).
 pub(super) async fn delete_and_wait(
-    client: &kube::Client,
+    client: &Client,
     plan: &Plan,
     kind: Kind,
     ns: &str,
@@ -119,7 +121,9 @@ pub(super) async fn delete_and_wait(
 ) -> Result<(), ClusterError> {
     let api = kind.api(client, ns);
     let label = format!("{} {}/{}", kind.kind, ns, name);
-    let Deleted::Stuck(finalizers) = delete_wait(&api, name, &label, opts, reporter).await? else {
+    let Deleted::Stuck(finalizers) =
+        delete_wait(client, &api, name, &label, opts, reporter).await?
+    else {
         return Ok(());
     };
     if !opts.strip_finalizers {
@@ -133,15 +137,16 @@ pub(super) async fn delete_and_wait(
         ));
     }
     if kind == kinds::APPLICATION && finalizers.iter().any(|f| f == consts::ARGOCD_FINALIZER) {
-        if let Some(app) = retry(|| api.get_opt(name))
+        if let Some(app) = client
+            .retry(|| api.get_opt(name))
             .await
             .map_err(|e| ClusterError::api(format!("reading {label}"), e))?
         {
             delete_app_resources(client, plan, &app, opts, reporter).await?;
         }
     }
-    strip(&api, name, &label, &finalizers, reporter).await?;
-    match delete_wait(&api, name, &label, opts, reporter).await? {
+    strip(client, &api, name, &label, &finalizers, reporter).await?;
+    match delete_wait(client, &api, name, &label, opts, reporter).await? {
         Deleted::Gone => Ok(()),
         Deleted::Stuck(f) => Err(stuck(kind.kind, kind.plural, kind.namespaced, ns, name, f)),
     }
@@ -228,7 +233,7 @@ fn app_resources(plan: &Plan, app: &Value) -> Vec<AppResource> {
 /// rest, claims, CRDs and namespaces last), waiting for each; their own stuck finalizers are
 /// stripped too (this runs only under --strip-finalizers).
 async fn delete_app_resources(
-    client: &kube::Client,
+    client: &Client,
     plan: &Plan,
     app: &DynamicObject,
     opts: &Options,
@@ -249,7 +254,7 @@ async fn delete_app_resources(
                     .split_once('/')
                     .unwrap_or(("", &r.api_version));
                 let gvk = kube::api::GroupVersionKind::gvk(group, version, &r.kind);
-                let (ar, caps) = match kube::discovery::pinned_kind(client, &gvk).await {
+                let (ar, caps) = match kube::discovery::pinned_kind(&client.kube(), &gvk).await {
                     Ok(found) => found,
                     // The kind is gone (its CRD was deleted): so are its objects.
                     Err(kube::Error::Api(s)) if s.code == 404 => continue,
@@ -258,9 +263,9 @@ async fn delete_app_resources(
                 };
                 let namespaced = caps.scope == kube::discovery::Scope::Namespaced;
                 let api: Api<DynamicObject> = if namespaced {
-                    Api::namespaced_with(client.clone(), &r.namespace, &ar)
+                    Api::namespaced_with(client.kube(), &r.namespace, &ar)
                 } else {
-                    Api::all_with(client.clone(), &ar)
+                    Api::all_with(client.kube(), &ar)
                 };
                 (api, ar.plural, namespaced)
             }
@@ -272,9 +277,13 @@ async fn delete_app_resources(
             r.name,
             name_of(app)
         );
-        if let Deleted::Stuck(f) = delete_wait(&api, &r.name, &label, opts, reporter).await? {
-            strip(&api, &r.name, &label, &f, reporter).await?;
-            if let Deleted::Stuck(f) = delete_wait(&api, &r.name, &label, opts, reporter).await? {
+        if let Deleted::Stuck(f) =
+            delete_wait(client, &api, &r.name, &label, opts, reporter).await?
+        {
+            strip(client, &api, &r.name, &label, &f, reporter).await?;
+            if let Deleted::Stuck(f) =
+                delete_wait(client, &api, &r.name, &label, opts, reporter).await?
+            {
                 return Err(stuck(
                     &r.kind,
                     &plural,
@@ -319,7 +328,7 @@ where
 }
 
 pub(super) async fn lb_services(
-    client: &kube::Client,
+    client: &Client,
     namespaces: &BTreeSet<String>,
 ) -> Result<Vec<String>, ClusterError> {
     let mut out = Vec::new();
@@ -338,7 +347,7 @@ pub(super) async fn lb_services(
 }
 
 pub(super) async fn pvs_of(
-    client: &kube::Client,
+    client: &Client,
     claims: &BTreeSet<(String, String)>,
 ) -> Result<Vec<(String, Value)>, ClusterError> {
     let pvs = list(client, kinds::PV, "", None).await?;

@@ -35,8 +35,7 @@ pub use steps::{Action, Found, Phase, Step};
 
 use super::pause;
 use crate::cluster::kinds::{self, Kind};
-use crate::cluster::retry::retry;
-use crate::cluster::{apply, ClusterError};
+use crate::cluster::{apply, Client, ClusterError};
 use crate::consts;
 use crate::layout::root_app_name;
 use crate::plan::{AppKind, Plan};
@@ -73,7 +72,7 @@ fn name_of(o: &DynamicObject) -> String {
 pub fn managed_namespaces(plan: &Plan) -> BTreeSet<String> {
     plan.project_namespaces
         .iter()
-        .filter(|n| *n != consts::ARGOCD_NAMESPACE)
+        .filter(|n| **n != plan.argocd_namespace)
         .cloned()
         .collect()
 }
@@ -110,7 +109,7 @@ pub fn app_order(plan: &Plan) -> (Vec<String>, Vec<String>, Vec<String>) {
 }
 
 async fn list(
-    client: &kube::Client,
+    client: &Client,
     kind: Kind,
     ns: &str,
     selector: Option<&str>,
@@ -120,7 +119,8 @@ async fn list(
     if let Some(s) = selector {
         lp = lp.labels(s);
     }
-    Ok(retry(|| api.list(&lp))
+    Ok(client
+        .retry(|| api.list(&lp))
         .await
         .map_err(|e| ClusterError::api(format!("listing {} in {ns}", kind.plural), e))?
         .items)
@@ -128,7 +128,7 @@ async fn list(
 
 /// The steps a teardown would take now: what `--dry-run` prints and [`run`] executes.
 pub async fn plan_steps(
-    client: &kube::Client,
+    client: &Client,
     plan: &Plan,
     opts: &Options,
 ) -> Result<Vec<Step>, ClusterError> {
@@ -138,7 +138,7 @@ pub async fn plan_steps(
 /// Run `steps` (from [`plan_steps`]), then audit. Returns the survivors (empty: nothing billable
 /// left).
 pub async fn run(
-    client: &kube::Client,
+    client: &Client,
     plan: &Plan,
     steps: &[Step],
     opts: &Options,
@@ -163,23 +163,26 @@ pub async fn run(
 
 /// Execute one step. Objects already gone are skipped, so a re-run continues.
 async fn execute(
-    client: &kube::Client,
+    client: &Client,
     plan: &Plan,
     step: &Step,
     claims: &BTreeSet<(String, String)>,
     opts: &Options,
     reporter: &dyn Reporter,
 ) -> Result<(), ClusterError> {
-    let argo = consts::ARGOCD_NAMESPACE;
     let delete = |kind, ns, name| delete_and_wait(client, plan, kind, ns, name, opts, reporter);
     match &step.action {
-        Action::DisableAutoSync { app } => disable_auto_sync(client, app, reporter).await,
+        Action::DisableAutoSync { namespace, app } => {
+            disable_auto_sync(client, namespace, app, reporter).await
+        }
         Action::Pause { model, .. } => pause_model(client, plan, model, reporter).await,
         Action::ProtectPvc { namespace, name } => protect_pvc(client, namespace, name).await,
-        Action::DeleteApp { name } => delete(kinds::APPLICATION, argo, name).await,
+        Action::DeleteApp { namespace, name } => delete(kinds::APPLICATION, namespace, name).await,
         Action::DeleteGateway { namespace, name } => delete(kinds::GATEWAY, namespace, name).await,
         Action::DeletePvc { namespace, name } => delete(kinds::PVC, namespace, name).await,
-        Action::DeleteProject { name } => delete(kinds::APP_PROJECT, argo, name).await,
+        Action::DeleteProject { namespace, name } => {
+            delete(kinds::APP_PROJECT, namespace, name).await
+        }
         Action::AwaitLoadBalancers => {
             let namespaces = managed_namespaces(plan);
             wait_gone(
@@ -196,15 +199,16 @@ async fn execute(
 
 /// Turn a root app's auto-sync off (gone already: nothing to do).
 async fn disable_auto_sync(
-    client: &kube::Client,
+    client: &Client,
+    namespace: &str,
     app: &str,
     reporter: &dyn Reporter,
 ) -> Result<(), ClusterError> {
-    let api = kinds::APPLICATION.api(client, consts::ARGOCD_NAMESPACE);
+    let api = kinds::APPLICATION.api(client, namespace);
     let p = json!({"spec": {"syncPolicy": {"automated": null}}});
     let patch = Patch::Merge(&p);
     let params = apply::patch_params();
-    match retry(|| api.patch(app, &params, &patch)).await {
+    match client.retry(|| api.patch(app, &params, &patch)).await {
         Ok(_) => reporter.finish(app, "auto-sync disabled"),
         Err(kube::Error::Api(s)) if s.code == 404 => {}
         Err(e) => {
@@ -219,7 +223,7 @@ async fn disable_auto_sync(
 
 /// Pause a model of the plan (not deployed any more: nothing to do).
 async fn pause_model(
-    client: &kube::Client,
+    client: &Client,
     plan: &Plan,
     model: &str,
     reporter: &dyn Reporter,
@@ -236,17 +240,13 @@ async fn pause_model(
 }
 
 /// `--keep-pvcs`: Argo CD keeps resources annotated Delete=false when their app is deleted.
-async fn protect_pvc(
-    client: &kube::Client,
-    namespace: &str,
-    name: &str,
-) -> Result<(), ClusterError> {
+async fn protect_pvc(client: &Client, namespace: &str, name: &str) -> Result<(), ClusterError> {
     let api = kinds::PVC.api(client, namespace);
     let body =
         json!({"metadata": {"annotations": {"argocd.argoproj.io/sync-options": "Delete=false"}}});
     let patch = Patch::Merge(&body);
     let params = apply::patch_params();
-    match retry(|| api.patch(name, &params, &patch)).await {
+    match client.retry(|| api.patch(name, &params, &patch)).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
         Err(e) => Err(ClusterError::api(
@@ -259,7 +259,7 @@ async fn protect_pvc(
 /// Wait until the volumes of the deleted claims are gone. Delete-policy volumes disappear; Retain
 /// ones stay Released and are reported by the audit.
 async fn await_volumes(
-    client: &kube::Client,
+    client: &Client,
     claims: &BTreeSet<(String, String)>,
     opts: &Options,
     reporter: &dyn Reporter,

@@ -10,9 +10,7 @@ use serde::{Serialize, Serializer};
 use super::{app_order, list, managed_namespaces, managed_selector, name_of, Options};
 use crate::actions::pause;
 use crate::cluster::kinds;
-use crate::cluster::retry::retry;
-use crate::cluster::ClusterError;
-use crate::consts;
+use crate::cluster::{Client, ClusterError};
 use crate::plan::Plan;
 
 /// The phases, in order; each is announced once by the real run.
@@ -42,12 +40,13 @@ impl Phase {
     }
 }
 
-/// What one step does. Namespaced objects carry their namespace; Applications and the AppProject
-/// live in `argocd`.
+/// What one step does. Every namespaced object carries its namespace (Applications and the AppProject:
+/// Argo CD's, from the catalog).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Turn a root app's auto-sync off so it stops re-creating its children.
     DisableAutoSync {
+        namespace: String,
         app: String,
     },
     /// Pause a model (KServe stop annotation, raw vLLM scaled to 0).
@@ -61,6 +60,7 @@ pub enum Action {
         name: String,
     },
     DeleteApp {
+        namespace: String,
         name: String,
     },
     DeleteGateway {
@@ -76,6 +76,7 @@ pub enum Action {
     /// Wait until the volumes of the deleted claims are gone (Retain ones are left to the audit).
     AwaitVolumes,
     DeleteProject {
+        namespace: String,
         name: String,
     },
 }
@@ -90,17 +91,20 @@ pub struct Step {
 impl Step {
     /// (what, kind, namespace, name) as printed by `--dry-run`.
     pub fn describe(&self) -> (&'static str, &'static str, &str, &str) {
-        let argo = consts::ARGOCD_NAMESPACE;
         match &self.action {
-            Action::DisableAutoSync { app } => ("disable auto-sync", "Application", argo, app),
+            Action::DisableAutoSync { namespace, app } => {
+                ("disable auto-sync", "Application", namespace, app)
+            }
             Action::Pause { model, namespace } => ("pause", "model", namespace, model),
             Action::ProtectPvc { namespace, name } => {
                 ("keep PVC", "PersistentVolumeClaim", namespace, name)
             }
-            Action::DeleteApp { name } if self.phase == Phase::ServingApps => {
-                ("delete serving app", "Application", argo, name)
+            Action::DeleteApp { namespace, name } if self.phase == Phase::ServingApps => {
+                ("delete serving app", "Application", namespace, name)
             }
-            Action::DeleteApp { name } => ("delete Application", "Application", argo, name),
+            Action::DeleteApp { namespace, name } => {
+                ("delete Application", "Application", namespace, name)
+            }
             Action::DeleteGateway { namespace, name } => {
                 ("delete Gateway", "Gateway", namespace, name)
             }
@@ -116,7 +120,9 @@ impl Step {
                 "",
                 "of the deleted PVCs",
             ),
-            Action::DeleteProject { name } => ("delete AppProject", "AppProject", argo, name),
+            Action::DeleteProject { namespace, name } => {
+                ("delete AppProject", "AppProject", namespace, name)
+            }
         }
     }
 
@@ -148,7 +154,7 @@ impl Serialize for Step {
 /// What exists on the cluster now: the input of [`build`] besides the plan.
 #[derive(Debug, Clone, Default)]
 pub struct Found {
-    /// Applications in `argocd`, by name.
+    /// Applications in Argo CD's namespace, by name.
     pub apps: BTreeSet<String>,
     /// Models whose serving object exists.
     pub deployed_models: BTreeSet<String>,
@@ -163,12 +169,16 @@ pub struct Found {
 /// The ordered steps for `plan` given what exists. Pure: the same inputs give the same list.
 pub fn build(plan: &Plan, found: &Found, opts: &Options) -> Vec<Step> {
     let (serving, catalog, roots) = app_order(plan);
+    let argo = || plan.argocd_namespace.clone();
     let mut steps = Vec::new();
     let mut push = |phase, action| steps.push(Step { phase, action });
     for app in roots.iter().filter(|r| found.apps.contains(*r)) {
         push(
             Phase::StopRoots,
-            Action::DisableAutoSync { app: app.clone() },
+            Action::DisableAutoSync {
+                namespace: argo(),
+                app: app.clone(),
+            },
         );
     }
     for m in plan
@@ -186,7 +196,8 @@ pub fn build(plan: &Plan, found: &Found, opts: &Options) -> Vec<Step> {
         }
     }
     for name in serving.iter().filter(|a| found.apps.contains(*a)) {
-        push(Phase::ServingApps, Action::DeleteApp { name: name.clone() });
+        let (namespace, name) = (argo(), name.clone());
+        push(Phase::ServingApps, Action::DeleteApp { namespace, name });
     }
     for (namespace, name) in &found.gateways {
         let (namespace, name) = (namespace.clone(), name.clone());
@@ -207,12 +218,14 @@ pub fn build(plan: &Plan, found: &Found, opts: &Options) -> Vec<Step> {
         .chain(&roots)
         .filter(|a| found.apps.contains(*a))
     {
-        push(Phase::Apps, Action::DeleteApp { name: name.clone() });
+        let (namespace, name) = (argo(), name.clone());
+        push(Phase::Apps, Action::DeleteApp { namespace, name });
     }
     if found.project {
         push(
             Phase::Apps,
             Action::DeleteProject {
+                namespace: argo(),
                 name: plan.env.clone(),
             },
         );
@@ -221,10 +234,11 @@ pub fn build(plan: &Plan, found: &Found, opts: &Options) -> Vec<Step> {
 }
 
 /// Read what exists now.
-pub async fn found(client: &kube::Client, plan: &Plan) -> Result<Found, ClusterError> {
-    let argo = kinds::APPLICATION.api(client, consts::ARGOCD_NAMESPACE);
+pub async fn found(client: &Client, plan: &Plan) -> Result<Found, ClusterError> {
+    let argo = kinds::APPLICATION.api(client, &plan.argocd_namespace);
     let lp = kube::api::ListParams::default();
-    let apps = retry(|| argo.list(&lp))
+    let apps = client
+        .retry(|| argo.list(&lp))
         .await
         .map_err(|e| ClusterError::api("listing Applications", e))?
         .items
@@ -246,8 +260,9 @@ pub async fn found(client: &kube::Client, plan: &Plan) -> Result<Found, ClusterE
             pvcs.push((ns.clone(), name_of(&p)));
         }
     }
-    let projects = kinds::APP_PROJECT.api(client, consts::ARGOCD_NAMESPACE);
-    let project = retry(|| projects.get_opt(&plan.env))
+    let projects = kinds::APP_PROJECT.api(client, &plan.argocd_namespace);
+    let project = client
+        .retry(|| projects.get_opt(&plan.env))
         .await
         .map_err(|e| ClusterError::api("reading the AppProject", e))?
         .is_some();
@@ -323,6 +338,7 @@ mod tests {
         assert_eq!(
             steps.last().map(|s| &s.action),
             Some(&Action::DeleteProject {
+                namespace: "argocd".into(),
                 name: "ai-dev".into()
             })
         );
@@ -331,7 +347,7 @@ mod tests {
         let deleted: Vec<&str> = steps
             .iter()
             .filter_map(|s| match &s.action {
-                Action::DeleteApp { name } if s.phase == Phase::Apps => Some(name.as_str()),
+                Action::DeleteApp { name, .. } if s.phase == Phase::Apps => Some(name.as_str()),
                 _ => None,
             })
             .collect();
