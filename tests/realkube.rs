@@ -1550,25 +1550,44 @@ const HELM_LABELS: [&str; 3] = [
 /// Every object of namespace argocd (and the cluster-scoped ones of the install) with its
 /// resourceVersion.
 fn argocd_versions(c: &Cluster) -> Vec<String> {
-    let out = kubectl_ok(
+    // Workloads: their generation, labels and when platform last applied to them (the
+    // controller-manager keeps writing their status and rollout annotations after `kubectl set
+    // image`, which is not a change of ours); the rest: their resourceVersion.
+    let workloads = kubectl_ok(
         c,
         &[
             "-n",
             "argocd",
             "get",
-            "deployments,statefulsets,services,configmaps,secrets,serviceaccounts,roles,rolebindings,networkpolicies",
+            "deployments,statefulsets",
+            "-o",
+            "jsonpath={range .items[*]}{.kind}/{.metadata.name}={.metadata.generation} {.metadata.labels} platform@{.metadata.managedFields[?(@.manager==\"platform\")].time}{\"\\n\"}{end}",
+        ],
+    );
+    let others = kubectl_ok(
+        c,
+        &[
+            "-n",
+            "argocd",
+            "get",
+            "services,configmaps,secrets,serviceaccounts,roles,rolebindings,networkpolicies",
             "-o",
             "jsonpath={range .items[*]}{.kind}/{.metadata.name}={.metadata.resourceVersion}{\"\\n\"}{end}",
         ],
     );
-    let mut v: Vec<String> = out.lines().map(str::to_string).collect();
+    let mut v: Vec<String> = workloads
+        .lines()
+        .chain(others.lines())
+        .map(str::to_string)
+        .collect();
     v.sort();
     v
 }
 
 /// Issue 19 Medium 6 and Low 9: a Helm release that keeps the upstream names in namespace argocd
 /// (`fullnameOverride`), at another version, is found by Helm's marks and left alone: no object of
-/// the namespace changes (resourceVersions), and bootstrap says what it found, not the pinned
+/// the namespace changes (workloads: generation, labels and platform's last apply; the rest:
+/// resourceVersions), and bootstrap says what it found, not the pinned
 /// version.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bootstrap_leaves_a_helm_release_with_upstream_names_alone() {

@@ -200,6 +200,11 @@ async fn session(
     } else {
         Vec::new()
     };
+    // A kubelet starts a process before anything comes back; an answer sent at once can beat
+    // client-go's websocket client to creating its streams ("Unknown stream id 3, discarding
+    // message"), and kubectl then misses the exit status (`kubectl cp` took `/models/` for a
+    // file). The built-in commands finish in microseconds, so they wait what a process start takes.
+    tokio::time::sleep(PROCESS_START).await;
     let run_argv = argv.clone();
     let out = tokio::task::spawn_blocking(move || commands::run(&fs, &run_argv, &stdin))
         .await
@@ -210,6 +215,9 @@ async fn session(
         });
     finish(socket, &argv, out, want_stdout, want_stderr).await;
 }
+
+/// How long a command takes to start (see `session`).
+const PROCESS_START: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A blocking reader over chunks sent by the websocket pump.
 struct ChannelReader {
