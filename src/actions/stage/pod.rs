@@ -16,7 +16,8 @@ use ws::tungstenite::Message;
 
 use super::progress::CopyProgress;
 use super::StageError;
-use crate::cluster::health;
+use crate::cluster::health::{self, Progress};
+use crate::cluster::wait::{self, until, Stopped, Tick, Until};
 use crate::consts;
 use crate::report::Reporter;
 
@@ -135,6 +136,15 @@ pub async fn start(
     Ok(())
 }
 
+/// The reason of the wait before the pod is seen (never said: only a timeout names it).
+const NOT_CREATED: &str = "waiting for the API server to create it";
+
+/// What the wait for the staging pod observes: the pod, and its events.
+enum Seen {
+    Pod(wait::Seen<Pod>),
+    Events(Vec<serde_json::Value>),
+}
+
 /// The wait for the staging pod to run.
 struct Waiting<'a> {
     pods: &'a Api<Pod>,
@@ -150,54 +160,65 @@ impl Waiting<'_> {
     /// Watch the pod until it runs (Ok), ends or the watch ends (an error), or `timeout` passes
     /// (a timeout naming what it waited for). What it waits for is said when it changes (the
     /// watch, and its events read every [`consts::STAGE_POD_POLL`]) and at least every
-    /// [`consts::STAGE_POD_REPEAT`], with the time left.
+    /// [`consts::STAGE_POD_REPEAT`], with the time left. A failing watch resumes after a backoff.
     async fn until_running(&self) -> Result<(), StageError> {
         let cfg = watcher::Config::default().fields(&format!("metadata.name={}", self.name));
-        let mut stream = Box::pin(watcher(self.pods.clone(), cfg));
-        let started = tokio::time::Instant::now();
-        let deadline = tokio::time::sleep(self.timeout);
-        tokio::pin!(deadline);
-        let mut poll = tokio::time::interval(consts::STAGE_POD_POLL);
-        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut said = Said::new(consts::STAGE_POD_REPEAT);
+        let pod_watch = wait::watch(self.pods.clone(), cfg).map(Seen::Pod);
+        let events = futures::stream::unfold(self.poll(), |mut poll| async move {
+            poll.tick().await;
+            Some((Seen::Events(self.events_of_pod().await), poll))
+        });
+        let spec = Until::new(self.item, NOT_CREATED, self.timeout).every(consts::STAGE_POD_POLL);
         let mut pod: Option<serde_json::Value> = None;
-        let mut events: Vec<serde_json::Value> = Vec::new();
-        let mut why = "waiting for the API server to create it".to_string();
-        loop {
-            tokio::select! {
-                _ = &mut deadline => {
-                    return Err(StageError::PodStartTimeout {
-                        pod: self.name.to_string(),
-                        timeout: self.timeout,
-                        why,
-                    })
-                }
-                _ = poll.tick() => events = self.events_of_pod().await,
-                ev = stream.next() => {
-                    let p = match ev {
-                        Some(Ok(watcher::Event::Apply(p))) | Some(Ok(watcher::Event::InitApply(p))) => p,
-                        Some(_) => continue,
-                        None => return Err(self.not_running("the watch ended".into())),
-                    };
+        let mut events_seen: Vec<serde_json::Value> = Vec::new();
+        let judge = |seen: Seen| {
+            match seen {
+                Seen::Pod(wait::Seen::Applied(p)) => {
                     let v = serde_json::to_value(&p).unwrap_or_default();
-                    match v.pointer("/status/phase").and_then(|x| x.as_str()).unwrap_or("") {
-                        "Running" => return Ok(()),
+                    match v
+                        .pointer("/status/phase")
+                        .and_then(|x| x.as_str())
+                        .unwrap_or("")
+                    {
+                        "Running" => return Some(Progress::Done),
                         phase @ ("Failed" | "Succeeded") => {
-                            return Err(self.not_running(format!("it ended ({phase})")))
+                            return Some(Progress::Failed(format!("it ended ({phase})")))
                         }
                         _ => pod = Some(v),
                     }
                 }
+                Seen::Pod(_) => return None,
+                Seen::Events(e) => events_seen = e,
             }
-            let Some(p) = &pod else { continue };
-            why = health::pod_waiting_for(p, &events);
-            if said.due(&why, std::time::Instant::now()) {
-                let left = whole_seconds(self.timeout.saturating_sub(started.elapsed()));
-                let left = humantime::format_duration(left);
+            let p = pod.as_ref()?;
+            Some(Progress::Pending(health::pod_waiting_for(p, &events_seen)))
+        };
+        let mut said = Said::new(consts::STAGE_POD_REPEAT);
+        let progress = |t: &Tick<'_>| {
+            if t.reason != NOT_CREATED && said.due(t.reason, std::time::Instant::now()) {
+                let left = humantime::format_duration(whole_seconds(t.left));
                 self.reporter
-                    .update(self.item, &format!("{why} ({left} left)"));
+                    .update(self.item, &format!("{} ({left} left)", t.reason));
             }
+        };
+        let seen = futures::stream::select(pod_watch, events);
+        match until(seen, &spec, judge, progress).await {
+            Ok(()) => Ok(()),
+            Err(Stopped::Failed(why)) => Err(self.not_running(why)),
+            Err(Stopped::Ended(_)) => Err(self.not_running("the watch ended".into())),
+            Err(Stopped::Timeout(why)) => Err(StageError::PodStartTimeout {
+                pod: self.name.to_string(),
+                timeout: self.timeout,
+                why,
+            }),
         }
+    }
+
+    /// The events poll: at once, then every [`consts::STAGE_POD_POLL`].
+    fn poll(&self) -> tokio::time::Interval {
+        let mut poll = tokio::time::interval(consts::STAGE_POD_POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        poll
     }
 
     fn not_running(&self, why: String) -> StageError {
