@@ -1792,3 +1792,55 @@ async fn bootstrap_refuses_a_cluster_that_says_another_name() {
     assert!(e.writes().is_empty(), "{:?}", e.writes());
     e.server.shutdown().await;
 }
+
+/// The target guard and bootstrap read the cluster identity with one check: a 500 or a 503 is
+/// retried (kube's client retries only 429/503/504 by itself; the guard used to fail on a 500), and a
+/// ConfigMap that cannot be read (403) leaves the kubeconfig's cluster entry to confirm the target,
+/// or refuses with the same words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_identity_checks_retry_a_5xx_and_treat_a_403_alike() {
+    use platform::actions::bootstrap::identity::{self, Identity};
+    use platform::cluster::target::verify_identity;
+    let e = env().await;
+    let client =
+        kube::Client::try_from(kube::Config::new(e.server.url().parse().unwrap())).unwrap();
+    let fail = |n, status| {
+        e.server
+            .fail_next_matching(n, status, None, Some("cluster-identity"), Some("GET"))
+    };
+    fail(2, 500);
+    fail(2, 503);
+    assert_eq!(
+        verify_identity(&client, "ai-dev", "elsewhere")
+            .await
+            .unwrap(),
+        "cluster ai-dev (ConfigMap kube-system/cluster-identity)"
+    );
+    fail(2, 500);
+    fail(2, 503);
+    let id = identity::check(&client, "ai-dev", "elsewhere")
+        .await
+        .unwrap();
+    assert_eq!(id, Identity::Matches);
+
+    e.server.clear_faults();
+    fail(1000, 403);
+    let entry = "gke_proj_europe-west4_ai-dev";
+    let guard = verify_identity(&client, "ai-dev", entry).await.unwrap();
+    assert_eq!(
+        guard,
+        format!("cluster ai-dev (kubeconfig cluster entry {entry})")
+    );
+    let boot = identity::check(&client, "ai-dev", entry).await.unwrap();
+    assert_eq!(boot.describe("ai-dev"), guard);
+    assert_eq!(boot.to_record("ai-dev"), None, "nothing recorded on a 403");
+    let guard = verify_identity(&client, "ai-dev", "prod")
+        .await
+        .unwrap_err();
+    let boot = identity::check(&client, "ai-dev", "prod")
+        .await
+        .unwrap_err();
+    assert_eq!(guard.to_string(), boot.to_string());
+    assert!(guard.to_string().contains("cannot confirm"), "{guard}");
+    e.server.clear_faults();
+}
