@@ -142,6 +142,7 @@ const NOT_CREATED: &str = "waiting for the API server to create it";
 /// What the wait for the staging pod observes: the pod, and its events.
 enum Seen {
     Pod(wait::Seen<Pod>),
+    WatchEnded,
     Events(Vec<serde_json::Value>),
 }
 
@@ -163,7 +164,10 @@ impl Waiting<'_> {
     /// [`consts::STAGE_POD_REPEAT`], with the time left. A failing watch resumes after a backoff.
     async fn until_running(&self) -> Result<(), StageError> {
         let cfg = watcher::Config::default().fields(&format!("metadata.name={}", self.name));
-        let pod_watch = wait::watch(self.pods.clone(), cfg).map(Seen::Pod);
+        // Its end ends the wait (merged with the events poll, which never ends).
+        let pod_watch = wait::watch(self.pods.clone(), cfg)
+            .map(Seen::Pod)
+            .chain(futures::stream::once(async { Seen::WatchEnded }));
         let events = futures::stream::unfold(self.poll(), |mut poll| async move {
             poll.tick().await;
             Some((Seen::Events(self.events_of_pod().await), poll))
@@ -188,6 +192,7 @@ impl Waiting<'_> {
                     }
                 }
                 Seen::Pod(_) => return None,
+                Seen::WatchEnded => return Some(Progress::Failed("the watch ended".into())),
                 Seen::Events(e) => events_seen = e,
             }
             let p = pod.as_ref()?;
