@@ -141,9 +141,42 @@ const NOT_CREATED: &str = "waiting for the API server to create it";
 
 /// What the wait for the staging pod observes: the pod, and its events.
 enum Seen {
-    Pod(wait::Seen<Pod>),
+    Pod(Box<wait::Seen<Pod>>),
     WatchEnded,
     Events(Vec<serde_json::Value>),
+}
+
+/// The staging pod and its events as last seen.
+#[derive(Default)]
+struct PodState {
+    pod: Option<serde_json::Value>,
+    events: Vec<serde_json::Value>,
+}
+
+impl PodState {
+    /// Running is done; a pod that ended, or a watch that ended, failed; otherwise what it waits
+    /// for (nothing before the pod is seen).
+    fn judge(&mut self, seen: Seen) -> Option<Progress> {
+        match seen {
+            Seen::Pod(s) => {
+                let wait::Seen::Applied(p) = *s else {
+                    return None;
+                };
+                let v = serde_json::to_value(&p).unwrap_or_default();
+                match v.pointer("/status/phase").and_then(|x| x.as_str()) {
+                    Some("Running") => return Some(Progress::Done),
+                    Some(phase @ ("Failed" | "Succeeded")) => {
+                        return Some(Progress::Failed(format!("it ended ({phase})")))
+                    }
+                    _ => self.pod = Some(v),
+                }
+            }
+            Seen::WatchEnded => return Some(Progress::Failed("the watch ended".into())),
+            Seen::Events(e) => self.events = e,
+        }
+        let p = self.pod.as_ref()?;
+        Some(Progress::Pending(health::pod_waiting_for(p, &self.events)))
+    }
 }
 
 /// The wait for the staging pod to run.
@@ -166,38 +199,15 @@ impl Waiting<'_> {
         let cfg = watcher::Config::default().fields(&format!("metadata.name={}", self.name));
         // Its end ends the wait (merged with the events poll, which never ends).
         let pod_watch = wait::watch(self.pods.clone(), cfg)
-            .map(Seen::Pod)
+            .map(|s| Seen::Pod(Box::new(s)))
             .chain(futures::stream::once(async { Seen::WatchEnded }));
         let events = futures::stream::unfold(self.poll(), |mut poll| async move {
             poll.tick().await;
             Some((Seen::Events(self.events_of_pod().await), poll))
         });
         let spec = Until::new(self.item, NOT_CREATED, self.timeout).every(consts::STAGE_POD_POLL);
-        let mut pod: Option<serde_json::Value> = None;
-        let mut events_seen: Vec<serde_json::Value> = Vec::new();
-        let judge = |seen: Seen| {
-            match seen {
-                Seen::Pod(wait::Seen::Applied(p)) => {
-                    let v = serde_json::to_value(&p).unwrap_or_default();
-                    match v
-                        .pointer("/status/phase")
-                        .and_then(|x| x.as_str())
-                        .unwrap_or("")
-                    {
-                        "Running" => return Some(Progress::Done),
-                        phase @ ("Failed" | "Succeeded") => {
-                            return Some(Progress::Failed(format!("it ended ({phase})")))
-                        }
-                        _ => pod = Some(v),
-                    }
-                }
-                Seen::Pod(_) => return None,
-                Seen::WatchEnded => return Some(Progress::Failed("the watch ended".into())),
-                Seen::Events(e) => events_seen = e,
-            }
-            let p = pod.as_ref()?;
-            Some(Progress::Pending(health::pod_waiting_for(p, &events_seen)))
-        };
+        let mut state = PodState::default();
+        let judge = |seen: Seen| state.judge(seen);
         let mut said = Said::new(consts::STAGE_POD_REPEAT);
         let progress = |t: &Tick<'_>| {
             if t.reason != NOT_CREATED && said.due(t.reason, std::time::Instant::now()) {
@@ -638,6 +648,40 @@ pub async fn write_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pod(phase: &str) -> Seen {
+        let p: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "platform-stage-m"},
+            "status": {"phase": phase},
+        }))
+        .unwrap();
+        Seen::Pod(Box::new(wait::Seen::Applied(p)))
+    }
+
+    #[test]
+    fn the_staging_pod_is_judged_by_its_phase_and_its_watch() {
+        let mut s = PodState::default();
+        assert_eq!(
+            s.judge(Seen::Events(Vec::new())),
+            None,
+            "nothing before the pod"
+        );
+        assert!(matches!(
+            s.judge(pod("Pending")),
+            Some(Progress::Pending(_))
+        ));
+        let interrupted = Seen::Pod(Box::new(wait::Seen::Interrupted("x".into())));
+        assert_eq!(s.judge(interrupted), None);
+        assert_eq!(s.judge(pod("Running")), Some(Progress::Done));
+        assert_eq!(
+            s.judge(pod("Failed")),
+            Some(Progress::Failed("it ended (Failed)".into()))
+        );
+        assert_eq!(
+            s.judge(Seen::WatchEnded),
+            Some(Progress::Failed("the watch ended".into()))
+        );
+    }
 
     #[test]
     fn a_wait_says_a_change_at_once_and_the_same_state_every_repeat() {
