@@ -1794,82 +1794,55 @@ async fn bootstrap_refuses_a_cluster_that_says_another_name() {
     e.server.shutdown().await;
 }
 
-/// A catalog that puts Argo CD in another namespace: `up` applies the project and roots there, syncs
-/// and watches the Applications there, `status` reads them there, and `teardown` deletes them there.
-/// Nothing is looked for in `argocd`.
+/// The target guard and bootstrap read the cluster identity with one check: a 500 or a 503 is
+/// retried (kube's client retries only 429/503/504 by itself; the guard used to fail on a 500), and a
+/// ConfigMap that cannot be read (403) leaves the kubeconfig's cluster entry to confirm the target,
+/// or refuses with the same words.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_argocd_namespace_of_the_catalog_is_where_commands_look() {
-    let repo = TempRepo::new();
-    let text = repo.read("catalog/argocd.yaml");
-    repo.write(
-        "catalog/argocd.yaml",
-        &text.replace("\n  namespace: argocd\n", "\n  namespace: gitops\n"),
+async fn both_identity_checks_retry_a_5xx_and_treat_a_403_alike() {
+    use platform::actions::bootstrap::identity::{self, Identity};
+    use platform::cluster::target::verify_identity;
+    let e = env().await;
+    let client = platform::cluster::Client::from(
+        kube::Client::try_from(kube::Config::new(e.server.url().parse().unwrap())).unwrap(),
     );
-    let server = TestApiServer::start(Options {
-        cluster_name: "ai-dev".into(),
-        ..Options::default()
-    })
-    .await;
-    let e = Env::new(server, repo).await;
-    e.server
-        .put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gitops"}}))
-        .unwrap();
-    e.seed_child_apps();
-    let o = e
-        .platform(&[
-            "up",
-            "--allow-unpushed",
-            "--sync-models",
-            "--timeout",
-            "60s",
-        ])
-        .await;
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("applied AppProject gitops/ai-dev"),
-        "{}",
-        stderr(&o)
-    );
-    let app = e
-        .server
-        .get("argoproj.io/v1alpha1", "Application", "gitops", "qwen-cpu")
-        .unwrap();
+    let fail = |n, status| {
+        e.server
+            .fail_next_matching(n, status, None, Some("cluster-identity"), Some("GET"))
+    };
+    fail(2, 500);
+    fail(2, 503);
     assert_eq!(
-        app.pointer("/status/operationState/phase")
-            .and_then(Value::as_str),
-        Some("Succeeded"),
-        "{app}"
+        verify_identity(&client, "ai-dev", "elsewhere")
+            .await
+            .unwrap(),
+        "cluster ai-dev (ConfigMap kube-system/cluster-identity)"
     );
+    fail(2, 500);
+    fail(2, 503);
+    let id = identity::check(&client, "ai-dev", "elsewhere")
+        .await
+        .unwrap();
+    assert_eq!(id, Identity::Matches);
 
-    let o = e.platform(&["status", "-o", "json"]).await;
-    assert!(o.status.success(), "{}", stderr(&o));
-    let st: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let apps = st["apps"].as_array().unwrap();
-    assert!(!apps.is_empty(), "{st}");
-    for a in apps {
-        assert_eq!(a["state"], "done", "{a}");
-    }
-
-    let o = e
-        .platform(&["teardown", "--yes", "--release-timeout", "30s"])
-        .await;
-    assert!(o.status.success(), "{}\n{}", stderr(&o), stdout(&o));
-    assert!(e
-        .server
-        .list("argoproj.io/v1alpha1", "Application", Some("gitops"))
-        .is_empty());
-    assert!(e
-        .server
-        .get("argoproj.io/v1alpha1", "AppProject", "gitops", "ai-dev")
-        .is_none());
-    // Nothing was asked of namespace argocd.
-    let asked: Vec<String> = e
-        .server
-        .request_log()
-        .into_iter()
-        .filter(|r| r.namespace == "argocd")
-        .map(|r| format!("{} {}", r.method, r.path))
-        .collect();
-    assert!(asked.is_empty(), "{asked:?}");
-    e.server.shutdown().await;
+    e.server.clear_faults();
+    fail(1000, 403);
+    let entry = "gke_proj_europe-west4_ai-dev";
+    let guard = verify_identity(&client, "ai-dev", entry).await.unwrap();
+    assert_eq!(
+        guard,
+        format!("cluster ai-dev (kubeconfig cluster entry {entry})")
+    );
+    let boot = identity::check(&client, "ai-dev", entry).await.unwrap();
+    assert_eq!(boot.describe("ai-dev"), guard);
+    assert_eq!(boot.to_record("ai-dev"), None, "nothing recorded on a 403");
+    let guard = verify_identity(&client, "ai-dev", "prod")
+        .await
+        .unwrap_err();
+    let boot = identity::check(&client, "ai-dev", "prod")
+        .await
+        .unwrap_err();
+    assert_eq!(guard.to_string(), boot.to_string());
+    assert!(guard.to_string().contains("cannot confirm"), "{guard}");
+    e.server.clear_faults();
 }

@@ -1723,6 +1723,9 @@ async fn api_refusals_are_plain_words() {
     g.ok(&["root"]).await;
     let dir = tempfile::tempdir().unwrap();
     let nobody = token_kubeconfig(c, "rk-nobody", dir.path());
+    // Bootstrap reads a 403 on the cluster identity as the target guard does (the kubeconfig's
+    // cluster entry confirms the target), so its first refusal comes after the manifest: serve it.
+    let manifest = format!("{}/good/install.yaml", serve_manifests(c).await);
     let debug = ["Status {", "Some(", "ListMeta", "ApiError:"];
     for args in [
         &["status"][..],
@@ -1738,6 +1741,8 @@ async fn api_refusals_are_plain_words() {
             .arg(&g.env)
             .args(args)
             .env("PLATFORM_KUBECONFIG", &nobody)
+            .env("PLATFORM_ARGOCD_URL", &manifest)
+            .env("XDG_CACHE_HOME", dir.path())
             .env_remove("KUBECONFIG")
             .timeout(Duration::from_secs(120));
         let o = tokio::task::spawn_blocking(move || cmd.output().unwrap())

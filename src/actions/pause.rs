@@ -6,9 +6,12 @@
 use std::time::Duration;
 
 use kube::api::{DynamicObject, Patch};
+use kube::runtime::watcher;
 
+use crate::cluster::health::{self, Progress};
 use crate::cluster::kinds::{self, Kind};
-use crate::cluster::{health, Client, ClusterError};
+use crate::cluster::wait::{self, until, Seen, Stopped, Until};
+use crate::cluster::{Client, ClusterError};
 use crate::plan::PlannedModel;
 
 /// What pause/resume did to one model.
@@ -109,46 +112,41 @@ pub async fn wait_for(
     stopped: bool,
     timeout: Duration,
 ) -> Result<(), ClusterError> {
-    use futures::StreamExt;
-    use kube::runtime::{watcher, WatchStreamExt};
     let layer = m.layer();
     let kind = layer.serving_kind();
     let api = kind.api(client, &m.namespace);
     let cfg = watcher::Config::default().fields(&format!("metadata.name={}", m.name));
-    // Backoff: a watch that keeps failing (RBAC, a flapping API server) is retried with growing
-    // pauses instead of in a hot loop; the deadline below still bounds the whole wait.
-    let mut stream = Box::pin(watcher(api, cfg).default_backoff());
-    let mut last = String::from("no status yet");
-    let deadline = tokio::time::sleep(timeout);
-    tokio::pin!(deadline);
-    loop {
-        tokio::select! {
-            _ = &mut deadline => {
-                return Err(ClusterError::Timeout {
-                    what: format!("{} to {}", m.name, if stopped { "stop" } else { "become ready" }),
-                    pending: vec![format!("{}: {last}", m.name)],
-                });
+    let what = format!(
+        "{} to {}",
+        m.name,
+        if stopped { "stop" } else { "become ready" }
+    );
+    let spec = Until::new(what, "no status yet", timeout);
+    let judge = |seen: Seen<DynamicObject>| match seen {
+        Seen::Applied(obj) => {
+            let st = layer.state(&kinds::json(&obj));
+            if (stopped && st.stopped) || (!stopped && st.ready) {
+                return Some(Progress::Done);
             }
-            ev = stream.next() => {
-                // A watcher only ends when its stream is dropped; should it end anyway, say so
-                // rather than poll a finished stream until the deadline.
-                let Some(ev) = ev else {
-                    return Err(ClusterError::Protocol {
-                        what: format!("watching {} {}", kind.kind, m.name),
-                        reason: format!("the watch ended (last seen: {last})"),
-                    });
-                };
-                let obj = match ev {
-                    Ok(watcher::Event::Apply(o)) | Ok(watcher::Event::InitApply(o)) => o,
-                    Ok(_) => continue,
-                    Err(e) => { last = format!("watch error: {}", crate::cluster::api_error::describe_cause(&e).unwrap_or_else(|| e.to_string())); continue; }
-                };
-                let st = layer.state(&kinds::json(&obj));
-                if (stopped && st.stopped) || (!stopped && st.ready) {
-                    return Ok(());
-                }
-                last = st.reason.unwrap_or_else(|| if st.stopped { "stopped".into() } else { "not ready".into() });
-            }
+            let fallback = if st.stopped { "stopped" } else { "not ready" };
+            Some(Progress::Pending(
+                st.reason.unwrap_or_else(|| fallback.into()),
+            ))
         }
+        Seen::Deleted(_) => None,
+        Seen::Interrupted(e) => Some(Progress::Pending(format!("watch error: {e}"))),
+    };
+    match until(wait::watch(api, cfg), &spec, judge, |_| {}).await {
+        Ok(()) => Ok(()),
+        Err(Stopped::Timeout(last)) => Err(ClusterError::Timeout {
+            what: spec.what,
+            pending: vec![format!("{}: {last}", m.name)],
+        }),
+        // A watcher only ends when its stream is dropped; should it end anyway, say so rather
+        // than poll a finished stream until the deadline.
+        Err(Stopped::Ended(last) | Stopped::Failed(last)) => Err(ClusterError::Protocol {
+            what: format!("watching {} {}", kind.kind, m.name),
+            reason: format!("the watch ended (last seen: {last})"),
+        }),
     }
 }

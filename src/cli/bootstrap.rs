@@ -108,7 +108,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let cluster_name = inputs.config.cluster.name.clone();
     runtime()?.block_on(async {
         let mut target = open(ctx, &inputs.config, &args.target).await?;
-        let identity = identity::check(&target.client, &cluster_name).await?;
+        let identity =
+            identity::check(&target.client, &cluster_name, &target.cluster_entry).await?;
         target.identity = identity.describe(&cluster_name);
         let record = identity.to_record(&cluster_name);
         ctx.printer.info(target.to_string());

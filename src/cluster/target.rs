@@ -8,7 +8,8 @@
 //! Identity (what is compared with `cluster.name`): the ConfigMap `kube-system/cluster-identity`
 //! key `clusterName` when the cluster has it; otherwise the kubeconfig's cluster entry name, equal to
 //! `cluster.name` or ending in `_<name>` (GKE `gke_<project>_<location>_<name>`) or `/<name>` (EKS
-//! ARNs). Anything else is refused with the command that records the identity.
+//! ARNs). Anything else is refused with the command that records the identity. A ConfigMap that
+//! cannot be read (403) counts as none. Bootstrap reads it the same way ([`recorded_identity`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -107,12 +108,8 @@ pub async fn connect(
     retry: Retry,
 ) -> Result<Target, ClusterError> {
     let mut target = open(cfg, opts, retry).await?;
-    target.identity = verify_identity(
-        &target.client.kube(),
-        &cfg.cluster.name,
-        &target.cluster_entry,
-    )
-    .await?;
+    target.identity =
+        verify_identity(&target.client, &cfg.cluster.name, &target.cluster_entry).await?;
     Ok(target)
 }
 
@@ -329,36 +326,55 @@ fn absolutize(kc: &mut Kubeconfig, dir: &Path) {
     }
 }
 
-/// Compare the cluster's identity with `expected` (see the module docs for exactly what).
-pub async fn verify_identity(
-    client: &Client,
+/// What the cluster's identity ConfigMap says about `expected`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// It names `expected`.
+    Matches,
+    /// There is none yet.
+    Absent,
+    /// Reading it is forbidden (403): the kubeconfig's cluster entry has to confirm the target.
+    Forbidden,
+}
+
+/// The one identity check: read ConfigMap `kube-system/cluster-identity` (retrying 429, 5xx and
+/// requests without an answer, like every call) and compare its `clusterName` with `expected`. A
+/// cluster that records another name is refused ([`ClusterError::WrongCluster`]); one that cannot
+/// be read for another reason is an API error.
+pub async fn recorded_identity(
+    client: &super::Client,
     expected: &str,
-    cluster_entry: &str,
-) -> Result<String, ClusterError> {
-    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), IDENTITY_NAMESPACE);
-    match cms.get_opt(IDENTITY_CONFIGMAP).await {
-        Ok(Some(cm)) => {
-            let found = cm
-                .data
-                .as_ref()
-                .and_then(|d| d.get(IDENTITY_KEY))
-                .cloned()
-                .unwrap_or_default();
-            if found == expected {
-                return Ok(format!(
-                    "cluster {expected} (ConfigMap {IDENTITY_NAMESPACE}/{IDENTITY_CONFIGMAP})"
-                ));
-            }
-            return Err(ClusterError::WrongCluster {
-                expected: expected.to_string(),
-                found: format!("{found:?} in ConfigMap {IDENTITY_NAMESPACE}/{IDENTITY_CONFIGMAP}"),
-            });
-        }
-        Ok(None) => {}
-        // Not allowed to read it: fall back to the kubeconfig entry.
-        Err(kube::Error::Api(e)) if e.code == 403 => {}
+) -> Result<Recorded, ClusterError> {
+    let cms: Api<ConfigMap> = Api::namespaced(client.kube(), IDENTITY_NAMESPACE);
+    let cm = match client.retry(|| cms.get_opt(IDENTITY_CONFIGMAP)).await {
+        Ok(Some(cm)) => cm,
+        Ok(None) => return Ok(Recorded::Absent),
+        Err(kube::Error::Api(e)) if e.code == 403 => return Ok(Recorded::Forbidden),
         Err(e) => return Err(ClusterError::api("reading the cluster identity", e)),
+    };
+    let found = cm
+        .data
+        .as_ref()
+        .and_then(|d| d.get(IDENTITY_KEY))
+        .cloned()
+        .unwrap_or_default();
+    if found == expected {
+        return Ok(Recorded::Matches);
     }
+    Err(ClusterError::WrongCluster {
+        expected: expected.to_string(),
+        found: format!("{found:?} in ConfigMap {IDENTITY_NAMESPACE}/{IDENTITY_CONFIGMAP}"),
+    })
+}
+
+/// How the target line shows an identity confirmed by the ConfigMap.
+pub fn recorded_description(expected: &str) -> String {
+    format!("cluster {expected} (ConfigMap {IDENTITY_NAMESPACE}/{IDENTITY_CONFIGMAP})")
+}
+
+/// The identity confirmed by the kubeconfig's cluster entry (when the cluster records none that
+/// can be read), or [`ClusterError::Unconfirmed`] with the command that records it.
+pub fn entry_identity(expected: &str, cluster_entry: &str) -> Result<String, ClusterError> {
     if entry_matches(cluster_entry, expected) {
         return Ok(format!(
             "cluster {expected} (kubeconfig cluster entry {cluster_entry})"
@@ -368,6 +384,18 @@ pub async fn verify_identity(
         expected: expected.to_string(),
         entry: cluster_entry.to_string(),
     })
+}
+
+/// Compare the cluster's identity with `expected` (see the module docs for exactly what).
+pub async fn verify_identity(
+    client: &super::Client,
+    expected: &str,
+    cluster_entry: &str,
+) -> Result<String, ClusterError> {
+    match recorded_identity(client, expected).await? {
+        Recorded::Matches => Ok(recorded_description(expected)),
+        Recorded::Absent | Recorded::Forbidden => entry_identity(expected, cluster_entry),
+    }
 }
 
 /// `ai-dev`, `gke_proj_europe-west4_ai-dev`, `arn:aws:eks:…:cluster/ai-dev` all match `ai-dev`.

@@ -1,17 +1,169 @@
-//! Wait for Applications to be done, all at once, by watching (no sleep-polling): every state change
-//! is reported; Degraded or a failed operation ends the wait at once; a deadline ends it with what is
-//! still pending and why.
+//! Waiting until a deadline: one helper every wait uses ([`until`]), and the Argo CD Application
+//! waits built on it.
+//!
+//! [`until`] folds each observation of a stream through the caller's judgement ([`Progress`]: done,
+//! pending and why, failed and why), says what it waits for through a callback when the reason
+//! changes and at least every [`HEARTBEAT`] (with the time left), and stops at the deadline with a
+//! timeout carrying the last reason. [`watch`] is the stream of a kind's objects: kube's watcher with
+//! its default backoff, so a watch that keeps failing (RBAC, a flapping API server) is retried with
+//! growing pauses, never in a hot loop. Applications are waited for all at once, by watching (no
+//! sleep-polling): every state change is reported; Degraded or a failed operation ends the wait at
+//! once; a deadline ends it with what is still pending and why.
 
 use std::collections::BTreeMap;
+use std::fmt::Debug;
 use std::time::Duration;
 
-use futures::StreamExt;
-use kube::runtime::watcher;
+use futures::{Stream, StreamExt};
+use kube::runtime::{watcher, WatchStreamExt};
+use serde::de::DeserializeOwned;
 
 use super::health::{self, Progress};
 use super::kinds;
 use super::{Client, ClusterError};
 use crate::report::Reporter;
+
+/// How often a wait says what it is still waiting for, at most.
+pub const HEARTBEAT: Duration = Duration::from_secs(30);
+
+/// One wait: what it waits for, how long, and how often it says so.
+#[derive(Debug, Clone)]
+pub struct Until {
+    /// What is waited for (for the caller's messages).
+    pub what: String,
+    /// The reason before anything was observed.
+    pub initial: String,
+    pub timeout: Duration,
+    /// The heartbeat period (capped at [`HEARTBEAT`]).
+    pub every: Duration,
+}
+
+impl Until {
+    pub fn new(what: impl Into<String>, initial: impl Into<String>, timeout: Duration) -> Until {
+        Until {
+            what: what.into(),
+            initial: initial.into(),
+            timeout,
+            every: HEARTBEAT,
+        }
+    }
+
+    /// A heartbeat more often than [`HEARTBEAT`].
+    pub fn every(mut self, every: Duration) -> Until {
+        self.every = every.min(HEARTBEAT);
+        self
+    }
+}
+
+/// What a wait says while it waits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tick<'a> {
+    pub what: &'a str,
+    /// The last reason judged.
+    pub reason: &'a str,
+    pub elapsed: Duration,
+    pub left: Duration,
+    /// The reason just changed (else this is a heartbeat).
+    pub changed: bool,
+}
+
+/// Why a wait stopped without being done (each carries the last reason).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Stopped {
+    #[error("{0}")]
+    Failed(String),
+    #[error("timed out: {0}")]
+    Timeout(String),
+    #[error("the watch ended (last seen: {0})")]
+    Ended(String),
+}
+
+/// Fold `stream` through `judge` (None: nothing new) until it is done, failed, the stream ends, or
+/// `spec.timeout` passes. `progress` hears every change of reason, and a heartbeat every
+/// `spec.every` from the start.
+pub async fn until<T>(
+    stream: impl Stream<Item = T>,
+    spec: &Until,
+    mut judge: impl FnMut(T) -> Option<Progress>,
+    mut progress: impl FnMut(&Tick<'_>),
+) -> Result<(), Stopped> {
+    let mut stream = std::pin::pin!(stream);
+    let started = tokio::time::Instant::now();
+    let deadline = tokio::time::sleep(spec.timeout);
+    tokio::pin!(deadline);
+    let every = spec.every.clamp(Duration::from_millis(1), HEARTBEAT);
+    let mut beat = tokio::time::interval_at(started + every, every);
+    let mut last = spec.initial.clone();
+    loop {
+        let changed = tokio::select! {
+            biased;
+            _ = &mut deadline => return Err(Stopped::Timeout(last)),
+            _ = beat.tick() => false,
+            item = stream.next() => {
+                let Some(item) = item else { return Err(Stopped::Ended(last)) };
+                match judge(item) {
+                    Some(Progress::Done) => return Ok(()),
+                    Some(Progress::Failed(r)) => return Err(Stopped::Failed(r)),
+                    Some(Progress::Pending(r)) if r != last => { last = r; true }
+                    _ => continue,
+                }
+            }
+        };
+        let elapsed = started.elapsed();
+        progress(&Tick {
+            what: &spec.what,
+            reason: &last,
+            elapsed,
+            left: spec.timeout.saturating_sub(elapsed),
+            changed,
+        });
+    }
+}
+
+/// One observation of a watch.
+#[derive(Debug)]
+pub enum Seen<K> {
+    /// Listed, created or changed.
+    Applied(K),
+    Deleted(K),
+    /// The watch failed (in one line); it resumes after a backoff.
+    Interrupted(String),
+}
+
+/// Watch the objects of `api` that `cfg` selects (by name with a field selector, or by labels),
+/// resuming after errors with kube's default backoff.
+pub fn watch<K>(api: kube::Api<K>, cfg: watcher::Config) -> impl Stream<Item = Seen<K>> + Send
+where
+    K: kube::Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+{
+    seen(watcher(api, cfg).default_backoff())
+}
+
+/// Watcher events as [`Seen`] (the init markers dropped).
+fn seen<K>(
+    events: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
+) -> impl Stream<Item = Seen<K>> {
+    events.filter_map(|ev| {
+        futures::future::ready(match ev {
+            Ok(watcher::Event::Apply(o)) | Ok(watcher::Event::InitApply(o)) => {
+                Some(Seen::Applied(o))
+            }
+            Ok(watcher::Event::Delete(o)) => Some(Seen::Deleted(o)),
+            Ok(_) => None,
+            Err(e) => Some(Seen::Interrupted(
+                super::api_error::describe_cause(&e).unwrap_or_else(|| e.to_string()),
+            )),
+        })
+    })
+}
+
+/// The watch-ended error of a wait on `what`.
+fn ended(what: &str) -> ClusterError {
+    ClusterError::Protocol {
+        what: what.into(),
+        reason: "the watch ended".into(),
+    }
+}
 
 /// One Application to wait for, with the revision it must have synced (when known).
 #[derive(Debug, Clone)]
@@ -31,8 +183,10 @@ fn pending(state: &BTreeMap<String, Progress>) -> Vec<String> {
         .collect()
 }
 
-/// How often a wait says what it is still waiting for.
-const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Say a watch error (the watch resumes by itself).
+fn interrupted(reporter: &dyn Reporter, e: &str) {
+    reporter.line(&format!("  (watch interrupted, resuming: {e})"));
+}
 
 /// Watch until every Application named exists in Argo CD's `namespace` (root apps create them when
 /// they sync).
@@ -48,33 +202,38 @@ pub async fn wait_created(
         return Ok(());
     }
     let api = kinds::APPLICATION.api(client, namespace);
-    let mut stream = Box::pin(watcher(api, watcher::Config::default()));
-    let deadline = tokio::time::sleep(timeout);
-    tokio::pin!(deadline);
-    loop {
-        tokio::select! {
-            _ = &mut deadline => {
-                return Err(ClusterError::Timeout {
-                    what: "Applications to be created by their root apps".into(),
-                    pending: missing.iter().map(|n| format!("{n}: not created (is its root app syncing? `platform status`)")).collect(),
-                });
-            }
-            ev = stream.next() => match ev {
-                Some(Ok(watcher::Event::Apply(o))) | Some(Ok(watcher::Event::InitApply(o))) => {
-                    if let Some(n) = o.metadata.name.as_deref() {
-                        if missing.remove(n) {
-                            reporter.update(n, "created");
-                        }
-                    }
-                    if missing.is_empty() {
-                        return Ok(());
-                    }
+    let spec = Until::new(
+        "Applications to be created by their root apps",
+        "not created",
+        timeout,
+    );
+    let judge = |seen: Seen<_>| match seen {
+        Seen::Applied(o) => {
+            let o: kube::api::DynamicObject = o;
+            if let Some(n) = o.metadata.name.as_deref() {
+                if missing.remove(n) {
+                    reporter.update(n, "created");
                 }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => reporter.line(&format!("  (watch interrupted, resuming: {})", crate::error::one_line(&e))),
-                None => return Err(ClusterError::Protocol { what: "watching Applications".into(), reason: "the watch ended".into() }),
             }
+            missing.is_empty().then_some(Progress::Done)
         }
+        Seen::Deleted(_) => None,
+        Seen::Interrupted(e) => {
+            interrupted(reporter, &e);
+            None
+        }
+    };
+    let result = until(watch(api, watcher::Config::default()), &spec, judge, |_| {}).await;
+    match result {
+        Ok(()) => Ok(()),
+        Err(Stopped::Timeout(_)) => Err(ClusterError::Timeout {
+            what: spec.what,
+            pending: missing
+                .iter()
+                .map(|n| format!("{n}: not created (is its root app syncing? `platform status`)"))
+                .collect(),
+        }),
+        Err(_) => Err(ended("watching Applications")),
     }
 }
 
@@ -103,56 +262,200 @@ pub async fn wait_apps(
         reporter.update(&a.name, "waiting for its status");
     }
     let api = kinds::APPLICATION.api(client, namespace);
-    let mut stream = Box::pin(watcher(api, watcher::Config::default()));
-    let deadline = tokio::time::sleep(timeout);
-    tokio::pin!(deadline);
-    let started = std::time::Instant::now();
-    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
-    loop {
-        tokio::select! {
-            _ = beat.tick() => {
-                // What is being waited for, even when nothing changes (or the API went quiet).
-                reporter.line(&format!(
-                    "  still waiting after {}s: {}",
-                    started.elapsed().as_secs(),
-                    pending(&state).join("; ")
-                ));
+    let spec = Until::new(
+        format!("{} Application(s)", apps.len()),
+        pending(&state).join("; "),
+        timeout,
+    );
+    let mut failed = None;
+    let judge = |seen: Seen<kube::api::DynamicObject>| {
+        let (name, p) = match seen {
+            Seen::Applied(o) => {
+                let name = o.metadata.name.clone().unwrap_or_default();
+                let want = wanted.get(name.as_str())?;
+                (
+                    name,
+                    health::application(&kinds::json(&o), want.revision.as_deref()),
+                )
             }
-            _ = &mut deadline => {
-                return Err(ClusterError::Timeout { what: format!("{} Application(s)", apps.len()), pending: pending(&state) });
+            Seen::Deleted(o) => {
+                let name = o.metadata.name.clone().unwrap_or_default();
+                wanted.get(name.as_str())?;
+                reporter.update(&name, "deleted");
+                state.insert(name, Progress::Pending("deleted".into()));
+                return Some(Progress::Pending(pending(&state).join("; ")));
             }
-            ev = stream.next() => {
-                let obj = match ev {
-                    Some(Ok(watcher::Event::Apply(o))) | Some(Ok(watcher::Event::InitApply(o))) => o,
-                    Some(Ok(watcher::Event::Delete(o))) => {
-                        let name = o.metadata.name.clone().unwrap_or_default();
-                        if wanted.contains_key(name.as_str()) {
-                            state.insert(name.clone(), Progress::Pending("deleted".into()));
-                            reporter.update(&name, "deleted");
-                        }
-                        continue;
-                    }
-                    Some(Ok(_)) => continue,
-                    // The watcher re-establishes itself; a failure is only reported.
-                    Some(Err(e)) => { reporter.line(&format!("  (watch interrupted, resuming: {})", crate::error::one_line(&e))); continue; }
-                    None => return Err(ClusterError::Protocol { what: "watching Applications".into(), reason: "the watch ended".into() }),
-                };
-                let name = obj.metadata.name.clone().unwrap_or_default();
-                let Some(want) = wanted.get(name.as_str()) else { continue };
-                let p = health::application(&kinds::json(&obj), want.revision.as_deref());
-                match &p {
-                    Progress::Done => reporter.finish(&name, "Synced, Healthy"),
-                    Progress::Pending(r) => reporter.update(&name, r),
-                    Progress::Failed(r) => {
-                        reporter.finish(&name, &format!("FAILED: {r}"));
-                        return Err(ClusterError::AppFailed { app: name.clone(), reason: r.clone() });
-                    }
-                }
-                state.insert(name, p);
-                if state.values().all(|p| *p == Progress::Done) {
-                    return Ok(());
-                }
+            Seen::Interrupted(e) => {
+                interrupted(reporter, &e);
+                return None;
+            }
+        };
+        match &p {
+            Progress::Done => reporter.finish(&name, "Synced, Healthy"),
+            Progress::Pending(r) => reporter.update(&name, r),
+            Progress::Failed(r) => {
+                reporter.finish(&name, &format!("FAILED: {r}"));
+                failed = Some(name);
+                return Some(p);
             }
         }
+        state.insert(name, p);
+        Some(if state.values().all(|p| *p == Progress::Done) {
+            Progress::Done
+        } else {
+            Progress::Pending(pending(&state).join("; "))
+        })
+    };
+    // What is being waited for, even when nothing changes (or the API went quiet).
+    let heartbeat = |t: &Tick<'_>| {
+        if !t.changed {
+            reporter.line(&format!(
+                "  still waiting after {}s: {}",
+                t.elapsed.as_secs(),
+                t.reason
+            ));
+        }
+    };
+    let result = until(
+        watch(api, watcher::Config::default()),
+        &spec,
+        judge,
+        heartbeat,
+    )
+    .await;
+    match result {
+        Ok(()) => Ok(()),
+        Err(Stopped::Failed(reason)) => Err(ClusterError::AppFailed {
+            app: failed.unwrap_or_default(),
+            reason,
+        }),
+        Err(Stopped::Timeout(_)) => Err(ClusterError::Timeout {
+            what: spec.what,
+            pending: pending(&state),
+        }),
+        Err(Stopped::Ended(_)) => Err(ended("watching Applications")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// Items of a fake stream, each after its delay (in virtual seconds), then silence.
+    fn after(items: Vec<(u64, Progress)>) -> impl Stream<Item = Progress> {
+        futures::stream::iter(items)
+            .then(|(secs, p)| async move {
+                tokio::time::sleep(Duration::from_secs(secs)).await;
+                p
+            })
+            .chain(futures::stream::pending())
+    }
+
+    fn pending(r: &str) -> Progress {
+        Progress::Pending(r.into())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_says_changes_and_a_heartbeat_and_times_out_with_the_last_reason() {
+        let spec = Until::new("the thing", "nothing yet", Duration::from_secs(100));
+        let items = vec![(10, pending("a")), (35, pending("a")), (5, pending("b"))];
+        let mut ticks = Vec::new();
+        let r = until(after(items), &spec, Some, |t: &Tick<'_>| {
+            assert_eq!(t.what, "the thing");
+            assert_eq!(t.elapsed + t.left, Duration::from_secs(100));
+            ticks.push((t.elapsed.as_secs(), t.reason.to_string(), t.changed));
+        })
+        .await;
+        assert_eq!(r, Err(Stopped::Timeout("b".into())));
+        let want = [
+            (10, "a", true),
+            (30, "a", false),
+            (50, "b", true),
+            (60, "b", false),
+            (90, "b", false),
+        ];
+        let want: Vec<_> = want
+            .iter()
+            .map(|(s, r, c)| (*s, r.to_string(), *c))
+            .collect();
+        assert_eq!(ticks, want);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_wait_still_says_what_it_waits_for() {
+        let spec =
+            Until::new("x", "nothing yet", Duration::from_secs(65)).every(Duration::from_secs(60));
+        let mut ticks = Vec::new();
+        let r = until(
+            futures::stream::pending::<Progress>(),
+            &spec,
+            Some,
+            |t: &Tick<'_>| ticks.push((t.elapsed.as_secs(), t.reason.to_string())),
+        )
+        .await;
+        assert_eq!(r, Err(Stopped::Timeout("nothing yet".into())));
+        // Never less often than every 30 s, whatever the caller asked.
+        assert_eq!(
+            ticks,
+            [
+                (30, "nothing yet".to_string()),
+                (60, "nothing yet".to_string())
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_ends_when_done_failed_or_the_stream_ends() {
+        let spec = Until::new("x", "nothing yet", Duration::from_secs(100));
+        let done = until(
+            after(vec![(1, pending("a")), (1, Progress::Done)]),
+            &spec,
+            Some,
+            |_| {},
+        );
+        assert_eq!(done.await, Ok(()));
+        let failed = after(vec![(1, Progress::Failed("broken".into()))]);
+        assert_eq!(
+            until(failed, &spec, Some, |_| {}).await,
+            Err(Stopped::Failed("broken".into()))
+        );
+        let ended = futures::stream::iter([pending("a")]);
+        assert_eq!(
+            until(ended, &spec, Some, |_| {}).await,
+            Err(Stopped::Ended("a".into()))
+        );
+        // Nothing new (None) changes nothing.
+        let quiet = after(vec![(1, pending("a")), (1, Progress::Done)]);
+        let r = until(quiet, &spec, |_| None, |_| {}).await;
+        assert_eq!(r, Err(Stopped::Timeout("nothing yet".into())));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_watch_backs_off_instead_of_hot_looping() {
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let counted = attempts.clone();
+        // A watch that fails at once, every time; bounded, so that a hot loop ends the stream
+        // (and fails the test) instead of spinning with the virtual clock stopped.
+        let failing = futures::stream::repeat_with(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            Err::<watcher::Event<ConfigMap>, _>(watcher::Error::NoResourceVersion)
+        })
+        .take(1000);
+        let spec = Until::new("x", "nothing yet", Duration::from_secs(300));
+        let judge = |s: Seen<ConfigMap>| match s {
+            Seen::Interrupted(e) => Some(Progress::Pending(e)),
+            _ => None,
+        };
+        let r = until(seen(failing.default_backoff()), &spec, judge, |_| {}).await;
+        let Err(Stopped::Timeout(last)) = r else {
+            panic!("not a timeout: {r:?}")
+        };
+        assert!(last.contains("resourceVersion"), "{last}");
+        // 0.8 s doubling up to 30 s (with jitter): about 15 attempts in 300 s, never hundreds.
+        let n = attempts.load(Ordering::SeqCst);
+        assert!((3..=40).contains(&n), "{n} attempts in 300 s");
     }
 }

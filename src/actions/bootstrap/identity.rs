@@ -5,7 +5,9 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::PostParams;
 use kube::Api;
 
-use crate::cluster::target::{IDENTITY_CONFIGMAP, IDENTITY_KEY, IDENTITY_NAMESPACE};
+use crate::cluster::target::{
+    self, Recorded, IDENTITY_CONFIGMAP, IDENTITY_KEY, IDENTITY_NAMESPACE,
+};
 use crate::cluster::{Client, ClusterError};
 use crate::consts;
 
@@ -16,50 +18,42 @@ pub enum Identity {
     Matches,
     /// It says nothing yet: bootstrap records it.
     Absent,
+    /// Its identity cannot be read (403) and the kubeconfig's cluster entry confirms the target
+    /// (how, as the target line shows it): nothing is recorded.
+    Entry(String),
 }
 
 impl Identity {
     /// How the target line shows it (`name` is the config's cluster.name).
     pub fn describe(&self, name: &str) -> String {
         match self {
-            Identity::Matches => {
-                format!("cluster {name} (ConfigMap {IDENTITY_NAMESPACE}/{IDENTITY_CONFIGMAP})")
-            }
+            Identity::Matches => target::recorded_description(name),
             Identity::Absent => "no cluster identity recorded yet".into(),
+            Identity::Entry(how) => how.clone(),
         }
     }
 
     /// The name bootstrap records: `name` on a cluster that has none yet.
     pub fn to_record(&self, name: &str) -> Option<String> {
         match self {
-            Identity::Matches => None,
+            Identity::Matches | Identity::Entry(_) => None,
             Identity::Absent => Some(name.to_string()),
         }
     }
 }
 
-/// Compare the recorded identity with `expected`; a cluster that says another name is refused.
-pub async fn check(client: &Client, expected: &str) -> Result<Identity, ClusterError> {
-    let cms: Api<ConfigMap> = Api::namespaced(client.kube(), IDENTITY_NAMESPACE);
-    let cm = client
-        .retry(|| cms.get_opt(IDENTITY_CONFIGMAP))
-        .await
-        .map_err(|e| ClusterError::api("reading the cluster identity", e))?;
-    let Some(cm) = cm else {
-        return Ok(Identity::Absent);
-    };
-    let found = cm
-        .data
-        .as_ref()
-        .and_then(|d| d.get(IDENTITY_KEY))
-        .cloned()
-        .unwrap_or_default();
-    if found == expected {
-        return Ok(Identity::Matches);
-    }
-    Err(ClusterError::WrongCluster {
-        expected: expected.to_string(),
-        found: format!("{found:?} in ConfigMap {IDENTITY_NAMESPACE}/{IDENTITY_CONFIGMAP}"),
+/// Compare the recorded identity with `expected` (the target guard's check, [`target::recorded_identity`]);
+/// a cluster that says another name is refused. One whose identity cannot be read (403) is
+/// confirmed by the kubeconfig's cluster entry as the target guard does, or refused.
+pub async fn check(
+    client: &Client,
+    expected: &str,
+    cluster_entry: &str,
+) -> Result<Identity, ClusterError> {
+    Ok(match target::recorded_identity(client, expected).await? {
+        Recorded::Matches => Identity::Matches,
+        Recorded::Absent => Identity::Absent,
+        Recorded::Forbidden => Identity::Entry(target::entry_identity(expected, cluster_entry)?),
     })
 }
 
@@ -86,7 +80,18 @@ pub async fn record(client: &Client, name: &str) -> Result<(), ClusterError> {
     };
     match client.retry(|| cms.create(&pp, &cm)).await {
         Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 409 => check(client, name).await.map(|_| ()),
+        // Created meanwhile: it must name this cluster.
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            match target::recorded_identity(client, name).await? {
+                Recorded::Matches | Recorded::Absent => Ok(()),
+                Recorded::Forbidden => Err(ClusterError::Protocol {
+                    what: format!(
+                        "recording the cluster identity {IDENTITY_NAMESPACE}/{IDENTITY_CONFIGMAP}"
+                    ),
+                    reason: "it exists already and cannot be read (403)".into(),
+                }),
+            }
+        }
         Err(e) => Err(ClusterError::api(
             format!("recording the cluster identity {IDENTITY_NAMESPACE}/{IDENTITY_CONFIGMAP}"),
             e,

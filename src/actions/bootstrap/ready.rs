@@ -3,17 +3,18 @@
 //! error, each component says why it is not (the pods' reasons: Pending and why, image pull
 //! back-off, crash loop, a failing probe).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kube::api::ListParams;
 use serde_json::Value;
 
+use crate::cluster::health::{self, Progress};
 use crate::cluster::kinds::{self, Kind};
-use crate::cluster::{health, Client, ClusterError};
+use crate::cluster::wait::{until, Stopped, Tick, Until};
+use crate::cluster::{Client, ClusterError};
 use crate::report::Reporter;
 
 const POLL: Duration = Duration::from_secs(1);
-const SAY_EVERY: Duration = Duration::from_secs(30);
 
 /// The components that must be ready, as the upstream manifest names them.
 pub const COMPONENTS: &[(Kind, &str)] = &[
@@ -91,34 +92,54 @@ async fn pod_reasons(
     Ok(reasons)
 }
 
-/// Poll until every component is ready, or `deadline` (ClusterError::Timeout: exit 3).
+/// Poll until every component is ready, or `timeout` (ClusterError::Timeout: exit 3), saying what
+/// is still pending every [`HEARTBEAT`](crate::cluster::wait::HEARTBEAT). Each poll's requests
+/// retry with backoff themselves.
 pub async fn wait(
     client: &Client,
     ns: &str,
     timeout: Duration,
     reporter: &dyn Reporter,
 ) -> Result<(), ClusterError> {
-    let start = Instant::now();
-    let mut said = start;
-    loop {
-        let left = pending(client, ns).await?;
-        if left.is_empty() {
-            return Ok(());
+    let polls = futures::stream::unfold(true, |first| async move {
+        if !first {
+            tokio::time::sleep(POLL).await;
         }
-        if start.elapsed() >= timeout {
-            return Err(ClusterError::Timeout {
-                what: format!(
-                    "Argo CD to be ready in namespace {ns} (--timeout {})",
-                    humantime::format_duration(timeout)
-                ),
-                pending: left,
-            });
+        Some((pending(client, ns).await, false))
+    });
+    let what = format!(
+        "Argo CD to be ready in namespace {ns} (--timeout {})",
+        humantime::format_duration(timeout)
+    );
+    let spec = Until::new(what, "not checked yet", timeout);
+    let mut left: Vec<String> = vec![spec.initial.clone()];
+    let mut failed = None;
+    let judge = |poll: Result<Vec<String>, ClusterError>| match poll {
+        Ok(l) if l.is_empty() => Some(Progress::Done),
+        Ok(l) => {
+            left = l;
+            Some(Progress::Pending(left.join("; ")))
         }
-        if said.elapsed() >= SAY_EVERY {
-            reporter.note(&format!("still waiting for Argo CD: {}", left.join("; ")));
-            said = Instant::now();
+        Err(e) => {
+            failed = Some(e);
+            Some(Progress::Failed(String::new()))
         }
-        tokio::time::sleep(POLL).await;
+    };
+    let heartbeat = |t: &Tick<'_>| {
+        if !t.changed {
+            reporter.note(&format!("still waiting for Argo CD: {}", t.reason));
+        }
+    };
+    match until(polls, &spec, judge, heartbeat).await {
+        Ok(()) => Ok(()),
+        Err(Stopped::Timeout(_)) => Err(ClusterError::Timeout {
+            what: spec.what,
+            pending: left,
+        }),
+        Err(stopped) => Err(failed.unwrap_or_else(|| ClusterError::Protocol {
+            what: format!("waiting for Argo CD in namespace {ns}"),
+            reason: stopped.to_string(),
+        })),
     }
 }
 

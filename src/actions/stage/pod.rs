@@ -16,7 +16,8 @@ use ws::tungstenite::Message;
 
 use super::progress::CopyProgress;
 use super::StageError;
-use crate::cluster::health;
+use crate::cluster::health::{self, Progress};
+use crate::cluster::wait::{self, until, Stopped, Tick, Until};
 use crate::consts;
 use crate::report::Reporter;
 
@@ -135,6 +136,49 @@ pub async fn start(
     Ok(())
 }
 
+/// The reason of the wait before the pod is seen (never said: only a timeout names it).
+const NOT_CREATED: &str = "waiting for the API server to create it";
+
+/// What the wait for the staging pod observes: the pod, and its events.
+enum Seen {
+    Pod(Box<wait::Seen<Pod>>),
+    WatchEnded,
+    Events(Vec<serde_json::Value>),
+}
+
+/// The staging pod and its events as last seen.
+#[derive(Default)]
+struct PodState {
+    pod: Option<serde_json::Value>,
+    events: Vec<serde_json::Value>,
+}
+
+impl PodState {
+    /// Running is done; a pod that ended, or a watch that ended, failed; otherwise what it waits
+    /// for (nothing before the pod is seen).
+    fn judge(&mut self, seen: Seen) -> Option<Progress> {
+        match seen {
+            Seen::Pod(s) => {
+                let wait::Seen::Applied(p) = *s else {
+                    return None;
+                };
+                let v = serde_json::to_value(&p).unwrap_or_default();
+                match v.pointer("/status/phase").and_then(|x| x.as_str()) {
+                    Some("Running") => return Some(Progress::Done),
+                    Some(phase @ ("Failed" | "Succeeded")) => {
+                        return Some(Progress::Failed(format!("it ended ({phase})")))
+                    }
+                    _ => self.pod = Some(v),
+                }
+            }
+            Seen::WatchEnded => return Some(Progress::Failed("the watch ended".into())),
+            Seen::Events(e) => self.events = e,
+        }
+        let p = self.pod.as_ref()?;
+        Some(Progress::Pending(health::pod_waiting_for(p, &self.events)))
+    }
+}
+
 /// The wait for the staging pod to run.
 struct Waiting<'a> {
     pods: &'a Api<Pod>,
@@ -150,54 +194,46 @@ impl Waiting<'_> {
     /// Watch the pod until it runs (Ok), ends or the watch ends (an error), or `timeout` passes
     /// (a timeout naming what it waited for). What it waits for is said when it changes (the
     /// watch, and its events read every [`consts::STAGE_POD_POLL`]) and at least every
-    /// [`consts::STAGE_POD_REPEAT`], with the time left.
+    /// [`consts::STAGE_POD_REPEAT`], with the time left. A failing watch resumes after a backoff.
     async fn until_running(&self) -> Result<(), StageError> {
         let cfg = watcher::Config::default().fields(&format!("metadata.name={}", self.name));
-        let mut stream = Box::pin(watcher(self.pods.clone(), cfg));
-        let started = tokio::time::Instant::now();
-        let deadline = tokio::time::sleep(self.timeout);
-        tokio::pin!(deadline);
+        // Its end ends the wait (merged with the events poll, which never ends).
+        let pod_watch = wait::watch(self.pods.clone(), cfg)
+            .map(|s| Seen::Pod(Box::new(s)))
+            .chain(futures::stream::once(async { Seen::WatchEnded }));
+        let events = futures::stream::unfold(self.poll(), |mut poll| async move {
+            poll.tick().await;
+            Some((Seen::Events(self.events_of_pod().await), poll))
+        });
+        let spec = Until::new(self.item, NOT_CREATED, self.timeout).every(consts::STAGE_POD_POLL);
+        let mut state = PodState::default();
+        let judge = |seen: Seen| state.judge(seen);
+        let mut said = Said::new(consts::STAGE_POD_REPEAT);
+        let progress = |t: &Tick<'_>| {
+            if t.reason != NOT_CREATED && said.due(t.reason, std::time::Instant::now()) {
+                let left = humantime::format_duration(whole_seconds(t.left));
+                self.reporter
+                    .update(self.item, &format!("{} ({left} left)", t.reason));
+            }
+        };
+        let seen = futures::stream::select(pod_watch, events);
+        match until(seen, &spec, judge, progress).await {
+            Ok(()) => Ok(()),
+            Err(Stopped::Failed(why)) => Err(self.not_running(why)),
+            Err(Stopped::Ended(_)) => Err(self.not_running("the watch ended".into())),
+            Err(Stopped::Timeout(why)) => Err(StageError::PodStartTimeout {
+                pod: self.name.to_string(),
+                timeout: self.timeout,
+                why,
+            }),
+        }
+    }
+
+    /// The events poll: at once, then every [`consts::STAGE_POD_POLL`].
+    fn poll(&self) -> tokio::time::Interval {
         let mut poll = tokio::time::interval(consts::STAGE_POD_POLL);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut said = Said::new(consts::STAGE_POD_REPEAT);
-        let mut pod: Option<serde_json::Value> = None;
-        let mut events: Vec<serde_json::Value> = Vec::new();
-        let mut why = "waiting for the API server to create it".to_string();
-        loop {
-            tokio::select! {
-                _ = &mut deadline => {
-                    return Err(StageError::PodStartTimeout {
-                        pod: self.name.to_string(),
-                        timeout: self.timeout,
-                        why,
-                    })
-                }
-                _ = poll.tick() => events = self.events_of_pod().await,
-                ev = stream.next() => {
-                    let p = match ev {
-                        Some(Ok(watcher::Event::Apply(p))) | Some(Ok(watcher::Event::InitApply(p))) => p,
-                        Some(_) => continue,
-                        None => return Err(self.not_running("the watch ended".into())),
-                    };
-                    let v = serde_json::to_value(&p).unwrap_or_default();
-                    match v.pointer("/status/phase").and_then(|x| x.as_str()).unwrap_or("") {
-                        "Running" => return Ok(()),
-                        phase @ ("Failed" | "Succeeded") => {
-                            return Err(self.not_running(format!("it ended ({phase})")))
-                        }
-                        _ => pod = Some(v),
-                    }
-                }
-            }
-            let Some(p) = &pod else { continue };
-            why = health::pod_waiting_for(p, &events);
-            if said.due(&why, std::time::Instant::now()) {
-                let left = whole_seconds(self.timeout.saturating_sub(started.elapsed()));
-                let left = humantime::format_duration(left);
-                self.reporter
-                    .update(self.item, &format!("{why} ({left} left)"));
-            }
-        }
+        poll
     }
 
     fn not_running(&self, why: String) -> StageError {
@@ -612,6 +648,40 @@ pub async fn write_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pod(phase: &str) -> Seen {
+        let p: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "platform-stage-m"},
+            "status": {"phase": phase},
+        }))
+        .unwrap();
+        Seen::Pod(Box::new(wait::Seen::Applied(p)))
+    }
+
+    #[test]
+    fn the_staging_pod_is_judged_by_its_phase_and_its_watch() {
+        let mut s = PodState::default();
+        assert_eq!(
+            s.judge(Seen::Events(Vec::new())),
+            None,
+            "nothing before the pod"
+        );
+        assert!(matches!(
+            s.judge(pod("Pending")),
+            Some(Progress::Pending(_))
+        ));
+        let interrupted = Seen::Pod(Box::new(wait::Seen::Interrupted("x".into())));
+        assert_eq!(s.judge(interrupted), None);
+        assert_eq!(s.judge(pod("Running")), Some(Progress::Done));
+        assert_eq!(
+            s.judge(pod("Failed")),
+            Some(Progress::Failed("it ended (Failed)".into()))
+        );
+        assert_eq!(
+            s.judge(Seen::WatchEnded),
+            Some(Progress::Failed("the watch ended".into()))
+        );
+    }
 
     #[test]
     fn a_wait_says_a_change_at_once_and_the_same_state_every_repeat() {
