@@ -4,10 +4,10 @@
 
 use serde_json::Value;
 
-use super::{stop_pause, stop_resume, Change, GatewayRouting, Layer, Workload};
+use super::{GatewayRouting, Layer, Workload};
 use crate::cluster::health::{self, ModelState};
 use crate::cluster::kinds::{self, Kind};
-use crate::config::{ServingLayer, Strategy};
+use crate::config::ServingLayer;
 use crate::consts;
 
 pub struct Kserve;
@@ -41,27 +41,8 @@ impl Layer for Kserve {
         health::inference_service(obj)
     }
 
-    fn pause(&self, obj: &Value) -> Change {
-        stop_pause(obj)
-    }
-
-    fn resume(&self, obj: &Value, _configured: u32) -> Change {
-        stop_resume(obj)
-    }
-
-    fn in_cluster_url(&self, _name: &str, _namespace: &str, obj: &Value) -> Option<String> {
-        super::status_url(obj)
-    }
-
     fn gateway_routing(&self) -> Option<GatewayRouting> {
         Some(GatewayRouting::Host)
-    }
-
-    fn strategy(&self, configured: Option<Strategy>) -> &'static str {
-        match configured {
-            Some(Strategy::RollingUpdate) => "RollingUpdate",
-            _ => "Recreate",
-        }
     }
 
     fn defaults_cpu_limit_to_one(&self) -> bool {

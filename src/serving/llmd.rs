@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::{stop_pause, stop_resume, Change, GatewayRouting, Layer, Workload};
+use super::{GatewayRouting, Layer, Workload};
 use crate::cluster::health::{self, ModelState};
 use crate::cluster::kinds::{self, Kind};
 use crate::config::{ServingLayer, Strategy};
@@ -41,18 +41,6 @@ impl Layer for LlmD {
 
     fn state(&self, obj: &Value) -> ModelState {
         health::llm_inference_service(obj)
-    }
-
-    fn pause(&self, obj: &Value) -> Change {
-        stop_pause(obj)
-    }
-
-    fn resume(&self, obj: &Value, _configured: u32) -> Change {
-        stop_resume(obj)
-    }
-
-    fn in_cluster_url(&self, _name: &str, _namespace: &str, obj: &Value) -> Option<String> {
-        super::status_url(obj)
     }
 
     fn gateway_routing(&self) -> Option<GatewayRouting> {

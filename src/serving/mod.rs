@@ -90,20 +90,33 @@ pub trait Layer: Sync {
     /// Ready, stopped and why not, from the serving object as the API returns it.
     fn state(&self, obj: &Value) -> ModelState;
 
-    /// Stop the model (no patch when it is stopped already).
-    fn pause(&self, obj: &Value) -> Change;
+    /// Stop the model (no patch when it is stopped already). Default: KServe's stop annotation.
+    fn pause(&self, obj: &Value) -> Change {
+        stop_pause(obj)
+    }
 
-    /// Start the model again; `configured` is the replica count config.yaml asks for.
-    fn resume(&self, obj: &Value, configured: u32) -> Change;
+    /// Start the model again; `configured` is the replica count config.yaml asks for. Default:
+    /// the stop annotation removed.
+    fn resume(&self, obj: &Value, _configured: u32) -> Change {
+        stop_resume(obj)
+    }
 
-    /// Where the model answers inside the cluster.
-    fn in_cluster_url(&self, name: &str, namespace: &str, obj: &Value) -> Option<String>;
+    /// Where the model answers inside the cluster. Default: the `status.url` KServe reports.
+    fn in_cluster_url(&self, _name: &str, _namespace: &str, obj: &Value) -> Option<String> {
+        status_url(obj)
+    }
 
     /// How the layer's Gateway routes to a model; None when the layer has no Gateway.
     fn gateway_routing(&self) -> Option<GatewayRouting>;
 
-    /// The Deployment strategy rendered for a model that asks for `configured`.
-    fn strategy(&self, configured: Option<Strategy>) -> &'static str;
+    /// The Deployment strategy rendered for a model that asks for `configured` (Recreate unless
+    /// it asks for RollingUpdate).
+    fn strategy(&self, configured: Option<Strategy>) -> &'static str {
+        match configured {
+            Some(Strategy::RollingUpdate) => "RollingUpdate",
+            _ => "Recreate",
+        }
+    }
 
     /// Whether `strategy:` means anything on this layer.
     fn has_strategy(&self) -> bool {

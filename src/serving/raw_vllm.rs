@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use super::{spec_replicas, Change, GatewayRouting, Layer, Workload};
 use crate::cluster::health::{self, ModelState};
 use crate::cluster::kinds::{self, Kind};
-use crate::config::{ServingLayer, Strategy};
+use crate::config::ServingLayer;
 use crate::consts;
 
 pub struct RawVllm;
@@ -91,13 +91,6 @@ impl Layer for RawVllm {
 
     fn gateway_routing(&self) -> Option<GatewayRouting> {
         None
-    }
-
-    fn strategy(&self, configured: Option<Strategy>) -> &'static str {
-        match configured {
-            Some(Strategy::RollingUpdate) => "RollingUpdate",
-            _ => "Recreate",
-        }
     }
 }
 
