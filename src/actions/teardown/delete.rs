@@ -15,10 +15,58 @@ use crate::plan::Plan;
 use crate::report::Reporter;
 
 /// How a deletion ended.
+#[derive(Debug, PartialEq, Eq)]
 enum Deleted {
     Gone,
     /// Still terminating on these finalizers after `--finalizer-timeout`.
     Stuck(Vec<String>),
+    /// Still terminating after `--finalizer-timeout` with no finalizer of its own (a Namespace
+    /// whose content cannot be removed): why, as its status says.
+    Lingering(String),
+}
+
+/// What an object still there at the deadline waits for: its own finalizers, or (with none)
+/// the reason its status conditions give.
+fn at_deadline(obj: &Value) -> Deleted {
+    let finalizers: Vec<String> = obj
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    if !finalizers.is_empty() {
+        return Deleted::Stuck(finalizers);
+    }
+    let reasons: Vec<String> = obj
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|c| c.get("status").and_then(Value::as_str) == Some("True"))
+        .filter_map(|c| c.get("message").and_then(Value::as_str))
+        .map(str::to_string)
+        .collect();
+    Deleted::Lingering(if reasons.is_empty() {
+        "it is still terminating, with no finalizer of its own and no condition saying why".into()
+    } else {
+        reasons.join("; ")
+    })
+}
+
+/// A deletion that did not finish by the deadline and has no finalizer to strip: a timeout.
+fn lingering(label: &str, opts: &Options, why: String) -> ClusterError {
+    ClusterError::Timeout {
+        what: format!(
+            "{label} to be deleted (waited {}, the longer of --finalizer-timeout and \
+             --release-timeout)",
+            humantime::format_duration(opts.finalizer_timeout.max(opts.release_timeout))
+        ),
+        pending: vec![format!("{label}: {why}")],
+    }
 }
 
 /// Delete one object (foreground) and wait until it is gone or stuck on a finalizer.
@@ -53,6 +101,12 @@ async fn delete_wait(
         let finalizers = obj.metadata.finalizers.clone().unwrap_or_default();
         if start.elapsed() >= opts.finalizer_timeout && !finalizers.is_empty() {
             return Ok(Deleted::Stuck(finalizers));
+        }
+        // Every wait has a deadline: an object that goes on terminating without finalizers of its
+        // own (a Namespace whose content cannot be deleted never goes) is given as long as a
+        // release, then reported.
+        if start.elapsed() >= opts.finalizer_timeout.max(opts.release_timeout) {
+            return Ok(at_deadline(&kinds::json(&obj)));
         }
         // Deletions are slow by nature (cascades, cloud load balancers): a short poll keeps this simple.
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -121,10 +175,10 @@ pub(super) async fn delete_and_wait(
 ) -> Result<(), ClusterError> {
     let api = kind.api(client, ns);
     let label = format!("{} {}/{}", kind.kind, ns, name);
-    let Deleted::Stuck(finalizers) =
-        delete_wait(client, &api, name, &label, opts, reporter).await?
-    else {
-        return Ok(());
+    let finalizers = match delete_wait(client, &api, name, &label, opts, reporter).await? {
+        Deleted::Gone => return Ok(()),
+        Deleted::Lingering(why) => return Err(lingering(&label, opts, why)),
+        Deleted::Stuck(f) => f,
     };
     if !opts.strip_finalizers {
         return Err(stuck(
@@ -148,6 +202,7 @@ pub(super) async fn delete_and_wait(
     strip(client, &api, name, &label, &finalizers, reporter).await?;
     match delete_wait(client, &api, name, &label, opts, reporter).await? {
         Deleted::Gone => Ok(()),
+        Deleted::Lingering(why) => Err(lingering(&label, opts, why)),
         Deleted::Stuck(f) => Err(stuck(kind.kind, kind.plural, kind.namespaced, ns, name, f)),
     }
 }
@@ -277,13 +332,16 @@ async fn delete_app_resources(
             r.name,
             name_of(app)
         );
-        if let Deleted::Stuck(f) =
-            delete_wait(client, &api, &r.name, &label, opts, reporter).await?
-        {
-            strip(client, &api, &r.name, &label, &f, reporter).await?;
-            if let Deleted::Stuck(f) =
-                delete_wait(client, &api, &r.name, &label, opts, reporter).await?
-            {
+        let f = match delete_wait(client, &api, &r.name, &label, opts, reporter).await? {
+            Deleted::Gone => continue,
+            Deleted::Lingering(why) => return Err(lingering(&label, opts, why)),
+            Deleted::Stuck(f) => f,
+        };
+        strip(client, &api, &r.name, &label, &f, reporter).await?;
+        match delete_wait(client, &api, &r.name, &label, opts, reporter).await? {
+            Deleted::Gone => {}
+            Deleted::Lingering(why) => return Err(lingering(&label, opts, why)),
+            Deleted::Stuck(f) => {
                 return Err(stuck(
                     &r.kind,
                     &plural,
@@ -291,7 +349,7 @@ async fn delete_app_resources(
                     &r.namespace,
                     &r.name,
                     f,
-                ));
+                ))
             }
         }
     }
@@ -375,4 +433,30 @@ pub(super) async fn pvs_of(
             )
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_the_deadline_finalizers_are_stuck_and_anything_else_says_why_it_lingers() {
+        let stuck = json!({"metadata": {"finalizers": ["example.com/hold"]}});
+        assert_eq!(
+            at_deadline(&stuck),
+            Deleted::Stuck(vec!["example.com/hold".into()])
+        );
+        // A Namespace whose content cannot be removed: no metadata finalizer, its conditions say why.
+        let ns = json!({"metadata": {"name": "ns"}, "spec": {"finalizers": ["kubernetes"]},
+            "status": {"phase": "Terminating", "conditions": [
+                {"type": "NamespaceDeletionDiscoveryFailure", "status": "False", "message": "All resources successfully discovered"},
+                {"type": "NamespaceFinalizersRemaining", "status": "True",
+                 "message": "Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances"}]}});
+        assert_eq!(
+            at_deadline(&ns),
+            Deleted::Lingering("Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances".into())
+        );
+        let bare = json!({"metadata": {"name": "p"}});
+        assert!(matches!(at_deadline(&bare), Deleted::Lingering(w) if w.contains("no finalizer")));
+    }
 }

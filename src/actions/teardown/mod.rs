@@ -47,7 +47,8 @@ pub struct Options {
     pub strip_finalizers: bool,
     /// How long an object may stay terminating before its finalizer counts as stuck.
     pub finalizer_timeout: Duration,
-    /// How long to wait for LoadBalancer Services and PVs to be released.
+    /// How long to wait for LoadBalancer Services and PVs to be released, and for an object
+    /// terminating without finalizers of its own (then a timeout, exit 3).
     pub release_timeout: Duration,
 }
 
