@@ -169,11 +169,6 @@ pub fn layers() -> impl Iterator<Item = &'static dyn Layer> {
     ServingLayer::ALL.into_iter().map(layer)
 }
 
-/// The layer called `name` in config.yaml or the catalog.
-pub fn layer_named(name: &str) -> Option<&'static dyn Layer> {
-    layers().find(|l| l.name() == name)
-}
-
 /// KServe's pause: the stop annotation (ISVC and LLMInferenceService alike).
 fn stop_pause(obj: &Value) -> Change {
     if crate::cluster::health::has_stop_annotation(obj) {
@@ -215,13 +210,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_layer_is_found_by_its_name() {
+    fn every_layer_has_its_config_name() {
         let names: Vec<&str> = layers().map(|l| l.name()).collect();
         assert_eq!(names, crate::config::serving_layer_names());
-        for l in layers() {
-            assert_eq!(layer_named(l.name()).map(|f| f.id()), Some(l.id()));
-        }
-        assert!(layer_named("vllm").is_none());
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub struct Endpoint {
     pub key: Option<ApiKey>,
     /// The port-forward's error reports, added to connection errors (None through a Gateway).
     pub forward: Option<super::forward::ErrorSlot>,
+    /// The engine that answers: its health and OpenAI paths.
+    pub runtime: &'static dyn crate::serving::Runtime,
 }
 
 impl Endpoint {
@@ -222,7 +224,7 @@ pub async fn health(
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let attempt = ep
-            .request(reqwest::Method::GET, "/health")
+            .request(reqwest::Method::GET, ep.runtime.health_path())
             .map_err(|e| Failed::new(Check::Health, e))?
             .timeout(
                 left.min(Duration::from_secs(10))
@@ -234,7 +236,7 @@ pub async fn health(
             Ok(r) if r.status().is_success() => return Ok(r.status().as_u16()),
             Ok(r) if matches!(r.status().as_u16(), 401 | 403) => {
                 let until = Deadline::now() + left.max(Duration::from_millis(100));
-                let e = ep.status_error("/health", r, until).await;
+                let e = ep.status_error(ep.runtime.health_path(), r, until).await;
                 return Err(Failed::new(Check::Health, e));
             }
             Ok(r) => {
@@ -265,7 +267,7 @@ pub async fn health(
             return Err(Failed::new(
                 Check::Health,
                 SmokeError::HealthTimeout {
-                    url: ep.url("/health"),
+                    url: ep.url(ep.runtime.health_path()),
                     waited: timeout,
                     last,
                 },
@@ -287,8 +289,8 @@ fn forward_note(ep: &Endpoint) -> String {
 /// `GET /v1/models` must list `served`.
 pub async fn models(ep: &Endpoint, served: &str, timeout: Duration) -> Result<u16, Failed> {
     let fail = |e| Failed::new(Check::Models, e);
-    let path = "/v1/models";
-    let what = "GET /v1/models";
+    let path = ep.runtime.models_path();
+    let what = &format!("GET {path}");
     let deadline = Deadline::now() + timeout;
     let send = ep.request(reqwest::Method::GET, path).map_err(fail)?.send();
     let resp = match tokio::time::timeout_at(deadline, send).await {
@@ -514,11 +516,7 @@ pub async fn completion(
 ) -> Result<Completion, Failed> {
     let f = InFlight {
         ep,
-        path: if completions {
-            "/v1/completions"
-        } else {
-            "/v1/chat/completions"
-        },
+        path: ep.runtime.completion_path(!completions),
         started: Instant::now(),
         deadline: Deadline::now() + timeout,
         timeout,

@@ -190,6 +190,7 @@ async fn open(
                 host: None,
                 key,
                 forward: Some(pf.last_error_handle()),
+                runtime: crate::serving::runtime::of(&m.model),
             };
             Ok((ep, Some(pf), shown))
         }
@@ -205,6 +206,7 @@ async fn open(
                 host: route.host,
                 key,
                 forward: None,
+                runtime: crate::serving::runtime::of(&m.model),
             };
             Ok((ep, None, shown))
         }

@@ -36,17 +36,18 @@ pub struct CheckInput<'a> {
 
 /// One serving engine.
 pub trait Runtime: Sync {
-    /// The runtime's name in config.yaml (`vllm`).
-    fn name(&self) -> &'static str;
-
     /// The container port the engine listens on.
     fn port(&self) -> u16;
 
     /// The path that answers 200 once the model is loaded (probes and smoke).
     fn health_path(&self) -> &'static str;
 
-    /// The prefix of the OpenAI-compatible API (`/v1`).
-    fn openai_base(&self) -> &'static str;
+    /// The OpenAI-compatible API's model list (`GET`).
+    fn models_path(&self) -> &'static str;
+
+    /// The OpenAI-compatible API's completion path: chat (`/v1/chat/completions`) or plain
+    /// (`/v1/completions`).
+    fn completion_path(&self, chat: bool) -> &'static str;
 
     /// The environment variable the engine reads the API key it enforces from, if it has one.
     fn api_key_env(&self) -> Option<&'static str>;

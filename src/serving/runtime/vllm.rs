@@ -9,10 +9,6 @@ use crate::consts;
 pub struct Vllm;
 
 impl Runtime for Vllm {
-    fn name(&self) -> &'static str {
-        "vllm"
-    }
-
     fn port(&self) -> u16 {
         consts::VLLM_PORT
     }
@@ -21,8 +17,16 @@ impl Runtime for Vllm {
         "/health"
     }
 
-    fn openai_base(&self) -> &'static str {
-        "/v1"
+    fn models_path(&self) -> &'static str {
+        "/v1/models"
+    }
+
+    fn completion_path(&self, chat: bool) -> &'static str {
+        if chat {
+            "/v1/chat/completions"
+        } else {
+            "/v1/completions"
+        }
     }
 
     fn api_key_env(&self) -> Option<&'static str> {
