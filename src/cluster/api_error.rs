@@ -212,19 +212,32 @@ pub fn auth(a: &AuthError, plugin: &Plugin<'_>) -> String {
 
 const MAX_LINE_CHARS: usize = 200;
 
-/// The first non-empty line of a plugin's stderr, trimmed and capped, unless it holds a word of its
-/// stdout (where the credential is) long enough to be a secret.
+/// The words of `text` a token could be made of.
+/// A word this long in a plugin's stderr may be a token: the line is not shown.
+const TOKEN_LIKE_CHARS: usize = 20;
+
+/// The words of `text` a token could be made of.
+fn token_words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || "-_.+/=".contains(c)))
+}
+
+/// The first non-empty line of a plugin's stderr, trimmed, with control characters escaped and
+/// capped, unless it may hold a secret: a word of its stdout (where the credential is) long
+/// enough to be one, or any word that looks like a token (a failing plugin's stdout is often
+/// empty while its stderr quotes the token it could not refresh).
 fn first_line_without_secrets(stderr: &[u8], stdout: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(stderr);
     let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
     let out = String::from_utf8_lossy(stdout);
-    let leaks = out
-        .split(|c: char| !(c.is_ascii_alphanumeric() || "-_.+/=".contains(c)))
+    let echoes_stdout = token_words(&out)
         .filter(|w| w.len() >= 12)
         .any(|w| line.contains(w));
-    if leaks {
+    let looks_like_a_token =
+        line.contains("eyJ") || token_words(line).any(|w| w.len() >= TOKEN_LIKE_CHARS);
+    if echoes_stdout || looks_like_a_token {
         return None;
     }
+    let line: String = line.chars().flat_map(char::escape_debug).collect();
     let mut shown: String = line.chars().take(MAX_LINE_CHARS).collect();
     if line.chars().count() > MAX_LINE_CHARS {
         shown.push('…');
@@ -235,6 +248,23 @@ fn first_line_without_secrets(stderr: &[u8], stdout: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_plugins_stderr_is_shown_only_without_anything_like_a_token() {
+        assert_eq!(
+            first_line_without_secrets(b"\n  login required: run `acme login`\n", b""),
+            Some("login required: run `acme login`".into())
+        );
+        // stdout empty (the plugin failed), the token in stderr: not shown.
+        let jwt = b"error: refresh of eyJhbGciOiJSUzI1NiJ9.x.y failed";
+        assert_eq!(first_line_without_secrets(jwt, b""), None);
+        let long = b"error: token abcdefghijklmnopqrstuvwxyz0123 expired";
+        assert_eq!(first_line_without_secrets(long, b""), None);
+        assert_eq!(
+            first_line_without_secrets(b"bad\x1b[31m colour", b""),
+            Some("bad\\u{1b}[31m colour".into())
+        );
+    }
 
     fn status_of(code: u16, reason: &str, message: &str) -> kube::Error {
         kube::Error::Api(Box::new(kube::core::Status {

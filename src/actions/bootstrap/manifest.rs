@@ -140,10 +140,12 @@ async fn download_cached(
         .ok()
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| spec.install_url.clone());
+    // Every message shows the URL with any credential in it masked; only the request uses it.
+    let shown = crate::gitops::git::redact(&url);
     let mut notes = Vec::new();
     if url != spec.install_url {
         notes.push(format!(
-            "install manifest URL overridden by {URL_ENV}: {url}"
+            "install manifest URL overridden by {URL_ENV}: {shown}"
         ));
     }
     let cached = cache.map(|c| c.join(spec.cache_rel_path()));
@@ -163,10 +165,10 @@ async fn download_cached(
             ));
         }
     }
-    let bytes = fetch(&url).await?;
+    let bytes = fetch(&url, &shown).await?;
     let sha = sha256_hex(&bytes);
-    check_sha(spec, &url, &sha, FIX_URL)?;
-    notes.push(format!("downloaded {url} (sha256 verified)"));
+    check_sha(spec, &shown, &sha, FIX_URL)?;
+    notes.push(format!("downloaded {shown} (sha256 verified)"));
     match &cached {
         Some(path) if read_only => notes.push(format!(
             "not cached as {} (a dry run writes nothing)",
@@ -178,27 +180,27 @@ async fn download_cached(
         }
         None => {}
     }
-    let mut m = parse(spec, url.clone(), sha, true, &bytes, notes)?;
-    m.warnings.extend(plain_http_warning(&url));
+    let mut m = parse(spec, shown.clone(), sha, true, &bytes, notes)?;
+    m.warnings.extend(plain_http_warning(&shown));
     Ok(m)
 }
 
 /// The warning for a download over plain http (the sha256 still guards what is applied).
 fn plain_http_warning(url: &str) -> Option<String> {
-    url.get(..7)
-        .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
-        .then(|| {
-            format!(
-                "the Argo CD install manifest was downloaded over plain http ({url}): anyone on the \
+    crate::gitops::git::is_plain_http(url).then(|| {
+        format!(
+            "the Argo CD install manifest was downloaded over plain http ({url}): anyone on the \
                  way could read it; it was verified against the pinned sha256, so it cannot have \
                  been altered. Use an https:// URL (PLATFORM_ARGOCD_URL or installURL)"
-            )
-        })
+        )
+    })
 }
 
-async fn fetch(url: &str) -> Result<Vec<u8>, BootstrapError> {
+/// Download `url` (capped); errors name it as `shown` (credentials masked) and never quote the
+/// client's own text of the URL.
+async fn fetch(url: &str, shown: &str) -> Result<Vec<u8>, BootstrapError> {
     let err = |message: String| BootstrapError::Download {
-        url: url.to_string(),
+        url: shown.to_string(),
         message,
     };
     let client = reqwest::Client::builder()
@@ -206,11 +208,12 @@ async fn fetch(url: &str) -> Result<Vec<u8>, BootstrapError> {
         .timeout(DOWNLOAD_TIMEOUT)
         .build()
         .map_err(|e| err(e.to_string()))?;
-    let resp = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| err(format!("{e} (no internet? pass --manifests FILE)")))?;
+    let resp = client.get(url).send().await.map_err(|e| {
+        err(format!(
+            "{} (no internet? pass --manifests FILE)",
+            e.without_url()
+        ))
+    })?;
     if !resp.status().is_success() {
         return Err(err(format!("HTTP {}", resp.status())));
     }
@@ -219,7 +222,11 @@ async fn fetch(url: &str) -> Result<Vec<u8>, BootstrapError> {
     }
     let mut body = Vec::new();
     let mut resp = resp;
-    while let Some(chunk) = resp.chunk().await.map_err(|e| err(e.to_string()))? {
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| err(e.without_url().to_string()))?
+    {
         body.extend_from_slice(&chunk);
         if body.len() as u64 > MAX_BYTES {
             return Err(err(format!("larger than {MAX_BYTES} bytes")));
