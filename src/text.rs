@@ -25,6 +25,11 @@ pub fn short_rev(r: &str) -> &str {
     prefix(r, 12)
 }
 
+/// Lowercase hex of bytes (digests, random tokens).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -64,12 +64,15 @@ const HF_HELP: &str = "write `hf://<org>/<name>`, e.g. hf://Qwen/Qwen2.5-0.5B-In
 
 /// Parse a source. Only the Hub is served so far: other schemes parse (so messages can name them)
 /// but the caller decides whether they are supported.
-pub fn parse(text: &str) -> Result<Source, SourceError> {
-    let bad = |message: String| SourceError {
-        message,
+fn not_hf(text: &str) -> SourceError {
+    SourceError {
+        message: format!("`{text}` is not a Hugging Face source"),
         help: HF_HELP.to_string(),
-    };
-    let not_hf = || bad(format!("`{text}` is not a Hugging Face source"));
+    }
+}
+
+pub fn parse(text: &str) -> Result<Source, SourceError> {
+    let not_hf = || not_hf(text);
     let Some((scheme, rest)) = text.split_once("://") else {
         return Err(not_hf());
     };
@@ -118,6 +121,15 @@ impl ModelSource {
 
     pub fn parsed(&self) -> Result<&Source, &SourceError> {
         self.parsed.as_ref()
+    }
+
+    /// The Hub repository, or why the source is not one (another scheme is not served yet).
+    pub fn hub(&self) -> Result<&str, SourceError> {
+        match &self.parsed {
+            Ok(Source::HuggingFace { repo }) => Ok(repo),
+            Ok(_) => Err(not_hf(&self.raw)),
+            Err(e) => Err(e.clone()),
+        }
     }
 
     /// `org/name` of an `hf://org/name` source.

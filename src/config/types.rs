@@ -180,6 +180,16 @@ pub enum AccessMode {
 }
 
 impl AccessMode {
+    /// The access mode as Kubernetes spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessMode::ReadWriteOnce => "ReadWriteOnce",
+            AccessMode::ReadOnlyMany => "ReadOnlyMany",
+            AccessMode::ReadWriteMany => "ReadWriteMany",
+            AccessMode::ReadWriteOncePod => "ReadWriteOncePod",
+        }
+    }
+
     /// Whether two pods on different nodes can mount the volume at once.
     pub fn is_shared(self) -> bool {
         matches!(self, AccessMode::ReadOnlyMany | AccessMode::ReadWriteMany)

@@ -117,17 +117,9 @@ pub fn check_model(
     if let Some(r) = &m.api_key_secret {
         check_api_key_secret(r, &err, out);
     }
-    match m.source.parsed() {
-        Err(e) => out.push(err(".source", e.message.clone()).help(e.help.clone())),
-        // Only the Hub is served so far: other schemes parse, and are refused the same way.
-        Ok(s) if s.scheme() != "hf" => out.push(
-            err(
-                ".source",
-                format!("`{}` is not a Hugging Face source", m.source),
-            )
-            .help("write `hf://<org>/<name>`, e.g. hf://Qwen/Qwen2.5-0.5B-Instruct"),
-        ),
-        Ok(_) => {}
+    // Only the Hub is served so far: other schemes parse, and are refused the same way.
+    if let Err(e) = m.source.hub() {
+        out.push(err(".source", e.message).help(e.help));
     }
     if m.revision.trim().is_empty() {
         out.push(

@@ -56,10 +56,7 @@ impl HashState {
     }
 }
 
-/// Lowercase hex of a digest.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::text::hex;
 
 /// sha256 of a whole file (cached small files, whose sha is not in the metadata).
 pub fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {

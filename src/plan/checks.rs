@@ -291,8 +291,8 @@ impl ModelCheck<'_> {
                 }
                 if !m.storage.access_mode.is_shared() {
                     out.push(err(".canaryTrafficPercent", format!(
-                    "canary runs a second revision pod, but the model volume is {:?}: both revisions pin to one node",
-                    m.storage.access_mode))
+                    "canary runs a second revision pod, but the model volume is {}: both revisions pin to one node",
+                    m.storage.access_mode.as_str()))
                     .help("use `storage.accessMode: ReadOnlyMany` (or ReadWriteMany, e.g. Filestore) or drop the canary"));
                 }
                 out.push(

@@ -67,6 +67,16 @@ pub enum AppKind {
     Model,
 }
 
+impl std::fmt::Display for AppKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AppKind::Catalog => "Catalog",
+            AppKind::Serving => "Serving",
+            AppKind::Model => "Model",
+        })
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlannedApp {
@@ -380,7 +390,7 @@ fn duplicate_app_names(apps: &[PlannedApp], cfg_file: &Path) -> Vec<Diagnostic> 
         if let Some(prev) = seen.insert(a.name.as_str(), a) {
             out.push(
                 Diagnostic::error(format!(
-                    "two Argo CD Applications would be named `{}` (a {:?} app of group `{}` and a {:?} app of group `{}`)",
+                    "two Argo CD Applications would be named `{}` (a {} app of group `{}` and a {} app of group `{}`)",
                     a.name, prev.kind, prev.group, a.kind, a.group
                 ))
                 .file(cfg_file)

@@ -96,7 +96,7 @@ pub async fn redis_secret(client: &Client, namespace: &str) -> Result<Option<Val
 fn random_hex(n: usize) -> std::io::Result<String> {
     let mut buf = vec![0u8; n];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::text::hex(&buf))
 }
 
 #[cfg(test)]

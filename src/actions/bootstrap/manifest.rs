@@ -81,8 +81,7 @@ pub fn cache_root() -> Option<PathBuf> {
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::text::hex(&Sha256::digest(bytes))
 }
 
 /// Obtain the manifest from `source`, verified against `spec.sha256`.

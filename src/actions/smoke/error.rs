@@ -322,13 +322,6 @@ impl Classify for SmokeError {
     }
 }
 
-/// A Kubernetes client error in words: the API's message, reason and HTTP code (never the
-/// client's Debug of its `Status`), with what to do about 401 and 403; else the error and its
-/// causes.
-pub fn kube_words(e: &kube::Error) -> String {
-    crate::cluster::api_error::describe(e)
-}
-
 /// A failure with the check it happened in.
 #[derive(Debug)]
 pub struct Failed {
@@ -353,7 +346,7 @@ impl Failed {
 }
 
 /// The message with its causes, for a report line (the request errors already name theirs); a
-/// Kubernetes client error in the chain is put in words ([`kube_words`]) and ends it.
+/// Kubernetes client error in the chain is put in words (`crate::cluster::api_error`) and ends it.
 pub fn chain(e: &SmokeError) -> String {
     if matches!(
         e,
@@ -382,7 +375,7 @@ mod tests {
 
     #[test]
     fn api_errors_are_put_in_words_with_what_to_do() {
-        let w = kube_words(&api(
+        let w = crate::cluster::api_error::describe(&api(
             403,
             "Forbidden",
             "pods \"p\" is forbidden: User \"u\" cannot get resource \"pods/portforward\"",
@@ -392,12 +385,15 @@ mod tests {
             "{w}"
         );
         assert!(w.contains("RBAC"), "{w}");
-        let w = kube_words(&api(500, "", "no preferred addresses found"));
+        let w = crate::cluster::api_error::describe(&api(500, "", "no preferred addresses found"));
         assert!(
             w.contains("no preferred addresses found (no reason given, HTTP 500)"),
             "{w}"
         );
-        for w in [w, kube_words(&api(401, "Unauthorized", ""))] {
+        for w in [
+            w,
+            crate::cluster::api_error::describe(&api(401, "Unauthorized", "")),
+        ] {
             assert!(!w.contains("Status {") && !w.contains("Some("), "{w}");
         }
     }

@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::Pod;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::error::{kube_words, SmokeError};
+use super::error::SmokeError;
 use crate::cluster::Client;
 
 pub struct PortForward {
@@ -202,7 +202,7 @@ async fn forward(
         Err(e) => {
             let refused =
                 matches!(&e, kube::Error::Api(s) if (400..500).contains(&s.code) && s.code != 429);
-            last_error.record_api(kube_words(&e), refused);
+            last_error.record_api(crate::cluster::api_error::describe(&e), refused);
             return;
         }
     };
