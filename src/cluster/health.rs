@@ -267,16 +267,20 @@ pub fn llm_inference_service(llm: &Value) -> ModelState {
     }
 }
 
+/// The replica count of a workload's spec (1 when unset, as Kubernetes defaults it).
+pub fn spec_replicas(w: &Value) -> i64 {
+    w.pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1)
+}
+
 /// The one rule for "a Deployment or StatefulSet has rolled out" (kubectl rollout status's, with
 /// ready for available): the controller has observed the current generation, every wanted replica
 /// runs the current template and is ready, and no replica of an older template is left. Err says
 /// what is still missing.
 pub fn rollout(w: &Value) -> Result<(), String> {
     let n = |p: &str| w.pointer(p).and_then(Value::as_i64).unwrap_or(0);
-    let want = w
-        .pointer("/spec/replicas")
-        .and_then(Value::as_i64)
-        .unwrap_or(1);
+    let want = spec_replicas(w);
     let generation = n("/metadata/generation");
     if n("/status/observedGeneration") < generation {
         return Err(format!(
@@ -306,10 +310,7 @@ pub fn rollout(w: &Value) -> Result<(), String> {
 /// raw-vLLM Deployment: ready when it has rolled out ([`rollout`]) to a non-zero spec.replicas;
 /// stopped (paused) when scaled to 0.
 pub fn deployment(dep: &Value) -> ModelState {
-    let desired = dep
-        .pointer("/spec/replicas")
-        .and_then(Value::as_i64)
-        .unwrap_or(1);
+    let desired = spec_replicas(dep);
     let ready_replicas = dep
         .pointer("/status/readyReplicas")
         .and_then(Value::as_i64)

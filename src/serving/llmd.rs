@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::{GatewayRouting, Layer, Workload};
 use crate::cluster::health::{self, ModelState};
 use crate::cluster::kinds::{self, Kind};
-use crate::config::{ServingLayer, Strategy};
+use crate::config::ServingLayer;
 use crate::consts;
 
 pub struct LlmD;
@@ -48,10 +48,6 @@ impl Layer for LlmD {
     }
 
     /// The LLMInferenceService manages its pods; they are replaced, never surged.
-    fn strategy(&self, _configured: Option<Strategy>) -> &'static str {
-        "Recreate"
-    }
-
     fn has_strategy(&self) -> bool {
         false
     }

@@ -110,10 +110,10 @@ pub trait Layer: Sync {
     fn gateway_routing(&self) -> Option<GatewayRouting>;
 
     /// The Deployment strategy rendered for a model that asks for `configured` (Recreate unless
-    /// it asks for RollingUpdate).
+    /// it asks for RollingUpdate on a layer where `strategy:` means something).
     fn strategy(&self, configured: Option<Strategy>) -> &'static str {
         match configured {
-            Some(Strategy::RollingUpdate) => "RollingUpdate",
+            Some(Strategy::RollingUpdate) if self.has_strategy() => "RollingUpdate",
             _ => "Recreate",
         }
     }
@@ -196,13 +196,6 @@ fn status_url(obj: &Value) -> Option<String> {
     obj.pointer("/status/url")
         .and_then(Value::as_str)
         .map(str::to_string)
-}
-
-/// The replica count of a workload's spec (1 when unset, as Kubernetes defaults it).
-fn spec_replicas(obj: &Value) -> i64 {
-    obj.pointer("/spec/replicas")
-        .and_then(Value::as_i64)
-        .unwrap_or(1)
 }
 
 #[cfg(test)]

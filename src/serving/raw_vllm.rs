@@ -4,8 +4,8 @@
 
 use serde_json::{json, Value};
 
-use super::{spec_replicas, Change, GatewayRouting, Layer, Workload};
-use crate::cluster::health::{self, ModelState};
+use super::{Change, GatewayRouting, Layer, Workload};
+use crate::cluster::health::{self, spec_replicas, ModelState};
 use crate::cluster::kinds::{self, Kind};
 use crate::config::ServingLayer;
 use crate::consts;
