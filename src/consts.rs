@@ -14,6 +14,8 @@ pub const LABEL_NAME: &str = "app.kubernetes.io/name";
 pub const LABEL_MODEL: &str = "platform.ai/model";
 pub const LABEL_LAYER: &str = "platform.ai/layer";
 pub const LABEL_GROUP: &str = "platform.ai/group";
+/// On a ClusterServingRuntime: the engine it runs (`llama-cpp`, `ollama`).
+pub const LABEL_RUNTIME: &str = "platform.ai/runtime";
 pub const MANAGED_BY_VALUE: &str = "platform";
 
 pub const ARGOCD_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
@@ -35,6 +37,16 @@ pub const DEFAULT_ENV: &str = "ai-dev";
 pub const MODEL_MOUNT: &str = "/models";
 pub const GPU_RESOURCE: &str = "nvidia.com/gpu";
 pub const VLLM_PORT: u16 = 8000;
+/// The port of engines on a KServe ClusterServingRuntime (llama.cpp, Ollama): KServe's default.
+pub const KSERVE_RUNTIME_PORT: u16 = 8080;
+/// Where KServe puts a model's `storageUri` in the serving container.
+pub const KSERVE_MODEL_MOUNT: &str = "/mnt/models";
+/// A non-vLLM preset's ClusterServingRuntime is `platform-<preset>`.
+pub const SERVING_RUNTIME_PREFIX: &str = "platform-";
+/// The environment variable llama.cpp's server reads its API key from.
+pub const LLAMA_API_KEY_ENV: &str = "LLAMA_API_KEY";
+/// The variable the Hub's clients (vLLM, llama.cpp, KServe's storage initializer) read a token from.
+pub const HF_TOKEN_ENV: &str = "HF_TOKEN";
 /// KServe (Standard mode) names an InferenceService's predictor Deployment and Service
 /// `<isvc>-predictor`, and an LLMInferenceService's main workload Deployment `<name>-kserve`.
 pub const KSERVE_PREDICTOR_SUFFIX: &str = "-predictor";

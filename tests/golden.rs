@@ -85,3 +85,8 @@ fn shipped_ai_dev_environment() {
 fn everything_on_fixture() {
     golden("everything-on");
 }
+
+#[test]
+fn runtimes_fixture() {
+    golden("runtimes");
+}

@@ -245,6 +245,10 @@ pub enum Device {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Preset {
+    /// The engine the preset runs (`vllm` by default). A non-vLLM preset is a KServe
+    /// ClusterServingRuntime named `platform-<preset>`, rendered for the models that use it.
+    #[serde(default)]
+    pub runtime: crate::config::RuntimeName,
     /// `registry/repo:tag`.
     pub image: String,
     /// `sha256:…` the tag resolved to; the rendered image is `image@digest`.

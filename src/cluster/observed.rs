@@ -31,7 +31,7 @@ pub struct Listed {
 
 /// Whether the model has a PVC (its layer says; llm-d only when pre-staged).
 pub fn has_pvc(m: &PlannedModel) -> bool {
-    m.layer().has_pvc(m.staged)
+    m.has_pvc()
 }
 
 /// Every object of `kind` in `ns` (the cluster scope for "" or a cluster-scoped kind), with the

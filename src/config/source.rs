@@ -106,7 +106,25 @@ pub struct ModelSource {
     parsed: Result<Source, SourceError>,
 }
 
+/// No `source:` (Ollama models have none; validation asks the others for one).
+impl Default for ModelSource {
+    fn default() -> Self {
+        ModelSource {
+            raw: String::new(),
+            parsed: Err(SourceError {
+                message: "is missing".into(),
+                help: HF_HELP.to_string(),
+            }),
+        }
+    }
+}
+
 impl ModelSource {
+    /// Whether config.yaml gave no source.
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
     pub fn new(raw: &str) -> ModelSource {
         ModelSource {
             raw: raw.to_string(),

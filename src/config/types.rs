@@ -203,8 +203,23 @@ pub struct Model {
     /// DNS-1123 name; also the Argo CD Application name and the serving object name.
     pub name: String,
     pub layer: ServingLayer,
-    /// Where the weights come from (`hf://org/name`), parsed once at load.
+    /// Where the weights come from (`hf://org/name`, `s3://bucket/prefix`,
+    /// `oci://registry/repo@sha256:…`, `pvc://claim/dir`), parsed once at load. Ollama models
+    /// have none: Ollama pulls `ollama.model` from its own registry.
+    #[serde(default)]
     pub source: super::source::ModelSource,
+    /// The engine that serves the model: `vllm` (default), `llama-cpp` (GGUF) or `ollama`.
+    #[serde(default)]
+    pub runtime: RuntimeName,
+    /// One file of the source to serve: the GGUF file of an `hf://` repository (llama.cpp).
+    #[serde(default)]
+    pub file: Option<String>,
+    /// llama.cpp's `llama-server` settings (runtime `llama-cpp`).
+    #[serde(default)]
+    pub llama_cpp: Option<LlamaCpp>,
+    /// Ollama's settings (runtime `ollama`): the model tag it pulls.
+    #[serde(default)]
+    pub ollama: Option<Ollama>,
     /// Hub revision (branch, tag or commit sha).
     #[serde(default = "default_revision")]
     pub revision: String,
@@ -249,6 +264,72 @@ pub struct Model {
     /// Bearer`, never printing it.
     #[serde(default)]
     pub api_key_secret: Option<SecretKeyRef>,
+    /// A Secret key holding a Hugging Face token for gated models: wired as `HF_TOKEN` into the
+    /// pods that download from the Hub (the value never enters git; `stage-model` reads the
+    /// token from the user's environment instead).
+    #[serde(default)]
+    pub hf_token_secret: Option<SecretKeyRef>,
+}
+
+/// The engine serving a model. Its behaviour (arguments, port, paths, checks) lives in
+/// `serving::runtime`; this is only the name config.yaml and the catalog's presets use.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize,
+)]
+pub enum RuntimeName {
+    #[default]
+    #[serde(rename = "vllm")]
+    Vllm,
+    #[serde(rename = "llama-cpp")]
+    LlamaCpp,
+    #[serde(rename = "ollama")]
+    Ollama,
+}
+
+impl RuntimeName {
+    pub const ALL: [RuntimeName; 3] = [
+        RuntimeName::Vllm,
+        RuntimeName::LlamaCpp,
+        RuntimeName::Ollama,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuntimeName::Vllm => "vllm",
+            RuntimeName::LlamaCpp => "llama-cpp",
+            RuntimeName::Ollama => "ollama",
+        }
+    }
+}
+
+impl fmt::Display for RuntimeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// llama.cpp `llama-server` settings; each has a default.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LlamaCpp {
+    /// CPU threads for generation (`--threads`); default: the pod's whole-core CPU request.
+    #[serde(default)]
+    pub threads: Option<u32>,
+    /// Context window of one slot, in tokens; default `maxModelLen`, else 4096. The server's
+    /// total context (`--ctx-size`) is this times `parallel`.
+    #[serde(default)]
+    pub context_size: Option<u32>,
+    /// Requests served at once (`--parallel` slots); default 2.
+    #[serde(default)]
+    pub parallel: Option<u32>,
+}
+
+/// Ollama settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Ollama {
+    /// The model tag Ollama pulls and serves (`qwen3:4b`); clients send it as `"model"`.
+    pub model: String,
 }
 
 /// A key of a Secret in the model's namespace.
@@ -280,9 +361,11 @@ pub struct Resources {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Storage {
-    /// Weights are pre-staged on the model's PVC by `platform stage-model` (serving never downloads).
-    #[serde(default = "yes")]
-    pub staged: bool,
+    /// Weights are pre-staged on the model's PVC by `platform stage-model` (serving never
+    /// downloads). Default: true, except for Ollama (it pulls), `oci://` sources (the image is
+    /// the weights) and `pvc://` sources (already on a volume); read it through [`Model::staged`].
+    #[serde(default)]
+    pub staged: Option<bool>,
     /// Directory under the PVC holding the weights (default: the model name).
     #[serde(default)]
     pub dir: Option<String>,
@@ -298,17 +381,13 @@ pub struct Storage {
 impl Default for Storage {
     fn default() -> Self {
         Self {
-            staged: true,
+            staged: None,
             dir: None,
             size: default_pvc_size(),
             access_mode: default_access_mode(),
             storage_class_name: None,
         }
     }
-}
-
-fn yes() -> bool {
-    true
 }
 
 fn default_pvc_size() -> Quantity {
@@ -335,6 +414,32 @@ pub struct Prefill {
 impl Model {
     pub fn served_name(&self) -> &str {
         self.served_name.as_deref().unwrap_or(&self.name)
+    }
+
+    /// Whether the weights are pre-staged on the model's PVC: `storage.staged`, else true unless
+    /// Ollama pulls them, an `oci://` image carries them or a `pvc://` volume has them.
+    pub fn staged(&self) -> bool {
+        self.storage.staged.unwrap_or_else(|| {
+            self.runtime != RuntimeName::Ollama
+                && !matches!(
+                    self.source.parsed(),
+                    Ok(super::source::Source::Oci { .. } | super::source::Source::Pvc { .. })
+                )
+        })
+    }
+
+    /// The file the engine loads, for a one-file model (GGUF): `file:`, else the last part of an
+    /// `s3://` source that names an object ending in `.gguf`.
+    pub fn single_file(&self) -> Option<&str> {
+        if let Some(f) = &self.file {
+            return Some(f);
+        }
+        match self.source.parsed() {
+            Ok(super::source::Source::S3 { prefix, .. }) if prefix.ends_with(".gguf") => {
+                prefix.rsplit('/').next()
+            }
+            _ => None,
+        }
     }
 
     pub fn weights_dir(&self) -> &str {

@@ -117,9 +117,8 @@ pub fn check_model(
     if let Some(r) = &m.api_key_secret {
         check_api_key_secret(r, &err, out);
     }
-    // Only the Hub is served so far: other schemes parse, and are refused the same way.
-    if let Err(e) = m.source.hub() {
-        out.push(err(".source", e.message).help(e.help));
+    if let Some((msg, help)) = source_problem(m) {
+        out.push(err(".source", msg).help(help));
     }
     if m.revision.trim().is_empty() {
         out.push(
@@ -146,6 +145,33 @@ pub fn check_model(
                 sc,
             ));
         }
+    }
+}
+
+/// What is wrong with the model's `source:` on its own (the runtime and the layer are checked with
+/// the catalog): missing, unparsable, an unpinned image, a scheme not served.
+fn source_problem(m: &Model) -> Option<(String, String)> {
+    use super::source::Source;
+    if m.source.is_empty() {
+        // Ollama pulls by tag; its runtime's checks refuse a source.
+        return (m.runtime != super::RuntimeName::Ollama).then(|| {
+            (
+                "is missing".to_string(),
+                "set `source: hf://<org>/<name>` (or s3://, oci://, pvc://)".to_string(),
+            )
+        });
+    }
+    match m.source.parsed() {
+        Err(e) => Some((e.message.clone(), format!("{}; or s3://bucket/prefix, oci://registry/repo@sha256:…, pvc://claim/dir", e.help))),
+        Ok(Source::Oci { reference }) if !reference.contains("@sha256:") => Some((
+            format!("`{}` is not pinned by digest", m.source),
+            "write oci://registry/repo@sha256:<digest> (`platform modelcar push` prints it): a tag can change under a running model".into(),
+        )),
+        Ok(Source::Gcs { .. }) => Some((
+            format!("`{}`: gs:// sources are not served yet", m.source),
+            "copy the weights to S3-compatible storage (s3://) or the Hub".into(),
+        )),
+        Ok(_) => None,
     }
 }
 

@@ -38,7 +38,9 @@ pub fn validate(
         let resources = preset.resources_for(&m.resources);
         check_resources(resources, &format!("{at}.resources"), file, &mut out);
         mc.check_gpus(preset, &mut out);
+        mc.check_engine(catalog, preset, &mut out);
         mc.check_runtime(preset, resources, &mut out);
+        mc.check_source(&mut out);
         mc.check_kserve_cpu_limit(resources, &mut out);
         mc.check_strategy(preset, &mut out);
         mc.check_canary(&mut out);
@@ -181,6 +183,93 @@ impl ModelCheck<'_> {
         }
     }
 
+    /// The runtime is served on the model's layer, and the preset runs that runtime.
+    fn check_engine(&self, catalog: &Catalog, preset: &Preset, out: &mut Vec<Diagnostic>) {
+        let m = self.m;
+        let runtime = serving::runtime::of(m);
+        if !runtime.serves_on(m.layer) {
+            out.push(
+                self.err(
+                    ".runtime",
+                    format!(
+                        "{} is served on KServe only; this model is on {}",
+                        m.runtime, m.layer
+                    ),
+                )
+                .help("set `layer: kserve`, or `runtime: vllm` to stay on this layer"),
+            );
+        }
+        if preset.runtime != m.runtime {
+            let fitting: Vec<&str> = catalog
+                .presets
+                .iter()
+                .filter(|(_, p)| p.runtime == m.runtime)
+                .map(|(n, _)| n.as_str())
+                .collect();
+            out.push(
+                self.err(
+                    ".preset",
+                    format!(
+                        "preset `{}` runs {}, but the model's runtime is {}",
+                        m.preset, preset.runtime, m.runtime
+                    ),
+                )
+                .help(if fitting.is_empty() {
+                    format!(
+                        "add a preset with `runtime: {}` to {}",
+                        m.runtime,
+                        catalog.files.presets.display()
+                    )
+                } else {
+                    format!("use a {} preset: {}", m.runtime, fitting.join(", "))
+                }),
+            );
+        }
+    }
+
+    /// How the weights reach the pods works on the model's layer: KServe's storage initializer
+    /// and modelcar exist only there (and `oci://` on llm-d), an image cannot be staged, and
+    /// modelcar overrides part of the pod's hardening.
+    fn check_source(&self, out: &mut Vec<Diagnostic>) {
+        use crate::config::source::Source;
+        let m = self.m;
+        let (at, file) = (self.at, self.file);
+        let parsed = m.source.parsed().ok();
+        if m.storage.staged == Some(true)
+            && matches!(parsed, Some(Source::Oci { .. } | Source::Pvc { .. }))
+        {
+            out.push(
+                self.err(
+                    ".storage.staged",
+                    format!(
+                        "`{}` cannot be staged: its weights are already in an image or on a volume",
+                        m.source
+                    ),
+                )
+                .help("remove `storage.staged`"),
+            );
+            return;
+        }
+        let serving::Weights::Storage(uri) = serving::weights::of(m) else {
+            return;
+        };
+        let scheme = parsed.map(Source::scheme).unwrap_or("hf");
+        if !serving::layer(m.layer).fetches_storage_uri(scheme) {
+            out.push(self.err(".source", format!("{} cannot fetch `{uri}` itself", m.layer))
+                .help(if scheme == "s3" {
+                    "pre-stage it (`storage.staged: true`, then `platform stage-model`), or serve the model on kserve"
+                } else {
+                    "serve the model on kserve (KServe's storage initializer or modelcar fetches it)"
+                }));
+        }
+        if scheme == "oci" {
+            out.push(Diagnostic::warning(
+                "modelcar: KServe overrides the serving container's runAsUser (its uidModelcar, 1010 by default) and turns on shareProcessNamespace; the injected modelcar containers drop no capabilities",
+            ).file(file).field(format!("{at}.source"))
+            .help("expected with oci:// weights; a namespace enforcing Pod Security `restricted` rejects the pod (use pvc:// or s3:// weights there)"));
+        }
+    }
+
     /// What the model's runtime needs (vLLM: no OMP `all` binding; on CPU at least 2 cores,
     /// --enforce-eager, --dtype=float32), asked of the runtime's descriptor.
     fn check_runtime(&self, preset: &Preset, resources: &Resources, out: &mut Vec<Diagnostic>) {
@@ -212,7 +301,10 @@ impl ModelCheck<'_> {
                 .map(|q| q.to_string())
                 .unwrap_or_else(|| "none".into()),
         };
-        for p in serving::runtime::of(m).problems(&input) {
+        let runtime = serving::runtime::of(m);
+        let mut problems = serving::runtime::foreign_settings(m);
+        problems.extend(runtime.problems(&input));
+        for p in problems {
             let d = self.err(&p.field, p.message);
             out.push(match p.help {
                 Some(h) => d.help(h),
@@ -356,7 +448,7 @@ impl ModelCheck<'_> {
         let m = self.m;
         let (at, file) = (self.at, self.file);
         let err = |field: &str, msg: String| self.err(field, msg);
-        if serving::layer(m.layer).pods_download_weights() && !m.storage.staged {
+        if serving::weights::of(m) == serving::Weights::Hub {
             {
                 out.push(Diagnostic::warning("serving pods will download the weights from the Hub themselves")
                 .file(file).field(format!("{at}.storage.staged"))

@@ -121,6 +121,16 @@ impl PlannedModel {
     pub fn layer(&self) -> &'static dyn crate::serving::Layer {
         crate::serving::layer(self.model.layer)
     }
+
+    /// How the serving pods get the weights (the seam decides).
+    pub fn weights(&self) -> crate::serving::Weights {
+        crate::serving::weights::of(&self.model)
+    }
+
+    /// Whether the model has a PVC of its own.
+    pub fn has_pvc(&self) -> bool {
+        self.weights().needs_pvc()
+    }
 }
 
 /// One step of the bring-up: the apps of one (layer, wave), in plan order.
@@ -346,7 +356,7 @@ fn plan_models(
             image: preset.image_ref(),
             gpus: m.gpus,
             replicas: m.replicas,
-            staged: m.storage.staged,
+            staged: m.staged(),
             model: m.clone(),
             spec: spec.clone(),
             preset_spec: preset.clone(),

@@ -1,12 +1,15 @@
 //! Plan → the JSON contexts templates see. All decisions (args, env, probes, security) are made here,
 //! so an overriding template only changes layout, never has to re-derive a gotcha.
 
+use std::collections::BTreeMap;
+
 use serde_json::{json, Map, Value};
 
 use crate::catalog::{Catalog, Device, Preset, SyncMode};
 use crate::config::Model;
 use crate::plan::{AppKind, Plan, PlannedApp, PlannedModel};
-use crate::serving::{self, Runtime};
+use crate::serving::runtime::{ArgsInput, Readiness};
+use crate::serving::{self, Runtime, Weights};
 use crate::{consts, layout};
 
 pub fn common_labels(env: &str) -> Map<String, Value> {
@@ -179,6 +182,7 @@ pub fn serving_ctx(plan: &Plan, catalog: &Catalog, layer: &str) -> Value {
         "namespace": spec.namespace,
         "labels": labels,
         "gateway": gateway_ctx(plan, catalog, layer),
+        "runtimes": serving_runtimes_ctx(plan, layer),
     })
 }
 
@@ -227,6 +231,9 @@ pub struct ModelCtx<'a> {
     parallelism: Value,
     prefill: Option<Value>,
     gateway: Value,
+    /// The KServe model spec of a model served by a ClusterServingRuntime (llama.cpp, Ollama);
+    /// None for our own vLLM container.
+    serving_runtime: Option<Value>,
 }
 
 /// A part of every model's context that only depends on a few choices (device, pre-staged, GPU):
@@ -246,13 +253,15 @@ struct SharedParts {
 }
 
 impl SharedParts {
-    fn of(cpu: bool, staged: bool, gpu_pod: bool) -> SharedParts {
+    /// `staged`: the weights volume is read-only (pre-staged), read-write (a cache), or absent
+    /// (None: KServe puts the weights at /mnt/models).
+    fn of(cpu: bool, staged: Option<bool>, gpu_pod: bool) -> SharedParts {
         use std::sync::OnceLock;
         static COMMAND: OnceLock<Shared> = OnceLock::new();
         static POD_SECURITY: OnceLock<Shared> = OnceLock::new();
         static CONTAINER_SECURITY: OnceLock<Shared> = OnceLock::new();
         static PROBES: [OnceLock<Shared>; 2] = [OnceLock::new(), OnceLock::new()];
-        static MOUNTS: [OnceLock<Shared>; 2] = [OnceLock::new(), OnceLock::new()];
+        static MOUNTS: [OnceLock<Shared>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
         static TOLERATIONS: [OnceLock<Shared>; 2] = [OnceLock::new(), OnceLock::new()];
         let once = |cell: &'static OnceLock<Shared>, make: &dyn Fn() -> Value| {
             cell.get_or_init(|| minijinja::Value::from_serialize(make()))
@@ -280,7 +289,9 @@ impl SharedParts {
                     "capabilities": {"drop": ["ALL"]},
                 })
             }),
-            volume_mounts: once(&MOUNTS[usize::from(staged)], &|| volume_mounts(staged)),
+            volume_mounts: once(&MOUNTS[staged.map_or(2, usize::from)], &|| {
+                volume_mounts(staged)
+            }),
         }
     }
 }
@@ -290,11 +301,18 @@ pub fn model_ctx<'a>(plan: &'a Plan, catalog: &'a Catalog, pm: &'a PlannedModel)
     let preset = &pm.preset_spec;
     let layer = m.layer;
     let runtime = serving::runtime::of(m);
+    let weights = pm.weights();
     let dir = m.weights_dir();
-    let mount = format!("{}/{dir}", consts::MODEL_MOUNT);
+    let own_container = runtime.model_format().is_none();
+    let mount = match (&weights, own_container) {
+        (Weights::Staged | Weights::Hub | Weights::Pulled, true) => {
+            format!("{}/{dir}", consts::MODEL_MOUNT)
+        }
+        _ => consts::KSERVE_MODEL_MOUNT.to_string(),
+    };
     let pvc = m.pvc_name();
-    let staged = m.storage.staged;
-    let (env_list, llmd_env) = container_env(m, preset, runtime);
+    let staged = m.staged();
+    let (env_list, llmd_env) = container_env(m, preset, runtime, &weights);
     let storage_class = m
         .storage
         .storage_class_name
@@ -308,54 +326,181 @@ pub fn model_ctx<'a>(plan: &'a Plan, catalog: &'a Catalog, pm: &'a PlannedModel)
         })
     });
     let gpu_pod = m.gpus > 0 || m.prefill.as_ref().is_some_and(|p| p.gpus > 0);
-    let shared = SharedParts::of(preset.device == Device::Cpu, staged, gpu_pod);
+    let weights_volume = match weights {
+        Weights::Staged => Some(true),
+        Weights::Hub | Weights::Pulled => Some(false),
+        Weights::Storage(_) => None,
+    };
+    let shared = SharedParts::of(preset.device == Device::Cpu, weights_volume, gpu_pod);
+    let args = runtime.args(&ArgsInput {
+        model: m,
+        preset,
+        weights: &weights,
+        mount: &mount,
+    });
+    let uri = weights_uri(m, &weights, &pvc, dir);
+    let resources = resources(preset.resources_for(&m.resources), m.gpus);
+    let serving_runtime = (!own_container)
+        .then(|| runtime_model(pm, runtime, &weights, &uri, &args, &env_list, &resources));
     ModelCtx {
         name: &m.name,
         namespace: &pm.namespace,
         source: m.source.as_str(),
         revision: &m.revision,
-        served_name: m.served_name(),
+        served_name: runtime.served_name(m),
         layer: layer.as_str(),
         labels: model_labels(&plan.env, &m.name, layer.as_str()),
         selector: json!({ consts::LABEL_NAME: m.name, consts::LABEL_MODEL: m.name }),
         image: preset.image_ref(),
         command: shared.command,
-        args: runtime.args(m, preset, &mount),
+        args,
         env: env_list,
         llmd_env,
         port: runtime.port(),
         replicas: m.replicas,
         gpus: m.gpus,
         strategy: serving::layer(layer).strategy(m.strategy),
-        resources: resources(preset.resources_for(&m.resources), m.gpus),
+        resources,
         tolerations: shared.tolerations,
         probes: shared.probes,
         pod_security_context: shared.pod_security_context,
         container_security_context: shared.container_security_context,
         volume_mounts: shared.volume_mounts,
-        volumes: volumes(&pvc, staged),
+        volumes: volumes(&pvc, weights_volume),
         pvc: json!({
             "name": pvc,
             "size": m.storage.size.as_str(),
             "accessMode": format!("{:?}", m.storage.access_mode),
             "storageClassName": storage_class,
         }),
-        weights: json!({"staged": staged, "dir": dir, "mountPath": mount, "uri": weights_uri(m, &pvc, dir)}),
+        weights: json!({"staged": staged, "dir": dir, "mountPath": mount, "uri": uri}),
         canary_traffic_percent: m.canary_traffic_percent,
         parallelism: parallelism(m.gpus, m.tensor_parallel_size),
         prefill,
         gateway: gateway_ctx(plan, catalog, layer.as_str()),
+        serving_runtime,
     }
+}
+
+/// The `predictor.model` of a model a ClusterServingRuntime serves: the runtime and format, the
+/// `storageUri` KServe fetches (a pre-staged claim is `pvc://`), the per-model arguments and
+/// environment, and the model's PVC mounted read-write where the engine downloads or pulls.
+fn runtime_model(
+    pm: &PlannedModel,
+    runtime: &dyn Runtime,
+    weights: &Weights,
+    uri: &str,
+    args: &[String],
+    env: &[Value],
+    resources: &Value,
+) -> Value {
+    let m = &pm.model;
+    let storage_uri = matches!(weights, Weights::Staged | Weights::Storage(_)).then_some(uri);
+    let own_volume = matches!(weights, Weights::Hub | Weights::Pulled);
+    let mut mounts = vec![json!({"name": "tmp", "mountPath": "/tmp"})];
+    let mut volumes =
+        vec![json!({"name": "tmp", "emptyDir": {"sizeLimit": consts::TMP_SIZE_LIMIT}})];
+    if own_volume {
+        mounts.push(json!({"name": "weights", "mountPath": consts::MODEL_MOUNT}));
+        volumes
+            .push(json!({"name": "weights", "persistentVolumeClaim": {"claimName": m.pvc_name()}}));
+    }
+    json!({
+        "runtime": serving::runtime::serving_runtime_name(&m.preset),
+        "format": runtime.model_format(),
+        "storageUri": storage_uri,
+        "args": args,
+        "env": env,
+        "resources": resources,
+        "volumeMounts": mounts,
+        "volumes": volumes,
+    })
+}
+
+/// The ClusterServingRuntimes of the non-vLLM presets that models on `layer` use: one object per
+/// preset (`platform-<preset>`), its image pinned, the engine's shared command line, probes on its
+/// health path and the hardened container security context.
+pub fn serving_runtimes_ctx(plan: &Plan, layer: &str) -> Vec<Value> {
+    let mut seen = std::collections::BTreeMap::new();
+    for pm in plan.models.iter().filter(|pm| pm.serving_layer == layer) {
+        let runtime = serving::runtime::of(&pm.model);
+        if let Some(format) = runtime.model_format() {
+            seen.entry(pm.preset.clone()).or_insert_with(|| {
+                runtime_object(plan, &pm.preset, &pm.preset_spec, runtime, format)
+            });
+        }
+    }
+    seen.into_values().collect()
+}
+
+fn runtime_object(
+    plan: &Plan,
+    name: &str,
+    preset: &Preset,
+    runtime: &dyn Runtime,
+    format: &str,
+) -> Value {
+    let mut labels = common_labels(&plan.env);
+    labels.insert(consts::LABEL_RUNTIME.into(), runtime.name().as_str().into());
+    let probe = |period: u32, failures: u32, readiness: bool| {
+        let how = match (readiness, runtime.readiness()) {
+            (true, Readiness::Exec(cmd)) => json!({"exec": {"command": cmd}}),
+            _ => json!({"httpGet": {"path": runtime.health_path(), "port": runtime.port()}}),
+        };
+        let mut p = how.as_object().cloned().unwrap_or_default();
+        p.insert("periodSeconds".into(), period.into());
+        p.insert("timeoutSeconds".into(), 5.into());
+        p.insert("failureThreshold".into(), failures.into());
+        Value::Object(p)
+    };
+    let env: Vec<Value> = runtime
+        .server_env()
+        .into_iter()
+        .map(|(k, v)| json!({"name": k, "value": v}))
+        .collect();
+    json!({
+        "name": serving::runtime::serving_runtime_name(name),
+        "labels": labels,
+        "description": preset.description,
+        "format": format,
+        "image": preset.image_ref(),
+        "command": runtime.server_command(),
+        "args": runtime.server_args(),
+        "env": env,
+        "port": runtime.port(),
+        "probes": {
+            "startup": probe(10, 180, false),
+            "readiness": probe(10, 3, true),
+            "liveness": probe(30, 3, false),
+        },
+        "securityContext": {
+            "allowPrivilegeEscalation": false,
+            "readOnlyRootFilesystem": true,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    })
 }
 
 /// The vLLM container's environment and llm-d's (preset and model variables only): writable caches
 /// on the read-only root filesystem, offline Hub when pre-staged, and the API key reference.
-fn container_env(m: &Model, preset: &Preset, runtime: &dyn Runtime) -> (Vec<Value>, Vec<Value>) {
+fn container_env(
+    m: &Model,
+    preset: &Preset,
+    runtime: &dyn Runtime,
+    weights: &Weights,
+) -> (Vec<Value>, Vec<Value>) {
+    if runtime.model_format().is_some() {
+        return (runtime_env(m, preset, runtime, weights), Vec::new());
+    }
     let mut env: Vec<(String, String)> = vec![
         ("HOME".into(), "/tmp".into()),
         ("XDG_CACHE_HOME".into(), "/tmp/.cache".into()),
     ];
-    if m.storage.staged {
+    if let Weights::Storage(uri) = weights {
+        // KServe's storage initializer (or modelcar) fills /mnt/models for our own container.
+        env.push(("STORAGE_URI".into(), uri.clone()));
+    }
+    if *weights != Weights::Hub {
         env.push(("HF_HOME".into(), "/tmp/hf".into()));
         env.push(("HF_HUB_OFFLINE".into(), "1".into()));
         env.push(("TRANSFORMERS_OFFLINE".into(), "1".into()));
@@ -377,17 +522,44 @@ fn container_env(m: &Model, preset: &Preset, runtime: &dyn Runtime) -> (Vec<Valu
         .iter()
         .map(|(k, v)| json!({"name": k, "value": v}))
         .collect();
-    // The API key the engine enforces on its API, from the Secret the config names: a reference,
-    // so the key itself never enters the rendered tree.
+    secret_refs(m, runtime, weights, &mut [&mut env_list, &mut llmd_env]);
+    (env_list, llmd_env)
+}
+
+/// A ClusterServingRuntime model's own environment: the engine's per-model variables, then the
+/// preset's and the model's, then the Secret references.
+fn runtime_env(m: &Model, preset: &Preset, runtime: &dyn Runtime, weights: &Weights) -> Vec<Value> {
+    let mut env: BTreeMap<String, String> = runtime.env(m, weights).into_iter().collect();
+    env.extend(preset.env.clone());
+    env.extend(m.env.clone());
+    let mut list: Vec<Value> = env
+        .iter()
+        .map(|(k, v)| json!({"name": k, "value": v}))
+        .collect();
+    secret_refs(m, runtime, weights, &mut [&mut list]);
+    list
+}
+
+/// The API key the engine enforces and the Hub token of a gated model, from the Secrets the config
+/// names: references, so neither value ever enters the rendered tree.
+fn secret_refs(m: &Model, runtime: &dyn Runtime, weights: &Weights, lists: &mut [&mut Vec<Value>]) {
+    let mut refs = Vec::new();
     if let (Some(r), Some(var)) = (&m.api_key_secret, runtime.api_key_env()) {
+        refs.push((var, r));
+    }
+    let hub = matches!(weights, Weights::Hub)
+        || matches!(weights, Weights::Storage(u) if u.starts_with("hf://"));
+    if let (Some(r), true) = (&m.hf_token_secret, hub) {
+        refs.push((consts::HF_TOKEN_ENV, r));
+    }
+    for (var, r) in refs {
         let key = json!({"name": var,
                          "valueFrom": {"secretKeyRef": {"name": r.name, "key": r.key}}});
-        for list in [&mut env_list, &mut llmd_env] {
+        for list in lists.iter_mut() {
             list.retain(|e| e["name"] != var);
             list.push(key.clone());
         }
     }
-    (env_list, llmd_env)
 }
 
 /// Requests and limits as strings, with the GPUs on both.
@@ -444,33 +616,38 @@ fn probes(cpu: bool) -> Value {
     })
 }
 
-/// The container's volume mounts: weights (read-only when pre-staged), /tmp, shared memory.
-fn volume_mounts(staged: bool) -> Value {
-    json!([
-        {"name": "weights", "mountPath": consts::MODEL_MOUNT, "readOnly": staged},
-        {"name": "tmp", "mountPath": "/tmp"},
-        {"name": "shm", "mountPath": "/dev/shm"},
-    ])
+/// The container's volume mounts: weights (read-only when pre-staged; none when KServe puts them
+/// at /mnt/models), /tmp, shared memory.
+fn volume_mounts(staged: Option<bool>) -> Value {
+    let mut v = Vec::new();
+    if let Some(read_only) = staged {
+        v.push(json!({"name": "weights", "mountPath": consts::MODEL_MOUNT, "readOnly": read_only}));
+    }
+    v.push(json!({"name": "tmp", "mountPath": "/tmp"}));
+    v.push(json!({"name": "shm", "mountPath": "/dev/shm"}));
+    Value::Array(v)
 }
 
 /// The pod's volumes behind [`volume_mounts`].
-fn volumes(pvc: &str, staged: bool) -> Value {
-    json!([
-        {"name": "weights", "persistentVolumeClaim": {"claimName": pvc, "readOnly": staged}},
-        {"name": "tmp", "emptyDir": {"sizeLimit": consts::TMP_SIZE_LIMIT}},
-        {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}},
-    ])
+fn volumes(pvc: &str, staged: Option<bool>) -> Value {
+    let mut v = Vec::new();
+    if let Some(read_only) = staged {
+        v.push(json!({"name": "weights", "persistentVolumeClaim": {"claimName": pvc, "readOnly": read_only}}));
+    }
+    v.push(json!({"name": "tmp", "emptyDir": {"sizeLimit": consts::TMP_SIZE_LIMIT}}));
+    v.push(json!({"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}}));
+    Value::Array(v)
 }
 
-/// `pvc://<claim>/<dir>` when pre-staged, else the Hub repository (with its revision unless main).
-fn weights_uri(m: &Model, pvc: &str, dir: &str) -> String {
-    let hf_repo = m.hf_repo().unwrap_or_default();
-    if m.storage.staged {
-        format!("pvc://{pvc}/{dir}")
-    } else if m.revision == "main" {
-        format!("hf://{hf_repo}")
-    } else {
-        format!("hf://{hf_repo}:{}", m.revision)
+/// `pvc://<claim>/<dir>` when pre-staged, the URI KServe fetches, else the Hub repository (with
+/// its revision unless main).
+fn weights_uri(m: &Model, weights: &Weights, pvc: &str, dir: &str) -> String {
+    match weights {
+        Weights::Staged => format!("pvc://{pvc}/{dir}"),
+        Weights::Storage(uri) => uri.clone(),
+        Weights::Hub | Weights::Pulled => {
+            serving::weights::hub_uri(m.hf_repo().unwrap_or_default(), &m.revision)
+        }
     }
 }
 

@@ -48,6 +48,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../templates/kserve-inferenceservice.yaml.j2"),
     ),
     (
+        "kserve-servingruntimes.yaml.j2",
+        include_str!("../../templates/kserve-servingruntimes.yaml.j2"),
+    ),
+    (
         "llmd-llminferenceservice.yaml.j2",
         include_str!("../../templates/llmd-llminferenceservice.yaml.j2"),
     ),

@@ -141,7 +141,14 @@ fn render_apps(
             let ctx = template_context(
                 &json!({"header": header, "serving": context::serving_ctx(plan, catalog, layer)}),
             );
+            let no_runtimes = ctx
+                .get_attr("serving")
+                .and_then(|s| s.get_attr("runtimes"))
+                .is_ok_and(|r| r.len() == Some(0));
             for t in &catalog.serving[layer].shared_templates {
+                if t == layout::SERVING_RUNTIMES_TEMPLATE && no_runtimes {
+                    continue; // no model of the layer runs a ClusterServingRuntime
+                }
                 let path = layout::output_file(&layout::serving_dir(env, layer), t);
                 tree.files.insert(path, templates.render_file(t, &ctx)?);
             }
@@ -181,7 +188,7 @@ fn render_some(
             model => context::model_ctx(plan, catalog, pm),
         };
         for t in &pm.spec.templates {
-            if t == layout::MODEL_PVC_TEMPLATE && !pm.layer().has_pvc(pm.staged) {
+            if t == layout::MODEL_PVC_TEMPLATE && !pm.has_pvc() {
                 continue; // e.g. llm-d's hf:// weights: KServe's storage initializer downloads
             }
             let path = layout::output_file(&layout::model_dir(env, &pm.name), t);

@@ -33,10 +33,6 @@ impl Layer for Kserve {
         "serving.kserve.io/inferenceservice"
     }
 
-    fn has_pvc(&self, _staged: bool) -> bool {
-        true
-    }
-
     fn state(&self, obj: &Value) -> ModelState {
         health::inference_service(obj)
     }
@@ -51,5 +47,10 @@ impl Layer for Kserve {
 
     fn supports_canary(&self) -> bool {
         true
+    }
+
+    /// Through `storageUri` (runtime predictors) or `STORAGE_URI` (our vLLM container).
+    fn fetches_storage_uri(&self, scheme: &str) -> bool {
+        matches!(scheme, "s3" | "oci" | "pvc")
     }
 }

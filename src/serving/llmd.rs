@@ -34,11 +34,6 @@ impl Layer for LlmD {
         consts::LABEL_NAME
     }
 
-    /// `hf://` weights are downloaded by KServe's storage initializer: no claim to fill.
-    fn has_pvc(&self, staged: bool) -> bool {
-        staged
-    }
-
     fn state(&self, obj: &Value) -> ModelState {
         health::llm_inference_service(obj)
     }
@@ -60,7 +55,14 @@ impl Layer for LlmD {
         true
     }
 
+    /// `hf://` weights are downloaded by KServe's storage initializer (no claim to fill).
     fn pods_download_weights(&self) -> bool {
         false
+    }
+
+    /// `spec.model.uri` (LLMInferenceService accepts hf, oci, pvc and s3; S3 credentials are not
+    /// wired for it here).
+    fn fetches_storage_uri(&self, scheme: &str) -> bool {
+        matches!(scheme, "hf" | "oci" | "pvc")
     }
 }

@@ -15,6 +15,7 @@ mod kserve;
 mod llmd;
 mod raw_vllm;
 pub mod runtime;
+pub mod weights;
 
 use serde_json::Value;
 
@@ -23,6 +24,7 @@ use crate::cluster::kinds::Kind;
 use crate::config::{ServingLayer, Strategy};
 
 pub use runtime::Runtime;
+pub use weights::Weights;
 
 /// The object whose pods serve a model, and the container in them that serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,9 +85,6 @@ pub trait Layer: Sync {
 
     /// The label key whose value (the model's name) selects the model's serving pods.
     fn pod_label(&self) -> &'static str;
-
-    /// Whether the model has a PVC (rendered, staged onto, listed by status, kept by teardown).
-    fn has_pvc(&self, staged: bool) -> bool;
 
     /// Ready, stopped and why not, from the serving object as the API returns it.
     fn state(&self, obj: &Value) -> ModelState;
@@ -148,6 +147,12 @@ pub trait Layer: Sync {
     /// storage initializer the layer runs).
     fn pods_download_weights(&self) -> bool {
         true
+    }
+
+    /// Whether the layer fetches a `storageUri` of this scheme into the pod itself (KServe's
+    /// storage initializer, or its modelcar sidecar for `oci`).
+    fn fetches_storage_uri(&self, _scheme: &str) -> bool {
+        false
     }
 }
 
@@ -235,8 +240,6 @@ mod tests {
         assert_eq!((w.name.as_str(), w.container), ("q-kserve", "main"));
         let w = layer(ServingLayer::RawVllm).workload("q");
         assert_eq!((w.kind.kind, w.container), ("Service", "vllm"));
-        assert!(!layer(ServingLayer::LlmD).has_pvc(false));
-        assert!(layer(ServingLayer::LlmD).has_pvc(true));
         assert!(layer(ServingLayer::RawVllm).gateway_routing().is_none());
     }
 }

@@ -34,10 +34,6 @@ impl Layer for RawVllm {
         consts::LABEL_NAME
     }
 
-    fn has_pvc(&self, _staged: bool) -> bool {
-        true
-    }
-
     fn state(&self, obj: &Value) -> ModelState {
         health::deployment(obj)
     }

@@ -1,14 +1,19 @@
 //! vLLM's OpenAI-compatible server (`vllm serve`), in our custom container on raw vLLM and KServe
 //! and as llm-d's engine.
 
-use super::{CheckInput, Problem, Runtime};
-use crate::catalog::{Device, Preset};
-use crate::config::Model;
+use super::{has_flag, ArgsInput, CheckInput, Problem, Runtime};
+use crate::catalog::Device;
+use crate::config::RuntimeName;
 use crate::consts;
+use crate::serving::Weights;
 
 pub struct Vllm;
 
 impl Runtime for Vllm {
+    fn name(&self) -> RuntimeName {
+        RuntimeName::Vllm
+    }
+
     fn port(&self) -> u16 {
         consts::VLLM_PORT
     }
@@ -17,41 +22,26 @@ impl Runtime for Vllm {
         "/health"
     }
 
-    fn models_path(&self) -> &'static str {
-        "/v1/models"
-    }
-
-    fn completion_path(&self, chat: bool) -> &'static str {
-        if chat {
-            "/v1/chat/completions"
-        } else {
-            "/v1/completions"
-        }
-    }
-
     fn api_key_env(&self) -> Option<&'static str> {
         Some(consts::VLLM_API_KEY_ENV)
     }
 
-    fn args(&self, m: &Model, preset: &Preset, mount: &str) -> Vec<String> {
+    fn args(&self, input: &ArgsInput<'_>) -> Vec<String> {
+        let (m, preset) = (input.model, input.preset);
         let mut args: Vec<String> = Vec::new();
-        if m.storage.staged {
-            args.push(format!("--model={mount}"));
-        } else {
+        if *input.weights == Weights::Hub {
             args.push(format!("--model={}", m.hf_repo().unwrap_or_default()));
             args.push(format!("--revision={}", m.revision));
+        } else {
+            args.push(format!("--model={}", input.mount));
         }
         args.push(format!("--served-model-name={}", m.served_name()));
         args.push("--host=0.0.0.0".into());
         args.push(format!("--port={}", self.port()));
         args.extend(preset.args.iter().cloned());
-        let has = |args: &[String], flag: &str| {
-            args.iter()
-                .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
-        };
         if m.gpus > 1
-            && !has(&args, "--tensor-parallel-size")
-            && !has(&m.args, "--tensor-parallel-size")
+            && !has_flag(&args, "--tensor-parallel-size")
+            && !has_flag(&m.args, "--tensor-parallel-size")
         {
             args.push(format!("--tensor-parallel-size={}", m.gpus));
         }
