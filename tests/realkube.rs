@@ -153,13 +153,18 @@ fn json_of(text: &str) -> Value {
 async fn rendered_trees_pass_server_side_dry_run() {
     let c = realkube::cluster();
     let _x = c.exclusive().await;
-    let fixture = std::fs::read_to_string(
-        common::source_root().join("tests/fixtures/envs/everything-on/config.yaml"),
-    )
-    .unwrap();
+    let fixture = |env: &str| {
+        let path = format!("tests/fixtures/envs/{env}/config.yaml");
+        std::fs::read_to_string(common::source_root().join(path)).unwrap()
+    };
     for (env, g) in [
         ("ai-dev", Gitops::shipped(c, "ai-dev")),
-        ("everything-on", Gitops::new(c, "everything-on", &fixture)),
+        (
+            "everything-on",
+            Gitops::new(c, "everything-on", &fixture("everything-on")),
+        ),
+        // Every runtime and source: ClusterServingRuntimes, predictor.model, STORAGE_URI.
+        ("runtimes", Gitops::new(c, "runtimes", &fixture("runtimes"))),
     ] {
         g.ok(&["root", "--profile", "full"]).await;
         let dir = g.tree_dir();

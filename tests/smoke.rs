@@ -818,3 +818,111 @@ async fn a_volume_that_never_binds_is_named_as_the_reason() {
     );
     e.server.shutdown().await;
 }
+
+/// The ai-dev environment plus a llama.cpp model (GGUF, API key) and an Ollama model on KServe.
+fn with_other_runtimes(cfg: String) -> String {
+    cfg + r#"
+  - name: qwen-gguf
+    layer: kserve
+    runtime: llama-cpp
+    source: hf://Qwen/Qwen2.5-0.5B-Instruct-GGUF
+    file: qwen2.5-0.5b-instruct-q4_k_m.gguf
+    preset: llama-cpp-cpu
+    apiKeySecret: { name: qwen-gguf-key, key: api-key }
+  - name: qwen3-ollama
+    layer: kserve
+    runtime: ollama
+    ollama: { model: "qwen3:4b" }
+    preset: ollama-cpu
+"#
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llama_cpp_and_ollama_answer_on_their_own_paths_and_names() {
+    let e = env_with(2, with_other_runtimes).await;
+    let mut fakes = Vec::new();
+    for (model, served, health, key) in [
+        ("qwen-gguf", "qwen-gguf", "/health", Some(KEY)),
+        ("qwen3-ollama", "qwen3:4b", "/", None),
+    ] {
+        e.seed_model(model);
+        let workload = format!("{model}-predictor");
+        e.server
+            .wait_for(
+                "apps/v1",
+                "Deployment",
+                "kserve",
+                &workload,
+                Duration::from_secs(10),
+                |d| {
+                    d.and_then(|d| d.pointer("/status/readyReplicas"))
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0)
+                        >= 1
+                },
+            )
+            .await
+            .unwrap_or_else(|d| panic!("{model} never got a ready pod: {d:?}"));
+        let fake = FakeOpenAi::start(Behaviour {
+            served_name: served.into(),
+            health_path: Some(health.into()),
+            api_key: key.map(str::to_string),
+            ..Behaviour::default()
+        })
+        .await;
+        // Both engines listen on KServe's runtime port, 8080.
+        e.server
+            .forward_port("kserve", &format!("{workload}-"), 8080, fake.addr());
+        fakes.push(fake);
+    }
+    let mut s = secret(KEY);
+    s["metadata"]["name"] = json!("qwen-gguf-key");
+    e.server.put(s).unwrap();
+    let o = e
+        .platform(&["smoke", "qwen-gguf", "qwen3-ollama", "-o", "json"])
+        .await;
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    let v = json_of(&o);
+    for name in ["qwen-gguf", "qwen3-ollama"] {
+        let m = model_of(&v, name);
+        assert_eq!(
+            (m["result"].as_str(), m["reply"].as_str()),
+            (Some("pass"), Some("pong")),
+            "{m}"
+        );
+    }
+    // llama-server: /health and the alias; Ollama: / and the tag it pulled.
+    for (fake, health, served) in [
+        (&fakes[0], "/health", "qwen-gguf"),
+        (&fakes[1], "/", "qwen3:4b"),
+    ] {
+        let seen = fake.seen();
+        let paths: Vec<&str> = seen.iter().map(|s| s.path.as_str()).collect();
+        assert_eq!(paths, [health, "/v1/models", "/v1/chat/completions"]);
+        let body: Value = serde_json::from_str(&seen[2].body).unwrap();
+        assert_eq!(body["model"], served);
+    }
+    assert!(!format!("{}{}", stdout(&o), stderr(&o)).contains(KEY));
+    // Pause and resume go through KServe's stop annotation, whatever the runtime.
+    for verb in ["pause", "resume"] {
+        let o = e
+            .platform(&[verb, "qwen3-ollama", "--wait", "--timeout", "30s"])
+            .await;
+        assert!(o.status.success(), "{verb}: {}\n{}", stdout(&o), stderr(&o));
+    }
+    let isvc = e
+        .server
+        .get(
+            "serving.kserve.io/v1beta1",
+            "InferenceService",
+            "kserve",
+            "qwen3-ollama",
+        )
+        .unwrap();
+    assert!(
+        isvc.pointer("/metadata/annotations/serving.kserve.io~1stop")
+            .is_none(),
+        "{isvc}"
+    );
+    e.server.shutdown().await;
+}

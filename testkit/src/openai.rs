@@ -41,6 +41,8 @@ pub struct Behaviour {
     pub no_usage: bool,
     /// Ignore `stream: true` and answer one JSON object, as some OpenAI-compatible servers do.
     pub ignore_stream: bool,
+    /// The health path (`/health` when unset, as vLLM and llama-server; Ollama answers `/`).
+    pub health_path: Option<String>,
 }
 
 /// One request as the server saw it.
@@ -164,7 +166,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         }
     }
     match (seen.method.as_str(), path.as_str()) {
-        ("GET", "/health") => {
+        ("GET", p) if p == b.health_path.as_deref().unwrap_or("/health") => {
             let mut guard = lock(&shared.behaviour);
             if guard.unhealthy_polls > 0 {
                 if guard.unhealthy_polls != u32::MAX {

@@ -153,7 +153,8 @@ async fn checks_in_order(
         .map_err(at(Check::Endpoint))?;
     note(&format!("{} {shown}", report.path));
     report.endpoint = Some(shown);
-    let result = http_checks(&ep, m.model.served_name(), opts, &note).await;
+    let served = ep.runtime.served_name(&m.model);
+    let result = http_checks(&ep, served, opts, &note).await;
     // Close the port-forward before anything else happens: no listener or stream outlives a model.
     drop(ep);
     if let Some(pf) = forward {
