@@ -1846,3 +1846,35 @@ async fn both_identity_checks_retry_a_5xx_and_treat_a_403_alike() {
     assert!(guard.to_string().contains("cannot confirm"), "{guard}");
     e.server.clear_faults();
 }
+
+/// A llama.cpp model stages its one GGUF file, nothing else of the repository.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stage_model_takes_only_the_gguf_file_of_a_llama_cpp_model() {
+    let e = env().await;
+    let cfg = e.repo.read("environments/ai-dev/config.yaml").replace(
+        "    servedName: qwen2.5-0.5b\n    preset: vllm-cpu\n",
+        "    servedName: qwen2.5-0.5b\n    runtime: llama-cpp\n    file: model.gguf\n    preset: llama-cpp-cpu\n",
+    );
+    assert!(cfg.contains("file: model.gguf"));
+    e.repo.write("environments/ai-dev/config.yaml", &cfg);
+    let emu = qwen_on_the_hub().await;
+    let cache = tempfile::tempdir().unwrap();
+    let o = e
+        .platform_env(&["stage-model", "qwen-cpu"], &hub_envs(&emu, cache.path()))
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let vol = e.server.volumes_dir().join("kserve/qwen-cpu-weights/qwen");
+    let want = emu
+        .repo("Qwen/Qwen2.5-0.5B-Instruct")
+        .get("model.gguf")
+        .unwrap()
+        .content();
+    assert_eq!(std::fs::read(vol.join("model.gguf")).unwrap(), want);
+    let mut staged: Vec<String> = std::fs::read_dir(&vol)
+        .unwrap()
+        .map(|d| d.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    staged.sort();
+    assert_eq!(staged, [".platform-staged.json", "model.gguf"]);
+    e.server.shutdown().await;
+}

@@ -17,6 +17,8 @@ pub struct FileFilter {
     caller_include: bool,
     deny: GlobSet,
     exclude: GlobSet,
+    /// One file to take (a GGUF model's `file:`), unless the caller chose includes.
+    only: Option<String>,
 }
 
 fn build<S: AsRef<str>>(globs: &[S]) -> Result<GlobSet, HubError> {
@@ -47,10 +49,24 @@ impl FileFilter {
             caller_include,
             deny: build(DEFAULT_DENY)?,
             exclude: build(exclude)?,
+            only: None,
         })
     }
 
+    /// This filter for a one-file model: exactly `file`, unless the caller's includes choose
+    /// (their excludes still win).
+    pub fn for_file(&self, file: Option<&str>) -> FileFilter {
+        let mut f = self.clone();
+        if !f.caller_include {
+            f.only = file.map(str::to_string);
+        }
+        f
+    }
+
     pub fn matches(&self, path: &str) -> bool {
+        if let Some(only) = &self.only {
+            return path == only && !self.exclude.is_match(path);
+        }
         if self.exclude.is_match(path) || !self.include.is_match(path) {
             return false;
         }
@@ -67,6 +83,7 @@ impl Default for FileFilter {
             caller_include: false,
             deny: GlobSet::empty(),
             exclude: GlobSet::empty(),
+            only: None,
         })
     }
 }
@@ -74,6 +91,23 @@ impl Default for FileFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_one_file_model_takes_just_its_file() {
+        let f = FileFilter::default().for_file(Some("q4_k_m.gguf"));
+        assert!(f.matches("q4_k_m.gguf"));
+        assert!(!f.matches("q8_0.gguf") && !f.matches("config.json"));
+        // The caller's includes choose; their excludes always win.
+        let f = FileFilter::new(&["*.gguf"], &[])
+            .unwrap()
+            .for_file(Some("q4_k_m.gguf"));
+        assert!(f.matches("q8_0.gguf"));
+        let f = FileFilter::new(&[], &["q4*"])
+            .unwrap()
+            .for_file(Some("q4_k_m.gguf"));
+        assert!(!f.matches("q4_k_m.gguf"));
+        assert!(FileFilter::default().for_file(None).matches("config.json"));
+    }
 
     #[test]
     fn default_set() {

@@ -264,8 +264,9 @@ impl<'a> Stager<'a> {
             Prepared::Hub(client) => {
                 let repo = m.model.hf_repo().unwrap_or_default().to_string();
                 let revision = self.revision(m);
+                let filter = self.opts.filter.for_file(m.model.single_file());
                 let snapshot = client
-                    .resolve_with(&repo, &revision, &self.opts.filter, self.reporter.as_ref())
+                    .resolve_with(&repo, &revision, &filter, self.reporter.as_ref())
                     .await?;
                 self.reporter.note(&format!(
                     "{}: {} at {revision} is commit {} ({} files, {})",
