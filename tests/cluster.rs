@@ -1878,3 +1878,50 @@ async fn stage_model_takes_only_the_gguf_file_of_a_llama_cpp_model() {
     assert_eq!(staged, [".platform-staged.json", "model.gguf"]);
     e.server.shutdown().await;
 }
+
+/// doctor checks that the Secrets models reference exist, reading their metadata only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_checks_referenced_secrets_without_reading_them() {
+    let e = env().await;
+    let cfg = e.repo.read("environments/ai-dev/config.yaml").replace(
+        "    servedName: qwen2.5-0.5b\n",
+        "    servedName: qwen2.5-0.5b\n    hfTokenSecret: { name: hf-token, key: HF_TOKEN }\n",
+    );
+    e.repo.write("environments/ai-dev/config.yaml", &cfg);
+    let secret_check = |o: &std::process::Output| -> Value {
+        let v: Value =
+            serde_json::from_str(&stdout(o)).unwrap_or_else(|x| panic!("{x}: {}", stdout(o)));
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "secret")
+            .cloned()
+            .unwrap_or_else(|| panic!("no secret check: {v}"))
+    };
+    let c = secret_check(&e.platform(&["doctor", "-o", "json"]).await);
+    assert_eq!(c["level"], "FAIL", "{c}");
+    assert!(
+        c["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Secret kserve/hf-token (hfTokenSecret of model qwen-cpu) does not exist"),
+        "{c}"
+    );
+    assert!(
+        c["fix"]
+            .as_str()
+            .unwrap()
+            .contains("create secret generic hf-token --from-file=HF_TOKEN="),
+        "{c}"
+    );
+    e.server
+        .put(json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                    "metadata": {"name": "hf-token", "namespace": "kserve"},
+                    "data": {"HF_TOKEN": platform_testkit::apiserver::base64(b"hf_secretvalue123456")}}))
+        .unwrap();
+    let o = e.platform(&["doctor", "-o", "json", "-v"]).await;
+    let c = secret_check(&o);
+    assert_eq!(c["level"], "OK", "{c}");
+    assert!(!format!("{}{}", stdout(&o), stderr(&o)).contains("hf_secretvalue"));
+    e.server.shutdown().await;
+}

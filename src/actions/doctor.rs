@@ -212,7 +212,44 @@ pub async fn run(target: &Target, plan: &Plan) -> Vec<Check> {
     out.push(gateway_class(client, plan).await);
     out.extend(load_balancers(client, plan).await);
     out.extend(gpus(client, plan).await);
+    out.extend(secrets(client, plan).await);
     out.push(rbac(client, &plan.argocd_namespace).await);
+    out
+}
+
+/// The Secrets models reference (`hfTokenSecret`, `apiKeySecret`) exist in their namespaces.
+/// Only their metadata is read: doctor never sees a value (nor, so, whether the key is there).
+async fn secrets(client: &Client, plan: &Plan) -> Vec<Check> {
+    let mut out = Vec::new();
+    for pm in &plan.models {
+        let m = &pm.model;
+        let refs = [
+            ("hfTokenSecret", &m.hf_token_secret),
+            ("apiKeySecret", &m.api_key_secret),
+        ];
+        for (field, r) in refs {
+            let Some(r) = r else { continue };
+            let api: Api<k8s_openapi::api::core::v1::Secret> =
+                Api::namespaced(client.kube(), &pm.namespace);
+            let what = format!(
+                "Secret {}/{} ({field} of model {})",
+                pm.namespace, r.name, m.name
+            );
+            out.push(match client.retry(|| api.get_metadata_opt(&r.name)).await {
+                Ok(Some(_)) => check(Level::Ok, "secret", format!("{what} exists (its value is not read)"), None),
+                Ok(None) => check(
+                    Level::Fail,
+                    "secret",
+                    format!("{what} does not exist: the model's pods cannot start"),
+                    Some(format!(
+                        "kubectl -n {} create secret generic {} --from-file={}=<file holding the value> (never in git)",
+                        pm.namespace, r.name, r.key
+                    )),
+                ),
+                Err(e) => check(Level::Fail, "secret", format!("{what}: {}", crate::cluster::api_error::describe(&e)), None),
+            });
+        }
+    }
     out
 }
 
