@@ -116,11 +116,19 @@ pub const NAMESPACE: Kind = Kind {
     namespaced: false,
 };
 
+pub const CLUSTER_SERVING_RUNTIME: Kind = Kind {
+    api_version: "serving.kserve.io/v1alpha1",
+    kind: "ClusterServingRuntime",
+    plural: "clusterservingruntimes",
+    namespaced: false,
+};
+
 pub const ALL: &[Kind] = &[
     APPLICATION,
     APP_PROJECT,
     INFERENCE_SERVICE,
     LLM_INFERENCE_SERVICE,
+    CLUSTER_SERVING_RUNTIME,
     DEPLOYMENT,
     GATEWAY,
     GATEWAY_CLASS,

@@ -33,7 +33,8 @@ fn managed_or_tracked(o: &DynamicObject, apps: &BTreeSet<String>) -> bool {
 }
 
 /// Every survivor in the namespaces platform manages: Gateways, LoadBalancer Services, PVCs,
-/// Released/Retain PVs, InferenceServices, LLMInferenceServices, the Deployments and StatefulSets
+/// Released/Retain PVs, InferenceServices, LLMInferenceServices, ClusterServingRuntimes, the
+/// Deployments and StatefulSets
 /// platform renders or its apps track, the namespaces it created, its AppProject and Applications.
 pub async fn audit(client: &Client, plan: &Plan) -> Result<Vec<Survivor>, ClusterError> {
     let namespaces = managed_namespaces(plan);
@@ -45,6 +46,7 @@ pub async fn audit(client: &Client, plan: &Plan) -> Result<Vec<Survivor>, Cluste
         out.extend(workloads_in(client, ns, &ours).await?);
     }
     out.extend(retained_volumes(client, &namespaces).await?);
+    out.extend(serving_runtimes(client).await?);
     out.extend(created_namespaces(client).await?);
     out.extend(argo_objects(client, plan, &namespaces, &ours).await?);
     Ok(out)
@@ -158,6 +160,21 @@ async fn workloads_in(
         }
     }
     Ok(out)
+}
+
+/// The ClusterServingRuntimes platform rendered (llama.cpp, Ollama): cluster-scoped, so no
+/// namespace deletion takes them.
+async fn serving_runtimes(client: &Client) -> Result<Vec<Survivor>, ClusterError> {
+    let kind = kinds::CLUSTER_SERVING_RUNTIME;
+    match list(client, kind, "", Some(&managed_selector())).await {
+        Ok(items) => Ok(items
+            .iter()
+            .map(|o| survivor(kind.kind, "", name_of(o), "rendered by platform".into()))
+            .collect()),
+        // KServe's CRDs are not installed (or already deleted): no such objects.
+        Err(e) if e.code() == Some(404) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Namespaces platform created.
