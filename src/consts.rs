@@ -43,6 +43,11 @@ pub const KSERVE_RUNTIME_PORT: u16 = 8080;
 pub const KSERVE_MODEL_MOUNT: &str = "/mnt/models";
 /// A non-vLLM preset's ClusterServingRuntime is `platform-<preset>`.
 pub const SERVING_RUNTIME_PREFIX: &str = "platform-";
+/// The Secret (in a model's namespace) holding the S3 keys KServe's storage initializer uses;
+/// `platform up` creates it from the user's AWS environment when missing.
+pub const S3_CREDENTIALS_SECRET: &str = "platform-s3-credentials";
+/// KServe's annotation prefix for S3 settings on a ServiceAccount or Secret.
+pub const KSERVE_S3_ANNOTATION: &str = "serving.kserve.io/s3-";
 /// The environment variable llama.cpp's server reads its API key from.
 pub const LLAMA_API_KEY_ENV: &str = "LLAMA_API_KEY";
 /// The variable the Hub's clients (vLLM, llama.cpp, KServe's storage initializer) read a token from.

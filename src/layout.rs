@@ -20,6 +20,10 @@ use crate::consts;
 /// The template of a model's weights volume: rendered only when the model's layer gives it a PVC.
 pub const MODEL_PVC_TEMPLATE: &str = "model-pvc.yaml.j2";
 
+/// The template of a model's S3 ServiceAccount: rendered only when KServe's storage initializer
+/// reads the model's weights from `s3://`.
+pub const MODEL_S3_SA_TEMPLATE: &str = "kserve-s3-serviceaccount.yaml.j2";
+
 /// The template of a serving layer's ClusterServingRuntimes: rendered only when one of its models
 /// runs on one (llama.cpp, Ollama).
 pub const SERVING_RUNTIMES_TEMPLATE: &str = "kserve-servingruntimes.yaml.j2";

@@ -127,6 +127,12 @@ impl PlannedModel {
         crate::serving::weights::of(&self.model)
     }
 
+    /// Whether KServe's storage initializer reads the weights from `s3://` (the model then has a
+    /// ServiceAccount carrying the endpoint and the credentials Secret's name).
+    pub fn reads_s3(&self) -> bool {
+        matches!(self.weights(), crate::serving::Weights::Storage(u) if u.starts_with("s3://"))
+    }
+
     /// Whether the model has a PVC of its own.
     pub fn has_pvc(&self) -> bool {
         self.weights().needs_pvc()

@@ -234,6 +234,8 @@ pub struct ModelCtx<'a> {
     /// The KServe model spec of a model served by a ClusterServingRuntime (llama.cpp, Ollama);
     /// None for our own vLLM container.
     serving_runtime: Option<Value>,
+    /// The S3 ServiceAccount of weights KServe reads from `s3://` (None otherwise).
+    s3: Option<Value>,
 }
 
 /// A part of every model's context that only depends on a few choices (device, pre-staged, GPU):
@@ -379,7 +381,38 @@ pub fn model_ctx<'a>(plan: &'a Plan, catalog: &'a Catalog, pm: &'a PlannedModel)
         prefill,
         gateway: gateway_ctx(plan, catalog, layer.as_str()),
         serving_runtime,
+        s3: pm.reads_s3().then(|| s3_ctx(plan, m)),
     }
+}
+
+/// The ServiceAccount KServe's storage initializer reads S3 with: `<model>-s3`, KServe's
+/// `serving.kserve.io/s3-*` annotations from the environment's `s3:` block (only what it sets), and
+/// the credentials Secret by name.
+fn s3_ctx(plan: &Plan, m: &Model) -> Value {
+    let cfg = plan.config.s3.clone().unwrap_or_default();
+    let mut ann = BTreeMap::new();
+    let key = |k: &str| format!("{}{k}", consts::KSERVE_S3_ANNOTATION);
+    let flag = |b: bool| if b { "1" } else { "0" };
+    if let Some(e) = &cfg.endpoint {
+        let (scheme, host) = e.split_once("://").unwrap_or(("https", e.as_str()));
+        ann.insert(key("endpoint"), host.trim_end_matches('/').to_string());
+        ann.insert(key("usehttps"), flag(scheme != "http").to_string());
+    }
+    if let Some(r) = &cfg.region {
+        ann.insert(key("region"), r.clone());
+    }
+    // Path-style unless told otherwise once the endpoint is not AWS's (MinIO, Ceph, …).
+    if let Some(path_style) = cfg.path_style.or(cfg.endpoint.as_ref().map(|_| true)) {
+        ann.insert(key("usevirtualbucket"), flag(!path_style).to_string());
+    }
+    if cfg.verify_tls == Some(false) {
+        ann.insert(key("verifyssl"), "0".to_string());
+    }
+    json!({
+        "serviceAccount": format!("{}-s3", m.name),
+        "secret": consts::S3_CREDENTIALS_SECRET,
+        "annotations": ann,
+    })
 }
 
 /// The `predictor.model` of a model a ClusterServingRuntime serves: the runtime and format, the

@@ -48,6 +48,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../templates/kserve-inferenceservice.yaml.j2"),
     ),
     (
+        "kserve-s3-serviceaccount.yaml.j2",
+        include_str!("../../templates/kserve-s3-serviceaccount.yaml.j2"),
+    ),
+    (
         "kserve-servingruntimes.yaml.j2",
         include_str!("../../templates/kserve-servingruntimes.yaml.j2"),
     ),

@@ -191,6 +191,9 @@ fn render_some(
             if t == layout::MODEL_PVC_TEMPLATE && !pm.has_pvc() {
                 continue; // e.g. llm-d's hf:// weights: KServe's storage initializer downloads
             }
+            if t == layout::MODEL_S3_SA_TEMPLATE && !pm.reads_s3() {
+                continue; // only for weights KServe's storage initializer reads from S3
+            }
             let path = layout::output_file(&layout::model_dir(env, &pm.name), t);
             out.push((path, templates.render_file(t, &ctx)?));
         }
