@@ -1925,3 +1925,109 @@ async fn doctor_checks_referenced_secrets_without_reading_them() {
     assert!(!format!("{}{}", stdout(&o), stderr(&o)).contains("hf_secretvalue"));
     e.server.shutdown().await;
 }
+
+/// `up` creates the Secret KServe reads S3 weights with from the user's AWS environment, before the
+/// model syncs; never shows the keys; leaves an existing Secret alone; says how to create it when
+/// there are no keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_creates_the_s3_secret_from_the_aws_environment() {
+    let e = env().await;
+    let cfg = e
+        .repo
+        .read("environments/ai-dev/config.yaml")
+        .replace("    source: hf://Qwen/Qwen2.5-0.5B-Instruct\n    revision: main\n    servedName: qwen2.5-0.5b\n",
+                 "    source: s3://models/qwen2.5-0.5b\n    revision: main\n    servedName: qwen2.5-0.5b\n")
+        .replace("      staged: true\n      dir: qwen\n", "      staged: false\n      dir: qwen\n");
+    assert!(
+        cfg.contains("s3://models/qwen2.5-0.5b") && cfg.contains("staged: false\n      dir: qwen")
+    );
+    e.repo.write("environments/ai-dev/config.yaml", &cfg);
+    e.repo
+        .cmd()
+        .args(["root", "--profile", "full"])
+        .assert()
+        .success();
+    e.seed_child_apps();
+    let secret_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    let up = |envs: Vec<(&'static str, &'static str)>| {
+        let e = &e;
+        async move {
+            e.platform_env(
+                &[
+                    "up",
+                    "--allow-unpushed",
+                    "--sync-models",
+                    "--timeout",
+                    "60s",
+                    "-v",
+                ],
+                &envs,
+            )
+            .await
+        }
+    };
+    // No keys: said how to create it, and up goes on.
+    let o = up(vec![]).await;
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "Secret kserve/platform-s3-credentials is missing and no AWS credentials are set"
+        ),
+        "{err}"
+    );
+    assert!(e
+        .server
+        .get("v1", "Secret", "kserve", "platform-s3-credentials")
+        .is_none());
+    let o = up(vec![
+        ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE"),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        ),
+    ])
+    .await;
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        all.contains("created Secret kserve/platform-s3-credentials from your AWS credentials"),
+        "{all}"
+    );
+    assert!(
+        !all.contains(secret_key) && !all.contains("AKIAIOSFODNN7EXAMPLE"),
+        "{all}"
+    );
+    let s = e
+        .server
+        .get("v1", "Secret", "kserve", "platform-s3-credentials")
+        .unwrap();
+    let data = |k: &str| -> String {
+        use base64ct::Encoding;
+        let b = s
+            .pointer(&format!("/data/{k}"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        String::from_utf8(base64ct::Base64::decode_vec(b).unwrap_or_default()).unwrap_or_default()
+    };
+    assert_eq!(data("AWS_SECRET_ACCESS_KEY"), secret_key, "{s}");
+    assert_eq!(
+        s.pointer("/metadata/labels/app.kubernetes.io~1managed-by"),
+        Some(&json!("platform"))
+    );
+    // An existing Secret is the user's: left as it is.
+    let o = up(vec![
+        ("AWS_ACCESS_KEY_ID", "AKIAOTHER"),
+        ("AWS_SECRET_ACCESS_KEY", "other-secret-value-000000"),
+    ])
+    .await;
+    assert!(
+        stderr(&o).contains("exists: left as it is"),
+        "{}",
+        stderr(&o)
+    );
+    let s = e
+        .server
+        .get("v1", "Secret", "kserve", "platform-s3-credentials")
+        .unwrap();
+    assert!(!s.to_string().contains("other-secret"), "{s}");
+    e.server.shutdown().await;
+}

@@ -7,6 +7,7 @@
 pub mod bootstrap;
 pub mod doctor;
 pub mod pause;
+pub mod s3_secret;
 pub mod smoke;
 pub mod stage;
 pub mod status;

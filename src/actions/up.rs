@@ -26,6 +26,9 @@ pub struct Options {
     pub deadline: Instant,
     /// Recorded in the operation (`initiatedBy`/`info`).
     pub initiator: String,
+    /// The user's S3 keys, for the Secret KServe reads `s3://` weights with (created before the
+    /// models that need it sync, when missing).
+    pub s3_keys: Option<super::s3_secret::S3Keys>,
 }
 
 /// What a bring-up did.
@@ -76,6 +79,10 @@ pub async fn run(
         let names: Vec<String> = selected.iter().map(|a| a.name.clone()).collect();
         wait_created(client, &plan.argocd_namespace, &names, left(), reporter).await?;
         if let Some(revision) = &opts.sync {
+            let syncing: Vec<&str> = selected.iter().map(|a| a.name.as_str()).collect();
+            let namespaces = super::s3_secret::namespaces_needing(plan, &syncing);
+            super::s3_secret::ensure_all(client, &namespaces, opts.s3_keys.as_ref(), reporter)
+                .await?;
             for a in selected.iter().filter(|a| a.sync == SyncMode::Manual) {
                 match argo::start_sync(
                     client,

@@ -35,6 +35,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             pushed: None,
             deadline: std::time::Instant::now() + args.timeout,
             initiator: String::new(),
+            s3_keys: None,
         };
         let n = crate::actions::up::run(&target.client, &plan, &opts, reporter.as_ref())
             .await?
