@@ -122,17 +122,27 @@ fn tables(plan: &Plan) -> String {
                 model.preset.clone(),
                 model.model.total_gpus().to_string(),
                 model.replicas.to_string(),
-                if model.staged {
-                    format!("staged ({})", model.model.pvc_name())
-                } else {
-                    model.model.source.to_string()
-                },
+                weights(model),
             ]);
         }
         out.push_str(&m.to_string());
         out.push('\n');
     }
     out
+}
+
+/// How the model's pods get the weights, in a few words.
+fn weights(model: &crate::plan::PlannedModel) -> String {
+    use crate::serving::Weights;
+    match model.weights() {
+        Weights::Staged => format!("staged ({})", model.model.pvc_name()),
+        Weights::Hub => model.model.source.to_string(),
+        Weights::Storage(uri) => uri,
+        Weights::Pulled => format!(
+            "pulls {}",
+            crate::serving::runtime::of(&model.model).served_name(&model.model)
+        ),
+    }
 }
 
 fn yes_no(b: bool) -> String {
