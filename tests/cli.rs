@@ -752,8 +752,9 @@ fn stage_model_refuses_a_model_that_is_not_pre_staged_and_a_bad_source() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("model qwen-llmd is not pre-staged (storage.staged: false)")
-            && stderr(&o).contains("set storage.staged: true to stage it"),
+        stderr(&o).contains(
+            "model qwen-llmd is not pre-staged: KServe fetches hf://Qwen/Qwen2.5-0.5B-Instruct itself (storage.staged: false)"
+        ) && stderr(&o).contains("set storage.staged: true to stage it"),
         "{}",
         stderr(&o)
     );

@@ -122,11 +122,8 @@ pub enum StageError {
     NoModelFiles(PathBuf),
     #[error("{what} does not exist and is not rendered: run `platform root`")]
     NotRendered { what: String },
-    #[error(
-        "model {model} is not pre-staged (storage.staged: false): its serving pods fetch {hf_source} \
-         themselves; set storage.staged: true to stage it"
-    )]
-    NotPreStaged { model: String, hf_source: String },
+    #[error("model {model} is not pre-staged: {why}")]
+    NotPreStaged { model: String, why: String },
     /// Downloading from the Hub failed.
     #[error(transparent)]
     Hub(#[from] crate::hub::HubError),
