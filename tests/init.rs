@@ -478,3 +478,36 @@ fn an_error_in_an_ejected_catalog_file_names_the_file_and_line() {
         err(&o)
     );
 }
+
+/// The runtimes are catalog data: an ejected catalog's llama.cpp preset (image, arguments) is what
+/// the ClusterServingRuntime and its models run.
+#[test]
+fn ejected_runtime_presets_are_the_repositorys_to_change() {
+    let dir = initialised();
+    ok(run(dir.path(), &["catalog", "eject"]));
+    let presets = read(dir.path(), "catalog/presets.yaml");
+    assert!(presets.contains("  llama-cpp-cpu:\n") && presets.contains("  ollama-cpu:\n"));
+    std::fs::write(
+        dir.path().join("catalog/presets.yaml"),
+        presets.replace(
+            "image: ghcr.io/ggml-org/llama.cpp:server-b9935\n    digest: sha256:295dc9897fa8a643e4a513fbcaada51d3b8db4b0afa4fda7aeae2386757de58b",
+            "image: registry.example.com/mirror/llama.cpp:server-b9999\n    digest: sha256:1111111111111111111111111111111111111111111111111111111111111111",
+        ),
+    )
+    .unwrap();
+    let cfg_path = dir.path().join("environments/prod/config.yaml");
+    let cfg = std::fs::read_to_string(&cfg_path).unwrap();
+    let cfg = cfg.replace("models: []\n", "models:\n  - name: tiny-gguf\n    layer: kserve\n    runtime: llama-cpp\n    source: hf://Qwen/Qwen2.5-0.5B-Instruct-GGUF\n    file: qwen2.5-0.5b-instruct-q4_k_m.gguf\n    preset: llama-cpp-cpu\n");
+    assert!(cfg.contains("tiny-gguf"), "{cfg}");
+    std::fs::write(&cfg_path, cfg).unwrap();
+    ok(prod(dir.path(), &["root"]));
+    let csr = read(
+        dir.path(),
+        "clusters/prod/serving/kserve/kserve-servingruntimes.yaml",
+    );
+    assert!(
+        csr.contains("image: registry.example.com/mirror/llama.cpp:server-b9999@sha256:1111"),
+        "{csr}"
+    );
+    assert!(csr.contains("name: platform-llama-cpp-cpu"), "{csr}");
+}
