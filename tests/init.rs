@@ -291,7 +291,7 @@ fn the_commented_example_models_are_valid_once_uncommented() {
         .iter()
         .map(|m| m["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["qwen-cpu", "qwen-gpu"]);
+    assert_eq!(names, ["qwen-cpu", "qwen-gpu", "qwen-gguf", "qwen3-ollama"]);
     ok(prod(dir.path(), &["lint"]));
 }
 

@@ -184,4 +184,19 @@ models: []
   #   storage:
   #     dir: qwen2.5-7b
   #     size: 40Gi
+  #
+  # One GGUF file on CPU with llama.cpp (a KServe ClusterServingRuntime from the catalog's presets).
+  # - name: qwen-gguf
+  #   layer: kserve
+  #   runtime: llama-cpp
+  #   source: hf://Qwen/Qwen2.5-0.5B-Instruct-GGUF
+  #   file: qwen2.5-0.5b-instruct-q4_k_m.gguf
+  #   preset: llama-cpp-cpu
+  #
+  # Ollama pulling a tag into the model's volume (no source, nothing to stage).
+  # - name: qwen3-ollama
+  #   layer: kserve
+  #   runtime: ollama
+  #   ollama: { model: \"qwen3:4b\" }
+  #   preset: ollama-cpu
 ";
