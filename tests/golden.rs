@@ -85,3 +85,9 @@ fn shipped_ai_dev_environment() {
 fn everything_on_fixture() {
     golden("everything-on");
 }
+
+/// Autoscaled models (HPA and KEDA on raw vLLM and KServe) and PriorityClasses.
+#[test]
+fn autoscale_fixture() {
+    golden("autoscale");
+}

@@ -45,7 +45,8 @@ pub struct ModelStatus {
     pub name: String,
     pub layer: String,
     pub namespace: String,
-    /// `ready`, `paused`, `not-ready` or `not-deployed`.
+    /// `ready`, `paused`, `scaled-to-zero` (an autoscaler with min 0 stopped it while idle),
+    /// `not-ready` or `not-deployed`.
     pub state: String,
     pub desired: Option<i64>,
     pub ready_replicas: Option<i64>,
@@ -53,6 +54,21 @@ pub struct ModelStatus {
     pub url: Option<String>,
     /// Why it is not ready: conditions, pods (unschedulable, image pull, probes), PVC.
     pub reasons: Vec<String>,
+    /// The autoscaling range config.yaml asks for (absent for a fixed replica count).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<ScaleRange>,
+}
+
+/// An autoscaled model's range and autoscaler, as `status` shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaleRange {
+    pub min: u32,
+    pub max: u32,
+    /// `hpa` or `keda`.
+    pub class: String,
+    pub metric: String,
+    pub target: u32,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -186,7 +202,12 @@ async fn model_status(
     } else {
         not_ready_reasons(observed, m, &st, pvc.as_ref()).await?
     };
-    let state = if st.stopped {
+    let scaled_to_zero = st.stopped
+        && m.model.autoscaling.as_ref().is_some_and(|a| a.min == 0)
+        && m.layer().scaled_to_zero(&v);
+    let state = if scaled_to_zero {
+        "scaled-to-zero"
+    } else if st.stopped {
         "paused"
     } else if st.ready {
         "ready"
@@ -194,6 +215,7 @@ async fn model_status(
         "not-ready"
     };
     let mut line = model_line(m, state, Some(&st), reasons);
+    line.paused = st.stopped && !scaled_to_zero;
     line.url = model_url(m, &v);
     Ok((line, pvc_status))
 }
@@ -215,6 +237,13 @@ fn model_line(
         paused: st.is_some_and(|s| s.stopped),
         url: None,
         reasons,
+        autoscaling: m.model.autoscaling.as_ref().map(|a| ScaleRange {
+            min: a.min,
+            max: a.max,
+            class: a.class.as_str().into(),
+            metric: a.metric.as_str().into(),
+            target: a.target(),
+        }),
     }
 }
 

@@ -116,6 +116,19 @@ pub const NAMESPACE: Kind = Kind {
     namespaced: false,
 };
 
+pub const HPA: Kind = Kind {
+    api_version: "autoscaling/v2",
+    kind: "HorizontalPodAutoscaler",
+    plural: "horizontalpodautoscalers",
+    namespaced: true,
+};
+pub const SCALED_OBJECT: Kind = Kind {
+    api_version: "keda.sh/v1alpha1",
+    kind: "ScaledObject",
+    plural: "scaledobjects",
+    namespaced: true,
+};
+
 pub const ALL: &[Kind] = &[
     APPLICATION,
     APP_PROJECT,
@@ -129,6 +142,8 @@ pub const ALL: &[Kind] = &[
     PV,
     POD,
     NAMESPACE,
+    HPA,
+    SCALED_OBJECT,
 ];
 
 impl Kind {

@@ -46,6 +46,9 @@ pub struct EnvConfig {
     pub features: BTreeMap<String, bool>,
     #[serde(default)]
     pub models: Vec<Model>,
+    /// What models' KEDA autoscaling shares (the Prometheus server address).
+    #[serde(default)]
+    pub autoscaling: super::autoscaling::AutoscalingSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -249,6 +252,14 @@ pub struct Model {
     /// Bearer`, never printing it.
     #[serde(default)]
     pub api_key_secret: Option<SecretKeyRef>,
+    /// Scale between `min` and `max` replicas on a metric (HPA or KEDA) instead of a fixed
+    /// `replicas`.
+    #[serde(default)]
+    pub autoscaling: Option<super::autoscaling::Autoscaling>,
+    /// A PriorityClass the catalog ships (`platform-gpu-serving`, …), rendered as the serving
+    /// pods' `priorityClassName`.
+    #[serde(default)]
+    pub priority: Option<String>,
 }
 
 /// A key of a Secret in the model's namespace.

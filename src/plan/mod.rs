@@ -4,6 +4,7 @@
 //! it.
 
 pub mod checks;
+pub mod scaling;
 
 use std::collections::BTreeSet;
 use std::path::Path;

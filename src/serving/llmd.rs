@@ -63,4 +63,10 @@ impl Layer for LlmD {
     fn pods_download_weights(&self) -> bool {
         false
     }
+
+    /// The LLMInferenceService scales through `spec.scaling` (the Workload Variant Autoscaler, a
+    /// component platform does not install), exclusive with `spec.replicas`.
+    fn supports_autoscaling(&self) -> bool {
+        false
+    }
 }
