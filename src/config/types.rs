@@ -361,13 +361,20 @@ impl Model {
         format!("{}-weights", self.name)
     }
 
-    /// Total GPUs the model asks for across pools and replicas.
+    /// The replicas the model starts with: `replicas`, or an autoscaled model's `min` (at least 1).
+    pub fn start_replicas(&self) -> u32 {
+        self.autoscaling
+            .as_ref()
+            .map_or(self.replicas, |a| a.min.max(1))
+    }
+
+    /// Total GPUs the model asks for across pools and replicas (an autoscaled model: as it starts).
     pub fn total_gpus(&self) -> u32 {
         let prefill = self
             .prefill
             .as_ref()
             .map(|p| p.gpus * p.replicas)
             .unwrap_or(0);
-        self.gpus * self.replicas + prefill
+        self.gpus * self.start_replicas() + prefill
     }
 }

@@ -334,7 +334,7 @@ pub fn model_ctx<'a>(plan: &'a Plan, catalog: &'a Catalog, pm: &'a PlannedModel)
         llmd_env,
         port: runtime.port(),
         // An autoscaled model starts at its min (at least 1); the autoscaler takes it from there.
-        replicas: m.autoscaling.as_ref().map_or(m.replicas, |a| a.min.max(1)),
+        replicas: m.start_replicas(),
         gpus: m.gpus,
         strategy: serving::layer(layer).strategy(m.strategy),
         resources: resources(preset.resources_for(&m.resources), m.gpus),
