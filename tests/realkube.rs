@@ -423,6 +423,24 @@ async fn an_autoscaled_raw_model_pauses_and_resumes_past_its_autoscaler() {
     )
     .await;
     assert_eq!(m["paused"], false, "{m}");
+    // Paused while at zero: KEDA held (nothing to remember on the Deployment), so paused; resumed,
+    // KEDA released and the Deployment back at the model's start count.
+    g.ok(&["pause", "rk-keda"]).await;
+    let so = get_json(c, "scaledobject", "rk-scale", "rk-keda");
+    assert_eq!(
+        so["metadata"]["annotations"]["autoscaling.keda.sh/paused-replicas"],
+        "0"
+    );
+    let m = model_status(&g, "rk-keda");
+    assert_eq!(
+        (&m["state"], &m["paused"]),
+        (&"paused".into(), &true.into()),
+        "{m}"
+    );
+    g.ok(&["resume", "rk-keda", "--wait", "--timeout", "1m"])
+        .await;
+    let d = get_json(c, "deployment", "rk-scale", "rk-keda");
+    assert_eq!(d["spec"]["replicas"], 1);
     let _ = c.kubectl(&["delete", "namespace", "rk-scale", "--wait=false"]);
     let _ = c.kubectl(&["delete", "-f", classes.to_str().unwrap()]);
 }

@@ -204,7 +204,8 @@ async fn model_status(
     };
     let scaled_to_zero = st.stopped
         && m.model.autoscaling.as_ref().is_some_and(|a| a.min == 0)
-        && m.layer().scaled_to_zero(&v);
+        && m.layer().scaled_to_zero(&v)
+        && !autoscaler_held(observed, m).await?;
     let state = if scaled_to_zero {
         "scaled-to-zero"
     } else if st.stopped {
@@ -218,6 +219,23 @@ async fn model_status(
     line.paused = st.stopped && !scaled_to_zero;
     line.url = model_url(m, &v);
     Ok((line, pvc_status))
+}
+
+/// Whether the model's autoscaler is held by `platform pause` (a KEDA model paused while its
+/// autoscaler had it at 0 keeps no replica count to remember: the ScaledObject says it is paused).
+async fn autoscaler_held(observed: &Observed, m: &PlannedModel) -> Result<bool, ClusterError> {
+    let Some(a) = m
+        .model
+        .autoscaling
+        .as_ref()
+        .and_then(|a| m.layer().autoscaler(&m.name, a))
+    else {
+        return Ok(false);
+    };
+    Ok(observed
+        .autoscaler(m)
+        .await?
+        .is_some_and(|obj| a.is_held(&obj)))
 }
 
 /// A model's status line; `st` is absent when the model is not deployed.

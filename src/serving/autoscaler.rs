@@ -81,6 +81,12 @@ impl Autoscaler {
         }
     }
 
+    /// Whether `obj` (this autoscaler as the API has it) is held by `platform pause` (KEDA's
+    /// paused-replicas annotation; an HPA is never held by an annotation).
+    pub fn is_held(&self, obj: &Value) -> bool {
+        self.class == AutoscalerClass::Keda && keda_paused(obj).is_some()
+    }
+
     /// Hold the autoscaler before the workload goes to 0 (`obj`: the autoscaler as the API has
     /// it). HPA: nothing (it stops acting on a target at 0); KEDA: the paused-replicas annotation.
     pub fn pause(&self, obj: &Value) -> Change {
