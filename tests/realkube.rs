@@ -241,7 +241,7 @@ const SCALE_ENV: &str = "cluster:
   name: ai-dev
 repoURL: REPO_URL
 repoBranch: main
-features: { raw-vllm: true, kserve: false, llm-d: false, keda: true, priority-classes: true }
+features: { raw-vllm: true, kserve: true, llm-d: false, keda: true, priority-classes: true }
 autoscaling: { prometheus: http://prometheus.monitoring.svc:9090 }
 models:
   - name: rk-hpa
@@ -263,6 +263,15 @@ models:
       requests: { cpu: \"2\", memory: 6Gi }
       limits: { cpu: \"2\", memory: 8Gi }
     autoscaling: { min: 0, max: 2, metric: requests-running, class: keda }
+  - name: rk-kserve
+    layer: kserve
+    namespace: rk-scale
+    source: hf://Qwen/Qwen2.5-0.5B-Instruct
+    preset: vllm-cpu
+    resources:
+      requests: { cpu: \"2\", memory: 6Gi }
+      limits: { cpu: \"2\", memory: 8Gi }
+    autoscaling: { min: 0, max: 3, metric: concurrency, class: keda }
 ";
 
 /// The `ScalingActive` condition of HPA `name` in `ns`: (status, reason).
@@ -280,14 +289,16 @@ fn hpa_scaling_active(c: &Cluster, ns: &str, name: &str) -> Option<(String, Stri
         })
 }
 
-/// An autoscaled raw-vLLM model pauses and resumes past its autoscaler, against the real
-/// controller-manager's HPA controller: paused (Deployment at 0), the HPA deactivates itself
-/// (ScalingActive=False, ScalingDisabled) and leaves it at 0; resumed, it acts again. A KEDA
-/// model's ScaledObject carries KEDA's paused-replicas annotation while paused, none after. The
-/// PriorityClasses the catalog ships are admitted and give the pods their priority; a KEDA model
-/// at 0 replicas that nobody paused is `scaled-to-zero`, not paused.
+/// Autoscaled models pause and resume past their autoscalers, against the real
+/// controller-manager's HPA controller: a raw model paused (Deployment at 0), the HPA deactivates
+/// itself (ScalingActive=False, ScalingDisabled) and leaves it at 0; resumed, it acts again. A raw
+/// KEDA model's ScaledObject carries KEDA's paused-replicas annotation while paused, none after.
+/// The PriorityClasses the catalog ships are admitted and give the pods their priority; a KEDA
+/// model at 0 replicas that nobody paused (raw, or a KServe predictor) is `scaled-to-zero`, not
+/// paused, and a KServe model's count is its predictor's (the KServe stand-in leaves an
+/// autoscaled predictor's replicas alone, as KServe does).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_autoscaled_raw_model_pauses_and_resumes_past_its_autoscaler() {
+async fn autoscaled_models_pause_resume_and_scale_to_zero_past_their_autoscalers() {
     let c = realkube::cluster();
     // Cluster-scoped PriorityClasses: not while another test dry-runs them.
     let _x = c.exclusive().await;
@@ -307,15 +318,21 @@ async fn an_autoscaled_raw_model_pauses_and_resumes_past_its_autoscaler() {
             classes.to_str().unwrap(),
         ],
     );
-    for m in ["rk-hpa", "rk-keda"] {
+    for m in ["rk-hpa", "rk-keda", "rk-kserve"] {
         let dir = g.tree_dir().join("models").join(m);
         kubectl_ok(c, &["apply", "--server-side", "-f", dir.to_str().unwrap()]);
     }
-    let st = eventually("both models ready", Duration::from_secs(90), || {
+    let st = eventually("the models ready", Duration::from_secs(90), || {
         let m = status_models(&g);
-        (m["rk-hpa"]["state"] == "ready" && m["rk-keda"]["state"] == "ready").then_some(m)
+        ["rk-hpa", "rk-keda", "rk-kserve"]
+            .iter()
+            .all(|n| m[*n]["state"] == "ready")
+            .then_some(m)
     })
     .await;
+    // KServe: the current count is the predictor Deployment's.
+    assert_eq!(st["rk-kserve"]["desired"], 1, "{}", st["rk-kserve"]);
+    assert_eq!(st["rk-kserve"]["readyReplicas"], 1, "{}", st["rk-kserve"]);
     assert_eq!(st["rk-hpa"]["autoscaling"]["min"], 1, "{}", st["rk-hpa"]);
     assert_eq!(st["rk-hpa"]["autoscaling"]["max"], 3);
     assert_eq!(st["rk-hpa"]["autoscaling"]["class"], "hpa");
@@ -441,6 +458,37 @@ async fn an_autoscaled_raw_model_pauses_and_resumes_past_its_autoscaler() {
         .await;
     let d = get_json(c, "deployment", "rk-scale", "rk-keda");
     assert_eq!(d["spec"]["replicas"], 1);
+
+    // KServe with KEDA: its predictor at 0 (KEDA's doing, here kubectl's) is scaled to zero; the
+    // stop annotation still pauses it.
+    kubectl_ok(
+        c,
+        &[
+            "scale",
+            "deployment",
+            "rk-kserve-predictor",
+            "-n",
+            "rk-scale",
+            "--replicas=0",
+        ],
+    );
+    let m = eventually(
+        "rk-kserve to be scaled to zero",
+        Duration::from_secs(30),
+        || {
+            let m = model_status(&g, "rk-kserve");
+            (m["state"] == "scaled-to-zero").then_some(m)
+        },
+    )
+    .await;
+    assert_eq!(
+        (&m["paused"], &m["desired"]),
+        (&false.into(), &0.into()),
+        "{m}"
+    );
+    g.ok(&["pause", "rk-kserve", "--wait", "--timeout", "1m"])
+        .await;
+    assert_eq!(model_status(&g, "rk-kserve")["state"], "paused");
     let _ = c.kubectl(&["delete", "namespace", "rk-scale", "--wait=false"]);
     let _ = c.kubectl(&["delete", "-f", classes.to_str().unwrap()]);
 }

@@ -196,16 +196,13 @@ async fn model_status(
         );
         return Ok((model_line(m, "not-deployed", None, vec![why]), pvc_status));
     };
-    let st = m.layer().state(&v);
-    let reasons = if st.ready || st.stopped {
+    let mut st = m.layer().state(&v);
+    let scaled_to_zero = scaled_to_zero(observed, m, &v, &mut st).await?;
+    let reasons = if st.ready || st.stopped || scaled_to_zero {
         Vec::new()
     } else {
         not_ready_reasons(observed, m, &st, pvc.as_ref()).await?
     };
-    let scaled_to_zero = st.stopped
-        && m.model.autoscaling.as_ref().is_some_and(|a| a.min == 0)
-        && m.layer().scaled_to_zero(&v)
-        && !autoscaler_held(observed, m).await?;
     let state = if scaled_to_zero {
         "scaled-to-zero"
     } else if st.stopped {
@@ -219,6 +216,36 @@ async fn model_status(
     line.paused = st.stopped && !scaled_to_zero;
     line.url = model_url(m, &v);
     Ok((line, pvc_status))
+}
+
+/// For an autoscaled model: its current count from the Deployment the autoscaler moves (KServe's
+/// predictor; raw vLLM's serving object is that Deployment already) into `st`, and whether its
+/// autoscaler has it at 0 replicas (`min: 0`, idle), as opposed to a pause.
+async fn scaled_to_zero(
+    observed: &Observed,
+    m: &PlannedModel,
+    serving: &Value,
+    st: &mut health::ModelState,
+) -> Result<bool, ClusterError> {
+    let Some(a) = &m.model.autoscaling else {
+        return Ok(false);
+    };
+    if st.stopped {
+        return Ok(a.min == 0
+            && m.layer().scaled_to_zero(serving)
+            && !autoscaler_held(observed, m).await?);
+    }
+    let Some(w) = observed.workload(m).await? else {
+        return Ok(false);
+    };
+    let desired = health::spec_replicas(&w);
+    st.desired = Some(desired);
+    st.ready_replicas = Some(
+        w.pointer("/status/readyReplicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0),
+    );
+    Ok(a.min == 0 && desired == 0)
 }
 
 /// Whether the model's autoscaler is held by `platform pause` (a KEDA model paused while its

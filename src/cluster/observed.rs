@@ -174,6 +174,28 @@ impl Observed {
         Ok(obj.as_ref().map(kinds::json))
     }
 
+    /// The Deployment whose pods serve the model, when its layer names one (KServe's
+    /// `<isvc>-predictor`; not raw vLLM, whose serving object is its Deployment) and it exists:
+    /// one GET (asked only for an autoscaled model, whose current count is there).
+    pub async fn workload(&self, m: &PlannedModel) -> Result<Option<Value>, ClusterError> {
+        let w = m.layer().workload(&m.name);
+        if w.kind != kinds::DEPLOYMENT {
+            return Ok(None);
+        }
+        let client = match self {
+            Observed::Direct(client) => client,
+            Observed::Listed(l) => &l.client,
+        };
+        let api = w.kind.api(client, &m.namespace);
+        let obj = client.retry(|| api.get_opt(&w.name)).await.map_err(|e| {
+            ClusterError::api(
+                format!("reading {} {}/{}", w.kind.kind, m.namespace, w.name),
+                e,
+            )
+        })?;
+        Ok(obj.as_ref().map(kinds::json))
+    }
+
     /// The model's PVC, when it has one and it exists.
     pub async fn pvc(&self, m: &PlannedModel) -> Result<Option<Value>, ClusterError> {
         if !has_pvc(m) {
