@@ -23,6 +23,11 @@ pub const ARGOCD_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
 pub const ANNOTATION_KSERVE_STOP: &str = "serving.kserve.io/stop";
 /// Annotation on a raw-vLLM Deployment remembering its replicas while paused.
 pub const ANNOTATION_PAUSED_REPLICAS: &str = "platform.ai/paused-replicas";
+/// KEDA's pause: a ScaledObject with this annotation scales its target to the value and stops
+/// autoscaling until the annotation is removed.
+pub const ANNOTATION_KEDA_PAUSED_REPLICAS: &str = "autoscaling.keda.sh/paused-replicas";
+/// KServe's choice of autoscaler for an InferenceService (`hpa`, `keda`, `external`, `none`).
+pub const ANNOTATION_KSERVE_AUTOSCALER_CLASS: &str = "serving.kserve.io/autoscalerClass";
 
 /// Directory (relative to the repo) with one folder per environment.
 pub const ENVIRONMENTS_DIR: &str = "environments";

@@ -11,6 +11,7 @@
 //!   serving/<serving-layer>/<file>        shared objects of a serving layer
 //!   models/<model>/<file>                 one model's manifests
 //!   argocd/                               Argo CD's hand-over kustomization
+//!   objects/<app>/<file>                  a catalog objects file an app syncs (PriorityClasses)
 //!   groups.generated.yaml                 `resolve-groups`
 //! ```
 //! `<file>` is the template's name without `.j2`.
@@ -27,6 +28,12 @@ pub const MODEL_S3_SA_TEMPLATE: &str = "kserve-s3-serviceaccount.yaml.j2";
 /// The template of a serving layer's ClusterServingRuntimes: rendered only when one of its models
 /// runs on one (llama.cpp, Ollama).
 pub const SERVING_RUNTIMES_TEMPLATE: &str = "kserve-servingruntimes.yaml.j2";
+/// The template of a raw-vLLM model's HPA or KEDA ScaledObject: rendered only for a model with
+/// `autoscaling:`.
+pub const MODEL_AUTOSCALER_TEMPLATE: &str = "raw-vllm-autoscaler.yaml.j2";
+
+/// The template that writes a catalog objects file (`source: { objects: FILE }`) into the tree.
+pub const CATALOG_OBJECTS_TEMPLATE: &str = "catalog-objects.yaml.j2";
 
 /// `clusters/<env>`: the tree one environment renders into.
 pub fn tree(env: &str) -> String {
@@ -86,6 +93,16 @@ pub fn serving_dir(env: &str, layer: &str) -> String {
 /// `clusters/<env>/argocd`: the kustomization through which Argo CD manages itself.
 pub fn argocd_dir(env: &str) -> String {
     format!("{}/argocd", tree(env))
+}
+
+/// `clusters/<env>/objects`: the catalog's objects files, one directory per app that syncs one.
+pub fn objects_root(env: &str) -> String {
+    format!("{}/objects", tree(env))
+}
+
+/// `clusters/<env>/objects/<app>`: what an app with `source: { objects: FILE }` syncs.
+pub fn objects_dir(env: &str, app: &str) -> String {
+    format!("{}/{app}", objects_root(env))
 }
 
 /// `clusters/<env>/groups.generated.yaml`.

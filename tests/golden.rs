@@ -90,3 +90,24 @@ fn everything_on_fixture() {
 fn runtimes_fixture() {
     golden("runtimes");
 }
+
+/// Autoscaled models (HPA and KEDA on raw vLLM and KServe) and PriorityClasses.
+#[test]
+fn autoscale_fixture() {
+    golden("autoscale");
+    // The autoscaler and pause/resume own a raw Deployment's replicas: Argo CD ignores them.
+    for model in ["qwen-hpa", "qwen-keda"] {
+        let app = std::fs::read_to_string(golden_dir("autoscale").join(format!(
+            "clusters/autoscale/apps/serving/raw-vllm/{model}.yaml"
+        )))
+        .unwrap();
+        let v: serde_json::Value = serde_yaml::from_str(&app).unwrap();
+        assert_eq!(
+            v["spec"]["ignoreDifferences"][0],
+            serde_json::json!({"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas"]}),
+            "{app}"
+        );
+        let opts = v["spec"]["syncPolicy"]["syncOptions"].to_string();
+        assert!(opts.contains("RespectIgnoreDifferences=true"), "{app}");
+    }
+}

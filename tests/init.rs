@@ -435,6 +435,57 @@ fn eject_writes_the_embedded_catalog_refuses_a_second_time_and_renders_the_same_
     ok(prod(dir.path(), &["root", "--check"]));
 }
 
+/// The PriorityClasses are catalog data: ejected, their values and names are the repository's to
+/// change, and `priority:` is checked against the changed file.
+#[test]
+fn ejected_priority_classes_are_the_repositorys_to_change() {
+    let dir = initialised();
+    ok(run(dir.path(), &["catalog", "eject"]));
+    let rel = "catalog/objects/priority-classes.yaml";
+    let classes = read(dir.path(), rel);
+    assert!(classes.contains("name: platform-gpu-serving"), "{classes}");
+    std::fs::write(
+        dir.path().join(rel),
+        classes
+            .replace("value: 100000", "value: 777000")
+            .replace("name: platform-batch", "name: team-batch"),
+    )
+    .unwrap();
+    let config = read(dir.path(), CONFIG);
+    let (head, _) = config.split_once("models: []").unwrap();
+    let with = |priority: &str| {
+        format!(
+            "{head}models:\n  - name: q\n    layer: raw-vllm\n    source: hf://a/b\n    preset: vllm-cpu\n    priority: {priority}\n"
+        )
+        .replace("  priority-classes: false", "  priority-classes: true")
+    };
+    std::fs::write(dir.path().join(CONFIG), with("team-batch")).unwrap();
+    ok(prod(dir.path(), &["root"]));
+    let rendered = read(
+        dir.path(),
+        "clusters/prod/objects/priority-classes/priority-classes.yaml",
+    );
+    assert!(
+        rendered.contains("value: 777000") && rendered.contains("name: team-batch"),
+        "{rendered}"
+    );
+    let d = read(
+        dir.path(),
+        "clusters/prod/models/q/raw-vllm-deployment.yaml",
+    );
+    assert!(d.contains("priorityClassName: team-batch"), "{d}");
+    // The shipped name is gone from this catalog: an error listing what it has.
+    std::fs::write(dir.path().join(CONFIG), with("platform-batch")).unwrap();
+    let o = prod(dir.path(), &["lint"]);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(
+        err(&o).contains("unknown PriorityClass `platform-batch`")
+            && err(&o).contains("platform-gpu-serving, platform-cpu-serving, team-batch"),
+        "{}",
+        err(&o)
+    );
+}
+
 #[test]
 fn an_error_in_an_ejected_catalog_file_names_the_file_and_line() {
     let dir = initialised();

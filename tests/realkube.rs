@@ -157,6 +157,8 @@ async fn rendered_trees_pass_server_side_dry_run() {
         let path = format!("tests/fixtures/envs/{env}/config.yaml");
         std::fs::read_to_string(common::source_root().join(path)).unwrap()
     };
+    // The autoscale fixture renders KEDA ScaledObjects: their CRD, as KEDA's chart installs it.
+    install_keda_crd(c);
     for (env, g) in [
         ("ai-dev", Gitops::shipped(c, "ai-dev")),
         (
@@ -165,6 +167,10 @@ async fn rendered_trees_pass_server_side_dry_run() {
         ),
         // Every runtime and source: ClusterServingRuntimes, predictor.model, STORAGE_URI.
         ("runtimes", Gitops::new(c, "runtimes", &fixture("runtimes"))),
+        (
+            "autoscale",
+            Gitops::new(c, "autoscale", &fixture("autoscale")),
+        ),
     ] {
         g.ok(&["root", "--profile", "full"]).await;
         let dir = g.tree_dir();
@@ -208,6 +214,287 @@ async fn rendered_trees_pass_server_side_dry_run() {
             "{env}: fewer objects than files were checked:\n{out}"
         );
     }
+}
+
+/// KEDA's ScaledObject CRD (vendored from KEDA v2.20.2, the app version of the chart the catalog
+/// pins; see the file's header), server-side applied and Established. Idempotent.
+fn install_keda_crd(c: &Cluster) {
+    let crd = common::source_root().join("tests/fixtures/crds/keda.sh_scaledobjects.yaml");
+    kubectl_ok(
+        c,
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            crd.to_str().unwrap(),
+        ],
+    );
+    kubectl_ok(
+        c,
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/scaledobjects.keda.sh",
+            "--timeout=60s",
+        ],
+    );
+}
+
+const SCALE_ENV: &str = "cluster:
+  name: ai-dev
+repoURL: REPO_URL
+repoBranch: main
+features: { raw-vllm: true, kserve: true, llm-d: false, keda: true, priority-classes: true }
+autoscaling: { prometheus: http://prometheus.monitoring.svc:9090 }
+models:
+  - name: rk-hpa
+    layer: raw-vllm
+    namespace: rk-scale
+    source: hf://Qwen/Qwen2.5-0.5B-Instruct
+    preset: vllm-cpu
+    resources:
+      requests: { cpu: \"2\", memory: 6Gi }
+      limits: { cpu: \"2\", memory: 8Gi }
+    autoscaling: { min: 1, max: 3, metric: cpu, target: 70 }
+    priority: platform-cpu-serving
+  - name: rk-keda
+    layer: raw-vllm
+    namespace: rk-scale
+    source: hf://Qwen/Qwen2.5-0.5B-Instruct
+    preset: vllm-cpu
+    resources:
+      requests: { cpu: \"2\", memory: 6Gi }
+      limits: { cpu: \"2\", memory: 8Gi }
+    autoscaling: { min: 0, max: 2, metric: requests-running, class: keda }
+  - name: rk-kserve
+    layer: kserve
+    namespace: rk-scale
+    source: hf://Qwen/Qwen2.5-0.5B-Instruct
+    preset: vllm-cpu
+    resources:
+      requests: { cpu: \"2\", memory: 6Gi }
+      limits: { cpu: \"2\", memory: 8Gi }
+    autoscaling: { min: 0, max: 3, metric: concurrency, class: keda }
+";
+
+/// The `ScalingActive` condition of HPA `name` in `ns`: (status, reason).
+fn hpa_scaling_active(c: &Cluster, ns: &str, name: &str) -> Option<(String, String)> {
+    let v = get_json(c, "hpa", ns, name);
+    v["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|k| k["type"] == "ScalingActive")
+        .map(|k| {
+            (
+                k["status"].as_str().unwrap_or("").to_string(),
+                k["reason"].as_str().unwrap_or("").to_string(),
+            )
+        })
+}
+
+/// Autoscaled models pause and resume past their autoscalers, against the real
+/// controller-manager's HPA controller: a raw model paused (Deployment at 0), the HPA deactivates
+/// itself (ScalingActive=False, ScalingDisabled) and leaves it at 0; resumed, it acts again. A raw
+/// KEDA model's ScaledObject carries KEDA's paused-replicas annotation while paused, none after.
+/// The PriorityClasses the catalog ships are admitted and give the pods their priority; a KEDA
+/// model at 0 replicas that nobody paused (raw, or a KServe predictor) is `scaled-to-zero`, not
+/// paused, and a KServe model's count is its predictor's (the KServe stand-in leaves an
+/// autoscaled predictor's replicas alone, as KServe does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autoscaled_models_pause_resume_and_scale_to_zero_past_their_autoscalers() {
+    let c = realkube::cluster();
+    // Cluster-scoped PriorityClasses: not while another test dry-runs them.
+    let _x = c.exclusive().await;
+    install_keda_crd(c);
+    let g = Gitops::new(c, "rk-scale", SCALE_ENV);
+    g.ok(&["root"]).await;
+    let _ = c.kubectl(&["create", "namespace", "rk-scale"]);
+    // What the priority-classes app and the model apps' syncs would apply.
+    let classes = g.tree_dir().join("objects/priority-classes");
+    kubectl_ok(
+        c,
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=platform",
+            "-f",
+            classes.to_str().unwrap(),
+        ],
+    );
+    for m in ["rk-hpa", "rk-keda", "rk-kserve"] {
+        let dir = g.tree_dir().join("models").join(m);
+        kubectl_ok(c, &["apply", "--server-side", "-f", dir.to_str().unwrap()]);
+    }
+    let st = eventually("the models ready", Duration::from_secs(90), || {
+        let m = status_models(&g);
+        ["rk-hpa", "rk-keda", "rk-kserve"]
+            .iter()
+            .all(|n| m[*n]["state"] == "ready")
+            .then_some(m)
+    })
+    .await;
+    // KServe: the current count is the predictor Deployment's.
+    assert_eq!(st["rk-kserve"]["desired"], 1, "{}", st["rk-kserve"]);
+    assert_eq!(st["rk-kserve"]["readyReplicas"], 1, "{}", st["rk-kserve"]);
+    assert_eq!(st["rk-hpa"]["autoscaling"]["min"], 1, "{}", st["rk-hpa"]);
+    assert_eq!(st["rk-hpa"]["autoscaling"]["max"], 3);
+    assert_eq!(st["rk-hpa"]["autoscaling"]["class"], "hpa");
+    assert_eq!(st["rk-keda"]["autoscaling"]["class"], "keda");
+    // The Priority admission plugin resolved the class the Deployment names.
+    let pods = json_of(&kubectl_ok(
+        c,
+        &[
+            "get",
+            "pods",
+            "-n",
+            "rk-scale",
+            "-l",
+            "app.kubernetes.io/name=rk-hpa",
+            "-o",
+            "json",
+        ],
+    ));
+    let pod = &pods["items"][0];
+    assert_eq!(pod["spec"]["priorityClassName"], "platform-cpu-serving");
+    assert_eq!(pod["spec"]["priority"], 50000, "{}", pod["spec"]);
+
+    // pause: both at 0, KEDA held by its annotation, the HPA deactivated by the real controller.
+    let o = g
+        .ok(&["pause", "rk-hpa", "rk-keda", "--wait", "--timeout", "1m"])
+        .await;
+    let said = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(said.contains("paused KEDA"), "{said}");
+    for m in ["rk-hpa", "rk-keda"] {
+        let d = get_json(c, "deployment", "rk-scale", m);
+        assert_eq!(d["spec"]["replicas"], 0, "{m}");
+        assert_eq!(
+            d["metadata"]["annotations"]["platform.ai/paused-replicas"], "1",
+            "{m}"
+        );
+    }
+    let so = get_json(c, "scaledobject", "rk-scale", "rk-keda");
+    assert_eq!(
+        so["metadata"]["annotations"]["autoscaling.keda.sh/paused-replicas"],
+        "0"
+    );
+    let (status, reason) = eventually(
+        "the HPA to deactivate itself on a target at 0",
+        Duration::from_secs(90),
+        || hpa_scaling_active(c, "rk-scale", "rk-hpa").filter(|(_, r)| r == "ScalingDisabled"),
+    )
+    .await;
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "ScalingDisabled")
+    );
+    // It has seen the Deployment at 0 and left it there (minReplicas is 1).
+    let d = get_json(c, "deployment", "rk-scale", "rk-hpa");
+    assert_eq!(d["spec"]["replicas"], 0, "the HPA scaled a paused model up");
+    let st = status_models(&g);
+    for m in ["rk-hpa", "rk-keda"] {
+        assert_eq!(st[m]["state"], "paused", "{m}: {}", st[m]);
+        assert_eq!(st[m]["paused"], true);
+    }
+
+    // resume: KEDA released first, the remembered count restored, the HPA active again.
+    let o = g
+        .ok(&["resume", "rk-hpa", "rk-keda", "--wait", "--timeout", "1m"])
+        .await;
+    let said = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(said.contains("resumed KEDA"), "{said}");
+    for m in ["rk-hpa", "rk-keda"] {
+        let d = get_json(c, "deployment", "rk-scale", m);
+        assert_eq!(d["spec"]["replicas"], 1, "{m}");
+    }
+    let so = get_json(c, "scaledobject", "rk-scale", "rk-keda");
+    assert!(
+        so["metadata"]["annotations"]
+            .get("autoscaling.keda.sh/paused-replicas")
+            .is_none(),
+        "{}",
+        so["metadata"]
+    );
+    eventually(
+        "the HPA to act on the Deployment again",
+        Duration::from_secs(90),
+        || hpa_scaling_active(c, "rk-scale", "rk-hpa").filter(|(_, r)| r != "ScalingDisabled"),
+    )
+    .await;
+
+    // KEDA scales an idle model to zero (done here as KEDA does it): scaled to zero, not paused.
+    kubectl_ok(
+        c,
+        &[
+            "scale",
+            "deployment",
+            "rk-keda",
+            "-n",
+            "rk-scale",
+            "--replicas=0",
+        ],
+    );
+    let m = eventually(
+        "rk-keda to be scaled to zero",
+        Duration::from_secs(30),
+        || {
+            let m = model_status(&g, "rk-keda");
+            (m["state"] == "scaled-to-zero").then_some(m)
+        },
+    )
+    .await;
+    assert_eq!(m["paused"], false, "{m}");
+    // Paused while at zero: KEDA held (nothing to remember on the Deployment), so paused; resumed,
+    // KEDA released and the Deployment back at the model's start count.
+    g.ok(&["pause", "rk-keda"]).await;
+    let so = get_json(c, "scaledobject", "rk-scale", "rk-keda");
+    assert_eq!(
+        so["metadata"]["annotations"]["autoscaling.keda.sh/paused-replicas"],
+        "0"
+    );
+    let m = model_status(&g, "rk-keda");
+    assert_eq!(
+        (&m["state"], &m["paused"]),
+        (&"paused".into(), &true.into()),
+        "{m}"
+    );
+    g.ok(&["resume", "rk-keda", "--wait", "--timeout", "1m"])
+        .await;
+    let d = get_json(c, "deployment", "rk-scale", "rk-keda");
+    assert_eq!(d["spec"]["replicas"], 1);
+
+    // KServe with KEDA: its predictor at 0 (KEDA's doing, here kubectl's) is scaled to zero; the
+    // stop annotation still pauses it.
+    kubectl_ok(
+        c,
+        &[
+            "scale",
+            "deployment",
+            "rk-kserve-predictor",
+            "-n",
+            "rk-scale",
+            "--replicas=0",
+        ],
+    );
+    let m = eventually(
+        "rk-kserve to be scaled to zero",
+        Duration::from_secs(30),
+        || {
+            let m = model_status(&g, "rk-kserve");
+            (m["state"] == "scaled-to-zero").then_some(m)
+        },
+    )
+    .await;
+    assert_eq!(
+        (&m["paused"], &m["desired"]),
+        (&false.into(), &0.into()),
+        "{m}"
+    );
+    g.ok(&["pause", "rk-kserve", "--wait", "--timeout", "1m"])
+        .await;
+    assert_eq!(model_status(&g, "rk-kserve")["state"], "paused");
+    let _ = c.kubectl(&["delete", "namespace", "rk-scale", "--wait=false"]);
+    let _ = c.kubectl(&["delete", "-f", classes.to_str().unwrap()]);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -221,3 +221,34 @@ fn preset_default_resources_are_validated_as_rendered() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn autoscaling_that_cannot_work_is_refused_naming_the_field_and_the_fix() {
+    refused(
+        "hpa to zero",
+        &model_with("    autoscaling: { min: 0, max: 2 }\n"),
+        &[
+            "models[qwen-cpu].autoscaling.min",
+            "the HPA cannot scale to 0",
+            "`class: keda`",
+        ],
+    );
+    refused(
+        "keda off, no prometheus",
+        &model_with("    autoscaling: { max: 2, class: keda, metric: rps }\n"),
+        &[
+            "models[qwen-cpu].autoscaling.class",
+            "set `features.keda: true`",
+            "models[qwen-cpu].autoscaling.metric",
+            "names no Prometheus server",
+        ],
+    );
+    refused(
+        "priority group off",
+        &model_with("    priority: platform-cpu-serving\n"),
+        &[
+            "models[qwen-cpu].priority",
+            "set `features.priority-classes: true`",
+        ],
+    );
+}

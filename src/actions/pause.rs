@@ -1,7 +1,9 @@
 //! Pause and resume a model on any serving layer.
 //! KServe ISVC and LLMInferenceService: the `serving.kserve.io/stop` annotation ("true" stops; resume
 //! removes it). raw vLLM: scale the Deployment to 0, remembering the replica count in an annotation
-//! that resume restores. Both are idempotent.
+//! that resume restores. Both are idempotent. An autoscaled raw-vLLM model's KEDA ScaledObject is
+//! paused with KEDA's own annotation first (see `serving/autoscaler.rs`; an HPA stops acting on a
+//! Deployment at 0 by itself).
 
 use std::time::Duration;
 
@@ -40,29 +42,73 @@ async fn get(client: &Client, m: &PlannedModel) -> Result<(Kind, DynamicObject),
     }
 }
 
-/// Pause one model (no-op when it is paused already).
+/// Pause one model (no-op when it is paused already). An autoscaler platform renders beside the
+/// workload (raw vLLM's KEDA ScaledObject) is held first, so it cannot scale the model back up.
 pub async fn pause(client: &Client, m: &PlannedModel) -> Result<Outcome, ClusterError> {
     let (kind, obj) = get(client, m).await?;
+    let held = autoscaler_step(client, m, true).await?;
     let change = m.layer().pause(&kinds::json(&obj));
-    finish(client, kind, m, change, "pausing").await
+    finish(client, kind, m, change, "pausing", held).await
 }
 
-/// Resume one model (no-op when it is running already).
+/// Resume one model (no-op when it is running already). Its autoscaler is released first, so a
+/// KEDA pause does not scale the workload straight back to 0.
 pub async fn resume(client: &Client, m: &PlannedModel) -> Result<Outcome, ClusterError> {
     let (kind, obj) = get(client, m).await?;
-    let change = m.layer().resume(&kinds::json(&obj), m.model.replicas);
-    finish(client, kind, m, change, "resuming").await
+    let released = autoscaler_step(client, m, false).await?;
+    let change = m
+        .layer()
+        .resume(&kinds::json(&obj), crate::serving::Configured::of(&m.model));
+    finish(client, kind, m, change, "resuming", released).await
 }
 
-/// Apply the patch (if any) and say what happened.
+/// Hold (`pause`) or release the model's autoscaler object, when its layer renders one: what was
+/// done (None when there is no autoscaler to mention) and whether anything changed.
+async fn autoscaler_step(
+    client: &Client,
+    m: &PlannedModel,
+    pause: bool,
+) -> Result<Option<(String, bool)>, ClusterError> {
+    let Some(a) = m
+        .model
+        .autoscaling
+        .as_ref()
+        .and_then(|a| m.layer().autoscaler(&m.name, a))
+    else {
+        return Ok(None);
+    };
+    let verb = if pause { "pausing" } else { "resuming" };
+    let what = format!("{} {}/{}", a.kind.kind, m.namespace, a.name);
+    let api = a.kind.api(client, &m.namespace);
+    let obj = match client.retry(|| api.get_opt(&a.name)).await {
+        Ok(Some(o)) => kinds::json(&o),
+        // Not synced (or deleted by hand): nothing acts on the workload through it.
+        Ok(None) => return Ok(Some((format!("{what} not found"), false))),
+        Err(e) => return Err(ClusterError::api(format!("{verb} {what}"), e)),
+    };
+    let change = if pause { a.pause(&obj) } else { a.resume(&obj) };
+    let changed = change.patch.is_some();
+    if let Some(p) = change.patch {
+        let patch = Patch::Merge(&p);
+        let pp = crate::cluster::apply::patch_params();
+        client
+            .retry(|| api.patch(&a.name, &pp, &patch))
+            .await
+            .map_err(|e| ClusterError::api(format!("{verb} {what}"), e))?;
+    }
+    Ok(Some((change.action, changed)))
+}
+
+/// Apply the patch (if any) and say what happened (after what was done to the autoscaler).
 async fn finish(
     client: &Client,
     kind: Kind,
     m: &PlannedModel,
     change: crate::serving::Change,
     verb: &str,
+    autoscaler: Option<(String, bool)>,
 ) -> Result<Outcome, ClusterError> {
-    let changed = change.patch.is_some();
+    let mut changed = change.patch.is_some();
     if let Some(p) = change.patch {
         let api = kind.api(client, &m.namespace);
         let patch = Patch::Merge(&p);
@@ -77,10 +123,17 @@ async fn finish(
                 )
             })?;
     }
+    let action = match autoscaler {
+        Some((first, autoscaler_changed)) => {
+            changed |= autoscaler_changed;
+            format!("{first}; {}", change.action)
+        }
+        None => change.action,
+    };
     Ok(Outcome {
         model: m.name.clone(),
         layer: m.serving_layer.clone(),
-        action: change.action,
+        action,
         changed,
     })
 }

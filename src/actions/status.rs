@@ -45,7 +45,8 @@ pub struct ModelStatus {
     pub name: String,
     pub layer: String,
     pub namespace: String,
-    /// `ready`, `paused`, `not-ready` or `not-deployed`.
+    /// `ready`, `paused`, `scaled-to-zero` (an autoscaler with min 0 stopped it while idle),
+    /// `not-ready` or `not-deployed`.
     pub state: String,
     pub desired: Option<i64>,
     pub ready_replicas: Option<i64>,
@@ -53,6 +54,21 @@ pub struct ModelStatus {
     pub url: Option<String>,
     /// Why it is not ready: conditions, pods (unschedulable, image pull, probes), PVC.
     pub reasons: Vec<String>,
+    /// The autoscaling range config.yaml asks for (absent for a fixed replica count).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<ScaleRange>,
+}
+
+/// An autoscaled model's range and autoscaler, as `status` shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaleRange {
+    pub min: u32,
+    pub max: u32,
+    /// `hpa` or `keda`.
+    pub class: String,
+    pub metric: String,
+    pub target: u32,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -180,13 +196,16 @@ async fn model_status(
         );
         return Ok((model_line(m, "not-deployed", None, vec![why]), pvc_status));
     };
-    let st = m.layer().state(&v);
-    let reasons = if st.ready || st.stopped {
+    let mut st = m.layer().state(&v);
+    let scaled_to_zero = scaled_to_zero(observed, m, &v, &mut st).await?;
+    let reasons = if st.ready || st.stopped || scaled_to_zero {
         Vec::new()
     } else {
         not_ready_reasons(observed, m, &st, pvc.as_ref()).await?
     };
-    let state = if st.stopped {
+    let state = if scaled_to_zero {
+        "scaled-to-zero"
+    } else if st.stopped {
         "paused"
     } else if st.ready {
         "ready"
@@ -194,8 +213,56 @@ async fn model_status(
         "not-ready"
     };
     let mut line = model_line(m, state, Some(&st), reasons);
+    line.paused = st.stopped && !scaled_to_zero;
     line.url = model_url(m, &v);
     Ok((line, pvc_status))
+}
+
+/// For an autoscaled model: its current count from the Deployment the autoscaler moves (KServe's
+/// predictor; raw vLLM's serving object is that Deployment already) into `st`, and whether its
+/// autoscaler has it at 0 replicas (`min: 0`, idle), as opposed to a pause.
+async fn scaled_to_zero(
+    observed: &Observed,
+    m: &PlannedModel,
+    serving: &Value,
+    st: &mut health::ModelState,
+) -> Result<bool, ClusterError> {
+    let Some(a) = &m.model.autoscaling else {
+        return Ok(false);
+    };
+    if st.stopped {
+        return Ok(a.min == 0
+            && m.layer().scaled_to_zero(serving)
+            && !autoscaler_held(observed, m).await?);
+    }
+    let Some(w) = observed.workload(m).await? else {
+        return Ok(false);
+    };
+    let desired = health::spec_replicas(&w);
+    st.desired = Some(desired);
+    st.ready_replicas = Some(
+        w.pointer("/status/readyReplicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0),
+    );
+    Ok(a.min == 0 && desired == 0)
+}
+
+/// Whether the model's autoscaler is held by `platform pause` (a KEDA model paused while its
+/// autoscaler had it at 0 keeps no replica count to remember: the ScaledObject says it is paused).
+async fn autoscaler_held(observed: &Observed, m: &PlannedModel) -> Result<bool, ClusterError> {
+    let Some(a) = m
+        .model
+        .autoscaling
+        .as_ref()
+        .and_then(|a| m.layer().autoscaler(&m.name, a))
+    else {
+        return Ok(false);
+    };
+    Ok(observed
+        .autoscaler(m)
+        .await?
+        .is_some_and(|obj| a.is_held(&obj)))
 }
 
 /// A model's status line; `st` is absent when the model is not deployed.
@@ -215,6 +282,13 @@ fn model_line(
         paused: st.is_some_and(|s| s.stopped),
         url: None,
         reasons,
+        autoscaling: m.model.autoscaling.as_ref().map(|a| ScaleRange {
+            min: a.min,
+            max: a.max,
+            class: a.class.as_str().into(),
+            metric: a.metric.as_str().into(),
+            target: a.target(),
+        }),
     }
 }
 

@@ -42,7 +42,7 @@ pub struct Outcome {
 
 /// Whether an app's source is the GitOps repository (so its synced revision must be the pushed one).
 pub fn reads_gitops_repo(a: &PlannedApp) -> bool {
-    a.kind != AppKind::Catalog || a.spec.source.path.is_some()
+    a.kind != AppKind::Catalog || a.spec.source.path.is_some() || a.spec.source.objects.is_some()
 }
 
 /// Go through the plan's waves (see the module docs).

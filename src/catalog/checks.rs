@@ -279,12 +279,15 @@ impl Catalog {
                 a.source.helm.is_some(),
                 a.source.git.is_some(),
                 a.source.path.is_some(),
+                a.source.objects.is_some(),
             ];
             if kinds.iter().filter(|k| **k).count() != 1 {
                 out.push(
-                    Diagnostic::error("a source is exactly one of `helm`, `git` or `path`")
-                        .file(&f.groups)
-                        .field(format!("{afield}.source")),
+                    Diagnostic::error(
+                        "a source is exactly one of `helm`, `git`, `path` or `objects`",
+                    )
+                    .file(&f.groups)
+                    .field(format!("{afield}.source")),
                 );
             }
             let helm_only = [

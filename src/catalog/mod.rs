@@ -4,6 +4,7 @@
 pub mod argocd;
 mod checks;
 pub mod embedded;
+pub mod objects;
 pub mod resolve;
 mod source;
 mod types;
@@ -48,6 +49,8 @@ pub struct Catalog {
     pub presets: BTreeMap<String, Preset>,
     /// The pinned Argo CD (`catalog/argocd.yaml`, else the embedded one).
     pub argocd: argocd::ArgoCdSpec,
+    /// The objects files apps sync (`source: { objects: FILE }`), by path under `catalog/`.
+    pub objects: BTreeMap<String, objects::ObjectsFile>,
     /// What [`Catalog::check`] found that is not an error (loading fails on an error).
     pub warnings: Vec<Diagnostic>,
 }
@@ -87,9 +90,18 @@ impl Catalog {
             serving: serving.serving_layers,
             presets: presets.presets,
             argocd,
+            objects: BTreeMap::new(),
             warnings: Vec::new(),
         };
         let mut problems = catalog.check(known_templates);
+        let (objects, objects_problems) = objects::load(
+            &catalog.groups,
+            &catalog.source,
+            repo,
+            &catalog.files.groups,
+        );
+        catalog.objects = objects;
+        problems.extend(objects_problems);
         problems.extend(values::check_repo_files(
             &catalog.groups,
             &catalog.source,
@@ -128,6 +140,25 @@ impl Catalog {
 
     pub fn layer_index(&self, layer: &str) -> Option<usize> {
         self.layers.iter().position(|l| l == layer)
+    }
+
+    /// The PriorityClasses the catalog ships: (name, group), from the objects files of the groups'
+    /// apps, in group order.
+    pub fn priority_classes(&self) -> Vec<(&str, &str)> {
+        let mut out = Vec::new();
+        for g in &self.groups {
+            for a in &g.apps {
+                let Some(file) = a.source.objects.as_ref().and_then(|f| self.objects.get(f)) else {
+                    continue;
+                };
+                for (kind, name) in &file.objects {
+                    if kind == objects::PRIORITY_CLASS {
+                        out.push((name.as_str(), g.name.as_str()));
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Every feature flag name a group is gated by.

@@ -128,7 +128,7 @@ pub struct GroupKind {
     pub kind: String,
 }
 
-/// Exactly one of `helm`, `git` or `path`.
+/// Exactly one of `helm`, `git`, `path` or `objects`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Source {
@@ -139,6 +139,11 @@ pub struct Source {
     /// A directory of the GitOps repository itself.
     #[serde(default)]
     pub path: Option<String>,
+    /// A file of the catalog (relative to `catalog/`, e.g. `objects/priority-classes.yaml`) holding
+    /// plain Kubernetes objects: `root` writes it to `clusters/<env>/objects/<app>/` and the app
+    /// syncs that directory. Ejected with the catalog, so the objects are the user's to change.
+    #[serde(default)]
+    pub objects: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -121,7 +121,10 @@ fn tables(plan: &Plan) -> String {
                 model.namespace.clone(),
                 model.preset.clone(),
                 model.model.total_gpus().to_string(),
-                model.replicas.to_string(),
+                match &model.autoscaling {
+                    Some(a) => format!("{}-{} ({})", a.min, a.max, a.class),
+                    None => model.replicas.to_string(),
+                },
                 weights(model),
             ]);
         }

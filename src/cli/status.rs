@@ -16,8 +16,9 @@ use crate::consts;
              state: done|pending|failed|missing, sync, health,
              operation, message}
   models[]: {name, layer, namespace,
-             state: ready|paused|not-ready|not-deployed, desired,
-             readyReplicas, paused, url, reasons[]}
+             state: ready|paused|scaled-to-zero|not-ready|not-deployed,
+             desired, readyReplicas, paused, url, reasons[],
+             autoscaling (only when autoscaled): {min, max, class, metric, target}}
   pvcs[]:   {name, namespace, model, phase, capacity}
 With --watch, -o json prints that document once per refresh, compact, one per line (JSON \
 Lines: read it line by line, e.g. `jq -c .models`).
@@ -119,11 +120,17 @@ fn table(r: &Report) -> String {
     out.push_str("\n\nMODELS\n");
     let mut t = new_table(&["MODEL", "LAYER", "NAMESPACE", "STATE", "READY", "URL"]);
     for m in &r.models {
-        let ready = match (m.ready_replicas, m.desired) {
+        let mut ready = match (m.ready_replicas, m.desired) {
             (Some(r), Some(d)) => format!("{r}/{d}"),
             (None, Some(d)) => format!("?/{d}"),
             _ => String::new(),
         };
+        if let Some(a) = &m.autoscaling {
+            // The range the autoscaler moves in, beside the current count.
+            ready = format!("{ready} ({}-{} {})", a.min, a.max, a.class)
+                .trim_start()
+                .to_string();
+        }
         t.add_row(vec![
             m.name.clone(),
             m.layer.clone(),

@@ -122,6 +122,18 @@ pub const CLUSTER_SERVING_RUNTIME: Kind = Kind {
     plural: "clusterservingruntimes",
     namespaced: false,
 };
+pub const HPA: Kind = Kind {
+    api_version: "autoscaling/v2",
+    kind: "HorizontalPodAutoscaler",
+    plural: "horizontalpodautoscalers",
+    namespaced: true,
+};
+pub const SCALED_OBJECT: Kind = Kind {
+    api_version: "keda.sh/v1alpha1",
+    kind: "ScaledObject",
+    plural: "scaledobjects",
+    namespaced: true,
+};
 
 pub const ALL: &[Kind] = &[
     APPLICATION,
@@ -137,6 +149,8 @@ pub const ALL: &[Kind] = &[
     PV,
     POD,
     NAMESPACE,
+    HPA,
+    SCALED_OBJECT,
 ];
 
 impl Kind {

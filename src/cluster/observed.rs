@@ -148,6 +148,54 @@ impl Observed {
         }
     }
 
+    /// The autoscaler object the model's layer renders beside its workload (raw vLLM's HPA or
+    /// KEDA ScaledObject), when the model autoscales and the object exists: one GET (asked only
+    /// for a model standing at 0 replicas).
+    pub async fn autoscaler(&self, m: &PlannedModel) -> Result<Option<Value>, ClusterError> {
+        let Some(a) = m
+            .model
+            .autoscaling
+            .as_ref()
+            .and_then(|a| m.layer().autoscaler(&m.name, a))
+        else {
+            return Ok(None);
+        };
+        let client = match self {
+            Observed::Direct(client) => client,
+            Observed::Listed(l) => &l.client,
+        };
+        let api = a.kind.api(client, &m.namespace);
+        let obj = client.retry(|| api.get_opt(&a.name)).await.map_err(|e| {
+            ClusterError::api(
+                format!("reading {} {}/{}", a.kind.kind, m.namespace, a.name),
+                e,
+            )
+        })?;
+        Ok(obj.as_ref().map(kinds::json))
+    }
+
+    /// The Deployment whose pods serve the model, when its layer names one (KServe's
+    /// `<isvc>-predictor`; not raw vLLM, whose serving object is its Deployment) and it exists:
+    /// one GET (asked only for an autoscaled model, whose current count is there).
+    pub async fn workload(&self, m: &PlannedModel) -> Result<Option<Value>, ClusterError> {
+        let w = m.layer().workload(&m.name);
+        if w.kind != kinds::DEPLOYMENT {
+            return Ok(None);
+        }
+        let client = match self {
+            Observed::Direct(client) => client,
+            Observed::Listed(l) => &l.client,
+        };
+        let api = w.kind.api(client, &m.namespace);
+        let obj = client.retry(|| api.get_opt(&w.name)).await.map_err(|e| {
+            ClusterError::api(
+                format!("reading {} {}/{}", w.kind.kind, m.namespace, w.name),
+                e,
+            )
+        })?;
+        Ok(obj.as_ref().map(kinds::json))
+    }
+
     /// The model's PVC, when it has one and it exists.
     pub async fn pvc(&self, m: &PlannedModel) -> Result<Option<Value>, ClusterError> {
         if !has_pvc(m) {

@@ -1,5 +1,6 @@
 //! `environments/<env>/config.yaml`: typed load with file:line:column errors, then semantic checks.
 
+pub mod autoscaling;
 mod quantity;
 mod shape;
 pub mod source;
@@ -8,6 +9,7 @@ pub mod validate;
 
 use std::path::{Path, PathBuf};
 
+pub use autoscaling::{AutoscalerClass, Autoscaling, AutoscalingSettings, ScaleMetric};
 pub use quantity::Quantity;
 pub use types::*;
 

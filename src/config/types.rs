@@ -46,6 +46,9 @@ pub struct EnvConfig {
     pub features: BTreeMap<String, bool>,
     #[serde(default)]
     pub models: Vec<Model>,
+    /// What models' KEDA autoscaling shares (the Prometheus server address).
+    #[serde(default)]
+    pub autoscaling: super::autoscaling::AutoscalingSettings,
     /// The S3-compatible endpoint `s3://bucket/prefix` model sources are read from. Optional:
     /// without it, AWS S3 in the region of the environment (`AWS_REGION`). Credentials never
     /// come from here (see [`S3Config`]).
@@ -300,6 +303,14 @@ pub struct Model {
     /// Bearer`, never printing it.
     #[serde(default)]
     pub api_key_secret: Option<SecretKeyRef>,
+    /// Scale between `min` and `max` replicas on a metric (HPA or KEDA) instead of a fixed
+    /// `replicas`.
+    #[serde(default)]
+    pub autoscaling: Option<super::autoscaling::Autoscaling>,
+    /// A PriorityClass the catalog ships (`platform-gpu-serving`, …), rendered as the serving
+    /// pods' `priorityClassName`.
+    #[serde(default)]
+    pub priority: Option<String>,
     /// A Secret key holding a Hugging Face token for gated models: wired as `HF_TOKEN` into the
     /// pods that download from the Hub (the value never enters git; `stage-model` reads the
     /// token from the user's environment instead).
@@ -491,13 +502,20 @@ impl Model {
         format!("{}-weights", self.name)
     }
 
-    /// Total GPUs the model asks for across pools and replicas.
+    /// The replicas the model starts with: `replicas`, or an autoscaled model's `min` (at least 1).
+    pub fn start_replicas(&self) -> u32 {
+        self.autoscaling
+            .as_ref()
+            .map_or(self.replicas, |a| a.min.max(1))
+    }
+
+    /// Total GPUs the model asks for across pools and replicas (an autoscaled model: as it starts).
     pub fn total_gpus(&self) -> u32 {
         let prefill = self
             .prefill
             .as_ref()
             .map(|p| p.gpus * p.replicas)
             .unwrap_or(0);
-        self.gpus * self.replicas + prefill
+        self.gpus * self.start_replicas() + prefill
     }
 }

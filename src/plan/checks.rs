@@ -20,6 +20,7 @@ pub fn validate(
     groups: &[ResolvedGroup],
 ) -> Vec<Diagnostic> {
     let mut out = settings(cfg, file);
+    super::scaling::check_settings(cfg, file, &mut out);
     let mut names = BTreeMap::new();
     for (i, m) in cfg.models.iter().enumerate() {
         let at = model_path(i, m);
@@ -46,6 +47,16 @@ pub fn validate(
         mc.check_canary(&mut out);
         mc.check_prefill(preset, &mut out);
         mc.check_weights(&mut out);
+        let sc = super::scaling::ScalingCheck {
+            m,
+            at: &at,
+            file,
+            catalog,
+            groups,
+            prometheus: cfg.autoscaling.prometheus.as_deref(),
+        };
+        sc.check_autoscaling(resources, &mut out);
+        sc.check_priority(&mut out);
     }
     out
 }

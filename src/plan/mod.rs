@@ -4,6 +4,7 @@
 //! it.
 
 pub mod checks;
+pub mod scaling;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -107,6 +108,9 @@ pub struct PlannedModel {
     pub image: String,
     pub gpus: u32,
     pub replicas: u32,
+    /// The autoscaling range, when the model autoscales (`replicas` is then where it starts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<crate::config::Autoscaling>,
     pub staged: bool,
     #[serde(skip)]
     pub model: Model,
@@ -361,7 +365,8 @@ fn plan_models(
             preset: m.preset.clone(),
             image: preset.image_ref(),
             gpus: m.gpus,
-            replicas: m.replicas,
+            replicas: m.start_replicas(),
+            autoscaling: m.autoscaling.clone(),
             staged: m.staged(),
             model: m.clone(),
             spec: spec.clone(),

@@ -130,6 +130,11 @@ pub fn app_ctx(plan: &Plan, app: &PlannedApp) -> Value {
                     v.push(gitops(None, Some("values")));
                 }
                 v
+            } else if spec.source.objects.is_some() {
+                vec![gitops(
+                    Some(&layout::objects_dir(&plan.env, &app.name)),
+                    None,
+                )]
             } else if let Some(g) = &spec.source.git {
                 vec![
                     json!({"repoURL": g.repo_url, "targetRevision": g.target_revision, "path": g.path}),
@@ -236,6 +241,10 @@ pub struct ModelCtx<'a> {
     serving_runtime: Option<Value>,
     /// The S3 ServiceAccount of weights KServe reads from `s3://` (None otherwise).
     s3: Option<Value>,
+    /// The PriorityClass the serving pods name (`priority:`), when set.
+    priority_class_name: Option<&'a str>,
+    /// `autoscaling:` as the templates render it ([`autoscaling_ctx`]), when set.
+    autoscaling: Option<Value>,
 }
 
 /// A part of every model's context that only depends on a few choices (device, pre-staged, GPU):
@@ -359,7 +368,8 @@ pub fn model_ctx<'a>(plan: &'a Plan, catalog: &'a Catalog, pm: &'a PlannedModel)
         env: env_list,
         llmd_env,
         port: runtime.port(),
-        replicas: m.replicas,
+        // An autoscaled model starts at its min (at least 1); the autoscaler takes it from there.
+        replicas: m.start_replicas(),
         gpus: m.gpus,
         strategy: serving::layer(layer).strategy(m.strategy),
         resources,
@@ -382,6 +392,11 @@ pub fn model_ctx<'a>(plan: &'a Plan, catalog: &'a Catalog, pm: &'a PlannedModel)
         gateway: gateway_ctx(plan, catalog, layer.as_str()),
         serving_runtime,
         s3: pm.reads_s3().then(|| s3_ctx(plan, m)),
+        priority_class_name: m.priority.as_deref(),
+        autoscaling: m
+            .autoscaling
+            .as_ref()
+            .map(|a| autoscaling_ctx(a, &pm.namespace, m.served_name(), plan)),
     }
 }
 
@@ -511,6 +526,49 @@ fn runtime_object(
             "readOnlyRootFilesystem": true,
             "capabilities": {"drop": ["ALL"]},
         },
+    })
+}
+
+/// An autoscaled model's `autoscaling` as templates see it: `min`, `max`, `class` (hpa|keda),
+/// `metric`, `target`; `resource` (cpu|memory, else null) with KServe's `scaleMetric` for it;
+/// `prometheus` {serverAddress, query, threshold} for the Prometheus metrics (KEDA's trigger, or
+/// KServe's External metric); `kserveMetrics`, the InferenceService's `autoScaling.metrics`
+/// (KServe's KEDA reconciler builds its triggers only from these).
+fn autoscaling_ctx(
+    a: &crate::config::Autoscaling,
+    namespace: &str,
+    served_name: &str,
+    plan: &Plan,
+) -> Value {
+    let target = a.target();
+    let resource = a.metric.is_resource().then(|| a.metric.as_str());
+    let prometheus = a.metric.prometheus_query(namespace, served_name).map(|q| {
+        json!({
+            "serverAddress": plan.config.autoscaling.prometheus.clone().unwrap_or_default(),
+            "query": q,
+            "threshold": target.to_string(),
+        })
+    });
+    let kserve_metrics = match (&prometheus, resource) {
+        (Some(p), _) => json!([{"type": "External", "external": {
+            "metric": {"backend": "prometheus", "serverAddress": p["serverAddress"], "query": p["query"]},
+            "target": {"type": "Value", "value": target.to_string()},
+        }}]),
+        (None, Some(r)) => json!([{"type": "Resource", "resource": {
+            "name": r,
+            "target": {"type": "Utilization", "averageUtilization": target},
+        }}]),
+        (None, None) => Value::Null,
+    };
+    json!({
+        "min": a.min,
+        "max": a.max,
+        "class": a.class.as_str(),
+        "metric": a.metric.as_str(),
+        "target": target,
+        "resource": resource,
+        "prometheus": prometheus,
+        "kserveMetrics": kserve_metrics,
     })
 }
 

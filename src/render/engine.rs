@@ -44,6 +44,14 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../templates/raw-vllm-service.yaml.j2"),
     ),
     (
+        "raw-vllm-autoscaler.yaml.j2",
+        include_str!("../../templates/raw-vllm-autoscaler.yaml.j2"),
+    ),
+    (
+        "catalog-objects.yaml.j2",
+        include_str!("../../templates/catalog-objects.yaml.j2"),
+    ),
+    (
         "kserve-inferenceservice.yaml.j2",
         include_str!("../../templates/kserve-inferenceservice.yaml.j2"),
     ),

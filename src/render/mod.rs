@@ -79,6 +79,7 @@ pub fn render(
     render_apps(&mut tree, plan, catalog, templates)?;
     render_models(&mut tree, plan, catalog, templates)?;
     render_argocd(&mut tree, plan, catalog, templates)?;
+    render_objects(&mut tree, plan, catalog, templates)?;
     own_serving_dirs(&mut tree, plan, catalog);
     Ok(tree)
 }
@@ -194,6 +195,9 @@ fn render_some(
             if t == layout::MODEL_S3_SA_TEMPLATE && !pm.reads_s3() {
                 continue; // only for weights KServe's storage initializer reads from S3
             }
+            if t == layout::MODEL_AUTOSCALER_TEMPLATE && pm.model.autoscaling.is_none() {
+                continue; // a fixed replica count: no HPA or ScaledObject
+            }
             let path = layout::output_file(&layout::model_dir(env, &pm.name), t);
             out.push((path, templates.render_file(t, &ctx)?));
         }
@@ -241,6 +245,48 @@ fn render_argocd(
                 "argocd-configmap-patch.yaml.j2",
                 &template_context(&json!({"header": header, "cm": {"name": name, "data": keys}})),
             )?,
+        );
+    }
+    Ok(())
+}
+
+/// The catalog objects files of the plan's apps (`source: { objects: FILE }`), each in its app's
+/// directory. The directory of every such app whose layer is in the profile is this render's (an
+/// app switched off prunes its objects).
+fn render_objects(
+    tree: &mut RenderedTree,
+    plan: &Plan,
+    catalog: &Catalog,
+    templates: &Templates,
+) -> Result<(), TemplateError> {
+    for g in catalog
+        .groups
+        .iter()
+        .filter(|g| plan.profile.layers.contains(&g.layer))
+    {
+        for a in g.apps.iter().filter(|a| a.source.objects.is_some()) {
+            tree.owned
+                .push(format!("{}/", layout::objects_dir(&plan.env, &a.name)));
+        }
+    }
+    for app in &plan.apps {
+        let Some(file) = app.spec.source.objects.as_deref() else {
+            continue;
+        };
+        let Some(objects) = catalog.objects.get(file) else {
+            continue; // reported when the catalog loaded
+        };
+        let name = std::path::Path::new(file)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("objects.yaml");
+        let ctx = template_context(&json!({
+            "header": consts::GENERATED_HEADER,
+            "objects": {"app": app.name, "file": format!("{}/{file}", consts::CATALOG_DIR), "text": objects.text.trim_end()},
+        }));
+        tree.files.insert(
+            format!("{}/{name}", layout::objects_dir(&plan.env, &app.name)),
+            templates.render_file(layout::CATALOG_OBJECTS_TEMPLATE, &ctx)?,
         );
     }
     Ok(())

@@ -65,4 +65,10 @@ impl Layer for LlmD {
     fn fetches_storage_uri(&self, scheme: &str) -> bool {
         matches!(scheme, "hf" | "oci" | "pvc")
     }
+
+    /// The LLMInferenceService scales through `spec.scaling` (the Workload Variant Autoscaler, a
+    /// component platform does not install), exclusive with `spec.replicas`.
+    fn supports_autoscaling(&self) -> bool {
+        false
+    }
 }

@@ -11,6 +11,7 @@
 //! teardown, stage-model and doctor ask the descriptor of the model's layer. A new layer is one
 //! file here plus its templates and catalog entry; a new runtime is one file under `runtime/`.
 
+mod autoscaler;
 mod kserve;
 mod llmd;
 mod raw_vllm;
@@ -21,8 +22,9 @@ use serde_json::Value;
 
 use crate::cluster::health::ModelState;
 use crate::cluster::kinds::Kind;
-use crate::config::{ServingLayer, Strategy};
+use crate::config::{Autoscaling, ServingLayer, Strategy};
 
+pub use autoscaler::{Autoscaler, Configured, RESUME_HEADROOM};
 pub use runtime::Runtime;
 pub use weights::Weights;
 
@@ -96,8 +98,27 @@ pub trait Layer: Sync {
 
     /// Start the model again; `configured` is the replica count config.yaml asks for. Default:
     /// the stop annotation removed.
-    fn resume(&self, obj: &Value, _configured: u32) -> Change {
+    fn resume(&self, obj: &Value, _configured: Configured) -> Change {
         stop_resume(obj)
+    }
+
+    /// The autoscaler object platform renders next to the workload of model `name` that
+    /// autoscales with `a`, which pause and resume must hold and release. None (the default):
+    /// the layer's own controller owns it (KServe deletes its HPA or ScaledObject when the stop
+    /// annotation is set).
+    fn autoscaler(&self, _name: &str, _a: &Autoscaling) -> Option<Autoscaler> {
+        None
+    }
+
+    /// Whether the serving object `obj` stands at zero replicas because its autoscaler put it
+    /// there (scale to zero when idle), not because it was paused.
+    fn scaled_to_zero(&self, _obj: &Value) -> bool {
+        false
+    }
+
+    /// Whether `autoscaling:` is rendered for models of this layer.
+    fn supports_autoscaling(&self) -> bool {
+        true
     }
 
     /// Where the model answers inside the cluster. Default: the `status.url` KServe reports.
@@ -222,10 +243,10 @@ mod tests {
             let stopped = serde_json::json!({"metadata": {"annotations": {"serving.kserve.io/stop": "true"}}});
             assert!(l.pause(&stopped).patch.is_none());
             assert_eq!(
-                l.resume(&stopped, 1).action,
+                l.resume(&stopped, Configured::fixed(1)).action,
                 "removed serving.kserve.io/stop"
             );
-            assert!(l.resume(&running, 1).patch.is_none());
+            assert!(l.resume(&running, Configured::fixed(1)).patch.is_none());
         }
     }
 

@@ -4,10 +4,10 @@
 
 use serde_json::{json, Value};
 
-use super::{Change, GatewayRouting, Layer, Workload};
+use super::{Autoscaler, Change, Configured, GatewayRouting, Layer, Workload};
 use crate::cluster::health::{self, spec_replicas, ModelState};
 use crate::cluster::kinds::{self, Kind};
-use crate::config::ServingLayer;
+use crate::config::{Autoscaling, ServingLayer};
 use crate::consts;
 
 pub struct RawVllm;
@@ -55,7 +55,7 @@ impl Layer for RawVllm {
         )
     }
 
-    fn resume(&self, obj: &Value, configured: u32) -> Change {
+    fn resume(&self, obj: &Value, configured: Configured) -> Change {
         let remembered = obj
             .pointer("/metadata/annotations")
             .and_then(|a| a.get(consts::ANNOTATION_PAUSED_REPLICAS));
@@ -85,24 +85,33 @@ impl Layer for RawVllm {
         Some(format!("http://{name}.{namespace}.svc.cluster.local"))
     }
 
+    /// The HPA or KEDA ScaledObject `raw-vllm-autoscaler.yaml` renders, named after the model.
+    fn autoscaler(&self, name: &str, a: &Autoscaling) -> Option<Autoscaler> {
+        Some(Autoscaler::of(name, a.class))
+    }
+
+    /// At 0 replicas without the pause annotation: an autoscaler (KEDA) scaled it there.
+    fn scaled_to_zero(&self, obj: &Value) -> bool {
+        spec_replicas(obj) == 0
+            && obj
+                .pointer("/metadata/annotations")
+                .and_then(|a| a.get(consts::ANNOTATION_PAUSED_REPLICAS))
+                .is_none()
+    }
+
     fn gateway_routing(&self) -> Option<GatewayRouting> {
         None
     }
 }
 
-/// How far above the configured `replicas` a remembered count is still restored: a raw-vLLM
-/// Deployment's replicas are owned by pause/resume (Argo CD ignores `/spec/replicas`), so an operator
-/// may have scaled it by hand before pausing; anything beyond this is not trusted.
-pub const RESUME_HEADROOM: u32 = 2;
-
 /// The replica count resume restores from the pause annotation's value (`None`: no annotation),
 /// and a note saying why when it is not simply the remembered count. The annotation lives in the
 /// cluster, where anyone can edit it, so it is trusted only when it is a whole number from 1 to
-/// [`RESUME_HEADROOM`] times the configured `replicas` (at least 1); anything else restores the
-/// configured count.
-pub fn restore_count(annotation: Option<&Value>, configured: u32) -> (u32, Option<String>) {
-    let configured = configured.max(1);
-    let ceiling = configured.saturating_mul(RESUME_HEADROOM);
+/// the configured ceiling ([`super::RESUME_HEADROOM`] times `replicas`, or an autoscaled model's
+/// `max`); anything else restores the configured count (at least 1).
+pub fn restore_count(annotation: Option<&Value>, want: Configured) -> (u32, Option<String>) {
+    let configured = want.replicas.max(1);
+    let ceiling = want.ceiling.max(configured);
     let key = consts::ANNOTATION_PAUSED_REPLICAS;
     let Some(raw) = annotation else {
         return (
@@ -117,7 +126,11 @@ pub fn restore_count(annotation: Option<&Value>, configured: u32) -> (u32, Optio
     let shown = crate::text::ellipsize(&shown, 40);
     let annotation = format!("annotation {key}={shown}");
     let why = match raw.as_str().and_then(|s| s.parse::<u64>().ok()) {
+        // Anything from 1 to an autoscaled model's max is a count its autoscaler may have chosen.
         Some(n) if n >= 1 && n <= u64::from(configured) => return (n as u32, None),
+        Some(n) if want.autoscaled && n >= 1 && n <= u64::from(ceiling) => {
+            return (n as u32, None)
+        }
         Some(n) if n >= 1 && n <= u64::from(ceiling) => {
             return (
                 n as u32,
@@ -128,8 +141,12 @@ pub fn restore_count(annotation: Option<&Value>, configured: u32) -> (u32, Optio
             )
         }
         Some(0) => "is 0, not a count to resume to".to_string(),
+        Some(_) if want.autoscaled => {
+            format!("is more than the autoscaling max {ceiling}, not trusted")
+        }
         Some(_) => format!(
-            "is more than {RESUME_HEADROOM}x the configured {configured}, not trusted"
+            "is more than {}x the configured {configured}, not trusted",
+            super::RESUME_HEADROOM
         ),
         None => "is not a replica count".to_string(),
     };
@@ -146,7 +163,7 @@ mod tests {
     use super::*;
 
     fn restore(v: Option<Value>, configured: u32) -> (u32, Option<String>) {
-        restore_count(v.as_ref(), configured)
+        restore_count(v.as_ref(), Configured::fixed(configured))
     }
 
     #[test]
@@ -162,14 +179,14 @@ mod tests {
         let paused = json!({"metadata": {"annotations": {consts::ANNOTATION_PAUSED_REPLICAS: "2"}},
                             "spec": {"replicas": 0}});
         assert!(l.pause(&paused).patch.is_none());
-        let r = l.resume(&paused, 2);
+        let r = l.resume(&paused, Configured::fixed(2));
         assert_eq!(r.action, "scaled 0 -> 2");
         assert_eq!(r.patch.unwrap()["spec"]["replicas"], 2);
-        assert!(l.resume(&running, 2).patch.is_none());
+        assert!(l.resume(&running, Configured::fixed(2)).patch.is_none());
         let stale = json!({"metadata": {"annotations": {consts::ANNOTATION_PAUSED_REPLICAS: "2"}},
                            "spec": {"replicas": 1}});
         assert!(l
-            .resume(&stale, 2)
+            .resume(&stale, Configured::fixed(2))
             .action
             .contains("stale pause annotation"));
     }

@@ -22,18 +22,25 @@ fn stopped(v: &Value) -> bool {
         == Some("true")
 }
 
-/// Ensure the owned Deployment; its available replica count.
+/// Ensure the owned Deployment; its available replica count. `replicas` None: the count is left
+/// to an autoscaler (set on creation only, then no longer applied, as KServe leaves an HPA's or
+/// KEDA's Deployment alone).
 async fn workload(
     client: &kube::Client,
     owner: &Value,
     name: &str,
     pod_spec: Value,
-    replicas: i64,
+    replicas: Option<i64>,
 ) -> Result<i64, kube::Error> {
     let ns = s(owner, "/metadata/namespace");
     let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
     let labels = json!({"app": name, "serving.kserve.io/owner": s(owner, "/metadata/name")});
-    let d = json!({
+    let replicas = match replicas {
+        Some(n) => Some(n),
+        None if api.get_opt(name).await?.is_none() => Some(1),
+        None => None,
+    };
+    let mut d = json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": name, "namespace": ns, "labels": labels,
             "ownerReferences": [{"apiVersion": s(owner, "/apiVersion"), "kind": s(owner, "/kind"),
@@ -43,6 +50,11 @@ async fn workload(
                  "strategy": {"type": "Recreate"},
                  "template": {"metadata": {"labels": labels}, "spec": pod_spec}},
     });
+    if replicas.is_none() {
+        if let Some(spec) = d["spec"].as_object_mut() {
+            spec.remove("replicas");
+        }
+    }
     let got = api
         .patch(
             name,
@@ -113,12 +125,19 @@ async fn isvc(client: &kube::Client, v: &Value) -> Result<(), kube::Error> {
             .unwrap_or(1)
             .max(1)
     };
+    // With an autoscaler (annotation serving.kserve.io/autoscalerClass hpa or keda), the count is
+    // the autoscaler's: KEDA may take it to 0.
+    let autoscaled = matches!(
+        v.pointer("/metadata/annotations/serving.kserve.io~1autoscalerClass")
+            .and_then(Value::as_str),
+        Some("hpa" | "keda")
+    );
     let available = workload(
         client,
         v,
         &format!("{name}-predictor"),
         pod_spec(v.pointer("/spec/predictor")),
-        want,
+        (stop || !autoscaled).then_some(want),
     )
     .await?;
     let t = now();
@@ -176,7 +195,7 @@ async fn llmisvc(client: &kube::Client, v: &Value) -> Result<(), kube::Error> {
         v,
         &format!("{name}-kserve"),
         pod_spec(v.pointer("/spec/template")),
-        want,
+        Some(want),
     )
     .await?
         >= want;
@@ -187,7 +206,7 @@ async fn llmisvc(client: &kube::Client, v: &Value) -> Result<(), kube::Error> {
             v,
             &format!("{name}-kserve-prefill"),
             pod_spec(v.pointer("/spec/prefill/template")),
-            want,
+            Some(want),
         )
         .await?
             >= want;
