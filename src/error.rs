@@ -6,7 +6,7 @@
 //! | [`ErrorClass::CheckFailed`] | 1 | a check said no: `--check` drift, lint errors, doctor FAIL, the target guard, an audit |
 //! | [`ErrorClass::Internal`] | 2 | a bug in platform |
 //! | [`ErrorClass::Timeout`] | 3 | a wait reached its deadline |
-//! | [`ErrorClass::Remote`] | 4 | the cluster API, the Hub or a git remote failed or refused; often worth a retry |
+//! | [`ErrorClass::Remote`] | 4 | the cluster API, the Hub, a registry or a git remote failed or refused; often worth a retry |
 //! | [`ErrorClass::Interrupted`] | 130 / 143 | SIGINT / SIGTERM ended the command (128 + the signal's number, as a shell reports a process the signal killed) |
 //!
 //! Every error type of the library says its class here ([`Classify`]); `cli::report` asks
@@ -111,6 +111,7 @@ fn known_class(e: &(dyn std::error::Error + 'static)) -> Option<ErrorClass> {
         ClusterError,
         StageError,
         HubError,
+        crate::modelcar::ModelcarError,
         crate::scaffold::ScaffoldError,
         crate::actions::bootstrap::BootstrapError,
     );

@@ -1,0 +1,347 @@
+//! `platform modelcar push` against the real distribution registry (Debian's `docker-registry`) on
+//! loopback, with `skopeo` as the independent client that pulls back what platform pushed: every
+//! weight's sha256 under `models/`, the base's layers kept, a second push that uploads nothing, the
+//! layer limit, htpasswd (Basic) and token (Bearer) auth read from a docker config file, and a
+//! wrong password refused in plain words without the secret.
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // tests, benches and examples: a panic is the failure report, and they print on purpose
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use common::{platform_in, stderr, stdout};
+use platform_testkit::registry::{push_busybox, skopeo, Auth, Registry};
+use sha2::{Digest, Sha256};
+
+fn hex(b: &[u8]) -> String {
+    Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+/// A small model directory: two safetensors shards with an index, a config and a tokenizer;
+/// returns each file's sha256.
+fn model_dir(dir: &Path, shard_bytes: usize) -> BTreeMap<String, String> {
+    let mut sums = BTreeMap::new();
+    let mut put = |name: &str, data: Vec<u8>| {
+        std::fs::write(dir.join(name), &data).unwrap();
+        sums.insert(name.to_string(), hex(&data));
+    };
+    put("config.json", br#"{"model_type": "qwen2"}"#.to_vec());
+    put("tokenizer.json", br#"{"version": "1.0"}"#.to_vec());
+    for i in 1..=2u8 {
+        let data: Vec<u8> = (0..shard_bytes)
+            .map(|j| ((j * 31 + i as usize * 7) % 251) as u8)
+            .collect();
+        put(&format!("model-0000{i}-of-00002.safetensors"), data);
+    }
+    put(
+        "model.safetensors.index.json",
+        br#"{"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}"#.to_vec(),
+    );
+    sums
+}
+
+/// `platform modelcar push --from <model> --image <image> --base <base>` with `docker_config` as
+/// DOCKER_CONFIG (an empty directory: anonymous).
+fn push(
+    model: &Path,
+    image: &str,
+    base: &str,
+    docker_config: &Path,
+    extra: &[&str],
+) -> std::process::Output {
+    let repo = tempfile::tempdir().unwrap();
+    let mut c = platform_in(repo.path());
+    c.env("DOCKER_CONFIG", docker_config)
+        .args(["modelcar", "push", "--from"])
+        .arg(model)
+        .args(["--image", image, "--base", base])
+        .args(extra);
+    c.output().unwrap()
+}
+
+/// The files of the image at `reference` as skopeo copies it (`dir:`): for each tar layer, its
+/// entries (path → sha256 of regular files, "dir"/"link" otherwise), and the manifest.
+fn pull_back(
+    reference: &str,
+    creds: Option<&str>,
+) -> (BTreeMap<String, String>, serde_json::Value) {
+    let out = tempfile::tempdir().unwrap();
+    let src = format!("docker://{}", reference.trim_start_matches("oci://"));
+    let dst = format!("dir:{}", out.path().display());
+    let mut args = vec!["copy", "--src-tls-verify=false"];
+    let c;
+    if let Some(creds) = creds {
+        c = format!("--src-creds={creds}");
+        args.push(&c);
+    }
+    args.extend([src.as_str(), dst.as_str()]);
+    skopeo(&args);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("manifest.json")).unwrap()).unwrap();
+    let mut files = BTreeMap::new();
+    for l in manifest["layers"].as_array().unwrap() {
+        assert_eq!(
+            l["mediaType"], "application/vnd.oci.image.layer.v1.tar",
+            "{l}"
+        );
+        let digest = l["digest"].as_str().unwrap().trim_start_matches("sha256:");
+        let blob = std::fs::read(out.path().join(digest)).unwrap();
+        assert_eq!(hex(&blob), digest, "the blob is what its digest says");
+        let mut a = tar::Archive::new(&blob[..]);
+        for e in a.entries().unwrap() {
+            let mut e = e.unwrap();
+            let path = e.path().unwrap().display().to_string();
+            let kind = e.header().entry_type();
+            let v = if kind.is_file() {
+                let mut data = Vec::new();
+                e.read_to_end(&mut data).unwrap();
+                hex(&data)
+            } else if kind.is_dir() {
+                "dir".into()
+            } else {
+                "link".into()
+            };
+            files.insert(path, v);
+        }
+    }
+    (files, manifest)
+}
+
+fn json(o: &std::process::Output) -> serde_json::Value {
+    serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("{e}: {}{}", stdout(o), stderr(o)))
+}
+
+#[test]
+fn a_pushed_model_pulls_back_with_skopeo_and_a_second_push_uploads_nothing() {
+    let reg = Registry::start(Auth::None);
+    let base = push_busybox(&reg.host(), None);
+    let model = tempfile::tempdir().unwrap();
+    let sums = model_dir(model.path(), 300_000);
+    let cfg = tempfile::tempdir().unwrap();
+    let image = format!("{}/models/qwen:v1", reg.host());
+    // Small chunks: every layer goes up in several PATCH requests.
+    let o = push(
+        model.path(),
+        &image,
+        &base,
+        cfg.path(),
+        &["--chunk-size", "64KiB"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let reference = stdout(&o).trim().to_string();
+    let prefix = format!("oci://{}/models/qwen@sha256:", reg.host());
+    assert!(
+        reference.starts_with(&prefix) && reference.len() == prefix.len() + 64,
+        "{reference}"
+    );
+    assert!(stderr(&o).contains("uploaded"), "{}", stderr(&o));
+
+    let (files, manifest) = pull_back(&reference, None);
+    for (name, sum) in &sums {
+        assert_eq!(
+            files.get(&format!("models/{name}")),
+            Some(sum),
+            "models/{name} in {files:?}"
+        );
+    }
+    for bin in ["bin/sh", "bin/ln", "bin/sleep"] {
+        assert_eq!(
+            files.get(bin).map(String::as_str),
+            Some("link"),
+            "{bin} from the base"
+        );
+    }
+    let layers = manifest["layers"].as_array().unwrap();
+    // The base's layer, the small files' layer, one per shard.
+    assert_eq!(layers.len(), 4, "{manifest}");
+    let config_json = skopeo(&[
+        "inspect",
+        "--config",
+        "--tls-verify=false",
+        &format!("docker://{}", reference.trim_start_matches("oci://")),
+    ]);
+    let config: serde_json::Value = serde_json::from_str(&config_json).unwrap();
+    assert_eq!(config["os"], "linux");
+    let ids: Vec<&str> = config["rootfs"]["diff_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let digests: Vec<&str> = layers
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids, digests,
+        "uncompressed layers: diff_ids are the layer digests"
+    );
+    // The tag points at the same manifest.
+    let tagged = skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{image}"),
+    ]);
+    let tagged: serde_json::Value = serde_json::from_str(&tagged).unwrap();
+    assert_eq!(
+        format!(
+            "oci://{}/models/qwen@{}",
+            reg.host(),
+            tagged["Digest"].as_str().unwrap()
+        ),
+        reference
+    );
+
+    let again = push(model.path(), &image, &base, cfg.path(), &["-o", "json"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let out = json(&again);
+    assert_eq!(
+        out["reference"],
+        reference.as_str(),
+        "same files, same base: same digest"
+    );
+    assert_eq!(out["uploadedBytes"], 0, "{out}");
+    for l in out["layers"].as_array().unwrap() {
+        assert_eq!(l["state"], "present", "{l}");
+    }
+}
+
+#[test]
+fn a_base_on_another_registry_is_copied_blob_by_blob() {
+    let reg = Registry::start(Auth::None);
+    let base = push_busybox(&reg.host(), None);
+    // `localhost:<port>` is another registry name for the same server: no mount, a copy.
+    let base_elsewhere = base.replace("127.0.0.1", "localhost");
+    let model = tempfile::tempdir().unwrap();
+    let sums = model_dir(model.path(), 5000);
+    let cfg = tempfile::tempdir().unwrap();
+    let image = format!("{}/other/qwen:v1", reg.host());
+    let o = push(
+        model.path(),
+        &image,
+        &base_elsewhere,
+        cfg.path(),
+        &["-o", "json"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = json(&o);
+    assert_eq!(out["layers"][0]["state"], "copied", "{out}");
+    let (files, _) = pull_back(out["reference"].as_str().unwrap(), None);
+    assert_eq!(files.get("models/config.json"), sums.get("config.json"));
+    assert!(files.contains_key("bin/busybox"));
+    // The same registry name mounts instead.
+    let o = push(
+        model.path(),
+        &format!("{}/third/qwen", reg.host()),
+        &base,
+        cfg.path(),
+        &["-o", "json"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = json(&o);
+    assert_eq!(out["layers"][0]["state"], "mounted", "{out}");
+    assert_eq!(
+        out["tag"],
+        serde_json::Value::Null,
+        "no tag: pushed by digest"
+    );
+}
+
+#[test]
+fn a_file_above_the_layer_limit_is_refused_before_anything_is_pushed() {
+    let model = tempfile::tempdir().unwrap();
+    model_dir(model.path(), 8192);
+    let cfg = tempfile::tempdir().unwrap();
+    // No registry listens there: the limit is checked first.
+    let o = push(
+        model.path(),
+        "127.0.0.1:9/models/qwen:v1",
+        "127.0.0.1:9/base/busybox:1",
+        cfg.path(),
+        &["--max-layer-size", "4KiB"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("model-00001-of-00002.safetensors (and 2 more layer(s)) is 10.0 KiB"),
+        "{e}"
+    );
+    assert!(e.contains("4.0 KiB") && e.contains("max_shard_size"), "{e}");
+    // The dry run lists the layers, and says the same.
+    let o = push(
+        model.path(),
+        "127.0.0.1:9/models/qwen:v1",
+        "127.0.0.1:9/b:1",
+        cfg.path(),
+        &["--dry-run"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = stdout(&o);
+    assert!(
+        s.contains("model-00002-of-00002.safetensors") && s.contains("10.0 KiB"),
+        "{s}"
+    );
+    assert!(
+        s.contains("config.json, model.safetensors.index.json, tokenizer.json"),
+        "{s}"
+    );
+}
+
+fn docker_config(dir: &Path, host: &str, user: &str, password: &str) {
+    use base64ct::{Base64, Encoding};
+    let auth = Base64::encode_string(format!("{user}:{password}").as_bytes());
+    std::fs::write(
+        dir.join("config.json"),
+        format!(r#"{{"auths": {{"{host}": {{"auth": "{auth}"}}}}}}"#),
+    )
+    .unwrap();
+}
+
+#[test]
+fn htpasswd_auth_from_the_docker_config_and_a_wrong_password_in_plain_words() {
+    let (user, password) = ("modeller", "c0rrect-h0rse-battery");
+    let reg = Registry::start(Auth::Htpasswd {
+        user: user.into(),
+        password: password.into(),
+    });
+    let creds = format!("{user}:{password}");
+    let base = push_busybox(&reg.host(), Some(&creds));
+    let model = tempfile::tempdir().unwrap();
+    let sums = model_dir(model.path(), 4000);
+    let image = format!("{}/models/qwen:v1", reg.host());
+
+    let anon = tempfile::tempdir().unwrap();
+    let o = push(model.path(), &image, &base, anon.path(), &[]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stderr(&o).contains("docker login"), "{}", stderr(&o));
+
+    let wrong = tempfile::tempdir().unwrap();
+    let bad_password = "Wr0ng-pass-w0rd-xyz";
+    docker_config(wrong.path(), &reg.host(), user, bad_password);
+    let o = push(model.path(), &image, &base, wrong.path(), &[]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains(&format!("refused user {user}")) && e.contains("401"),
+        "{e}"
+    );
+    use base64ct::{Base64, Encoding};
+    let encoded = Base64::encode_string(format!("{user}:{bad_password}").as_bytes());
+    assert!(!e.contains(bad_password) && !e.contains(&encoded), "{e}");
+    assert!(!stdout(&o).contains(bad_password));
+
+    let good = tempfile::tempdir().unwrap();
+    docker_config(good.path(), &reg.host(), user, password);
+    let o = push(model.path(), &image, &base, good.path(), &["-v"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains(password), "{}", stderr(&o));
+    let (files, _) = pull_back(stdout(&o).trim(), Some(&creds));
+    for (name, sum) in &sums {
+        assert_eq!(files.get(&format!("models/{name}")), Some(sum));
+    }
+}
