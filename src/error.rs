@@ -21,6 +21,7 @@ use crate::fsread::ReadError;
 use crate::gitops::git::GitError;
 use crate::gitops::GitopsError;
 use crate::hub::HubError;
+use crate::modelcar::ModelcarError;
 use crate::render::schema::SchemaError;
 use crate::render::TemplateError;
 
@@ -111,7 +112,7 @@ fn known_class(e: &(dyn std::error::Error + 'static)) -> Option<ErrorClass> {
         ClusterError,
         StageError,
         HubError,
-        crate::modelcar::ModelcarError,
+        ModelcarError,
         crate::scaffold::ScaffoldError,
         crate::actions::bootstrap::BootstrapError,
     );
@@ -310,6 +311,27 @@ impl Classify for HubError {
             E::DeadlineExceeded { .. } => ErrorClass::Timeout,
             E::Client(_) | E::Task(_) => ErrorClass::Internal,
             E::Several { first, .. } => first.class(),
+        }
+    }
+}
+
+impl Classify for ModelcarError {
+    fn class(&self) -> ErrorClass {
+        use ModelcarError as E;
+        match self {
+            E::BadReference(_)
+            | E::DockerConfig { .. }
+            | E::CredentialHelper { .. }
+            | E::TooLarge { .. }
+            | E::BadSource { .. }
+            | E::BadBase { .. }
+            | E::Io { .. } => ErrorClass::Input,
+            E::Local(e) => e.class(),
+            E::Hub(e) => e.class(),
+            E::Unreachable { .. } | E::Auth { .. } | E::Registry { .. } | E::Protocol { .. } => {
+                ErrorClass::Remote
+            }
+            E::Internal(_) => ErrorClass::Internal,
         }
     }
 }

@@ -273,8 +273,8 @@ fn parse_size(s: &str) -> Result<u64, String> {
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" => 1000,
-        "m" | "mb" => 1000_000,
-        "g" | "gb" => 1000_000_000,
+        "m" | "mb" => 1_000_000,
+        "g" | "gb" => 1_000_000_000,
         "ki" | "kib" => 1 << 10,
         "mi" | "mib" => 1 << 20,
         "gi" | "gib" => 1 << 30,

@@ -149,28 +149,6 @@ pub enum ModelcarError {
     Internal(String),
 }
 
-impl crate::error::Classify for ModelcarError {
-    fn class(&self) -> crate::error::ErrorClass {
-        use crate::error::ErrorClass;
-        use ModelcarError as E;
-        match self {
-            E::BadReference(_)
-            | E::DockerConfig { .. }
-            | E::CredentialHelper { .. }
-            | E::TooLarge { .. }
-            | E::BadSource { .. }
-            | E::BadBase { .. }
-            | E::Io { .. } => ErrorClass::Input,
-            E::Local(e) => e.class(),
-            E::Hub(e) => e.class(),
-            E::Unreachable { .. } | E::Auth { .. } | E::Registry { .. } | E::Protocol { .. } => {
-                ErrorClass::Remote
-            }
-            E::Internal(_) => ErrorClass::Internal,
-        }
-    }
-}
-
 impl ModelcarError {
     pub fn io(path: &std::path::Path, source: std::io::Error) -> ModelcarError {
         ModelcarError::Io {
