@@ -345,3 +345,274 @@ fn htpasswd_auth_from_the_docker_config_and_a_wrong_password_in_plain_words() {
         assert_eq!(files.get(&format!("models/{name}")), Some(sum));
     }
 }
+
+/// A token service as the distribution registry's `auth: token` expects one: Basic credentials
+/// (GET, as docker and skopeo ask) or an OAuth2 refresh token (POST, `identitytoken`) are turned
+/// into an ES256 JWT whose `x5c` header carries the self-signed certificate the registry trusts.
+mod token_service {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    use axum::extract::{Form, Query, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    use axum::routing::get;
+    use base64ct::{Base64, Base64UrlUnpadded, Encoding};
+    use ring::rand::SystemRandom;
+    use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+
+    pub struct Service {
+        pub addr: SocketAddr,
+        pub cert_pem: std::path::PathBuf,
+        _dir: tempfile::TempDir,
+        _rt: tokio::runtime::Runtime,
+    }
+
+    struct Keys {
+        pair: EcdsaKeyPair,
+        cert_der: Vec<u8>,
+        user: String,
+        password: String,
+        refresh: String,
+    }
+
+    pub const ISSUER: &str = "platform-test-issuer";
+    pub const SERVICE: &str = "platform-test-registry";
+
+    fn openssl(args: &[&str]) {
+        let bin = platform_testkit::registry::tool("openssl");
+        let o = std::process::Command::new(bin).args(args).output().unwrap();
+        assert!(
+            o.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
+    pub fn start(user: &str, password: &str, refresh: &str) -> Service {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| dir.path().join(n).display().to_string();
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &p("key.pem"),
+            "-out",
+            &p("cert.pem"),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=platform-test-token",
+        ]);
+        openssl(&[
+            "pkcs8",
+            "-topk8",
+            "-nocrypt",
+            "-in",
+            &p("key.pem"),
+            "-outform",
+            "DER",
+            "-out",
+            &p("key.der"),
+        ]);
+        openssl(&[
+            "x509",
+            "-in",
+            &p("cert.pem"),
+            "-outform",
+            "DER",
+            "-out",
+            &p("cert.der"),
+        ]);
+        let pair = EcdsaKeyPair::from_pkcs8(
+            &ECDSA_P256_SHA256_FIXED_SIGNING,
+            &std::fs::read(p("key.der")).unwrap(),
+            &SystemRandom::new(),
+        )
+        .unwrap();
+        let keys = Arc::new(Keys {
+            pair,
+            cert_der: std::fs::read(p("cert.der")).unwrap(),
+            user: user.into(),
+            password: password.into(),
+            refresh: refresh.into(),
+        });
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new()
+            .route("/token", get(by_password).post(by_refresh))
+            .with_state(keys);
+        rt.spawn(async move { axum::serve(listener, app).await });
+        Service {
+            addr,
+            cert_pem: dir.path().join("cert.pem"),
+            _dir: dir,
+            _rt: rt,
+        }
+    }
+
+    fn jwt(keys: &Keys, sub: &str, scopes: &[String]) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let access: Vec<serde_json::Value> = scopes
+            .iter()
+            .flat_map(|s| s.split(' '))
+            .filter_map(|s| {
+                let mut it = s.splitn(3, ':');
+                let (kind, name, actions) = (it.next()?, it.next()?, it.next()?);
+                Some(serde_json::json!({"type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}))
+            })
+            .collect();
+        let header = serde_json::json!({"typ": "JWT", "alg": "ES256", "x5c": [Base64::encode_string(&keys.cert_der)]});
+        let claims = serde_json::json!({"iss": ISSUER, "sub": sub, "aud": SERVICE, "exp": now + 300,
+            "nbf": now - 10, "iat": now, "jti": format!("{now}-{sub}"), "access": access});
+        let msg = format!(
+            "{}.{}",
+            Base64UrlUnpadded::encode_string(header.to_string().as_bytes()),
+            Base64UrlUnpadded::encode_string(claims.to_string().as_bytes())
+        );
+        let sig = keys
+            .pair
+            .sign(&SystemRandom::new(), msg.as_bytes())
+            .unwrap();
+        format!("{msg}.{}", Base64UrlUnpadded::encode_string(sig.as_ref()))
+    }
+
+    fn answer(token: String) -> axum::response::Response {
+        axum::Json(serde_json::json!({"token": token, "access_token": token, "expires_in": 300}))
+            .into_response()
+    }
+
+    async fn by_password(
+        State(k): State<Arc<Keys>>,
+        headers: HeaderMap,
+        Query(q): Query<Vec<(String, String)>>,
+    ) -> axum::response::Response {
+        let scopes: Vec<String> = q
+            .iter()
+            .filter(|(k, _)| k == "scope")
+            .map(|(_, v)| v.clone())
+            .collect();
+        let Some(auth) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
+            // Anonymous: a token that grants nothing.
+            return answer(jwt(&k, "", &[]));
+        };
+        let expected = format!(
+            "Basic {}",
+            Base64::encode_string(format!("{}:{}", k.user, k.password).as_bytes())
+        );
+        if auth != expected {
+            // Echo what was sent, as a careless service might: the client must not show it.
+            return (
+                StatusCode::UNAUTHORIZED,
+                format!("{{\"details\": \"bad credentials {auth}\"}}"),
+            )
+                .into_response();
+        }
+        answer(jwt(&k, &k.user, &scopes))
+    }
+
+    async fn by_refresh(
+        State(k): State<Arc<Keys>>,
+        Form(f): Form<Vec<(String, String)>>,
+    ) -> axum::response::Response {
+        let get = |n: &str| {
+            f.iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        if get("grant_type") != "refresh_token" || get("refresh_token") != k.refresh {
+            return (StatusCode::UNAUTHORIZED, "{\"error\": \"invalid_grant\"}").into_response();
+        }
+        answer(jwt(&k, &k.user, &[get("scope")]))
+    }
+}
+
+#[test]
+fn bearer_token_auth_with_a_password_or_an_identity_token() {
+    let (user, password, refresh) = ("tokener", "t0ken-pass-w0rd", "refresh-t0ken-0123456789");
+    let svc = token_service::start(user, password, refresh);
+    let reg = Registry::start(Auth::Token {
+        realm: format!("http://{}/token", svc.addr),
+        service: token_service::SERVICE.into(),
+        issuer: token_service::ISSUER.into(),
+        root_cert: svc.cert_pem.clone(),
+    });
+    let creds = format!("{user}:{password}");
+    let base = push_busybox(&reg.host(), Some(&creds));
+    let model = tempfile::tempdir().unwrap();
+    let sums = model_dir(model.path(), 4000);
+
+    let by_password = tempfile::tempdir().unwrap();
+    docker_config(by_password.path(), &reg.host(), user, password);
+    let o = push(
+        model.path(),
+        &format!("{}/models/qwen:v1", reg.host()),
+        &base,
+        by_password.path(),
+        &["-o", "json"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = json(&o);
+    assert_eq!(
+        out["layers"][0]["state"], "mounted",
+        "the token covers pull on the base: {out}"
+    );
+    let (files, _) = pull_back(out["reference"].as_str().unwrap(), Some(&creds));
+    for (name, sum) in &sums {
+        assert_eq!(files.get(&format!("models/{name}")), Some(sum));
+    }
+
+    let by_refresh = tempfile::tempdir().unwrap();
+    std::fs::write(
+        by_refresh.path().join("config.json"),
+        format!(
+            r#"{{"auths": {{"http://{}": {{"auth": "", "identitytoken": "{refresh}"}}}}}}"#,
+            reg.host()
+        ),
+    )
+    .unwrap();
+    let o = push(
+        model.path(),
+        &format!("{}/models/other:v2", reg.host()),
+        &base,
+        by_refresh.path(),
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains(refresh));
+
+    let wrong = tempfile::tempdir().unwrap();
+    docker_config(wrong.path(), &reg.host(), user, "N0t-the-pass-w0rd");
+    let o = push(
+        model.path(),
+        &format!("{}/models/qwen:v3", reg.host()),
+        &base,
+        wrong.path(),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("token service answered HTTP 401"), "{e}");
+    use base64ct::{Base64, Encoding};
+    let encoded = Base64::encode_string(format!("{user}:N0t-the-pass-w0rd").as_bytes());
+    assert!(
+        !e.contains("N0t-the-pass-w0rd") && !e.contains(&encoded),
+        "the echoed secret is removed: {e}"
+    );
+}
