@@ -344,6 +344,52 @@ fn htpasswd_auth_from_the_docker_config_and_a_wrong_password_in_plain_words() {
     for (name, sum) in &sums {
         assert_eq!(files.get(&format!("models/{name}")), Some(sum));
     }
+
+    // A credential helper named by credHelpers answers instead of auths.
+    let helper = tempfile::tempdir().unwrap();
+    let script = helper.path().join("docker-credential-platformtest");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nread server\n[ \"$server\" = \"{}\" ] || exit 3\nprintf '{{\"ServerURL\":\"%s\",\"Username\":\"{user}\",\"Secret\":\"{password}\"}}' \"$server\"\n",
+            reg.host()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let by_helper = tempfile::tempdir().unwrap();
+    std::fs::write(
+        by_helper.path().join("config.json"),
+        format!(r#"{{"credHelpers": {{"{}": "platformtest"}}}}"#, reg.host()),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        helper.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let repo = tempfile::tempdir().unwrap();
+    let o = platform_in(repo.path())
+        .env("DOCKER_CONFIG", by_helper.path())
+        .env("PATH", path)
+        .args(["modelcar", "push", "--from"])
+        .arg(model.path())
+        .args([
+            "--image",
+            &format!("{}/models/helped:v1", reg.host()),
+            "--base",
+            &base,
+            "-v",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("docker-credential-platformtest"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// A token service as the distribution registry's `auth: token` expects one: Basic credentials
@@ -614,5 +660,88 @@ fn bearer_token_auth_with_a_password_or_an_identity_token() {
     assert!(
         !e.contains("N0t-the-pass-w0rd") && !e.contains(&encoded),
         "the echoed secret is removed: {e}"
+    );
+}
+
+#[test]
+fn a_model_from_config_yaml_is_pushed_from_its_hub_snapshot_in_the_stage_model_cache() {
+    use platform_testkit::hub;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let emu = rt.block_on(hub::HubEmulator::start(
+        vec![hub::small_model("Qwen/Qwen2.5-0.5B-Instruct")],
+        hub::Faults::default(),
+    ));
+    let reg = Registry::start(Auth::None);
+    let base = push_busybox(&reg.host(), None);
+    let repo = common::TempRepo::new();
+    let cache = tempfile::tempdir().unwrap();
+    let cfg = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        let mut c = repo.cmd();
+        c.env("HF_ENDPOINT", &emu.endpoint)
+            .env("PLATFORM_HUB_CACHE", cache.path())
+            .env("HF_HOME", cache.path())
+            .env("DOCKER_CONFIG", cfg.path())
+            .args(["modelcar", "push", "qwen-cpu", "--image"])
+            .arg(format!("{}/models/qwen-cpu:v1", reg.host()))
+            .args(["--base", &base])
+            .args(extra);
+        c.output().unwrap()
+    };
+    let dry = run(&["--dry-run"]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    assert!(
+        stdout(&dry).contains("model.safetensors"),
+        "{}",
+        stdout(&dry)
+    );
+    assert!(
+        emu.file_requests().is_empty(),
+        "a dry run downloads nothing"
+    );
+
+    let o = run(&[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    let commit = &emu.repo("Qwen/Qwen2.5-0.5B-Instruct").commit;
+    assert!(
+        e.contains(&format!("commit {commit}")),
+        "the revision is resolved to its commit: {e}"
+    );
+    let (files, _) = pull_back(stdout(&o).trim(), None);
+    let model = emu.repo("Qwen/Qwen2.5-0.5B-Instruct");
+    for name in [
+        "config.json",
+        "generation_config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "vocab.json",
+        "merges.txt",
+        "model.safetensors",
+    ] {
+        assert_eq!(
+            files.get(&format!("models/{name}")),
+            Some(&model.get(name).unwrap().sha256),
+            "{name}"
+        );
+    }
+    for skipped in [
+        "models/pytorch_model.bin",
+        "models/model.gguf",
+        "models/README.md",
+    ] {
+        assert!(
+            !files.contains_key(skipped),
+            "stage-model's filter skips {skipped}"
+        );
+    }
+    let downloads = emu.file_requests().len();
+    let again = run(&[]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(stdout(&again), stdout(&o));
+    assert_eq!(
+        emu.file_requests().len(),
+        downloads,
+        "the cached snapshot is reused"
     );
 }
