@@ -745,3 +745,46 @@ fn a_model_from_config_yaml_is_pushed_from_its_hub_snapshot_in_the_stage_model_c
         "the cached snapshot is reused"
     );
 }
+
+#[test]
+fn usage_errors_say_the_fix_and_exit_1() {
+    let cfg = tempfile::tempdir().unwrap();
+    let model = tempfile::tempdir().unwrap();
+    model_dir(model.path(), 100);
+    let repo = tempfile::tempdir().unwrap();
+    let o = platform_in(repo.path())
+        .args(["modelcar", "push", "--image", "127.0.0.1:9/m/x:v1"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--source hf://ORG/NAME or --from DIR"),
+        "{}",
+        stderr(&o)
+    );
+    for (image, says) in [
+        ("127.0.0.1:9/Models/X", "is not an image reference"),
+        (
+            &format!("127.0.0.1:9/m/x@sha256:{}", "a".repeat(64)) as &str,
+            "the digest is what the push prints",
+        ),
+    ] {
+        let o = push(model.path(), image, "127.0.0.1:9/b:1", cfg.path(), &[]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{}", stderr(&o));
+    }
+    // A registry nobody listens on: exit 4, in words.
+    let o = push(
+        model.path(),
+        "127.0.0.1:9/m/x:v1",
+        "127.0.0.1:9/b:1",
+        cfg.path(),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("could not be reached"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -7,10 +7,10 @@ use super::signals::Interrupt;
 use super::{Ctx, InputError, Output};
 use crate::hub::{FileFilter, HubClient};
 use crate::modelcar::consts::{
-    DEFAULT_BASE, DEFAULT_CHUNK, DEFAULT_JOBS, DEFAULT_MAX_LAYER, DEFAULT_PLATFORM,
+    DEFAULT_BASE, DEFAULT_CHUNK_TEXT, DEFAULT_JOBS, DEFAULT_MAX_LAYER_TEXT, DEFAULT_PLATFORM,
 };
 use crate::modelcar::push::{self, Collected, Input, Options, Outcome};
-use crate::modelcar::ImageRef;
+use crate::modelcar::{ImageRef, ModelcarError};
 use crate::report::size;
 
 #[derive(Debug, clap::Args)]
@@ -43,7 +43,9 @@ always gives the same layer, so pushing again uploads only what changed.
 
 Files: the model's Hub snapshot as `platform stage-model` downloads it (its revision resolved to \
 the commit; downloaded into the same cache first when missing; HF_TOKEN as for stage-model), or \
---from DIR for any local directory (a Hugging Face cache snapshot works: its symlinks are followed).
+--from DIR for any local directory (a Hugging Face cache snapshot works: its symlinks are followed). \
+The files are stage-model's selection: config, tokenizer, *.safetensors and their index; \
+--include '*.gguf' for a GGUF model.
 
 Credentials: the docker config file ($DOCKER_CONFIG/config.json, else ~/.docker/config.json, as \
 `docker login`, `podman login`, `skopeo login` or `oras login` write it); a credHelpers or \
@@ -99,11 +101,11 @@ pub struct PushArgs {
     #[arg(long, default_value = DEFAULT_PLATFORM)]
     pub platform: String,
     /// Largest layer (one file); bytes, or with KiB/MiB/GiB (KB/MB/GB: powers of 1000).
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value_t = DEFAULT_MAX_LAYER)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = DEFAULT_MAX_LAYER_TEXT)]
     pub max_layer_size: u64,
     /// Bytes per upload request (raised to the registry's minimum); a size at least as large as
     /// every layer sends each layer in one request.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value_t = DEFAULT_CHUNK)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = DEFAULT_CHUNK_TEXT)]
     pub chunk_size: u64,
     /// Layers hashed and uploaded at once.
     #[arg(long, default_value_t = DEFAULT_JOBS as u64, value_parser = clap::value_parser!(u64).range(1..=16))]
@@ -123,7 +125,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
 }
 
 fn run_push(ctx: &Ctx, args: PushArgs) -> Result<()> {
-    let image = ImageRef::parse(&args.image)?;
+    let image = ImageRef::parse(&args.image).map_err(ModelcarError::from)?;
     if image.digest.is_some() {
         return Err(InputError(format!(
             "--image {}: name a repository and optionally a tag; the digest is what the push prints",
@@ -131,7 +133,7 @@ fn run_push(ctx: &Ctx, args: PushArgs) -> Result<()> {
         ))
         .into());
     }
-    let base = ImageRef::parse(&args.base)?;
+    let base = ImageRef::parse(&args.base).map_err(ModelcarError::from)?;
     if base.digest.is_none() {
         ctx.reporter().warn(&format!(
             "--base {} is not pinned by digest: the image's base can change under the same tag",
@@ -304,5 +306,11 @@ mod tests {
         assert_eq!(parse_size("1.5KiB").unwrap(), 1536);
         assert!(parse_size("lots").is_err());
         assert!(parse_size("0").is_err());
+        use crate::modelcar::consts::*;
+        assert_eq!(
+            parse_size(DEFAULT_MAX_LAYER_TEXT).unwrap(),
+            DEFAULT_MAX_LAYER
+        );
+        assert_eq!(parse_size(DEFAULT_CHUNK_TEXT).unwrap(), DEFAULT_CHUNK);
     }
 }

@@ -175,6 +175,16 @@ pub async fn resolve_base(
             "its os is `{os}`: KServe's modelcar needs a Linux image with sh, ln and sleep"
         )));
     }
+    let (_, want_arch, _) = split_platform(platform);
+    let arch = config
+        .get("architecture")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if arch != want_arch {
+        return Err(bad(format!(
+            "it is built for `{arch}`, not `{want_arch}` (--platform {platform}): the modelcar's sh would not run on those nodes"
+        )));
+    }
     let n_ids = config
         .pointer("/rootfs/diff_ids")
         .and_then(Value::as_array)

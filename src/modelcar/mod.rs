@@ -60,8 +60,12 @@ pub mod consts {
     pub const DEFAULT_PLATFORM: &str = "linux/amd64";
     /// Just below the common 10 GB per-layer limit (GHCR, ECR Public, GitLab on S3).
     pub const DEFAULT_MAX_LAYER: u64 = 9 * 1024 * 1024 * 1024;
+    /// [`DEFAULT_MAX_LAYER`] as the CLI shows it.
+    pub const DEFAULT_MAX_LAYER_TEXT: &str = "9GiB";
     /// Size of each upload PATCH (raised to the registry's `OCI-Chunk-Min-Length`).
     pub const DEFAULT_CHUNK: u64 = 64 * 1024 * 1024;
+    /// [`DEFAULT_CHUNK`] as the CLI shows it.
+    pub const DEFAULT_CHUNK_TEXT: &str = "64MiB";
     /// Files at least this large get a layer of their own whatever their name.
     pub const OWN_LAYER_MIN: u64 = 64 * 1024 * 1024;
     /// Extensions of weight files (one layer each).

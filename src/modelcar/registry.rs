@@ -19,8 +19,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use base64ct::{Base64, Encoding};
 use bytes::Bytes;
-use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::{RequestBuilder, Response, StatusCode, Url};
 
 use super::consts::{
@@ -133,14 +134,37 @@ impl Registry {
             .unwrap_or_else(|| "anonymous access".to_string())
     }
 
-    fn authorize(&self, rb: RequestBuilder) -> RequestBuilder {
-        match (&*Self::lock(&self.auth), &self.credential) {
-            (Auth::Basic, Some(Credential::Basic { user, password })) => {
-                rb.basic_auth(user, Some(password.expose()))
+    /// The `Authorization` value, marked sensitive (never in reqwest's Debug output).
+    fn auth_header(&self) -> Option<HeaderValue> {
+        let text = match (&*Self::lock(&self.auth), &self.credential) {
+            (Auth::Basic, Some(Credential::Basic { user, password })) => format!(
+                "Basic {}",
+                Base64::encode_string(format!("{user}:{}", password.expose()).as_bytes())
+            ),
+            (Auth::Bearer(t), _) => format!("Bearer {t}"),
+            _ => return None,
+        };
+        let mut v = HeaderValue::from_str(&text).ok()?;
+        v.set_sensitive(true);
+        Some(v)
+    }
+
+    /// The request, with the credential only when it goes to the registry itself (an upload
+    /// Location or a redirect elsewhere never gets it).
+    fn authorize(&self, rb: RequestBuilder) -> Result<reqwest::Request, ModelcarError> {
+        let mut req = rb
+            .build()
+            .map_err(|e| self.protocol(format!("building a request: {}", describe_reqwest(&e))))?;
+        let u = req.url();
+        let same_origin = u.scheme() == self.base.scheme()
+            && u.host_str() == self.base.host_str()
+            && u.port_or_known_default() == self.base.port_or_known_default();
+        if same_origin {
+            if let Some(h) = self.auth_header() {
+                req.headers_mut().insert(AUTHORIZATION, h);
             }
-            (Auth::Bearer(t), _) => rb.bearer_auth(t),
-            _ => rb,
         }
+        Ok(req)
     }
 
     /// Send the request `build` makes, authorised, retried on 429/5xx/connection errors, and
@@ -154,8 +178,8 @@ impl Registry {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let rb = self.authorize(build(&self.http)?);
-            let res = rb.send().await;
+            let req = self.authorize(build(&self.http)?)?;
+            let res = self.http.execute(req).await;
             let resp = match res {
                 Ok(r) => r,
                 Err(e) if attempt < RETRY_ATTEMPTS && retryable_error(&e) => {
@@ -528,13 +552,12 @@ impl Registry {
                 .await
             {
                 Ok((next, stored_end)) => {
-                    if stored_end != Some(end) && stored_end.is_some() {
+                    if stored_end.is_some_and(|e| e != end) {
                         return Err(self.protocol(format!(
-                            "accepted bytes {offset}-{} of {} but reports it holds up to {} (a registry that drops chunks, as ECR does: use --chunk-size {} to send each layer in one request)",
+                            "accepted bytes {offset}-{} of {} but reports holding {} bytes (a registry that drops chunks after the first, as ECR is reported to: send each layer in one request with --chunk-size 10GiB)",
                             end - 1,
                             layer.label(),
                             stored_end.map(|e| e.to_string()).unwrap_or_default(),
-                            super::consts::DEFAULT_MAX_LAYER
                         )));
                     }
                     location = next;
@@ -575,9 +598,10 @@ impl Registry {
                 sent,
             )));
         // Not through `send`: a body stream is not replayed; a failure is resumed by the caller.
+        let req = self.authorize(rb)?;
         let resp = self
-            .authorize(rb)
-            .send()
+            .http
+            .execute(req)
             .await
             .map_err(|e| ModelcarError::Unreachable {
                 registry: self.name.clone(),
@@ -647,9 +671,10 @@ impl Registry {
             .header(CONTENT_TYPE, "application/octet-stream")
             .header(CONTENT_LENGTH, size)
             .body(body);
+        let req = self.authorize(rb)?;
         let resp = self
-            .authorize(rb)
-            .send()
+            .http
+            .execute(req)
             .await
             .map_err(|e| ModelcarError::Unreachable {
                 registry: self.name.clone(),
