@@ -788,3 +788,86 @@ fn usage_errors_say_the_fix_and_exit_1() {
         stderr(&o)
     );
 }
+
+/// A TCP proxy in front of the registry that cuts the first connection which has sent more than
+/// `cut_after` bytes upstream (a link dropping mid-upload), once; then it forwards faithfully.
+fn cutting_proxy(
+    rt: &tokio::runtime::Runtime,
+    upstream: u16,
+    cut_after: u64,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let cut = Arc::new(AtomicBool::new(false));
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let flag = cut.clone();
+    rt.spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let flag = flag.clone();
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                else {
+                    return;
+                };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let up = async {
+                    let mut sent = 0u64;
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        let n = match cr.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        sent += n as u64;
+                        if sent > cut_after && !flag.swap(true, Ordering::SeqCst) {
+                            return; // both halves are dropped: the connection is cut
+                        }
+                        if sw.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                };
+                let down = async {
+                    let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                };
+                tokio::select! { _ = up => {}, _ = down => {} }
+            });
+        }
+    });
+    (port, cut)
+}
+
+#[test]
+fn an_upload_cut_mid_chunk_is_sent_again_and_completes() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let reg = Registry::start(Auth::None);
+    let base = push_busybox(&reg.host(), None);
+    let (port, cut) = cutting_proxy(&rt, reg.port, 700_000);
+    let via = format!("127.0.0.1:{port}");
+    let model = tempfile::tempdir().unwrap();
+    let sums = model_dir(model.path(), 1_500_000);
+    let cfg = tempfile::tempdir().unwrap();
+    let base_via = base.replace(&reg.host(), &via);
+    let o = push(
+        model.path(),
+        &format!("{via}/models/cut:v1"),
+        &base_via,
+        cfg.path(),
+        &["--chunk-size", "1MiB", "--jobs", "1"],
+    );
+    assert!(
+        cut.load(std::sync::atomic::Ordering::SeqCst),
+        "the proxy cut a connection"
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let reference = stdout(&o).trim().replace(&via, &reg.host());
+    let (files, _) = pull_back(&reference, None);
+    for (name, sum) in &sums {
+        assert_eq!(files.get(&format!("models/{name}")), Some(sum), "{name}");
+    }
+}

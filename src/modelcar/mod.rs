@@ -31,7 +31,8 @@
 //! (`HEAD /v2/<repo>/blobs/<digest>`) and only the missing ones are uploaded, from disk again, as a
 //! chunked upload (`POST`, then `PATCH` chunks of `--chunk-size`, at least the registry's
 //! `OCI-Chunk-Min-Length`, each checked against the `Range` the registry reports, then
-//! `PUT ?digest=`). Memory does not grow with file size. Then the image config (the base's, with
+//! `PUT ?digest=`; a chunk that fails is resumed, or the layer sent again from disk). Memory
+//! does not grow with file size. Then the image config (the base's, with
 //! `rootfs.diff_ids` extended) and the OCI manifest are pushed, by tag when the image names one,
 //! else by digest. The registry client ([`registry`]) is hand-written over the project's `reqwest`
 //! (see its docs for why not `oci-client`).

@@ -4,8 +4,9 @@
 //!
 //! Why not the `oci-client` crate (0.18): its chunked upload is fixed at 4 MiB chunks, below the
 //! minimum of registries backed by S3 multipart parts (5 MiB), and ignores `OCI-Chunk-Min-Length`;
-//! a failed chunk cannot be resumed (its stream restarts the whole 9 GiB layer, and
-//! `push_blob_stream` has no fallback); an identity token (`identitytoken`, the OAuth2 refresh
+//! a chunk that fails ends the push (`push_blob_stream` takes a stream it cannot replay, so
+//! there is no retry at all; here a failed chunk is resumed where the registry says the upload
+//! stands, or the layer is read from disk again into a new upload); an identity token (`identitytoken`, the OAuth2 refresh
 //! token of `docker login` on ACR and others) cannot be exchanged (it only sends Basic to the token
 //! service); a refused password is swallowed (`get_auth_token` turns it into anonymous requests, so
 //! the user sees a bare 401 later); and it brings a second HTTP/TLS stack (reqwest 0.13 with
@@ -532,7 +533,9 @@ impl Registry {
 
     /// Upload a layer in chunks of at least `chunk` bytes (and at least the registry's minimum),
     /// each `PATCH` body streamed from disk; `sent` is told of every buffer handed to the
-    /// connection. A chunk that fails on the way is resumed from what the registry says it has.
+    /// connection. A chunk that fails on the way (a broken connection, 429, 5xx) is resumed from
+    /// what the registry says it holds, or, when it cannot say, the layer is sent again in a new
+    /// upload; at most [`RETRY_ATTEMPTS`] times.
     pub async fn upload_layer(
         &self,
         repo: &str,
@@ -566,9 +569,13 @@ impl Registry {
                 Err(e) if failures + 1 < RETRY_ATTEMPTS && is_transient(&e) => {
                     failures += 1;
                     tokio::time::sleep(backoff(failures, None)).await;
-                    let (loc, have) = self.upload_status(&location).await?;
-                    location = loc;
-                    offset = have;
+                    // Resume where the registry says the upload stands; a registry that cannot
+                    // say (the distribution registry invalidates an upload whose PATCH broke off)
+                    // gets the layer again from the start, in a new upload.
+                    (location, offset) = match self.upload_status(&location).await {
+                        Ok((loc, have)) if have <= layer.size => (loc, have),
+                        _ => (self.start_upload(repo).await?.0, 0),
+                    };
                 }
                 Err(e) => return Err(e),
             }
