@@ -83,6 +83,9 @@ pub mod consts {
     pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
     /// A request that sends or receives nothing for this long fails.
     pub const READ_TIMEOUT: Duration = Duration::from_secs(120);
+    /// An upload request gives up when it goes slower than this on average (plus [`READ_TIMEOUT`]),
+    /// so a connection whose peer stopped reading cannot hold a push.
+    pub const MIN_UPLOAD_RATE: u64 = 256 * 1024;
     /// Attempts of one request on 429/5xx and connection errors.
     pub const RETRY_ATTEMPTS: u32 = 5;
     pub const RETRY_BASE_DELAY: Duration = Duration::from_millis(500);

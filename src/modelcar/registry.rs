@@ -598,6 +598,7 @@ impl Registry {
             .header(CONTENT_TYPE, "application/octet-stream")
             .header("content-range", format!("{start}-{}", end - 1))
             .header(CONTENT_LENGTH, end - start)
+            .timeout(upload_deadline(end - start))
             .body(reqwest::Body::wrap_stream(range_stream(
                 layer.clone(),
                 start,
@@ -677,6 +678,7 @@ impl Registry {
             .patch(location.clone())
             .header(CONTENT_TYPE, "application/octet-stream")
             .header(CONTENT_LENGTH, size)
+            .timeout(upload_deadline(size))
             .body(body);
         let req = self.authorize(rb)?;
         let resp = self
@@ -783,6 +785,11 @@ impl Registry {
         }
         Ok(digest)
     }
+}
+
+/// How long sending `bytes` may take: [`READ_TIMEOUT`] plus the bytes at [`MIN_UPLOAD_RATE`].
+fn upload_deadline(bytes: u64) -> Duration {
+    READ_TIMEOUT + Duration::from_secs(bytes / super::consts::MIN_UPLOAD_RATE)
 }
 
 /// `sha256:<hex>` of bytes.
