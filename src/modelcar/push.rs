@@ -259,10 +259,14 @@ pub async fn push(
     };
     let base_reg = base_client.as_ref().unwrap_or(&target);
     let base = image::resolve_base(base_reg, &opts.base, &opts.platform).await?;
+    let platform_manifest = if opts.base.digest.as_deref() == Some(base.manifest_digest.as_str()) {
+        String::new()
+    } else {
+        format!(", {} manifest {}", opts.platform, base.manifest_digest)
+    };
     reporter.note(&format!(
-        "base {} ({}): {} layer(s)",
+        "base {}{platform_manifest}: {} layer(s)",
         opts.base,
-        base.manifest_digest,
         base.layers.len()
     ));
 
