@@ -6,7 +6,7 @@
 //! | [`ErrorClass::CheckFailed`] | 1 | a check said no: `--check` drift, lint errors, doctor FAIL, the target guard, an audit |
 //! | [`ErrorClass::Internal`] | 2 | a bug in platform |
 //! | [`ErrorClass::Timeout`] | 3 | a wait reached its deadline |
-//! | [`ErrorClass::Remote`] | 4 | the cluster API, the Hub or a git remote failed or refused; often worth a retry |
+//! | [`ErrorClass::Remote`] | 4 | the cluster API, the Hub, a registry or a git remote failed or refused; often worth a retry |
 //! | [`ErrorClass::Interrupted`] | 130 / 143 | SIGINT / SIGTERM ended the command (128 + the signal's number, as a shell reports a process the signal killed) |
 //!
 //! Every error type of the library says its class here ([`Classify`]); `cli::report` asks
@@ -21,6 +21,7 @@ use crate::fsread::ReadError;
 use crate::gitops::git::GitError;
 use crate::gitops::GitopsError;
 use crate::hub::HubError;
+use crate::modelcar::ModelcarError;
 use crate::render::schema::SchemaError;
 use crate::render::TemplateError;
 
@@ -111,6 +112,7 @@ fn known_class(e: &(dyn std::error::Error + 'static)) -> Option<ErrorClass> {
         ClusterError,
         StageError,
         HubError,
+        ModelcarError,
         crate::scaffold::ScaffoldError,
         crate::actions::bootstrap::BootstrapError,
     );
@@ -309,6 +311,27 @@ impl Classify for HubError {
             E::DeadlineExceeded { .. } => ErrorClass::Timeout,
             E::Client(_) | E::Task(_) => ErrorClass::Internal,
             E::Several { first, .. } => first.class(),
+        }
+    }
+}
+
+impl Classify for ModelcarError {
+    fn class(&self) -> ErrorClass {
+        use ModelcarError as E;
+        match self {
+            E::BadReference(_)
+            | E::DockerConfig { .. }
+            | E::CredentialHelper { .. }
+            | E::TooLarge { .. }
+            | E::BadSource { .. }
+            | E::BadBase { .. }
+            | E::Io { .. } => ErrorClass::Input,
+            E::Local(e) => e.class(),
+            E::Hub(e) => e.class(),
+            E::Unreachable { .. } | E::Auth { .. } | E::Registry { .. } | E::Protocol { .. } => {
+                ErrorClass::Remote
+            }
+            E::Internal(_) => ErrorClass::Internal,
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod gitops;
 pub mod hub;
 pub mod layout;
 pub mod lint;
+pub mod modelcar;
 pub mod names;
 pub mod parallel;
 pub mod pipeline;

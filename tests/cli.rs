@@ -627,6 +627,7 @@ fn long_help_is_wrapped_once() {
         }
     }
     commands.push(vec!["catalog".into(), "eject".into()]);
+    commands.push(vec!["modelcar".into(), "push".into()]);
     assert!(commands.len() > 15, "{top}");
     for cmd in &commands {
         for columns in ["80", "200"] {

@@ -9,6 +9,7 @@ mod diff;
 mod doctor;
 mod init;
 mod lint;
+mod modelcar;
 mod pause;
 mod plan;
 mod resolve_groups;
@@ -55,7 +56,7 @@ Typical day:
       every validation, nothing written
 
 Exit codes: 0 ok · 1 invalid input or a check failed · 2 internal error · 3 timeout · 4 the \
-cluster, the Hub or a git remote failed · 130 / 143 interrupted by SIGINT / SIGTERM";
+cluster, the Hub, a registry or a git remote failed · 130 / 143 interrupted by SIGINT / SIGTERM";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -127,6 +128,8 @@ pub enum Command {
     /// Copy a model's weights onto its PVC through a short-lived pod, verified and idempotent.
     #[command(name = "stage-model")]
     StageModel(stage::Args),
+    /// KServe modelcar images: `modelcar push` builds one from a model's files (no container engine) and pushes it.
+    Modelcar(modelcar::Args),
     /// Prove that models answer: ready pod, /health, /v1/models, a streamed completion (port-forward or Gateway).
     Smoke(smoke::Args),
     /// Pause models on any layer (KServe stop annotation, or raw vLLM scaled to 0).
@@ -282,6 +285,7 @@ pub fn run() -> ExitCode {
         Command::Wait(a) => wait::run(&ctx, a),
         Command::Teardown(a) => teardown::run(&ctx, a),
         Command::StageModel(a) => stage::run(&ctx, a),
+        Command::Modelcar(a) => modelcar::run(&ctx, a),
         Command::Smoke(a) => smoke::run(&ctx, a),
         Command::Pause(a) => pause::run(&ctx, a, false),
         Command::Resume(a) => pause::run(&ctx, a, true),

@@ -13,6 +13,7 @@ pub mod hub;
 pub mod openai;
 pub mod operators;
 pub mod realkube;
+pub mod registry;
 
 /// A test needs something the project's setup installs (README § Set up; `.ci/run` installs it):
 /// fail with what is missing and the fix. Tests never print `SKIPPED` and pass.
