@@ -111,6 +111,7 @@ fn known_class(e: &(dyn std::error::Error + 'static)) -> Option<ErrorClass> {
         ClusterError,
         StageError,
         HubError,
+        crate::s3::S3Error,
         crate::scaffold::ScaffoldError,
         crate::actions::bootstrap::BootstrapError,
     );
@@ -273,10 +274,14 @@ impl Classify for StageError {
             | E::HashMismatch { .. }
             | E::Api { .. } => ErrorClass::Remote,
             E::Interrupted(s) => ErrorClass::Interrupted(*s),
-            E::NotRendered { .. } | E::NoModelFiles(_) | E::NotPreStaged { .. } => {
+            E::NotRendered { .. }
+            | E::NoModelFiles(_)
+            | E::NotPreStaged { .. }
+            | E::RevisionForS3 { .. } => {
                 ErrorClass::Input
             }
             E::Hub(e) => e.class(),
+            E::S3(e) => e.class(),
             E::Cluster(e) => e.class(),
             E::Internal(_) => ErrorClass::Internal,
         }
@@ -305,10 +310,43 @@ impl Classify for HubError {
             | E::Protocol { .. }
             | E::BadMetadata { .. }
             | E::HashMismatch { .. }
+            | E::Md5Mismatch { .. }
+            | E::Refused { .. }
             | E::SizeMismatch { .. } => ErrorClass::Remote,
             E::DeadlineExceeded { .. } => ErrorClass::Timeout,
             E::Client(_) | E::Task(_) => ErrorClass::Internal,
             E::Several { first, .. } => first.class(),
+        }
+    }
+}
+
+impl Classify for crate::s3::S3Error {
+    fn class(&self) -> ErrorClass {
+        use crate::s3::S3Error as E;
+        match self {
+            E::InvalidSource { .. }
+            | E::InvalidEndpoint { .. }
+            | E::IncompleteCredentials { .. }
+            | E::CredentialsFile { .. }
+            | E::NoSuchProfile { .. }
+            | E::IncompleteProfile { .. }
+            | E::NoneSelected { .. } => ErrorClass::Input,
+            E::AccessDenied { .. }
+            | E::NoSuchBucket { .. }
+            | E::NoSuchKey { .. }
+            | E::NoObjects { .. }
+            | E::UnsafeKey { .. }
+            | E::TooManyObjects { .. }
+            | E::BadListing { .. }
+            | E::Http { .. } => ErrorClass::Remote,
+            E::NoAnswer { timed_out, .. } => {
+                if *timed_out {
+                    ErrorClass::Timeout
+                } else {
+                    ErrorClass::Remote
+                }
+            }
+            E::Download(e) => e.class(),
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod error;
 pub mod fsread;
 pub mod gitops;
 pub mod hub;
+pub mod s3;
 pub mod layout;
 pub mod lint;
 pub mod names;

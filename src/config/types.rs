@@ -46,6 +46,42 @@ pub struct EnvConfig {
     pub features: BTreeMap<String, bool>,
     #[serde(default)]
     pub models: Vec<Model>,
+    /// The S3-compatible endpoint `s3://bucket/prefix` model sources are read from. Optional:
+    /// without it, AWS S3 in the region of the environment (`AWS_REGION`). Credentials never
+    /// come from here (see [`S3Config`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Config>,
+}
+
+/// `s3:`: where `s3://` model sources live. `platform stage-model` downloads from it; the same
+/// fields map to KServe's `serving.kserve.io/s3-endpoint`, `s3-region`, `s3-usehttps`,
+/// `s3-verifyssl` and `s3-usevirtualbucket` annotations. Every field is optional. Credentials are
+/// never read from config.yaml: `stage-model` takes them from `AWS_ACCESS_KEY_ID` /
+/// `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN` or the shared credentials file
+/// (`AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/credentials`; profile `AWS_PROFILE`, else
+/// `default`), and reads anonymously when there are none.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct S3Config {
+    /// Endpoint URL (`https://minio.example:9000`; `http://` for a plain-HTTP endpoint). Default
+    /// `https://s3.<region>.amazonaws.com`. For `stage-model`, `AWS_ENDPOINT_URL_S3`, else
+    /// `AWS_ENDPOINT_URL`, overrides it (as AWS SDKs do).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Region requests are signed for. Default `AWS_REGION`, else `AWS_DEFAULT_REGION`, else
+    /// `us-east-1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Path-style addressing (`https://endpoint/bucket/key`) rather than virtual-hosted
+    /// (`https://bucket.endpoint/key`). Default: `true` with a custom endpoint (MinIO, Ceph and
+    /// most S3-compatible servers want it), `false` for AWS S3. KServe's `s3-usevirtualbucket` is
+    /// its negation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_style: Option<bool>,
+    /// Check the endpoint's TLS certificate (default `true`); `false` only for a self-signed
+    /// test endpoint. KServe's `s3-verifyssl`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_tls: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -50,13 +50,14 @@
 mod api;
 mod auth;
 mod cache;
-mod download;
+pub(crate) mod download;
 mod error;
 mod fetch;
 mod filter;
-mod http;
+pub(crate) mod http;
+mod origin;
 mod progress;
-mod retry;
+pub(crate) mod retry;
 mod snapshot;
 mod verify;
 
@@ -66,13 +67,14 @@ pub use auth::{HfToken, HubConfig, TokenSource};
 pub use cache::is_repo_part;
 pub use download::{conflicts_in, remove_conflicts, Conflict};
 pub use error::HubError;
-pub use fetch::fetch_to_dir;
+pub use fetch::{fetch_to_dir, prepare_dir};
 pub use filter::FileFilter;
 pub use retry::RetryPolicy;
 pub use snapshot::{HubFile, LocalSnapshot, ReadyFile, Snapshot};
-pub use verify::{hex, sha256_file};
+pub use verify::{hex, md5_file, sha256_file};
 
 pub use api::HubClient;
+pub use origin::Origin;
 
 /// Constants of the Hub module, in one place.
 pub mod consts {

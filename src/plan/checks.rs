@@ -363,6 +363,12 @@ impl ModelCheck<'_> {
                 .help("clusters behind a shared egress IP get HTTP 429 from Hugging Face: pre-stage with `platform stage-model` and set staged: true"));
             }
         }
+        if m.source.s3().is_some() && !m.storage.staged {
+            out.push(
+                err(".storage.staged", format!("is false, but {} is an s3:// source: serving pods cannot fetch it themselves", m.source))
+                    .help("stage it onto the PVC with `platform stage-model` (credentials from your AWS environment) and set storage.staged: true"),
+            );
+        }
         if m.max_model_len == Some(0) {
             out.push(err(".maxModelLen", "must be positive".into()));
         }

@@ -127,9 +127,21 @@ pub enum StageError {
          themselves; set storage.staged: true to stage it"
     )]
     NotPreStaged { model: String, hf_source: String },
+    #[error(
+        "--revision {revision} does not apply to model {model}: its source {source_text} is an S3 \
+         prefix, which has no revisions (the objects' ETags pin what is staged); leave --revision out"
+    )]
+    RevisionForS3 {
+        model: String,
+        revision: String,
+        source_text: String,
+    },
     /// Downloading from the Hub failed.
     #[error(transparent)]
     Hub(#[from] crate::hub::HubError),
+    /// Downloading from S3 failed.
+    #[error(transparent)]
+    S3(#[from] crate::s3::S3Error),
     /// Creating the PVC or its namespace failed.
     #[error(transparent)]
     Cluster(#[from] crate::cluster::ClusterError),
