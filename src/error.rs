@@ -277,9 +277,7 @@ impl Classify for StageError {
             E::NotRendered { .. }
             | E::NoModelFiles(_)
             | E::NotPreStaged { .. }
-            | E::RevisionForS3 { .. } => {
-                ErrorClass::Input
-            }
+            | E::RevisionForS3 { .. } => ErrorClass::Input,
             E::Hub(e) => e.class(),
             E::S3(e) => e.class(),
             E::Cluster(e) => e.class(),

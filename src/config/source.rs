@@ -90,8 +90,7 @@ pub fn bucket_name_defect(name: &str) -> Option<&'static str> {
     }
     const PREFIXES: [&str; 3] = ["xn--", "sthree-", "amzn-s3-demo-"];
     const SUFFIXES: [&str; 4] = ["-s3alias", "--ol-s3", ".mrap", "--x-s3"];
-    if PREFIXES.iter().any(|p| name.starts_with(p)) || SUFFIXES.iter().any(|x| name.ends_with(x))
-    {
+    if PREFIXES.iter().any(|p| name.starts_with(p)) || SUFFIXES.iter().any(|x| name.ends_with(x)) {
         return Some("a bucket name does not use the reserved prefixes (xn--, sthree-) or suffixes (-s3alias, --ol-s3, .mrap, --x-s3)");
     }
     None
@@ -107,7 +106,9 @@ fn prefix_defect(prefix: &str) -> Option<&'static str> {
     if p.chars().any(|c| c == '\\' || c.is_control()) {
         return Some("a prefix has no backslash or control character");
     }
-    if p.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..") {
+    if p.split('/')
+        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+    {
         return Some("a prefix has no empty, `.` or `..` segment (its keys become file paths)");
     }
     None
@@ -320,8 +321,14 @@ mod tests {
             assert!(e.message.contains(why), "{bad}: {}", e.message);
             assert!(e.help.contains("s3://<bucket>/<prefix>"), "{}", e.help);
         }
-        let e = ModelSource::new("gs://bucket/x").check_served().unwrap_err();
-        assert!(e.message.contains("gs:// sources are not served yet"), "{}", e.message);
+        let e = ModelSource::new("gs://bucket/x")
+            .check_served()
+            .unwrap_err();
+        assert!(
+            e.message.contains("gs:// sources are not served yet"),
+            "{}",
+            e.message
+        );
         assert!(parse("oci://registry-only").is_err());
         assert!(parse("ftp://x/y").is_err());
     }

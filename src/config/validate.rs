@@ -77,7 +77,11 @@ pub fn settings(cfg: &EnvConfig, file: &Path) -> Vec<Diagnostic> {
 
 /// The `s3:` block: an endpoint is an http(s) URL without credentials or a query, a region is a
 /// region name.
-fn check_s3(s3: &super::S3Config, err: &impl Fn(&str, String) -> Diagnostic, out: &mut Vec<Diagnostic>) {
+fn check_s3(
+    s3: &super::S3Config,
+    err: &impl Fn(&str, String) -> Diagnostic,
+    out: &mut Vec<Diagnostic>,
+) {
     if let Some(ep) = &s3.endpoint {
         if let Some(why) = s3_endpoint_defect(ep) {
             let shown = crate::url::without_credential(ep);
@@ -90,7 +94,8 @@ fn check_s3(s3: &super::S3Config, err: &impl Fn(&str, String) -> Diagnostic, out
     if let Some(r) = &s3.region {
         let ok = !r.is_empty()
             && r.len() <= 32
-            && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && r.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if !ok {
             out.push(
                 err("s3.region", format!("`{r}` is not a region name"))
@@ -106,7 +111,10 @@ pub fn s3_endpoint_defect(endpoint: &str) -> Option<String> {
         return Some("is not a URL".into());
     };
     if !matches!(url.scheme(), "http" | "https") {
-        return Some(format!("has the scheme `{}`, not http or https", url.scheme()));
+        return Some(format!(
+            "has the scheme `{}`, not http or https",
+            url.scheme()
+        ));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Some("has no host".into());

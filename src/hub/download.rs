@@ -716,7 +716,9 @@ impl HubClient {
         ready: Option<Sender<ReadyFile>>,
     ) -> Result<LocalSnapshot, HubError> {
         let dir = snapshot_dir(&self.config.cache_dir, &snap.repo, &snap.commit)?;
-        self.engine().download_cached(snap, &dir, progress, ready).await
+        self.engine()
+            .download_cached(snap, &dir, progress, ready)
+            .await
     }
 
     /// Downloads `snap` straight into `dir` (partial files under `dir/.partial/`).
@@ -727,7 +729,9 @@ impl HubClient {
         progress: &dyn Reporter,
         ready: Option<Sender<ReadyFile>>,
     ) -> Result<LocalSnapshot, HubError> {
-        self.engine().download_to_dir(snap, dir, progress, ready).await
+        self.engine()
+            .download_to_dir(snap, dir, progress, ready)
+            .await
     }
 
     fn engine(&self) -> Engine<'_> {
@@ -984,7 +988,15 @@ mod tests {
             sha256: None,
             md5: None,
         };
-        match prepare(&file, "http://127.0.0.1/x".into(), &dir.join("final"), &dir.join("partial"), 1024).unwrap() {
+        match prepare(
+            &file,
+            "http://127.0.0.1/x".into(),
+            &dir.join("final"),
+            &dir.join("partial"),
+            1024,
+        )
+        .unwrap()
+        {
             Prepared::Job(j) => j,
             Prepared::Cached(_) => panic!("nothing is cached"),
         }

@@ -123,11 +123,7 @@ impl S3Client {
         let settings = S3Settings::from_env(cfg)?;
         let credentials = AwsCredentials::from_env()?;
         let cache = HubConfig::cache_dir_from_vars(|k| std::env::var(k).ok())?;
-        Self::new(
-            settings,
-            credentials,
-            HubConfig::new(String::new(), cache),
-        )
+        Self::new(settings, credentials, HubConfig::new(String::new(), cache))
     }
 
     pub fn settings(&self) -> &S3Settings {
@@ -267,12 +263,11 @@ impl S3Client {
                 }
                 Err(Refusal::Error(e)) => return Err(e),
             };
-            let page = ListObjectsV2::parse_response(&answer.body).map_err(|e| {
-                S3Error::BadListing {
+            let page =
+                ListObjectsV2::parse_response(&answer.body).map_err(|e| S3Error::BadListing {
                     url: shown_url(&sign()),
                     reason: e.to_string(),
-                }
-            })?;
+                })?;
             for c in page.contents {
                 match list::accept(&lp, &c.key, c.size, &c.etag) {
                     Ok(Some(l)) => out.push(l),
@@ -401,7 +396,9 @@ impl S3Client {
                     progress.note(&format!("retrying in {:.1}s: {line}", d.as_secs_f64()));
                     tokio::time::sleep(d).await;
                 }
-                Failure::Status { status, body, .. } => return Err(Refusal::Status { status, body }),
+                Failure::Status { status, body, .. } => {
+                    return Err(Refusal::Status { status, body })
+                }
                 Failure::Fatal(e) => return Err(Refusal::Error(self.no_answer(what, e))),
             }
         }
@@ -416,7 +413,12 @@ impl S3Client {
                 deadline,
                 last,
                 ..
-            } => (attempts, format!(" within the {deadline} deadline"), last, true),
+            } => (
+                attempts,
+                format!(" within the {deadline} deadline"),
+                last,
+                true,
+            ),
             HubError::RetriesExhausted { attempts, last, .. } => {
                 (attempts, String::new(), last, false)
             }
@@ -487,7 +489,9 @@ impl S3Client {
                 status,
                 code: if matches!(
                     code_name,
-                    "AuthorizationHeaderMalformed" | "PermanentRedirect" | "IllegalLocationConstraintException"
+                    "AuthorizationHeaderMalformed"
+                        | "PermanentRedirect"
+                        | "IllegalLocationConstraintException"
                 ) {
                     format!(
                         "{code}; the bucket is in another region than `{}`: set s3.region in \
@@ -533,11 +537,7 @@ impl S3Client {
     /// `text` from a server, safe to show: control characters dropped, at most 200 characters,
     /// and any of our secrets it echoes replaced.
     fn scrub(&self, text: &str) -> String {
-        let mut t: String = text
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(200)
-            .collect();
+        let mut t: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
         if let Some(c) = &self.credentials {
             for s in c.secrets() {
                 if !s.is_empty() {
@@ -593,8 +593,15 @@ impl S3Client {
         let snap = self.resolve(bucket, prefix, filter, progress).await?;
         report_checks(&snap, progress);
         let version = format!("listing {}", snap.snapshot.commit);
-        crate::hub::prepare_dir(&snap.snapshot, &snap.snapshot.repo, &version, to, force, progress)
-            .await?;
+        crate::hub::prepare_dir(
+            &snap.snapshot,
+            &snap.snapshot.repo,
+            &version,
+            to,
+            force,
+            progress,
+        )
+        .await?;
         let local = self.download_to_dir(&snap, to, progress, None).await?;
         Ok((snap, local))
     }
@@ -632,7 +639,12 @@ pub fn report_checks(snap: &S3Snapshot, progress: &dyn Reporter) {
         count(Check::Size)
     ));
     for (f, c) in snap.snapshot.files.iter().zip(&snap.checks) {
-        progress.detail(&format!("  {} ({}): {}", f.path, size(f.size), c.describe()));
+        progress.detail(&format!(
+            "  {} ({}): {}",
+            f.path,
+            size(f.size),
+            c.describe()
+        ));
     }
 }
 

@@ -156,8 +156,7 @@ impl AwsCredentials {
                 None => return Ok(None),
             },
         };
-        let text = match fsread::read_text(&path, fsread::MAX_INPUT_BYTES, "AWS credentials file")
-        {
+        let text = match fsread::read_text(&path, fsread::MAX_INPUT_BYTES, "AWS credentials file") {
             Ok(t) => t,
             Err(e)
                 if e.io_kind() == Some(std::io::ErrorKind::NotFound)
@@ -192,8 +191,7 @@ fn from_profile(
             .find(|(name, _)| name.eq_ignore_ascii_case(k))
             .and_then(|(_, v)| Secret::new(v.clone()))
     };
-    let (Some(key), Some(secret)) = (get("aws_access_key_id"), get("aws_secret_access_key"))
-    else {
+    let (Some(key), Some(secret)) = (get("aws_access_key_id"), get("aws_secret_access_key")) else {
         return Err(S3Error::IncompleteProfile {
             profile: profile.to_string(),
             path: path.to_path_buf(),
@@ -269,9 +267,14 @@ mod tests {
         assert_eq!(c.source, CredentialSource::Env);
         assert_eq!(c.secrets()[0], "s3cr3tenv");
         let shown = format!("{c:?} {}", c.source);
-        assert!(!shown.contains("s3cr3t") && !shown.contains("AKID"), "{shown}");
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("AKID"),
+            "{shown}"
+        );
 
-        let c = creds(&[("AWS_SHARED_CREDENTIALS_FILE", f)]).unwrap().unwrap();
+        let c = creds(&[("AWS_SHARED_CREDENTIALS_FILE", f)])
+            .unwrap()
+            .unwrap();
         assert_eq!(c.secrets()[0], "s3cr3tdefault");
         let c = creds(&[("AWS_SHARED_CREDENTIALS_FILE", f), ("AWS_PROFILE", "ci")])
             .unwrap()
@@ -282,18 +285,25 @@ mod tests {
         let e = creds(&[("AWS_SHARED_CREDENTIALS_FILE", f), ("AWS_PROFILE", "nope")])
             .unwrap_err()
             .to_string();
-        assert!(e.contains("profile `nope`") && e.contains("AWS_PROFILE"), "{e}");
+        assert!(
+            e.contains("profile `nope`") && e.contains("AWS_PROFILE"),
+            "{e}"
+        );
         let e = creds(&[("AWS_SHARED_CREDENTIALS_FILE", f), ("AWS_PROFILE", "half")])
             .unwrap_err()
             .to_string();
         assert!(e.contains("aws_secret_access_key"), "{e}");
-        let e = creds(&[("AWS_ACCESS_KEY_ID", "AKID")]).unwrap_err().to_string();
+        let e = creds(&[("AWS_ACCESS_KEY_ID", "AKID")])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("AWS_SECRET_ACCESS_KEY is not"), "{e}");
         assert!(!e.contains("AKID\""), "{e}");
 
         // No variables, no file: anonymous.
         let home = dir.path().join("home");
-        assert!(creds(&[("HOME", home.to_str().unwrap())]).unwrap().is_none());
+        assert!(creds(&[("HOME", home.to_str().unwrap())])
+            .unwrap()
+            .is_none());
         assert!(format!("{:?}", Secret::new("x").unwrap()) == "Secret(<redacted>)");
     }
 }

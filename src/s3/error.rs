@@ -46,9 +46,7 @@ pub enum S3Error {
         .path.display()
     )]
     IncompleteProfile { profile: String, path: PathBuf },
-    #[error(
-        "{what}: access denied by {endpoint} (HTTP {status}{code}); {credentials}"
-    )]
+    #[error("{what}: access denied by {endpoint} (HTTP {status}{code}); {credentials}")]
     AccessDenied {
         what: String,
         endpoint: String,

@@ -131,7 +131,12 @@ pub(crate) fn error_code(body: &str) -> Option<(String, String)> {
 }
 
 /// `UnsafeKey` for `key` of `source_text` listed by `endpoint`.
-pub(crate) fn unsafe_key(source_text: &str, endpoint: &str, key: &str, why: &'static str) -> S3Error {
+pub(crate) fn unsafe_key(
+    source_text: &str,
+    endpoint: &str,
+    key: &str,
+    why: &'static str,
+) -> S3Error {
     S3Error::UnsafeKey {
         source_text: source_text.to_string(),
         key: key.chars().filter(|c| !c.is_control()).take(300).collect(),
@@ -149,19 +154,37 @@ mod tests {
         let p = list_prefix("models/qwen");
         assert_eq!(p, "models/qwen/");
         assert_eq!(list_prefix(""), "");
-        let ok = accept(&p, "models/qwen/sub/config.json", 3, "\"abc\"").unwrap().unwrap();
-        assert_eq!((ok.path.as_str(), ok.etag.as_str()), ("sub/config.json", "abc"));
+        let ok = accept(&p, "models/qwen/sub/config.json", 3, "\"abc\"")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (ok.path.as_str(), ok.etag.as_str()),
+            ("sub/config.json", "abc")
+        );
         assert_eq!(accept(&p, "models/qwen/dir/", 0, "x").unwrap(), None);
-        assert!(accept(&p, "models/qwen2/x", 1, "x").unwrap_err().contains("outside"));
-        for bad in ["models/qwen//x", "models/qwen/../x", "models/qwen/a/./b", "models/qwen/a\\b", "models/qwen/.partial/x"] {
+        assert!(accept(&p, "models/qwen2/x", 1, "x")
+            .unwrap_err()
+            .contains("outside"));
+        for bad in [
+            "models/qwen//x",
+            "models/qwen/../x",
+            "models/qwen/a/./b",
+            "models/qwen/a\\b",
+            "models/qwen/.partial/x",
+        ] {
             assert!(accept(&p, bad, 1, "x").is_err(), "{bad}");
         }
-        assert!(accept("", "/etc/passwd", 1, "x").unwrap_err().contains("absolute"));
+        assert!(accept("", "/etc/passwd", 1, "x")
+            .unwrap_err()
+            .contains("absolute"));
     }
 
     #[test]
     fn digests_from_etags_and_checksums() {
-        assert_eq!(plain_md5("D41D8CD98F00B204E9800998ECF8427E").as_deref(), Some("d41d8cd98f00b204e9800998ecf8427e"));
+        assert_eq!(
+            plain_md5("D41D8CD98F00B204E9800998ECF8427E").as_deref(),
+            Some("d41d8cd98f00b204e9800998ecf8427e")
+        );
         assert_eq!(plain_md5("d41d8cd98f00b204e9800998ecf8427e-3"), None);
         // sha256("") in base64.
         let empty = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
@@ -171,8 +194,16 @@ mod tests {
         );
         assert_eq!(full_sha256(empty, Some("COMPOSITE")), None);
         assert_eq!(full_sha256("abc=-2", None), None);
-        let a = Listed { key: "k".into(), path: "a".into(), size: 1, etag: "e1".into() };
-        let b = Listed { etag: "e2".into(), ..a.clone() };
+        let a = Listed {
+            key: "k".into(),
+            path: "a".into(),
+            size: 1,
+            etag: "e1".into(),
+        };
+        let b = Listed {
+            etag: "e2".into(),
+            ..a.clone()
+        };
         let id = identity("http://h", "b", "p", &[a.clone()]);
         assert_eq!(id.len(), 40);
         assert_ne!(id, identity("http://h", "b", "p", &[b]));

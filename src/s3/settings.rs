@@ -124,7 +124,10 @@ mod tests {
     fn defaults_config_and_env_overrides() {
         let s = settings(None, &[]).unwrap();
         assert_eq!(s.endpoint.as_str(), "https://s3.us-east-1.amazonaws.com/");
-        assert_eq!((s.region.as_str(), s.path_style, s.verify_tls), ("us-east-1", false, true));
+        assert_eq!(
+            (s.region.as_str(), s.path_style, s.verify_tls),
+            ("us-east-1", false, true)
+        );
         let s = settings(None, &[("AWS_DEFAULT_REGION", "eu-west-3")]).unwrap();
         assert_eq!(s.endpoint.as_str(), "https://s3.eu-west-3.amazonaws.com/");
         let cfg = S3Config {
@@ -136,16 +139,27 @@ mod tests {
         let s = settings(Some(&cfg), &[("AWS_REGION", "us-west-2")]).unwrap();
         assert_eq!(s.endpoint.as_str(), "http://minio.local:9000/");
         assert_eq!(s.endpoint_from, EndpointSource::Config);
-        assert_eq!((s.region.as_str(), s.path_style, s.verify_tls), ("eu-central-1", true, false));
+        assert_eq!(
+            (s.region.as_str(), s.path_style, s.verify_tls),
+            ("eu-central-1", true, false)
+        );
         let s = settings(
             Some(&cfg),
-            &[("AWS_ENDPOINT_URL", "http://a:1"), ("AWS_ENDPOINT_URL_S3", "http://b:2")],
+            &[
+                ("AWS_ENDPOINT_URL", "http://a:1"),
+                ("AWS_ENDPOINT_URL_S3", "http://b:2"),
+            ],
         )
         .unwrap();
         assert_eq!(s.endpoint.as_str(), "http://b:2/");
         assert_eq!(s.endpoint_from, EndpointSource::Env("AWS_ENDPOINT_URL_S3"));
-        let e = settings(None, &[("AWS_ENDPOINT_URL_S3", "ftp://x")]).unwrap_err().to_string();
-        assert!(e.contains("AWS_ENDPOINT_URL_S3") && e.contains("not http or https"), "{e}");
+        let e = settings(None, &[("AWS_ENDPOINT_URL_S3", "ftp://x")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("AWS_ENDPOINT_URL_S3") && e.contains("not http or https"),
+            "{e}"
+        );
         let e = settings(None, &[("AWS_ENDPOINT_URL", "https://k:s3cr3t@h")])
             .unwrap_err()
             .to_string();

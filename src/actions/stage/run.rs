@@ -20,10 +20,10 @@ use crate::cluster::apply::server_side_apply;
 use crate::cluster::kinds;
 use crate::cluster::Client;
 use crate::hub::{FileFilter, HubClient, ReadyFile, Snapshot};
-use crate::s3::{S3Client, S3Snapshot};
 use crate::plan::PlannedModel;
 use crate::render::check::RenderedObject;
 use crate::report::{size, Reporter};
+use crate::s3::{S3Client, S3Snapshot};
 use crate::signal::Signal;
 
 /// Where the weights come from.
