@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::consts::*;
-use super::settings::EndpointSource;
+use super::endpoint::EndpointSource;
 use crate::hub::HubError;
 
 #[derive(Debug, thiserror::Error)]

@@ -47,14 +47,16 @@
 
 mod client;
 mod credentials;
+mod endpoint;
 mod error;
 mod list;
 mod settings;
 
 pub use client::{report_checks, Check, S3Client, S3Snapshot};
 pub use credentials::{AwsCredentials, CredentialSource, Secret};
+pub use endpoint::EndpointSource;
 pub use error::S3Error;
-pub use settings::{EndpointSource, S3Settings};
+pub use settings::S3Settings;
 
 /// Constants of the S3 source, in one place.
 pub mod consts {

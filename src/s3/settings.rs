@@ -1,37 +1,12 @@
 //! Where the S3 API is: endpoint, region, addressing, TLS; from config.yaml's `s3:` block and the
 //! standard AWS environment variables.
 
-use std::fmt;
-
 use reqwest::Url;
 
 use super::consts::*;
+pub use super::endpoint::EndpointSource;
 use super::error::S3Error;
 use crate::config::S3Config;
-
-/// Where the endpoint came from (for messages: the place to fix it).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum EndpointSource {
-    /// `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`.
-    Env(&'static str),
-    /// `s3.endpoint` in config.yaml.
-    Config,
-    /// AWS S3 in the region.
-    Default,
-}
-
-impl fmt::Display for EndpointSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EndpointSource::Env(v) => write!(f, "${v}"),
-            EndpointSource::Config => f.write_str("s3.endpoint in config.yaml"),
-            EndpointSource::Default => f.write_str(
-                "the AWS default for the region; set s3.endpoint in config.yaml (or \
-                 AWS_ENDPOINT_URL_S3) for another S3-compatible server",
-            ),
-        }
-    }
-}
 
 /// Everything about the S3 API but the credentials.
 #[derive(Clone, Debug)]
