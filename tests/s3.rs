@@ -704,27 +704,26 @@ async fn a_killed_download_resumes_where_it_stopped() {
             .await
             .unwrap();
         // Every range of the multipart object stalls after 1 MiB; the run is dropped (killed)
-        // once they all have.
+        // once its resume state records bytes of a range.
         proxy.add("GET", "model-00002", 3, Action::StallAfter(MIB));
-        let partial = c
+        let state_file = c
             .snapshot_dir(&snap)
             .parent()
             .unwrap()
             .join(".partial")
             .join(&snap.snapshot.commit)
             .join("model-00002-of-00002.safetensors.part.state");
+        let saved = || -> Vec<u64> {
+            let state = std::fs::read_to_string(&state_file).unwrap_or_default();
+            let v: serde_json::Value = serde_json::from_str(&state).unwrap_or_default();
+            v["done"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|x| x.as_u64()).collect())
+                .unwrap_or_default()
+        };
         let run = c.download(&snap, &NoProgress, None);
         let stalled = async {
-            loop {
-                let state = std::fs::read_to_string(&partial).unwrap_or_default();
-                let v: serde_json::Value = serde_json::from_str(&state).unwrap_or_default();
-                let done: Vec<u64> = v["done"]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(|x| x.as_u64()).collect())
-                    .unwrap_or_default();
-                if done.len() == 3 && done.iter().all(|d| *d >= MIB as u64) {
-                    return;
-                }
+            while !saved().iter().any(|d| *d >= MIB as u64) {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         };
@@ -732,6 +731,8 @@ async fn a_killed_download_resumes_where_it_stopped() {
             r = run => panic!("the stalled download ended: {r:?}"),
             () = stalled => {}
         }
+        let done = saved();
+        assert_eq!(done.len(), 3, "three 4 MiB ranges: {done:?}");
         proxy.clear();
         let local = c.download(&snap, &NoProgress, None).await.unwrap();
         assert_same(&objs, &local.dir, &SELECTED);
@@ -753,12 +754,15 @@ async fn a_killed_download_resumes_where_it_stopped() {
             })
             .collect();
         starts.sort();
-        let m = MIB as u64;
-        assert_eq!(
-            starts,
-            [m, 4 * m + m, 8 * m + m],
-            "each range resumed after its first MiB: {ranges:?}"
-        );
+        // Each range goes on from what the killed run's state recorded, not from its start.
+        let m = 4 * MIB as u64;
+        let want: Vec<u64> = done
+            .iter()
+            .enumerate()
+            .map(|(i, d)| i as u64 * m + d)
+            .collect();
+        assert_eq!(starts, want, "{ranges:?}");
+        assert!(done.iter().any(|d| *d >= MIB as u64));
     })
     .await;
 }
@@ -789,6 +793,28 @@ async fn missing_bucket_empty_prefix_and_refused_object_in_plain_words() {
         let none = FileFilter::new(&["*.gguf"], &[]).unwrap();
         let e = c.resolve(BUCKET, PREFIX, &none, &NoProgress).await.unwrap_err();
         assert!(e.to_string().contains("6 object(s) under the prefix, none selected"), "{e}");
+
+        // An endpoint where nothing answers: named, with where it was set.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut cfg = engine(cache.path(), MIB as u64);
+        cfg.retry.max_attempts = 2;
+        let dead = S3Client::new(
+            settings(&format!("http://127.0.0.1:{port}")),
+            None,
+            cfg,
+        )
+        .unwrap();
+        let e = dead.resolve(BUCKET, PREFIX, &f, &NoProgress).await.unwrap_err();
+        let s = e.to_string();
+        assert!(
+            s.starts_with(&format!("listing s3://models/qwen/tiny: no success from http://127.0.0.1:{port} (2 attempt(s)"))
+                && s.contains("check the endpoint (s3.endpoint in config.yaml)"),
+            "{s}"
+        );
 
         // An object that goes away between the listing and its download.
         let snap = c.resolve(BUCKET, PREFIX, &f, &NoProgress).await.unwrap();

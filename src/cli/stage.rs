@@ -200,12 +200,7 @@ fn download_only_s3(
     };
     let client = S3Client::from_env(cfg.as_ref())?;
     let reporter = ctx.reporter();
-    reporter.note(&format!(
-        "S3 endpoint {} (region {}): {}",
-        client.settings().shown_endpoint(),
-        client.settings().region,
-        client.describe_credentials()
-    ));
+    reporter.note(&client.describe());
     let to = args.to.clone().unwrap_or_default();
     let (snap, local) = runtime()?.block_on(client.fetch_to_dir(
         bucket,

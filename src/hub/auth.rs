@@ -171,7 +171,7 @@ impl HubConfig {
         let var = |k: &str| var(k).filter(|v| !v.trim().is_empty());
         let endpoint = var(ENV_ENDPOINT).unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
         let home = var("HOME").map(PathBuf::from);
-        let cache_dir = Self::cache_dir_from_vars(&var)?;
+        let cache_dir = Self::cache_dir_from_vars(var)?;
         let read = |path: &Path| {
             fsread::read_text(path, fsread::MAX_INPUT_BYTES, "token file").map_err(|source| {
                 HubError::TokenFile {

@@ -175,8 +175,7 @@ impl Http {
                     wait,
                 });
             }
-            let body = resp.text().await.unwrap_or_default();
-            let body: String = body.chars().take(ERROR_BODY_LIMIT).collect();
+            let body = error_body(resp).await;
             url.set_query(None);
             url.set_fragment(None);
             return Err(Failure::Status {
@@ -191,6 +190,22 @@ impl Http {
             reason: format!("more than {MAX_REDIRECTS} redirects"),
         }))
     }
+}
+
+/// The start of an error answer's body (at most [`ERROR_BODY_LIMIT`] characters, and never more
+/// than a few times that many bytes read: a server cannot make us hold a large error body).
+async fn error_body(mut resp: Response) -> String {
+    let mut bytes = Vec::new();
+    while bytes.len() < ERROR_BODY_LIMIT * 4 {
+        match resp.chunk().await {
+            Ok(Some(c)) => bytes.extend_from_slice(&c),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&bytes)
+        .chars()
+        .take(ERROR_BODY_LIMIT)
+        .collect()
 }
 
 /// A request that could not be sent: a local problem (the request could not even be built: a bad

@@ -28,6 +28,11 @@
 //!
 //! # Behaviour
 //!
+//! The engine (`download.rs`) is the same for every source: it asks an [`Origin`] for each
+//! attempt's URL (the Hub's below; an S3 source signs a GetObject URL per attempt, `crate::s3`)
+//! and checks the digests the snapshot promises (sha256; MD5 for an S3 ETag). Messages never show
+//! a URL's query string.
+//!
 //! Files are fetched from `GET {endpoint}/{repo}/resolve/{commit}/{path}`. Files larger than
 //! `range_size` (default 16 MiB) are split into ranges of that size fetched in parallel (at most
 //! `concurrency` requests in flight overall). Bytes go to `<dir>/.partial/<path>.part` through a fixed-size buffer (memory

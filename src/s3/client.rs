@@ -134,6 +134,22 @@ impl S3Client {
         self.credentials.as_ref()
     }
 
+    /// The note said before the first request: the endpoint, the region, whether TLS is
+    /// verified, and where the credentials come from (or that the requests are anonymous).
+    pub fn describe(&self) -> String {
+        let tls = if self.config.verify_tls || self.settings.endpoint.scheme() != "https" {
+            ""
+        } else {
+            ", its TLS certificate NOT verified (s3.verifyTls: false)"
+        };
+        format!(
+            "S3 endpoint {} (region {}{tls}): {}",
+            self.settings.shown_endpoint(),
+            self.settings.region,
+            self.describe_credentials()
+        )
+    }
+
     /// What is sent, for a note before the first request: where the credentials come from, or
     /// that the requests are anonymous.
     pub fn describe_credentials(&self) -> String {

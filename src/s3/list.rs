@@ -204,7 +204,7 @@ mod tests {
             etag: "e2".into(),
             ..a.clone()
         };
-        let id = identity("http://h", "b", "p", &[a.clone()]);
+        let id = identity("http://h", "b", "p", std::slice::from_ref(&a));
         assert_eq!(id.len(), 40);
         assert_ne!(id, identity("http://h", "b", "p", &[b]));
         assert_eq!(id, identity("http://h", "b", "p", &[a]));

@@ -141,12 +141,18 @@ pub enum StageError {
     Hub(#[from] crate::hub::HubError),
     /// Downloading from S3 failed.
     #[error(transparent)]
-    S3(#[from] crate::s3::S3Error),
+    S3(Box<crate::s3::S3Error>),
     /// Creating the PVC or its namespace failed.
     #[error(transparent)]
     Cluster(#[from] crate::cluster::ClusterError),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<crate::s3::S3Error> for StageError {
+    fn from(e: crate::s3::S3Error) -> Self {
+        StageError::S3(Box::new(e))
+    }
 }
 
 impl StageError {

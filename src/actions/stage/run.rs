@@ -225,12 +225,7 @@ impl<'a> Stager<'a> {
             }
             Input::Remote(r) => {
                 if let Some(s3) = &r.s3 {
-                    reporter.note(&format!(
-                        "S3 endpoint {} (region {}): {}",
-                        s3.settings().shown_endpoint(),
-                        s3.settings().region,
-                        s3.describe_credentials()
-                    ));
+                    reporter.note(&s3.describe());
                 }
                 Prepared::Remote(r)
             }
