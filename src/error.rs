@@ -113,6 +113,7 @@ fn known_class(e: &(dyn std::error::Error + 'static)) -> Option<ErrorClass> {
         StageError,
         HubError,
         ModelcarError,
+        crate::s3::S3Error,
         crate::scaffold::ScaffoldError,
         crate::actions::bootstrap::BootstrapError,
     );
@@ -275,10 +276,12 @@ impl Classify for StageError {
             | E::HashMismatch { .. }
             | E::Api { .. } => ErrorClass::Remote,
             E::Interrupted(s) => ErrorClass::Interrupted(*s),
-            E::NotRendered { .. } | E::NoModelFiles(_) | E::NotPreStaged { .. } => {
-                ErrorClass::Input
-            }
+            E::NotRendered { .. }
+            | E::NoModelFiles(_)
+            | E::NotPreStaged { .. }
+            | E::RevisionForS3 { .. } => ErrorClass::Input,
             E::Hub(e) => e.class(),
+            E::S3(e) => e.class(),
             E::Cluster(e) => e.class(),
             E::Internal(_) => ErrorClass::Internal,
         }
@@ -307,6 +310,8 @@ impl Classify for HubError {
             | E::Protocol { .. }
             | E::BadMetadata { .. }
             | E::HashMismatch { .. }
+            | E::Md5Mismatch { .. }
+            | E::Refused { .. }
             | E::SizeMismatch { .. } => ErrorClass::Remote,
             E::DeadlineExceeded { .. } => ErrorClass::Timeout,
             E::Client(_) | E::Task(_) => ErrorClass::Internal,
@@ -332,6 +337,37 @@ impl Classify for ModelcarError {
                 ErrorClass::Remote
             }
             E::Internal(_) => ErrorClass::Internal,
+        }
+    }
+}
+
+impl Classify for crate::s3::S3Error {
+    fn class(&self) -> ErrorClass {
+        use crate::s3::S3Error as E;
+        match self {
+            E::InvalidSource { .. }
+            | E::InvalidEndpoint { .. }
+            | E::IncompleteCredentials { .. }
+            | E::CredentialsFile { .. }
+            | E::NoSuchProfile { .. }
+            | E::IncompleteProfile { .. }
+            | E::NoneSelected { .. } => ErrorClass::Input,
+            E::AccessDenied { .. }
+            | E::NoSuchBucket { .. }
+            | E::NoSuchKey { .. }
+            | E::NoObjects { .. }
+            | E::UnsafeKey { .. }
+            | E::TooManyObjects { .. }
+            | E::BadListing { .. }
+            | E::Http { .. } => ErrorClass::Remote,
+            E::NoAnswer { timed_out, .. } => {
+                if *timed_out {
+                    ErrorClass::Timeout
+                } else {
+                    ErrorClass::Remote
+                }
+            }
+            E::Download(e) => e.class(),
         }
     }
 }

@@ -25,6 +25,7 @@ pub mod plan;
 pub mod render;
 pub mod repo;
 pub mod report;
+pub mod s3;
 pub mod scaffold;
 pub mod serving;
 pub mod signal;

@@ -6,13 +6,14 @@ use anyhow::Result;
 use super::cluster::{connect, duration_at_least, runtime, select_models, TargetArgs};
 use super::signals::Interrupt;
 use super::{Ctx, InputError};
-use crate::actions::stage::run::{Input, Options, Outcome, Stager};
+use crate::actions::stage::run::{Input, Options, Outcome, Remotes, Stager};
 use crate::actions::stage::{self, pod};
 use crate::consts;
 use crate::hub::{FileFilter, HubClient};
 use crate::plan::PlannedModel;
 use crate::render::check;
 use crate::report::size;
+use crate::s3::S3Client;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -31,6 +32,16 @@ ReadWriteOnce volume is refused: `platform pause MODEL` first. The PVC is create
 rendered manifest when it does not exist yet. Serving reads /models/<dir> offline (raw vLLM, \
 KServe) or pvc://<model>-weights/<dir> (llm-d).
 
+A model whose source is s3://BUCKET/PREFIX is downloaded from the S3-compatible endpoint of \
+config.yaml's `s3:` block (endpoint, region, pathStyle, verifyTls; AWS_ENDPOINT_URL_S3 or \
+AWS_ENDPOINT_URL override the endpoint; default AWS S3 in AWS_REGION) with the credentials of \
+your AWS environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, else the \
+AWS_PROFILE profile of ~/.aws/credentials; anonymous when there are none; never read from \
+config.yaml, never printed). The objects under PREFIX/ are the model's files (the same file set \
+and --include/--exclude globs); each is verified by its sha256 checksum when the server keeps \
+one, else by its ETag when that is an MD5, else by size, and which is said. A changed object \
+(new ETag) changes what is staged; otherwise staging again is a no-op.
+
 Examples:
   platform stage-model qwen-cpu
   platform stage-model qwen-cpu \\
@@ -38,7 +49,9 @@ Examples:
   platform stage-model --all
   platform stage-model qwen-cpu --from-dir ./weights
   platform stage-model --download-only --revision main --to DIR \\
-      --source hf://Qwen/Qwen2.5-0.5B-Instruct")]
+      --source hf://Qwen/Qwen2.5-0.5B-Instruct
+  AWS_PROFILE=models platform stage-model --download-only --to DIR \\
+      --source s3://my-models/qwen2.5-0.5b")]
 pub struct Args {
     /// Models to stage (names from config.yaml).
     #[arg(value_name = "MODEL")]
@@ -55,8 +68,8 @@ pub struct Args {
     /// Only download (no cluster): with --source and --to.
     #[arg(long, requires_all = ["source", "to"], conflicts_with_all = ["models", "all"])]
     pub download_only: bool,
-    /// With --download-only: what to download, `hf://org/name`.
-    #[arg(long, value_name = "hf://ORG/NAME")]
+    /// With --download-only: what to download, `hf://org/name` or `s3://bucket/prefix`.
+    #[arg(long, value_name = "hf://ORG/NAME|s3://BUCKET/PREFIX")]
     pub source: Option<String>,
     /// With --download-only: where to put the files.
     #[arg(long, value_name = "DIR")]
@@ -105,7 +118,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             return Err(InputError(format!("--from-dir {}: not a directory", dir.display())).into())
         }
         Some(dir) => Input::scan_dir(dir, &filter, reporter.as_ref())?,
-        None => Input::Hub(Box::new(HubClient::from_env(args.token_file.as_deref())?)),
+        None => Input::Remote(Box::new(remotes(&inputs, &models, &args)?)),
     };
     let opts = Options {
         revision: args.revision.clone(),
@@ -152,12 +165,77 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     result
 }
 
+/// The download clients the selected models need: the Hub's for `hf://` sources (its token
+/// checked), the S3 client for `s3://` ones (config.yaml's `s3:` block, the AWS environment).
+fn remotes(inputs: &super::Inputs, models: &[&PlannedModel], args: &Args) -> Result<Remotes> {
+    let mut r = Remotes::default();
+    if models.iter().any(|m| m.model.source.s3().is_none()) {
+        r.hub = Some(HubClient::from_env(args.token_file.as_deref())?);
+    }
+    if models.iter().any(|m| m.model.source.s3().is_some()) {
+        r.s3 = Some(S3Client::from_env(inputs.config.s3.as_ref())?);
+    }
+    Ok(r)
+}
+
+/// `--download-only --source s3://bucket/prefix --to DIR`: config.yaml's `s3:` block when the
+/// environment has a config.yaml, the AWS environment, no cluster.
+fn download_only_s3(
+    ctx: &Ctx,
+    args: &Args,
+    filter: &FileFilter,
+    source: &str,
+    (bucket, prefix): (&str, &str),
+) -> Result<()> {
+    if let Some(r) = &args.revision {
+        return Err(InputError(format!(
+            "--revision {r}: {source} is an S3 prefix, which has no revisions; leave --revision out"
+        ))
+        .into());
+    }
+    let cfg = if crate::config::config_path(&ctx.repo, &ctx.env).is_file() {
+        crate::config::load(&ctx.repo, &ctx.env)?.1.s3
+    } else {
+        None
+    };
+    let client = S3Client::from_env(cfg.as_ref())?;
+    let reporter = ctx.reporter();
+    reporter.note(&client.describe());
+    let to = args.to.clone().unwrap_or_default();
+    let (snap, local) = runtime()?.block_on(client.fetch_to_dir(
+        bucket,
+        prefix,
+        filter,
+        &to,
+        args.force,
+        reporter.as_ref(),
+    ))?;
+    ctx.printer.success(format!(
+        "{source} (listing {}): {} file(s) in {} ({} downloaded)",
+        snap.snapshot.commit,
+        local.files.len(),
+        to.display(),
+        size(local.downloaded_bytes)
+    ));
+    Ok(())
+}
+
 /// `--download-only --source hf://org/name --revision REV --to DIR`: no cluster involved.
 fn download_only(ctx: &Ctx, args: &Args, filter: &FileFilter) -> Result<()> {
     let source = args.source.clone().unwrap_or_default();
     let parsed = crate::config::source::ModelSource::new(&source);
+    if let Some(s3) = parsed.s3() {
+        return download_only_s3(ctx, args, filter, &source, s3);
+    }
     let Some(repo) = parsed.hf_repo() else {
-        return Err(InputError(format!("--source `{source}` is not hf://<org>/<name>")).into());
+        let why = match parsed.parsed() {
+            Err(e) => format!(": {}", e.message),
+            Ok(_) => String::new(),
+        };
+        return Err(InputError(format!(
+            "--source `{source}` is not hf://<org>/<name> or s3://<bucket>/<prefix>{why}"
+        ))
+        .into());
     };
     let to = args.to.clone().unwrap_or_default();
     let revision = args.revision.clone().unwrap_or_else(|| "main".into());

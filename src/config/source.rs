@@ -61,6 +61,76 @@ pub fn is_hub_repo(repo: &str) -> bool {
 }
 
 const HF_HELP: &str = "write `hf://<org>/<name>`, e.g. hf://Qwen/Qwen2.5-0.5B-Instruct";
+const S3_HELP: &str = "write `s3://<bucket>/<prefix>`, e.g. s3://models/qwen2.5-0.5b: the objects \
+     under `<prefix>/` are the model's files";
+
+/// Why `name` is not an S3 bucket name (the rules AWS gives for general purpose buckets, which
+/// S3-compatible servers follow): 3 to 63 characters, lowercase letters, digits, `.` and `-`,
+/// starting and ending with a letter or digit, no `..`, not an IPv4 address, none of the reserved
+/// prefixes and suffixes. `None` when it is one.
+pub fn bucket_name_defect(name: &str) -> Option<&'static str> {
+    if !(3..=63).contains(&name.len()) {
+        return Some("a bucket name has 3 to 63 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-'))
+    {
+        return Some("a bucket name has only lowercase letters, digits, '.' and '-'");
+    }
+    let edge = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_alphanumeric());
+    if !edge(name.bytes().next()) || !edge(name.bytes().last()) {
+        return Some("a bucket name starts and ends with a letter or a digit");
+    }
+    if name.contains("..") {
+        return Some("a bucket name has no two adjacent periods");
+    }
+    if name.split('.').count() == 4 && name.split('.').all(|p| p.parse::<u8>().is_ok()) {
+        return Some("a bucket name is not an IP address");
+    }
+    const PREFIXES: [&str; 3] = ["xn--", "sthree-", "amzn-s3-demo-"];
+    const SUFFIXES: [&str; 4] = ["-s3alias", "--ol-s3", ".mrap", "--x-s3"];
+    if PREFIXES.iter().any(|p| name.starts_with(p)) || SUFFIXES.iter().any(|x| name.ends_with(x)) {
+        return Some("a bucket name does not use the reserved prefixes (xn--, sthree-) or suffixes (-s3alias, --ol-s3, .mrap, --x-s3)");
+    }
+    None
+}
+
+/// Why `prefix` cannot be the key prefix of a model (an empty one, the whole bucket, can): no
+/// empty, `.` or `..` segment (keys become file paths), no backslash or control character.
+fn prefix_defect(prefix: &str) -> Option<&'static str> {
+    let p = prefix.strip_suffix('/').unwrap_or(prefix);
+    if p.is_empty() {
+        return None;
+    }
+    if p.chars().any(|c| c == '\\' || c.is_control()) {
+        return Some("a prefix has no backslash or control character");
+    }
+    if p.split('/')
+        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+    {
+        return Some("a prefix has no empty, `.` or `..` segment (its keys become file paths)");
+    }
+    None
+}
+
+/// An `s3://bucket/prefix` source, its parts checked.
+fn parse_s3(text: &str, bucket: &str, prefix: &str) -> Result<Source, SourceError> {
+    let bad = |why: &str| SourceError {
+        message: format!("`{text}` is not a usable S3 source: {why}"),
+        help: S3_HELP.to_string(),
+    };
+    if let Some(why) = bucket_name_defect(bucket) {
+        return Err(bad(&format!("bucket `{bucket}`: {why}")));
+    }
+    if let Some(why) = prefix_defect(prefix) {
+        return Err(bad(&format!("prefix `{prefix}`: {why}")));
+    }
+    Ok(Source::S3 {
+        bucket: bucket.to_string(),
+        prefix: prefix.trim_end_matches('/').to_string(),
+    })
+}
 
 /// Parse a source. Only the Hub is served so far: other schemes parse (so messages can name them)
 /// but the caller decides whether they are supported.
@@ -82,9 +152,7 @@ pub fn parse(text: &str) -> Result<Source, SourceError> {
         "hf" if is_hub_repo(rest) => Ok(Source::HuggingFace {
             repo: rest.to_string(),
         }),
-        "s3" => bucket_and_prefix()
-            .map(|(bucket, prefix)| Source::S3 { bucket, prefix })
-            .ok_or_else(not_hf),
+        "s3" if !head.is_empty() => parse_s3(text, head, tail),
         "gs" => bucket_and_prefix()
             .map(|(bucket, prefix)| Source::Gcs { bucket, prefix })
             .ok_or_else(not_hf),
@@ -147,6 +215,14 @@ impl ModelSource {
             Ok(Source::HuggingFace { repo }) => Ok(repo),
             Ok(_) => Err(not_hf(&self.raw)),
             Err(e) => Err(e.clone()),
+        }
+    }
+
+    /// `(bucket, prefix)` of an `s3://bucket/prefix` source (the prefix without a trailing `/`).
+    pub fn s3(&self) -> Option<(&str, &str)> {
+        match &self.parsed {
+            Ok(Source::S3 { bucket, prefix }) => Some((bucket, prefix)),
+            _ => None,
         }
     }
 
@@ -224,6 +300,28 @@ mod tests {
             }
         );
         assert!(parse("s3://").is_err());
+        assert_eq!(
+            parse("s3://my-models/qwen/").unwrap(),
+            Source::S3 {
+                bucket: "my-models".into(),
+                prefix: "qwen".into()
+            }
+        );
+        assert!(parse("s3://my-models").is_ok());
+        for (bad, why) in [
+            ("s3://My_Bucket/x", "only lowercase"),
+            ("s3://ab/x", "3 to 63"),
+            ("s3://-abc/x", "starts and ends"),
+            ("s3://a..b/x", "adjacent periods"),
+            ("s3://192.168.1.2/x", "IP address"),
+            ("s3://xn--abc/x", "reserved"),
+            ("s3://bucket/a/../b", "`..`"),
+            ("s3://bucket//a", "empty"),
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert!(e.message.contains(why), "{bad}: {}", e.message);
+            assert!(e.help.contains("s3://<bucket>/<prefix>"), "{}", e.help);
+        }
         assert!(parse("oci://registry-only").is_err());
         assert!(parse("ftp://x/y").is_err());
     }

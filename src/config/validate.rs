@@ -61,6 +61,9 @@ pub fn settings(cfg: &EnvConfig, file: &Path) -> Vec<Diagnostic> {
             out.push(name_error(file, "storageClassName", sc));
         }
     }
+    if let Some(s3) = &cfg.s3 {
+        check_s3(s3, &err, &mut out);
+    }
     if !is_dns1123_subdomain(&cfg.gateway.class_name) {
         out.push(name_error(
             file,
@@ -70,6 +73,59 @@ pub fn settings(cfg: &EnvConfig, file: &Path) -> Vec<Diagnostic> {
     }
 
     out
+}
+
+/// The `s3:` block: an endpoint is an http(s) URL without credentials or a query, a region is a
+/// region name.
+fn check_s3(
+    s3: &super::S3Config,
+    err: &impl Fn(&str, String) -> Diagnostic,
+    out: &mut Vec<Diagnostic>,
+) {
+    if let Some(ep) = &s3.endpoint {
+        if let Some(why) = s3_endpoint_defect(ep) {
+            let shown = crate::url::without_credential(ep);
+            out.push(err("s3.endpoint", format!("`{shown}` {why}")).help(
+                "an http(s) URL of the S3 API, e.g. `https://minio.example:9000`; leave it out for \
+                 AWS S3 (credentials go in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, never here)",
+            ));
+        }
+    }
+    if let Some(r) = &s3.region {
+        let ok = !r.is_empty()
+            && r.len() <= 32
+            && r.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !ok {
+            out.push(
+                err("s3.region", format!("`{r}` is not a region name"))
+                    .help("e.g. `region: us-east-1` (lowercase letters, digits and '-')"),
+            );
+        }
+    }
+}
+
+/// Why `endpoint` is not a usable S3 endpoint URL, in words that follow the value.
+pub fn s3_endpoint_defect(endpoint: &str) -> Option<String> {
+    let Ok(url) = reqwest::Url::parse(endpoint) else {
+        return Some("is not a URL".into());
+    };
+    if !matches!(url.scheme(), "http" | "https") {
+        return Some(format!(
+            "has the scheme `{}`, not http or https",
+            url.scheme()
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Some("has no host".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Some("carries a credential: it would be written into clusters/ and pushed".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Some("has a query or a fragment".into());
+    }
+    None
 }
 
 /// How diagnostics name model `i`: `models[<name>]`, or `models[<i>]` while it has no name.

@@ -117,7 +117,11 @@ impl HubClient {
             let attempt = async {
                 match self.http.get(url, None).await {
                     Ok(resp) => resp.bytes().await.map_err(|e| Failure::Retry {
-                        reason: format!("{url}: {}", super::http::error_chain(&e)),
+                        reason: format!(
+                            "{}: {}",
+                            super::http::shown_url(url),
+                            super::http::error_chain(&e.without_url())
+                        ),
                         wait: None,
                     }),
                     Err(f) => Err(f),
@@ -225,5 +229,6 @@ fn hub_file(repo: &str, url: &Url, s: Sibling) -> Result<HubFile, HubError> {
         path: s.rfilename,
         size,
         sha256,
+        md5: None,
     })
 }

@@ -97,6 +97,9 @@ pub struct HubConfig {
     /// A response that sends nothing (no headers, no body byte) for this long is a failed,
     /// retried attempt ([`READ_TIMEOUT`]); [`RetryPolicy::deadline`] bounds the attempts together.
     pub read_timeout: Duration,
+    /// Check the server's TLS certificate (default). `false` accepts any certificate: only for
+    /// an S3-compatible endpoint with a self-signed one (`s3.verifyTls: false`).
+    pub verify_tls: bool,
 }
 
 impl HubConfig {
@@ -112,6 +115,7 @@ impl HubConfig {
             retry: RetryPolicy::default(),
             connect_timeout: CONNECT_TIMEOUT,
             read_timeout: READ_TIMEOUT,
+            verify_tls: true,
         }
     }
 
@@ -136,6 +140,21 @@ impl HubConfig {
         }
     }
 
+    /// The download cache: `PLATFORM_HUB_CACHE`, else `$XDG_CACHE_HOME/platform/hub`, else
+    /// `~/.cache/platform/hub` (S3 snapshots go there too, under `s3--<bucket>/`).
+    pub fn cache_dir_from_vars(var: impl Fn(&str) -> Option<String>) -> Result<PathBuf, HubError> {
+        let var = |k: &str| var(k).filter(|v| !v.trim().is_empty());
+        if let Some(dir) = var(ENV_CACHE_DIR) {
+            Ok(PathBuf::from(dir))
+        } else if let Some(xdg) = var(ENV_XDG_CACHE) {
+            Ok(PathBuf::from(xdg).join(CACHE_SUBDIR))
+        } else if let Some(h) = var("HOME") {
+            Ok(PathBuf::from(h).join(".cache").join(CACHE_SUBDIR))
+        } else {
+            Err(HubError::NoCacheDir { var: ENV_CACHE_DIR })
+        }
+    }
+
     /// From the process environment; see [`HubConfig::from_vars`].
     pub fn from_env(token_file: Option<&Path>) -> Result<Self, HubError> {
         Self::from_vars(|k| std::env::var(k).ok(), token_file)
@@ -152,15 +171,7 @@ impl HubConfig {
         let var = |k: &str| var(k).filter(|v| !v.trim().is_empty());
         let endpoint = var(ENV_ENDPOINT).unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
         let home = var("HOME").map(PathBuf::from);
-        let cache_dir = if let Some(dir) = var(ENV_CACHE_DIR) {
-            PathBuf::from(dir)
-        } else if let Some(xdg) = var(ENV_XDG_CACHE) {
-            PathBuf::from(xdg).join(CACHE_SUBDIR)
-        } else if let Some(h) = &home {
-            h.join(".cache").join(CACHE_SUBDIR)
-        } else {
-            return Err(HubError::NoCacheDir { var: ENV_CACHE_DIR });
-        };
+        let cache_dir = Self::cache_dir_from_vars(var)?;
         let read = |path: &Path| {
             fsread::read_text(path, fsread::MAX_INPUT_BYTES, "token file").map_err(|source| {
                 HubError::TokenFile {

@@ -9,19 +9,21 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use reqwest::header::CONTENT_RANGE;
-use reqwest::{Response, Url};
+use reqwest::Response;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::Sender;
 
 use super::api::HubClient;
+use super::auth::HubConfig;
 use super::cache::{snapshot_dir, validate_file_path};
 use super::consts::*;
 use super::error::HubError;
-use super::http::{encode_path, error_chain, status_error, Failure};
+use super::http::{error_chain, shown_url, Failure, Http};
+use super::origin::Origin;
 use super::progress;
 use super::retry::RetryState;
 use super::snapshot::{HubFile, LocalSnapshot, ReadyFile, Snapshot};
-use super::verify::{sha256_file, HashState};
+use super::verify::{md5_file, sha256_file, HashState};
 use crate::report::Reporter;
 
 #[derive(Serialize, Deserialize, PartialEq, Debug)]
@@ -40,7 +42,8 @@ struct Chunk {
 /// One file being downloaded.
 struct FileJob {
     file: HubFile,
-    url: Url,
+    /// The file's URL for messages (no query string: a signed URL's signature is never shown).
+    shown: String,
     part: PathBuf,
     state_path: PathBuf,
     dest: PathBuf,
@@ -130,7 +133,7 @@ impl FileJob {
     fn restart_single(&self) -> std::io::Result<()> {
         self.handle.set_len(0)?;
         lock(&self.done)[0] = 0;
-        *lock(&self.hash) = Some(HashState::new());
+        *lock(&self.hash) = Some(HashState::for_file(&self.file));
         Ok(())
     }
 
@@ -140,8 +143,12 @@ impl FileJob {
     }
 }
 
+/// What one download run works with: the transport, its settings, the source the files come
+/// from, the snapshot and the reporter.
 struct Ctx<'a> {
-    client: &'a HubClient,
+    http: &'a Http,
+    config: &'a HubConfig,
+    origin: &'a dyn Origin,
     snap: &'a Snapshot,
     progress: &'a dyn Reporter,
 }
@@ -160,7 +167,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> HubError + '_ {
 /// earlier run left there.
 fn prepare(
     file: &HubFile,
-    url: Url,
+    shown: String,
     final_dir: &Path,
     partial_dir: &Path,
     range_size: u64,
@@ -181,7 +188,7 @@ fn prepare(
     };
     Ok(Prepared::Job(Arc::new(FileJob {
         file: file.clone(),
-        url,
+        shown,
         part,
         state_path,
         dest,
@@ -190,7 +197,7 @@ fn prepare(
         range_size,
         handle,
         done: Mutex::new(done),
-        hash: Mutex::new(Some(HashState::new())),
+        hash: Mutex::new(Some(HashState::for_file(file))),
         persist: Mutex::new(()),
         saved_at: Mutex::new(std::time::Instant::now()),
         failed: AtomicBool::new(false),
@@ -350,7 +357,7 @@ async fn stream_body(
                 let room = end - offset - buf.len() as u64;
                 if bytes.len() as u64 > room {
                     outcome = Err(StreamEnd::Fatal(HubError::Protocol {
-                        url: job.url.to_string(),
+                        url: job.shown.clone(),
                         reason: format!(
                             "{}: the server sent more than the {} bytes expected",
                             job.file.path, job.file.size
@@ -371,8 +378,8 @@ async fn stream_body(
             Err(e) => {
                 outcome = Err(StreamEnd::Retry(format!(
                     "{}: {}",
-                    job.url,
-                    error_chain(&e)
+                    job.shown,
+                    error_chain(&e.without_url())
                 )));
                 break;
             }
@@ -390,7 +397,7 @@ async fn stream_body(
     if job.done_of(i) < chunk.len {
         return Err(StreamEnd::Retry(format!(
             "{}: connection closed early",
-            job.url
+            job.shown
         )));
     }
     Ok(())
@@ -406,7 +413,7 @@ fn content_range_start(resp: &Response) -> Option<u64> {
 /// failures worth retrying within the policy's budget (reset whenever bytes arrive).
 async fn run_chunk(ctx: &Ctx<'_>, job: &Arc<FileJob>, i: usize) -> Result<(), HubError> {
     let chunk = job.chunks[i];
-    let mut retry = RetryState::new(&ctx.client.config.retry);
+    let mut retry = RetryState::new(&ctx.config.retry);
     loop {
         let done = job.done_of(i);
         if done >= chunk.len {
@@ -414,11 +421,11 @@ async fn run_chunk(ctx: &Ctx<'_>, job: &Arc<FileJob>, i: usize) -> Result<(), Hu
         }
         let start = chunk.start + done;
         let range = range_header(job, chunk, start);
+        // Asked for at every attempt: a source that signs its URLs signs each one afresh, so a
+        // signature never expires during a long run.
+        let url = ctx.origin.file_url(ctx.snap, &job.file)?;
         let answer = retry
-            .bounded(
-                job.url.as_str(),
-                ctx.client.http.get(&job.url, range.as_deref()),
-            )
+            .bounded(&job.shown, ctx.http.get(&url, range.as_deref()))
             .await?;
         let failure = match answer {
             Ok(resp) => {
@@ -464,7 +471,7 @@ fn accept_answer(
     };
     if !ok {
         return Err(HubError::Protocol {
-            url: job.url.to_string(),
+            url: job.shown.clone(),
             reason: format!(
                 "{}: the server did not honour `Range: {}` (HTTP {status})",
                 job.file.path,
@@ -509,19 +516,11 @@ async fn after_failure(
     let snap = ctx.snap;
     match failure {
         Failure::Retry { reason, wait } => {
-            let (d, line) = retry.failed(job.url.as_str(), reason, wait)?;
+            let (d, line) = retry.failed(&job.shown, reason, wait)?;
             progress::retrying(ctx.progress, &line, d);
             tokio::time::sleep(d).await;
             Ok(())
         }
-        Failure::Status {
-            status: 404, url, ..
-        } => Err(HubError::FileNotFound {
-            repo: snap.repo.clone(),
-            commit: snap.commit.clone(),
-            path: job.file.path.clone(),
-            url: url.to_string(),
-        }),
         Failure::Status { status: 416, .. } if job.single() => {
             job.restart_single().map_err(io_err(&job.part))
         }
@@ -530,7 +529,9 @@ async fn after_failure(
             url,
             body,
             token_sent,
-        } => Err(status_error(&snap.repo, status, &url, body, token_sent)),
+        } => Err(ctx
+            .origin
+            .status_error(snap, &job.file.path, status, &url, body, token_sent)),
         Failure::Fatal(e) => Err(e),
     }
 }
@@ -538,12 +539,12 @@ async fn after_failure(
 /// All ranges are in: finish the hash, verify, rename into place.
 async fn finalize(ctx: &Ctx<'_>, job: &Arc<FileJob>) -> Result<ReadyFile, HubError> {
     let j = Arc::clone(job);
-    let actual = tokio::task::spawn_blocking(move || {
+    let (actual, md5) = tokio::task::spawn_blocking(move || {
         let hs = lock(&j.hash).take();
-        let mut hs = hs.unwrap_or_else(HashState::new);
+        let mut hs = hs.unwrap_or_else(|| HashState::for_file(&j.file));
         let mut scratch = Vec::with_capacity(WRITE_BUFFER);
         hs.catch_up(&j.handle, j.file.size, &mut scratch)?;
-        Ok::<_, std::io::Error>(hs.finish())
+        Ok::<_, std::io::Error>(hs.finish_all())
     })
     .await
     .map_err(|e| HubError::Task(e.to_string()))?
@@ -568,6 +569,17 @@ async fn finalize(ctx: &Ctx<'_>, job: &Arc<FileJob>) -> Result<ReadyFile, HubErr
             return Err(HubError::HashMismatch {
                 repo: snap.repo.clone(),
                 commit: snap.commit.clone(),
+                path: job.file.path.clone(),
+                expected: expected.clone(),
+                actual,
+            });
+        }
+    }
+    if let (Some(expected), Some(actual)) = (&job.file.md5, md5) {
+        if *expected != actual {
+            job.remove_partial();
+            return Err(HubError::Md5Mismatch {
+                repo: snap.repo.clone(),
                 path: job.file.path.clone(),
                 expected: expected.clone(),
                 actual,
@@ -667,6 +679,10 @@ pub async fn conflicts_in(snap: &Snapshot, dir: &Path) -> Result<Vec<Conflict>, 
                 if sha256_file(&dest).map_err(io_err(&dest))? != *want {
                     out.push(conflict("another sha256".into(), true));
                 }
+            } else if let Some(want) = &f.md5 {
+                if md5_file(&dest).map_err(io_err(&dest))? != *want {
+                    out.push(conflict("another MD5".into(), true));
+                }
             }
         }
         Ok(out)
@@ -700,20 +716,66 @@ impl HubClient {
         ready: Option<Sender<ReadyFile>>,
     ) -> Result<LocalSnapshot, HubError> {
         let dir = snapshot_dir(&self.config.cache_dir, &snap.repo, &snap.commit)?;
+        self.engine()
+            .download_cached(snap, &dir, progress, ready)
+            .await
+    }
+
+    /// Downloads `snap` straight into `dir` (partial files under `dir/.partial/`).
+    pub async fn download_to_dir(
+        &self,
+        snap: &Snapshot,
+        dir: &Path,
+        progress: &dyn Reporter,
+        ready: Option<Sender<ReadyFile>>,
+    ) -> Result<LocalSnapshot, HubError> {
+        self.engine()
+            .download_to_dir(snap, dir, progress, ready)
+            .await
+    }
+
+    fn engine(&self) -> Engine<'_> {
+        Engine {
+            http: &self.http,
+            config: &self.config,
+            origin: self,
+        }
+    }
+}
+
+/// The download engine, whatever the source: a snapshot's files (path, size, expected digests)
+/// fetched from the URLs `origin` gives, in parallel ranges, resumed, retried, verified, put in
+/// place and handed to the consumer as each one is ready.
+pub(crate) struct Engine<'a> {
+    pub(crate) http: &'a Http,
+    pub(crate) config: &'a HubConfig,
+    pub(crate) origin: &'a dyn Origin,
+}
+
+impl Engine<'_> {
+    /// Downloads `snap` into the cache directory `dir` (`<repo dir>/<commit>`), partial files in
+    /// `<repo dir>/.partial/<commit>/`.
+    pub(crate) async fn download_cached(
+        &self,
+        snap: &Snapshot,
+        dir: &Path,
+        progress: &dyn Reporter,
+        ready: Option<Sender<ReadyFile>>,
+    ) -> Result<LocalSnapshot, HubError> {
         let repo_dir = dir
             .parent()
             .map(Path::to_path_buf)
-            .unwrap_or_else(|| dir.clone());
+            .unwrap_or_else(|| dir.to_path_buf());
         let partial = repo_dir.join(PARTIAL_DIR).join(&snap.commit);
         let out = self
-            .download_into(snap, &dir, &partial, progress, ready)
+            .download_into(snap, dir, &partial, progress, ready)
             .await;
         prune_empty(&partial, &repo_dir);
         out
     }
 
     /// Downloads `snap` straight into `dir` (partial files under `dir/.partial/`).
-    pub async fn download_to_dir(
+    pub(crate) async fn download_to_dir(
         &self,
         snap: &Snapshot,
         dir: &Path,
@@ -744,7 +806,9 @@ impl HubClient {
         let start = std::time::Instant::now();
         let already = announce(progress, snap, &cached, &jobs, ready.as_ref()).await;
         let ctx = Ctx {
-            client: self,
+            http: self.http,
+            config: self.config,
+            origin: self.origin,
             snap,
             progress,
         };
@@ -769,13 +833,8 @@ impl HubClient {
         let mut jobs = Vec::new();
         for f in &snap.files {
             validate_file_path(&snap.repo, &f.path)?;
-            let url = self.http.url(&format!(
-                "{}/resolve/{}/{}",
-                encode_path(&snap.repo),
-                encode_path(&snap.commit),
-                encode_path(&f.path)
-            ))?;
-            match prepare(f, url, final_dir, partial_dir, self.config.range_size)? {
+            let shown = shown_url(&self.origin.file_url(snap, f)?);
+            match prepare(f, shown, final_dir, partial_dir, self.config.range_size)? {
                 Prepared::Cached(r) => cached.push(r),
                 Prepared::Job(j) => jobs.push(j),
             }
@@ -822,7 +881,7 @@ async fn run_jobs(
         .collect();
     let mut results = futures::stream::iter(tasks)
         .map(|(job, i)| run_task(ctx, job, i, ready))
-        .buffer_unordered(ctx.client.config.concurrency.max(1));
+        .buffer_unordered(ctx.config.concurrency.max(1));
     let mut done_files = Vec::new();
     let mut errors = Vec::new();
     while let Some(r) = results.next().await {
@@ -927,9 +986,17 @@ mod tests {
             path: "model.safetensors".into(),
             size: 4 * 1024,
             sha256: None,
+            md5: None,
         };
-        let url = Url::parse("http://127.0.0.1/x").unwrap();
-        match prepare(&file, url, &dir.join("final"), &dir.join("partial"), 1024).unwrap() {
+        match prepare(
+            &file,
+            "http://127.0.0.1/x".into(),
+            &dir.join("final"),
+            &dir.join("partial"),
+            1024,
+        )
+        .unwrap()
+        {
             Prepared::Job(j) => j,
             Prepared::Cached(_) => panic!("nothing is cached"),
         }

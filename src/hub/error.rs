@@ -73,6 +73,16 @@ pub enum HubError {
         actual: String,
     },
     #[error(
+        "{repo}: MD5 mismatch for {path:?}: the ETag says {expected}, the bytes give {actual}; the \
+         download was deleted (the object changed while downloading? run again)"
+    )]
+    Md5Mismatch {
+        repo: String,
+        path: String,
+        expected: String,
+        actual: String,
+    },
+    #[error(
         "{repo}@{commit}: size mismatch for {path:?}: expected {expected} bytes, got {actual}"
     )]
     SizeMismatch {
@@ -117,17 +127,22 @@ pub enum HubError {
     #[error("background task failed: {0}")]
     Task(String),
     #[error(
-        "--to {}: {count} file(s) there differ from hf://{repo} at commit {commit} and would be \
+        "--to {}: {count} file(s) there differ from {origin} at {commit} and would be \
          overwritten: {shown}; choose an empty (or new) directory, or pass --force to replace them",
         .dir.display()
     )]
     WouldOverwrite {
         dir: PathBuf,
         count: usize,
-        repo: String,
+        /// `hf://org/name`, `s3://bucket/prefix`.
+        origin: String,
         commit: String,
         shown: String,
     },
+    /// A final answer of a source other than the Hub, said in that source's words (an S3
+    /// AccessDenied naming the bucket, the key and the credentials to set).
+    #[error("{message}")]
+    Refused { status: u16, message: String },
     #[error("{count} files failed; first: {first}")]
     Several { count: usize, first: Box<HubError> },
 }

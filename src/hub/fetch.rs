@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use super::download::{conflicts_in, remove_conflicts};
+use super::snapshot::Snapshot;
 use super::{FileFilter, HubClient, HubError, LocalSnapshot};
 use crate::report::Reporter;
 
@@ -24,7 +25,24 @@ pub async fn fetch_to_dir(
     let snapshot = client
         .resolve_with(repo, revision, filter, reporter)
         .await?;
-    let conflicts = conflicts_in(&snapshot, to).await?;
+    let source = format!("hf://{repo}");
+    let commit = format!("commit {}", snapshot.commit);
+    prepare_dir(&snapshot, &source, &commit, to, force, reporter).await?;
+    client.download_to_dir(&snapshot, to, reporter, None).await
+}
+
+/// Ready `to` for `snapshot` (of `source`, at `version`, both for messages): created when
+/// missing; its files that differ from the snapshot's are an error
+/// ([`HubError::WouldOverwrite`]) unless `force`, which removes them (said on `reporter`).
+pub async fn prepare_dir(
+    snapshot: &Snapshot,
+    source: &str,
+    version: &str,
+    to: &Path,
+    force: bool,
+    reporter: &dyn Reporter,
+) -> Result<(), HubError> {
+    let conflicts = conflicts_in(snapshot, to).await?;
     if !conflicts.is_empty() {
         let shown: Vec<String> = conflicts
             .iter()
@@ -39,8 +57,8 @@ pub async fn fetch_to_dir(
             return Err(HubError::WouldOverwrite {
                 dir: to.to_path_buf(),
                 count: conflicts.len(),
-                repo: repo.to_string(),
-                commit: snapshot.commit.clone(),
+                origin: source.to_string(),
+                commit: version.to_string(),
                 shown: format!("{}{more}", shown.join(", ")),
             });
         }
@@ -52,6 +70,5 @@ pub async fn fetch_to_dir(
             shown.join(", ")
         ));
     }
-    std::fs::create_dir_all(to).map_err(|e| HubError::io(to, e))?;
-    client.download_to_dir(&snapshot, to, reporter, None).await
+    std::fs::create_dir_all(to).map_err(|e| HubError::io(to, e))
 }

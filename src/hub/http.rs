@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use reqwest::header::{HeaderValue, AUTHORIZATION, LOCATION, RANGE};
-use reqwest::{Client, Response, StatusCode, Url};
+use reqwest::{Client, Method, Response, StatusCode, Url};
 
 use super::auth::HubConfig;
 use super::consts::*;
@@ -85,6 +85,7 @@ impl Http {
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.connect_timeout)
             .read_timeout(config.read_timeout)
+            .danger_accept_invalid_certs(!config.verify_tls)
             .build()
             .map_err(|e| HubError::Client(e.to_string()))?;
         Ok(Http {
@@ -109,9 +110,24 @@ impl Http {
 
     /// GET `url` (with `Range` if given), following redirects. `Ok` only for a 2xx status.
     pub(crate) async fn get(&self, url: &Url, range: Option<&str>) -> Result<Response, Failure> {
+        self.send(Method::GET, url, &[], range).await
+    }
+
+    /// `method` on `url` with `headers` (and `Range` if given), following redirects. `Ok` only for
+    /// a 2xx status; a URL in a failure has no query string (a signature is never shown).
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        url: &Url,
+        headers: &[(&str, &str)],
+        range: Option<&str>,
+    ) -> Result<Response, Failure> {
         let mut url = url.clone();
         for _ in 0..=MAX_REDIRECTS {
-            let mut req = self.client.get(url.clone());
+            let mut req = self.client.request(method.clone(), url.clone());
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
             if let Some(r) = range {
                 req = req.header(RANGE, r);
             }
@@ -124,7 +140,7 @@ impl Http {
             };
             let resp = match req.send().await {
                 Ok(r) => r,
-                Err(e) => return Err(send_failure(&url, &e)),
+                Err(e) => return Err(send_failure(&url, e)),
             };
             let status = resp.status();
             if status.is_redirection() {
@@ -140,7 +156,7 @@ impl Http {
                     }
                     None => {
                         return Err(Failure::Fatal(HubError::Protocol {
-                            url: url.to_string(),
+                            url: shown_url(&url),
                             reason: format!("HTTP {status} without a valid Location"),
                         }))
                     }
@@ -155,12 +171,13 @@ impl Http {
                 || status.is_server_error()
             {
                 return Err(Failure::Retry {
-                    reason: format!("{url}: HTTP {}", status.as_u16()),
+                    reason: format!("{}: HTTP {}", shown_url(&url), status.as_u16()),
                     wait,
                 });
             }
-            let body = resp.text().await.unwrap_or_default();
-            let body: String = body.chars().take(ERROR_BODY_LIMIT).collect();
+            let body = error_body(resp).await;
+            url.set_query(None);
+            url.set_fragment(None);
             return Err(Failure::Status {
                 status: status.as_u16(),
                 url,
@@ -169,26 +186,55 @@ impl Http {
             });
         }
         Err(Failure::Fatal(HubError::Protocol {
-            url: url.to_string(),
+            url: shown_url(&url),
             reason: format!("more than {MAX_REDIRECTS} redirects"),
         }))
     }
 }
 
+/// The start of an error answer's body (at most [`ERROR_BODY_LIMIT`] characters, and never more
+/// than a few times that many bytes read: a server cannot make us hold a large error body).
+async fn error_body(mut resp: Response) -> String {
+    let mut bytes = Vec::new();
+    while bytes.len() < ERROR_BODY_LIMIT * 4 {
+        match resp.chunk().await {
+            Ok(Some(c)) => bytes.extend_from_slice(&c),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&bytes)
+        .chars()
+        .take(ERROR_BODY_LIMIT)
+        .collect()
+}
+
 /// A request that could not be sent: a local problem (the request could not even be built: a bad
 /// header value, URL, …) fails at once, as retrying cannot change it; anything else (connect,
 /// timeout, a connection cut) is worth another attempt.
-pub(crate) fn send_failure(url: &Url, e: &reqwest::Error) -> Failure {
+pub(crate) fn send_failure(url: &Url, e: reqwest::Error) -> Failure {
+    // reqwest's message repeats the URL, query string included: said once, without it.
+    let e = e.without_url();
     if e.is_builder() {
         return Failure::Fatal(HubError::Request {
-            url: url.to_string(),
-            reason: error_chain(e),
+            url: shown_url(url),
+            reason: error_chain(&e),
         });
     }
     Failure::Retry {
-        reason: format!("{url}: {}", error_chain(e)),
+        reason: format!("{}: {}", shown_url(url), error_chain(&e)),
         wait: None,
     }
+}
+
+/// `url` as messages show it: without its query string, fragment and credentials (a presigned
+/// URL's signature and a session token live in the query).
+pub fn shown_url(url: &Url) -> String {
+    let mut u = url.clone();
+    u.set_query(None);
+    u.set_fragment(None);
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.to_string()
 }
 
 /// An error and its sources on one line (reqwest hides the interesting part in the chain).
@@ -237,7 +283,7 @@ mod tests {
             .send()
             .await
             .expect_err("a bad header value");
-        match send_failure(&url, &e) {
+        match send_failure(&url, e) {
             Failure::Fatal(HubError::Request { url: u, reason }) => {
                 assert_eq!(u, url.to_string());
                 assert!(!reason.is_empty());
@@ -255,6 +301,8 @@ mod tests {
             .send()
             .await
             .expect_err("refused");
-        assert!(matches!(send_failure(&url, &e), Failure::Retry { .. }));
+        assert!(matches!(send_failure(&url, e), Failure::Retry { .. }));
+        let signed = Url::parse("https://u:p@h/b/k?X-Amz-Signature=abc#f").expect("url");
+        assert_eq!(shown_url(&signed), "https://h/b/k");
     }
 }

@@ -28,6 +28,11 @@
 //!
 //! # Behaviour
 //!
+//! The engine (`download.rs`) is the same for every source: it asks an [`Origin`] for each
+//! attempt's URL (the Hub's below; an S3 source signs a GetObject URL per attempt, `crate::s3`)
+//! and checks the digests the snapshot promises (sha256; MD5 for an S3 ETag). Messages never show
+//! a URL's query string.
+//!
 //! Files are fetched from `GET {endpoint}/{repo}/resolve/{commit}/{path}`. Files larger than
 //! `range_size` (default 16 MiB) are split into ranges of that size fetched in parallel (at most
 //! `concurrency` requests in flight overall). Bytes go to `<dir>/.partial/<path>.part` through a fixed-size buffer (memory
@@ -50,13 +55,14 @@
 mod api;
 mod auth;
 mod cache;
-mod download;
+pub(crate) mod download;
 mod error;
 mod fetch;
 mod filter;
-mod http;
+pub(crate) mod http;
+mod origin;
 mod progress;
-mod retry;
+pub(crate) mod retry;
 mod snapshot;
 mod verify;
 
@@ -66,13 +72,14 @@ pub use auth::{HfToken, HubConfig, TokenSource};
 pub use cache::is_repo_part;
 pub use download::{conflicts_in, remove_conflicts, Conflict};
 pub use error::HubError;
-pub use fetch::fetch_to_dir;
+pub use fetch::{fetch_to_dir, prepare_dir};
 pub use filter::FileFilter;
 pub use retry::RetryPolicy;
 pub use snapshot::{HubFile, LocalSnapshot, ReadyFile, Snapshot};
-pub use verify::{hex, sha256_file};
+pub use verify::{hex, md5_file, sha256_file};
 
 pub use api::HubClient;
+pub use origin::Origin;
 
 /// Constants of the Hub module, in one place.
 pub mod consts {

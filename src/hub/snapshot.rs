@@ -10,8 +10,12 @@ pub struct HubFile {
     /// Path in the repo (`rfilename`).
     pub path: String,
     pub size: u64,
-    /// `lfs.sha256` for LFS files.
+    /// The sha256 (lowercase hex) the source promises: `lfs.sha256` for Hub LFS files, an S3
+    /// object's full-object `x-amz-checksum-sha256`.
     pub sha256: Option<String>,
+    /// The MD5 (lowercase hex) the source promises: an S3 object's ETag when it is a plain MD5
+    /// (a single-part upload without SSE-KMS/SSE-C). Never set for the Hub.
+    pub md5: Option<String>,
 }
 
 /// A revision pinned to its commit, with the selected files.

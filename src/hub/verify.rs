@@ -6,8 +6,12 @@ use std::os::unix::fs::FileExt;
 
 use sha2::{Digest, Sha256};
 
+use super::snapshot::HubFile;
+
 pub(crate) struct HashState {
     hasher: Sha256,
+    /// Also an MD5, when the source promised one (an S3 ETag): the same pass over the bytes.
+    md5: Option<md5::Md5>,
     /// Bytes `[0, upto)` are hashed.
     upto: u64,
 }
@@ -16,7 +20,23 @@ impl HashState {
     pub(crate) fn new() -> Self {
         HashState {
             hasher: Sha256::new(),
+            md5: None,
             upto: 0,
+        }
+    }
+
+    /// The sums `file` is checked against: sha256 always, MD5 when the source gave one.
+    pub(crate) fn for_file(file: &HubFile) -> Self {
+        HashState {
+            md5: file.md5.as_ref().map(|_| md5::Md5::new()),
+            ..Self::new()
+        }
+    }
+
+    fn update(&mut self, buf: &[u8]) {
+        self.hasher.update(buf);
+        if let Some(m) = &mut self.md5 {
+            m.update(buf);
         }
     }
 
@@ -25,7 +45,7 @@ impl HashState {
         if offset != self.upto || buf.is_empty() {
             return false;
         }
-        self.hasher.update(buf);
+        self.update(buf);
         self.upto += buf.len() as u64;
         true
     }
@@ -41,7 +61,11 @@ impl HashState {
             let n = (end - self.upto).min(scratch.capacity().max(64 * 1024) as u64) as usize;
             scratch.resize(n, 0);
             file.read_exact_at(&mut scratch[..n], self.upto)?;
-            self.hasher.update(&scratch[..n]);
+            let (h, m) = (&mut self.hasher, &mut self.md5);
+            h.update(&scratch[..n]);
+            if let Some(m) = m {
+                m.update(&scratch[..n]);
+            }
             self.upto += n as u64;
         }
         Ok(())
@@ -53,6 +77,12 @@ impl HashState {
 
     pub(crate) fn finish(self) -> String {
         hex(&self.hasher.finalize())
+    }
+
+    /// The sha256, and the MD5 when it was asked for (lowercase hex).
+    pub(crate) fn finish_all(self) -> (String, Option<String>) {
+        let md5 = self.md5.map(|m| hex(&m.finalize()));
+        (hex(&self.hasher.finalize()), md5)
     }
 }
 
@@ -66,4 +96,17 @@ pub fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
     let mut scratch = Vec::with_capacity(super::consts::WRITE_BUFFER);
     st.catch_up(&file, len, &mut scratch)?;
     Ok(st.finish())
+}
+
+/// MD5 of a whole file (lowercase hex): what an S3 ETag of a single-part upload is.
+pub fn md5_file(path: &std::path::Path) -> std::io::Result<String> {
+    let file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let mut st = HashState {
+        md5: Some(md5::Md5::new()),
+        ..HashState::new()
+    };
+    let mut scratch = Vec::with_capacity(super::consts::WRITE_BUFFER);
+    st.catch_up(&file, len, &mut scratch)?;
+    Ok(st.finish_all().1.unwrap_or_default())
 }

@@ -124,14 +124,32 @@ pub enum StageError {
     NotRendered { what: String },
     #[error("model {model} is not pre-staged: {why}")]
     NotPreStaged { model: String, why: String },
+    #[error(
+        "--revision {revision} does not apply to model {model}: its source {source_text} is an S3 \
+         prefix, which has no revisions (the objects' ETags pin what is staged); leave --revision out"
+    )]
+    RevisionForS3 {
+        model: String,
+        revision: String,
+        source_text: String,
+    },
     /// Downloading from the Hub failed.
     #[error(transparent)]
     Hub(#[from] crate::hub::HubError),
+    /// Downloading from S3 failed.
+    #[error(transparent)]
+    S3(Box<crate::s3::S3Error>),
     /// Creating the PVC or its namespace failed.
     #[error(transparent)]
     Cluster(#[from] crate::cluster::ClusterError),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<crate::s3::S3Error> for StageError {
+    fn from(e: crate::s3::S3Error) -> Self {
+        StageError::S3(Box::new(e))
+    }
 }
 
 impl StageError {

@@ -23,14 +23,23 @@ use crate::hub::{FileFilter, HubClient, ReadyFile, Snapshot};
 use crate::plan::PlannedModel;
 use crate::render::check::RenderedObject;
 use crate::report::{size, Reporter};
+use crate::s3::{S3Client, S3Snapshot};
 use crate::signal::Signal;
 
 /// Where the weights come from.
 pub enum Input {
     /// A local directory's selected files (see `stage::scan_dir`).
     Dir { dir: PathBuf, files: Vec<LocalFile> },
-    /// The Hugging Face Hub.
-    Hub(Box<HubClient>),
+    /// Downloads: the Hugging Face Hub client for `hf://` models, the S3 client for `s3://`
+    /// models (each `None` when no selected model needs it).
+    Remote(Box<Remotes>),
+}
+
+/// The download clients of [`Input::Remote`].
+#[derive(Default)]
+pub struct Remotes {
+    pub hub: Option<HubClient>,
+    pub s3: Option<S3Client>,
 }
 
 pub struct Options {
@@ -118,7 +127,7 @@ enum Prepared {
         files: Vec<LocalFile>,
         hashed: Vec<StagedFile>,
     },
-    Hub(Box<HubClient>),
+    Remote(Box<Remotes>),
 }
 
 /// One model's source.
@@ -126,6 +135,10 @@ enum Source<'a> {
     Hub {
         client: &'a HubClient,
         snapshot: Snapshot,
+    },
+    S3 {
+        client: &'a S3Client,
+        snapshot: Box<S3Snapshot>,
     },
     Dir {
         dir: &'a PathBuf,
@@ -138,13 +151,14 @@ impl Source<'_> {
     fn commit(&self) -> String {
         match self {
             Source::Hub { snapshot, .. } => snapshot.commit.clone(),
+            Source::S3 { snapshot, .. } => snapshot.snapshot.commit.clone(),
             Source::Dir { hashed, .. } => super::content_id(hashed),
         }
     }
 
     fn describe(&self, m: &PlannedModel) -> String {
         match self {
-            Source::Hub { .. } => m.model.source.to_string(),
+            Source::Hub { .. } | Source::S3 { .. } => m.model.source.to_string(),
             Source::Dir { dir, .. } => format!("dir://{}", dir.display()),
         }
     }
@@ -152,6 +166,7 @@ impl Source<'_> {
     fn total_bytes(&self) -> u64 {
         match self {
             Source::Hub { snapshot, .. } => snapshot.total_bytes(),
+            Source::S3 { snapshot, .. } => snapshot.snapshot.total_bytes(),
             Source::Dir { hashed, .. } => hashed.iter().map(|f| f.size).sum(),
         }
     }
@@ -159,6 +174,12 @@ impl Source<'_> {
     /// (path, sha256 when known) of every file, for the already-staged check.
     fn expected(&self) -> Vec<(String, Option<String>)> {
         match self {
+            Source::S3 { snapshot, .. } => snapshot
+                .snapshot
+                .files
+                .iter()
+                .map(|f| (f.path.clone(), f.sha256.clone()))
+                .collect(),
             Source::Hub { snapshot, .. } => snapshot
                 .files
                 .iter()
@@ -202,7 +223,12 @@ impl<'a> Stager<'a> {
                     .collect();
                 Prepared::Dir { dir, files, hashed }
             }
-            Input::Hub(c) => Prepared::Hub(c),
+            Input::Remote(r) => {
+                if let Some(s3) = &r.s3 {
+                    reporter.note(&s3.describe());
+                }
+                Prepared::Remote(r)
+            }
         };
         Ok(Stager {
             client,
@@ -261,7 +287,62 @@ impl<'a> Stager<'a> {
     async fn source(&self, m: &PlannedModel) -> Result<Source<'_>, StageError> {
         Ok(match &self.input {
             Prepared::Dir { dir, files, hashed } => Source::Dir { dir, files, hashed },
-            Prepared::Hub(client) => {
+            Prepared::Remote(r) => match (m.model.source.s3(), &r.hub, &r.s3) {
+                (Some((bucket, prefix)), _, Some(client)) => {
+                    self.s3_source(m, client, bucket, prefix).await?
+                }
+                (None, Some(client), _) => self.hub_source(m, client).await?,
+                _ => {
+                    return Err(StageError::Internal(format!(
+                        "no download client for {}",
+                        m.model.source
+                    )))
+                }
+            },
+        })
+    }
+
+    /// The S3 listing of `s3://bucket/prefix`, pinned by its identity.
+    async fn s3_source<'c>(
+        &self,
+        m: &PlannedModel,
+        client: &'c S3Client,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<Source<'c>, StageError> {
+        if let Some(revision) = &self.opts.revision {
+            return Err(StageError::RevisionForS3 {
+                model: m.name.clone(),
+                revision: revision.clone(),
+                source_text: m.model.source.to_string(),
+            });
+        }
+        let snapshot = client
+            .resolve(bucket, prefix, &self.opts.filter, self.reporter.as_ref())
+            .await?;
+        crate::s3::report_checks(&snapshot, self.reporter.as_ref());
+        self.reporter.note(&format!(
+            "{}: {} is listing {} ({} files, {})",
+            m.name,
+            m.model.source,
+            snapshot.snapshot.commit,
+            snapshot.snapshot.files.len(),
+            size(snapshot.snapshot.total_bytes())
+        ));
+        Ok(Source::S3 {
+            client,
+            snapshot: Box::new(snapshot),
+        })
+    }
+
+    /// The Hub snapshot of the model's repository at the revision.
+    async fn hub_source<'c>(
+        &self,
+        m: &PlannedModel,
+        client: &'c HubClient,
+    ) -> Result<Source<'c>, StageError> {
+        Ok({
+            {
                 let repo = m.model.hf_repo().unwrap_or_default().to_string();
                 let revision = self.revision(m);
                 let filter = self.opts.filter.for_file(m.model.single_file());
@@ -281,7 +362,12 @@ impl<'a> Stager<'a> {
         })
     }
 
+    /// What the marker records as the revision: the one asked for (Hub), or
+    /// [`crate::s3::consts::REVISION`] for an S3 listing.
     fn revision(&self, m: &PlannedModel) -> String {
+        if m.model.source.s3().is_some() {
+            return crate::s3::consts::REVISION.to_string();
+        }
         self.opts
             .revision
             .clone()
@@ -352,7 +438,7 @@ impl<'a> Stager<'a> {
                 }
                 Ok(())
             }
-            Source::Hub { client, snapshot } => {
+            Source::Hub { .. } | Source::S3 { .. } => {
                 let (htx, mut hrx) = mpsc::channel::<ReadyFile>(64);
                 // Owns `hrx`: when the copy fails, the download's next ready file finds the
                 // channel closed instead of a full queue.
@@ -368,9 +454,24 @@ impl<'a> Stager<'a> {
                         }
                     }
                 };
-                let download = client.download(snapshot, self.reporter.as_ref(), Some(htx));
+                let reporter = self.reporter.as_ref();
+                let download = async move {
+                    match source {
+                        Source::Hub { client, snapshot } => client
+                            .download(snapshot, reporter, Some(htx))
+                            .await
+                            .map(|_| ())
+                            .map_err(StageError::from),
+                        Source::S3 { client, snapshot } => client
+                            .download(snapshot, reporter, Some(htx))
+                            .await
+                            .map(|_| ())
+                            .map_err(StageError::from),
+                        Source::Dir { .. } => Ok(()),
+                    }
+                };
                 let (done, ()) = tokio::join!(download, forward);
-                done.map(|_| ()).map_err(StageError::from)
+                done
             }
         }
     }
