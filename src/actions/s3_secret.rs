@@ -3,8 +3,6 @@
 //! it sync. Its values never enter git, a log or the terminal; one that exists is left as it is (the
 //! user may manage it).
 
-use std::fmt;
-
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::PostParams;
 use kube::Api;
@@ -14,21 +12,7 @@ use crate::cluster::{Client, ClusterError};
 use crate::consts;
 use crate::plan::Plan;
 use crate::report::Reporter;
-
-/// S3 keys from the user's environment. `Debug` and `Display` never show them.
-#[derive(Clone)]
-pub struct S3Keys {
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    /// Temporary credentials (a session token): the Secret stops working when they expire.
-    pub temporary: bool,
-}
-
-impl fmt::Debug for S3Keys {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("S3Keys(<redacted>)")
-    }
-}
+use crate::s3::AwsCredentials;
 
 /// What happened to one namespace's Secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +41,7 @@ pub fn namespaces_needing(plan: &Plan, apps: &[&str]) -> Vec<String> {
 pub async fn ensure_all(
     client: &Client,
     namespaces: &[String],
-    keys: Option<&S3Keys>,
+    keys: Option<&AwsCredentials>,
     reporter: &dyn Reporter,
 ) -> Result<(), ClusterError> {
     let name = consts::S3_CREDENTIALS_SECRET;
@@ -66,7 +50,7 @@ pub async fn ensure_all(
         match ensure(client, ns, keys).await? {
             Outcome::Created => {
                 reporter.line(&format!("created {what} from your AWS credentials (S3 weights)"));
-                if keys.is_some_and(|k| k.temporary) {
+                if keys.is_some_and(AwsCredentials::is_temporary) {
                     reporter.warn(&format!("{what} holds temporary credentials (AWS_SESSION_TOKEN was set): KServe cannot read S3 once they expire; replace it with long-lived keys"));
                 }
             }
@@ -79,7 +63,11 @@ pub async fn ensure_all(
     Ok(())
 }
 
-async fn ensure(client: &Client, ns: &str, keys: Option<&S3Keys>) -> Result<Outcome, ClusterError> {
+async fn ensure(
+    client: &Client,
+    ns: &str,
+    keys: Option<&AwsCredentials>,
+) -> Result<Outcome, ClusterError> {
     let name = consts::S3_CREDENTIALS_SECRET;
     let secrets: Api<Secret> = Api::namespaced(client.kube(), ns);
     let what = format!("reading Secret {ns}/{name}");
@@ -97,14 +85,15 @@ async fn ensure(client: &Client, ns: &str, keys: Option<&S3Keys>) -> Result<Outc
     };
     ensure_namespace(client, ns).await?;
     let labels = json!({consts::LABEL_MANAGED_BY: consts::MANAGED_BY_VALUE});
+    let (key_id, secret_key) = keys.key_pair();
     let secret: Secret = serde_json::from_value(json!({
         "apiVersion": "v1",
         "kind": "Secret",
         "type": "Opaque",
         "metadata": {"name": name, "namespace": ns, "labels": labels},
         "stringData": {
-            "AWS_ACCESS_KEY_ID": keys.access_key_id,
-            "AWS_SECRET_ACCESS_KEY": keys.secret_access_key,
+            "AWS_ACCESS_KEY_ID": key_id,
+            "AWS_SECRET_ACCESS_KEY": secret_key,
         },
     }))
     .map_err(|e| ClusterError::Protocol {

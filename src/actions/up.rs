@@ -28,7 +28,7 @@ pub struct Options {
     pub initiator: String,
     /// The user's S3 keys, for the Secret KServe reads `s3://` weights with (created before the
     /// models that need it sync, when missing).
-    pub s3_keys: Option<super::s3_secret::S3Keys>,
+    pub s3_keys: Option<crate::s3::AwsCredentials>,
 }
 
 /// What a bring-up did.

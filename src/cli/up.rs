@@ -49,6 +49,13 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let sync_revision = revision.clone().unwrap_or_else(|| cfg.repo_branch.clone());
 
     let (roots, _) = check::objects(&tree.root_files(&plan));
+    // The user's AWS credentials (environment or profile), for the Secret KServe reads s3://
+    // weights with: read only when a model needs them.
+    let s3_keys = if plan.models.iter().any(|m| m.reads_s3()) {
+        crate::s3::AwsCredentials::from_env()?
+    } else {
+        None
+    };
 
     let started = Instant::now();
     let work = async {
@@ -67,7 +74,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             pushed: revision.clone(),
             deadline,
             initiator: "platform up".into(),
-            s3_keys: s3_keys_from_env(),
+            s3_keys,
         };
         let outcome =
             crate::actions::up::run(&target.client, &plan, &opts, reporter.as_ref()).await?;
@@ -171,15 +178,4 @@ fn pushed_revision(
         }
         Ok(Some(st.head.to_string()))
     }
-}
-
-/// The S3 keys in the user's environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`), for the
-/// Secret KServe reads `s3://` weights with; never printed.
-fn s3_keys_from_env() -> Option<crate::actions::s3_secret::S3Keys> {
-    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-    Some(crate::actions::s3_secret::S3Keys {
-        access_key_id: var("AWS_ACCESS_KEY_ID")?,
-        secret_access_key: var("AWS_SECRET_ACCESS_KEY")?,
-        temporary: var("AWS_SESSION_TOKEN").is_some(),
-    })
 }

@@ -475,18 +475,10 @@ impl Model {
         })
     }
 
-    /// The file the engine loads, for a one-file model (GGUF): `file:`, else the last part of an
-    /// `s3://` source that names an object ending in `.gguf`.
+    /// The file the engine loads, for a one-file model (GGUF): `file:`, a file of the
+    /// repository, bucket prefix or image.
     pub fn single_file(&self) -> Option<&str> {
-        if let Some(f) = &self.file {
-            return Some(f);
-        }
-        match self.source.parsed() {
-            Ok(super::source::Source::S3 { prefix, .. }) if prefix.ends_with(".gguf") => {
-                prefix.rsplit('/').next()
-            }
-            _ => None,
-        }
+        self.file.as_deref()
     }
 
     pub fn weights_dir(&self) -> &str {

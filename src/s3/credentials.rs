@@ -102,6 +102,19 @@ impl AwsCredentials {
         }
     }
 
+    /// The key pair, for the Secret KServe's storage initializer reads S3 with (`platform up`).
+    pub fn key_pair(&self) -> (&str, &str) {
+        (
+            self.access_key_id.expose_secret(),
+            self.secret_access_key.expose_secret(),
+        )
+    }
+
+    /// Temporary credentials (with a session token): a Secret made of them stops working.
+    pub fn is_temporary(&self) -> bool {
+        self.session_token.is_some()
+    }
+
     /// Every secret string these credentials hold, to scrub from text a server sent back.
     pub(crate) fn secrets(&self) -> Vec<&str> {
         let mut v = vec![

@@ -39,6 +39,12 @@ pub fn of(m: &Model) -> Weights {
             Weights::Storage(hub_uri(repo, &m.revision))
         }
         Ok(Source::HuggingFace { .. }) | Err(_) => Weights::Hub,
+        // One object of a bucket prefix (a GGUF file): KServe fetches just that object.
+        Ok(Source::S3 { .. }) if m.single_file().is_some() => Weights::Storage(format!(
+            "{}/{}",
+            m.source.as_str().trim_end_matches('/'),
+            m.single_file().unwrap_or_default()
+        )),
         Ok(_) => Weights::Storage(m.source.as_str().to_string()),
     }
 }

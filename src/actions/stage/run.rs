@@ -318,7 +318,12 @@ impl<'a> Stager<'a> {
             });
         }
         let snapshot = client
-            .resolve(bucket, prefix, &self.opts.filter, self.reporter.as_ref())
+            .resolve(
+                bucket,
+                prefix,
+                &self.opts.filter.for_file(m.model.single_file()),
+                self.reporter.as_ref(),
+            )
             .await?;
         crate::s3::report_checks(&snapshot, self.reporter.as_ref());
         self.reporter.note(&format!(
