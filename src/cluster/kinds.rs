@@ -135,6 +135,13 @@ pub const SCALED_OBJECT: Kind = Kind {
     namespaced: true,
 };
 
+pub const PRIORITY_CLASS: Kind = Kind {
+    api_version: "scheduling.k8s.io/v1",
+    kind: "PriorityClass",
+    plural: "priorityclasses",
+    namespaced: false,
+};
+
 pub const ALL: &[Kind] = &[
     APPLICATION,
     APP_PROJECT,

@@ -32,10 +32,11 @@ fn managed_or_tracked(o: &DynamicObject, apps: &BTreeSet<String>) -> bool {
         .is_some_and(|app| apps.contains(app))
 }
 
-/// Every survivor in the namespaces platform manages: Gateways, LoadBalancer Services, PVCs,
-/// Released/Retain PVs, InferenceServices, LLMInferenceServices, ClusterServingRuntimes, the
-/// Deployments and StatefulSets
-/// platform renders or its apps track, the namespaces it created, its AppProject and Applications.
+/// Every survivor platform leaves: in the namespaces it manages, Gateways, LoadBalancer Services,
+/// PVCs, InferenceServices, LLMInferenceServices, and the autoscalers (HPA, KEDA ScaledObject),
+/// Deployments and StatefulSets it renders or its apps track; Released/Retain PVs; its
+/// ClusterServingRuntimes and PriorityClasses; the namespaces it created; its AppProject and
+/// Applications.
 pub async fn audit(client: &Client, plan: &Plan) -> Result<Vec<Survivor>, ClusterError> {
     let namespaces = managed_namespaces(plan);
     let (serving, catalog, roots) = app_order(plan);
@@ -46,7 +47,7 @@ pub async fn audit(client: &Client, plan: &Plan) -> Result<Vec<Survivor>, Cluste
         out.extend(workloads_in(client, ns, &ours).await?);
     }
     out.extend(retained_volumes(client, &namespaces).await?);
-    out.extend(serving_runtimes(client).await?);
+    out.extend(cluster_scoped(client).await?);
     out.extend(created_namespaces(client).await?);
     out.extend(argo_objects(client, plan, &namespaces, &ours).await?);
     Ok(out)
@@ -143,6 +144,19 @@ async fn workloads_in(
             Err(e) => return Err(e),
         }
     }
+    // Autoscalers would scale a workload that survived back up; KEDA's CRD may be absent.
+    for kind in [kinds::HPA, kinds::SCALED_OBJECT] {
+        match list(client, kind, ns, None).await {
+            Ok(items) => out.extend(
+                items
+                    .iter()
+                    .filter(|o| managed_or_tracked(o, ours))
+                    .map(|o| survivor(kind.kind, ns, name_of(o), "autoscaler still exists".into())),
+            ),
+            Err(e) if e.code() == Some(404) => {}
+            Err(e) => return Err(e),
+        }
+    }
     for kind in [kinds::DEPLOYMENT, kinds::STATEFUL_SET] {
         for o in list(client, kind, ns, None).await? {
             if managed_or_tracked(&o, ours) {
@@ -162,19 +176,23 @@ async fn workloads_in(
     Ok(out)
 }
 
-/// The ClusterServingRuntimes platform rendered (llama.cpp, Ollama): cluster-scoped, so no
-/// namespace deletion takes them.
-async fn serving_runtimes(client: &Client) -> Result<Vec<Survivor>, ClusterError> {
-    let kind = kinds::CLUSTER_SERVING_RUNTIME;
-    match list(client, kind, "", Some(&managed_selector())).await {
-        Ok(items) => Ok(items
-            .iter()
-            .map(|o| survivor(kind.kind, "", name_of(o), "rendered by platform".into()))
-            .collect()),
-        // KServe's CRDs are not installed (or already deleted): no such objects.
-        Err(e) if e.code() == Some(404) => Ok(Vec::new()),
-        Err(e) => Err(e),
+/// The cluster-scoped objects platform rendered (ClusterServingRuntimes of llama.cpp and Ollama,
+/// the catalog's PriorityClasses): no namespace deletion takes them.
+async fn cluster_scoped(client: &Client) -> Result<Vec<Survivor>, ClusterError> {
+    let mut out = Vec::new();
+    for kind in [kinds::CLUSTER_SERVING_RUNTIME, kinds::PRIORITY_CLASS] {
+        match list(client, kind, "", Some(&managed_selector())).await {
+            Ok(items) => out.extend(
+                items
+                    .iter()
+                    .map(|o| survivor(kind.kind, "", name_of(o), "rendered by platform".into())),
+            ),
+            // The CRD is not installed (or already deleted): no such objects.
+            Err(e) if e.code() == Some(404) => {}
+            Err(e) => return Err(e),
+        }
     }
+    Ok(out)
 }
 
 /// Namespaces platform created.
