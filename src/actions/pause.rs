@@ -69,12 +69,7 @@ async fn autoscaler_step(
     m: &PlannedModel,
     pause: bool,
 ) -> Result<Option<(String, bool)>, ClusterError> {
-    let Some(a) = m
-        .model
-        .autoscaling
-        .as_ref()
-        .and_then(|a| m.layer().autoscaler(&m.name, a))
-    else {
+    let Some(a) = m.autoscaler() else {
         return Ok(None);
     };
     let verb = if pause { "pausing" } else { "resuming" };

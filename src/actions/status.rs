@@ -251,12 +251,7 @@ async fn scaled_to_zero(
 /// Whether the model's autoscaler is held by `platform pause` (a KEDA model paused while its
 /// autoscaler had it at 0 keeps no replica count to remember: the ScaledObject says it is paused).
 async fn autoscaler_held(observed: &Observed, m: &PlannedModel) -> Result<bool, ClusterError> {
-    let Some(a) = m
-        .model
-        .autoscaling
-        .as_ref()
-        .and_then(|a| m.layer().autoscaler(&m.name, a))
-    else {
+    let Some(a) = m.autoscaler() else {
         return Ok(false);
     };
     Ok(observed

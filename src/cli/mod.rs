@@ -148,6 +148,28 @@ pub struct ProfileArg {
     pub profile: Option<String>,
 }
 
+/// Which files of a model to take, and the Hub token file: shared by `stage-model` and
+/// `modelcar push`, which select the same files.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FileArgs {
+    /// Only files matching these globs (replaces the default set: config, tokenizer, *.safetensors).
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Skip files matching these globs.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Read the Hub token from this file.
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<std::path::PathBuf>,
+}
+
+impl FileArgs {
+    /// The file filter the globs make.
+    pub fn filter(&self) -> Result<crate::hub::FileFilter, crate::hub::HubError> {
+        crate::hub::FileFilter::new(&self.include, &self.exclude)
+    }
+}
+
 /// `--allow-insecure-http`, for the commands that talk to the git remote with credentials.
 #[derive(Debug, Clone, clap::Args)]
 pub struct GitHttpArg {

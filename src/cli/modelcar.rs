@@ -5,7 +5,7 @@ use anyhow::Result;
 use super::cluster::runtime;
 use super::signals::Interrupt;
 use super::{Ctx, InputError, Output};
-use crate::hub::{FileFilter, HubClient};
+use crate::hub::HubClient;
 use crate::modelcar::consts::{
     DEFAULT_BASE, DEFAULT_CHUNK_TEXT, DEFAULT_JOBS, DEFAULT_MAX_LAYER_TEXT, DEFAULT_PLATFORM,
 };
@@ -45,7 +45,7 @@ Files: the model's Hub snapshot as `platform stage-model` downloads it (its revi
 the commit; downloaded into the same cache first when missing; HF_TOKEN as for stage-model), or \
 --from DIR for any local directory (a Hugging Face cache snapshot works: its symlinks are followed). \
 The files are stage-model's selection: config, tokenizer, *.safetensors and their index; \
---include '*.gguf' for a GGUF model.
+a GGUF model's `file:` alone (or --include '*.gguf').
 
 Credentials: the docker config file ($DOCKER_CONFIG/config.json, else ~/.docker/config.json, as \
 `docker login`, `podman login`, `skopeo login` or `oras login` write it); a credHelpers or \
@@ -85,15 +85,8 @@ pub struct PushArgs {
     /// Hub revision (branch, tag or commit); default: the model's `revision`, else main.
     #[arg(long)]
     pub revision: Option<String>,
-    /// Only files matching these globs (replaces the default set: config, tokenizer, *.safetensors).
-    #[arg(long, value_name = "GLOB")]
-    pub include: Vec<String>,
-    /// Skip files matching these globs.
-    #[arg(long, value_name = "GLOB")]
-    pub exclude: Vec<String>,
-    /// Read the Hub token from this file.
-    #[arg(long, value_name = "PATH")]
-    pub token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub files: super::FileArgs,
     /// Base image with sh, ln and sleep, pinned by digest.
     #[arg(long, value_name = "REF", default_value = DEFAULT_BASE)]
     pub base: String,
@@ -140,8 +133,9 @@ fn run_push(ctx: &Ctx, args: PushArgs) -> Result<()> {
             args.base
         ));
     }
-    let filter = FileFilter::new(&args.include, &args.exclude)?;
-    let input = input(ctx, &args)?;
+    let (input, file) = input(ctx, &args)?;
+    // A GGUF model's one file, unless --include chooses.
+    let filter = args.files.filter()?.for_file(file.as_deref());
     let opts = Options {
         image,
         base,
@@ -171,17 +165,18 @@ fn run_push(ctx: &Ctx, args: PushArgs) -> Result<()> {
     print(ctx, &result?, args.dry_run)
 }
 
-/// The files to push: --from, --source, or the model's own source.
-fn input(ctx: &Ctx, args: &PushArgs) -> Result<Input> {
+/// The files to push: --from, --source, or the model's own source (and its `file:`, for a
+/// one-file model).
+fn input(ctx: &Ctx, args: &PushArgs) -> Result<(Input, Option<String>)> {
     if let Some(dir) = &args.from {
         if !dir.is_dir() {
             return Err(InputError(format!("--from {}: not a directory", dir.display())).into());
         }
-        return Ok(Input::Dir(dir.clone()));
+        return Ok((Input::Dir(dir.clone()), None));
     }
     let hub = |repo: &str, revision: String| -> Result<Input> {
         Ok(Input::Hub {
-            client: Box::new(HubClient::from_env(args.token_file.as_deref())?),
+            client: Box::new(HubClient::from_env(args.files.token_file.as_deref())?),
             repo: repo.to_string(),
             revision,
         })
@@ -191,7 +186,8 @@ fn input(ctx: &Ctx, args: &PushArgs) -> Result<Input> {
         let Some(repo) = parsed.hf_repo() else {
             return Err(InputError(format!("--source `{source}` is not hf://<org>/<name>")).into());
         };
-        return hub(repo, args.revision.clone().unwrap_or_else(|| "main".into()));
+        let revision = args.revision.clone().unwrap_or_else(|| "main".into());
+        return Ok((hub(repo, revision)?, None));
     }
     let Some(name) = &args.model else {
         return Err(InputError(
@@ -222,12 +218,11 @@ fn input(ctx: &Ctx, args: &PushArgs) -> Result<Input> {
         ))
         .into());
     };
-    hub(
-        repo,
-        args.revision
-            .clone()
-            .unwrap_or_else(|| model.revision.clone()),
-    )
+    let revision = args
+        .revision
+        .clone()
+        .unwrap_or_else(|| model.revision.clone());
+    Ok((hub(repo, revision)?, model.file.clone()))
 }
 
 fn print(ctx: &Ctx, out: &Outcome, dry_run: bool) -> Result<()> {

@@ -74,15 +74,8 @@ pub struct Args {
     /// With --download-only: where to put the files.
     #[arg(long, value_name = "DIR")]
     pub to: Option<PathBuf>,
-    /// Only files matching these globs (replaces the default set: config, tokenizer, *.safetensors).
-    #[arg(long, value_name = "GLOB")]
-    pub include: Vec<String>,
-    /// Skip files matching these globs.
-    #[arg(long, value_name = "GLOB")]
-    pub exclude: Vec<String>,
-    /// Read the Hub token from this file.
-    #[arg(long, value_name = "PATH")]
-    pub token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub files: super::FileArgs,
     /// Stage again even when the volume already holds this commit; with --download-only, replace
     /// files in --to that differ from the snapshot's (refused otherwise).
     #[arg(long)]
@@ -98,7 +91,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
-    let filter = FileFilter::new(&args.include, &args.exclude)?;
+    let filter = args.files.filter()?;
     if args.download_only {
         return download_only(ctx, &args, &filter);
     }
@@ -170,7 +163,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
 fn remotes(inputs: &super::Inputs, models: &[&PlannedModel], args: &Args) -> Result<Remotes> {
     let mut r = Remotes::default();
     if models.iter().any(|m| m.model.source.s3().is_none()) {
-        r.hub = Some(HubClient::from_env(args.token_file.as_deref())?);
+        r.hub = Some(HubClient::from_env(args.files.token_file.as_deref())?);
     }
     if models.iter().any(|m| m.model.source.s3().is_some()) {
         r.s3 = Some(S3Client::from_env(inputs.config.s3.as_ref())?);
@@ -239,7 +232,7 @@ fn download_only(ctx: &Ctx, args: &Args, filter: &FileFilter) -> Result<()> {
     };
     let to = args.to.clone().unwrap_or_default();
     let revision = args.revision.clone().unwrap_or_else(|| "main".into());
-    let client = HubClient::from_env(args.token_file.as_deref())?;
+    let client = HubClient::from_env(args.files.token_file.as_deref())?;
     let reporter = ctx.reporter();
     let local = runtime()?.block_on(crate::hub::fetch_to_dir(
         &client,

@@ -152,12 +152,7 @@ impl Observed {
     /// KEDA ScaledObject), when the model autoscales and the object exists: one GET (asked only
     /// for a model standing at 0 replicas).
     pub async fn autoscaler(&self, m: &PlannedModel) -> Result<Option<Value>, ClusterError> {
-        let Some(a) = m
-            .model
-            .autoscaling
-            .as_ref()
-            .and_then(|a| m.layer().autoscaler(&m.name, a))
-        else {
+        let Some(a) = m.autoscaler() else {
             return Ok(None);
         };
         let client = match self {

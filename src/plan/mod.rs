@@ -126,6 +126,15 @@ impl PlannedModel {
         crate::serving::layer(self.model.layer)
     }
 
+    /// The autoscaler object the model's layer renders beside its workload (raw vLLM's HPA or
+    /// KEDA ScaledObject), when the model autoscales there.
+    pub fn autoscaler(&self) -> Option<crate::serving::Autoscaler> {
+        self.model
+            .autoscaling
+            .as_ref()
+            .and_then(|a| self.layer().autoscaler(&self.name, a))
+    }
+
     /// How the serving pods get the weights (the seam decides).
     pub fn weights(&self) -> crate::serving::Weights {
         crate::serving::weights::of(&self.model)
