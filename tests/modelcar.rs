@@ -871,3 +871,48 @@ fn an_upload_cut_mid_chunk_is_sent_again_and_completes() {
         assert_eq!(files.get(&format!("models/{name}")), Some(sum), "{name}");
     }
 }
+
+/// A llama.cpp model's image holds its `file:` alone (the GGUF file the runtime loads).
+#[test]
+fn a_llama_cpp_models_image_holds_its_gguf_file_alone() {
+    use platform_testkit::hub;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let emu = rt.block_on(hub::HubEmulator::start(
+        vec![hub::small_model("Qwen/Qwen2.5-0.5B-Instruct")],
+        hub::Faults::default(),
+    ));
+    let reg = Registry::start(Auth::None);
+    let base = push_busybox(&reg.host(), None);
+    let repo = common::TempRepo::new();
+    let cfg = repo.read("environments/ai-dev/config.yaml").replace(
+        "    servedName: qwen2.5-0.5b\n    preset: vllm-cpu\n",
+        "    servedName: qwen2.5-0.5b\n    runtime: llama-cpp\n    file: model.gguf\n    preset: llama-cpp-cpu\n",
+    );
+    assert!(cfg.contains("file: model.gguf"));
+    repo.write("environments/ai-dev/config.yaml", &cfg);
+    let cache = tempfile::tempdir().unwrap();
+    let docker = tempfile::tempdir().unwrap();
+    let o = repo
+        .cmd()
+        .env("HF_ENDPOINT", &emu.endpoint)
+        .env("PLATFORM_HUB_CACHE", cache.path())
+        .env("HF_HOME", cache.path())
+        .env("DOCKER_CONFIG", docker.path())
+        .args(["modelcar", "push", "qwen-cpu", "--image"])
+        .arg(format!("{}/models/qwen-gguf:v1", reg.host()))
+        .args(["--base", &base])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (files, _) = pull_back(stdout(&o).trim(), None);
+    let model = emu.repo("Qwen/Qwen2.5-0.5B-Instruct");
+    let weights: Vec<&String> = files
+        .keys()
+        .filter(|k| k.starts_with("models/") && !k.ends_with('/'))
+        .collect();
+    assert_eq!(weights, ["models/model.gguf"], "{files:?}");
+    assert_eq!(
+        files.get("models/model.gguf"),
+        Some(&model.get("model.gguf").unwrap().sha256)
+    );
+}
