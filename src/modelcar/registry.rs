@@ -152,6 +152,19 @@ impl Registry {
 
     /// The request, with the credential only when it goes to the registry itself (an upload
     /// Location or a redirect elsewhere never gets it).
+    /// One authorized request, not retried (its body is a stream that cannot be replayed); a
+    /// transport failure names the registry, never a credential.
+    async fn send_once(&self, rb: RequestBuilder) -> Result<reqwest::Response, ModelcarError> {
+        let req = self.authorize(rb)?;
+        self.http
+            .execute(req)
+            .await
+            .map_err(|e| ModelcarError::Unreachable {
+                registry: self.name.clone(),
+                why: self.redact(&describe_reqwest(&e)),
+            })
+    }
+
     fn authorize(&self, rb: RequestBuilder) -> Result<reqwest::Request, ModelcarError> {
         let mut req = rb
             .build()
@@ -606,15 +619,7 @@ impl Registry {
                 sent,
             )));
         // Not through `send`: a body stream is not replayed; a failure is resumed by the caller.
-        let req = self.authorize(rb)?;
-        let resp = self
-            .http
-            .execute(req)
-            .await
-            .map_err(|e| ModelcarError::Unreachable {
-                registry: self.name.clone(),
-                why: self.redact(&describe_reqwest(&e)),
-            })?;
+        let resp = self.send_once(rb).await?;
         if resp.status() != StatusCode::ACCEPTED {
             if resp.status() == StatusCode::UNAUTHORIZED {
                 // A token that expired mid-upload: renew it, then resume.
@@ -680,15 +685,7 @@ impl Registry {
             .header(CONTENT_LENGTH, size)
             .timeout(upload_deadline(size))
             .body(body);
-        let req = self.authorize(rb)?;
-        let resp = self
-            .http
-            .execute(req)
-            .await
-            .map_err(|e| ModelcarError::Unreachable {
-                registry: self.name.clone(),
-                why: self.redact(&describe_reqwest(&e)),
-            })?;
+        let resp = self.send_once(rb).await?;
         if resp.status() != StatusCode::ACCEPTED {
             return Err(self.failure(&format!("copying blob {digest}"), resp).await);
         }
