@@ -114,6 +114,7 @@ fn known_class(e: &(dyn std::error::Error + 'static)) -> Option<ErrorClass> {
         HubError,
         ModelcarError,
         crate::s3::S3Error,
+        crate::actions::fit::FitCommandError,
         crate::scaffold::ScaffoldError,
         crate::actions::bootstrap::BootstrapError,
     );
@@ -337,6 +338,16 @@ impl Classify for ModelcarError {
                 ErrorClass::Remote
             }
             E::Internal(_) => ErrorClass::Internal,
+        }
+    }
+}
+
+impl Classify for crate::actions::fit::FitCommandError {
+    fn class(&self) -> ErrorClass {
+        use crate::actions::fit::FitCommandError as E;
+        match self {
+            E::Model { .. } => ErrorClass::Input,
+            E::Hub(e) => e.class(),
         }
     }
 }

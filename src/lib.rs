@@ -12,6 +12,7 @@ pub mod config;
 pub mod consts;
 pub mod diag;
 pub mod error;
+pub mod fit;
 pub mod fsread;
 pub mod gitops;
 pub mod hub;

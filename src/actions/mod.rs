@@ -6,6 +6,7 @@
 
 pub mod bootstrap;
 pub mod doctor;
+pub mod fit;
 pub mod pause;
 pub mod s3_secret;
 pub mod smoke;

@@ -47,6 +47,8 @@ pub struct Catalog {
     pub groups: Vec<Group>,
     pub serving: BTreeMap<String, ServingLayerSpec>,
     pub presets: BTreeMap<String, Preset>,
+    /// GPU types and their memory (`gpus:` in presets.yaml), for `platform fit`.
+    pub gpus: BTreeMap<String, GpuType>,
     /// The pinned Argo CD (`catalog/argocd.yaml`, else the embedded one).
     pub argocd: argocd::ArgoCdSpec,
     /// The objects files apps sync (`source: { objects: FILE }`), by path under `catalog/`.
@@ -89,6 +91,7 @@ impl Catalog {
             groups: groups.groups,
             serving: serving.serving_layers,
             presets: presets.presets,
+            gpus: presets.gpus,
             argocd,
             objects: BTreeMap::new(),
             warnings: Vec::new(),

@@ -238,6 +238,20 @@ pub struct ServingLayerSpec {
 #[serde(deny_unknown_fields)]
 pub struct PresetsFile {
     pub presets: BTreeMap<String, Preset>,
+    /// GPU types `platform fit` knows, by name (`--gpu NAME`).
+    #[serde(default)]
+    pub gpus: BTreeMap<String, GpuType>,
+}
+
+/// A GPU type: the memory `nvidia-smi` reports, and the `nvidia.com/gpu.product` label values
+/// (GPU feature discovery) that name it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GpuType {
+    /// Total memory, as a quantity (`23034Mi`).
+    pub memory: crate::config::Quantity,
+    #[serde(default)]
+    pub products: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

@@ -7,6 +7,7 @@ mod cluster;
 mod completions;
 mod diff;
 mod doctor;
+mod fit;
 mod init;
 mod lint;
 mod modelcar;
@@ -115,6 +116,8 @@ pub enum Command {
     Diff(diff::Args),
     /// Preflight against the cluster: OK/WARN/FAIL lines with fixes, exit 1 on any FAIL.
     Doctor(doctor::Args),
+    /// Whether each vLLM model fits its GPU type: weights, KV cache at maxModelLen, the verdict and the longest context that fits.
+    Fit(fit::Args),
     /// Install Argo CD (pinned, sha256-verified), configure it, record the cluster identity; idempotent.
     Bootstrap(bootstrap::Args),
     /// Bring the cluster up: apply the AppProject and root apps, then sync and wait wave by wave.
@@ -301,6 +304,7 @@ pub fn run() -> ExitCode {
         Command::Lint(a) => lint::run(&ctx, a),
         Command::Diff(a) => diff::run(&ctx, a),
         Command::Doctor(a) => doctor::run(&ctx, a),
+        Command::Fit(a) => fit::run(&ctx, a),
         Command::Bootstrap(a) => bootstrap::run(&ctx, a),
         Command::Up(a) => up::run(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),

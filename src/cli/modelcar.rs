@@ -258,7 +258,7 @@ fn print(ctx: &Ctx, out: &Outcome, dry_run: bool) -> Result<()> {
 }
 
 /// `4096`, `512MiB`, `9GiB`, `10GB`, `1.5GiB`.
-fn parse_size(s: &str) -> Result<u64, String> {
+pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))

@@ -1,0 +1,257 @@
+//! `platform fit`: gather what [`crate::fit`]'s rule needs for each model (its `config.json` and
+//! weight sizes, from the Hub or a directory; the GPU type from the catalog; utilisation, tensor
+//! parallel size, context and KV dtype from the model's arguments) and judge it.
+
+use std::path::Path;
+
+use crate::catalog::{Catalog, Device};
+use crate::fit::{self, Inputs, Verdict};
+use crate::hub::{FileFilter, HubClient, HubError};
+use crate::plan::PlannedModel;
+use crate::report::Reporter;
+
+/// vLLM's default `--gpu-memory-utilization` (vllm/config/cache.py; it was 0.9 before).
+pub const VLLM_DEFAULT_UTILIZATION: f64 = 0.92;
+/// Bytes `config.json` may have.
+const CONFIG_CAP: u64 = 4 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FitCommandError {
+    #[error("model {model}: {message}")]
+    Model { model: String, message: String },
+    #[error(transparent)]
+    Hub(#[from] HubError),
+}
+
+fn model_error(pm: &PlannedModel, message: impl Into<String>) -> FitCommandError {
+    FitCommandError::Model {
+        model: pm.name.clone(),
+        message: message.into(),
+    }
+}
+
+/// A model's `config.json` and the bytes of its weight files.
+#[derive(Debug, Clone)]
+pub struct ModelFiles {
+    pub config_json: String,
+    pub weights_bytes: u64,
+    /// Where they were read from, for the report.
+    pub from: String,
+}
+
+fn is_weight(path: &str) -> bool {
+    path.ends_with(".safetensors")
+}
+
+/// From a local directory (a downloaded snapshot).
+pub fn from_dir(pm: &PlannedModel, dir: &Path) -> Result<ModelFiles, FitCommandError> {
+    let config = dir.join("config.json");
+    let config_json = crate::fsread::read_text(&config, CONFIG_CAP, "config.json")
+        .map_err(|e| model_error(pm, format!("{}: {}", config.display(), e.reason())))?;
+    let mut weights_bytes = 0;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| model_error(pm, format!("{}: {e}", dir.display())))?;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if is_weight(&name) {
+            weights_bytes += std::fs::metadata(e.path()).map(|m| m.len()).unwrap_or(0);
+        }
+    }
+    Ok(ModelFiles {
+        config_json,
+        weights_bytes,
+        from: dir.display().to_string(),
+    })
+}
+
+/// From the Hub: the file sizes of the revision's listing, and `config.json` (downloaded into the
+/// stage-model cache).
+pub async fn from_hub(
+    client: &HubClient,
+    pm: &PlannedModel,
+    reporter: &dyn Reporter,
+) -> Result<ModelFiles, FitCommandError> {
+    let Some(repo) = pm.model.hf_repo() else {
+        return Err(model_error(
+            pm,
+            format!(
+                "its source {} is not a Hub repository: give the files with --from-dir DIR",
+                pm.model.source
+            ),
+        ));
+    };
+    let listing = client
+        .resolve_with(repo, &pm.model.revision, &FileFilter::default(), reporter)
+        .await?;
+    let weights_bytes = listing
+        .files
+        .iter()
+        .filter(|f| is_weight(&f.path))
+        .map(|f| f.size)
+        .sum();
+    let only_config = FileFilter::new(&["config.json"], &[])?;
+    let snap = client
+        .resolve_with(repo, &listing.commit, &only_config, reporter)
+        .await?;
+    let local = client.download(&snap, reporter, None).await?;
+    let path = local.dir.join("config.json");
+    let config_json = crate::fsread::read_text(&path, CONFIG_CAP, "config.json")
+        .map_err(|e| model_error(pm, format!("{}: {}", path.display(), e.reason())))?;
+    Ok(ModelFiles {
+        config_json,
+        weights_bytes,
+        from: format!(
+            "{} at {}",
+            pm.model.source,
+            &listing.commit[..listing.commit.len().min(12)]
+        ),
+    })
+}
+
+/// What `fit` was asked.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub gpu: String,
+    /// Overrides the model's `--gpu-memory-utilization` (else vLLM's default).
+    pub utilization: Option<f64>,
+    /// Activations, CUDA graphs and memory outside torch, per GPU.
+    pub overhead_bytes: u64,
+}
+
+/// One model's numbers.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelFit {
+    pub model: String,
+    pub gpu: String,
+    pub gpu_bytes: u64,
+    pub tensor_parallel: u32,
+    pub utilization: f64,
+    /// Where the utilisation came from: the model's or preset's args, `--gpu-memory-utilization`,
+    /// or vLLM's default.
+    pub utilization_from: String,
+    pub max_model_len: u32,
+    pub max_model_len_from: String,
+    pub dtype: String,
+    pub kv_dtype_bytes: u32,
+    pub overhead_bytes: u64,
+    pub weights_bytes: u64,
+    pub files_from: String,
+    #[serde(flatten)]
+    pub verdict: Verdict,
+}
+
+/// The last `--flag=value` (or `--flag value`) among a model's arguments (the preset's, then its own).
+fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    let mut found = None;
+    for (i, a) in args.iter().enumerate() {
+        if let Some(v) = a.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
+            found = Some(v);
+        } else if a == name {
+            found = args.get(i + 1).map(String::as_str);
+        }
+    }
+    found
+}
+
+/// Judge one vLLM GPU model against `opts.gpu`.
+pub fn judge(
+    pm: &PlannedModel,
+    catalog: &Catalog,
+    files: &ModelFiles,
+    opts: &Options,
+) -> Result<ModelFit, FitCommandError> {
+    let m = &pm.model;
+    if m.runtime != crate::config::RuntimeName::Vllm {
+        return Err(model_error(
+            pm,
+            format!(
+                "fit applies vLLM's memory rule; this model runs {}",
+                m.runtime
+            ),
+        ));
+    }
+    if pm.preset_spec.device != Device::Gpu || m.gpus == 0 {
+        return Err(model_error(pm, "a CPU model: fit checks GPU memory (vLLM on CPU keeps its KV cache in VLLM_CPU_KVCACHE_SPACE)"));
+    }
+    let gpu = catalog.gpus.get(&opts.gpu).ok_or_else(|| {
+        let known: Vec<&str> = catalog.gpus.keys().map(String::as_str).collect();
+        model_error(
+            pm,
+            format!(
+                "unknown GPU type `{}` (known: {}; add one under gpus: in {})",
+                opts.gpu,
+                known.join(", "),
+                catalog.files.presets.display()
+            ),
+        )
+    })?;
+    let shape = fit::parse(&files.config_json).map_err(|e| model_error(pm, e.to_string()))?;
+    let args: Vec<String> = pm
+        .preset_spec
+        .args
+        .iter()
+        .chain(m.args.iter())
+        .cloned()
+        .collect();
+    let (utilization, utilization_from) =
+        match (opts.utilization, flag(&args, "--gpu-memory-utilization")) {
+            (Some(u), _) => (u, "--gpu-memory-utilization of fit".to_string()),
+            (None, Some(v)) => (
+                v.parse::<f64>().map_err(|_| {
+                    model_error(pm, format!("--gpu-memory-utilization={v} is not a number"))
+                })?,
+                "the preset's or the model's arguments".to_string(),
+            ),
+            (None, None) => (VLLM_DEFAULT_UTILIZATION, "vLLM's default".to_string()),
+        };
+    let (max_model_len, max_model_len_from) =
+        match (m.max_model_len, flag(&args, "--max-model-len")) {
+            (Some(n), _) => (n, "maxModelLen".to_string()),
+            (None, Some(v)) => (
+                v.parse()
+                    .map_err(|_| model_error(pm, format!("--max-model-len={v} is not a number")))?,
+                "the preset's or the model's arguments".to_string(),
+            ),
+            (None, None) => (
+                shape.max_positions.ok_or_else(|| {
+                    model_error(
+                        pm,
+                        "neither maxModelLen nor config.json's max_position_embeddings is set",
+                    )
+                })?,
+                "config.json's max_position_embeddings (vLLM's default)".to_string(),
+            ),
+        };
+    let kv_dtype_bytes = match flag(&args, "--kv-cache-dtype") {
+        Some(d) if d.starts_with("fp8") => 1,
+        _ => shape.dtype_bytes,
+    };
+    let tensor_parallel = m.tensor_parallel_size.unwrap_or(m.gpus).max(1);
+    let inputs = Inputs {
+        shape: shape.clone(),
+        weights_bytes: files.weights_bytes,
+        tensor_parallel,
+        utilization,
+        gpu_bytes: gpu.memory.value() as u64,
+        overhead_bytes: opts.overhead_bytes,
+        max_model_len,
+        kv_dtype_bytes,
+    };
+    Ok(ModelFit {
+        model: pm.name.clone(),
+        gpu: opts.gpu.clone(),
+        gpu_bytes: inputs.gpu_bytes,
+        tensor_parallel,
+        utilization,
+        utilization_from,
+        max_model_len,
+        max_model_len_from,
+        dtype: shape.dtype.clone(),
+        kv_dtype_bytes,
+        overhead_bytes: opts.overhead_bytes,
+        weights_bytes: files.weights_bytes,
+        files_from: files.from.clone(),
+        verdict: fit::judge(&inputs),
+    })
+}
