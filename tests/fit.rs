@@ -170,3 +170,68 @@ fn from_the_hub_fit_reads_the_listing_and_downloads_config_json_alone() {
         "only config.json is downloaded: {fetched:?}"
     );
 }
+
+/// Without --gpu, the smallest GPU the cluster's nodes name in GPU feature discovery's labels: a
+/// catalog type by its product, else the product with its memory label.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_gpu_the_nodes_labels_say_which_and_the_smallest_counts() {
+    use platform_testkit::apiserver::{Options, TestApiServer};
+    let server = TestApiServer::start(Options {
+        cluster_name: "ai-dev".into(),
+        ..Options::default()
+    })
+    .await;
+    let e = common::apienv::Env::new(server, TempRepo::new()).await;
+    let dir = model_dir(QWEN_7B, 15_231_233_024);
+    let node = |name: &str, labels: Value| {
+        serde_json::json!({"apiVersion": "v1", "kind": "Node",
+                           "metadata": {"name": name, "labels": labels}})
+    };
+    let run = || async {
+        e.platform(&[
+            "fit",
+            "qwen-gpu",
+            "--from-dir",
+            dir.path().to_str().unwrap(),
+            "-o",
+            "json",
+        ])
+        .await
+    };
+    // No node says: pass --gpu.
+    let o = run().await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o)
+            .contains("no node names its GPU (nvidia.com/gpu.product label): pass --gpu TYPE"),
+        "{}",
+        stderr(&o)
+    );
+    e.server
+        .put(node(
+            "gpu-a100",
+            serde_json::json!({"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}),
+        ))
+        .unwrap();
+    e.server
+        .put(node("gpu-x", serde_json::json!({"nvidia.com/gpu.product": "NVIDIA-Future-GPU", "nvidia.com/gpu.memory": "20480"})))
+        .unwrap();
+    let o = run().await;
+    let v = &json(&o)[0];
+    assert_eq!(v["gpu"], "NVIDIA-Future-GPU", "{v}");
+    assert_eq!(v["gpuBytes"], 20480u64 << 20, "{v}");
+    assert!(v["gpuFrom"].as_str().unwrap().contains("node gpu-x"), "{v}");
+    // The other node now holds a bigger GPU: the A100 is the smallest.
+    e.server
+        .put(node(
+            "gpu-x",
+            serde_json::json!({"nvidia.com/gpu.product": "NVIDIA-H200"}),
+        ))
+        .unwrap();
+    let o = run().await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = &json(&o)[0];
+    assert_eq!(v["gpu"], "A100-80GB", "{v}");
+    assert!(stderr(&o).contains("GPU: A100-80GB (80.0 GiB), from node gpu-a100's nvidia.com/gpu.product=NVIDIA-A100-SXM4-80GB"), "{}", stderr(&o));
+    e.server.shutdown().await;
+}

@@ -108,10 +108,86 @@ pub async fn from_hub(
     })
 }
 
+/// The GPU a model is checked against: its name, memory, and where the choice came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gpu {
+    pub name: String,
+    pub bytes: u64,
+    pub from: String,
+}
+
+/// The catalog's GPU type `name` (`gpus:` in presets.yaml), or an error listing the known ones.
+pub fn catalog_gpu(catalog: &Catalog, name: &str) -> Result<Gpu, String> {
+    match catalog.gpus.get(name) {
+        Some(g) => Ok(Gpu {
+            name: name.to_string(),
+            bytes: g.memory.value() as u64,
+            from: "--gpu".into(),
+        }),
+        None => {
+            let known: Vec<&str> = catalog.gpus.keys().map(String::as_str).collect();
+            Err(format!(
+                "unknown GPU type `{name}` (known: {}; add one under gpus: in {})",
+                known.join(", "),
+                catalog.files.presets.display()
+            ))
+        }
+    }
+}
+
+/// GPU feature discovery's labels on a node.
+pub const PRODUCT_LABEL: &str = "nvidia.com/gpu.product";
+pub const MEMORY_LABEL: &str = "nvidia.com/gpu.memory";
+
+/// The GPU a node's labels name: the catalog type whose `products` has its
+/// `nvidia.com/gpu.product`, else its `nvidia.com/gpu.memory` (MiB) under the product's name.
+pub fn gpu_of_node(node: &serde_json::Value, catalog: &Catalog) -> Option<Gpu> {
+    let label = |k: &str| {
+        node.pointer(&format!("/metadata/labels/{}", k.replace('/', "~1")))
+            .and_then(serde_json::Value::as_str)
+    };
+    let node_name = node
+        .pointer("/metadata/name")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("?");
+    let product = label(PRODUCT_LABEL)?;
+    let from = format!("node {node_name}'s {PRODUCT_LABEL}={product}");
+    if let Some((name, g)) = catalog
+        .gpus
+        .iter()
+        .find(|(_, g)| g.products.iter().any(|p| p == product))
+    {
+        return Some(Gpu {
+            name: name.clone(),
+            bytes: g.memory.value() as u64,
+            from,
+        });
+    }
+    let mib: u64 = label(MEMORY_LABEL)?.parse().ok()?;
+    Some(Gpu {
+        name: product.to_string(),
+        bytes: mib << 20,
+        from: format!("{from}, {MEMORY_LABEL}={mib}"),
+    })
+}
+
+/// The smallest GPU among the cluster's nodes (a model may land on any of them).
+pub async fn smallest_node_gpu(
+    client: &crate::cluster::Client,
+    catalog: &Catalog,
+) -> Result<Option<Gpu>, crate::cluster::ClusterError> {
+    let nodes =
+        crate::cluster::observed::list_json(client, crate::cluster::kinds::NODE, "", None).await?;
+    Ok(nodes
+        .iter()
+        .filter_map(|n| gpu_of_node(n, catalog))
+        .min_by_key(|g| g.bytes))
+}
+
 /// What `fit` was asked.
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub gpu: String,
+    pub gpu: Gpu,
     /// Overrides the model's `--gpu-memory-utilization` (else vLLM's default).
     pub utilization: Option<f64>,
     /// Activations, CUDA graphs and memory outside torch, per GPU.
@@ -125,6 +201,8 @@ pub struct ModelFit {
     pub model: String,
     pub gpu: String,
     pub gpu_bytes: u64,
+    /// How the GPU was chosen (`--gpu`, or a node's labels).
+    pub gpu_from: String,
     pub tensor_parallel: u32,
     pub utilization: f64,
     /// Where the utilisation came from: the model's or preset's args, `--gpu-memory-utilization`,
@@ -157,7 +235,6 @@ fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
 /// Judge one vLLM GPU model against `opts.gpu`.
 pub fn judge(
     pm: &PlannedModel,
-    catalog: &Catalog,
     files: &ModelFiles,
     opts: &Options,
 ) -> Result<ModelFit, FitCommandError> {
@@ -174,18 +251,6 @@ pub fn judge(
     if pm.preset_spec.device != Device::Gpu || m.gpus == 0 {
         return Err(model_error(pm, "a CPU model: fit checks GPU memory (vLLM on CPU keeps its KV cache in VLLM_CPU_KVCACHE_SPACE)"));
     }
-    let gpu = catalog.gpus.get(&opts.gpu).ok_or_else(|| {
-        let known: Vec<&str> = catalog.gpus.keys().map(String::as_str).collect();
-        model_error(
-            pm,
-            format!(
-                "unknown GPU type `{}` (known: {}; add one under gpus: in {})",
-                opts.gpu,
-                known.join(", "),
-                catalog.files.presets.display()
-            ),
-        )
-    })?;
     let shape = fit::parse(&files.config_json).map_err(|e| model_error(pm, e.to_string()))?;
     let args: Vec<String> = pm
         .preset_spec
@@ -233,15 +298,16 @@ pub fn judge(
         weights_bytes: files.weights_bytes,
         tensor_parallel,
         utilization,
-        gpu_bytes: gpu.memory.value() as u64,
+        gpu_bytes: opts.gpu.bytes,
         overhead_bytes: opts.overhead_bytes,
         max_model_len,
         kv_dtype_bytes,
     };
     Ok(ModelFit {
         model: pm.name.clone(),
-        gpu: opts.gpu.clone(),
+        gpu: opts.gpu.name.clone(),
         gpu_bytes: inputs.gpu_bytes,
+        gpu_from: opts.gpu.from.clone(),
         tensor_parallel,
         utilization,
         utilization_from,

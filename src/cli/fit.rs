@@ -34,9 +34,10 @@ pub struct Args {
     /// Models to check (default: every vLLM GPU model of the plan).
     pub models: Vec<String>,
     /// The GPU type the model would run on (see gpus: in catalog/presets.yaml: T4, L4, A10G, L40S,
-    /// A100-40GB, A100-80GB, H100-80GB, H200, B200).
+    /// A100-40GB, A100-80GB, H100-80GB, H200, B200). Without it, the smallest GPU the cluster's
+    /// nodes name in their nvidia.com/gpu.product (and gpu.memory) labels.
     #[arg(long)]
-    pub gpu: String,
+    pub gpu: Option<String>,
     /// Read config.json and the safetensors from this directory instead of the Hub (one model).
     #[arg(long, value_name = "DIR")]
     pub from_dir: Option<PathBuf>,
@@ -49,6 +50,8 @@ pub struct Args {
     /// Read the Hub token from this file.
     #[arg(long, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub target: super::cluster::TargetArgs,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
@@ -78,8 +81,28 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         )
         .into());
     }
+    let gpu = match &args.gpu {
+        Some(name) => fit::catalog_gpu(&inputs.catalog, name).map_err(InputError)?,
+        None => runtime()?.block_on(async {
+            let target = super::cluster::connect(ctx, &inputs, &args.target).await?;
+            fit::smallest_node_gpu(&target.client, &inputs.catalog)
+                .await?
+                .ok_or_else(|| {
+                    anyhow::Error::from(InputError(format!(
+                        "no node names its GPU ({} label): pass --gpu TYPE",
+                        fit::PRODUCT_LABEL
+                    )))
+                })
+        })?,
+    };
+    ctx.reporter().note(&format!(
+        "GPU: {} ({}), from {}",
+        gpu.name,
+        size(gpu.bytes),
+        gpu.from
+    ));
     let opts = Options {
-        gpu: args.gpu.clone(),
+        gpu: gpu.clone(),
         utilization: args.gpu_memory_utilization,
         overhead_bytes: args.overhead,
     };
@@ -93,7 +116,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                 runtime()?.block_on(fit::from_hub(&client, pm, reporter.as_ref()))?
             }
         };
-        fits.push(fit::judge(pm, &inputs.catalog, &files, &opts)?);
+        fits.push(fit::judge(pm, &files, &opts)?);
     }
     ctx.printer.data(&match ctx.output {
         Output::Table => table(&fits),
@@ -109,7 +132,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     } else {
         Err(CheckFailed(format!(
             "does not fit on {}: {}",
-            args.gpu,
+            gpu.name,
             failed.join(", ")
         ))
         .into())
