@@ -91,7 +91,7 @@ fn llama_8b_at_128k_does_not_fit_a_24_gb_card_and_the_longest_context_that_does_
     );
     assert!((longest + 1) * 128 * 1024 > available as u64, "{v}");
     assert!(
-        stderr(&o).contains("does not fit on L4: qwen-gpu"),
+        stderr(&o).contains("does not fit: qwen-gpu"),
         "{}",
         stderr(&o)
     );
@@ -234,4 +234,61 @@ async fn without_gpu_the_nodes_labels_say_which_and_the_smallest_counts() {
     assert_eq!(v["gpu"], "A100-80GB", "{v}");
     assert!(stderr(&o).contains("GPU: A100-80GB (80.0 GiB), from node gpu-a100's nvidia.com/gpu.product=NVIDIA-A100-SXM4-80GB"), "{}", stderr(&o));
     e.server.shutdown().await;
+}
+
+/// A CPU model is checked against its pod's memory: weights in the dtype vLLM runs them (float32
+/// on CPU doubles bf16 weights) and the fixed KV space (VLLM_CPU_KVCACHE_SPACE), no GPU asked for.
+#[test]
+fn a_cpu_model_is_checked_against_its_memory_limit_and_kv_space() {
+    let dir = model_dir(QWEN_05B, 988_097_824);
+    let repo = TempRepo::new();
+    let run = |repo: &TempRepo| {
+        repo.cmd()
+            .args(["fit", "qwen-cpu", "--from-dir"])
+            .arg(dir.path())
+            .args(["-o", "json"])
+            .output()
+            .unwrap()
+    };
+    let o = run(&repo);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = &json(&o)[0];
+    assert_eq!(v["gpu"], "cpu", "{v}");
+    // float32: twice the bytes per KV element and per weight.
+    assert_eq!(v["kvBytesPerToken"], 24 * 1024, "{v}");
+    assert_eq!(v["weightsBytes"], 2 * 988_097_824u64, "{v}");
+    assert_eq!(v["maxModelLen"], 4096, "the preset's --max-model-len: {v}");
+    assert_eq!(
+        v["maxModelLenThatFits"], 32768,
+        "capped at max_position_embeddings: {v}"
+    );
+    assert!(
+        v["gpuFrom"]
+            .as_str()
+            .unwrap()
+            .contains("VLLM_CPU_KVCACHE_SPACE=2 GiB"),
+        "{v}"
+    );
+    // A pod too small for the float32 weights: does not fit, nothing does.
+    let cfg = repo
+        .read("environments/ai-dev/config.yaml")
+        .replacen(
+            "      requests: { cpu: \"2\", memory: 6Gi }\n",
+            "      requests: { cpu: \"2\", memory: 1Gi }\n",
+            1,
+        )
+        .replace(
+            "      limits: { cpu: \"2\", memory: 8Gi }   # explicit",
+            "      limits: { cpu: \"2\", memory: 2Gi }   # explicit",
+        );
+    assert!(cfg.contains("memory: 2Gi }   # explicit"));
+    repo.write("environments/ai-dev/config.yaml", &cfg);
+    let o = run(&repo);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v = &json(&o)[0];
+    assert_eq!(
+        (v["fits"].clone(), v["maxModelLenThatFits"].clone()),
+        (Value::Bool(false), Value::from(0)),
+        "{v}"
+    );
 }

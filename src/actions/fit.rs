@@ -187,7 +187,8 @@ pub async fn smallest_node_gpu(
 /// What `fit` was asked.
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub gpu: Gpu,
+    /// The GPU GPU models are checked against (None when only CPU models are).
+    pub gpu: Option<Gpu>,
     /// Overrides the model's `--gpu-memory-utilization` (else vLLM's default).
     pub utilization: Option<f64>,
     /// Activations, CUDA graphs and memory outside torch, per GPU.
@@ -232,7 +233,56 @@ fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
     found
 }
 
-/// Judge one vLLM GPU model against `opts.gpu`.
+/// vLLM's `VLLM_CPU_KVCACHE_SPACE` default, in GiB.
+const VLLM_CPU_KVCACHE_DEFAULT_GIB: u64 = 4;
+
+/// A CPU model's "device": the pod's memory limit (else request), the KV cache vLLM allots
+/// (`VLLM_CPU_KVCACHE_SPACE` GiB), and the weights in the dtype it runs (`--dtype=float32` on CPU
+/// makes bf16 weights twice as large).
+fn cpu_device(
+    pm: &PlannedModel,
+    args: &[String],
+    shape: &fit::Shape,
+    weights: u64,
+) -> Result<(Gpu, u32, u64, Option<u64>), FitCommandError> {
+    let m = &pm.model;
+    let r = pm.preset_spec.resources_for(&m.resources);
+    let (memory, which) = match (r.limits.get("memory"), r.requests.get("memory")) {
+        (Some(q), _) => (q, "limits.memory"),
+        (None, Some(q)) => (q, "requests.memory"),
+        (None, None) => {
+            return Err(model_error(
+                pm,
+                "a CPU model without a memory limit or request: nothing to check against",
+            ))
+        }
+    };
+    let env = |k: &str| m.env.get(k).or_else(|| pm.preset_spec.env.get(k));
+    let space_gib = match env("VLLM_CPU_KVCACHE_SPACE") {
+        Some(v) => v.trim().parse::<u64>().map_err(|_| {
+            model_error(
+                pm,
+                format!("VLLM_CPU_KVCACHE_SPACE={v} is not a whole number of GiB"),
+            )
+        })?,
+        None => VLLM_CPU_KVCACHE_DEFAULT_GIB,
+    };
+    let run_bytes = match flag(args, "--dtype").and_then(fit::dtype_bytes) {
+        Some(b) => b,
+        None => shape.dtype_bytes,
+    };
+    let weights = weights / u64::from(shape.dtype_bytes) * u64::from(run_bytes);
+    let device = Gpu {
+        name: "cpu".into(),
+        bytes: memory.value() as u64,
+        from: format!(
+            "the pod's {which} {memory}; KV cache VLLM_CPU_KVCACHE_SPACE={space_gib} GiB"
+        ),
+    };
+    Ok((device, run_bytes, weights, Some(space_gib << 30)))
+}
+
+/// Judge one vLLM model: on its GPU type (`opts.gpu`), or a CPU model against its pod's memory.
 pub fn judge(
     pm: &PlannedModel,
     files: &ModelFiles,
@@ -248,9 +298,7 @@ pub fn judge(
             ),
         ));
     }
-    if pm.preset_spec.device != Device::Gpu || m.gpus == 0 {
-        return Err(model_error(pm, "a CPU model: fit checks GPU memory (vLLM on CPU keeps its KV cache in VLLM_CPU_KVCACHE_SPACE)"));
-    }
+    let cpu = pm.preset_spec.device != Device::Gpu || m.gpus == 0;
     let shape = fit::parse(&files.config_json).map_err(|e| model_error(pm, e.to_string()))?;
     let args: Vec<String> = pm
         .preset_spec
@@ -293,22 +341,38 @@ pub fn judge(
         _ => shape.dtype_bytes,
     };
     let tensor_parallel = m.tensor_parallel_size.unwrap_or(m.gpus).max(1);
+    let (device, kv_dtype_bytes, weights_bytes, kv_cap) = if cpu {
+        cpu_device(pm, &args, &shape, files.weights_bytes)?
+    } else {
+        let gpu = opts
+            .gpu
+            .clone()
+            .ok_or_else(|| model_error(pm, "no GPU type: pass --gpu TYPE"))?;
+        (gpu, kv_dtype_bytes, files.weights_bytes, None)
+    };
+    let utilization = if cpu { 1.0 } else { utilization };
+    let utilization_from = if cpu {
+        "the pod's memory limit, all of it".to_string()
+    } else {
+        utilization_from
+    };
     let inputs = Inputs {
         shape: shape.clone(),
-        weights_bytes: files.weights_bytes,
-        tensor_parallel,
+        weights_bytes,
+        tensor_parallel: if cpu { 1 } else { tensor_parallel },
         utilization,
-        gpu_bytes: opts.gpu.bytes,
+        gpu_bytes: device.bytes,
         overhead_bytes: opts.overhead_bytes,
         max_model_len,
         kv_dtype_bytes,
+        kv_cap,
     };
     Ok(ModelFit {
         model: pm.name.clone(),
-        gpu: opts.gpu.name.clone(),
+        gpu: device.name.clone(),
         gpu_bytes: inputs.gpu_bytes,
-        gpu_from: opts.gpu.from.clone(),
-        tensor_parallel,
+        gpu_from: device.from.clone(),
+        tensor_parallel: inputs.tensor_parallel,
         utilization,
         utilization_from,
         max_model_len,
@@ -316,7 +380,7 @@ pub fn judge(
         dtype: shape.dtype.clone(),
         kv_dtype_bytes,
         overhead_bytes: opts.overhead_bytes,
-        weights_bytes: files.weights_bytes,
+        weights_bytes,
         files_from: files.from.clone(),
         verdict: fit::judge(&inputs),
     })

@@ -29,9 +29,11 @@ default 0.92 (say which); maxModelLen, else --max-model-len, else config.json's 
 max_position_embeddings; --kv-cache-dtype=fp8* halves the KV cache; TP = tensorParallelSize, else \
 gpus. GPU types and their memory are catalog data (gpus: in catalog/presets.yaml). The overhead \
 (activations, CUDA graphs, memory outside torch) is an estimate: vLLM's startup profiling log is \
-the ground truth. Exit 1 when a model does not fit. -o json prints one object per model.")]
+the ground truth. A CPU model is checked against its pod's memory limit instead: its weights in \
+the dtype vLLM runs them (--dtype=float32 doubles bf16 weights) and the fixed KV space \
+VLLM_CPU_KVCACHE_SPACE. Exit 1 when a model does not fit. -o json prints one object per model.")]
 pub struct Args {
-    /// Models to check (default: every vLLM GPU model of the plan).
+    /// Models to check (default: every vLLM model of the plan).
     pub models: Vec<String>,
     /// The GPU type the model would run on (see gpus: in catalog/presets.yaml: T4, L4, A10G, L40S,
     /// A100-40GB, A100-80GB, H100-80GB, H200, B200). Without it, the smallest GPU the cluster's
@@ -73,7 +75,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         super::cluster::select_models(ctx, &inputs, &plan, &args.models, false)?
     };
     if models.is_empty() {
-        return Err(InputError("no vLLM GPU model to check: name one".into()).into());
+        return Err(InputError("no vLLM model to check: name one".into()).into());
     }
     if args.from_dir.is_some() && models.len() != 1 {
         return Err(InputError(
@@ -81,9 +83,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         )
         .into());
     }
+    let any_gpu = models.iter().any(|m| m.model.gpus > 0);
     let gpu = match &args.gpu {
-        Some(name) => fit::catalog_gpu(&inputs.catalog, name).map_err(InputError)?,
-        None => runtime()?.block_on(async {
+        Some(name) => Some(fit::catalog_gpu(&inputs.catalog, name).map_err(InputError)?),
+        None if !any_gpu => None,
+        None => Some(runtime()?.block_on(async {
             let target = super::cluster::connect(ctx, &inputs, &args.target).await?;
             fit::smallest_node_gpu(&target.client, &inputs.catalog)
                 .await?
@@ -93,14 +97,16 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                         fit::PRODUCT_LABEL
                     )))
                 })
-        })?,
+        })?),
     };
-    ctx.reporter().note(&format!(
-        "GPU: {} ({}), from {}",
-        gpu.name,
-        size(gpu.bytes),
-        gpu.from
-    ));
+    if let Some(g) = &gpu {
+        ctx.reporter().note(&format!(
+            "GPU: {} ({}), from {}",
+            g.name,
+            size(g.bytes),
+            g.from
+        ));
+    }
     let opts = Options {
         gpu: gpu.clone(),
         utilization: args.gpu_memory_utilization,
@@ -130,12 +136,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     if failed.is_empty() {
         Ok(())
     } else {
-        Err(CheckFailed(format!(
-            "does not fit on {}: {}",
-            gpu.name,
-            failed.join(", ")
-        ))
-        .into())
+        Err(CheckFailed(format!("does not fit: {}", failed.join(", "))).into())
     }
 }
 

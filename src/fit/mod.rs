@@ -40,6 +40,9 @@ pub struct Inputs {
     pub max_model_len: u32,
     /// KV-cache element bytes (the model's dtype unless `--kv-cache-dtype` says fp8).
     pub kv_dtype_bytes: u32,
+    /// A fixed KV-cache size the engine allots whatever memory is left (vLLM on CPU:
+    /// `VLLM_CPU_KVCACHE_SPACE`).
+    pub kv_cap: Option<u64>,
 }
 
 /// The numbers and the verdict.
@@ -80,7 +83,15 @@ pub fn judge(i: &Inputs) -> Verdict {
     let needed = kv_bytes(&i.shape, tp, i.kv_dtype_bytes, u64::from(i.max_model_len));
     let weights = i.weights_bytes.div_ceil(u64::from(tp));
     let budget = (i.utilization * i.gpu_bytes as f64) as u64;
-    let available = budget as i64 - weights as i64 - i.overhead_bytes as i64;
+    let mut available = budget as i64 - weights as i64 - i.overhead_bytes as i64;
+    if let Some(cap) = i.kv_cap {
+        // The engine allots this much to the KV cache and no more (it still needs the memory).
+        available = if available < cap as i64 {
+            available
+        } else {
+            cap as i64
+        };
+    }
     let cap = u64::from(i.shape.max_positions.unwrap_or(u32::MAX));
     let longest = longest_fitting(i, tp, available, cap);
     Verdict {
@@ -152,6 +163,7 @@ mod tests {
             overhead_bytes: 2 * GIB,
             max_model_len: 131_072,
             kv_dtype_bytes: 2,
+            kv_cap: None,
         };
         let v = judge(&i);
         assert!(!v.fits, "{v:?}");
