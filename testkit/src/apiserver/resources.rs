@@ -231,6 +231,17 @@ pub static RESOURCES: &[ResourceType] = &[
         ["status"]
     ),
     rt!(
+        "serving.kserve.io",
+        "v1alpha1",
+        "clusterservingruntimes",
+        "clusterservingruntime",
+        "ClusterServingRuntime",
+        false,
+        [],
+        ["kserve"],
+        []
+    ),
+    rt!(
         "gateway.networking.k8s.io",
         "v1",
         "gateways",
