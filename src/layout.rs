@@ -9,7 +9,10 @@
 //!   root-<layer>.yaml                     app-of-apps of one layer (Application `<env>-<layer>`)
 //!   apps/<layer>/<group>/<app>.yaml       child Applications
 //!   serving/<serving-layer>/<file>        shared objects of a serving layer
-//!   models/<model>/<file>                 one model's manifests
+//!   serving/routing/<file>                the models' stable endpoint (Gateway, ReferenceGrants)
+//!   serving/routing/route-<model>.yaml    one model's HTTPRoute
+//!   models/<app>/<file>                   one model's manifests (<app>: the model's name, or
+//!                                         `<model>-<layer>` for a declaration `move` added)
 //!   argocd/                               Argo CD's hand-over kustomization
 //!   objects/<app>/<file>                  a catalog objects file an app syncs (PriorityClasses)
 //!   groups.generated.yaml                 `resolve-groups`
@@ -31,6 +34,13 @@ pub const SERVING_RUNTIMES_TEMPLATE: &str = "kserve-servingruntimes.yaml.j2";
 /// The template of a raw-vLLM model's HPA or KEDA ScaledObject: rendered only for a model with
 /// `autoscaling:`.
 pub const MODEL_AUTOSCALER_TEMPLATE: &str = "raw-vllm-autoscaler.yaml.j2";
+
+/// The template of a model's ReferenceGrant: rendered only when the model's stable route sends
+/// traffic to it.
+pub const MODEL_GRANT_TEMPLATE: &str = "model-referencegrant.yaml.j2";
+
+/// The Application of the models' stable endpoint (catalog `routing:`).
+pub const ROUTING_APP: &str = "model-routing";
 
 /// The template that writes a catalog objects file (`source: { objects: FILE }`) into the tree.
 pub const CATALOG_OBJECTS_TEMPLATE: &str = "catalog-objects.yaml.j2";
@@ -88,6 +98,17 @@ pub fn serving_root(env: &str) -> String {
 /// `clusters/<env>/serving/<layer>`: one serving layer's shared objects.
 pub fn serving_dir(env: &str, layer: &str) -> String {
     format!("{}/{layer}", serving_root(env))
+}
+
+/// `clusters/<env>/serving/routing`: the models' stable endpoint (a directory Argo CD reads
+/// flat, like every other).
+pub fn routing_dir(env: &str) -> String {
+    format!("{}/routing", serving_root(env))
+}
+
+/// `clusters/<env>/serving/routing/route-<model>.yaml`: one model's HTTPRoute.
+pub fn route_file(env: &str, model: &str) -> String {
+    format!("{}/route-{model}.yaml", routing_dir(env))
 }
 
 /// `clusters/<env>/argocd`: the kustomization through which Argo CD manages itself.

@@ -52,6 +52,18 @@ pub struct ModelStatus {
     pub ready_replicas: Option<i64>,
     pub paused: bool,
     pub url: Option<String>,
+    /// The stable URL (OpenAI base) through the models' Gateway, which does not change with the
+    /// layer; None until the Gateway has an address, or when the model is not routed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stable_url: Option<String>,
+    /// How the live route splits the model's traffic (`kserve 100, raw-vllm 0`); None when the
+    /// model is not routed or its route does not exist yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    /// During `platform move`: `to <layer>` on the model's own declaration, `from <layer>` on
+    /// the one the move added.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moving: Option<String>,
     /// Why it is not ready: conditions, pods (unschedulable, image pull, probes), PVC.
     pub reasons: Vec<String>,
     /// The autoscaling range config.yaml asks for (absent for a fixed replica count).
@@ -149,8 +161,20 @@ pub async fn gather(client: &Client, plan: &Plan) -> Result<Report, ClusterError
     let mut models = Vec::new();
     let mut pvcs = Vec::new();
     let observed = Observed::Listed(Box::new(Listed::gather(client, &plan.models).await?));
+    let address = match &plan.routing {
+        Some(r) => super::route::gateway_address(client, r).await?,
+        None => None,
+    };
     for m in &plan.models {
-        let (status, pvc) = model_status(&observed, m).await?;
+        let (mut status, pvc) = model_status(&observed, m).await?;
+        if let (true, Some(r)) = (m.routed, &plan.routing) {
+            status.stable_url = address
+                .as_deref()
+                .map(|a| super::route::base_url(r, a, &m.name));
+            status.route = super::route::read(client, r, &m.name).await?.map(|v| {
+                super::route::describe(plan, &m.name, &super::route::backends(&v, &r.namespace))
+            });
+        }
         models.push(status);
         pvcs.extend(pvc);
     }
@@ -276,6 +300,13 @@ fn model_line(
         ready_replicas: st.and_then(|s| s.ready_replicas),
         paused: st.is_some_and(|s| s.stopped),
         url: None,
+        stable_url: None,
+        route: None,
+        moving: m
+            .moving_to
+            .as_ref()
+            .map(|l| format!("to {l}"))
+            .or_else(|| m.moving_from.as_ref().map(|l| format!("from {l}"))),
         reasons,
         autoscaling: m.model.autoscaling.as_ref().map(|a| ScaleRange {
             min: a.min,

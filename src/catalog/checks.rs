@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{name_error, unknown, Catalog, Group, Profile};
+use super::{name_error, unknown, Catalog, Group, Profile, RoutingSpec};
 use crate::diag::Diagnostic;
 use crate::names::{is_dns1123_label, is_dns1123_subdomain};
 
@@ -357,6 +357,61 @@ impl Catalog {
                         &names,
                     ));
                 }
+            }
+        }
+        if let Some(r) = &self.routing {
+            self.check_routing(r, &group_names, known_templates, out);
+        }
+    }
+
+    /// `routing:`: its group and templates exist, its names are valid.
+    fn check_routing(
+        &self,
+        r: &RoutingSpec,
+        group_names: &[&str],
+        known_templates: &BTreeSet<String>,
+        out: &mut Vec<Diagnostic>,
+    ) {
+        let f = &self.files;
+        if !group_names.contains(&r.group.as_str()) {
+            out.push(unknown(
+                &f.serving,
+                "routing.group",
+                "group",
+                &r.group,
+                group_names,
+            ));
+        }
+        for (field, v) in [
+            ("routing.namespace", &r.namespace),
+            ("routing.gatewayName", &r.gateway_name),
+        ] {
+            if !is_dns1123_label(v) {
+                out.push(name_error(&f.serving, field, v));
+            }
+        }
+        let segment = r.path_prefix.trim_matches('/');
+        if !r.path_prefix.starts_with('/')
+            || segment.is_empty()
+            || !segment.split('/').all(is_dns1123_label)
+        {
+            out.push(
+                Diagnostic::error(format!("`{}` is not a path prefix", r.path_prefix))
+                    .file(&f.serving)
+                    .field("routing.pathPrefix")
+                    .help("write `/` and lowercase DNS-style segments, e.g. /models"),
+            );
+        }
+        for t in r.templates.iter().chain(std::iter::once(&r.route_template)) {
+            if !known_templates.contains(t) {
+                let names: Vec<&str> = known_templates.iter().map(String::as_str).collect();
+                out.push(unknown(
+                    &f.serving,
+                    "routing.templates",
+                    "template",
+                    t,
+                    &names,
+                ));
             }
         }
     }

@@ -46,6 +46,8 @@ pub struct Catalog {
     pub profiles: Vec<Profile>,
     pub groups: Vec<Group>,
     pub serving: BTreeMap<String, ServingLayerSpec>,
+    /// The models' stable endpoint (`routing:` in serving.yaml), when the catalog has one.
+    pub routing: Option<RoutingSpec>,
     pub presets: BTreeMap<String, Preset>,
     /// GPU types and their memory (`gpus:` in presets.yaml), for `platform fit`.
     pub gpus: BTreeMap<String, GpuType>,
@@ -90,6 +92,7 @@ impl Catalog {
             profiles: layers.profiles,
             groups: groups.groups,
             serving: serving.serving_layers,
+            routing: serving.routing,
             presets: presets.presets,
             gpus: presets.gpus,
             argocd,

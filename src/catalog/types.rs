@@ -203,6 +203,36 @@ pub struct Backoff {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ServingFile {
     pub serving_layers: BTreeMap<String, ServingLayerSpec>,
+    /// The stable endpoint of every model: one shared Gateway, one HTTPRoute per model.
+    #[serde(default)]
+    pub routing: Option<RoutingSpec>,
+}
+
+/// `routing:` in catalog/serving.yaml: the shared inference Gateway every model is reached
+/// through at one URL (`http://<gateway>/<pathPrefix>/<model>/v1`), whatever its layer. One
+/// HTTPRoute per model points at the model's backend on its current layer (both layers, weighted,
+/// during `platform move`); ReferenceGrants admit the routes into the layers' namespaces.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RoutingSpec {
+    /// The catalog group whose gate enables the routes.
+    pub group: String,
+    /// Where the Gateway and the HTTPRoutes live.
+    pub namespace: String,
+    pub wave: i32,
+    pub gateway_name: String,
+    /// The first path segment of every model's URL (`/models`).
+    pub path_prefix: String,
+    /// Templates rendered once (Gateway, ReferenceGrants) into clusters/<env>/serving/routing/.
+    pub templates: Vec<String>,
+    /// The template rendered once per routed model (its HTTPRoute).
+    pub route_template: String,
+    #[serde(default)]
+    pub sync: SyncMode,
+    #[serde(default)]
+    pub sync_options: Vec<String>,
+    #[serde(default)]
+    pub ignore_differences: Vec<IgnoreDifference>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -21,8 +21,10 @@ Checks, in order, per model (the line says which failed and why):
               non-empty reply
 Path: a port-forward through the API server to one ready pod (raw vLLM: the model's Service's \
 pods; KServe: <isvc>-predictor; llm-d: <name>-kserve), on 127.0.0.1:<ephemeral>, closed \
-afterwards; or, with --via-gateway, the layer's Gateway status.addresses[0] with the Host KServe \
-assigns (<isvc>-<namespace>.<domain>) or llm-d's /<namespace>/<name> prefix.
+afterwards; or, with --via-gateway, the model's stable route: the models' Gateway \
+(inference/inference-gateway) status.addresses[0] + /models/<model>, the URL `platform status` \
+prints; for a model without one (llm-d), or with --layer-gateway, the layer's Gateway with the \
+Host KServe assigns (<isvc>-<namespace>.<domain>) or llm-d's /<namespace>/<name> prefix.
 Every answer is read up to 1 MiB; the stream must be server-sent events ending with `data: \
 [DONE]`, within 64 content chunks. Server text is shown with the API key cut out.
 Paused models are skipped with a note unless named. Exit 0 all passed (or skipped), 1 a check \
@@ -35,7 +37,8 @@ tokenSource: usage|chunks, tokensPerSecond, reply}], passed, failed, timedOut, e
 Examples:
   platform smoke qwen-cpu
   platform smoke --all -o json
-  platform smoke qwen-cpu --via-gateway --domain models.example.org")]
+  platform smoke qwen-cpu --via-gateway
+  platform smoke qwen-cpu --via-gateway --layer-gateway --domain models.example.org")]
 pub struct Args {
     /// Models to smoke (names from config.yaml); a named model is tested even when paused.
     #[arg(value_name = "MODEL")]
@@ -43,9 +46,13 @@ pub struct Args {
     /// Every model of the environment that is not paused.
     #[arg(long, conflicts_with = "models")]
     pub all: bool,
-    /// Go through the layer's Gateway as a tenant would, instead of a port-forward to a pod.
+    /// Go through a Gateway as a tenant would, instead of a port-forward to a pod: the model's
+    /// stable route (the models' Gateway, /models/<model>) when it has one, else its layer's Gateway.
     #[arg(long)]
     pub via_gateway: bool,
+    /// With --via-gateway: the layer's own Gateway even for a model with a stable route.
+    #[arg(long, requires = "via_gateway")]
+    pub layer_gateway: bool,
     /// KServe ingress domain of the Host header with --via-gateway (default: the host of the
     /// InferenceService's status.url, else example.com).
     #[arg(long, value_name = "DOMAIN", requires = "via_gateway")]
@@ -61,11 +68,16 @@ pub struct Args {
 }
 
 impl Args {
-    fn options(&self) -> Options {
+    fn options(&self, routing: Option<&crate::plan::PlannedRouting>) -> Options {
         Options {
             via: if self.via_gateway {
                 Via::Gateway {
                     domain: self.domain.clone(),
+                    route: if self.layer_gateway {
+                        None
+                    } else {
+                        routing.cloned()
+                    },
                 }
             } else {
                 Via::PortForward
@@ -86,7 +98,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             explicit: !args.all,
         })
         .collect();
-    let opts = args.options();
+    let opts = args.options(plan.routing.as_ref());
     runtime()?.block_on(async {
         let target = connect(ctx, &inputs, &args.target).await?;
         let reporter = ctx.reporter();

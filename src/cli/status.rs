@@ -18,7 +18,10 @@ use crate::consts;
   models[]: {name, layer, namespace,
              state: ready|paused|scaled-to-zero|not-ready|not-deployed,
              desired, readyReplicas, paused, url, reasons[],
-             autoscaling (only when autoscaled): {min, max, class, metric, target}}
+             autoscaling (only when autoscaled): {min, max, class, metric, target},
+             stableUrl (routed models, once the models' Gateway has an address),
+             route (routed models: the live split, e.g. \"kserve 100, raw-vllm 0\"),
+             moving (during `platform move`: \"to LAYER\" or \"from LAYER\")}
   pvcs[]:   {name, namespace, model, phase, capacity}
 With --watch, -o json prints that document once per refresh, compact, one per line (JSON \
 Lines: read it line by line, e.g. `jq -c .models`).
@@ -119,6 +122,7 @@ fn table(r: &Report) -> String {
     out.push_str(&t.to_string());
     out.push_str("\n\nMODELS\n");
     let mut t = new_table(&["MODEL", "LAYER", "NAMESPACE", "STATE", "READY", "URL"]);
+    let mut routes = Vec::new();
     for m in &r.models {
         let mut ready = match (m.ready_replicas, m.desired) {
             (Some(r), Some(d)) => format!("{r}/{d}"),
@@ -131,9 +135,22 @@ fn table(r: &Report) -> String {
                 .trim_start()
                 .to_string();
         }
+        if m.stable_url.is_some() || m.route.is_some() {
+            routes.push(vec![
+                m.name.clone(),
+                m.stable_url
+                    .clone()
+                    .unwrap_or_else(|| "(the Gateway has no address yet)".into()),
+                m.route.clone().unwrap_or_else(|| "(no route yet)".into()),
+            ]);
+        }
+        let layer = match &m.moving {
+            Some(mv) => format!("{} (moving {mv})", m.layer),
+            None => m.layer.clone(),
+        };
         t.add_row(vec![
             m.name.clone(),
-            m.layer.clone(),
+            layer,
             m.namespace.clone(),
             m.state.clone(),
             ready,
@@ -146,6 +163,16 @@ fn table(r: &Report) -> String {
         for reason in &m.reasons {
             out.push_str(&format!("\n    - {reason}"));
         }
+    }
+    if !routes.is_empty() {
+        out.push_str(
+            "\n\nSTABLE URLS (the same whatever the layer; `platform move` shifts the route)\n",
+        );
+        let mut t = new_table(&["MODEL", "BASE URL", "ROUTE"]);
+        for r in routes {
+            t.add_row(r);
+        }
+        out.push_str(&t.to_string());
     }
     out.push_str("\n\nPVCS\n");
     let mut t = new_table(&["PVC", "NAMESPACE", "MODEL", "PHASE", "CAPACITY"]);

@@ -49,6 +49,18 @@ pub const GATEWAY: Kind = Kind {
     plural: "gateways",
     namespaced: true,
 };
+pub const HTTP_ROUTE: Kind = Kind {
+    api_version: "gateway.networking.k8s.io/v1",
+    kind: "HTTPRoute",
+    plural: "httproutes",
+    namespaced: true,
+};
+pub const REFERENCE_GRANT: Kind = Kind {
+    api_version: "gateway.networking.k8s.io/v1beta1",
+    kind: "ReferenceGrant",
+    plural: "referencegrants",
+    namespaced: true,
+};
 pub const GATEWAY_CLASS: Kind = Kind {
     api_version: "gateway.networking.k8s.io/v1",
     kind: "GatewayClass",

@@ -316,6 +316,17 @@ pub struct Model {
     /// token from the user's environment instead).
     #[serde(default)]
     pub hf_token_secret: Option<SecretKeyRef>,
+    /// Set by `platform move` for the duration of a move: the layer the model is moving to. The
+    /// model is then declared on both layers (its Application on `layer`, a second one on
+    /// `moveTo`), and its route carries both backends.
+    #[serde(default)]
+    pub move_to: Option<ServingLayer>,
+    /// The Argo CD Application serving the model (and its directory under
+    /// `clusters/<env>/models/`); default: the model's name. `platform move` sets it to
+    /// `<name>-<layer>` so the Application that brought the model up on its new layer keeps it:
+    /// nothing is re-created or adopted when the move ends.
+    #[serde(default)]
+    pub app: Option<String>,
 }
 
 /// The engine serving a model. Its behaviour (arguments, port, paths, checks) lives in
@@ -459,6 +470,16 @@ pub struct Prefill {
 }
 
 impl Model {
+    /// The Argo CD Application (and models/ directory) of the model on its `layer`.
+    pub fn app_name(&self) -> &str {
+        self.app.as_deref().unwrap_or(&self.name)
+    }
+
+    /// The Application of the model on layer `to` while it moves there (`<name>-<layer>`).
+    pub fn moving_app_name(&self, to: ServingLayer) -> String {
+        format!("{}-{}", self.name, to.as_str())
+    }
+
     pub fn served_name(&self) -> &str {
         self.served_name.as_deref().unwrap_or(&self.name)
     }

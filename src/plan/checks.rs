@@ -31,34 +31,65 @@ pub fn validate(
                 .help("model names are unique: they name the Argo CD Application and the serving objects"));
         }
         check_model(m, &at, file, &catalog.argocd.namespace, &mut out);
-        mc.check_layer(catalog, groups, &mut out);
-        let Some(preset) = mc.preset(catalog, &mut out) else {
-            continue;
-        };
-        // What is rendered: the model's resources, or the preset's when it sets none.
-        let resources = preset.resources_for(&m.resources);
-        check_resources(resources, &format!("{at}.resources"), file, &mut out);
-        mc.check_gpus(preset, &mut out);
-        mc.check_engine(catalog, preset, &mut out);
-        mc.check_runtime(preset, resources, &mut out);
-        mc.check_source(&mut out);
-        mc.check_kserve_cpu_limit(resources, &mut out);
-        mc.check_strategy(preset, &mut out);
-        mc.check_canary(&mut out);
-        mc.check_prefill(preset, &mut out);
-        mc.check_weights(&mut out);
-        let sc = super::scaling::ScalingCheck {
-            m,
-            at: &at,
-            file,
-            catalog,
-            groups,
-            prometheus: cfg.autoscaling.prometheus.as_deref(),
-        };
-        sc.check_autoscaling(resources, &mut out);
-        sc.check_priority(&mut out);
+        check_on_layer(cfg, m, &at, file, catalog, groups, &mut out);
+        if let Some(to) = m.move_to {
+            mc.check_move(to, &mut out);
+            // Declared on both layers for the move: the gotchas of the destination apply too.
+            let mut there = m.clone();
+            there.layer = to;
+            there.move_to = None;
+            check_on_layer(cfg, &there, &at, file, catalog, groups, &mut out);
+        }
     }
+    // A moving model is checked on both layers: say what both find once.
+    let mut seen: Vec<Diagnostic> = Vec::new();
+    out.retain(|d| {
+        let new = !seen.contains(d);
+        if new {
+            seen.push(d.clone());
+        }
+        new
+    });
     out
+}
+
+/// The checks of model `m` on its `layer` (catalog, preset, runtime, source, scaling).
+fn check_on_layer(
+    cfg: &EnvConfig,
+    m: &Model,
+    at: &str,
+    file: &Path,
+    catalog: &Catalog,
+    groups: &[ResolvedGroup],
+    out: &mut Vec<Diagnostic>,
+) {
+    let mc = ModelCheck { m, at, file };
+    mc.check_layer(catalog, groups, out);
+    let Some(preset) = mc.preset(catalog, out) else {
+        return;
+    };
+    // What is rendered: the model's resources, or the preset's when it sets none.
+    let resources = preset.resources_for(&m.resources);
+    check_resources(resources, &format!("{at}.resources"), file, out);
+    mc.check_gpus(preset, out);
+    mc.check_engine(catalog, preset, out);
+    mc.check_runtime(preset, resources, out);
+    mc.check_source(out);
+    mc.check_kserve_cpu_limit(resources, out);
+    mc.check_strategy(preset, out);
+    mc.check_canary(out);
+    mc.check_prefill(preset, out);
+    mc.check_weights(out);
+    let sc = super::scaling::ScalingCheck {
+        m,
+        at,
+        file,
+        catalog,
+        groups,
+        prometheus: cfg.autoscaling.prometheus.as_deref(),
+    };
+    sc.check_autoscaling(resources, out);
+    sc.check_priority(out);
 }
 
 /// The vLLM arguments a model runs with: the preset's, then the model's.
@@ -74,6 +105,36 @@ struct ModelCheck<'a> {
 }
 
 impl ModelCheck<'_> {
+    /// `moveTo:`: another layer, both layers routable, two namespaces (the two declarations'
+    /// objects share names).
+    fn check_move(&self, to: crate::config::ServingLayer, out: &mut Vec<Diagnostic>) {
+        let m = self.m;
+        if to == m.layer {
+            out.push(
+                self.err(".moveTo", format!("the model is on `{to}` already"))
+                    .help("remove moveTo (or run `platform move` to another layer)"),
+            );
+            return;
+        }
+        for l in [m.layer, to] {
+            if let Some(why) = serving::layer(l).move_refusal() {
+                out.push(
+                    self.err(
+                        ".moveTo",
+                        format!("a model cannot move to or from `{l}`: {why}"),
+                    )
+                    .help("remove moveTo; serve the model on llm-d as a separate model"),
+                );
+            }
+        }
+        if let Some(ns) = &m.namespace {
+            out.push(
+                self.err(".moveTo", format!("the model sets `namespace: {ns}`: on both layers its objects would share names there"))
+                    .help("remove namespace: (each layer's own namespace is used) or remove moveTo"),
+            );
+        }
+    }
+
     fn err(&self, field: &str, msg: String) -> Diagnostic {
         Diagnostic::error(msg)
             .file(self.file)

@@ -36,6 +36,9 @@ pub struct Plan {
     /// The AppProject's clusterResourceWhitelist: Namespace (CreateNamespace, layer namespaces) and
     /// the cluster-scoped kinds the enabled apps declare.
     pub project_cluster_resources: BTreeSet<GroupKind>,
+    /// The models' stable endpoint, when the plan has routed models.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing: Option<PlannedRouting>,
     /// Warnings (errors stop `build`).
     pub diagnostics: Vec<Diagnostic>,
     /// The namespace Argo CD lives in (the catalog's `argocd.namespace`): the AppProject and every
@@ -44,6 +47,22 @@ pub struct Plan {
     pub argocd_namespace: String,
     #[serde(skip)]
     pub config: EnvConfig,
+}
+
+/// The shared Gateway every routed model is reached through, and where its routes live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedRouting {
+    pub namespace: String,
+    pub gateway: String,
+    pub path_prefix: String,
+}
+
+impl PlannedRouting {
+    /// The path a model is served under (`/models/<model>`); its OpenAI base is this + `/v1`.
+    pub fn path(&self, model: &str) -> String {
+        format!("{}/{model}", self.path_prefix.trim_end_matches('/'))
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -64,6 +83,8 @@ pub enum AppKind {
     Catalog,
     /// Shared objects of a serving layer (namespace, Gateway).
     Serving,
+    /// The models' stable endpoint: the inference Gateway and one HTTPRoute per model.
+    Routing,
     /// One model's serving manifests.
     Model,
 }
@@ -73,6 +94,7 @@ impl std::fmt::Display for AppKind {
         f.write_str(match self {
             AppKind::Catalog => "Catalog",
             AppKind::Serving => "Serving",
+            AppKind::Routing => "Routing",
             AppKind::Model => "Model",
         })
     }
@@ -112,6 +134,16 @@ pub struct PlannedModel {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub autoscaling: Option<crate::config::Autoscaling>,
     pub staged: bool,
+    /// During `platform move`, on the model's own layer: the layer it is moving to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moving_to: Option<String>,
+    /// During `platform move`, the declaration on the destination layer: the layer it comes from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moving_from: Option<String>,
+    /// Whether the model has a stable route: the catalog's routing group is on and its layer
+    /// routes it (llm-d's router owns its own route). Only the model's own declaration has one;
+    /// during a move it also carries the destination.
+    pub routed: bool,
     #[serde(skip)]
     pub model: Model,
     #[serde(skip)]
@@ -220,6 +252,15 @@ impl Plan {
         {
             project_cluster_resources.extend(a.spec.cluster_resources.iter().cloned());
         }
+        let routing = catalog
+            .routing
+            .as_ref()
+            .filter(|_| apps.iter().any(|a| a.kind == AppKind::Routing))
+            .map(|r| PlannedRouting {
+                namespace: r.namespace.clone(),
+                gateway: r.gateway_name.clone(),
+                path_prefix: r.path_prefix.clone(),
+            });
         Ok(Plan {
             env: env.to_string(),
             profile,
@@ -230,6 +271,7 @@ impl Plan {
             project_repos,
             project_namespaces,
             project_cluster_resources,
+            routing,
             diagnostics: diags,
             argocd_namespace: catalog.argocd.namespace.clone(),
             config: cfg.clone(),
@@ -336,7 +378,9 @@ fn plan_models(
 ) -> Vec<PlannedModel> {
     let mut models = Vec::new();
     let mut layers_with_models = BTreeSet::new();
-    for m in &cfg.models {
+    let routing_on = routing_enabled(catalog, groups);
+    for m in cfg.models.iter().flat_map(declarations) {
+        let m = &m;
         let layer = m.layer.as_str();
         let (Some(spec), Some(preset)) =
             (catalog.serving.get(layer), catalog.presets.get(&m.preset))
@@ -354,22 +398,35 @@ fn plan_models(
             .namespace
             .clone()
             .unwrap_or_else(|| spec.namespace.clone());
+        let app = m.app_name().to_string();
         apps.push(PlannedApp {
-            name: m.name.clone(),
+            name: app.clone(),
             kind: AppKind::Model,
             group: spec.group.clone(),
             layer: group.resolved.layer.clone(),
             wave: spec.wave,
             namespace: namespace.clone(),
             sync: spec.sync,
-            spec: serving_app_spec(&m.name, spec, &namespace, spec.wave),
+            spec: serving_app_spec(&app, spec, &namespace, spec.wave),
             serving_layer: Some(layer.to_string()),
         });
+        let moving_from = cfg
+            .models
+            .iter()
+            .find(|c| c.name == m.name && c.move_to == Some(m.layer) && c.layer != m.layer)
+            .map(|c| c.layer.to_string());
         models.push(PlannedModel {
             name: m.name.clone(),
             serving_layer: layer.to_string(),
             namespace,
-            app: m.name.clone(),
+            app,
+            moving_to: m.move_to.map(|l| l.to_string()),
+            routed: moving_from.is_none()
+                && routing_on
+                && crate::serving::layer(m.layer)
+                    .route_backend(&m.name)
+                    .is_some(),
+            moving_from,
             group: spec.group.clone(),
             preset: m.preset.clone(),
             image: preset.image_ref(),
@@ -385,7 +442,69 @@ fn plan_models(
     for layer in &layers_with_models {
         apps.extend(shared_app(catalog, groups, layer));
     }
+    if models.iter().any(|pm| pm.routed) {
+        apps.extend(routing_app(catalog, groups));
+    }
     models
+}
+
+/// A model as config.yaml declares it, and, while it moves, once more on the layer it moves to
+/// (its own Application there: `<name>-<layer>`).
+fn declarations(m: &Model) -> Vec<Model> {
+    let mut out = vec![m.clone()];
+    if let Some(to) = m.move_to.filter(|to| *to != m.layer) {
+        let mut there = m.clone();
+        there.layer = to;
+        there.move_to = None;
+        there.app = Some(m.moving_app_name(to));
+        out.push(there);
+    }
+    out
+}
+
+/// Whether the catalog's `routing:` group is enabled and its layer in the profile.
+fn routing_enabled(catalog: &Catalog, groups: &[PlannedGroup]) -> bool {
+    catalog.routing.as_ref().is_some_and(|r| {
+        groups
+            .iter()
+            .any(|g| g.resolved.name == r.group && g.resolved.enabled && g.in_profile)
+    })
+}
+
+/// The Application of the models' stable endpoint (catalog `routing:`).
+fn routing_app(catalog: &Catalog, groups: &[PlannedGroup]) -> Option<PlannedApp> {
+    let r = catalog.routing.as_ref()?;
+    let layer = groups
+        .iter()
+        .find(|g| g.resolved.name == r.group)?
+        .resolved
+        .layer
+        .clone();
+    Some(PlannedApp {
+        name: layout::ROUTING_APP.to_string(),
+        kind: AppKind::Routing,
+        group: r.group.clone(),
+        layer,
+        wave: r.wave,
+        namespace: r.namespace.clone(),
+        sync: r.sync,
+        spec: AppSpec {
+            name: layout::ROUTING_APP.to_string(),
+            wave: r.wave,
+            namespace: r.namespace.clone(),
+            source: crate::catalog::Source::default(),
+            values_file: None,
+            values: None,
+            sync: r.sync,
+            sync_options: r.sync_options.clone(),
+            ignore_differences: r.ignore_differences.clone(),
+            retry: None,
+            cluster_resources: Vec::new(),
+            crds: Vec::new(),
+            keep_resources: false,
+        },
+        serving_layer: None,
+    })
 }
 
 /// The Application of a serving layer's shared objects, when the layer has shared templates.
@@ -455,7 +574,10 @@ fn project_scope(
             cluster.extend(a.cluster_resources.iter().cloned());
         }
     }
-    for m in &cfg.models {
+    if let Some(r) = catalog.routing.as_ref().filter(|r| enabled(&r.group)) {
+        namespaces.insert(r.namespace.clone());
+    }
+    for m in cfg.models.iter().flat_map(declarations) {
         if let Some(spec) = catalog
             .serving
             .get(m.layer.as_str())

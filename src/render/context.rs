@@ -96,6 +96,7 @@ pub fn app_ctx(plan: &Plan, app: &PlannedApp) -> Value {
     };
     let sources: Vec<Value> = match app.kind {
         AppKind::Model => vec![gitops(Some(&layout::model_dir(&plan.env, &app.name)), None)],
+        AppKind::Routing => vec![gitops(Some(&layout::routing_dir(&plan.env)), None)],
         AppKind::Serving => vec![gitops(
             Some(&layout::serving_dir(
                 &plan.env,
@@ -245,6 +246,11 @@ pub struct ModelCtx<'a> {
     priority_class_name: Option<&'a str>,
     /// `autoscaling:` as the templates render it ([`autoscaling_ctx`]), when set.
     autoscaling: Option<Value>,
+    /// The namespace of the stable route's Gateway, which the NetworkPolicy admits (None when
+    /// the model is not routed).
+    routing_namespace: Option<&'a str>,
+    /// The Service the stable route sends the model's traffic to on its layer.
+    route_service: Option<String>,
 }
 
 /// A part of every model's context that only depends on a few choices (device, pre-staged, GPU):
@@ -397,7 +403,56 @@ pub fn model_ctx<'a>(plan: &'a Plan, catalog: &'a Catalog, pm: &'a PlannedModel)
             .autoscaling
             .as_ref()
             .map(|a| autoscaling_ctx(a, &pm.namespace, m.served_name(), plan)),
+        routing_namespace: routing_namespace(plan, pm),
+        route_service: pm.layer().route_backend(&pm.name).map(|b| b.service),
     }
+}
+
+/// The namespace of the stable route's Gateway when the route sends model `pm`'s traffic to
+/// it: the plan routes, and the model's layer has a route backend (also the destination of a
+/// move, which the route carries at weight 0 until `move` shifts it).
+fn routing_namespace<'a>(plan: &'a Plan, pm: &PlannedModel) -> Option<&'a str> {
+    plan.routing
+        .as_ref()
+        .filter(|_| pm.layer().route_backend(&pm.name).is_some())
+        .map(|r| r.namespace.as_str())
+}
+
+/// The models' stable endpoint as its templates see it: the Gateway, one route per routed model
+/// (its backends: the model's Service on its layer at weight 100, and during a move the
+/// destination's at 0) and the namespaces that must grant the routes access.
+pub fn routing_ctx(plan: &Plan, spec: &crate::catalog::RoutingSpec) -> Value {
+    let mut labels = common_labels(&plan.env);
+    labels.insert(consts::LABEL_GROUP.into(), spec.group.clone().into());
+    let backend = |pm: &PlannedModel, weight: u32| {
+        pm.layer().route_backend(&pm.name).map(|b| {
+            json!({"layer": pm.serving_layer, "namespace": pm.namespace, "service": b.service,
+                   "port": b.port, "weight": weight})
+        })
+    };
+    let mut routes = Vec::new();
+    for pm in plan.models.iter().filter(|pm| pm.routed) {
+        let mut backends: Vec<Value> = backend(pm, 100).into_iter().collect();
+        let destination = plan
+            .models
+            .iter()
+            .find(|d| d.name == pm.name && d.moving_from.is_some());
+        backends.extend(destination.and_then(|d| backend(d, 0)));
+        let mut route_labels = labels.clone();
+        route_labels.insert(consts::LABEL_MODEL.into(), pm.name.clone().into());
+        routes.push(json!({
+            "model": pm.name,
+            "labels": route_labels,
+            "path": plan.routing.as_ref().map(|r| r.path(&pm.name)),
+            "backends": backends,
+        }));
+    }
+    json!({
+        "namespace": spec.namespace,
+        "labels": labels,
+        "gateway": {"name": spec.gateway_name, "className": plan.config.gateway.class_name},
+        "routes": routes,
+    })
 }
 
 /// The ServiceAccount KServe's storage initializer reads S3 with: `<model>-s3`, KServe's

@@ -52,6 +52,18 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../templates/catalog-objects.yaml.j2"),
     ),
     (
+        "routing-gateway.yaml.j2",
+        include_str!("../../templates/routing-gateway.yaml.j2"),
+    ),
+    (
+        "model-referencegrant.yaml.j2",
+        include_str!("../../templates/model-referencegrant.yaml.j2"),
+    ),
+    (
+        "model-httproute.yaml.j2",
+        include_str!("../../templates/model-httproute.yaml.j2"),
+    ),
+    (
         "kserve-inferenceservice.yaml.j2",
         include_str!("../../templates/kserve-inferenceservice.yaml.j2"),
     ),

@@ -78,6 +78,7 @@ pub fn render(
     render_roots(&mut tree, plan, templates)?;
     render_apps(&mut tree, plan, catalog, templates)?;
     render_models(&mut tree, plan, catalog, templates)?;
+    render_routing(&mut tree, plan, catalog, templates)?;
     render_argocd(&mut tree, plan, catalog, templates)?;
     render_objects(&mut tree, plan, catalog, templates)?;
     own_serving_dirs(&mut tree, plan, catalog);
@@ -158,6 +159,38 @@ fn render_apps(
     Ok(())
 }
 
+/// The models' stable endpoint (catalog `routing:`): the shared Gateway, the ReferenceGrants and
+/// one HTTPRoute per routed model, when the plan has the routing app.
+fn render_routing(
+    tree: &mut RenderedTree,
+    plan: &Plan,
+    catalog: &Catalog,
+    templates: &Templates,
+) -> Result<(), TemplateError> {
+    let (Some(spec), true) = (
+        catalog.routing.as_ref(),
+        plan.apps.iter().any(|a| a.kind == AppKind::Routing),
+    ) else {
+        return Ok(());
+    };
+    let (env, header) = (&plan.env, consts::GENERATED_HEADER);
+    let routing = context::routing_ctx(plan, spec);
+    let ctx = template_context(&json!({"header": header, "routing": routing}));
+    for t in &spec.templates {
+        let path = layout::output_file(&layout::routing_dir(env), t);
+        tree.files.insert(path, templates.render_file(t, &ctx)?);
+    }
+    for route in routing["routes"].as_array().into_iter().flatten() {
+        let ctx = template_context(&json!({"header": header, "routing": routing, "route": route}));
+        let model = route["model"].as_str().unwrap_or_default();
+        tree.files.insert(
+            layout::route_file(env, model),
+            templates.render_file(&spec.route_template, &ctx)?,
+        );
+    }
+    Ok(())
+}
+
 /// Every model's manifests on its serving layer, on a few threads (a model's files depend on no
 /// other model's); the first failing model's error in config order.
 fn render_models(
@@ -195,14 +228,24 @@ fn render_some(
             if t == layout::MODEL_S3_SA_TEMPLATE && !pm.reads_s3() {
                 continue; // only for weights KServe's storage initializer reads from S3
             }
+            if t == layout::MODEL_GRANT_TEMPLATE && !ctx_routed(&ctx) {
+                continue; // no stable route sends traffic here
+            }
             if t == layout::MODEL_AUTOSCALER_TEMPLATE && pm.model.autoscaling.is_none() {
                 continue; // a fixed replica count: no HPA or ScaledObject
             }
-            let path = layout::output_file(&layout::model_dir(env, &pm.name), t);
+            let path = layout::output_file(&layout::model_dir(env, &pm.app), t);
             out.push((path, templates.render_file(t, &ctx)?));
         }
     }
     Ok(out)
+}
+
+/// Whether a model's template context names a stable route's namespace.
+fn ctx_routed(ctx: &minijinja::Value) -> bool {
+    ctx.get_attr("model")
+        .and_then(|m| m.get_attr("routingNamespace"))
+        .is_ok_and(|n| !n.is_none() && !n.is_undefined())
 }
 
 /// Argo CD managing itself: the pinned manifest plus the ConfigMap keys bootstrap applies. Its

@@ -41,6 +41,14 @@ impl Layer for Kserve {
         Some(GatewayRouting::Host)
     }
 
+    /// The predictor Service KServe's Standard mode creates for the InferenceService (port 80).
+    fn route_backend(&self, name: &str) -> Option<super::RouteBackend> {
+        Some(super::RouteBackend {
+            service: format!("{name}-predictor"),
+            port: 80,
+        })
+    }
+
     fn defaults_cpu_limit_to_one(&self) -> bool {
         true
     }

@@ -42,6 +42,10 @@ impl Layer for LlmD {
         Some(GatewayRouting::PathPrefix)
     }
 
+    fn move_refusal(&self) -> Option<&'static str> {
+        Some("its router owns the model's HTTPRoute, InferencePool and endpoint picker on the isolated llm-d gateway, so the stable route cannot weight it; and prefill/decode needs at least 2 GPUs")
+    }
+
     /// The LLMInferenceService manages its pods; they are replaced, never surged.
     fn has_strategy(&self) -> bool {
         false

@@ -45,6 +45,14 @@ pub enum GatewayRouting {
     PathPrefix,
 }
 
+/// The Service a model's stable route sends its traffic to on its layer (in the model's
+/// namespace).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteBackend {
+    pub service: String,
+    pub port: u16,
+}
+
 /// What pause or resume does to a serving object: the words for the user and the merge patch
 /// (None when the object is already there).
 #[derive(Debug, Clone, PartialEq)]
@@ -168,6 +176,17 @@ pub trait Layer: Sync {
     /// storage initializer the layer runs).
     fn pods_download_weights(&self) -> bool {
         true
+    }
+
+    /// The Service the model's stable route (catalog `routing:`) points at on this layer; None
+    /// when the layer's own router owns the model's route.
+    fn route_backend(&self, _name: &str) -> Option<RouteBackend> {
+        None
+    }
+
+    /// Why `platform move` refuses to move a model to or from this layer (None: it moves).
+    fn move_refusal(&self) -> Option<&'static str> {
+        None
     }
 
     /// Whether the layer fetches a `storageUri` of this scheme into the pod itself (KServe's

@@ -102,6 +102,14 @@ impl Layer for RawVllm {
     fn gateway_routing(&self) -> Option<GatewayRouting> {
         None
     }
+
+    /// The model's ClusterIP Service (raw-vllm-service.yaml.j2).
+    fn route_backend(&self, name: &str) -> Option<super::RouteBackend> {
+        Some(super::RouteBackend {
+            service: name.to_string(),
+            port: 80,
+        })
+    }
 }
 
 /// The replica count resume restores from the pause annotation's value (`None`: no annotation),

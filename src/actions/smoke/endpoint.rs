@@ -223,6 +223,39 @@ pub fn status_host(isvc: &Value) -> Option<String> {
 }
 
 /// The route through the model's layer Gateway. `domain` overrides the KServe ingress domain.
+/// The models' stable route: the shared Gateway's address and `/models/<name>` (rewritten to `/`
+/// by the model's HTTPRoute).
+pub async fn stable_route(
+    client: &Client,
+    m: &PlannedModel,
+    r: &crate::plan::PlannedRouting,
+) -> Result<GatewayRoute, SmokeError> {
+    let shown = format!("Gateway {}/{}", r.namespace, r.gateway);
+    let api = kinds::GATEWAY.api(client, &r.namespace);
+    let gw = client
+        .retry(|| api.get_opt(&r.gateway))
+        .await
+        .map_err(|e| SmokeError::Api {
+            what: format!("reading {shown}"),
+            source: e,
+        })?
+        .ok_or_else(|| SmokeError::Gateway {
+            gateway: shown.clone(),
+            why: format!(
+                "not found: the models' routes are synced by the app {} (`platform up`)",
+                crate::layout::ROUTING_APP
+            ),
+        })?;
+    let base = gateway_base(&kinds::json(&gw)).map_err(|why| SmokeError::Gateway {
+        gateway: shown.clone(),
+        why: why.to_string(),
+    })?;
+    Ok(GatewayRoute {
+        base: format!("{base}{}", r.path(&m.name)),
+        host: None,
+    })
+}
+
 pub async fn gateway_route(
     client: &Client,
     m: &PlannedModel,

@@ -34,8 +34,22 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 pub enum Via {
     /// Port-forward through the API server to a ready pod.
     PortForward,
-    /// The layer's Gateway; `domain` overrides KServe's ingress domain for the Host header.
-    Gateway { domain: Option<String> },
+    /// A Gateway: the models' stable route (`route`, for a routed model), else the layer's own
+    /// Gateway; `domain` overrides KServe's ingress domain for the Host header there.
+    Gateway {
+        domain: Option<String>,
+        route: Option<crate::plan::PlannedRouting>,
+    },
+}
+
+impl Via {
+    /// The stable route's Gateway for model `m`, when this path goes through it.
+    fn stable_route<'a>(&'a self, m: &PlannedModel) -> Option<&'a crate::plan::PlannedRouting> {
+        match self {
+            Via::Gateway { route: Some(r), .. } if m.routed => Some(r),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +105,7 @@ pub async fn model(
 ) -> ModelReport {
     let path = match opts.via {
         Via::PortForward => "port-forward",
+        Via::Gateway { .. } if opts.via.stable_route(m).is_some() => "route",
         Via::Gateway { .. } => "gateway",
     };
     let report = ModelReport::new(&m.name, &m.serving_layer, &m.namespace, path);
@@ -105,7 +120,10 @@ pub async fn model(
                 m.name
             ));
         }
-        if matches!(opts.via, Via::Gateway { .. }) && m.layer().gateway_routing().is_none() {
+        if matches!(opts.via, Via::Gateway { .. })
+            && opts.via.stable_route(m).is_none()
+            && m.layer().gateway_routing().is_none()
+        {
             return report
                 .skipped("raw vLLM has no Gateway: smoke it without --via-gateway".to_string());
         }
@@ -195,8 +213,11 @@ async fn open(
             };
             Ok((ep, Some(pf), shown))
         }
-        Via::Gateway { domain } => {
-            let route = endpoint::gateway_route(client, m, domain.as_deref()).await?;
+        Via::Gateway { domain, .. } => {
+            let route = match via.stable_route(m) {
+                Some(r) => endpoint::stable_route(client, m, r).await?,
+                None => endpoint::gateway_route(client, m, domain.as_deref()).await?,
+            };
             let shown = match &route.host {
                 Some(h) => format!("{} Host: {h}", route.base),
                 None => route.base.clone(),

@@ -33,7 +33,8 @@ fn managed_or_tracked(o: &DynamicObject, apps: &BTreeSet<String>) -> bool {
 }
 
 /// Every survivor platform leaves: in the namespaces it manages, Gateways, LoadBalancer Services,
-/// PVCs, InferenceServices, LLMInferenceServices, and the autoscalers (HPA, KEDA ScaledObject),
+/// PVCs, InferenceServices, LLMInferenceServices, the autoscalers (HPA, KEDA ScaledObject), the
+/// models' HTTPRoutes and ReferenceGrants,
 /// Deployments and StatefulSets it renders or its apps track; Released/Retain PVs; its
 /// ClusterServingRuntimes and PriorityClasses; the namespaces it created; its AppProject and
 /// Applications.
@@ -144,14 +145,20 @@ async fn workloads_in(
             Err(e) => return Err(e),
         }
     }
-    // Autoscalers would scale a workload that survived back up; KEDA's CRD may be absent.
-    for kind in [kinds::HPA, kinds::SCALED_OBJECT] {
+    // Autoscalers would scale a workload that survived back up; KEDA's CRD may be absent. The
+    // models' routes and grants would route a re-run's traffic to whatever takes their names.
+    for (kind, detail) in [
+        (kinds::HPA, "autoscaler still exists"),
+        (kinds::SCALED_OBJECT, "autoscaler still exists"),
+        (kinds::HTTP_ROUTE, "a model's route still exists"),
+        (kinds::REFERENCE_GRANT, "a model's route grant still exists"),
+    ] {
         match list(client, kind, ns, None).await {
             Ok(items) => out.extend(
                 items
                     .iter()
                     .filter(|o| managed_or_tracked(o, ours))
-                    .map(|o| survivor(kind.kind, ns, name_of(o), "autoscaler still exists".into())),
+                    .map(|o| survivor(kind.kind, ns, name_of(o), detail.into())),
             ),
             Err(e) if e.code() == Some(404) => {}
             Err(e) => return Err(e),
