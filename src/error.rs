@@ -348,6 +348,7 @@ impl Classify for crate::actions::fit::FitCommandError {
         match self {
             E::Model { .. } => ErrorClass::Input,
             E::Hub(e) => e.class(),
+            E::Cluster(e) => e.class(),
         }
     }
 }

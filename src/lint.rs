@@ -3,6 +3,7 @@
 //! schemas) and the groups file. `platform lint` prints it; `platform init` runs it on the config
 //! it is about to write. Every problem is a finding of the report, a template or schema that stops
 //! the checks too (so `lint -o json` always has one document to print): lint itself never fails.
+//! Offline, except [`fit`] (`lint --fit`), which reads each model's config.json from the Hub.
 
 use std::path::Path;
 
@@ -33,6 +34,17 @@ pub struct LintReport {
     pub files: usize,
     /// The catalog and templates used (None when the catalog location itself is wrong).
     pub inputs: Option<Provenance>,
+    /// The plan that was checked (None when config or catalog had errors that stop planning):
+    /// what [`fit`] judges.
+    pub planned: Option<Planned>,
+}
+
+/// A plan lint built, with what it was built from.
+pub struct Planned {
+    pub plan: Plan,
+    pub catalog: Catalog,
+    /// config.yaml, as diagnostics name it.
+    pub config_file: std::path::PathBuf,
 }
 
 /// Run every check. `fill` completes a parsed config before planning (the CLI fills an empty
@@ -47,6 +59,7 @@ pub fn lint(opts: &LintOptions<'_>, fill: &dyn Fn(&mut EnvConfig)) -> LintReport
                 diagnostics: vec![e.diagnostic()],
                 files: 0,
                 inputs: None,
+                planned: None,
             }
         }
     };
@@ -81,12 +94,23 @@ pub fn lint(opts: &LintOptions<'_>, fill: &dyn Fn(&mut EnvConfig)) -> LintReport
             None
         }
     };
+    let mut planned = None;
     let files = match (catalog, config) {
         (Some(catalog), Some((file, cfg))) => {
-            rendered(opts, &catalog, &templates, &file, &cfg, &mut diags).unwrap_or_else(|d| {
+            let mut plan = None;
+            let files = rendered(
+                opts, &catalog, &templates, &file, &cfg, &mut diags, &mut plan,
+            )
+            .unwrap_or_else(|d| {
                 diags.push(*d);
                 0
-            })
+            });
+            planned = plan.map(|plan| Planned {
+                plan,
+                catalog,
+                config_file: file,
+            });
+            files
         }
         _ => 0,
     };
@@ -94,6 +118,7 @@ pub fn lint(opts: &LintOptions<'_>, fill: &dyn Fn(&mut EnvConfig)) -> LintReport
         diagnostics: diags,
         files,
         inputs,
+        planned,
     }
 }
 
@@ -118,17 +143,18 @@ fn rendered(
     file: &Path,
     cfg: &EnvConfig,
     diags: &mut Vec<Diagnostic>,
+    planned: &mut Option<Plan>,
 ) -> Result<usize, Box<Diagnostic>> {
     let template = |e: TemplateError| Box::new(e.diagnostic());
     let plan = match Plan::build(cfg, opts.env, file, catalog, opts.profile) {
-        Ok(p) => p,
+        Ok(p) => planned.insert(p),
         Err(ds) => {
             diags.extend(ds.0);
             return Ok(0);
         }
     };
     diags.extend(plan.diagnostics.iter().cloned());
-    let tree = render::render(&plan, catalog, templates).map_err(template)?;
+    let tree = render::render(plan, catalog, templates).map_err(template)?;
     let (objs, problems) = check::objects(&tree);
     diags.extend(problems);
     diags.extend(check::check_objects(&objs));
@@ -159,4 +185,87 @@ fn schema_diagnostic(e: &SchemaError) -> Diagnostic {
         SchemaError::Read { path, .. } => d.file(path),
         SchemaError::Input(r) => d.file(r.path()),
     }
+}
+
+/// `lint --fit`: what `platform fit` says about every model of the plan, as findings (this one
+/// reads the Hub: each model's config.json and weight sizes). A model that does not fit is an
+/// error with the numbers and the fix; a GPU model whose GPU type is unknown (no `gpu`: lint reads
+/// no cluster) or whose files fit cannot read is a warning naming the model. Also returns one line
+/// per model that fits.
+pub async fn fit(
+    planned: &Planned,
+    gpu: Option<&str>,
+    reporter: &dyn crate::report::Reporter,
+) -> (Vec<Diagnostic>, Vec<String>) {
+    use crate::actions::fit::{self, Gate};
+    let file = &planned.config_file;
+    let gpu = match gpu
+        .map(|g| fit::catalog_gpu(&planned.catalog, g))
+        .transpose()
+    {
+        Ok(g) => g,
+        Err(message) => return (vec![Diagnostic::error(message).field("--gpu")], Vec::new()),
+    };
+    let hub = match crate::hub::HubClient::from_env(None) {
+        Ok(h) => h,
+        Err(e) => {
+            let d = Diagnostic::error(format!(
+                "--fit cannot read models from the Hub: {}",
+                crate::error::one_line(&e)
+            ));
+            return (vec![d], Vec::new());
+        }
+    };
+    let opts = fit::Options {
+        gpu,
+        utilization: None,
+        overhead_bytes: fit::DEFAULT_OVERHEAD,
+    };
+    let known: Vec<&str> = planned.catalog.gpus.keys().map(String::as_str).collect();
+    let (mut diags, mut fits) = (Vec::new(), Vec::new());
+    for g in fit::gate(&hub, &planned.plan.models, &opts, reporter).await {
+        let model = &g.model;
+        let at = format!("models[{model}]");
+        let d = match g.outcome {
+            Gate::Judged(f) if f.verdict.fits => {
+                fits.push(fit::fits_line(&f));
+                continue;
+            }
+            Gate::Judged(f) => {
+                let e = fit::explain(&f, &planned.catalog);
+                let sets_len = (planned.plan.models.iter())
+                    .any(|m| &m.name == model && m.model.max_model_len.is_some());
+                Diagnostic::error(e.message)
+                    .field(if sets_len {
+                        format!("{at}.maxModelLen")
+                    } else {
+                        at
+                    })
+                    .help(e.fix)
+            }
+            Gate::NoGpu => Diagnostic::warning(format!(
+                "fit cannot check {model}: its GPU type is unknown (lint reads no cluster)"
+            ))
+            .field(format!("{at}.gpus"))
+            .help(format!(
+                "pass --gpu TYPE, the GPU it will run on ({}), or check it against the cluster's nodes with `platform fit {model}`",
+                known.join(", ")
+            )),
+            Gate::NoFiles { source } => Diagnostic::warning(format!(
+                "fit cannot check {model}: its source {source} is not a Hub repository"
+            ))
+            .field(format!("{at}.source"))
+            .help(format!("check it with `platform fit {model} --from-dir DIR`")),
+            Gate::OtherRuntime(_) => continue,
+            Gate::Failed(e) => {
+                let reason = match &e {
+                    fit::FitCommandError::Model { message, .. } => message.clone(),
+                    e => crate::error::one_line(e),
+                };
+                Diagnostic::error(format!("fit could not check {model}: {reason}")).field(at)
+            }
+        };
+        diags.push(d.file(file));
+    }
+    (diags, fits)
 }

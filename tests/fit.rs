@@ -1,7 +1,9 @@
 //! `platform fit` as a user runs it: numbers checked against the published KV-cache figures
 //! (Qwen2.5-0.5B 12 KiB/token, Qwen2.5-7B 56 KiB/token, Llama-3.1-8B 128 KiB/token, 16 GiB at
 //! 128k), a model that does not fit (exit 1, the longest context that does), and the Hub path
-//! (the listing's sizes, config.json alone downloaded).
+//! (the listing's sizes, config.json alone downloaded). Then fit as the cost gate: `lint --fit`
+//! (a model that does not fit is a lint error with the numbers and the fix) and `up --fit` (on the
+//! test API server: the model that does not fit is not synced, the one that fits is).
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)] // tests, benches and examples: a panic is the failure report, and they print on purpose
 
 mod common;
@@ -291,4 +293,262 @@ fn a_cpu_model_is_checked_against_its_memory_limit_and_kv_space() {
         (Value::Bool(false), Value::from(0)),
         "{v}"
     );
+}
+
+/// A Hub emulator serving the shipped ai-dev's two vLLM models: qwen-gpu's repository holds
+/// Llama-3.1-8B's shape (128 KiB of KV cache per token: 16 GiB at 128k) with 3 MiB of weights,
+/// qwen-cpu's the 0.5B model's.
+async fn hub_for_ai_dev() -> hub::HubEmulator {
+    hub::HubEmulator::start(
+        vec![
+            hub::EmuRepo::new("Qwen/Qwen2.5-7B-Instruct")
+                .text("config.json", LLAMA_31_8B)
+                .file("model.safetensors", 3 * 1024 * 1024, true),
+            hub::EmuRepo::new("Qwen/Qwen2.5-0.5B-Instruct")
+                .text("config.json", QWEN_05B)
+                .file("model.safetensors", 1024 * 1024, true),
+        ],
+        hub::Faults::default(),
+    )
+    .await
+}
+
+/// On a T4 (15 GiB): 0.9 x 15 GiB - 3 MiB of weights - 2 GiB of overhead = 12344885248 bytes
+/// left, which hold 94184 tokens at 128 KiB each.
+const LONGEST_ON_T4: &str = "94184";
+
+#[test]
+fn lint_fit_judges_each_vllm_model_and_one_that_does_not_fit_is_an_error_with_the_numbers() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let emu = rt.block_on(hub_for_ai_dev());
+    let cache = tempfile::tempdir().unwrap();
+    let repo = repo_with_len(131_072);
+    let lint = |args: &[&str]| {
+        repo.cmd()
+            .env("HF_ENDPOINT", &emu.endpoint)
+            .env("PLATFORM_HUB_CACHE", cache.path())
+            .env("HF_HOME", cache.path())
+            .env_remove("HF_TOKEN")
+            .arg("lint")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // Without --fit, lint stays offline: the Hub hears nothing.
+    let o = lint(&[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(emu.log().is_empty(), "lint read the Hub: {:?}", emu.log());
+
+    // --fit without --gpu: the CPU model is checked (it fits); the GPU model's type is unknown,
+    // a warning naming it and the fix.
+    let o = lint(&["--fit", "-o", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["errors"], 0, "{v}");
+    let gpu_warning = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["path"] == "models[qwen-gpu].gpus")
+        .unwrap_or_else(|| panic!("no warning about qwen-gpu: {v}"));
+    assert_eq!(gpu_warning["severity"], "warning", "{gpu_warning}");
+    assert!(
+        gpu_warning["message"]
+            .as_str()
+            .unwrap()
+            .contains("fit cannot check qwen-gpu: its GPU type is unknown"),
+        "{gpu_warning}"
+    );
+    assert!(
+        gpu_warning["help"]
+            .as_str()
+            .unwrap()
+            .starts_with("pass --gpu TYPE"),
+        "{gpu_warning}"
+    );
+    assert!(
+        stderr(&o).contains("fit: qwen-cpu fits on its pod's memory"),
+        "{}",
+        stderr(&o)
+    );
+
+    // On a T4 it does not fit: an error at its maxModelLen with the numbers and the fixes the
+    // rule confirms (TP 2 halves the KV heads; the A10G is the smallest catalog GPU it fits).
+    let o = lint(&["--fit", "--gpu", "T4", "-o", "json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["errors"], 1, "{v}");
+    let d = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["severity"] == "error")
+        .unwrap();
+    assert_eq!(d["path"], "models[qwen-gpu].maxModelLen", "{d}");
+    assert_eq!(d["file"], "environments/ai-dev/config.yaml", "{d}");
+    assert!(d["line"].as_u64().is_some(), "located in config.yaml: {d}");
+    let message = d["message"].as_str().unwrap();
+    for want in [
+        "qwen-gpu does not fit on T4 (15.0 GiB)",
+        "one request at maxModelLen 131072 needs 16.0 GiB of KV cache per GPU",
+        "and 11.5 GiB is left for it (0.9 x 15.0 GiB - weights 3.0 MiB per GPU at tensor parallel 1 - overhead 2.0 GiB)",
+        &format!("the longest maxModelLen that fits is {LONGEST_ON_T4}"),
+    ] {
+        assert!(message.contains(want), "{want:?} not in {message}");
+    }
+    let help = d["help"].as_str().unwrap();
+    assert_eq!(
+        help,
+        format!("lower maxModelLen to {LONGEST_ON_T4} or less; or raise tensorParallelSize to 2 with gpus: 2 (weights and KV heads split over 2 GPUs); or run it on a bigger GPU: A10G (22.5 GiB) is the smallest GPU type of the catalog it fits"),
+    );
+    // The table output says it too, and the summary counts it.
+    let o = lint(&["--fit", "--gpu", "T4"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("qwen-gpu does not fit on T4") && stderr(&o).contains("1 error(s)"),
+        "{}",
+        stderr(&o)
+    );
+
+    // On an A100-80GB it fits: no finding.
+    let o = lint(&["--fit", "--gpu", "A100-80GB"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("fit: qwen-gpu fits on A100-80GB (80.0 GiB)"),
+        "{}",
+        stderr(&o)
+    );
+    // An unknown GPU type is an error listing the known ones.
+    let o = lint(&["--fit", "--gpu", "RTX-9090"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("unknown GPU type `RTX-9090` (known: A100-40GB"),
+        "{}",
+        stderr(&o)
+    );
+    // --gpu means nothing without --fit.
+    let o = lint(&["--gpu", "T4"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--fit"), "{}", stderr(&o));
+}
+
+/// `up --sync-models --fit`: the models are judged before anything is applied; a model that does
+/// not fit (or whose GPU type nobody names) is not synced, the rest come up, and up exits 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_fit_syncs_the_model_that_fits_and_not_the_one_that_does_not() {
+    use platform_testkit::apiserver::{Options, TestApiServer};
+    let emu = hub_for_ai_dev().await;
+    let cache = tempfile::tempdir().unwrap();
+    let server = TestApiServer::start(Options {
+        cluster_name: "ai-dev".into(),
+        ..Options::default()
+    })
+    .await;
+    let e = common::apienv::Env::new(server, repo_with_len(131_072)).await;
+    // The child Applications, as the root apps create them when Argo CD syncs them.
+    for (path, text) in e.repo.tree("clusters/ai-dev/apps") {
+        let v: Value = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+        e.server.put(v).unwrap();
+    }
+    let cache_dir = cache.path().to_str().unwrap();
+    let hub_env = [
+        ("HF_ENDPOINT", emu.endpoint.as_str()),
+        ("PLATFORM_HUB_CACHE", cache_dir),
+        ("HF_HOME", cache_dir),
+    ];
+    let up = |extra: &'static [&'static str]| {
+        let mut args = vec![
+            "up",
+            "--allow-unpushed",
+            "--sync-models",
+            "--fit",
+            "--timeout",
+            "60s",
+        ];
+        args.extend(extra);
+        let e = &e;
+        async move { e.platform_env(&args, &hub_env).await }
+    };
+    let synced = |app: &str| {
+        e.server
+            .get("argoproj.io/v1alpha1", "Application", "argocd", app)
+            .unwrap()
+            .pointer("/status/operationState/phase")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+
+    // A model whose files cannot be read stops up before anything is written.
+    emu.set_faults(hub::Faults {
+        required_token: Some("secret".into()),
+        ..hub::Faults::default()
+    });
+    e.server.clear_request_log();
+    let o = up(&["--gpu", "T4"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--fit could not check model qwen-cpu: nothing was applied or synced"),
+        "{}",
+        stderr(&o)
+    );
+    let writes: Vec<String> = (e.server.request_log().into_iter())
+        .filter(|r| !matches!(r.method.as_str(), "GET" | "HEAD"))
+        .map(|r| format!("{} {} {}", r.verb, r.resource, r.name))
+        .collect();
+    assert!(writes.is_empty(), "written: {writes:?}");
+    emu.set_faults(hub::Faults::default());
+
+    // No --gpu and no node names its GPU: qwen-gpu cannot be shown to start, so it is held
+    // back; qwen-cpu fits its pod and is synced.
+    let o = up(&[]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("not syncing qwen-gpu: fit cannot check qwen-gpu, its GPU type is unknown"),
+        "{err}"
+    );
+    assert!(
+        err.contains("fit: qwen-cpu fits on its pod's memory"),
+        "{err}"
+    );
+    assert!(
+        err.contains("--fit held back 1 model app(s) that would not start: qwen-gpu"),
+        "{err}"
+    );
+    assert_eq!(synced("qwen-cpu").as_deref(), Some("Succeeded"));
+    assert_eq!(synced("qwen-gpu"), None, "qwen-gpu was synced");
+
+    // On a T4 it does not fit: not synced, and why, with the numbers and the fix.
+    let o = up(&["--gpu", "T4"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("not syncing qwen-gpu: qwen-gpu does not fit on T4 (15.0 GiB): one request at maxModelLen 131072 needs 16.0 GiB of KV cache per GPU"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("lower maxModelLen to {LONGEST_ON_T4} or less")),
+        "{err}"
+    );
+    assert!(
+        err.contains("--fit held back 1 model app(s) that would not start: qwen-gpu"),
+        "{err}"
+    );
+    assert_eq!(synced("qwen-gpu"), None, "qwen-gpu was synced");
+
+    // The node's labels name an A100-80GB: it fits, and is synced.
+    e.server
+        .put(serde_json::json!({"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": "gpu-a100", "labels": {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}}}))
+        .unwrap();
+    let o = up(&[]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("fit: GPU A100-80GB (80.0 GiB), from node gpu-a100's nvidia.com/gpu.product=NVIDIA-A100-SXM4-80GB"),
+        "{err}"
+    );
+    assert!(err.contains("fit: qwen-gpu fits on A100-80GB"), "{err}");
+    assert_eq!(synced("qwen-gpu").as_deref(), Some("Succeeded"));
+    e.server.shutdown().await;
 }

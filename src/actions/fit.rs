@@ -8,7 +8,7 @@ use crate::catalog::{Catalog, Device};
 use crate::fit::{self, Inputs, Verdict};
 use crate::hub::{FileFilter, HubClient, HubError};
 use crate::plan::PlannedModel;
-use crate::report::Reporter;
+use crate::report::{size, Reporter};
 
 /// vLLM's default `--gpu-memory-utilization` (vllm/config/cache.py; it was 0.9 before).
 pub const VLLM_DEFAULT_UTILIZATION: f64 = 0.92;
@@ -21,6 +21,9 @@ pub enum FitCommandError {
     Model { model: String, message: String },
     #[error(transparent)]
     Hub(#[from] HubError),
+    /// Reading the nodes' GPU labels failed.
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
 }
 
 fn model_error(pm: &PlannedModel, message: impl Into<String>) -> FitCommandError {
@@ -218,6 +221,12 @@ pub struct ModelFit {
     pub files_from: String,
     #[serde(flatten)]
     pub verdict: Verdict,
+    /// What the rule was given (the remedies of [`explain`] re-run it with other settings).
+    #[serde(skip)]
+    pub inputs: Inputs,
+    /// Checked against the pod's memory (a CPU model), not a GPU.
+    #[serde(skip)]
+    pub on_cpu: bool,
 }
 
 /// The last `--flag=value` (or `--flag value`) among a model's arguments (the preset's, then its own).
@@ -282,6 +291,12 @@ fn cpu_device(
     Ok((device, run_bytes, weights, Some(space_gib << 30)))
 }
 
+/// Whether fit judges a model on a GPU (its preset runs on GPUs and it asks for some), rather than
+/// against its pod's memory.
+pub fn on_gpu(pm: &PlannedModel) -> bool {
+    pm.preset_spec.device == Device::Gpu && pm.model.gpus > 0
+}
+
 /// Judge one vLLM model: on its GPU type (`opts.gpu`), or a CPU model against its pod's memory.
 pub fn judge(
     pm: &PlannedModel,
@@ -298,7 +313,7 @@ pub fn judge(
             ),
         ));
     }
-    let cpu = pm.preset_spec.device != Device::Gpu || m.gpus == 0;
+    let cpu = !on_gpu(pm);
     let shape = fit::parse(&files.config_json).map_err(|e| model_error(pm, e.to_string()))?;
     let args: Vec<String> = pm
         .preset_spec
@@ -383,5 +398,235 @@ pub fn judge(
         weights_bytes,
         files_from: files.from.clone(),
         verdict: fit::judge(&inputs),
+        inputs,
+        on_cpu: cpu,
     })
+}
+
+/// The overhead the gates (`lint --fit`, `up --fit`) assume per GPU: `platform fit --overhead`'s
+/// default.
+pub const DEFAULT_OVERHEAD: u64 = 2 << 30;
+
+/// What the gate (`lint --fit`, `up --fit`) found about one model of the plan.
+#[derive(Debug)]
+pub struct Gated {
+    pub model: String,
+    /// Its Argo CD Application: what `up` syncs or holds back.
+    pub app: String,
+    pub outcome: Gate,
+}
+
+#[derive(Debug)]
+pub enum Gate {
+    /// fit judged it; the verdict says whether it fits.
+    Judged(Box<ModelFit>),
+    /// A GPU model whose GPU type nobody named (no `--gpu`, no labelled node).
+    NoGpu,
+    /// A vLLM model whose files fit cannot read: its source is not a Hub repository.
+    NoFiles { source: String },
+    /// Not a vLLM model: fit's rule does not apply.
+    OtherRuntime(crate::config::RuntimeName),
+    /// Its files could not be read, or its config.json or settings make no sense.
+    Failed(FitCommandError),
+}
+
+impl Gated {
+    /// Whether `up --fit` holds the model back: it does not fit, or it needs a GPU of a type
+    /// nobody named (the gate cannot show it starts).
+    pub fn refused(&self) -> bool {
+        match &self.outcome {
+            Gate::Judged(f) => !f.verdict.fits,
+            Gate::NoGpu => true,
+            _ => false,
+        }
+    }
+}
+
+/// Judge every model of `models` the way `platform fit` does (files from the Hub, `opts.gpu` for
+/// the GPU ones): the gate of `lint --fit` and `up --fit`. Every model gets an answer; what to do
+/// with it is the caller's.
+pub async fn gate(
+    hub: &HubClient,
+    models: &[PlannedModel],
+    opts: &Options,
+    reporter: &dyn Reporter,
+) -> Vec<Gated> {
+    let mut out = Vec::new();
+    for pm in models {
+        let m = &pm.model;
+        let outcome = if m.runtime != crate::config::RuntimeName::Vllm {
+            Gate::OtherRuntime(m.runtime)
+        } else if on_gpu(pm) && opts.gpu.is_none() {
+            Gate::NoGpu
+        } else if m.hf_repo().is_none() {
+            Gate::NoFiles {
+                source: m.source.to_string(),
+            }
+        } else {
+            match from_hub(hub, pm, reporter).await {
+                Ok(files) => match judge(pm, &files, opts) {
+                    Ok(f) => Gate::Judged(Box::new(f)),
+                    Err(e) => Gate::Failed(e),
+                },
+                Err(e) => Gate::Failed(e),
+            }
+        };
+        out.push(Gated {
+            model: pm.name.clone(),
+            app: pm.app.clone(),
+            outcome,
+        });
+    }
+    out
+}
+
+/// Why a model does not fit, with the numbers, and what would make it fit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    pub message: String,
+    /// Each remedy named here was checked with the rule.
+    pub fix: String,
+}
+
+/// Bytes that may be negative, as [`size`] writes them.
+pub fn signed_size(bytes: i64) -> String {
+    if bytes < 0 {
+        format!("-{}", size(bytes.unsigned_abs()))
+    } else {
+        size(bytes as u64)
+    }
+}
+
+/// Tensor parallel sizes worth suggesting: powers of two up to 8 that divide the query heads.
+const TP_CANDIDATES: [u32; 3] = [2, 4, 8];
+
+/// [`Explanation`] of a model that does not fit: the KV cache one request at `maxModelLen` needs
+/// against what is left, how that was computed, and the remedies the rule says work (a shorter
+/// `maxModelLen`; more GPUs with tensor parallel; a bigger GPU type of `catalog`; for a CPU model,
+/// more KV space and memory).
+pub fn explain(f: &ModelFit, catalog: &Catalog) -> Explanation {
+    let v = &f.verdict;
+    let i = &f.inputs;
+    let longest = if v.max_model_len_that_fits == 0 {
+        "not even the weights fit, so no maxModelLen does".to_string()
+    } else {
+        format!(
+            "the longest maxModelLen that fits is {}",
+            v.max_model_len_that_fits
+        )
+    };
+    let mut fixes = Vec::new();
+    if v.max_model_len_that_fits > 0 {
+        fixes.push(format!(
+            "lower maxModelLen to {} or less",
+            v.max_model_len_that_fits
+        ));
+    }
+    let message = if f.on_cpu {
+        let kv_space = i.kv_cap.unwrap_or(0);
+        let needed_space = v.kv_bytes_needed.max(kv_space).div_ceil(1 << 30) << 30;
+        if v.kv_bytes_needed > kv_space {
+            fixes.push(format!(
+                "raise VLLM_CPU_KVCACHE_SPACE to {} (GiB)",
+                needed_space >> 30
+            ));
+        }
+        // The memory the weights, the overhead and that KV space need, in whole GiB.
+        let memory = (i.weights_bytes + i.overhead_bytes + needed_space).div_ceil(1 << 30) << 30;
+        let bigger = Inputs {
+            gpu_bytes: memory,
+            kv_cap: Some(needed_space),
+            ..i.clone()
+        };
+        if memory > i.gpu_bytes && fit::judge(&bigger).fits {
+            fixes.push(format!(
+                "raise the memory limit (resources.limits.memory) to {}Gi",
+                memory >> 30
+            ));
+        }
+        format!(
+            "{} does not fit its pod's memory ({}): one request at maxModelLen {} needs {} of KV cache, and {} is left for it (VLLM_CPU_KVCACHE_SPACE {}, capped by memory {} - weights {} - overhead {}); {longest}",
+            f.model,
+            size(i.gpu_bytes),
+            f.max_model_len,
+            size(v.kv_bytes_needed),
+            signed_size(v.available_bytes),
+            size(kv_space),
+            size(i.gpu_bytes),
+            size(i.weights_bytes),
+            size(i.overhead_bytes),
+        )
+    } else {
+        if let Some(tp) = TP_CANDIDATES
+            .into_iter()
+            .filter(|&t| t > i.tensor_parallel && i.shape.heads % t == 0)
+            .find(|&t| {
+                fit::judge(&Inputs {
+                    tensor_parallel: t,
+                    ..i.clone()
+                })
+                .fits
+            })
+        {
+            fixes.push(format!(
+                "raise tensorParallelSize to {tp} with gpus: {tp} (weights and KV heads split over {tp} GPUs)"
+            ));
+        }
+        let mut bigger: Vec<(&String, u64)> = catalog
+            .gpus
+            .iter()
+            .map(|(name, g)| (name, g.memory.value() as u64))
+            .filter(|(_, bytes)| *bytes > i.gpu_bytes)
+            .collect();
+        bigger.sort_by_key(|(_, bytes)| *bytes);
+        if let Some((name, bytes)) = bigger.into_iter().find(|(_, bytes)| {
+            fit::judge(&Inputs {
+                gpu_bytes: *bytes,
+                ..i.clone()
+            })
+            .fits
+        }) {
+            fixes.push(format!(
+                "run it on a bigger GPU: {name} ({}) is the smallest GPU type of the catalog it fits",
+                size(bytes)
+            ));
+        }
+        format!(
+            "{} does not fit on {} ({}): one request at maxModelLen {} needs {} of KV cache per GPU, and {} is left for it ({} x {} - weights {} per GPU at tensor parallel {} - overhead {}); {longest}",
+            f.model,
+            f.gpu,
+            size(f.gpu_bytes),
+            f.max_model_len,
+            size(v.kv_bytes_needed),
+            signed_size(v.available_bytes),
+            f.utilization,
+            size(f.gpu_bytes),
+            size(v.weights_bytes_per_gpu),
+            f.tensor_parallel,
+            size(f.overhead_bytes),
+        )
+    };
+    let fix = if fixes.is_empty() {
+        "no single change fit checked is enough: a shorter maxModelLen, more GPUs (tensorParallelSize with gpus) or a bigger GPU, together".to_string()
+    } else {
+        fixes.join("; or ")
+    };
+    Explanation { message, fix }
+}
+
+/// One line about a model that fits: its KV cache at `maxModelLen` against what is left.
+pub fn fits_line(f: &ModelFit) -> String {
+    let on = if f.on_cpu {
+        "its pod's memory".to_string()
+    } else {
+        format!("{} ({})", f.gpu, size(f.gpu_bytes))
+    };
+    format!(
+        "{} fits on {on}: {} of KV cache at maxModelLen {}, {} left; up to {} fits",
+        f.model,
+        size(f.verdict.kv_bytes_needed),
+        f.max_model_len,
+        signed_size(f.verdict.available_bytes),
+        f.verdict.max_model_len_that_fits
+    )
 }

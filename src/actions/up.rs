@@ -2,7 +2,8 @@
 //! for each (layer, wave) wait until its Applications exist (their root app creates them), start a
 //! sync of the wave's manual apps (the Application `operation`, only when none is in flight), and
 //! watch every app of the wave until it is done (see [`crate::cluster::health::application`]). Model apps are
-//! manual (the cost gate): they take part only when asked.
+//! manual (the cost gate): they take part only when asked, and not those `up --fit` refused
+//! ([`Options::hold`]).
 
 use std::time::Instant;
 
@@ -29,6 +30,9 @@ pub struct Options {
     /// The user's S3 keys, for the Secret KServe reads `s3://` weights with (created before the
     /// models that need it sync, when missing).
     pub s3_keys: Option<crate::s3::AwsCredentials>,
+    /// Apps left alone even with `models`: the model apps `up --fit` refused (they would not
+    /// start).
+    pub hold: Vec<String>,
 }
 
 /// What a bring-up did.
@@ -38,6 +42,8 @@ pub struct Outcome {
     pub done: usize,
     /// Manual apps left alone (models without `models`).
     pub skipped: Vec<String>,
+    /// Apps of `hold` left alone.
+    pub held: Vec<String>,
 }
 
 /// Whether an app's source is the GitOps repository (so its synced revision must be the pushed one).
@@ -58,11 +64,17 @@ pub async fn run(
         let selected: Vec<&PlannedApp> = apps
             .into_iter()
             .filter(|a| {
-                let wanted = a.kind == AppKind::Catalog || opts.models;
-                if !wanted {
+                if a.kind == AppKind::Catalog {
+                    true
+                } else if !opts.models {
                     out.skipped.push(a.name.clone());
+                    false
+                } else if opts.hold.contains(&a.name) {
+                    out.held.push(a.name.clone());
+                    false
+                } else {
+                    true
                 }
-                wanted
             })
             .collect();
         if selected.is_empty() {

@@ -156,11 +156,7 @@ fn table(fits: &[ModelFit]) -> String {
     ]);
     for f in fits {
         let v = &f.verdict;
-        let available = if v.available_bytes < 0 {
-            format!("-{}", size(v.available_bytes.unsigned_abs()))
-        } else {
-            size(v.available_bytes as u64)
-        };
+        let available = fit::signed_size(v.available_bytes);
         t.add_row(vec![
             f.model.clone(),
             format!("{} ({})", f.gpu, size(f.gpu_bytes)),

@@ -16,7 +16,15 @@ limit, limit below request, tensor parallel ≠ GPUs, VLLM_CPU_OMP_THREADS_BIND=
 < 2 cores, RollingUpdate on a single-slot model, canary on a ReadWriteOnce volume, disabled \
 required groups, unknown profile, catalog errors (duplicate apps, waves, unknown templates), \
 then renders the tree and checks every object (strict core Kubernetes types; upstream CRD \
-schemas with --schemas DIR).")]
+schemas with --schemas DIR). Offline.
+
+With --fit (the cost gate, before GPU apps are synced), also judges every vLLM model as \
+`platform fit` does, reading its config.json and weight sizes from the Hub: a GPU model on the GPU \
+type --gpu names (lint reads no cluster: without --gpu, a warning per GPU model), a CPU model \
+against its pod's memory. A model that does not fit is an error giving the KV cache it needs, \
+what is left, the longest maxModelLen that fits and the fix (a lower maxModelLen, \
+tensorParallelSize with gpus, a bigger GPU type); a model whose source is not a Hub repository \
+is a warning (check it with `platform fit MODEL --from-dir DIR`).")]
 pub struct Args {
     /// Profile to render; default: the config's layerProfile, else the widest.
     #[arg(long, short)]
@@ -27,6 +35,14 @@ pub struct Args {
     /// Treat warnings as errors (exit 1 on any finding).
     #[arg(long)]
     pub strict: bool,
+    /// Also check that every vLLM model starts on its GPU type (or in its pod's memory), as
+    /// `platform fit` does; reads the Hub.
+    #[arg(long)]
+    pub fit: bool,
+    /// The GPU type --fit checks GPU models against (gpus: in catalog/presets.yaml: T4, L4, A10G,
+    /// L40S, A100-40GB, A100-80GB, H100-80GB, H200, B200).
+    #[arg(long, value_name = "TYPE", requires = "fit")]
+    pub gpu: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -73,7 +89,26 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         schemas: args.schemas.as_deref(),
         config_text: None,
     };
-    let report = lint::lint(&opts, &|c| ctx.defaults_from_git(c));
+    let mut report = lint::lint(&opts, &|c| ctx.defaults_from_git(c));
+    if args.fit {
+        match &report.planned {
+            Some(planned) => {
+                let reporter = ctx.reporter();
+                let (found, fits) = super::cluster::runtime()?.block_on(lint::fit(
+                    planned,
+                    args.gpu.as_deref(),
+                    reporter.as_ref(),
+                ));
+                report.diagnostics.extend(found);
+                for line in fits {
+                    ctx.printer.info(format!("fit: {line}"));
+                }
+            }
+            None => report.diagnostics.push(Diagnostic::warning(
+                "--fit: no model was checked, the configuration has errors that stop planning",
+            )),
+        }
+    }
     let mut diags: Vec<Diagnostic> = report
         .diagnostics
         .into_iter()

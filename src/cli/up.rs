@@ -3,14 +3,18 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::cluster::{connect, duration_at_least, runtime, TargetArgs};
-use super::{CheckFailed, Ctx};
+use super::{CheckFailed, Ctx, InputError};
+use crate::actions::fit::{self, Gate};
 use crate::consts;
+use crate::diag::Diagnostic;
 use crate::gitops::{self, git::GitRepo};
 use crate::render::check;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Order: refuse if clusters/<env>/ is stale or (unless --allow-unpushed) not committed and pushed to the config's repoURL/repoBranch; check the target cluster; server-side apply the AppProject and the root apps of the profile (field manager `platform`); then wave by wave, in layer order: start a sync of the wave's manual apps (writing the Application `operation`, only when none is in flight) and watch every app of the wave until Synced + Healthy + reconciled after the sync (+ the pushed commit for apps that read this repository). Model apps are manual (the cost gate): they are synced only with --sync-models. A Degraded app or failed sync stops at once with the reason; a timeout exits 3.
+
+With --sync-models --fit (the cost gate's check), before anything is applied, every vLLM model is judged as `platform fit` judges it (config.json and weight sizes from the Hub; the GPU type from --gpu, else the smallest GPU the nodes name in their nvidia.com/gpu.product labels; a CPU model against its pod's memory): a model that does not fit, or a GPU model whose GPU type is unknown, is not synced (the reason, with the numbers and the fix, is printed); everything else comes up as usual, then up exits 1 naming the models it held back. A model fit cannot read (a source that is not a Hub repository) is synced with a warning; one whose files cannot be fetched stops up before anything is applied.
 
 With --sync-models --smoke, the synced models are then smoke-tested as `platform smoke` does (ready pod, /health, /v1/models, a streamed completion, through a port-forward): exit 1 when one fails.")]
 pub struct Args {
@@ -23,6 +27,15 @@ pub struct Args {
     /// (port-forward; exit 1 when one fails).
     #[arg(long, requires = "sync_models")]
     pub smoke: bool,
+    /// Before syncing the model apps, check that each vLLM model starts on its GPU type, as
+    /// `platform fit` does; a model that does not fit (or whose GPU type is unknown) is not
+    /// synced, and up exits 1.
+    #[arg(long, requires = "sync_models")]
+    pub fit: bool,
+    /// The GPU type --fit checks GPU models against (gpus: in catalog/presets.yaml); default: the
+    /// smallest GPU the nodes name in their nvidia.com/gpu.product (and gpu.memory) labels.
+    #[arg(long, value_name = "TYPE", requires = "fit")]
+    pub gpu: Option<String>,
     /// Give up after this long in total (exit 3).
     #[arg(long, default_value = "30m", value_parser = duration_at_least(consts::MIN_TIMEOUT))]
     pub timeout: Duration,
@@ -57,10 +70,20 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         None
     };
 
+    let gpu = match &args.gpu {
+        Some(name) => Some(fit::catalog_gpu(&inputs.catalog, name).map_err(InputError)?),
+        None => None,
+    };
+
     let started = Instant::now();
     let work = async {
         let target = connect(ctx, &inputs, &args.target).await?;
         let deadline = started + args.timeout;
+        let hold = if args.fit {
+            fit_gate(ctx, &inputs, &plan, &target.client, gpu).await?
+        } else {
+            Vec::new()
+        };
         for line in
             crate::cluster::apply::server_side_apply(&target.client, &roots, args.force_conflicts)
                 .await?
@@ -75,6 +98,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             deadline,
             initiator: "platform up".into(),
             s3_keys,
+            hold,
         };
         let outcome =
             crate::actions::up::run(&target.client, &plan, &opts, reporter.as_ref()).await?;
@@ -89,11 +113,12 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                 skipped.join(", ")
             ));
         }
+        let held = outcome.held;
         if args.smoke {
             let targets: Vec<crate::actions::smoke::Target> = plan
                 .models
                 .iter()
-                .filter(|m| !skipped.contains(&m.app))
+                .filter(|m| !skipped.contains(&m.app) && !held.contains(&m.app))
                 .map(|model| crate::actions::smoke::Target {
                     model,
                     explicit: false,
@@ -108,9 +133,18 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                 reporter.as_ref(),
             )
             .await;
-            return super::smoke::finish(ctx, &report);
+            super::smoke::finish(ctx, &report)?;
         }
-        Ok(())
+        if held.is_empty() {
+            Ok(())
+        } else {
+            Err(CheckFailed(format!(
+                "--fit held back {} model app(s) that would not start: {} (see above)",
+                held.len(),
+                held.join(", ")
+            ))
+            .into())
+        }
     };
     // The whole operation honours --timeout, whatever it is waiting for (a wave, or an API server
     // that stopped answering).
@@ -178,4 +212,83 @@ fn pushed_revision(
         }
         Ok(Some(st.head.to_string()))
     }
+}
+
+/// `--fit`: judge every model of the plan before anything is applied; the apps of those that
+/// would not start (or cannot be shown to) are held back. A model whose files cannot be fetched
+/// stops up here.
+async fn fit_gate(
+    ctx: &Ctx,
+    inputs: &super::Inputs,
+    plan: &crate::plan::Plan,
+    client: &crate::cluster::Client,
+    gpu: Option<fit::Gpu>,
+) -> Result<Vec<String>> {
+    let needs_gpu = plan
+        .models
+        .iter()
+        .any(|m| m.model.runtime == crate::config::RuntimeName::Vllm && fit::on_gpu(m));
+    let gpu = match gpu {
+        Some(g) => Some(g),
+        None if needs_gpu => fit::smallest_node_gpu(client, &inputs.catalog).await?,
+        None => None,
+    };
+    if let Some(g) = &gpu {
+        ctx.printer.info(format!(
+            "fit: GPU {} ({}), from {}",
+            g.name,
+            crate::report::size(g.bytes),
+            g.from
+        ));
+    }
+    let hub = crate::hub::HubClient::from_env(None)?;
+    let opts = fit::Options {
+        gpu,
+        utilization: None,
+        overhead_bytes: fit::DEFAULT_OVERHEAD,
+    };
+    let reporter = ctx.reporter();
+    let mut hold = Vec::new();
+    for g in fit::gate(&hub, &plan.models, &opts, reporter.as_ref()).await {
+        if g.refused() {
+            hold.push(g.app.clone());
+        }
+        let model = &g.model;
+        match g.outcome {
+            Gate::Judged(f) if f.verdict.fits => {
+                ctx.printer.success(format!("fit: {}", fit::fits_line(&f)));
+            }
+            Gate::Judged(f) => {
+                let e = fit::explain(&f, &inputs.catalog);
+                ctx.printer.diagnostic(
+                    &Diagnostic::error(format!("not syncing {}: {}", g.app, e.message)).help(
+                        format!("{}; `platform fit {model}` shows every number", e.fix),
+                    ),
+                );
+            }
+            Gate::NoGpu => ctx.printer.diagnostic(
+                &Diagnostic::error(format!(
+                    "not syncing {}: fit cannot check {model}, its GPU type is unknown (no --gpu, and no node names its GPU in a {} label)",
+                    g.app,
+                    fit::PRODUCT_LABEL
+                ))
+                .help("pass --gpu TYPE (gpus: in catalog/presets.yaml), or run GPU feature discovery on the GPU nodes"),
+            ),
+            Gate::NoFiles { source } => ctx.printer.diagnostic(
+                &Diagnostic::warning(format!(
+                    "fit cannot check {model}: its source {source} is not a Hub repository; syncing it unchecked"
+                ))
+                .help(format!("check it with `platform fit {model} --from-dir DIR`")),
+            ),
+            Gate::OtherRuntime(r) => ctx
+                .printer
+                .detail(format!("fit: {model} runs {r}, not vLLM: not checked")),
+            Gate::Failed(e) => {
+                return Err(anyhow::Error::from(e).context(format!(
+                    "--fit could not check model {model}: nothing was applied or synced"
+                )))
+            }
+        }
+    }
+    Ok(hold)
 }

@@ -36,6 +36,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             deadline: std::time::Instant::now() + args.timeout,
             initiator: String::new(),
             s3_keys: None,
+            hold: Vec::new(),
         };
         let n = crate::actions::up::run(&target.client, &plan, &opts, reporter.as_ref())
             .await?

@@ -14,6 +14,8 @@ pub struct Shape {
     /// Layers attending over the whole context (the others attend over `sliding_window` tokens).
     pub full_layers: u32,
     pub sliding_window: Option<u32>,
+    /// Query heads (vLLM needs them divisible by the tensor parallel size).
+    pub heads: u32,
     pub kv_heads: u32,
     pub head_dim: u32,
     /// Bytes of one weight/KV element in the model's dtype.
@@ -79,6 +81,7 @@ pub fn parse(text: &str) -> Result<Shape, FitError> {
         layers,
         full_layers,
         sliding_window,
+        heads,
         kv_heads,
         head_dim,
         dtype_bytes,
