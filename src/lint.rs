@@ -233,15 +233,18 @@ pub async fn fit(
             }
             Gate::Judged(f) => {
                 let e = fit::explain(&f, &planned.catalog);
-                let sets_len = (planned.plan.models.iter())
-                    .any(|m| &m.name == model && m.model.max_model_len.is_some());
-                Diagnostic::error(e.message)
-                    .field(if sets_len {
-                        format!("{at}.maxModelLen")
-                    } else {
-                        at
-                    })
-                    .help(e.fix)
+                // Point at what the model sets: its memory limit (a CPU model), its maxModelLen.
+                let m = (planned.plan.models.iter())
+                    .find(|m| &m.name == model)
+                    .map(|m| &m.model);
+                let field = match m {
+                    Some(m) if f.on_cpu && m.resources.limits.contains_key("memory") => {
+                        format!("{at}.resources.limits.memory")
+                    }
+                    Some(m) if m.max_model_len.is_some() => format!("{at}.maxModelLen"),
+                    _ => at,
+                };
+                Diagnostic::error(e.message).field(field).help(e.fix)
             }
             Gate::NoGpu => Diagnostic::warning(format!(
                 "fit cannot check {model}: its GPU type is unknown (lint reads no cluster)"

@@ -426,6 +426,42 @@ fn lint_fit_judges_each_vllm_model_and_one_that_does_not_fit_is_an_error_with_th
         "{}",
         stderr(&o)
     );
+    // A CPU model whose pod is too small for its float32 weights: an error at its memory
+    // limit, and the limit that would do (2 MiB of weights + 2 GiB of overhead + the 2 GiB KV
+    // space, in whole GiB).
+    let cfg = repo
+        .read("environments/ai-dev/config.yaml")
+        .replacen(
+            "      requests: { cpu: \"2\", memory: 6Gi }\n",
+            "      requests: { cpu: \"2\", memory: 1Gi }\n",
+            1,
+        )
+        .replace(
+            "      limits: { cpu: \"2\", memory: 8Gi }   # explicit",
+            "      limits: { cpu: \"2\", memory: 2Gi }   # explicit",
+        );
+    repo.write("environments/ai-dev/config.yaml", &cfg);
+    let o = lint(&["--fit", "--gpu", "A100-80GB", "-o", "json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v = json(&o);
+    let d = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["severity"] == "error")
+        .unwrap();
+    assert_eq!(d["path"], "models[qwen-cpu].resources.limits.memory", "{d}");
+    assert!(
+        d["message"].as_str().unwrap().starts_with(
+            "qwen-cpu does not fit its pod's memory (2.0 GiB): one request at maxModelLen 4096 needs 96.0 MiB of KV cache, and -2.0 MiB is left for it"
+        ),
+        "{d}"
+    );
+    assert_eq!(
+        d["help"], "raise the memory limit (resources.limits.memory) to 5Gi",
+        "{d}"
+    );
+
     // --gpu means nothing without --fit.
     let o = lint(&["--gpu", "T4"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));

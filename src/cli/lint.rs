@@ -24,7 +24,8 @@ type --gpu names (lint reads no cluster: without --gpu, a warning per GPU model)
 against its pod's memory. A model that does not fit is an error giving the KV cache it needs, \
 what is left, the longest maxModelLen that fits and the fix (a lower maxModelLen, \
 tensorParallelSize with gpus, a bigger GPU type); a model whose source is not a Hub repository \
-is a warning (check it with `platform fit MODEL --from-dir DIR`).")]
+is a warning (check it with `platform fit MODEL --from-dir DIR`), one whose files the Hub does \
+not give an error. llama.cpp and Ollama models are not judged.")]
 pub struct Args {
     /// Profile to render; default: the config's layerProfile, else the widest.
     #[arg(long, short)]
