@@ -1,6 +1,7 @@
 //! `environments/<env>/config.yaml`: typed load with file:line:column errors, then semantic checks.
 
 pub mod autoscaling;
+pub mod edit;
 mod quantity;
 mod shape;
 pub mod source;
