@@ -19,6 +19,8 @@ pub const LABEL_RUNTIME: &str = "platform.ai/runtime";
 pub const MANAGED_BY_VALUE: &str = "platform";
 
 pub const ARGOCD_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
+/// Argo CD's per-resource sync options (`Delete=false`: deleting the app leaves the object).
+pub const ARGOCD_SYNC_OPTIONS: &str = "argocd.argoproj.io/sync-options";
 /// KServe's stop annotation (ISVC and LLMInferenceService, KServe >= 0.17 for the latter).
 pub const ANNOTATION_KSERVE_STOP: &str = "serving.kserve.io/stop";
 /// Annotation on a raw-vLLM Deployment remembering its replicas while paused.

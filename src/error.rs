@@ -108,6 +108,8 @@ fn known_class(e: &(dyn std::error::Error + 'static)) -> Option<ErrorClass> {
         SchemaError,
         ReadError,
         GitopsError,
+        crate::config::edit::EditError,
+        crate::actions::relocate::MoveError,
         GitError,
         ClusterError,
         StageError,
@@ -380,6 +382,21 @@ impl Classify for crate::s3::S3Error {
                 }
             }
             E::Download(e) => e.class(),
+        }
+    }
+}
+
+impl Classify for crate::actions::relocate::MoveError {
+    fn class(&self) -> ErrorClass {
+        use crate::actions::relocate::MoveError as E;
+        match self {
+            E::Refused(_) | E::Failed(_) => ErrorClass::CheckFailed,
+            E::Cluster(e) => e.class(),
+            E::Git(e) => e.class(),
+            E::Gitops(e) => e.class(),
+            E::Stage(e) => e.class(),
+            E::Edit(e) => e.class(),
+            E::Other(e) => class_of(e),
         }
     }
 }

@@ -111,3 +111,10 @@ fn autoscale_fixture() {
         assert!(opts.contains("RespectIgnoreDifferences=true"), "{app}");
     }
 }
+
+/// A model in the middle of a move (declared on KServe and raw vLLM, its route listing both) and
+/// one after a move (its Application named `<model>-<layer>`).
+#[test]
+fn moving_fixture() {
+    golden("moving");
+}

@@ -171,6 +171,8 @@ async fn rendered_trees_pass_server_side_dry_run() {
             "autoscale",
             Gitops::new(c, "autoscale", &fixture("autoscale")),
         ),
+        // A model mid-move (two declarations, a route with two backends) and one moved earlier.
+        ("moving", Gitops::new(c, "moving", &fixture("moving"))),
     ] {
         g.ok(&["root", "--profile", "full"]).await;
         let dir = g.tree_dir();
@@ -2088,4 +2090,417 @@ async fn api_refusals_are_plain_words() {
         before["metadata"]["resourceVersion"],
         after["metadata"]["resourceVersion"]
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// `platform move`: the model keeps its stable route while its backend changes layer.
+
+/// What the observer saw: every snapshot of the route whose two readings agreed, and every
+/// moment the route weighted a backend that was not ready (or left the model out).
+#[derive(Default)]
+struct RouteLog {
+    snapshots: usize,
+    splits: Vec<String>,
+    violations: Vec<String>,
+}
+
+/// Whether the model's backend `service` in `ns` is ready, as the API shows it: raw vLLM's
+/// Deployment available and not scaled to 0; KServe's ISVC Ready and not stopped.
+async fn backend_ready(client: &kube::Client, ns: &str, service: &str) -> bool {
+    use kube::api::{Api, DynamicObject};
+    use kube::discovery::ApiResource;
+    let (ar, name) = if let Some(isvc) = service.strip_suffix("-predictor") {
+        let gvk =
+            kube::api::GroupVersionKind::gvk("serving.kserve.io", "v1beta1", "InferenceService");
+        (ApiResource::from_gvk(&gvk), isvc.to_string())
+    } else {
+        let gvk = kube::api::GroupVersionKind::gvk("apps", "v1", "Deployment");
+        (ApiResource::from_gvk(&gvk), service.to_string())
+    };
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
+    let Ok(Some(o)) = api.get_opt(&name).await else {
+        return false;
+    };
+    let v = serde_json::to_value(&o).unwrap();
+    if ar.kind == "Deployment" {
+        v["spec"]["replicas"].as_i64().unwrap_or(0) > 0
+            && v["status"]["availableReplicas"].as_i64().unwrap_or(0) > 0
+    } else {
+        v["metadata"]["annotations"]["serving.kserve.io/stop"] != "true"
+            && v["status"]["conditions"].as_array().is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })
+    }
+}
+
+/// The route's backends as (namespace, service, weight).
+async fn route_backends(client: &kube::Client, name: &str) -> Option<Vec<(String, String, i64)>> {
+    use kube::api::{Api, DynamicObject};
+    let gvk = kube::api::GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute");
+    let ar = kube::discovery::ApiResource::from_gvk(&gvk);
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), "inference", &ar);
+    let o = api.get_opt(name).await.ok()??;
+    let v = serde_json::to_value(&o).unwrap();
+    Some(
+        v["spec"]["rules"][0]["backendRefs"]
+            .as_array()?
+            .iter()
+            .map(|b| {
+                (
+                    b["namespace"].as_str().unwrap_or("inference").to_string(),
+                    b["name"].as_str().unwrap_or_default().to_string(),
+                    b["weight"].as_i64().unwrap_or(1),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// Observe model `name`'s route every 100 ms until `stop` is set: each snapshot reads the route,
+/// the readiness of every backend it weights, and the route again (a snapshot counts only when
+/// both readings agree, so a shift between them is not mistaken for a violation).
+fn observe_route(
+    c: &'static Cluster,
+    name: &'static str,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<RouteLog> {
+    tokio::spawn(async move {
+        let client = c.client().await;
+        let mut log = RouteLog::default();
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            if let Some(before) = route_backends(&client, name).await {
+                let mut ready = Vec::new();
+                for (ns, svc, w) in &before {
+                    ready.push(*w == 0 || backend_ready(&client, ns, svc).await);
+                }
+                if route_backends(&client, name).await.as_ref() == Some(&before) {
+                    log.snapshots += 1;
+                    let split = format!("{before:?}");
+                    if log.splits.last() != Some(&split) {
+                        log.splits.push(split.clone());
+                    }
+                    if before.iter().map(|b| b.2).sum::<i64>() == 0 {
+                        log.violations.push(format!("no weight at all: {split}"));
+                    }
+                    for ((ns, svc, w), ok) in before.iter().zip(ready) {
+                        if !ok {
+                            log.violations
+                                .push(format!("weight {w} on {ns}/{svc}, not ready: {split}"));
+                        }
+                    }
+                }
+            } else {
+                log.violations.push("the route is gone".into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        log
+    })
+}
+
+/// The shipped ai-dev config with qwen-cpu's weights downloaded by its pods (a kubelet-less
+/// cluster cannot exec into a staging pod), and llm-d off.
+fn movable(c: &'static Cluster) -> Gitops {
+    let cfg = common::shipped_config("REPO_URL").replacen(
+        "    storage:\n      staged: true\n      dir: qwen",
+        "    storage:\n      staged: false\n      dir: qwen",
+        1,
+    );
+    assert!(cfg.contains("staged: false\n      dir: qwen"));
+    Gitops::new(c, "ai-dev", &cfg)
+}
+
+/// `platform move` as a process killed once its stderr says step `step` began.
+fn move_killed_at(g: &Gitops, args: &[&str], step: usize) {
+    use std::io::BufRead;
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("platform"));
+    cmd.arg("--repo")
+        .arg(g.path())
+        .args(["--color", "never", "--env", &g.env])
+        .args(args)
+        .env("PLATFORM_KUBECONFIG", &g.cluster.kubeconfig)
+        .env_remove("KUBECONFIG")
+        .env_remove("PLATFORM_ENV")
+        .env_remove("PLATFORM_REPO")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let err = child.stderr.take().unwrap();
+    let want = format!("step {step}/");
+    let mut seen = String::new();
+    for line in std::io::BufReader::new(err).lines() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains(&want) {
+            child.kill().unwrap();
+            break;
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(
+        !status.success(),
+        "the move ended before step {step}:\n{seen}"
+    );
+}
+
+fn git_subjects(g: &Gitops) -> Vec<String> {
+    let repo = git2::Repository::open(g.path()).unwrap();
+    let mut walk = repo.revwalk().unwrap();
+    walk.push_head().unwrap();
+    walk.take(6)
+        .map(|id| {
+            let c = repo.find_commit(id.unwrap()).unwrap();
+            c.summary().ok().flatten().unwrap_or_default().to_string()
+        })
+        .collect()
+}
+
+/// Done when (issue 22): qwen-cpu moves KServe → raw vLLM and back on the real control plane,
+/// reachable at the same route throughout (never weighted onto a backend that is not ready),
+/// the config's comments kept, two readable commits per move; the move back is killed at two
+/// of its steps and re-run to completion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn move_keeps_the_route_on_ready_backends_between_layers() {
+    let c = realkube::cluster();
+    let _x = c.exclusive().await;
+    install_argocd(c);
+    let g = movable(c);
+    g.publish().await;
+    g.argo_on();
+    g.ok(&["up", "--sync-models", "--timeout", "4m"]).await;
+    let cfg_before = g.repo.read("environments/ai-dev/config.yaml");
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let observer = observe_route(c, "qwen-cpu", stop.clone());
+    let o = g
+        .ok(&[
+            "move",
+            "qwen-cpu",
+            "--to",
+            "raw-vllm",
+            "--no-smoke",
+            "--timeout",
+            "3m",
+        ])
+        .await;
+    eprintln!("{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("qwen-cpu moved to raw-vllm"),
+        "{}",
+        stderr(&o)
+    );
+
+    // config.yaml: edited in place, the comments kept.
+    let cfg = g.repo.read("environments/ai-dev/config.yaml");
+    assert!(
+        cfg.contains("  - name: qwen-cpu\n    app: qwen-cpu-raw-vllm\n    layer: raw-vllm\n"),
+        "{cfg}"
+    );
+    assert!(!cfg.contains("moveTo"));
+    for line in cfg_before
+        .lines()
+        .filter(|l| l.trim_start().starts_with('#'))
+    {
+        assert!(cfg.contains(line), "comment lost: {line}");
+    }
+    let subjects = git_subjects(&g);
+    assert!(
+        subjects[0].contains("move qwen-cpu to raw-vllm (2/2)"),
+        "{subjects:?}"
+    );
+    assert!(
+        subjects[1].contains("move qwen-cpu to raw-vllm (1/2)"),
+        "{subjects:?}"
+    );
+
+    // The cluster, seen by kubectl: the route on raw vLLM alone, KServe's copy pruned.
+    let route = get_json(c, "httproute", "inference", "qwen-cpu");
+    let refs = route["spec"]["rules"][0]["backendRefs"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(refs.len(), 1, "{refs:?}");
+    assert_eq!(refs[0]["namespace"], "serving");
+    assert_eq!(refs[0]["name"], "qwen-cpu");
+    eventually("KServe's qwen-cpu pruned", Duration::from_secs(60), || {
+        c.names("inferenceservice", Some("kserve"))
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    assert!(c
+        .names("applications", Some("argocd"))
+        .contains(&"application.argoproj.io/qwen-cpu-raw-vllm".to_string()));
+    assert!(!c
+        .names("applications", Some("argocd"))
+        .contains(&"application.argoproj.io/qwen-cpu".to_string()));
+    let d = get_json(c, "deployment", "serving", "qwen-cpu");
+    assert_eq!(d["status"]["availableReplicas"], 1, "{}", d["status"]);
+
+    // And back to KServe, killed at the sync and at the shift, re-run each time.
+    move_killed_at(&g, &["move", "qwen-cpu", "--to", "kserve", "--no-smoke"], 3);
+    assert!(g
+        .repo
+        .read("environments/ai-dev/config.yaml")
+        .contains("moveTo: kserve"));
+    move_killed_at(&g, &["move", "qwen-cpu", "--to", "kserve", "--no-smoke"], 5);
+    let o = g
+        .ok(&[
+            "move",
+            "qwen-cpu",
+            "--to",
+            "kserve",
+            "--no-smoke",
+            "--timeout",
+            "3m",
+        ])
+        .await;
+    assert!(
+        stderr(&o).contains("qwen-cpu moved to kserve"),
+        "{}",
+        stderr(&o)
+    );
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let log = observer.await.unwrap();
+    eprintln!(
+        "route splits seen ({} snapshots): {:?}",
+        log.snapshots, log.splits
+    );
+    assert!(
+        log.violations.is_empty(),
+        "{:?}\nsplits: {:?}",
+        log.violations,
+        log.splits
+    );
+    assert!(log.snapshots > 20, "{} snapshots", log.snapshots);
+    // The observer saw the route carry both backends, then one.
+    assert!(
+        log.splits
+            .iter()
+            .any(|s| s.contains("\"serving\"") && s.contains("\"kserve\"")),
+        "{:?}",
+        log.splits
+    );
+
+    let cfg = g.repo.read("environments/ai-dev/config.yaml");
+    assert!(
+        cfg.contains("    app: qwen-cpu-kserve\n    layer: kserve\n"),
+        "{cfg}"
+    );
+    let refs = get_json(c, "httproute", "inference", "qwen-cpu")["spec"]["rules"][0]["backendRefs"]
+        .clone();
+    assert_eq!(refs.as_array().unwrap().len(), 1, "{refs}");
+    assert_eq!(refs[0]["name"], "qwen-cpu-predictor");
+    let st = json_of(&stdout(&g.ok(&["status", "-o", "json"]).await));
+    let m = &models_by_name(&st)["qwen-cpu"];
+    assert_eq!(m["layer"], "kserve", "{m}");
+    assert_eq!(m["route"], "kserve 100", "{m}");
+
+    g.ok(&[
+        "teardown",
+        "--yes",
+        "--finalizer-timeout",
+        "90s",
+        "--release-timeout",
+        "2m",
+    ])
+    .await;
+    assert_nothing_left(c);
+    g.argo_off();
+}
+
+/// A smoke that fails (the real API server has no kubelet to port-forward to) stops the move
+/// with the route untouched and says how to roll back; `--rollback` leaves the old backend
+/// serving alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_smoke_stops_the_move_and_rollback_keeps_the_old_backend() {
+    let c = realkube::cluster();
+    let _x = c.exclusive().await;
+    install_argocd(c);
+    let g = movable(c);
+    g.publish().await;
+    g.argo_on();
+    g.ok(&["up", "--sync-models", "--timeout", "4m"]).await;
+
+    let o = g
+        .platform(&[
+            "move",
+            "qwen-cpu",
+            "--to",
+            "raw-vllm",
+            "--timeout",
+            "3m",
+            "--smoke-timeout",
+            "10s",
+        ])
+        .await;
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("smoke of qwen-cpu on raw-vllm failed"),
+        "{err}"
+    );
+    assert!(err.contains("platform move qwen-cpu --rollback"), "{err}");
+    let refs = get_json(c, "httproute", "inference", "qwen-cpu")["spec"]["rules"][0]["backendRefs"]
+        .clone();
+    for r in refs.as_array().unwrap() {
+        let w = r["weight"].as_i64().unwrap();
+        if r["namespace"] == "serving" {
+            assert_eq!(w, 0, "{refs}");
+        } else {
+            assert_eq!(w, 100, "{refs}");
+        }
+    }
+    let st = json_of(&stdout(&g.ok(&["status", "-o", "json"]).await));
+    let rows: Vec<&Value> = st["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["name"] == "qwen-cpu")
+        .collect();
+    assert_eq!(rows.len(), 2, "both declarations: {rows:?}");
+
+    let o = g
+        .ok(&["move", "qwen-cpu", "--rollback", "--timeout", "3m"])
+        .await;
+    assert!(
+        stderr(&o).contains("on kserve only again"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!g
+        .repo
+        .read("environments/ai-dev/config.yaml")
+        .contains("moveTo"));
+    assert!(git_subjects(&g)[0].contains("roll back the move of qwen-cpu to raw-vllm"));
+    eventually(
+        "the raw-vLLM declaration pruned",
+        Duration::from_secs(60),
+        || {
+            c.names("deployments", Some("serving"))
+                .iter()
+                .all(|d| !d.ends_with("/qwen-cpu"))
+                .then_some(())
+        },
+    )
+    .await;
+    let refs = get_json(c, "httproute", "inference", "qwen-cpu")["spec"]["rules"][0]["backendRefs"]
+        .clone();
+    assert_eq!(refs.as_array().unwrap().len(), 1, "{refs}");
+    assert_eq!(refs[0]["name"], "qwen-cpu-predictor");
+    assert!(backend_ready(&c.client().await, "kserve", "qwen-cpu-predictor").await);
+
+    g.ok(&[
+        "teardown",
+        "--yes",
+        "--finalizer-timeout",
+        "90s",
+        "--release-timeout",
+        "2m",
+    ])
+    .await;
+    assert_nothing_left(c);
+    g.argo_off();
 }

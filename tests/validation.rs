@@ -252,3 +252,35 @@ fn autoscaling_that_cannot_work_is_refused_naming_the_field_and_the_fix() {
         ],
     );
 }
+
+/// `moveTo:` (written by `platform move`): another layer, one both layers can route, and no
+/// `namespace:` that would make the two declarations' objects collide; the destination's own
+/// gotchas are checked too.
+#[test]
+fn a_move_declaration_is_checked_on_both_layers() {
+    refused(
+        "moveTo its own layer",
+        &model_with("    moveTo: kserve\n"),
+        &["moveTo", "on `kserve` already", "remove moveTo"],
+    );
+    refused(
+        "moveTo llm-d",
+        &model_with("    moveTo: llm-d\n"),
+        &["cannot move to or from `llm-d`", "router owns"],
+    );
+    refused(
+        "moveTo with a namespace",
+        &model_with("    moveTo: raw-vllm\n    namespace: shared\n"),
+        &["namespace: shared", "share names"],
+    );
+    refused(
+        "moveTo a layer that is not one",
+        &model_with("    moveTo: tgi\n"),
+        &["moveTo"],
+    );
+    refused(
+        "app that is not a DNS name",
+        &model_with("    app: Not_A_Name\n"),
+        &["app", "Not_A_Name"],
+    );
+}

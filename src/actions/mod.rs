@@ -8,6 +8,7 @@ pub mod bootstrap;
 pub mod doctor;
 pub mod fit;
 pub mod pause;
+pub mod relocate;
 pub mod route;
 pub mod s3_secret;
 pub mod smoke;

@@ -13,6 +13,7 @@ mod lint;
 mod modelcar;
 mod pause;
 mod plan;
+mod relocate;
 mod resolve_groups;
 mod root;
 mod signals;
@@ -135,6 +136,9 @@ pub enum Command {
     Modelcar(modelcar::Args),
     /// Prove that models answer: ready pod, /health, /v1/models, a streamed completion (port-forward or Gateway).
     Smoke(smoke::Args),
+    /// Move a model to another serving layer behind its stable URL: declare, sync, smoke, shift the route, pause and remove the old one (two commits).
+    #[command(name = "move")]
+    Move(relocate::Args),
     /// Pause models on any layer (KServe stop annotation, or raw vLLM scaled to 0).
     Pause(pause::Args),
     /// Resume paused models (restores the remembered replica count on raw vLLM).
@@ -313,6 +317,7 @@ pub fn run() -> ExitCode {
         Command::StageModel(a) => stage::run(&ctx, a),
         Command::Modelcar(a) => modelcar::run(&ctx, a),
         Command::Smoke(a) => smoke::run(&ctx, a),
+        Command::Move(a) => relocate::run(&ctx, a),
         Command::Pause(a) => pause::run(&ctx, a, false),
         Command::Resume(a) => pause::run(&ctx, a, true),
         Command::Completions(a) => completions::run(&ctx, a),

@@ -169,6 +169,13 @@ pub fn check_model(
             );
         }
     }
+    if let Some(app) = &m.app {
+        if !is_dns1123_label(app) {
+            out.push(name_error(file, &format!("{at}.app"), app).help(
+                "the Argo CD Application's name: a DNS-1123 label (`platform move` writes <model>-<layer>)",
+            ));
+        }
+    }
     check_model_strings(m, &err, out);
     if let Some(r) = &m.api_key_secret {
         check_api_key_secret(r, &err, out);

@@ -17,7 +17,8 @@
 //!   the `argocd-cm` health customization, as in Argo CD), `resources`, `reconciledAt` — all times
 //!   in whole seconds, as Argo CD writes them.
 //! - Deleting an app with `resources-finalizer.argocd.argoproj.io` deletes its resources
-//!   (foreground) and removes the finalizer once they are gone.
+//!   (foreground) and removes the finalizer once they are gone; a resource annotated
+//!   `argocd.argoproj.io/sync-options: Delete=false` (or `Prune=false`) is left alone.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -711,6 +712,20 @@ impl Ctx<'_> {
         };
         match api.get_opt(s(r, "/name")).await {
             Ok(Some(o)) => {
+                // `argocd.argoproj.io/sync-options: Delete=false` (app deletion) or
+                // `Prune=false` (pruning) keeps the object, as Argo CD does.
+                let kept = o
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get("argocd.argoproj.io/sync-options"))
+                    .is_some_and(|v| {
+                        v.split(',')
+                            .any(|o| o.trim() == "Delete=false" || o.trim() == "Prune=false")
+                    });
+                if kept {
+                    return false;
+                }
                 if o.metadata.deletion_timestamp.is_none() {
                     let _ = api.delete(s(r, "/name"), &DeleteParams::foreground()).await;
                 }

@@ -1,0 +1,122 @@
+//! The move's two commits: config.yaml edited in place (the located span only: comments and
+//! layout stay), the tree re-rendered from it, exactly those files committed and pushed, with
+//! the same refusal rules as `root --commit --push`.
+
+use super::{MoveError, Mover, Shape};
+use crate::config::edit::EditError;
+use crate::gitops::git::GitRepo;
+
+/// Edit config.yaml with `edit`, render, commit config.yaml and the changed generated files with
+/// `message`, push. None when config.yaml already says it (a re-run): nothing is committed, but
+/// the branch is pushed if the remote is behind.
+pub fn commit_config(
+    mv: &Mover<'_>,
+    edit: impl FnOnce(&str) -> Result<String, EditError>,
+    message: &str,
+) -> Result<Option<String>, MoveError> {
+    let _lock = crate::gitops::lock_tree(mv.repo, mv.env, "move")?;
+    let git = GitRepo::open(mv.repo)?;
+    git.preflight_commit()?;
+    let cfg_path = crate::config::config_path(mv.repo, mv.env);
+    let old = crate::fsread::read_text(&cfg_path, crate::fsread::MAX_INPUT_BYTES, "config file")
+        .map_err(|e| MoveError::Refused(format!("{}: {}", cfg_path.display(), e.reason())))?;
+    let new = edit(&old)?;
+    if new != old {
+        write_atomic(&cfg_path, &new)?;
+    }
+    let inputs = match crate::pipeline::load(mv.repo, mv.env, mv.reporter.as_ref()) {
+        Ok(i) => i,
+        Err(e) => {
+            write_atomic(&cfg_path, &old)?; // nothing half-done: the edit did not load
+            return Err(e.into());
+        }
+    };
+    let (plan, tree) = match crate::pipeline::render_checked(
+        &inputs,
+        mv.env,
+        crate::pipeline::Profile::Chosen(None),
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            write_atomic(&cfg_path, &old)?;
+            return Err(e.into());
+        }
+    };
+    let changes = crate::gitops::diff(mv.repo, &tree)?;
+    crate::gitops::apply(mv.repo, &tree, &changes)?;
+    let head = git.head_source()?;
+    let vs_head = crate::gitops::diff_against(&head, &tree)?;
+    drop(head);
+    let rel_cfg = format!(
+        "{}/{}/{}",
+        crate::consts::ENVIRONMENTS_DIR,
+        mv.env,
+        crate::consts::CONFIG_FILE
+    );
+    let mut paths = vs_head.paths();
+    paths.push(rel_cfg);
+    let committed = git.commit_paths(&paths, message)?;
+    let cfg = &plan.config;
+    git.push(Some(&cfg.repo_url), &cfg.repo_branch, mv.opts.http)?;
+    Ok(committed.map(|oid| {
+        let id = oid.to_string();
+        let subject = message.lines().next().unwrap_or_default();
+        mv.reporter.line(&format!(
+            "committed {} and pushed to {}: {subject}",
+            crate::text::short_rev(&id),
+            cfg.repo_branch
+        ));
+        format!("{} {subject}", crate::text::short_rev(&id))
+    }))
+}
+
+/// The commit the branch is at (what Argo CD must report as synced).
+pub fn pushed_head(mv: &Mover<'_>) -> Result<String, MoveError> {
+    let git = GitRepo::open(mv.repo)?;
+    git.head_commit()
+        .map(|o| o.to_string())
+        .ok_or_else(|| MoveError::Refused("the repository has no commit".into()))
+}
+
+fn write_atomic(path: &std::path::Path, text: &str) -> Result<(), MoveError> {
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let fail = |e: std::io::Error| MoveError::Refused(format!("writing {}: {e}", path.display()));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
+    std::io::Write::write_all(&mut tmp, text.as_bytes()).map_err(fail)?;
+    tmp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
+}
+
+pub fn declare_message(s: &Shape) -> String {
+    format!(
+        "platform: move {m} to {to} (1/2): declare it on {to} beside {from}\n\n\
+         config.yaml: moveTo: {to}. Application {m}-{to} serves {m} on {to}; its route lists\n\
+         both backends, {to} at weight 0 until `platform move` has smoke-tested it.\n\
+         Roll back with `platform move {m} --rollback`.\n",
+        m = s.model,
+        to = s.to,
+        from = s.from
+    )
+}
+
+pub fn remove_message(s: &Shape) -> String {
+    format!(
+        "platform: move {m} to {to} (2/2): serve it on {to} only, remove {from}\n\n\
+         The route sends all of {m}'s traffic to {to} (smoke-tested), {from} is paused.\n\
+         config.yaml: layer: {to}, app: {m}-{to} (the Application that serves it keeps its name).\n\
+         Argo CD prunes {m} on {from}.\n",
+        m = s.model,
+        to = s.to,
+        from = s.from
+    )
+}
+
+pub fn rollback_message(s: &Shape) -> String {
+    format!(
+        "platform: roll back the move of {m} to {to}: serve it on {from} only\n\n\
+         The route sends all of {m}'s traffic to {from} again; Argo CD prunes Application {m}-{to}.\n",
+        m = s.model,
+        to = s.to,
+        from = s.from
+    )
+}
