@@ -386,6 +386,16 @@ impl Classify for crate::s3::S3Error {
     }
 }
 
+impl Classify for crate::config::edit::EditError {
+    fn class(&self) -> ErrorClass {
+        use crate::config::edit::EditError as E;
+        match self {
+            E::NameField { .. } | E::InvalidKey { .. } | E::Internal { .. } => ErrorClass::Internal,
+            _ => ErrorClass::Input,
+        }
+    }
+}
+
 impl Classify for crate::actions::relocate::MoveError {
     fn class(&self) -> ErrorClass {
         use crate::actions::relocate::MoveError as E;

@@ -631,7 +631,8 @@ async fn doctor_checks_follow_the_cluster_state() {
     e.server
         .put(json!({"apiVersion": "v1", "kind": "ConfigMap",
                     "metadata": {"name": "argocd-cm", "namespace": "argocd"},
-                    "data": {"resource.customizations.health.argoproj.io_Application": "hs = {}\nreturn hs\n"}}))
+                    "data": {"resource.customizations.health.argoproj.io_Application": "hs = {}\nreturn hs\n",
+                             "resource.customizations.health.gateway.networking.k8s.io_HTTPRoute": "hs = {}\nreturn hs\n"}}))
         .unwrap();
     e.server
         .put(json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",

@@ -98,7 +98,7 @@ fn first_commit_contains_only_generated_files_and_says_what_changed() {
     );
     assert!(msg.contains("- models added: qwen-cpu, qwen-gpu"), "{msg}");
     assert!(
-        msg.contains("- groups enabled: argocd, kserve, platform-core, raw-vllm"),
+        msg.contains("- groups enabled: argocd, kserve, model-routing, platform-core, raw-vllm"),
         "{msg}"
     );
     let files = head_files(f.repo.path());

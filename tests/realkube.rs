@@ -2100,6 +2100,8 @@ async fn api_refusals_are_plain_words() {
 #[derive(Default)]
 struct RouteLog {
     snapshots: usize,
+    /// The route's matches and filters as first seen.
+    path: Option<String>,
     splits: Vec<String>,
     violations: Vec<String>,
 }
@@ -2134,27 +2136,30 @@ async fn backend_ready(client: &kube::Client, ns: &str, service: &str) -> bool {
     }
 }
 
-/// The route's backends as (namespace, service, weight).
-async fn route_backends(client: &kube::Client, name: &str) -> Option<Vec<(String, String, i64)>> {
+/// The route's backends as (namespace, service, weight), and its matches and filters.
+async fn route_backends(
+    client: &kube::Client,
+    name: &str,
+) -> Option<(Vec<(String, String, i64)>, String)> {
     use kube::api::{Api, DynamicObject};
     let gvk = kube::api::GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute");
     let ar = kube::discovery::ApiResource::from_gvk(&gvk);
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), "inference", &ar);
     let o = api.get_opt(name).await.ok()??;
     let v = serde_json::to_value(&o).unwrap();
-    Some(
-        v["spec"]["rules"][0]["backendRefs"]
-            .as_array()?
-            .iter()
-            .map(|b| {
-                (
-                    b["namespace"].as_str().unwrap_or("inference").to_string(),
-                    b["name"].as_str().unwrap_or_default().to_string(),
-                    b["weight"].as_i64().unwrap_or(1),
-                )
-            })
-            .collect(),
-    )
+    let rule = &v["spec"]["rules"][0];
+    let backends = rule["backendRefs"]
+        .as_array()?
+        .iter()
+        .map(|b| {
+            (
+                b["namespace"].as_str().unwrap_or("inference").to_string(),
+                b["name"].as_str().unwrap_or_default().to_string(),
+                b["weight"].as_i64().unwrap_or(1),
+            )
+        })
+        .collect();
+    Some((backends, format!("{} {}", rule["matches"], rule["filters"])))
 }
 
 /// Observe model `name`'s route every 100 ms until `stop` is set: each snapshot reads the route,
@@ -2169,12 +2174,19 @@ fn observe_route(
         let client = c.client().await;
         let mut log = RouteLog::default();
         while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-            if let Some(before) = route_backends(&client, name).await {
+            if let Some((before, path)) = route_backends(&client, name).await {
                 let mut ready = Vec::new();
                 for (ns, svc, w) in &before {
                     ready.push(*w == 0 || backend_ready(&client, ns, svc).await);
                 }
-                if route_backends(&client, name).await.as_ref() == Some(&before) {
+                // The path match and its rewrite are the URL: a shift must never touch them.
+                let first = log.path.get_or_insert_with(|| path.clone()).clone();
+                if path != first {
+                    log.violations
+                        .push(format!("the route's matches/filters changed: {path}"));
+                }
+                let again = route_backends(&client, name).await.map(|(b, _)| b);
+                if again.as_ref() == Some(&before) {
                     log.snapshots += 1;
                     let split = format!("{before:?}");
                     if log.splits.last() != Some(&split) {
@@ -2339,13 +2351,17 @@ async fn move_keeps_the_route_on_ready_backends_between_layers() {
     let d = get_json(c, "deployment", "serving", "qwen-cpu");
     assert_eq!(d["status"]["availableReplicas"], 1, "{}", d["status"]);
 
-    // And back to KServe, killed at the sync and at the shift, re-run each time.
-    move_killed_at(&g, &["move", "qwen-cpu", "--to", "kserve", "--no-smoke"], 3);
+    // And back to KServe, killed as each step after the first commit begins (sync, wait, shift,
+    // pause, second commit), re-run each time: every run picks up where the last one stopped.
+    let back = ["move", "qwen-cpu", "--to", "kserve", "--no-smoke"];
+    move_killed_at(&g, &back, 3);
     assert!(g
         .repo
         .read("environments/ai-dev/config.yaml")
         .contains("moveTo: kserve"));
-    move_killed_at(&g, &["move", "qwen-cpu", "--to", "kserve", "--no-smoke"], 5);
+    for step in 4..=7 {
+        move_killed_at(&g, &back, step);
+    }
     let o = g
         .ok(&[
             "move",
@@ -2389,6 +2405,28 @@ async fn move_keeps_the_route_on_ready_backends_between_layers() {
         cfg.contains("    app: qwen-cpu-kserve\n    layer: kserve\n"),
         "{cfg}"
     );
+    // Five interruptions, still exactly two commits for the move back.
+    let subjects = git_subjects(&g);
+    assert!(
+        subjects[0].contains("move qwen-cpu to kserve (2/2)"),
+        "{subjects:?}"
+    );
+    assert!(
+        subjects[1].contains("move qwen-cpu to kserve (1/2)"),
+        "{subjects:?}"
+    );
+    assert!(
+        subjects[2].contains("move qwen-cpu to raw-vllm (2/2)"),
+        "{subjects:?}"
+    );
+    // A re-run of a finished move says so and changes nothing.
+    let o = g.ok(&["move", "qwen-cpu", "--to", "kserve"]).await;
+    assert!(
+        stderr(&o).contains("the move is complete"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(git_subjects(&g), subjects);
     let refs = get_json(c, "httproute", "inference", "qwen-cpu")["spec"]["rules"][0]["backendRefs"]
         .clone();
     assert_eq!(refs.as_array().unwrap().len(), 1, "{refs}");

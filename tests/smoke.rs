@@ -464,9 +464,14 @@ async fn paused_models_are_skipped_unless_named() {
 /// The layer Gateway's LoadBalancer answers on loopback at `port`: its Service carries the
 /// address before the Gateway controller reads it, and the listener is on the fake's port.
 fn gateway_on_loopback(e: &Env, layer: &str, port: u16) {
-    let (ns, name) = match layer {
-        "kserve" => ("kserve", "kserve-ingress-gateway"),
-        _ => ("llm-d", "llm-d-gateway"),
+    let (ns, name, file) = match layer {
+        "kserve" => ("kserve", "kserve-ingress-gateway", "kserve/gateway.yaml"),
+        "routing" => (
+            "inference",
+            "inference-gateway",
+            "routing/routing-gateway.yaml",
+        ),
+        _ => ("llm-d", "llm-d-gateway", "llm-d/gateway.yaml"),
     };
     let _ = e
         .server
@@ -477,9 +482,7 @@ fn gateway_on_loopback(e: &Env, layer: &str, port: u16) {
                     "spec": {"type": "LoadBalancer", "ports": [{"name": "http", "port": port}]},
                     "status": {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}}))
         .unwrap();
-    let text = e
-        .repo
-        .read(&format!("clusters/ai-dev/serving/{layer}/gateway.yaml"));
+    let text = e.repo.read(&format!("clusters/ai-dev/serving/{file}"));
     let mut gw: Value = serde_yaml::from_str(&text).unwrap();
     gw["spec"]["listeners"][0]["port"] = json!(port);
     e.server.put(gw).unwrap();
@@ -514,7 +517,14 @@ async fn via_gateway_goes_through_the_layer_gateway_address_with_the_kserve_host
     gateway_on_loopback(&e, "kserve", gw.addr().port());
     wait_gateway_address(&e, "kserve", "kserve-ingress-gateway").await;
     let o = e
-        .platform(&["smoke", "qwen-cpu", "--via-gateway", "-o", "json"])
+        .platform(&[
+            "smoke",
+            "qwen-cpu",
+            "--via-gateway",
+            "--layer-gateway",
+            "-o",
+            "json",
+        ])
         .await;
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
     let v = json_of(&o);
@@ -547,6 +557,7 @@ async fn via_gateway_goes_through_the_layer_gateway_address_with_the_kserve_host
             "smoke",
             "qwen-cpu",
             "--via-gateway",
+            "--layer-gateway",
             "--domain",
             "models.test",
             "--timeout",
@@ -575,9 +586,12 @@ async fn via_gateway_goes_through_the_layer_gateway_address_with_the_kserve_host
     .await;
     gateway_on_loopback(&e, "llm-d", llmd.addr().port());
     wait_gateway_address(&e, "llm-d", "llm-d-gateway").await;
-    // --all: raw vLLM has no Gateway and is skipped with a note; the others pass.
+    // --all through the layers' own Gateways: raw vLLM has none and is skipped with a note (its
+    // stable route is what `--via-gateway` alone uses); the others pass.
     e.seed_model("qwen-gpu");
-    let o = e.platform(&["smoke", "--all", "--via-gateway"]).await;
+    let o = e
+        .platform(&["smoke", "--all", "--via-gateway", "--layer-gateway"])
+        .await;
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("qwen-llmd  llm-d  gateway  PASS"), "{out}");
@@ -588,7 +602,9 @@ async fn via_gateway_goes_through_the_layer_gateway_address_with_the_kserve_host
     );
     assert_eq!(llmd.seen()[0].path, "/llm-d/qwen-llmd/health");
     // Named, it fails with the reason.
-    let o = e.platform(&["smoke", "qwen-gpu", "--via-gateway"]).await;
+    let o = e
+        .platform(&["smoke", "qwen-gpu", "--via-gateway", "--layer-gateway"])
+        .await;
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stdout(&o).contains("FAIL  endpoint: raw vLLM has no Gateway"),
@@ -925,4 +941,42 @@ async fn llama_cpp_and_ollama_answer_on_their_own_paths_and_names() {
         "{isvc}"
     );
     e.server.shutdown().await;
+}
+
+/// `--via-gateway` on a routed model goes through its stable route: the models' Gateway's
+/// address and `/models/<model>` (which the HTTPRoute strips), whatever the model's layer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn via_gateway_goes_through_the_models_stable_route() {
+    let e = env().await;
+    e.seed_model("qwen-cpu");
+    e.wait_ready("qwen-cpu").await;
+    let gw = FakeOpenAi::start(Behaviour {
+        served_name: "qwen2.5-0.5b".into(),
+        prefix: Some("/models/qwen-cpu".into()),
+        ..Behaviour::default()
+    })
+    .await;
+    gateway_on_loopback(&e, "routing", gw.addr().port());
+    wait_gateway_address(&e, "inference", "inference-gateway").await;
+    let o = e
+        .platform(&["smoke", "qwen-cpu", "--via-gateway", "-o", "json"])
+        .await;
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    let v = json_of(&o);
+    let m = model_of(&v, "qwen-cpu");
+    assert_eq!(
+        (m["result"].clone(), m["path"].clone()),
+        (json!("pass"), json!("route")),
+        "{m}"
+    );
+    assert_eq!(
+        m["endpoint"],
+        format!("http://127.0.0.1:{}/models/qwen-cpu", gw.addr().port())
+    );
+    assert!(!gw.seen().is_empty());
+    assert!(!e
+        .server
+        .request_log()
+        .iter()
+        .any(|r| r.subresource == "portforward"));
 }

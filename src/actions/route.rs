@@ -53,16 +53,39 @@ pub fn backends(route: &Value, route_namespace: &str) -> Vec<LiveBackend> {
         .collect()
 }
 
-/// The merge patch that sets the route's backends (the whole list: a merge patch replaces it).
-pub fn backends_patch(backends: &[LiveBackend]) -> Value {
-    let refs: Vec<Value> = backends
-        .iter()
-        .map(|b| {
-            json!({"group": "", "kind": "Service", "name": b.service, "namespace": b.namespace,
-                   "port": b.port, "weight": b.weight})
-        })
-        .collect();
-    json!({"spec": {"rules": [{"backendRefs": refs}]}})
+/// The merge patch that gives the backends of `route`'s first rule the weights of `backends`
+/// (matched by namespace and name) and changes nothing else. A merge patch replaces a list
+/// whole, so it carries the live rules, matches and filters included, only the weights changed;
+/// and the live `resourceVersion`, so a route that changed since it was read is not overwritten
+/// (409: read again).
+pub fn weights_patch(route: &Value, route_namespace: &str, backends: &[LiveBackend]) -> Value {
+    let mut rules = route
+        .pointer("/spec/rules")
+        .cloned()
+        .unwrap_or_else(|| json!([]));
+    if let Some(refs) = rules
+        .pointer_mut("/0/backendRefs")
+        .and_then(Value::as_array_mut)
+    {
+        for r in refs.iter_mut() {
+            let ns = r
+                .get("namespace")
+                .and_then(Value::as_str)
+                .unwrap_or(route_namespace)
+                .to_string();
+            let name = r.get("name").and_then(Value::as_str).unwrap_or_default();
+            if let Some(b) = backends
+                .iter()
+                .find(|b| b.namespace == ns && b.service == name)
+            {
+                r["weight"] = json!(b.weight);
+            }
+        }
+    }
+    json!({
+        "metadata": {"resourceVersion": route.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null)},
+        "spec": {"rules": rules},
+    })
 }
 
 /// The live HTTPRoute of model `name` (None when it does not exist or Gateway API is absent).
@@ -177,9 +200,31 @@ mod tests {
         assert_eq!(b[1].weight, 1);
         assert_eq!(b[1].namespace, "inference");
         assert_eq!(b[1].port, 8080);
-        let p = backends_patch(&b);
-        assert_eq!(p["spec"]["rules"][0]["backendRefs"][0]["weight"], 0);
+        let mut b = b;
+        b[0].weight = 100;
+        let p = weights_patch(&r, "inference", &b);
+        assert_eq!(p["spec"]["rules"][0]["backendRefs"][0]["weight"], 100);
+        assert_eq!(p["spec"]["rules"][0]["backendRefs"][1]["weight"], 1);
         assert_eq!(p["spec"]["rules"][0]["backendRefs"][1]["name"], "b");
+    }
+
+    #[test]
+    fn a_weights_patch_keeps_the_matches_and_filters() {
+        let r = json!({"metadata": {"resourceVersion": "42"}, "spec": {"rules": [{
+            "matches": [{"path": {"type": "PathPrefix", "value": "/models/m"}}],
+            "filters": [{"type": "URLRewrite"}],
+            "backendRefs": [{"name": "m-predictor", "namespace": "kserve", "port": 80, "weight": 100},
+                            {"name": "m", "namespace": "serving", "port": 80, "weight": 0}]}]}});
+        let mut b = backends(&r, "inference");
+        b[0].weight = 0;
+        b[1].weight = 100;
+        let p = weights_patch(&r, "inference", &b);
+        let rule = &p["spec"]["rules"][0];
+        assert_eq!(rule["matches"], r["spec"]["rules"][0]["matches"]);
+        assert_eq!(rule["filters"], r["spec"]["rules"][0]["filters"]);
+        assert_eq!(rule["backendRefs"][0]["weight"], 0);
+        assert_eq!(rule["backendRefs"][1]["weight"], 100);
+        assert_eq!(p["metadata"]["resourceVersion"], "42");
     }
 
     #[test]

@@ -117,6 +117,10 @@ pub struct AppSpec {
     /// own Application, whose deletion must not uninstall Argo CD.
     #[serde(default)]
     pub keep_resources: bool,
+    /// An automated app's `selfHeal` (default true). The routing app has it off: its routes'
+    /// live weights belong to `platform move`, and only a commit may change them.
+    #[serde(default = "default_self_heal")]
+    pub self_heal: bool,
 }
 
 /// An API group and kind (`group: ""` is the core group).
@@ -208,6 +212,10 @@ pub struct ServingFile {
     pub routing: Option<RoutingSpec>,
 }
 
+fn default_self_heal() -> bool {
+    true
+}
+
 /// `routing:` in catalog/serving.yaml: the shared inference Gateway every model is reached
 /// through at one URL (`http://<gateway>/<pathPrefix>/<model>/v1`), whatever its layer. One
 /// HTTPRoute per model points at the model's backend on its current layer (both layers, weighted,
@@ -233,6 +241,9 @@ pub struct RoutingSpec {
     pub sync_options: Vec<String>,
     #[serde(default)]
     pub ignore_differences: Vec<IgnoreDifference>,
+    /// Argo CD's `selfHeal` for the routing app (see [`AppSpec::self_heal`]).
+    #[serde(default = "default_self_heal")]
+    pub self_heal: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

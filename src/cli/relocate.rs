@@ -97,15 +97,12 @@ fn parse_steps(s: &str) -> std::result::Result<Shares, String> {
 }
 
 fn layer(name: &str) -> Result<ServingLayer> {
-    ServingLayer::ALL
-        .into_iter()
-        .find(|l| l.as_str() == name)
-        .ok_or_else(|| {
-            InputError(format!(
-                "--to {name}: not a serving layer (raw-vllm, kserve, llm-d)"
-            ))
-            .into()
-        })
+    crate::config::serving_layer_named(name).ok_or_else(|| {
+        InputError(format!(
+            "--to {name}: not a serving layer (raw-vllm, kserve, llm-d)"
+        ))
+        .into()
+    })
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
@@ -128,9 +125,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         (Some(t), _) => layer(t)?,
         (None, relocate::Where::Moving { to, .. }) => to,
         (None, relocate::Where::On(l)) => {
-            // Also a re-run of a rollback whose commit went through.
+            // Also a re-run of a rollback whose edit was made: finish its commit and wait.
+            finished(ctx, &inputs, &args, m, l, None)?;
             ctx.printer.success(format!(
-                "{} is not moving (config.yaml has no moveTo): it is on {l}; nothing to roll back",
+                "{} is not moving (config.yaml has no moveTo): it is on {l} only",
                 m.name
             ));
             return Ok(());
@@ -156,6 +154,22 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         there.layer = to;
         crate::serving::weights::of(&there).needs_pvc() && there.staged()
     };
+    if !args.rollback && relocate::position(m) == relocate::Where::On(to) {
+        if m.app.as_deref() != Some(m.moving_app_name(to).as_str()) {
+            return Err(InputError(format!(
+                "{} is on {to} already (config.yaml says layer: {to}); nothing to move",
+                m.name
+            ))
+            .into());
+        }
+        finished(ctx, &inputs, &args, m, to, Some(to))?;
+        ctx.printer.success(format!(
+            "{} is on {to} (Application {}): the move is complete",
+            m.name,
+            m.moving_app_name(to)
+        ));
+        return Ok(());
+    }
     let shape = relocate::shape(m, &opts, dest_staged)?;
     if args.dry_run {
         let lines: Vec<String> = if args.rollback {
@@ -218,6 +232,49 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                 shape.model, shape.to, shape.from
             )
         });
+        Ok(())
+    })
+}
+
+/// Finish what an interrupted run left (a move's last commit when `moved` is Some, a
+/// rollback's otherwise): commit and push it, wait until Argo CD has it. `--dry-run` says so.
+fn finished(
+    ctx: &Ctx,
+    inputs: &super::Inputs,
+    args: &Args,
+    m: &crate::config::Model,
+    on: ServingLayer,
+    moved: Option<ServingLayer>,
+) -> Result<()> {
+    if args.dry_run {
+        ctx.printer.data(&format!(
+            "1. commit and push what an interrupted `platform move` left, and wait until Argo CD has {} on {on} only\n",
+            m.name
+        ));
+        return Ok(());
+    }
+    let opts = Options {
+        to: on,
+        shares: vec![100],
+        smoke: false,
+        keep_old: false,
+        delete_old_volume: false,
+        timeout: args.timeout,
+        smoke_opts: smoke::Options::default(),
+        http: args.http.plain_http(ctx, &inputs.config.repo_url),
+        fit: None,
+        stage: std::sync::Mutex::new(None),
+    };
+    runtime()?.block_on(async {
+        let target = connect(ctx, inputs, &args.target).await?;
+        let mover = Mover {
+            repo: &ctx.repo,
+            env: &ctx.env,
+            client: &target.client,
+            reporter: ctx.reporter(),
+            opts: &opts,
+        };
+        mover.finish(&m.name, moved).await?;
         Ok(())
     })
 }

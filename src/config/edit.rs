@@ -18,7 +18,6 @@ use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 use super::EnvConfig;
-use crate::error::{Classify, ErrorClass};
 
 /// Why a field of a model could not be edited. The caller adds the file's path.
 #[derive(Debug, thiserror::Error)]
@@ -107,17 +106,6 @@ pub enum EditError {
         key: String,
         detail: String,
     },
-}
-
-impl Classify for EditError {
-    fn class(&self) -> ErrorClass {
-        match self {
-            EditError::NameField { .. }
-            | EditError::InvalidKey { .. }
-            | EditError::Internal { .. } => ErrorClass::Internal,
-            _ => ErrorClass::Input,
-        }
-    }
 }
 
 /// Set `key` of the model named `model` (an entry of the top-level `models:` list) to the plain
@@ -798,6 +786,7 @@ impl MarkedEventReceiver for Builder<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::{Classify, ErrorClass};
 
     const AI_DEV: &str = include_str!("../../environments/ai-dev/config.yaml");
 

@@ -193,6 +193,11 @@ impl ServingLayer {
     }
 }
 
+/// The layer config.yaml calls `name`.
+pub fn serving_layer_named(name: &str) -> Option<ServingLayer> {
+    ServingLayer::ALL.into_iter().find(|l| l.as_str() == name)
+}
+
 /// The names of every serving layer, as config.yaml and the catalog spell them.
 pub fn serving_layer_names() -> Vec<&'static str> {
     ServingLayer::ALL.iter().map(|l| l.as_str()).collect()
@@ -321,6 +326,10 @@ pub struct Model {
     /// `moveTo`), and its route carries both backends.
     #[serde(default)]
     pub move_to: Option<ServingLayer>,
+    /// During a move: the share of the route (percent) git gives the `moveTo` layer (default 0).
+    /// `platform move --keep-old` writes 100 once the old backend is paused.
+    #[serde(default)]
+    pub move_share: Option<u32>,
     /// The Argo CD Application serving the model (and its directory under
     /// `clusters/<env>/models/`); default: the model's name. `platform move` sets it to
     /// `<name>-<layer>` so the Application that brought the model up on its new layer keeps it:

@@ -32,6 +32,15 @@ pub fn validate(
         }
         check_model(m, &at, file, &catalog.argocd.namespace, &mut out);
         check_on_layer(cfg, m, &at, file, catalog, groups, &mut out);
+        if m.move_share.is_some() && m.move_to.is_none() {
+            out.push(
+                mc.err(
+                    ".moveShare",
+                    "moveShare without moveTo: no move to share the route with".into(),
+                )
+                .help("remove moveShare (`platform move` writes both)"),
+            );
+        }
         if let Some(to) = m.move_to {
             mc.check_move(to, &mut out);
             // Declared on both layers for the move: the gotchas of the destination apply too.
@@ -126,6 +135,15 @@ impl ModelCheck<'_> {
                     .help("remove moveTo; serve the model on llm-d as a separate model"),
                 );
             }
+        }
+        if m.move_share.is_some_and(|s| s > 100) {
+            out.push(
+                self.err(
+                    ".moveShare",
+                    "a share of the route is a percentage, 0 to 100".into(),
+                )
+                .help("`platform move` writes it; remove it or write 100"),
+            );
         }
         if let Some(ns) = &m.namespace {
             out.push(

@@ -502,6 +502,7 @@ fn routing_app(catalog: &Catalog, groups: &[PlannedGroup]) -> Option<PlannedApp>
             cluster_resources: Vec::new(),
             crds: Vec::new(),
             keep_resources: false,
+            self_heal: r.self_heal,
         },
         serving_layer: None,
     })
@@ -627,6 +628,7 @@ fn argocd_app(
         ],
         crds: Vec::new(),
         keep_resources: true,
+        self_heal: true,
     };
     PlannedApp {
         name: app.name.clone(),
@@ -659,5 +661,6 @@ fn serving_app_spec(name: &str, spec: &ServingLayerSpec, namespace: &str, wave: 
         cluster_resources: Vec::new(),
         crds: Vec::new(),
         keep_resources: false,
+        self_heal: true,
     }
 }

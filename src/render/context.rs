@@ -147,7 +147,10 @@ pub fn app_ctx(plan: &Plan, app: &PlannedApp) -> Value {
     };
     let mut policy = Map::new();
     if spec.sync == SyncMode::Auto {
-        policy.insert("automated".into(), json!({"prune": true, "selfHeal": true}));
+        policy.insert(
+            "automated".into(),
+            json!({"prune": true, "selfHeal": spec.self_heal}),
+        );
     }
     if !spec.sync_options.is_empty() {
         policy.insert("syncOptions".into(), json!(spec.sync_options));
@@ -432,12 +435,13 @@ pub fn routing_ctx(plan: &Plan, spec: &crate::catalog::RoutingSpec) -> Value {
     };
     let mut routes = Vec::new();
     for pm in plan.models.iter().filter(|pm| pm.routed) {
-        let mut backends: Vec<Value> = backend(pm, 100).into_iter().collect();
         let destination = plan
             .models
             .iter()
             .find(|d| d.name == pm.name && d.moving_from.is_some());
-        backends.extend(destination.and_then(|d| backend(d, 0)));
+        let share = destination.map_or(0, |_| pm.model.move_share.unwrap_or(0).min(100));
+        let mut backends: Vec<Value> = backend(pm, 100 - share).into_iter().collect();
+        backends.extend(destination.and_then(|d| backend(d, share)));
         let mut route_labels = labels.clone();
         route_labels.insert(consts::LABEL_MODEL.into(), pm.name.clone().into());
         routes.push(json!({

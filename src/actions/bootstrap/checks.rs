@@ -123,7 +123,7 @@ async fn config_keys(client: &Client, spec: &ArgoCdSpec, ns: &str) -> Check {
                 return check(
                     Level::Ok,
                     NAME,
-                    "Application health customization present",
+                    "health customizations present (Application, HTTPRoute)",
                     None,
                 );
             }
@@ -131,13 +131,22 @@ async fn config_keys(client: &Client, spec: &ArgoCdSpec, ns: &str) -> Check {
                 Level::Warn,
                 NAME,
                 format!(
-                    "argocd-cm lacks {}{}: root apps will not wait for their children's waves",
+                    "argocd-cm lacks {}{}: {}",
                     missing.join(", "),
                     if found.is_none() {
                         " (no ConfigMap argocd-cm)"
                     } else {
                         ""
-                    }
+                    },
+                    missing
+                        .iter()
+                        .map(|k| if k.ends_with("_HTTPRoute") {
+                            "the models' routes show Degraded while a model's app is not synced, which stops `up` at the routing app"
+                        } else {
+                            "root apps will not wait for their children's waves"
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ")
                 ),
                 Some(format!(
                     "`platform bootstrap` merges it in; or add to ConfigMap {ns}/argocd-cm:\n{}",

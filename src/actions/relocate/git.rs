@@ -8,10 +8,11 @@ use crate::gitops::git::GitRepo;
 
 /// Edit config.yaml with `edit`, render, commit config.yaml and the changed generated files with
 /// `message`, push. None when config.yaml already says it (a re-run): nothing is committed, but
-/// the branch is pushed if the remote is behind.
+/// the branch is pushed if the remote is behind. config.yaml must be as committed, or hold just
+/// this edit (an interrupted run's): a move never commits someone else's pending change.
 pub fn commit_config(
     mv: &Mover<'_>,
-    edit: impl FnOnce(&str) -> Result<String, EditError>,
+    edit: impl Fn(&str) -> Result<String, EditError>,
     message: &str,
 ) -> Result<Option<String>, MoveError> {
     let _lock = crate::gitops::lock_tree(mv.repo, mv.env, "move")?;
@@ -20,14 +21,61 @@ pub fn commit_config(
     let cfg_path = crate::config::config_path(mv.repo, mv.env);
     let old = crate::fsread::read_text(&cfg_path, crate::fsread::MAX_INPUT_BYTES, "config file")
         .map_err(|e| MoveError::Refused(format!("{}: {}", cfg_path.display(), e.reason())))?;
-    let new = edit(&old)?;
+    let rel_cfg = format!(
+        "{}/{}/{}",
+        crate::consts::ENVIRONMENTS_DIR,
+        mv.env,
+        crate::consts::CONFIG_FILE
+    );
+    let committed = {
+        let head = git.head_source()?;
+        crate::gitops::TreeSource::read(&head, &rel_cfg)?
+    };
+    if let Some(head) = committed.filter(|h| *h != old) {
+        if edit(&head).ok().as_deref() != Some(old.as_str()) {
+            return Err(MoveError::Refused(format!(
+                "{rel_cfg} has changes that are not committed: commit (or stash) them first; `platform move` commits only its own edit"
+            )));
+        }
+    }
+    commit_edited(mv, &git, &cfg_path, &rel_cfg, &old, &edit(&old)?, message)
+}
+
+/// Finish what an interrupted move left: commit config.yaml as it is now and the tree rendered
+/// from it (if either differs from HEAD), push if the remote is behind.
+pub fn commit_pending(mv: &Mover<'_>, message: &str) -> Result<Option<String>, MoveError> {
+    let _lock = crate::gitops::lock_tree(mv.repo, mv.env, "move")?;
+    let git = GitRepo::open(mv.repo)?;
+    git.preflight_commit()?;
+    let cfg_path = crate::config::config_path(mv.repo, mv.env);
+    let old = crate::fsread::read_text(&cfg_path, crate::fsread::MAX_INPUT_BYTES, "config file")
+        .map_err(|e| MoveError::Refused(format!("{}: {}", cfg_path.display(), e.reason())))?;
+    let rel_cfg = format!(
+        "{}/{}/{}",
+        crate::consts::ENVIRONMENTS_DIR,
+        mv.env,
+        crate::consts::CONFIG_FILE
+    );
+    commit_edited(mv, &git, &cfg_path, &rel_cfg, &old, &old, message)
+}
+
+/// Write `new` (when it differs from `old`), render, commit and push.
+fn commit_edited(
+    mv: &Mover<'_>,
+    git: &GitRepo,
+    cfg_path: &std::path::Path,
+    rel_cfg: &str,
+    old: &str,
+    new: &str,
+    message: &str,
+) -> Result<Option<String>, MoveError> {
     if new != old {
-        write_atomic(&cfg_path, &new)?;
+        write_atomic(cfg_path, new)?;
     }
     let inputs = match crate::pipeline::load(mv.repo, mv.env, mv.reporter.as_ref()) {
         Ok(i) => i,
         Err(e) => {
-            write_atomic(&cfg_path, &old)?; // nothing half-done: the edit did not load
+            write_atomic(cfg_path, old)?; // nothing half-done: the edit did not load
             return Err(e.into());
         }
     };
@@ -38,7 +86,7 @@ pub fn commit_config(
     ) {
         Ok(r) => r,
         Err(e) => {
-            write_atomic(&cfg_path, &old)?;
+            write_atomic(cfg_path, old)?;
             return Err(e.into());
         }
     };
@@ -47,14 +95,8 @@ pub fn commit_config(
     let head = git.head_source()?;
     let vs_head = crate::gitops::diff_against(&head, &tree)?;
     drop(head);
-    let rel_cfg = format!(
-        "{}/{}/{}",
-        crate::consts::ENVIRONMENTS_DIR,
-        mv.env,
-        crate::consts::CONFIG_FILE
-    );
     let mut paths = vs_head.paths();
-    paths.push(rel_cfg);
+    paths.push(rel_cfg.to_string());
     let committed = git.commit_paths(&paths, message)?;
     let cfg = &plan.config;
     git.push(Some(&cfg.repo_url), &cfg.repo_branch, mv.opts.http)?;
@@ -108,6 +150,25 @@ pub fn remove_message(s: &Shape) -> String {
         m = s.model,
         to = s.to,
         from = s.from
+    )
+}
+
+pub fn keep_message(s: &Shape) -> String {
+    format!(
+        "platform: move {m} to {to}: route all of it to {to}, keep {from} paused\n\n\
+         config.yaml: moveShare: 100. The route in git gives {to} the whole share, as the live one\n\
+         does; {m} stays declared (paused) on {from}. `platform move {m} --to {to}` removes it.\n",
+        m = s.model,
+        to = s.to,
+        from = s.from
+    )
+}
+
+/// What a re-run commits when it finds an interrupted move's edit not committed.
+pub fn finish_message(model: &str) -> String {
+    format!(
+        "platform: finish the interrupted move of {model}\n\n\
+         config.yaml was edited by `platform move` but not committed; this commits it as it is.\n"
     )
 }
 

@@ -180,10 +180,18 @@ impl Mover<'_> {
                     pause::resume(self.client, old).await?;
                     pause::wait_for(self.client, old, false, self.opts.timeout).await?;
                 }
-                Back::RouteOld => self.set_route(&plan, old, new, 0).await?,
+                Back::RouteOld => match self.live_share(&plan, new).await? {
+                    // Not on the route (the declaration never synced) or at 0: old has it all.
+                    None | Some(0) => self
+                        .reporter
+                        .note(&format!("the route gives {} nothing already", shape.to)),
+                    Some(_) => self.set_route(&plan, old, new, 0).await?,
+                },
                 Back::Undeclare => {
                     let edit = |t: &str| {
-                        crate::config::edit::remove_model_field(t, &shape.model, "moveTo")
+                        let t =
+                            crate::config::edit::remove_model_field(t, &shape.model, "moveShare")?;
+                        crate::config::edit::remove_model_field(&t, &shape.model, "moveTo")
                     };
                     let msg = git::rollback_message(shape);
                     if let Some(c) = git::commit_config(self, edit, &msg)? {
@@ -262,6 +270,14 @@ impl Mover<'_> {
             Step::Shift(share) => {
                 let plan = self.plan()?;
                 let (old, new) = declarations(&plan, shape)?;
+                // A re-run never takes traffic back from the new backend.
+                if let Some(now) = self.live_share(&plan, new).await? {
+                    if now >= share {
+                        self.reporter
+                            .note(&format!("the route gives {} {now} already", shape.to));
+                        return Ok(());
+                    }
+                }
                 self.set_route(&plan, old, new, share).await?;
                 if share < 100 && self.opts.smoke {
                     let via = smoke::Options {
@@ -279,11 +295,27 @@ impl Mover<'_> {
                 let plan = self.plan()?;
                 let (old, new) = declarations(&plan, shape)?;
                 self.check_no_share(&plan, old, new).await?;
+                if !self.ready(new).await? {
+                    return Err(MoveError::Failed(format!(
+                        "{} on {} is not ready: {} on {} stays up as the fallback (`platform status`; `platform move {} --rollback`)",
+                        new.name, new.serving_layer, old.name, old.serving_layer, shape.model
+                    )));
+                }
                 pause::pause(self.client, old).await?;
                 pause::wait_for(self.client, old, true, self.opts.timeout).await?;
                 Ok(())
             }
             Step::RemoveOld => self.remove_old(shape, out).await,
+            Step::KeepOld => {
+                let m = shape.model.clone();
+                let edit =
+                    move |t: &str| crate::config::edit::set_model_field(t, &m, "moveShare", "100");
+                if let Some(c) = git::commit_config(self, edit, &git::keep_message(shape))? {
+                    out.commits.push(c);
+                }
+                let head = git::pushed_head(self)?;
+                self.wait_synced(&[crate::layout::ROUTING_APP], &head).await
+            }
         }
     }
 
@@ -313,16 +345,25 @@ impl Mover<'_> {
                 shape.model
             )));
         }
-        let to_group = plan
-            .groups
-            .iter()
-            .find(|g| g.resolved.layer == "serving" && g.resolved.name == shape.to.as_str());
-        if to_group.is_some_and(|g| !g.resolved.enabled) {
-            return Err(MoveError::Refused(format!(
-                "layer {} is off: set `features.{}: true` in config.yaml, `platform root --commit --push` and `platform up` first",
-                shape.to, shape.to
-            )));
+        // The plan with the move declared, before anything is written: the destination's own
+        // gotchas and its layer's feature gate (which feature to turn on) come out here.
+        let mut inputs = crate::pipeline::load(self.repo, self.env, self.reporter.as_ref())?;
+        if let Some(m) = inputs
+            .config
+            .models
+            .iter_mut()
+            .find(|m| m.name == shape.model)
+        {
+            m.move_to = Some(shape.to);
         }
+        crate::pipeline::plan(&inputs, self.env, crate::pipeline::Profile::Chosen(None)).map_err(
+            |d| {
+                MoveError::Refused(format!(
+                    "{} cannot be declared on {}, nothing was changed:\n{d}",
+                    shape.model, shape.to
+                ))
+            },
+        )?;
         self.reporter.note(&format!(
             "{} on {}: {}",
             shape.model,
@@ -362,6 +403,14 @@ impl Mover<'_> {
             crate::pipeline::Profile::Chosen(None),
         )?;
         let (_, new) = declarations(&plan, shape)?;
+        // A re-run after the route gave the new backend a share: it serves; never stop it.
+        if self.live_share(&plan, new).await?.unwrap_or(0) > 0 {
+            self.reporter.note(&format!(
+                "{} on {} has a share of the route: its weights were staged",
+                shape.model, shape.to
+            ));
+            return Ok(());
+        }
         pause::pause(self.client, new).await?;
         pause::wait_for(self.client, new, true, self.opts.timeout).await?;
         let stager =
@@ -440,7 +489,7 @@ impl Mover<'_> {
             field_manager: Some(consts::FIELD_MANAGER.into()),
             ..PatchParams::default()
         };
-        let patch = Patch::Merge(route::backends_patch(&backends));
+        let patch = Patch::Merge(route::weights_patch(&live, &routing.namespace, &backends));
         self.client
             .retry(|| api.patch(&old.name, &pp, &patch))
             .await
@@ -456,6 +505,53 @@ impl Mover<'_> {
             route::describe(plan, &old.name, &backends)
         ));
         Ok(())
+    }
+
+    /// The share the live route gives declaration `pm` (None: no route, or it does not list it).
+    async fn live_share(&self, plan: &Plan, pm: &PlannedModel) -> Result<Option<u32>, MoveError> {
+        let Some(routing) = &plan.routing else {
+            return Ok(None);
+        };
+        let live = route::read(self.client, routing, &pm.name).await?;
+        Ok(live.and_then(|l| {
+            route::backends(&l, &routing.namespace)
+                .into_iter()
+                .find(|b| route::is_backend_of(b, pm))
+                .map(|b| b.weight)
+        }))
+    }
+
+    /// A re-run after the last commit of a move (`to`) or of a rollback (None): commit and push
+    /// what an interruption left uncommitted, wait until Argo CD has the route at the pushed
+    /// commit and, after a move, has pruned every other Application of the model.
+    pub async fn finish(&self, model: &str, to: Option<ServingLayer>) -> Result<(), MoveError> {
+        if let Some(c) = git::commit_pending(self, &git::finish_message(model))? {
+            self.reporter
+                .note(&format!("committed what the interrupted run left: {c}"));
+        }
+        let head = git::pushed_head(self)?;
+        self.wait_synced(&[crate::layout::ROUTING_APP], &head)
+            .await?;
+        let Some(to) = to else {
+            return Ok(());
+        };
+        let plan = self.plan()?;
+        let keep = format!("{model}-{to}");
+        let others: Vec<&str> = plan
+            .models
+            .iter()
+            .filter(|pm| pm.name != model)
+            .map(|pm| pm.app.as_str())
+            .collect();
+        let olds: Vec<String> = std::iter::once(model.to_string())
+            .chain(
+                crate::config::serving_layer_names()
+                    .into_iter()
+                    .map(|l| format!("{model}-{l}")),
+            )
+            .filter(|a| *a != keep && !others.contains(&a.as_str()))
+            .collect();
+        self.wait_apps_gone(&plan.argocd_namespace, &olds).await
     }
 
     async fn ready(&self, pm: &PlannedModel) -> Result<bool, MoveError> {
@@ -500,11 +596,7 @@ impl Mover<'_> {
     /// The second commit: the model on its new layer only; then wait until Argo CD has it.
     async fn remove_old(&self, shape: &Shape, out: &mut Outcome) -> Result<(), MoveError> {
         let plan = self.plan()?;
-        let (old, new) = match declarations(&plan, shape) {
-            Ok(d) => d,
-            // Re-run after the second commit: nothing left but to watch Argo CD finish.
-            Err(_) => return self.wait_removed(shape).await,
-        };
+        let (old, new) = declarations(&plan, shape)?;
         if !self.opts.delete_old_volume {
             self.volume_kept(old, true).await?;
         }
@@ -516,10 +608,20 @@ impl Mover<'_> {
             let t = crate::config::edit::set_model_field(&t, &m, "app", &app)?;
             crate::config::edit::remove_model_field(&t, &m, "moveTo")
         };
+        let edit = move |t: &str| {
+            let t = edit(t)?;
+            crate::config::edit::remove_model_field(&t, &shape.model, "moveShare")
+        };
         if let Some(c) = git::commit_config(self, edit, &git::remove_message(shape))? {
             out.commits.push(c);
         }
-        self.wait_removed(shape).await
+        // A volume an earlier move kept is the new declaration's for good now.
+        self.volume_kept(new, false).await?;
+        let head = git::pushed_head(self)?;
+        self.wait_synced(&[crate::layout::ROUTING_APP], &head)
+            .await?;
+        self.wait_apps_gone(&plan.argocd_namespace, std::slice::from_ref(&old.app))
+            .await
     }
 
     /// Argo CD `Delete=false` on a declaration's PVC (`keep`): deleting its Application leaves
@@ -566,25 +668,6 @@ impl Mover<'_> {
             ));
         }
         Ok(())
-    }
-
-    /// After the second commit: the routing app at the pushed commit (the route on the new
-    /// backend alone) and the old Application gone.
-    async fn wait_removed(&self, shape: &Shape) -> Result<(), MoveError> {
-        let head = git::pushed_head(self)?;
-        self.wait_synced(&[crate::layout::ROUTING_APP], &head)
-            .await?;
-        // The old Application: the model's own name, or `<model>-<from>` after an earlier move.
-        let plan = self.plan()?;
-        let new_app = shape_app(shape);
-        let olds: Vec<String> = [
-            shape.model.clone(),
-            format!("{}-{}", shape.model, shape.from),
-        ]
-        .into_iter()
-        .filter(|a| *a != new_app)
-        .collect();
-        self.wait_apps_gone(&plan.argocd_namespace, &olds).await
     }
 
     /// Poll until none of `apps` exists (the root app prunes them; Argo CD deletes their objects).
@@ -724,11 +807,6 @@ impl Mover<'_> {
 
 /// The sync options a move puts on the old PVC so that Argo CD keeps it.
 const KEEP_VOLUME: &str = "Delete=false,Prune=false";
-
-/// The Application of the model on its new layer (`<model>-<to>`).
-fn shape_app(shape: &Shape) -> String {
-    format!("{}-{}", shape.model, shape.to)
-}
 
 /// A fit verdict in one line.
 fn fit_summary(f: &fit::ModelFit) -> String {

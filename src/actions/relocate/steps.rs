@@ -31,6 +31,9 @@ pub enum Step {
     /// route on the new backend alone; the old Application is pruned with its objects (the old
     /// PVC kept unless asked).
     RemoveOld,
+    /// `--keep-old`: commit (and push) `moveShare: 100`: git routes the model to the new layer
+    /// too, the old declaration stays (paused).
+    KeepOld,
 }
 
 /// Steps of `move --rollback` while a move is declared.
@@ -69,9 +72,11 @@ pub fn steps(s: &Shape) -> Vec<Step> {
     out.push(Step::SmokeNew);
     out.extend(s.shares.iter().map(|p| Step::Shift(*p)));
     out.push(Step::PauseOld);
-    if !s.keep_old {
-        out.push(Step::RemoveOld);
-    }
+    out.push(if s.keep_old {
+        Step::KeepOld
+    } else {
+        Step::RemoveOld
+    });
     out
 }
 
@@ -112,6 +117,9 @@ pub fn describe(step: Step, s: &Shape) -> String {
         Step::PauseOld => format!("pause {m} on {from} (its pods stop: their GPUs or cores are released)"),
         Step::RemoveOld => format!(
             "commit and push config.yaml with {m} on {to} only (`app: {m}-{to}`): Argo CD prunes {m} on {from}"
+        ),
+        Step::KeepOld => format!(
+            "commit and push config.yaml with `moveShare: 100`: the route in git gives {to} everything too; {m} stays declared on {from}, paused"
         ),
     }
 }
@@ -190,6 +198,7 @@ mod tests {
         let st = steps(&s);
         assert!(st.contains(&Step::StageNew));
         assert!(!st.contains(&Step::RemoveOld));
+        assert_eq!(st.last(), Some(&Step::KeepOld));
         assert_eq!(st.iter().filter(|s| matches!(s, Step::Shift(_))).count(), 3);
         assert!(describe(Step::Shift(10), &s).contains("raw-vllm 10, kserve 90"));
     }

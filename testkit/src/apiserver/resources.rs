@@ -275,6 +275,17 @@ pub static RESOURCES: &[ResourceType] = &[
         ["status"]
     ),
     rt!(
+        "gateway.networking.k8s.io",
+        "v1beta1",
+        "referencegrants",
+        "referencegrant",
+        "ReferenceGrant",
+        true,
+        ["refgrant"],
+        ["gateway-api"],
+        []
+    ),
+    rt!(
         "apiextensions.k8s.io",
         "v1",
         "customresourcedefinitions",

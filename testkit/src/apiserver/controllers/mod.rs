@@ -114,14 +114,16 @@ impl Ctl {
     }
 
     /// Argo CD's resources finalizer deletes what the app manages before it goes: here a model
-    /// app's workloads and Services (labelled `platform.ai/model=<app>`: the app is named after its
-    /// model). PVCs are left to teardown's own PVC step, which the cluster tests check in order.
+    /// app's workloads, Services, route grants and (standing in for the routing app's) routes
+    /// (labelled `platform.ai/model=<app>`: the app is named after its model). PVCs are left to teardown's own PVC step, which the cluster tests check in order.
     fn delete_app_resources(&self, app: &str) {
         for (g, v, p) in [
             ("apps", "v1", "deployments"),
             ("serving.kserve.io", "v1beta1", "inferenceservices"),
             ("serving.kserve.io", "v1alpha1", "llminferenceservices"),
             ("", "v1", "services"),
+            ("gateway.networking.k8s.io", "v1", "httproutes"),
+            ("gateway.networking.k8s.io", "v1beta1", "referencegrants"),
         ] {
             let Some(rt) = super::resources::find(g, v, p) else {
                 continue;
