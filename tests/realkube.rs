@@ -2220,7 +2220,28 @@ fn movable(c: &'static Cluster) -> Gitops {
         1,
     );
     assert!(cfg.contains("staged: false\n      dir: qwen"));
-    Gitops::new(c, "ai-dev", &cfg)
+    let g = Gitops::new(c, "ai-dev", &cfg);
+    // The user's config is committed (`platform move` commits only its own edits of it).
+    let repo = git2::Repository::open(g.path()).unwrap();
+    let mut index = repo.index().unwrap();
+    index
+        .add_path(Path::new("environments/ai-dev/config.yaml"))
+        .unwrap();
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let sig = repo.signature().unwrap();
+    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    repo.commit(
+        Some("HEAD"),
+        &sig,
+        &sig,
+        "the environment's config",
+        &tree,
+        &parents,
+    )
+    .unwrap();
+    g
 }
 
 /// `platform move` as a process killed once its stderr says step `step` began.
@@ -2462,6 +2483,26 @@ async fn a_failed_smoke_stops_the_move_and_rollback_keeps_the_old_backend() {
     g.argo_on();
     g.ok(&["up", "--sync-models", "--timeout", "4m"]).await;
 
+    // Someone's uncommitted change to config.yaml is never committed by a move: refused, nothing
+    // written, the change still there.
+    let cfg_path = "environments/ai-dev/config.yaml";
+    let committed = g.repo.read(cfg_path);
+    let edited = committed.replacen("maxModelLen: 16384", "maxModelLen: 8192", 1);
+    assert_ne!(edited, committed);
+    g.repo.write(cfg_path, &edited);
+    let o = g
+        .platform(&["move", "qwen-cpu", "--to", "raw-vllm", "--no-smoke"])
+        .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("has changes that are not committed"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(g.repo.read(cfg_path), edited);
+    assert!(!git_subjects(&g)[0].contains("move qwen-cpu"));
+    g.repo.write(cfg_path, &committed);
+
     let o = g
         .platform(&[
             "move",
@@ -2529,6 +2570,93 @@ async fn a_failed_smoke_stops_the_move_and_rollback_keeps_the_old_backend() {
     assert_eq!(refs.as_array().unwrap().len(), 1, "{refs}");
     assert_eq!(refs[0]["name"], "qwen-cpu-predictor");
     assert!(backend_ready(&c.client().await, "kserve", "qwen-cpu-predictor").await);
+
+    g.ok(&[
+        "teardown",
+        "--yes",
+        "--finalizer-timeout",
+        "90s",
+        "--release-timeout",
+        "2m",
+    ])
+    .await;
+    assert_nothing_left(c);
+    g.argo_off();
+}
+
+/// `--keep-old`: the old backend stays declared and paused, and git's route agrees with the live
+/// one (`moveShare: 100`), so a sync of the routing app cannot send traffic back to it; a later
+/// `move` without it removes the old declaration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_old_records_the_share_in_git_and_a_later_move_removes_the_old() {
+    let c = realkube::cluster();
+    let _x = c.exclusive().await;
+    install_argocd(c);
+    let g = movable(c);
+    g.publish().await;
+    g.argo_on();
+    g.ok(&["up", "--sync-models", "--timeout", "4m"]).await;
+
+    let o = g
+        .ok(&[
+            "move",
+            "qwen-cpu",
+            "--to",
+            "raw-vllm",
+            "--no-smoke",
+            "--keep-old",
+            "--timeout",
+            "3m",
+        ])
+        .await;
+    assert!(
+        stderr(&o).contains("kserve is paused and still declared"),
+        "{}",
+        stderr(&o)
+    );
+    let cfg = g.repo.read("environments/ai-dev/config.yaml");
+    assert!(
+        cfg.contains("moveTo: raw-vllm") && cfg.contains("moveShare: 100"),
+        "{cfg}"
+    );
+    let route = g
+        .repo
+        .read("clusters/ai-dev/serving/routing/route-qwen-cpu.yaml");
+    assert!(route.contains("name: qwen-cpu-predictor\n          namespace: kserve\n          port: 80\n          weight: 0"), "{route}");
+    assert!(route.contains("name: qwen-cpu\n          namespace: serving\n          port: 80\n          weight: 100"), "{route}");
+    let isvc = get_json(c, "inferenceservice", "kserve", "qwen-cpu");
+    assert_eq!(
+        isvc["metadata"]["annotations"]["serving.kserve.io/stop"],
+        "true"
+    );
+
+    let o = g
+        .ok(&[
+            "move",
+            "qwen-cpu",
+            "--to",
+            "raw-vllm",
+            "--no-smoke",
+            "--timeout",
+            "3m",
+        ])
+        .await;
+    assert!(
+        stderr(&o).contains("qwen-cpu moved to raw-vllm"),
+        "{}",
+        stderr(&o)
+    );
+    let cfg = g.repo.read("environments/ai-dev/config.yaml");
+    assert!(
+        !cfg.contains("moveShare") && !cfg.contains("moveTo"),
+        "{cfg}"
+    );
+    eventually("KServe's qwen-cpu pruned", Duration::from_secs(60), || {
+        c.names("inferenceservice", Some("kserve"))
+            .is_empty()
+            .then_some(())
+    })
+    .await;
 
     g.ok(&[
         "teardown",

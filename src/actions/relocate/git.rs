@@ -31,12 +31,15 @@ pub fn commit_config(
         let head = git.head_source()?;
         crate::gitops::TreeSource::read(&head, &rel_cfg)?
     };
-    if let Some(head) = committed.filter(|h| *h != old) {
-        if edit(&head).ok().as_deref() != Some(old.as_str()) {
-            return Err(MoveError::Refused(format!(
-                "{rel_cfg} has changes that are not committed: commit (or stash) them first; `platform move` commits only its own edit"
-            )));
-        }
+    let Some(head) = committed else {
+        return Err(MoveError::Refused(format!(
+            "{rel_cfg} is not committed: commit it first (`git add {rel_cfg} && git commit`); `platform move` commits only its own edit of it"
+        )));
+    };
+    if head != old && edit(&head).ok().as_deref() != Some(old.as_str()) {
+        return Err(MoveError::Refused(format!(
+            "{rel_cfg} has changes that are not committed: commit (or stash) them first; `platform move` commits only its own edit"
+        )));
     }
     commit_edited(mv, &git, &cfg_path, &rel_cfg, &old, &edit(&old)?, message)
 }
