@@ -28,14 +28,16 @@ declared on both layers, Application <model>-<layer> for the new one, the route 
 with the route untouched (`--rollback` undoes the declaration)
   5. shift the route's weights (--steps 10,50,100: a smoke through the route between steps), \
 only ever onto a ready backend
-  6. pause the old backend, then (unless --keep-old) commit + push config.yaml with the model on \
-the new layer only (`app: <model>-<layer>`: the Application that brought it up keeps it); \
-Argo CD prunes the old one, its PVC kept unless --delete-old-volume
+  6. pause the old backend (only once the new one is ready and the old has no share), then commit \
++ push config.yaml with the model on the new layer only (`app: <model>-<layer>`: the \
+Application that brought it up keeps it); Argo CD prunes the old one, its PVC kept unless \
+--delete-old-volume. With --keep-old the commit records `moveShare: 100` instead
 Every step looks at git and the cluster first, so re-running the same command after an \
 interruption continues where it stopped. Refused: moves to or from llm-d (its router owns the \
 model's route and InferencePool on the isolated llm-d gateway; prefill/decode needs >= 2 GPUs), \
 models with `namespace:` (both declarations would share object names).
-The commits follow `root --commit --push`'s rules (nothing staged, never forced).
+The commits follow `root --commit --push`'s rules (nothing staged, never forced); config.yaml \
+must be committed, and a pending change to it is refused (a move commits only its own edits).
 
 Examples:
   platform move qwen-cpu --to raw-vllm --dry-run
@@ -58,7 +60,8 @@ pub struct Args {
     /// The new backend's shares of the route, ascending, ending at 100 (default: 100 at once).
     #[arg(long, value_name = "PERCENTS", value_parser = parse_steps)]
     pub steps: Option<Shares>,
-    /// Leave the old backend declared (paused) instead of removing it with a second commit.
+    /// Leave the old backend declared (paused): the second commit records `moveShare: 100` (git's
+    /// route agrees with the live one) instead of removing it; a later move removes it.
     #[arg(long)]
     pub keep_old: bool,
     /// Delete the old layer's PVC with it (kept by default).
@@ -74,10 +77,10 @@ pub struct Args {
     #[arg(long, value_name = "TYPE")]
     pub gpu: Option<String>,
     /// How long each wait may take (sync, ready, stop, prune).
-    #[arg(long, default_value = "15m", value_parser = duration_at_least(consts::MIN_TIMEOUT))]
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = duration_at_least(consts::MIN_TIMEOUT))]
     pub timeout: Duration,
     /// How long each smoke request may take.
-    #[arg(long, default_value = "2m", value_parser = duration_at_least(consts::MIN_TIMEOUT))]
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = duration_at_least(consts::MIN_TIMEOUT))]
     pub smoke_timeout: Duration,
     /// Hugging Face token file (fit and staging read the Hub).
     #[arg(long, value_name = "FILE")]
