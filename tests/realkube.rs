@@ -2244,6 +2244,31 @@ fn movable(c: &'static Cluster) -> Gitops {
     g
 }
 
+/// Argo CD installed, the movable environment published, everything up (models synced).
+async fn movable_up(c: &'static Cluster) -> Gitops {
+    install_argocd(c);
+    let g = movable(c);
+    g.publish().await;
+    g.argo_on();
+    g.ok(&["up", "--sync-models", "--timeout", "4m"]).await;
+    g
+}
+
+/// Teardown, then nothing left (seen by kubectl), Argo CD's stand-in off.
+async fn teardown_clean(g: &Gitops) {
+    g.ok(&[
+        "teardown",
+        "--yes",
+        "--finalizer-timeout",
+        "90s",
+        "--release-timeout",
+        "2m",
+    ])
+    .await;
+    assert_nothing_left(g.cluster);
+    g.argo_off();
+}
+
 /// `platform move` as a process killed once its stderr says step `step` began.
 fn move_killed_at(g: &Gitops, args: &[&str], step: usize) {
     use std::io::BufRead;
@@ -2298,11 +2323,7 @@ fn git_subjects(g: &Gitops) -> Vec<String> {
 async fn move_keeps_the_route_on_ready_backends_between_layers() {
     let c = realkube::cluster();
     let _x = c.exclusive().await;
-    install_argocd(c);
-    let g = movable(c);
-    g.publish().await;
-    g.argo_on();
-    g.ok(&["up", "--sync-models", "--timeout", "4m"]).await;
+    let g = movable_up(c).await;
     let cfg_before = g.repo.read("environments/ai-dev/config.yaml");
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -2457,17 +2478,7 @@ async fn move_keeps_the_route_on_ready_backends_between_layers() {
     assert_eq!(m["layer"], "kserve", "{m}");
     assert_eq!(m["route"], "kserve 100", "{m}");
 
-    g.ok(&[
-        "teardown",
-        "--yes",
-        "--finalizer-timeout",
-        "90s",
-        "--release-timeout",
-        "2m",
-    ])
-    .await;
-    assert_nothing_left(c);
-    g.argo_off();
+    teardown_clean(&g).await;
 }
 
 /// A smoke that fails (the real API server has no kubelet to port-forward to) stops the move
@@ -2477,11 +2488,7 @@ async fn move_keeps_the_route_on_ready_backends_between_layers() {
 async fn a_failed_smoke_stops_the_move_and_rollback_keeps_the_old_backend() {
     let c = realkube::cluster();
     let _x = c.exclusive().await;
-    install_argocd(c);
-    let g = movable(c);
-    g.publish().await;
-    g.argo_on();
-    g.ok(&["up", "--sync-models", "--timeout", "4m"]).await;
+    let g = movable_up(c).await;
 
     // Someone's uncommitted change to config.yaml is never committed by a move: refused, nothing
     // written, the change still there.
@@ -2571,17 +2578,7 @@ async fn a_failed_smoke_stops_the_move_and_rollback_keeps_the_old_backend() {
     assert_eq!(refs[0]["name"], "qwen-cpu-predictor");
     assert!(backend_ready(&c.client().await, "kserve", "qwen-cpu-predictor").await);
 
-    g.ok(&[
-        "teardown",
-        "--yes",
-        "--finalizer-timeout",
-        "90s",
-        "--release-timeout",
-        "2m",
-    ])
-    .await;
-    assert_nothing_left(c);
-    g.argo_off();
+    teardown_clean(&g).await;
 }
 
 /// `--keep-old`: the old backend stays declared and paused, and git's route agrees with the live
@@ -2591,11 +2588,7 @@ async fn a_failed_smoke_stops_the_move_and_rollback_keeps_the_old_backend() {
 async fn keep_old_records_the_share_in_git_and_a_later_move_removes_the_old() {
     let c = realkube::cluster();
     let _x = c.exclusive().await;
-    install_argocd(c);
-    let g = movable(c);
-    g.publish().await;
-    g.argo_on();
-    g.ok(&["up", "--sync-models", "--timeout", "4m"]).await;
+    let g = movable_up(c).await;
 
     let o = g
         .ok(&[
@@ -2658,15 +2651,5 @@ async fn keep_old_records_the_share_in_git_and_a_later_move_removes_the_old() {
     })
     .await;
 
-    g.ok(&[
-        "teardown",
-        "--yes",
-        "--finalizer-timeout",
-        "90s",
-        "--release-timeout",
-        "2m",
-    ])
-    .await;
-    assert_nothing_left(c);
-    g.argo_off();
+    teardown_clean(&g).await;
 }

@@ -110,21 +110,40 @@ pub fn select_models<'p>(
             );
             continue;
         }
-        let names: Vec<&str> = inputs
-            .config
-            .models
-            .iter()
-            .map(|m| m.name.as_str())
-            .collect();
-        let d =
-            Diagnostic::error(format!("unknown model `{n}` in environment {}", ctx.env)).file(file);
-        problems.push(match did_you_mean(n, names.iter().copied()) {
-            Some(s) => d.help(format!("did you mean `{s}`?")),
-            None => d.help(format!("models: {}", names.join(", "))),
-        });
+        problems.push(unknown_model(ctx, inputs, n));
     }
     if !problems.is_empty() {
         return Err(Diagnostics(problems).into());
     }
     Ok(out)
+}
+
+/// Model `name` as config.yaml declares it (rendered or not), or an error naming the file and
+/// the models it has.
+pub fn config_model<'i>(
+    ctx: &Ctx,
+    inputs: &'i Inputs,
+    name: &str,
+) -> Result<&'i crate::config::Model> {
+    inputs
+        .config
+        .models
+        .iter()
+        .find(|m| m.name == name)
+        .ok_or_else(|| Diagnostics(vec![unknown_model(ctx, inputs, name)]).into())
+}
+
+fn unknown_model(ctx: &Ctx, inputs: &Inputs, name: &str) -> Diagnostic {
+    let names: Vec<&str> = inputs
+        .config
+        .models
+        .iter()
+        .map(|m| m.name.as_str())
+        .collect();
+    let d = Diagnostic::error(format!("unknown model `{name}` in environment {}", ctx.env))
+        .file(&inputs.config_file);
+    match did_you_mean(name, names.iter().copied()) {
+        Some(s) => d.help(format!("did you mean `{s}`?")),
+        None => d.help(format!("models: {}", names.join(", "))),
+    }
 }

@@ -110,20 +110,7 @@ fn layer(name: &str) -> Result<ServingLayer> {
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let inputs = ctx.load()?;
-    let Some(m) = inputs.config.models.iter().find(|m| m.name == args.model) else {
-        let names: Vec<&str> = inputs
-            .config
-            .models
-            .iter()
-            .map(|m| m.name.as_str())
-            .collect();
-        return Err(InputError(format!(
-            "no model `{}` in config.yaml (models: {})",
-            args.model,
-            names.join(", ")
-        ))
-        .into());
-    };
+    let m = super::cluster::config_model(ctx, &inputs, &args.model)?;
     let to = match (&args.to, relocate::position(m)) {
         (Some(t), _) => layer(t)?,
         (None, relocate::Where::Moving { to, .. }) => to,
@@ -137,21 +124,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             return Ok(());
         }
     };
-    let mut opts = Options {
-        to,
-        shares: args.steps.clone().map_or_else(|| vec![100], |s| s.0),
-        smoke: !args.no_smoke,
-        keep_old: args.keep_old,
-        delete_old_volume: args.delete_old_volume,
-        timeout: args.timeout,
-        smoke_opts: smoke::Options {
-            timeout: args.smoke_timeout,
-            ..smoke::Options::default()
-        },
-        http: args.http.plain_http(ctx, &inputs.config.repo_url),
-        fit: None,
-        stage: std::sync::Mutex::new(None),
-    };
+    let mut opts = options(ctx, &inputs, &args, to);
     let dest_staged = {
         let mut there = m.clone();
         there.layer = to;
@@ -239,6 +212,26 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     })
 }
 
+/// The move's options from the arguments (the fit and staging inputs are added once the cluster
+/// is known).
+fn options(ctx: &Ctx, inputs: &super::Inputs, args: &Args, to: ServingLayer) -> Options {
+    Options {
+        to,
+        shares: args.steps.clone().map_or_else(|| vec![100], |s| s.0),
+        smoke: !args.no_smoke,
+        keep_old: args.keep_old,
+        delete_old_volume: args.delete_old_volume,
+        timeout: args.timeout,
+        smoke_opts: smoke::Options {
+            timeout: args.smoke_timeout,
+            ..smoke::Options::default()
+        },
+        http: args.http.plain_http(ctx, &inputs.config.repo_url),
+        fit: None,
+        stage: std::sync::Mutex::new(None),
+    }
+}
+
 /// Finish what an interrupted run left (a move's last commit when `moved` is Some, a
 /// rollback's otherwise): commit and push it, wait until Argo CD has it. `--dry-run` says so.
 fn finished(
@@ -256,18 +249,7 @@ fn finished(
         ));
         return Ok(());
     }
-    let opts = Options {
-        to: on,
-        shares: vec![100],
-        smoke: false,
-        keep_old: false,
-        delete_old_volume: false,
-        timeout: args.timeout,
-        smoke_opts: smoke::Options::default(),
-        http: args.http.plain_http(ctx, &inputs.config.repo_url),
-        fit: None,
-        stage: std::sync::Mutex::new(None),
-    };
+    let opts = options(ctx, inputs, args, on);
     runtime()?.block_on(async {
         let target = connect(ctx, inputs, &args.target).await?;
         let mover = Mover {

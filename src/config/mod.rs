@@ -30,9 +30,12 @@ pub enum ConfigError {
 
 /// Path of an environment's config file under `repo`.
 pub fn config_path(repo: &Path, env: &str) -> PathBuf {
-    repo.join(consts::ENVIRONMENTS_DIR)
-        .join(env)
-        .join(consts::CONFIG_FILE)
+    repo.join(config_rel_path(env))
+}
+
+/// An environment's config file, relative to the repository (forward slashes, as git names it).
+pub fn config_rel_path(env: &str) -> String {
+    format!("{}/{env}/{}", consts::ENVIRONMENTS_DIR, consts::CONFIG_FILE)
 }
 
 /// Environments present under `repo/environments/` (folders holding a config.yaml), sorted.

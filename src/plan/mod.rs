@@ -178,6 +178,17 @@ impl PlannedModel {
         matches!(self.weights(), crate::serving::Weights::Storage(u) if u.starts_with("s3://"))
     }
 
+    /// The namespace of the stable route's Gateway when the route sends this declaration's
+    /// traffic to it: the plan routes, and its layer has a route backend (also the destination
+    /// of a move, which the route carries until `move` shifts it). Its NetworkPolicy admits that
+    /// namespace and its app carries the ReferenceGrant.
+    pub fn route_from<'p>(&self, plan: &'p Plan) -> Option<&'p str> {
+        plan.routing
+            .as_ref()
+            .filter(|_| self.layer().route_backend(&self.name).is_some())
+            .map(|r| r.namespace.as_str())
+    }
+
     /// Whether the model has a PVC of its own.
     pub fn has_pvc(&self) -> bool {
         self.weights().needs_pvc()

@@ -406,19 +406,9 @@ pub fn model_ctx<'a>(plan: &'a Plan, catalog: &'a Catalog, pm: &'a PlannedModel)
             .autoscaling
             .as_ref()
             .map(|a| autoscaling_ctx(a, &pm.namespace, m.served_name(), plan)),
-        routing_namespace: routing_namespace(plan, pm),
+        routing_namespace: pm.route_from(plan),
         route_service: pm.layer().route_backend(&pm.name).map(|b| b.service),
     }
-}
-
-/// The namespace of the stable route's Gateway when the route sends model `pm`'s traffic to
-/// it: the plan routes, and the model's layer has a route backend (also the destination of a
-/// move, which the route carries at weight 0 until `move` shifts it).
-fn routing_namespace<'a>(plan: &'a Plan, pm: &PlannedModel) -> Option<&'a str> {
-    plan.routing
-        .as_ref()
-        .filter(|_| pm.layer().route_backend(&pm.name).is_some())
-        .map(|r| r.namespace.as_str())
 }
 
 /// The models' stable endpoint as its templates see it: the Gateway, one route per routed model

@@ -228,7 +228,7 @@ fn render_some(
             if t == layout::MODEL_S3_SA_TEMPLATE && !pm.reads_s3() {
                 continue; // only for weights KServe's storage initializer reads from S3
             }
-            if t == layout::MODEL_GRANT_TEMPLATE && !ctx_routed(&ctx) {
+            if t == layout::MODEL_GRANT_TEMPLATE && pm.route_from(plan).is_none() {
                 continue; // no stable route sends traffic here
             }
             if t == layout::MODEL_AUTOSCALER_TEMPLATE && pm.model.autoscaling.is_none() {
@@ -239,13 +239,6 @@ fn render_some(
         }
     }
     Ok(out)
-}
-
-/// Whether a model's template context names a stable route's namespace.
-fn ctx_routed(ctx: &minijinja::Value) -> bool {
-    ctx.get_attr("model")
-        .and_then(|m| m.get_attr("routingNamespace"))
-        .is_ok_and(|n| !n.is_none() && !n.is_undefined())
 }
 
 /// Argo CD managing itself: the pinned manifest plus the ConfigMap keys bootstrap applies. Its

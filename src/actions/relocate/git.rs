@@ -6,6 +6,34 @@ use super::{MoveError, Mover, Shape};
 use crate::config::edit::EditError;
 use crate::gitops::git::GitRepo;
 
+/// config.yaml as a move finds it, with the tree's lock held and git ready to commit.
+struct Pending {
+    _lock: crate::gitops::TreeLock,
+    git: GitRepo,
+    path: std::path::PathBuf,
+    rel: String,
+    text: String,
+}
+
+impl Pending {
+    fn open(mv: &Mover<'_>) -> Result<Pending, MoveError> {
+        let lock = crate::gitops::lock_tree(mv.repo, mv.env, "move")?;
+        let git = GitRepo::open(mv.repo)?;
+        git.preflight_commit()?;
+        let path = crate::config::config_path(mv.repo, mv.env);
+        let text =
+            crate::fsread::read_text(&path, crate::fsread::MAX_INPUT_BYTES, "config file")
+                .map_err(|e| MoveError::Refused(format!("{}: {}", path.display(), e.reason())))?;
+        Ok(Pending {
+            _lock: lock,
+            git,
+            path,
+            rel: crate::config::config_rel_path(mv.env),
+            text,
+        })
+    }
+}
+
 /// Edit config.yaml with `edit`, render, commit config.yaml and the changed generated files with
 /// `message`, push. None when config.yaml already says it (a re-run): nothing is committed, but
 /// the branch is pushed if the remote is behind. config.yaml must be as committed, or hold just
@@ -15,63 +43,40 @@ pub fn commit_config(
     edit: impl Fn(&str) -> Result<String, EditError>,
     message: &str,
 ) -> Result<Option<String>, MoveError> {
-    let _lock = crate::gitops::lock_tree(mv.repo, mv.env, "move")?;
-    let git = GitRepo::open(mv.repo)?;
-    git.preflight_commit()?;
-    let cfg_path = crate::config::config_path(mv.repo, mv.env);
-    let old = crate::fsread::read_text(&cfg_path, crate::fsread::MAX_INPUT_BYTES, "config file")
-        .map_err(|e| MoveError::Refused(format!("{}: {}", cfg_path.display(), e.reason())))?;
-    let rel_cfg = format!(
-        "{}/{}/{}",
-        crate::consts::ENVIRONMENTS_DIR,
-        mv.env,
-        crate::consts::CONFIG_FILE
-    );
+    let p = Pending::open(mv)?;
+    let (rel, old) = (&p.rel, &p.text);
     let committed = {
-        let head = git.head_source()?;
-        crate::gitops::TreeSource::read(&head, &rel_cfg)?
+        let head = p.git.head_source()?;
+        crate::gitops::TreeSource::read(&head, rel)?
     };
     let Some(head) = committed else {
         return Err(MoveError::Refused(format!(
-            "{rel_cfg} is not committed: commit it first (`git add {rel_cfg} && git commit`); `platform move` commits only its own edit of it"
+            "{rel} is not committed: commit it first (`git add {rel} && git commit`); `platform move` commits only its own edit of it"
         )));
     };
-    if head != old && edit(&head).ok().as_deref() != Some(old.as_str()) {
+    if head != *old && edit(&head).ok().as_deref() != Some(old.as_str()) {
         return Err(MoveError::Refused(format!(
-            "{rel_cfg} has changes that are not committed: commit (or stash) them first; `platform move` commits only its own edit"
+            "{rel} has changes that are not committed: commit (or stash) them first; `platform move` commits only its own edit"
         )));
     }
-    commit_edited(mv, &git, &cfg_path, &rel_cfg, &old, &edit(&old)?, message)
+    commit_edited(mv, &p, &edit(old)?, message)
 }
 
 /// Finish what an interrupted move left: commit config.yaml as it is now and the tree rendered
 /// from it (if either differs from HEAD), push if the remote is behind.
 pub fn commit_pending(mv: &Mover<'_>, message: &str) -> Result<Option<String>, MoveError> {
-    let _lock = crate::gitops::lock_tree(mv.repo, mv.env, "move")?;
-    let git = GitRepo::open(mv.repo)?;
-    git.preflight_commit()?;
-    let cfg_path = crate::config::config_path(mv.repo, mv.env);
-    let old = crate::fsread::read_text(&cfg_path, crate::fsread::MAX_INPUT_BYTES, "config file")
-        .map_err(|e| MoveError::Refused(format!("{}: {}", cfg_path.display(), e.reason())))?;
-    let rel_cfg = format!(
-        "{}/{}/{}",
-        crate::consts::ENVIRONMENTS_DIR,
-        mv.env,
-        crate::consts::CONFIG_FILE
-    );
-    commit_edited(mv, &git, &cfg_path, &rel_cfg, &old, &old, message)
+    let p = Pending::open(mv)?;
+    commit_edited(mv, &p, &p.text, message)
 }
 
 /// Write `new` (when it differs from `old`), render, commit and push.
 fn commit_edited(
     mv: &Mover<'_>,
-    git: &GitRepo,
-    cfg_path: &std::path::Path,
-    rel_cfg: &str,
-    old: &str,
+    p: &Pending,
     new: &str,
     message: &str,
 ) -> Result<Option<String>, MoveError> {
+    let (git, cfg_path, rel_cfg, old) = (&p.git, p.path.as_path(), p.rel.as_str(), p.text.as_str());
     if new != old {
         write_atomic(cfg_path, new)?;
     }

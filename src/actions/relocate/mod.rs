@@ -209,15 +209,12 @@ impl Mover<'_> {
         Ok(out)
     }
 
-    /// Load, plan and render the environment as config.yaml says now.
+    /// Load and plan the environment as config.yaml says now (the steps that write render it
+    /// themselves, in `git::commit_config`).
     fn plan(&self) -> Result<Plan, MoveError> {
         let inputs = crate::pipeline::load(self.repo, self.env, self.reporter.as_ref())?;
-        let (plan, _) = crate::pipeline::render_checked(
-            &inputs,
-            self.env,
-            crate::pipeline::Profile::Chosen(None),
-        )?;
-        Ok(plan)
+        crate::pipeline::plan(&inputs, self.env, crate::pipeline::Profile::Chosen(None))
+            .map_err(|d| MoveError::Other(d.into()))
     }
 
     async fn step(&self, step: Step, shape: &Shape, out: &mut Outcome) -> Result<(), MoveError> {
@@ -712,16 +709,22 @@ impl Mover<'_> {
     async fn sync(&self, plan: &Plan, apps: &[&str], revision: &str) -> Result<(), MoveError> {
         let mut sub = plan.clone();
         sub.apps.retain(|a| apps.contains(&a.name.as_str()));
+        self.up(&sub, Some(revision), revision).await
+    }
+
+    /// `up`'s waves over `sub`'s apps: syncs at `sync` (None: only waits), every app done at
+    /// `pushed`, within the move's timeout.
+    async fn up(&self, sub: &Plan, sync: Option<&str>, pushed: &str) -> Result<(), MoveError> {
         let opts = up::Options {
             models: true,
-            sync: Some(revision.to_string()),
-            pushed: Some(revision.to_string()),
+            sync: sync.map(str::to_string),
+            pushed: Some(pushed.to_string()),
             deadline: Instant::now() + self.opts.timeout,
             initiator: "platform move".into(),
             s3_keys: None,
             hold: Vec::new(),
         };
-        up::run(self.client, &sub, &opts, self.reporter.as_ref()).await?;
+        up::run(self.client, sub, &opts, self.reporter.as_ref()).await?;
         Ok(())
     }
 
@@ -791,17 +794,7 @@ impl Mover<'_> {
         let mut sub = plan.clone();
         sub.apps
             .retain(|a| apps.contains(&a.name.as_str()) && a.kind == AppKind::Routing);
-        let opts = up::Options {
-            models: true,
-            sync: None,
-            pushed: Some(revision.to_string()),
-            deadline: Instant::now() + self.opts.timeout,
-            initiator: "platform move".into(),
-            s3_keys: None,
-            hold: Vec::new(),
-        };
-        up::run(self.client, &sub, &opts, self.reporter.as_ref()).await?;
-        Ok(())
+        self.up(&sub, None, revision).await
     }
 }
 

@@ -223,17 +223,18 @@ pub fn status_host(isvc: &Value) -> Option<String> {
 }
 
 /// The route through the model's layer Gateway. `domain` overrides the KServe ingress domain.
-/// The models' stable route: the shared Gateway's address and `/models/<name>` (rewritten to `/`
-/// by the model's HTTPRoute).
-pub async fn stable_route(
+/// The base URL of Gateway `ns/name` (its address and HTTP listener); `missing` says why it may
+/// not exist.
+async fn gateway_base_of(
     client: &Client,
-    m: &PlannedModel,
-    r: &crate::plan::PlannedRouting,
-) -> Result<GatewayRoute, SmokeError> {
-    let shown = format!("Gateway {}/{}", r.namespace, r.gateway);
-    let api = kinds::GATEWAY.api(client, &r.namespace);
+    ns: &str,
+    name: &str,
+    missing: String,
+) -> Result<String, SmokeError> {
+    let shown = format!("Gateway {ns}/{name}");
+    let api = kinds::GATEWAY.api(client, ns);
     let gw = client
-        .retry(|| api.get_opt(&r.gateway))
+        .retry(|| api.get_opt(name))
         .await
         .map_err(|e| SmokeError::Api {
             what: format!("reading {shown}"),
@@ -241,15 +242,26 @@ pub async fn stable_route(
         })?
         .ok_or_else(|| SmokeError::Gateway {
             gateway: shown.clone(),
-            why: format!(
-                "not found: the models' routes are synced by the app {} (`platform up`)",
-                crate::layout::ROUTING_APP
-            ),
+            why: missing,
         })?;
-    let base = gateway_base(&kinds::json(&gw)).map_err(|why| SmokeError::Gateway {
-        gateway: shown.clone(),
+    gateway_base(&kinds::json(&gw)).map_err(|why| SmokeError::Gateway {
+        gateway: shown,
         why: why.to_string(),
-    })?;
+    })
+}
+
+/// The models' stable route: the shared Gateway's address and `/models/<name>` (rewritten to `/`
+/// by the model's HTTPRoute).
+pub async fn stable_route(
+    client: &Client,
+    m: &PlannedModel,
+    r: &crate::plan::PlannedRouting,
+) -> Result<GatewayRoute, SmokeError> {
+    let missing = format!(
+        "not found: the models' routes are synced by the app {} (`platform up`)",
+        crate::layout::ROUTING_APP
+    );
+    let base = gateway_base_of(client, &r.namespace, &r.gateway, missing).await?;
     Ok(GatewayRoute {
         base: format!("{base}{}", r.path(&m.name)),
         host: None,
@@ -268,26 +280,11 @@ pub async fn gateway_route(
     };
     let name = crate::layout::gateway_name(&m.serving_layer, m.spec.gateway_name.as_deref());
     let ns = &m.spec.namespace;
-    let shown = format!("Gateway {ns}/{name}");
-    let api = kinds::GATEWAY.api(client, ns);
-    let gw = client
-        .retry(|| api.get_opt(&name))
-        .await
-        .map_err(|e| SmokeError::Api {
-            what: format!("reading {shown}"),
-            source: e,
-        })?
-        .ok_or_else(|| SmokeError::Gateway {
-            gateway: shown.clone(),
-            why: format!(
-                "not found: sync the layer's shared app {}-gateway (`platform up`)",
-                m.serving_layer
-            ),
-        })?;
-    let base = gateway_base(&kinds::json(&gw)).map_err(|why| SmokeError::Gateway {
-        gateway: shown.clone(),
-        why: why.to_string(),
-    })?;
+    let missing = format!(
+        "not found: sync the layer's shared app {}-gateway (`platform up`)",
+        m.serving_layer
+    );
+    let base = gateway_base_of(client, ns, &name, missing).await?;
     Ok(match routing {
         GatewayRouting::PathPrefix => GatewayRoute {
             // KServe's router HTTPRoute matches /<namespace>/<name> and rewrites it to /.
