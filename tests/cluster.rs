@@ -85,6 +85,94 @@ async fn wrong_cluster_is_refused_before_any_write() {
     e.server.shutdown().await;
 }
 
+/// On a cluster that records no identity (and whose kubeconfig cluster entry names another), the
+/// commands that only read go on with a warning, those that write refuse; both say how to record
+/// the identity aimed at the target the config selects (kubeconfig and context, not the global
+/// context) and that `platform bootstrap` records it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unrecorded_identity_warns_readers_and_refuses_writers() {
+    let e = env().await;
+    let cfg = e.repo.read("environments/ai-dev/config.yaml").replacen(
+        "  name: ai-dev ",
+        "  name: prod-eu ",
+        1,
+    );
+    assert!(cfg.contains("name: prod-eu"));
+    e.repo.write("environments/ai-dev/config.yaml", &cfg);
+    let o = run(&e.repo, &["root", "--profile", "full"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let client =
+        kube::Client::try_from(kube::Config::new(e.server.url().parse().unwrap())).unwrap();
+    let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(client, "kube-system");
+    cms.delete("cluster-identity", &Default::default())
+        .await
+        .unwrap();
+    let kc = e.kubeconfig.to_str().unwrap();
+    let kubectl = format!(
+        "`kubectl --kubeconfig {kc} --context ai-dev -n kube-system create configmap \
+         cluster-identity --from-literal=clusterName=prod-eu`"
+    );
+    e.server.clear_request_log();
+    for args in [
+        &["doctor"][..],
+        &["status"][..],
+        &["wait", "--timeout", "5s"][..],
+    ] {
+        let o = e.platform(args).await;
+        let err = stderr(&o);
+        assert!(
+            err.contains("warning: cannot confirm that the target is cluster `prod-eu`"),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("this command only reads"), "{args:?}: {err}");
+        assert!(err.contains(&kubectl), "{args:?}: {err}");
+        assert!(err.contains("`platform bootstrap --env ai-dev`"), "{err}");
+        assert!(!err.contains("nothing was changed"), "{args:?}: {err}");
+    }
+    // Even under -q the warning is printed.
+    let o = e.platform(&["status", "-q"]).await;
+    assert!(
+        stderr(&o).contains("warning: cannot confirm"),
+        "{}",
+        stderr(&o)
+    );
+    for args in [
+        &["up", "--allow-unpushed"][..],
+        &["pause", "qwen-cpu"][..],
+        &["teardown", "--yes"][..],
+    ] {
+        let o = e.platform(args).await;
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("error: cannot confirm that the target is cluster `prod-eu`"),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains(&kubectl), "{args:?}: {err}");
+        assert!(err.contains("`platform bootstrap --env ai-dev`"), "{err}");
+    }
+    // (doctor asks SelfSubjectAccessReviews: questions, not writes)
+    let writes: Vec<String> = e
+        .writes()
+        .into_iter()
+        .filter(|w| !w.contains("selfsubjectaccessreviews"))
+        .collect();
+    assert!(writes.is_empty(), "writes: {writes:?}");
+    // A recorded identity that names another cluster still refuses the readers.
+    e.server
+        .put(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "cluster-identity", "namespace": "kube-system"},
+            "data": {"clusterName": "ai-dev"}}))
+        .unwrap();
+    for args in [&["doctor"][..], &["status"][..]] {
+        let o = e.platform(args).await;
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("wrong cluster"), "{}", stderr(&o));
+    }
+    e.server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_api_is_refused_quickly() {
     let repo = TempRepo::new();

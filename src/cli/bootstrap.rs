@@ -12,7 +12,7 @@ use crate::actions::bootstrap::manifest::{self, Source};
 use crate::actions::bootstrap::objects::Change;
 use crate::actions::bootstrap::{self as boot, Options};
 use crate::catalog::argocd::ArgoCdSpec;
-use crate::cluster::target::{self, Target, TargetOptions};
+use crate::cluster::target::{self, Target};
 use crate::consts;
 use crate::ui::Confirmation;
 
@@ -144,10 +144,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
 
 /// The target, connected and reachable, identity not yet checked.
 async fn open(ctx: &Ctx, cfg: &crate::config::EnvConfig, t: &TargetArgs) -> Result<Target> {
-    let opts = TargetOptions {
-        kubeconfig: t.kubeconfig.clone(),
-        context: t.context.clone(),
-    };
+    let opts = super::cluster::target_options(ctx, t);
     Ok(target::open(cfg, &opts, super::cluster::retry_policy(ctx, t)).await?)
 }
 

@@ -6,6 +6,7 @@ use anyhow::Result;
 
 use super::{Ctx, Inputs};
 use crate::cluster::retry::Retry;
+pub use crate::cluster::target::Access;
 use crate::cluster::target::{self, Target, TargetOptions};
 use crate::consts;
 use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
@@ -61,15 +62,25 @@ pub fn retry_policy(ctx: &Ctx, t: &TargetArgs) -> Retry {
     Retry::new(t.request_timeout, ctx.reporter())
 }
 
-/// Connect through the target guard and print the target (its client carries the command's retry
-/// policy).
-pub async fn connect(ctx: &Ctx, inputs: &Inputs, t: &TargetArgs) -> Result<Target> {
-    let opts = TargetOptions {
+/// The target guard's options from the command line.
+pub fn target_options(ctx: &Ctx, t: &TargetArgs) -> TargetOptions {
+    TargetOptions {
         kubeconfig: t.kubeconfig.clone(),
         context: t.context.clone(),
-    };
-    let target = target::connect(&inputs.config, &opts, retry_policy(ctx, t)).await?;
+        env: Some(ctx.env.clone()),
+    }
+}
+
+/// Connect through the target guard and print the target (its client carries the command's retry
+/// policy). A read-only command on a target whose identity cannot be confirmed goes on after a
+/// warning (printed even under -q); one that writes is refused (see [`Access`]).
+pub async fn connect(ctx: &Ctx, inputs: &Inputs, t: &TargetArgs, access: Access) -> Result<Target> {
+    let opts = target_options(ctx, t);
+    let target = target::connect(&inputs.config, &opts, retry_policy(ctx, t), access).await?;
     ctx.printer.info(target.to_string());
+    if let Some(w) = &target.unconfirmed {
+        ctx.printer.security_warning(w);
+    }
     Ok(target)
 }
 

@@ -24,7 +24,7 @@ pub struct Args {
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let (inputs, plan) = ctx.plan(args.profile.profile.as_deref())?;
     runtime()?.block_on(async {
-        let target = connect(ctx, &inputs, &args.target).await?;
+        let target = connect(ctx, &inputs, &args.target, super::cluster::Access::ReadOnly).await?;
         let mut checks = doctor::run(&target, &plan).await;
         checks.extend(
             crate::actions::bootstrap::checks::checks(

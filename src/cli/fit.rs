@@ -88,7 +88,13 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         Some(name) => Some(fit::catalog_gpu(&inputs.catalog, name).map_err(InputError)?),
         None if !any_gpu => None,
         None => Some(runtime()?.block_on(async {
-            let target = super::cluster::connect(ctx, &inputs, &args.target).await?;
+            let target = super::cluster::connect(
+                ctx,
+                &inputs,
+                &args.target,
+                super::cluster::Access::ReadOnly,
+            )
+            .await?;
             fit::smallest_node_gpu(&target.client, &inputs.catalog)
                 .await?
                 .ok_or_else(|| {

@@ -34,7 +34,7 @@ pub fn run(ctx: &Ctx, args: Args, resume: bool) -> Result<()> {
     let (inputs, plan) = ctx.plan(None)?;
     let models = select_models(ctx, &inputs, &plan, &args.models, args.all)?;
     runtime()?.block_on(async {
-        let target = connect(ctx, &inputs, &args.target).await?;
+        let target = connect(ctx, &inputs, &args.target, super::cluster::Access::Write).await?;
         let mut outcomes = Vec::new();
         for m in &models {
             let o = if resume {

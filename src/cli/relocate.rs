@@ -173,7 +173,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         && m.runtime == crate::config::RuntimeName::Vllm
         && relocate::position(m) == relocate::Where::On(shape.from);
     runtime()?.block_on(async {
-        let target = connect(ctx, &inputs, &args.target).await?;
+        let target = connect(ctx, &inputs, &args.target, super::cluster::Access::Write).await?;
         if needs_fit {
             opts.fit = Some(fit_inputs(ctx, &inputs, &target.client, m, &args).await?);
         }
@@ -251,7 +251,7 @@ fn finished(
     }
     let opts = options(ctx, inputs, args, on);
     runtime()?.block_on(async {
-        let target = connect(ctx, inputs, &args.target).await?;
+        let target = connect(ctx, inputs, &args.target, super::cluster::Access::Write).await?;
         let mover = Mover {
             repo: &ctx.repo,
             env: &ctx.env,

@@ -100,7 +100,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         .collect();
     let opts = args.options(plan.routing.as_ref());
     runtime()?.block_on(async {
-        let target = connect(ctx, &inputs, &args.target).await?;
+        let target = connect(ctx, &inputs, &args.target, super::cluster::Access::ReadOnly).await?;
         let reporter = ctx.reporter();
         let report = smoke::run(&target.client, &ctx.env, &targets, &opts, reporter.as_ref()).await;
         finish(ctx, &report)

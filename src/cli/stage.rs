@@ -127,7 +127,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         // (and ends with exit 130 / 143, at whatever step it comes).
         let interrupt = Interrupt::listen()?;
         let target = interrupt
-            .guard(connect(ctx, &inputs, &args.target))
+            .guard(connect(ctx, &inputs, &args.target, super::cluster::Access::Write))
             .await?;
         let stager = interrupt
             .guard(async {

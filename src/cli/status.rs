@@ -46,7 +46,7 @@ pub struct Args {
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let (inputs, plan) = ctx.plan(args.profile.profile.as_deref())?;
     runtime()?.block_on(async {
-        let target = connect(ctx, &inputs, &args.target).await?;
+        let target = connect(ctx, &inputs, &args.target, super::cluster::Access::ReadOnly).await?;
         if !args.watch {
             let report = gather(&target.client, &plan).await?;
             ctx.printer.data(&render(ctx.output, &report)?);

@@ -56,7 +56,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         release_timeout: args.release_timeout,
     };
     runtime()?.block_on(async {
-        let target = connect(ctx, &inputs, &args.target).await?;
+        let target = connect(ctx, &inputs, &args.target, super::cluster::Access::Write).await?;
         let steps = teardown::plan_steps(&target.client, &plan, &opts).await?;
         if args.dry_run || !args.yes {
             let text = match ctx.output {

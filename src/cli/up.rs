@@ -77,7 +77,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
 
     let started = Instant::now();
     let work = async {
-        let target = connect(ctx, &inputs, &args.target).await?;
+        let target = connect(ctx, &inputs, &args.target, super::cluster::Access::Write).await?;
         let deadline = started + args.timeout;
         let hold = if args.fit {
             fit_gate(ctx, &inputs, &plan, &target.client, gpu).await?

@@ -27,7 +27,7 @@ pub struct Args {
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let (inputs, plan) = ctx.plan(args.profile.profile.as_deref())?;
     runtime()?.block_on(async {
-        let target = connect(ctx, &inputs, &args.target).await?;
+        let target = connect(ctx, &inputs, &args.target, super::cluster::Access::ReadOnly).await?;
         let reporter = ctx.reporter();
         let opts = crate::actions::up::Options {
             models: args.models,

@@ -48,12 +48,20 @@ pub enum ClusterError {
          changed (pass the right --kubeconfig/--context)"
     )]
     WrongCluster { expected: String, found: String },
+    /// The target records no identity and its kubeconfig cluster entry does not name the cluster;
+    /// `fix` says how to record it (with the kubeconfig and context of the target when known).
     #[error(
-        "cannot confirm that the target is cluster `{expected}` (kubeconfig cluster entry `{entry}`); nothing \
-         was changed. If it is, record it once: `kubectl -n kube-system create configmap cluster-identity \
-         --from-literal=clusterName={expected}`"
+        "cannot confirm that the target is cluster `{expected}` (kubeconfig cluster entry `{entry}`, no \
+         ConfigMap {IDENTITY_NAMESPACE}/{IDENTITY_CONFIGMAP}); nothing was changed. If it is that \
+         cluster, {fix}",
+        IDENTITY_NAMESPACE = target::IDENTITY_NAMESPACE,
+        IDENTITY_CONFIGMAP = target::IDENTITY_CONFIGMAP
     )]
-    Unconfirmed { expected: String, entry: String },
+    Unconfirmed {
+        expected: String,
+        entry: String,
+        fix: String,
+    },
     /// An API request failed; the source is the client's error (status, or the transport's chain).
     #[error("{what}{}", .hint.map(|h| format!(" ({h})")).unwrap_or_default())]
     Api {

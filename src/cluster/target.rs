@@ -8,8 +8,14 @@
 //! Identity (what is compared with `cluster.name`): the ConfigMap `kube-system/cluster-identity`
 //! key `clusterName` when the cluster has it; otherwise the kubeconfig's cluster entry name, equal to
 //! `cluster.name` or ending in `_<name>` (GKE `gke_<project>_<location>_<name>`) or `/<name>` (EKS
-//! ARNs). Anything else is refused with the command that records the identity. A ConfigMap that
-//! cannot be read (403) counts as none. Bootstrap reads it the same way ([`recorded_identity`]).
+//! ARNs). A ConfigMap that cannot be read (403) counts as none. Bootstrap reads it the same way
+//! ([`recorded_identity`]).
+//!
+//! A target that records another name is refused, whatever the command. One that cannot be
+//! confirmed (no identity recorded, a cluster entry named otherwise) is refused by the commands
+//! that write ([`Access::Write`]) with the commands that record the identity, both aimed at the
+//! target's kubeconfig and context; the commands that only read ([`Access::ReadOnly`]: doctor,
+//! status, wait, smoke, fit, logs, diff against the cluster) go on with a warning saying so.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -36,6 +42,19 @@ const REACH_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct TargetOptions {
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
+    /// The environment the command acts on, named in the commands a refusal suggests.
+    pub env: Option<String>,
+}
+
+/// What a command does to the cluster it connects to: whether it may go on when the cluster's
+/// identity cannot be confirmed (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// It only reads (doctor, status, wait, smoke, fit, logs, diff against the cluster): an
+    /// unconfirmed identity is a warning ([`Target::unconfirmed`]).
+    ReadOnly,
+    /// It writes: an unconfirmed identity is refused before anything is written.
+    Write,
 }
 
 /// A connected, verified cluster.
@@ -48,6 +67,9 @@ pub struct Target {
     pub version: String,
     /// How the identity was confirmed.
     pub identity: String,
+    /// Set when a read-only command goes on although the identity could not be confirmed: the
+    /// warning to print (what is unconfirmed and how to record the identity).
+    pub unconfirmed: Option<String>,
     /// The command's cluster client (its requests follow the command's retry policy).
     pub client: super::Client,
 }
@@ -101,16 +123,69 @@ pub fn kubeconfig_path(cfg: &EnvConfig, opts: &TargetOptions) -> Result<PathBuf,
 }
 
 /// Load the kubeconfig, connect (short timeouts), check reachability and identity. Nothing is written.
-/// The target's client follows `retry` (the command's request timeout and reporter).
+/// The target's client follows `retry` (the command's request timeout and reporter). An identity
+/// that cannot be confirmed is refused under [`Access::Write`] and noted in
+/// [`Target::unconfirmed`] under [`Access::ReadOnly`]; another cluster's is always refused.
 pub async fn connect(
     cfg: &EnvConfig,
     opts: &TargetOptions,
     retry: Retry,
+    access: Access,
 ) -> Result<Target, ClusterError> {
     let mut target = open(cfg, opts, retry).await?;
-    target.identity =
-        verify_identity(&target.client, &cfg.cluster.name, &target.cluster_entry).await?;
+    match verify_identity(&target.client, &cfg.cluster.name, &target.cluster_entry).await {
+        Ok(identity) => target.identity = identity,
+        Err(ClusterError::Unconfirmed {
+            expected, entry, ..
+        }) => {
+            let fix = record_fix(&expected, &target, opts.env.as_deref());
+            if access == Access::Write {
+                return Err(ClusterError::Unconfirmed {
+                    expected,
+                    entry,
+                    fix,
+                });
+            }
+            target.identity = format!("identity NOT confirmed (cluster entry {entry})");
+            target.unconfirmed = Some(format!(
+                "cannot confirm that the target is cluster `{expected}` (kubeconfig cluster entry \
+                 `{entry}`, no readable ConfigMap {IDENTITY_NAMESPACE}/{IDENTITY_CONFIGMAP}): this command \
+                 only reads, so it goes on; commands that write refuse until the identity is \
+                 recorded.\nhelp: if it is that cluster, {fix}"
+            ));
+        }
+        Err(e) => return Err(e),
+    }
     Ok(target)
+}
+
+/// How to record the identity of `target` as `expected`: bootstrap (which asks for the name to be
+/// typed), or kubectl aimed at the same kubeconfig and context as the command.
+fn record_fix(expected: &str, target: &Target, env: Option<&str>) -> String {
+    let bootstrap = match env {
+        Some(e) => format!("platform bootstrap --env {e}"),
+        None => "platform bootstrap".to_string(),
+    };
+    format!(
+        "`{bootstrap}` records it (after you type the cluster name; it also installs Argo CD), \
+         or record it yourself: `kubectl --kubeconfig {} --context {} -n \
+         {IDENTITY_NAMESPACE} create configmap {IDENTITY_CONFIGMAP} \
+         --from-literal={IDENTITY_KEY}={expected}`",
+        shell_word(&target.kubeconfig.display().to_string()),
+        shell_word(&target.context),
+    )
+}
+
+/// `s` as one shell word: as is when it is plain, else single-quoted.
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:@=+,~%".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 /// [`connect`] without the identity check (`identity` says so): for `bootstrap`, which records the
@@ -203,6 +278,7 @@ pub async fn open(
         server,
         version,
         identity: "identity not checked yet".to_string(),
+        unconfirmed: None,
         client: super::Client::new(client, retry),
     })
 }
@@ -383,6 +459,11 @@ pub fn entry_identity(expected: &str, cluster_entry: &str) -> Result<String, Clu
     Err(ClusterError::Unconfirmed {
         expected: expected.to_string(),
         entry: cluster_entry.to_string(),
+        fix: format!(
+            "`platform bootstrap` records it, or record it yourself: `kubectl \
+             --kubeconfig KUBECONFIG --context CONTEXT -n {IDENTITY_NAMESPACE} create configmap \
+             {IDENTITY_CONFIGMAP} --from-literal={IDENTITY_KEY}={expected}`"
+        ),
     })
 }
 
@@ -418,6 +499,13 @@ pub fn shown(p: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(shell_word("/home/u/.kube/prod-eu"), "/home/u/.kube/prod-eu");
+        assert_eq!(shell_word("my kube"), "'my kube'");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+    }
 
     #[test]
     fn entry_names_that_confirm_a_cluster() {
@@ -536,6 +624,7 @@ mod tests {
         let opts = TargetOptions {
             kubeconfig: Some("/flag".into()),
             context: None,
+            env: None,
         };
         assert_eq!(
             kubeconfig_path(&cfg(Some("/cfg"), false), &opts).unwrap(),
