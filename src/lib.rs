@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod config;
 pub mod consts;
 pub mod diag;
+pub mod envs;
 pub mod error;
 pub mod fit;
 pub mod fsread;

@@ -850,3 +850,117 @@ fn the_argocd_namespace_is_the_catalogs() {
         );
     }
 }
+
+/// A repository whose only environment is `prod`: commands act on it without --env (they used to
+/// fail with "environment `ai-dev` not found"), say so on stderr (not under -q, never on stdout),
+/// and their hints need no --env.
+#[test]
+fn the_only_environment_is_the_default_and_every_command_names_it() {
+    let repo = TempRepo::new();
+    let shipped = repo.read("environments/ai-dev/config.yaml");
+    std::fs::remove_dir_all(repo.path().join("environments/ai-dev")).unwrap();
+    repo.env("prod", &shipped);
+    let o = repo.cmd().args(["plan", "-o", "json"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("environment: prod (the only one)"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stdout(&o).contains("environment: prod"), "{}", stdout(&o));
+    let o = repo.cmd().args(["plan", "-q"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("environment:"), "{}", stderr(&o));
+    // up refuses the unrendered tree with a hint that needs no --env here.
+    let o = repo.cmd().args(["up"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("`platform root --profile full`, commit and push, then `platform up`"),
+        "{}",
+        stderr(&o)
+    );
+    let o = repo.cmd().args(["env", "current"]).output().unwrap();
+    assert_eq!(stdout(&o), "prod\n");
+}
+
+/// Several environments and no ai-dev: refused with the list and `platform env use`; `env use`
+/// records the repository's current one in its git config (validated), `env list` marks it, every
+/// hint printed for another environment carries its --env.
+#[test]
+fn env_use_records_the_current_environment_and_hints_carry_env() {
+    let repo = TempRepo::new();
+    let shipped = repo.read("environments/ai-dev/config.yaml");
+    std::fs::remove_dir_all(repo.path().join("environments/ai-dev")).unwrap();
+    repo.env("prod", &shipped);
+    repo.env("staging", &shipped);
+    let o = repo.cmd().arg("plan").output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("several environments (prod, staging)"),
+        "{err}"
+    );
+    assert!(err.contains("`platform env use NAME`"), "{err}");
+    // Not a git repository: nowhere to record it.
+    let o = repo.cmd().args(["env", "use", "prod"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("git init"), "{}", stderr(&o));
+    git2::Repository::init(repo.path()).unwrap();
+    let o = repo.cmd().args(["env", "use", "qa"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("`qa` not found"), "{}", stderr(&o));
+    let o = repo.cmd().args(["env", "use", "prod"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cfg = git2::Config::open(&repo.path().join(".git/config")).unwrap();
+    assert_eq!(cfg.get_string("platform.env").unwrap(), "prod");
+    let o = repo.cmd().args(["env", "list"]).output().unwrap();
+    assert_eq!(
+        stdout(&o),
+        "* prod  (current: `platform env use`)\n  staging\n"
+    );
+    let o = repo
+        .cmd()
+        .args(["env", "list", "-o", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["name"], "prod");
+    assert_eq!(v[0]["current"], true);
+    assert_eq!(v[1]["current"], false);
+    let o = repo.cmd().arg("plan").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("environment: prod (current: `platform env use`)"),
+        "{}",
+        stderr(&o)
+    );
+    // The current one needs no --env in hints; another one does, in every suggested command.
+    let o = repo.cmd().args(["up"]).output().unwrap();
+    assert!(
+        stderr(&o).contains("run `platform root --profile full`, commit"),
+        "{}",
+        stderr(&o)
+    );
+    let o = repo
+        .cmd()
+        .args(["up", "--env", "staging"])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(err.contains("environment: staging (--env)"), "{err}");
+    assert!(
+        err.contains(
+            "run `platform root --profile full --env staging`, commit and push, then `platform up --env staging`"
+        ),
+        "{err}"
+    );
+    let o = repo
+        .cmd()
+        .args(["env", "current", "-o", "json"])
+        .env("PLATFORM_ENV", "staging")
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["name"], "staging");
+    assert_eq!(v["source"], "variable");
+}

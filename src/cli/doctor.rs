@@ -50,7 +50,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                     }
                 }
             }
-            ctx.printer.data(&out);
+            ctx.printer.data(&ctx.printer.hinted(&out));
         } else {
             ctx.printer.data(&to_data(ctx.output, &checks)?);
         }

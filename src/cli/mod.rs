@@ -7,6 +7,7 @@ mod cluster;
 mod completions;
 mod diff;
 mod doctor;
+mod env;
 mod fit;
 mod init;
 mod lint;
@@ -33,6 +34,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::config::{self, EnvConfig};
 use crate::consts;
 use crate::diag::Diagnostic;
+use crate::envs;
 use crate::ui::{ColorChoice, Printer};
 
 const AFTER_HELP: &str = "\
@@ -72,9 +74,16 @@ pub struct Cli {
     /// The GitOps repository (default: the enclosing git work tree, else the current directory).
     #[arg(long, global = true, value_name = "DIR", env = "PLATFORM_REPO")]
     pub repo: Option<PathBuf>,
-    /// Environment: the folder under environments/ holding config.yaml.
-    #[arg(long, short = 'e', global = true, value_name = "NAME", env = "PLATFORM_ENV", default_value = consts::DEFAULT_ENV)]
-    pub env: String,
+    /// Environment: the folder under environments/ holding config.yaml [default: the repository's
+    /// current one (`platform env use`), else the only one, else ai-dev].
+    #[arg(
+        long,
+        short = 'e',
+        global = true,
+        value_name = "NAME",
+        env = "PLATFORM_ENV"
+    )]
+    pub env: Option<String>,
     /// Only errors (and requested data) are printed.
     #[arg(long, short, global = true)]
     pub quiet: bool,
@@ -143,6 +152,8 @@ pub enum Command {
     Pause(pause::Args),
     /// Resume paused models (restores the remembered replica count on raw vLLM).
     Resume(pause::Args),
+    /// The environments of the repository: `env list`, `env use NAME` (the one commands act on without --env), `env current`.
+    Env(env::Args),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(completions::Args),
 }
@@ -263,7 +274,12 @@ impl Ctx {
     /// once per command, the same one on every call.
     pub fn reporter(&self) -> std::sync::Arc<dyn crate::report::Reporter> {
         self.reporter
-            .get_or_init(|| crate::ui::report::reporter(self.printer.quiet, self.printer.verbose))
+            .get_or_init(|| {
+                crate::ui::report::with_hint(
+                    crate::ui::report::reporter(self.printer.quiet, self.printer.verbose),
+                    self.printer.hint.clone(),
+                )
+            })
             .clone()
     }
 
@@ -283,18 +299,43 @@ pub fn run() -> ExitCode {
         Some(r) => r,
         None => crate::repo::default_repo(),
     };
-    let checked = check_env_name(&cli.env, matches.value_source("env"))
-        .and_then(|()| check_repo_dir(&repo, matches.value_source("repo")));
-    if let Err(e) = checked {
-        if matches!(cli.command, Command::Lint(_)) {
-            // `lint -o json|yaml` prints its one document even about the invocation.
-            lint::print_invalid_invocation(&printer, cli.output, &cli.env, &e.0);
-        }
-        return report(&printer, &e.into());
+    let given = cli.env.clone().map(|e| {
+        let source = match matches.value_source("env") {
+            Some(clap::parser::ValueSource::EnvVariable) => envs::Source::Variable,
+            _ => envs::Source::Flag,
+        };
+        (e, source)
+    });
+    let checked = match &given {
+        Some((e, _)) => check_env_name(e, matches.value_source("env")),
+        None => Ok(()),
     }
+    .and_then(|()| check_repo_dir(&repo, matches.value_source("repo")));
+    let chosen = checked.and_then(|()| choose_env(&cli.command, &repo, given.clone()));
+    // Commands that act on no environment need none.
+    let needs_env = !matches!(
+        cli.command,
+        Command::Completions(_) | Command::Catalog(_) | Command::Env(_)
+    );
+    let env = match (&chosen, needs_env) {
+        (Ok(c), _) => c.name.clone(),
+        (Err(e), true) => {
+            if matches!(cli.command, Command::Lint(_)) {
+                // `lint -o json|yaml` prints its one document even about the invocation.
+                let env = given.as_ref().map(|g| g.0.as_str()).unwrap_or_default();
+                lint::print_invalid_invocation(&printer, cli.output, env, &e.0);
+            }
+            return report(&printer, &InputError(e.0.clone()).into());
+        }
+        (Err(_), false) => consts::DEFAULT_ENV.to_string(),
+    };
+    if let (Ok(c), true) = (&chosen, needs_env) {
+        printer.info(format!("environment: {} ({})", c.name, c.why()));
+    }
+    let printer = printer.with_hint(envs::Hint::new(&repo, &env));
     let ctx = Ctx {
         repo,
-        env: cli.env.clone(),
+        env,
         output: cli.output,
         printer: printer.clone(),
         reporter: std::sync::OnceLock::new(),
@@ -320,6 +361,7 @@ pub fn run() -> ExitCode {
         Command::Move(a) => relocate::run(&ctx, a),
         Command::Pause(a) => pause::run(&ctx, a, false),
         Command::Resume(a) => pause::run(&ctx, a, true),
+        Command::Env(a) => env::run(&ctx, a, chosen),
         Command::Completions(a) => completions::run(&ctx, a),
     };
     match result {
@@ -330,6 +372,20 @@ pub fn run() -> ExitCode {
             None => report(&printer, &e),
         },
     }
+}
+
+/// The environment the command acts on (see `crate::envs`): `init` scaffolds `--env` or ai-dev.
+fn choose_env(
+    command: &Command,
+    repo: &std::path::Path,
+    given: Option<(String, envs::Source)>,
+) -> Result<envs::Chosen, InputError> {
+    if matches!(command, Command::Init(_)) {
+        let (name, source) =
+            given.unwrap_or((consts::DEFAULT_ENV.to_string(), envs::Source::Default));
+        return Ok(envs::Chosen { name, source });
+    }
+    envs::resolve(repo, given).map_err(|e| InputError(e.to_string()))
 }
 
 /// `--env` / `PLATFORM_ENV` names a folder under environments/ and clusters/: a single DNS-1123

@@ -112,7 +112,8 @@ pub(super) fn finish(ctx: &Ctx, report: &Report) -> Result<()> {
     match ctx.output {
         Output::Table => {
             let lines: Vec<String> = report.models.iter().map(|m| m.line()).collect();
-            ctx.printer.data(&(lines.join("\n") + "\n"));
+            ctx.printer
+                .data(&ctx.printer.hinted(&(lines.join("\n") + "\n")));
         }
         o => ctx.printer.data(&to_data(o, report)?),
     }

@@ -49,7 +49,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         let target = connect(ctx, &inputs, &args.target, super::cluster::Access::ReadOnly).await?;
         if !args.watch {
             let report = gather(&target.client, &plan).await?;
-            ctx.printer.data(&render(ctx.output, &report)?);
+            ctx.printer
+                .data(&ctx.printer.hinted(&render(ctx.output, &report)?));
             return Ok(());
         }
         let interrupt = Interrupt::listen()?;
@@ -57,7 +58,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             .guard(async {
                 loop {
                     let report = gather(&target.client, &plan).await?;
-                    ctx.printer.data(&render_watched(ctx.output, &report)?);
+                    ctx.printer
+                        .data(&ctx.printer.hinted(&render_watched(ctx.output, &report)?));
                     tokio::time::sleep(args.interval).await;
                 }
             })

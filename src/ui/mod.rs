@@ -30,6 +30,8 @@ pub enum ColorChoice {
 pub struct Printer {
     pub quiet: bool,
     pub verbose: u8,
+    /// Gives the suggested commands of every message their `--env` (see [`crate::envs::Hint`]).
+    pub hint: crate::envs::Hint,
 }
 
 impl Printer {
@@ -47,7 +49,22 @@ impl Printer {
         };
         console::set_colors_enabled(out);
         console::set_colors_enabled_stderr(err);
-        Self { quiet, verbose }
+        Self {
+            quiet,
+            verbose,
+            hint: crate::envs::Hint::default(),
+        }
+    }
+
+    /// This printer, its messages' suggested commands naming the environment as `hint` says.
+    pub fn with_hint(mut self, hint: crate::envs::Hint) -> Self {
+        self.hint = hint;
+        self
+    }
+
+    /// `text` with its suggested commands naming the environment (for tables printed as data).
+    pub fn hinted(&self, text: &str) -> String {
+        self.hint.apply(text)
     }
 
     /// Requested data (YAML, JSON, tables) on stdout.
@@ -84,14 +101,14 @@ impl Printer {
     /// Progress and results for humans on stderr (hidden by -q).
     pub fn info(&self, msg: impl AsRef<str>) {
         if !self.quiet {
-            err_line!("{}", msg.as_ref());
+            err_line!("{}", self.hinted(msg.as_ref()));
         }
     }
 
     /// Details shown with -v.
     pub fn detail(&self, msg: impl AsRef<str>) {
         if self.verbose > 0 && !self.quiet {
-            err_line!("{}", style(msg.as_ref()).dim().for_stderr());
+            err_line!("{}", style(self.hinted(msg.as_ref())).dim().for_stderr());
         }
     }
 
@@ -103,10 +120,11 @@ impl Printer {
         }
         let d = d.clone().located();
         if let Some(text) = d.snippet(console::colors_enabled_stderr()) {
-            err_line!("{text}\n");
+            err_line!("{}\n", self.hinted(&text));
             return;
         }
-        match d.severity {
+        let (severity, d) = (d.severity, self.hinted(&d.to_string()));
+        match severity {
             Severity::Error => err_line!("{} {d}", style("error:").red().bold().for_stderr()),
             Severity::Warning => {
                 err_line!("{} {d}", style("warning:").yellow().bold().for_stderr())
@@ -120,7 +138,7 @@ impl Printer {
         err_line!(
             "{} {}",
             style("warning:").yellow().bold().for_stderr(),
-            msg.as_ref()
+            self.hinted(msg.as_ref())
         );
     }
 
@@ -128,7 +146,7 @@ impl Printer {
         err_line!(
             "{} {}",
             style("error:").red().bold().for_stderr(),
-            msg.as_ref()
+            self.hinted(msg.as_ref())
         );
     }
 
@@ -136,13 +154,17 @@ impl Printer {
         err_line!(
             "{} {}",
             style("caused by:").dim().for_stderr(),
-            msg.as_ref()
+            self.hinted(msg.as_ref())
         );
     }
 
     pub fn success(&self, msg: impl AsRef<str>) {
         if !self.quiet {
-            err_line!("{} {}", style("✓").green().for_stderr(), msg.as_ref());
+            err_line!(
+                "{} {}",
+                style("✓").green().for_stderr(),
+                self.hinted(msg.as_ref())
+            );
         }
     }
 }

@@ -27,6 +27,38 @@ pub fn reporter(quiet: bool, verbose: u8) -> Arc<dyn Reporter> {
     }
 }
 
+/// `inner`, its events' suggested commands naming the environment as `hint` says (the reporter of
+/// an invocation whose environment is not the implicit one).
+pub fn with_hint(inner: Arc<dyn Reporter>, hint: crate::envs::Hint) -> Arc<dyn Reporter> {
+    if hint == crate::envs::Hint::default() {
+        return inner;
+    }
+    Arc::new(Hinted { inner, hint })
+}
+
+struct Hinted {
+    inner: Arc<dyn Reporter>,
+    hint: crate::envs::Hint,
+}
+
+impl Reporter for Hinted {
+    fn event(&self, e: Event<'_>) {
+        let h = |t: &str| self.hint.apply(t);
+        match e {
+            Event::Step(t) => self.inner.event(Event::Step(&h(t))),
+            Event::Note(t) => self.inner.event(Event::Note(&h(t))),
+            Event::Detail(t) => self.inner.event(Event::Detail(&h(t))),
+            Event::Warning(t) => self.inner.event(Event::Warning(&h(t))),
+            Event::State { item, state, done } => self.inner.event(Event::State {
+                item,
+                state: &h(state),
+                done,
+            }),
+            other => self.inner.event(other),
+        }
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
