@@ -964,3 +964,111 @@ fn env_use_records_the_current_environment_and_hints_carry_env() {
     assert_eq!(v["name"], "staging");
     assert_eq!(v["source"], "variable");
 }
+
+/// README.md's command block is generated from the clap definitions: a flag added to a command
+/// and not to the README fails here. `UPDATE_README=1 cargo test --test cli readme` rewrites it.
+#[test]
+fn readme_command_block_is_generated_from_the_cli() {
+    use platform::cli::usage::{readme_commands, README_BEGIN, README_END};
+    let path = common::source_root().join("README.md");
+    let readme = std::fs::read_to_string(&path).unwrap();
+    let begin = readme
+        .find(README_BEGIN)
+        .expect("README.md lacks the BEGIN marker of the command block");
+    let end = readme
+        .find(README_END)
+        .expect("README.md lacks the END marker of the command block");
+    let want = format!(
+        "{}{README_BEGIN}\n```text\n{}```\n{}",
+        &readme[..begin],
+        readme_commands(),
+        &readme[end..]
+    );
+    if std::env::var_os("UPDATE_README").is_some() {
+        std::fs::write(&path, &want).unwrap();
+        return;
+    }
+    assert!(
+        readme == want,
+        "README.md's command block (section Commands) is stale: regenerate it with \
+         `UPDATE_README=1 cargo test --test cli readme` and commit README.md"
+    );
+    // Flags the issue found missing are there.
+    for f in [
+        "[--force-conflicts]",
+        "[--interval DURATION]",
+        "[--finalizer-timeout DURATION]",
+        "[--release-timeout DURATION]",
+        "[--include GLOB]…",
+        "[--token-file PATH]",
+        "[--pod-timeout DURATION]",
+        "platform env use NAME",
+    ] {
+        assert!(want.contains(f), "{f} missing from the generated block");
+    }
+}
+
+/// Global flags have their own heading; commands they do not apply to do not list them; every
+/// duration is a `<DURATION>`; `plan --help` does not send the reader to `platform plan`.
+#[test]
+fn help_separates_global_options_and_names_values_alike() {
+    let repo = TempRepo::new();
+    let help = |args: &[&str]| {
+        let o = repo.cmd().args(args).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    let up = help(&["up", "--help"]);
+    let (own, global) = up
+        .split_once("Global options:")
+        .expect("a Global options heading");
+    assert!(
+        own.contains("--force-conflicts") && !own.contains("--repo <DIR>"),
+        "{up}"
+    );
+    assert!(
+        global.contains("--repo <DIR>") && global.contains("--env <NAME>"),
+        "{up}"
+    );
+    let completions = help(&["completions", "--help"]);
+    for f in ["--env", "--repo", "--output"] {
+        assert!(!completions.contains(f), "{f} in:\n{completions}");
+    }
+    let teardown = help(&["teardown", "--help"]);
+    assert!(
+        teardown.contains("--finalizer-timeout <DURATION>"),
+        "{teardown}"
+    );
+    assert!(!teardown.contains("<FINALIZER_TIMEOUT>"), "{teardown}");
+    let plan = help(&["plan", "--help"]);
+    assert!(!plan.contains("`platform plan`"), "{plan}");
+    let top = help(&["--help"]);
+    for c in [
+        "platform bootstrap",
+        "platform up --sync-models",
+        "platform status",
+        "platform pause",
+        "platform smoke",
+        "platform teardown",
+    ] {
+        assert!(top.contains(c), "{c} not in the examples:\n{top}");
+    }
+    // Every duration flag of every command says <DURATION>.
+    let cmd = platform::cli::command();
+    let mut stack = vec![cmd];
+    while let Some(c) = stack.pop() {
+        for a in c.get_arguments() {
+            let long = a.get_long().unwrap_or_default();
+            if long.ends_with("timeout") || long.ends_with("interval") {
+                let names: Vec<String> = a
+                    .get_value_names()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect();
+                assert_eq!(names, ["DURATION"], "{} --{long}", c.get_name());
+            }
+        }
+        stack.extend(c.get_subcommands().cloned());
+    }
+}

@@ -1,5 +1,3 @@
-use clap::CommandFactory;
-
 use super::Ctx;
 
 #[derive(Debug, clap::Args)]
@@ -11,7 +9,7 @@ pub struct Args {
 
 /// `platform completions bash > /etc/bash_completion.d/platform`
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
-    let mut cmd = super::Cli::command();
+    let mut cmd = super::command();
     // Into memory, then through the printer: clap_complete panics when stdout is a closed pipe.
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "platform", &mut script);

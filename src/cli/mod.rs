@@ -23,6 +23,7 @@ mod stage;
 mod status;
 mod teardown;
 mod up;
+pub mod usage;
 mod wait;
 
 use std::path::PathBuf;
@@ -47,7 +48,7 @@ From nothing:
 A repository's catalog/ replaces the embedded catalog as a whole; a file in templates/ replaces \
 the embedded template of that name.
 
-Typical day:
+Rendering:
   platform resolve-groups
       write clusters/<env>/groups.generated.yaml from the feature flags
   platform plan --profile full
@@ -59,8 +60,59 @@ Typical day:
   platform lint
       every validation, nothing written
 
+The cluster day (each command prints its target; `platform env` says which environment):
+  platform bootstrap --env prod
+      install the pinned Argo CD, record the cluster's identity
+  platform root --commit --push
+      render, commit exactly the generated files, push
+  platform up --sync-models --smoke
+      apply the root apps, sync wave by wave, start the models, prove they answer
+  platform status
+      apps, models, PVCs, and why anything is not ready
+  platform pause qwen-gpu   /   platform resume qwen-gpu --wait
+      stop a model on any layer (its GPUs are released), bring it back
+  platform smoke --all
+      prove every model answers: /health, /v1/models, a streamed completion
+  platform teardown
+      ordered teardown, then an audit of anything that survived
+
 Exit codes: 0 ok · 1 invalid input or a check failed · 2 internal error · 3 timeout · 4 the \
 cluster, the Hub, a registry or a git remote failed · 130 / 143 interrupted by SIGINT / SIGTERM";
+
+/// The help heading of the flags every command takes.
+pub const GLOBAL: &str = "Global options";
+
+/// Global flags that mean nothing to some commands: hidden from those commands' help (still
+/// accepted, and ignored).
+const NOT_APPLICABLE: &[(&str, &[&str])] = &[
+    ("completions", &["repo", "env", "output"]),
+    ("catalog", &["env", "output"]),
+];
+
+/// The command line: [`Cli`]'s definitions with what derive cannot say (help that depends on
+/// the command, global flags that do not apply).
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command().mut_subcommand("plan", |c| {
+        c.mut_arg("profile", |a| {
+            a.help(
+                "Layer profile to plan (catalog/layers.yaml `profiles:`); default: the config's \
+                 layerProfile, else the widest. The plan's first line names it and its layers",
+            )
+        })
+    });
+    // Global flags are copied into each subcommand that lacks them when the command is built: a
+    // hidden copy given to a subcommand first stays hidden there (and in its own subcommands).
+    for (sub, ids) in NOT_APPLICABLE {
+        let hidden: Vec<clap::Arg> = cmd
+            .get_arguments()
+            .filter(|a| ids.contains(&a.get_id().as_str()))
+            .map(|a| a.clone().hide(true))
+            .collect();
+        cmd = cmd.mut_subcommand(*sub, |c| c.args(hidden));
+    }
+    cmd
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -72,29 +124,29 @@ cluster, the Hub, a registry or a git remote failed · 130 / 143 interrupted by 
 )]
 pub struct Cli {
     /// The GitOps repository (default: the enclosing git work tree, else the current directory).
-    #[arg(long, global = true, value_name = "DIR", env = "PLATFORM_REPO")]
+    #[arg(long, global = true, help_heading = GLOBAL, value_name = "DIR", env = "PLATFORM_REPO")]
     pub repo: Option<PathBuf>,
     /// Environment: the folder under environments/ holding config.yaml [default: the repository's
     /// current one (`platform env use`), else the only one, else ai-dev].
     #[arg(
         long,
         short = 'e',
-        global = true,
+        global = true, help_heading = GLOBAL,
         value_name = "NAME",
         env = "PLATFORM_ENV"
     )]
     pub env: Option<String>,
     /// Only errors (and requested data) are printed.
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, help_heading = GLOBAL)]
     pub quiet: bool,
     /// More detail on stderr (repeatable).
-    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    #[arg(long, short, global = true, help_heading = GLOBAL, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Colour on stderr/stdout; NO_COLOR is honoured under `auto`.
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    #[arg(long, global = true, help_heading = GLOBAL, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
     /// Format of data printed on stdout by commands that print data.
-    #[arg(long, short, global = true, value_enum, default_value_t = Output::Table, value_name = "FORMAT")]
+    #[arg(long, short, global = true, help_heading = GLOBAL, value_enum, default_value_t = Output::Table, value_name = "FORMAT")]
     pub output: Output,
     #[command(subcommand)]
     pub command: Command,
@@ -290,10 +342,9 @@ impl Ctx {
 }
 
 pub fn run() -> ExitCode {
-    use clap::{CommandFactory, FromArgMatches};
-    let matches = Cli::command().get_matches();
-    let cli =
-        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut Cli::command()).exit());
+    use clap::FromArgMatches;
+    let matches = command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut command()).exit());
     let printer = Printer::new(cli.quiet, cli.verbose, cli.color);
     let repo = match cli.repo.clone() {
         Some(r) => r,

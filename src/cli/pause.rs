@@ -24,7 +24,7 @@ pub struct Args {
     #[arg(long)]
     pub wait: bool,
     /// How long --wait waits.
-    #[arg(long, default_value = "15m", value_parser = duration_at_least(consts::MIN_TIMEOUT))]
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = duration_at_least(consts::MIN_TIMEOUT))]
     pub timeout: Duration,
     #[command(flatten)]
     pub target: TargetArgs,

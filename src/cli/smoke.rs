@@ -58,7 +58,7 @@ pub struct Args {
     #[arg(long, value_name = "DOMAIN", requires = "via_gateway")]
     pub domain: Option<String>,
     /// How long /health may take to answer 200 (polled with backoff), and each later request.
-    #[arg(long, default_value = "2m", value_parser = duration_at_least(consts::MIN_TIMEOUT))]
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = duration_at_least(consts::MIN_TIMEOUT))]
     pub timeout: Duration,
     /// POST /v1/completions (a prompt) instead of /v1/chat/completions (messages).
     #[arg(long)]

@@ -84,7 +84,7 @@ pub struct Args {
     #[arg(long, default_value = stage::DEFAULT_IMAGE)]
     pub image: String,
     /// How long to wait for the staging pod to start (exit 3 past it; at least 1s).
-    #[arg(long, default_value = "5m", value_parser = duration_at_least(consts::MIN_TIMEOUT))]
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration_at_least(consts::MIN_TIMEOUT))]
     pub pod_timeout: Duration,
     #[command(flatten)]
     pub target: TargetArgs,

@@ -37,7 +37,7 @@ pub struct Args {
     #[arg(long)]
     pub watch: bool,
     /// Refresh interval of --watch (at least 1s).
-    #[arg(long, default_value = "5s", value_parser = duration_at_least(consts::MIN_WATCH_INTERVAL))]
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration_at_least(consts::MIN_WATCH_INTERVAL))]
     pub interval: Duration,
     #[command(flatten)]
     pub target: TargetArgs,

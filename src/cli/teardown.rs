@@ -33,11 +33,11 @@ pub struct Args {
     #[arg(long)]
     pub strip_finalizers: bool,
     /// How long an object may stay terminating before its finalizer counts as stuck.
-    #[arg(long, default_value = "2m", value_parser = duration_at_least(consts::MIN_TIMEOUT))]
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = duration_at_least(consts::MIN_TIMEOUT))]
     pub finalizer_timeout: Duration,
     /// How long to wait for load balancers and volumes to be released, and for an object that
     /// goes on terminating without finalizers of its own (a Namespace whose content is stuck).
-    #[arg(long, default_value = "10m", value_parser = duration_at_least(consts::MIN_TIMEOUT))]
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration_at_least(consts::MIN_TIMEOUT))]
     pub release_timeout: Duration,
     /// Layer profile whose apps are torn down; default: the widest (everything).
     #[arg(long, short)]

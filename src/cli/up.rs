@@ -37,7 +37,7 @@ pub struct Args {
     #[arg(long, value_name = "TYPE", requires = "fit")]
     pub gpu: Option<String>,
     /// Give up after this long in total (exit 3).
-    #[arg(long, default_value = "30m", value_parser = duration_at_least(consts::MIN_TIMEOUT))]
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = duration_at_least(consts::MIN_TIMEOUT))]
     pub timeout: Duration,
     /// Apply and sync even though the generated tree is not committed and pushed (syncs the branch head).
     #[arg(long)]

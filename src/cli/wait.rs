@@ -18,7 +18,7 @@ pub struct Args {
     #[arg(long)]
     pub models: bool,
     /// Give up after this long (exit 3).
-    #[arg(long, default_value = "15m", value_parser = duration_at_least(consts::MIN_TIMEOUT))]
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = duration_at_least(consts::MIN_TIMEOUT))]
     pub timeout: Duration,
     #[command(flatten)]
     pub target: TargetArgs,
