@@ -3,6 +3,10 @@
 //! `(path relative to catalog/, bytes)` that `src/catalog/embedded.rs` includes. A file added to
 //! `catalog/` later is embedded with no code change; `rerun-if-changed` on the directory makes
 //! Cargo rebuild when any file in it is added, removed or edited.
+//!
+//! Also names the build for `platform --version`: `PLATFORM_BUILD_COMMIT` (the commit checked out,
+//! from `git rev-parse`, or the variable of that name when the build sets it; `unknown` outside a
+//! git checkout) and `PLATFORM_BUILD_PROFILE` (Cargo's profile, debug or release).
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +28,57 @@ fn main() {
     let dest =
         PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("embedded_catalog.rs");
     std::fs::write(&dest, out).unwrap_or_else(|e| panic!("writing {}: {e}", dest.display()));
+
+    println!("cargo:rerun-if-env-changed=PLATFORM_BUILD_COMMIT");
+    let commit = match std::env::var("PLATFORM_BUILD_COMMIT") {
+        Ok(c) if !c.trim().is_empty() => c.trim().to_string(),
+        _ => git_commit(&root).unwrap_or_else(|| "unknown".to_string()),
+    };
+    println!("cargo:rustc-env=PLATFORM_BUILD_COMMIT={commit}");
+    let profile = std::env::var("PROFILE").unwrap_or_else(|_| "unknown".to_string());
+    println!("cargo:rustc-env=PLATFORM_BUILD_PROFILE={profile}");
+}
+
+/// The commit checked out in `root` (12 hex digits), and Cargo told to run this again when HEAD
+/// moves (the HEAD file and the branch it names, in the git directory of a linked work tree too).
+fn git_commit(root: &Path) -> Option<String> {
+    let dot = root.join(".git");
+    let git_dir = if dot.is_file() {
+        let text = std::fs::read_to_string(&dot).ok()?;
+        root.join(text.trim().strip_prefix("gitdir:")?.trim())
+    } else if dot.is_dir() {
+        dot
+    } else {
+        return None;
+    };
+    let head = git_dir.join("HEAD");
+    if head.is_file() {
+        println!("cargo:rerun-if-changed={}", head.display());
+        let common = match std::fs::read_to_string(git_dir.join("commondir")) {
+            Ok(c) => git_dir.join(c.trim()),
+            Err(_) => git_dir.clone(),
+        };
+        if let Some(r) = std::fs::read_to_string(&head)
+            .ok()
+            .and_then(|h| h.trim().strip_prefix("ref:").map(|r| r.trim().to_string()))
+        {
+            let ref_file = common.join(&r);
+            if ref_file.is_file() {
+                println!("cargo:rerun-if-changed={}", ref_file.display());
+            }
+        }
+        let packed = common.join("packed-refs");
+        if packed.is_file() {
+            println!("cargo:rerun-if-changed={}", packed.display());
+        }
+    }
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(root)
+        .output()
+        .ok()?;
+    let commit = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && !commit.is_empty()).then_some(commit)
 }
 
 /// Regular files under `dir` as (relative path with `/`, absolute path). Hidden entries (editor

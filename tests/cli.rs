@@ -1072,3 +1072,68 @@ fn help_separates_global_options_and_names_values_alike() {
         stack.extend(c.get_subcommands().cloned());
     }
 }
+
+/// `--version` names the build, the Argo CD version the embedded catalog pins and every chart
+/// version of that catalog (read from the source tree's catalog/ here, as the binary embeds it).
+#[test]
+fn version_names_argocd_the_charts_and_the_build() {
+    let repo = TempRepo::new();
+    let o = repo.cmd().arg("--version").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.starts_with(&format!("platform {}\n", env!("CARGO_PKG_VERSION"))),
+        "{out}"
+    );
+    let catalog = common::source_root().join("catalog");
+    let argocd: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(catalog.join("argocd.yaml")).unwrap())
+            .unwrap();
+    let pinned = argocd["argocd"]["version"].as_str().unwrap();
+    assert!(out.contains(&format!("Argo CD: {pinned} ")), "{out}");
+    let groups: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(catalog.join("groups.yaml")).unwrap())
+            .unwrap();
+    let mut charts = 0;
+    for app in groups["groups"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["apps"].as_sequence().cloned().unwrap_or_default())
+    {
+        if let Some(h) = app["source"]["helm"].as_mapping() {
+            let (chart, version) = (
+                h[&serde_yaml::Value::from("chart")].as_str().unwrap(),
+                h[&serde_yaml::Value::from("version")].as_str().unwrap(),
+            );
+            let line = out
+                .lines()
+                .find(|l| l.contains(&format!("chart {chart} from")))
+                .unwrap_or_else(|| panic!("chart {chart} missing:\n{out}"));
+            assert!(line.contains(version), "{line}");
+            charts += 1;
+        }
+    }
+    assert!(charts >= 5, "{out}");
+    // The build: a commit (or `unknown` outside a git checkout) and the profile.
+    let build = out.lines().nth(1).unwrap();
+    assert!(
+        build.starts_with("build: commit ") && build.ends_with(" profile"),
+        "{build}"
+    );
+    assert!(
+        build.contains(if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }),
+        "{build}"
+    );
+    // No repository, cluster or network is needed: the same from an empty directory.
+    let empty = tempfile::tempdir().unwrap();
+    let o = common::platform_in(empty.path())
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o), out);
+}

@@ -11,6 +11,98 @@ pub fn get(rel: &str) -> Option<&'static [u8]> {
     FILES.iter().find(|(n, _)| *n == rel).map(|(_, b)| *b)
 }
 
+/// What `platform --version` prints after the binary's name: the crate version, the build (commit
+/// and Cargo profile, see `build.rs`), the Argo CD version the embedded catalog pins and the version
+/// of every chart (and git source) it installs. Reads only the embedded catalog: no file, no
+/// network. A catalog file that does not parse is said to, never a panic.
+pub fn version_text() -> String {
+    let mut out = format!(
+        "{VERSION}\nbuild: commit {}, {} profile\n",
+        env!("PLATFORM_BUILD_COMMIT"),
+        env!("PLATFORM_BUILD_PROFILE")
+    );
+    let yaml = |rel: &str| -> Option<&'static str> { std::str::from_utf8(get(rel)?).ok() };
+    let argocd = yaml("argocd.yaml")
+        .and_then(|t| serde_yaml::from_str::<pins::ArgoFile>(t).ok())
+        .map(|f| f.argocd.version)
+        .unwrap_or_else(|| "unknown (catalog/argocd.yaml does not parse)".to_string());
+    out.push_str(&format!(
+        "Argo CD: {argocd} (pinned by the embedded catalog, installed by `platform bootstrap`)\n"
+    ));
+    out.push_str("charts and sources of the embedded catalog (app, version, source):\n");
+    match yaml("groups.yaml").and_then(|t| serde_yaml::from_str::<pins::GroupsFile>(t).ok()) {
+        Some(f) => {
+            for app in f.groups.iter().flat_map(|g| &g.apps) {
+                let (version, source) = match &app.source {
+                    Some(pins::Source { helm: Some(h), .. }) => (
+                        h.version.as_str(),
+                        format!("chart {} from {}", h.chart, h.repo_url),
+                    ),
+                    Some(pins::Source { git: Some(g), .. }) => (
+                        g.target_revision.as_str(),
+                        format!("git {} {}", g.repo_url, g.path),
+                    ),
+                    _ => continue,
+                };
+                out.push_str(&format!("  {:<26} {version:<9} {source}\n", app.name));
+            }
+        }
+        None => out.push_str("  unknown (catalog/groups.yaml does not parse)\n"),
+    }
+    out
+}
+
+/// Just the pins of the catalog's files, for [`version_text`] (the rest is ignored).
+mod pins {
+    #[derive(serde::Deserialize)]
+    pub struct ArgoFile {
+        pub argocd: Argo,
+    }
+    #[derive(serde::Deserialize)]
+    pub struct Argo {
+        pub version: String,
+    }
+    #[derive(serde::Deserialize)]
+    pub struct GroupsFile {
+        #[serde(default)]
+        pub groups: Vec<Group>,
+    }
+    #[derive(serde::Deserialize)]
+    pub struct Group {
+        #[serde(default)]
+        pub apps: Vec<App>,
+    }
+    #[derive(serde::Deserialize)]
+    pub struct App {
+        pub name: String,
+        #[serde(default)]
+        pub source: Option<Source>,
+    }
+    #[derive(serde::Deserialize)]
+    pub struct Source {
+        #[serde(default)]
+        pub helm: Option<Helm>,
+        #[serde(default)]
+        pub git: Option<Git>,
+    }
+    #[derive(serde::Deserialize)]
+    pub struct Helm {
+        #[serde(rename = "repoURL")]
+        pub repo_url: String,
+        pub chart: String,
+        pub version: String,
+    }
+    #[derive(serde::Deserialize)]
+    pub struct Git {
+        #[serde(rename = "repoURL")]
+        pub repo_url: String,
+        #[serde(default)]
+        pub path: String,
+        #[serde(rename = "targetRevision")]
+        pub target_revision: String,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -343,7 +343,24 @@ impl Ctx {
 
 pub fn run() -> ExitCode {
     use clap::FromArgMatches;
-    let matches = command().get_matches();
+    // `--version` names the pinned Argo CD and charts: read from the embedded catalog only when
+    // asked, so every other invocation starts as fast as before.
+    let asks_version = std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--version" || a == "-V");
+    let matches = if asks_version {
+        // clap keeps `&'static str` versions (its `string` feature is off): once per process.
+        let text: &'static str = Box::leak(
+            crate::catalog::embedded::version_text()
+                .trim_end()
+                .to_string()
+                .into_boxed_str(),
+        );
+        command().version(text).long_version(text).get_matches()
+    } else {
+        command().get_matches()
+    };
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut command()).exit());
     let printer = Printer::new(cli.quiet, cli.verbose, cli.color);
     let repo = match cli.repo.clone() {
