@@ -126,27 +126,27 @@ fn cases() -> Vec<Case> {
         flags(
             L5,
             &["status", "--watch", "--interval", "0s"],
-            &["'--interval <INTERVAL>'", TOO_SHORT],
+            &["'--interval <DURATION>'", TOO_SHORT],
         ),
         flags(
             L5,
             &["status", "--watch", "--interval", "100ms"],
-            &["'--interval <INTERVAL>'", TOO_SHORT],
+            &["'--interval <DURATION>'", TOO_SHORT],
         ),
         flags(
             L5,
             &["up", "--timeout", "0s"],
-            &["'--timeout <TIMEOUT>'", TOO_SHORT],
+            &["'--timeout <DURATION>'", TOO_SHORT],
         ),
         flags(
             L5,
             &["wait", "--timeout", "0s"],
-            &["'--timeout <TIMEOUT>'", TOO_SHORT],
+            &["'--timeout <DURATION>'", TOO_SHORT],
         ),
         flags(
             L5,
             &["smoke", "qwen-cpu", "--timeout", "0s"],
-            &["'--timeout <TIMEOUT>'", TOO_SHORT],
+            &["'--timeout <DURATION>'", TOO_SHORT],
         ),
         flags(
             L5,
@@ -156,22 +156,22 @@ fn cases() -> Vec<Case> {
         flags(
             L5,
             &["pause", "qwen-cpu", "--timeout", "0s"],
-            &["'--timeout <TIMEOUT>'", TOO_SHORT],
+            &["'--timeout <DURATION>'", TOO_SHORT],
         ),
         flags(
             L5,
             &["teardown", "--finalizer-timeout", "0s"],
-            &["'--finalizer-timeout <FINALIZER_TIMEOUT>'", TOO_SHORT],
+            &["'--finalizer-timeout <DURATION>'", TOO_SHORT],
         ),
         flags(
             L5,
             &["teardown", "--release-timeout", "0s"],
-            &["'--release-timeout <RELEASE_TIMEOUT>'", TOO_SHORT],
+            &["'--release-timeout <DURATION>'", TOO_SHORT],
         ),
         flags(
             L5,
             &["stage-model", "qwen-cpu", "--pod-timeout", "0s"],
-            &["'--pod-timeout <POD_TIMEOUT>'", TOO_SHORT],
+            &["'--pod-timeout <DURATION>'", TOO_SHORT],
         ),
     ];
     v.extend([
