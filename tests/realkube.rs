@@ -881,6 +881,26 @@ async fn wrong_cluster_is_refused_before_any_write() {
             "{}",
             stderr(&o)
         );
+        // The fix is aimed at the target the config selects, and names bootstrap.
+        let kubectl = format!(
+            "`kubectl --kubeconfig {} --context ",
+            c.kubeconfig.display()
+        );
+        assert!(stderr(&o).contains(&kubectl), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("`platform bootstrap --env rk-guard`"),
+            "{}",
+            stderr(&o)
+        );
+        // A command that only reads goes on, with a warning.
+        let o = g.platform(&["status"]).await;
+        let err = stderr(&o);
+        assert!(
+            err.contains("warning: cannot confirm that the target is cluster `prod-eu`"),
+            "{err}"
+        );
+        assert!(!err.contains("error: cannot confirm"), "{err}");
+        assert!(err.contains(&kubectl), "{err}");
     }
     // The identity recorded as the README says (the other tests' environments say ai-dev too).
     let _ = c.kubectl(&[
