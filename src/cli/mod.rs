@@ -86,7 +86,7 @@ pub const GLOBAL: &str = "Global options";
 /// accepted, and ignored).
 const NOT_APPLICABLE: &[(&str, &[&str])] = &[
     ("completions", &["repo", "env", "output"]),
-    ("catalog", &["env", "output"]),
+    ("catalog", &["env"]),
 ];
 
 /// The command line: [`Cli`]'s definitions with what derive cannot say (help that depends on
