@@ -131,7 +131,8 @@ pub struct Cli {
     #[arg(
         long,
         short = 'e',
-        global = true, help_heading = GLOBAL,
+        global = true,
+        help_heading = GLOBAL,
         value_name = "NAME",
         env = "PLATFORM_ENV"
     )]
@@ -379,23 +380,27 @@ pub fn run() -> ExitCode {
         None => Ok(()),
     }
     .and_then(|()| check_repo_dir(&repo, matches.value_source("repo")));
-    let chosen = checked.and_then(|()| choose_env(&cli.command, &repo, given.clone()));
-    // Commands that act on no environment need none.
+    // Commands that act on no environment need none (`env` reports its own).
     let needs_env = !matches!(
         cli.command,
         Command::Completions(_) | Command::Catalog(_) | Command::Env(_)
     );
-    let env = match (&chosen, needs_env) {
-        (Ok(c), _) => c.name.clone(),
-        (Err(e), true) => {
-            if matches!(cli.command, Command::Lint(_)) {
-                // `lint -o json|yaml` prints its one document even about the invocation.
-                let env = given.as_ref().map(|g| g.0.as_str()).unwrap_or_default();
-                lint::print_invalid_invocation(&printer, cli.output, env, &e.0);
-            }
-            return report(&printer, &InputError(e.0.clone()).into());
+    let refuse = |e: &InputError| {
+        if matches!(cli.command, Command::Lint(_)) {
+            // `lint -o json|yaml` prints its one document even about the invocation.
+            let env = given.as_ref().map(|g| g.0.as_str()).unwrap_or_default();
+            lint::print_invalid_invocation(&printer, cli.output, env, &e.0);
         }
-        (Err(_), false) => consts::DEFAULT_ENV.to_string(),
+        report(&printer, &InputError(e.0.clone()).into())
+    };
+    if let Err(e) = &checked {
+        return refuse(e);
+    }
+    let chosen = choose_env(&cli.command, &repo, given.clone());
+    let env = match &chosen {
+        Ok(c) => c.name.clone(),
+        Err(e) if needs_env => return refuse(e),
+        Err(_) => consts::DEFAULT_ENV.to_string(),
     };
     if let (Ok(c), true) = (&chosen, needs_env) {
         printer.info(format!("environment: {} ({})", c.name, c.why()));
