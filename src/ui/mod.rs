@@ -118,13 +118,15 @@ impl Printer {
         if d.severity == Severity::Warning && self.quiet {
             return;
         }
-        let d = d.clone().located();
+        let mut d = d.clone().located();
+        // The suggested commands of the message and the fix, never the quoted line of the file.
+        d.message = self.hinted(&d.message);
+        d.help = d.help.as_deref().map(|h| self.hinted(h));
         if let Some(text) = d.snippet(console::colors_enabled_stderr()) {
-            err_line!("{}\n", self.hinted(&text));
+            err_line!("{text}\n");
             return;
         }
-        let (severity, d) = (d.severity, self.hinted(&d.to_string()));
-        match severity {
+        match d.severity {
             Severity::Error => err_line!("{} {d}", style("error:").red().bold().for_stderr()),
             Severity::Warning => {
                 err_line!("{} {d}", style("warning:").yellow().bold().for_stderr())
