@@ -278,6 +278,9 @@ pub use crate::error::{CheckFailed, InputError};
 pub struct Ctx {
     pub repo: PathBuf,
     pub env: String,
+    /// Why no environment could be chosen, for the commands that need one only in some modes
+    /// (`env` is then ai-dev, never to be used: [`Ctx::load`] returns this error).
+    pub env_error: Option<String>,
     pub output: Output,
     pub printer: Printer,
     /// Built on first use by [`Ctx::reporter`], then shared by every step of the command: one
@@ -292,6 +295,9 @@ use crate::pipeline::{self, Profile};
 impl Ctx {
     /// Load config, catalog and templates (see `crate::pipeline::load`).
     pub fn load(&self) -> anyhow::Result<Inputs> {
+        if let Some(e) = &self.env_error {
+            return Err(InputError(e.clone()).into());
+        }
         pipeline::load(&self.repo, &self.env, self.reporter().as_ref())
     }
 
@@ -396,11 +402,14 @@ pub fn run() -> ExitCode {
     if let Err(e) = &checked {
         return refuse(e);
     }
+    // Commands with modes that read no environment (`modelcar push --from`, `stage-model
+    // --download-only`) refuse only when they load one.
+    let maybe_env = matches!(cli.command, Command::Modelcar(_) | Command::StageModel(_));
     let chosen = choose_env(&cli.command, &repo, given.clone());
-    let env = match &chosen {
-        Ok(c) => c.name.clone(),
-        Err(e) if needs_env => return refuse(e),
-        Err(_) => consts::DEFAULT_ENV.to_string(),
+    let (env, env_error) = match &chosen {
+        Ok(c) => (c.name.clone(), None),
+        Err(e) if needs_env && !maybe_env => return refuse(e),
+        Err(e) => (consts::DEFAULT_ENV.to_string(), Some(e.0.clone())),
     };
     if let (Ok(c), true) = (&chosen, needs_env) {
         printer.info(format!("environment: {} ({})", c.name, c.why()));
@@ -409,6 +418,7 @@ pub fn run() -> ExitCode {
     let ctx = Ctx {
         repo,
         env,
+        env_error,
         output: cli.output,
         printer: printer.clone(),
         reporter: std::sync::OnceLock::new(),
@@ -549,6 +559,7 @@ mod tests {
         let ctx = Ctx {
             repo: PathBuf::from("."),
             env: consts::DEFAULT_ENV.to_string(),
+            env_error: None,
             output: Output::Table,
             printer: Printer::new(false, 0, ColorChoice::Never),
             reporter: std::sync::OnceLock::new(),

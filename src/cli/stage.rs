@@ -186,11 +186,12 @@ fn download_only_s3(
         ))
         .into());
     }
-    let cfg = if crate::config::config_path(&ctx.repo, &ctx.env).is_file() {
-        crate::config::load(&ctx.repo, &ctx.env)?.1.s3
-    } else {
-        None
-    };
+    let cfg =
+        if ctx.env_error.is_none() && crate::config::config_path(&ctx.repo, &ctx.env).is_file() {
+            crate::config::load(&ctx.repo, &ctx.env)?.1.s3
+        } else {
+            None
+        };
     let client = S3Client::from_env(cfg.as_ref())?;
     let reporter = ctx.reporter();
     reporter.note(&client.describe());
