@@ -103,12 +103,18 @@ fn first_commit_contains_only_generated_files_and_says_what_changed() {
     );
     let files = head_files(f.repo.path());
     assert!(!files.is_empty());
+    // The tree and the inputs that produced it (config.yaml, the repository's catalog/), nothing
+    // else.
     assert!(
-        files.iter().all(|p| p.starts_with("clusters/ai-dev/")),
+        files.iter().all(|p| p.starts_with("clusters/ai-dev/")
+            || p == "environments/ai-dev/config.yaml"
+            || p.starts_with("catalog/")),
         "{files:?}"
     );
-    // catalog/ and environments/ stay untracked: never swept into the commit.
-    assert!(!files.iter().any(|p| p.starts_with("catalog/")));
+    assert!(
+        msg.contains("- inputs: environments/ai-dev/config.yaml, catalog/ ("),
+        "{msg}"
+    );
 
     // Again: nothing to commit, HEAD unchanged.
     let head = git(f.repo.path()).head().unwrap().target().unwrap();
@@ -143,9 +149,13 @@ fn user_changes_are_never_swept_in_and_staged_ones_are_refused() {
             None,
         )
         .unwrap();
-    assert!(diff
-        .deltas()
-        .all(|d| d.new_file().path().unwrap().starts_with("clusters/ai-dev")));
+    // The tree and its inputs (config.yaml, catalog/): never the user's NOTES.md or scratch.txt.
+    assert!(diff.deltas().all(|d| {
+        let p = d.new_file().path().unwrap();
+        p.starts_with("clusters/ai-dev")
+            || p.starts_with("catalog")
+            || p == Path::new("environments/ai-dev/config.yaml")
+    }));
     assert_eq!(
         f.repo.read("NOTES.md"),
         "v2 (unstaged edit)\n",
@@ -545,4 +555,153 @@ fn the_output_tree_lock_lives_in_the_git_directory_never_in_status_or_commits() 
     drop(held);
     let o = f.repo.cmd().args(["root", "--commit"]).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// Issue 23 friction 1: `root --commit` commits the inputs that produced the tree with it (the
+/// environment's config.yaml, the repository's catalog/ and templates/), and only them.
+#[test]
+fn the_commit_carries_the_inputs_that_produced_the_tree() {
+    let f = fixture();
+    f.repo.write("NOTES.md", "v1\n");
+    commit_all(f.repo.path(), "user commit", &["NOTES.md"]);
+    f.repo.write("NOTES.md", "v2 (unstaged edit)\n");
+    f.repo.write("scratch.txt", "untracked\n");
+    f.repo
+        .write("environments/other/notes.txt", "not an input\n");
+    let o = f
+        .repo
+        .cmd()
+        .args(["root", "--commit", "--push"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("with its inputs environments/ai-dev/config.yaml, catalog/ ("),
+        "{}",
+        stderr(&o)
+    );
+    // A change of config.yaml: the next commit holds it with the tree it renders.
+    let cfg = f
+        .repo
+        .read("environments/ai-dev/config.yaml")
+        .replace("servedName: qwen2.5-0.5b\n", "servedName: q\n");
+    f.repo.env("ai-dev", &cfg);
+    let o = f
+        .repo
+        .cmd()
+        .args(["root", "--commit", "--push"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("with its inputs environments/ai-dev/config.yaml as "),
+        "{}",
+        stderr(&o)
+    );
+    let r = git(f.repo.path());
+    let head = r.head().unwrap().peel_to_commit().unwrap();
+    let diff = r
+        .diff_tree_to_tree(
+            Some(&head.parent(0).unwrap().tree().unwrap()),
+            Some(&head.tree().unwrap()),
+            None,
+        )
+        .unwrap();
+    let changed: Vec<String> = diff
+        .deltas()
+        .map(|d| d.new_file().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        changed.contains(&"environments/ai-dev/config.yaml".to_string()),
+        "{changed:?}"
+    );
+    assert!(
+        changed
+            .iter()
+            .all(|p| p.starts_with("clusters/ai-dev/") || p == "environments/ai-dev/config.yaml"),
+        "{changed:?}"
+    );
+    // config.yaml is committed; the user's other changes are as they were.
+    let st = r
+        .status_file(Path::new("environments/ai-dev/config.yaml"))
+        .unwrap();
+    assert!(st.is_empty(), "{st:?}");
+    assert!(r
+        .status_file(Path::new("NOTES.md"))
+        .unwrap()
+        .contains(git2::Status::WT_MODIFIED));
+    assert!(r
+        .status_file(Path::new("scratch.txt"))
+        .unwrap()
+        .contains(git2::Status::WT_NEW));
+    assert!(r
+        .status_file(Path::new("environments/other/notes.txt"))
+        .unwrap()
+        .contains(git2::Status::WT_NEW));
+    // Nothing left to warn about.
+    let o = f.repo.cmd().arg("diff").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("warning:"), "{}", stderr(&o));
+}
+
+/// Issue 23 friction 1: `diff` and `up` warn when the inputs in the work tree differ from HEAD,
+/// and when HEAD is not on the branch Argo CD reads.
+#[test]
+fn diff_and_up_warn_about_uncommitted_inputs_and_an_unpushed_head() {
+    let f = fixture();
+    f.repo
+        .cmd()
+        .args(["root", "--commit", "--push"])
+        .assert()
+        .success();
+    // A change that renders the same tree: diff is clean, but the input is not committed.
+    let cfg = f.repo.read("environments/ai-dev/config.yaml") + "# a note\n";
+    f.repo.env("ai-dev", &cfg);
+    let o = f.repo.cmd().arg("diff").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("warning: the inputs of clusters/ai-dev/ differ from HEAD: environments/ai-dev/config.yaml (not committed)"),
+        "{e}"
+    );
+    assert!(
+        e.contains("help: commit them with the tree they render: `platform root --env ai-dev --commit --push`"),
+        "{e}"
+    );
+    assert!(!e.contains("not pushed"), "{e}");
+    let o = f
+        .repo
+        .cmd()
+        .args(["up", "--kubeconfig", "/nonexistent/kubeconfig"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("warning: the inputs of clusters/ai-dev/ differ from HEAD"),
+        "{}",
+        stderr(&o)
+    );
+    // Committed, not pushed.
+    f.repo.cmd().args(["root", "--commit"]).assert().success();
+    let o = f.repo.cmd().arg("diff").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(!e.contains("the inputs of"), "{e}");
+    assert!(e.contains("(not pushed)"), "{e}");
+    assert!(
+        e.contains("help: push it: `platform root --env ai-dev --commit --push`"),
+        "{e}"
+    );
+    let o = f
+        .repo
+        .cmd()
+        .args([
+            "up",
+            "--allow-unpushed",
+            "--kubeconfig",
+            "/nonexistent/kubeconfig",
+        ])
+        .output()
+        .unwrap();
+    assert!(stderr(&o).contains("(not pushed)"), "{}", stderr(&o));
 }

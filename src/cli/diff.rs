@@ -11,13 +11,22 @@ Compares what `platform root` would render now with what is committed at HEAD (w
 read once pushed), or with the files on disk (--working-tree). Prints a unified diff on stdout; \
 with -o json|yaml, one document instead: {against, profile, identical, files: [{path, status \
 (added|modified|removed), diff}]} where against is HEAD or working-tree, each file with its own unified diff. Exit 0 when equal, 1 when \
-different: usable as a CI gate.")]
+different: usable as a CI gate.
+
+Warns (stderr, never changing the exit code) when the inputs (environments/<env>/config.yaml, \
+catalog/, templates/) differ from HEAD, or HEAD is not on the config's repoURL/repoBranch (what \
+Argo CD reads): `platform root --commit --push` records and publishes them.
+
+Example:
+  platform diff --env prod -o json")]
 pub struct Args {
     #[command(flatten)]
     pub profile: super::ProfileArg,
     /// Compare with the working tree instead of HEAD.
     #[arg(long)]
     pub working_tree: bool,
+    #[command(flatten)]
+    pub http: super::GitHttpArg,
 }
 
 /// `diff -o json|yaml`.
@@ -40,10 +49,15 @@ struct FileDiff<'a> {
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let inputs = ctx.load()?;
     let (plan, tree) = ctx.render(&inputs, args.profile.profile.as_deref())?;
+    let git = GitRepo::open(&ctx.repo);
+    if let Ok(git) = &git {
+        let http = args.http.plain_http(ctx, &inputs.config.repo_url);
+        super::root::warn_unrecorded(ctx, git, Some((&inputs.config, http)));
+    }
     let (changes, against) = if args.working_tree {
         (gitops::diff(&ctx.repo, &tree)?, "the working tree")
     } else {
-        let git = GitRepo::open(&ctx.repo)?;
+        let git = git?;
         let head = git.head_source()?;
         (gitops::diff_against(&head, &tree)?, "HEAD")
     };

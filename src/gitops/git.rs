@@ -370,6 +370,12 @@ impl GitRepo {
             .collect())
     }
 
+    /// The inputs of `clusters/<env>/` ([`super::input_paths`]) that differ from HEAD in the work
+    /// tree (changed, added, removed; ignored files excepted), repo-relative.
+    pub fn changed_inputs(&self, env: &str) -> Result<Vec<String>, GitError> {
+        self.dirty_paths(&super::input_paths(env))
+    }
+
     /// The remote to talk to for `url`: a configured remote with that URL, else `origin`.
     fn remote(&self, url: Option<&str>) -> Result<git2::Remote<'_>, GitError> {
         if let Some(url) = url {
