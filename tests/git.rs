@@ -705,3 +705,102 @@ fn diff_and_up_warn_about_uncommitted_inputs_and_an_unpushed_head() {
         .unwrap();
     assert!(stderr(&o).contains("(not pushed)"), "{}", stderr(&o));
 }
+
+/// `platform history`: the render commits of the environment, newest first, with the files and
+/// models each changed; other commits are not listed.
+#[test]
+fn history_lists_the_render_commits_newest_first_with_what_they_changed() {
+    let f = fixture();
+    let o = f.repo.cmd().arg("history").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no render commit"), "{}", stderr(&o));
+    f.repo.cmd().args(["root", "--commit"]).assert().success();
+    f.repo.write("NOTES.md", "x\n");
+    commit_all(f.repo.path(), "user notes", &["NOTES.md"]);
+    let cfg = f
+        .repo
+        .read("environments/ai-dev/config.yaml")
+        .replace("servedName: qwen2.5-0.5b\n", "servedName: q\n");
+    f.repo.env("ai-dev", &cfg);
+    f.repo
+        .cmd()
+        .args(["root", "--commit", "-m", "rename qwen-cpu"])
+        .assert()
+        .success();
+    f.repo.env("ai-dev", &(cfg + common::EXTRA_MODEL));
+    f.repo
+        .cmd()
+        .args(["root", "--commit", "-m", "add qwen-extra"])
+        .assert()
+        .success();
+
+    let o = f
+        .repo
+        .cmd()
+        .args(["history", "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let revs = v.as_array().unwrap();
+    let subjects: Vec<&str> = revs
+        .iter()
+        .map(|r| r["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        subjects,
+        [
+            "platform: add qwen-extra",
+            "platform: rename qwen-cpu",
+            "platform: render ai-dev (profile full)"
+        ]
+    );
+    let head = git(f.repo.path())
+        .head()
+        .unwrap()
+        .target()
+        .unwrap()
+        .to_string();
+    assert_eq!(revs[0]["commit"], head.as_str());
+    assert!(head.starts_with(revs[0]["rev"].as_str().unwrap()));
+    assert_eq!(
+        revs[0]["models"]["added"],
+        serde_json::json!(["qwen-extra"])
+    );
+    assert!(revs[0]["files"]["added"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p == "clusters/ai-dev/models/qwen-extra/raw-vllm-deployment.yaml"));
+    assert_eq!(revs[0]["files"]["removed"], serde_json::json!([]));
+    assert_eq!(
+        revs[1]["models"]["changed"],
+        serde_json::json!(["qwen-cpu"])
+    );
+    assert_eq!(revs[1]["models"]["added"], serde_json::json!([]));
+    assert_eq!(
+        revs[1]["inputs"],
+        serde_json::json!(["environments/ai-dev/config.yaml"])
+    );
+    assert!(revs[2]["models"]["added"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m == "qwen-cpu"));
+    assert!(revs[2]["date"].as_str().unwrap().ends_with('Z'));
+
+    let o = f
+        .repo
+        .cmd()
+        .args(["history", "-n", "1", "-o", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    let o = f.repo.cmd().arg("history").output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("REV") && out.contains("SUBJECT"), "{out}");
+    assert!(out.contains("models +qwen-extra"), "{out}");
+    assert!(out.contains("models ~qwen-cpu"), "{out}");
+    assert!(!out.contains("user notes"), "{out}");
+}

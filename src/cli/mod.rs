@@ -8,6 +8,7 @@ mod completions;
 mod diff;
 mod doctor;
 mod fit;
+mod history;
 mod init;
 mod lint;
 mod modelcar;
@@ -115,6 +116,8 @@ pub enum Command {
     Lint(lint::Args),
     /// Compare what `root` would render now with HEAD (or the working tree): unified diff, exit 1 if different.
     Diff(diff::Args),
+    /// The render commits of the environment, newest first: what each changed (files, models, inputs).
+    History(history::Args),
     /// Preflight against the cluster: OK/WARN/FAIL lines with fixes, exit 1 on any FAIL.
     Doctor(doctor::Args),
     /// Whether each vLLM model fits its GPU type: weights, KV cache at maxModelLen, the verdict and the longest context that fits.
@@ -307,6 +310,7 @@ pub fn run() -> ExitCode {
         Command::Plan(a) => plan::run(&ctx, a),
         Command::Lint(a) => lint::run(&ctx, a),
         Command::Diff(a) => diff::run(&ctx, a),
+        Command::History(a) => history::run(&ctx, a),
         Command::Doctor(a) => doctor::run(&ctx, a),
         Command::Fit(a) => fit::run(&ctx, a),
         Command::Bootstrap(a) => bootstrap::run(&ctx, a),

@@ -160,6 +160,11 @@ impl GitRepo {
         Ok(GitRepo { repo, workdir })
     }
 
+    /// The libgit2 repository (for [`super::history`]).
+    pub(super) fn repository(&self) -> &Repository {
+        &self.repo
+    }
+
     pub fn workdir(&self) -> &Path {
         &self.workdir
     }

@@ -10,6 +10,7 @@ use std::path::{Component, Path, PathBuf};
 use serde::Serialize;
 
 pub mod git;
+pub mod history;
 pub mod lock;
 pub mod summary;
 mod write;
