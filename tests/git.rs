@@ -804,3 +804,145 @@ fn history_lists_the_render_commits_newest_first_with_what_they_changed() {
     assert!(out.contains("models ~qwen-cpu"), "{out}");
     assert!(!out.contains("user notes"), "{out}");
 }
+
+fn tree_id(repo: &Repository, commit: git2::Oid, path: &str) -> git2::Oid {
+    repo.find_commit(commit)
+        .unwrap()
+        .tree()
+        .unwrap()
+        .get_path(Path::new(path))
+        .unwrap()
+        .id()
+}
+
+/// `platform rollback`: refuses uncommitted work on what it restores, prints what it would restore,
+/// then makes a new commit whose inputs and tree equal the target's, and pushes it.
+#[test]
+fn rollback_commits_the_targets_inputs_and_tree_anew_and_pushes_it() {
+    let f = fixture();
+    let o = f
+        .repo
+        .cmd()
+        .args(["rollback", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    f.repo
+        .cmd()
+        .args(["root", "--commit", "--push"])
+        .assert()
+        .success();
+    let r = git(f.repo.path());
+    let a = r.head().unwrap().target().unwrap();
+    let o = f.repo.cmd().args(["rollback"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no earlier one to roll back to"),
+        "{}",
+        stderr(&o)
+    );
+    let cfg_a = f.repo.read("environments/ai-dev/config.yaml");
+    f.repo.env("ai-dev", &(cfg_a.clone() + common::EXTRA_MODEL));
+    f.repo
+        .cmd()
+        .args(["root", "--commit", "--push", "-m", "add qwen-extra"])
+        .assert()
+        .success();
+    let b = r.head().unwrap().target().unwrap();
+    f.repo.write("NOTES.md", "mine, untracked\n");
+
+    // Uncommitted work on what a rollback restores: refused, nothing written.
+    let pending = f.repo.read("environments/ai-dev/config.yaml") + "# pending\n";
+    f.repo.env("ai-dev", &pending);
+    let o = f.repo.cmd().arg("rollback").output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains(
+            "uncommitted changes to what a rollback restores (environments/ai-dev/config.yaml)"
+        ) && e.contains(
+            "git stash push -- clusters/ai-dev environments/ai-dev/config.yaml catalog templates"
+        ),
+        "{e}"
+    );
+    assert_eq!(f.repo.read("environments/ai-dev/config.yaml"), pending);
+    assert_eq!(r.head().unwrap().target().unwrap(), b);
+    f.repo.env("ai-dev", &(cfg_a.clone() + common::EXTRA_MODEL));
+
+    // --dry-run: what would be restored, nothing written.
+    let o = f
+        .repo
+        .cmd()
+        .args(["rollback", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("D clusters/ai-dev/models/qwen-extra/raw-vllm-deployment.yaml"),
+        "{out}"
+    );
+    assert!(
+        out.contains("input environments/ai-dev/config.yaml"),
+        "{out}"
+    );
+    assert!(out.contains("model removed: qwen-extra"), "{out}");
+    assert!(f
+        .repo
+        .exists("clusters/ai-dev/models/qwen-extra/raw-vllm-deployment.yaml"));
+    assert_eq!(r.head().unwrap().target().unwrap(), b);
+
+    // The rollback: a new commit on top of B whose inputs and tree are A's, pushed.
+    let o = f
+        .repo
+        .cmd()
+        .args(["rollback", "--push", "--no-sync", "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["target"]["commit"], a.to_string().as_str());
+    assert_eq!(v["models"]["removed"], serde_json::json!(["qwen-extra"]));
+    let new = r.head().unwrap().target().unwrap();
+    assert_eq!(v["committed"], new.to_string().as_str());
+    let c = r.find_commit(new).unwrap();
+    assert_eq!(c.parent_id(0).unwrap(), b);
+    assert!(c.message().unwrap().starts_with(&format!(
+        "platform: roll back ai-dev to {}",
+        &a.to_string()[..12]
+    )));
+    for p in [
+        "clusters/ai-dev",
+        "environments/ai-dev/config.yaml",
+        "catalog",
+    ] {
+        assert_eq!(tree_id(&r, new, p), tree_id(&r, a, p), "{p}");
+    }
+    assert_eq!(f.repo.read("environments/ai-dev/config.yaml"), cfg_a);
+    assert!(!f.repo.exists("clusters/ai-dev/models/qwen-extra"));
+    let remote = Repository::open_bare(f._remote_dir.path()).unwrap();
+    assert_eq!(
+        remote.find_reference("refs/heads/main").unwrap().target(),
+        Some(new)
+    );
+    assert_eq!(f.repo.read("NOTES.md"), "mine, untracked\n");
+    // The work tree agrees with the rollback: nothing to render, nothing to warn about.
+    let o = f.repo.cmd().arg("diff").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("warning:"), "{}", stderr(&o));
+    // The rollback is a render commit itself; rolling back again restores B.
+    let o = f
+        .repo
+        .cmd()
+        .args(["history", "-n", "1", "-o", "json"])
+        .output()
+        .unwrap();
+    let h: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(h[0]["models"]["removed"], serde_json::json!(["qwen-extra"]));
+    f.repo.cmd().arg("rollback").assert().success();
+    let again = r.head().unwrap().target().unwrap();
+    assert_eq!(
+        tree_id(&r, again, "clusters/ai-dev"),
+        tree_id(&r, b, "clusters/ai-dev")
+    );
+}

@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod fit;
 pub mod pause;
 pub mod relocate;
+pub mod rollback;
 pub mod route;
 pub mod s3_secret;
 pub mod smoke;

@@ -16,6 +16,7 @@ mod pause;
 mod plan;
 mod relocate;
 mod resolve_groups;
+mod rollback;
 mod root;
 mod signals;
 mod smoke;
@@ -142,6 +143,8 @@ pub enum Command {
     /// Move a model to another serving layer behind its stable URL: declare, sync, smoke, shift the route, pause and remove the old one (two commits).
     #[command(name = "move")]
     Move(relocate::Args),
+    /// Roll the environment back to a past render commit: a new commit restoring its inputs and tree, pushed and synced.
+    Rollback(rollback::Args),
     /// Pause models on any layer (KServe stop annotation, or raw vLLM scaled to 0).
     Pause(pause::Args),
     /// Resume paused models (restores the remembered replica count on raw vLLM).
@@ -322,6 +325,7 @@ pub fn run() -> ExitCode {
         Command::Modelcar(a) => modelcar::run(&ctx, a),
         Command::Smoke(a) => smoke::run(&ctx, a),
         Command::Move(a) => relocate::run(&ctx, a),
+        Command::Rollback(a) => rollback::run(&ctx, a),
         Command::Pause(a) => pause::run(&ctx, a, false),
         Command::Resume(a) => pause::run(&ctx, a, true),
         Command::Completions(a) => completions::run(&ctx, a),

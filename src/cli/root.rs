@@ -214,15 +214,26 @@ fn commit_and_push(
         }
     }
     if args.push {
-        let cfg = &plan.config;
-        let http = args.http.plain_http(ctx, &cfg.repo_url);
-        git.push(Some(&cfg.repo_url), &cfg.repo_branch, http)?;
-        ctx.printer.success(format!(
-            "pushed to {} ({})",
-            redact(&cfg.repo_url),
-            cfg.repo_branch
-        ));
+        push(ctx, git, &plan.config, &args.http)?;
     }
+    Ok(())
+}
+
+/// Push the current branch to the config's repoURL/repoBranch, never forced (credentials: see
+/// [`GitRepo::push`]; plain http only with `--allow-insecure-http`).
+pub(super) fn push(
+    ctx: &Ctx,
+    git: &GitRepo,
+    cfg: &crate::config::EnvConfig,
+    http: &super::GitHttpArg,
+) -> Result<()> {
+    let http = http.plain_http(ctx, &cfg.repo_url);
+    git.push(Some(&cfg.repo_url), &cfg.repo_branch, http)?;
+    ctx.printer.success(format!(
+        "pushed to {} ({})",
+        redact(&cfg.repo_url),
+        cfg.repo_branch
+    ));
     Ok(())
 }
 

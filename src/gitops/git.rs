@@ -161,7 +161,7 @@ impl GitRepo {
     }
 
     /// The libgit2 repository (for [`super::history`]).
-    pub(super) fn repository(&self) -> &Repository {
+    pub(crate) fn repository(&self) -> &Repository {
         &self.repo
     }
 
