@@ -11,6 +11,7 @@ mod fit;
 mod history;
 mod init;
 mod lint;
+mod model;
 mod modelcar;
 mod pause;
 mod plan;
@@ -143,6 +144,8 @@ pub enum Command {
     /// Move a model to another serving layer behind its stable URL: declare, sync, smoke, shift the route, pause and remove the old one (two commits).
     #[command(name = "move")]
     Move(relocate::Args),
+    /// Add or remove a model in config.yaml, in place (comments kept), checked as `lint` checks before it is written.
+    Model(model::Args),
     /// Roll the environment back to a past render commit: a new commit restoring its inputs and tree, pushed and synced.
     Rollback(rollback::Args),
     /// Pause models on any layer (KServe stop annotation, or raw vLLM scaled to 0).
@@ -326,6 +329,7 @@ pub fn run() -> ExitCode {
         Command::Smoke(a) => smoke::run(&ctx, a),
         Command::Move(a) => relocate::run(&ctx, a),
         Command::Rollback(a) => rollback::run(&ctx, a),
+        Command::Model(a) => model::run(&ctx, a),
         Command::Pause(a) => pause::run(&ctx, a, false),
         Command::Resume(a) => pause::run(&ctx, a, true),
         Command::Completions(a) => completions::run(&ctx, a),
