@@ -14,8 +14,9 @@ with -o json|yaml, one document instead: {against, profile, identical, files: [{
 different: usable as a CI gate.
 
 Warns (stderr, never changing the exit code) when the inputs (environments/<env>/config.yaml, \
-catalog/, templates/) differ from HEAD, or HEAD is not on the config's repoURL/repoBranch (what \
-Argo CD reads): `platform root --commit --push` records and publishes them.
+catalog/, templates/) differ from HEAD, or HEAD is ahead of the remote-tracking branch of the \
+config's repoURL/repoBranch (what Argo CD reads; read locally, the remote is not contacted): \
+`platform root --commit --push` records and publishes them.
 
 Example:
   platform diff --env prod -o json")]
@@ -25,8 +26,6 @@ pub struct Args {
     /// Compare with the working tree instead of HEAD.
     #[arg(long)]
     pub working_tree: bool,
-    #[command(flatten)]
-    pub http: super::GitHttpArg,
 }
 
 /// `diff -o json|yaml`.
@@ -51,8 +50,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let (plan, tree) = ctx.render(&inputs, args.profile.profile.as_deref())?;
     let git = GitRepo::open(&ctx.repo);
     if let Ok(git) = &git {
-        let http = args.http.plain_http(ctx, &inputs.config.repo_url);
-        super::root::warn_unrecorded(ctx, git, Some((&inputs.config, http)));
+        // Offline: the remote-tracking branch says whether HEAD was pushed (a CI gate neither
+        // reaches the network nor sends credentials).
+        let check = super::root::PushCheck::Tracking;
+        super::root::warn_unrecorded(ctx, git, Some((&inputs.config, check)));
     }
     let (changes, against) = if args.working_tree {
         (gitops::diff(&ctx.repo, &tree)?, "the working tree")

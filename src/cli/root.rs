@@ -257,13 +257,21 @@ fn summary(base: &str, profile: &str, c: &gitops::ChangeSet, would: &str) -> Str
     )
 }
 
+/// How [`warn_unrecorded`] tells whether HEAD is on the branch Argo CD reads.
+pub(super) enum PushCheck {
+    /// Ask the remote (as `up` does), with these credential rules.
+    Ask(crate::gitops::git::PlainHttp),
+    /// The local remote-tracking branch only: no network, no credentials (`diff`, a CI gate).
+    Tracking,
+}
+
 /// Warn (never fail) when the repository does not hold what produced the tree: inputs of
 /// `clusters/<env>/` in the work tree that differ from HEAD, and (with `remote`) a HEAD that is not
 /// on the branch Argo CD reads. A remote that cannot be asked is said in detail only.
 pub(super) fn warn_unrecorded(
     ctx: &Ctx,
     git: &GitRepo,
-    remote: Option<(&crate::config::EnvConfig, crate::gitops::git::PlainHttp)>,
+    remote: Option<(&crate::config::EnvConfig, PushCheck)>,
 ) {
     let env = &ctx.env;
     match git.changed_inputs(env) {
@@ -282,11 +290,25 @@ pub(super) fn warn_unrecorded(
             .printer
             .detail(format!("cannot tell whether the inputs are committed: {e}")),
     }
-    let Some((cfg, http)) = remote else { return };
+    let Some((cfg, check)) = remote else { return };
     if git.head_commit().is_none() {
         return;
     }
-    match git.push_state(Some(&cfg.repo_url), &cfg.repo_branch, http) {
+    let state = match check {
+        PushCheck::Ask(http) => git.push_state(Some(&cfg.repo_url), &cfg.repo_branch, http),
+        PushCheck::Tracking => match git.tracking_state(&cfg.repo_url, &cfg.repo_branch) {
+            Some(st) => Ok(st),
+            None => {
+                ctx.printer.detail(format!(
+                    "cannot tell whether HEAD is pushed: no remote-tracking branch of {} ({}) (`git fetch` makes one)",
+                    redact(&cfg.repo_url),
+                    cfg.repo_branch
+                ));
+                return;
+            }
+        },
+    };
+    match state {
         Ok(st) if !st.pushed => ctx.printer.diagnostic(
             &crate::diag::Diagnostic::warning(format!(
                 "HEAD {} is not on {} branch {}, which Argo CD reads (not pushed)",

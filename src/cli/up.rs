@@ -174,9 +174,10 @@ fn pushed_revision(
 ) -> Result<Option<String>> {
     if let Ok(git) = GitRepo::open(&ctx.repo) {
         // Without --allow-unpushed an unpushed HEAD is refused below.
-        let remote = args
-            .allow_unpushed
-            .then(|| (cfg, args.http.plain_http(ctx, &cfg.repo_url)));
+        let remote = args.allow_unpushed.then(|| {
+            let http = args.http.plain_http(ctx, &cfg.repo_url);
+            (cfg, super::root::PushCheck::Ask(http))
+        });
         super::root::warn_unrecorded(ctx, &git, remote);
     }
     let stale = gitops::diff(&ctx.repo, tree)?;

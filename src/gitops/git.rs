@@ -493,6 +493,30 @@ impl GitRepo {
         })
     }
 
+    /// HEAD against the local remote-tracking branch (`refs/remotes/<remote>/<branch>`) of the
+    /// configured remote whose URL is `url`: what the last push or fetch saw, read without
+    /// contacting the remote (no network, no credentials). None when there is no such branch.
+    pub fn tracking_state(&self, url: &str, branch: &str) -> Option<PushState> {
+        let head = self.head_commit()?;
+        let names = self.repo.remotes().ok()?;
+        let tip = names.iter().flatten().flatten().find_map(|name| {
+            let r = self.repo.find_remote(name).ok()?;
+            if !r.url().is_ok_and(|u| same_url(u, url)) {
+                return None;
+            }
+            self.repo
+                .find_reference(&format!("refs/remotes/{name}/{branch}"))
+                .ok()?
+                .target()
+        })?;
+        let pushed = tip == head || self.repo.graph_descendant_of(tip, head).unwrap_or(false);
+        Some(PushState {
+            head,
+            remote: Some(tip),
+            pushed,
+        })
+    }
+
     /// HEAD's files, for comparisons.
     pub fn head_source(&self) -> Result<HeadSource<'_>, GitError> {
         Ok(HeadSource {
