@@ -110,6 +110,8 @@ fn known_class(e: &(dyn std::error::Error + 'static)) -> Option<ErrorClass> {
         GitopsError,
         crate::config::edit::EditError,
         crate::actions::relocate::MoveError,
+        crate::actions::rollback::RollbackError,
+        crate::actions::model::error::ModelEditError,
         GitError,
         ClusterError,
         StageError,
@@ -407,6 +409,29 @@ impl Classify for crate::actions::relocate::MoveError {
             E::Stage(e) => e.class(),
             E::Edit(e) => e.class(),
             E::Other(e) => class_of(e),
+        }
+    }
+}
+
+impl Classify for crate::actions::model::error::ModelEditError {
+    fn class(&self) -> ErrorClass {
+        use crate::actions::model::error::ModelEditError as E;
+        match self {
+            E::Read { .. } | E::Unknown { .. } | E::Invalid(_) => ErrorClass::Input,
+            E::Edit { source, .. } => source.class(),
+            E::Write { .. } => ErrorClass::Input,
+            E::Gitops(e) => e.class(),
+        }
+    }
+}
+
+impl Classify for crate::actions::rollback::RollbackError {
+    fn class(&self) -> ErrorClass {
+        use crate::actions::rollback::RollbackError as E;
+        match self {
+            E::Refused(_) => ErrorClass::CheckFailed,
+            E::Git(e) => e.class(),
+            E::Gitops(e) => e.class(),
         }
     }
 }

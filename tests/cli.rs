@@ -1137,3 +1137,136 @@ fn version_names_argocd_the_charts_and_the_build() {
         .unwrap();
     assert_eq!(stdout(&o), out);
 }
+
+/// `platform model add|remove` (issue 23): config.yaml edited in place, every byte outside the
+/// entry kept (comments included); an edit lint would refuse writes nothing and names the field
+/// and the fix; duplicates and unknown names are refused with the list of models.
+#[test]
+fn model_add_and_remove_edit_config_in_place_and_refuse_what_lint_refuses() {
+    let repo = TempRepo::new();
+    let path = "environments/ai-dev/config.yaml";
+    let before = repo.read(path);
+    let o = repo
+        .cmd()
+        .args([
+            "model",
+            "add",
+            "qwen-small",
+            "--source",
+            "hf://Qwen/Qwen2.5-0.5B-Instruct",
+            "--layer",
+            "raw-vllm",
+            "--cpu",
+            "2",
+            "--memory",
+            "6Gi",
+            "--served-name",
+            "qwen-small",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("added model qwen-small to environments/ai-dev/config.yaml"),
+        "{}",
+        stderr(&o)
+    );
+    let after = repo.read(path);
+    assert_eq!(
+        after,
+        format!(
+            "{before}\n  - name: qwen-small\n    layer: raw-vllm\n    source: hf://Qwen/Qwen2.5-0.5B-Instruct\n    \
+             servedName: qwen-small\n    preset: vllm-cpu\n    resources:\n      requests:\n        cpu: \"2\"\n        \
+             memory: 6Gi\n"
+        ),
+        "every byte of the original (comments included) stays, the entry is appended"
+    );
+    repo.cmd().arg("lint").assert().success();
+
+    // Duplicate: refused with the list, nothing written.
+    let o = repo
+        .cmd()
+        .args([
+            "model", "add", "qwen-gpu", "--source", "hf://a/b", "--layer", "kserve",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("(models there: qwen-cpu, qwen-gpu, qwen-llmd, qwen-small)"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(repo.read(path), after);
+
+    // What lint refuses: nothing written, the field and the fix named.
+    for (args, field, help) in [
+        (
+            vec!["--layer", "nope"],
+            "models[4].layer",
+            "help: valid values: raw-vllm, kserve, llm-d",
+        ),
+        (
+            vec!["--layer", "raw-vllm", "--cpu", "1"],
+            "models[bad].resources.requests.cpu",
+            "help: set `resources.requests.cpu: \"2\"`",
+        ),
+    ] {
+        let o = repo
+            .cmd()
+            .args([
+                "model",
+                "add",
+                "bad",
+                "--source",
+                "hf://Qwen/Qwen2.5-0.5B-Instruct",
+            ])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(e.contains(field) && e.contains(help), "{args:?}: {e}");
+        assert_eq!(repo.read(path), after, "{args:?}: written although refused");
+    }
+
+    // Unknown name: refused with the list and a suggestion.
+    let o = repo
+        .cmd()
+        .args(["model", "remove", "qwen-smal"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "model `qwen-smal` is not in environments/ai-dev/config.yaml (models there: qwen-cpu, qwen-gpu, qwen-llmd, qwen-small): did you mean `qwen-small`?"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    // Remove: back to the original, byte for byte; -o json says what is left.
+    let o = repo
+        .cmd()
+        .args(["model", "remove", "qwen-small", "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["action"], "removed");
+    assert_eq!(
+        v["models"],
+        serde_json::json!(["qwen-cpu", "qwen-gpu", "qwen-llmd"])
+    );
+    assert_eq!(repo.read(path), before);
+    // A middle entry goes with its comments; every other byte stays.
+    repo.cmd()
+        .args(["model", "remove", "qwen-gpu"])
+        .assert()
+        .success();
+    let from = before.find("  # The same model family").unwrap();
+    let to = before.find("  # llm-d prefill/decode").unwrap();
+    assert_eq!(
+        repo.read(path),
+        format!("{}{}", &before[..from], &before[to..])
+    );
+}

@@ -103,12 +103,18 @@ fn first_commit_contains_only_generated_files_and_says_what_changed() {
     );
     let files = head_files(f.repo.path());
     assert!(!files.is_empty());
+    // The tree and the inputs that produced it (config.yaml, the repository's catalog/), nothing
+    // else.
     assert!(
-        files.iter().all(|p| p.starts_with("clusters/ai-dev/")),
+        files.iter().all(|p| p.starts_with("clusters/ai-dev/")
+            || p == "environments/ai-dev/config.yaml"
+            || p.starts_with("catalog/")),
         "{files:?}"
     );
-    // catalog/ and environments/ stay untracked: never swept into the commit.
-    assert!(!files.iter().any(|p| p.starts_with("catalog/")));
+    assert!(
+        msg.contains("- inputs: environments/ai-dev/config.yaml, catalog/ ("),
+        "{msg}"
+    );
 
     // Again: nothing to commit, HEAD unchanged.
     let head = git(f.repo.path()).head().unwrap().target().unwrap();
@@ -143,9 +149,13 @@ fn user_changes_are_never_swept_in_and_staged_ones_are_refused() {
             None,
         )
         .unwrap();
-    assert!(diff
-        .deltas()
-        .all(|d| d.new_file().path().unwrap().starts_with("clusters/ai-dev")));
+    // The tree and its inputs (config.yaml, catalog/): never the user's NOTES.md or scratch.txt.
+    assert!(diff.deltas().all(|d| {
+        let p = d.new_file().path().unwrap();
+        p.starts_with("clusters/ai-dev")
+            || p.starts_with("catalog")
+            || p == Path::new("environments/ai-dev/config.yaml")
+    }));
     assert_eq!(
         f.repo.read("NOTES.md"),
         "v2 (unstaged edit)\n",
@@ -545,4 +555,394 @@ fn the_output_tree_lock_lives_in_the_git_directory_never_in_status_or_commits() 
     drop(held);
     let o = f.repo.cmd().args(["root", "--commit"]).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// Issue 23 friction 1: `root --commit` commits the inputs that produced the tree with it (the
+/// environment's config.yaml, the repository's catalog/ and templates/), and only them.
+#[test]
+fn the_commit_carries_the_inputs_that_produced_the_tree() {
+    let f = fixture();
+    f.repo.write("NOTES.md", "v1\n");
+    commit_all(f.repo.path(), "user commit", &["NOTES.md"]);
+    f.repo.write("NOTES.md", "v2 (unstaged edit)\n");
+    f.repo.write("scratch.txt", "untracked\n");
+    f.repo
+        .write("environments/other/notes.txt", "not an input\n");
+    let o = f
+        .repo
+        .cmd()
+        .args(["root", "--commit", "--push"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("with its inputs environments/ai-dev/config.yaml, catalog/ ("),
+        "{}",
+        stderr(&o)
+    );
+    // A change of config.yaml: the next commit holds it with the tree it renders.
+    let cfg = f
+        .repo
+        .read("environments/ai-dev/config.yaml")
+        .replace("servedName: qwen2.5-0.5b\n", "servedName: q\n");
+    f.repo.env("ai-dev", &cfg);
+    let o = f
+        .repo
+        .cmd()
+        .args(["root", "--commit", "--push"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("with its inputs environments/ai-dev/config.yaml as "),
+        "{}",
+        stderr(&o)
+    );
+    let r = git(f.repo.path());
+    let head = r.head().unwrap().peel_to_commit().unwrap();
+    let diff = r
+        .diff_tree_to_tree(
+            Some(&head.parent(0).unwrap().tree().unwrap()),
+            Some(&head.tree().unwrap()),
+            None,
+        )
+        .unwrap();
+    let changed: Vec<String> = diff
+        .deltas()
+        .map(|d| d.new_file().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        changed.contains(&"environments/ai-dev/config.yaml".to_string()),
+        "{changed:?}"
+    );
+    assert!(
+        changed
+            .iter()
+            .all(|p| p.starts_with("clusters/ai-dev/") || p == "environments/ai-dev/config.yaml"),
+        "{changed:?}"
+    );
+    // config.yaml is committed; the user's other changes are as they were.
+    let st = r
+        .status_file(Path::new("environments/ai-dev/config.yaml"))
+        .unwrap();
+    assert!(st.is_empty(), "{st:?}");
+    assert!(r
+        .status_file(Path::new("NOTES.md"))
+        .unwrap()
+        .contains(git2::Status::WT_MODIFIED));
+    assert!(r
+        .status_file(Path::new("scratch.txt"))
+        .unwrap()
+        .contains(git2::Status::WT_NEW));
+    assert!(r
+        .status_file(Path::new("environments/other/notes.txt"))
+        .unwrap()
+        .contains(git2::Status::WT_NEW));
+    // Nothing left to warn about.
+    let o = f.repo.cmd().arg("diff").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("warning:"), "{}", stderr(&o));
+}
+
+/// Issue 23 friction 1: `diff` and `up` warn when the inputs in the work tree differ from HEAD,
+/// and when HEAD is not on the branch Argo CD reads.
+#[test]
+fn diff_and_up_warn_about_uncommitted_inputs_and_an_unpushed_head() {
+    let f = fixture();
+    f.repo
+        .cmd()
+        .args(["root", "--commit", "--push"])
+        .assert()
+        .success();
+    // A change that renders the same tree: diff is clean, but the input is not committed.
+    let cfg = f.repo.read("environments/ai-dev/config.yaml") + "# a note\n";
+    f.repo.env("ai-dev", &cfg);
+    let o = f.repo.cmd().arg("diff").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("warning: the inputs of clusters/ai-dev/ differ from HEAD: environments/ai-dev/config.yaml (not committed)"),
+        "{e}"
+    );
+    assert!(
+        e.contains("help: commit them with the tree they render: `platform root --env ai-dev --commit --push`"),
+        "{e}"
+    );
+    assert!(!e.contains("not pushed"), "{e}");
+    let o = f
+        .repo
+        .cmd()
+        .args(["up", "--kubeconfig", "/nonexistent/kubeconfig"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("warning: the inputs of clusters/ai-dev/ differ from HEAD"),
+        "{}",
+        stderr(&o)
+    );
+    // Committed, not pushed.
+    f.repo.cmd().args(["root", "--commit"]).assert().success();
+    let o = f.repo.cmd().arg("diff").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(!e.contains("the inputs of"), "{e}");
+    assert!(e.contains("(not pushed)"), "{e}");
+    assert!(
+        e.contains("help: push it: `platform root --env ai-dev --commit --push`"),
+        "{e}"
+    );
+    let o = f
+        .repo
+        .cmd()
+        .args([
+            "up",
+            "--allow-unpushed",
+            "--kubeconfig",
+            "/nonexistent/kubeconfig",
+        ])
+        .output()
+        .unwrap();
+    assert!(stderr(&o).contains("(not pushed)"), "{}", stderr(&o));
+}
+
+/// `platform history`: the render commits of the environment, newest first, with the files and
+/// models each changed; other commits are not listed.
+#[test]
+fn history_lists_the_render_commits_newest_first_with_what_they_changed() {
+    let f = fixture();
+    let o = f.repo.cmd().arg("history").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no render commit"), "{}", stderr(&o));
+    f.repo.cmd().args(["root", "--commit"]).assert().success();
+    f.repo.write("NOTES.md", "x\n");
+    commit_all(f.repo.path(), "user notes", &["NOTES.md"]);
+    let cfg = f
+        .repo
+        .read("environments/ai-dev/config.yaml")
+        .replace("servedName: qwen2.5-0.5b\n", "servedName: q\n");
+    f.repo.env("ai-dev", &cfg);
+    f.repo
+        .cmd()
+        .args(["root", "--commit", "-m", "rename qwen-cpu"])
+        .assert()
+        .success();
+    f.repo.env("ai-dev", &(cfg + common::EXTRA_MODEL));
+    f.repo
+        .cmd()
+        .args(["root", "--commit", "-m", "add qwen-extra"])
+        .assert()
+        .success();
+
+    let o = f
+        .repo
+        .cmd()
+        .args(["history", "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let revs = v.as_array().unwrap();
+    let subjects: Vec<&str> = revs
+        .iter()
+        .map(|r| r["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        subjects,
+        [
+            "platform: add qwen-extra",
+            "platform: rename qwen-cpu",
+            "platform: render ai-dev (profile full)"
+        ]
+    );
+    let head = git(f.repo.path())
+        .head()
+        .unwrap()
+        .target()
+        .unwrap()
+        .to_string();
+    assert_eq!(revs[0]["commit"], head.as_str());
+    assert!(head.starts_with(revs[0]["rev"].as_str().unwrap()));
+    assert_eq!(
+        revs[0]["models"]["added"],
+        serde_json::json!(["qwen-extra"])
+    );
+    assert!(revs[0]["files"]["added"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p == "clusters/ai-dev/models/qwen-extra/raw-vllm-deployment.yaml"));
+    assert_eq!(revs[0]["files"]["removed"], serde_json::json!([]));
+    assert_eq!(
+        revs[1]["models"]["changed"],
+        serde_json::json!(["qwen-cpu"])
+    );
+    assert_eq!(revs[1]["models"]["added"], serde_json::json!([]));
+    assert_eq!(
+        revs[1]["inputs"],
+        serde_json::json!(["environments/ai-dev/config.yaml"])
+    );
+    assert!(revs[2]["models"]["added"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m == "qwen-cpu"));
+    assert!(revs[2]["date"].as_str().unwrap().ends_with('Z'));
+
+    let o = f
+        .repo
+        .cmd()
+        .args(["history", "-n", "1", "-o", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    let o = f.repo.cmd().arg("history").output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("REV") && out.contains("SUBJECT"), "{out}");
+    assert!(out.contains("models +qwen-extra"), "{out}");
+    assert!(out.contains("models ~qwen-cpu"), "{out}");
+    assert!(!out.contains("user notes"), "{out}");
+}
+
+fn tree_id(repo: &Repository, commit: git2::Oid, path: &str) -> git2::Oid {
+    repo.find_commit(commit)
+        .unwrap()
+        .tree()
+        .unwrap()
+        .get_path(Path::new(path))
+        .unwrap()
+        .id()
+}
+
+/// `platform rollback`: refuses uncommitted work on what it restores, prints what it would restore,
+/// then makes a new commit whose inputs and tree equal the target's, and pushes it.
+#[test]
+fn rollback_commits_the_targets_inputs_and_tree_anew_and_pushes_it() {
+    let f = fixture();
+    let o = f
+        .repo
+        .cmd()
+        .args(["rollback", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    f.repo
+        .cmd()
+        .args(["root", "--commit", "--push"])
+        .assert()
+        .success();
+    let r = git(f.repo.path());
+    let a = r.head().unwrap().target().unwrap();
+    let o = f.repo.cmd().args(["rollback"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no earlier one to roll back to"),
+        "{}",
+        stderr(&o)
+    );
+    let cfg_a = f.repo.read("environments/ai-dev/config.yaml");
+    f.repo.env("ai-dev", &(cfg_a.clone() + common::EXTRA_MODEL));
+    f.repo
+        .cmd()
+        .args(["root", "--commit", "--push", "-m", "add qwen-extra"])
+        .assert()
+        .success();
+    let b = r.head().unwrap().target().unwrap();
+    f.repo.write("NOTES.md", "mine, untracked\n");
+
+    // Uncommitted work on what a rollback restores: refused, nothing written.
+    let pending = f.repo.read("environments/ai-dev/config.yaml") + "# pending\n";
+    f.repo.env("ai-dev", &pending);
+    let o = f.repo.cmd().arg("rollback").output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains(
+            "uncommitted changes to what a rollback restores (environments/ai-dev/config.yaml)"
+        ) && e.contains(
+            "git stash push -- clusters/ai-dev environments/ai-dev/config.yaml catalog templates"
+        ),
+        "{e}"
+    );
+    assert_eq!(f.repo.read("environments/ai-dev/config.yaml"), pending);
+    assert_eq!(r.head().unwrap().target().unwrap(), b);
+    f.repo.env("ai-dev", &(cfg_a.clone() + common::EXTRA_MODEL));
+
+    // --dry-run: what would be restored, nothing written.
+    let o = f
+        .repo
+        .cmd()
+        .args(["rollback", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("D clusters/ai-dev/models/qwen-extra/raw-vllm-deployment.yaml"),
+        "{out}"
+    );
+    assert!(
+        out.contains("input environments/ai-dev/config.yaml"),
+        "{out}"
+    );
+    assert!(out.contains("model removed: qwen-extra"), "{out}");
+    assert!(f
+        .repo
+        .exists("clusters/ai-dev/models/qwen-extra/raw-vllm-deployment.yaml"));
+    assert_eq!(r.head().unwrap().target().unwrap(), b);
+
+    // The rollback: a new commit on top of B whose inputs and tree are A's, pushed.
+    let o = f
+        .repo
+        .cmd()
+        .args(["rollback", "--push", "--no-sync", "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["target"]["commit"], a.to_string().as_str());
+    assert_eq!(v["models"]["removed"], serde_json::json!(["qwen-extra"]));
+    let new = r.head().unwrap().target().unwrap();
+    assert_eq!(v["committed"], new.to_string().as_str());
+    let c = r.find_commit(new).unwrap();
+    assert_eq!(c.parent_id(0).unwrap(), b);
+    assert!(c.message().unwrap().starts_with(&format!(
+        "platform: roll back ai-dev to {}",
+        &a.to_string()[..12]
+    )));
+    for p in [
+        "clusters/ai-dev",
+        "environments/ai-dev/config.yaml",
+        "catalog",
+    ] {
+        assert_eq!(tree_id(&r, new, p), tree_id(&r, a, p), "{p}");
+    }
+    assert_eq!(f.repo.read("environments/ai-dev/config.yaml"), cfg_a);
+    assert!(!f.repo.exists("clusters/ai-dev/models/qwen-extra"));
+    let remote = Repository::open_bare(f._remote_dir.path()).unwrap();
+    assert_eq!(
+        remote.find_reference("refs/heads/main").unwrap().target(),
+        Some(new)
+    );
+    assert_eq!(f.repo.read("NOTES.md"), "mine, untracked\n");
+    // The work tree agrees with the rollback: nothing to render, nothing to warn about.
+    let o = f.repo.cmd().arg("diff").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("warning:"), "{}", stderr(&o));
+    // The rollback is a render commit itself; rolling back again restores B.
+    let o = f
+        .repo
+        .cmd()
+        .args(["history", "-n", "1", "-o", "json"])
+        .output()
+        .unwrap();
+    let h: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(h[0]["models"]["removed"], serde_json::json!(["qwen-extra"]));
+    f.repo.cmd().arg("rollback").assert().success();
+    let again = r.head().unwrap().target().unwrap();
+    assert_eq!(
+        tree_id(&r, again, "clusters/ai-dev"),
+        tree_id(&r, b, "clusters/ai-dev")
+    );
 }

@@ -2673,3 +2673,100 @@ async fn keep_old_records_the_share_in_git_and_a_later_move_removes_the_old() {
 
     teardown_clean(&g).await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// `platform rollback` (issue 23): a past render commit restored as a new commit, pushed, synced.
+
+fn head_of(g: &Gitops) -> git2::Oid {
+    git2::Repository::open(g.path())
+        .unwrap()
+        .head()
+        .unwrap()
+        .target()
+        .unwrap()
+}
+
+fn tree_entry(g: &Gitops, commit: git2::Oid, path: &str) -> git2::Oid {
+    let repo = git2::Repository::open(g.path()).unwrap();
+    let c = repo.find_commit(commit).unwrap();
+    let id = c.tree().unwrap().get_path(Path::new(path)).unwrap().id();
+    id
+}
+
+/// Render and push A, then B (a model added), bring both up; roll back to A with --push: the new
+/// commit's inputs and tree are A's, it is on the remote, and the cluster converges: Argo CD
+/// prunes the added model's Application and the root apps report the rollback commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_restores_a_render_commit_pushes_it_and_the_cluster_converges() {
+    let c = realkube::cluster();
+    let _x = c.exclusive().await;
+    install_argocd(c);
+    let g = movable(c);
+    g.publish().await;
+    g.argo_on();
+    g.ok(&["up", "--timeout", "4m"]).await;
+    let a = head_of(&g);
+
+    let cfg = g.repo.read("environments/ai-dev/config.yaml") + common::EXTRA_MODEL;
+    g.repo.env("ai-dev", &cfg);
+    g.publish().await;
+    let b = head_of(&g);
+    g.ok(&["up", "--timeout", "4m"]).await;
+    let apps = || c.names("applications", Some("argocd"));
+    eventually(
+        "Application qwen-extra (B's model)",
+        Duration::from_secs(60),
+        || {
+            apps()
+                .iter()
+                .any(|n| n.ends_with("qwen-extra"))
+                .then_some(())
+        },
+    )
+    .await;
+
+    let o = g.ok(&["rollback", "--dry-run"]).await;
+    assert!(
+        stdout(&o).contains("model removed: qwen-extra"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(head_of(&g), b, "the dry run committed");
+
+    let o = g.ok(&["rollback", "--push", "--timeout", "4m"]).await;
+    let e = stderr(&o);
+    assert!(e.contains("rolled back ai-dev to"), "{e}");
+    assert!(e.contains("pushed to"), "{e}");
+    assert!(e.contains("are Synced and Healthy"), "{e}");
+    let new = head_of(&g);
+    assert_ne!(new, b);
+    for p in [
+        "clusters/ai-dev",
+        "environments/ai-dev/config.yaml",
+        "catalog",
+    ] {
+        assert_eq!(tree_entry(&g, new, p), tree_entry(&g, a, p), "{p}");
+    }
+    let remote = git2::Repository::open_bare(g.remote.path()).unwrap();
+    assert_eq!(
+        remote.find_reference("refs/heads/main").unwrap().target(),
+        Some(new),
+        "the rollback is not on the remote"
+    );
+    // The cluster converges on A: the added model's Application is pruned, the serving layer's
+    // root app is at the rollback commit.
+    eventually(
+        "Application qwen-extra pruned",
+        Duration::from_secs(90),
+        || (!apps().iter().any(|n| n.ends_with("qwen-extra"))).then_some(()),
+    )
+    .await;
+    let root = get_json(c, "application", "argocd", "ai-dev-serving");
+    assert_eq!(
+        root["status"]["sync"]["revision"],
+        new.to_string().as_str(),
+        "{}",
+        root["status"]
+    );
+    teardown_clean(&g).await;
+}

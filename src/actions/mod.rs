@@ -7,8 +7,10 @@
 pub mod bootstrap;
 pub mod doctor;
 pub mod fit;
+pub mod model;
 pub mod pause;
 pub mod relocate;
+pub mod rollback;
 pub mod route;
 pub mod s3_secret;
 pub mod smoke;

@@ -11,7 +11,15 @@ Compares what `platform root` would render now with what is committed at HEAD (w
 read once pushed), or with the files on disk (--working-tree). Prints a unified diff on stdout; \
 with -o json|yaml, one document instead: {against, profile, identical, files: [{path, status \
 (added|modified|removed), diff}]} where against is HEAD or working-tree, each file with its own unified diff. Exit 0 when equal, 1 when \
-different: usable as a CI gate.")]
+different: usable as a CI gate.
+
+Warns (stderr, never changing the exit code) when the inputs (environments/<env>/config.yaml, \
+catalog/, templates/) differ from HEAD, or HEAD is ahead of the remote-tracking branch of the \
+config's repoURL/repoBranch (what Argo CD reads; read locally, the remote is not contacted): \
+`platform root --commit --push` records and publishes them.
+
+Example:
+  platform diff --env prod -o json")]
 pub struct Args {
     #[command(flatten)]
     pub profile: super::ProfileArg,
@@ -40,10 +48,17 @@ struct FileDiff<'a> {
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let inputs = ctx.load()?;
     let (plan, tree) = ctx.render(&inputs, args.profile.profile.as_deref())?;
+    let git = GitRepo::open(&ctx.repo);
+    if let Ok(git) = &git {
+        // Offline: the remote-tracking branch says whether HEAD was pushed (a CI gate neither
+        // reaches the network nor sends credentials).
+        let check = super::root::PushCheck::Tracking;
+        super::root::warn_unrecorded(ctx, git, Some((&inputs.config, check)));
+    }
     let (changes, against) = if args.working_tree {
         (gitops::diff(&ctx.repo, &tree)?, "the working tree")
     } else {
-        let git = GitRepo::open(&ctx.repo)?;
+        let git = git?;
         let head = git.head_source()?;
         (gitops::diff_against(&head, &tree)?, "HEAD")
     };

@@ -9,13 +9,16 @@ mod diff;
 mod doctor;
 mod env;
 mod fit;
+mod history;
 mod init;
 mod lint;
+mod model;
 mod modelcar;
 mod pause;
 mod plan;
 mod relocate;
 mod resolve_groups;
+mod rollback;
 mod root;
 mod signals;
 mod smoke;
@@ -177,6 +180,8 @@ pub enum Command {
     Lint(lint::Args),
     /// Compare what `root` would render now with HEAD (or the working tree): unified diff, exit 1 if different.
     Diff(diff::Args),
+    /// The render commits of the environment, newest first: what each changed (files, models, inputs).
+    History(history::Args),
     /// Preflight against the cluster: OK/WARN/FAIL lines with fixes, exit 1 on any FAIL.
     Doctor(doctor::Args),
     /// Whether each vLLM model fits its GPU type: weights, KV cache at maxModelLen, the verdict and the longest context that fits.
@@ -201,6 +206,10 @@ pub enum Command {
     /// Move a model to another serving layer behind its stable URL: declare, sync, smoke, shift the route, pause and remove the old one (two commits).
     #[command(name = "move")]
     Move(relocate::Args),
+    /// Add or remove a model in config.yaml, in place (comments kept), checked as `lint` checks before it is written.
+    Model(model::Args),
+    /// Roll the environment back to a past render commit: a new commit restoring its inputs and tree, pushed and synced.
+    Rollback(rollback::Args),
     /// Pause models on any layer (KServe stop annotation, or raw vLLM scaled to 0).
     Pause(pause::Args),
     /// Resume paused models (restores the remembered replica count on raw vLLM).
@@ -431,6 +440,7 @@ pub fn run() -> ExitCode {
         Command::Plan(a) => plan::run(&ctx, a),
         Command::Lint(a) => lint::run(&ctx, a),
         Command::Diff(a) => diff::run(&ctx, a),
+        Command::History(a) => history::run(&ctx, a),
         Command::Doctor(a) => doctor::run(&ctx, a),
         Command::Fit(a) => fit::run(&ctx, a),
         Command::Bootstrap(a) => bootstrap::run(&ctx, a),
@@ -442,6 +452,8 @@ pub fn run() -> ExitCode {
         Command::Modelcar(a) => modelcar::run(&ctx, a),
         Command::Smoke(a) => smoke::run(&ctx, a),
         Command::Move(a) => relocate::run(&ctx, a),
+        Command::Rollback(a) => rollback::run(&ctx, a),
+        Command::Model(a) => model::run(&ctx, a),
         Command::Pause(a) => pause::run(&ctx, a, false),
         Command::Resume(a) => pause::run(&ctx, a, true),
         Command::Env(a) => env::run(&ctx, a, chosen),

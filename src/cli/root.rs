@@ -35,7 +35,9 @@ pub struct Args {
     /// Print every rendered file on stdout as one YAML stream instead of writing.
     #[arg(long)]
     pub stdout: bool,
-    /// After writing, commit exactly the generated files that differ from HEAD (nothing else).
+    /// After writing, commit the generated files that differ from HEAD and the inputs that
+    /// produced them (the environment's config.yaml, the repository's catalog/ and templates/);
+    /// nothing else.
     #[arg(long, conflicts_with_all = ["check", "dry_run", "stdout"])]
     pub commit: bool,
     /// Commit message headline (the body always lists groups, apps and models that changed).
@@ -174,19 +176,33 @@ fn commit_and_push(
     let head = git.head_source()?;
     let vs_head = gitops::diff_against(&head, tree)?;
     drop(head);
-    if vs_head.is_empty() {
+    // The inputs that produced the tree go into the same commit: the repository never holds a
+    // tree that no committed input produces. Only those paths: the user's other changes stay.
+    let inputs = git.changed_inputs(&ctx.env)?;
+    let described = gitops::describe_inputs(&ctx.env, &inputs);
+    if vs_head.is_empty() && inputs.is_empty() {
         ctx.printer
-            .info("nothing to commit: the generated tree matches HEAD");
+            .info("nothing to commit: the generated tree and its inputs match HEAD");
     } else {
-        let msg = gitops::summary::commit_message(
+        let mut msg = gitops::summary::commit_message(
             &ctx.env,
             &plan.profile.name,
             &vs_head,
             args.message.as_deref(),
         );
-        match git.commit_paths(&vs_head.paths(), &msg)? {
+        if !described.is_empty() {
+            msg.push_str(&format!("- inputs: {}\n", described.join(", ")));
+        }
+        let mut paths = vs_head.paths();
+        paths.extend(inputs.iter().cloned());
+        let with_inputs = if described.is_empty() {
+            String::new()
+        } else {
+            format!(" with its inputs {}", described.join(", "))
+        };
+        match git.commit_paths(&paths, &msg)? {
             Some(oid) => ctx.printer.success(format!(
-                "committed {} file(s) as {} on {}: {}",
+                "committed {} generated file(s){with_inputs} as {} on {}: {}",
                 vs_head.changes.len(),
                 crate::text::short_rev(&oid.to_string()),
                 git.branch()?,
@@ -194,19 +210,30 @@ fn commit_and_push(
             )),
             None => ctx
                 .printer
-                .info("nothing to commit: the generated tree matches HEAD"),
+                .info("nothing to commit: the generated tree and its inputs match HEAD"),
         }
     }
     if args.push {
-        let cfg = &plan.config;
-        let http = args.http.plain_http(ctx, &cfg.repo_url);
-        git.push(Some(&cfg.repo_url), &cfg.repo_branch, http)?;
-        ctx.printer.success(format!(
-            "pushed to {} ({})",
-            redact(&cfg.repo_url),
-            cfg.repo_branch
-        ));
+        push(ctx, git, &plan.config, &args.http)?;
     }
+    Ok(())
+}
+
+/// Push the current branch to the config's repoURL/repoBranch, never forced (credentials: see
+/// [`GitRepo::push`]; plain http only with `--allow-insecure-http`).
+pub(super) fn push(
+    ctx: &Ctx,
+    git: &GitRepo,
+    cfg: &crate::config::EnvConfig,
+    http: &super::GitHttpArg,
+) -> Result<()> {
+    let http = http.plain_http(ctx, &cfg.repo_url);
+    git.push(Some(&cfg.repo_url), &cfg.repo_branch, http)?;
+    ctx.printer.success(format!(
+        "pushed to {} ({})",
+        redact(&cfg.repo_url),
+        cfg.repo_branch
+    ));
     Ok(())
 }
 
@@ -228,4 +255,74 @@ fn summary(base: &str, profile: &str, c: &gitops::ChangeSet, would: &str) -> Str
         verb("removed"),
         c.unchanged.len()
     )
+}
+
+/// How [`warn_unrecorded`] tells whether HEAD is on the branch Argo CD reads.
+pub(super) enum PushCheck {
+    /// Ask the remote (as `up` does), with these credential rules.
+    Ask(crate::gitops::git::PlainHttp),
+    /// The local remote-tracking branch only: no network, no credentials (`diff`, a CI gate).
+    Tracking,
+}
+
+/// Warn (never fail) when the repository does not hold what produced the tree: inputs of
+/// `clusters/<env>/` in the work tree that differ from HEAD, and (with `remote`) a HEAD that is not
+/// on the branch Argo CD reads. A remote that cannot be asked is said in detail only.
+pub(super) fn warn_unrecorded(
+    ctx: &Ctx,
+    git: &GitRepo,
+    remote: Option<(&crate::config::EnvConfig, PushCheck)>,
+) {
+    let env = &ctx.env;
+    match git.changed_inputs(env) {
+        Ok(changed) if !changed.is_empty() => ctx.printer.diagnostic(
+            &crate::diag::Diagnostic::warning(format!(
+                "the inputs of {}/ differ from HEAD: {} (not committed), so what is committed is not what they render",
+                crate::layout::tree(env),
+                gitops::describe_inputs(env, &changed).join(", ")
+            ))
+            .help(format!(
+                "commit them with the tree they render: `platform root --env {env} --commit --push`"
+            )),
+        ),
+        Ok(_) => {}
+        Err(e) => ctx
+            .printer
+            .detail(format!("cannot tell whether the inputs are committed: {e}")),
+    }
+    let Some((cfg, check)) = remote else { return };
+    if git.head_commit().is_none() {
+        return;
+    }
+    let state = match check {
+        PushCheck::Ask(http) => git.push_state(Some(&cfg.repo_url), &cfg.repo_branch, http),
+        PushCheck::Tracking => match git.tracking_state(&cfg.repo_url, &cfg.repo_branch) {
+            Some(st) => Ok(st),
+            None => {
+                ctx.printer.detail(format!(
+                    "cannot tell whether HEAD is pushed: no remote-tracking branch of {} ({}) (`git fetch` makes one)",
+                    redact(&cfg.repo_url),
+                    cfg.repo_branch
+                ));
+                return;
+            }
+        },
+    };
+    match state {
+        Ok(st) if !st.pushed => ctx.printer.diagnostic(
+            &crate::diag::Diagnostic::warning(format!(
+                "HEAD {} is not on {} branch {}, which Argo CD reads (not pushed)",
+                crate::text::short_rev(&st.head.to_string()),
+                redact(&cfg.repo_url),
+                cfg.repo_branch
+            ))
+            .help(format!(
+                "push it: `platform root --env {env} --commit --push`"
+            )),
+        ),
+        Ok(_) => {}
+        Err(e) => ctx
+            .printer
+            .detail(format!("cannot tell whether HEAD is pushed: {e}")),
+    }
 }

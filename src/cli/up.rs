@@ -172,6 +172,14 @@ fn pushed_revision(
     profile: &str,
     args: &Args,
 ) -> Result<Option<String>> {
+    if let Ok(git) = GitRepo::open(&ctx.repo) {
+        // Without --allow-unpushed an unpushed HEAD is refused below.
+        let remote = args.allow_unpushed.then(|| {
+            let http = args.http.plain_http(ctx, &cfg.repo_url);
+            (cfg, super::root::PushCheck::Ask(http))
+        });
+        super::root::warn_unrecorded(ctx, &git, remote);
+    }
     let stale = gitops::diff(&ctx.repo, tree)?;
     if !stale.is_empty() {
         return Err(CheckFailed(format!(

@@ -99,6 +99,16 @@ pub enum EditError {
     /// A caller's mistake: the key cannot be written as a plain YAML key.
     #[error("`{key}` cannot be written as a plain YAML key (a platform bug)")]
     InvalidKey { key: String },
+    #[error(
+        "model `{model}` is listed under `models:` already (models there: {names}): pick another \
+         name, or remove it first (`platform model remove {model}`)"
+    )]
+    ModelExists { model: String, names: String },
+    #[error(
+        "cannot {what} in place: the `models:` list is not written one `- name: …` entry per \
+         block ({detail}); edit config.yaml by hand"
+    )]
+    ListLayout { what: String, detail: &'static str },
     /// The result failed its own check: a bug here, nothing was written.
     #[error("editing `{key}` of model `{model}` went wrong: {detail} (a platform bug; nothing was changed)")]
     Internal {
@@ -783,6 +793,356 @@ impl MarkedEventReceiver for Builder<'_> {
     }
 }
 
+/// A value of a new model entry ([`add_model`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum NewValue {
+    /// Text: written plain when YAML reads it back as the same string, else quoted (`"2"`).
+    Str(String),
+    /// A number, written plain.
+    Num(u64),
+    /// A nested block map, one `key: value` per line.
+    Map(Vec<(String, NewValue)>),
+}
+
+impl NewValue {
+    fn yaml(&self) -> Value {
+        match self {
+            NewValue::Str(s) => Value::String(s.clone()),
+            NewValue::Num(n) => Value::Number((*n).into()),
+            NewValue::Map(fields) => {
+                let mut m = serde_yaml::Mapping::new();
+                for (k, v) in fields {
+                    m.insert(Value::String(k.clone()), v.yaml());
+                }
+                Value::Mapping(m)
+            }
+        }
+    }
+
+    /// `key: value` lines at `indent` spaces.
+    fn lines(&self, key: &str, indent: usize, out: &mut Vec<String>) {
+        match self {
+            NewValue::Str(s) => {
+                let reads_as_text =
+                    serde_yaml::from_str::<Value>(s).is_ok_and(|v| v.as_str() == Some(s));
+                let text = if reads_as_text {
+                    render(s, TScalarStyle::Plain)
+                } else {
+                    double_quoted(s)
+                };
+                out.push(format!("{:indent$}{key}: {text}", ""));
+            }
+            NewValue::Num(n) => out.push(format!("{:indent$}{key}: {n}", "")),
+            NewValue::Map(fields) => {
+                out.push(format!("{:indent$}{key}:", ""));
+                for (k, v) in fields {
+                    v.lines(k, indent + 2, out);
+                }
+            }
+        }
+    }
+}
+
+/// The `models:` list: the value node and its items (none for an empty `models:`).
+fn models_list<'n>(root: &'n Node, body: &str) -> Result<(&'n Node, &'n [Node]), EditError> {
+    let Kind::Map { entries, .. } = &root.kind else {
+        return Err(EditError::NoModels);
+    };
+    let (key, models) = entries
+        .iter()
+        .find(|(k, _)| k.scalar() == Some("models"))
+        .map(|(k, v)| (k, v))
+        .ok_or(EditError::NoModels)?;
+    match &models.kind {
+        Kind::Seq { .. } if is_flow(body, models.start) => Err(EditError::ListLayout {
+            what: "change the models".into(),
+            detail: "it is a flow list `[...]`",
+        }),
+        Kind::Seq { items } => Ok((models, items)),
+        Kind::Scalar { value, .. } if value.is_empty() || value == "~" || value == "null" => {
+            Ok((key, &[]))
+        }
+        _ => Err(EditError::NoModels),
+    }
+}
+
+/// The entry's `name:`.
+fn item_name(item: &Node) -> Option<&str> {
+    match &item.kind {
+        Kind::Map { entries, .. } => entries
+            .iter()
+            .find(|(k, _)| k.scalar() == Some("name"))
+            .and_then(|(_, v)| v.scalar()),
+        _ => None,
+    }
+}
+
+/// The lines of `body` as (start, end without the line break, next line's start).
+fn lines_of(body: &str) -> Vec<(usize, usize, usize)> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < body.len() {
+        let end = line_end(body, pos);
+        let next = end + terminator(body, end).len();
+        out.push((pos, end, next));
+        pos = next;
+    }
+    out
+}
+
+fn indent_of(line: &str) -> usize {
+    line.len() - line.trim_start_matches(' ').len()
+}
+
+/// Where a block entry of the list sits: the index of its `- ` line in `lines`, the dash's
+/// column, the first line of its own comments above, and the line after its last line.
+struct Span {
+    dash_line: usize,
+    dash_col: usize,
+    first: usize,
+    after: usize,
+}
+
+fn entry_span(
+    body: &str,
+    lines: &[(usize, usize, usize)],
+    item: &Node,
+    what: &str,
+) -> Result<Span, EditError> {
+    let layout = |detail| EditError::ListLayout {
+        what: what.to_string(),
+        detail,
+    };
+    if is_flow(body, item.start) {
+        return Err(layout("the entry is written in flow style `{...}`"));
+    }
+    // A block map's start mark is after its first key: the entry starts at that key.
+    let start = match &item.kind {
+        Kind::Map { entries, .. } => entries.first().map_or(item.start, |(k, _)| k.start),
+        _ => item.start,
+    };
+    let dash_line = lines
+        .iter()
+        .position(|(s, _, next)| *s <= start && start < *next)
+        .ok_or(layout("the entry was not found in the text"))?;
+    let (ls, _, _) = lines[dash_line];
+    let prefix = &body[ls..start];
+    let dash_col = indent_of(prefix);
+    if prefix.trim_start_matches(' ').trim_end_matches(' ') != "-" {
+        return Err(layout("its `- ` is not on the line of its first key"));
+    }
+    let text = |i: usize| &body[lines[i].0..lines[i].1];
+    let is_comment = |i: usize| text(i).trim_start().starts_with('#');
+    let mut first = dash_line;
+    while first > 0 && is_comment(first - 1) && indent_of(text(first - 1)) >= dash_col {
+        first -= 1;
+    }
+    let mut after = dash_line + 1;
+    while after < lines.len() {
+        let t = text(after);
+        if !t.trim().is_empty() && indent_of(t) <= dash_col {
+            break;
+        }
+        after += 1;
+    }
+    Ok(Span {
+        dash_line,
+        dash_col,
+        first,
+        after,
+    })
+}
+
+/// Append a model entry to the top-level `models:` list: `- name: <name>` then `fields` in
+/// order, one `key: value` per line (nested maps as blocks), at the list's indentation, after the
+/// last entry (separated by a blank line when the entries are). Every other byte stays. Checked
+/// as YAML: the result equals the original with that entry appended. Whether the model is valid
+/// is the caller's check (`platform model add` runs lint on the result).
+pub fn add_model(
+    text: &str,
+    name: &str,
+    fields: &[(String, NewValue)],
+) -> Result<String, EditError> {
+    let (bom, body) = match text.strip_prefix('\u{feff}') {
+        Some(rest) => ("\u{feff}", rest),
+        None => ("", text),
+    };
+    let root = parse(body)?;
+    let (list, items) = models_list(&root, body)?;
+    let names: Vec<&str> = items.iter().filter_map(item_name).collect();
+    if names.contains(&name) {
+        return Err(EditError::ModelExists {
+            model: name.to_string(),
+            names: names.join(", "),
+        });
+    }
+    let lines = lines_of(body);
+    let eol = first_terminator(body);
+    let what = format!("add model `{name}`");
+    let (at, dash_col, blank) = match items.last() {
+        Some(last) => {
+            let span = entry_span(body, &lines, last, &what)?;
+            // After the entry's last line that is not blank.
+            let mut end = span.after;
+            while end > span.dash_line + 1
+                && body[lines[end - 1].0..lines[end - 1].1].trim().is_empty()
+            {
+                end -= 1;
+            }
+            let blank = items.len() > 1
+                && span.first > 0
+                && body[lines[span.first - 1].0..lines[span.first - 1].1]
+                    .trim()
+                    .is_empty();
+            (lines[end - 1].1, span.dash_col, blank)
+        }
+        None => {
+            // `models:` alone: the entry goes right below it.
+            let key_line = lines
+                .iter()
+                .find(|(s, _, next)| *s <= list.start && list.start < *next)
+                .ok_or(EditError::NoModels)?;
+            let col = indent_of(&body[key_line.0..key_line.1]);
+            if !is_trailing(
+                &body[list.start + "models:".len().min(key_line.1 - list.start)..key_line.1],
+            ) {
+                return Err(EditError::ListLayout {
+                    what,
+                    detail: "`models:` has something after it on its line",
+                });
+            }
+            (key_line.1, col + 2, false)
+        }
+    };
+    let mut new_lines = vec![format!(
+        "{:dash_col$}- name: {}",
+        "",
+        render(name, TScalarStyle::Plain)
+    )];
+    for (k, v) in fields {
+        v.lines(k, dash_col + 2, &mut new_lines);
+    }
+    let mut insert = String::new();
+    if blank {
+        insert.push_str(eol);
+    }
+    for l in &new_lines {
+        insert.push_str(eol);
+        insert.push_str(l);
+    }
+    let out = splice_text(body, at, at, &insert);
+    // Checked: the original with that entry appended.
+    let internal = |detail: String| EditError::Internal {
+        model: name.to_string(),
+        key: "models".to_string(),
+        detail,
+    };
+    let old: Value = serde_yaml::from_str(body).map_err(|e| EditError::Syntax {
+        source: Box::new(e),
+    })?;
+    let new: Value = serde_yaml::from_str(&out)
+        .map_err(|e| internal(format!("the edited text is not valid YAML ({e})")))?;
+    let mut entry = serde_yaml::Mapping::new();
+    entry.insert(
+        Value::String("name".into()),
+        Value::String(name.to_string()),
+    );
+    for (k, v) in fields {
+        entry.insert(Value::String(k.clone()), v.yaml());
+    }
+    let mut expected = old;
+    match expected.get_mut("models") {
+        Some(Value::Sequence(seq)) => seq.push(Value::Mapping(entry)),
+        Some(v @ Value::Null) => *v = Value::Sequence(vec![Value::Mapping(entry)]),
+        _ => return Err(internal("`models:` is not a list".to_string())),
+    }
+    if new != expected {
+        return Err(internal(
+            "read back, the config differs in more than the new entry".to_string(),
+        ));
+    }
+    Ok(format!("{bom}{out}"))
+}
+
+/// Remove the entry of the model named `model` from the top-level `models:` list, with the
+/// comment lines right above it (at its indentation or deeper) and the lines below it up to the
+/// next entry or key; the last entry takes the blank line before it instead of after. Every other
+/// byte stays. Checked as YAML: the result equals the original without that entry.
+pub fn remove_model(text: &str, model: &str) -> Result<String, EditError> {
+    let (bom, body) = match text.strip_prefix('\u{feff}') {
+        Some(rest) => ("\u{feff}", rest),
+        None => ("", text),
+    };
+    let root = parse(body)?;
+    // The entry's errors (absent, listed twice, flow style, anchored) as for a field edit.
+    let (index, _) = find_entry(&root, body, model)?;
+    let (_, items) = models_list(&root, body)?;
+    let item = items.get(index).ok_or(EditError::NoModels)?;
+    let lines = lines_of(body);
+    let span = entry_span(body, &lines, item, &format!("remove model `{model}`"))?;
+    let blank = |i: usize| body[lines[i].0..lines[i].1].trim().is_empty();
+    let (mut first, mut after) = (span.first, span.after);
+    let last = index + 1 == items.len();
+    if last {
+        // Keep the blank lines after it (they separate what follows); drop the one before it.
+        while after > span.dash_line + 1 && blank(after - 1) {
+            after -= 1;
+        }
+        while first > 0 && blank(first - 1) {
+            first -= 1;
+        }
+    }
+    let from = lines[first].0;
+    let to = lines.get(after).map_or(body.len(), |l| l.0);
+    let to = if last && after == lines.len() {
+        // The entry ends the file: its line break goes with it only when text stays before it.
+        body.len()
+    } else {
+        to
+    };
+    let mut out = splice_text(body, from, to, "");
+    if last && to == body.len() && from > 0 && !out.ends_with(['\n', '\r']) {
+        out.push_str(first_terminator(body));
+    }
+    let internal = |detail: String| EditError::Internal {
+        model: model.to_string(),
+        key: "models".to_string(),
+        detail,
+    };
+    let old: Value = serde_yaml::from_str(body).map_err(|e| EditError::Syntax {
+        source: Box::new(e),
+    })?;
+    let new: Value = serde_yaml::from_str(&out)
+        .map_err(|e| internal(format!("the edited text is not valid YAML ({e})")))?;
+    let mut expected = old;
+    if let Some(Value::Sequence(seq)) = expected.get_mut("models") {
+        if index < seq.len() {
+            seq.remove(index);
+        }
+    }
+    // The last entry removed: `models:` may read as null rather than an empty list.
+    let emptied = |v: &Value| {
+        v.get("models")
+            .is_some_and(|m| m.is_null() || m.as_sequence().is_some_and(Vec::is_empty))
+    };
+    let same = new == expected || {
+        let (mut a, mut b) = (new.clone(), expected.clone());
+        if emptied(&a) && emptied(&b) {
+            if let (Some(x), Some(y)) = (a.get_mut("models"), b.get_mut("models")) {
+                *x = Value::Null;
+                *y = Value::Null;
+            }
+        }
+        a == b
+    };
+    if !same {
+        return Err(internal(
+            "read back, the config differs in more than the removed entry".to_string(),
+        ));
+    }
+    Ok(format!("{bom}{out}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1148,5 +1508,87 @@ models:
         assert!(matches!(err, EditError::Internal { .. }), "{err}");
         let after = "cluster: {name: c}\nmodels:\n- name: a\n  layer: llm-d\n  preset: p\n";
         check(before, after, 0, "a", "layer", Some("llm-d")).unwrap();
+    }
+
+    fn extra() -> Vec<(String, NewValue)> {
+        vec![
+            ("layer".into(), NewValue::Str("raw-vllm".into())),
+            (
+                "source".into(),
+                NewValue::Str("hf://Qwen/Qwen2.5-0.5B-Instruct".into()),
+            ),
+            ("preset".into(), NewValue::Str("vllm-cpu".into())),
+            ("gpus".into(), NewValue::Num(0)),
+            (
+                "resources".into(),
+                NewValue::Map(vec![(
+                    "requests".into(),
+                    NewValue::Map(vec![
+                        ("cpu".into(), NewValue::Str("2".into())),
+                        ("memory".into(), NewValue::Str("6Gi".into())),
+                    ]),
+                )]),
+            ),
+        ]
+    }
+
+    #[test]
+    fn add_model_appends_an_entry_and_keeps_every_other_byte() {
+        let out = add_model(AI_DEV, "qwen-extra", &extra()).unwrap();
+        assert_eq!(
+            out,
+            format!("{AI_DEV}\n  - name: qwen-extra\n    layer: raw-vllm\n    source: hf://Qwen/Qwen2.5-0.5B-Instruct\n    \
+             preset: vllm-cpu\n    gpus: 0\n    resources:\n      requests:\n        cpu: \"2\"\n        memory: 6Gi\n"),
+            "{out}"
+        );
+        let cfg: EnvConfig = serde_yaml::from_str(&out).unwrap();
+        assert_eq!(cfg.models.len(), 4);
+        let e = add_model(AI_DEV, "qwen-gpu", &extra()).unwrap_err();
+        assert!(matches!(e, EditError::ModelExists { .. }), "{e}");
+        assert!(
+            e.to_string()
+                .contains("(models there: qwen-cpu, qwen-gpu, qwen-llmd)"),
+            "{e}"
+        );
+        // An empty list, and one entry: no blank line added.
+        let out = add_model("models:\nother: 1\n", "m", &extra()[..1]).unwrap();
+        assert_eq!(out, "models:\n  - name: m\n    layer: raw-vllm\nother: 1\n");
+        let out = add_model(
+            "models:\n- name: a\n  layer: kserve\n# end\n",
+            "b",
+            &extra()[..1],
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "models:\n- name: a\n  layer: kserve\n- name: b\n  layer: raw-vllm\n# end\n"
+        );
+        assert!(matches!(
+            add_model("models: []\n", "m", &extra()),
+            Err(EditError::ListLayout { .. })
+        ));
+    }
+
+    #[test]
+    fn remove_model_takes_its_entry_and_comments_only() {
+        let gpu_from = AI_DEV.find("  # The same model family").unwrap();
+        let gpu_to = AI_DEV.find("  # llm-d prefill/decode").unwrap();
+        let out = remove_model(AI_DEV, "qwen-gpu").unwrap();
+        assert_eq!(out, format!("{}{}", &AI_DEV[..gpu_from], &AI_DEV[gpu_to..]));
+        let cpu_from = AI_DEV.find("  # Qwen 0.5B on CPU").unwrap();
+        let out = remove_model(AI_DEV, "qwen-cpu").unwrap();
+        assert_eq!(
+            out,
+            format!("{}{}", &AI_DEV[..cpu_from], &AI_DEV[gpu_from..])
+        );
+        // The last one: the blank line before it goes, the file still ends with a line break.
+        let out = remove_model(AI_DEV, "qwen-llmd").unwrap();
+        let before_gap = AI_DEV[..gpu_to].trim_end_matches('\n');
+        assert_eq!(out, format!("{before_gap}\n"));
+        let e = remove_model(AI_DEV, "qwen-xl").unwrap_err();
+        assert!(matches!(e, EditError::ModelNotFound { .. }), "{e}");
+        // Add then remove: the original text again.
+        let added = add_model(AI_DEV, "qwen-extra", &extra()).unwrap();
+        assert_eq!(remove_model(&added, "qwen-extra").unwrap(), AI_DEV);
     }
 }

@@ -160,6 +160,11 @@ impl GitRepo {
         Ok(GitRepo { repo, workdir })
     }
 
+    /// The libgit2 repository (for [`super::history`]).
+    pub(crate) fn repository(&self) -> &Repository {
+        &self.repo
+    }
+
     pub fn workdir(&self) -> &Path {
         &self.workdir
     }
@@ -370,6 +375,12 @@ impl GitRepo {
             .collect())
     }
 
+    /// The inputs of `clusters/<env>/` ([`super::input_paths`]) that differ from HEAD in the work
+    /// tree (changed, added, removed; ignored files excepted), repo-relative.
+    pub fn changed_inputs(&self, env: &str) -> Result<Vec<String>, GitError> {
+        self.dirty_paths(&super::input_paths(env))
+    }
+
     /// The remote to talk to for `url`: a configured remote with that URL, else `origin`.
     fn remote(&self, url: Option<&str>) -> Result<git2::Remote<'_>, GitError> {
         if let Some(url) = url {
@@ -478,6 +489,30 @@ impl GitRepo {
         Ok(PushState {
             head,
             remote: tip,
+            pushed,
+        })
+    }
+
+    /// HEAD against the local remote-tracking branch (`refs/remotes/<remote>/<branch>`) of the
+    /// configured remote whose URL is `url`: what the last push or fetch saw, read without
+    /// contacting the remote (no network, no credentials). None when there is no such branch.
+    pub fn tracking_state(&self, url: &str, branch: &str) -> Option<PushState> {
+        let head = self.head_commit()?;
+        let names = self.repo.remotes().ok()?;
+        let tip = names.iter().flatten().flatten().find_map(|name| {
+            let r = self.repo.find_remote(name).ok()?;
+            if !r.url().is_ok_and(|u| same_url(u, url)) {
+                return None;
+            }
+            self.repo
+                .find_reference(&format!("refs/remotes/{name}/{branch}"))
+                .ok()?
+                .target()
+        })?;
+        let pushed = tip == head || self.repo.graph_descendant_of(tip, head).unwrap_or(false);
+        Some(PushState {
+            head,
+            remote: Some(tip),
             pushed,
         })
     }

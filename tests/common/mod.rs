@@ -178,3 +178,19 @@ pub const QWEN_CPU: &str = "  - name: qwen-cpu
       requests: { cpu: \"2\", memory: 6Gi }
       limits: { cpu: \"2\", memory: 8Gi }
 ";
+
+/// A model to append to the shipped config's `models:` (a CPU raw-vLLM model): `qwen-extra`.
+pub const EXTRA_MODEL: &str = "
+  - name: qwen-extra
+    layer: raw-vllm
+    source: hf://Qwen/Qwen2.5-0.5B-Instruct
+    servedName: qwen-extra
+    preset: vllm-cpu
+    resources:
+      requests: { cpu: \"2\", memory: 6Gi }
+      limits: { cpu: \"2\", memory: 8Gi }
+    storage:
+      staged: false
+      dir: qwen-extra
+      size: 2Gi
+";
