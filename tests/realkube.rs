@@ -2653,3 +2653,87 @@ async fn keep_old_records_the_share_in_git_and_a_later_move_removes_the_old() {
 
     teardown_clean(&g).await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// diff --cluster: what Argo CD would change, against the real API server's dry run.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diff_cluster_shows_what_argocd_would_change() {
+    let c = realkube::cluster();
+    let _x = c.exclusive().await;
+    install_argocd(c);
+    let g = Gitops::shipped(c, "ai-dev");
+    g.publish().await;
+    g.argo_on();
+    g.ok(&["up", "--sync-models", "--timeout", "4m"]).await;
+
+    // In sync: exit 0, nothing on stdout.
+    let o = g.platform(&["diff", "--cluster"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).trim().is_empty(), "{}", stdout(&o));
+    assert!(stderr(&o).contains("in sync"), "{}", stderr(&o));
+
+    // A paused raw vLLM model (replicas 0, owned by pause/resume) is no difference.
+    g.ok(&["pause", "qwen-gpu", "--wait", "--timeout", "2m"])
+        .await;
+    assert_eq!(
+        get_json(c, "deployment", "serving", "qwen-gpu")["spec"]["replicas"],
+        0
+    );
+    let o = g.platform(&["diff", "--cluster", "qwen-gpu"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+
+    // A model's args changed in config.yaml: exit 1, the change shown in its Deployment.
+    let cfg = g
+        .repo
+        .read("environments/ai-dev/config.yaml")
+        .replace("maxModelLen: 16384", "maxModelLen: 8192");
+    g.repo.env("ai-dev", &cfg);
+    let o = g.platform(&["diff", "--cluster"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("# Deployment serving/qwen-gpu would change"),
+        "{out}"
+    );
+    assert!(out.contains("---") && out.contains("+++"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with('-') && l.contains("16384")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with('+') && l.contains("8192")),
+        "{out}"
+    );
+    // Only that object; replicas (0 live, 1 rendered) stays ignored.
+    assert!(!out.contains("replicas"), "{out}");
+    assert!(
+        stderr(&o).contains("1 object(s) differ from the cluster: 1 would change"),
+        "{}",
+        stderr(&o)
+    );
+    let v = json_of(&stdout(
+        &g.platform(&["diff", "--cluster", "qwen-gpu", "-o", "json"])
+            .await,
+    ));
+    assert_eq!(v["identical"], false);
+    assert_eq!(v["changed"], 1, "{v}");
+    assert_eq!(v["objects"][0]["kind"], "Deployment");
+    assert_eq!(v["objects"][0]["app"], "qwen-gpu");
+    // The other model's app is untouched by the change.
+    let o = g.platform(&["diff", "--cluster", "qwen-cpu"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+
+    g.ok(&[
+        "teardown",
+        "--yes",
+        "--finalizer-timeout",
+        "90s",
+        "--release-timeout",
+        "2m",
+    ])
+    .await;
+    g.argo_off();
+}

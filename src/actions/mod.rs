@@ -7,6 +7,7 @@
 pub mod bootstrap;
 pub mod doctor;
 pub mod fit;
+pub mod livediff;
 pub mod pause;
 pub mod relocate;
 pub mod route;

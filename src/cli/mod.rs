@@ -113,7 +113,7 @@ pub enum Command {
     Plan(plan::Args),
     /// Run every validation of config, catalog, templates and rendered output; writes nothing.
     Lint(lint::Args),
-    /// Compare what `root` would render now with HEAD (or the working tree): unified diff, exit 1 if different.
+    /// Compare what `root` would render now with HEAD, the working tree, or the live cluster (--cluster: what Argo CD would change); exit 1 if different.
     Diff(diff::Args),
     /// Preflight against the cluster: OK/WARN/FAIL lines with fixes, exit 1 on any FAIL.
     Doctor(doctor::Args),
