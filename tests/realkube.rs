@@ -2737,3 +2737,85 @@ async fn diff_cluster_shows_what_argocd_would_change() {
     .await;
     g.argo_off();
 }
+
+// ---------------------------------------------------------------------------------------------
+// logs / port-forward: the error paths (this tier has no kubelet to serve a log or a forward).
+
+const LOGS_ENV: &str = "cluster:
+  name: ai-dev
+repoURL: REPO_URL
+repoBranch: main
+features: { raw-vllm: true, kserve: false, llm-d: false }
+models:
+  - name: rk-pending
+    layer: raw-vllm
+    namespace: rk-logs
+    source: hf://Qwen/Qwen2.5-7B-Instruct
+    preset: vllm-gpu
+    gpus: 8
+    tensorParallelSize: 8
+  - name: rk-paused
+    layer: raw-vllm
+    namespace: rk-logs
+    source: hf://Qwen/Qwen2.5-0.5B-Instruct
+    preset: vllm-cpu
+    resources:
+      requests: { cpu: \"2\", memory: 6Gi }
+      limits: { cpu: \"2\", memory: 8Gi }
+";
+
+/// A model whose pod the real scheduler cannot place gives the scheduler's reason; a paused one
+/// says it is paused and how to resume; a model not synced says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_and_port_forward_give_the_reason_there_is_no_pod() {
+    let c = realkube::cluster();
+    let g = Gitops::new(c, "rk-logs", LOGS_ENV);
+    g.ok(&["root"]).await;
+    let o = g.platform(&["logs", "rk-pending"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not in the cluster yet"),
+        "{}",
+        stderr(&o)
+    );
+    let _ = c.kubectl(&["create", "namespace", "rk-logs"]);
+    for m in ["rk-pending", "rk-paused"] {
+        let dir = g.tree_dir().join("models").join(m);
+        kubectl_ok(c, &["apply", "--server-side", "-f", dir.to_str().unwrap()]);
+    }
+    eventually(
+        "the scheduler to refuse rk-pending",
+        Duration::from_secs(60),
+        || {
+            let m = model_status(&g, "rk-pending");
+            m["reasons"]
+                .to_string()
+                .contains("Insufficient nvidia.com/gpu")
+                .then_some(())
+        },
+    )
+    .await;
+    for cmd in ["logs", "port-forward"] {
+        let o = g.platform(&[cmd, "rk-pending"]).await;
+        assert_eq!(o.status.code(), Some(1), "{cmd}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("pod rk-logs/rk-pending-") && err.contains("has not started"),
+            "{cmd}: {err}"
+        );
+        assert!(err.contains("Insufficient nvidia.com/gpu"), "{cmd}: {err}");
+    }
+    g.ok(&["pause", "rk-paused", "--wait", "--timeout", "1m"])
+        .await;
+    for cmd in ["logs", "port-forward"] {
+        let o = g.platform(&[cmd, "rk-paused"]).await;
+        assert_eq!(o.status.code(), Some(1), "{cmd}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("model rk-paused is paused")
+                && stderr(&o).contains("`platform resume rk-paused --wait`"),
+            "{cmd}: {}",
+            stderr(&o)
+        );
+    }
+    let _ = c.kubectl(&["delete", "namespace", "rk-logs", "--wait=false"]);
+}

@@ -12,6 +12,7 @@ pub mod pause;
 pub mod relocate;
 pub mod route;
 pub mod s3_secret;
+pub mod servingpod;
 pub mod smoke;
 pub mod stage;
 pub mod status;

@@ -10,9 +10,11 @@ mod doctor;
 mod fit;
 mod init;
 mod lint;
+mod logs;
 mod modelcar;
 mod pause;
 mod plan;
+mod portforward;
 mod relocate;
 mod resolve_groups;
 mod root;
@@ -139,6 +141,11 @@ pub enum Command {
     /// Move a model to another serving layer behind its stable URL: declare, sync, smoke, shift the route, pause and remove the old one (two commits).
     #[command(name = "move")]
     Move(relocate::Args),
+    /// Stream a model's serving-pod log on any layer (-f follows; --previous, --container, --tail, --since).
+    Logs(logs::Args),
+    /// Forward a local port to a model's serving pod on any layer; prints http://127.0.0.1:PORT/v1.
+    #[command(name = "port-forward")]
+    PortForward(portforward::Args),
     /// Pause models on any layer (KServe stop annotation, or raw vLLM scaled to 0).
     Pause(pause::Args),
     /// Resume paused models (restores the remembered replica count on raw vLLM).
@@ -318,6 +325,8 @@ pub fn run() -> ExitCode {
         Command::Modelcar(a) => modelcar::run(&ctx, a),
         Command::Smoke(a) => smoke::run(&ctx, a),
         Command::Move(a) => relocate::run(&ctx, a),
+        Command::Logs(a) => logs::run(&ctx, a),
+        Command::PortForward(a) => portforward::run(&ctx, a),
         Command::Pause(a) => pause::run(&ctx, a, false),
         Command::Resume(a) => pause::run(&ctx, a, true),
         Command::Completions(a) => completions::run(&ctx, a),
