@@ -2819,3 +2819,180 @@ async fn logs_and_port_forward_give_the_reason_there_is_no_pod() {
     }
     let _ = c.kubectl(&["delete", "namespace", "rk-logs", "--wait=false"]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// argocd ui: the server found by its labels, the URL, the password only on request.
+
+impl Gitops {
+    /// The binary as a child process (stdout and stderr piped), to read while it runs and signal.
+    fn spawn(&self, args: &[&str]) -> std::process::Child {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("platform"))
+            .args(["--repo", self.path().to_str().unwrap(), "--env", &self.env])
+            .args(["--color", "never"])
+            .args(args)
+            .env("PLATFORM_KUBECONFIG", &self.cluster.kubeconfig)
+            .env_remove("KUBECONFIG")
+            .env_remove("PLATFORM_ENV")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+}
+
+/// Read the child's stderr until `done` holds for what was read (at most 60 s); then SIGINT it and
+/// return its exit code, stdout and the whole stderr.
+async fn interrupt_when(
+    mut child: std::process::Child,
+    done: impl Fn(&str) -> bool + Send + 'static,
+) -> (Option<i32>, String, String) {
+    use std::io::Read;
+    let mut err = child.stderr.take().unwrap();
+    let read = tokio::task::spawn_blocking(move || {
+        let mut seen = String::new();
+        let mut buf = [0u8; 4096];
+        while !done(&seen) {
+            let n = err.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        (err, seen)
+    });
+    let (mut err, mut seen) = tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("the command said nothing in time")
+        .unwrap();
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut rest = String::new();
+        let _ = err.read_to_string(&mut rest);
+        (child.wait_with_output().unwrap(), rest)
+    })
+    .await
+    .unwrap();
+    seen.push_str(&out.1);
+    (
+        out.0.status.code(),
+        String::from_utf8_lossy(&out.0.stdout).into_owned(),
+        seen,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn argocd_ui_forwards_to_the_server_and_shows_the_password_only_on_request() {
+    let c = realkube::cluster();
+    let _x = c.exclusive().await;
+    install_argocd(c);
+    let g = Gitops::shipped(c, "ai-dev");
+    eventually("argocd-server to be ready", Duration::from_secs(90), || {
+        let v = json_of(&kubectl_ok(
+            c,
+            &[
+                "-n",
+                "argocd",
+                "get",
+                "pods",
+                "-l",
+                "app.kubernetes.io/name=argocd-server",
+                "-o",
+                "json",
+            ],
+        ));
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| {
+                p["status"]["conditions"].as_array().is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                })
+            })
+            .then_some(())
+    })
+    .await;
+    let password = format!("rk-admin-{}-SECRET", std::process::id());
+    let _ = c.kubectl(&[
+        "-n",
+        "argocd",
+        "delete",
+        "secret",
+        "argocd-initial-admin-secret",
+        "--ignore-not-found",
+    ]);
+    kubectl_ok(
+        c,
+        &[
+            "-n",
+            "argocd",
+            "create",
+            "secret",
+            "generic",
+            "argocd-initial-admin-secret",
+            &format!("--from-literal=password={password}"),
+        ],
+    );
+
+    // --show-password -o json: the URL and the password on stdout, never on stderr.
+    let child = g.spawn(&[
+        "argocd",
+        "ui",
+        "--port",
+        "0",
+        "--show-password",
+        "-o",
+        "json",
+    ]);
+    let (code, out, err) = interrupt_when(child, |e| e.contains("Ctrl-C to stop")).await;
+    assert_eq!(code, Some(130), "{out}{err}");
+    let v = json_of(&out);
+    assert!(
+        v["url"].as_str().unwrap().starts_with("https://127.0.0.1:"),
+        "{v}"
+    );
+    assert_eq!(v["password"], password.as_str(), "{v}");
+    assert_eq!(v["username"], "admin");
+    assert_eq!(v["namespace"], "argocd");
+    assert!(
+        v["pod"].as_str().unwrap().starts_with("argocd-server-"),
+        "{v}"
+    );
+    assert!(!err.contains(&password), "{err}");
+    assert!(err.contains("Argo CD UI: https://127.0.0.1:"), "{err}");
+
+    // Without --show-password: no password anywhere, and how to get it.
+    let child = g.spawn(&["argocd", "ui", "--port", "0"]);
+    let (code, out, err) = interrupt_when(child, |e| e.contains("Ctrl-C to stop")).await;
+    assert_eq!(code, Some(130), "{out}{err}");
+    assert!(
+        !out.contains(&password) && !err.contains(&password),
+        "{out}{err}"
+    );
+    assert!(out.trim().is_empty(), "{out}");
+    assert!(err.contains("--show-password"), "{err}");
+
+    // The Secret deleted (the password was changed): said so.
+    kubectl_ok(
+        c,
+        &[
+            "-n",
+            "argocd",
+            "delete",
+            "secret",
+            "argocd-initial-admin-secret",
+        ],
+    );
+    let child = g.spawn(&["argocd", "ui", "--port", "0", "--show-password"]);
+    let (code, out, err) = interrupt_when(child, |e| e.contains("Ctrl-C to stop")).await;
+    assert_eq!(code, Some(130), "{out}{err}");
+    assert!(out.trim().is_empty(), "{out}");
+    assert!(
+        err.contains("argocd-initial-admin-secret does not exist"),
+        "{err}"
+    );
+}

@@ -4,6 +4,7 @@
 //! [`crate::report::Reporter`]. What a model looks like on its layer comes from
 //! [`crate::serving`]; the CLI (`crate::cli`) parses, calls one action and prints.
 
+pub mod argocd_ui;
 pub mod bootstrap;
 pub mod doctor;
 pub mod fit;

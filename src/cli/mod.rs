@@ -1,6 +1,7 @@
 //! Command-line interface: clap definitions, one file per command. Commands parse, call the library,
 //! print; they hold no logic of their own beyond that.
 
+mod argocd;
 mod bootstrap;
 mod catalog;
 mod cluster;
@@ -123,6 +124,8 @@ pub enum Command {
     Fit(fit::Args),
     /// Install Argo CD (pinned, sha256-verified), configure it, record the cluster identity; idempotent.
     Bootstrap(bootstrap::Args),
+    /// Argo CD itself: `argocd ui` port-forwards to argocd-server and prints the URL (and, on request, the initial admin password).
+    Argocd(argocd::Args),
     /// Bring the cluster up: apply the AppProject and root apps, then sync and wait wave by wave.
     Up(up::Args),
     /// Applications by layer and wave, models, PVCs, and why anything is not ready.
@@ -317,6 +320,7 @@ pub fn run() -> ExitCode {
         Command::Doctor(a) => doctor::run(&ctx, a),
         Command::Fit(a) => fit::run(&ctx, a),
         Command::Bootstrap(a) => bootstrap::run(&ctx, a),
+        Command::Argocd(a) => argocd::run(&ctx, a),
         Command::Up(a) => up::run(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),
         Command::Wait(a) => wait::run(&ctx, a),
