@@ -248,6 +248,8 @@ impl Classify for crate::actions::bootstrap::BootstrapError {
             }
             E::Credential(_) | E::Cache { .. } => ErrorClass::Input,
             E::Download { .. } | E::NotEstablished { .. } => ErrorClass::Remote,
+            E::AppsExist { .. } | E::NotOurs { .. } => ErrorClass::CheckFailed,
+            E::UninstallTimeout { .. } => ErrorClass::Timeout,
             E::Cluster(e) => e.class(),
         }
     }

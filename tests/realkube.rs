@@ -1830,6 +1830,27 @@ async fn bootstrap_leaves_a_helm_named_argocd_alone() {
         )
         .await;
     assert!(stderr(&o).contains("nothing to do"), "{}", stderr(&o));
+    // bootstrap --uninstall leaves it alone too, saying why.
+    let o = g
+        .bootstrap(
+            &format!("{base}/good/install.yaml"),
+            cache.path(),
+            "",
+            &["--uninstall", "--yes"],
+        )
+        .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("was not installed by `platform bootstrap`: left alone"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(exists(
+        c,
+        "statefulset",
+        "argo-cd-argocd-application-controller"
+    ));
+    assert!(exists(c, "deployment", "argocd-server"));
     restore_upstream_controller(c);
 }
 
@@ -2995,4 +3016,106 @@ async fn argocd_ui_forwards_to_the_server_and_shows_the_password_only_on_request
         err.contains("argocd-initial-admin-secret does not exist"),
         "{err}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// bootstrap --uninstall: refused while Applications exist, then everything bootstrap installed goes.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_uninstall_refuses_while_apps_exist_then_removes_what_it_installed() {
+    let c = realkube::cluster();
+    let _x = c.exclusive().await;
+    uninstall_argocd(c);
+    let base = serve_manifests(c).await;
+    let good = format!("{base}/good/install.yaml");
+    let g = Gitops::shipped(c, "ai-dev");
+    let cache = tempfile::tempdir().unwrap();
+    let o = g.bootstrap(&good, cache.path(), "", &["--yes"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    g.publish().await;
+    g.argo_on();
+    g.ok(&["up", "--timeout", "4m"]).await;
+
+    // Applications exist: refused, with the fix, nothing deleted.
+    let o = g
+        .bootstrap(&good, cache.path(), "", &["--uninstall", "--yes"])
+        .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("Application(s)") && err.contains("`platform teardown`"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was deleted"), "{err}");
+    assert!(exists(c, "Deployment", "argocd-server"));
+
+    g.ok(&[
+        "teardown",
+        "--yes",
+        "--finalizer-timeout",
+        "90s",
+        "--release-timeout",
+        "2m",
+    ])
+    .await;
+    g.argo_off();
+
+    // The dry run lists what goes and deletes nothing.
+    let o = g
+        .bootstrap(&good, cache.path(), "", &["--uninstall", "--dry-run"])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for want in [
+        "delete    Deployment argocd/argocd-server",
+        "delete    ConfigMap argocd/argocd-cm",
+        "delete    Secret argocd/argocd-redis",
+        "delete    CustomResourceDefinition applications.argoproj.io",
+        "delete    Namespace argocd",
+    ] {
+        assert!(out.contains(want), "{want}:\n{out}");
+    }
+    assert!(!out.contains("cluster-identity"), "{out}");
+    assert!(exists(c, "Deployment", "argocd-server"));
+
+    // Without a terminal and without --yes: refused.
+    let o = g.bootstrap(&good, cache.path(), "", &["--uninstall"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--yes"), "{}", stderr(&o));
+    assert!(exists(c, "Deployment", "argocd-server"));
+
+    let o = g
+        .bootstrap(&good, cache.path(), "", &["--uninstall", "--yes"])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("Argo CD removed"), "{}", stderr(&o));
+    let (ok, out, err) = c.kubectl(&[
+        "get",
+        "namespace",
+        "argocd",
+        "--ignore-not-found",
+        "-o",
+        "name",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.trim().is_empty(), "namespace argocd left: {out}");
+    for (kind, name) in manifest_objects(c) {
+        if kind.starts_with("Cluster") || kind == "CustomResourceDefinition" {
+            let (ok, out, err) =
+                c.kubectl(&["get", &kind, &name, "--ignore-not-found", "-o", "name"]);
+            assert!(ok, "{err}");
+            assert!(out.trim().is_empty(), "{kind} {name} left");
+        }
+    }
+    assert!(identity_recorded(c), "the cluster identity must stay");
+
+    // A second run has nothing to do.
+    let o = g
+        .bootstrap(&good, cache.path(), "", &["--uninstall", "--yes"])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nothing to do"), "{}", stderr(&o));
+
+    // Leave the tier as the other tests expect it: the CRDs and an Argo CD.
+    install_argocd(c);
 }
