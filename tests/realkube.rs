@@ -2747,6 +2747,24 @@ async fn diff_cluster_shows_what_argocd_would_change() {
     let o = g.platform(&["diff", "--cluster", "qwen-cpu"]).await;
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 
+    // A model removed from config.yaml: what Argo CD tracks for it would be pruned (its
+    // Application from the root app, its route from the routing app).
+    let start = cfg.find("  - name: qwen-cpu").unwrap();
+    let end = cfg.find("  - name: qwen-gpu").unwrap();
+    g.repo
+        .env("ai-dev", &format!("{}{}", &cfg[..start], &cfg[end..]));
+    let o = g.platform(&["diff", "--cluster"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("# Application argocd/qwen-cpu would be pruned"),
+        "{out}"
+    );
+    assert!(out.contains("+++ /dev/null"), "{out}");
+    assert!(stderr(&o).contains("would be pruned"), "{}", stderr(&o));
+    // Back, so that teardown knows every model.
+    g.repo.env("ai-dev", &cfg);
+
     g.ok(&[
         "teardown",
         "--yes",
