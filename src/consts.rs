@@ -38,6 +38,8 @@ pub const CATALOG_DIR: &str = "catalog";
 pub const TEMPLATES_DIR: &str = "templates";
 pub const CLUSTERS_DIR: &str = "clusters";
 pub const GROUPS_FILE: &str = "groups.generated.yaml";
+/// A kustomization's file name: Argo CD builds the directory that holds one.
+pub const KUSTOMIZATION_FILE: &str = "kustomization.yaml";
 pub const DEFAULT_ENV: &str = "ai-dev";
 
 /// Where pre-staged weights are mounted inside serving containers.

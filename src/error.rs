@@ -66,6 +66,35 @@ pub trait Classify {
     fn class(&self) -> ErrorClass;
 }
 
+/// The error of a module that classifies itself (it uses this module, so this module cannot name
+/// it without an import cycle): shown exactly as the error itself, with its causes, in its class.
+#[derive(Debug)]
+pub struct Classified(ErrorClass, Box<dyn std::error::Error + Send + Sync>);
+
+impl Classified {
+    pub fn of<E: Classify + std::error::Error + Send + Sync + 'static>(e: E) -> Classified {
+        Classified(e.class(), Box::new(e))
+    }
+}
+
+impl std::fmt::Display for Classified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.1.fmt(f)
+    }
+}
+
+impl std::error::Error for Classified {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.1.source()
+    }
+}
+
+impl Classify for Classified {
+    fn class(&self) -> ErrorClass {
+        self.0
+    }
+}
+
 /// A `--check` that found drift, a lint with errors, a guard or an audit that said no: exit 1.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -121,6 +150,7 @@ fn known_class(e: &(dyn std::error::Error + 'static)) -> Option<ErrorClass> {
         crate::actions::fit::FitCommandError,
         crate::scaffold::ScaffoldError,
         crate::actions::bootstrap::BootstrapError,
+        Classified,
     );
     if e.downcast_ref::<std::io::Error>().is_some() {
         // A file the user named could not be read or written (the library wraps its own I/O).
@@ -220,6 +250,8 @@ impl Classify for crate::actions::bootstrap::BootstrapError {
             }
             E::Credential(_) | E::Cache { .. } => ErrorClass::Input,
             E::Download { .. } | E::NotEstablished { .. } => ErrorClass::Remote,
+            E::AppsExist { .. } | E::NotOurs { .. } => ErrorClass::CheckFailed,
+            E::UninstallTimeout { .. } => ErrorClass::Timeout,
             E::Cluster(e) => e.class(),
         }
     }

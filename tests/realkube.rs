@@ -1850,6 +1850,27 @@ async fn bootstrap_leaves_a_helm_named_argocd_alone() {
         )
         .await;
     assert!(stderr(&o).contains("nothing to do"), "{}", stderr(&o));
+    // bootstrap --uninstall leaves it alone too, saying why.
+    let o = g
+        .bootstrap(
+            &format!("{base}/good/install.yaml"),
+            cache.path(),
+            "",
+            &["--uninstall", "--yes"],
+        )
+        .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("was not installed by `platform bootstrap`: left alone"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(exists(
+        c,
+        "statefulset",
+        "argo-cd-argocd-application-controller"
+    ));
+    assert!(exists(c, "deployment", "argocd-server"));
     restore_upstream_controller(c);
 }
 
@@ -2769,4 +2790,467 @@ async fn rollback_restores_a_render_commit_pushes_it_and_the_cluster_converges()
         root["status"]
     );
     teardown_clean(&g).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// diff --cluster: what Argo CD would change, against the real API server's dry run.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diff_cluster_shows_what_argocd_would_change() {
+    let c = realkube::cluster();
+    let _x = c.exclusive().await;
+    install_argocd(c);
+    let g = Gitops::shipped(c, "ai-dev");
+    g.publish().await;
+    g.argo_on();
+    g.ok(&["up", "--sync-models", "--timeout", "4m"]).await;
+
+    // In sync: exit 0, nothing on stdout.
+    let o = g.platform(&["diff", "--cluster"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).trim().is_empty(), "{}", stdout(&o));
+    assert!(stderr(&o).contains("in sync"), "{}", stderr(&o));
+
+    // A paused raw vLLM model (replicas 0, owned by pause/resume) is no difference.
+    g.ok(&["pause", "qwen-gpu", "--wait", "--timeout", "2m"])
+        .await;
+    assert_eq!(
+        get_json(c, "deployment", "serving", "qwen-gpu")["spec"]["replicas"],
+        0
+    );
+    let o = g.platform(&["diff", "--cluster", "qwen-gpu"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+
+    // A model's args changed in config.yaml: exit 1, the change shown in its Deployment.
+    let cfg = g
+        .repo
+        .read("environments/ai-dev/config.yaml")
+        .replace("maxModelLen: 16384", "maxModelLen: 8192");
+    g.repo.env("ai-dev", &cfg);
+    let o = g.platform(&["diff", "--cluster"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("# Deployment serving/qwen-gpu would change"),
+        "{out}"
+    );
+    assert!(out.contains("---") && out.contains("+++"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with('-') && l.contains("16384")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with('+') && l.contains("8192")),
+        "{out}"
+    );
+    // Only that object; replicas (0 live, 1 rendered) stays ignored.
+    assert!(!out.contains("replicas"), "{out}");
+    assert!(
+        stderr(&o).contains("1 object(s) differ from the cluster: 1 would change"),
+        "{}",
+        stderr(&o)
+    );
+    let v = json_of(&stdout(
+        &g.platform(&["diff", "--cluster", "qwen-gpu", "-o", "json"])
+            .await,
+    ));
+    assert_eq!(v["identical"], false);
+    assert_eq!(v["changed"], 1, "{v}");
+    assert_eq!(v["objects"][0]["kind"], "Deployment");
+    assert_eq!(v["objects"][0]["app"], "qwen-gpu");
+    // The other model's app is untouched by the change.
+    let o = g.platform(&["diff", "--cluster", "qwen-cpu"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+
+    // A model removed from config.yaml: what Argo CD tracks for it would be pruned (its
+    // Application from the root app, its route from the routing app).
+    let start = cfg.find("  - name: qwen-cpu").unwrap();
+    let end = cfg.find("  - name: qwen-gpu").unwrap();
+    g.repo
+        .env("ai-dev", &format!("{}{}", &cfg[..start], &cfg[end..]));
+    let o = g.platform(&["diff", "--cluster"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("# Application argocd/qwen-cpu would be pruned"),
+        "{out}"
+    );
+    assert!(out.contains("+++ /dev/null"), "{out}");
+    assert!(stderr(&o).contains("would be pruned"), "{}", stderr(&o));
+    // Back, so that teardown knows every model.
+    g.repo.env("ai-dev", &cfg);
+
+    g.ok(&[
+        "teardown",
+        "--yes",
+        "--finalizer-timeout",
+        "90s",
+        "--release-timeout",
+        "2m",
+    ])
+    .await;
+    g.argo_off();
+}
+
+// ---------------------------------------------------------------------------------------------
+// logs / port-forward: the error paths (this tier has no kubelet to serve a log or a forward).
+
+const LOGS_ENV: &str = "cluster:
+  name: ai-dev
+repoURL: REPO_URL
+repoBranch: main
+features: { raw-vllm: true, kserve: false, llm-d: false }
+models:
+  - name: rk-pending
+    layer: raw-vllm
+    namespace: rk-logs
+    source: hf://Qwen/Qwen2.5-7B-Instruct
+    preset: vllm-gpu
+    gpus: 8
+    tensorParallelSize: 8
+  - name: rk-paused
+    layer: raw-vllm
+    namespace: rk-logs
+    source: hf://Qwen/Qwen2.5-0.5B-Instruct
+    preset: vllm-cpu
+    resources:
+      requests: { cpu: \"2\", memory: 6Gi }
+      limits: { cpu: \"2\", memory: 8Gi }
+";
+
+/// A model whose pod the real scheduler cannot place gives the scheduler's reason; a paused one
+/// says it is paused and how to resume; a model not synced says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_and_port_forward_give_the_reason_there_is_no_pod() {
+    let c = realkube::cluster();
+    let g = Gitops::new(c, "rk-logs", LOGS_ENV);
+    g.ok(&["root"]).await;
+    let o = g.platform(&["logs", "rk-pending"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not in the cluster yet"),
+        "{}",
+        stderr(&o)
+    );
+    let _ = c.kubectl(&["create", "namespace", "rk-logs"]);
+    for m in ["rk-pending", "rk-paused"] {
+        let dir = g.tree_dir().join("models").join(m);
+        kubectl_ok(c, &["apply", "--server-side", "-f", dir.to_str().unwrap()]);
+    }
+    eventually(
+        "the scheduler to refuse rk-pending",
+        Duration::from_secs(60),
+        || {
+            let m = model_status(&g, "rk-pending");
+            m["reasons"]
+                .to_string()
+                .contains("Insufficient nvidia.com/gpu")
+                .then_some(())
+        },
+    )
+    .await;
+    for cmd in ["logs", "port-forward"] {
+        let o = g.platform(&[cmd, "rk-pending"]).await;
+        assert_eq!(o.status.code(), Some(1), "{cmd}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("pod rk-logs/rk-pending-") && err.contains("has not started"),
+            "{cmd}: {err}"
+        );
+        assert!(err.contains("Insufficient nvidia.com/gpu"), "{cmd}: {err}");
+    }
+    g.ok(&["pause", "rk-paused", "--wait", "--timeout", "1m"])
+        .await;
+    for cmd in ["logs", "port-forward"] {
+        let o = g.platform(&[cmd, "rk-paused"]).await;
+        assert_eq!(o.status.code(), Some(1), "{cmd}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("model rk-paused is paused")
+                && stderr(&o).contains("`platform resume rk-paused --wait`"),
+            "{cmd}: {}",
+            stderr(&o)
+        );
+    }
+    let _ = c.kubectl(&["delete", "namespace", "rk-logs", "--wait=false"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// argocd ui: the server found by its labels, the URL, the password only on request.
+
+impl Gitops {
+    /// The binary as a child process (stdout and stderr piped), to read while it runs and signal.
+    fn spawn(&self, args: &[&str]) -> std::process::Child {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("platform"))
+            .args(["--repo", self.path().to_str().unwrap(), "--env", &self.env])
+            .args(["--color", "never"])
+            .args(args)
+            .env("PLATFORM_KUBECONFIG", &self.cluster.kubeconfig)
+            .env_remove("KUBECONFIG")
+            .env_remove("PLATFORM_ENV")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+}
+
+/// Read the child's stderr until `done` holds for what was read (at most 60 s); then SIGINT it and
+/// return its exit code, stdout and the whole stderr.
+async fn interrupt_when(
+    mut child: std::process::Child,
+    done: impl Fn(&str) -> bool + Send + 'static,
+) -> (Option<i32>, String, String) {
+    use std::io::Read;
+    let mut err = child.stderr.take().unwrap();
+    let read = tokio::task::spawn_blocking(move || {
+        let mut seen = String::new();
+        let mut buf = [0u8; 4096];
+        while !done(&seen) {
+            let n = err.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        (err, seen)
+    });
+    let (mut err, mut seen) = tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("the command said nothing in time")
+        .unwrap();
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut rest = String::new();
+        let _ = err.read_to_string(&mut rest);
+        (child.wait_with_output().unwrap(), rest)
+    })
+    .await
+    .unwrap();
+    seen.push_str(&out.1);
+    (
+        out.0.status.code(),
+        String::from_utf8_lossy(&out.0.stdout).into_owned(),
+        seen,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn argocd_ui_forwards_to_the_server_and_shows_the_password_only_on_request() {
+    let c = realkube::cluster();
+    let _x = c.exclusive().await;
+    install_argocd(c);
+    let g = Gitops::shipped(c, "ai-dev");
+    eventually("argocd-server to be ready", Duration::from_secs(90), || {
+        let v = json_of(&kubectl_ok(
+            c,
+            &[
+                "-n",
+                "argocd",
+                "get",
+                "pods",
+                "-l",
+                "app.kubernetes.io/name=argocd-server",
+                "-o",
+                "json",
+            ],
+        ));
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| {
+                p["status"]["conditions"].as_array().is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                })
+            })
+            .then_some(())
+    })
+    .await;
+    let password = format!("rk-admin-{}-SECRET", std::process::id());
+    let _ = c.kubectl(&[
+        "-n",
+        "argocd",
+        "delete",
+        "secret",
+        "argocd-initial-admin-secret",
+        "--ignore-not-found",
+    ]);
+    kubectl_ok(
+        c,
+        &[
+            "-n",
+            "argocd",
+            "create",
+            "secret",
+            "generic",
+            "argocd-initial-admin-secret",
+            &format!("--from-literal=password={password}"),
+        ],
+    );
+
+    // --show-password -o json: the URL and the password on stdout, never on stderr.
+    let child = g.spawn(&[
+        "argocd",
+        "ui",
+        "--port",
+        "0",
+        "--show-password",
+        "-o",
+        "json",
+    ]);
+    let (code, out, err) = interrupt_when(child, |e| e.contains("Ctrl-C to stop")).await;
+    assert_eq!(code, Some(130), "{out}{err}");
+    let v = json_of(&out);
+    assert!(
+        v["url"].as_str().unwrap().starts_with("https://127.0.0.1:"),
+        "{v}"
+    );
+    assert_eq!(v["password"], password.as_str(), "{v}");
+    assert_eq!(v["username"], "admin");
+    assert_eq!(v["namespace"], "argocd");
+    assert!(
+        v["pod"].as_str().unwrap().starts_with("argocd-server-"),
+        "{v}"
+    );
+    assert!(!err.contains(&password), "{err}");
+    assert!(err.contains("Argo CD UI: https://127.0.0.1:"), "{err}");
+
+    // Without --show-password: no password anywhere, and how to get it.
+    let child = g.spawn(&["argocd", "ui", "--port", "0"]);
+    let (code, out, err) = interrupt_when(child, |e| e.contains("Ctrl-C to stop")).await;
+    assert_eq!(code, Some(130), "{out}{err}");
+    assert!(
+        !out.contains(&password) && !err.contains(&password),
+        "{out}{err}"
+    );
+    assert!(out.trim().is_empty(), "{out}");
+    assert!(err.contains("--show-password"), "{err}");
+
+    // The Secret deleted (the password was changed): said so.
+    kubectl_ok(
+        c,
+        &[
+            "-n",
+            "argocd",
+            "delete",
+            "secret",
+            "argocd-initial-admin-secret",
+        ],
+    );
+    let child = g.spawn(&["argocd", "ui", "--port", "0", "--show-password"]);
+    let (code, out, err) = interrupt_when(child, |e| e.contains("Ctrl-C to stop")).await;
+    assert_eq!(code, Some(130), "{out}{err}");
+    assert!(out.trim().is_empty(), "{out}");
+    assert!(
+        err.contains("argocd-initial-admin-secret does not exist"),
+        "{err}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// bootstrap --uninstall: refused while Applications exist, then everything bootstrap installed goes.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_uninstall_refuses_while_apps_exist_then_removes_what_it_installed() {
+    let c = realkube::cluster();
+    let _x = c.exclusive().await;
+    uninstall_argocd(c);
+    let base = serve_manifests(c).await;
+    let good = format!("{base}/good/install.yaml");
+    let g = Gitops::shipped(c, "ai-dev");
+    let cache = tempfile::tempdir().unwrap();
+    let o = g.bootstrap(&good, cache.path(), "", &["--yes"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    g.publish().await;
+    g.argo_on();
+    g.ok(&["up", "--timeout", "4m"]).await;
+
+    // Applications exist: refused, with the fix, nothing deleted.
+    let o = g
+        .bootstrap(&good, cache.path(), "", &["--uninstall", "--yes"])
+        .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("Application(s)") && err.contains("`platform teardown`"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was deleted"), "{err}");
+    assert!(exists(c, "Deployment", "argocd-server"));
+
+    g.ok(&[
+        "teardown",
+        "--yes",
+        "--finalizer-timeout",
+        "90s",
+        "--release-timeout",
+        "2m",
+    ])
+    .await;
+    g.argo_off();
+
+    // The dry run lists what goes and deletes nothing.
+    let o = g
+        .bootstrap(&good, cache.path(), "", &["--uninstall", "--dry-run"])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for want in [
+        "delete    Deployment argocd/argocd-server",
+        "delete    ConfigMap argocd/argocd-cm",
+        "delete    Secret argocd/argocd-redis",
+        "delete    CustomResourceDefinition applications.argoproj.io",
+        "delete    Namespace argocd",
+    ] {
+        assert!(out.contains(want), "{want}:\n{out}");
+    }
+    assert!(!out.contains("cluster-identity"), "{out}");
+    assert!(exists(c, "Deployment", "argocd-server"));
+
+    // Without a terminal and without --yes: refused.
+    let o = g.bootstrap(&good, cache.path(), "", &["--uninstall"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--yes"), "{}", stderr(&o));
+    assert!(exists(c, "Deployment", "argocd-server"));
+
+    let o = g
+        .bootstrap(&good, cache.path(), "", &["--uninstall", "--yes"])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("Argo CD removed"), "{}", stderr(&o));
+    let (ok, out, err) = c.kubectl(&[
+        "get",
+        "namespace",
+        "argocd",
+        "--ignore-not-found",
+        "-o",
+        "name",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.trim().is_empty(), "namespace argocd left: {out}");
+    for (kind, name) in manifest_objects(c) {
+        if kind.starts_with("Cluster") || kind == "CustomResourceDefinition" {
+            let (ok, out, err) =
+                c.kubectl(&["get", &kind, &name, "--ignore-not-found", "-o", "name"]);
+            assert!(ok, "{err}");
+            assert!(out.trim().is_empty(), "{kind} {name} left");
+        }
+    }
+    assert!(identity_recorded(c), "the cluster identity must stay");
+
+    // A second run has nothing to do.
+    let o = g
+        .bootstrap(&good, cache.path(), "", &["--uninstall", "--yes"])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nothing to do"), "{}", stderr(&o));
+
+    // Leave the tier as the other tests expect it: the CRDs and an Argo CD.
+    install_argocd(c);
 }

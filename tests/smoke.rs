@@ -980,3 +980,244 @@ async fn via_gateway_goes_through_the_models_stable_route() {
         .iter()
         .any(|r| r.subresource == "portforward"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// `platform logs` and `platform port-forward`: the serving pod through the API server.
+
+/// The binary as a child process (its stdout piped), to read while it runs and signal.
+fn spawn(e: &Env, args: &[&str]) -> std::process::Child {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("platform"));
+    cmd.args([
+        "--repo",
+        e.repo.path().to_str().unwrap(),
+        "--color",
+        "never",
+    ])
+    .args(args)
+    .args(["--kubeconfig", e.kubeconfig.to_str().unwrap()])
+    .env_remove("PLATFORM_ENV")
+    .env_remove("PLATFORM_REPO")
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    cmd.spawn().unwrap()
+}
+
+/// Read the child's stdout until `done` says what was read is enough (at most 30 s).
+async fn read_until(
+    child: &mut std::process::Child,
+    done: impl Fn(&str) -> bool + Send + 'static,
+) -> (std::process::ChildStdout, String) {
+    use std::io::Read;
+    let mut out = child.stdout.take().unwrap();
+    let task = tokio::task::spawn_blocking(move || {
+        let mut seen = String::new();
+        let mut buf = [0u8; 4096];
+        while !done(&seen) {
+            let n = out.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        (out, seen)
+    });
+    tokio::time::timeout(Duration::from_secs(30), task)
+        .await
+        .expect("the command printed nothing in time")
+        .unwrap()
+}
+
+async fn wait_child(child: std::process::Child) -> Output {
+    let t = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap());
+    tokio::time::timeout(Duration::from_secs(30), t)
+        .await
+        .expect("the command did not end")
+        .unwrap()
+}
+
+async fn delete_pods(e: &Env, ns: &str, prefix: &str) {
+    let client = platform_testkit::operators::client(&e.kubeconfig).await;
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(client, ns);
+    for p in pods.list(&Default::default()).await.unwrap() {
+        let name = p.metadata.name.unwrap_or_default();
+        if name.starts_with(prefix) {
+            pods.delete(&name, &Default::default()).await.unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_stream_the_serving_pods_log_on_any_layer() {
+    let e = env().await;
+    for m in ["qwen-cpu", "qwen-gpu", "qwen-llmd"] {
+        e.seed_model(m);
+        e.wait_ready(m).await;
+    }
+    e.server.pod_log(
+        "serving",
+        "qwen-gpu-",
+        false,
+        &["INFO started", "INFO loading", "INFO ready"],
+    );
+    e.server
+        .pod_log("kserve", "qwen-cpu-predictor-", false, &["kserve line"]);
+    e.server
+        .pod_log("llm-d", "qwen-llmd-kserve-", false, &["llm-d line"]);
+    for (m, want) in [
+        ("qwen-gpu", "INFO started\nINFO loading\nINFO ready\n"),
+        ("qwen-cpu", "kserve line\n"),
+        ("qwen-llmd", "llm-d line\n"),
+    ] {
+        let o = e.platform(&["logs", m]).await;
+        assert!(o.status.success(), "{m}: {}", stderr(&o));
+        assert_eq!(stdout(&o), want, "{m}");
+    }
+    let o = e.platform(&["logs", "qwen-gpu"]).await;
+    assert!(
+        stderr(&o).contains("pod serving/qwen-gpu-"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("container vllm"), "{}", stderr(&o));
+    // Through pods/NAME/log, the serving container named.
+    let logs: Vec<_> = e
+        .server
+        .request_log()
+        .into_iter()
+        .filter(|r| r.subresource == "log" && r.namespace == "serving")
+        .collect();
+    assert!(
+        logs.iter().any(|r| r.query.contains("container=vllm")),
+        "{logs:?}"
+    );
+    // --tail, --previous, --container.
+    let o = e.platform(&["logs", "qwen-gpu", "--tail", "1"]).await;
+    assert_eq!(stdout(&o), "INFO ready\n");
+    let o = e.platform(&["logs", "qwen-gpu", "--previous"]).await;
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("previous terminated container"),
+        "{}",
+        stderr(&o)
+    );
+    e.server
+        .pod_log("serving", "qwen-gpu-", true, &["CUDA out of memory"]);
+    let o = e.platform(&["logs", "qwen-gpu", "--previous"]).await;
+    assert_eq!(stdout(&o), "CUDA out of memory\n", "{}", stderr(&o));
+    let o = e
+        .platform(&["logs", "qwen-gpu", "--container", "nope"])
+        .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("has no container `nope`; its containers: vllm"),
+        "{}",
+        stderr(&o)
+    );
+    let o = e.platform(&["logs", "qwen-gpu", "-o", "json"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+
+    // -f: the lines as they come, then the stream stays open until the pod ends.
+    let mut child = spawn(&e, &["logs", "qwen-gpu", "-f"]);
+    let (rest, seen) = read_until(&mut child, |s| s.contains("INFO ready")).await;
+    assert_eq!(seen, "INFO started\nINFO loading\nINFO ready\n");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(child.try_wait().unwrap().is_none(), "-f ended early");
+    delete_pods(&e, "serving", "qwen-gpu-").await;
+    child.stdout = Some(rest);
+    let o = wait_child(child).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    e.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_and_port_forward_say_why_there_is_no_pod() {
+    let e = env().await;
+    // Not synced yet.
+    let o = e.platform(&["logs", "qwen-gpu"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not in the cluster yet"),
+        "{}",
+        stderr(&o)
+    );
+    // Paused: no pod, and how to start it.
+    e.seed_model("qwen-gpu");
+    e.wait_ready("qwen-gpu").await;
+    e.platform(&["pause", "qwen-gpu", "--wait"]).await;
+    for cmd in ["logs", "port-forward"] {
+        let o = e.platform(&[cmd, "qwen-gpu"]).await;
+        assert_eq!(o.status.code(), Some(1), "{cmd}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("model qwen-gpu is paused")
+                && stderr(&o).contains("platform resume qwen-gpu"),
+            "{cmd}: {}",
+            stderr(&o)
+        );
+    }
+    e.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn port_forward_serves_the_model_until_interrupted() {
+    let e = env().await;
+    let fake = e.serve("qwen-cpu", |_| {}).await;
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let mut child = spawn(
+        &e,
+        &["port-forward", "qwen-cpu", &port.to_string(), "-o", "json"],
+    );
+    let (_rest, seen) = read_until(&mut child, |s| s.trim_end().ends_with('}')).await;
+    let v: Value = serde_json::from_str(&seen).unwrap_or_else(|err| panic!("{err}: {seen}"));
+    let url = format!("http://127.0.0.1:{port}/v1");
+    assert_eq!(v["url"], url.as_str(), "{v}");
+    assert_eq!(v["namespace"], "kserve");
+    assert!(v["pod"]
+        .as_str()
+        .unwrap()
+        .starts_with("qwen-cpu-predictor-"));
+    let models: Value = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("{url}/models"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models["data"][0]["id"], "qwen2.5-0.5b", "{models}");
+    assert_eq!(fake.seen().last().unwrap().path, "/v1/models");
+    // Ctrl-C: exit 130, the local port released.
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let o = wait_child(child).await;
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "forwarding {url} -> pod kserve/qwen-cpu-predictor-"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert!(tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err());
+
+    // The pod ends: the forward ends too, saying how to reach the new one.
+    let mut child = spawn(&e, &["port-forward", "qwen-cpu", "-o", "json"]);
+    let (_rest, _) = read_until(&mut child, |s| s.trim_end().ends_with('}')).await;
+    delete_pods(&e, "kserve", "qwen-cpu-predictor-").await;
+    let o = wait_child(child).await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the port-forward ended; `platform port-forward qwen-cpu`"),
+        "{}",
+        stderr(&o)
+    );
+    e.server.shutdown().await;
+}

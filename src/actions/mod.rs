@@ -4,15 +4,18 @@
 //! [`crate::report::Reporter`]. What a model looks like on its layer comes from
 //! [`crate::serving`]; the CLI (`crate::cli`) parses, calls one action and prints.
 
+pub mod argocd_ui;
 pub mod bootstrap;
 pub mod doctor;
 pub mod fit;
+pub mod livediff;
 pub mod model;
 pub mod pause;
 pub mod relocate;
 pub mod rollback;
 pub mod route;
 pub mod s3_secret;
+pub mod servingpod;
 pub mod smoke;
 pub mod stage;
 pub mod status;

@@ -10,6 +10,7 @@ use crate::actions::bootstrap::existing::Existing;
 use crate::actions::bootstrap::identity;
 use crate::actions::bootstrap::manifest::{self, Source};
 use crate::actions::bootstrap::objects::Change;
+use crate::actions::bootstrap::uninstall;
 use crate::actions::bootstrap::{self as boot, Options};
 use crate::catalog::argocd::ArgoCdSpec;
 use crate::cluster::target::{self, Target};
@@ -51,13 +52,32 @@ lists every object as create/update/unchanged and writes nothing. A second run s
 do\".
 Then `platform root --commit --push` renders Application `argocd` (clusters/<env>/argocd/: the \
 same manifest and argocd-cm keys), through which Argo CD manages itself, and `platform up` syncs \
-it.")]
+it.
+--uninstall removes the Argo CD bootstrap installed: the self-managing Application (its finalizer \
+removed first, so nothing cascades or comes back), the pinned manifest's objects (argocd-cm among \
+them), argocd-redis, the repository credential Secret for repoURL, the CRDs and the namespace, \
+then waits until they are gone (--timeout); the cluster identity ConfigMap stays. It is refused \
+while other Applications exist (`platform teardown` removes platform's) and for an Argo CD \
+bootstrap did not install (found by labels, or without platform's field manager on argocd-cm). It \
+asks for the cluster name unless --yes; with --dry-run it lists what it would delete (-o json: \
+[{change: delete, object}]). A second run has nothing to do.
+
+Examples:
+  platform bootstrap --yes
+  platform bootstrap --dry-run -o json
+  platform bootstrap --uninstall --dry-run
+  platform bootstrap --uninstall")]
 pub struct Args {
+    /// Remove the Argo CD bootstrap installed (refused while other Applications exist, and for an
+    /// Argo CD installed another way); with --dry-run, list what would be deleted.
+    #[arg(long, conflicts_with_all = ["repo_token_env", "repo_ssh_key"])]
+    pub uninstall: bool,
     /// List what would be created or updated (every object: create/update/unchanged; `-o json` for
     /// data); write nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Record the identity of a brand-new cluster without asking.
+    /// Record the identity of a brand-new cluster without asking (with --uninstall: delete without
+    /// asking for the cluster name).
     #[arg(long, short = 'y')]
     pub yes: bool,
     /// Read the install manifest from FILE instead of downloading it (verified against the catalog's sha256).
@@ -84,6 +104,9 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    if args.uninstall {
+        return uninstall(ctx, args);
+    }
     let inputs = ctx.load()?;
     let spec = inputs.catalog.argocd.clone();
     let credential = Credential::for_repo(
@@ -95,16 +118,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     for w in credential.iter().flat_map(Credential::warnings) {
         ctx.printer.security_warning(w);
     }
-    let source = match &args.manifests {
-        Some(path) => Source::File {
-            path: path.clone(),
-            verify: !args.insecure_skip_verify,
-        },
-        None => Source::Download {
-            cache: manifest::cache_root(),
-            read_only: args.dry_run,
-        },
-    };
+    let source = source(&args);
     let cluster_name = inputs.config.cluster.name.clone();
     runtime()?.block_on(async {
         let mut target = open(ctx, &inputs.config, &args.target).await?;
@@ -140,6 +154,115 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         report(ctx, &spec, &outcome, args.dry_run);
         Ok(())
     })
+}
+
+/// Where the install manifest comes from (a dry run never writes the cache).
+fn source(args: &Args) -> Source {
+    match &args.manifests {
+        Some(path) => Source::File {
+            path: path.clone(),
+            verify: !args.insecure_skip_verify,
+        },
+        None => Source::Download {
+            cache: manifest::cache_root(),
+            read_only: args.dry_run,
+        },
+    }
+}
+
+/// `bootstrap --uninstall`: what would go (the refusals included), the confirmation, then the
+/// deletions.
+fn uninstall(ctx: &Ctx, args: Args) -> Result<()> {
+    let inputs = ctx.load()?;
+    let spec = inputs.catalog.argocd.clone();
+    let source = source(&args);
+    let cluster_name = inputs.config.cluster.name.clone();
+    runtime()?.block_on(async {
+        let target =
+            super::cluster::connect(ctx, &inputs, &args.target, super::cluster::Access::Write)
+                .await?;
+        let m = manifest::obtain(&spec, &source).await?;
+        for w in m.warnings.iter().cloned().chain(m.unverified_warning(true)) {
+            ctx.printer.security_warning(w);
+        }
+        let mut opts = uninstall::Options {
+            dry_run: true,
+            repo_url: inputs.config.repo_url.clone(),
+            timeout: args.timeout,
+            env_flag: if ctx.env == consts::DEFAULT_ENV {
+                String::new()
+            } else {
+                format!(" --env {}", ctx.env)
+            },
+        };
+        let reporter = ctx.reporter();
+        let planned = uninstall::run(&target.client, &spec, &m, &opts, reporter.as_ref()).await?;
+        let steps: Vec<UninstallStep> = planned
+            .deleted
+            .iter()
+            .map(|o| UninstallStep {
+                change: "delete",
+                object: o,
+            })
+            .collect();
+        if args.dry_run || ctx.output != Output::Table {
+            ctx.printer.data(&match ctx.output {
+                Output::Table => steps
+                    .iter()
+                    .map(|s| format!("{:<9} {}\n", s.change, s.object))
+                    .collect(),
+                o => to_data(o, &steps)?,
+            });
+        }
+        if planned.deleted.is_empty() {
+            ctx.printer.success(format!(
+                "nothing to do: no Argo CD that bootstrap installed is left in namespace {}",
+                spec.namespace
+            ));
+            return Ok(());
+        }
+        if args.dry_run {
+            ctx.printer.success(format!(
+                "dry run: {} object(s) to delete; nothing was deleted",
+                planned.deleted.len()
+            ));
+            return Ok(());
+        }
+        if !args.yes {
+            confirm_uninstall(&cluster_name, &spec.namespace)?;
+        }
+        opts.dry_run = false;
+        let done = uninstall::run(&target.client, &spec, &m, &opts, reporter.as_ref()).await?;
+        ctx.printer.success(format!(
+            "Argo CD removed: {} object(s) deleted; the cluster identity (ConfigMap \
+             kube-system/cluster-identity) stays",
+            done.deleted.len()
+        ));
+        Ok(())
+    })
+}
+
+/// `bootstrap --uninstall -o json|yaml`: `[{change: delete, object}]`.
+#[derive(serde::Serialize)]
+struct UninstallStep<'a> {
+    change: &'static str,
+    object: &'a str,
+}
+
+fn confirm_uninstall(cluster: &str, namespace: &str) -> Result<()> {
+    let prompt = format!(
+        "This deletes Argo CD (namespace {namespace}, its CRDs) from cluster {cluster}. Type the cluster name to continue: "
+    );
+    match crate::ui::confirm_typed(&prompt, cluster)? {
+        Confirmation::Confirmed => Ok(()),
+        Confirmation::NoTerminal => Err(CheckFailed(
+            "bootstrap --uninstall asks for the cluster name on a terminal: pass --yes to run it non-interactively; nothing was deleted".into(),
+        )
+        .into()),
+        Confirmation::Refused(typed) => {
+            Err(CheckFailed(format!("`{typed}` is not `{cluster}`: nothing was deleted")).into())
+        }
+    }
 }
 
 /// The target, connected and reachable, identity not yet checked.

@@ -1,6 +1,7 @@
 //! Command-line interface: clap definitions, one file per command. Commands parse, call the library,
 //! print; they hold no logic of their own beyond that.
 
+mod argocd;
 mod bootstrap;
 mod catalog;
 mod cluster;
@@ -12,10 +13,12 @@ mod fit;
 mod history;
 mod init;
 mod lint;
+mod logs;
 mod model;
 mod modelcar;
 mod pause;
 mod plan;
+mod portforward;
 mod relocate;
 mod resolve_groups;
 mod rollback;
@@ -178,7 +181,7 @@ pub enum Command {
     Plan(plan::Args),
     /// Run every validation of config, catalog, templates and rendered output; writes nothing.
     Lint(lint::Args),
-    /// Compare what `root` would render now with HEAD (or the working tree): unified diff, exit 1 if different.
+    /// Compare what `root` would render now with HEAD, the working tree, or the live cluster (--cluster: what Argo CD would change); exit 1 if different.
     Diff(diff::Args),
     /// The render commits of the environment, newest first: what each changed (files, models, inputs).
     History(history::Args),
@@ -188,6 +191,8 @@ pub enum Command {
     Fit(fit::Args),
     /// Install Argo CD (pinned, sha256-verified), configure it, record the cluster identity; idempotent.
     Bootstrap(bootstrap::Args),
+    /// Argo CD itself: `argocd ui` port-forwards to argocd-server and prints the URL (and, on request, the initial admin password).
+    Argocd(argocd::Args),
     /// Bring the cluster up: apply the AppProject and root apps, then sync and wait wave by wave.
     Up(up::Args),
     /// Applications by layer and wave, models, PVCs, and why anything is not ready.
@@ -210,6 +215,11 @@ pub enum Command {
     Model(model::Args),
     /// Roll the environment back to a past render commit: a new commit restoring its inputs and tree, pushed and synced.
     Rollback(rollback::Args),
+    /// Stream a model's serving-pod log on any layer (-f follows; --previous, --container, --tail, --since).
+    Logs(logs::Args),
+    /// Forward a local port to a model's serving pod on any layer; prints http://127.0.0.1:PORT/v1.
+    #[command(name = "port-forward")]
+    PortForward(portforward::Args),
     /// Pause models on any layer (KServe stop annotation, or raw vLLM scaled to 0).
     Pause(pause::Args),
     /// Resume paused models (restores the remembered replica count on raw vLLM).
@@ -444,6 +454,7 @@ pub fn run() -> ExitCode {
         Command::Doctor(a) => doctor::run(&ctx, a),
         Command::Fit(a) => fit::run(&ctx, a),
         Command::Bootstrap(a) => bootstrap::run(&ctx, a),
+        Command::Argocd(a) => argocd::run(&ctx, a),
         Command::Up(a) => up::run(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),
         Command::Wait(a) => wait::run(&ctx, a),
@@ -454,6 +465,8 @@ pub fn run() -> ExitCode {
         Command::Move(a) => relocate::run(&ctx, a),
         Command::Rollback(a) => rollback::run(&ctx, a),
         Command::Model(a) => model::run(&ctx, a),
+        Command::Logs(a) => logs::run(&ctx, a),
+        Command::PortForward(a) => portforward::run(&ctx, a),
         Command::Pause(a) => pause::run(&ctx, a, false),
         Command::Resume(a) => pause::run(&ctx, a, true),
         Command::Env(a) => env::run(&ctx, a, chosen),

@@ -42,7 +42,7 @@ pub struct Args {
     #[arg(long, conflicts_with = "no_sync")]
     pub sync_models: bool,
     /// Give up the sync after this long (exit 3).
-    #[arg(long, default_value = "30m", value_parser = duration_at_least(consts::MIN_TIMEOUT))]
+    #[arg(long, default_value = "30m", value_name = "DURATION", value_parser = duration_at_least(consts::MIN_TIMEOUT))]
     pub timeout: Duration,
     #[command(flatten)]
     pub http: super::GitHttpArg,

@@ -98,6 +98,14 @@ impl Printer {
         let _ = out.flush();
     }
 
+    /// Requested data as it arrives (a log stream), written and flushed at once; the error says
+    /// when stdout is closed (`| head`), so the caller can stop.
+    pub fn data_bytes(&self, bytes: &[u8]) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        out.write_all(bytes)?;
+        out.flush()
+    }
+
     /// Progress and results for humans on stderr (hidden by -q).
     pub fn info(&self, msg: impl AsRef<str>) {
         if !self.quiet {

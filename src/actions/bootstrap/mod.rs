@@ -23,6 +23,7 @@ pub mod objects;
 mod openssh;
 pub mod ready;
 mod run;
+pub mod uninstall;
 
 use std::path::PathBuf;
 
@@ -70,6 +71,39 @@ pub enum BootstrapError {
         secs: u64,
         reason: String,
     },
+    #[error(
+        "{} still exist: Argo CD manages them, and removing it would orphan them (or leave them stuck on \
+         their finalizers); nothing was deleted. Remove them first: `platform teardown`{} (Applications \
+         platform did not render: delete them in Argo CD)",
+        list_apps(.apps), .env_flag
+    )]
+    AppsExist { apps: Vec<String>, env_flag: String },
+    #[error(
+        "{found} was not installed by `platform bootstrap`: left alone, nothing was deleted; remove it the \
+         way it was installed{}",
+        .helm.as_deref().map(|r| format!(" (`helm uninstall {r}`)")).unwrap_or_default()
+    )]
+    NotOurs { found: String, helm: Option<String> },
+    #[error("timed out waiting for Argo CD's objects to be deleted; still there: {}", .pending.join(", "))]
+    UninstallTimeout { pending: Vec<String> },
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+}
+
+fn list_apps(apps: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let mut s = format!(
+        "{} Application(s) ({}",
+        apps.len(),
+        apps.iter()
+            .take(SHOWN)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if apps.len() > SHOWN {
+        s.push_str(&format!(", and {} more", apps.len() - SHOWN));
+    }
+    s.push(')');
+    s
 }

@@ -56,7 +56,7 @@ impl Desired {
         }
     }
 
-    fn api(&self, client: &Client) -> Api<DynamicObject> {
+    pub fn api(&self, client: &Client) -> Api<DynamicObject> {
         match &self.namespace {
             Some(ns) => Api::namespaced_with(client.kube(), ns, &self.resource),
             None => Api::all_with(client.kube(), &self.resource),

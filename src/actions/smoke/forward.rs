@@ -27,7 +27,18 @@ impl PortForward {
         pod: &str,
         port: u16,
     ) -> Result<PortForward, SmokeError> {
-        let listener = TcpListener::bind(("127.0.0.1", 0))
+        PortForward::start_on(client, namespace, pod, port, 0).await
+    }
+
+    /// [`PortForward::start`] on 127.0.0.1:`local_port` (0: any free port).
+    pub async fn start_on(
+        client: &Client,
+        namespace: &str,
+        pod: &str,
+        port: u16,
+        local_port: u16,
+    ) -> Result<PortForward, SmokeError> {
+        let listener = TcpListener::bind(("127.0.0.1", local_port))
             .await
             .map_err(|e| SmokeError::Listen { source: e })?;
         let local = listener

@@ -68,6 +68,18 @@ pub struct Faults {
     pub port_forwards: Vec<super::portforward::ForwardRule>,
     /// Port-forward websocket sessions open right now.
     pub port_forwards_open: usize,
+    /// What `pods/NAME/log` answers for matching pods (`TestApiServer::pod_log`), latest first.
+    pub pod_logs: Vec<LogRule>,
+}
+
+/// The log of the pods of `namespace` whose name starts with `pod_prefix`: its current container's
+/// lines, or (`previous`) those of the container that ran before a restart.
+#[derive(Debug, Clone)]
+pub struct LogRule {
+    pub namespace: String,
+    pub pod_prefix: String,
+    pub previous: bool,
+    pub lines: Vec<String>,
 }
 
 impl Faults {

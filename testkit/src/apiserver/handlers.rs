@@ -587,8 +587,10 @@ pub fn delete_collection(ctx: &Ctx, body: &[u8]) -> ApiResult<Value> {
     }))
 }
 
-/// GET pods/NAME/log: the test server has no container output; a fixed line per container.
-pub fn pod_log(ctx: &Ctx) -> ApiResult<String> {
+/// GET pods/NAME/log: the lines a test registered ([`super::TestApiServer::pod_log`]), else a
+/// fixed line per container (the test server has no container output). `tailLines` keeps the
+/// last lines; `previous=true` without a registered previous log is the kubelet's 400.
+pub fn pod_log(ctx: &Ctx) -> ApiResult<(String, bool)> {
     let pod = get(&Ctx {
         state: ctx.state.clone(),
         rt: ctx.rt,
@@ -604,8 +606,47 @@ pub fn pod_log(ctx: &Ctx) -> ApiResult<String> {
         Some(c) => c.to_string(),
         None => util::str_at(&pod, "/spec/containers/0/name").to_string(),
     };
-    Ok(format!(
-        "test-apiserver: no output recorded for container {container} of pod {}\n",
-        util::str_at(&pod, "/metadata/name")
-    ))
+    let name = util::str_at(&pod, "/metadata/name").to_string();
+    let known = pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| cs.iter().any(|c| util::str_at(c, "/name") == container));
+    if !known {
+        return Err(ApiError::bad_request(format!(
+            "container {container} is not valid for pod {name}"
+        )));
+    }
+    let previous = ctx.query.flag("previous");
+    let ns = util::str_at(&pod, "/metadata/namespace").to_string();
+    let rule = ctx
+        .state
+        .faults()
+        .pod_logs
+        .iter()
+        .rev()
+        .find(|r| r.namespace == ns && name.starts_with(&r.pod_prefix) && r.previous == previous)
+        .cloned();
+    let follow = ctx.query.flag("follow");
+    let Some(rule) = rule else {
+        if previous {
+            return Err(ApiError::bad_request(format!(
+                "previous terminated container \"{container}\" in pod \"{name}\" not found"
+            )));
+        }
+        return Ok((
+            format!("test-apiserver: no output recorded for container {container} of pod {name}\n"),
+            follow,
+        ));
+    };
+    let mut lines = rule.lines;
+    if let Some(n) = ctx
+        .query
+        .get("tailLines")
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        let skip = lines.len().saturating_sub(n);
+        lines.drain(..skip);
+    }
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    Ok((text, follow && !previous))
 }

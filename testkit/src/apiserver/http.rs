@@ -332,6 +332,38 @@ fn ctx_of(
     }
 }
 
+/// A followed log: `text` at once, then open (a chunk never comes) until the pod is deleted.
+fn follow_log(ctx: &Ctx, text: String) -> Response {
+    let key = super::store::Key::new(
+        ctx.rt,
+        ctx.namespace.as_deref().unwrap_or_default(),
+        ctx.name.as_deref().unwrap_or_default(),
+    );
+    let state = ctx.state.clone();
+    let first = futures_util::stream::once(async move {
+        Ok::<axum::body::Bytes, std::convert::Infallible>(axum::body::Bytes::from(text))
+    });
+    let wait = futures_util::stream::once(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let gone = state
+                .store
+                .get(&key)
+                .is_none_or(|p| p.pointer("/metadata/deletionTimestamp").is_some());
+            if gone {
+                return Ok(axum::body::Bytes::new());
+            }
+        }
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(axum::body::Body::from_stream(
+            futures_util::StreamExt::chain(first, wait),
+        ))
+        .unwrap_or_else(|e| error_response(&super::errors::ApiError::internal(e.to_string())))
+}
+
 fn resource(ctx: Ctx, verb: &str, body: &[u8]) -> Response {
     if ctx.rt.create_only && verb != "create" {
         return error_response(&ApiError::method_not_allowed(format!(
@@ -342,9 +374,11 @@ fn resource(ctx: Ctx, verb: &str, body: &[u8]) -> Response {
     let result = match verb {
         "get" if ctx.subresource.as_deref() == Some("log") => {
             return match handlers::pod_log(&ctx) {
-                Ok(text) => {
+                Ok((text, false)) => {
                     (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], text).into_response()
                 }
+                // follow=true: the lines, then the stream stays open until the pod is gone.
+                Ok((text, true)) => follow_log(&ctx, text),
                 Err(e) => error_response(&e),
             };
         }

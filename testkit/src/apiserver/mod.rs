@@ -292,6 +292,18 @@ impl TestApiServer {
 
     /// Port-forwards to port `port` of pods in `namespace` whose name starts with `pod_prefix`
     /// reach `target` (a local server playing the container).
+    /// What `pods/NAME/log` answers for pods of `namespace` whose name starts with `pod_prefix`:
+    /// these lines (`previous`: for `?previous=true`, the container before its restart). With
+    /// `?follow=true` the stream stays open after them until the pod is deleted.
+    pub fn pod_log(&self, namespace: &str, pod_prefix: &str, previous: bool, lines: &[&str]) {
+        self.state.faults().pod_logs.push(faults::LogRule {
+            namespace: namespace.to_string(),
+            pod_prefix: pod_prefix.to_string(),
+            previous,
+            lines: lines.iter().map(|l| l.to_string()).collect(),
+        });
+    }
+
     pub fn forward_port(&self, namespace: &str, pod_prefix: &str, port: u16, target: SocketAddr) {
         self.state
             .faults()
