@@ -84,32 +84,45 @@ async fn main() -> std::process::ExitCode {
         args.kubeconfig.display(),
         server.volumes_dir().display()
     );
+    // Listen before saying ready: a SIGTERM right after `ready` must stop it cleanly, not kill it.
+    let stop = Stop::listen();
     let mut out = std::io::stdout();
     let _ = writeln!(out, "ready");
     let _ = out.flush();
-    wait_for_signal().await;
+    stop.wait().await;
     server.shutdown().await;
     std::process::ExitCode::SUCCESS
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGINT and SIGTERM, registered when made (tokio's `ctrl_c()` registers only when first polled).
+struct Stop {
     #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Stop {
+    fn listen() -> Stop {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let signals = signal(SignalKind::interrupt())
+                .and_then(|i| Ok((i, signal(SignalKind::terminate())?)))
+                .ok();
+            Stop { signals }
         }
+        #[cfg(not(unix))]
+        Stop {}
     }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        if let Some((mut int, mut term)) = self.signals {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
