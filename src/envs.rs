@@ -245,7 +245,10 @@ impl Hint {
     /// The suggested command `platform <args>`, with `--env E` when needed.
     pub fn command(&self, args: &str) -> String {
         match &self.env {
-            Some(e) if !names_env(args) => format!("platform {args} --env {e}"),
+            // `env …` chooses the environment: it never takes --env.
+            Some(e) if !names_env(args) && !args.starts_with("env ") => {
+                format!("platform {args} --env {e}")
+            }
             _ => format!("platform {args}"),
         }
     }

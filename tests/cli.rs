@@ -901,6 +901,19 @@ fn env_use_records_the_current_environment_and_hints_carry_env() {
         "{err}"
     );
     assert!(err.contains("`platform env use NAME`"), "{err}");
+    // No environment chosen: hints name none (there is no ai-dev to fall back to).
+    for args in [
+        &["env", "list"][..],
+        &["env", "use"],
+        &["completions", "bash"],
+    ] {
+        let o = repo.cmd().args(args).output().unwrap();
+        assert!(
+            !stderr(&o).contains("--env ai-dev"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
     // Not a git repository: nowhere to record it.
     let o = repo.cmd().args(["env", "use", "prod"]).output().unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));

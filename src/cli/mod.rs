@@ -433,7 +433,12 @@ pub fn run() -> ExitCode {
     if let (Ok(c), true) = (&chosen, needs_env) {
         printer.info(format!("environment: {} ({})", c.name, c.why()));
     }
-    let printer = printer.with_hint(envs::Hint::new(&repo, &env));
+    // No environment chosen (a command that needs none): hints name none either.
+    let hint = match env_error {
+        Some(_) => envs::Hint::default(),
+        None => envs::Hint::new(&repo, &env),
+    };
+    let printer = printer.with_hint(hint);
     let ctx = Ctx {
         repo,
         env,
