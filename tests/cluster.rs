@@ -497,6 +497,135 @@ async fn teardown_deletes_in_order_and_audits_nothing_left() {
     e.server.shutdown().await;
 }
 
+/// A pod of `model` (mounting its PVC) stuck Terminating on a finalizer of its own, as one whose
+/// node went away is.
+fn terminating_pod(e: &Env, ns: &str, name: &str, model: &str, claim: &str) {
+    e.server
+        .put(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": ns,
+                "labels": {"app.kubernetes.io/name": model},
+                "deletionTimestamp": "2026-01-01T00:00:00Z", "finalizers": ["example.com/hold"]},
+            "spec": {"nodeName": "gone-node", "containers": [{"name": "vllm", "image": "vllm"}],
+                "volumes": [{"name": "weights", "persistentVolumeClaim": {"claimName": claim}}]},
+            "status": {"phase": "Running"}
+        }))
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_says_what_it_waits_for_with_status_reasons_and_the_time_left() {
+    let e = env().await;
+    e.seed_model("qwen-gpu");
+    terminating_pod(
+        &e,
+        "serving",
+        "qwen-gpu-old",
+        "qwen-gpu",
+        "qwen-gpu-weights",
+    );
+    // No GPU on the node: the new pod cannot be scheduled. Off a terminal, a heartbeat of 1 s.
+    let o = e
+        .platform_env(
+            &["resume", "qwen-gpu", "--wait", "--timeout", "4s"],
+            &[("PLATFORM_PROGRESS_INTERVAL", "1")],
+        )
+        .await;
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let err = stderr(&o);
+    let progress: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("  waiting for qwen-gpu to become ready: "))
+        .collect();
+    // Each look says status's reasons and the time left; the same reason is said again at each
+    // heartbeat.
+    assert!(!progress.is_empty(), "{err}");
+    for l in &progress {
+        assert!(l.contains("pod qwen-gpu-old Terminating since"), "{l}");
+        assert!(l.ends_with(" left)"), "{l}");
+    }
+    let unschedulable = progress
+        .iter()
+        .filter(|l| {
+            l.contains("Unschedulable: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu")
+        })
+        .count();
+    assert!(unschedulable >= 2, "{err}");
+    // The timeout says why too.
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: timed out waiting for qwen-gpu to become ready")
+            && last.contains("Insufficient nvidia.com/gpu"),
+        "{err}"
+    );
+    e.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teardown_names_the_terminating_pod_that_holds_a_pvc() {
+    let e = env().await;
+    e.seed_child_apps();
+    e.seed_model("qwen-gpu");
+    // As the API server's admission adds it on create.
+    let mut pvc = e
+        .server
+        .get("v1", "PersistentVolumeClaim", "serving", "qwen-gpu-weights")
+        .unwrap();
+    pvc["metadata"]["finalizers"] = json!(["kubernetes.io/pvc-protection"]);
+    e.server.put(pvc).unwrap();
+    terminating_pod(
+        &e,
+        "serving",
+        "qwen-gpu-old",
+        "qwen-gpu",
+        "qwen-gpu-weights",
+    );
+    let o = e
+        .platform_env(
+            &[
+                "teardown",
+                "--yes",
+                "--finalizer-timeout",
+                "3s",
+                "--release-timeout",
+                "3s",
+                "--strip-finalizers",
+            ],
+            &[("PLATFORM_PROGRESS_INTERVAL", "1")],
+        )
+        .await;
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "waiting for PersistentVolumeClaim serving/qwen-gpu-weights to be deleted: still \
+             mounted by pod qwen-gpu-old Terminating since"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("PersistentVolumeClaim serving/qwen-gpu-weights is still mounted by pod qwen-gpu-old Terminating since 2026-01-01T00:00:00Z (on node gone-node; finalizers: example.com/hold)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("kubectl -n serving delete pod qwen-gpu-old --grace-period=0 --force"),
+        "{err}"
+    );
+    assert!(!err.contains("the controller that owns"), "{err}");
+    // Not stripped, even with --strip-finalizers: a pod still uses it.
+    let pvc = e
+        .server
+        .get("v1", "PersistentVolumeClaim", "serving", "qwen-gpu-weights")
+        .unwrap();
+    assert!(
+        pvc["metadata"]["finalizers"]
+            .to_string()
+            .contains("pvc-protection"),
+        "{pvc}"
+    );
+    e.server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stuck_finalizer_is_detected_and_can_be_stripped() {
     let e = env().await;

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use kube::api::{DynamicObject, Patch};
 use kube::runtime::watcher;
 
@@ -15,6 +16,7 @@ use crate::cluster::kinds::{self, Kind};
 use crate::cluster::wait::{self, until, Seen, Stopped, Until};
 use crate::cluster::{Client, ClusterError};
 use crate::plan::PlannedModel;
+use crate::report::Reporter;
 
 /// What pause/resume did to one model.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -153,15 +155,19 @@ pub async fn state(
     Ok(obj.map(|o| layer.state(&kinds::json(&o))))
 }
 
-/// Wait until the model is stopped (`stopped = true`) or ready, watching its object.
+/// Wait until the model is stopped (`stopped = true`) or ready, watching its object. Each change
+/// of the object, and each heartbeat, reads the model as `status` does, so what is said (at every
+/// change of reason and at least every heartbeat, with the time left) and a timeout carry the
+/// reason `status` would give: the serving object's conditions, its pods (unschedulable,
+/// terminating, image pulls, probes), its PVC.
 pub async fn wait_for(
     client: &Client,
     m: &PlannedModel,
     stopped: bool,
     timeout: Duration,
+    reporter: &dyn Reporter,
 ) -> Result<(), ClusterError> {
-    let layer = m.layer();
-    let kind = layer.serving_kind();
+    let kind = m.layer().serving_kind();
     let api = kind.api(client, &m.namespace);
     let cfg = watcher::Config::default().fields(&format!("metadata.name={}", m.name));
     let what = format!(
@@ -170,21 +176,36 @@ pub async fn wait_for(
         if stopped { "stop" } else { "become ready" }
     );
     let spec = Until::new(what, "no status yet", timeout);
-    let judge = |seen: Seen<DynamicObject>| match seen {
-        Seen::Applied(obj) => {
-            let st = layer.state(&kinds::json(&obj));
-            if (stopped && st.stopped) || (!stopped && st.ready) {
-                return Some(Progress::Done);
-            }
-            let fallback = if st.stopped { "stopped" } else { "not ready" };
-            Some(Progress::Pending(
-                st.reason.unwrap_or_else(|| fallback.into()),
-            ))
+    // The object's changes, and a look every heartbeat (pods change without the object).
+    let ticks = futures::stream::unfold(tokio::time::interval(spec.every), |mut i| async move {
+        i.tick().await;
+        Some((None, i))
+    });
+    let changes = wait::watch(api, cfg).map(Some);
+    let looks = futures::stream::select(changes, ticks).then(|seen| async move {
+        match seen {
+            Some(Seen::Interrupted(e)) => Err(format!("watch error: {e}")),
+            _ => crate::actions::status::model(client, m)
+                .await
+                .map_err(|e| e.to_string()),
         }
-        Seen::Deleted(_) => None,
-        Seen::Interrupted(e) => Some(Progress::Pending(format!("watch error: {e}"))),
+    });
+    let judge = |look: Result<super::status::ModelStatus, String>| match look {
+        Ok(st) => {
+            let done = if stopped {
+                st.paused || st.state == "scaled-to-zero"
+            } else {
+                st.state == "ready"
+            };
+            Some(if done {
+                Progress::Done
+            } else {
+                Progress::Pending(why_not(&st))
+            })
+        }
+        Err(e) => Some(Progress::Pending(e)),
     };
-    match until(wait::watch(api, cfg), &spec, judge, |_| {}).await {
+    match until(looks, &spec, judge, wait::say(reporter)).await {
         Ok(()) => Ok(()),
         Err(Stopped::Timeout(last)) => Err(ClusterError::Timeout {
             what: spec.what,
@@ -196,5 +217,17 @@ pub async fn wait_for(
             what: format!("watching {} {}", kind.kind, m.name),
             reason: format!("the watch ended (last seen: {last})"),
         }),
+    }
+}
+
+/// Why a model is not where a wait wants it, in one line: `status`'s reasons, else its state
+/// (`not-ready (0/1 ready)`, `paused`).
+pub fn why_not(st: &super::status::ModelStatus) -> String {
+    if !st.reasons.is_empty() {
+        return st.reasons.join("; ");
+    }
+    match (st.desired, st.ready_replicas) {
+        (Some(d), Some(r)) => format!("{} ({r}/{d} ready)", st.state),
+        _ => st.state.clone(),
     }
 }

@@ -47,9 +47,10 @@ pub fn run(ctx: &Ctx, args: Args, resume: bool) -> Result<()> {
             outcomes.push(o);
         }
         if args.wait {
-            let waits = models
-                .iter()
-                .map(|m| pause::wait_for(&target.client, m, !resume, args.timeout));
+            let reporter = ctx.reporter();
+            let waits = models.iter().map(|m| {
+                pause::wait_for(&target.client, m, !resume, args.timeout, reporter.as_ref())
+            });
             for (m, r) in models.iter().zip(futures::future::join_all(waits).await) {
                 r?;
                 ctx.printer.success(format!(
