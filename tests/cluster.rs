@@ -627,6 +627,77 @@ async fn teardown_names_the_terminating_pod_that_holds_a_pvc() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teardown_audit_says_why_each_survivor_survived_and_what_removes_it() {
+    let e = env().await;
+    e.seed_child_apps();
+    e.seed_model("qwen-gpu");
+    // A claim someone made by hand in a namespace platform manages.
+    e.server
+        .put(json!({
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "scratch", "namespace": "serving"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+        }))
+        .unwrap();
+    let o = e
+        .platform(&[
+            "teardown",
+            "--yes",
+            "--keep-pvcs",
+            "--release-timeout",
+            "5s",
+        ])
+        .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let (out, err) = (stdout(&o), stderr(&o));
+    let row = |name: &str| {
+        out.lines()
+            .find(|l| l.contains(name) && l.contains("PersistentVolumeClaim"))
+            .unwrap_or_else(|| panic!("no row for {name}:\n{out}"))
+            .to_string()
+    };
+    assert!(
+        row("qwen-gpu-weights")
+            .contains("kept on purpose: argocd.argoproj.io/sync-options Delete=false"),
+        "{out}"
+    );
+    assert!(row("scratch").contains("not platform's"), "{out}");
+    assert!(
+        out.contains("to remove them:")
+            && out.contains(
+                "PersistentVolumeClaim serving/qwen-gpu-weights: `kubectl -n serving delete \
+                 persistentvolumeclaim qwen-gpu-weights` when its data is no longer needed"
+            )
+            && out.contains(
+                "`kubectl -n serving delete persistentvolumeclaim scratch` if it is yours"
+            ),
+        "{out}"
+    );
+    assert!(err.contains("error: audit: 2 object(s) survived"), "{err}");
+    assert!(
+        err.contains("\n  help: run the command listed for each survivor"),
+        "{err}"
+    );
+    // The same in JSON.
+    let o = e
+        .platform(&["teardown", "--yes", "--keep-pvcs", "-o", "json"])
+        .await;
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let kept = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "qwen-gpu-weights")
+        .unwrap();
+    assert!(
+        kept["why"].as_str().unwrap().contains("Delete=false"),
+        "{kept}"
+    );
+    assert!(kept["fix"].as_str().unwrap().contains("kubectl"), "{kept}");
+    e.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stuck_finalizer_is_detected_and_can_be_stripped() {
     let e = env().await;
     e.seed_child_apps();

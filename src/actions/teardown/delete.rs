@@ -155,7 +155,7 @@ fn finalizers_of(obj: &Value) -> Vec<String> {
 /// For a PVC held by `kubernetes.io/pvc-protection`: the pods of its namespace that mount it,
 /// each with its state (`pod p Running`, `pod p Terminating since …`); None for anything else or
 /// when no pod mounts it.
-async fn pvc_users(
+pub(super) async fn pvc_users(
     client: &Client,
     obj: &Value,
     finalizers: &[String],
@@ -229,7 +229,7 @@ async fn stuck_error(
 }
 
 /// A PVC that pods still mount: name them and how each goes away.
-fn in_use(ns: &str, name: &str, users: Vec<String>) -> ClusterError {
+pub(super) fn in_use(ns: &str, name: &str, users: Vec<String>) -> ClusterError {
     let terminating: Vec<&str> = users
         .iter()
         .filter(|u| u.contains(" Terminating since "))
