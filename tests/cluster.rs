@@ -1127,6 +1127,64 @@ async fn stage_model_copies_verified_files_onto_the_pvc_and_is_idempotent() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stage_model_all_goes_on_after_a_failure_and_prints_a_table() {
+    let e = env().await;
+    // qwen-cpu runs on its ReadWriteOnce volume: refused; qwen-gpu is staged all the same.
+    e.seed_model("qwen-cpu");
+    let src = model_dir();
+    let dir = src.path().to_str().unwrap().to_string();
+    let o = e
+        .platform(&["stage-model", "--all", "--from-dir", &dir])
+        .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let (out, err) = (stdout(&o), stderr(&o));
+    let row = |m: &str| {
+        out.lines()
+            .find(|l| l.trim_start().starts_with(m))
+            .unwrap_or_else(|| panic!("no row for {m}:\n{out}"))
+            .to_string()
+    };
+    assert!(out.lines().next().unwrap().contains("MODEL"), "{out}");
+    for h in ["RESULT", "SIZE", "TIME", "REASON"] {
+        assert!(out.lines().next().unwrap().contains(h), "{out}");
+    }
+    assert!(row("qwen-cpu").contains("failed"), "{out}");
+    assert!(row("qwen-cpu").contains("pause it first"), "{out}");
+    assert!(
+        row("qwen-gpu").contains("staged") && row("qwen-gpu").contains("MiB"),
+        "{out}"
+    );
+    assert!(
+        err.contains("1 of 2 model(s) failed to stage (qwen-cpu)"),
+        "{err}"
+    );
+    assert!(e
+        .server
+        .volumes_dir()
+        .join("serving/qwen-gpu-weights/qwen2.5-7b/config.json")
+        .exists());
+    // --fail-fast stops at the first; -o json says the same.
+    let o = e
+        .platform(&[
+            "stage-model",
+            "--all",
+            "--from-dir",
+            &dir,
+            "--fail-fast",
+            "-o",
+            "json",
+        ])
+        .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v[0]["model"], "qwen-cpu");
+    assert_eq!(v[0]["result"], "failed");
+    assert_eq!(v[1]["model"], "qwen-gpu");
+    assert_eq!(v[1]["result"], "skipped");
+    e.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stage_model_refuses_a_running_model_on_a_read_write_once_volume() {
     let e = env().await;
     e.seed_model("qwen-cpu");
