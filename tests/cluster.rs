@@ -115,7 +115,7 @@ async fn up_applies_roots_syncs_manual_apps_and_waits_wave_by_wave() {
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("target: kubeconfig"), "{err}");
-    assert!(err.contains("applied AppProject argocd/ai-dev"), "{err}");
+    assert!(err.contains("AppProject argocd/ai-dev created"), "{err}");
     assert!(
         err.contains("wave 0 of layer platform: cert-manager"),
         "{err}"
@@ -149,6 +149,106 @@ async fn up_applies_roots_syncs_manual_apps_and_waits_wave_by_wave() {
         Some("platform"),
         "{op}"
     );
+    e.server.shutdown().await;
+}
+
+/// The column at which `word` starts in `line`.
+fn column_of(line: &str, word: &str) -> usize {
+    line.find(word)
+        .unwrap_or_else(|| panic!("{word} not in {line}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_up_say_things_once_and_plainly() {
+    let e = env().await;
+    // Nothing in the cluster yet: the apps' shared message is said once, empty tables say so.
+    let o = e.platform(&["status"]).await;
+    let out = stdout(&o);
+    assert_eq!(
+        out.matches("not in the cluster (apply with `platform up`")
+            .count(),
+        1,
+        "{out}"
+    );
+    assert!(out.contains("  [1] not in the cluster"), "{out}");
+    assert!(out.contains("no model PVCs in the cluster"), "{out}");
+    assert!(!out.contains("?/"), "{out}");
+
+    // up: created the first time, unchanged the second; one line per app that is done; the total.
+    e.seed_child_apps();
+    let up = ["up", "--allow-unpushed", "--timeout", "60s"];
+    let o = e.platform(&up).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("AppProject argocd/ai-dev created"), "{err}");
+    assert!(err.contains("up took "), "{err}");
+    let o = e.platform(&up).await;
+    let err = stderr(&o);
+    assert!(err.contains("AppProject argocd/ai-dev unchanged"), "{err}");
+    assert!(!err.contains(" created"), "{err}");
+    assert_eq!(
+        err.lines()
+            .filter(|l| l.starts_with("  cert-manager:"))
+            .count(),
+        1,
+        "{err}"
+    );
+
+    // A KServe model's READY is its predictor's count, not `?/1`.
+    e.seed_model("qwen-cpu");
+    e.seed_model("qwen-gpu");
+    e.server
+        .wait_for(
+            "apps/v1",
+            "Deployment",
+            "kserve",
+            "qwen-cpu-predictor",
+            Duration::from_secs(5),
+            |d| d.and_then(|d| d.pointer("/status/readyReplicas")).is_some(),
+        )
+        .await
+        .ok();
+    let o = e.platform(&["status"]).await;
+    let out = stdout(&o);
+    let row = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("qwen-cpu") && l.contains("kserve"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        row.contains(" 1/1 ") || row.contains(" 0/1 "),
+        "{row}\n{out}"
+    );
+
+    // One replica is one replica.
+    let o = e.platform(&["resume", "qwen-gpu"]).await;
+    assert!(
+        stderr(&o).contains("already running (1 replica)"),
+        "{}",
+        stderr(&o)
+    );
+
+    // doctor's columns line up across rows.
+    let o = e.platform(&["doctor"]).await;
+    let out = stdout(&o);
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| {
+            ["OK ", "WARN ", "FAIL "]
+                .iter()
+                .any(|w| l.trim_start().starts_with(w))
+        })
+        .collect();
+    assert!(rows.len() > 3, "{out}");
+    // Where the detail starts: after the level and the check's name, however long.
+    let third = |l: &str| {
+        let check = l.split_whitespace().nth(1).unwrap();
+        let after = column_of(l, check) + check.len();
+        after + l[after..].len() - l[after..].trim_start().len()
+    };
+    let at = third(rows[0]);
+    for r in &rows {
+        assert_eq!(third(r), at, "{out}");
+    }
     e.server.shutdown().await;
 }
 

@@ -222,6 +222,17 @@ async fn model_status(
     };
     let mut st = m.layer().state(&v);
     let scaled_to_zero = scaled_to_zero(observed, m, &v, &mut st).await?;
+    if st.ready_replicas.is_none() && !st.stopped {
+        // KServe reports no counts: its predictor's Deployment has them.
+        if let Some(w) = observed.workload(m).await? {
+            st.desired = Some(health::spec_replicas(&w));
+            st.ready_replicas = Some(
+                w.pointer("/status/readyReplicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0),
+            );
+        }
+    }
     let reasons = if st.ready || st.stopped || scaled_to_zero {
         Vec::new()
     } else {

@@ -84,11 +84,12 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         } else {
             Vec::new()
         };
-        for line in
+        for a in
             crate::cluster::apply::server_side_apply(&target.client, &roots, args.force_conflicts)
                 .await?
         {
-            ctx.printer.success(format!("applied {line}"));
+            ctx.printer
+                .success(format!("{} {}", a.object, a.result.as_str()));
         }
         let reporter = ctx.reporter();
         let opts = crate::actions::up::Options {
@@ -150,7 +151,13 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     // that stopped answering).
     runtime()?.block_on(async {
         match tokio::time::timeout(args.timeout, work).await {
-            Ok(r) => r,
+            Ok(r) => {
+                // The total, whether it ended well or not.
+                let took = Duration::from_secs(started.elapsed().as_secs());
+                ctx.printer
+                    .info(format!("up took {}", humantime::format_duration(took)));
+                r
+            }
             Err(_) => Err(crate::cluster::ClusterError::Timeout {
                 what: format!("up (--timeout {})", humantime::format_duration(args.timeout)),
                 pending: vec![

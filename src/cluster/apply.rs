@@ -24,12 +24,49 @@ pub fn apply_params(force: bool) -> PatchParams {
     p
 }
 
-/// Server-side apply (field manager `platform`) of rendered objects, in order.
+/// What a server-side apply did to one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// `Kind namespace/name`.
+    pub object: String,
+    pub result: ApplyResult,
+}
+
+/// `created`, `configured` (the live object changed) or `unchanged`, as kubectl apply says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyResult {
+    Created,
+    Configured,
+    Unchanged,
+}
+
+impl ApplyResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApplyResult::Created => "created",
+            ApplyResult::Configured => "configured",
+            ApplyResult::Unchanged => "unchanged",
+        }
+    }
+
+    /// From the resourceVersion before the apply (None: the object did not exist) and after it.
+    pub fn of(before: Option<&str>, after: Option<&str>) -> ApplyResult {
+        match before {
+            None => ApplyResult::Created,
+            Some(b) if Some(b) == after => ApplyResult::Unchanged,
+            Some(_) => ApplyResult::Configured,
+        }
+    }
+}
+
+/// Server-side apply (field manager `platform`) of rendered objects, in order; each says whether
+/// it was created, configured or unchanged (the resourceVersion read before, against the one the
+/// apply returned: an apply that changes nothing keeps it).
 pub async fn server_side_apply(
     client: &Client,
     objs: &[RenderedObject],
     force: bool,
-) -> Result<Vec<String>, ClusterError> {
+) -> Result<Vec<Applied>, ClusterError> {
     let mut applied = Vec::new();
     for o in objs {
         let kind = Kind::lookup(&o.api_version, &o.kind).ok_or_else(|| ClusterError::Protocol {
@@ -57,7 +94,13 @@ pub async fn server_side_apply(
             );
         }
         let patch = Patch::Apply(&body);
-        client.retry(|| api.patch(&o.name, &params, &patch)).await.map_err(|e| {
+        let label = format!("{} {}/{}", o.kind, ns, o.name);
+        let before = client
+            .retry(|| api.get_opt(&o.name))
+            .await
+            .map_err(|e| ClusterError::api(format!("reading {label}"), e))?
+            .and_then(|b| b.metadata.resource_version);
+        let after = client.retry(|| api.patch(&o.name, &params, &patch)).await.map_err(|e| {
             let conflict = matches!(&e, kube::Error::Api(s) if s.code == 409);
             let mut err = ClusterError::api(format!("server-side apply of {} {}/{}", o.kind, ns, o.name), e);
             if conflict {
@@ -67,7 +110,14 @@ pub async fn server_side_apply(
             }
             err
         })?;
-        applied.push(format!("{} {}/{}", o.kind, ns, o.name));
+        let result = ApplyResult::of(
+            before.as_deref(),
+            after.metadata.resource_version.as_deref(),
+        );
+        applied.push(Applied {
+            object: label,
+            result,
+        });
     }
     Ok(applied)
 }

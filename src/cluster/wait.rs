@@ -278,6 +278,20 @@ pub async fn wait_created(
         return Ok(());
     }
     let api = kinds::APPLICATION.api(client, namespace);
+    // Those that exist already are not news: only a creation seen while waiting is said.
+    let lp = kube::api::ListParams::default();
+    let existing = client
+        .retry(|| api.list_metadata(&lp))
+        .await
+        .map_err(|e| ClusterError::api("listing Applications", e))?;
+    for o in &existing.items {
+        if let Some(n) = o.metadata.name.as_deref() {
+            missing.remove(n);
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
     let spec = Until::new(
         "Applications to be created by their root apps",
         "not created",
@@ -346,9 +360,6 @@ pub async fn wait_apps(
             )
         })
         .collect();
-    for a in apps {
-        reporter.update(&a.name, "waiting for its status");
-    }
     let api = kinds::APPLICATION.api(client, namespace);
     let spec = Until::new(
         format!("{} Application(s)", apps.len()),

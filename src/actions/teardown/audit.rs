@@ -304,7 +304,7 @@ async fn workloads_in(
                     .pointer("/spec/replicas")
                     .and_then(Value::as_i64)
                     .unwrap_or(1);
-                let detail = format!("{replicas} replica(s)");
+                let detail = crate::text::count(replicas, "replica");
                 out.push(survivor(kind.kind, ns, &kinds::json(&o), true, detail));
             }
         }
