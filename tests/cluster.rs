@@ -252,6 +252,133 @@ async fn status_and_up_say_things_once_and_plainly() {
     e.server.shutdown().await;
 }
 
+impl Env {
+    /// Requests that would have changed something: every write but a server-side dry run.
+    fn real_writes(&self) -> Vec<String> {
+        self.server
+            .request_log()
+            .into_iter()
+            .filter(|r| !matches!(r.method.as_str(), "GET" | "HEAD"))
+            .filter(|r| !r.query.contains("dryRun"))
+            .map(|r| format!("{} {} {}", r.verb, r.resource, r.name))
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_runs_of_up_pause_resume_and_stage_model_write_nothing() {
+    let e = env().await;
+    e.seed_child_apps();
+    e.seed_model("qwen-gpu");
+    e.server.clear_request_log();
+
+    // up: the apply as the API server's dry run, and the apps by wave.
+    let o = e
+        .platform(&["up", "--allow-unpushed", "--sync-models", "--dry-run"])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let line = |what: &str| {
+        out.lines()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no {what}:\n{out}"))
+            .to_string()
+    };
+    assert!(
+        line("AppProject argocd/ai-dev").contains("created"),
+        "{out}"
+    );
+    assert!(
+        line(" cert-manager ").contains("wait until Synced"),
+        "{out}"
+    );
+    assert!(line(" qwen-gpu ").contains("sync at "), "{out}");
+    assert!(
+        stderr(&o).contains("dry run: nothing applied or synced"),
+        "{}",
+        stderr(&o)
+    );
+    let dry: Vec<_> = e
+        .server
+        .request_log()
+        .into_iter()
+        .filter(|r| r.verb == "apply")
+        .collect();
+    assert!(
+        !dry.is_empty() && dry.iter().all(|r| r.query.contains("dryRun=All")),
+        "{dry:?}"
+    );
+    // Without --sync-models the model apps are the cost gate's.
+    let o = e
+        .platform(&["up", "--allow-unpushed", "--dry-run", "-o", "json"])
+        .await;
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let gpu = v["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["app"] == "qwen-gpu")
+        .unwrap();
+    assert!(gpu["action"].as_str().unwrap().starts_with("skip"), "{v}");
+    assert_eq!(v["apply"][0]["result"], "created", "{v}");
+
+    // pause / resume: what would be scaled.
+    let o = e.platform(&["pause", "qwen-gpu", "--dry-run"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("qwen-gpu (raw-vllm): would do: scaled 1 -> 0"),
+        "{}",
+        stderr(&o)
+    );
+    let o = e.platform(&["resume", "qwen-gpu", "--dry-run"]).await;
+    assert!(
+        stderr(&o).contains("nothing to do: already running (1 replica)"),
+        "{}",
+        stderr(&o)
+    );
+    let dep = e
+        .server
+        .get("apps/v1", "Deployment", "serving", "qwen-gpu")
+        .unwrap();
+    assert_eq!(dep["spec"]["replicas"], 1);
+
+    // stage-model: the files, their sizes and the target PVC; no pod, no PVC created.
+    let src = model_dir();
+    let dir = src.path().to_str().unwrap().to_string();
+    let o = e
+        .platform(&["stage-model", "qwen-cpu", "--from-dir", &dir, "--dry-run"])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("-> PVC kserve/qwen-cpu-weights (would be created from the rendered manifest), /models/qwen: 4 file(s)"),
+        "{out}"
+    );
+    assert!(out.contains("model.safetensors"), "{out}");
+    let o = e
+        .platform(&[
+            "stage-model",
+            "qwen-gpu",
+            "--from-dir",
+            &dir,
+            "--dry-run",
+            "-o",
+            "json",
+        ])
+        .await;
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v[0]["pvc"], "serving/qwen-gpu-weights");
+    assert_eq!(v[0]["pvcExists"], true);
+    assert_eq!(v[0]["files"].as_array().unwrap().len(), 4);
+    assert!(
+        v[0]["refused"].as_str().unwrap().contains("pause it first"),
+        "{v}"
+    );
+
+    assert_eq!(e.real_writes(), Vec::<String>::new());
+    e.server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_without_sync_models_leaves_the_cost_gate_closed() {
     let e = env().await;

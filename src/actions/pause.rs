@@ -47,21 +47,46 @@ async fn get(client: &Client, m: &PlannedModel) -> Result<(Kind, DynamicObject),
 /// Pause one model (no-op when it is paused already). An autoscaler platform renders beside the
 /// workload (raw vLLM's KEDA ScaledObject) is held first, so it cannot scale the model back up.
 pub async fn pause(client: &Client, m: &PlannedModel) -> Result<Outcome, ClusterError> {
+    pause_with(client, m, Write::Apply).await
+}
+
+/// Whether pause/resume write their patches, or only say what they would do (`--dry-run`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    Apply,
+    DryRun,
+}
+
+/// [`pause`], or with [`Write::DryRun`] what it would do (the same reads, no write).
+pub async fn pause_with(
+    client: &Client,
+    m: &PlannedModel,
+    write: Write,
+) -> Result<Outcome, ClusterError> {
     let (kind, obj) = get(client, m).await?;
-    let held = autoscaler_step(client, m, true).await?;
+    let held = autoscaler_step(client, m, true, write).await?;
     let change = m.layer().pause(&kinds::json(&obj));
-    finish(client, kind, m, change, "pausing", held).await
+    finish(client, kind, m, change, "pausing", held, write).await
 }
 
 /// Resume one model (no-op when it is running already). Its autoscaler is released first, so a
 /// KEDA pause does not scale the workload straight back to 0.
 pub async fn resume(client: &Client, m: &PlannedModel) -> Result<Outcome, ClusterError> {
+    resume_with(client, m, Write::Apply).await
+}
+
+/// [`resume`], or with [`Write::DryRun`] what it would do.
+pub async fn resume_with(
+    client: &Client,
+    m: &PlannedModel,
+    write: Write,
+) -> Result<Outcome, ClusterError> {
     let (kind, obj) = get(client, m).await?;
-    let released = autoscaler_step(client, m, false).await?;
+    let released = autoscaler_step(client, m, false, write).await?;
     let change = m
         .layer()
         .resume(&kinds::json(&obj), crate::serving::Configured::of(&m.model));
-    finish(client, kind, m, change, "resuming", released).await
+    finish(client, kind, m, change, "resuming", released, write).await
 }
 
 /// Hold (`pause`) or release the model's autoscaler object, when its layer renders one: what was
@@ -70,6 +95,7 @@ async fn autoscaler_step(
     client: &Client,
     m: &PlannedModel,
     pause: bool,
+    write: Write,
 ) -> Result<Option<(String, bool)>, ClusterError> {
     let Some(a) = m.autoscaler() else {
         return Ok(None);
@@ -85,7 +111,7 @@ async fn autoscaler_step(
     };
     let change = if pause { a.pause(&obj) } else { a.resume(&obj) };
     let changed = change.patch.is_some();
-    if let Some(p) = change.patch {
+    if let Some(p) = change.patch.filter(|_| write == Write::Apply) {
         let patch = Patch::Merge(&p);
         let pp = crate::cluster::apply::patch_params();
         client
@@ -104,9 +130,10 @@ async fn finish(
     change: crate::serving::Change,
     verb: &str,
     autoscaler: Option<(String, bool)>,
+    write: Write,
 ) -> Result<Outcome, ClusterError> {
     let mut changed = change.patch.is_some();
-    if let Some(p) = change.patch {
+    if let Some(p) = change.patch.filter(|_| write == Write::Apply) {
         let api = kind.api(client, &m.namespace);
         let patch = Patch::Merge(&p);
         let pp = crate::cluster::apply::patch_params();

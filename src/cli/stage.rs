@@ -84,6 +84,10 @@ pub struct Args {
     /// Image of the staging pod (needs tar, sha256sum, sh).
     #[arg(long, default_value = stage::DEFAULT_IMAGE)]
     pub image: String,
+    /// Say what would be copied (files, sizes, the target PVC) after resolving the source; start
+    /// no pod, download nothing, write nothing to the cluster.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Stop at the first model that fails (default: stage the others, then exit non-zero).
     #[arg(long)]
     pub fail_fast: bool,
@@ -138,6 +142,19 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                 Ok(Stager::prepare(&target.client, input, opts, reporter).await?)
             })
             .await?;
+        if args.dry_run {
+            let mut previews = Vec::new();
+            for m in &models {
+                previews.push(interrupt.guard(async { Ok(stager.preview(m).await?) }).await?);
+            }
+            ctx.printer.data(&match ctx.output {
+                Output::Table => preview_text(&previews),
+                o => to_data(o, &previews)?,
+            });
+            ctx.printer
+                .info("dry run: no pod started, nothing copied or created");
+            return Ok(());
+        }
         let mut rows = Vec::new();
         let mut first_failure = None;
         for m in &models {
@@ -235,6 +252,37 @@ impl Row {
             reason,
         }
     }
+}
+
+/// `--dry-run`'s text: per model, where the files would go, then the files and their sizes.
+fn preview_text(previews: &[crate::actions::stage::run::Preview]) -> String {
+    let mut out = String::new();
+    for p in previews {
+        out.push_str(&format!(
+            "{}: {} ({}) -> PVC {} ({}), {}: {} file(s), {}\n",
+            p.model,
+            p.source,
+            p.commit,
+            p.pvc,
+            if p.pvc_exists {
+                "exists"
+            } else {
+                "would be created from the rendered manifest"
+            },
+            p.dir,
+            p.files.len(),
+            size(p.bytes)
+        ));
+        if let Some(r) = &p.refused {
+            out.push_str(&format!("  a real run would refuse: {r}\n"));
+        }
+        let mut t = crate::ui::rows();
+        for f in &p.files {
+            t.add_row(vec![format!("  {}", f.path), size(f.bytes)]);
+        }
+        out.push_str(&crate::ui::text(&t));
+    }
+    out
 }
 
 /// The per-model table: MODEL, RESULT, SIZE, TIME, REASON.
