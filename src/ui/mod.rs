@@ -191,12 +191,13 @@ pub fn rows() -> comfy_table::Table {
     t
 }
 
-/// A table's text without the padding comfy-table leaves at the end of each line (the widest
-/// last cell would otherwise pad every line), ending with a newline.
+/// A table's text without the padding comfy-table puts around it: the space before the first
+/// column, and the end of each line (the widest last cell would otherwise pad every line); the
+/// columns stay two spaces apart. Ends with a newline.
 pub fn text(t: &comfy_table::Table) -> String {
     let mut out: String = t
         .lines()
-        .map(|l| l.trim_end().to_string())
+        .map(|l| l.strip_prefix(' ').unwrap_or(&l).trim_end().to_string())
         .collect::<Vec<_>>()
         .join("\n");
     out.push('\n');
