@@ -220,7 +220,7 @@ pub async fn wait_for(
     let judge = |look: Result<super::status::ModelStatus, String>| match look {
         Ok(st) => {
             let done = if stopped {
-                st.paused || st.state == "scaled-to-zero"
+                st.stopped
             } else {
                 st.state == "ready"
             };
