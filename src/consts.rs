@@ -19,6 +19,8 @@ pub const LABEL_RUNTIME: &str = "platform.ai/runtime";
 pub const MANAGED_BY_VALUE: &str = "platform";
 
 pub const ARGOCD_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
+/// Kubernetes keeps a PVC with this finalizer while a pod still mounts it.
+pub const PVC_PROTECTION: &str = "kubernetes.io/pvc-protection";
 /// Argo CD's per-resource sync options (`Delete=false`: deleting the app leaves the object).
 pub const ARGOCD_SYNC_OPTIONS: &str = "argocd.argoproj.io/sync-options";
 /// KServe's stop annotation (ISVC and LLMInferenceService, KServe >= 0.17 for the latter).
@@ -93,6 +95,10 @@ pub const STAGE_BATCHES_IN_FLIGHT: usize = 2;
 /// it waits for is said at once, from the pod's watch), and how long the same state goes unsaid.
 pub const STAGE_POD_POLL: std::time::Duration = std::time::Duration::from_secs(5);
 pub const STAGE_POD_REPEAT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Overrides how often a wait says what it waits for (seconds; at most 30, the default). For tests
+/// and impatient users: see `cluster::wait::heartbeat`.
+pub const ENV_PROGRESS_INTERVAL: &str = "PLATFORM_PROGRESS_INTERVAL";
 
 /// Smallest values the duration flags accept: `--request-timeout` (0s abandoned every request at
 /// once: it became 1 ms), `status --watch --interval` (0s refreshed ~110 times a second), and every

@@ -291,6 +291,7 @@ impl Classify for ClusterError {
             | E::Api { .. }
             | E::Protocol { .. }
             | E::StuckFinalizer { .. }
+            | E::InUse { .. }
             | E::AppFailed { .. } => ErrorClass::Remote,
         }
     }

@@ -25,6 +25,16 @@ pub fn short_rev(r: &str) -> &str {
     prefix(r, 12)
 }
 
+/// `1 replica`, `2 replicas`: a count and its noun, plural with an `s` unless it is 1.
+pub fn count(n: impl Into<i128>, noun: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("{n} {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// Lowercase hex of bytes (digests, random tokens).
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -33,6 +43,13 @@ pub fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_are_plural_unless_one() {
+        assert_eq!(count(1, "replica"), "1 replica");
+        assert_eq!(count(0, "replica"), "0 replicas");
+        assert_eq!(count(2u32, "replica"), "2 replicas");
+    }
 
     #[test]
     fn cuts_on_characters_not_bytes() {

@@ -1283,3 +1283,49 @@ fn model_add_and_remove_edit_config_in_place_and_refuse_what_lint_refuses() {
         format!("{}{}", &before[..from], &before[to..])
     );
 }
+
+/// The cost column of the README's "From an empty cluster" table agrees with how the apps sync:
+/// what `up` starts (auto-sync apps, such as the models' routing Gateway) costs at step 4, what
+/// only `up --sync-models` starts (the manual serving Gateway apps) at step 6.
+#[test]
+fn readme_cost_column_agrees_with_which_gateway_apps_sync_by_themselves() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let cost = |step: &str| {
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| {step} |")))
+            .unwrap_or_else(|| panic!("no step {step} in the README's table"));
+        row.trim_end_matches('|')
+            .rsplit('|')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let repo = TempRepo::new();
+    let o = repo.cmd().args(["plan", "-o", "json"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let apps = plan["apps"].as_array().unwrap();
+    let sync_of = |kind: &str| {
+        apps.iter()
+            .filter(|a| a["kind"] == kind)
+            .map(|a| a["sync"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    // The serving layers' Gateway apps are manual: they cost from step 6, not 4.
+    assert!(sync_of("serving").iter().all(|s| s == "manual"), "{plan}");
+    assert!(
+        !cost("4").contains("serving layer's Gateway ("),
+        "{}",
+        cost("4")
+    );
+    assert!(
+        cost("6").contains("serving layer's Gateway"),
+        "{}",
+        cost("6")
+    );
+    // The routing app syncs by itself: its Gateway costs from step 4.
+    assert!(sync_of("routing").iter().all(|s| s == "auto"), "{plan}");
+    assert!(cost("4").contains("inference-gateway"), "{}", cost("4"));
+}

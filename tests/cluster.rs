@@ -203,7 +203,7 @@ async fn up_applies_roots_syncs_manual_apps_and_waits_wave_by_wave() {
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("target: kubeconfig"), "{err}");
-    assert!(err.contains("applied AppProject argocd/ai-dev"), "{err}");
+    assert!(err.contains("AppProject argocd/ai-dev created"), "{err}");
     assert!(
         err.contains("wave 0 of layer platform: cert-manager"),
         "{err}"
@@ -237,6 +237,233 @@ async fn up_applies_roots_syncs_manual_apps_and_waits_wave_by_wave() {
         Some("platform"),
         "{op}"
     );
+    e.server.shutdown().await;
+}
+
+/// The column at which `word` starts in `line`.
+fn column_of(line: &str, word: &str) -> usize {
+    line.find(word)
+        .unwrap_or_else(|| panic!("{word} not in {line}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_up_say_things_once_and_plainly() {
+    let e = env().await;
+    // Nothing in the cluster yet: the apps' shared message is said once, empty tables say so.
+    let o = e.platform(&["status"]).await;
+    let out = stdout(&o);
+    assert_eq!(
+        out.matches("not in the cluster (apply with `platform up`")
+            .count(),
+        1,
+        "{out}"
+    );
+    assert!(out.contains("  [1] not in the cluster"), "{out}");
+    assert!(out.contains("no model PVCs in the cluster"), "{out}");
+    assert!(!out.contains("?/"), "{out}");
+
+    // up: created the first time, unchanged the second; one line per app that is done; the total.
+    e.seed_child_apps();
+    let up = ["up", "--allow-unpushed", "--timeout", "60s"];
+    let o = e.platform(&up).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("AppProject argocd/ai-dev created"), "{err}");
+    assert!(err.contains("up took "), "{err}");
+    let o = e.platform(&up).await;
+    let err = stderr(&o);
+    assert!(err.contains("AppProject argocd/ai-dev unchanged"), "{err}");
+    assert!(!err.contains(" created"), "{err}");
+    assert_eq!(
+        err.lines()
+            .filter(|l| l.starts_with("  cert-manager:"))
+            .count(),
+        1,
+        "{err}"
+    );
+
+    // A KServe model's READY is its predictor's count, not `?/1`.
+    e.seed_model("qwen-cpu");
+    e.seed_model("qwen-gpu");
+    e.server
+        .wait_for(
+            "apps/v1",
+            "Deployment",
+            "kserve",
+            "qwen-cpu-predictor",
+            Duration::from_secs(5),
+            |d| d.and_then(|d| d.pointer("/status/readyReplicas")).is_some(),
+        )
+        .await
+        .ok();
+    let o = e.platform(&["status"]).await;
+    let out = stdout(&o);
+    let row = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("qwen-cpu") && l.contains("kserve"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        row.contains(" 1/1 ") || row.contains(" 0/1 "),
+        "{row}\n{out}"
+    );
+
+    // One replica is one replica.
+    let o = e.platform(&["resume", "qwen-gpu"]).await;
+    assert!(
+        stderr(&o).contains("already running (1 replica)"),
+        "{}",
+        stderr(&o)
+    );
+
+    // doctor's columns line up across rows.
+    let o = e.platform(&["doctor"]).await;
+    let out = stdout(&o);
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| {
+            ["OK ", "WARN ", "FAIL "]
+                .iter()
+                .any(|w| l.trim_start().starts_with(w))
+        })
+        .collect();
+    assert!(rows.len() > 3, "{out}");
+    // Where the detail starts: after the level and the check's name, however long.
+    let third = |l: &str| {
+        let check = l.split_whitespace().nth(1).unwrap();
+        let after = column_of(l, check) + check.len();
+        after + l[after..].len() - l[after..].trim_start().len()
+    };
+    let at = third(rows[0]);
+    for r in &rows {
+        assert_eq!(third(r), at, "{out}");
+    }
+    e.server.shutdown().await;
+}
+
+impl Env {
+    /// Requests that would have changed something: every write but a server-side dry run.
+    fn real_writes(&self) -> Vec<String> {
+        self.server
+            .request_log()
+            .into_iter()
+            .filter(|r| !matches!(r.method.as_str(), "GET" | "HEAD"))
+            .filter(|r| !r.query.contains("dryRun"))
+            .map(|r| format!("{} {} {}", r.verb, r.resource, r.name))
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_runs_of_up_pause_resume_and_stage_model_write_nothing() {
+    let e = env().await;
+    e.seed_child_apps();
+    e.seed_model("qwen-gpu");
+    e.server.clear_request_log();
+
+    // up: the apply as the API server's dry run, and the apps by wave.
+    let o = e
+        .platform(&["up", "--allow-unpushed", "--sync-models", "--dry-run"])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let line = |what: &str| {
+        out.lines()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no {what}:\n{out}"))
+            .to_string()
+    };
+    assert!(
+        line("AppProject argocd/ai-dev").contains("created"),
+        "{out}"
+    );
+    assert!(
+        line(" cert-manager ").contains("wait until Synced"),
+        "{out}"
+    );
+    assert!(line(" qwen-gpu ").contains("sync at "), "{out}");
+    assert!(
+        stderr(&o).contains("dry run: nothing applied or synced"),
+        "{}",
+        stderr(&o)
+    );
+    let dry: Vec<_> = e
+        .server
+        .request_log()
+        .into_iter()
+        .filter(|r| r.verb == "apply")
+        .collect();
+    assert!(
+        !dry.is_empty() && dry.iter().all(|r| r.query.contains("dryRun=All")),
+        "{dry:?}"
+    );
+    // Without --sync-models the model apps are the cost gate's.
+    let o = e
+        .platform(&["up", "--allow-unpushed", "--dry-run", "-o", "json"])
+        .await;
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let gpu = v["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["app"] == "qwen-gpu")
+        .unwrap();
+    assert!(gpu["action"].as_str().unwrap().starts_with("skip"), "{v}");
+    assert_eq!(v["apply"][0]["result"], "created", "{v}");
+
+    // pause / resume: what would be scaled.
+    let o = e.platform(&["pause", "qwen-gpu", "--dry-run"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("qwen-gpu (raw-vllm): would do: scaled 1 -> 0"),
+        "{}",
+        stderr(&o)
+    );
+    let o = e.platform(&["resume", "qwen-gpu", "--dry-run"]).await;
+    assert!(
+        stderr(&o).contains("nothing to do: already running (1 replica)"),
+        "{}",
+        stderr(&o)
+    );
+    let dep = e
+        .server
+        .get("apps/v1", "Deployment", "serving", "qwen-gpu")
+        .unwrap();
+    assert_eq!(dep["spec"]["replicas"], 1);
+
+    // stage-model: the files, their sizes and the target PVC; no pod, no PVC created.
+    let src = model_dir();
+    let dir = src.path().to_str().unwrap().to_string();
+    let o = e
+        .platform(&["stage-model", "qwen-cpu", "--from-dir", &dir, "--dry-run"])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("-> PVC kserve/qwen-cpu-weights (would be created from the rendered manifest), /models/qwen: 4 file(s)"),
+        "{out}"
+    );
+    assert!(out.contains("model.safetensors"), "{out}");
+    let o = e
+        .platform(&[
+            "stage-model",
+            "qwen-gpu",
+            "--from-dir",
+            &dir,
+            "--dry-run",
+            "-o",
+            "json",
+        ])
+        .await;
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v[0]["pvc"], "serving/qwen-gpu-weights");
+    assert_eq!(v[0]["pvcExists"], true);
+    assert_eq!(v[0]["files"].as_array().unwrap().len(), 4);
+    assert!(
+        v[0]["refused"].as_str().unwrap().contains("pause it first"),
+        "{v}"
+    );
+
+    assert_eq!(e.real_writes(), Vec::<String>::new());
     e.server.shutdown().await;
 }
 
@@ -582,6 +809,206 @@ async fn teardown_deletes_in_order_and_audits_nothing_left() {
     ] {
         assert!(pos(first) < pos(then), "{first} before {then}: {deletes:?}");
     }
+    e.server.shutdown().await;
+}
+
+/// A pod of `model` (mounting its PVC) stuck Terminating on a finalizer of its own, as one whose
+/// node went away is.
+fn terminating_pod(e: &Env, ns: &str, name: &str, model: &str, claim: &str) {
+    e.server
+        .put(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": ns,
+                "labels": {"app.kubernetes.io/name": model},
+                "deletionTimestamp": "2026-01-01T00:00:00Z", "finalizers": ["example.com/hold"]},
+            "spec": {"nodeName": "gone-node", "containers": [{"name": "vllm", "image": "vllm"}],
+                "volumes": [{"name": "weights", "persistentVolumeClaim": {"claimName": claim}}]},
+            "status": {"phase": "Running"}
+        }))
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_says_what_it_waits_for_with_status_reasons_and_the_time_left() {
+    let e = env().await;
+    e.seed_model("qwen-gpu");
+    terminating_pod(
+        &e,
+        "serving",
+        "qwen-gpu-old",
+        "qwen-gpu",
+        "qwen-gpu-weights",
+    );
+    // No GPU on the node: the new pod cannot be scheduled. Off a terminal, a heartbeat of 1 s.
+    let o = e
+        .platform_env(
+            &["resume", "qwen-gpu", "--wait", "--timeout", "4s"],
+            &[("PLATFORM_PROGRESS_INTERVAL", "1")],
+        )
+        .await;
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let err = stderr(&o);
+    let progress: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("  waiting for qwen-gpu to become ready: "))
+        .collect();
+    // Each look says status's reasons and the time left; the same reason is said again at each
+    // heartbeat.
+    assert!(!progress.is_empty(), "{err}");
+    for l in &progress {
+        assert!(l.contains("pod qwen-gpu-old Terminating since"), "{l}");
+        assert!(l.ends_with(" left)"), "{l}");
+    }
+    let unschedulable = progress
+        .iter()
+        .filter(|l| {
+            l.contains("Unschedulable: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu")
+        })
+        .count();
+    assert!(unschedulable >= 2, "{err}");
+    // The timeout says why too.
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: timed out waiting for qwen-gpu to become ready")
+            && last.contains("Insufficient nvidia.com/gpu"),
+        "{err}"
+    );
+    e.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teardown_names_the_terminating_pod_that_holds_a_pvc() {
+    let e = env().await;
+    e.seed_child_apps();
+    e.seed_model("qwen-gpu");
+    // As the API server's admission adds it on create.
+    let mut pvc = e
+        .server
+        .get("v1", "PersistentVolumeClaim", "serving", "qwen-gpu-weights")
+        .unwrap();
+    pvc["metadata"]["finalizers"] = json!(["kubernetes.io/pvc-protection"]);
+    e.server.put(pvc).unwrap();
+    terminating_pod(
+        &e,
+        "serving",
+        "qwen-gpu-old",
+        "qwen-gpu",
+        "qwen-gpu-weights",
+    );
+    let o = e
+        .platform_env(
+            &[
+                "teardown",
+                "--yes",
+                "--finalizer-timeout",
+                "3s",
+                "--release-timeout",
+                "3s",
+                "--strip-finalizers",
+            ],
+            &[("PLATFORM_PROGRESS_INTERVAL", "1")],
+        )
+        .await;
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "waiting for PersistentVolumeClaim serving/qwen-gpu-weights to be deleted: still \
+             mounted by pod qwen-gpu-old Terminating since"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("PersistentVolumeClaim serving/qwen-gpu-weights is still mounted by pod qwen-gpu-old Terminating since 2026-01-01T00:00:00Z (on node gone-node; finalizers: example.com/hold)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("kubectl -n serving delete pod qwen-gpu-old --grace-period=0 --force"),
+        "{err}"
+    );
+    assert!(!err.contains("the controller that owns"), "{err}");
+    // Not stripped, even with --strip-finalizers: a pod still uses it.
+    let pvc = e
+        .server
+        .get("v1", "PersistentVolumeClaim", "serving", "qwen-gpu-weights")
+        .unwrap();
+    assert!(
+        pvc["metadata"]["finalizers"]
+            .to_string()
+            .contains("pvc-protection"),
+        "{pvc}"
+    );
+    e.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teardown_audit_says_why_each_survivor_survived_and_what_removes_it() {
+    let e = env().await;
+    e.seed_child_apps();
+    e.seed_model("qwen-gpu");
+    // A claim someone made by hand in a namespace platform manages.
+    e.server
+        .put(json!({
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "scratch", "namespace": "serving"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+        }))
+        .unwrap();
+    let o = e
+        .platform(&[
+            "teardown",
+            "--yes",
+            "--keep-pvcs",
+            "--release-timeout",
+            "5s",
+        ])
+        .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let (out, err) = (stdout(&o), stderr(&o));
+    let row = |name: &str| {
+        out.lines()
+            .find(|l| l.contains(name) && l.contains("PersistentVolumeClaim"))
+            .unwrap_or_else(|| panic!("no row for {name}:\n{out}"))
+            .to_string()
+    };
+    assert!(
+        row("qwen-gpu-weights")
+            .contains("kept on purpose: argocd.argoproj.io/sync-options Delete=false"),
+        "{out}"
+    );
+    assert!(row("scratch").contains("not platform's"), "{out}");
+    assert!(
+        out.contains("to remove them:")
+            && out.contains(
+                "PersistentVolumeClaim serving/qwen-gpu-weights: `kubectl -n serving delete \
+                 persistentvolumeclaim qwen-gpu-weights` when its data is no longer needed"
+            )
+            && out.contains(
+                "`kubectl -n serving delete persistentvolumeclaim scratch` if it is yours"
+            ),
+        "{out}"
+    );
+    assert!(err.contains("error: audit: 2 object(s) survived"), "{err}");
+    assert!(
+        err.contains("\n  help: run the command listed for each survivor"),
+        "{err}"
+    );
+    // The same in JSON.
+    let o = e
+        .platform(&["teardown", "--yes", "--keep-pvcs", "-o", "json"])
+        .await;
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let kept = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "qwen-gpu-weights")
+        .unwrap();
+    assert!(
+        kept["why"].as_str().unwrap().contains("Delete=false"),
+        "{kept}"
+    );
+    assert!(kept["fix"].as_str().unwrap().contains("kubectl"), "{kept}");
     e.server.shutdown().await;
 }
 
@@ -1011,6 +1438,64 @@ async fn stage_model_copies_verified_files_onto_the_pvc_and_is_idempotent() {
         "{}",
         stderr(&o)
     );
+    e.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stage_model_all_goes_on_after_a_failure_and_prints_a_table() {
+    let e = env().await;
+    // qwen-cpu runs on its ReadWriteOnce volume: refused; qwen-gpu is staged all the same.
+    e.seed_model("qwen-cpu");
+    let src = model_dir();
+    let dir = src.path().to_str().unwrap().to_string();
+    let o = e
+        .platform(&["stage-model", "--all", "--from-dir", &dir])
+        .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let (out, err) = (stdout(&o), stderr(&o));
+    let row = |m: &str| {
+        out.lines()
+            .find(|l| l.trim_start().starts_with(m))
+            .unwrap_or_else(|| panic!("no row for {m}:\n{out}"))
+            .to_string()
+    };
+    assert!(out.lines().next().unwrap().contains("MODEL"), "{out}");
+    for h in ["RESULT", "SIZE", "TIME", "REASON"] {
+        assert!(out.lines().next().unwrap().contains(h), "{out}");
+    }
+    assert!(row("qwen-cpu").contains("failed"), "{out}");
+    assert!(row("qwen-cpu").contains("pause it first"), "{out}");
+    assert!(
+        row("qwen-gpu").contains("staged") && row("qwen-gpu").contains("MiB"),
+        "{out}"
+    );
+    assert!(
+        err.contains("1 of 2 model(s) failed to stage (qwen-cpu)"),
+        "{err}"
+    );
+    assert!(e
+        .server
+        .volumes_dir()
+        .join("serving/qwen-gpu-weights/qwen2.5-7b/config.json")
+        .exists());
+    // --fail-fast stops at the first; -o json says the same.
+    let o = e
+        .platform(&[
+            "stage-model",
+            "--all",
+            "--from-dir",
+            &dir,
+            "--fail-fast",
+            "-o",
+            "json",
+        ])
+        .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v[0]["model"], "qwen-cpu");
+    assert_eq!(v[0]["result"], "failed");
+    assert_eq!(v[1]["model"], "qwen-gpu");
+    assert_eq!(v[1]["result"], "skipped");
     e.server.shutdown().await;
 }
 

@@ -615,6 +615,39 @@ async fn up_status_pause_resume_teardown_on_three_layers() {
     for p in st["pvcs"].as_array().unwrap() {
         assert_eq!(p["phase"], "Bound", "{p}");
     }
+    // The table: a KServe model's READY is its predictor's count.
+    let table = stdout(&g.ok(&["status"]).await);
+    let row = table
+        .lines()
+        .find(|l| l.trim_start().starts_with("qwen-cpu "))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(row.contains(" 1/1 "), "{table}");
+
+    // Dry runs against the real API server: up has nothing to apply, pause would scale; nothing
+    // is written (the objects keep their resourceVersion).
+    let rv = |kind: &str, ns: &str, name: &str| {
+        get_json(c, kind, ns, name)["metadata"]["resourceVersion"].clone()
+    };
+    let gpu_rv = rv("deployment", "serving", "qwen-gpu");
+    let o = g
+        .ok(&["up", "--sync-models", "--dry-run", "-o", "json"])
+        .await;
+    let dry = json_of(&stdout(&o));
+    for a in dry["apply"].as_array().unwrap() {
+        assert_eq!(a["result"], "unchanged", "{dry}");
+    }
+    assert!(
+        dry["apps"].as_array().unwrap().iter().any(|a| a["app"] == "qwen-gpu"
+            && a["action"].as_str().unwrap().starts_with("sync at")),
+        "{dry}"
+    );
+    let o = g.ok(&["pause", "qwen-gpu", "--dry-run"]).await;
+    assert!(
+        stderr(&o).contains("would do: scaled 1 -> 0"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(rv("deployment", "serving", "qwen-gpu"), gpu_rv);
 
     // pause: every layer stops; the workloads go to zero (the real controllers and the KServe stand-in).
     g.ok(&[

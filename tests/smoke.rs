@@ -441,7 +441,20 @@ async fn paused_models_are_skipped_unless_named() {
     assert!(o.status.success(), "{}", stderr(&o));
     let o = e.platform(&["smoke", "--all"]).await;
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
-    let out = stdout(&o);
+    // The result column lines up across the models, whatever their names' and layers' lengths.
+    let raw = stdout(&o);
+    let at: Vec<usize> = raw
+        .lines()
+        .filter_map(|l| {
+            ["PASS", "SKIPPED", "FAIL"]
+                .iter()
+                .filter_map(|w| l.find(&format!("  {w}  ")))
+                .min()
+        })
+        .collect();
+    assert_eq!(at.len(), 3, "{raw}");
+    assert!(at.iter().all(|a| *a == at[0]), "{raw}");
+    let out = squeeze(&stdout(&o));
     assert!(
         out.contains("qwen-cpu  kserve  port-forward  SKIPPED  paused (`platform resume qwen-cpu --wait`, then smoke it)"),
         "{out}"
@@ -593,7 +606,7 @@ async fn via_gateway_goes_through_the_layer_gateway_address_with_the_kserve_host
         .platform(&["smoke", "--all", "--via-gateway", "--layer-gateway"])
         .await;
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
-    let out = stdout(&o);
+    let out = squeeze(&stdout(&o));
     assert!(out.contains("qwen-llmd  llm-d  gateway  PASS"), "{out}");
     assert!(out.contains("qwen-cpu  kserve  gateway  PASS"), "{out}");
     assert!(
@@ -669,7 +682,7 @@ async fn up_with_smoke_tests_the_synced_models_after_the_last_wave() {
             "90s",
         ])
         .await;
-    let out = stdout(&o);
+    let out = squeeze(&stdout(&o));
     assert_eq!(o.status.code(), Some(1), "{out}\n{}", stderr(&o));
     assert!(
         stderr(&o).contains("are Synced and Healthy"),
@@ -1217,4 +1230,21 @@ async fn port_forward_serves_the_model_until_interrupted() {
         stderr(&o)
     );
     e.server.shutdown().await;
+}
+
+/// The report with its aligned columns' padding squeezed to two spaces, as one model alone prints
+/// it (the columns line up across models, so a shorter name is padded).
+fn squeeze(out: &str) -> String {
+    let mut squeezed = String::with_capacity(out.len());
+    let mut spaces = 0;
+    for c in out.chars() {
+        if c == ' ' {
+            spaces += 1;
+            continue;
+        }
+        squeezed.push_str(&" ".repeat(spaces.min(2)));
+        spaces = 0;
+        squeezed.push(c);
+    }
+    squeezed
 }

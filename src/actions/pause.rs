@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use kube::api::{DynamicObject, Patch};
 use kube::runtime::watcher;
 
@@ -15,6 +16,7 @@ use crate::cluster::kinds::{self, Kind};
 use crate::cluster::wait::{self, until, Seen, Stopped, Until};
 use crate::cluster::{Client, ClusterError};
 use crate::plan::PlannedModel;
+use crate::report::Reporter;
 
 /// What pause/resume did to one model.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -45,21 +47,46 @@ async fn get(client: &Client, m: &PlannedModel) -> Result<(Kind, DynamicObject),
 /// Pause one model (no-op when it is paused already). An autoscaler platform renders beside the
 /// workload (raw vLLM's KEDA ScaledObject) is held first, so it cannot scale the model back up.
 pub async fn pause(client: &Client, m: &PlannedModel) -> Result<Outcome, ClusterError> {
+    pause_with(client, m, Write::Apply).await
+}
+
+/// Whether pause/resume write their patches, or only say what they would do (`--dry-run`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    Apply,
+    DryRun,
+}
+
+/// [`pause`], or with [`Write::DryRun`] what it would do (the same reads, no write).
+pub async fn pause_with(
+    client: &Client,
+    m: &PlannedModel,
+    write: Write,
+) -> Result<Outcome, ClusterError> {
     let (kind, obj) = get(client, m).await?;
-    let held = autoscaler_step(client, m, true).await?;
+    let held = autoscaler_step(client, m, true, write).await?;
     let change = m.layer().pause(&kinds::json(&obj));
-    finish(client, kind, m, change, "pausing", held).await
+    finish(client, kind, m, change, "pausing", held, write).await
 }
 
 /// Resume one model (no-op when it is running already). Its autoscaler is released first, so a
 /// KEDA pause does not scale the workload straight back to 0.
 pub async fn resume(client: &Client, m: &PlannedModel) -> Result<Outcome, ClusterError> {
+    resume_with(client, m, Write::Apply).await
+}
+
+/// [`resume`], or with [`Write::DryRun`] what it would do.
+pub async fn resume_with(
+    client: &Client,
+    m: &PlannedModel,
+    write: Write,
+) -> Result<Outcome, ClusterError> {
     let (kind, obj) = get(client, m).await?;
-    let released = autoscaler_step(client, m, false).await?;
+    let released = autoscaler_step(client, m, false, write).await?;
     let change = m
         .layer()
         .resume(&kinds::json(&obj), crate::serving::Configured::of(&m.model));
-    finish(client, kind, m, change, "resuming", released).await
+    finish(client, kind, m, change, "resuming", released, write).await
 }
 
 /// Hold (`pause`) or release the model's autoscaler object, when its layer renders one: what was
@@ -68,6 +95,7 @@ async fn autoscaler_step(
     client: &Client,
     m: &PlannedModel,
     pause: bool,
+    write: Write,
 ) -> Result<Option<(String, bool)>, ClusterError> {
     let Some(a) = m.autoscaler() else {
         return Ok(None);
@@ -83,7 +111,7 @@ async fn autoscaler_step(
     };
     let change = if pause { a.pause(&obj) } else { a.resume(&obj) };
     let changed = change.patch.is_some();
-    if let Some(p) = change.patch {
+    if let Some(p) = change.patch.filter(|_| write == Write::Apply) {
         let patch = Patch::Merge(&p);
         let pp = crate::cluster::apply::patch_params();
         client
@@ -102,9 +130,10 @@ async fn finish(
     change: crate::serving::Change,
     verb: &str,
     autoscaler: Option<(String, bool)>,
+    write: Write,
 ) -> Result<Outcome, ClusterError> {
     let mut changed = change.patch.is_some();
-    if let Some(p) = change.patch {
+    if let Some(p) = change.patch.filter(|_| write == Write::Apply) {
         let api = kind.api(client, &m.namespace);
         let patch = Patch::Merge(&p);
         let pp = crate::cluster::apply::patch_params();
@@ -153,15 +182,19 @@ pub async fn state(
     Ok(obj.map(|o| layer.state(&kinds::json(&o))))
 }
 
-/// Wait until the model is stopped (`stopped = true`) or ready, watching its object.
+/// Wait until the model is stopped (`stopped = true`) or ready, watching its object. Each change
+/// of the object, and each heartbeat, reads the model as `status` does, so what is said (at every
+/// change of reason and at least every heartbeat, with the time left) and a timeout carry the
+/// reason `status` would give: the serving object's conditions, its pods (unschedulable,
+/// terminating, image pulls, probes), its PVC.
 pub async fn wait_for(
     client: &Client,
     m: &PlannedModel,
     stopped: bool,
     timeout: Duration,
+    reporter: &dyn Reporter,
 ) -> Result<(), ClusterError> {
-    let layer = m.layer();
-    let kind = layer.serving_kind();
+    let kind = m.layer().serving_kind();
     let api = kind.api(client, &m.namespace);
     let cfg = watcher::Config::default().fields(&format!("metadata.name={}", m.name));
     let what = format!(
@@ -170,21 +203,36 @@ pub async fn wait_for(
         if stopped { "stop" } else { "become ready" }
     );
     let spec = Until::new(what, "no status yet", timeout);
-    let judge = |seen: Seen<DynamicObject>| match seen {
-        Seen::Applied(obj) => {
-            let st = layer.state(&kinds::json(&obj));
-            if (stopped && st.stopped) || (!stopped && st.ready) {
-                return Some(Progress::Done);
-            }
-            let fallback = if st.stopped { "stopped" } else { "not ready" };
-            Some(Progress::Pending(
-                st.reason.unwrap_or_else(|| fallback.into()),
-            ))
+    // The object's changes, and a look every heartbeat (pods change without the object).
+    let ticks = futures::stream::unfold(tokio::time::interval(spec.every), |mut i| async move {
+        i.tick().await;
+        Some((None, i))
+    });
+    let changes = wait::watch(api, cfg).map(Some);
+    let looks = futures::stream::select(changes, ticks).then(|seen| async move {
+        match seen {
+            Some(Seen::Interrupted(e)) => Err(format!("watch error: {e}")),
+            _ => crate::actions::status::model(client, m)
+                .await
+                .map_err(|e| e.to_string()),
         }
-        Seen::Deleted(_) => None,
-        Seen::Interrupted(e) => Some(Progress::Pending(format!("watch error: {e}"))),
+    });
+    let judge = |look: Result<super::status::ModelStatus, String>| match look {
+        Ok(st) => {
+            let done = if stopped {
+                st.stopped
+            } else {
+                st.state == "ready"
+            };
+            Some(if done {
+                Progress::Done
+            } else {
+                Progress::Pending(why_not(&st))
+            })
+        }
+        Err(e) => Some(Progress::Pending(e)),
     };
-    match until(wait::watch(api, cfg), &spec, judge, |_| {}).await {
+    match until(looks, &spec, judge, wait::say(reporter)).await {
         Ok(()) => Ok(()),
         Err(Stopped::Timeout(last)) => Err(ClusterError::Timeout {
             what: spec.what,
@@ -196,5 +244,17 @@ pub async fn wait_for(
             what: format!("watching {} {}", kind.kind, m.name),
             reason: format!("the watch ended (last seen: {last})"),
         }),
+    }
+}
+
+/// Why a model is not where a wait wants it, in one line: `status`'s reasons, else its state
+/// (`not-ready (0/1 ready)`, `paused`).
+pub fn why_not(st: &super::status::ModelStatus) -> String {
+    if !st.reasons.is_empty() {
+        return st.reasons.join("; ");
+    }
+    match (st.desired, st.ready_replicas) {
+        (Some(d), Some(r)) => format!("{} ({r}/{d} ready)", st.state),
+        _ => st.state.clone(),
     }
 }

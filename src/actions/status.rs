@@ -69,6 +69,10 @@ pub struct ModelStatus {
     /// The autoscaling range config.yaml asks for (absent for a fixed replica count).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub autoscaling: Option<ScaleRange>,
+    /// The serving object reports the model stopped (a pause took effect, or its autoscaler has
+    /// it at 0 where the layer says so): what `pause --wait` waits for.
+    #[serde(skip)]
+    pub stopped: bool,
 }
 
 /// An autoscaled model's range and autoscaler, as `status` shows it.
@@ -222,6 +226,17 @@ async fn model_status(
     };
     let mut st = m.layer().state(&v);
     let scaled_to_zero = scaled_to_zero(observed, m, &v, &mut st).await?;
+    if st.ready_replicas.is_none() && !st.stopped {
+        // KServe reports no counts: its predictor's Deployment has them.
+        if let Some(w) = observed.workload(m).await? {
+            st.desired = Some(health::spec_replicas(&w));
+            st.ready_replicas = Some(
+                w.pointer("/status/readyReplicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0),
+            );
+        }
+    }
     let reasons = if st.ready || st.stopped || scaled_to_zero {
         Vec::new()
     } else {
@@ -299,6 +314,7 @@ fn model_line(
         desired: st.and_then(|s| s.desired),
         ready_replicas: st.and_then(|s| s.ready_replicas),
         paused: st.is_some_and(|s| s.stopped),
+        stopped: st.is_some_and(|s| s.stopped),
         url: None,
         stable_url: None,
         route: None,

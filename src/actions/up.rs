@@ -51,6 +51,47 @@ pub fn reads_gitops_repo(a: &PlannedApp) -> bool {
     a.kind != AppKind::Catalog || a.spec.source.path.is_some() || a.spec.source.objects.is_some()
 }
 
+/// One app of `up --dry-run`'s list: what a real run would do with it, wave by wave.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Planned {
+    pub layer: String,
+    pub wave: i32,
+    pub app: String,
+    /// `sync at <rev>` (a manual app up syncs), `wait` (an app that syncs by itself), `skip
+    /// (manual, the cost gate)`, `hold (--fit)`.
+    pub action: String,
+}
+
+/// What [`run`] would do with `opts`, app by app in its order, without looking at the cluster.
+pub fn preview(plan: &Plan, opts: &Options) -> Vec<Planned> {
+    let mut out = Vec::new();
+    for (layer, wave, apps) in plan.stages() {
+        for a in apps {
+            let action = if a.kind != AppKind::Catalog && !opts.models {
+                "skip (manual, the cost gate: --sync-models brings it up)".to_string()
+            } else if a.kind != AppKind::Catalog && opts.hold.contains(&a.name) {
+                "hold (--fit: it would not start)".to_string()
+            } else {
+                match (&opts.sync, a.sync == SyncMode::Manual) {
+                    (Some(rev), true) => format!(
+                        "sync at {}, then wait until Synced and Healthy",
+                        crate::text::short_rev(rev)
+                    ),
+                    _ => "wait until Synced and Healthy (it syncs by itself)".to_string(),
+                }
+            };
+            out.push(Planned {
+                layer: layer.clone(),
+                wave,
+                app: a.name.clone(),
+                action,
+            });
+        }
+    }
+    out
+}
+
 /// Go through the plan's waves (see the module docs).
 pub async fn run(
     client: &Client,

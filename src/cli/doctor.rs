@@ -36,21 +36,22 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             .await,
         );
         if ctx.output == Output::Table {
-            let mut out = String::new();
+            // Columns line up across rows whatever the check's name; a fix goes under the detail.
+            let mut t = crate::ui::rows();
             for c in &checks {
                 let level = match c.level {
-                    Level::Ok => "OK  ",
+                    Level::Ok => "OK",
                     Level::Warn => "WARN",
                     Level::Fail => "FAIL",
                 };
-                out.push_str(&format!("{level} {:<13} {}\n", c.check, c.detail));
+                t.add_row(vec![level, c.check.as_str(), c.detail.as_str()]);
                 if let Some(fix) = &c.fix {
                     for l in fix.lines() {
-                        out.push_str(&format!("                   {l}\n"));
+                        t.add_row(vec!["", "", l]);
                     }
                 }
             }
-            ctx.printer.data(&ctx.printer.hinted(&out));
+            ctx.printer.data(&ctx.printer.hinted(&crate::ui::text(&t)));
         } else {
             ctx.printer.data(&to_data(ctx.output, &checks)?);
         }

@@ -23,6 +23,9 @@ pub struct Args {
     /// Wait until each model reports stopped (pause) or ready (resume).
     #[arg(long)]
     pub wait: bool,
+    /// Say what would be scaled or annotated (the same reads), change nothing.
+    #[arg(long, conflicts_with = "wait")]
+    pub dry_run: bool,
     /// How long --wait waits.
     #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = duration_at_least(consts::MIN_TIMEOUT))]
     pub timeout: Duration,
@@ -36,20 +39,39 @@ pub fn run(ctx: &Ctx, args: Args, resume: bool) -> Result<()> {
     runtime()?.block_on(async {
         let target = connect(ctx, &inputs, &args.target, super::cluster::Access::Write).await?;
         let mut outcomes = Vec::new();
+        let write = if args.dry_run {
+            pause::Write::DryRun
+        } else {
+            pause::Write::Apply
+        };
         for m in &models {
             let o = if resume {
-                pause::resume(&target.client, m).await?
+                pause::resume_with(&target.client, m, write).await?
             } else {
-                pause::pause(&target.client, m).await?
+                pause::pause_with(&target.client, m, write).await?
             };
-            ctx.printer
-                .success(format!("{} ({}): {}", o.model, o.layer, o.action));
+            if args.dry_run {
+                let what = if o.changed {
+                    "would do"
+                } else {
+                    "nothing to do"
+                };
+                ctx.printer
+                    .info(format!("{} ({}): {what}: {}", o.model, o.layer, o.action));
+            } else {
+                ctx.printer
+                    .success(format!("{} ({}): {}", o.model, o.layer, o.action));
+            }
             outcomes.push(o);
         }
+        if args.dry_run {
+            ctx.printer.info("dry run: nothing changed");
+        }
         if args.wait {
-            let waits = models
-                .iter()
-                .map(|m| pause::wait_for(&target.client, m, !resume, args.timeout));
+            let reporter = ctx.reporter();
+            let waits = models.iter().map(|m| {
+                pause::wait_for(&target.client, m, !resume, args.timeout, reporter.as_ref())
+            });
             for (m, r) in models.iter().zip(futures::future::join_all(waits).await) {
                 r?;
                 ctx.printer.success(format!(

@@ -123,6 +123,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             timeout: args.timeout,
             allow_unpushed: false,
             force_conflicts: false,
+            dry_run: false,
             http: args.http,
             target: args.target,
         },

@@ -111,9 +111,12 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
 pub(super) fn finish(ctx: &Ctx, report: &Report) -> Result<()> {
     match ctx.output {
         Output::Table => {
-            let lines: Vec<String> = report.models.iter().map(|m| m.line()).collect();
-            ctx.printer
-                .data(&ctx.printer.hinted(&(lines.join("\n") + "\n")));
+            // One line per model, its columns lined up across models.
+            let mut t = crate::ui::rows();
+            for m in &report.models {
+                t.add_row(m.cells());
+            }
+            ctx.printer.data(&ctx.printer.hinted(&crate::ui::text(&t)));
         }
         o => ctx.printer.data(&to_data(o, report)?),
     }

@@ -5,7 +5,7 @@ use anyhow::Result;
 
 use super::cluster::{connect, duration_at_least, runtime, select_models, TargetArgs};
 use super::signals::Interrupt;
-use super::{Ctx, InputError};
+use super::{to_data, Ctx, InputError, Output};
 use crate::actions::stage::run::{Input, Options, Outcome, Remotes, Stager};
 use crate::actions::stage::{self, pod};
 use crate::consts;
@@ -14,6 +14,7 @@ use crate::plan::PlannedModel;
 use crate::render::check;
 use crate::report::size;
 use crate::s3::S3Client;
+use comfy_table::{presets::NOTHING, Table};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -83,6 +84,13 @@ pub struct Args {
     /// Image of the staging pod (needs tar, sha256sum, sh).
     #[arg(long, default_value = stage::DEFAULT_IMAGE)]
     pub image: String,
+    /// Say what would be copied (files, sizes, the target PVC) after resolving the source; start
+    /// no pod, download nothing, write nothing to the cluster.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Stop at the first model that fails (default: stage the others, then exit non-zero).
+    #[arg(long)]
+    pub fail_fast: bool,
     /// How long to wait for the staging pod to start (exit 3 past it; at least 1s).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration_at_least(consts::MIN_TIMEOUT))]
     pub pod_timeout: Duration,
@@ -134,28 +142,164 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                 Ok(Stager::prepare(&target.client, input, opts, reporter).await?)
             })
             .await?;
+        if args.dry_run {
+            let mut previews = Vec::new();
+            for m in &models {
+                previews.push(interrupt.guard(async { Ok(stager.preview(m).await?) }).await?);
+            }
+            ctx.printer.data(&match ctx.output {
+                Output::Table => preview_text(&previews),
+                o => to_data(o, &previews)?,
+            });
+            ctx.printer
+                .info("dry run: no pod started, nothing copied or created");
+            return Ok(());
+        }
+        let mut rows = Vec::new();
+        let mut first_failure = None;
         for m in &models {
-            match stager.stage(m, &objs, interrupt.fired()).await? {
-                Outcome::AlreadyStaged { commit } => ctx.printer.success(format!(
-                    "{}: already staged ({commit}); nothing to do (--force restages)",
-                    m.name
-                )),
-                Outcome::Staged { files, bytes, commit } => ctx.printer.success(format!(
-                    "{}: staged {files} file(s), {}, commit {commit}, into {}/{} on PVC {} (verified in the pod)",
-                    m.name,
-                    size(bytes),
-                    pod::MOUNT,
-                    m.model.weights_dir(),
-                    m.model.pvc_name()
-                )),
+            if first_failure.is_some() && args.fail_fast {
+                rows.push(Row::new(m, "skipped", None, 0.0, Some("--fail-fast".into())));
+                continue;
+            }
+            let started = std::time::Instant::now();
+            let outcome = stager.stage(m, &objs, interrupt.fired()).await;
+            let secs = started.elapsed().as_secs_f64();
+            match outcome {
+                Ok(Outcome::AlreadyStaged { commit }) => {
+                    ctx.printer.success(format!(
+                        "{}: already staged ({commit}); nothing to do (--force restages)",
+                        m.name
+                    ));
+                    rows.push(Row::new(m, "already-staged", None, secs, None));
+                }
+                Ok(Outcome::Staged { files, bytes, commit }) => {
+                    ctx.printer.success(format!(
+                        "{}: staged {files} file(s), {}, commit {commit}, into {}/{} on PVC {} (verified in the pod)",
+                        m.name,
+                        size(bytes),
+                        pod::MOUNT,
+                        m.model.weights_dir(),
+                        m.model.pvc_name()
+                    ));
+                    rows.push(Row::new(m, "staged", Some(bytes), secs, None));
+                }
+                // An interruption stops everything (the pod is cleaned up already).
+                Err(e @ stage::StageError::Interrupted(_)) => return Err(e.into()),
+                Err(e) => {
+                    let reason = crate::error::one_line(&e);
+                    ctx.printer.error(format!("{}: {reason}", m.name));
+                    rows.push(Row::new(m, "failed", None, secs, Some(reason)));
+                    first_failure.get_or_insert(e);
+                }
             }
         }
-        Ok(())
+        if models.len() > 1 || args.all || ctx.output != Output::Table {
+            ctx.printer.data(&match ctx.output {
+                Output::Table => summary(&rows),
+                o => to_data(o, &rows)?,
+            });
+        }
+        match first_failure {
+            None => Ok(()),
+            Some(e) => {
+                let failed: Vec<&str> = rows
+                    .iter()
+                    .filter(|r| r.result == "failed")
+                    .map(|r| r.model.as_str())
+                    .collect();
+                Err(anyhow::Error::from(e).context(format!(
+                    "{} of {} model(s) failed to stage ({}); the first failure",
+                    failed.len(),
+                    rows.len(),
+                    failed.join(", ")
+                )))
+            }
+        }
     });
     // The pod is gone by now; a blocking task an interruption abandoned (hashing a large local
     // file) must not hold the exit.
     rt.shutdown_background();
     result
+}
+
+/// One model's line of the summary (`-o json`: the same fields).
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Row {
+    model: String,
+    /// `staged`, `already-staged`, `failed` or `skipped` (after a failure, with --fail-fast).
+    result: &'static str,
+    /// Bytes copied, when staged.
+    bytes: Option<u64>,
+    seconds: f64,
+    reason: Option<String>,
+}
+
+impl Row {
+    fn new(
+        m: &PlannedModel,
+        result: &'static str,
+        bytes: Option<u64>,
+        seconds: f64,
+        reason: Option<String>,
+    ) -> Row {
+        Row {
+            model: m.name.clone(),
+            result,
+            bytes,
+            seconds: (seconds * 10.0).round() / 10.0,
+            reason,
+        }
+    }
+}
+
+/// `--dry-run`'s text: per model, where the files would go, then the files and their sizes.
+fn preview_text(previews: &[crate::actions::stage::run::Preview]) -> String {
+    let mut out = String::new();
+    for p in previews {
+        out.push_str(&format!(
+            "{}: {} ({}) -> PVC {} ({}), {}: {} file(s), {}\n",
+            p.model,
+            p.source,
+            p.commit,
+            p.pvc,
+            if p.pvc_exists {
+                "exists"
+            } else {
+                "would be created from the rendered manifest"
+            },
+            p.dir,
+            p.files.len(),
+            size(p.bytes)
+        ));
+        if let Some(r) = &p.refused {
+            out.push_str(&format!("  a real run would refuse: {r}\n"));
+        }
+        let mut t = crate::ui::rows();
+        for f in &p.files {
+            t.add_row(vec![format!("  {}", f.path), size(f.bytes)]);
+        }
+        out.push_str(&crate::ui::text(&t));
+    }
+    out
+}
+
+/// The per-model table: MODEL, RESULT, SIZE, TIME, REASON.
+fn summary(rows: &[Row]) -> String {
+    let mut t = Table::new();
+    t.load_preset(NOTHING);
+    t.set_header(vec!["MODEL", "RESULT", "SIZE", "TIME", "REASON"]);
+    for r in rows {
+        t.add_row(vec![
+            r.model.clone(),
+            r.result.to_string(),
+            r.bytes.map(size).unwrap_or_else(|| "-".into()),
+            format!("{:.1}s", r.seconds),
+            r.reason.clone().unwrap_or_default(),
+        ]);
+    }
+    format!("{t}\n")
 }
 
 /// The download clients the selected models need: the Hub's for `hf://` sources (its token

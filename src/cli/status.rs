@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use comfy_table::{presets::NOTHING, Table};
+use comfy_table::Table;
 
 use super::cluster::{connect, duration_at_least, runtime, TargetArgs};
 use super::signals::Interrupt;
@@ -86,10 +86,7 @@ fn render_watched(output: Output, report: &Report) -> Result<String> {
 }
 
 fn new_table(header: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(NOTHING);
-    t.set_header(header.iter().map(|h| h.to_string()));
-    t
+    crate::ui::table(header)
 }
 
 fn table(r: &Report) -> String {
@@ -107,6 +104,7 @@ fn table(r: &Report) -> String {
         "STATE",
         "MESSAGE",
     ]);
+    let notes = Footnotes::of(r.apps.iter().map(|a| a.message.as_str()));
     for a in &r.apps {
         t.add_row(vec![
             a.layer.clone(),
@@ -118,18 +116,21 @@ fn table(r: &Report) -> String {
             a.health.clone(),
             a.operation.clone(),
             a.state.clone(),
-            a.message.clone(),
+            notes.cell(&a.message),
         ]);
     }
-    out.push_str(&t.to_string());
+    out.push_str(&or_none(t, r.apps.len(), "no Applications in this profile"));
+    out.push_str(&notes.lines());
     out.push_str("\n\nMODELS\n");
     let mut t = new_table(&["MODEL", "LAYER", "NAMESPACE", "STATE", "READY", "URL"]);
     let mut routes = Vec::new();
     for m in &r.models {
         let mut ready = match (m.ready_replicas, m.desired) {
             (Some(r), Some(d)) => format!("{r}/{d}"),
-            (None, Some(d)) => format!("?/{d}"),
-            _ => String::new(),
+            // Paused, or not deployed: no replica to count.
+            _ if m.paused || m.state == "not-deployed" => "-".into(),
+            // The layer reports no counts and there is no workload to read them from yet.
+            _ => "unknown".into(),
         };
         if let Some(a) = &m.autoscaling {
             // The range the autoscaler moves in, beside the current count.
@@ -159,7 +160,11 @@ fn table(r: &Report) -> String {
             m.url.clone().unwrap_or_default(),
         ]);
     }
-    out.push_str(&t.to_string());
+    out.push_str(&or_none(
+        t,
+        r.models.len(),
+        "no models (declare them under models: in config.yaml)",
+    ));
     for m in r.models.iter().filter(|m| !m.reasons.is_empty()) {
         out.push_str(&format!("\n  {} is {} because:", m.name, m.state));
         for reason in &m.reasons {
@@ -187,7 +192,56 @@ fn table(r: &Report) -> String {
             p.capacity.clone().unwrap_or_default(),
         ]);
     }
-    out.push_str(&t.to_string());
+    out.push_str(&or_none(t, r.pvcs.len(), "no model PVCs in the cluster"));
     out.push('\n');
     out
+}
+
+/// The table, or `  none` in words when it has no rows (a table of headers alone says nothing).
+fn or_none(t: Table, rows: usize, none: &str) -> String {
+    if rows == 0 {
+        format!("  {none}")
+    } else {
+        t.to_string()
+    }
+}
+
+/// A message that several rows share is said once, below the table, and the rows point at it
+/// (`[1]`): after a teardown every app has the same long "not in the cluster" message.
+struct Footnotes(Vec<String>);
+
+impl Footnotes {
+    fn of<'a>(messages: impl Iterator<Item = &'a str>) -> Footnotes {
+        let mut counts: Vec<(&str, usize)> = Vec::new();
+        for m in messages.filter(|m| !m.is_empty()) {
+            match counts.iter_mut().find(|(x, _)| *x == m) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((m, 1)),
+            }
+        }
+        Footnotes(
+            counts
+                .into_iter()
+                .filter(|(_, n)| *n > 1)
+                .map(|(m, _)| m.to_string())
+                .collect(),
+        )
+    }
+
+    /// The row's cell: its message, or the footnote mark of a shared one.
+    fn cell(&self, message: &str) -> String {
+        match self.0.iter().position(|m| m == message) {
+            Some(i) => format!("[{}]", i + 1),
+            None => message.to_string(),
+        }
+    }
+
+    /// The shared messages, one line each.
+    fn lines(&self) -> String {
+        self.0
+            .iter()
+            .enumerate()
+            .map(|(i, m)| format!("\n  [{}] {m}", i + 1))
+            .collect()
+    }
 }

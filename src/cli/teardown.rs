@@ -100,26 +100,53 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             Output::Table => {
                 let mut t = Table::new();
                 t.load_preset(NOTHING);
-                t.set_header(vec!["KIND", "NAMESPACE", "NAME", "DETAIL"]);
+                t.set_header(vec!["KIND", "NAMESPACE", "NAME", "DETAIL", "WHY"]);
                 for s in &survivors {
                     t.add_row(vec![
                         s.kind.clone(),
                         s.namespace.clone(),
                         s.name.clone(),
                         s.detail.clone(),
+                        s.why.clone(),
                     ]);
                 }
-                format!("survivors:\n{t}\n")
+                let fixes: Vec<String> = survivors
+                    .iter()
+                    .map(|s| {
+                        let ns = if s.namespace.is_empty() {
+                            String::new()
+                        } else {
+                            format!("{}/", s.namespace)
+                        };
+                        format!("  {} {ns}{}: {}", s.kind, s.name, s.fix)
+                    })
+                    .collect();
+                format!("survivors:\n{t}\nto remove them:\n{}\n", fixes.join("\n"))
             }
             o => to_data(o, &survivors)?,
         };
         ctx.printer.data(&text);
         Err(CheckFailed(format!(
-            "audit: {} object(s) survived the teardown (listed above)",
-            survivors.len()
+            "audit: {} object(s) survived the teardown (listed above, each with why and what \
+             removes it)\n  help: {}",
+            survivors.len(),
+            audit_help(&survivors)
         ))
         .into())
     })
+}
+
+/// The way forward after an audit that found survivors.
+fn audit_help(survivors: &[teardown::Survivor]) -> String {
+    let rerun = "re-run `platform teardown`";
+    if survivors.iter().all(|s| s.fix == rerun) {
+        format!("{rerun}: it continues where this one stopped")
+    } else {
+        format!(
+            "run the command listed for each survivor under \"to remove them\" (or keep what is \
+             kept on purpose), then {rerun} to check that nothing else is left"
+        )
+    }
 }
 
 /// Ask for the cluster name on a terminal; refuse without one.

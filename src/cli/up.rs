@@ -42,6 +42,10 @@ pub struct Args {
     /// Apply and sync even though the generated tree is not committed and pushed (syncs the branch head).
     #[arg(long)]
     pub allow_unpushed: bool,
+    /// Say what would be applied (a server-side dry run of the AppProject and root apps: created,
+    /// configured or unchanged) and synced (apps by wave); write nothing.
+    #[arg(long, conflicts_with = "smoke")]
+    pub dry_run: bool,
     /// Take over fields another field manager owns on the AppProject/root apps.
     #[arg(long)]
     pub force_conflicts: bool,
@@ -84,11 +88,35 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         } else {
             Vec::new()
         };
-        for line in
+        if args.dry_run {
+            let applied = crate::cluster::apply::server_side_dry_run(
+                &target.client,
+                &roots,
+                args.force_conflicts,
+            )
+            .await?;
+            let opts = crate::actions::up::Options {
+                models: args.sync_models,
+                sync: Some(sync_revision.clone()),
+                pushed: revision.clone(),
+                deadline,
+                initiator: "platform up".into(),
+                s3_keys: None,
+                hold,
+            };
+            let waves = crate::actions::up::preview(&plan, &opts);
+            print_dry_run(ctx, &applied, &waves)?;
+            ctx.printer.info(
+                "dry run: nothing applied or synced (the apply above was the API server's dry run)",
+            );
+            return Ok(());
+        }
+        for a in
             crate::cluster::apply::server_side_apply(&target.client, &roots, args.force_conflicts)
                 .await?
         {
-            ctx.printer.success(format!("applied {line}"));
+            ctx.printer
+                .success(format!("{} {}", a.object, a.result.as_str()));
         }
         let reporter = ctx.reporter();
         let opts = crate::actions::up::Options {
@@ -150,7 +178,13 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     // that stopped answering).
     runtime()?.block_on(async {
         match tokio::time::timeout(args.timeout, work).await {
-            Ok(r) => r,
+            Ok(r) => {
+                // The total, whether it ended well or not.
+                let took = Duration::from_secs(started.elapsed().as_secs());
+                ctx.printer
+                    .info(format!("up took {}", humantime::format_duration(took)));
+                r
+            }
             Err(_) => Err(crate::cluster::ClusterError::Timeout {
                 what: format!("up (--timeout {})", humantime::format_duration(args.timeout)),
                 pending: vec![
@@ -160,6 +194,44 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             .into()),
         }
     })
+}
+
+/// `up --dry-run`: what would be applied, then the apps by wave and what up would do with each.
+fn print_dry_run(
+    ctx: &Ctx,
+    applied: &[crate::cluster::apply::Applied],
+    waves: &[crate::actions::up::Planned],
+) -> Result<()> {
+    #[derive(serde::Serialize)]
+    struct DryRun<'a> {
+        apply: Vec<serde_json::Value>,
+        apps: &'a [crate::actions::up::Planned],
+    }
+    if ctx.output != super::Output::Table {
+        let apply = applied
+            .iter()
+            .map(|a| serde_json::json!({"object": a.object, "result": a.result.as_str()}))
+            .collect();
+        let data = DryRun { apply, apps: waves };
+        ctx.printer.data(&super::to_data(ctx.output, &data)?);
+        return Ok(());
+    }
+    let mut t = crate::ui::table(&["APPLY", "WOULD BE"]);
+    for a in applied {
+        t.add_row(vec![a.object.clone(), a.result.as_str().to_string()]);
+    }
+    let mut w = crate::ui::table(&["LAYER", "WAVE", "APP", "WOULD"]);
+    for p in waves {
+        w.add_row(vec![
+            p.layer.clone(),
+            p.wave.to_string(),
+            p.app.clone(),
+            p.action.clone(),
+        ]);
+    }
+    ctx.printer
+        .data(&format!("{}\n{}", crate::ui::text(&t), crate::ui::text(&w)));
+    Ok(())
 }
 
 /// Refuse a stale `clusters/<env>/`, and (unless `--allow-unpushed`) a tree that is not committed

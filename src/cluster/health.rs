@@ -363,6 +363,9 @@ fn not_true_conditions(obj: &Value) -> Option<String> {
 pub fn pod_problem(pod: &Value) -> Option<String> {
     let name = s(pod, "/metadata/name").unwrap_or("?");
     let phase = s(pod, "/status/phase").unwrap_or("Pending");
+    if let Some(since) = s(pod, "/metadata/deletionTimestamp") {
+        return Some(terminating_pod(pod, since));
+    }
     if let Some(("False", reason, msg)) = condition(pod, "PodScheduled") {
         return Some(format!("pod {name} Pending: {reason}: {msg}"));
     }
@@ -418,6 +421,31 @@ pub fn pod_problem(pod: &Value) -> Option<String> {
         );
     }
     None
+}
+
+/// `pod NAME Terminating since T (on node N; finalizers: …)`: a pod being deleted, which still
+/// holds its GPUs and volumes until its kubelet (or a finalizer's controller) lets it go.
+pub fn terminating_pod(pod: &Value, since: &str) -> String {
+    let name = s(pod, "/metadata/name").unwrap_or("?");
+    let mut extra = Vec::new();
+    if let Some(node) = s(pod, "/spec/nodeName").filter(|n| !n.is_empty()) {
+        extra.push(format!("on node {node}"));
+    }
+    let finalizers: Vec<&str> = pod
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if !finalizers.is_empty() {
+        extra.push(format!("finalizers: {}", finalizers.join(", ")));
+    }
+    let mut line = format!("pod {name} Terminating since {since}");
+    if !extra.is_empty() {
+        line.push_str(&format!(" ({})", extra.join("; ")));
+    }
+    line
 }
 
 /// What a pod that does not run yet is waiting for, in words: the scheduler (and why it cannot

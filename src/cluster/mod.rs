@@ -89,6 +89,17 @@ pub enum ClusterError {
         finalizers: Vec<String>,
         fix: String,
     },
+    /// A PVC Kubernetes keeps (kubernetes.io/pvc-protection) because pods still mount it.
+    #[error(
+        "{object} is still mounted by {}: Kubernetes keeps it (finalizer kubernetes.io/pvc-protection) \
+         until no pod uses it; {fix}",
+        .users.join(", ")
+    )]
+    InUse {
+        object: String,
+        users: Vec<String>,
+        fix: String,
+    },
     #[error("Application {app} failed: {reason}")]
     AppFailed { app: String, reason: String },
     #[error("timed out waiting for {what}; still pending: {}", .pending.join("; "))]

@@ -26,6 +26,70 @@ use crate::report::Reporter;
 /// How often a wait says what it is still waiting for, at most.
 pub const HEARTBEAT: Duration = Duration::from_secs(30);
 
+/// The heartbeat of every wait: [`HEARTBEAT`], or `PLATFORM_PROGRESS_INTERVAL` seconds when set
+/// to a positive number below it (tests see the progress lines without waiting 30 s).
+pub fn heartbeat() -> Duration {
+    std::env::var(crate::consts::ENV_PROGRESS_INTERVAL)
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(|s| Duration::from_secs_f64(s).clamp(Duration::from_millis(50), HEARTBEAT))
+        .unwrap_or(HEARTBEAT)
+}
+
+/// A time left as the progress lines say it, in whole seconds (`14m 58s`).
+pub fn left(d: Duration) -> String {
+    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+}
+
+/// The usual progress of a wait: on each change of reason and at each heartbeat, one line
+/// `waiting for WHAT: REASON (T left)` through `reporter` (a line on a terminal and off it).
+pub fn say(reporter: &dyn Reporter) -> impl FnMut(&Tick<'_>) + '_ {
+    move |t: &Tick<'_>| reporter.line(&t.line())
+}
+
+/// Like [`say`], but only at heartbeats (the caller reports changes itself).
+pub fn say_heartbeats(reporter: &dyn Reporter) -> impl FnMut(&Tick<'_>) + '_ {
+    move |t: &Tick<'_>| {
+        if !t.changed {
+            reporter.line(&t.line())
+        }
+    }
+}
+
+/// For waits that poll: when to say what they wait for (every [`heartbeat`]), and the time left.
+#[derive(Debug, Clone)]
+pub struct Beat {
+    start: std::time::Instant,
+    said: std::time::Instant,
+    every: Duration,
+    timeout: Duration,
+}
+
+impl Beat {
+    pub fn new(timeout: Duration) -> Beat {
+        let now = std::time::Instant::now();
+        Beat {
+            start: now,
+            said: now,
+            every: heartbeat(),
+            timeout,
+        }
+    }
+
+    /// `(T left)` when a heartbeat is due (it then counts as said), else None.
+    pub fn due(&mut self) -> Option<String> {
+        if self.said.elapsed() < self.every {
+            return None;
+        }
+        self.said = std::time::Instant::now();
+        Some(format!(
+            "({} left)",
+            left(self.timeout.saturating_sub(self.start.elapsed()))
+        ))
+    }
+}
+
 /// One wait: what it waits for, how long, and how often it says so.
 #[derive(Debug, Clone)]
 pub struct Until {
@@ -44,13 +108,13 @@ impl Until {
             what: what.into(),
             initial: initial.into(),
             timeout,
-            every: HEARTBEAT,
+            every: heartbeat(),
         }
     }
 
-    /// A heartbeat more often than [`HEARTBEAT`].
+    /// A heartbeat more often than [`heartbeat`].
     pub fn every(mut self, every: Duration) -> Until {
-        self.every = every.min(HEARTBEAT);
+        self.every = every.min(heartbeat());
         self
     }
 }
@@ -65,6 +129,18 @@ pub struct Tick<'a> {
     pub left: Duration,
     /// The reason just changed (else this is a heartbeat).
     pub changed: bool,
+}
+
+impl Tick<'_> {
+    /// `  waiting for WHAT: REASON (T left)`.
+    pub fn line(&self) -> String {
+        format!(
+            "  waiting for {}: {} ({} left)",
+            self.what,
+            self.reason,
+            left(self.left)
+        )
+    }
 }
 
 /// Why a wait stopped without being done (each carries the last reason).
@@ -91,7 +167,7 @@ pub async fn until<T>(
     let started = tokio::time::Instant::now();
     let deadline = tokio::time::sleep(spec.timeout);
     tokio::pin!(deadline);
-    let every = spec.every.clamp(Duration::from_millis(1), HEARTBEAT);
+    let every = spec.every.clamp(Duration::from_millis(1), heartbeat());
     let mut beat = tokio::time::interval_at(started + every, every);
     let mut last = spec.initial.clone();
     loop {
@@ -202,6 +278,20 @@ pub async fn wait_created(
         return Ok(());
     }
     let api = kinds::APPLICATION.api(client, namespace);
+    // Those that exist already are not news: only a creation seen while waiting is said.
+    let lp = kube::api::ListParams::default();
+    let existing = client
+        .retry(|| api.list_metadata(&lp))
+        .await
+        .map_err(|e| ClusterError::api("listing Applications", e))?;
+    for o in &existing.items {
+        if let Some(n) = o.metadata.name.as_deref() {
+            missing.remove(n);
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
     let spec = Until::new(
         "Applications to be created by their root apps",
         "not created",
@@ -215,7 +305,12 @@ pub async fn wait_created(
                     reporter.update(n, "created");
                 }
             }
-            missing.is_empty().then_some(Progress::Done)
+            Some(if missing.is_empty() {
+                Progress::Done
+            } else {
+                let names: Vec<&str> = missing.iter().copied().collect();
+                Progress::Pending(format!("not created yet: {}", names.join(", ")))
+            })
         }
         Seen::Deleted(_) => None,
         Seen::Interrupted(e) => {
@@ -223,7 +318,14 @@ pub async fn wait_created(
             None
         }
     };
-    let result = until(watch(api, watcher::Config::default()), &spec, judge, |_| {}).await;
+    let heartbeat = say_heartbeats(reporter);
+    let result = until(
+        watch(api, watcher::Config::default()),
+        &spec,
+        judge,
+        heartbeat,
+    )
+    .await;
     match result {
         Ok(()) => Ok(()),
         Err(Stopped::Timeout(_)) => Err(ClusterError::Timeout {
@@ -258,9 +360,6 @@ pub async fn wait_apps(
             )
         })
         .collect();
-    for a in apps {
-        reporter.update(&a.name, "waiting for its status");
-    }
     let api = kinds::APPLICATION.api(client, namespace);
     let spec = Until::new(
         format!("{} Application(s)", apps.len()),
@@ -307,15 +406,7 @@ pub async fn wait_apps(
         })
     };
     // What is being waited for, even when nothing changes (or the API went quiet).
-    let heartbeat = |t: &Tick<'_>| {
-        if !t.changed {
-            reporter.line(&format!(
-                "  still waiting after {}s: {}",
-                t.elapsed.as_secs(),
-                t.reason
-            ));
-        }
-    };
+    let heartbeat = say_heartbeats(reporter);
     let result = until(
         watch(api, watcher::Config::default()),
         &spec,

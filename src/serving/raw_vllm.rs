@@ -74,10 +74,16 @@ impl Layer for RawVllm {
                 )
             }
             (n, Some(_)) => Change::patch(
-                format!("already running ({n} replicas); cleared a stale pause annotation"),
+                format!(
+                    "already running ({}); cleared a stale pause annotation",
+                    crate::text::count(n, "replica")
+                ),
                 json!({"metadata": {"annotations": {consts::ANNOTATION_PAUSED_REPLICAS: null}}}),
             ),
-            (n, None) => Change::none(format!("already running ({n} replicas)")),
+            (n, None) => Change::none(format!(
+                "already running ({})",
+                crate::text::count(n, "replica")
+            )),
         }
     }
 

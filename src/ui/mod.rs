@@ -207,3 +207,31 @@ pub fn confirm_typed(prompt: &str, expected: &str) -> std::io::Result<Confirmati
         Confirmation::Refused(line.trim().to_string())
     })
 }
+
+/// A table as the commands print them (`status`, `doctor`, `smoke`, `stage-model`, `teardown`):
+/// no borders, every column aligned across rows.
+pub fn table(header: &[&str]) -> comfy_table::Table {
+    let mut t = rows();
+    t.set_header(header.iter().map(|h| h.to_string()));
+    t
+}
+
+/// [`table`] without a header: rows whose columns line up (one line per item).
+pub fn rows() -> comfy_table::Table {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::NOTHING);
+    t
+}
+
+/// A table's text without the padding comfy-table puts around it: the space before the first
+/// column, and the end of each line (the widest last cell would otherwise pad every line); the
+/// columns stay two spaces apart. Ends with a newline.
+pub fn text(t: &comfy_table::Table) -> String {
+    let mut out: String = t
+        .lines()
+        .map(|l| l.strip_prefix(' ').unwrap_or(&l).trim_end().to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    out.push('\n');
+    out
+}

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::cluster::health::{self, Progress};
 use crate::cluster::kinds::{self, Kind};
-use crate::cluster::wait::{until, Stopped, Tick, Until};
+use crate::cluster::wait::{until, Stopped, Until};
 use crate::cluster::{Client, ClusterError};
 use crate::report::Reporter;
 
@@ -125,11 +125,7 @@ pub async fn wait(
             Some(Progress::Failed(String::new()))
         }
     };
-    let heartbeat = |t: &Tick<'_>| {
-        if !t.changed {
-            reporter.note(&format!("still waiting for Argo CD: {}", t.reason));
-        }
-    };
+    let heartbeat = crate::cluster::wait::say_heartbeats(reporter);
     match until(polls, &spec, judge, heartbeat).await {
         Ok(()) => Ok(()),
         Err(Stopped::Timeout(_)) => Err(ClusterError::Timeout {

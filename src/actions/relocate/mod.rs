@@ -178,7 +178,14 @@ impl Mover<'_> {
             match step {
                 Back::ResumeOld => {
                     pause::resume(self.client, old).await?;
-                    pause::wait_for(self.client, old, false, self.opts.timeout).await?;
+                    pause::wait_for(
+                        self.client,
+                        old,
+                        false,
+                        self.opts.timeout,
+                        self.reporter.as_ref(),
+                    )
+                    .await?;
                 }
                 Back::RouteOld => match self.live_share(&plan, new).await? {
                     // Not on the route (the declaration never synced) or at 0: old has it all.
@@ -258,7 +265,14 @@ impl Mover<'_> {
                     )
                     .await?;
                 }
-                pause::wait_for(self.client, new, false, self.opts.timeout).await?;
+                pause::wait_for(
+                    self.client,
+                    new,
+                    false,
+                    self.opts.timeout,
+                    self.reporter.as_ref(),
+                )
+                .await?;
                 if self.opts.smoke {
                     self.smoke(new, &self.opts.smoke_opts, shape).await?;
                 }
@@ -299,7 +313,14 @@ impl Mover<'_> {
                     )));
                 }
                 pause::pause(self.client, old).await?;
-                pause::wait_for(self.client, old, true, self.opts.timeout).await?;
+                pause::wait_for(
+                    self.client,
+                    old,
+                    true,
+                    self.opts.timeout,
+                    self.reporter.as_ref(),
+                )
+                .await?;
                 Ok(())
             }
             Step::RemoveOld => self.remove_old(shape, out).await,
@@ -409,7 +430,14 @@ impl Mover<'_> {
             return Ok(());
         }
         pause::pause(self.client, new).await?;
-        pause::wait_for(self.client, new, true, self.opts.timeout).await?;
+        pause::wait_for(
+            self.client,
+            new,
+            true,
+            self.opts.timeout,
+            self.reporter.as_ref(),
+        )
+        .await?;
         let stager =
             stage::run::Stager::prepare(self.client, input, opts, self.reporter.clone()).await?;
         let (objs, _) = crate::render::check::objects(&tree);
@@ -671,6 +699,7 @@ impl Mover<'_> {
     async fn wait_apps_gone(&self, namespace: &str, apps: &[String]) -> Result<(), MoveError> {
         let api = kinds::APPLICATION.api(self.client, namespace);
         let deadline = Instant::now() + self.opts.timeout;
+        let mut beat = crate::cluster::wait::Beat::new(self.opts.timeout);
         loop {
             let mut left = Vec::new();
             for a in apps {
@@ -700,6 +729,12 @@ impl Mover<'_> {
                         .collect(),
                 }
                 .into());
+            }
+            if let Some(t) = beat.due() {
+                self.reporter.line(&format!(
+                    "  waiting for Argo CD to prune {}: still there {t}",
+                    left.join(", ")
+                ));
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
@@ -763,6 +798,7 @@ impl Mover<'_> {
         let pvcs = kinds::PVC.api(self.client, &new.namespace);
         let claim = new.model.pvc_name();
         let deadline = Instant::now() + self.opts.timeout;
+        let mut beat = crate::cluster::wait::Beat::new(self.opts.timeout);
         loop {
             let pvc = self
                 .client
@@ -771,8 +807,27 @@ impl Mover<'_> {
                 .map_err(|e| {
                     ClusterError::api(format!("reading PVC {}/{claim}", new.namespace), e)
                 })?;
-            if pvc.is_some() && pause::state(self.client, new).await?.is_some() {
+            let serving = pause::state(self.client, new).await?.is_some();
+            if pvc.is_some() && serving {
                 return Ok(());
+            }
+            if let Some(t) = beat.due() {
+                let missing: Vec<String> = [
+                    (pvc.is_none(), format!("PVC {}/{claim}", new.namespace)),
+                    (
+                        !serving,
+                        format!("{} {}", new.layer().serving_kind().kind, new.name),
+                    ),
+                ]
+                .into_iter()
+                .filter_map(|(m, w)| m.then_some(w))
+                .collect();
+                self.reporter.line(&format!(
+                    "  waiting for {} on {} to be created: {} not there yet {t}",
+                    new.name,
+                    new.serving_layer,
+                    missing.join(" and ")
+                ));
             }
             if Instant::now() >= deadline {
                 return Err(ClusterError::Timeout {

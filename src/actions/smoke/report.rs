@@ -124,37 +124,56 @@ impl ModelReport {
 
     /// One line: model, layer, path, then the figures or the failed check and why.
     pub fn line(&self) -> String {
-        let head = format!("{}  {}  {}", self.model, self.layer, self.path);
+        self.cells().join("  ")
+    }
+
+    /// [`line`](Self::line)'s columns: model, layer, path, result, then the figures or the
+    /// failed check and why.
+    pub fn cells(&self) -> [String; 5] {
+        let (result, detail) = self.outcome();
+        [
+            self.model.clone(),
+            self.layer.clone(),
+            self.path.clone(),
+            result.to_string(),
+            detail,
+        ]
+    }
+
+    /// The result's word and what follows it.
+    fn outcome(&self) -> (&'static str, String) {
         match self.result {
-            Result::Pass => format!(
-                "{head}  PASS  HTTP {}  ttft {}  total {}  {} tokens ({}) {} tok/s  reply {:?}",
-                self.http_status.unwrap_or_default(),
-                self.ttft_ms.map(shown_ms).unwrap_or_else(|| "-".into()),
-                self.latency_ms.map(shown_ms).unwrap_or_else(|| "-".into()),
-                self.completion_tokens.unwrap_or_default(),
-                self.token_source.as_deref().unwrap_or("-"),
-                self.tokens_per_second
-                    .map(|t| format!("{t:.1}"))
-                    .unwrap_or_else(|| "-".into()),
-                self.reply.as_deref().unwrap_or_default()
+            Result::Pass => (
+                "PASS",
+                format!(
+                    "HTTP {}  ttft {}  total {}  {} tokens ({}) {} tok/s  reply {:?}",
+                    self.http_status.unwrap_or_default(),
+                    self.ttft_ms.map(shown_ms).unwrap_or_else(|| "-".into()),
+                    self.latency_ms.map(shown_ms).unwrap_or_else(|| "-".into()),
+                    self.completion_tokens.unwrap_or_default(),
+                    self.token_source.as_deref().unwrap_or("-"),
+                    self.tokens_per_second
+                        .map(|t| format!("{t:.1}"))
+                        .unwrap_or_else(|| "-".into()),
+                    self.reply.as_deref().unwrap_or_default()
+                ),
             ),
-            Result::Fail | Result::Timeout | Result::Error => format!(
-                "{head}  {}  {}{}: {}",
+            Result::Fail | Result::Timeout | Result::Error => (
                 match self.result {
                     Result::Fail => "FAIL",
                     Result::Timeout => "TIMEOUT",
                     _ => "ERROR",
                 },
-                self.check.map(Check::as_str).unwrap_or("?"),
-                self.http_status
-                    .map(|s| format!(" (HTTP {s})"))
-                    .unwrap_or_default(),
-                self.reason.as_deref().unwrap_or_default()
+                format!(
+                    "{}{}: {}",
+                    self.check.map(Check::as_str).unwrap_or("?"),
+                    self.http_status
+                        .map(|s| format!(" (HTTP {s})"))
+                        .unwrap_or_default(),
+                    self.reason.as_deref().unwrap_or_default()
+                ),
             ),
-            Result::Skipped => format!(
-                "{head}  SKIPPED  {}",
-                self.reason.as_deref().unwrap_or_default()
-            ),
+            Result::Skipped => ("SKIPPED", self.reason.clone().unwrap_or_default()),
         }
     }
 }

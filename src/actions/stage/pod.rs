@@ -208,7 +208,7 @@ impl Waiting<'_> {
         let spec = Until::new(self.item, NOT_CREATED, self.timeout).every(consts::STAGE_POD_POLL);
         let mut state = PodState::default();
         let judge = |seen: Seen| state.judge(seen);
-        let mut said = Said::new(consts::STAGE_POD_REPEAT);
+        let mut said = Said::new(consts::STAGE_POD_REPEAT.min(wait::heartbeat()));
         let progress = |t: &Tick<'_>| {
             if t.reason != NOT_CREATED && said.due(t.reason, std::time::Instant::now()) {
                 let left = humantime::format_duration(whole_seconds(t.left));

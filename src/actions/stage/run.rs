@@ -53,6 +53,33 @@ pub struct Options {
     pub pod_timeout: Duration,
 }
 
+/// What `stage-model --dry-run` says of one model (`-o json`: the same fields).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Preview {
+    pub model: String,
+    /// `hf://…`, `s3://…` or `dir://…`.
+    pub source: String,
+    /// The commit (Hub), listing (S3) or content id (directory) that would be recorded.
+    pub commit: String,
+    pub files: Vec<PreviewFile>,
+    pub bytes: u64,
+    /// `namespace/claim`.
+    pub pvc: String,
+    /// Whether the PVC exists (else it would be created from the rendered manifest).
+    pub pvc_exists: bool,
+    /// Where the files would land in the staging pod (`/models/<dir>`).
+    pub dir: String,
+    /// Why a real run would refuse, when it would.
+    pub refused: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PreviewFile {
+    pub path: String,
+    pub bytes: u64,
+}
+
 /// How staging one model ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -171,6 +198,24 @@ impl Source<'_> {
         }
     }
 
+    /// (path, size) of every file.
+    fn sizes(&self) -> Vec<(String, u64)> {
+        match self {
+            Source::Hub { snapshot, .. } => snapshot
+                .files
+                .iter()
+                .map(|f| (f.path.clone(), f.size))
+                .collect(),
+            Source::S3 { snapshot, .. } => snapshot
+                .snapshot
+                .files
+                .iter()
+                .map(|f| (f.path.clone(), f.size))
+                .collect(),
+            Source::Dir { hashed, .. } => hashed.iter().map(|f| (f.path.clone(), f.size)).collect(),
+        }
+    }
+
     /// (path, sha256 when known) of every file, for the already-staged check.
     fn expected(&self) -> Vec<(String, Option<String>)> {
         match self {
@@ -235,6 +280,46 @@ impl<'a> Stager<'a> {
             input,
             opts,
             reporter,
+        })
+    }
+
+    /// What [`stage`](Self::stage) would copy for `m`, and where, without writing anything: the
+    /// source resolved (a Hub or S3 listing; a directory's files), the target PVC and whether it
+    /// exists, and why a real run would refuse (the model runs on its ReadWriteOnce volume).
+    pub async fn preview(&self, m: &PlannedModel) -> Result<Preview, StageError> {
+        let source = self.source(m).await?;
+        let refused = match super::check_not_running(self.client, m).await {
+            Ok(()) => None,
+            Err(e @ StageError::ModelRunning { .. }) => Some(crate::error::one_line(&e)),
+            Err(e) => return Err(e),
+        };
+        let claim = m.model.pvc_name();
+        let pvcs = crate::cluster::kinds::PVC.api(self.client, &m.namespace);
+        let pvc_exists = self
+            .client
+            .retry(|| pvcs.get_opt(&claim))
+            .await
+            .map_err(|e| {
+                StageError::Cluster(crate::cluster::ClusterError::api(
+                    format!("reading PVC {}/{claim}", m.namespace),
+                    e,
+                ))
+            })?
+            .is_some();
+        Ok(Preview {
+            model: m.name.clone(),
+            source: source.describe(m),
+            commit: source.commit(),
+            files: source
+                .sizes()
+                .into_iter()
+                .map(|(path, bytes)| PreviewFile { path, bytes })
+                .collect(),
+            bytes: source.total_bytes(),
+            pvc: format!("{}/{claim}", m.namespace),
+            pvc_exists,
+            dir: format!("{}/{}", super::pod::MOUNT, m.model.weights_dir()),
+            refused,
         })
     }
 

@@ -44,7 +44,7 @@ pub async fn audit(client: &Client, plan: &Plan) -> Result<Vec<Survivor>, Cluste
     let ours: BTreeSet<String> = serving.into_iter().chain(catalog).chain(roots).collect();
     let mut out = Vec::new();
     for ns in &namespaces {
-        out.extend(billable_in(client, ns).await?);
+        out.extend(billable_in(client, ns, &ours).await?);
         out.extend(workloads_in(client, ns, &ours).await?);
     }
     out.extend(retained_volumes(client, &namespaces).await?);
@@ -54,21 +54,144 @@ pub async fn audit(client: &Client, plan: &Plan) -> Result<Vec<Survivor>, Cluste
     Ok(out)
 }
 
-fn survivor(kind: &str, namespace: &str, name: String, detail: String) -> Survivor {
+/// A survivor, with why it survived and what removes it: `obj` is the object as listed and
+/// `managed` whether platform rendered it or one of its Applications tracks it.
+fn survivor(kind: &str, namespace: &str, obj: &Value, managed: bool, detail: String) -> Survivor {
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let (why, fix) = explain(kind, namespace, &name, obj, managed);
     Survivor {
         kind: kind.into(),
         namespace: namespace.into(),
         name,
         detail,
+        why,
+        fix,
     }
 }
 
+/// `kubectl [-n NS] delete KIND NAME`.
+fn kubectl_delete(kind: &str, namespace: &str, name: &str) -> String {
+    let ns = if namespace.is_empty() {
+        String::new()
+    } else {
+        format!("-n {namespace} ")
+    };
+    format!("`kubectl {ns}delete {} {name}`", kind.to_ascii_lowercase())
+}
+
+/// Why an object survived a teardown, and what removes it.
+fn explain(
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    obj: &Value,
+    managed: bool,
+) -> (String, String) {
+    let str_at = |p: &str| obj.pointer(p).and_then(Value::as_str);
+    let finalizers: Vec<&str> = obj
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let rerun =
+        "wait until it is gone, then re-run `platform teardown` (it continues where it stopped)";
+    if str_at("/metadata/deletionTimestamp").is_some() {
+        if finalizers.is_empty() {
+            let why = match kind {
+                "Namespace" => "still terminating: Kubernetes is deleting its content".to_string(),
+                _ => "still terminating (no finalizer of its own)".to_string(),
+            };
+            return (why, rerun.into());
+        }
+        let owners: Vec<String> = finalizers
+            .iter()
+            .map(|f| match *f {
+                consts::ARGOCD_FINALIZER => {
+                    format!("{f} (Argo CD deletes the app's resources first)")
+                }
+                consts::PVC_PROTECTION => format!("{f} (Kubernetes, while a pod mounts it)"),
+                f => format!("{f} (its controller has not removed it)"),
+            })
+            .collect();
+        let why = format!(
+            "still terminating: finalizer(s) {} pending",
+            owners.join(", ")
+        );
+        let fix = if finalizers == [consts::PVC_PROTECTION] {
+            format!(
+                "delete the pods that mount it (`kubectl -n {namespace} get pods` shows them; one \
+                 stuck Terminating on a node that is gone: `kubectl -n {namespace} delete pod POD \
+                 --grace-period=0 --force`), then re-run `platform teardown`"
+            )
+        } else {
+            format!(
+                "{rerun}; if the finalizer's controller is gone: `platform teardown --strip-finalizers`"
+            )
+        };
+        return (why, fix);
+    }
+    if kind == "PersistentVolume" {
+        return (
+            format!(
+                "kept on purpose: reclaim policy {} keeps the volume (and its disk) after its claim",
+                str_at("/spec/persistentVolumeReclaimPolicy").unwrap_or("Retain")
+            ),
+            format!(
+                "{} when its data is no longer needed (then delete the disk at your provider if it \
+                 outlives it)",
+                kubectl_delete(kind, "", name)
+            ),
+        );
+    }
+    let kept = str_at("/metadata/annotations/argocd.argoproj.io~1sync-options")
+        .is_some_and(|o| o.split(',').any(|x| x.trim() == "Delete=false"));
+    if kept {
+        return (
+            "kept on purpose: argocd.argoproj.io/sync-options Delete=false (teardown --keep-pvcs, \
+             or the old volume of a move)"
+                .into(),
+            format!(
+                "{} when its data is no longer needed",
+                kubectl_delete(kind, namespace, name)
+            ),
+        );
+    }
+    if !managed {
+        return (
+            "not platform's (no managed-by=platform label, no platform app tracks it): teardown \
+             leaves it"
+                .into(),
+            format!(
+                "{} if it is yours to delete",
+                kubectl_delete(kind, namespace, name)
+            ),
+        );
+    }
+    (
+        "platform's, but this teardown did not delete it (made after the teardown planned, or a \
+         step was interrupted)"
+            .into(),
+        "re-run `platform teardown`".into(),
+    )
+}
+
 /// Gateways, LoadBalancer Services and PVCs in `ns`: what a cloud bills by the hour.
-async fn billable_in(client: &Client, ns: &str) -> Result<Vec<Survivor>, ClusterError> {
+async fn billable_in(
+    client: &Client,
+    ns: &str,
+    ours: &BTreeSet<String>,
+) -> Result<Vec<Survivor>, ClusterError> {
     let mut out = Vec::new();
     for g in list(client, kinds::GATEWAY, ns, None).await? {
         let detail = "still exists (its LoadBalancer is billable)".to_string();
-        out.push(survivor("Gateway", ns, name_of(&g), detail));
+        let managed = managed_or_tracked(&g, ours);
+        out.push(survivor("Gateway", ns, &kinds::json(&g), managed, detail));
     }
     for s in list(client, kinds::SERVICE, ns, None).await? {
         let v = kinds::json(&s);
@@ -77,12 +200,9 @@ async fn billable_in(client: &Client, ns: &str) -> Result<Vec<Survivor>, Cluster
                 .pointer("/status/loadBalancer/ingress/0/ip")
                 .and_then(Value::as_str)
                 .unwrap_or("no address");
-            out.push(survivor(
-                "Service",
-                ns,
-                name_of(&s),
-                format!("type LoadBalancer ({ip})"),
-            ));
+            let managed = managed_or_tracked(&s, ours);
+            let detail = format!("type LoadBalancer ({ip})");
+            out.push(survivor("Service", ns, &v, managed, detail));
         }
     }
     for p in list(client, kinds::PVC, ns, None).await? {
@@ -91,12 +211,24 @@ async fn billable_in(client: &Client, ns: &str) -> Result<Vec<Survivor>, Cluster
             .pointer("/status/capacity/storage")
             .and_then(Value::as_str)
             .unwrap_or("?");
-        out.push(survivor(
-            "PersistentVolumeClaim",
-            ns,
-            name_of(&p),
-            format!("{size} disk"),
-        ));
+        let managed = managed_or_tracked(&p, ours);
+        let detail = format!("{size} disk");
+        let mut s = survivor("PersistentVolumeClaim", ns, &v, managed, detail);
+        // Kept by Kubernetes while pods mount it: name them.
+        let finalizers = p.metadata.finalizers.clone().unwrap_or_default();
+        if p.metadata.deletion_timestamp.is_some() {
+            if let Some(users) = super::delete::pvc_users(client, &v, &finalizers).await? {
+                s.why = format!(
+                    "still terminating: {} pending while {} mount(s) it",
+                    consts::PVC_PROTECTION,
+                    users.join(", ")
+                );
+                if let ClusterError::InUse { fix, .. } = super::delete::in_use(ns, &s.name, users) {
+                    s.fix = fix;
+                }
+            }
+        }
+        out.push(s);
     }
     Ok(out)
 }
@@ -120,7 +252,7 @@ async fn retained_volumes(
         if namespaces.contains(&ns) && (phase == "Released" || policy == "Retain") {
             let claim = field("/spec/claimRef/name");
             let detail = format!("{phase}, reclaim policy {policy} (claim {ns}/{claim})");
-            out.push(survivor("PersistentVolume", "", name_of(&pv), detail));
+            out.push(survivor("PersistentVolume", "", &v, true, detail));
         }
     }
     Ok(out)
@@ -138,7 +270,8 @@ async fn workloads_in(
         match list(client, kind, ns, None).await {
             Ok(items) => out.extend(items.iter().map(|o| {
                 let detail = "serving workload still exists".to_string();
-                survivor(kind.kind, ns, name_of(o), detail)
+                let managed = managed_or_tracked(o, ours);
+                survivor(kind.kind, ns, &kinds::json(o), managed, detail)
             })),
             // The CRD is not installed (or already deleted): no such objects.
             Err(e) if e.code() == Some(404) => {}
@@ -158,7 +291,7 @@ async fn workloads_in(
                 items
                     .iter()
                     .filter(|o| managed_or_tracked(o, ours))
-                    .map(|o| survivor(kind.kind, ns, name_of(o), detail.into())),
+                    .map(|o| survivor(kind.kind, ns, &kinds::json(o), true, detail.into())),
             ),
             Err(e) if e.code() == Some(404) => {}
             Err(e) => return Err(e),
@@ -171,12 +304,8 @@ async fn workloads_in(
                     .pointer("/spec/replicas")
                     .and_then(Value::as_i64)
                     .unwrap_or(1);
-                out.push(survivor(
-                    kind.kind,
-                    ns,
-                    name_of(&o),
-                    format!("{replicas} replica(s)"),
-                ));
+                let detail = crate::text::count(replicas, "replica");
+                out.push(survivor(kind.kind, ns, &kinds::json(&o), true, detail));
             }
         }
     }
@@ -189,11 +318,10 @@ async fn cluster_scoped(client: &Client) -> Result<Vec<Survivor>, ClusterError> 
     let mut out = Vec::new();
     for kind in [kinds::CLUSTER_SERVING_RUNTIME, kinds::PRIORITY_CLASS] {
         match list(client, kind, "", Some(&managed_selector())).await {
-            Ok(items) => out.extend(
-                items
-                    .iter()
-                    .map(|o| survivor(kind.kind, "", name_of(o), "rendered by platform".into())),
-            ),
+            Ok(items) => out.extend(items.iter().map(|o| {
+                let detail = "rendered by platform".into();
+                survivor(kind.kind, "", &kinds::json(o), true, detail)
+            })),
             // The CRD is not installed (or already deleted): no such objects.
             Err(e) if e.code() == Some(404) => {}
             Err(e) => return Err(e),
@@ -214,7 +342,7 @@ async fn created_namespaces(client: &Client) -> Result<Vec<Survivor>, ClusterErr
                 } else {
                     "created by platform"
                 };
-                survivor("Namespace", "", name_of(n), detail.to_string())
+                survivor("Namespace", "", &kinds::json(n), true, detail.to_string())
             })
             .collect(),
     )
@@ -231,18 +359,13 @@ async fn argo_objects(
     let argo = plan.argocd_namespace.as_str();
     let mut out = Vec::new();
     let projects = kinds::APP_PROJECT.api(client, argo);
-    if client
+    if let Some(p) = client
         .retry(|| projects.get_opt(&plan.env))
         .await
         .map_err(|e| ClusterError::api("reading the AppProject", e))?
-        .is_some()
     {
-        out.push(survivor(
-            "AppProject",
-            argo,
-            plan.env.clone(),
-            "still exists".into(),
-        ));
+        let detail = "still exists".into();
+        out.push(survivor("AppProject", argo, &kinds::json(&p), true, detail));
     }
     let part_of_label = format!(
         "/metadata/labels/{}",
@@ -259,12 +382,9 @@ async fn argo_objects(
             || part_of == Some(plan.env.as_str())
             || namespaces.contains(dest)
         {
-            out.push(survivor(
-                "Application",
-                argo,
-                name_of(&a),
-                format!("destination namespace {dest}"),
-            ));
+            let managed = ours.contains(&name_of(&a));
+            let detail = format!("destination namespace {dest}");
+            out.push(survivor("Application", argo, &v, managed, detail));
         }
     }
     Ok(out)

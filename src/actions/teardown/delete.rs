@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::{list, name_of, Options};
 use crate::cluster::kinds::{self, Kind};
-use crate::cluster::{apply, Client, ClusterError};
+use crate::cluster::{apply, health, wait, Client, ClusterError};
 use crate::consts;
 use crate::plan::Plan;
 use crate::report::Reporter;
@@ -89,6 +89,7 @@ async fn delete_wait(
     }
     reporter.update(label, "deleting");
     let start = Instant::now();
+    let mut said = Instant::now();
     loop {
         let cur = client
             .retry(|| api.get_opt(name))
@@ -108,8 +109,147 @@ async fn delete_wait(
         if start.elapsed() >= opts.finalizer_timeout.max(opts.release_timeout) {
             return Ok(at_deadline(&kinds::json(&obj)));
         }
+        // What it waits for, at each heartbeat, with the time left before it counts as stuck.
+        if said.elapsed() >= wait::heartbeat() {
+            said = Instant::now();
+            let limit = if finalizers.is_empty() {
+                opts.finalizer_timeout.max(opts.release_timeout)
+            } else {
+                opts.finalizer_timeout
+            };
+            let why = waiting_on(client, &kinds::json(&obj)).await?;
+            reporter.line(&format!(
+                "  waiting for {label} to be deleted: {why} ({} left)",
+                wait::left(limit.saturating_sub(start.elapsed()))
+            ));
+        }
         // Deletions are slow by nature (cascades, cloud load balancers): a short poll keeps this simple.
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// What a terminating object waits for, in words: the pods that still mount a protected PVC,
+/// else its finalizers, else that it is still terminating.
+async fn waiting_on(client: &Client, obj: &Value) -> Result<String, ClusterError> {
+    let finalizers = finalizers_of(obj);
+    if let Some(users) = pvc_users(client, obj, &finalizers).await? {
+        return Ok(format!("still mounted by {}", users.join(", ")));
+    }
+    Ok(if finalizers.is_empty() {
+        "still terminating (no finalizer of its own)".into()
+    } else {
+        format!("finalizer(s) {} pending", finalizers.join(", "))
+    })
+}
+
+fn finalizers_of(obj: &Value) -> Vec<String> {
+    obj.pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
+/// For a PVC held by `kubernetes.io/pvc-protection`: the pods of its namespace that mount it,
+/// each with its state (`pod p Running`, `pod p Terminating since …`); None for anything else or
+/// when no pod mounts it.
+pub(super) async fn pvc_users(
+    client: &Client,
+    obj: &Value,
+    finalizers: &[String],
+) -> Result<Option<Vec<String>>, ClusterError> {
+    let str_at = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or("");
+    if str_at("/kind") != "PersistentVolumeClaim"
+        || !finalizers.iter().any(|f| f == consts::PVC_PROTECTION)
+    {
+        return Ok(None);
+    }
+    let (ns, claim) = (str_at("/metadata/namespace"), str_at("/metadata/name"));
+    let users: Vec<String> = super::list(client, kinds::POD, ns, None)
+        .await?
+        .iter()
+        .map(kinds::json)
+        .filter(|p| mounts(p, claim))
+        .map(|p| describe_pod(&p))
+        .collect();
+    Ok((!users.is_empty()).then_some(users))
+}
+
+/// Whether `pod` mounts the claim `claim`.
+fn mounts(pod: &Value, claim: &str) -> bool {
+    pod.pointer("/spec/volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|v| {
+            v.pointer("/persistentVolumeClaim/claimName")
+                .and_then(Value::as_str)
+                == Some(claim)
+        })
+}
+
+/// `pod NAME PHASE`, or how long it has been terminating and on what.
+fn describe_pod(pod: &Value) -> String {
+    let s = |p: &str| pod.pointer(p).and_then(Value::as_str);
+    match s("/metadata/deletionTimestamp") {
+        Some(since) => health::terminating_pod(pod, since),
+        None => format!(
+            "pod {} {}",
+            s("/metadata/name").unwrap_or("?"),
+            s("/status/phase").unwrap_or("Pending")
+        ),
+    }
+}
+
+/// The error for an object stuck on `finalizers`: a PVC that pods still mount names them (the
+/// finalizer is Kubernetes' own and right to wait), anything else blames the finalizer's owner.
+async fn stuck_error(
+    client: &Client,
+    api: &Api<DynamicObject>,
+    kind: (&str, &str, bool),
+    ns: &str,
+    name: &str,
+    finalizers: Vec<String>,
+) -> Result<ClusterError, ClusterError> {
+    let (kind, plural, namespaced) = kind;
+    if kind == "PersistentVolumeClaim" {
+        if let Some(obj) = client
+            .retry(|| api.get_opt(name))
+            .await
+            .map_err(|e| ClusterError::api(format!("reading {kind} {ns}/{name}"), e))?
+        {
+            if let Some(users) = pvc_users(client, &kinds::json(&obj), &finalizers).await? {
+                return Ok(in_use(ns, name, users));
+            }
+        }
+    }
+    Ok(stuck(kind, plural, namespaced, ns, name, finalizers))
+}
+
+/// A PVC that pods still mount: name them and how each goes away.
+pub(super) fn in_use(ns: &str, name: &str, users: Vec<String>) -> ClusterError {
+    let terminating: Vec<&str> = users
+        .iter()
+        .filter(|u| u.contains(" Terminating since "))
+        .filter_map(|u| u.split_whitespace().nth(1))
+        .collect();
+    let fix = if terminating.is_empty() {
+        "delete those pods (or the workload that owns them), then re-run `platform teardown`"
+            .to_string()
+    } else {
+        format!(
+            "a pod stuck Terminating waits for its node's kubelet (or a finalizer of its own): \
+             when that node is gone, `kubectl -n {ns} delete pod {} --grace-period=0 --force`, \
+             then re-run `platform teardown`; do not strip the PVC's finalizer while a pod uses it",
+            terminating.join(" ")
+        )
+    };
+    ClusterError::InUse {
+        object: format!("PersistentVolumeClaim {ns}/{name}"),
+        users,
+        fix,
     }
 }
 
@@ -180,15 +320,11 @@ pub(super) async fn delete_and_wait(
         Deleted::Lingering(why) => return Err(lingering(&label, opts, why)),
         Deleted::Stuck(f) => f,
     };
-    if !opts.strip_finalizers {
-        return Err(stuck(
-            kind.kind,
-            kind.plural,
-            kind.namespaced,
-            ns,
-            name,
-            finalizers,
-        ));
+    let k = (kind.kind, kind.plural, kind.namespaced);
+    // A PVC that pods still mount is never stripped: Kubernetes is right to keep it.
+    let err = stuck_error(client, &api, k, ns, name, finalizers.clone()).await?;
+    if !opts.strip_finalizers || matches!(err, ClusterError::InUse { .. }) {
+        return Err(err);
     }
     if kind == kinds::APPLICATION && finalizers.iter().any(|f| f == consts::ARGOCD_FINALIZER) {
         if let Some(app) = client
@@ -203,7 +339,7 @@ pub(super) async fn delete_and_wait(
     match delete_wait(client, &api, name, &label, opts, reporter).await? {
         Deleted::Gone => Ok(()),
         Deleted::Lingering(why) => Err(lingering(&label, opts, why)),
-        Deleted::Stuck(f) => Err(stuck(kind.kind, kind.plural, kind.namespaced, ns, name, f)),
+        Deleted::Stuck(f) => Err(stuck_error(client, &api, k, ns, name, f).await?),
     }
 }
 
@@ -337,19 +473,18 @@ async fn delete_app_resources(
             Deleted::Lingering(why) => return Err(lingering(&label, opts, why)),
             Deleted::Stuck(f) => f,
         };
+        let k = (r.kind.as_str(), plural.as_str(), namespaced);
+        if let e @ ClusterError::InUse { .. } =
+            stuck_error(client, &api, k, &r.namespace, &r.name, f.clone()).await?
+        {
+            return Err(e);
+        }
         strip(client, &api, &r.name, &label, &f, reporter).await?;
         match delete_wait(client, &api, &r.name, &label, opts, reporter).await? {
             Deleted::Gone => {}
             Deleted::Lingering(why) => return Err(lingering(&label, opts, why)),
             Deleted::Stuck(f) => {
-                return Err(stuck(
-                    &r.kind,
-                    &plural,
-                    namespaced,
-                    &r.namespace,
-                    &r.name,
-                    f,
-                ))
+                return Err(stuck_error(client, &api, k, &r.namespace, &r.name, f).await?)
             }
         }
     }
@@ -368,6 +503,7 @@ where
     Fut: std::future::Future<Output = Result<Vec<String>, ClusterError>>,
 {
     let start = Instant::now();
+    let mut said = Instant::now();
     loop {
         let left = check().await?;
         if left.is_empty() {
@@ -375,6 +511,14 @@ where
             return Ok(());
         }
         reporter.update(what, &format!("waiting for {}", left.join(", ")));
+        if said.elapsed() >= wait::heartbeat() {
+            said = Instant::now();
+            reporter.line(&format!(
+                "  waiting for {what} to be released: {} still there ({} left)",
+                left.join(", "),
+                wait::left(timeout.saturating_sub(start.elapsed()))
+            ));
+        }
         if start.elapsed() >= timeout {
             return Err(ClusterError::Timeout {
                 what: what.to_string(),

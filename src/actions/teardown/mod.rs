@@ -59,6 +59,11 @@ pub struct Survivor {
     pub namespace: String,
     pub name: String,
     pub detail: String,
+    /// Why it survived: a finalizer pending (and whose), still terminating, kept on purpose
+    /// (Delete=false, reclaim policy Retain), not platform's.
+    pub why: String,
+    /// What removes it (a command).
+    pub fix: String,
 }
 
 fn managed_selector() -> String {
