@@ -220,11 +220,23 @@ pub fn resolve(repo: &Path, given: Option<(String, Source)>) -> Result<Chosen, E
 }
 
 /// How suggested commands name the environment: `--env E` is added when a command typed without
-/// `--env` would act on another environment than E (none when it would act on E).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// `--env` would act on another environment than E (none when it would act on E); and, once the
+/// command connected, every suggested `kubectl …` names the kubeconfig and context of its target
+/// (never the global context).
+#[derive(Debug, Clone, Default)]
 pub struct Hint {
     env: Option<String>,
+    /// `--kubeconfig K --context C`, set once by the command's connect (shared by every clone).
+    kubectl: std::sync::Arc<std::sync::OnceLock<String>>,
 }
+
+impl PartialEq for Hint {
+    fn eq(&self, other: &Hint) -> bool {
+        self.env == other.env && self.kubectl.get() == other.kubectl.get()
+    }
+}
+
+impl Eq for Hint {}
 
 impl Hint {
     /// The hint for commands acting on `env` in `repo`.
@@ -232,6 +244,7 @@ impl Hint {
         let implicit = resolve(repo, None).ok().map(|c| c.name);
         Hint {
             env: (implicit.as_deref() != Some(env)).then(|| env.to_string()),
+            ..Hint::default()
         }
     }
 
@@ -239,6 +252,7 @@ impl Hint {
     pub fn always(env: &str) -> Hint {
         Hint {
             env: Some(env.to_string()),
+            ..Hint::default()
         }
     }
 
@@ -253,10 +267,27 @@ impl Hint {
         }
     }
 
-    /// `text` with every suggested command in backquotes (`` `platform …` ``) made by
-    /// [`Hint::command`]: the one place where printed hints get their `--env`.
+    /// Every later suggested `` `kubectl …` `` gets `flags` (the target's `--kubeconfig K
+    /// --context C`); the first call wins.
+    pub fn set_kubectl_target(&self, flags: String) {
+        let _ = self.kubectl.set(flags);
+    }
+
+    /// `kubectl <args>` aimed at the target, when known and not named already.
+    fn kubectl(&self, args: &str) -> String {
+        match self.kubectl.get() {
+            Some(f) if !args.contains("--kubeconfig") => format!("kubectl {f} {args}"),
+            _ => format!("kubectl {args}"),
+        }
+    }
+
+    /// `text` with every suggested command in backquotes (`` `platform …` ``, `` `kubectl …` ``)
+    /// made by [`Hint::command`] / aimed at the target: the one place where printed hints get their
+    /// `--env`, `--kubeconfig` and `--context`.
     pub fn apply(&self, text: &str) -> String {
-        if self.env.is_none() || !text.contains("`platform ") {
+        let platform = self.env.is_some() && text.contains("`platform ");
+        let kubectl = self.kubectl.get().is_some() && text.contains("`kubectl ");
+        if !platform && !kubectl {
             return text.to_string();
         }
         let mut out = String::with_capacity(text.len() + 16);
@@ -276,7 +307,10 @@ impl Hint {
                 {
                     out.push_str(&self.command(args))
                 }
-                _ => out.push_str(span),
+                _ => match span.strip_prefix("kubectl ") {
+                    Some(args) if !span.contains('\n') => out.push_str(&self.kubectl(args)),
+                    _ => out.push_str(span),
+                },
             }
             out.push('`');
             rest = &after[close + 1..];
@@ -317,6 +351,12 @@ mod tests {
             "`platform init --env x` and `platform` alone and `unclosed"
         );
         assert_eq!(h.command("pause qwen"), "platform pause qwen --env prod");
+        h.set_kubectl_target("--kubeconfig /k/prod --context prod-eu".into());
+        assert_eq!(
+            h.apply("`kubectl -n x delete pod p` or `kubectl --kubeconfig a get x`; `platform up`"),
+            "`kubectl --kubeconfig /k/prod --context prod-eu -n x delete pod p` or \
+             `kubectl --kubeconfig a get x`; `platform up --env prod`"
+        );
         let none = Hint::default();
         assert_eq!(none.apply("`platform up`"), "`platform up`");
         assert_eq!(none.command("up"), "platform up");

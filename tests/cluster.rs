@@ -2488,6 +2488,14 @@ async fn doctor_checks_referenced_secrets_without_reading_them() {
             .contains("create secret generic hf-token --from-file=HF_TOKEN="),
         "{c}"
     );
+    // The table's suggested kubectl is aimed at the target, never at the global context.
+    let o = e.platform(&["doctor"]).await;
+    let kc = format!("--kubeconfig {}", e.kubeconfig.display());
+    assert!(
+        stdout(&o).contains(&format!("`kubectl {kc} --context ")),
+        "{}",
+        stdout(&o)
+    );
     e.server
         .put(json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                     "metadata": {"name": "hf-token", "namespace": "kserve"},

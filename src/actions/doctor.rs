@@ -76,7 +76,7 @@ fn argocd_component(workloads: &[Workload], component: &str, expected_ns: &str) 
             "argocd",
             format!("{component} {}/{} has no ready replica", w.namespace, w.name),
             Some(format!(
-                "kubectl -n {} describe {} {}",
+                "`kubectl -n {} describe {} {}`",
                 w.namespace,
                 w.kind.kind.to_lowercase(),
                 w.name
@@ -242,7 +242,7 @@ async fn secrets(client: &Client, plan: &Plan) -> Vec<Check> {
                     "secret",
                     format!("{what} does not exist: the model's pods cannot start"),
                     Some(format!(
-                        "kubectl -n {} create secret generic {} --from-file={}=<file holding the value> (never in git)",
+                        "`kubectl -n {} create secret generic {} --from-file={}=FILE` (FILE holds the value; never in git)",
                         pm.namespace, r.name, r.key
                     )),
                 ),
@@ -374,7 +374,7 @@ async fn gateway_class(client: &Client, plan: &Plan) -> Check {
                     Level::Fail,
                     "gatewayclass",
                     format!("{class} exists but is not Accepted"),
-                    Some(format!("kubectl describe gatewayclass {class}")),
+                    Some(format!("`kubectl describe gatewayclass {class}`")),
                 )
             }
         }
@@ -423,7 +423,7 @@ async fn load_balancers(client: &Client, plan: &Plan) -> Vec<Check> {
                     Level::Warn,
                     "loadbalancer",
                     format!("{ns}/{name} has no address yet"),
-                    Some(format!("kubectl -n {ns} describe service {name}")),
+                    Some(format!("`kubectl -n {ns} describe service {name}`")),
                 )
             });
         }
@@ -526,7 +526,7 @@ async fn rbac(client: &Client, argocd_ns: &str) -> Check {
             Level::Fail,
             "rbac",
             format!("denied: {}", denied.join(", ")),
-            Some("grant these to your user (kubectl auth can-i --list)".into()),
+            Some("grant these to your user (`kubectl auth can-i --list`)".into()),
         )
     }
 }

@@ -77,6 +77,7 @@ pub fn target_options(ctx: &Ctx, t: &TargetArgs) -> TargetOptions {
 pub async fn connect(ctx: &Ctx, inputs: &Inputs, t: &TargetArgs, access: Access) -> Result<Target> {
     let opts = target_options(ctx, t);
     let target = target::connect(&inputs.config, &opts, retry_policy(ctx, t), access).await?;
+    ctx.printer.hint.set_kubectl_target(target.kubectl_flags());
     ctx.printer.info(target.to_string());
     if let Some(w) = &target.unconfirmed {
         ctx.printer.security_warning(w);

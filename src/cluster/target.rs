@@ -161,6 +161,17 @@ pub async fn connect(
 
 /// How to record the identity of `target` as `expected`: bootstrap (which asks for the name to be
 /// typed), or kubectl aimed at the same kubeconfig and context as the command.
+impl Target {
+    /// `--kubeconfig K --context C`: what a suggested kubectl needs to reach this target.
+    pub fn kubectl_flags(&self) -> String {
+        format!(
+            "--kubeconfig {} --context {}",
+            shell_word(&self.kubeconfig.display().to_string()),
+            shell_word(&self.context)
+        )
+    }
+}
+
 fn record_fix(expected: &str, target: &Target, env: Option<&str>) -> String {
     let bootstrap = match env {
         Some(e) => format!("platform bootstrap --env {e}"),
@@ -168,11 +179,9 @@ fn record_fix(expected: &str, target: &Target, env: Option<&str>) -> String {
     };
     format!(
         "`{bootstrap}` records it (after you type the cluster name; it also installs Argo CD), \
-         or record it yourself: `kubectl --kubeconfig {} --context {} -n \
-         {IDENTITY_NAMESPACE} create configmap {IDENTITY_CONFIGMAP} \
-         --from-literal={IDENTITY_KEY}={expected}`",
-        shell_word(&target.kubeconfig.display().to_string()),
-        shell_word(&target.context),
+         or record it yourself: `kubectl {} -n {IDENTITY_NAMESPACE} create configmap \
+         {IDENTITY_CONFIGMAP} --from-literal={IDENTITY_KEY}={expected}`",
+        target.kubectl_flags(),
     )
 }
 

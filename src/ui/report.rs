@@ -27,12 +27,8 @@ pub fn reporter(quiet: bool, verbose: u8) -> Arc<dyn Reporter> {
     }
 }
 
-/// `inner`, its events' suggested commands naming the environment as `hint` says (the reporter of
-/// an invocation whose environment is not the implicit one).
+/// `inner`, its events' suggested commands naming the environment and the target as `hint` says.
 pub fn with_hint(inner: Arc<dyn Reporter>, hint: crate::envs::Hint) -> Arc<dyn Reporter> {
-    if hint == crate::envs::Hint::default() {
-        return inner;
-    }
     Arc::new(Hinted { inner, hint })
 }
 
