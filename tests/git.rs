@@ -946,3 +946,95 @@ fn rollback_commits_the_targets_inputs_and_tree_anew_and_pushes_it() {
         tree_id(&r, b, "clusters/ai-dev")
     );
 }
+
+/// Review finding 1: a hand-committed config.yaml is not a render commit. A bare rollback goes
+/// back to the previous commit that changed clusters/<env>/ (with the inputs it was rendered
+/// from), and an explicit REV whose inputs do not render its tree is refused, naming the render
+/// commit to use, unless --force.
+#[test]
+fn rollback_targets_the_previous_tree_not_a_hand_committed_config() {
+    let f = fixture();
+    f.repo.cmd().args(["root", "--commit"]).assert().success();
+    let r = git(f.repo.path());
+    let x1 = r.head().unwrap().target().unwrap();
+    let cfg = f.repo.read("environments/ai-dev/config.yaml");
+    f.repo.env("ai-dev", &(cfg.clone() + common::EXTRA_MODEL));
+    commit_all(
+        f.repo.path(),
+        "add qwen-extra by hand",
+        &["environments/ai-dev/config.yaml"],
+    );
+    let x2 = r.head().unwrap().target().unwrap();
+    f.repo.cmd().args(["root", "--commit"]).assert().success();
+    let x3 = r.head().unwrap().target().unwrap();
+    assert_ne!(x3, x2);
+
+    // history lists the two renders only.
+    let o = f
+        .repo
+        .cmd()
+        .args(["history", "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let commits: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["commit"].as_str().unwrap())
+        .collect();
+    assert_eq!(commits, [x3.to_string(), x1.to_string()]);
+
+    // The default target is X1, with X1's config.
+    let o = f
+        .repo
+        .cmd()
+        .args(["rollback", "--dry-run", "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["target"]["commit"], x1.to_string().as_str());
+    assert_eq!(v["models"]["removed"], serde_json::json!(["qwen-extra"]));
+
+    // X2 by name: refused (its config is newer than its tree), X1 named.
+    let x2s = x2.to_string();
+    let o = f
+        .repo
+        .cmd()
+        .args(["rollback", &x2s, "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains(&format!(
+            "the inputs {} holds do not render its clusters/ai-dev/: environments/ai-dev/config.yaml changed after {} rendered that tree",
+            &x2s[..12],
+            &x1.to_string()[..12]
+        )) && e.contains(&format!("`platform rollback {} --env ai-dev`", &x1.to_string()[..12]))
+            && e.contains("--force"),
+        "{e}"
+    );
+    let o = f.repo.cmd().args(["rollback", &x2s]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(r.head().unwrap().target().unwrap(), x3);
+    // --force restores it as it is.
+    let o = f
+        .repo
+        .cmd()
+        .args(["rollback", &x2s, "--force", "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let new = r.head().unwrap().target().unwrap();
+    assert_eq!(
+        tree_id(&r, new, "clusters/ai-dev"),
+        tree_id(&r, x1, "clusters/ai-dev")
+    );
+    assert_eq!(
+        tree_id(&r, new, "environments/ai-dev/config.yaml"),
+        tree_id(&r, x2, "environments/ai-dev/config.yaml")
+    );
+}

@@ -32,6 +32,8 @@ pub struct Options {
     pub rev: Option<String>,
     /// Say what would be restored; write and commit nothing.
     pub dry_run: bool,
+    /// Restore `rev` even when its inputs are not the ones its tree was rendered from.
+    pub force: bool,
 }
 
 /// The render commit restored.
@@ -111,6 +113,9 @@ pub fn run(repo: &Path, opts: &Options, reporter: &dyn Reporter) -> Result<Outco
     let id = target_id.to_string();
     let rev = crate::text::short_rev(&id).to_string();
     let config_rel = crate::config::config_rel_path(env);
+    if !opts.force {
+        check_rendered(&git, env, target_id, &target_tree, &rev)?;
+    }
     let Some(target_config) = history::blob_text(r, &target_tree, &config_rel) else {
         return Err(RollbackError::Refused(format!(
             "{rev} does not hold {config_rel} (it was committed without the config that rendered it): \
@@ -205,6 +210,52 @@ pub fn run(repo: &Path, opts: &Options, reporter: &dyn Reporter) -> Result<Outco
         out.committed = Some(id);
     }
     Ok(out)
+}
+
+/// Refuse a target whose inputs are not the ones its `clusters/<env>/` was rendered from: inputs
+/// committed after the render commit whose tree it holds (a hand-committed config.yaml) would be
+/// restored with a tree they do not render.
+fn check_rendered(
+    git: &GitRepo,
+    env: &str,
+    target: git2::Oid,
+    target_tree: &git2::Tree<'_>,
+    rev: &str,
+) -> Result<(), RollbackError> {
+    let r = git.repository();
+    let tree = crate::layout::tree(env);
+    let Some(render) = history::render_of(git, env, target)? else {
+        return Err(RollbackError::Refused(format!(
+            "{rev} holds no render of {tree}/ (no commit up to it changed it): pick a render commit \
+             (`platform history`), or pass --force to restore {rev} as it is"
+        )));
+    };
+    if render == target {
+        return Ok(());
+    }
+    let render_tree = r
+        .find_commit(render)
+        .and_then(|c| c.tree())
+        .map_err(git_err("reading the commit's tree"))?;
+    let prefix = format!("{tree}/");
+    let changed: Vec<String> =
+        history::render_deltas(r, env, Some(&render_tree), Some(target_tree))?
+            .into_iter()
+            .map(|(p, _)| p)
+            .filter(|p| !p.starts_with(&prefix))
+            .collect();
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let render = render.to_string();
+    let render = crate::text::short_rev(&render);
+    Err(RollbackError::Refused(format!(
+        "the inputs {rev} holds do not render its {tree}/: {} changed after {render} rendered that tree, \
+         so restoring {rev} would commit them with a tree they do not render: roll back to {render} \
+         (`platform rollback {render} --env {env}`), the render commit whose tree {rev} holds, \
+         or pass --force to restore {rev} as it is",
+        crate::gitops::describe_inputs(env, &changed).join(", ")
+    )))
 }
 
 /// `3 file(s) under clusters/e/ and environments/e/config.yaml`.

@@ -14,7 +14,9 @@ helm rollback, the GitOps way: a NEW commit whose environment inputs (environmen
 catalog/, templates/) and clusters/<env>/ equal those of REV; history is never rewritten, so the \
 rollback is itself a render commit `platform history` lists and a later rollback undoes. REV is \
 any commit git names (a hash from `platform history`, a prefix of one, HEAD~2); default: the render \
-commit before HEAD's. Uncommitted changes to those paths are refused (commit or stash them first); \
+commit before HEAD's (a render commit changed clusters/<env>/; a commit of inputs alone is not one). \
+A REV whose inputs were committed after its tree was rendered (a hand-committed config.yaml) is \
+refused, naming the render commit to use instead; --force restores it as it is. Uncommitted changes to those paths are refused (commit or stash them first); \
 other pending changes of yours are left alone. With --push, the commit is pushed as `root --commit \
 --push` pushes (the config's repoURL/repoBranch, never forced, the same credentials), then synced \
 as `platform up` syncs it (roots applied, wave by wave, the pushed commit; model apps with \
@@ -35,6 +37,9 @@ pub struct Args {
     /// Print what would be restored; write, commit and push nothing.
     #[arg(long, conflicts_with = "push")]
     pub dry_run: bool,
+    /// Restore REV even when its inputs are not the ones its tree was rendered from.
+    #[arg(long)]
+    pub force: bool,
     /// After pushing, do not sync (Argo CD's automated root apps still pick the commit up).
     #[arg(long, requires = "push")]
     pub no_sync: bool,
@@ -55,6 +60,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         env: ctx.env.clone(),
         rev: args.rev.clone(),
         dry_run: args.dry_run,
+        force: args.force,
     };
     let reporter = ctx.reporter();
     let out = rollback::run(&ctx.repo, &opts, reporter.as_ref())?;
