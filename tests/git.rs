@@ -867,6 +867,32 @@ fn rollback_commits_the_targets_inputs_and_tree_anew_and_pushes_it() {
     );
     assert_eq!(f.repo.read("environments/ai-dev/config.yaml"), pending);
     assert_eq!(r.head().unwrap().target().unwrap(), b);
+    // --dry-run says so too (review finding 5).
+    let o = f
+        .repo
+        .cmd()
+        .args(["rollback", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "warning: uncommitted changes to what a rollback restores (environments/ai-dev/config.yaml)"
+        ) && stderr(&o).contains("(the real run refuses them)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = f
+        .repo
+        .cmd()
+        .args(["rollback", "--dry-run", "-o", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["uncommitted"],
+        serde_json::json!(["environments/ai-dev/config.yaml"])
+    );
     f.repo.env("ai-dev", &(cfg_a.clone() + common::EXTRA_MODEL));
 
     // --dry-run: what would be restored, nothing written.

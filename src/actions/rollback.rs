@@ -54,6 +54,8 @@ pub struct Outcome {
     pub inputs: Vec<String>,
     /// Models relative to HEAD's config.yaml (None: config.yaml unchanged or unparsable).
     pub models: Option<ModelChanges>,
+    /// Uncommitted changes to the restored paths (a dry run reports them; a real run refuses them).
+    pub uncommitted: Vec<String>,
     /// The new commit (None: a dry run, or nothing to restore).
     pub committed: Option<String>,
     pub dry_run: bool,
@@ -127,13 +129,7 @@ pub fn run(repo: &Path, opts: &Options, reporter: &dyn Reporter) -> Result<Outco
     paths.extend(crate::gitops::input_paths(env));
     let dirty = git.dirty_paths(&paths)?;
     if !dirty.is_empty() && !opts.dry_run {
-        return Err(RollbackError::Refused(format!(
-            "uncommitted changes to what a rollback restores ({}{}): commit them (`platform root --env {env} --commit`) \
-             or set them aside (`git stash push -- {}`), then re-run",
-            dirty.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
-            if dirty.len() > 5 { ", …" } else { "" },
-            paths.iter().map(|p| p.trim_end_matches('/')).collect::<Vec<_>>().join(" ")
-        )));
+        return Err(RollbackError::Refused(dirty_message(env, &dirty)));
     }
     let deltas = history::render_deltas(r, env, Some(&head_tree), Some(&target_tree))?;
     let tree_prefix = format!("{}/", crate::layout::tree(env));
@@ -168,6 +164,7 @@ pub fn run(repo: &Path, opts: &Options, reporter: &dyn Reporter) -> Result<Outco
         files,
         inputs,
         models,
+        uncommitted: dirty,
         committed: None,
         dry_run: opts.dry_run,
     };
@@ -256,6 +253,23 @@ fn check_rendered(
          or pass --force to restore {rev} as it is",
         crate::gitops::describe_inputs(env, &changed).join(", ")
     )))
+}
+
+/// Why uncommitted changes to the restored paths stop a rollback, with the fix.
+pub fn dirty_message(env: &str, dirty: &[String]) -> String {
+    let mut paths = vec![crate::layout::tree(env)];
+    paths.extend(
+        crate::gitops::input_paths(env)
+            .iter()
+            .map(|p| p.trim_end_matches('/').to_string()),
+    );
+    format!(
+        "uncommitted changes to what a rollback restores ({}{}): commit them (`platform root --env {env} --commit`) \
+         or set them aside (`git stash push -- {}`), then re-run",
+        dirty.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
+        if dirty.len() > 5 { ", …" } else { "" },
+        paths.join(" ")
+    )
 }
 
 /// `3 file(s) under clusters/e/ and environments/e/config.yaml`.

@@ -22,7 +22,7 @@ other pending changes of yours are left alone. With --push, the commit is pushed
 as `platform up` syncs it (roots applied, wave by wave, the pushed commit; model apps with \
 --sync-models); --no-sync stops after the push. Without --push nothing leaves the repository. \
 --dry-run prints what would be restored (files A/M/D under clusters/<env>/, the inputs, the models) \
-and writes nothing; -o json|yaml prints {target, files, inputs, models, committed, dry_run}.
+and writes nothing; -o json|yaml prints {target, files, inputs, models, uncommitted, committed, dry_run}.
 
 Examples:
   platform rollback --env prod --dry-run
@@ -66,6 +66,13 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let out = rollback::run(&ctx.repo, &opts, reporter.as_ref())?;
     print(ctx, &out)?;
     if args.dry_run {
+        if !out.uncommitted.is_empty() {
+            ctx.printer
+                .diagnostic(&crate::diag::Diagnostic::warning(format!(
+                    "{} (the real run refuses them)",
+                    rollback::dirty_message(&ctx.env, &out.uncommitted)
+                )));
+        }
         ctx.printer.info(format!(
             "dry run: {} would be restored as {} holds them; nothing written",
             rollback::describe(&out),
