@@ -706,6 +706,51 @@ fn diff_and_up_warn_about_uncommitted_inputs_and_an_unpushed_head() {
     assert!(stderr(&o).contains("(not pushed)"), "{}", stderr(&o));
 }
 
+/// Review finding 4: `diff --cluster` warns about uncommitted inputs and an unpushed HEAD too,
+/// before it connects.
+#[test]
+fn diff_cluster_warns_about_uncommitted_inputs_and_an_unpushed_head() {
+    let f = fixture();
+    f.repo
+        .cmd()
+        .args(["root", "--commit", "--push"])
+        .assert()
+        .success();
+    let cfg = f.repo.read("environments/ai-dev/config.yaml") + "# a note\n";
+    f.repo.env("ai-dev", &cfg);
+    let o = f
+        .repo
+        .cmd()
+        .args([
+            "diff",
+            "--cluster",
+            "--kubeconfig",
+            "/nonexistent/kubeconfig",
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("warning: the inputs of clusters/ai-dev/ differ from HEAD: environments/ai-dev/config.yaml (not committed)"),
+        "{e}"
+    );
+    f.repo.cmd().args(["root", "--commit"]).assert().success();
+    let o = f
+        .repo
+        .cmd()
+        .args([
+            "diff",
+            "--cluster",
+            "--kubeconfig",
+            "/nonexistent/kubeconfig",
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("(not pushed)"), "{}", stderr(&o));
+}
+
 /// `platform history`: the render commits of the environment, newest first, with the files and
 /// models each changed; other commits are not listed.
 #[test]
