@@ -1109,3 +1109,64 @@ fn rollback_targets_the_previous_tree_not_a_hand_committed_config() {
         tree_id(&r, x2, "environments/ai-dev/config.yaml")
     );
 }
+
+/// Review finding 2: catalog/ and templates/ are shared; a rollback of one environment that
+/// restores them while another environment exists is refused (named), warned about in --dry-run,
+/// and done with --include-shared.
+#[test]
+fn rollback_refuses_to_restore_shared_inputs_other_environments_read() {
+    let f = fixture();
+    let cfg = f.repo.read("environments/ai-dev/config.yaml");
+    f.repo.env("other", &cfg);
+    commit_all(
+        f.repo.path(),
+        "another environment",
+        &["environments/other/config.yaml"],
+    );
+    f.repo.cmd().args(["root", "--commit"]).assert().success();
+    let r = git(f.repo.path());
+    let a = r.head().unwrap().target().unwrap();
+    let presets = f.repo.read("catalog/presets.yaml");
+    f.repo
+        .write("catalog/presets.yaml", &(presets.clone() + "# tuned\n"));
+    f.repo.env("ai-dev", &(cfg + common::EXTRA_MODEL));
+    f.repo.cmd().args(["root", "--commit"]).assert().success();
+    let b = r.head().unwrap().target().unwrap();
+    assert_ne!(tree_id(&r, a, "catalog"), tree_id(&r, b, "catalog"));
+
+    let o = f
+        .repo
+        .cmd()
+        .args(["rollback", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("restores shared inputs (catalog/ (1 file)) that the other environment(s) other render from too")
+            && e.contains("--include-shared")
+            && e.contains("(the real run refuses without it)"),
+        "{e}"
+    );
+    let o = f.repo.cmd().arg("rollback").output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the other environment(s) other render from too"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(r.head().unwrap().target().unwrap(), b);
+    assert!(f.repo.read("catalog/presets.yaml").ends_with("# tuned\n"));
+    let o = f
+        .repo
+        .cmd()
+        .args(["rollback", "--include-shared", "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["other_envs"], serde_json::json!(["other"]));
+    assert_eq!(f.repo.read("catalog/presets.yaml"), presets);
+    let new = r.head().unwrap().target().unwrap();
+    assert_eq!(tree_id(&r, new, "catalog"), tree_id(&r, a, "catalog"));
+}

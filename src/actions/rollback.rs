@@ -34,6 +34,8 @@ pub struct Options {
     pub dry_run: bool,
     /// Restore `rev` even when its inputs are not the ones its tree was rendered from.
     pub force: bool,
+    /// Restore the shared catalog/ and templates/ even when other environments read them.
+    pub include_shared: bool,
 }
 
 /// The render commit restored.
@@ -56,6 +58,10 @@ pub struct Outcome {
     pub models: Option<ModelChanges>,
     /// Uncommitted changes to the restored paths (a dry run reports them; a real run refuses them).
     pub uncommitted: Vec<String>,
+    /// Other environments (under environments/) whose inputs change with the restored shared
+    /// catalog/ and templates/ files (empty when none of those is restored). A real run refuses
+    /// them unless `include_shared`.
+    pub other_envs: Vec<String>,
     /// The new commit (None: a dry run, or nothing to restore).
     pub committed: Option<String>,
     pub dry_run: bool,
@@ -146,6 +152,23 @@ pub fn run(repo: &Path, opts: &Options, reporter: &dyn Reporter) -> Result<Outco
             inputs.push(path.clone());
         }
     }
+    let shared = shared_inputs(env, &inputs);
+    let other_envs: Vec<String> = if shared.is_empty() {
+        Vec::new()
+    } else {
+        crate::config::list_envs(repo)
+            .into_iter()
+            .filter(|e| e != env)
+            .collect()
+    };
+    if !other_envs.is_empty() && !opts.include_shared && !opts.dry_run {
+        return Err(RollbackError::Refused(shared_message(
+            env,
+            &rev,
+            &shared,
+            &other_envs,
+        )));
+    }
     let models = if inputs.contains(&config_rel) {
         history::blob_text(r, &head_tree, &config_rel)
             .and_then(|h| history::model_changes(&h, &target_config))
@@ -165,6 +188,7 @@ pub fn run(repo: &Path, opts: &Options, reporter: &dyn Reporter) -> Result<Outco
         inputs,
         models,
         uncommitted: dirty,
+        other_envs,
         committed: None,
         dry_run: opts.dry_run,
     };
@@ -253,6 +277,25 @@ fn check_rendered(
          or pass --force to restore {rev} as it is",
         crate::gitops::describe_inputs(env, &changed).join(", ")
     )))
+}
+
+/// The restored inputs every environment reads (catalog/, templates/), not the environment's own.
+pub fn shared_inputs(env: &str, inputs: &[String]) -> Vec<String> {
+    let own = crate::config::config_rel_path(env);
+    inputs.iter().filter(|p| **p != own).cloned().collect()
+}
+
+/// Why restoring shared inputs stops a rollback while other environments read them, with the fix.
+pub fn shared_message(env: &str, rev: &str, shared: &[String], others: &[String]) -> String {
+    format!(
+        "restoring {rev} restores shared inputs ({}) that the other environment(s) {} render from too: \
+         their committed trees would no longer be what their inputs render; pass --include-shared to \
+         restore them anyway (then re-render those: `platform root --env {} --commit`), or restore \
+         only {env}'s config.yaml by hand",
+        crate::gitops::describe_inputs(env, shared).join(", "),
+        others.join(", "),
+        others.first().map(String::as_str).unwrap_or_default()
+    )
 }
 
 /// Why uncommitted changes to the restored paths stop a rollback, with the fix.
