@@ -1170,3 +1170,95 @@ fn rollback_refuses_to_restore_shared_inputs_other_environments_read() {
     let new = r.head().unwrap().target().unwrap();
     assert_eq!(tree_id(&r, new, "catalog"), tree_id(&r, a, "catalog"));
 }
+
+/// Review finding 3: a rollback restores the executable bit and symbolic links as the commit holds
+/// them, and refuses an ignored path on what it restores before writing anything.
+#[cfg(unix)]
+#[test]
+fn rollback_keeps_modes_and_links_and_refuses_ignored_paths_before_writing() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = fixture();
+    f.repo.cmd().args(["root", "--commit"]).assert().success();
+    let p = f.repo.path();
+    let presets = p.join("catalog/presets.yaml");
+    std::fs::set_permissions(&presets, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink("presets.yaml", p.join("catalog/notes.txt")).unwrap();
+    f.repo.write("catalog/extra.txt", "x\n");
+    commit_all(
+        p,
+        "exec, link, extra",
+        &[
+            "catalog/presets.yaml",
+            "catalog/notes.txt",
+            "catalog/extra.txt",
+        ],
+    );
+    let r = git(p);
+    let x = r.head().unwrap().target().unwrap().to_string();
+    std::fs::set_permissions(&presets, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::remove_file(p.join("catalog/notes.txt")).unwrap();
+    std::fs::remove_file(p.join("catalog/extra.txt")).unwrap();
+    f.repo.write(".gitignore", "catalog/extra.txt\n");
+    let mut idx = r.index().unwrap();
+    idx.remove_path(Path::new("catalog/notes.txt")).unwrap();
+    idx.remove_path(Path::new("catalog/extra.txt")).unwrap();
+    idx.write().unwrap();
+    commit_all(p, "undo", &["catalog/presets.yaml", ".gitignore"]);
+    let c = r.head().unwrap().target().unwrap();
+    f.repo.write("catalog/extra.txt", "mine, ignored\n");
+
+    // An ignored path on what is restored: refused, nothing written.
+    let o = f
+        .repo
+        .cmd()
+        .args(["rollback", &x, "--force"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("catalog/extra.txt is ignored by .gitignore"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(f.repo.read("catalog/extra.txt"), "mine, ignored\n");
+    assert!(!p.join("catalog/notes.txt").exists());
+    assert_eq!(r.head().unwrap().target().unwrap(), c);
+
+    // Without the rule: the exec bit and the link come back, on disk and in the commit.
+    std::fs::remove_file(p.join("catalog/extra.txt")).unwrap();
+    f.repo.write(".gitignore", "");
+    commit_all(p, "no rule", &[".gitignore"]);
+    let o = f
+        .repo
+        .cmd()
+        .args(["rollback", &x, "--force"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::metadata(&presets).unwrap().permissions().mode() & 0o111,
+        0o111
+    );
+    let link = p.join("catalog/notes.txt");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        std::fs::read_link(&link).unwrap(),
+        Path::new("presets.yaml")
+    );
+    let tree = r.head().unwrap().peel_to_tree().unwrap();
+    assert_eq!(
+        tree.get_path(Path::new("catalog/presets.yaml"))
+            .unwrap()
+            .filemode(),
+        0o100_755
+    );
+    assert_eq!(
+        tree.get_path(Path::new("catalog/notes.txt"))
+            .unwrap()
+            .filemode(),
+        0o120_000
+    );
+}

@@ -196,6 +196,13 @@ pub fn run(repo: &Path, opts: &Options, reporter: &dyn Reporter) -> Result<Outco
         return Ok(out);
     }
     git.preflight_commit()?;
+    // An ignored path would be written and then refused by the commit: refused before anything
+    // is written.
+    for (path, kind) in &deltas {
+        if *kind != Delta::Removed && r.is_path_ignored(Path::new(path)).unwrap_or(false) {
+            return Err(GitError::Ignored(path.clone()).into());
+        }
+    }
     for (path, kind) in &deltas {
         crate::gitops::inspect(repo, path)?;
         let full = repo.join(path);
@@ -215,7 +222,10 @@ pub fn run(repo: &Path, opts: &Options, reporter: &dyn Reporter) -> Result<Outco
             .to_object(r)
             .and_then(|o| o.peel_to_blob())
             .map_err(git_err("reading a file of the commit"))?;
-        write_file(&full, blob.content())?;
+        match entry.filemode() {
+            LINK_MODE => write_link(&full, blob.content())?,
+            mode => write_file(&full, blob.content(), mode == EXEC_MODE)?,
+        }
     }
     let changed: Vec<String> = deltas.iter().map(|(p, _)| p.clone()).collect();
     let message = message(env, &out);
@@ -359,7 +369,40 @@ fn message(env: &str, o: &Outcome) -> String {
     msg
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), GitopsError> {
+/// git's modes of a symbolic link and an executable file.
+const LINK_MODE: i32 = 0o120_000;
+const EXEC_MODE: i32 = 0o100_755;
+
+/// A symbolic link as the commit holds it (its target is the blob's content).
+#[cfg(unix)]
+fn write_link(path: &Path, target: &[u8]) -> Result<(), GitopsError> {
+    use std::os::unix::ffi::OsStrExt;
+    let fail = |source| GitopsError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(fail(e)),
+    }
+    std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(target), path).map_err(fail)
+}
+
+#[cfg(not(unix))]
+fn write_link(path: &Path, _target: &[u8]) -> Result<(), GitopsError> {
+    Err(GitopsError::Write {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(
+            "the commit holds a symbolic link here, which this system cannot restore",
+        ),
+    })
+}
+
+/// A file with the content and (on unix) the executable bit the commit holds.
+fn write_file(path: &Path, bytes: &[u8], exec: bool) -> Result<(), GitopsError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let fail = |source| GitopsError::Write {
         path: path.to_path_buf(),
@@ -368,6 +411,16 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), GitopsError> {
     std::fs::create_dir_all(dir).map_err(fail)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
     std::io::Write::write_all(&mut tmp, bytes).map_err(fail)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = if exec { 0o755 } else { 0o644 };
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(fail)?;
+    }
+    #[cfg(not(unix))]
+    let _ = exec;
     tmp.persist(path).map_err(|e| fail(e.error))?;
     Ok(())
 }
