@@ -706,6 +706,51 @@ fn diff_and_up_warn_about_uncommitted_inputs_and_an_unpushed_head() {
     assert!(stderr(&o).contains("(not pushed)"), "{}", stderr(&o));
 }
 
+/// Review finding 4: `diff --cluster` warns about uncommitted inputs and an unpushed HEAD too,
+/// before it connects.
+#[test]
+fn diff_cluster_warns_about_uncommitted_inputs_and_an_unpushed_head() {
+    let f = fixture();
+    f.repo
+        .cmd()
+        .args(["root", "--commit", "--push"])
+        .assert()
+        .success();
+    let cfg = f.repo.read("environments/ai-dev/config.yaml") + "# a note\n";
+    f.repo.env("ai-dev", &cfg);
+    let o = f
+        .repo
+        .cmd()
+        .args([
+            "diff",
+            "--cluster",
+            "--kubeconfig",
+            "/nonexistent/kubeconfig",
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("warning: the inputs of clusters/ai-dev/ differ from HEAD: environments/ai-dev/config.yaml (not committed)"),
+        "{e}"
+    );
+    f.repo.cmd().args(["root", "--commit"]).assert().success();
+    let o = f
+        .repo
+        .cmd()
+        .args([
+            "diff",
+            "--cluster",
+            "--kubeconfig",
+            "/nonexistent/kubeconfig",
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("(not pushed)"), "{}", stderr(&o));
+}
+
 /// `platform history`: the render commits of the environment, newest first, with the files and
 /// models each changed; other commits are not listed.
 #[test]
@@ -867,6 +912,32 @@ fn rollback_commits_the_targets_inputs_and_tree_anew_and_pushes_it() {
     );
     assert_eq!(f.repo.read("environments/ai-dev/config.yaml"), pending);
     assert_eq!(r.head().unwrap().target().unwrap(), b);
+    // --dry-run says so too (review finding 5).
+    let o = f
+        .repo
+        .cmd()
+        .args(["rollback", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "warning: uncommitted changes to what a rollback restores (environments/ai-dev/config.yaml)"
+        ) && stderr(&o).contains("(the real run refuses them)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = f
+        .repo
+        .cmd()
+        .args(["rollback", "--dry-run", "-o", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["uncommitted"],
+        serde_json::json!(["environments/ai-dev/config.yaml"])
+    );
     f.repo.env("ai-dev", &(cfg_a.clone() + common::EXTRA_MODEL));
 
     // --dry-run: what would be restored, nothing written.
@@ -944,5 +1015,250 @@ fn rollback_commits_the_targets_inputs_and_tree_anew_and_pushes_it() {
     assert_eq!(
         tree_id(&r, again, "clusters/ai-dev"),
         tree_id(&r, b, "clusters/ai-dev")
+    );
+}
+
+/// Review finding 1: a hand-committed config.yaml is not a render commit. A bare rollback goes
+/// back to the previous commit that changed clusters/<env>/ (with the inputs it was rendered
+/// from), and an explicit REV whose inputs do not render its tree is refused, naming the render
+/// commit to use, unless --force.
+#[test]
+fn rollback_targets_the_previous_tree_not_a_hand_committed_config() {
+    let f = fixture();
+    f.repo.cmd().args(["root", "--commit"]).assert().success();
+    let r = git(f.repo.path());
+    let x1 = r.head().unwrap().target().unwrap();
+    let cfg = f.repo.read("environments/ai-dev/config.yaml");
+    f.repo.env("ai-dev", &(cfg.clone() + common::EXTRA_MODEL));
+    commit_all(
+        f.repo.path(),
+        "add qwen-extra by hand",
+        &["environments/ai-dev/config.yaml"],
+    );
+    let x2 = r.head().unwrap().target().unwrap();
+    f.repo.cmd().args(["root", "--commit"]).assert().success();
+    let x3 = r.head().unwrap().target().unwrap();
+    assert_ne!(x3, x2);
+
+    // history lists the two renders only.
+    let o = f
+        .repo
+        .cmd()
+        .args(["history", "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let commits: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["commit"].as_str().unwrap())
+        .collect();
+    assert_eq!(commits, [x3.to_string(), x1.to_string()]);
+
+    // The default target is X1, with X1's config.
+    let o = f
+        .repo
+        .cmd()
+        .args(["rollback", "--dry-run", "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["target"]["commit"], x1.to_string().as_str());
+    assert_eq!(v["models"]["removed"], serde_json::json!(["qwen-extra"]));
+
+    // X2 by name: refused (its config is newer than its tree), X1 named.
+    let x2s = x2.to_string();
+    let o = f
+        .repo
+        .cmd()
+        .args(["rollback", &x2s, "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains(&format!(
+            "the inputs {} holds do not render its clusters/ai-dev/: environments/ai-dev/config.yaml changed after {} rendered that tree",
+            &x2s[..12],
+            &x1.to_string()[..12]
+        )) && e.contains(&format!("`platform rollback {} --env ai-dev`", &x1.to_string()[..12]))
+            && e.contains("--force"),
+        "{e}"
+    );
+    let o = f.repo.cmd().args(["rollback", &x2s]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(r.head().unwrap().target().unwrap(), x3);
+    // --force restores it as it is.
+    let o = f
+        .repo
+        .cmd()
+        .args(["rollback", &x2s, "--force", "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let new = r.head().unwrap().target().unwrap();
+    assert_eq!(
+        tree_id(&r, new, "clusters/ai-dev"),
+        tree_id(&r, x1, "clusters/ai-dev")
+    );
+    assert_eq!(
+        tree_id(&r, new, "environments/ai-dev/config.yaml"),
+        tree_id(&r, x2, "environments/ai-dev/config.yaml")
+    );
+}
+
+/// Review finding 2: catalog/ and templates/ are shared; a rollback of one environment that
+/// restores them while another environment exists is refused (named), warned about in --dry-run,
+/// and done with --include-shared.
+#[test]
+fn rollback_refuses_to_restore_shared_inputs_other_environments_read() {
+    let f = fixture();
+    let cfg = f.repo.read("environments/ai-dev/config.yaml");
+    f.repo.env("other", &cfg);
+    commit_all(
+        f.repo.path(),
+        "another environment",
+        &["environments/other/config.yaml"],
+    );
+    f.repo.cmd().args(["root", "--commit"]).assert().success();
+    let r = git(f.repo.path());
+    let a = r.head().unwrap().target().unwrap();
+    let presets = f.repo.read("catalog/presets.yaml");
+    f.repo
+        .write("catalog/presets.yaml", &(presets.clone() + "# tuned\n"));
+    f.repo.env("ai-dev", &(cfg + common::EXTRA_MODEL));
+    f.repo.cmd().args(["root", "--commit"]).assert().success();
+    let b = r.head().unwrap().target().unwrap();
+    assert_ne!(tree_id(&r, a, "catalog"), tree_id(&r, b, "catalog"));
+
+    let o = f
+        .repo
+        .cmd()
+        .args(["rollback", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("restores shared inputs (catalog/ (1 file)) that the other environment(s) other render from too")
+            && e.contains("--include-shared")
+            && e.contains("(the real run refuses without it)"),
+        "{e}"
+    );
+    let o = f.repo.cmd().arg("rollback").output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the other environment(s) other render from too"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(r.head().unwrap().target().unwrap(), b);
+    assert!(f.repo.read("catalog/presets.yaml").ends_with("# tuned\n"));
+    let o = f
+        .repo
+        .cmd()
+        .args(["rollback", "--include-shared", "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["other_envs"], serde_json::json!(["other"]));
+    assert_eq!(f.repo.read("catalog/presets.yaml"), presets);
+    let new = r.head().unwrap().target().unwrap();
+    assert_eq!(tree_id(&r, new, "catalog"), tree_id(&r, a, "catalog"));
+}
+
+/// Review finding 3: a rollback restores the executable bit and symbolic links as the commit holds
+/// them, and refuses an ignored path on what it restores before writing anything.
+#[cfg(unix)]
+#[test]
+fn rollback_keeps_modes_and_links_and_refuses_ignored_paths_before_writing() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = fixture();
+    f.repo.cmd().args(["root", "--commit"]).assert().success();
+    let p = f.repo.path();
+    let presets = p.join("catalog/presets.yaml");
+    std::fs::set_permissions(&presets, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink("presets.yaml", p.join("catalog/notes.txt")).unwrap();
+    f.repo.write("catalog/extra.txt", "x\n");
+    commit_all(
+        p,
+        "exec, link, extra",
+        &[
+            "catalog/presets.yaml",
+            "catalog/notes.txt",
+            "catalog/extra.txt",
+        ],
+    );
+    let r = git(p);
+    let x = r.head().unwrap().target().unwrap().to_string();
+    std::fs::set_permissions(&presets, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::remove_file(p.join("catalog/notes.txt")).unwrap();
+    std::fs::remove_file(p.join("catalog/extra.txt")).unwrap();
+    f.repo.write(".gitignore", "catalog/extra.txt\n");
+    let mut idx = r.index().unwrap();
+    idx.remove_path(Path::new("catalog/notes.txt")).unwrap();
+    idx.remove_path(Path::new("catalog/extra.txt")).unwrap();
+    idx.write().unwrap();
+    commit_all(p, "undo", &["catalog/presets.yaml", ".gitignore"]);
+    let c = r.head().unwrap().target().unwrap();
+    f.repo.write("catalog/extra.txt", "mine, ignored\n");
+
+    // An ignored path on what is restored: refused, nothing written.
+    let o = f
+        .repo
+        .cmd()
+        .args(["rollback", &x, "--force"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("catalog/extra.txt is ignored by .gitignore"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(f.repo.read("catalog/extra.txt"), "mine, ignored\n");
+    assert!(!p.join("catalog/notes.txt").exists());
+    assert_eq!(r.head().unwrap().target().unwrap(), c);
+
+    // Without the rule: the exec bit and the link come back, on disk and in the commit.
+    std::fs::remove_file(p.join("catalog/extra.txt")).unwrap();
+    f.repo.write(".gitignore", "");
+    commit_all(p, "no rule", &[".gitignore"]);
+    let o = f
+        .repo
+        .cmd()
+        .args(["rollback", &x, "--force"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::metadata(&presets).unwrap().permissions().mode() & 0o111,
+        0o111
+    );
+    let link = p.join("catalog/notes.txt");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        std::fs::read_link(&link).unwrap(),
+        Path::new("presets.yaml")
+    );
+    let tree = r.head().unwrap().peel_to_tree().unwrap();
+    assert_eq!(
+        tree.get_path(Path::new("catalog/presets.yaml"))
+            .unwrap()
+            .filemode(),
+        0o100_755
+    );
+    assert_eq!(
+        tree.get_path(Path::new("catalog/notes.txt"))
+            .unwrap()
+            .filemode(),
+        0o120_000
     );
 }

@@ -170,6 +170,12 @@ struct LiveReport<'a> {
 /// `diff --cluster`: the rendered tree against the live objects.
 fn live(ctx: &Ctx, args: Args) -> Result<()> {
     let inputs = ctx.load()?;
+    // What is compared is the work tree's render; say (before connecting) when it is not what
+    // is committed and pushed, as `diff` against HEAD does.
+    if let Ok(git) = GitRepo::open(&ctx.repo) {
+        let check = super::root::PushCheck::Tracking;
+        super::root::warn_unrecorded(ctx, &git, Some((&inputs.config, check)));
+    }
     let (plan, tree) = ctx.render(&inputs, args.profile.profile.as_deref())?;
     let scope = match (&args.model, &args.app) {
         (Some(m), _) => {

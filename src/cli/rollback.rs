@@ -14,13 +14,17 @@ helm rollback, the GitOps way: a NEW commit whose environment inputs (environmen
 catalog/, templates/) and clusters/<env>/ equal those of REV; history is never rewritten, so the \
 rollback is itself a render commit `platform history` lists and a later rollback undoes. REV is \
 any commit git names (a hash from `platform history`, a prefix of one, HEAD~2); default: the render \
-commit before HEAD's. Uncommitted changes to those paths are refused (commit or stash them first); \
+commit before HEAD's (a render commit changed clusters/<env>/; a commit of inputs alone is not one). \
+A REV whose inputs were committed after its tree was rendered (a hand-committed config.yaml) is \
+refused, naming the render commit to use instead; --force restores it as it is. catalog/ and \
+templates/ are shared: restoring them while other environments exist under environments/ is \
+refused, naming those (--include-shared restores them anyway; --dry-run warns). Uncommitted changes to those paths are refused (commit or stash them first); \
 other pending changes of yours are left alone. With --push, the commit is pushed as `root --commit \
 --push` pushes (the config's repoURL/repoBranch, never forced, the same credentials), then synced \
 as `platform up` syncs it (roots applied, wave by wave, the pushed commit; model apps with \
 --sync-models); --no-sync stops after the push. Without --push nothing leaves the repository. \
 --dry-run prints what would be restored (files A/M/D under clusters/<env>/, the inputs, the models) \
-and writes nothing; -o json|yaml prints {target, files, inputs, models, committed, dry_run}.
+and writes nothing; -o json|yaml prints {target, files, inputs, models, uncommitted, other_envs, committed, dry_run}.
 
 Examples:
   platform rollback --env prod --dry-run
@@ -35,6 +39,12 @@ pub struct Args {
     /// Print what would be restored; write, commit and push nothing.
     #[arg(long, conflicts_with = "push")]
     pub dry_run: bool,
+    /// Also restore REV's catalog/ and templates/ when other environments render from them.
+    #[arg(long)]
+    pub include_shared: bool,
+    /// Restore REV even when its inputs are not the ones its tree was rendered from.
+    #[arg(long)]
+    pub force: bool,
     /// After pushing, do not sync (Argo CD's automated root apps still pick the commit up).
     #[arg(long, requires = "push")]
     pub no_sync: bool,
@@ -55,11 +65,28 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         env: ctx.env.clone(),
         rev: args.rev.clone(),
         dry_run: args.dry_run,
+        force: args.force,
+        include_shared: args.include_shared,
     };
     let reporter = ctx.reporter();
     let out = rollback::run(&ctx.repo, &opts, reporter.as_ref())?;
     print(ctx, &out)?;
     if args.dry_run {
+        if !out.uncommitted.is_empty() {
+            ctx.printer
+                .diagnostic(&crate::diag::Diagnostic::warning(format!(
+                    "{} (the real run refuses them)",
+                    rollback::dirty_message(&ctx.env, &out.uncommitted)
+                )));
+        }
+        if !out.other_envs.is_empty() && !args.include_shared {
+            let shared = rollback::shared_inputs(&ctx.env, &out.inputs);
+            ctx.printer
+                .diagnostic(&crate::diag::Diagnostic::warning(format!(
+                    "{} (the real run refuses without it)",
+                    rollback::shared_message(&ctx.env, &out.target.rev, &shared, &out.other_envs)
+                )));
+        }
         ctx.printer.info(format!(
             "dry run: {} would be restored as {} holds them; nothing written",
             rollback::describe(&out),

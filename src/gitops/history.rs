@@ -1,6 +1,7 @@
 //! The render history of an environment (`platform history`, `platform rollback`): the commits that
-//! changed `clusters/<env>/` or its inputs (config.yaml, catalog/, templates/), newest first, each
-//! with what it changed; and restoring those paths as a past commit holds them.
+//! changed `clusters/<env>/` (a commit that changed only its inputs, config.yaml, catalog/ or
+//! templates/, rendered nothing), newest first, each with what it changed (tree and inputs); and
+//! restoring those paths as a past commit holds them.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -131,7 +132,8 @@ pub fn render_deltas(
 }
 
 /// The newest `limit` render commits of `env` reachable from HEAD, newest first (none for a
-/// repository without commits).
+/// repository without commits). A render commit changed `clusters/<env>/`; a commit of inputs
+/// alone (a hand-committed config.yaml) is not one: its tree is still the previous render's.
 pub fn history(git: &GitRepo, env: &str, limit: usize) -> Result<Vec<Revision>, GitError> {
     let repo = git.repository();
     let Some(head) = git.head_commit() else {
@@ -179,6 +181,9 @@ pub fn history(git: &GitRepo, env: &str, limit: usize) -> Result<Vec<Revision>, 
             } else {
                 inputs.push(path);
             }
+        }
+        if files.is_empty() {
+            continue;
         }
         let models = if inputs.contains(&config_rel) {
             let before = parent_tree
@@ -253,6 +258,35 @@ pub fn model_changes(before: &str, after: &str) -> Option<ModelChanges> {
     }
     c.removed = b.keys().filter(|n| !a.contains_key(*n)).cloned().collect();
     Some(c)
+}
+
+/// The render commit whose tree `rev` holds: the newest commit reachable from `rev` (itself
+/// included) that changed `clusters/<env>/`; None when none did.
+pub fn render_of(git: &GitRepo, env: &str, rev: Oid) -> Result<Option<Oid>, GitError> {
+    let repo = git.repository();
+    let err = |e: git2::Error| GitError::Git {
+        what: "reading the history".into(),
+        message: e.message().to_string(),
+    };
+    let (tree_prefix, _) = prefixes(env);
+    let mut walk = repo.revwalk().map_err(err)?;
+    walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)
+        .map_err(err)?;
+    walk.push(rev).map_err(err)?;
+    for oid in walk.take(MAX_WALK) {
+        let oid = oid.map_err(err)?;
+        let commit = repo.find_commit(oid).map_err(err)?;
+        let tree = commit.tree().map_err(err)?;
+        let parent_tree = match commit.parent(0) {
+            Ok(p) => Some(p.tree().map_err(err)?),
+            Err(_) => None,
+        };
+        let deltas = render_deltas(repo, env, parent_tree.as_ref(), Some(&tree))?;
+        if deltas.iter().any(|(p, _)| p.starts_with(&tree_prefix)) {
+            return Ok(Some(oid));
+        }
+    }
+    Ok(None)
 }
 
 /// The commit `rev` names (a hash, a prefix of one, a branch, `HEAD~2`…).
