@@ -394,7 +394,9 @@ async fn compare(
             "the cluster does not serve {} {} (its CRD is not installed yet)",
             o.api_version, o.kind
         ));
-        d.diff = unified(None, Some(&normalize(&o.value, &[])), &d);
+        let mut after = normalize(&o.value, &[]);
+        mask_secret_data(None, Some(&mut after));
+        d.diff = unified(None, Some(&after), &d);
         return Ok(Some(d));
     };
     let ns = if namespaced {
@@ -415,7 +417,9 @@ async fn compare(
     let Some(live) = live else {
         let mut body = o.value.clone();
         set_namespace(&mut body, ns.as_deref());
-        d.diff = unified(None, Some(&normalize(&body, &pointers(ignore, o))), &d);
+        let mut after = normalize(&body, &pointers(ignore, o));
+        mask_secret_data(None, Some(&mut after));
+        d.diff = unified(None, Some(&after), &d);
         return Ok(Some(d));
     };
     let live = kinds::json(&live);
@@ -456,11 +460,12 @@ async fn compare(
         .await
         .map_err(|e| ClusterError::api(format!("server-side dry-run apply of {shown}"), e))?;
     let paths = pointers(ignore, o);
-    let before = normalize(&live, &paths);
-    let after = normalize(&kinds::json(&dry), &paths);
+    let mut before = normalize(&live, &paths);
+    let mut after = normalize(&kinds::json(&dry), &paths);
     if before == after {
         return Ok(None);
     }
+    mask_secret_data(Some(&mut before), Some(&mut after));
     d.change = Change::Changed;
     d.diff = unified(Some(&before), Some(&after), &d);
     Ok(Some(d))
@@ -545,7 +550,9 @@ async fn pruned(
             note: None,
             diff: String::new(),
         };
-        d.diff = unified(Some(&normalize(&kinds::json(&live), &[])), None, &d);
+        let mut before = normalize(&kinds::json(&live), &[]);
+        mask_secret_data(Some(&mut before), None);
+        d.diff = unified(Some(&before), None, &d);
         out.push(d);
     }
     Ok(out)
@@ -648,6 +655,64 @@ pub fn normalize(v: &Value, ignore: &[String]) -> Value {
     v
 }
 
+/// The mask of a Secret value both sides share (or the only side has).
+const SECRET_MASK: &str = "++++++++";
+/// The mask of the rendered value when it differs from the live one (as Argo CD masks them).
+const SECRET_MASK_CHANGED: &str = "++++++++++++";
+
+/// Replace every value of a Secret's `data` and `stringData` by a mask, on both sides: the same
+/// mask when live and rendered hold the same value, a different one when they differ, so a diff
+/// shows which keys change without printing a secret (as `argocd app diff` does).
+pub fn mask_secret_data(live: Option<&mut Value>, rendered: Option<&mut Value>) {
+    let is_secret =
+        |v: &Option<&mut Value>| v.as_deref().is_some_and(|v| s(v, "/kind") == "Secret");
+    if !is_secret(&live) && !is_secret(&rendered) {
+        return;
+    }
+    let (mut live, mut rendered) = (live, rendered);
+    for field in ["data", "stringData"] {
+        let old = live
+            .as_deref()
+            .and_then(|v| v.get(field))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        if let Some(m) = live
+            .as_deref_mut()
+            .and_then(|v| v.get_mut(field))
+            .and_then(Value::as_object_mut)
+        {
+            for v in m.values_mut() {
+                *v = Value::String(SECRET_MASK.into());
+            }
+        }
+        if let Some(m) = rendered
+            .as_deref_mut()
+            .and_then(|v| v.get_mut(field))
+            .and_then(Value::as_object_mut)
+        {
+            for (k, v) in m.iter_mut() {
+                let mask = match old.get(k) {
+                    Some(o) if o != v => SECRET_MASK_CHANGED,
+                    _ => SECRET_MASK,
+                };
+                *v = Value::String(mask.into());
+            }
+        }
+        // Anything else that is not a plain map (a malformed Secret) is not printed either.
+        for side in [live.as_deref_mut(), rendered.as_deref_mut()]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(o) = side.as_object_mut() {
+                if o.get(field).is_some_and(|f| !f.is_object() && !f.is_null()) {
+                    o.insert(field.into(), Value::String(SECRET_MASK.into()));
+                }
+            }
+        }
+    }
+}
+
 fn remove_pointer(v: &mut Value, pointer: &str) {
     let Some((parent, last)) = pointer.rsplit_once('/') else {
         return;
@@ -717,6 +782,51 @@ mod tests {
             n,
             json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "m"}, "spec": {"template": {}}})
         );
+    }
+
+    #[test]
+    fn secret_values_are_masked_alike_when_equal_and_apart_when_changed() {
+        let mut live = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+            "data": {"same": "c2VjcmV0", "changed": "b2xk", "gone": "eA=="}});
+        let mut rendered = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+            "data": {"same": "c2VjcmV0", "changed": "bmV3", "added": "eQ=="},
+            "stringData": {"plain": "hunter2"}});
+        mask_secret_data(Some(&mut live), Some(&mut rendered));
+        assert_eq!(
+            live["data"],
+            json!({"same": SECRET_MASK, "changed": SECRET_MASK, "gone": SECRET_MASK})
+        );
+        assert_eq!(
+            rendered["data"],
+            json!({"same": SECRET_MASK, "changed": SECRET_MASK_CHANGED, "added": SECRET_MASK})
+        );
+        assert_eq!(rendered["stringData"], json!({"plain": SECRET_MASK}));
+        let d = ObjectDiff {
+            app: None,
+            api_version: "v1".into(),
+            kind: "Secret".into(),
+            namespace: Some("argocd".into()),
+            name: "s".into(),
+            change: Change::Changed,
+            note: None,
+            diff: String::new(),
+        };
+        let text = unified(Some(&live), Some(&rendered), &d);
+        for secret in ["c2VjcmV0", "b2xk", "bmV3", "eA==", "eQ==", "hunter2"] {
+            assert!(!text.contains(secret), "{secret} printed:\n{text}");
+        }
+        assert!(
+            text.contains(&format!("+  changed: '{SECRET_MASK_CHANGED}'"))
+                || text.contains(&format!("+  changed: {SECRET_MASK_CHANGED}")),
+            "{text}"
+        );
+        // A pruned Secret (live only) and other kinds.
+        let mut pruned = json!({"kind": "Secret", "data": {"k": "dg=="}});
+        mask_secret_data(Some(&mut pruned), None);
+        assert_eq!(pruned["data"], json!({"k": SECRET_MASK}));
+        let mut cm = json!({"kind": "ConfigMap", "data": {"k": "v"}});
+        mask_secret_data(Some(&mut cm), None);
+        assert_eq!(cm["data"], json!({"k": "v"}));
     }
 
     #[test]
