@@ -189,11 +189,6 @@ fn uninstall(ctx: &Ctx, args: Args) -> Result<()> {
             dry_run: true,
             repo_url: inputs.config.repo_url.clone(),
             timeout: args.timeout,
-            env_flag: if ctx.env == consts::DEFAULT_ENV {
-                String::new()
-            } else {
-                format!(" --env {}", ctx.env)
-            },
         };
         let reporter = ctx.reporter();
         let planned = uninstall::run(&target.client, &spec, &m, &opts, reporter.as_ref()).await?;

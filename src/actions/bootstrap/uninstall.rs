@@ -31,8 +31,6 @@ pub struct Options {
     pub repo_url: String,
     /// How long the deletions may take to complete.
     pub timeout: Duration,
-    /// `--env NAME` as the hint to teardown should carry it (empty for the default).
-    pub env_flag: String,
 }
 
 /// What happened (or, with `dry_run`, would).
@@ -76,10 +74,7 @@ pub async fn run(
     let self_app = spec.app.as_ref().map(|a| a.name.clone());
     let apps = other_apps(client, ns, self_app.as_deref()).await?;
     if !apps.is_empty() {
-        return Err(BootstrapError::AppsExist {
-            apps,
-            env_flag: opts.env_flag.clone(),
-        });
+        return Err(BootstrapError::AppsExist { apps });
     }
     // What bootstrap applied, in the order to delete it.
     let mut resolver = Resolver::default();
