@@ -84,6 +84,17 @@ pub enum BootstrapError {
         .helm.as_deref().map(|r| format!(" (`helm uninstall {r}`)")).unwrap_or_default()
     )]
     NotOurs { found: String, helm: Option<String> },
+    #[error(
+        "namespace {namespace} holds {} bootstrap did not install: {}; deleting the namespace would \
+         delete them, so nothing was deleted. Move or delete them first (`platform bootstrap --uninstall \
+         --dry-run` lists them again)",
+        if .objects.len() == 1 { "an object" } else { "objects" },
+        .objects.join(", ")
+    )]
+    ForeignObjects {
+        namespace: String,
+        objects: Vec<String>,
+    },
     #[error("timed out waiting for Argo CD's objects to be deleted; still there: {}", .pending.join(", "))]
     UninstallTimeout { pending: Vec<String> },
     #[error(transparent)]

@@ -38,7 +38,19 @@ pub struct Options {
 pub struct Outcome {
     /// `Kind ns/name` of every object deleted (or to delete), in order.
     pub deleted: Vec<String>,
+    /// `Kind ns/name` of the objects in the namespace that bootstrap did not install (another
+    /// cluster's Secret, a repository credential, an AppProject): deleting the namespace would
+    /// delete them, so the uninstall is refused while they exist (the dry run lists them).
+    pub foreign: Vec<String>,
 }
+
+/// Objects Kubernetes or Argo CD create on their own in Argo CD's namespace (kind, name).
+const SELF_CREATED: &[(&str, &str)] = &[
+    ("ConfigMap", "kube-root-ca.crt"),
+    ("ServiceAccount", "default"),
+    ("Secret", "argocd-initial-admin-secret"),
+    ("AppProject", "default"),
+];
 
 const POLL: Duration = Duration::from_secs(1);
 
@@ -101,6 +113,14 @@ pub async fn run(
     }
     bodies.extend(crds.into_iter().rev());
     bodies.push(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
+    let ours: Vec<(String, String)> = bodies
+        .iter()
+        .map(|b| {
+            let f = |p: &str| b.pointer(p).and_then(Value::as_str).unwrap_or_default();
+            (f("/kind").to_string(), f("/metadata/name").to_string())
+        })
+        .collect();
+    let foreign = foreign(client, ns, &ours).await?;
 
     let mut present: Vec<Desired> = Vec::new();
     for body in bodies {
@@ -121,9 +141,16 @@ pub async fn run(
     }
     let outcome = Outcome {
         deleted: present.iter().map(Desired::describe).collect(),
+        foreign,
     };
     if opts.dry_run || present.is_empty() {
         return Ok(outcome);
+    }
+    if !outcome.foreign.is_empty() {
+        return Err(BootstrapError::ForeignObjects {
+            namespace: ns.to_string(),
+            objects: outcome.foreign,
+        });
     }
     for d in &present {
         if d.resource.kind == kinds::APPLICATION.kind {
@@ -163,6 +190,60 @@ pub async fn run(
         }
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// The Secrets, ConfigMaps, ServiceAccounts and AppProjects of namespace `ns` that are neither
+/// among `ours` (kind, name: the manifest's and bootstrap's own) nor created by Kubernetes or Argo
+/// CD themselves nor written by platform (`up`'s AppProject), as `Kind ns/name`.
+async fn foreign(
+    client: &Client,
+    ns: &str,
+    ours: &[(String, String)],
+) -> Result<Vec<String>, ClusterError> {
+    let kinds_listed = [
+        ("v1", "Secret"),
+        ("v1", "ConfigMap"),
+        ("v1", "ServiceAccount"),
+        (kinds::APP_PROJECT.api_version, kinds::APP_PROJECT.kind),
+    ];
+    let mut out = Vec::new();
+    let mut resolver = Resolver::default();
+    for (api_version, kind) in kinds_listed {
+        let probe = json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": "probe", "namespace": ns}});
+        let d = match resolver.desired(client, probe, ns, false).await {
+            Ok(d) => d,
+            // Not served (the AppProject CRD is gone): none of it exists.
+            Err(ClusterError::Api { source, .. })
+                if matches!(source.as_ref(), kube::Error::Api(s) if s.code == 404)
+                    || matches!(source.as_ref(), kube::Error::Discovery(_)) =>
+            {
+                continue
+            }
+            Err(e) => return Err(e),
+        };
+        let api = d.api(client);
+        let lp = ListParams::default();
+        let list = match client.retry(|| api.list(&lp)).await {
+            Ok(l) => l,
+            Err(kube::Error::Api(s)) if s.code == 404 => continue,
+            Err(e) => return Err(ClusterError::api(format!("listing {kind}s in {ns}"), e)),
+        };
+        for o in list.items {
+            let name = o.metadata.name.clone().unwrap_or_default();
+            let by_platform = o
+                .metadata
+                .managed_fields
+                .iter()
+                .flatten()
+                .any(|f| f.manager.as_deref() == Some(consts::FIELD_MANAGER));
+            let known = ours.iter().any(|(k, n)| k == kind && *n == name)
+                || SELF_CREATED.iter().any(|(k, n)| *k == kind && *n == name);
+            if !known && !by_platform {
+                out.push(format!("{kind} {ns}/{name}"));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Whether platform's field manager wrote argocd-cm (bootstrap merges the catalog's keys into it).
