@@ -606,22 +606,38 @@ fn pointers(ignore: &[Value], o: &RenderedObject) -> Vec<String> {
     out
 }
 
-/// `.spec.replicas` → `/spec/replicas`; None for anything that is not a plain field path.
+/// The pointer segment that stands for every element of an array (a jq path's `[]`).
+const EACH: &str = "[]";
+
+/// `.spec.replicas` → `/spec/replicas`, `.spec.rules[].backendRefs[].weight` →
+/// `/spec/rules/[]/backendRefs/[]/weight` (`[]`: every element, see [`remove_pointer`]); None for
+/// anything that is not a plain field path.
 fn jq_path(q: &str) -> Option<String> {
     let rest = q.strip_prefix('.')?;
     let parts: Vec<&str> = rest.split('.').collect();
-    let plain = |p: &&str| {
+    let plain = |p: &str| {
         !p.is_empty()
             && p.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     };
-    parts.iter().all(plain).then(|| {
-        parts
-            .iter()
-            .map(|p| format!("/{p}"))
-            .collect::<Vec<_>>()
-            .concat()
-    })
+    let mut out = String::new();
+    for p in parts {
+        let (field, arrays) = match p.find("[]") {
+            Some(i) => (&p[..i], &p[i..]),
+            None => (p, ""),
+        };
+        if !plain(field) || arrays.len() % 2 != 0 || arrays.as_bytes().chunks(2).any(|c| c != b"[]")
+        {
+            return None;
+        }
+        out.push('/');
+        out.push_str(field);
+        for _ in 0..arrays.len() / 2 {
+            out.push('/');
+            out.push_str(EACH);
+        }
+    }
+    Some(out)
 }
 
 /// An object without what the server manages and what the app ignores.
@@ -713,23 +729,53 @@ pub fn mask_secret_data(live: Option<&mut Value>, rendered: Option<&mut Value>) 
     }
 }
 
+/// Remove what `pointer` names; a `[]` segment stands for every element of an array there.
 fn remove_pointer(v: &mut Value, pointer: &str) {
-    let Some((parent, last)) = pointer.rsplit_once('/') else {
+    let Some(rest) = pointer.strip_prefix('/') else {
         return;
     };
-    let last = last.replace("~1", "/").replace("~0", "~");
-    match v.pointer_mut(parent) {
-        Some(Value::Object(m)) => {
-            m.remove(&last);
-        }
-        Some(Value::Array(a)) => {
-            if let Ok(i) = last.parse::<usize>() {
-                if i < a.len() {
-                    a.remove(i);
-                }
+    let segments: Vec<String> = rest
+        .split('/')
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    remove_at(v, &segments);
+}
+
+fn remove_at(v: &mut Value, segments: &[String]) {
+    let Some((first, rest)) = segments.split_first() else {
+        return;
+    };
+    if first == EACH {
+        if let Value::Array(a) = v {
+            for e in a.iter_mut() {
+                remove_at(e, rest);
             }
         }
-        _ => {}
+        return;
+    }
+    if rest.is_empty() {
+        match v {
+            Value::Object(m) => {
+                m.remove(first);
+            }
+            Value::Array(a) => {
+                if let Ok(i) = first.parse::<usize>() {
+                    if i < a.len() {
+                        a.remove(i);
+                    }
+                }
+            }
+            _ => {}
+        }
+        return;
+    }
+    let next = match v {
+        Value::Object(m) => m.get_mut(first),
+        Value::Array(a) => first.parse::<usize>().ok().and_then(|i| a.get_mut(i)),
+        _ => None,
+    };
+    if let Some(n) = next {
+        remove_at(n, rest);
     }
 }
 
@@ -842,11 +888,40 @@ mod tests {
             json!({"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas"]}),
             json!({"group": "", "kind": "Service", "jsonPointers": ["/spec/x"]}),
             json!({"group": "apps", "kind": "Deployment", "name": "other", "jsonPointers": ["/spec/y"]}),
-            json!({"group": "*", "kind": "Deployment", "jqPathExpressions": [".spec.template.x", ".a[] | .b"]}),
+            json!({"group": "*", "kind": "Deployment", "jqPathExpressions": [".spec.template.x", ".a[] | .b", ".spec.rules[].backendRefs[].weight", ".x[0]"]}),
         ];
         assert_eq!(
             pointers(&ignore, &o),
-            vec!["/spec/replicas".to_string(), "/spec/template/x".to_string()]
+            vec![
+                "/spec/replicas".to_string(),
+                "/spec/template/x".to_string(),
+                "/spec/rules/[]/backendRefs/[]/weight".to_string()
+            ]
         );
+    }
+
+    #[test]
+    fn array_paths_drop_the_field_of_every_element() {
+        // The routing app's ignoreDifferences (catalog/serving.yaml): `platform move` changes the
+        // weights, Argo CD ignores them, so does diff --cluster.
+        let route = json!({"kind": "HTTPRoute", "spec": {"rules": [
+            {"backendRefs": [{"name": "a", "weight": 90}, {"name": "b", "weight": 10}]},
+            {"backendRefs": [{"name": "c", "weight": 100}]},
+            {"matches": []}
+        ]}});
+        let p = jq_path(".spec.rules[].backendRefs[].weight").unwrap();
+        assert_eq!(
+            normalize(&route, &[p]),
+            json!({"kind": "HTTPRoute", "spec": {"rules": [
+                {"backendRefs": [{"name": "a"}, {"name": "b"}]},
+                {"backendRefs": [{"name": "c"}]},
+                {"matches": []}
+            ]}})
+        );
+        // Plain pointers, escaped segments and indexes still work.
+        let mut v = json!({"a": {"b/c": 1, "d": [1, 2]}});
+        remove_pointer(&mut v, "/a/b~1c");
+        remove_pointer(&mut v, "/a/d/0");
+        assert_eq!(v, json!({"a": {"d": [2]}}));
     }
 }
