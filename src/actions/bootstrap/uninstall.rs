@@ -8,7 +8,7 @@
 //! labels: other names, another namespace, Helm; or the upstream names without platform's field
 //! manager on argocd-cm). Every object is looked at first: a second run has nothing to do.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use serde_json::{json, Value};
@@ -19,6 +19,8 @@ use super::manifest::Manifest;
 use super::objects::{Desired, Resolver};
 use super::{config, BootstrapError};
 use crate::catalog::argocd::ArgoCdSpec;
+use crate::cluster::health::Progress;
+use crate::cluster::wait::{until, Stopped, Tick, Until};
 use crate::cluster::{kinds, Client, ClusterError};
 use crate::consts;
 use crate::report::Reporter;
@@ -174,22 +176,74 @@ pub async fn run(
         reporter.note(&format!("deleted {}", d.describe()));
     }
     reporter.note("waiting for the deletions to complete");
-    let deadline = Instant::now() + opts.timeout;
-    loop {
-        let mut pending = Vec::new();
-        for d in &present {
-            if exists(client, d).await? {
-                pending.push(d.describe());
+    let polls = futures::stream::unfold(true, |first| {
+        let present = &present;
+        async move {
+            if !first {
+                tokio::time::sleep(POLL).await;
             }
+            let mut pending = Vec::new();
+            for d in present {
+                match exists(client, d).await {
+                    Ok(true) => pending.push(d.describe()),
+                    Ok(false) => {}
+                    Err(e) => return Some((Err(e), false)),
+                }
+            }
+            Some((Ok(pending), false))
         }
-        if pending.is_empty() {
-            return Ok(outcome);
+    });
+    let spec = Until::new(
+        format!(
+            "the deletion of Argo CD's objects (--timeout {})",
+            humantime::format_duration(opts.timeout)
+        ),
+        "not checked yet",
+        opts.timeout,
+    );
+    let mut left: Vec<String> = Vec::new();
+    let mut failed = None;
+    let judge = |poll: Result<Vec<String>, ClusterError>| match poll {
+        Ok(l) if l.is_empty() => Some(Progress::Done),
+        Ok(l) => {
+            left = l;
+            Some(Progress::Pending(format!(
+                "{} object(s) still there: {}",
+                left.len(),
+                left.join(", ")
+            )))
         }
-        if Instant::now() >= deadline {
-            return Err(BootstrapError::UninstallTimeout { pending });
+        Err(e) => {
+            failed = Some(e);
+            Some(Progress::Failed(String::new()))
         }
-        tokio::time::sleep(POLL).await;
+    };
+    let heartbeat = |t: &Tick<'_>| {
+        if !t.changed {
+            reporter.note(&heartbeat_line(t));
+        }
+    };
+    match until(polls, &spec, judge, heartbeat).await {
+        Ok(()) => Ok(outcome),
+        Err(Stopped::Timeout(_)) => Err(BootstrapError::UninstallTimeout { pending: left }),
+        Err(stopped) => Err(failed
+            .unwrap_or_else(|| ClusterError::Protocol {
+                what: format!("waiting for Argo CD's objects in namespace {ns} to be deleted"),
+                reason: stopped.to_string(),
+            })
+            .into()),
     }
+}
+
+/// What the wait says every 30 s: what is still there, and the time left.
+fn heartbeat_line(t: &Tick<'_>) -> String {
+    format!(
+        "still waiting for {}: {} ({}s elapsed, {}s left)",
+        t.what,
+        t.reason,
+        t.elapsed.as_secs(),
+        t.left.as_secs()
+    )
 }
 
 /// The Secrets, ConfigMaps, ServiceAccounts and AppProjects of namespace `ns` that are neither
@@ -317,5 +371,26 @@ async fn delete(client: &Client, d: &Desired) -> Result<(), ClusterError> {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
         Err(e) => Err(ClusterError::api(format!("deleting {}", d.describe()), e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_names_what_is_left_and_the_time_left() {
+        let t = Tick {
+            what: "the deletion of Argo CD's objects (--timeout 10m)",
+            reason: "1 object(s) still there: Namespace argocd",
+            elapsed: Duration::from_secs(30),
+            left: Duration::from_secs(570),
+            changed: false,
+        };
+        assert_eq!(
+            heartbeat_line(&t),
+            "still waiting for the deletion of Argo CD's objects (--timeout 10m): 1 object(s) still \
+             there: Namespace argocd (30s elapsed, 570s left)"
+        );
     }
 }
