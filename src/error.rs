@@ -250,7 +250,9 @@ impl Classify for crate::actions::bootstrap::BootstrapError {
             }
             E::Credential(_) | E::Cache { .. } => ErrorClass::Input,
             E::Download { .. } | E::NotEstablished { .. } => ErrorClass::Remote,
-            E::AppsExist { .. } | E::NotOurs { .. } => ErrorClass::CheckFailed,
+            E::AppsExist { .. } | E::NotOurs { .. } | E::ForeignObjects { .. } => {
+                ErrorClass::CheckFailed
+            }
             E::UninstallTimeout { .. } => ErrorClass::Timeout,
             E::Cluster(e) => e.class(),
         }

@@ -3244,7 +3244,42 @@ async fn bootstrap_uninstall_refuses_while_apps_exist_then_removes_what_it_insta
         assert!(out.contains(want), "{want}:\n{out}");
     }
     assert!(!out.contains("cluster-identity"), "{out}");
+    assert!(!out.contains("blocks"), "{out}");
     assert!(exists(c, "Deployment", "argocd-server"));
+
+    // A Secret bootstrap did not install (another cluster's credentials): deleting the namespace
+    // would delete it. The dry run names it; the uninstall refuses and deletes nothing.
+    let (ok, _, err) = c.kubectl(&[
+        "-n",
+        "argocd",
+        "create",
+        "secret",
+        "generic",
+        "user-cluster",
+        "--from-literal=server=https://example.invalid",
+    ]);
+    assert!(ok, "{err}");
+    let o = g
+        .bootstrap(&good, cache.path(), "", &["--uninstall", "--dry-run"])
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("blocks    Secret argocd/user-cluster"),
+        "{}",
+        stdout(&o)
+    );
+    let o = g
+        .bootstrap(&good, cache.path(), "", &["--uninstall", "--yes"])
+        .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("Secret argocd/user-cluster") && err.contains("nothing was deleted"),
+        "{err}"
+    );
+    assert!(exists(c, "Deployment", "argocd-server"));
+    let (ok, _, err) = c.kubectl(&["-n", "argocd", "delete", "secret", "user-cluster"]);
+    assert!(ok, "{err}");
 
     // Without a terminal and without --yes: refused.
     let o = g.bootstrap(&good, cache.path(), "", &["--uninstall"]).await;

@@ -1218,6 +1218,17 @@ async fn port_forward_serves_the_model_until_interrupted() {
         stderr(&o)
     );
 
+    // -q silences progress, not the URL asked for: it is printed on stdout.
+    let mut child = spawn(&e, &["port-forward", "qwen-cpu", &port.to_string(), "-q"]);
+    let (_rest, seen) = read_until(&mut child, |s| s.contains('\n')).await;
+    assert_eq!(seen.trim_end(), url, "{seen}");
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let o = wait_child(child).await;
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+
     // The pod ends: the forward ends too, saying how to reach the new one.
     let mut child = spawn(&e, &["port-forward", "qwen-cpu", "-o", "json"]);
     let (_rest, _) = read_until(&mut child, |s| s.trim_end().ends_with('}')).await;

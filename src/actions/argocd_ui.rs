@@ -167,8 +167,8 @@ async fn server_insecure(client: &Client, namespace: &str) -> Result<bool, Clust
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")))
 }
 
-/// The initial admin password.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The initial admin password. Debug shows `Value(<redacted>)`, never the password.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Password {
     /// The Secret's `password` (only read when asked for).
     Value(String),
@@ -176,6 +176,16 @@ pub enum Password {
     Exists,
     /// No such Secret (deleted after the password was changed, or never created).
     Gone,
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Password::Value(_) => "Value(<redacted>)",
+            Password::Exists => "Exists",
+            Password::Gone => "Gone",
+        })
+    }
 }
 
 /// Whether the initial admin Secret exists, and its password when `reveal`. Without `reveal`
@@ -220,4 +230,18 @@ pub async fn initial_password(
         Some(v) => Password::Value(v),
         None => Password::Gone,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_debug_never_shows_the_password() {
+        let p = Password::Value("s3cr3t-admin".into());
+        let shown = format!("{p:?} {:?}", Some(&p));
+        assert!(!shown.contains("s3cr3t-admin"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+        assert_eq!(format!("{:?}", Password::Gone), "Gone");
+    }
 }

@@ -394,7 +394,9 @@ async fn compare(
             "the cluster does not serve {} {} (its CRD is not installed yet)",
             o.api_version, o.kind
         ));
-        d.diff = unified(None, Some(&normalize(&o.value, &[])), &d);
+        let mut after = normalize(&o.value, &[]);
+        mask_secret_data(None, Some(&mut after));
+        d.diff = unified(None, Some(&after), &d);
         return Ok(Some(d));
     };
     let ns = if namespaced {
@@ -415,7 +417,9 @@ async fn compare(
     let Some(live) = live else {
         let mut body = o.value.clone();
         set_namespace(&mut body, ns.as_deref());
-        d.diff = unified(None, Some(&normalize(&body, &pointers(ignore, o))), &d);
+        let mut after = normalize(&body, &pointers(ignore, o));
+        mask_secret_data(None, Some(&mut after));
+        d.diff = unified(None, Some(&after), &d);
         return Ok(Some(d));
     };
     let live = kinds::json(&live);
@@ -456,11 +460,12 @@ async fn compare(
         .await
         .map_err(|e| ClusterError::api(format!("server-side dry-run apply of {shown}"), e))?;
     let paths = pointers(ignore, o);
-    let before = normalize(&live, &paths);
-    let after = normalize(&kinds::json(&dry), &paths);
+    let mut before = normalize(&live, &paths);
+    let mut after = normalize(&kinds::json(&dry), &paths);
     if before == after {
         return Ok(None);
     }
+    mask_secret_data(Some(&mut before), Some(&mut after));
     d.change = Change::Changed;
     d.diff = unified(Some(&before), Some(&after), &d);
     Ok(Some(d))
@@ -545,7 +550,9 @@ async fn pruned(
             note: None,
             diff: String::new(),
         };
-        d.diff = unified(Some(&normalize(&kinds::json(&live), &[])), None, &d);
+        let mut before = normalize(&kinds::json(&live), &[]);
+        mask_secret_data(Some(&mut before), None);
+        d.diff = unified(Some(&before), None, &d);
         out.push(d);
     }
     Ok(out)
@@ -599,22 +606,38 @@ fn pointers(ignore: &[Value], o: &RenderedObject) -> Vec<String> {
     out
 }
 
-/// `.spec.replicas` → `/spec/replicas`; None for anything that is not a plain field path.
+/// The pointer segment that stands for every element of an array (a jq path's `[]`).
+const EACH: &str = "[]";
+
+/// `.spec.replicas` → `/spec/replicas`, `.spec.rules[].backendRefs[].weight` →
+/// `/spec/rules/[]/backendRefs/[]/weight` (`[]`: every element, see [`remove_pointer`]); None for
+/// anything that is not a plain field path.
 fn jq_path(q: &str) -> Option<String> {
     let rest = q.strip_prefix('.')?;
     let parts: Vec<&str> = rest.split('.').collect();
-    let plain = |p: &&str| {
+    let plain = |p: &str| {
         !p.is_empty()
             && p.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     };
-    parts.iter().all(plain).then(|| {
-        parts
-            .iter()
-            .map(|p| format!("/{p}"))
-            .collect::<Vec<_>>()
-            .concat()
-    })
+    let mut out = String::new();
+    for p in parts {
+        let (field, arrays) = match p.find("[]") {
+            Some(i) => (&p[..i], &p[i..]),
+            None => (p, ""),
+        };
+        if !plain(field) || arrays.len() % 2 != 0 || arrays.as_bytes().chunks(2).any(|c| c != b"[]")
+        {
+            return None;
+        }
+        out.push('/');
+        out.push_str(field);
+        for _ in 0..arrays.len() / 2 {
+            out.push('/');
+            out.push_str(EACH);
+        }
+    }
+    Some(out)
 }
 
 /// An object without what the server manages and what the app ignores.
@@ -648,23 +671,111 @@ pub fn normalize(v: &Value, ignore: &[String]) -> Value {
     v
 }
 
-fn remove_pointer(v: &mut Value, pointer: &str) {
-    let Some((parent, last)) = pointer.rsplit_once('/') else {
+/// The mask of a Secret value both sides share (or the only side has).
+const SECRET_MASK: &str = "++++++++";
+/// The mask of the rendered value when it differs from the live one (as Argo CD masks them).
+const SECRET_MASK_CHANGED: &str = "++++++++++++";
+
+/// Replace every value of a Secret's `data` and `stringData` by a mask, on both sides: the same
+/// mask when live and rendered hold the same value, a different one when they differ, so a diff
+/// shows which keys change without printing a secret (as `argocd app diff` does).
+pub fn mask_secret_data(live: Option<&mut Value>, rendered: Option<&mut Value>) {
+    let is_secret =
+        |v: &Option<&mut Value>| v.as_deref().is_some_and(|v| s(v, "/kind") == "Secret");
+    if !is_secret(&live) && !is_secret(&rendered) {
         return;
-    };
-    let last = last.replace("~1", "/").replace("~0", "~");
-    match v.pointer_mut(parent) {
-        Some(Value::Object(m)) => {
-            m.remove(&last);
+    }
+    let (mut live, mut rendered) = (live, rendered);
+    for field in ["data", "stringData"] {
+        let old = live
+            .as_deref()
+            .and_then(|v| v.get(field))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        if let Some(m) = live
+            .as_deref_mut()
+            .and_then(|v| v.get_mut(field))
+            .and_then(Value::as_object_mut)
+        {
+            for v in m.values_mut() {
+                *v = Value::String(SECRET_MASK.into());
+            }
         }
-        Some(Value::Array(a)) => {
-            if let Ok(i) = last.parse::<usize>() {
-                if i < a.len() {
-                    a.remove(i);
+        if let Some(m) = rendered
+            .as_deref_mut()
+            .and_then(|v| v.get_mut(field))
+            .and_then(Value::as_object_mut)
+        {
+            for (k, v) in m.iter_mut() {
+                let mask = match old.get(k) {
+                    Some(o) if o != v => SECRET_MASK_CHANGED,
+                    _ => SECRET_MASK,
+                };
+                *v = Value::String(mask.into());
+            }
+        }
+        // Anything else that is not a plain map (a malformed Secret) is not printed either.
+        for side in [live.as_deref_mut(), rendered.as_deref_mut()]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(o) = side.as_object_mut() {
+                if o.get(field).is_some_and(|f| !f.is_object() && !f.is_null()) {
+                    o.insert(field.into(), Value::String(SECRET_MASK.into()));
                 }
             }
         }
-        _ => {}
+    }
+}
+
+/// Remove what `pointer` names; a `[]` segment stands for every element of an array there.
+fn remove_pointer(v: &mut Value, pointer: &str) {
+    let Some(rest) = pointer.strip_prefix('/') else {
+        return;
+    };
+    let segments: Vec<String> = rest
+        .split('/')
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    remove_at(v, &segments);
+}
+
+fn remove_at(v: &mut Value, segments: &[String]) {
+    let Some((first, rest)) = segments.split_first() else {
+        return;
+    };
+    if first == EACH {
+        if let Value::Array(a) = v {
+            for e in a.iter_mut() {
+                remove_at(e, rest);
+            }
+        }
+        return;
+    }
+    if rest.is_empty() {
+        match v {
+            Value::Object(m) => {
+                m.remove(first);
+            }
+            Value::Array(a) => {
+                if let Ok(i) = first.parse::<usize>() {
+                    if i < a.len() {
+                        a.remove(i);
+                    }
+                }
+            }
+            _ => {}
+        }
+        return;
+    }
+    let next = match v {
+        Value::Object(m) => m.get_mut(first),
+        Value::Array(a) => first.parse::<usize>().ok().and_then(|i| a.get_mut(i)),
+        _ => None,
+    };
+    if let Some(n) = next {
+        remove_at(n, rest);
     }
 }
 
@@ -720,6 +831,51 @@ mod tests {
     }
 
     #[test]
+    fn secret_values_are_masked_alike_when_equal_and_apart_when_changed() {
+        let mut live = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+            "data": {"same": "c2VjcmV0", "changed": "b2xk", "gone": "eA=="}});
+        let mut rendered = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+            "data": {"same": "c2VjcmV0", "changed": "bmV3", "added": "eQ=="},
+            "stringData": {"plain": "hunter2"}});
+        mask_secret_data(Some(&mut live), Some(&mut rendered));
+        assert_eq!(
+            live["data"],
+            json!({"same": SECRET_MASK, "changed": SECRET_MASK, "gone": SECRET_MASK})
+        );
+        assert_eq!(
+            rendered["data"],
+            json!({"same": SECRET_MASK, "changed": SECRET_MASK_CHANGED, "added": SECRET_MASK})
+        );
+        assert_eq!(rendered["stringData"], json!({"plain": SECRET_MASK}));
+        let d = ObjectDiff {
+            app: None,
+            api_version: "v1".into(),
+            kind: "Secret".into(),
+            namespace: Some("argocd".into()),
+            name: "s".into(),
+            change: Change::Changed,
+            note: None,
+            diff: String::new(),
+        };
+        let text = unified(Some(&live), Some(&rendered), &d);
+        for secret in ["c2VjcmV0", "b2xk", "bmV3", "eA==", "eQ==", "hunter2"] {
+            assert!(!text.contains(secret), "{secret} printed:\n{text}");
+        }
+        assert!(
+            text.contains(&format!("+  changed: '{SECRET_MASK_CHANGED}'"))
+                || text.contains(&format!("+  changed: {SECRET_MASK_CHANGED}")),
+            "{text}"
+        );
+        // A pruned Secret (live only) and other kinds.
+        let mut pruned = json!({"kind": "Secret", "data": {"k": "dg=="}});
+        mask_secret_data(Some(&mut pruned), None);
+        assert_eq!(pruned["data"], json!({"k": SECRET_MASK}));
+        let mut cm = json!({"kind": "ConfigMap", "data": {"k": "v"}});
+        mask_secret_data(Some(&mut cm), None);
+        assert_eq!(cm["data"], json!({"k": "v"}));
+    }
+
+    #[test]
     fn ignore_differences_match_group_kind_and_name() {
         let o = RenderedObject {
             path: "p".into(),
@@ -732,11 +888,40 @@ mod tests {
             json!({"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas"]}),
             json!({"group": "", "kind": "Service", "jsonPointers": ["/spec/x"]}),
             json!({"group": "apps", "kind": "Deployment", "name": "other", "jsonPointers": ["/spec/y"]}),
-            json!({"group": "*", "kind": "Deployment", "jqPathExpressions": [".spec.template.x", ".a[] | .b"]}),
+            json!({"group": "*", "kind": "Deployment", "jqPathExpressions": [".spec.template.x", ".a[] | .b", ".spec.rules[].backendRefs[].weight", ".x[0]"]}),
         ];
         assert_eq!(
             pointers(&ignore, &o),
-            vec!["/spec/replicas".to_string(), "/spec/template/x".to_string()]
+            vec![
+                "/spec/replicas".to_string(),
+                "/spec/template/x".to_string(),
+                "/spec/rules/[]/backendRefs/[]/weight".to_string()
+            ]
         );
+    }
+
+    #[test]
+    fn array_paths_drop_the_field_of_every_element() {
+        // The routing app's ignoreDifferences (catalog/serving.yaml): `platform move` changes the
+        // weights, Argo CD ignores them, so does diff --cluster.
+        let route = json!({"kind": "HTTPRoute", "spec": {"rules": [
+            {"backendRefs": [{"name": "a", "weight": 90}, {"name": "b", "weight": 10}]},
+            {"backendRefs": [{"name": "c", "weight": 100}]},
+            {"matches": []}
+        ]}});
+        let p = jq_path(".spec.rules[].backendRefs[].weight").unwrap();
+        assert_eq!(
+            normalize(&route, &[p]),
+            json!({"kind": "HTTPRoute", "spec": {"rules": [
+                {"backendRefs": [{"name": "a"}, {"name": "b"}]},
+                {"backendRefs": [{"name": "c"}]},
+                {"matches": []}
+            ]}})
+        );
+        // Plain pointers, escaped segments and indexes still work.
+        let mut v = json!({"a": {"b/c": 1, "d": [1, 2]}});
+        remove_pointer(&mut v, "/a/b~1c");
+        remove_pointer(&mut v, "/a/d/0");
+        assert_eq!(v, json!({"a": {"d": [2]}}));
     }
 }

@@ -319,11 +319,39 @@ pub async fn logs(
             what: what.clone(),
             source: e,
         })?;
+    // Without -f the log is read to its end: each read gets the request timeout, so a stream the
+    // server stops sending on ends with an error instead of hanging (with -f, waiting is the point).
+    let limit = (!opts.follow).then(|| client.request_timeout());
+    copy_log(stream, limit, &what, sink).await
+}
+
+/// Copy `stream` into `sink` until it ends; with `limit`, a read that brings nothing for that long
+/// ends it with an error.
+async fn copy_log(
+    stream: impl futures::AsyncRead,
+    limit: Option<Duration>,
+    what: &str,
+    sink: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
+) -> Result<(), PodError> {
     let mut stream = std::pin::pin!(stream);
     let mut buf = vec![0u8; LOG_CHUNK];
     loop {
-        let n = stream.read(&mut buf).await.map_err(|e| PodError::Api {
-            what: what.clone(),
+        let read = stream.read(&mut buf);
+        let n = match limit {
+            Some(limit) => match tokio::time::timeout(limit, read).await {
+                Ok(r) => r,
+                Err(_) => Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "no data for {} (--request-timeout)",
+                        humantime::format_duration(limit)
+                    ),
+                )),
+            },
+            None => read.await,
+        }
+        .map_err(|e| PodError::Api {
+            what: what.to_string(),
             source: kube::Error::ReadEvents(e),
         })?;
         if n == 0 {
@@ -381,4 +409,37 @@ pub async fn gone(client: &Client, pod: &Pod) -> Result<Option<String>, PodError
         )),
         Some(_) => None,
     })
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::*;
+    use futures::{StreamExt, TryStreamExt};
+
+    #[tokio::test]
+    async fn a_log_read_without_follow_times_out_when_the_server_stalls() {
+        // A stream that sends a line, then nothing (and never ends).
+        let stalled = futures::stream::iter(vec![Ok::<_, std::io::Error>(b"line 1\n".to_vec())])
+            .chain(futures::stream::pending())
+            .into_async_read();
+        let mut got = Vec::new();
+        let mut sink = |b: &[u8]| {
+            got.extend_from_slice(b);
+            Ok(())
+        };
+        let r = tokio::time::timeout(
+            Duration::from_secs(10),
+            copy_log(
+                stalled,
+                Some(Duration::from_millis(200)),
+                "reading the log",
+                &mut sink,
+            ),
+        )
+        .await
+        .expect("the read has no deadline");
+        let e = r.expect_err("a stalled read must fail");
+        assert!(format!("{:?}", e).contains("no data for 200ms"), "{e:?}");
+        assert_eq!(got, b"line 1\n");
+    }
 }

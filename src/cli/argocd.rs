@@ -95,10 +95,16 @@ fn ui(ctx: &Ctx, args: UiArgs) -> Result<()> {
                 e => Classified::of(e).into(),
             })?;
         let url = format!("{}://{}", server.scheme, pf.local_addr());
-        ctx.printer.info(format!(
+        let line = format!(
             "Argo CD UI: {url} (user admin) -> pod {}/{} port {} (Ctrl-C to stop)",
             server.namespace, server.pod, server.port
-        ));
+        );
+        // The URL is the data asked for: under -q (no progress) it still reaches stdout.
+        if ctx.printer.quiet && ctx.output == Output::Table {
+            ctx.printer.data(&format!("Argo CD UI: {url} (user admin)"));
+        } else {
+            ctx.printer.info(line);
+        }
         let secret = format!("Secret {}/{INITIAL_ADMIN_SECRET}", server.namespace);
         match (&password, args.show_password) {
             (Password::Gone, _) => ctx.printer.info(format!(

@@ -189,11 +189,6 @@ fn uninstall(ctx: &Ctx, args: Args) -> Result<()> {
             dry_run: true,
             repo_url: inputs.config.repo_url.clone(),
             timeout: args.timeout,
-            env_flag: if ctx.env == consts::DEFAULT_ENV {
-                String::new()
-            } else {
-                format!(" --env {}", ctx.env)
-            },
         };
         let reporter = ctx.reporter();
         let planned = uninstall::run(&target.client, &spec, &m, &opts, reporter.as_ref()).await?;
@@ -204,6 +199,11 @@ fn uninstall(ctx: &Ctx, args: Args) -> Result<()> {
                 change: "delete",
                 object: o,
             })
+            // What is in the namespace that bootstrap did not install: the uninstall refuses.
+            .chain(planned.foreign.iter().map(|o| UninstallStep {
+                change: "blocks",
+                object: o,
+            }))
             .collect();
         if args.dry_run || ctx.output != Output::Table {
             ctx.printer.data(&match ctx.output {
@@ -213,6 +213,18 @@ fn uninstall(ctx: &Ctx, args: Args) -> Result<()> {
                     .collect(),
                 o => to_data(o, &steps)?,
             });
+        }
+        if !planned.foreign.is_empty() && !planned.deleted.is_empty() {
+            let e = crate::actions::bootstrap::BootstrapError::ForeignObjects {
+                namespace: spec.namespace.clone(),
+                objects: planned.foreign.clone(),
+            };
+            if args.dry_run {
+                ctx.printer
+                    .info(format!("the uninstall would be refused: {e}"));
+            } else {
+                return Err(e.into());
+            }
         }
         if planned.deleted.is_empty() {
             ctx.printer.success(format!(

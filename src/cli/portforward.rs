@@ -72,10 +72,16 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             .await
             .map_err(Classified::of)?;
         let local = fwd.forward.local_addr();
-        ctx.printer.info(format!(
+        let line = format!(
             "forwarding {} -> pod {}/{} port {} (Ctrl-C to stop)",
             fwd.url, pod.namespace, pod.name, pod.port
-        ));
+        );
+        // The URL is the data asked for: under -q (no progress) it still reaches stdout.
+        if ctx.printer.quiet && ctx.output == Output::Table {
+            ctx.printer.data(&fwd.url);
+        } else {
+            ctx.printer.info(line);
+        }
         if ctx.output != Output::Table {
             let r = Report {
                 model: &m.name,

@@ -22,6 +22,11 @@ impl Client {
         self.kube.clone()
     }
 
+    /// How long one request may take (`--request-timeout`).
+    pub fn request_timeout(&self) -> std::time::Duration {
+        self.retry.request_timeout()
+    }
+
     /// Run one API call under this command's retry policy (see [`retry::retry`]).
     pub async fn retry<T, F, Fut>(&self, f: F) -> Result<T, kube::Error>
     where

@@ -73,17 +73,28 @@ pub enum BootstrapError {
     },
     #[error(
         "{} still exist: Argo CD manages them, and removing it would orphan them (or leave them stuck on \
-         their finalizers); nothing was deleted. Remove them first: `platform teardown`{} (Applications \
+         their finalizers); nothing was deleted. Remove them first: `platform teardown` (Applications \
          platform did not render: delete them in Argo CD)",
-        list_apps(.apps), .env_flag
+        list_apps(.apps)
     )]
-    AppsExist { apps: Vec<String>, env_flag: String },
+    AppsExist { apps: Vec<String> },
     #[error(
         "{found} was not installed by `platform bootstrap`: left alone, nothing was deleted; remove it the \
          way it was installed{}",
         .helm.as_deref().map(|r| format!(" (`helm uninstall {r}`)")).unwrap_or_default()
     )]
     NotOurs { found: String, helm: Option<String> },
+    #[error(
+        "namespace {namespace} holds {} bootstrap did not install: {}; deleting the namespace would \
+         delete them, so nothing was deleted. Move or delete them first (`platform bootstrap --uninstall \
+         --dry-run` lists them again)",
+        if .objects.len() == 1 { "an object" } else { "objects" },
+        .objects.join(", ")
+    )]
+    ForeignObjects {
+        namespace: String,
+        objects: Vec<String>,
+    },
     #[error("timed out waiting for Argo CD's objects to be deleted; still there: {}", .pending.join(", "))]
     UninstallTimeout { pending: Vec<String> },
     #[error(transparent)]
@@ -106,4 +117,19 @@ fn list_apps(apps: &[String]) -> String {
     }
     s.push(')');
     s
+}
+
+#[cfg(test)]
+mod uninstall_hint_tests {
+    use super::*;
+
+    #[test]
+    fn apps_exist_names_the_environment_once() {
+        let e = BootstrapError::AppsExist {
+            apps: vec!["qwen".into()],
+        };
+        let shown = crate::envs::Hint::always("prod").apply(&e.to_string());
+        assert_eq!(shown.matches("--env").count(), 1, "{shown}");
+        assert!(shown.contains("`platform teardown --env prod`"), "{shown}");
+    }
 }
