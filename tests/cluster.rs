@@ -2613,3 +2613,25 @@ async fn up_creates_the_s3_secret_from_the_aws_environment() {
     assert!(!s.to_string().contains("other-secret"), "{s}");
     e.server.shutdown().await;
 }
+
+/// diff --cluster with credentials that may read an object but not dry-run a patch of it (403):
+/// the object is listed as not compared and the rest is compared (it used to fail with exit 4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diff_cluster_lists_what_it_may_not_dry_run_instead_of_failing() {
+    let e = env().await;
+    let project: Value =
+        serde_yaml::from_str(&e.repo.read("clusters/ai-dev/project.yaml")).unwrap();
+    e.server.put(project).unwrap();
+    e.server
+        .fail_next_matching(1000, 403, None, Some("/appprojects/"), Some("PATCH"));
+    let o = e.platform(&["diff", "--cluster", "-o", "json"]).await;
+    assert_ne!(o.status.code(), Some(4), "{}", stderr(&o));
+    let v: Value =
+        serde_json::from_str(&stdout(&o)).unwrap_or_else(|x| panic!("{x}: {}", stdout(&o)));
+    let not = v["notCompared"].to_string();
+    assert!(
+        not.contains("AppProject") && not.contains("may read it but not dry-run a patch"),
+        "{v}"
+    );
+    assert!(v["compared"].as_u64().unwrap() > 0, "{v}");
+}

@@ -278,8 +278,12 @@ pub async fn run(
             ));
         }
         match d {
-            Some(d) => out.objects.push(d),
-            None => out.in_sync += 1,
+            Compared::Differs(d) => out.objects.push(d),
+            Compared::Same => out.in_sync += 1,
+            Compared::NotPermitted(why) => {
+                out.compared -= 1;
+                out.not_compared.push(why);
+            }
         }
     }
     // Tracked by Argo CD for an app but no longer rendered: pruned on the next sync.
@@ -375,7 +379,7 @@ async fn compare(
     resolver: &mut Resolver,
     w: &Wanted<'_>,
     argocd_namespace: &str,
-) -> Result<Option<ObjectDiff>, ClusterError> {
+) -> Result<Compared, ClusterError> {
     let o = w.obj;
     let mut d = ObjectDiff {
         app: w.app.map(|a| a.name.clone()),
@@ -397,7 +401,7 @@ async fn compare(
         let mut after = normalize(&o.value, &[]);
         mask_secret_data(None, Some(&mut after));
         d.diff = unified(None, Some(&after), &d);
-        return Ok(Some(d));
+        return Ok(Compared::Differs(d));
     };
     let ns = if namespaced {
         Some(
@@ -420,7 +424,7 @@ async fn compare(
         let mut after = normalize(&body, &pointers(ignore, o));
         mask_secret_data(None, Some(&mut after));
         d.diff = unified(None, Some(&after), &d);
-        return Ok(Some(d));
+        return Ok(Compared::Differs(d));
     };
     let live = kinds::json(&live);
     let mut body = o.value.clone();
@@ -455,20 +459,40 @@ async fn compare(
         ..Default::default()
     };
     let patch = Patch::Apply(&body);
-    let dry = client
-        .retry(|| api.patch(&o.name, &params, &patch))
-        .await
-        .map_err(|e| ClusterError::api(format!("server-side dry-run apply of {shown}"), e))?;
+    let dry = match client.retry(|| api.patch(&o.name, &params, &patch)).await {
+        Ok(dry) => dry,
+        // Reading is allowed, a dry-run patch is not: the object is listed as not compared.
+        Err(kube::Error::Api(e)) if e.code == 403 => {
+            return Ok(Compared::NotPermitted(format!(
+                "{shown}: these credentials may read it but not dry-run a patch of it (a \
+                 server-side dry run needs the patch permission)"
+            )));
+        }
+        Err(e) => {
+            return Err(ClusterError::api(
+                format!("server-side dry-run apply of {shown}"),
+                e,
+            ))
+        }
+    };
     let paths = pointers(ignore, o);
     let mut before = normalize(&live, &paths);
     let mut after = normalize(&kinds::json(&dry), &paths);
     if before == after {
-        return Ok(None);
+        return Ok(Compared::Same);
     }
     mask_secret_data(Some(&mut before), Some(&mut after));
     d.change = Change::Changed;
     d.diff = unified(Some(&before), Some(&after), &d);
-    Ok(Some(d))
+    Ok(Compared::Differs(d))
+}
+
+/// What comparing one object found.
+enum Compared {
+    Same,
+    Differs(ObjectDiff),
+    /// The credentials may not dry-run it: why, listed with what was not compared.
+    NotPermitted(String),
 }
 
 /// Applications and the AppProject live in Argo CD's namespace; anything else in `default`.
