@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::{Ctx, Inputs};
+use super::{Ctx, InputError, Inputs};
 use crate::cluster::retry::Retry;
 pub use crate::cluster::target::Access;
 use crate::cluster::target::{self, Target, TargetOptions};
@@ -128,6 +128,20 @@ pub fn select_models<'p>(
         return Err(Diagnostics(problems).into());
     }
     Ok(out)
+}
+
+/// The one planned model named `name` (logs, port-forward), with select_models' diagnostics.
+pub fn one_model<'p>(
+    ctx: &Ctx,
+    inputs: &Inputs,
+    plan: &'p Plan,
+    name: &str,
+) -> Result<&'p PlannedModel> {
+    let models = select_models(ctx, inputs, plan, &[name.to_string()], false)?;
+    models
+        .first()
+        .copied()
+        .ok_or_else(|| InputError(format!("model `{name}` is not rendered")).into())
 }
 
 /// Model `name` as config.yaml declares it (rendered or not), or an error naming the file and

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::cluster::{connect, duration_at_least, runtime, select_models, TargetArgs};
+use super::cluster::{connect, duration_at_least, one_model, runtime, TargetArgs};
 use super::signals::Interrupt;
 use super::{Ctx, InputError, Output};
 use crate::actions::servingpod::{self, LogOptions, PodError};
@@ -57,16 +57,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         .into());
     }
     let (inputs, plan) = ctx.plan(None)?;
-    let models = select_models(
-        ctx,
-        &inputs,
-        &plan,
-        std::slice::from_ref(&args.model),
-        false,
-    )?;
-    let Some(m) = models.first().copied() else {
-        return Err(InputError(format!("model `{}` is not rendered", args.model)).into());
-    };
+    let m = one_model(ctx, &inputs, &plan, &args.model)?;
     let opts = LogOptions {
         follow: args.follow,
         previous: args.previous,

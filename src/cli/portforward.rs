@@ -3,9 +3,9 @@ use std::time::Duration;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::cluster::{connect, runtime, select_models, TargetArgs};
+use super::cluster::{connect, one_model, runtime, TargetArgs};
 use super::signals::Interrupt;
-use super::{to_data, CheckFailed, Ctx, InputError, Output};
+use super::{to_data, CheckFailed, Ctx, Output};
 use crate::actions::servingpod;
 use crate::error::Classified;
 
@@ -51,16 +51,7 @@ const CHECK_EVERY: Duration = Duration::from_secs(5);
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let (inputs, plan) = ctx.plan(None)?;
-    let models = select_models(
-        ctx,
-        &inputs,
-        &plan,
-        std::slice::from_ref(&args.model),
-        false,
-    )?;
-    let Some(m) = models.first().copied() else {
-        return Err(InputError(format!("model `{}` is not rendered", args.model)).into());
-    };
+    let m = one_model(ctx, &inputs, &plan, &args.model)?;
     runtime()?.block_on(async {
         let interrupt = Interrupt::listen()?;
         let target = connect(ctx, &inputs, &args.target, super::cluster::Access::ReadOnly).await?;
