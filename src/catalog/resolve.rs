@@ -26,7 +26,23 @@ pub struct ResolvedGroup {
 
 /// Apply the config's feature flags and config-value gates to every catalog group, in catalog order.
 pub fn resolve_groups(cfg: &EnvConfig, env: &str, catalog: &Catalog) -> Vec<ResolvedGroup> {
-    let cfg_json = serde_json::to_value(cfg).unwrap_or_default();
+    // The gates look up a few top-level keys: the models (1000 of them in a fleet, a third of
+    // planning) are serialized only when a gate names them.
+    let gates_models = catalog.groups.iter().any(|g| {
+        g.gate
+            .as_ref()
+            .and_then(|gate| gate.config.as_deref())
+            .is_some_and(|key| key.split('.').next() == Some("models"))
+    });
+    let cfg_json = if gates_models {
+        serde_json::to_value(cfg)
+    } else {
+        serde_json::to_value(EnvConfig {
+            models: Vec::new(),
+            ..cfg.clone()
+        })
+    }
+    .unwrap_or_default();
     catalog
         .groups
         .iter()

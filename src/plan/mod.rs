@@ -390,6 +390,9 @@ fn plan_models(
     let mut models = Vec::new();
     let mut layers_with_models = BTreeSet::new();
     let routing_on = routing_enabled(catalog, groups);
+    // The models being moved (few or none), looked through for each model: scanning every model
+    // for each made planning quadratic in the number of models.
+    let movers: Vec<&Model> = cfg.models.iter().filter(|c| c.move_to.is_some()).collect();
     for m in cfg.models.iter().flat_map(declarations) {
         let m = &m;
         let layer = m.layer.as_str();
@@ -421,8 +424,7 @@ fn plan_models(
             spec: serving_app_spec(&app, spec, &namespace, spec.wave),
             serving_layer: Some(layer.to_string()),
         });
-        let moving_from = cfg
-            .models
+        let moving_from = movers
             .iter()
             .find(|c| c.name == m.name && c.move_to == Some(m.layer) && c.layer != m.layer)
             .map(|c| c.layer.to_string());

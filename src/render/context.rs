@@ -423,12 +423,16 @@ pub fn routing_ctx(plan: &Plan, spec: &crate::catalog::RoutingSpec) -> Value {
                    "port": b.port, "weight": weight})
         })
     };
+    // The models on their way to another layer, looked through for each routed model (few or
+    // none: scanning every model for each made this quadratic).
+    let moving: Vec<&PlannedModel> = plan
+        .models
+        .iter()
+        .filter(|d| d.moving_from.is_some())
+        .collect();
     let mut routes = Vec::new();
     for pm in plan.models.iter().filter(|pm| pm.routed) {
-        let destination = plan
-            .models
-            .iter()
-            .find(|d| d.name == pm.name && d.moving_from.is_some());
+        let destination = moving.iter().copied().find(|d| d.name == pm.name);
         let share = destination.map_or(0, |_| pm.model.move_share.unwrap_or(0).min(100));
         let mut backends: Vec<Value> = backend(pm, 100 - share).into_iter().collect();
         backends.extend(destination.and_then(|d| backend(d, share)));
