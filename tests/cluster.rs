@@ -922,10 +922,13 @@ async fn teardown_names_the_terminating_pod_that_holds_a_pvc() {
         err.contains("PersistentVolumeClaim serving/qwen-gpu-weights is still mounted by pod qwen-gpu-old Terminating since 2026-01-01T00:00:00Z (on node gone-node; finalizers: example.com/hold)"),
         "{err}"
     );
-    assert!(
-        err.contains("kubectl -n serving delete pod qwen-gpu-old --grace-period=0 --force"),
-        "{err}"
+    // The suggested kubectl is aimed at the target (its kubeconfig and context).
+    let kubectl = format!(
+        "`kubectl --kubeconfig {} --context ai-dev -n serving delete pod qwen-gpu-old \
+         --grace-period=0 --force`",
+        e.kubeconfig.display()
     );
+    assert!(err.contains(&kubectl), "{err}");
     assert!(!err.contains("the controller that owns"), "{err}");
     // Not stripped, even with --strip-finalizers: a pod still uses it.
     let pvc = e
@@ -977,15 +980,16 @@ async fn teardown_audit_says_why_each_survivor_survived_and_what_removes_it() {
         "{out}"
     );
     assert!(row("scratch").contains("not platform's"), "{out}");
+    let kc = format!("--kubeconfig {} --context ai-dev", e.kubeconfig.display());
     assert!(
         out.contains("to remove them:")
-            && out.contains(
-                "PersistentVolumeClaim serving/qwen-gpu-weights: `kubectl -n serving delete \
+            && out.contains(&format!(
+                "PersistentVolumeClaim serving/qwen-gpu-weights: `kubectl {kc} -n serving delete \
                  persistentvolumeclaim qwen-gpu-weights` when its data is no longer needed"
-            )
-            && out.contains(
-                "`kubectl -n serving delete persistentvolumeclaim scratch` if it is yours"
-            ),
+            ))
+            && out.contains(&format!(
+                "`kubectl {kc} -n serving delete persistentvolumeclaim scratch` if it is yours"
+            )),
         "{out}"
     );
     assert!(err.contains("error: audit: 2 object(s) survived"), "{err}");

@@ -2124,7 +2124,8 @@ async fn api_refusals_are_plain_words() {
         assert!(
             text.contains("(Forbidden, HTTP 403)")
                 && text.contains("system:serviceaccount:default:rk-nobody")
-                && text.contains("kubectl auth can-i "),
+                && text.contains("`kubectl --kubeconfig ")
+                && text.contains(" auth can-i "),
             "{args:?}: {text}"
         );
         for d in debug {

@@ -280,7 +280,9 @@ fn confirm_uninstall(cluster: &str, namespace: &str) -> Result<()> {
 /// The target, connected and reachable, identity not yet checked.
 async fn open(ctx: &Ctx, cfg: &crate::config::EnvConfig, t: &TargetArgs) -> Result<Target> {
     let opts = super::cluster::target_options(ctx, t);
-    Ok(target::open(cfg, &opts, super::cluster::retry_policy(ctx, t)).await?)
+    let target = target::open(cfg, &opts, super::cluster::retry_policy(ctx, t)).await?;
+    ctx.printer.hint.set_kubectl_target(target.kubectl_flags());
+    Ok(target)
 }
 
 /// A brand-new cluster's identity is recorded only once the user confirmed the target shown.

@@ -121,7 +121,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                         format!("  {} {ns}{}: {}", s.kind, s.name, s.fix)
                     })
                     .collect();
-                format!("survivors:\n{t}\nto remove them:\n{}\n", fixes.join("\n"))
+                // The commands are aimed at the target like every printed hint.
+                ctx.printer.hinted(&format!(
+                    "survivors:\n{t}\nto remove them:\n{}\n",
+                    fixes.join("\n")
+                ))
             }
             o => to_data(o, &survivors)?,
         };

@@ -278,7 +278,7 @@ const CASES: &[Case] = &[
             r
         },
         code: 4,
-        says: &["the API server refused: injected fault", "HTTP 403", "kubectl auth can-i"],
+        says: &["the API server refused: injected fault", "HTTP 403", "`kubectl --kubeconfig ", "auth can-i"],
         never: NO_DEBUG,
         untouched: false,
         after: None,
