@@ -751,7 +751,15 @@ fn assert_nothing_left(c: &Cluster) {
             );
         }
     }
-    let pvs = c.names("persistentvolumes", None);
+    // A PV whose claim was pruned earlier (a rollback, a move) is Released by the real PV
+    // controller on its own schedule, then deleted by the volume stand-in (reclaim Delete): wait
+    // for that, bounded, rather than racing it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let mut pvs = c.names("persistentvolumes", None);
+    while !pvs.is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        pvs = c.names("persistentvolumes", None);
+    }
     assert!(pvs.is_empty(), "PVs left: {pvs:?}");
 }
 
