@@ -2,11 +2,11 @@
 //! atomic rename into place, and the ready-file hook.
 
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use futures::StreamExt;
 use reqwest::header::CONTENT_RANGE;
 use reqwest::Response;
@@ -23,7 +23,7 @@ use super::origin::Origin;
 use super::progress;
 use super::retry::RetryState;
 use super::snapshot::{HubFile, LocalSnapshot, ReadyFile, Snapshot};
-use super::verify::{md5_file, sha256_file, HashState};
+use super::verify::{md5_file, sha256_file, HashState, PrefixHasher};
 use crate::report::Reporter;
 
 #[derive(Serialize, Deserialize, PartialEq, Debug)]
@@ -39,6 +39,35 @@ struct Chunk {
     len: u64,
 }
 
+/// How much of each range is written, and the first range not complete (so the written prefix is
+/// found without scanning every range of a large file).
+struct Written {
+    done: Vec<u64>,
+    first_open: usize,
+}
+
+impl Written {
+    fn new(done: Vec<u64>) -> Self {
+        Written {
+            done,
+            first_open: 0,
+        }
+    }
+
+    /// Bytes `[0, end)` are written: the end of the written prefix.
+    fn prefix(&mut self, chunks: &[Chunk]) -> u64 {
+        while self.first_open < chunks.len()
+            && self.done[self.first_open] >= chunks[self.first_open].len
+        {
+            self.first_open += 1;
+        }
+        match chunks.get(self.first_open) {
+            Some(c) => c.start + self.done[self.first_open],
+            None => chunks.last().map(|c| c.start + c.len).unwrap_or(0),
+        }
+    }
+}
+
 /// One file being downloaded.
 struct FileJob {
     file: HubFile,
@@ -50,8 +79,14 @@ struct FileJob {
     chunks: Vec<Chunk>,
     range_size: u64,
     handle: File,
-    done: Mutex<Vec<u64>>,
+    write_turn: Mutex<()>,
+    done: Mutex<Written>,
+    /// A single stream's hash, advanced by the stream itself as it writes.
     hash: Mutex<Option<HashState>>,
+    /// A file in ranges: the hash on its own thread, following the written prefix (started with
+    /// the file's first range).
+    follower: Mutex<Option<PrefixHasher>>,
+    follower_started: AtomicBool,
     persist: Mutex<()>,
     saved_at: Mutex<std::time::Instant>,
     remaining: AtomicUsize,
@@ -68,71 +103,99 @@ impl FileJob {
     }
 
     fn done_of(&self, i: usize) -> u64 {
-        lock(&self.done)[i]
+        lock(&self.done).done[i]
     }
 
-    fn contiguous(done: &[u64], chunks: &[Chunk]) -> u64 {
-        let mut end = 0;
-        for (c, d) in chunks.iter().zip(done) {
-            end = c.start + d;
-            if *d < c.len {
-                break;
-            }
-        }
-        end
-    }
-
-    /// Records `n` more bytes of chunk `i` (after they were written); saves the resume state when
-    /// the range is complete, when `save` asks, or when the last save is [`STATE_SAVE_INTERVAL`]
-    /// old. The saved state never claims more than what is written.
+    /// Records `n` more bytes of chunk `i` (after they were written) and tells the hash how far
+    /// the written prefix reaches; saves the resume state when the range is complete, when
+    /// `save` asks, or when the last save is [`STATE_SAVE_INTERVAL`] old. The saved state never
+    /// claims more than what is written.
     fn advance(&self, i: usize, n: u64, save: bool) -> std::io::Result<()> {
-        let snapshot = {
+        let (complete, prefix) = {
             let mut d = lock(&self.done);
-            d[i] += n;
-            d.clone()
+            d.done[i] += n;
+            (d.done[i] >= self.chunks[i].len, d.prefix(&self.chunks))
         };
         if self.single() {
             return Ok(());
         }
-        let due = save
-            || snapshot[i] >= self.chunks[i].len
-            || lock(&self.saved_at).elapsed() >= STATE_SAVE_INTERVAL;
+        if let Some(h) = lock(&self.follower).as_ref() {
+            h.written(prefix);
+        }
+        let due = save || complete || lock(&self.saved_at).elapsed() >= STATE_SAVE_INTERVAL;
         if due {
-            let _g = lock(&self.persist);
-            // Another stream may have saved a newer state meanwhile: save what is true now.
-            let done = lock(&self.done).clone();
-            let st = RangeState {
-                size: self.file.size,
-                range_size: self.range_size,
-                done,
-            };
-            let tmp = self.state_path.with_extension("state.tmp");
-            std::fs::write(&tmp, serde_json::to_vec(&st).unwrap_or_default())?;
-            std::fs::rename(&tmp, &self.state_path)?;
-            *lock(&self.saved_at) = std::time::Instant::now();
+            self.save_state()?;
         }
         Ok(())
     }
 
-    /// Advances the hash as far as the contiguous prefix allows, unless another stream is at it.
-    fn try_hash(&self, offset: u64, buf: &[u8]) -> std::io::Result<()> {
-        let Ok(mut g) = self.hash.try_lock() else {
-            return Ok(());
+    fn save_state(&self) -> std::io::Result<()> {
+        let _g = lock(&self.persist);
+        // Another stream may have saved a newer state meanwhile: save what is true now.
+        let done = lock(&self.done).done.clone();
+        let st = RangeState {
+            size: self.file.size,
+            range_size: self.range_size,
+            done,
         };
+        let tmp = self.state_path.with_extension("state.tmp");
+        std::fs::write(&tmp, serde_json::to_vec(&st).unwrap_or_default())?;
+        std::fs::rename(&tmp, &self.state_path)?;
+        *lock(&self.saved_at) = std::time::Instant::now();
+        Ok(())
+    }
+
+    /// Starts the hash of a file in ranges (once, with its first range), from what earlier runs
+    /// wrote.
+    fn start_follower(&self) -> std::io::Result<()> {
+        if self.single() || self.follower_started.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let h = PrefixHasher::start(
+            self.handle.try_clone()?,
+            self.file.size,
+            HashState::for_file(&self.file),
+        )?;
+        h.written(lock(&self.done).prefix(&self.chunks));
+        *lock(&self.follower) = Some(h);
+        Ok(())
+    }
+
+    /// A single stream's hash takes the bytes just written (they follow what it has hashed).
+    fn try_hash(&self, offset: u64, buf: &[u8]) -> std::io::Result<()> {
+        if !self.single() {
+            return Ok(());
+        }
+        let mut g = lock(&self.hash);
         let Some(hs) = g.as_mut() else { return Ok(()) };
-        hs.feed(offset, buf);
-        let end = Self::contiguous(&lock(&self.done), &self.chunks);
-        if end > hs.upto() {
-            let mut scratch = Vec::with_capacity(WRITE_BUFFER);
-            hs.catch_up(&self.handle, end, &mut scratch)?;
+        if !hs.feed(offset, buf) {
+            let end = offset + buf.len() as u64;
+            if end > hs.upto() {
+                let mut scratch = Vec::with_capacity(WRITE_BUFFER);
+                hs.catch_up(&self.handle, end, &mut scratch)?;
+            }
         }
         Ok(())
+    }
+
+    /// The file's sha256 (and MD5) once every range is written: from the follower, or by reading
+    /// back what the single stream's hash has not seen.
+    fn finish_hash(&self) -> std::io::Result<(String, Option<String>)> {
+        if let Some(h) = lock(&self.follower).take() {
+            h.written(lock(&self.done).prefix(&self.chunks));
+            return h.finish();
+        }
+        let hs = lock(&self.hash).take();
+        let mut hs = hs.unwrap_or_else(|| HashState::for_file(&self.file));
+        let mut scratch = Vec::with_capacity(WRITE_BUFFER);
+        hs.catch_up(&self.handle, self.file.size, &mut scratch)?;
+        Ok(hs.finish_all())
     }
 
     /// Truncates a single-stream partial file (the server ignored or refused our Range).
     fn restart_single(&self) -> std::io::Result<()> {
         self.handle.set_len(0)?;
-        lock(&self.done)[0] = 0;
+        lock(&self.done).done[0] = 0;
         *lock(&self.hash) = Some(HashState::for_file(&self.file));
         Ok(())
     }
@@ -196,8 +259,11 @@ fn prepare(
         chunks,
         range_size,
         handle,
-        done: Mutex::new(done),
+        write_turn: Mutex::new(()),
+        done: Mutex::new(Written::new(done)),
         hash: Mutex::new(Some(HashState::for_file(file))),
+        follower: Mutex::new(None),
+        follower_started: AtomicBool::new(false),
         persist: Mutex::new(()),
         saved_at: Mutex::new(std::time::Instant::now()),
         failed: AtomicBool::new(false),
@@ -278,7 +344,11 @@ fn resume_ranges(
             s.done
         }
         _ => {
-            handle.set_len(0).map_err(io_err(part))?;
+            // Only a file with bytes in it is emptied: ext4 flushes a file truncated to zero
+            // when it is closed (auto_da_alloc), which would stall the end of every download.
+            if part_len > 0 {
+                handle.set_len(0).map_err(io_err(part))?;
+            }
             vec![0; chunks.len()]
         }
     };
@@ -314,28 +384,93 @@ enum StreamEnd {
     Fatal(HubError),
 }
 
-/// Writes `buf` at `offset` (chunk `i`), records it, advances the hash; returns the emptied buffer.
-async fn flush(
-    job: &Arc<FileJob>,
-    i: usize,
+/// Bytes received for chunk `i` at `offset`, as they came off the connection (no copy).
+struct Batch {
     offset: u64,
-    mut buf: Vec<u8>,
-    save: bool,
-) -> Result<Vec<u8>, HubError> {
-    if buf.is_empty() && !save {
-        return Ok(buf);
+    parts: Vec<Bytes>,
+    len: u64,
+}
+
+impl Batch {
+    fn new(offset: u64) -> Self {
+        Batch {
+            offset,
+            parts: Vec::new(),
+            len: 0,
+        }
     }
-    let j = Arc::clone(job);
-    tokio::task::spawn_blocking(move || {
-        j.handle.write_all_at(&buf, offset)?;
-        j.advance(i, buf.len() as u64, save)?;
-        j.try_hash(offset, &buf)?;
-        buf.clear();
-        Ok::<_, std::io::Error>(buf)
-    })
-    .await
-    .map_err(|e| HubError::Task(e.to_string()))?
-    .map_err(io_err(&job.part))
+
+    fn end(&self) -> u64 {
+        self.offset + self.len
+    }
+
+    fn push(&mut self, b: Bytes) {
+        self.len += b.len() as u64;
+        self.parts.push(b);
+    }
+}
+
+/// Writes a batch at its offset with one positional vectored write (more when the kernel takes
+/// part of it), records it and advances the hash.
+fn write_batch(job: &FileJob, i: usize, batch: &Batch, save: bool) -> std::io::Result<()> {
+    let mut slices: Vec<std::io::IoSlice<'_>> = batch
+        .parts
+        .iter()
+        .map(|b| std::io::IoSlice::new(b))
+        .collect();
+    let mut rest = &mut slices[..];
+    let mut at = batch.offset;
+    // The kernel writes a file's pages one writer at a time (the inode lock) and spins while it
+    // waits: the streams of a file take turns here instead, asleep.
+    let turn = lock(&job.write_turn);
+    while !rest.is_empty() {
+        let n = rustix::io::pwritev(&job.handle, &rest[..rest.len().min(MAX_IOVECS)], at)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        at += n as u64;
+        std::io::IoSlice::advance_slices(&mut rest, n);
+    }
+    drop(turn);
+    job.advance(i, batch.len, save)?;
+    let mut offset = batch.offset;
+    for part in &batch.parts {
+        job.try_hash(offset, part)?;
+        offset += part.len() as u64;
+    }
+    Ok(())
+}
+
+/// One stream's writes: one batch on the blocking pool while the next one fills, so the
+/// connection is read while the disk is written. Batches of a chunk are written in order.
+struct Writes<'a> {
+    ctx: &'a Ctx<'a>,
+    job: &'a Arc<FileJob>,
+    i: usize,
+    inflight: Option<(u64, tokio::task::JoinHandle<std::io::Result<()>>)>,
+}
+
+impl Writes<'_> {
+    /// Waits for the write in flight and reports its bytes.
+    async fn settle(&mut self) -> Result<(), HubError> {
+        let Some((n, h)) = self.inflight.take() else {
+            return Ok(());
+        };
+        h.await
+            .map_err(|e| HubError::Task(e.to_string()))?
+            .map_err(io_err(&self.job.part))?;
+        progress::bytes(self.ctx.progress, &self.job.file.path, n);
+        Ok(())
+    }
+
+    /// Starts writing `batch` once the previous write is done.
+    async fn start(&mut self, batch: Batch, save: bool) -> Result<(), HubError> {
+        self.settle().await?;
+        let (j, i, n) = (Arc::clone(self.job), self.i, batch.len);
+        let h = tokio::task::spawn_blocking(move || write_batch(&j, i, &batch, save));
+        self.inflight = Some((n, h));
+        Ok(())
+    }
 }
 
 async fn stream_body(
@@ -347,15 +482,19 @@ async fn stream_body(
 ) -> Result<(), StreamEnd> {
     let chunk = job.chunks[i];
     let end = chunk.start + chunk.len;
-    let mut buf: Vec<u8> = Vec::with_capacity(WRITE_BUFFER);
-    let mut offset = start;
+    let mut writes = Writes {
+        ctx,
+        job,
+        i,
+        inflight: None,
+    };
+    let mut batch = Batch::new(start);
     let mut body = resp.bytes_stream();
     let mut outcome = Ok(());
     while let Some(item) = body.next().await {
         match item {
             Ok(bytes) => {
-                let room = end - offset - buf.len() as u64;
-                if bytes.len() as u64 > room {
+                if bytes.len() as u64 > end - batch.end() {
                     outcome = Err(StreamEnd::Fatal(HubError::Protocol {
                         url: job.shown.clone(),
                         reason: format!(
@@ -365,14 +504,11 @@ async fn stream_body(
                     }));
                     break;
                 }
-                buf.extend_from_slice(&bytes);
-                if buf.len() >= WRITE_BUFFER {
-                    let n = buf.len() as u64;
-                    buf = flush(job, i, offset, buf, false)
-                        .await
-                        .map_err(StreamEnd::Fatal)?;
-                    offset += n;
-                    progress::bytes(ctx.progress, &job.file.path, n);
+                batch.push(bytes);
+                if batch.len >= WRITE_BATCH || batch.parts.len() >= MAX_IOVECS {
+                    let next = Batch::new(batch.end());
+                    let full = std::mem::replace(&mut batch, next);
+                    writes.start(full, false).await.map_err(StreamEnd::Fatal)?;
                 }
             }
             Err(e) => {
@@ -386,13 +522,8 @@ async fn stream_body(
         }
     }
     // Keep what arrived, even when the connection broke (and save the state for a later run).
-    let n = buf.len() as u64;
-    flush(job, i, offset, buf, true)
-        .await
-        .map_err(StreamEnd::Fatal)?;
-    if n > 0 {
-        progress::bytes(ctx.progress, &job.file.path, n);
-    }
+    writes.start(batch, true).await.map_err(StreamEnd::Fatal)?;
+    writes.settle().await.map_err(StreamEnd::Fatal)?;
     outcome?;
     if job.done_of(i) < chunk.len {
         return Err(StreamEnd::Retry(format!(
@@ -539,16 +670,10 @@ async fn after_failure(
 /// All ranges are in: finish the hash, verify, rename into place.
 async fn finalize(ctx: &Ctx<'_>, job: &Arc<FileJob>) -> Result<ReadyFile, HubError> {
     let j = Arc::clone(job);
-    let (actual, md5) = tokio::task::spawn_blocking(move || {
-        let hs = lock(&j.hash).take();
-        let mut hs = hs.unwrap_or_else(|| HashState::for_file(&j.file));
-        let mut scratch = Vec::with_capacity(WRITE_BUFFER);
-        hs.catch_up(&j.handle, j.file.size, &mut scratch)?;
-        Ok::<_, std::io::Error>(hs.finish_all())
-    })
-    .await
-    .map_err(|e| HubError::Task(e.to_string()))?
-    .map_err(io_err(&job.part))?;
+    let (actual, md5) = tokio::task::spawn_blocking(move || j.finish_hash())
+        .await
+        .map_err(|e| HubError::Task(e.to_string()))?
+        .map_err(io_err(&job.part))?;
     let len = std::fs::metadata(&job.part)
         .map_err(io_err(&job.part))?
         .len();
@@ -854,7 +979,7 @@ async fn announce(
 ) -> u64 {
     let resumed: Vec<(&HubFile, u64)> = jobs
         .iter()
-        .map(|j| (&j.file, lock(&j.done).iter().sum::<u64>()))
+        .map(|j| (&j.file, lock(&j.done).done.iter().sum::<u64>()))
         .collect();
     progress::started(progress, snap, &resumed, cached.len());
     for r in cached {
@@ -906,7 +1031,11 @@ async fn run_task(
     if job.failed.load(Ordering::SeqCst) {
         return Ok(None);
     }
-    let out = match run_chunk(ctx, &job, i).await {
+    let fetched = async {
+        job.start_follower().map_err(io_err(&job.part))?;
+        run_chunk(ctx, &job, i).await
+    };
+    let out = match fetched.await {
         Ok(()) if job.remaining.fetch_sub(1, Ordering::SeqCst) == 1 => {
             finalize(ctx, &job).await.map(Some)
         }
@@ -924,6 +1053,8 @@ async fn run_task(
         Ok(None) => Ok(None),
         Err(e) => {
             job.failed.store(true, Ordering::SeqCst);
+            // Its hash stops now rather than when the run ends.
+            drop(lock(&job.follower).take());
             Err(e)
         }
     }
@@ -980,6 +1111,7 @@ fn local_snapshot(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::FileExt;
 
     fn ranged_job(dir: &Path) -> Arc<FileJob> {
         let file = HubFile {
@@ -1034,7 +1166,42 @@ mod tests {
         job.handle.write_all_at(&[0u8; 4], 4 * 1024 - 4).unwrap();
         drop(job);
         let again = ranged_job(dir.path());
-        assert_eq!(*lock(&again.done), vec![1024, 250, 0, 0]);
+        assert_eq!(lock(&again.done).done, vec![1024, 250, 0, 0]);
+    }
+
+    #[test]
+    fn the_written_prefix_ends_at_the_first_range_not_complete() {
+        let chunks = split_chunks(4 * 1024, 1024);
+        let mut w = Written::new(vec![0; 4]);
+        assert_eq!(w.prefix(&chunks), 0);
+        w.done[1] = 1024;
+        w.done[0] = 1000;
+        assert_eq!(w.prefix(&chunks), 1000);
+        w.done[0] = 1024;
+        w.done[2] = 5;
+        assert_eq!(w.prefix(&chunks), 2048 + 5);
+        w.done[2] = 1024;
+        w.done[3] = 1024;
+        assert_eq!(w.prefix(&chunks), 4 * 1024);
+        assert_eq!(w.first_open, 4);
+    }
+
+    #[test]
+    fn a_batch_of_many_small_buffers_is_written_in_place_and_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = ranged_job(dir.path());
+        // More buffers than one pwritev takes, into the second range.
+        let mut batch = Batch::new(1024);
+        let bytes: Vec<u8> = (0..1024u32).map(|i| (i % 251) as u8).collect();
+        for piece in bytes.chunks(1) {
+            batch.push(Bytes::copy_from_slice(piece));
+        }
+        assert!(batch.parts.len() > MAX_IOVECS);
+        write_batch(&job, 1, &batch, false).unwrap();
+        let mut back = vec![0u8; 1024];
+        job.handle.read_exact_at(&mut back, 1024).unwrap();
+        assert_eq!(back, bytes);
+        assert_eq!(lock(&job.done).done, vec![0, 1024, 0, 0]);
     }
 
     #[test]

@@ -104,8 +104,16 @@ pub mod consts {
     /// file finishing roughly in order, so the sha256 (which follows the contiguous prefix)
     /// overlaps the download: on loopback 16 MiB ranges gave ~600 MB/s where 64 MiB gave ~340.
     pub const DEFAULT_RANGE_SIZE: u64 = 16 * 1024 * 1024;
-    /// Bytes buffered per stream before a positional write.
+    /// Buffer of a read-back (hashing a file, or what a stream has not hashed as it wrote).
     pub const WRITE_BUFFER: usize = 1024 * 1024;
+    /// Bytes a stream collects (as received, no copy) before one positional vectored write; small
+    /// enough that the kernel copies them while they are still in the CPU's cache.
+    pub const WRITE_BATCH: u64 = 256 * 1024;
+    /// At most this many received buffers in one batch (a slow server sends small ones), within
+    /// what one `pwritev` takes (IOV_MAX is 1024 on Linux).
+    pub const MAX_IOVECS: usize = 256;
+    /// A file's hash on its own thread looks for a stop at least this often (bytes).
+    pub const HASH_STEP: u64 = 16 * 1024 * 1024;
     /// The resume state of a ranged download is saved at most this often (and whenever a range
     /// completes or a stream ends), so a killed run redoes at most this much of each range.
     pub const STATE_SAVE_INTERVAL: Duration = Duration::from_secs(1);
