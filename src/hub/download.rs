@@ -111,14 +111,15 @@ impl FileJob {
     /// `save` asks, or when the last save is [`STATE_SAVE_INTERVAL`] old. The saved state never
     /// claims more than what is written.
     fn advance(&self, i: usize, n: u64, save: bool) -> std::io::Result<()> {
+        if self.single() {
+            lock(&self.done).done[i] += n;
+            return Ok(());
+        }
         let (complete, prefix) = {
             let mut d = lock(&self.done);
             d.done[i] += n;
             (d.done[i] >= self.chunks[i].len, d.prefix(&self.chunks))
         };
-        if self.single() {
-            return Ok(());
-        }
         if let Some(h) = lock(&self.follower).as_ref() {
             h.written(prefix);
         }
@@ -195,7 +196,7 @@ impl FileJob {
     /// Truncates a single-stream partial file (the server ignored or refused our Range).
     fn restart_single(&self) -> std::io::Result<()> {
         self.handle.set_len(0)?;
-        lock(&self.done).done[0] = 0;
+        *lock(&self.done) = Written::new(vec![0]);
         *lock(&self.hash) = Some(HashState::for_file(&self.file));
         Ok(())
     }
