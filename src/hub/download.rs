@@ -19,11 +19,12 @@ use super::cache::{snapshot_dir, validate_file_path};
 use super::consts::*;
 use super::error::HubError;
 use super::http::{error_chain, shown_url, Failure, Http};
+use super::lock;
 use super::origin::Origin;
 use super::progress;
 use super::retry::RetryState;
 use super::snapshot::{HubFile, LocalSnapshot, ReadyFile, Snapshot};
-use super::verify::{md5_file, sha256_file, HashState, PrefixHasher};
+use super::verify::{md5_file, sha256_file, HashState, PrefixHasher, Sums};
 use crate::report::Reporter;
 
 #[derive(Serialize, Deserialize, PartialEq, Debug)]
@@ -83,18 +84,20 @@ struct FileJob {
     done: Mutex<Written>,
     /// A single stream's hash, advanced by the stream itself as it writes.
     hash: Mutex<Option<HashState>>,
-    /// A file in ranges: the hash on its own thread, following the written prefix (started with
-    /// the file's first range).
-    follower: Mutex<Option<PrefixHasher>>,
-    follower_started: AtomicBool,
+    /// A file in ranges: the hash on its own thread, following the written prefix.
+    follower: Mutex<Follower>,
     persist: Mutex<()>,
     saved_at: Mutex<std::time::Instant>,
     remaining: AtomicUsize,
     failed: AtomicBool,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+/// The hash of a file in ranges: started with the file's first range, over once the file is
+/// verified or failed (never started again).
+enum Follower {
+    NotStarted,
+    Running(PrefixHasher),
+    Over,
 }
 
 impl FileJob {
@@ -120,7 +123,7 @@ impl FileJob {
             d.done[i] += n;
             (d.done[i] >= self.chunks[i].len, d.prefix(&self.chunks))
         };
-        if let Some(h) = lock(&self.follower).as_ref() {
+        if let Follower::Running(h) = &*lock(&self.follower) {
             h.written(prefix);
         }
         let due = save || complete || lock(&self.saved_at).elapsed() >= STATE_SAVE_INTERVAL;
@@ -149,40 +152,54 @@ impl FileJob {
     /// Starts the hash of a file in ranges (once, with its first range), from what earlier runs
     /// wrote.
     fn start_follower(&self) -> std::io::Result<()> {
-        if self.single() || self.follower_started.swap(true, Ordering::SeqCst) {
+        let mut follower = lock(&self.follower);
+        if self.single() || !matches!(*follower, Follower::NotStarted) {
             return Ok(());
         }
+        *follower = Follower::Over; // also when it cannot start: the file fails then
         let h = PrefixHasher::start(
             self.handle.try_clone()?,
             self.file.size,
             HashState::for_file(&self.file),
         )?;
         h.written(lock(&self.done).prefix(&self.chunks));
-        *lock(&self.follower) = Some(h);
+        *follower = Follower::Running(h);
         Ok(())
     }
 
-    /// A single stream's hash takes the bytes just written (they follow what it has hashed).
-    fn try_hash(&self, offset: u64, buf: &[u8]) -> std::io::Result<()> {
+    /// The follower, taken out (a failed file's hash stops when it is dropped).
+    fn end_follower(&self) -> Option<PrefixHasher> {
+        match std::mem::replace(&mut *lock(&self.follower), Follower::Over) {
+            Follower::Running(h) => Some(h),
+            _ => None,
+        }
+    }
+
+    /// A single stream's hash takes the batch just written (it follows what the hash has seen,
+    /// or, after a resume, the hash reads the bytes before it back first).
+    fn hash_written(&self, batch: &Batch) -> std::io::Result<()> {
         if !self.single() {
             return Ok(());
         }
         let mut g = lock(&self.hash);
         let Some(hs) = g.as_mut() else { return Ok(()) };
-        if !hs.feed(offset, buf) {
-            let end = offset + buf.len() as u64;
-            if end > hs.upto() {
-                let mut scratch = Vec::with_capacity(WRITE_BUFFER);
-                hs.catch_up(&self.handle, end, &mut scratch)?;
-            }
+        if hs.upto() < batch.offset {
+            let mut scratch = Vec::with_capacity(WRITE_BUFFER);
+            hs.catch_up(&self.handle, batch.end(), &mut scratch)?;
+            return Ok(());
+        }
+        let mut offset = batch.offset;
+        for part in &batch.parts {
+            hs.feed(offset, part);
+            offset += part.len() as u64;
         }
         Ok(())
     }
 
     /// The file's sha256 (and MD5) once every range is written: from the follower, or by reading
     /// back what the single stream's hash has not seen.
-    fn finish_hash(&self) -> std::io::Result<(String, Option<String>)> {
-        if let Some(h) = lock(&self.follower).take() {
+    fn finish_hash(&self) -> std::io::Result<Sums> {
+        if let Some(h) = self.end_follower() {
             h.written(lock(&self.done).prefix(&self.chunks));
             return h.finish();
         }
@@ -263,8 +280,7 @@ fn prepare(
         write_turn: Mutex::new(()),
         done: Mutex::new(Written::new(done)),
         hash: Mutex::new(Some(HashState::for_file(file))),
-        follower: Mutex::new(None),
-        follower_started: AtomicBool::new(false),
+        follower: Mutex::new(Follower::NotStarted),
         persist: Mutex::new(()),
         saved_at: Mutex::new(std::time::Instant::now()),
         failed: AtomicBool::new(false),
@@ -434,12 +450,7 @@ fn write_batch(job: &FileJob, i: usize, batch: &Batch, save: bool) -> std::io::R
     }
     drop(turn);
     job.advance(i, batch.len, save)?;
-    let mut offset = batch.offset;
-    for part in &batch.parts {
-        job.try_hash(offset, part)?;
-        offset += part.len() as u64;
-    }
-    Ok(())
+    job.hash_written(batch)
 }
 
 /// One stream's writes: one batch on the blocking pool while the next one fills, so the
@@ -1055,7 +1066,7 @@ async fn run_task(
         Err(e) => {
             job.failed.store(true, Ordering::SeqCst);
             // Its hash stops now rather than when the run ends.
-            drop(lock(&job.follower).take());
+            drop(job.end_follower());
             Err(e)
         }
     }

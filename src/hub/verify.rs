@@ -127,7 +127,7 @@ struct Follow {
 
 impl Follow {
     fn frontier(&self) -> std::sync::MutexGuard<'_, Frontier> {
-        self.frontier.lock().unwrap_or_else(|p| p.into_inner())
+        super::lock(&self.frontier)
     }
 }
 
@@ -182,9 +182,7 @@ impl PrefixHasher {
                 self.size
             )));
         }
-        let thread = self.thread.take();
-        let out = thread.map(|t| t.join());
-        match out {
+        match self.thread.take().map(std::thread::JoinHandle::join) {
             Some(Ok(r)) => r,
             _ => Err(std::io::Error::other("the hashing thread stopped")),
         }
