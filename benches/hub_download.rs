@@ -15,9 +15,9 @@ use platform_testkit::hub as hub_emu;
 #[path = "support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Instant;
 
 use hub_emu::{EmuRepo, Faults, HubEmulator};
@@ -72,51 +72,6 @@ fn serve() {
         .unwrap();
         drop(emu);
     });
-}
-
-struct Emulator {
-    child: Child,
-    endpoint: String,
-}
-
-impl Emulator {
-    fn start() -> Emulator {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .arg("--serve")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        Emulator {
-            child,
-            endpoint: line.trim().to_string(),
-        }
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// user + system CPU seconds of process `pid` ("self") so far, and of its waited-for children.
-fn cpu(pid: &str) -> (f64, f64) {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let Some(rest) = s.rfind(')').map(|i| &s[i + 2..]) else {
-        return (0.0, 0.0);
-    };
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (
-        (ticks(11) + ticks(12)) / 100.0,
-        (ticks(13) + ticks(14)) / 100.0,
-    )
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -200,19 +155,27 @@ async fn measured<F: std::future::Future<Output = ()>>(
 ) {
     let _ = Command::new("sync").status();
     let pick = |c: (f64, f64)| if own { c.0 } else { c.1 };
-    let (c0, e0, b0) = (pick(cpu("self")), cpu(emu).0, machine_busy());
+    let (c0, e0, b0) = (
+        pick(support::cpu("self")),
+        support::cpu(emu).0,
+        machine_busy(),
+    );
     let start = Instant::now();
     f.await;
     runs.busy.push(machine_busy() - b0);
     runs.wall.push(start.elapsed().as_secs_f64());
-    runs.cpu.push(pick(cpu("self")) - c0);
-    runs.emu_cpu.push(cpu(emu).0 - e0);
+    runs.cpu.push(pick(support::cpu("self")) - c0);
+    runs.emu_cpu.push(support::cpu(emu).0 - e0);
 }
 
-async fn scenario(name: &str, emu: &Emulator, id: &str) -> Result<(), Box<dyn std::error::Error>> {
+async fn scenario(
+    name: &str,
+    emu: &support::Server,
+    id: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
     let runs = env_num("HUB_BENCH_RUNS", 3).max(1);
-    let endpoint = &emu.endpoint;
-    let pid = emu.child.id().to_string();
+    let endpoint = &emu.url;
+    let pid = emu.pid();
     let (mut platform, mut curl) = (Runs::default(), Runs::default());
     let mut bytes = 0u64;
     let mut urls = Vec::new();
@@ -274,7 +237,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     // As the `platform` binary does.
     platform::alloc::limit_malloc_arenas();
-    let emu = Emulator::start();
+    let emu = support::Server::start(&[], &[]);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

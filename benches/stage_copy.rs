@@ -26,8 +26,8 @@ use platform_testkit::hub as hub_emu;
 #[path = "support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::io::Read;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim};
@@ -55,52 +55,7 @@ fn model() -> hub_emu::EmuRepo {
 
 /// user + system CPU seconds of a process.
 fn cpu(pid: &str) -> f64 {
-    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    let Some(rest) = s.rfind(')').map(|i| &s[i + 2..]) else {
-        return 0.0;
-    };
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-/// A server in a child process; it prints its URL, then serves until its stdin closes.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(args: &[&str], env: &[(&str, String)]) -> Server {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .arg("--serve")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        Server {
-            child,
-            url: line.trim().to_string(),
-        }
-    }
-    fn pid(&self) -> String {
-        self.child.id().to_string()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    support::cpu(pid).0
 }
 
 fn serve(args: &[String]) {
@@ -169,7 +124,7 @@ fn measure_end(start: (Instant, [f64; 3]), pids: &[String; 3]) -> Phase {
 
 async fn scenario(name: &str, bandwidth: Option<u64>, session: &Session, apiserver_pid: String) {
     let bw = bandwidth.map(|b| b.to_string()).unwrap_or_default();
-    let hub = Server::start(&["hub", &bw], &[]);
+    let hub = support::Server::start(&["hub", &bw], &[]);
     let pids = ["self".to_string(), hub.pid(), apiserver_pid];
     let filter = FileFilter::default();
 
@@ -293,7 +248,7 @@ fn main() {
             }
         });
         println!("Hub cache: {} (TMPDIR); PVC volumes: {volumes}", std::env::temp_dir().display());
-        let api = Server::start(&["apiserver"], &[("TMPDIR", volumes)]);
+        let api = support::Server::start(&["apiserver"], &[("TMPDIR", volumes)]);
         let client = kube::Client::try_from(kube::Config::new(api.url.parse().unwrap())).unwrap();
         let pp = PostParams::default();
         let ns: Namespace =
