@@ -118,6 +118,10 @@ pub const LOCK_DIR_IN_GIT: &str = "platform";
 /// output tree (`crate::parallel`).
 pub const WORK_THREADS: usize = 4;
 
+/// At most this many bytes of `clusters/<env>/` are read ahead of `root`'s comparison (the files
+/// past it are read from disk as they are compared): a 1000-model tree is 9 MB.
+pub const READ_AHEAD_BYTES: u64 = 64 * 1024 * 1024;
+
 /// A tree write flushes up to this many new files one by one, more with one syncfs(2) (issue 14:
 /// 4514 fsyncs cost seconds, one syncfs ~60 ms on an idle disk; but syncfs also flushes whatever
 /// else is dirty on the filesystem, which a small change should not wait for).

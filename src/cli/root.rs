@@ -3,7 +3,7 @@ use serde::Serialize;
 
 use super::{print_warnings, to_data, CheckFailed, Ctx, Output};
 use crate::gitops::git::{redact, GitRepo};
-use crate::gitops::{self, ChangeKind};
+use crate::gitops::{self, ChangeKind, ReadAhead};
 use crate::plan::Plan;
 use crate::render;
 
@@ -58,6 +58,17 @@ struct DryRun<'a> {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    let writes = !(args.check || args.dry_run || args.stdout);
+    // A run that writes holds the output tree's lock from before it looks at the disk until it
+    // has written (and committed): two runs never interleave. Taken before the inputs load when
+    // the environment exists, so that the tree is read ahead meanwhile (issue 24).
+    let early_lock = if writes && ctx.env_error.is_none() && has_config(ctx) {
+        Some(gitops::lock_tree(&ctx.repo, &ctx.env, "root")?)
+    } else {
+        None
+    };
+    let ahead = (!args.stdout && (early_lock.is_some() || !writes))
+        .then(|| ReadAhead::start(&ctx.repo, &ctx.env));
     let inputs = ctx.load()?;
     let (plan, tree) = ctx.render(&inputs, args.profile.profile.as_deref())?;
     print_warnings(&ctx.printer, &plan.diagnostics);
@@ -66,14 +77,12 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         print_stream(ctx, &tree);
         return Ok(());
     }
-    // A run that writes holds the output tree's lock from before it looks at the disk until it
-    // has written (and committed): two runs never interleave.
-    let _lock = if args.check || args.dry_run {
-        None
-    } else {
-        Some(gitops::lock_tree(&ctx.repo, &ctx.env, "root")?)
+    let _lock = match early_lock {
+        None if writes => Some(gitops::lock_tree(&ctx.repo, &ctx.env, "root")?),
+        lock => lock,
     };
-    let changes = gitops::diff(&ctx.repo, &tree)?;
+    let ahead = ahead.map(ReadAhead::finish).unwrap_or_default();
+    let changes = gitops::diff_read_ahead(&ctx.repo, &tree, ahead)?;
     let base = crate::layout::tree(&ctx.env);
     for f in &changes.foreign {
         ctx.printer
@@ -109,6 +118,12 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Whether the environment's config.yaml is there (the lock is not taken, nor its file made, for
+/// an environment that does not exist: loading it reports that).
+fn has_config(ctx: &Ctx) -> bool {
+    crate::config::config_path(&ctx.repo, &ctx.env).is_file()
 }
 
 /// `--stdout`: every rendered file as one YAML stream, each document headed by its path.

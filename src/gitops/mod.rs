@@ -9,12 +9,14 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::Serialize;
 
+pub mod ahead;
 pub mod git;
 pub mod history;
 pub mod lock;
 pub mod summary;
 mod write;
 
+pub use ahead::{ReadAhead, Snapshot};
 pub use lock::{lock_tree, TreeLock};
 pub use write::apply;
 
@@ -228,13 +230,22 @@ pub struct Disk<'a> {
     /// Directories already seen to be real directories (not links), so that reading the files of a
     /// 1000-model tree looks at each directory once, not once per file (issue 14).
     dirs: KnownDirs,
+    /// What was read ahead of the comparison (empty: everything is read from disk).
+    ahead: Snapshot,
 }
 
 impl<'a> Disk<'a> {
     pub fn new(repo: &'a Path) -> Disk<'a> {
+        Disk::read_ahead(repo, Snapshot::default())
+    }
+
+    /// The working tree, with what [`ReadAhead`] saw of it (taken while holding the tree's lock,
+    /// or by a run that writes nothing).
+    pub fn read_ahead(repo: &'a Path, ahead: Snapshot) -> Disk<'a> {
         Disk {
             repo,
             dirs: KnownDirs::default(),
+            ahead,
         }
     }
 }
@@ -244,7 +255,10 @@ impl TreeSource for Disk<'_> {
     fn compare_all(&self, files: &[(&str, &str)]) -> Vec<Result<Seen, GitopsError>> {
         crate::parallel::map_chunks(files, 64, |part| {
             part.iter()
-                .map(|(rel, new)| compare(self, rel, new))
+                .map(|(rel, new)| match self.ahead.holds(rel, new) {
+                    Some(true) => Ok(Seen::Unchanged),
+                    _ => compare(self, rel, new),
+                })
                 .collect::<Vec<_>>()
         })
         .into_iter()
@@ -306,6 +320,12 @@ impl TreeSource for Disk<'_> {
     }
 
     fn list(&self, dir: &str) -> Result<BTreeSet<String>, GitopsError> {
+        if let Some((files, dirs)) = self.ahead.list(dir) {
+            for d in dirs {
+                self.dirs.insert(PathBuf::from(d));
+            }
+            return Ok(files);
+        }
         let mut out = BTreeSet::new();
         match inspect_known(self.repo, dir, &self.dirs)? {
             Some(meta) if meta.is_dir() => {
@@ -433,6 +453,15 @@ pub fn inspect_known(
 /// Compare `tree` with `repo` on disk.
 pub fn diff(repo: &Path, tree: &RenderedTree) -> Result<ChangeSet, GitopsError> {
     diff_against(&Disk::new(repo), tree)
+}
+
+/// [`diff`] with what [`ReadAhead`] saw of the tree (whatever it did not see is read from disk).
+pub fn diff_read_ahead(
+    repo: &Path,
+    tree: &RenderedTree,
+    ahead: Snapshot,
+) -> Result<ChangeSet, GitopsError> {
+    diff_against(&Disk::read_ahead(repo, ahead), tree)
 }
 
 /// Compare `tree` with any source (disk, a commit).
@@ -731,6 +760,81 @@ mod tests {
         let t = tree(&[("clusters/e/models/m/a.yaml", &gen("a"))], &[]);
         let e = diff(dir.path(), &t).unwrap_err().to_string();
         assert!(e.starts_with("clusters/e/models/m is a file where"), "{e}");
+    }
+
+    /// `diff` with what the read-ahead saw of `clusters/e/` (as `root` runs it).
+    fn diff_ahead(repo: &Path, t: &RenderedTree) -> Result<ChangeSet, GitopsError> {
+        diff_read_ahead(repo, t, ReadAhead::start(repo, "e").finish())
+    }
+
+    /// Issue 24: the read-ahead changes nothing of what the comparison says, nor of what it
+    /// refuses: unchanged, changed, added, stale and foreign files, directories whose names
+    /// sort between `dir` and `dir/`, a link, a FIFO and a file where a directory belongs.
+    #[test]
+    fn the_read_ahead_finds_what_reading_the_disk_finds() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path();
+        let put = |rel: &str, text: &str| {
+            let p = repo.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        put("clusters/e/models/a/x.yaml", &gen("same"));
+        put("clusters/e/models/a/y.yaml", &gen("old"));
+        put("clusters/e/models/stale/z.yaml", &gen("gone"));
+        put("clusters/e/models/mine.txt", "hand written\n");
+        put("clusters/e/models-x/k.yaml", &gen("k"));
+        put("clusters/e/models.yaml", &gen("m"));
+        put("clusters/e/project.yaml", &gen("p0"));
+        let t = tree(
+            &[
+                ("clusters/e/models/a/x.yaml", &gen("same")),
+                ("clusters/e/models/a/y.yaml", &gen("new")),
+                ("clusters/e/models/b/w.yaml", &gen("added")),
+                ("clusters/e/models-x/k.yaml", &gen("k")),
+                ("clusters/e/project.yaml", &gen("p1")),
+                ("clusters/e/root.yaml", &gen("r")),
+            ],
+            &[
+                "clusters/e/models/",
+                "clusters/e/models-x/",
+                "clusters/e/root.yaml",
+            ],
+        );
+        let seen = ReadAhead::start(repo, "e").finish();
+        assert!(
+            seen.list("clusters/e/models").is_some(),
+            "nothing was read ahead"
+        );
+        let want = diff(repo, &t).unwrap();
+        assert_eq!(want.count(ChangeKind::Modify), 2, "{want:?}");
+        assert_eq!(want.count(ChangeKind::Add), 2, "{want:?}");
+        assert_eq!(want.count(ChangeKind::Delete), 1, "{want:?}");
+        assert_eq!(want.foreign, ["clusters/e/models/mine.txt"]);
+        assert_eq!(diff_ahead(repo, &t).unwrap(), want);
+
+        let refused = |t: &RenderedTree| {
+            let plain = diff(repo, t).unwrap_err().to_string();
+            assert_eq!(diff_ahead(repo, t).unwrap_err().to_string(), plain);
+            plain
+        };
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("o.yaml"), gen("theirs")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), repo.join("clusters/e/models/linked")).unwrap();
+        assert!(refused(&t).contains("clusters/e/models/linked is a symbolic link"));
+        std::fs::remove_file(repo.join("clusters/e/models/linked")).unwrap();
+
+        let fifo = repo.join("clusters/e/models/a/y.yaml");
+        std::fs::remove_file(&fifo).unwrap();
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path that lives across the call.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(refused(&t).contains("FIFO"));
+        std::fs::remove_file(&fifo).unwrap();
+
+        put("clusters/e/models/b", "a file\n");
+        let t = tree(&[("clusters/e/models/b/w.yaml", &gen("added"))], &[]);
+        assert!(refused(&t).starts_with("clusters/e/models/b is a file where"));
     }
 
     #[test]

@@ -77,8 +77,10 @@ pub fn render(
     let mut tree = RenderedTree::default();
     render_roots(&mut tree, plan, templates)?;
     render_apps(&mut tree, plan, catalog, templates)?;
-    render_models(&mut tree, plan, catalog, templates)?;
+    // The routes before the models: they render on one thread, while `root`'s read-ahead of the
+    // tree has the other core; the models then have every core (issue 24).
     render_routing(&mut tree, plan, catalog, templates)?;
+    render_models(&mut tree, plan, catalog, templates)?;
     render_argocd(&mut tree, plan, catalog, templates)?;
     render_objects(&mut tree, plan, catalog, templates)?;
     own_serving_dirs(&mut tree, plan, catalog);
