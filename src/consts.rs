@@ -122,6 +122,10 @@ pub const WORK_THREADS: usize = 4;
 /// past it are read from disk as they are compared): a 1000-model tree is 9 MB.
 pub const READ_AHEAD_BYTES: u64 = 64 * 1024 * 1024;
 
+/// Directories deeper than this below `clusters/<env>/` are not read ahead (a rendered tree is
+/// four deep; the walk recurses and holds a descriptor per level).
+pub const READ_AHEAD_DEPTH: usize = 32;
+
 /// A tree write flushes up to this many new files one by one, more with one syncfs(2) (issue 14:
 /// 4514 fsyncs cost seconds, one syncfs ~60 ms on an idle disk; but syncfs also flushes whatever
 /// else is dirty on the filesystem, which a small change should not wait for).

@@ -127,7 +127,7 @@ fn snapshot(repo: &Path, root: &str, stop: &AtomicBool, budget: u64) -> Snapshot
     let Ok(fd) = fs::openat(fs::CWD, repo.join(root), DIR_FLAGS, fs::Mode::empty()) else {
         return Snapshot::default();
     };
-    walk.dir(fd, root.to_string());
+    walk.dir(fd, root.to_string(), 0);
     if stop.load(Ordering::Relaxed) {
         return Snapshot::default();
     }
@@ -154,9 +154,15 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    /// List the directory `rel` (open as `fd`), read its regular files, then its subdirectories.
-    fn dir(&mut self, fd: OwnedFd, rel: String) {
+    /// List the directory `rel` (open as `fd`, `depth` below the tree's root), read its regular
+    /// files, then its subdirectories. Deeper than a rendered tree ever goes, the disk is asked
+    /// (the walk recurses, and holds a descriptor per level).
+    fn dir(&mut self, fd: OwnedFd, rel: String, depth: usize) {
         if self.stop.load(Ordering::Relaxed) {
+            return;
+        }
+        if depth > consts::READ_AHEAD_DEPTH {
+            self.snap.unlisted.insert(rel);
             return;
         }
         let Ok(mut listing) = fs::Dir::new(fd) else {
@@ -206,7 +212,7 @@ impl Walk<'_> {
         };
         for (name, path) in subdirs {
             match fs::openat(dirfd, name.as_c_str(), DIR_FLAGS, fs::Mode::empty()) {
-                Ok(fd) => self.dir(fd, path),
+                Ok(fd) => self.dir(fd, path, depth + 1),
                 Err(_) => {
                     self.snap.unlisted.insert(path);
                 }
@@ -323,6 +329,24 @@ mod tests {
         .filter(|p| s.holds(p, "").is_some())
         .count();
         assert_eq!(read, 1, "3 bytes hold one of the 2-byte files, and no more");
+    }
+
+    #[test]
+    fn below_the_depth_limit_the_disk_is_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = (0..=consts::READ_AHEAD_DEPTH + 1)
+            .map(|i| format!("d{i}"))
+            .collect::<Vec<_>>()
+            .join("/");
+        put(dir.path(), &format!("clusters/e/{deep}/x.yaml"), "x\n");
+        put(dir.path(), "clusters/e/y.yaml", "y\n");
+        let s = take(dir.path(), u64::MAX);
+        assert!(
+            s.list("clusters/e").is_none(),
+            "a listing with a hole in it"
+        );
+        assert_eq!(s.holds("clusters/e/y.yaml", "y\n"), Some(true));
+        assert_eq!(s.holds(&format!("clusters/e/{deep}/x.yaml"), "x\n"), None);
     }
 
     #[test]
