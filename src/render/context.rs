@@ -216,39 +216,39 @@ pub struct ModelCtx<'a> {
     revision: &'a str,
     served_name: &'a str,
     layer: &'a str,
-    labels: Map<String, Value>,
-    selector: Value,
+    labels: Lazy,
+    selector: Lazy,
     image: String,
     command: Shared,
-    args: Vec<String>,
-    env: Vec<Value>,
-    llmd_env: Vec<Value>,
+    args: Lazy,
+    env: Lazy,
+    llmd_env: Lazy,
     port: u16,
     replicas: u32,
     gpus: u32,
     strategy: &'static str,
-    resources: Value,
+    resources: Lazy,
     tolerations: Shared,
     probes: Shared,
     pod_security_context: Shared,
     container_security_context: Shared,
     volume_mounts: Shared,
-    volumes: Value,
-    pvc: Value,
-    weights: Value,
+    volumes: Lazy,
+    pvc: Lazy,
+    weights: Lazy,
     canary_traffic_percent: Option<u8>,
-    parallelism: Value,
-    prefill: Option<Value>,
-    gateway: Value,
+    parallelism: Lazy,
+    prefill: Option<Lazy>,
+    gateway: Lazy,
     /// The KServe model spec of a model served by a ClusterServingRuntime (llama.cpp, Ollama);
     /// None for our own vLLM container.
-    serving_runtime: Option<Value>,
+    serving_runtime: Option<Lazy>,
     /// The S3 ServiceAccount of weights KServe reads from `s3://` (None otherwise).
-    s3: Option<Value>,
+    s3: Option<Lazy>,
     /// The PriorityClass the serving pods name (`priority:`), when set.
     priority_class_name: Option<&'a str>,
     /// `autoscaling:` as the templates render it ([`autoscaling_ctx`]), when set.
-    autoscaling: Option<Value>,
+    autoscaling: Option<Lazy>,
     /// The namespace of the stable route's Gateway, which the NetworkPolicy admits (None when
     /// the model is not routed).
     routing_namespace: Option<&'a str>,
@@ -260,6 +260,14 @@ pub struct ModelCtx<'a> {
 /// made once per process and shared by reference (issue 14: rebuilding and converting them per
 /// model was a third of rendering).
 type Shared = minijinja::Value;
+
+/// A part of a model's context as JSON that templates read without converting it whole
+/// ([`crate::render::lazy`]).
+type Lazy = minijinja::Value;
+
+fn lazy(json: impl Into<Value>) -> Lazy {
+    crate::render::lazy::value(json.into())
+}
 
 /// The parts of a model's context that every model with the same device, pre-staging and GPU
 /// shares.
@@ -284,8 +292,7 @@ impl SharedParts {
         static MOUNTS: [OnceLock<Shared>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
         static TOLERATIONS: [OnceLock<Shared>; 2] = [OnceLock::new(), OnceLock::new()];
         let once = |cell: &'static OnceLock<Shared>, make: &dyn Fn() -> Value| {
-            cell.get_or_init(|| minijinja::Value::from_serialize(make()))
-                .clone()
+            cell.get_or_init(|| lazy(make())).clone()
         };
         SharedParts {
             command: once(&COMMAND, &|| {
@@ -369,43 +376,43 @@ pub fn model_ctx<'a>(plan: &'a Plan, catalog: &'a Catalog, pm: &'a PlannedModel)
         revision: &m.revision,
         served_name: runtime.served_name(m),
         layer: layer.as_str(),
-        labels: model_labels(&plan.env, &m.name, layer.as_str()),
-        selector: json!({ consts::LABEL_NAME: m.name, consts::LABEL_MODEL: m.name }),
+        labels: lazy(model_labels(&plan.env, &m.name, layer.as_str())),
+        selector: lazy(json!({ consts::LABEL_NAME: m.name, consts::LABEL_MODEL: m.name })),
         image: preset.image_ref(),
         command: shared.command,
-        args,
-        env: env_list,
-        llmd_env,
+        args: lazy(args),
+        env: lazy(env_list),
+        llmd_env: lazy(llmd_env),
         port: runtime.port(),
         // An autoscaled model starts at its min (at least 1); the autoscaler takes it from there.
         replicas: m.start_replicas(),
         gpus: m.gpus,
         strategy: serving::layer(layer).strategy(m.strategy),
-        resources,
+        resources: lazy(resources),
         tolerations: shared.tolerations,
         probes: shared.probes,
         pod_security_context: shared.pod_security_context,
         container_security_context: shared.container_security_context,
         volume_mounts: shared.volume_mounts,
-        volumes: volumes(&pvc, weights_volume),
-        pvc: json!({
+        volumes: lazy(volumes(&pvc, weights_volume)),
+        pvc: lazy(json!({
             "name": pvc,
             "size": m.storage.size.as_str(),
             "accessMode": format!("{:?}", m.storage.access_mode),
             "storageClassName": storage_class,
-        }),
-        weights: json!({"staged": staged, "dir": dir, "mountPath": mount, "uri": uri}),
+        })),
+        weights: lazy(json!({"staged": staged, "dir": dir, "mountPath": mount, "uri": uri})),
         canary_traffic_percent: m.canary_traffic_percent,
-        parallelism: parallelism(m.gpus, m.tensor_parallel_size),
-        prefill,
-        gateway: gateway_ctx(plan, catalog, layer.as_str()),
-        serving_runtime,
-        s3: pm.reads_s3().then(|| s3_ctx(plan, m)),
+        parallelism: lazy(parallelism(m.gpus, m.tensor_parallel_size)),
+        prefill: prefill.map(lazy),
+        gateway: lazy(gateway_ctx(plan, catalog, layer.as_str())),
+        serving_runtime: serving_runtime.map(lazy),
+        s3: pm.reads_s3().then(|| lazy(s3_ctx(plan, m))),
         priority_class_name: m.priority.as_deref(),
         autoscaling: m
             .autoscaling
             .as_ref()
-            .map(|a| autoscaling_ctx(a, &pm.namespace, m.served_name(), plan)),
+            .map(|a| lazy(autoscaling_ctx(a, &pm.namespace, m.served_name(), plan))),
         routing_namespace: pm.route_from(plan),
         route_service: pm.layer().route_backend(&pm.name).map(|b| b.service),
     }

@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use minijinja::value::ValueKind;
 use minijinja::{Environment, UndefinedBehavior, Value};
+use serde_json::Value as Json;
 
 use crate::consts;
 
@@ -282,9 +282,10 @@ impl Templates {
     }
 }
 
-/// A template context from the JSON the context module builds.
-pub fn context(json: &serde_json::Value) -> Value {
-    Value::from_serialize(json)
+/// A template context from the JSON the context module builds (converted where a template looks
+/// inside, [`super::lazy`]).
+pub fn context(json: serde_json::Value) -> Value {
+    super::lazy::value(json)
 }
 
 /// `templates/<name>`.
@@ -335,22 +336,30 @@ fn render_error(file: &str, source: Option<&str>, e: &minijinja::Error) -> Templ
 /// `{{ value | yaml(N) }}` renders a mapping or list as a block on the following lines, indented by N
 /// spaces (empty ones inline as `{}` / `[]`).
 fn yaml_filter(value: Value, indent: Option<usize>) -> Result<String, minijinja::Error> {
-    if let Some(out) = fast_yaml(&value, indent.unwrap_or(0)) {
-        return Ok(out);
-    }
     let err = |e: &dyn std::fmt::Display| {
         minijinja::Error::new(
             minijinja::ErrorKind::InvalidOperation,
             format!("yaml filter: {e}"),
         )
     };
-    let json = serde_json::to_value(&value).map_err(|e| err(&e))?;
-    let is_block = match &json {
+    // The contexts' JSON as it is (crate::render::lazy); anything else a template made, converted.
+    let converted;
+    let json = match value.downcast_object_ref::<super::lazy::JsonNode>() {
+        Some(node) => node.json(),
+        None => {
+            converted = serde_json::to_value(&value).map_err(|e| err(&e))?;
+            &converted
+        }
+    };
+    if let Some(out) = fast_yaml(json, indent.unwrap_or(0)) {
+        return Ok(out);
+    }
+    let is_block = match json {
         serde_json::Value::Object(m) => !m.is_empty(),
         serde_json::Value::Array(a) => !a.is_empty(),
         _ => false,
     };
-    let text = serde_yaml::to_string(&json).map_err(|e| err(&e))?;
+    let text = serde_yaml::to_string(json).map_err(|e| err(&e))?;
     if !is_block {
         let t = text.trim_end();
         if t.contains('\n') {
@@ -372,17 +381,15 @@ fn yaml_filter(value: Value, indent: Option<usize>) -> Result<String, minijinja:
 }
 
 /// The `yaml` filter's output without a YAML emitter per call (issue 14: one per filter call was
-/// a third of rendering), read straight from the template's values (converting them to JSON first
-/// was another third): blocks are laid out here as serde_yaml lays them out (mapping values
+/// a third of rendering): blocks are laid out here as serde_yaml lays them out (mapping values
 /// indented by two, sequences at their key's indent), and each scalar is quoted exactly as
 /// serde_yaml quotes it, asked once per distinct string. None (use serde_yaml) for what this does
-/// not lay out: floats, multi-line strings, a sequence directly in a sequence, a key that is not a
-/// string.
-fn fast_yaml(v: &Value, indent: usize) -> Option<String> {
+/// not lay out: floats, multi-line strings, a sequence directly in a sequence.
+fn fast_yaml(v: &Json, indent: usize) -> Option<String> {
     let mut out = String::with_capacity(64);
-    match v.kind() {
-        ValueKind::Map if v.len() != Some(0) => block_map(v, indent, true, &mut out)?,
-        ValueKind::Seq if v.len() != Some(0) => block_seq(v, indent, &mut out)?,
+    match v {
+        Json::Object(m) if !m.is_empty() => block_map(m, indent, true, &mut out)?,
+        Json::Array(a) if !a.is_empty() => block_seq(a, indent, &mut out)?,
         _ => inline_scalar(v, &mut out)?,
     }
     Some(out)
@@ -392,25 +399,29 @@ fn pad(out: &mut String, indent: usize) {
     out.extend(std::iter::repeat_n(' ', indent));
 }
 
-fn block_map(m: &Value, indent: usize, newline_first: bool, out: &mut String) -> Option<()> {
-    let pairs = m.as_object()?.try_iter_pairs()?;
-    for (i, (k, v)) in pairs.enumerate() {
+fn block_map(
+    m: &serde_json::Map<String, Json>,
+    indent: usize,
+    newline_first: bool,
+    out: &mut String,
+) -> Option<()> {
+    for (i, (k, v)) in m.iter().enumerate() {
         if i > 0 || newline_first {
             out.push('\n');
             pad(out, indent);
         }
-        push_scalar_str(k.as_str()?, out)?;
+        push_scalar_str(k, out)?;
         out.push(':');
-        block_value(&v, indent, out)?;
+        block_value(v, indent, out)?;
     }
     Some(())
 }
 
 /// A mapping's value after `key:`.
-fn block_value(v: &Value, indent: usize, out: &mut String) -> Option<()> {
-    match v.kind() {
-        ValueKind::Map if v.len() != Some(0) => block_map(v, indent + 2, true, out),
-        ValueKind::Seq if v.len() != Some(0) => block_seq(v, indent, out),
+fn block_value(v: &Json, indent: usize, out: &mut String) -> Option<()> {
+    match v {
+        Json::Object(m) if !m.is_empty() => block_map(m, indent + 2, true, out),
+        Json::Array(a) if !a.is_empty() => block_seq(a, indent, out),
         _ => {
             out.push(' ');
             inline_scalar(v, out)
@@ -418,32 +429,32 @@ fn block_value(v: &Value, indent: usize, out: &mut String) -> Option<()> {
     }
 }
 
-fn block_seq(a: &Value, indent: usize, out: &mut String) -> Option<()> {
-    for item in a.try_iter().ok()? {
+fn block_seq(a: &[Json], indent: usize, out: &mut String) -> Option<()> {
+    for item in a {
         out.push('\n');
         pad(out, indent);
         out.push_str("- ");
-        match item.kind() {
-            ValueKind::Map if item.len() != Some(0) => block_map(&item, indent + 2, false, out)?,
-            ValueKind::Seq if item.len() != Some(0) => return None,
-            _ => inline_scalar(&item, out)?,
+        match item {
+            Json::Object(m) if !m.is_empty() => block_map(m, indent + 2, false, out)?,
+            Json::Array(a) if !a.is_empty() => return None,
+            _ => inline_scalar(item, out)?,
         }
     }
     Some(())
 }
 
-fn inline_scalar(v: &Value, out: &mut String) -> Option<()> {
-    match v.kind() {
-        ValueKind::None => out.push_str("null"),
-        ValueKind::Bool => out.push_str(if v.is_true() { "true" } else { "false" }),
-        ValueKind::Number if v.is_integer() => {
+fn inline_scalar(v: &Json, out: &mut String) -> Option<()> {
+    match v {
+        Json::Null => out.push_str("null"),
+        Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Json::Number(n) if n.is_i64() || n.is_u64() => {
             use std::fmt::Write;
-            write!(out, "{v}").ok()?;
+            write!(out, "{n}").ok()?;
         }
-        ValueKind::String => push_scalar_str(v.as_str()?, out)?,
-        ValueKind::Map => out.push_str("{}"),
-        ValueKind::Seq => out.push_str("[]"),
-        _ => return None,
+        Json::String(s) => push_scalar_str(s, out)?,
+        Json::Object(_) => out.push_str("{}"),
+        Json::Array(_) => out.push_str("[]"),
+        Json::Number(_) => return None,
     }
     Some(())
 }
@@ -508,7 +519,7 @@ mod tests {
         std::fs::write(dir.path().join("templates/t.j2"), src).unwrap();
         Templates::load(dir.path())
             .unwrap()
-            .render("t.j2", &context(&ctx))
+            .render("t.j2", &context(ctx))
     }
 
     #[test]
@@ -540,8 +551,7 @@ mod tests {
                 .lines()
                 .map(|l| format!("\n{pad}{l}"))
                 .collect();
-            let mj = Value::from_serialize(&v);
-            assert_eq!(fast_yaml(&mj, indent).as_deref(), Some(want.as_str()));
+            assert_eq!(fast_yaml(&v, indent).as_deref(), Some(want.as_str()));
         }
         for s in ["4", "true", "a b", "", "0x1", "1e3", "-", "@x", "it's"] {
             let want = serde_yaml::to_string(s).unwrap();
@@ -549,9 +559,8 @@ mod tests {
             push_scalar_str(s, &mut out).unwrap();
             assert_eq!(out, want.trim_end(), "{s}");
         }
-        let mj = |v: serde_json::Value| Value::from_serialize(&v);
-        assert_eq!(fast_yaml(&mj(serde_json::json!({"f": 1.5})), 0), None);
-        assert_eq!(fast_yaml(&mj(serde_json::json!("a\nb")), 0), None);
+        assert_eq!(fast_yaml(&serde_json::json!({"f": 1.5}), 0), None);
+        assert_eq!(fast_yaml(&serde_json::json!("a\nb"), 0), None);
     }
 
     /// Every string the fast path writes plain, serde_yaml writes plain too: all short strings over
@@ -664,7 +673,7 @@ mod tests {
         std::fs::write(t.join("empty.j2"), "{% if false %}kind: A{% endif %}").unwrap();
         std::fs::write(t.join("comments.j2"), "{{ header }}\n# nothing\n---\n\n").unwrap();
         let ts = Templates::load(dir.path()).unwrap();
-        let ctx = context(&serde_json::json!({"header": consts::GENERATED_HEADER}));
+        let ctx = context(serde_json::json!({"header": consts::GENERATED_HEADER}));
         let want = format!("{}\nkind: A\n", consts::GENERATED_HEADER);
         for name in ["bare.j2", "own.j2", "old.j2"] {
             assert_eq!(ts.render_file(name, &ctx).unwrap(), want, "{name}");
@@ -703,7 +712,7 @@ mod tests {
             Some(Origin::Repo(_))
         ));
         assert_eq!(
-            t.render("namespace.yaml.j2", &context(&serde_json::json!({})))
+            t.render("namespace.yaml.j2", &context(serde_json::json!({})))
                 .unwrap(),
             "custom\n"
         );

@@ -4,6 +4,7 @@
 pub mod check;
 pub mod context;
 pub mod engine;
+pub mod lazy;
 pub mod provenance;
 pub mod schema;
 
@@ -99,7 +100,7 @@ fn render_roots(
         layout::project_file(env),
         templates.render_file(
             "appproject.yaml.j2",
-            &template_context(&json!({"header": header, "project": context::project_ctx(plan)})),
+            &template_context(json!({"header": header, "project": context::project_ctx(plan)})),
         )?,
     );
     let layers_with_apps: BTreeSet<&str> = plan.apps.iter().map(|a| a.layer.as_str()).collect();
@@ -115,7 +116,7 @@ fn render_roots(
             templates.render_file(
                 "root-application.yaml.j2",
                 &template_context(
-                    &json!({"header": header, "root": context::root_ctx(plan, layer)}),
+                    json!({"header": header, "root": context::root_ctx(plan, layer)}),
                 ),
             )?,
         );
@@ -137,13 +138,13 @@ fn render_apps(
             path,
             templates.render_file(
                 "application.yaml.j2",
-                &template_context(&json!({"header": header, "app": context::app_ctx(plan, app)})),
+                &template_context(json!({"header": header, "app": context::app_ctx(plan, app)})),
             )?,
         );
         if app.kind == AppKind::Serving {
             let layer = app.serving_layer.as_deref().unwrap_or_default();
             let ctx = template_context(
-                &json!({"header": header, "serving": context::serving_ctx(plan, catalog, layer)}),
+                json!({"header": header, "serving": context::serving_ctx(plan, catalog, layer)}),
             );
             let no_runtimes = ctx
                 .get_attr("serving")
@@ -179,7 +180,7 @@ fn render_routing(
     // Converted once and shared by every route's context (a minijinja value is reference
     // counted): converting the whole routing object, every route in it, once per route made
     // rendering quadratic in the number of routed models (issue 24: 4 s for 1000 models).
-    let routing = template_context(&context::routing_ctx(plan, spec));
+    let routing = template_context(context::routing_ctx(plan, spec));
     let ctx = minijinja::context! { header => header, routing => routing.clone() };
     for t in &spec.templates {
         let path = layout::output_file(&layout::routing_dir(env), t);
@@ -285,7 +286,7 @@ fn render_argocd(
         format!("{dir}/kustomization.yaml"),
         templates.render_file(
             "argocd-kustomization.yaml.j2",
-            &template_context(&json!({"header": header, "argocd": context::argocd_ctx(spec)})),
+            &template_context(json!({"header": header, "argocd": context::argocd_ctx(spec)})),
         )?,
     );
     for (name, keys) in spec.patches() {
@@ -293,7 +294,7 @@ fn render_argocd(
             format!("{dir}/{name}.yaml"),
             templates.render_file(
                 "argocd-configmap-patch.yaml.j2",
-                &template_context(&json!({"header": header, "cm": {"name": name, "data": keys}})),
+                &template_context(json!({"header": header, "cm": {"name": name, "data": keys}})),
             )?,
         );
     }
@@ -330,7 +331,7 @@ fn render_objects(
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or("objects.yaml");
-        let ctx = template_context(&json!({
+        let ctx = template_context(json!({
             "header": consts::GENERATED_HEADER,
             "objects": {"app": app.name, "file": format!("{}/{file}", consts::CATALOG_DIR), "text": objects.text.trim_end()},
         }));
@@ -371,7 +372,7 @@ pub fn render_groups(
     let text = templates.render_file(
         "groups.generated.yaml.j2",
         &template_context(
-            &json!({"header": consts::GENERATED_HEADER, "env": env, "groups": groups}),
+            json!({"header": consts::GENERATED_HEADER, "env": env, "groups": groups}),
         ),
     )?;
     Ok(RenderedTree {
