@@ -31,6 +31,7 @@ pub mod s3;
 pub mod scaffold;
 pub mod serving;
 pub mod signal;
+pub mod sync;
 pub mod text;
 pub mod ui;
 pub mod url;

@@ -19,13 +19,13 @@ use super::cache::{snapshot_dir, validate_file_path};
 use super::consts::*;
 use super::error::HubError;
 use super::http::{error_chain, shown_url, Failure, Http};
-use super::lock;
 use super::origin::Origin;
 use super::progress;
 use super::retry::RetryState;
 use super::snapshot::{HubFile, LocalSnapshot, ReadyFile, Snapshot};
 use super::verify::{md5_file, sha256_file, HashState, PrefixHasher, Sums};
 use crate::report::Reporter;
+use crate::sync::lock;
 
 #[derive(Serialize, Deserialize, PartialEq, Debug)]
 struct RangeState {

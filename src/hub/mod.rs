@@ -82,12 +82,6 @@ pub use api::HubClient;
 pub use origin::Origin;
 
 /// Constants of the Hub module, in one place.
-/// A mutex's guard; a poisoned one (a thread panicked holding it) is taken as it is, since every
-/// state kept under these locks stays valid between statements.
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 pub mod consts {
     use std::time::Duration;
 

@@ -127,7 +127,7 @@ struct Follow {
 
 impl Follow {
     fn frontier(&self) -> std::sync::MutexGuard<'_, Frontier> {
-        super::lock(&self.frontier)
+        crate::sync::lock(&self.frontier)
     }
 }
 

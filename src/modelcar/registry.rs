@@ -31,6 +31,7 @@ use super::consts::{
 use super::credentials::Credential;
 use super::layer::Layer;
 use super::ModelcarError;
+use crate::sync::lock;
 
 /// How the registry wants to be authorised, learnt from its `WWW-Authenticate` challenge.
 #[derive(Debug, Clone, Default)]
@@ -100,14 +101,10 @@ impl Registry {
         })
     }
 
-    fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-        m.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// `text` without any secret.
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
-        for s in Self::lock(&self.secrets).iter() {
+        for s in lock(&self.secrets).iter() {
             if !s.is_empty() {
                 out = out.replace(s.as_str(), "***");
             }
@@ -137,7 +134,7 @@ impl Registry {
 
     /// The `Authorization` value, marked sensitive (never in reqwest's Debug output).
     fn auth_header(&self) -> Option<HeaderValue> {
-        let text = match (&*Self::lock(&self.auth), &self.credential) {
+        let text = match (&*lock(&self.auth), &self.credential) {
             (Auth::Basic, Some(Credential::Basic { user, password })) => format!(
                 "Basic {}",
                 Base64::encode_string(format!("{user}:{}", password.expose()).as_bytes())
@@ -263,7 +260,7 @@ impl Registry {
                         why: format!("it asks for a user name and password{}", self.login_hint()),
                     });
                 }
-                *Self::lock(&self.auth) = Auth::Basic;
+                *lock(&self.auth) = Auth::Basic;
                 Ok(())
             }
             "bearer" => {
@@ -277,8 +274,8 @@ impl Registry {
                     .find(|(k, _)| k == "service")
                     .map(|(_, v)| v.clone());
                 let token = self.fetch_token(&realm, service.as_deref()).await?;
-                Self::lock(&self.secrets).push(token.clone());
-                *Self::lock(&self.auth) = Auth::Bearer(token);
+                lock(&self.secrets).push(token.clone());
+                *lock(&self.auth) = Auth::Bearer(token);
                 Ok(())
             }
             other => Err(self.protocol(format!("unknown authentication scheme `{other}`"))),

@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::report::{rate, size, Event, Reporter, Silent};
+use crate::sync::lock;
 
 /// How often [`Lines`] says how a transfer is going.
 pub const LINE_INTERVAL: Duration = Duration::from_secs(10);
@@ -53,10 +54,6 @@ impl Reporter for Hinted {
             other => self.inner.event(other),
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn eprint_line(s: &str) {

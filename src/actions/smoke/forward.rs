@@ -125,7 +125,7 @@ pub struct ErrorSlot(Arc<Mutex<Reported>>, String);
 
 impl ErrorSlot {
     fn lock(&self) -> std::sync::MutexGuard<'_, Reported> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.0)
     }
 
     /// The last error reported, if any.
