@@ -139,13 +139,6 @@ const DIR_FLAGS: fs::OFlags = fs::OFlags::RDONLY
     .union(fs::OFlags::NOFOLLOW)
     .union(fs::OFlags::CLOEXEC);
 
-/// A regular file is opened without following a link and without blocking (a FIFO put there
-/// meanwhile), and without updating its access time when the owner allows.
-const FILE_FLAGS: fs::OFlags = fs::OFlags::RDONLY
-    .union(fs::OFlags::NOFOLLOW)
-    .union(fs::OFlags::NONBLOCK)
-    .union(fs::OFlags::CLOEXEC);
-
 struct Walk<'a> {
     snap: Snapshot,
     budget: u64,
@@ -227,16 +220,7 @@ impl Walk<'_> {
 
     /// A regular file's sha256 when it fits the cap and the budget.
     fn sum(&mut self, dirfd: BorrowedFd<'_>, name: &CStr) -> Option<[u8; 32]> {
-        let fd = match fs::openat(
-            dirfd,
-            name,
-            FILE_FLAGS | fs::OFlags::NOATIME,
-            fs::Mode::empty(),
-        ) {
-            Err(rustix::io::Errno::PERM) => fs::openat(dirfd, name, FILE_FLAGS, fs::Mode::empty()),
-            other => other,
-        }
-        .ok()?;
+        let fd = super::open_no_follow_at(dirfd, name).ok()?;
         let stat = fs::fstat(&fd).ok()?;
         let len = u64::try_from(stat.st_size).ok()?;
         if fs::FileType::from_raw_mode(stat.st_mode) != fs::FileType::RegularFile

@@ -348,16 +348,20 @@ impl TreeSource for Disk<'_> {
 /// kernel allows (O_NOATIME: only for the file's owner; reading a 1000-model tree otherwise
 /// dirtied 4514 inodes).
 fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let open = |extra: libc::c_int| {
-        std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | extra)
-            .open(path)
-    };
-    match open(libc::O_NOATIME) {
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => open(0),
-        other => other,
+    open_no_follow_at(rustix::fs::CWD, path).map(std::fs::File::from)
+}
+
+/// [`open_no_follow`] for `path` relative to the directory `dir` (the read-ahead opens each file
+/// from its directory).
+fn open_no_follow_at<P: rustix::path::Arg + Copy>(
+    dir: impl std::os::fd::AsFd,
+    path: P,
+) -> std::io::Result<std::os::fd::OwnedFd> {
+    use rustix::fs::{openat, Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    match openat(&dir, path, flags | OFlags::NOATIME, Mode::empty()) {
+        Err(rustix::io::Errno::PERM) => Ok(openat(&dir, path, flags, Mode::empty())?),
+        other => Ok(other?),
     }
 }
 

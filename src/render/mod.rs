@@ -177,9 +177,9 @@ fn render_routing(
         return Ok(());
     };
     let (env, header) = (&plan.env, consts::GENERATED_HEADER);
-    // Converted once and shared by every route's context (a minijinja value is reference
-    // counted): converting the whole routing object, every route in it, once per route made
-    // rendering quadratic in the number of routed models (issue 24: 4 s for 1000 models).
+    // Made once and shared by every route's context (a template value is reference counted):
+    // converting the whole routing object, every route in it, once per route made rendering
+    // quadratic in the number of routed models (issue 24: 4 s for 1000 models).
     let routing = template_context(context::routing_ctx(plan, spec));
     let ctx = minijinja::context! { header => header, routing => routing.clone() };
     for t in &spec.templates {
