@@ -117,6 +117,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             plan.other_layers.join(", ")
         ));
     }
+    super::freed_by_exit((inputs, plan, tree, changes));
     Ok(())
 }
 

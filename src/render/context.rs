@@ -445,19 +445,22 @@ pub fn routing_ctx(plan: &Plan, spec: &crate::catalog::RoutingSpec) -> Value {
         backends.extend(destination.and_then(|d| backend(d, share)));
         let mut route_labels = labels.clone();
         route_labels.insert(consts::LABEL_MODEL.into(), pm.name.clone().into());
-        routes.push(json!({
-            "model": pm.name,
-            "labels": route_labels,
-            "path": plan.routing.as_ref().map(|r| r.path(&pm.name)),
-            "backends": backends,
-        }));
+        // Built as maps, not with json! (which serializes what it is given: a copy of each).
+        let mut route = Map::new();
+        route.insert("model".into(), pm.name.clone().into());
+        route.insert("labels".into(), Value::Object(route_labels));
+        let path = plan.routing.as_ref().map(|r| r.path(&pm.name));
+        route.insert("path".into(), path.into());
+        route.insert("backends".into(), Value::Array(backends));
+        routes.push(Value::Object(route));
     }
-    json!({
-        "namespace": spec.namespace,
-        "labels": labels,
-        "gateway": {"name": spec.gateway_name, "className": plan.config.gateway.class_name},
-        "routes": routes,
-    })
+    let mut ctx = Map::new();
+    ctx.insert("namespace".into(), spec.namespace.clone().into());
+    ctx.insert("labels".into(), Value::Object(labels));
+    let gateway = json!({"name": spec.gateway_name, "className": plan.config.gateway.class_name});
+    ctx.insert("gateway".into(), gateway);
+    ctx.insert("routes".into(), Value::Array(routes));
+    Value::Object(ctx)
 }
 
 /// The ServiceAccount KServe's storage initializer reads S3 with: `<model>-s3`, KServe's
