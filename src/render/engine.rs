@@ -386,7 +386,10 @@ fn yaml_filter(value: Value, indent: Option<usize>) -> Result<String, minijinja:
 /// serde_yaml quotes it, asked once per distinct string. None (use serde_yaml) for what this does
 /// not lay out: floats, multi-line strings, a sequence directly in a sequence.
 fn fast_yaml(v: &Json, indent: usize) -> Option<String> {
-    let mut out = String::with_capacity(64);
+    let mut out = String::with_capacity(match v {
+        Json::Object(_) | Json::Array(_) => 256,
+        _ => 32,
+    });
     match v {
         Json::Object(m) if !m.is_empty() => block_map(m, indent, true, &mut out)?,
         Json::Array(a) if !a.is_empty() => block_seq(a, indent, &mut out)?,
@@ -396,7 +399,13 @@ fn fast_yaml(v: &Json, indent: usize) -> Option<String> {
 }
 
 fn pad(out: &mut String, indent: usize) {
-    out.extend(std::iter::repeat_n(' ', indent));
+    const SPACES: &str = "                                ";
+    let mut left = indent;
+    while left > 0 {
+        let n = left.min(SPACES.len());
+        out.push_str(&SPACES[..n]);
+        left -= n;
+    }
 }
 
 fn block_map(
@@ -459,33 +468,54 @@ fn inline_scalar(v: &Json, out: &mut String) -> Option<()> {
     Some(())
 }
 
-/// Whether serde_yaml surely writes `s` plain (asking it costs an emitter): a letter first, then
-/// only letters, digits, `-`, `_`, `.` and `/` (nothing YAML gives a meaning there, and no number
-/// starts with a letter), and none of the words YAML 1.1 or 1.2 reads as a bool, null or float.
+/// Whether serde_yaml surely writes `s` plain (asking it costs an emitter, and the memo a hash):
+/// a letter, `/` or `--` and a letter first (names, paths, a runtime's flags), then only letters,
+/// digits, `-`, `_`, `.`, `/`, `=`, `@` and `:` not last (no `: `, no space, nothing YAML gives a
+/// meaning there, and no number starts so), and none of the words YAML 1.1 or 1.2 reads as a
+/// bool, null or float.
 fn is_plain_safe(s: &str) -> bool {
     const WORDS: &[&str] = &[
         "true", "false", "yes", "no", "on", "off", "y", "n", "null", "nan", "inf",
     ];
-    let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
-        && !WORDS.iter().any(|w| w.eq_ignore_ascii_case(s))
+    let b = s.as_bytes();
+    let first_ok = match b {
+        [c, ..] if c.is_ascii_alphabetic() || *c == b'/' => true,
+        [b'-', b'-', c, ..] => c.is_ascii_alphabetic(),
+        _ => false,
+    };
+    first_ok
+        && b.iter().all(|&c| PLAIN_SAFE[usize::from(c)])
+        && b.last() != Some(&b':')
+        && (b.len() > 5 || !WORDS.iter().any(|w| w.eq_ignore_ascii_case(s)))
 }
+
+/// The bytes [`is_plain_safe`] lets through after the first, by value.
+const PLAIN_SAFE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'.' | b'/' | b'=' | b'@' | b':');
+        c += 1;
+    }
+    t
+};
 
 /// A string as serde_yaml writes it (plain, or quoted when YAML would misread it), memoised: the
 /// same names, labels and flags recur in every model.
 fn push_scalar_str(s: &str, out: &mut String) -> Option<()> {
+    use foldhash::HashMap;
     use std::cell::RefCell;
-    use std::collections::HashMap;
     thread_local! {
-        static SCALARS: RefCell<HashMap<String, Option<String>>> = RefCell::new(HashMap::new());
-    }
-    if s.contains('\n') {
-        return None;
+        static SCALARS: RefCell<HashMap<String, Option<String>>> = RefCell::new(HashMap::default());
     }
     if is_plain_safe(s) {
         out.push_str(s);
         return Some(());
+    }
+    if s.contains('\n') {
+        return None;
     }
     SCALARS.with(|c| {
         if let Some(hit) = c.borrow().get(s) {
@@ -568,7 +598,8 @@ mod tests {
     #[test]
     fn what_is_written_plain_without_asking_serde_yaml_is_what_serde_yaml_writes() {
         let alphabet = [
-            'a', 'e', 'n', 'o', 'x', 'E', 'N', 'Y', '0', '1', '9', '-', '_', '.', '/',
+            'a', 'e', 'n', 'o', 'x', 'E', 'N', 'Y', '0', '1', '9', '-', '_', '.', '/', '=', '@',
+            ':', ' ', '#',
         ];
         let mut cases: Vec<String> = Vec::new();
         for a in alphabet {
@@ -608,6 +639,27 @@ mod tests {
                 "NaN",
                 "Inf",
                 "v1.2.3",
+                "--model=/models/qwen2.5-7b",
+                "--host=0.0.0.0",
+                "--gpu-memory-utilization=0.90",
+                "--enable-prefix-caching",
+                "--x=a: b",
+                "--1",
+                "---a",
+                "-a",
+                "/models",
+                "/tmp/.cache",
+                "/",
+                "//a",
+                "/a:",
+                "docker.io/vllm/vllm-openai:v0.11.0@sha256:014a95f21c9edf6abe0aea6b07353f96baa4ec29",
+                "a:1",
+                "a::b",
+                "a:b:c",
+                "a=b",
+                "a@b",
+                "a #b",
+                "a#b",
             ]
             .map(String::from),
         );
@@ -620,6 +672,13 @@ mod tests {
             }
         }
         assert!(plain > 1000, "{plain} of {} cases were plain", cases.len());
+        for s in [
+            "--model=/models/qwen2.5-7b",
+            "/tmp/.cache",
+            "docker.io/vllm/vllm-openai:v0.11.0@sha256:014a95f21c9edf6abe0aea6b07353f96baa4ec29",
+        ] {
+            assert!(is_plain_safe(s), "{s} is asked of serde_yaml");
+        }
     }
 
     #[test]
