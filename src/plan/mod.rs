@@ -6,8 +6,9 @@
 pub mod checks;
 pub mod scaling;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -147,9 +148,9 @@ pub struct PlannedModel {
     #[serde(skip)]
     pub model: Model,
     #[serde(skip)]
-    pub spec: ServingLayerSpec,
+    pub spec: Arc<ServingLayerSpec>,
     #[serde(skip)]
-    pub preset_spec: Preset,
+    pub preset_spec: Arc<Preset>,
 }
 
 impl PlannedModel {
@@ -393,12 +394,17 @@ fn plan_models(
     // The models being moved (few or none), looked through for each model: scanning every model
     // for each made planning quadratic in the number of models.
     let movers: Vec<&Model> = cfg.models.iter().filter(|c| c.move_to.is_some()).collect();
+    // One copy of each layer's spec and each preset, shared by the models that use it (a copy per
+    // model was 8 M instructions of a 1000-model plan, issue 24).
+    let mut shared_specs: HashMap<&str, Arc<ServingLayerSpec>> = HashMap::new();
+    let mut shared_presets: HashMap<&str, Arc<Preset>> = HashMap::new();
     for m in cfg.models.iter().flat_map(declarations) {
         let m = &m;
         let layer = m.layer.as_str();
-        let (Some(spec), Some(preset)) =
-            (catalog.serving.get(layer), catalog.presets.get(&m.preset))
-        else {
+        let (Some((layer_key, spec)), Some((preset_key, preset))) = (
+            catalog.serving.get_key_value(layer),
+            catalog.presets.get_key_value(&m.preset),
+        ) else {
             continue; // reported by validate
         };
         let Some(group) = groups.iter().find(|g| g.resolved.name == spec.group) else {
@@ -448,8 +454,14 @@ fn plan_models(
             autoscaling: m.autoscaling.clone(),
             staged: m.staged(),
             model: m.clone(),
-            spec: spec.clone(),
-            preset_spec: preset.clone(),
+            spec: shared_specs
+                .entry(layer_key.as_str())
+                .or_insert_with(|| Arc::new(spec.clone()))
+                .clone(),
+            preset_spec: shared_presets
+                .entry(preset_key.as_str())
+                .or_insert_with(|| Arc::new(preset.clone()))
+                .clone(),
         });
     }
     for layer in &layers_with_models {
