@@ -560,7 +560,6 @@ fn report(p: &Printer, e: &anyhow::Error) -> ExitCode {
     ExitCode::from(crate::error::class_of(e).exit_code())
 }
 
-/// Print warnings of a successful step.
 /// What a command built and no longer needs, left to the process's exit: the kernel takes the
 /// memory back whole, where dropping it frees every allocation one by one (a 1000-model tree,
 /// its plan and its inputs are some 100 000 of them: 2.5 ms of a re-render, issue 24). Only at
@@ -569,6 +568,7 @@ pub fn freed_by_exit<T>(value: T) {
     std::mem::forget(value);
 }
 
+/// Print warnings of a successful step.
 pub fn print_warnings(p: &Printer, diags: &[Diagnostic]) {
     for d in diags {
         p.diagnostic(d);
