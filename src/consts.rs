@@ -109,6 +109,8 @@ pub const MIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// glibc malloc arenas (see `alloc.rs`).
 pub const MALLOC_ARENAS: i32 = 2;
+/// glibc malloc arenas of a command that only renders: one per thread it starts (`alloc.rs`).
+pub const RENDER_MALLOC_ARENAS: i32 = 8;
 
 /// Folder inside the git directory holding the output-tree locks of `root`/`resolve-groups`
 /// (`.git/platform/clusters/<env>.lock`: never tracked, never generated output).

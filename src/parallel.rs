@@ -30,6 +30,21 @@ pub fn map_chunks<T: Sync, R: Send>(
     })
 }
 
+/// `a` on a thread of its own while `b` runs on the calling thread (one after the other when
+/// there is one core); both results. A panic in `a` is resumed here.
+pub fn join<A: Send, B>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> (A, B) {
+    if std::thread::available_parallelism().map_or(1, usize::from) < 2 {
+        let ra = a();
+        return (ra, b());
+    }
+    std::thread::scope(|s| {
+        let ha = s.spawn(a);
+        let rb = b();
+        let ra = ha.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (ra, rb)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -38,5 +53,12 @@ mod tests {
         let sums = super::map_chunks(&items, 16, |part| part.to_vec());
         assert_eq!(sums.concat(), items);
         assert_eq!(super::map_chunks(&items[..3], 16, <[u32]>::len), vec![3]);
+    }
+
+    #[test]
+    fn join_gives_both_results() {
+        let items: Vec<u32> = (0..100).collect();
+        let (a, b) = super::join(|| items.iter().sum::<u32>(), || items.len());
+        assert_eq!((a, b), (4950, 100));
     }
 }

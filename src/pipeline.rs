@@ -10,7 +10,7 @@ use crate::config::{self, EnvConfig};
 use crate::diag::Diagnostics;
 use crate::gitops::git::{redact, GitRepo};
 use crate::plan::Plan;
-use crate::render::{self, check, RenderedTree, Templates};
+use crate::render::{self, check, RenderedTree, TemplateSources, Templates};
 use crate::report::Reporter;
 
 /// The inputs of rendering, loaded and checked.
@@ -31,14 +31,22 @@ pub enum Profile<'a> {
 }
 
 /// Load templates, catalog and config of `env` in `repo`. Catalog warnings are reported as
-/// details, the git defaults as notes.
+/// details, the git defaults as notes. The templates compile on a thread of their own while the
+/// catalog and the config are parsed (the catalog needs only the templates' names); the first
+/// error is the same as in that order one after the other: templates, catalog, config.
 pub fn load(repo: &Path, env: &str, reporter: &dyn Reporter) -> anyhow::Result<Inputs> {
-    let templates = Templates::load(repo)?;
-    let catalog = Catalog::load(repo, &templates.names())?;
+    let sources = TemplateSources::read(repo)?;
+    let names = sources.names();
+    let (templates, (catalog, config)) = crate::parallel::join(
+        || sources.compile(),
+        || (Catalog::load(repo, &names), config::load(repo, env)),
+    );
+    let templates = templates?;
+    let catalog = catalog?;
     for d in &catalog.warnings {
         reporter.detail(&format!("catalog: {d}"));
     }
-    let (config_file, mut config) = config::load(repo, env)?;
+    let (config_file, mut config) = config?;
     defaults_from_git(repo, &mut config, reporter);
     Ok(Inputs {
         config_file,

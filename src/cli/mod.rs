@@ -230,6 +230,20 @@ pub enum Command {
     Completions(completions::Args),
 }
 
+impl Command {
+    /// Renders and compares files, moving no model weights (see `crate::alloc`).
+    fn only_renders(&self) -> bool {
+        matches!(
+            self,
+            Command::Root(_)
+                | Command::ResolveGroups(_)
+                | Command::Plan(_)
+                | Command::Lint(_)
+                | Command::Diff(_)
+        )
+    }
+}
+
 /// `--profile`, shared by the commands that plan.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ProfileArg {
@@ -388,6 +402,9 @@ pub fn run() -> ExitCode {
         command().get_matches()
     };
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut command()).exit());
+    if cli.command.only_renders() {
+        crate::alloc::arenas_for_rendering();
+    }
     let printer = Printer::new(cli.quiet, cli.verbose, cli.color);
     let repo = match cli.repo.clone() {
         Some(r) => r,

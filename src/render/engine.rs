@@ -157,23 +157,16 @@ pub enum Origin {
     Repo(PathBuf),
 }
 
-/// The set of templates for one repo, ready to render.
-pub struct Templates {
-    env: Environment<'static>,
+/// The templates' names and texts, read but not compiled: the catalog needs only the names, so
+/// compiling can go on meanwhile ([`crate::pipeline::load`]).
+pub struct TemplateSources {
+    sources: BTreeMap<String, String>,
     origins: BTreeMap<String, Origin>,
 }
 
-impl Templates {
-    /// Embedded templates, overridden/extended by `repo/templates/*.j2`.
-    pub fn load(repo: &Path) -> Result<Templates, TemplateError> {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        // minijinja would JSON-escape `*.yaml.j2` by default; our templates escape through `| yaml`.
-        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-        env.set_keep_trailing_newline(true);
-        env.set_trim_blocks(true);
-        env.set_lstrip_blocks(true);
-        env.add_filter("yaml", yaml_filter);
+impl TemplateSources {
+    /// The embedded templates, overridden/extended by `repo/templates/*.j2`.
+    pub fn read(repo: &Path) -> Result<TemplateSources, TemplateError> {
         let mut origins = BTreeMap::new();
         let mut sources: BTreeMap<String, String> = EMBEDDED
             .iter()
@@ -208,6 +201,25 @@ impl Templates {
                 sources.insert(name, text);
             }
         }
+        Ok(TemplateSources { sources, origins })
+    }
+
+    /// The names of every template (embedded and the repository's).
+    pub fn names(&self) -> BTreeSet<String> {
+        self.origins.keys().cloned().collect()
+    }
+
+    /// Compiles every template: the errors name the template and the place in it.
+    pub fn compile(self) -> Result<Templates, TemplateError> {
+        let TemplateSources { sources, origins } = self;
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // minijinja would JSON-escape `*.yaml.j2` by default; our templates escape through `| yaml`.
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        env.set_keep_trailing_newline(true);
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        env.add_filter("yaml", yaml_filter);
         for (name, text) in sources {
             let file = shown(&origins, &name);
             if let Err(e) = env.add_template_owned(name.clone(), text.clone()) {
@@ -215,6 +227,19 @@ impl Templates {
             }
         }
         Ok(Templates { env, origins })
+    }
+}
+
+/// The set of templates for one repo, ready to render.
+pub struct Templates {
+    env: Environment<'static>,
+    origins: BTreeMap<String, Origin>,
+}
+
+impl Templates {
+    /// Embedded templates, overridden/extended by `repo/templates/*.j2`.
+    pub fn load(repo: &Path) -> Result<Templates, TemplateError> {
+        TemplateSources::read(repo)?.compile()
     }
 
     /// How messages name template `name`: `templates/<name>` (the repository's file) or

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::json;
 
-pub use engine::{context as template_context, TemplateError, Templates};
+pub use engine::{context as template_context, TemplateError, TemplateSources, Templates};
 
 use crate::catalog::resolve::ResolvedGroup;
 use crate::catalog::Catalog;
