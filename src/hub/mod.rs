@@ -106,6 +106,9 @@ pub mod consts {
     pub const DEFAULT_RANGE_SIZE: u64 = 16 * 1024 * 1024;
     /// Buffer of a read-back (hashing a file, or what a stream has not hashed as it wrote).
     pub const WRITE_BUFFER: usize = 1024 * 1024;
+    /// Buffer of the hash that follows a file written in ranges: small enough to stay in the
+    /// core's cache between the read from the page cache and the hash.
+    pub const FOLLOW_BUFFER: usize = 256 * 1024;
     /// Bytes a stream collects (as received, no copy) before one positional vectored write; small
     /// enough that the kernel copies them while they are still in the CPU's cache.
     pub const WRITE_BATCH: u64 = 256 * 1024;

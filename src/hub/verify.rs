@@ -205,7 +205,7 @@ fn follow_prefix(
     size: u64,
     mut state: HashState,
 ) -> std::io::Result<Sums> {
-    let mut scratch = Vec::with_capacity(super::consts::WRITE_BUFFER);
+    let mut scratch = Vec::with_capacity(super::consts::FOLLOW_BUFFER);
     while state.upto < size {
         let end = {
             let mut g = follow.frontier();
