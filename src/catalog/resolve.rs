@@ -37,10 +37,7 @@ pub fn resolve_groups(cfg: &EnvConfig, env: &str, catalog: &Catalog) -> Vec<Reso
     let cfg_json = if gates_models {
         serde_json::to_value(cfg)
     } else {
-        serde_json::to_value(EnvConfig {
-            models: Vec::new(),
-            ..cfg.clone()
-        })
+        serde_json::to_value(cfg.without_models())
     }
     .unwrap_or_default();
     catalog

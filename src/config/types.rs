@@ -56,6 +56,49 @@ pub struct EnvConfig {
     pub s3: Option<S3Config>,
 }
 
+impl EnvConfig {
+    /// A copy of the settings without the models (a fleet has them by the thousand), for what
+    /// reads only the top-level keys. Every field is named, so a new one is not forgotten.
+    pub fn without_models(&self) -> EnvConfig {
+        let EnvConfig {
+            cluster,
+            repo_url,
+            repo_branch,
+            domain,
+            profile,
+            layer_profile,
+            secret_backend,
+            secret_store_auth,
+            gpu_stack,
+            dns,
+            gateway,
+            storage_class_name,
+            features,
+            models: _,
+            autoscaling,
+            s3,
+        } = self;
+        EnvConfig {
+            cluster: cluster.clone(),
+            repo_url: repo_url.clone(),
+            repo_branch: repo_branch.clone(),
+            domain: domain.clone(),
+            profile: *profile,
+            layer_profile: layer_profile.clone(),
+            secret_backend: secret_backend.clone(),
+            secret_store_auth: secret_store_auth.clone(),
+            gpu_stack: *gpu_stack,
+            dns: dns.clone(),
+            gateway: gateway.clone(),
+            storage_class_name: storage_class_name.clone(),
+            features: features.clone(),
+            models: Vec::new(),
+            autoscaling: autoscaling.clone(),
+            s3: s3.clone(),
+        }
+    }
+}
+
 /// `s3:`: where `s3://` model sources live. `platform stage-model` downloads from it; the same
 /// fields map to KServe's `serving.kserve.io/s3-endpoint`, `s3-region`, `s3-usehttps`,
 /// `s3-verifyssl` and `s3-usevirtualbucket` annotations. Every field is optional. Credentials are
