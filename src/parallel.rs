@@ -10,9 +10,7 @@ pub fn map_chunks<T: Sync, R: Send>(
     min_chunk: usize,
     f: impl Fn(&[T]) -> R + Sync,
 ) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .clamp(1, consts::WORK_THREADS);
+    let threads = cores().clamp(1, consts::WORK_THREADS);
     let chunk = items.len().div_ceil(threads).max(min_chunk).max(1);
     if items.len() <= chunk {
         return vec![f(items)];
@@ -30,10 +28,17 @@ pub fn map_chunks<T: Sync, R: Send>(
     })
 }
 
+/// The cores this process may use, asked once: std reads the cgroup's CPU quota files on every
+/// call (three files), and a render asks for each chunked step.
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
+}
+
 /// `a` on a thread of its own while `b` runs on the calling thread (one after the other when
 /// there is one core); both results. A panic in `a` is resumed here.
 pub fn join<A: Send, B>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> (A, B) {
-    if std::thread::available_parallelism().map_or(1, usize::from) < 2 {
+    if cores() < 2 {
         let ra = a();
         return (ra, b());
     }
