@@ -128,6 +128,11 @@ pub const READ_AHEAD_BYTES: u64 = 64 * 1024 * 1024;
 /// four deep; the walk recurses and holds a descriptor per level).
 pub const READ_AHEAD_DEPTH: usize = 32;
 
+/// The output tree's index records a file only when its status last changed at least this long
+/// before it was read (`gitops::index`): file times come from a coarse clock, and FAT keeps them
+/// to 2 s.
+pub const TREE_INDEX_SETTLED: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// A tree write flushes up to this many new files one by one, more with one syncfs(2) (issue 14:
 /// 4514 fsyncs cost seconds, one syncfs ~60 ms on an idle disk; but syncfs also flushes whatever
 /// else is dirty on the filesystem, which a small change should not wait for).

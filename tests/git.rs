@@ -557,6 +557,51 @@ fn the_output_tree_lock_lives_in_the_git_directory_never_in_status_or_commits() 
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
+/// Issue 24: the tree's index (a file's status and sum, so that an unchanged file is not read
+/// again) lives beside the lock, never in status or commits, and hides no change made behind
+/// root's back, even one that keeps the file's size.
+#[test]
+fn the_tree_index_lives_beside_the_lock_and_hides_no_change() {
+    let f = fixture();
+    let o = f.repo.cmd().args(["root", "--commit"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let index = f.repo.path().join(".git/platform/clusters/ai-dev.index");
+    // Files are recorded once their status has settled (3 s); a run that reads them records them.
+    std::thread::sleep(std::time::Duration::from_millis(3100));
+    let o = f.repo.cmd().args(["root"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&index).unwrap();
+    let rel = "clusters/ai-dev/apps/platform/argocd/argocd.yaml";
+    assert!(text.contains(&format!(" {rel}\n")), "{text}");
+    let (_, _, statuses) = git_state(f.repo.path());
+    assert!(
+        statuses.iter().all(|(p, _)| !p.contains("index")),
+        "{statuses:?}"
+    );
+    assert!(!head_files(f.repo.path())
+        .iter()
+        .any(|p| p.ends_with(".index")));
+
+    // The same size, changed at once (the index says nothing of a file changed since).
+    let old = f.repo.read(rel);
+    let new = old.replacen("argocd", "argoCD", 1);
+    assert_eq!((old.len(), new != old), (new.len(), true));
+    f.repo.write(rel, &new);
+    let o = f.repo.cmd().args(["root", "--check"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let diff = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(diff.contains(rel) && diff.contains("argoCD"), "{diff}");
+    let o = f.repo.cmd().args(["root"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(f.repo.read(rel), old);
+
+    // An index that is not one platform writes is ignored.
+    std::fs::write(&index, "platform tree index 1\ngarbage\n").unwrap();
+    f.repo.write(rel, &new);
+    let o = f.repo.cmd().args(["root", "--check"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+}
+
 /// Issue 23 friction 1: `root --commit` commits the inputs that produced the tree with it (the
 /// environment's config.yaml, the repository's catalog/ and templates/), and only them.
 #[test]

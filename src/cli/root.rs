@@ -81,7 +81,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         None if writes => Some(gitops::lock_tree(&ctx.repo, &ctx.env, "root")?),
         lock => lock,
     };
-    let ahead = ahead.map(ReadAhead::finish).unwrap_or_default();
+    let mut ahead = ahead.map(ReadAhead::finish).unwrap_or_default();
+    let index = ahead.take_index_update();
     let changes = gitops::diff_read_ahead(&ctx.repo, &tree, ahead)?;
     let base = crate::layout::tree(&ctx.env);
     for f in &changes.foreign {
@@ -103,6 +104,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         None
     };
     gitops::apply(&ctx.repo, &tree, &changes)?;
+    if let (Some(lock), Some(index)) = (&_lock, index) {
+        record_index(ctx, lock, &index);
+    }
     for c in &changes.changes {
         ctx.printer
             .detail(format!("{} {}", c.kind.symbol(), c.path));
@@ -119,6 +123,18 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     }
     super::freed_by_exit((inputs, plan, tree, changes));
     Ok(())
+}
+
+/// Save the tree's index for the next run's read-ahead. It is a cache: when it cannot be written,
+/// the next run reads every file.
+fn record_index(ctx: &Ctx, lock: &gitops::lock::TreeLock, index: &gitops::index::TreeIndex) {
+    let path = gitops::index::path(lock.path());
+    if let Err(e) = index.save(&path) {
+        ctx.printer.detail(format!(
+            "{} not written ({e}): the next run reads every file of the tree",
+            path.display()
+        ));
+    }
 }
 
 /// Whether the environment's config.yaml is there (the lock is not taken, nor its file made, for

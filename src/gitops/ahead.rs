@@ -13,7 +13,9 @@
 //!   directory it could not list, a name that is not UTF-8) is looked at on disk as before, with
 //!   the same errors;
 //! - it reads at most [`consts::READ_AHEAD_BYTES`] in all, and each file up to the cap the tree's
-//!   reader applies.
+//!   reader applies;
+//! - a file whose status is the one the tree's index recorded is not read: its recorded sum is
+//!   taken (`super::index` says when a file is recorded, and why that is safe).
 
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::CStr;
@@ -23,10 +25,13 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::SystemTime;
 
 use rustix::fs;
 use sha2::{Digest, Sha256};
 
+use super::index::{Status, TreeIndex};
+use super::lock::lock_path;
 use crate::consts;
 
 /// What the read-ahead saw under `clusters/<env>/`.
@@ -41,6 +46,11 @@ pub struct Snapshot {
     sums: HashMap<String, [u8; 32]>,
     /// Directories that could not be listed (their entries are unknown).
     unlisted: BTreeSet<String>,
+    /// The index for the next run: the recorded entries that still matched, and the files read
+    /// that can be recorded.
+    index: TreeIndex,
+    /// Whether `index` differs from the one this run found.
+    index_changed: bool,
 }
 
 impl Snapshot {
@@ -64,6 +74,12 @@ impl Snapshot {
         Some((files.cloned().collect(), dirs.collect()))
     }
 
+    /// The tree's index for the next run, when it differs from the one this run found (only a
+    /// run that holds the tree's lock may save it).
+    pub fn take_index_update(&mut self) -> Option<TreeIndex> {
+        self.index_changed.then(|| std::mem::take(&mut self.index))
+    }
+
     /// Whether the file `rel` held `text` when it was read (None: not read).
     pub fn holds(&self, rel: &str, text: &str) -> Option<bool> {
         let sum = self.sums.get(rel)?;
@@ -84,12 +100,16 @@ impl ReadAhead {
         let stop = Arc::new(AtomicBool::new(false));
         let thread = crate::names::is_dns1123_label(env)
             .then(|| {
-                let (repo, root) = (repo.to_path_buf(), crate::layout::tree(env));
+                let (repo, env) = (repo.to_path_buf(), env.to_string());
                 let stop = stop.clone();
-                let budget = consts::READ_AHEAD_BYTES;
                 std::thread::Builder::new()
                     .name("read-ahead".into())
-                    .spawn(move || snapshot(&repo, &root, &stop, budget))
+                    .spawn(move || {
+                        let index = TreeIndex::load(&index_path(&repo, &env));
+                        let root = crate::layout::tree(&env);
+                        let budget = consts::READ_AHEAD_BYTES;
+                        snapshot(&repo, &root, &stop, budget, index, SystemTime::now())
+                    })
                     .ok() // no thread: everything is read from disk
             })
             .flatten();
@@ -111,12 +131,27 @@ impl Drop for ReadAhead {
     }
 }
 
-fn snapshot(repo: &Path, root: &str, stop: &AtomicBool, budget: u64) -> Snapshot {
+fn index_path(repo: &Path, env: &str) -> std::path::PathBuf {
+    super::index::path(&lock_path(repo, env))
+}
+
+/// What `root` holds under `repo`, `index` being the tree's index and `now` the time before any
+/// file is looked at.
+fn snapshot(
+    repo: &Path,
+    root: &str,
+    stop: &AtomicBool,
+    budget: u64,
+    index: TreeIndex,
+    now: SystemTime,
+) -> Snapshot {
     let mut walk = Walk {
         snap: Snapshot::default(),
         budget,
         buf: Vec::new(),
         stop,
+        recorded: index,
+        started: now,
     };
     // The way to the tree: every component a real directory (else the disk is asked, which
     // names the link); below it, each directory is opened from its parent without following a
@@ -131,6 +166,8 @@ fn snapshot(repo: &Path, root: &str, stop: &AtomicBool, budget: u64) -> Snapshot
     if stop.load(Ordering::Relaxed) {
         return Snapshot::default();
     }
+    // Entries left in the old index: files gone or changed since.
+    walk.snap.index_changed |= !walk.recorded.is_empty();
     walk.snap
 }
 
@@ -144,6 +181,10 @@ struct Walk<'a> {
     budget: u64,
     buf: Vec<u8>,
     stop: &'a AtomicBool,
+    /// The index the run found; an entry is taken out when its file is looked at.
+    recorded: TreeIndex,
+    /// Before any file was looked at (whether a file's status has settled).
+    started: SystemTime,
 }
 
 impl Walk<'_> {
@@ -185,7 +226,8 @@ impl Walk<'_> {
             match kind {
                 Some(fs::FileType::Directory) => subdirs.push((name.to_owned(), path)),
                 Some(fs::FileType::RegularFile) => {
-                    if let Some(sum) = self.sum(dirfd, name) {
+                    let known = self.known(dirfd, name, &path);
+                    if let Some(sum) = known.or_else(|| self.sum(dirfd, name, &path)) {
                         self.snap.sums.insert(path.clone(), sum);
                     }
                     self.snap.entries.insert(path);
@@ -218,8 +260,21 @@ impl Walk<'_> {
         }
     }
 
-    /// A regular file's sha256 when it fits the cap and the budget.
-    fn sum(&mut self, dirfd: BorrowedFd<'_>, name: &CStr) -> Option<[u8; 32]> {
+    /// The recorded sum of `path` when the file's status is still the recorded one.
+    fn known(&mut self, dirfd: BorrowedFd<'_>, name: &CStr, path: &str) -> Option<[u8; 32]> {
+        let (status, sum) = self.recorded.take(path)?;
+        let now = fs::statat(dirfd, name, fs::AtFlags::SYMLINK_NOFOLLOW).ok()?;
+        if Status::of(&now) != status {
+            self.snap.index_changed = true;
+            return None;
+        }
+        self.snap.index.insert(path.to_string(), status, sum);
+        Some(sum)
+    }
+
+    /// A regular file's sha256 when it fits the cap and the budget, recorded in the index when its
+    /// status (taken before reading it) has settled.
+    fn sum(&mut self, dirfd: BorrowedFd<'_>, name: &CStr, path: &str) -> Option<[u8; 32]> {
         let fd = super::open_no_follow_at(dirfd, name).ok()?;
         let stat = fs::fstat(&fd).ok()?;
         let len = u64::try_from(stat.st_size).ok()?;
@@ -241,7 +296,13 @@ impl Walk<'_> {
             return None;
         }
         self.budget -= len;
-        Some(Sha256::digest(&self.buf).into())
+        let sum = Sha256::digest(&self.buf).into();
+        let status = Status::of(&stat);
+        if status.settled(self.started) {
+            self.snap.index.insert(path.to_string(), status, sum);
+            self.snap.index_changed = true;
+        }
+        Some(sum)
     }
 }
 
@@ -268,7 +329,15 @@ mod tests {
     }
 
     fn take(repo: &Path, budget: u64) -> Snapshot {
-        snapshot(repo, "clusters/e", &AtomicBool::new(false), budget)
+        let (index, now) = (TreeIndex::default(), SystemTime::now());
+        snapshot(
+            repo,
+            "clusters/e",
+            &AtomicBool::new(false),
+            budget,
+            index,
+            now,
+        )
     }
 
     #[test]
@@ -313,6 +382,68 @@ mod tests {
         .filter(|p| s.holds(p, "").is_some())
         .count();
         assert_eq!(read, 1, "3 bytes hold one of the 2-byte files, and no more");
+    }
+
+    fn with_index(repo: &Path, index: TreeIndex, now: SystemTime) -> Snapshot {
+        snapshot(
+            repo,
+            "clusters/e",
+            &AtomicBool::new(false),
+            u64::MAX,
+            index,
+            now,
+        )
+    }
+
+    fn status(repo: &Path, rel: &str) -> Status {
+        let st = fs::statat(fs::CWD, repo.join(rel), fs::AtFlags::SYMLINK_NOFOLLOW).unwrap();
+        Status::of(&st)
+    }
+
+    #[test]
+    fn a_recorded_status_gives_the_recorded_sum_and_a_changed_one_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path();
+        put(repo, "clusters/e/x.yaml", "x\n");
+        put(repo, "clusters/e/y.yaml", "y\n");
+        let later = SystemTime::now() + consts::TREE_INDEX_SETTLED * 2;
+
+        // Just written: read, not recorded; settled: read and recorded.
+        assert!(take(repo, u64::MAX).take_index_update().is_none());
+        let mut s = with_index(repo, TreeIndex::default(), later);
+        let mut recorded = s.take_index_update().expect("both files recorded");
+        assert!(recorded.take("clusters/e/x.yaml").is_some());
+
+        // A recorded status: the file is not read (the recorded sum is what it holds).
+        let mut index = TreeIndex::default();
+        let fake: [u8; 32] = Sha256::digest(b"recorded\n").into();
+        index.insert(
+            "clusters/e/x.yaml".into(),
+            status(repo, "clusters/e/x.yaml"),
+            fake,
+        );
+        let mut s = with_index(repo, index, SystemTime::now());
+        assert_eq!(s.holds("clusters/e/x.yaml", "recorded\n"), Some(true));
+        assert_eq!(s.holds("clusters/e/y.yaml", "y\n"), Some(true));
+        assert!(s.take_index_update().is_none(), "nothing new to record");
+
+        // Changed since (another size, or the same size): read.
+        for text in ["x2\n", "x3\n"] {
+            let mut index = TreeIndex::default();
+            index.insert(
+                "clusters/e/x.yaml".into(),
+                status(repo, "clusters/e/x.yaml"),
+                fake,
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            put(repo, "clusters/e/x.yaml", text);
+            let mut s = with_index(repo, index, SystemTime::now());
+            assert_eq!(s.holds("clusters/e/x.yaml", text), Some(true), "{text}");
+            assert!(
+                s.take_index_update().is_some(),
+                "the stale entry is dropped"
+            );
+        }
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! and never in a diff: in a git work tree, inside the git directory
 //! (`.git/platform/<path of clusters/<env> in the work tree>.lock`), which git does not track; in a
 //! directory that is not a git work tree, `.platform-<env>.lock` beside `clusters/` (outside the
-//! output tree).
+//! output tree). The tree's index (`super::index`) lives beside the lock file, with `.index` for
+//! `.lock`.
 //!
 //! Taking the lock also removes what an interrupted writer left beside the tree
 //! (`clusters/.<env>.platform-new-<pid>/`): its writer no longer holds the lock, so it is dead.

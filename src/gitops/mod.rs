@@ -12,6 +12,7 @@ use serde::Serialize;
 pub mod ahead;
 pub mod git;
 pub mod history;
+pub mod index;
 pub mod lock;
 pub mod summary;
 mod write;
