@@ -77,11 +77,9 @@ pub fn render(
 ) -> Result<RenderedTree, TemplateError> {
     let mut tree = RenderedTree::default();
     render_roots(&mut tree, plan, templates)?;
-    render_apps(&mut tree, plan, catalog, templates)?;
-    // The routes before the models: they render on one thread, while `root`'s read-ahead of the
-    // tree has the other core; the models then have every core (issue 24).
-    render_routing(&mut tree, plan, catalog, templates)?;
-    render_models(&mut tree, plan, catalog, templates)?;
+    for part in render_parts(plan, catalog, templates) {
+        tree.files.extend(part?);
+    }
     render_argocd(&mut tree, plan, catalog, templates)?;
     render_objects(&mut tree, plan, catalog, templates)?;
     own_serving_dirs(&mut tree, plan, catalog);
@@ -124,17 +122,49 @@ fn render_roots(
     Ok(())
 }
 
-/// Every child Application, and each serving layer's shared objects (Gateway, namespace).
-fn render_apps(
-    tree: &mut RenderedTree,
+/// Files of a part of the tree, in the order they are rendered.
+type Files = Vec<(String, String)>;
+
+/// Models rendered by one job of [`render_parts`]: small enough that the jobs share the cores
+/// evenly to the end, large enough that taking a job costs nothing.
+const MODELS_PER_JOB: usize = 32;
+
+/// The child apps, the routes and the models (in jobs of [`MODELS_PER_JOB`]), on a few threads
+/// that each take the next job no thread has taken (issue 24: the apps and the routes rendered on
+/// one thread before the models, a third of the render). Their files and errors in that order:
+/// the first error is the one rendering them one after the other meets.
+fn render_parts(
     plan: &Plan,
     catalog: &Catalog,
     templates: &Templates,
-) -> Result<(), TemplateError> {
+) -> Vec<Result<Files, TemplateError>> {
+    let mut jobs: Vec<crate::parallel::Job<'_, Result<Files, TemplateError>>> = vec![
+        Box::new(|| render_apps(plan, catalog, templates)),
+        Box::new(|| render_routing(plan, catalog, templates)),
+    ];
+    for models in plan.models.chunks(MODELS_PER_JOB) {
+        jobs.push(Box::new(move || {
+            render_models(models, plan, catalog, templates)
+        }));
+    }
+    if plan.models.len() <= MODELS_PER_JOB {
+        // A small environment: starting a thread costs more than it saves.
+        return jobs.into_iter().map(|job| job()).collect();
+    }
+    crate::parallel::run_jobs(jobs)
+}
+
+/// Every child Application, and each serving layer's shared objects (Gateway, namespace).
+fn render_apps(
+    plan: &Plan,
+    catalog: &Catalog,
+    templates: &Templates,
+) -> Result<Files, TemplateError> {
     let (env, header) = (&plan.env, consts::GENERATED_HEADER);
+    let mut files = Files::with_capacity(plan.apps.len());
     for app in &plan.apps {
         let path = layout::app_file(env, &app.layer, &app.group, &app.name);
-        tree.files.insert(
+        files.push((
             path,
             templates.render_file(
                 "application.yaml.j2",
@@ -143,7 +173,7 @@ fn render_apps(
                     header => header, app => template_context(context::app_ctx(plan, app))
                 },
             )?,
-        );
+        ));
         if app.kind == AppKind::Serving {
             let layer = app.serving_layer.as_deref().unwrap_or_default();
             let ctx = template_context(
@@ -158,26 +188,26 @@ fn render_apps(
                     continue; // no model of the layer runs a ClusterServingRuntime
                 }
                 let path = layout::output_file(&layout::serving_dir(env, layer), t);
-                tree.files.insert(path, templates.render_file(t, &ctx)?);
+                files.push((path, templates.render_file(t, &ctx)?));
             }
         }
     }
-    Ok(())
+    Ok(files)
 }
 
 /// The models' stable endpoint (catalog `routing:`): the shared Gateway, the ReferenceGrants and
 /// one HTTPRoute per routed model, when the plan has the routing app.
 fn render_routing(
-    tree: &mut RenderedTree,
     plan: &Plan,
     catalog: &Catalog,
     templates: &Templates,
-) -> Result<(), TemplateError> {
+) -> Result<Files, TemplateError> {
+    let mut files = Files::new();
     let (Some(spec), true) = (
         catalog.routing.as_ref(),
         plan.apps.iter().any(|a| a.kind == AppKind::Routing),
     ) else {
-        return Ok(());
+        return Ok(files);
     };
     let (env, header) = (&plan.env, consts::GENERATED_HEADER);
     // Made once and shared by every route's context (a template value is reference counted):
@@ -187,11 +217,9 @@ fn render_routing(
     let ctx = minijinja::context! { header => header, routing => routing.clone() };
     for t in &spec.templates {
         let path = layout::output_file(&layout::routing_dir(env), t);
-        tree.files.insert(path, templates.render_file(t, &ctx)?);
+        files.push((path, templates.render_file(t, &ctx)?));
     }
     let routes = routing.get_attr("routes").ok();
-    // On this thread: on the worker threads as the models, the re-render's time went from
-    // 105 ms to 100–190 ms, by the run (issue 24).
     for route in routes
         .iter()
         .flat_map(|r| r.try_iter().into_iter().flatten())
@@ -201,37 +229,21 @@ fn render_routing(
         let path = layout::route_file(env, model);
         let ctx =
             minijinja::context! { header => header, routing => routing.clone(), route => route };
-        tree.files
-            .insert(path, templates.render_file(&spec.route_template, &ctx)?);
+        files.push((path, templates.render_file(&spec.route_template, &ctx)?));
     }
-    Ok(())
+    Ok(files)
 }
 
-/// Every model's manifests on its serving layer, on a few threads (a model's files depend on no
-/// other model's); the first failing model's error in config order.
+/// The manifests of `models` on their serving layers (a model's files depend on no other
+/// model's); the first failing model's error in config order.
 fn render_models(
-    tree: &mut RenderedTree,
-    plan: &Plan,
-    catalog: &Catalog,
-    templates: &Templates,
-) -> Result<(), TemplateError> {
-    let parts = crate::parallel::map_chunks(&plan.models, 16, |models| {
-        render_some(models, plan, catalog, templates)
-    });
-    for part in parts {
-        tree.files.extend(part?);
-    }
-    Ok(())
-}
-
-fn render_some(
     models: &[PlannedModel],
     plan: &Plan,
     catalog: &Catalog,
     templates: &Templates,
-) -> Result<Vec<(String, String)>, TemplateError> {
+) -> Result<Files, TemplateError> {
     let (env, header) = (&plan.env, consts::GENERATED_HEADER);
-    let mut out = Vec::with_capacity(models.len() * 4);
+    let mut out = Files::with_capacity(models.len() * 4);
     for pm in models {
         let ctx = minijinja::context! {
             header => header,
