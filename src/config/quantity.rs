@@ -80,22 +80,29 @@ fn value_of(s: &str) -> Result<f64, String> {
 }
 
 impl<'de> Deserialize<'de> for Quantity {
+    /// A string, an integer or a float (as YAML reads `2`, `"2"`, `0.5` or `6Gi`), through a
+    /// visitor: an untagged enum buffered each of the 5000 quantities of a 1000-model config.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            S(String),
-            I(u64),
-            F(f64),
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Quantity;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a quantity such as \"2\", \"500m\" or \"6Gi\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Quantity, E> {
+                Quantity::parse(s).map_err(E::custom)
+            }
+            fn visit_u64<E: serde::de::Error>(self, i: u64) -> Result<Quantity, E> {
+                self.visit_str(&i.to_string())
+            }
+            fn visit_i64<E: serde::de::Error>(self, i: i64) -> Result<Quantity, E> {
+                self.visit_str(&i.to_string())
+            }
+            fn visit_f64<E: serde::de::Error>(self, f: f64) -> Result<Quantity, E> {
+                self.visit_str(&f.to_string())
+            }
         }
-        let s = match Raw::deserialize(d).map_err(|_| {
-            serde::de::Error::custom("expected a quantity such as \"2\", \"500m\" or \"6Gi\"")
-        })? {
-            Raw::S(s) => s,
-            Raw::I(i) => i.to_string(),
-            Raw::F(f) => f.to_string(),
-        };
-        Quantity::parse(&s).map_err(serde::de::Error::custom)
+        d.deserialize_any(Visitor)
     }
 }
 

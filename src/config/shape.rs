@@ -190,7 +190,10 @@ mod tests {
             "{got:#?}"
         );
         assert!(
-            got[3].starts_with("models[1].resources.limits: `z` is not a Kubernetes quantity"),
+            // The quantity's own key (an untagged enum named only the map it was in).
+            got[3].starts_with(
+                "models[1].resources.limits.nvidia.com/gpu: `z` is not a Kubernetes quantity"
+            ),
             "{got:#?}"
         );
     }

@@ -17,7 +17,7 @@
 //! - a file whose status is the one the tree's index recorded is not read: its recorded sum is
 //!   taken (`super::index` says when a file is recorded, and why that is safe).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::ffi::CStr;
 use std::io::Read;
 use std::os::fd::{BorrowedFd, OwnedFd};
@@ -43,7 +43,7 @@ pub struct Snapshot {
     entries: BTreeSet<String>,
     /// The sha256 of each regular file read (repo-relative path → sum): a file is compared by
     /// its sum, so the snapshot holds no file's text (a 1000-model tree is 9 MB).
-    sums: HashMap<String, [u8; 32]>,
+    sums: foldhash::HashMap<String, [u8; 32]>,
     /// Directories that could not be listed (their entries are unknown).
     unlisted: BTreeSet<String>,
     /// The index for the next run: the recorded entries that still matched, and the files read

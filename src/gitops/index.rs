@@ -19,7 +19,6 @@
 //!
 //! Known limit, as for git: a system clock set back can give a changed file a recorded status.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -72,10 +71,11 @@ impl Status {
     }
 }
 
-/// Repo-relative path → the file's status and the sha256 of its text.
+/// Repo-relative path → the file's status and the sha256 of its text (foldhash: the keys are
+/// the tree's own paths, and SipHash was a tenth of the read-ahead).
 #[derive(Debug, Default)]
 pub struct TreeIndex {
-    entries: HashMap<String, (Status, [u8; 32])>,
+    entries: foldhash::HashMap<String, (Status, [u8; 32])>,
 }
 
 impl TreeIndex {
@@ -117,17 +117,21 @@ impl TreeIndex {
     }
 
     fn render(&self) -> String {
+        use std::fmt::Write as _;
         let mut rows: Vec<_> = self.entries.iter().collect();
         rows.sort_by(|a, b| a.0.cmp(b.0));
         let mut out = String::with_capacity(64 + rows.len() * 200);
         out.push_str(HEADER);
         out.push('\n');
         for (rel, (s, sum)) in rows {
-            out.push_str(&hex(sum));
-            out.push_str(&format!(
-                " {} {} {} {} {} {} {} {} {rel}\n",
+            for b in sum {
+                let _ = write!(out, "{b:02x}"); // writing to a String cannot fail
+            }
+            let _ = writeln!(
+                out,
+                " {} {} {} {} {} {} {} {} {rel}",
                 s.dev, s.ino, s.mode, s.size, s.mtime.0, s.mtime.1, s.ctime.0, s.ctime.1
-            ));
+            );
         }
         out
     }
@@ -138,7 +142,8 @@ impl TreeIndex {
         if lines.next()? != HEADER {
             return None;
         }
-        let mut entries = HashMap::new();
+        let mut entries = foldhash::HashMap::default();
+        entries.reserve(text.len() / 200);
         for line in lines {
             let (rel, status, sum) = parse_line(line)?;
             entries.insert(rel.to_string(), (status, sum));
@@ -171,18 +176,15 @@ pub fn path(lock_file: &Path) -> PathBuf {
     lock_file.with_extension("index")
 }
 
-fn hex(sum: &[u8; 32]) -> String {
-    sum.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn unhex(text: &str) -> Option<[u8; 32]> {
+    let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
     let bytes = text.as_bytes();
     if bytes.len() != 64 {
         return None;
     }
     let mut out = [0u8; 32];
-    for (i, pair) in bytes.chunks(2).enumerate() {
-        out[i] = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+        *o = nibble(pair[0])? << 4 | nibble(pair[1])?;
     }
     Some(out)
 }
