@@ -61,10 +61,13 @@ pub fn run_jobs<R: Send>(jobs: Vec<Job<'_, R>>) -> Vec<R> {
         }
     });
     // Every job ran (a panic would have been resumed above): each slot holds its result.
-    slots
+    let jobs = slots.len();
+    let results: Vec<R> = slots
         .into_iter()
         .filter_map(|slot| slot.into_inner().unwrap_or_else(PoisonError::into_inner).1)
-        .collect()
+        .collect();
+    debug_assert_eq!(results.len(), jobs, "a job without a result");
+    results
 }
 
 /// The cores this process may use, asked once: std reads the cgroup's CPU quota files on every

@@ -104,7 +104,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         None
     };
     gitops::apply(&ctx.repo, &tree, &changes)?;
-    if let (Some(lock), Some(index)) = (&_lock, index) {
+    if let (Some(lock), Some(index), true) = (&_lock, index, changes.is_empty()) {
         record_index(ctx, lock, &index);
     }
     for c in &changes.changes {
@@ -128,8 +128,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
 /// Save the tree's index for the next run's read-ahead. It is a cache: when it cannot be written,
 /// the next run reads every file.
 fn record_index(ctx: &Ctx, lock: &gitops::lock::TreeLock, index: &gitops::index::TreeIndex) {
-    let path = gitops::index::path(lock.path());
-    if let Err(e) = index.save(&path) {
+    if let Err((path, e)) = index.save(lock) {
         ctx.printer.detail(format!(
             "{} not written ({e}): the next run reads every file of the tree",
             path.display()

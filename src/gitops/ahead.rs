@@ -162,6 +162,11 @@ fn snapshot(
     let Ok(fd) = fs::openat(fs::CWD, repo.join(root), DIR_FLAGS, fs::Mode::empty()) else {
         return Snapshot::default();
     };
+    if !super::index::trusts_times(&fd) {
+        // Every file is read, none is recorded (`super::index` says why).
+        walk.recorded = TreeIndex::default();
+        walk.started = SystemTime::UNIX_EPOCH;
+    }
     walk.dir(fd, root.to_string(), 0);
     if stop.load(Ordering::Relaxed) {
         return Snapshot::default();
@@ -298,8 +303,7 @@ impl Walk<'_> {
         self.budget -= len;
         let sum = Sha256::digest(&self.buf).into();
         let status = Status::of(&stat);
-        if status.settled(self.started) {
-            self.snap.index.insert(path.to_string(), status, sum);
+        if status.settled(self.started) && self.snap.index.insert(path.to_string(), status, sum) {
             self.snap.index_changed = true;
         }
         Some(sum)

@@ -13,9 +13,15 @@
 //!   the same tick as the recorded one could keep every time the same;
 //! - the change time (ctime) is set by the kernel on every write, rename, link or chmod, and no
 //!   program can set it; the modification time (which `touch -d` can) is compared as well;
+//! - only on a local filesystem that keeps such a ctime from the local clock ([`trusts_times`]):
+//!   on NFS, SMB, 9p, virtiofs or FUSE the server's clock sets the times (or there is no ctime,
+//!   as on sshfs), and FAT and exFAT have none (`touch -r` gives a file its old times back);
+//!   there every file is read, as without an index;
 //! - an index that cannot be read or parsed is ignored (every file is read, as without one);
-//! - it is written only by a run that holds the tree's lock, to a temporary file renamed over the
-//!   old one, beside the lock file (`.git/platform/clusters/<env>.index`), never in the tree.
+//! - it is written only by a run that holds the tree's lock and wrote nothing (after a write,
+//!   the files' times have changed: the next run reads them and records them), to a temporary
+//!   file renamed over the old one, beside the lock file (`.git/platform/clusters/<env>.index`),
+//!   never in the tree.
 //!
 //! Known limit, as for git: a system clock set back can give a changed file a recorded status.
 
@@ -23,6 +29,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::lock::TreeLock;
 use crate::consts;
 
 /// The first line of an index file (a format this build does not know is ignored).
@@ -92,21 +99,31 @@ impl TreeIndex {
         self.entries.remove(rel)
     }
 
-    /// Record `rel` (a path with a line break in it is not recorded: it is read every time).
-    pub fn insert(&mut self, rel: String, status: Status, sum: [u8; 32]) {
-        if !rel.contains('\n') {
-            self.entries.insert(rel, (status, sum));
+    /// Record `rel`; false for a path with a line break in it (not recorded: it is read every
+    /// time).
+    pub fn insert(&mut self, rel: String, status: Status, sum: [u8; 32]) -> bool {
+        if rel.contains('\n') {
+            return false;
         }
+        self.entries.insert(rel, (status, sum));
+        true
     }
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
-    /// Write the index to `path`: a temporary file beside it, renamed over it (a reader sees the
-    /// old index or the new one). Not flushed: after a crash, an index that is empty, old or
-    /// unreadable only makes the next run read more.
-    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+    /// Write the index of the tree `lock` holds ([`path`]): a temporary file beside it, renamed
+    /// over it (a reader sees the old index or the new one). Not flushed: after a crash, an index
+    /// that is empty, old or unreadable only makes the next run read more. The error names the
+    /// index, never the temporary file.
+    pub fn save(&self, lock: &TreeLock) -> Result<(), (PathBuf, std::io::Error)> {
+        let path = path(lock.path());
+        self.write(&path)
+            .map_err(|e| (path, crate::fsread::without_temp_path(e)))
+    }
+
+    fn write(&self, path: &Path) -> std::io::Result<()> {
         let dir = path.parent().unwrap_or(Path::new("."));
         let mut tmp = tempfile::Builder::new()
             .prefix(".platform-index-")
@@ -138,7 +155,8 @@ impl TreeIndex {
 
     /// None when any line is not one [`TreeIndex::render`] writes.
     fn parse(text: &str) -> Option<TreeIndex> {
-        let mut lines = text.lines();
+        // Lines end at '\n' only (a path may end in '\r'); the text ends with one.
+        let mut lines = text.strip_suffix('\n')?.split('\n');
         if lines.next()? != HEADER {
             return None;
         }
@@ -169,6 +187,23 @@ fn parse_line(line: &str) -> Option<(&str, Status, [u8; 32])> {
 
 fn field<'a, T: std::str::FromStr>(f: &mut impl Iterator<Item = &'a str>) -> Option<T> {
     f.next()?.parse().ok()
+}
+
+/// Whether the filesystem holding `fd` keeps times the index can trust: a ctime the kernel sets on
+/// every change, from this machine's clock (ext2/3/4, XFS, Btrfs, tmpfs, overlayfs, ZFS, F2FS).
+pub fn trusts_times(fd: impl std::os::fd::AsFd) -> bool {
+    const LOCAL: [u64; 7] = [
+        0xEF53,      // ext2, ext3, ext4
+        0x5846_5342, // XFS
+        0x9123_683E, // Btrfs
+        0x0102_1994, // tmpfs
+        0x794C_7630, // overlayfs
+        0x2FC1_2FC1, // ZFS
+        0xF2F5_2010, // F2FS
+    ];
+    // The field's type differs by architecture.
+    #[allow(clippy::unnecessary_cast)]
+    rustix::fs::fstatfs(fd).is_ok_and(|s| LOCAL.contains(&(s.f_type as u64)))
 }
 
 /// Where the index of a tree lives: beside the tree's lock file (`super::lock::lock_path`).
@@ -212,7 +247,7 @@ mod tests {
         index.insert("clusters/e/new\nline".into(), status(300), [2; 32]);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("e.index");
-        index.save(&path).unwrap();
+        index.write(&path).unwrap();
         let mut back = TreeIndex::load(&path);
         assert_eq!(back.entries.len(), 2);
         assert_eq!(
@@ -233,6 +268,14 @@ mod tests {
             assert!(TreeIndex::load(&path).is_empty());
         }
         assert!(TreeIndex::load(&dir.path().join("missing")).is_empty());
+    }
+
+    #[test]
+    fn times_are_trusted_on_a_local_filesystem_only() {
+        let shm = std::fs::File::open("/dev/shm").unwrap();
+        assert!(trusts_times(&shm), "tmpfs");
+        let proc = std::fs::File::open("/proc/self").unwrap();
+        assert!(!trusts_times(&proc), "procfs");
     }
 
     #[test]

@@ -148,8 +148,17 @@ fn render_parts(
         }));
     }
     if plan.models.len() <= MODELS_PER_JOB {
-        // A small environment: starting a thread costs more than it saves.
-        return jobs.into_iter().map(|job| job()).collect();
+        // A small environment: starting a thread costs more than it saves. Up to the first error.
+        let mut parts = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let part = job();
+            let failed = part.is_err();
+            parts.push(part);
+            if failed {
+                break;
+            }
+        }
+        return parts;
     }
     crate::parallel::run_jobs(jobs)
 }
