@@ -3,8 +3,8 @@
 use crate::consts;
 
 /// `f` over `items` in chunks of at least `min_chunk`, on up to [`consts::WORK_THREADS`] threads
-/// (fewer on fewer cores; on the calling thread alone when there is one chunk). The results in
-/// the order of the chunks; a panic in a worker is resumed here.
+/// (fewer on fewer cores; on the calling thread alone when there is one chunk), as
+/// [`run_jobs`]. The results in the order of the chunks; a panic in a worker is resumed here.
 pub fn map_chunks<T: Sync, R: Send>(
     items: &[T],
     min_chunk: usize,
@@ -16,16 +16,10 @@ pub fn map_chunks<T: Sync, R: Send>(
         return vec![f(items)];
     }
     let f = &f;
-    std::thread::scope(|s| {
-        let workers: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| s.spawn(move || f(part)))
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    })
+    let jobs = items
+        .chunks(chunk)
+        .map(|part| Box::new(move || f(part)) as Job<'_, R>);
+    run_jobs(jobs.collect())
 }
 
 /// A piece of work for [`run_jobs`].

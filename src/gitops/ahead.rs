@@ -333,7 +333,10 @@ mod tests {
     }
 
     fn take(repo: &Path, budget: u64) -> Snapshot {
-        let (index, now) = (TreeIndex::default(), SystemTime::now());
+        take_with(repo, budget, TreeIndex::default(), SystemTime::now())
+    }
+
+    fn take_with(repo: &Path, budget: u64, index: TreeIndex, now: SystemTime) -> Snapshot {
         snapshot(
             repo,
             "clusters/e",
@@ -388,17 +391,6 @@ mod tests {
         assert_eq!(read, 1, "3 bytes hold one of the 2-byte files, and no more");
     }
 
-    fn with_index(repo: &Path, index: TreeIndex, now: SystemTime) -> Snapshot {
-        snapshot(
-            repo,
-            "clusters/e",
-            &AtomicBool::new(false),
-            u64::MAX,
-            index,
-            now,
-        )
-    }
-
     fn status(repo: &Path, rel: &str) -> Status {
         let st = fs::statat(fs::CWD, repo.join(rel), fs::AtFlags::SYMLINK_NOFOLLOW).unwrap();
         Status::of(&st)
@@ -414,7 +406,7 @@ mod tests {
 
         // Just written: read, not recorded; settled: read and recorded.
         assert!(take(repo, u64::MAX).take_index_update().is_none());
-        let mut s = with_index(repo, TreeIndex::default(), later);
+        let mut s = take_with(repo, u64::MAX, TreeIndex::default(), later);
         let mut recorded = s.take_index_update().expect("both files recorded");
         assert!(recorded.take("clusters/e/x.yaml").is_some());
 
@@ -426,7 +418,7 @@ mod tests {
             status(repo, "clusters/e/x.yaml"),
             fake,
         );
-        let mut s = with_index(repo, index, SystemTime::now());
+        let mut s = take_with(repo, u64::MAX, index, SystemTime::now());
         assert_eq!(s.holds("clusters/e/x.yaml", "recorded\n"), Some(true));
         assert_eq!(s.holds("clusters/e/y.yaml", "y\n"), Some(true));
         assert!(s.take_index_update().is_none(), "nothing new to record");
@@ -441,7 +433,7 @@ mod tests {
             );
             std::thread::sleep(std::time::Duration::from_millis(20));
             put(repo, "clusters/e/x.yaml", text);
-            let mut s = with_index(repo, index, SystemTime::now());
+            let mut s = take_with(repo, u64::MAX, index, SystemTime::now());
             assert_eq!(s.holds("clusters/e/x.yaml", text), Some(true), "{text}");
             assert!(
                 s.take_index_update().is_some(),

@@ -647,6 +647,12 @@ mod tests {
         format!("{}\n{s}\n", consts::GENERATED_MARKER)
     }
 
+    fn put(repo: &Path, rel: &str, text: &str) {
+        let p = repo.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
     /// Listed and rendered files interleaved in sort order, in two owned directories and past
     /// their ends: each is added, kept or pruned as a lookup of each in the other would.
     #[test]
@@ -660,8 +666,7 @@ mod tests {
             ("clusters/e/a-b/z.yaml", gen("z")),
             ("clusters/e/b/9.yaml", "mine\n".to_string()),
         ] {
-            std::fs::create_dir_all(repo.join(rel).parent().unwrap()).unwrap();
-            std::fs::write(repo.join(rel), text).unwrap();
+            put(repo, rel, &text);
         }
         let t = tree(
             &[
@@ -673,10 +678,7 @@ mod tests {
             ],
             &["clusters/e/a/", "clusters/e/b/", "clusters/e/a-b/"],
         );
-        for set in [
-            diff(repo, &t).unwrap(),
-            diff_read_ahead(repo, &t, ReadAhead::start(repo, "e").finish()).unwrap(),
-        ] {
+        for set in [diff(repo, &t).unwrap(), diff_ahead(repo, &t).unwrap()] {
             let kinds: Vec<(&str, ChangeKind)> = set
                 .changes
                 .iter()
@@ -837,11 +839,7 @@ mod tests {
     fn the_read_ahead_finds_what_reading_the_disk_finds() {
         let dir = tempfile::tempdir().unwrap();
         let repo = dir.path();
-        let put = |rel: &str, text: &str| {
-            let p = repo.join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        };
+        let put = |rel: &str, text: &str| put(repo, rel, text);
         put("clusters/e/models/a/x.yaml", &gen("same"));
         put("clusters/e/models/a/y.yaml", &gen("old"));
         put("clusters/e/models/stale/z.yaml", &gen("gone"));
