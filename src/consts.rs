@@ -133,6 +133,10 @@ pub const READ_AHEAD_DEPTH: usize = 32;
 /// to 2 s.
 pub const TREE_INDEX_SETTLED: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// A config.yaml this large or larger is parsed once per text and build (`config::cache`): about
+/// 190 models, whose parse takes a few milliseconds; a smaller one is parsed every time.
+pub const PARSED_CONFIG_MIN_BYTES: usize = 64 * 1024;
+
 /// A tree write flushes up to this many new files one by one, more with one syncfs(2) (issue 14:
 /// 4514 fsyncs cost seconds, one syncfs ~60 ms on an idle disk; but syncfs also flushes whatever
 /// else is dirty on the filesystem, which a small change should not wait for).

@@ -604,6 +604,61 @@ fn the_tree_index_lives_beside_the_lock_and_hides_no_change() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
 }
 
+/// A large config.yaml is parsed once per text (issue 24): the parsed form is kept beside the
+/// tree's lock, never in the tree or in git, and an edit of the same length is seen at once.
+#[test]
+fn a_large_config_is_kept_parsed_beside_the_lock_and_an_edit_is_seen() {
+    let f = fixture();
+    let mut cfg = f.repo.read("environments/ai-dev/config.yaml");
+    for i in 0..250 {
+        cfg.push_str(&format!(
+            "  - name: extra-{i:03}\n    layer: raw-vllm\n    source: hf://Qwen/Qwen2.5-7B-Instruct\n    \
+             servedName: extra-{i:03}\n    preset: vllm-gpu\n    gpus: 1\n    maxModelLen: 16384\n    \
+             resources:\n      requests: {{ cpu: \"4\", memory: 24Gi }}\n      limits: {{ memory: 32Gi }}\n    \
+             storage: {{ dir: extra, size: 40Gi }}\n"
+        ));
+    }
+    assert!(cfg.len() > 64 * 1024, "{}", cfg.len());
+    f.repo.env("ai-dev", &cfg);
+    let kept = f.repo.path().join(".git/platform/clusters/ai-dev.config");
+    let o = f.repo.cmd().args(["root", "--commit"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let first = std::fs::read_to_string(&kept).unwrap();
+    assert!(
+        first.starts_with("platform parsed config 1 exe "),
+        "{first:.200}"
+    );
+    let rel = "clusters/ai-dev/models/extra-007/raw-vllm-deployment.yaml";
+    assert!(f.repo.read(rel).contains("--served-model-name=extra-007"));
+    let (_, _, statuses) = git_state(f.repo.path());
+    assert!(statuses.is_empty(), "{statuses:?}");
+    assert!(!head_files(f.repo.path())
+        .iter()
+        .any(|p| p.ends_with(".config")));
+
+    // Read back: the same tree.
+    let o = f.repo.cmd().args(["root", "--check"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), first);
+
+    // An edit of the same length: another text, parsed again and kept again.
+    let edited = cfg.replacen("servedName: extra-007\n", "servedName: extra-70x\n", 1);
+    assert_eq!((edited.len(), edited != cfg), (cfg.len(), true));
+    f.repo.env("ai-dev", &edited);
+    let o = f.repo.cmd().args(["root"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(f.repo.read(rel).contains("--served-model-name=extra-70x"));
+    assert_ne!(std::fs::read_to_string(&kept).unwrap(), first);
+
+    // A kept config that does not parse is ignored (and replaced).
+    std::fs::write(&kept, "platform parsed config 1 garbage\n{").unwrap();
+    let o = f.repo.cmd().args(["root", "--check"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::read_to_string(&kept)
+        .unwrap()
+        .starts_with("platform parsed config 1 exe "));
+}
+
 /// Issue 23 friction 1: `root --commit` commits the inputs that produced the tree with it (the
 /// environment's config.yaml, the repository's catalog/ and templates/), and only them.
 #[test]

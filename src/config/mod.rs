@@ -1,6 +1,7 @@
 //! `environments/<env>/config.yaml`: typed load with file:line:column errors, then semantic checks.
 
 pub mod autoscaling;
+mod cache;
 pub mod edit;
 mod quantity;
 mod shape;
@@ -61,7 +62,8 @@ pub fn is_valid_env_name(env: &str) -> bool {
 
 /// Read and parse `environments/<env>/config.yaml` (shape only; see [`validate`] for semantics).
 /// The file must be a regular file (a symbolic link to one is fine) of at most
-/// [`fsread::MAX_INPUT_BYTES`]; a UTF-8 byte-order mark is dropped.
+/// [`fsread::MAX_INPUT_BYTES`]; a UTF-8 byte-order mark is dropped. A large config is parsed once
+/// per text ([`cache`]).
 pub fn load(repo: &Path, env: &str) -> Result<(PathBuf, EnvConfig), ConfigError> {
     if !is_valid_env_name(env) {
         return Err(ConfigError::Input(Box::new(
@@ -95,7 +97,16 @@ pub fn load(repo: &Path, env: &str) -> Result<(PathBuf, EnvConfig), ConfigError>
             ))))
         }
     };
+    let Some(slot) = cache::Slot::of(repo, env, &text) else {
+        let cfg = parse(&text, &rel)?;
+        return Ok((rel, cfg));
+    };
+    if let Some(cfg) = slot.read() {
+        crate::diag::remember(&rel, &text);
+        return Ok((rel, cfg));
+    }
     let cfg = parse(&text, &rel)?;
+    slot.write(&cfg);
     Ok((rel, cfg))
 }
 

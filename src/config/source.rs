@@ -193,7 +193,11 @@ impl ModelSource {
         self.raw.is_empty()
     }
 
+    /// `source: ""` is no source, as when the key is left out (validation says the same of both).
     pub fn new(raw: &str) -> ModelSource {
+        if raw.is_empty() {
+            return ModelSource::default();
+        }
         ModelSource {
             raw: raw.to_string(),
             parsed: parse(raw),

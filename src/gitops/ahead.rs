@@ -145,8 +145,11 @@ fn snapshot(
     index: TreeIndex,
     now: SystemTime,
 ) -> Snapshot {
+    let mut snap = Snapshot::default();
+    snap.sums.reserve(index.len());
+    snap.index.reserve(index.len());
     let mut walk = Walk {
-        snap: Snapshot::default(),
+        snap,
         budget,
         buf: Vec::new(),
         stop,
@@ -267,13 +270,14 @@ impl Walk<'_> {
 
     /// The recorded sum of `path` when the file's status is still the recorded one.
     fn known(&mut self, dirfd: BorrowedFd<'_>, name: &CStr, path: &str) -> Option<[u8; 32]> {
-        let (status, sum) = self.recorded.take(path)?;
+        let entry = self.recorded.take(path)?;
         let now = fs::statat(dirfd, name, fs::AtFlags::SYMLINK_NOFOLLOW).ok()?;
-        if Status::of(&now) != status {
+        if Status::of(&now) != entry.1 {
             self.snap.index_changed = true;
             return None;
         }
-        self.snap.index.insert(path.to_string(), status, sum);
+        let sum = entry.2;
+        self.snap.index.keep(entry);
         Some(sum)
     }
 

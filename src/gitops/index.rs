@@ -94,9 +94,25 @@ impl TreeIndex {
             .unwrap_or_default()
     }
 
-    /// Take the entry of `rel` out of the index.
-    pub fn take(&mut self, rel: &str) -> Option<(Status, [u8; 32])> {
-        self.entries.remove(rel)
+    /// Take the entry of `rel` out of the index, with its key (for [`TreeIndex::keep`]).
+    pub fn take(&mut self, rel: &str) -> Option<(String, Status, [u8; 32])> {
+        self.entries
+            .remove_entry(rel)
+            .map(|(rel, (status, sum))| (rel, status, sum))
+    }
+
+    /// Keep an entry taken out of an index (its path is one an index holds: no line break).
+    pub fn keep(&mut self, (rel, status, sum): (String, Status, [u8; 32])) {
+        self.entries.insert(rel, (status, sum));
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Room for `n` more entries (a run records about as many files as the last one).
+    pub fn reserve(&mut self, n: usize) {
+        self.entries.reserve(n);
     }
 
     /// Record `rel`; false for a path with a line break in it (not recorded: it is read every
@@ -251,10 +267,13 @@ mod tests {
         let mut back = TreeIndex::load(&path);
         assert_eq!(back.entries.len(), 2);
         assert_eq!(
-            back.take("clusters/e/a b.yaml"),
+            back.take("clusters/e/a b.yaml").map(|(_, s, sum)| (s, sum)),
             Some((status(100), [0xab; 32]))
         );
-        assert_eq!(back.take("clusters/e/x.yaml"), Some((status(200), [1; 32])));
+        assert_eq!(
+            back.take("clusters/e/x.yaml").map(|(_, s, sum)| (s, sum)),
+            Some((status(200), [1; 32]))
+        );
 
         let text = std::fs::read_to_string(&path).unwrap();
         for broken in [

@@ -1,0 +1,217 @@
+//! The parsed config.yaml of a large environment, kept so that the next command does not parse the
+//! same text again: YAML parsing (libyaml) was 15–20 ms of a 1000-model re-render, on the one
+//! thread everything else waits for (issue 24); reading the kept result takes 2–3 ms.
+//!
+//! A cache, never an authority:
+//! - it is keyed by the text itself (its length and sha256) and by the running executable (device,
+//!   inode, size, modification and change times of `/proc/self/exe`): another text, or another
+//!   build of platform (whose config types may differ), never reads it;
+//! - it holds what this very parse gave for that text (the config as JSON, which round-trips
+//!   every field: no floats, no free-form values); a text that does not parse is never kept;
+//! - a cache that cannot be read, does not match or does not deserialize is ignored (the text is
+//!   parsed, and the cache written again);
+//! - only for a text of at least [`consts::PARSED_CONFIG_MIN_BYTES`] (below that, parsing is
+//!   quicker than the cache's own work);
+//! - beside the output tree's lock (`.git/platform/clusters/<env>.config`, or
+//!   `.platform-<env>.config` outside git), and only once that lock file exists (a `root` ran
+//!   there): a command that only reads never leaves a file where platform kept none;
+//! - written to a temporary file renamed over the old one: a reader sees the old cache or the new
+//!   one, and two writers of the same key write the same bytes.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::EnvConfig;
+use crate::consts;
+
+/// The first word of the key line (a format this build does not know is ignored).
+const HEADER: &str = "platform parsed config 1";
+
+/// Where the parsed config of `text` may be kept, and under which key.
+pub struct Slot {
+    path: PathBuf,
+    key: String,
+}
+
+impl Slot {
+    /// The slot for `text` of `env` in `repo`; None when the text is too small to be worth it or
+    /// the executable cannot be identified.
+    pub fn of(repo: &Path, env: &str, text: &str) -> Option<Slot> {
+        if text.len() < consts::PARSED_CONFIG_MIN_BYTES {
+            return None;
+        }
+        let exe = exe_identity()?;
+        let sum = Sha256::digest(text.as_bytes());
+        let mut key = format!("{HEADER} exe {exe} text {} ", text.len());
+        for b in sum {
+            key.push(char::from(HEX[usize::from(b >> 4)]));
+            key.push(char::from(HEX[usize::from(b & 15)]));
+        }
+        let lock = crate::gitops::lock::lock_path(repo, env);
+        Some(Slot {
+            path: lock.with_extension("config"),
+            key,
+        })
+    }
+
+    /// The kept config of this text, if there is one that this build wrote for it.
+    pub fn read(&self) -> Option<EnvConfig> {
+        let text =
+            crate::fsread::read_text(&self.path, crate::fsread::MAX_INPUT_BYTES, "parsed config")
+                .ok()?;
+        let (key, json) = text.split_once('\n')?;
+        if key != self.key {
+            return None;
+        }
+        serde_json::from_str(json).ok()
+    }
+
+    /// Keep `cfg`, parsed from this slot's text; a cache: nothing is said when it cannot be kept
+    /// (the next command parses the text).
+    pub fn write(&self, cfg: &EnvConfig) {
+        let _ = self.try_write(cfg);
+    }
+
+    fn try_write(&self, cfg: &EnvConfig) -> Option<()> {
+        let lock = self.path.with_extension("lock");
+        if !lock.is_file() {
+            return None;
+        }
+        let mut out = Vec::with_capacity(self.key.len() + 1 + 1024 * 1024);
+        out.extend_from_slice(self.key.as_bytes());
+        out.push(b'\n');
+        serde_json::to_writer(&mut out, cfg).ok()?;
+        let dir = self.path.parent()?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".platform-config-")
+            .tempfile_in(dir)
+            .ok()?;
+        tmp.write_all(&out).ok()?;
+        tmp.persist(&self.path).ok()?;
+        Some(())
+    }
+
+    #[cfg(test)]
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// The running executable: another build (even of the same version) is another file, with another
+/// inode and change time. `/proc/self/exe` is the file this process runs, even when a new build
+/// has replaced it on disk since.
+fn exe_identity() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata("/proc/self/exe").ok()?;
+    Some(format!(
+        "{} {} {} {}.{} {}.{}",
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A config of `n` models (about 340 bytes each).
+    fn big(n: usize) -> String {
+        let mut t = String::from("cluster: {name: big}\nfeatures: {raw-vllm: true}\nmodels:\n");
+        for i in 0..n {
+            t.push_str(&format!(
+                "  - name: m{i}\n    layer: raw-vllm\n    source: hf://org/model-{i}\n    \
+                 preset: vllm-gpu\n    gpus: 1\n    maxModelLen: 16384\n    resources:\n      \
+                 requests: {{ cpu: \"4\", memory: 24Gi }}\n      limits: {{ nvidia.com/gpu: 1 }}\n    \
+                 args: [--enforce-eager]\n    env: {{ A: \"{i}\" }}\n    storage: {{ size: 40Gi }}\n"
+            ));
+        }
+        t
+    }
+
+    fn parse(text: &str) -> EnvConfig {
+        super::super::parse(text, Path::new("config.yaml")).unwrap()
+    }
+
+    fn slot(dir: &Path, text: &str) -> Slot {
+        std::fs::write(dir.join(".platform-e.lock"), "").unwrap();
+        Slot::of(dir, "e", text).unwrap()
+    }
+
+    #[test]
+    fn a_kept_config_is_what_the_parse_gave() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = big(300);
+        let s = slot(dir.path(), &text);
+        assert_eq!(s.path(), dir.path().join(".platform-e.config"));
+        assert!(s.read().is_none());
+        let cfg = parse(&text);
+        s.write(&cfg);
+        let kept = Slot::of(dir.path(), "e", &text).unwrap().read().unwrap();
+        assert_eq!(format!("{kept:?}"), format!("{cfg:?}"));
+    }
+
+    #[test]
+    fn the_key_is_the_text_and_the_executable() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = big(300);
+        let s = slot(dir.path(), &text);
+        s.write(&parse(&text));
+        // The kept JSON is what is read (here a different cluster name, written by hand).
+        let kept = std::fs::read_to_string(s.path()).unwrap();
+        let edited = kept.replacen("\"name\":\"big\"", "\"name\":\"kept\"", 1);
+        assert_ne!(edited, kept);
+        std::fs::write(s.path(), &edited).unwrap();
+        assert_eq!(s.read().unwrap().cluster.name, "kept");
+        // Another text of the same length: not read.
+        let other = text.replacen("name: m1\n", "name: n1\n", 1);
+        assert_eq!(other.len(), text.len());
+        assert!(Slot::of(dir.path(), "e", &other).unwrap().read().is_none());
+        // Another executable: not read.
+        let (_, json) = edited.split_once('\n').unwrap();
+        let exe = exe_identity().unwrap();
+        let key = s.key.replacen(&exe, "1 2 3 4.5 6.7", 1);
+        assert_ne!(key, s.key);
+        std::fs::write(s.path(), format!("{key}\n{json}")).unwrap();
+        assert!(s.read().is_none());
+        // Garbage after the right key: not read.
+        std::fs::write(s.path(), format!("{}\n{{\"models\": 3}}", s.key)).unwrap();
+        assert!(s.read().is_none());
+    }
+
+    /// Every field survives the JSON the cache keeps: the shipped environment and every fixture
+    /// environment (every layer, runtime, source and setting the tests use).
+    #[test]
+    fn every_known_config_round_trips_through_the_kept_json() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = vec![root.join("environments/ai-dev/config.yaml")];
+        for e in std::fs::read_dir(root.join("tests/fixtures/envs")).unwrap() {
+            files.push(e.unwrap().path().join("config.yaml"));
+        }
+        assert!(files.len() >= 5, "{files:?}");
+        for f in files {
+            let cfg = parse(&std::fs::read_to_string(&f).unwrap());
+            let json = serde_json::to_string(&cfg).unwrap();
+            let back: EnvConfig = serde_json::from_str(&json).unwrap();
+            assert_eq!(format!("{back:?}"), format!("{cfg:?}"), "{}", f.display());
+        }
+    }
+
+    #[test]
+    fn nothing_is_kept_without_a_lock_or_for_a_small_text() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Slot::of(dir.path(), "e", &big(2)).is_none());
+        let text = big(300);
+        let s = Slot::of(dir.path(), "e", &text).unwrap();
+        s.write(&parse(&text));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}
