@@ -625,7 +625,7 @@ fn a_large_config_is_kept_parsed_beside_the_lock_and_an_edit_is_seen() {
     assert!(o.status.success(), "{}", stderr(&o));
     let first = std::fs::read_to_string(&kept).unwrap();
     assert!(
-        first.starts_with("platform parsed config 1 exe "),
+        first.starts_with("platform parsed config 1 types "),
         "{first:.200}"
     );
     let rel = "clusters/ai-dev/models/extra-007/raw-vllm-deployment.yaml";
@@ -656,7 +656,7 @@ fn a_large_config_is_kept_parsed_beside_the_lock_and_an_edit_is_seen() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(std::fs::read_to_string(&kept)
         .unwrap()
-        .starts_with("platform parsed config 1 exe "));
+        .starts_with("platform parsed config 1 types "));
 }
 
 /// Issue 23 friction 1: `root --commit` commits the inputs that produced the tree with it (the

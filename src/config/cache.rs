@@ -3,9 +3,11 @@
 //! thread everything else waits for (issue 24); reading the kept result takes 2–3 ms.
 //!
 //! A cache, never an authority:
-//! - it is keyed by the text itself (its length and sha256) and by the running executable (device,
-//!   inode, size, modification and change times of `/proc/self/exe`): another text, or another
-//!   build of platform (whose config types may differ), never reads it;
+//! - it is keyed by the text itself (its length and sha256), by the source of the config's types
+//!   (compiled in: a build whose types differ has another key even when it runs through a loader,
+//!   valgrind or `ld.so`, whose `/proc/self/exe` is not platform) and by the running executable
+//!   (device, inode, size, modification and change times of `/proc/self/exe`): another text, or
+//!   another build of platform, never reads it;
 //! - it holds what this very parse gave for that text (the config as JSON, which round-trips
 //!   every field: no floats, no free-form values); a text that does not parse is never kept;
 //! - a cache that cannot be read, does not match or does not deserialize is ignored (the text is
@@ -44,11 +46,10 @@ impl Slot {
         }
         let exe = exe_identity()?;
         let sum = Sha256::digest(text.as_bytes());
-        let mut key = format!("{HEADER} exe {exe} text {} ", text.len());
-        for b in sum {
-            key.push(char::from(HEX[usize::from(b >> 4)]));
-            key.push(char::from(HEX[usize::from(b & 15)]));
-        }
+        let mut key = format!("{HEADER} types ");
+        push_hex(&mut key, &types_fingerprint()[..8]);
+        key.push_str(&format!(" exe {exe} text {} ", text.len()));
+        push_hex(&mut key, &sum);
         let lock = crate::gitops::lock::lock_path(repo, env);
         Some(Slot {
             path: lock.with_extension("config"),
@@ -100,6 +101,31 @@ impl Slot {
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    for b in bytes {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
+    }
+}
+
+/// The files that define the config's types and how they (de)serialize; they use nothing else of
+/// the crate (a test checks it), so a build whose config reads differently differs here.
+const TYPE_SOURCES: [&str; 4] = [
+    include_str!("types.rs"),
+    include_str!("quantity.rs"),
+    include_str!("source.rs"),
+    include_str!("autoscaling.rs"),
+];
+
+fn types_fingerprint() -> [u8; 32] {
+    let mut h = Sha256::new();
+    for text in TYPE_SOURCES {
+        h.update((text.len() as u64).to_le_bytes());
+        h.update(text.as_bytes());
+    }
+    h.finalize().into()
+}
 
 /// The running executable: another build (even of the same version) is another file, with another
 /// inode and change time. `/proc/self/exe` is the file this process runs, even when a new build
@@ -202,6 +228,25 @@ mod tests {
             let json = serde_json::to_string(&cfg).unwrap();
             let back: EnvConfig = serde_json::from_str(&json).unwrap();
             assert_eq!(format!("{back:?}"), format!("{cfg:?}"), "{}", f.display());
+        }
+    }
+
+    /// The fingerprint covers every type the config is made of: the files it hashes use only
+    /// each other (and std, serde).
+    #[test]
+    fn the_types_fingerprint_covers_every_config_type() {
+        let names = ["types", "quantity", "source", "autoscaling"];
+        for (name, text) in names.iter().zip(TYPE_SOURCES) {
+            let code = text.split("#[cfg(test)]").next().unwrap();
+            assert!(!code.contains("crate::"), "{name}.rs uses the crate");
+            for (i, _) in code.match_indices("super::") {
+                let rest = &code[i + "super::".len()..];
+                assert!(
+                    names.iter().any(|n| rest.starts_with(&format!("{n}::"))),
+                    "{name}.rs uses super::{}",
+                    &rest[..rest.len().min(30)]
+                );
+            }
         }
     }
 

@@ -309,6 +309,8 @@ impl Templates {
             && text.starts_with(consts::GENERATED_HEADER)
             && text.as_bytes()[consts::GENERATED_HEADER.len()] == b'\n'
         {
+            let mut text = text;
+            text.shrink_to_fit(); // the tree keeps it: not the room the renderer grew it with
             return Ok(text);
         }
         Ok(format!("{}\n{body}", consts::GENERATED_HEADER))
