@@ -605,7 +605,8 @@ fn the_tree_index_lives_beside_the_lock_and_hides_no_change() {
 }
 
 /// A large config.yaml is parsed once per text (issue 24): the parsed form is kept beside the
-/// tree's lock, never in the tree or in git, and an edit of the same length is seen at once.
+/// tree's lock by a run that holds it, read back by the next command, never in the tree or in
+/// git, and an edit of the same length is seen at once.
 #[test]
 fn a_large_config_is_kept_parsed_beside_the_lock_and_an_edit_is_seen() {
     let f = fixture();
@@ -621,11 +622,12 @@ fn a_large_config_is_kept_parsed_beside_the_lock_and_an_edit_is_seen() {
     assert!(cfg.len() > 64 * 1024, "{}", cfg.len());
     f.repo.env("ai-dev", &cfg);
     let kept = f.repo.path().join(".git/platform/clusters/ai-dev.config");
+    let check = || f.repo.cmd().args(["root", "--check"]).output().unwrap();
     let o = f.repo.cmd().args(["root", "--commit"]).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let first = std::fs::read_to_string(&kept).unwrap();
     assert!(
-        first.starts_with("platform parsed config 1 types "),
+        first.starts_with("platform parsed config 1 build "),
         "{first:.200}"
     );
     let rel = "clusters/ai-dev/models/extra-007/raw-vllm-deployment.yaml";
@@ -636,27 +638,42 @@ fn a_large_config_is_kept_parsed_beside_the_lock_and_an_edit_is_seen() {
         .iter()
         .any(|p| p.ends_with(".config")));
 
-    // Read back: the same tree.
-    let o = f.repo.cmd().args(["root", "--check"]).output().unwrap();
+    // The next command reads it (here a served name changed in the kept JSON by hand).
+    let planted = first.replacen(
+        "\"servedName\":\"extra-007\"",
+        "\"servedName\":\"extra-kpt\"",
+        1,
+    );
+    assert_ne!(planted, first);
+    std::fs::write(&kept, &planted).unwrap();
+    let o = check();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("extra-kpt"));
+    std::fs::write(&kept, &first).unwrap();
+    let o = check();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(std::fs::read_to_string(&kept).unwrap(), first);
 
-    // An edit of the same length: another text, parsed again and kept again.
+    // An edit of the same length: another text, parsed; `--check` keeps nothing, `root` does.
     let edited = cfg.replacen("servedName: extra-007\n", "servedName: extra-70x\n", 1);
     assert_eq!((edited.len(), edited != cfg), (cfg.len(), true));
     f.repo.env("ai-dev", &edited);
+    let o = check();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), first);
     let o = f.repo.cmd().args(["root"]).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(f.repo.read(rel).contains("--served-model-name=extra-70x"));
-    assert_ne!(std::fs::read_to_string(&kept).unwrap(), first);
+    let second = std::fs::read_to_string(&kept).unwrap();
+    assert!(second != first && second.contains("extra-70x"));
 
-    // A kept config that does not parse is ignored (and replaced).
-    std::fs::write(&kept, "platform parsed config 1 garbage\n{").unwrap();
-    let o = f.repo.cmd().args(["root", "--check"]).output().unwrap();
+    // A kept config that does not deserialize under the right key is ignored (and replaced).
+    let key = second.split_once('\n').unwrap().0;
+    std::fs::write(&kept, format!("{key}\n{{\"models\": 3")).unwrap();
+    let o = check();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(std::fs::read_to_string(&kept)
-        .unwrap()
-        .starts_with("platform parsed config 1 types "));
+    let o = f.repo.cmd().args(["root"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), second);
 }
 
 /// Issue 23 friction 1: `root --commit` commits the inputs that produced the tree with it (the

@@ -103,6 +103,7 @@ impl TreeIndex {
 
     /// Keep an entry taken out of an index (its path is one an index holds: no line break).
     pub fn keep(&mut self, (rel, status, sum): (String, Status, [u8; 32])) {
+        debug_assert!(!rel.contains('\n'), "{rel:?}");
         self.entries.insert(rel, (status, sum));
     }
 
@@ -142,7 +143,7 @@ impl TreeIndex {
     fn write(&self, path: &Path) -> std::io::Result<()> {
         let dir = path.parent().unwrap_or(Path::new("."));
         let mut tmp = tempfile::Builder::new()
-            .prefix(".platform-index-")
+            .prefix(&super::lock::temp_prefix(path))
             .tempfile_in(dir)?;
         tmp.write_all(self.render().as_bytes())?;
         tmp.persist(path).map_err(|e| e.error)?;

@@ -36,6 +36,56 @@ impl TreeLock {
     }
 }
 
+impl Drop for TreeLock {
+    fn drop(&mut self) {
+        if let Ok(mut held) = HELD.lock() {
+            if let Some(i) = held.iter().position(|p| *p == self.path) {
+                held.swap_remove(i);
+            }
+        }
+    }
+}
+
+/// The lock files this process holds: what platform keeps beside a lock (the tree's index, the
+/// parsed config) is written only by the lock's holder.
+static HELD: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Whether this process holds `lock_file` ([`lock_path`]).
+pub fn is_held(lock_file: &Path) -> bool {
+    HELD.lock()
+        .is_ok_and(|held| held.iter().any(|p| p == lock_file))
+}
+
+/// The name a file kept beside a lock (`<env>.index`, `<env>.config`) is written under before it
+/// is renamed over the kept one: `<env>.index.tmp-XXXXXX`. The lock's next holder removes what a
+/// killed writer left ([`lock_tree`]).
+pub fn temp_prefix(kept: &Path) -> String {
+    let name = kept.file_name().unwrap_or_default().to_string_lossy();
+    format!("{name}{KEPT_TEMP}")
+}
+
+const KEPT_TEMP: &str = ".tmp-";
+
+/// Remove the temporary files a killed holder of `lock_file` left beside it (only this
+/// environment's: the folder is shared by every environment of the repository).
+fn remove_kept_temps(lock_file: &Path) {
+    let (Some(dir), Some(stem)) = (lock_file.parent(), lock_file.file_stem()) else {
+        return;
+    };
+    let stem = stem.to_string_lossy();
+    let prefixes = ["index", "config"].map(|k| format!("{stem}.{k}{KEPT_TEMP}"));
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if prefixes.iter().any(|p| name.starts_with(p.as_str())) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// The lock file for `clusters/<env>/` of `repo` (see the module documentation).
 pub fn lock_path(repo: &Path, env: &str) -> PathBuf {
     let in_git = repo.canonicalize().ok().and_then(|repo| {
@@ -112,6 +162,10 @@ pub fn lock_tree(repo: &Path, env: &str, command: &str) -> Result<TreeLock, Gito
         .and_then(|_| file.rewind())
         .and_then(|_| writeln!(file, "{} {command}", std::process::id()))
         .map_err(err)?;
+    if let Ok(mut held) = HELD.lock() {
+        held.push(path.clone());
+    }
+    remove_kept_temps(&path);
     let lock = TreeLock { _file: file, path };
     // Whoever held the lock before and left a half-built tree beside this one is gone (the kernel
     // released its lock): clean up now, not only before the next swap.

@@ -310,7 +310,7 @@ impl Templates {
             && text.as_bytes()[consts::GENERATED_HEADER.len()] == b'\n'
         {
             let mut text = text;
-            text.shrink_to_fit(); // the tree keeps it: not the room the renderer grew it with
+            text.shrink_to_fit(); // kept by the tree: give back the room it grew with (in place, mostly)
             return Ok(text);
         }
         Ok(format!("{}\n{body}", consts::GENERATED_HEADER))
