@@ -270,14 +270,13 @@ impl Walk<'_> {
 
     /// The recorded sum of `path` when the file's status is still the recorded one.
     fn known(&mut self, dirfd: BorrowedFd<'_>, name: &CStr, path: &str) -> Option<[u8; 32]> {
-        let entry = self.recorded.take(path)?;
+        let (rel, status, sum) = self.recorded.take(path)?;
         let now = fs::statat(dirfd, name, fs::AtFlags::SYMLINK_NOFOLLOW).ok()?;
-        if Status::of(&now) != entry.1 {
+        if Status::of(&now) != status {
             self.snap.index_changed = true;
             return None;
         }
-        let sum = entry.2;
-        self.snap.index.keep(entry);
+        self.snap.index.keep((rel, status, sum));
         Some(sum)
     }
 

@@ -309,8 +309,9 @@ impl Templates {
             && text.starts_with(consts::GENERATED_HEADER)
             && text.as_bytes()[consts::GENERATED_HEADER.len()] == b'\n'
         {
+            // Kept by the tree: give back the room it grew with (in place, mostly).
             let mut text = text;
-            text.shrink_to_fit(); // kept by the tree: give back the room it grew with (in place, mostly)
+            text.shrink_to_fit();
             return Ok(text);
         }
         Ok(format!("{}\n{body}", consts::GENERATED_HEADER))
