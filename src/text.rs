@@ -37,12 +37,31 @@ pub fn count(n: impl Into<i128>, noun: &str) -> String {
 
 /// Lowercase hex of bytes (digests, random tokens).
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let mut out = String::with_capacity(2 * bytes.len());
+    push_hex(&mut out, bytes);
+    out
+}
+
+/// [`hex`] appended to `out` (no string per digest: the tree's index writes 6516 of them).
+pub fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_is_two_lowercase_digits_per_byte() {
+        assert_eq!(hex(&[0x00, 0xab, 0x10, 0xff]), "00ab10ff");
+        let mut out = String::from("sum ");
+        push_hex(&mut out, &[0x0f, 0xf0]);
+        assert_eq!(out, "sum 0ff0");
+    }
 
     #[test]
     fn counts_are_plural_unless_one() {

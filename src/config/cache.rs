@@ -29,6 +29,7 @@ use sha2::{Digest, Sha256};
 
 use super::EnvConfig;
 use crate::consts;
+use crate::text::push_hex;
 
 /// How the key line starts (a format this build does not know is ignored).
 const HEADER: &str = "platform parsed config 1";
@@ -104,15 +105,6 @@ impl Slot {
     #[cfg(test)]
     fn path(&self) -> &Path {
         &self.path
-    }
-}
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-fn push_hex(out: &mut String, bytes: &[u8]) {
-    for b in bytes {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 15)]));
     }
 }
 

@@ -158,9 +158,7 @@ impl TreeIndex {
         out.push_str(HEADER);
         out.push('\n');
         for (rel, (s, sum)) in rows {
-            for b in sum {
-                let _ = write!(out, "{b:02x}"); // writing to a String cannot fail
-            }
+            crate::text::push_hex(&mut out, sum);
             let _ = writeln!(
                 out,
                 " {} {} {} {} {} {} {} {} {rel}",
