@@ -97,16 +97,15 @@ pub fn load(repo: &Path, env: &str) -> Result<(PathBuf, EnvConfig), ConfigError>
             ))))
         }
     };
-    let Some(slot) = cache::Slot::of(repo, env, &text) else {
-        let cfg = parse(&text, &rel)?;
-        return Ok((rel, cfg));
-    };
-    if let Some(cfg) = slot.read() {
-        crate::diag::remember(&rel, &text);
+    let slot = cache::Slot::of(repo, env, &text);
+    if let Some(cfg) = slot.as_ref().and_then(cache::Slot::read) {
+        crate::diag::remember(&rel, &text); // as parse does: warnings point into the text
         return Ok((rel, cfg));
     }
     let cfg = parse(&text, &rel)?;
-    slot.write(&cfg);
+    if let Some(slot) = slot {
+        slot.write(&cfg);
+    }
     Ok((rel, cfg))
 }
 
