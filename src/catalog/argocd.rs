@@ -20,7 +20,7 @@ pub const GROUP: &str = "argocd";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ArgoCdFile {
+pub(super) struct ArgoCdFile {
     argocd: ArgoCdSpec,
 }
 

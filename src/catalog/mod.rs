@@ -203,6 +203,9 @@ fn read<T: DeserializeOwned>(
     rel: &str,
 ) -> Result<T, CatalogError> {
     let text = source.read_text(repo, rel).map_err(CatalogError::Input)?;
+    if let Some(shipped) = embedded::parsed(rel, &text) {
+        return Ok(shipped);
+    }
     serde_yaml::from_str(&text)
         .map_err(|e| CatalogError::Input(Box::new(yaml_diagnostic(&e, &source.label(repo, rel)))))
 }
