@@ -137,6 +137,12 @@ pub const TREE_INDEX_SETTLED: std::time::Duration = std::time::Duration::from_se
 /// 190 models, whose parse takes a few milliseconds; a smaller one is parsed every time.
 pub const PARSED_CONFIG_MIN_BYTES: usize = 64 * 1024;
 
+/// A config.yaml this large or larger has `pipeline::load` compile the templates on a thread of
+/// its own while the catalog and the config are parsed. Below it the thread (its creation, its
+/// malloc arena's fresh pages) costs more than it saves: the shipped ai-dev (3 KB) took 0.3 ms
+/// longer with it, once the shipped catalog no longer needed parsing (issue 24).
+pub const LOAD_THREAD_MIN_CONFIG_BYTES: u64 = 16 * 1024;
+
 /// A tree write flushes up to this many new files one by one, more with one syncfs(2) (issue 14:
 /// 4514 fsyncs cost seconds, one syncfs ~60 ms on an idle disk; but syncfs also flushes whatever
 /// else is dirty on the filesystem, which a small change should not wait for).

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::catalog::Catalog;
 use crate::config::{self, EnvConfig};
+use crate::consts;
 use crate::diag::Diagnostics;
 use crate::gitops::git::{redact, GitRepo};
 use crate::plan::Plan;
@@ -31,16 +32,20 @@ pub enum Profile<'a> {
 }
 
 /// Load templates, catalog and config of `env` in `repo`. Catalog warnings are reported as
-/// details, the git defaults as notes. The templates compile on a thread of their own while the
-/// catalog and the config are parsed (the catalog needs only the templates' names); the first
-/// error is the same as in that order one after the other: templates, catalog, config.
+/// details, the git defaults as notes. For a large config.yaml the templates compile on a thread
+/// of their own while the catalog and the config are parsed (the catalog needs only the
+/// templates' names); the first error is the same as in that order one after the other:
+/// templates, catalog, config.
 pub fn load(repo: &Path, env: &str, reporter: &dyn Reporter) -> anyhow::Result<Inputs> {
     let sources = TemplateSources::read(repo)?;
     let names = sources.names();
-    let (templates, (catalog, config)) = crate::parallel::join(
-        || sources.compile(),
-        || (Catalog::load(repo, &names), config::load(repo, env)),
-    );
+    let compile = || sources.compile();
+    let parse = || (Catalog::load(repo, &names), config::load(repo, env));
+    let (templates, (catalog, config)) = if large_config(repo, env) {
+        crate::parallel::join(compile, parse)
+    } else {
+        (compile(), parse())
+    };
     let templates = templates?;
     let catalog = catalog?;
     for d in &catalog.warnings {
@@ -54,6 +59,13 @@ pub fn load(repo: &Path, env: &str, reporter: &dyn Reporter) -> anyhow::Result<I
         catalog,
         templates,
     })
+}
+
+/// Whether `env`'s config.yaml is at least [`consts::LOAD_THREAD_MIN_CONFIG_BYTES`]: below that,
+/// a thread for the templates costs more than it saves.
+fn large_config(repo: &Path, env: &str) -> bool {
+    std::fs::metadata(config::config_path(repo, env))
+        .is_ok_and(|m| m.len() >= consts::LOAD_THREAD_MIN_CONFIG_BYTES)
 }
 
 /// Fill an empty repoURL from `origin` and an empty repoBranch from the current branch, saying so.

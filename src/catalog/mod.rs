@@ -74,27 +74,17 @@ impl Catalog {
     /// template that does not exist.
     pub fn load(repo: &Path, known_templates: &BTreeSet<String>) -> Result<Catalog, CatalogError> {
         let source = CatalogSource::detect(repo)?;
-        // The groups (the largest file) parse on a thread of their own; the first error is the
-        // same as one file after the other.
-        let (groups, (layers, serving, presets, argocd)) = crate::parallel::join(
-            || read::<GroupsFile>(&source, repo, GROUPS_FILE),
-            || {
-                (
-                    read::<LayersFile>(&source, repo, LAYERS_FILE),
-                    read::<ServingFile>(&source, repo, SERVING_FILE),
-                    read::<PresetsFile>(&source, repo, PRESETS_FILE),
-                    argocd::load(&source, repo),
-                )
-            },
-        );
-        let (layers, groups, serving, presets) = (layers?, groups?, serving?, presets?);
+        let layers = read::<LayersFile>(&source, repo, LAYERS_FILE)?;
+        let groups = read::<GroupsFile>(&source, repo, GROUPS_FILE)?;
+        let serving = read::<ServingFile>(&source, repo, SERVING_FILE)?;
+        let presets = read::<PresetsFile>(&source, repo, PRESETS_FILE)?;
         let files = CatalogFiles {
             layers: source.label(repo, LAYERS_FILE),
             groups: source.label(repo, GROUPS_FILE),
             serving: source.label(repo, SERVING_FILE),
             presets: source.label(repo, PRESETS_FILE),
         };
-        let argocd = argocd?;
+        let argocd = argocd::load(&source, repo)?;
         let mut catalog = Catalog {
             source,
             files,
