@@ -442,9 +442,21 @@ async fn partial_file_of_a_killed_run_is_resumed() {
         }
         run.abort(); // the "kill"
         let _ = run.await;
-        let kept = std::fs::metadata(&part)
-            .expect("partial file survives")
-            .len();
+        // An abort is not a kill: a write already on the blocking pool still lands. The length
+        // is read once it is still, as a killed process would have left the file.
+        let len = || {
+            std::fs::metadata(&part)
+                .expect("partial file survives")
+                .len()
+        };
+        let mut kept = len();
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if len() == kept {
+                break;
+            }
+            kept = len();
+        }
         assert!(kept >= MIB);
         emu.release("model.safetensors");
         emu.clear_log();
