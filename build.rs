@@ -7,9 +7,10 @@
 //! The catalog's top-level YAML files are also converted to JSON here (`$OUT_DIR/parsed/<file>.json`,
 //! the table `PARSED`): the binary deserializes the shipped files from that JSON, about ten times
 //! quicker than libyaml reads the YAML (issue 24). A file the conversion cannot represent (a
-//! mapping key that is not a string, a tag, a float JSON has no spelling for) is left out, and
-//! read as YAML; `src/catalog/embedded.rs` tests that each JSON reads into what the YAML reads
-//! into, type by type.
+//! mapping key that is not a string, a tag, a float JSON has no spelling for) is left out and
+//! read as YAML at run time, but `src/catalog/embedded.rs`'s test requires every top-level file to
+//! have one (so a slow shipped file does not go unnoticed: quote the scalar it names), and that each
+//! JSON reads into what the YAML reads into, type by type.
 //!
 //! Also names the build for `platform --version`: `PLATFORM_BUILD_COMMIT` (the commit checked out,
 //! from `git rev-parse`, or the variable of that name when the build sets it; `unknown` outside a
@@ -63,16 +64,17 @@ fn parsed_table(files: &[(String, String)]) -> String {
         let text = std::fs::read_to_string(abs).unwrap_or_else(|e| panic!("reading {abs}: {e}"));
         let Some(json) = to_json(&text) else {
             println!(
-                "cargo:warning=catalog/{rel} is read as YAML at run time: it has no JSON form"
+                "cargo:warning=catalog/{rel} is read as YAML at run time: it is not one YAML \
+                 document or has no JSON form"
             );
             continue;
         };
         let dest = dir.join(format!("{rel}.json"));
         std::fs::write(&dest, json).unwrap_or_else(|e| panic!("writing {}: {e}", dest.display()));
-        out.push_str(&format!(
-            "    ({rel:?}, include_str!({:?})),\n",
-            dest.display()
-        ));
+        let dest = dest
+            .to_str()
+            .unwrap_or_else(|| panic!("{}: not UTF-8", dest.display()));
+        out.push_str(&format!("    ({rel:?}, include_str!({dest:?})),\n"));
     }
     out.push_str("];\n");
     out

@@ -139,7 +139,7 @@ pub const PARSED_CONFIG_MIN_BYTES: usize = 64 * 1024;
 
 /// A config.yaml this large or larger has `pipeline::load` compile the templates on a thread of
 /// its own while the catalog and the config are parsed. Below it the thread (its creation, its
-/// malloc arena's fresh pages) costs more than it saves: the shipped ai-dev (3 KB) took 0.3 ms
+/// malloc arena's fresh pages) costs more than it saves: the shipped ai-dev (4 KB) took 0.3 ms
 /// longer with it, once the shipped catalog no longer needed parsing (issue 24).
 pub const LOAD_THREAD_MIN_CONFIG_BYTES: u64 = 16 * 1024;
 

@@ -64,8 +64,9 @@ pub fn load(repo: &Path, env: &str, reporter: &dyn Reporter) -> anyhow::Result<I
 /// Whether `env`'s config.yaml is at least [`consts::LOAD_THREAD_MIN_CONFIG_BYTES`]: below that,
 /// a thread for the templates costs more than it saves.
 fn large_config(repo: &Path, env: &str) -> bool {
-    std::fs::metadata(config::config_path(repo, env))
-        .is_ok_and(|m| m.len() >= consts::LOAD_THREAD_MIN_CONFIG_BYTES)
+    config::is_valid_env_name(env)
+        && std::fs::metadata(config::config_path(repo, env))
+            .is_ok_and(|m| m.len() >= consts::LOAD_THREAD_MIN_CONFIG_BYTES)
 }
 
 /// Fill an empty repoURL from `origin` and an empty repoBranch from the current branch, saying so.

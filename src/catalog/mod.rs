@@ -187,6 +187,8 @@ impl Catalog {
     }
 }
 
+/// The catalog file `rel` as `T`: from the build's JSON when it is the shipped text
+/// ([`embedded::parsed`]), else parsed as YAML.
 fn read<T: DeserializeOwned>(
     source: &CatalogSource,
     repo: &Path,
