@@ -139,9 +139,11 @@ pub const PARSED_CONFIG_MIN_BYTES: usize = 64 * 1024;
 
 /// A config.yaml this large or larger has `pipeline::load` compile the templates on a thread of
 /// its own while the catalog and the config are parsed. Below it the thread (its creation, its
-/// malloc arena's fresh pages) costs more than it saves: the shipped ai-dev (4 KB) took 0.3 ms
-/// longer with it, once the shipped catalog no longer needed parsing (issue 24).
-pub const LOAD_THREAD_MIN_CONFIG_BYTES: u64 = 16 * 1024;
+/// malloc arena's fresh pages) costs more than it saves, unless the render starts threads anyway
+/// (more than 32 models, whose render threads take over the arena): with the thread, alternating
+/// runs of `scripts/fleet-env.sh` environments took +0.3 ms at 4.3 KB (12 models), +0.4 ms at
+/// 8.8 KB (25), −0.4 to −0.9 ms at 15.7 KB (45), and the shipped ai-dev (4 KB) +0.3 ms (issue 24).
+pub const LOAD_THREAD_MIN_CONFIG_BYTES: u64 = 12 * 1024;
 
 /// A tree write flushes up to this many new files one by one, more with one syncfs(2) (issue 14:
 /// 4514 fsyncs cost seconds, one syncfs ~60 ms on an idle disk; but syncfs also flushes whatever
