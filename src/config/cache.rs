@@ -29,6 +29,7 @@ use sha2::{Digest, Sha256};
 
 use super::EnvConfig;
 use crate::consts;
+use crate::gitops::lock::{self, Kept};
 use crate::text::push_hex;
 
 /// How the key line starts (a format this build does not know is ignored).
@@ -36,6 +37,8 @@ const HEADER: &str = "platform parsed config 1";
 
 /// Where the parsed config of `text` may be kept, and under which key.
 pub struct Slot {
+    /// The tree's lock file, whose holder alone writes the slot.
+    lock: PathBuf,
     path: PathBuf,
     key: String,
     text_len: usize,
@@ -54,9 +57,10 @@ impl Slot {
         push_hex(&mut key, &build_fingerprint()[..8]);
         key.push_str(&format!(" exe {exe} text {} ", text.len()));
         push_hex(&mut key, &sum);
-        let lock = crate::gitops::lock::lock_path(repo, env);
+        let lock_file = lock::lock_path(repo, env);
         Some(Slot {
-            path: lock.with_extension("config"),
+            path: Kept::Config.path(&lock_file),
+            lock: lock_file,
             key,
             text_len: text.len(),
         })
@@ -81,7 +85,7 @@ impl Slot {
     }
 
     fn try_write(&self, cfg: &EnvConfig) -> Option<()> {
-        if !crate::gitops::lock::is_held(&self.path.with_extension("lock")) {
+        if !lock::is_held(&self.lock) {
             return None;
         }
         // The JSON spells out every field: about twice the YAML.
@@ -94,7 +98,7 @@ impl Slot {
         }
         let dir = self.path.parent()?;
         let mut tmp = tempfile::Builder::new()
-            .prefix(&crate::gitops::lock::temp_prefix(&self.path))
+            .prefix(&lock::temp_prefix(&self.path))
             .tempfile_in(dir)
             .ok()?;
         tmp.write_all(&out).ok()?;

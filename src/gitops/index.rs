@@ -223,7 +223,7 @@ pub fn trusts_times(fd: impl std::os::fd::AsFd) -> bool {
 
 /// Where the index of a tree lives: beside the tree's lock file (`super::lock::lock_path`).
 pub fn path(lock_file: &Path) -> PathBuf {
-    lock_file.with_extension("index")
+    super::lock::Kept::Index.path(lock_file)
 }
 
 fn unhex(text: &str) -> Option<[u8; 32]> {

@@ -8,8 +8,8 @@
 //! and never in a diff: in a git work tree, inside the git directory
 //! (`.git/platform/<path of clusters/<env> in the work tree>.lock`), which git does not track; in a
 //! directory that is not a git work tree, `.platform-<env>.lock` beside `clusters/` (outside the
-//! output tree). The tree's index (`super::index`) lives beside the lock file, with `.index` for
-//! `.lock`.
+//! output tree). What platform keeps of a tree ([`Kept`]: its index, the parsed config) lives
+//! beside the lock file, with its own extension for `.lock`.
 //!
 //! Taking the lock also removes what an interrupted writer left beside the tree
 //! (`clusters/.<env>.platform-new-<pid>/`): its writer no longer holds the lock, so it is dead.
@@ -46,6 +46,31 @@ impl Drop for TreeLock {
     }
 }
 
+/// What platform keeps beside a tree's lock file, named by extension for `.lock`: the tree's
+/// index (`<env>.index`, `super::index`) and the parsed config (`<env>.config`, `config::cache`).
+/// Written only by the lock's holder ([`is_held`]), through a temporary file ([`temp_prefix`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Kept {
+    Index,
+    Config,
+}
+
+impl Kept {
+    const ALL: [Kept; 2] = [Kept::Index, Kept::Config];
+
+    fn extension(self) -> &'static str {
+        match self {
+            Kept::Index => "index",
+            Kept::Config => "config",
+        }
+    }
+
+    /// Where it lives beside `lock_file` ([`lock_path`]).
+    pub fn path(self, lock_file: &Path) -> PathBuf {
+        lock_file.with_extension(self.extension())
+    }
+}
+
 /// The lock files this process holds: what platform keeps beside a lock (the tree's index, the
 /// parsed config) is written only by the lock's holder.
 static HELD: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
@@ -73,7 +98,7 @@ fn remove_kept_temps(lock_file: &Path) {
         return;
     };
     let stem = stem.to_string_lossy();
-    let prefixes = ["index", "config"].map(|k| format!("{stem}.{k}{KEPT_TEMP}"));
+    let prefixes = Kept::ALL.map(|k| format!("{stem}.{}{KEPT_TEMP}", k.extension()));
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
