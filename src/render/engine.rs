@@ -305,9 +305,9 @@ impl Templates {
         }
         // The shipped templates write the header themselves: the text is kept as it is (a copy
         // of every rendered file was 13 MB of a 1000-model render, issue 24).
-        if text.len() > consts::GENERATED_HEADER.len()
-            && text.starts_with(consts::GENERATED_HEADER)
-            && text.as_bytes()[consts::GENERATED_HEADER.len()] == b'\n'
+        if text
+            .strip_prefix(consts::GENERATED_HEADER)
+            .is_some_and(|rest| rest.starts_with('\n'))
         {
             // Kept by the tree: give back the room it grew with (in place, mostly).
             let mut text = text;
